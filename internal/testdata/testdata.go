@@ -1,0 +1,82 @@
+// Package testdata locates the shared reference data (fixtures, media,
+// vocabularies, configs) that the tests of every package use.
+//
+// The data lives outside the module so that `go get` stays small. It is found
+// in the directory named by $GOFORMER_TESTDATA, else at ../shared relative to
+// the module root. When it is absent, tests skip with a clear message, except
+// under CI=true, where they fail.
+package testdata
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+var (
+	rootOnce sync.Once
+	root     string
+	rootErr  string
+)
+
+// moduleRoot returns the directory holding go.mod, found from this source file.
+func moduleRoot() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
+	}
+	// file = <root>/internal/testdata/testdata.go
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// Root returns the test-data directory and whether it exists.
+func Root() (string, bool) {
+	rootOnce.Do(func() {
+		if env := os.Getenv("GOFORMER_TESTDATA"); env != "" {
+			root = env
+		} else {
+			root = filepath.Join(moduleRoot(), "..", "shared")
+		}
+		root = filepath.Clean(root)
+		if st, err := os.Stat(filepath.Join(root, "fixtures")); err != nil || !st.IsDir() {
+			rootErr = "test data not found at " + root + " (set GOFORMER_TESTDATA to a directory holding fixtures/, media/, vocab/, configs/)"
+		}
+	})
+	return root, rootErr == ""
+}
+
+// Dir returns the test-data root. When it is missing the test is skipped,
+// or failed when CI=true.
+func Dir(tb testing.TB) string {
+	tb.Helper()
+	r, ok := Root()
+	if !ok {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("CI=true but %s", rootErr)
+		}
+		tb.Skipf("skipping: %s", rootErr)
+	}
+	return r
+}
+
+// Path joins elements onto the test-data root, skipping or failing like Dir
+// when the root, or the named file, is missing.
+func Path(tb testing.TB, elem ...string) string {
+	tb.Helper()
+	p := filepath.Join(append([]string{Dir(tb)}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("CI=true but test data %s is missing: %v", p, err)
+		}
+		tb.Skipf("skipping: test data %s is missing (GOFORMER_TESTDATA layout: fixtures/, media/, vocab/, configs/)", p)
+	}
+	return p
+}
+
+// Fixture returns fixtures/<name>.
+func Fixture(tb testing.TB, name string) string {
+	tb.Helper()
+	return Path(tb, "fixtures", name)
+}

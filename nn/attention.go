@@ -1,0 +1,142 @@
+package nn
+
+import (
+	"github.com/goformer/goformer/tensor"
+)
+
+// Attention is multi-head attention with separate query, key, value and
+// output projections, usable as self-attention (optionally causal, with a
+// growing KV cache) and as cross-attention (keys/values computed once per
+// encoder output).
+type Attention struct {
+	Q, K, V, O *Linear
+	Heads      int
+	// Scale multiplies the scores; 0 means 1/√(head dim).
+	Scale float32
+}
+
+// KVCache holds the keys and values of past positions for one
+// self-attention layer during incremental decoding. Its zero value is ready
+// to use; it belongs to one decoding call and is not safe for concurrent use.
+type KVCache struct {
+	k, v     []float32
+	b, d     int
+	len, cap int
+}
+
+// Len returns the number of cached positions.
+func (c *KVCache) Len() int { return c.len }
+
+// append adds [B, T, D] keys and values and returns views of all cached
+// positions [B, Len, D].
+func (c *KVCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	b, t, d := k.Dim(0), k.Dim(1), k.Dim(2)
+	if c.k == nil || c.b != b || c.d != d {
+		c.b, c.d, c.len, c.cap = b, d, 0, 0
+	}
+	if c.len+t > c.cap {
+		nc := max(2*c.cap, c.len+t, 16)
+		nk := make([]float32, b*nc*d)
+		nv := make([]float32, b*nc*d)
+		for bi := 0; bi < b; bi++ {
+			if c.len > 0 {
+				copy(nk[bi*nc*d:], c.k[bi*c.cap*d:bi*c.cap*d+c.len*d])
+				copy(nv[bi*nc*d:], c.v[bi*c.cap*d:bi*c.cap*d+c.len*d])
+			}
+		}
+		c.k, c.v, c.cap = nk, nv, nc
+	}
+	kd, vd := k.Data(), v.Data()
+	for bi := 0; bi < b; bi++ {
+		copy(c.k[(bi*c.cap+c.len)*d:], kd[bi*t*d:(bi+1)*t*d])
+		copy(c.v[(bi*c.cap+c.len)*d:], vd[bi*t*d:(bi+1)*t*d])
+	}
+	c.len += t
+	return c.view(c.k), c.view(c.v)
+}
+
+func (c *KVCache) view(buf []float32) *tensor.Tensor {
+	full := tensor.MustFromData(buf, c.b, c.cap, c.d)
+	return full.Slice(1, 0, c.len)
+}
+
+// Reorder keeps batch rows in the order given (beam search): row i of the
+// result is old row idx[i]. len(idx) may differ from the old batch size.
+func (c *KVCache) Reorder(idx []int) {
+	if c.k == nil {
+		return
+	}
+	row := c.cap * c.d
+	nk := make([]float32, len(idx)*row)
+	nv := make([]float32, len(idx)*row)
+	for i, j := range idx {
+		copy(nk[i*row:(i+1)*row], c.k[j*row:(j+1)*row])
+		copy(nv[i*row:(i+1)*row], c.v[j*row:(j+1)*row])
+	}
+	c.k, c.v, c.b = nk, nv, len(idx)
+}
+
+// Reset empties the cache, keeping its memory.
+func (c *KVCache) Reset() { c.len = 0 }
+
+// CrossKV holds the projected keys and values of an encoder output.
+type CrossKV struct{ K, V *tensor.Tensor }
+
+// Reorder selects batch rows (beam search over a shared encoder output).
+func (kv *CrossKV) Reorder(idx []int) {
+	kv.K = gatherRows(kv.K, idx)
+	kv.V = gatherRows(kv.V, idx)
+}
+
+func gatherRows(t *tensor.Tensor, idx []int) *tensor.Tensor {
+	tt, d := t.Dim(1), t.Dim(2)
+	src := t.Data()
+	out := tensor.New(len(idx), tt, d)
+	od := out.Data()
+	for i, j := range idx {
+		copy(od[i*tt*d:(i+1)*tt*d], src[j*tt*d:(j+1)*tt*d])
+	}
+	return out
+}
+
+// AttnOptions are per-call options of Attention.Self and Attention.Cross.
+type AttnOptions struct {
+	Causal bool
+	// Mask is added to the scores, broadcast to [B, Tq, Tk].
+	Mask *tensor.Tensor
+	// Cache, for self-attention, supplies past keys/values and receives the
+	// new ones.
+	Cache *KVCache
+	// Probs, when non-nil, receives the attention probabilities
+	// [B, Heads, Tq, Tk].
+	Probs *tensor.Tensor
+}
+
+// Self runs self-attention on x [B, T, D].
+func (a *Attention) Self(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor {
+	q := a.Q.Forward(x)
+	k := a.K.Forward(x)
+	v := a.V.Forward(x)
+	if opt.Cache != nil {
+		k, v = opt.Cache.append(k, v)
+	}
+	o := must(tensor.Attention(q, k, v, tensor.AttentionOptions{
+		Heads: a.Heads, Scale: a.Scale, Causal: opt.Causal, Mask: opt.Mask, Probs: opt.Probs,
+	}))
+	return a.O.Forward(o)
+}
+
+// ProjectKV computes cross-attention keys and values of an encoder output
+// [B, Tk, Dk], once per input.
+func (a *Attention) ProjectKV(enc *tensor.Tensor) *CrossKV {
+	return &CrossKV{K: a.K.Forward(enc), V: a.V.Forward(enc)}
+}
+
+// Cross runs cross-attention from x [B, T, D] to precomputed keys/values.
+func (a *Attention) Cross(x *tensor.Tensor, kv *CrossKV, opt AttnOptions) *tensor.Tensor {
+	q := a.Q.Forward(x)
+	o := must(tensor.Attention(q, kv.K, kv.V, tensor.AttentionOptions{
+		Heads: a.Heads, Scale: a.Scale, Mask: opt.Mask, Probs: opt.Probs,
+	}))
+	return a.O.Forward(o)
+}

@@ -1,0 +1,74 @@
+package nn
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// ReadJSON decodes a JSON file into v (unknown fields are ignored) and checks
+// that every required key is present; dotted keys ("vision_config.hidden_size")
+// reach into nested objects. Missing keys are all named in one error wrapping
+// ErrConfig.
+func ReadJSON(path string, v any, required ...string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return DecodeJSON(path, raw, v, required...)
+}
+
+// DecodeJSON is ReadJSON on bytes already read; name is used in errors.
+func DecodeJSON(name string, raw []byte, v any, required ...string) error {
+	var generic map[string]any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return fmt.Errorf("%s: %w: %v", name, ErrConfig, err)
+	}
+	var missing []string
+	for _, key := range required {
+		if !hasKey(generic, key) {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: %w: missing required field(s) %s", name, ErrConfig, strings.Join(missing, ", "))
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: %w: %v", name, ErrConfig, err)
+	}
+	return nil
+}
+
+func hasKey(m map[string]any, dotted string) bool {
+	parts := strings.Split(dotted, ".")
+	var cur any = m
+	for _, p := range parts {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		v, ok := obj[p]
+		if !ok || v == nil {
+			return false
+		}
+		cur = v
+	}
+	return true
+}
+
+// Architecture returns the first entry of config.json's "architectures"
+// and its "model_type", for dispatching to a model package.
+func Architecture(configPath string) (arch, modelType string, err error) {
+	var c struct {
+		Architectures []string `json:"architectures"`
+		ModelType     string   `json:"model_type"`
+	}
+	if err := ReadJSON(configPath, &c); err != nil {
+		return "", "", err
+	}
+	if len(c.Architectures) > 0 {
+		arch = c.Architectures[0]
+	}
+	return arch, c.ModelType, nil
+}

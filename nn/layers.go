@@ -1,0 +1,139 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/goformer/goformer/tensor"
+)
+
+// Layers hold weights read from a Store and are immutable after
+// construction: their Forward methods are safe for concurrent use. Forward
+// methods panic only on shapes that model code guarantees (a programming
+// error); model packages validate user input at their entry points.
+
+func must(t *tensor.Tensor, err error) *tensor.Tensor {
+	if err != nil {
+		panic(fmt.Sprintf("nn: %v", err))
+	}
+	return t
+}
+
+// Linear is y = x·Wᵀ + b with W in PyTorch's [out, in] layout.
+type Linear struct {
+	W *tensor.Tensor // [Out, In]
+	B *tensor.Tensor // [Out] or nil
+}
+
+// NewLinear reads "weight" [out, in] and, when bias is true, "bias" [out].
+func NewLinear(w Weights, in, out int, bias bool) *Linear {
+	l := &Linear{W: w.Tensor("weight", out, in)}
+	if bias {
+		l.B = w.Tensor("bias", out)
+	}
+	return l
+}
+
+// NewLinearTransposed reads a weight stored as [in, out] (GPT-2's Conv1D)
+// and keeps it as [out, in].
+func NewLinearTransposed(w Weights, in, out int, bias bool) *Linear {
+	wt := w.Tensor("weight", in, out)
+	l := &Linear{W: wt.Transpose(0, 1).Contiguous()}
+	if bias {
+		l.B = w.Tensor("bias", out)
+	}
+	return l
+}
+
+// In returns the input width.
+func (l *Linear) In() int { return l.W.Dim(1) }
+
+// Out returns the output width.
+func (l *Linear) Out() int { return l.W.Dim(0) }
+
+// Forward applies the layer to x [..., In].
+func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
+	return must(tensor.Linear(x, l.W, l.B))
+}
+
+// LayerNorm normalises the last dimension with a learned scale and shift.
+type LayerNorm struct {
+	W, B *tensor.Tensor
+	Eps  float32
+}
+
+// NewLayerNorm reads "weight" and "bias" of width dim.
+func NewLayerNorm(w Weights, dim int, eps float32) *LayerNorm {
+	return &LayerNorm{W: w.Tensor("weight", dim), B: w.Tensor("bias", dim), Eps: eps}
+}
+
+// Forward returns the normalised copy of x.
+func (n *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
+	return must(tensor.LayerNorm(x, n.W, n.B, n.Eps))
+}
+
+// Embedding maps ids to rows of a [vocab, dim] table.
+type Embedding struct{ Table *tensor.Tensor }
+
+// NewEmbedding reads "weight" [vocab, dim].
+func NewEmbedding(w Weights, vocab, dim int) *Embedding {
+	return &Embedding{Table: w.Tensor("weight", vocab, dim)}
+}
+
+// Forward returns [len(ids), dim]; an id out of range is an error.
+func (e *Embedding) Forward(ids []int) (*tensor.Tensor, error) {
+	return tensor.Embedding(e.Table, ids)
+}
+
+// Conv1d is PyTorch's nn.Conv1d (dilation 1).
+type Conv1d struct {
+	W, B                    *tensor.Tensor
+	Stride, Padding, Groups int
+}
+
+// NewConv1d reads "weight" [out, in/groups, k] and optionally "bias" [out].
+func NewConv1d(w Weights, in, out, k, stride, padding, groups int, bias bool) *Conv1d {
+	c := &Conv1d{W: w.Tensor("weight", out, in/groups, k), Stride: stride, Padding: padding, Groups: groups}
+	if bias {
+		c.B = w.Tensor("bias", out)
+	}
+	return c
+}
+
+// Forward convolves x [B, in, L] (or [in, L]).
+func (c *Conv1d) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	return tensor.Conv1d(x, c.W, c.B, c.Stride, c.Padding, c.Groups)
+}
+
+// PatchEmbedding is a Conv2d with kernel = stride, output in token layout.
+type PatchEmbedding struct {
+	W, B  *tensor.Tensor // [D, C, P, P], [D] or nil
+	Patch int
+}
+
+// NewPatchEmbedding reads "weight" [dim, channels, patch, patch] and,
+// when bias is true, "bias" [dim].
+func NewPatchEmbedding(w Weights, channels, dim, patch int, bias bool) *PatchEmbedding {
+	p := &PatchEmbedding{W: w.Tensor("weight", dim, channels, patch, patch), Patch: patch}
+	if bias {
+		p.B = w.Tensor("bias", dim)
+	}
+	return p
+}
+
+// Forward maps pixels [B, C, H, W] to patch tokens [B, (H/P)(W/P), D].
+func (p *PatchEmbedding) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	return tensor.PatchEmbed(x, p.W, p.B)
+}
+
+// MLP is FC2(act(FC1(x))).
+type MLP struct {
+	FC1, FC2 *Linear
+	Act      func(float32) float32
+}
+
+// Forward applies the MLP to x [..., D].
+func (m *MLP) Forward(x *tensor.Tensor) *tensor.Tensor {
+	h := m.FC1.Forward(x)
+	tensor.MapInPlace(h, m.Act)
+	return m.FC2.Forward(h)
+}

@@ -1,0 +1,253 @@
+package nn
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/goformer/goformer/tensor"
+)
+
+// Store is a name-keyed set of weight tensors, as read from a checkpoint.
+// Model constructors read it through Weights views, which record every
+// missing or mis-shaped tensor so that one error lists them all.
+type Store struct {
+	tensors map[string]*tensor.Tensor
+	// Source names where the tensors came from, for error messages.
+	Source string
+	// closers release memory mappings when the store is no longer needed.
+	closers []func() error
+
+	mu       sync.Mutex
+	used     map[string]bool
+	problems []string
+}
+
+// NewStore wraps a map of tensors (not copied).
+func NewStore(source string, tensors map[string]*tensor.Tensor) *Store {
+	return &Store{tensors: tensors, Source: source, used: map[string]bool{}}
+}
+
+// Names returns all tensor names, sorted.
+func (s *Store) Names() []string {
+	out := make([]string, 0, len(s.tensors))
+	for k := range s.tensors {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Len returns the number of tensors.
+func (s *Store) Len() int { return len(s.tensors) }
+
+// Get returns a tensor by full name without recording its use.
+func (s *Store) Get(name string) (*tensor.Tensor, bool) {
+	t, ok := s.tensors[name]
+	return t, ok
+}
+
+// Set adds or replaces a tensor (for name mapping and derived weights).
+func (s *Store) Set(name string, t *tensor.Tensor) { s.tensors[name] = t }
+
+// Delete removes a tensor.
+func (s *Store) Delete(name string) { delete(s.tensors, name) }
+
+// Rename applies f to every name; f returning "" drops the tensor. It is how
+// loaders map foreign layouts (OpenAI checkpoints) onto Hub names.
+func (s *Store) Rename(f func(string) string) {
+	next := make(map[string]*tensor.Tensor, len(s.tensors))
+	for k, v := range s.tensors {
+		if nk := f(k); nk != "" {
+			next[nk] = v
+		}
+	}
+	s.tensors = next
+}
+
+// Root returns a Weights view of the whole store.
+func (s *Store) Root() Weights { return Weights{store: s} }
+
+// Unused returns the names no Weights view has read, sorted.
+func (s *Store) Unused() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k := range s.tensors {
+		if !s.used[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Err returns nil when every tensor asked for was present with the expected
+// shape, else one error (wrapping ErrMissingWeights) listing every problem.
+// Unexpected tensors whose name matches none of the ignore prefixes or
+// suffixes are listed too when strict is true.
+func (s *Store) Err(strict bool, ignore ...string) error {
+	s.mu.Lock()
+	problems := append([]string(nil), s.problems...)
+	s.mu.Unlock()
+	var unexpected []string
+	if strict {
+	outer:
+		for _, name := range s.Unused() {
+			for _, ig := range ignore {
+				if strings.HasPrefix(name, ig) || strings.HasSuffix(name, ig) {
+					continue outer
+				}
+			}
+			unexpected = append(unexpected, name)
+		}
+	}
+	if len(problems) == 0 && len(unexpected) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	if len(problems) > 0 {
+		fmt.Fprintf(&b, "%d missing or mis-shaped: %s", len(problems), strings.Join(problems, "; "))
+	}
+	if len(unexpected) > 0 {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%d unexpected: %s", len(unexpected), strings.Join(unexpected, ", "))
+	}
+	return fmt.Errorf("%s: %w: %s", s.Source, ErrMissingWeights, b.String())
+}
+
+// Close releases memory mappings behind the store's tensors. Tensors read
+// zero-copy must not be used afterwards.
+func (s *Store) Close() error {
+	var first error
+	for _, c := range s.closers {
+		if err := c(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.closers = nil
+	return first
+}
+
+func (s *Store) problem(format string, args ...any) {
+	s.mu.Lock()
+	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+	s.mu.Unlock()
+}
+
+// Weights is a view of a Store under a name prefix, the way model code reads
+// its parameters: w.Sub("encoder").Sub("layers.3").Tensor("fc1.weight", …).
+type Weights struct {
+	store  *Store
+	prefix string
+}
+
+// Sub returns the view under prefix+name+".".
+func (w Weights) Sub(name string) Weights {
+	return Weights{store: w.store, prefix: w.prefix + name + "."}
+}
+
+// Subf is Sub with a formatted name: w.Subf("layers.%d", i).
+func (w Weights) Subf(format string, args ...any) Weights {
+	return w.Sub(fmt.Sprintf(format, args...))
+}
+
+// Prefix returns the view's name prefix.
+func (w Weights) Prefix() string { return w.prefix }
+
+// Store returns the underlying store.
+func (w Weights) Store() *Store { return w.store }
+
+// Has reports whether the named tensor exists.
+func (w Weights) Has(name string) bool {
+	_, ok := w.store.tensors[w.prefix+name]
+	return ok
+}
+
+// Tensor returns the named tensor, checking its shape when shape is given.
+// A missing or mis-shaped tensor is recorded (see Store.Err) and a zero
+// tensor of the wanted shape is returned so that construction can go on and
+// report every problem at once.
+func (w Weights) Tensor(name string, shape ...int) *tensor.Tensor {
+	full := w.prefix + name
+	t, ok := w.store.tensors[full]
+	w.store.mu.Lock()
+	w.store.used[full] = true
+	w.store.mu.Unlock()
+	if !ok {
+		w.store.problem("missing %s %v", full, shape)
+		return zeroTensor(shape)
+	}
+	if len(shape) > 0 && !shapeEq(t.Shape(), shape) {
+		// A tensor with the same number of elements and trailing singleton
+		// dimensions is reshaped (e.g. [D] stored as [1, 1, D]).
+		if t.Len() == prod(shape) && squeezeEq(t.Shape(), shape) {
+			return t.MustReshape(shape...)
+		}
+		w.store.problem("%s has shape %v, want %v", full, t.Shape(), shape)
+		return zeroTensor(shape)
+	}
+	return t
+}
+
+// Optional returns the named tensor or nil when it is absent. A present
+// tensor of the wrong shape is recorded as a problem.
+func (w Weights) Optional(name string, shape ...int) *tensor.Tensor {
+	if !w.Has(name) {
+		return nil
+	}
+	return w.Tensor(name, shape...)
+}
+
+// Err is shorthand for w.Store().Err(false).
+func (w Weights) Err() error { return w.store.Err(false) }
+
+func zeroTensor(shape []int) *tensor.Tensor {
+	for _, d := range shape {
+		if d < 0 {
+			return tensor.New(0)
+		}
+	}
+	if len(shape) == 0 {
+		return tensor.New(0)
+	}
+	return tensor.New(shape...)
+}
+
+func shapeEq(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// squeezeEq reports whether a and b are equal once size-1 dimensions are
+// removed.
+func squeezeEq(a, b []int) bool {
+	sq := func(s []int) []int {
+		var o []int
+		for _, d := range s {
+			if d != 1 {
+				o = append(o, d)
+			}
+		}
+		return o
+	}
+	return shapeEq(sq(a), sq(b))
+}
+
+func prod(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}

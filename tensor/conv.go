@@ -1,0 +1,109 @@
+package tensor
+
+import "fmt"
+
+// Conv1d computes a 1-D convolution as PyTorch's nn.Conv1d does (dilation 1).
+// x is [B, Cin, L] or [Cin, L]; w is [Cout, Cin/groups, K]; bias is [Cout] or
+// nil. The result is [B, Cout, Lout] (or [Cout, Lout] for 2-D x), with
+// Lout = (L + 2·padding − K)/stride + 1. It runs as im2col + GEMM per group.
+func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
+	batched := x.Rank() == 3
+	if x.Rank() == 2 {
+		x = x.MustReshape(1, x.Dim(0), x.Dim(1))
+	}
+	if x.Rank() != 3 || w.Rank() != 3 {
+		return nil, fmt.Errorf("%w: conv1d input %v weight %v", ErrShape, x.shape, w.shape)
+	}
+	if groups < 1 || stride < 1 || padding < 0 {
+		return nil, fmt.Errorf("tensor: conv1d stride %d padding %d groups %d", stride, padding, groups)
+	}
+	b, cin, l := x.Dim(0), x.Dim(1), x.Dim(2)
+	cout, cing, k := w.Dim(0), w.Dim(1), w.Dim(2)
+	if cin%groups != 0 || cout%groups != 0 || cin/groups != cing {
+		return nil, fmt.Errorf("%w: conv1d input channels %d, weight %v, groups %d", ErrShape, cin, w.shape, groups)
+	}
+	if bias != nil && bias.Len() != cout {
+		return nil, fmt.Errorf("%w: conv1d bias %v for %d channels", ErrShape, bias.shape, cout)
+	}
+	lout := (l+2*padding-k)/stride + 1
+	if lout < 1 {
+		return nil, fmt.Errorf("%w: conv1d input length %d too short for kernel %d", ErrShape, l, k)
+	}
+	xc := x.Contiguous().Data()
+	wc := w.Contiguous().Data()
+	out := New(b, cout, lout)
+	coutg := cout / groups
+	col := make([]float32, cing*k*lout)
+	for bi := 0; bi < b; bi++ {
+		for g := 0; g < groups; g++ {
+			// col[(c*k+kk)*lout + t] = x[bi, g*cing+c, t*stride+kk-padding]
+			Parallel(cing, max(1, 4096/max(k*lout, 1)), func(lo, hi int) {
+				for c := lo; c < hi; c++ {
+					src := xc[(bi*cin+g*cing+c)*l : (bi*cin+g*cing+c+1)*l]
+					for kk := 0; kk < k; kk++ {
+						dst := col[(c*k+kk)*lout : (c*k+kk+1)*lout]
+						for t := range dst {
+							p := t*stride + kk - padding
+							if p >= 0 && p < l {
+								dst[t] = src[p]
+							} else {
+								dst[t] = 0
+							}
+						}
+					}
+				}
+			})
+			o := out.data[(bi*cout+g*coutg)*lout:]
+			beta := float32(0)
+			if bias != nil {
+				bd := bias.Data()
+				for co := 0; co < coutg; co++ {
+					row := o[co*lout : (co+1)*lout]
+					for t := range row {
+						row[t] = bd[g*coutg+co]
+					}
+				}
+				beta = 1
+			}
+			Gemm(false, false, coutg, lout, cing*k, 1, wc[g*coutg*cing*k:], cing*k, col, lout, beta, o, lout)
+		}
+	}
+	if !batched {
+		return out.MustReshape(cout, lout), nil
+	}
+	return out, nil
+}
+
+// PatchEmbed computes a Conv2d whose kernel equals its stride (ViT's patch
+// embedding): x is [B, C, H, W], w is [D, C, P, P], bias [D] or nil. The
+// result is in token layout [B, (H/P)·(W/P), D], patches in row-major order,
+// which is PyTorch's conv output flattened and transposed.
+func PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
+	if x.Rank() != 4 || w.Rank() != 4 || w.Dim(2) != w.Dim(3) || w.Dim(1) != x.Dim(1) {
+		return nil, fmt.Errorf("%w: patch embedding input %v weight %v", ErrShape, x.shape, w.shape)
+	}
+	b, c, h, wd := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
+	d, p := w.Dim(0), w.Dim(2)
+	if p == 0 || h < p || wd < p {
+		return nil, fmt.Errorf("%w: image %dx%d smaller than patch %d", ErrShape, h, wd, p)
+	}
+	gh, gw := h/p, wd/p
+	np := gh * gw
+	xc := x.Contiguous().Data()
+	kdim := c * p * p
+	cols := New(b, np, kdim)
+	Parallel(b*np, 16, func(lo, hi int) {
+		for idx := lo; idx < hi; idx++ {
+			bi, pi := idx/np, idx%np
+			py, px := pi/gw, pi%gw
+			dst := cols.data[idx*kdim : (idx+1)*kdim]
+			for ci := 0; ci < c; ci++ {
+				for ky := 0; ky < p; ky++ {
+					src := xc[((bi*c+ci)*h+py*p+ky)*wd+px*p:]
+					copy(dst[(ci*p+ky)*p:(ci*p+ky+1)*p], src[:p])
+				}
+			}
+		}
+	})
+	return Linear(cols, w.MustReshape(d, kdim), bias)
+}

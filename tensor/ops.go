@@ -1,0 +1,439 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// broadcastShapes returns the numpy broadcast of two shapes.
+func broadcastShapes(a, b []int) ([]int, error) {
+	n := max(len(a), len(b))
+	out := make([]int, n)
+	for i := 0; i < n; i++ {
+		da, db := 1, 1
+		if j := len(a) - n + i; j >= 0 {
+			da = a[j]
+		}
+		if j := len(b) - n + i; j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db, db == 1:
+			out[i] = da
+		case da == 1:
+			out[i] = db
+		default:
+			return nil, fmt.Errorf("%w: cannot broadcast %v with %v", ErrShape, a, b)
+		}
+	}
+	return out, nil
+}
+
+// broadcastStrides returns strides for reading t as shape out (size-1 and
+// missing dimensions get stride 0).
+func broadcastStrides(t *Tensor, out []int) []int {
+	st := make([]int, len(out))
+	pad := len(out) - len(t.shape)
+	for i := range out {
+		if j := i - pad; j >= 0 && t.shape[j] != 1 {
+			st[i] = t.strides[j]
+		}
+	}
+	return st
+}
+
+// binary applies f elementwise with broadcasting.
+func binary(a, b *Tensor, f func(x, y float32) float32) (*Tensor, error) {
+	shape, err := broadcastShapes(a.shape, b.shape)
+	if err != nil {
+		return nil, err
+	}
+	out := New(shape...)
+	if SameShape(a, b) && a.IsContiguous() && b.IsContiguous() {
+		ad, bd := a.Data(), b.Data()
+		for i := range out.data {
+			out.data[i] = f(ad[i], bd[i])
+		}
+		return out, nil
+	}
+	// Fast path: b broadcasts along the leading dimensions only (bias add).
+	if a.IsContiguous() && b.IsContiguous() && SameShape(a, out) && b.Len() > 0 && len(b.shape) <= len(a.shape) {
+		tail := true
+		for i := range b.shape {
+			if b.shape[len(b.shape)-1-i] != a.shape[len(a.shape)-1-i] {
+				tail = false
+				break
+			}
+		}
+		if tail {
+			ad, bd := a.Data(), b.Data()
+			nb := len(bd)
+			for i := range out.data {
+				out.data[i] = f(ad[i], bd[i%nb])
+			}
+			return out, nil
+		}
+	}
+	sa := broadcastStrides(a, shape)
+	sb := broadcastStrides(b, shape)
+	idx := make([]int, len(shape))
+	for i := range out.data {
+		oa, ob := a.offset, b.offset
+		for d := range idx {
+			oa += idx[d] * sa[d]
+			ob += idx[d] * sb[d]
+		}
+		out.data[i] = f(a.data[oa], b.data[ob])
+		for d := len(idx) - 1; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < shape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	return out, nil
+}
+
+// Add returns a+b with numpy broadcasting.
+func Add(a, b *Tensor) (*Tensor, error) {
+	return binary(a, b, func(x, y float32) float32 { return x + y })
+}
+
+// Sub returns a−b with numpy broadcasting.
+func Sub(a, b *Tensor) (*Tensor, error) {
+	return binary(a, b, func(x, y float32) float32 { return x - y })
+}
+
+// Mul returns a·b elementwise with numpy broadcasting.
+func Mul(a, b *Tensor) (*Tensor, error) {
+	return binary(a, b, func(x, y float32) float32 { return x * y })
+}
+
+// Div returns a/b elementwise with numpy broadcasting.
+func Div(a, b *Tensor) (*Tensor, error) {
+	return binary(a, b, func(x, y float32) float32 { return x / y })
+}
+
+// AddInPlace adds b (same number of elements, contiguous) into a, which
+// must be contiguous. It is the residual connection of transformer blocks.
+func AddInPlace(a, b *Tensor) error {
+	if a.Len() != b.Len() || !a.IsContiguous() {
+		return fmt.Errorf("%w: in-place add %v += %v", ErrShape, a.shape, b.shape)
+	}
+	ad, bd := a.Data(), b.Data()
+	for i := range ad {
+		ad[i] += bd[i]
+	}
+	return nil
+}
+
+// Scale returns s·t.
+func Scale(t *Tensor, s float32) *Tensor { return Map(t, func(x float32) float32 { return s * x }) }
+
+// Map returns f applied to every element, as a new contiguous tensor.
+func Map(t *Tensor, f func(float32) float32) *Tensor {
+	out := New(t.shape...)
+	src := t.Data()
+	Parallel(len(src), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out.data[i] = f(src[i])
+		}
+	})
+	return out
+}
+
+// MapInPlace applies f to every element of a contiguous tensor in place.
+func MapInPlace(t *Tensor, f func(float32) float32) {
+	d := t.Data()
+	Parallel(len(d), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d[i] = f(d[i])
+		}
+	})
+}
+
+// GELUExact is x·Φ(x) with the exact erf form (PyTorch's default "gelu").
+func GELUExact(x float32) float32 {
+	return float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
+}
+
+// GELUTanh is the tanh approximation of GELU ("gelu_new", "gelu_pytorch_tanh").
+func GELUTanh(x float32) float32 {
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v))))
+}
+
+// QuickGELU is x·σ(1.702x) (CLIP's "quick_gelu").
+func QuickGELU(x float32) float32 {
+	return float32(float64(x) / (1 + math.Exp(-1.702*float64(x))))
+}
+
+// ReLU is max(x, 0).
+func ReLU(x float32) float32 { return max(x, 0) }
+
+// Tanh is the hyperbolic tangent.
+func Tanh(x float32) float32 { return float32(math.Tanh(float64(x))) }
+
+// Sigmoid is 1/(1+e^−x).
+func Sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+
+// SiLU is x·σ(x).
+func SiLU(x float32) float32 { return float32(float64(x) / (1 + math.Exp(-float64(x)))) }
+
+// Activation returns the elementwise function for a HuggingFace hidden_act
+// name, or an error for an unknown one.
+func Activation(name string) (func(float32) float32, error) {
+	switch name {
+	case "gelu", "gelu_python":
+		return GELUExact, nil
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		return GELUTanh, nil
+	case "quick_gelu":
+		return QuickGELU, nil
+	case "relu":
+		return ReLU, nil
+	case "tanh":
+		return Tanh, nil
+	case "silu", "swish":
+		return SiLU, nil
+	case "sigmoid":
+		return Sigmoid, nil
+	}
+	return nil, fmt.Errorf("tensor: unknown activation %q", name)
+}
+
+// rows views a tensor as contiguous rows of its last dimension.
+func rows(t *Tensor) (data []float32, n, width int) {
+	c := t.Contiguous()
+	width = 1
+	if c.Rank() > 0 {
+		width = c.Dim(-1)
+	}
+	data = c.Data()
+	if width == 0 {
+		return data, 0, 0
+	}
+	return data, len(data) / width, width
+}
+
+// Softmax returns the softmax over the last dimension. It is numerically
+// stable (max subtracted); a row of all −Inf yields zeros.
+func Softmax(t *Tensor) *Tensor {
+	out := t.Clone()
+	SoftmaxInPlace(out)
+	return out
+}
+
+// SoftmaxInPlace applies Softmax to a contiguous tensor in place.
+func SoftmaxInPlace(t *Tensor) {
+	d, n, w := rows(t)
+	Parallel(n, max(1, 4096/max(w, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			SoftmaxRow(d[r*w : (r+1)*w])
+		}
+	})
+}
+
+// SoftmaxRow applies a numerically stable softmax to one row in place.
+func SoftmaxRow(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		m = max(m, v)
+	}
+	if math.IsInf(float64(m), -1) {
+		clear(x)
+		return
+	}
+	var sum float64
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - m)))
+		x[i] = e
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// SoftmaxMasked returns softmax(t + mask) over the last dimension, with mask
+// broadcast against t (additive: 0 keeps, −Inf or a large negative drops).
+func SoftmaxMasked(t, mask *Tensor) (*Tensor, error) {
+	s, err := Add(t, mask)
+	if err != nil {
+		return nil, err
+	}
+	SoftmaxInPlace(s)
+	return s, nil
+}
+
+// LogSoftmax returns log(softmax(t)) over the last dimension, computed
+// stably as x − max − log Σ exp(x − max).
+func LogSoftmax(t *Tensor) *Tensor {
+	out := t.Clone()
+	d, n, w := rows(out)
+	for r := 0; r < n; r++ {
+		LogSoftmaxRow(d[r*w : (r+1)*w])
+	}
+	return out
+}
+
+// LogSoftmaxRow applies LogSoftmax to one row in place.
+func LogSoftmaxRow(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		m = max(m, v)
+	}
+	var sum float64
+	for _, v := range x {
+		sum += math.Exp(float64(v - m))
+	}
+	lse := m + float32(math.Log(sum))
+	for i := range x {
+		x[i] -= lse
+	}
+}
+
+// LayerNorm normalises over the last dimension: (x−mean)/√(var+eps)·w + b.
+// w and b have the last dimension's size; either may be nil.
+func LayerNorm(x, w, b *Tensor, eps float32) (*Tensor, error) {
+	out := x.Clone()
+	if err := LayerNormInPlace(out, w, b, eps); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LayerNormInPlace is LayerNorm on a contiguous tensor, in place.
+func LayerNormInPlace(x, w, b *Tensor, eps float32) error {
+	d, n, width := rows(x)
+	var wd, bd []float32
+	if w != nil {
+		if w.Len() != width {
+			return fmt.Errorf("%w: layer norm weight %v for width %d", ErrShape, w.shape, width)
+		}
+		wd = w.Data()
+	}
+	if b != nil {
+		if b.Len() != width {
+			return fmt.Errorf("%w: layer norm bias %v for width %d", ErrShape, b.shape, width)
+		}
+		bd = b.Data()
+	}
+	Parallel(n, max(1, 4096/max(width, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			LayerNormRow(d[r*width:(r+1)*width], wd, bd, eps)
+		}
+	})
+	return nil
+}
+
+// LayerNormRow normalises one row in place; w and b may be nil.
+func LayerNormRow(row, w, b []float32, eps float32) {
+	if len(row) == 0 {
+		return
+	}
+	var mean float64
+	for _, v := range row {
+		mean += float64(v)
+	}
+	mean /= float64(len(row))
+	var variance float64
+	for _, v := range row {
+		dv := float64(v) - mean
+		variance += dv * dv
+	}
+	variance /= float64(len(row))
+	inv := 1 / math.Sqrt(variance+float64(eps))
+	for i, v := range row {
+		y := float32((float64(v) - mean) * inv)
+		if w != nil {
+			y *= w[i]
+		}
+		if b != nil {
+			y += b[i]
+		}
+		row[i] = y
+	}
+}
+
+// Embedding gathers rows of table ([V, D]) for ids, returning [len(ids), D].
+// An id outside [0, V) is an error.
+func Embedding(table *Tensor, ids []int) (*Tensor, error) {
+	if table.Rank() != 2 {
+		return nil, fmt.Errorf("%w: embedding table %v is not 2-D", ErrShape, table.shape)
+	}
+	v, d := table.Dim(0), table.Dim(1)
+	tc := table.Contiguous()
+	td := tc.Data()
+	out := New(len(ids), d)
+	for i, id := range ids {
+		if id < 0 || id >= v {
+			return nil, fmt.Errorf("tensor: token id %d outside the %d-entry embedding table", id, v)
+		}
+		copy(out.data[i*d:(i+1)*d], td[id*d:(id+1)*d])
+	}
+	return out, nil
+}
+
+// Argmax returns the index of the largest value of x (the first on ties), or
+// −1 for an empty slice. NaNs are never chosen over numbers.
+func Argmax(x []float32) int {
+	best := -1
+	for i, v := range x {
+		if v != v {
+			continue
+		}
+		if best < 0 || v > x[best] {
+			best = i
+		}
+	}
+	if best < 0 && len(x) > 0 {
+		return 0
+	}
+	return best
+}
+
+// ArgmaxRows returns the argmax of every row over the last dimension.
+func ArgmaxRows(t *Tensor) []int {
+	d, n, w := rows(t)
+	out := make([]int, n)
+	for r := range out {
+		out[r] = Argmax(d[r*w : (r+1)*w])
+	}
+	return out
+}
+
+// TopK returns the indices of the k largest values of x in descending order
+// (ties broken by lower index), k clipped to len(x).
+func TopK(x []float32, k int) []int {
+	k = min(max(k, 0), len(x))
+	idx := make([]int, 0, k+1)
+	for i, v := range x {
+		if v != v {
+			continue
+		}
+		// insertion into a sorted list of at most k
+		pos := len(idx)
+		for pos > 0 && x[idx[pos-1]] < v {
+			pos--
+		}
+		if pos >= k {
+			continue
+		}
+		idx = append(idx, 0)
+		copy(idx[pos+1:], idx[pos:])
+		idx[pos] = i
+		if len(idx) > k {
+			idx = idx[:k]
+		}
+	}
+	return idx
+}

@@ -1,0 +1,235 @@
+// Package tensor is goformer's float32 tensor library: an n-dimensional array
+// with shape and strides, views (reshape, transpose, slice) that share
+// storage, and the kernels transformer inference needs (matrix products,
+// softmax, layer norm, activations, convolutions, attention).
+//
+// Kernels are plain functions over float32 slices so that faster
+// implementations (SIMD assembly, other backends) slot in behind the same
+// signatures: see matmul.go for the GEMM seam.
+//
+// Tensors are not safe for concurrent mutation; reading one tensor from many
+// goroutines is safe. Operations that return a new tensor never alias their
+// inputs unless documented as views.
+package tensor
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrShape is wrapped by every error that reports incompatible shapes.
+var ErrShape = errors.New("tensor: shape mismatch")
+
+// Tensor is an n-dimensional float32 array. The element at index
+// (i0, i1, …) lives at Data[Offset + i0*Strides[0] + i1*Strides[1] + …].
+// A freshly created tensor is contiguous (row-major, Offset 0).
+type Tensor struct {
+	shape   []int
+	strides []int
+	offset  int
+	data    []float32
+}
+
+// New returns a zero-filled contiguous tensor of the given shape.
+func New(shape ...int) *Tensor {
+	n := numel(shape)
+	return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: make([]float32, n)}
+}
+
+// FromData wraps data (not copied) as a contiguous tensor of the given shape.
+// It returns an error when len(data) does not equal the product of shape.
+func FromData(data []float32, shape ...int) (*Tensor, error) {
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("%w: negative dimension in %v", ErrShape, shape)
+		}
+	}
+	if n := numel(shape); n != len(data) {
+		return nil, fmt.Errorf("%w: %d values for shape %v (%d elements)", ErrShape, len(data), shape, n)
+	}
+	return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: data}, nil
+}
+
+// MustFromData is FromData for shapes known correct by construction; it
+// panics on a mismatch (a programming error, never an input error).
+func MustFromData(data []float32, shape ...int) *Tensor {
+	t, err := FromData(data, shape...)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Shape returns a copy of the tensor's shape.
+func (t *Tensor) Shape() []int { return cloneInts(t.shape) }
+
+// Strides returns a copy of the tensor's strides (in elements).
+func (t *Tensor) Strides() []int { return cloneInts(t.strides) }
+
+// Dim returns the size of dimension i; negative i counts from the end.
+func (t *Tensor) Dim(i int) int {
+	if i < 0 {
+		i += len(t.shape)
+	}
+	return t.shape[i]
+}
+
+// Rank returns the number of dimensions.
+func (t *Tensor) Rank() int { return len(t.shape) }
+
+// Len returns the number of elements.
+func (t *Tensor) Len() int { return numel(t.shape) }
+
+// IsContiguous reports whether the tensor is row-major with no gaps, so that
+// Data returns exactly its elements in order.
+func (t *Tensor) IsContiguous() bool {
+	s := 1
+	for i := len(t.shape) - 1; i >= 0; i-- {
+		if t.shape[i] != 1 && t.strides[i] != s {
+			return false
+		}
+		s *= t.shape[i]
+	}
+	return true
+}
+
+// Data returns the elements of a contiguous tensor in row-major order,
+// sharing storage with t. For a non-contiguous view it returns a contiguous
+// copy (writes to it do not reach t); use Contiguous first when that matters.
+func (t *Tensor) Data() []float32 {
+	if t.IsContiguous() {
+		return t.data[t.offset : t.offset+t.Len()]
+	}
+	return t.Contiguous().data
+}
+
+// Contiguous returns t itself when it is contiguous, else a contiguous copy.
+func (t *Tensor) Contiguous() *Tensor {
+	if t.IsContiguous() {
+		if t.offset == 0 && len(t.data) == t.Len() {
+			return t
+		}
+		return &Tensor{shape: cloneInts(t.shape), strides: contiguousStrides(t.shape), data: t.data[t.offset : t.offset+t.Len()]}
+	}
+	out := New(t.shape...)
+	i := 0
+	t.each(func(off int) { out.data[i] = t.data[off]; i++ })
+	return out
+}
+
+// Clone returns a contiguous deep copy.
+func (t *Tensor) Clone() *Tensor {
+	out := New(t.shape...)
+	copy(out.data, t.Data())
+	return out
+}
+
+// At returns the element at the given index.
+func (t *Tensor) At(idx ...int) float32 { return t.data[t.index(idx)] }
+
+// Set stores v at the given index.
+func (t *Tensor) Set(v float32, idx ...int) { t.data[t.index(idx)] = v }
+
+func (t *Tensor) index(idx []int) int {
+	if len(idx) != len(t.shape) {
+		panic(fmt.Sprintf("tensor: %d indices for rank %d", len(idx), len(t.shape)))
+	}
+	off := t.offset
+	for i, v := range idx {
+		if v < 0 || v >= t.shape[i] {
+			panic(fmt.Sprintf("tensor: index %v out of range for shape %v", idx, t.shape))
+		}
+		off += v * t.strides[i]
+	}
+	return off
+}
+
+// each calls f with the storage offset of every element in row-major order.
+func (t *Tensor) each(f func(off int)) {
+	n := t.Len()
+	if n == 0 {
+		return
+	}
+	r := len(t.shape)
+	if r == 0 {
+		f(t.offset)
+		return
+	}
+	idx := make([]int, r)
+	off := t.offset
+	last := r - 1
+	for {
+		// innermost loop
+		s := t.strides[last]
+		for j := 0; j < t.shape[last]; j++ {
+			f(off + j*s)
+		}
+		// carry
+		d := last - 1
+		for ; d >= 0; d-- {
+			idx[d]++
+			off += t.strides[d]
+			if idx[d] < t.shape[d] {
+				break
+			}
+			off -= idx[d] * t.strides[d]
+			idx[d] = 0
+		}
+		if d < 0 {
+			return
+		}
+	}
+}
+
+// String renders the shape and up to a few values, for debugging.
+func (t *Tensor) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Tensor%v[", t.shape)
+	d := t.Data()
+	for i, v := range d {
+		if i == 8 {
+			b.WriteString(" …")
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.4g", v)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+func cloneInts(s []int) []int { return append([]int(nil), s...) }
+
+func contiguousStrides(shape []int) []int {
+	st := make([]int, len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
+}
+
+// SameShape reports whether a and b have identical shapes.
+func SameShape(a, b *Tensor) bool {
+	if len(a.shape) != len(b.shape) {
+		return false
+	}
+	for i := range a.shape {
+		if a.shape[i] != b.shape[i] {
+			return false
+		}
+	}
+	return true
+}

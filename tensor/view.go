@@ -1,0 +1,129 @@
+package tensor
+
+import "fmt"
+
+// Reshape returns a view with a new shape holding the same elements. One
+// dimension may be -1 and is inferred. A non-contiguous tensor is copied first.
+func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
+	shape = cloneInts(shape)
+	infer := -1
+	known := 1
+	for i, d := range shape {
+		switch {
+		case d == -1 && infer < 0:
+			infer = i
+		case d < 0:
+			return nil, fmt.Errorf("%w: bad reshape target %v", ErrShape, shape)
+		default:
+			known *= d
+		}
+	}
+	n := t.Len()
+	if infer >= 0 {
+		if known == 0 || n%known != 0 {
+			return nil, fmt.Errorf("%w: cannot reshape %v to %v", ErrShape, t.shape, shape)
+		}
+		shape[infer] = n / known
+	} else if known != n {
+		return nil, fmt.Errorf("%w: cannot reshape %v (%d elements) to %v", ErrShape, t.shape, n, shape)
+	}
+	c := t.Contiguous()
+	return &Tensor{shape: shape, strides: contiguousStrides(shape), offset: c.offset, data: c.data}, nil
+}
+
+// MustReshape is Reshape for shapes known correct by construction.
+func (t *Tensor) MustReshape(shape ...int) *Tensor {
+	r, err := t.Reshape(shape...)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// Transpose returns a view with dimensions i and j swapped (no copy).
+func (t *Tensor) Transpose(i, j int) *Tensor {
+	r := len(t.shape)
+	if i < 0 {
+		i += r
+	}
+	if j < 0 {
+		j += r
+	}
+	out := &Tensor{shape: cloneInts(t.shape), strides: cloneInts(t.strides), offset: t.offset, data: t.data}
+	out.shape[i], out.shape[j] = out.shape[j], out.shape[i]
+	out.strides[i], out.strides[j] = out.strides[j], out.strides[i]
+	return out
+}
+
+// Permute returns a view with dimensions reordered: dimension k of the result
+// is dimension perm[k] of t.
+func (t *Tensor) Permute(perm ...int) *Tensor {
+	if len(perm) != len(t.shape) {
+		panic(fmt.Sprintf("tensor: permutation %v for rank %d", perm, len(t.shape)))
+	}
+	out := &Tensor{shape: make([]int, len(perm)), strides: make([]int, len(perm)), offset: t.offset, data: t.data}
+	for k, p := range perm {
+		out.shape[k] = t.shape[p]
+		out.strides[k] = t.strides[p]
+	}
+	return out
+}
+
+// Slice returns a view of t restricted to [start, end) along dim (no copy).
+func (t *Tensor) Slice(dim, start, end int) *Tensor {
+	if dim < 0 {
+		dim += len(t.shape)
+	}
+	if start < 0 || end > t.shape[dim] || start > end {
+		panic(fmt.Sprintf("tensor: slice [%d:%d] of dim %d size %d", start, end, dim, t.shape[dim]))
+	}
+	out := &Tensor{shape: cloneInts(t.shape), strides: cloneInts(t.strides), offset: t.offset + start*t.strides[dim], data: t.data}
+	out.shape[dim] = end - start
+	return out
+}
+
+// Index returns the view t[i] (rank reduced by one; no copy).
+func (t *Tensor) Index(i int) *Tensor {
+	if i < 0 || i >= t.shape[0] {
+		panic(fmt.Sprintf("tensor: index %d out of range for dim 0 size %d", i, t.shape[0]))
+	}
+	return &Tensor{shape: cloneInts(t.shape[1:]), strides: cloneInts(t.strides[1:]), offset: t.offset + i*t.strides[0], data: t.data}
+}
+
+// Concat joins tensors along dim into a new contiguous tensor. All other
+// dimensions must agree.
+func Concat(dim int, ts ...*Tensor) (*Tensor, error) {
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("%w: concat of nothing", ErrShape)
+	}
+	r := len(ts[0].shape)
+	if dim < 0 {
+		dim += r
+	}
+	shape := cloneInts(ts[0].shape)
+	shape[dim] = 0
+	for _, t := range ts {
+		if len(t.shape) != r {
+			return nil, fmt.Errorf("%w: concat ranks %d and %d", ErrShape, r, len(t.shape))
+		}
+		for i := range shape {
+			if i != dim && t.shape[i] != ts[0].shape[i] {
+				return nil, fmt.Errorf("%w: concat %v with %v along %d", ErrShape, ts[0].shape, t.shape, dim)
+			}
+		}
+		shape[dim] += t.shape[dim]
+	}
+	out := New(shape...)
+	outer := numel(shape[:dim])
+	inner := numel(shape[dim+1:])
+	pos := 0
+	for _, t := range ts {
+		c := t.Data()
+		chunk := t.shape[dim] * inner
+		for o := 0; o < outer; o++ {
+			copy(out.data[o*shape[dim]*inner+pos:], c[o*chunk:(o+1)*chunk])
+		}
+		pos += chunk
+	}
+	return out, nil
+}

@@ -1,0 +1,477 @@
+package vit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/gif"
+	"io"
+
+	// Decoders registered with package image: JPEG, PNG and GIF from the
+	// standard library, BMP and WebP from golang.org/x/image.
+	_ "image/jpeg"
+	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/webp"
+)
+
+// Sentinel errors of image decoding and preprocessing, for errors.Is.
+var (
+	// ErrImageTooLarge is returned when an image's declared size exceeds the
+	// pixel (or byte) limit of DecodeOptions. The size is checked from the
+	// header before any pixel is decoded, which defuses decompression bombs.
+	ErrImageTooLarge = errors.New("vit: image too large")
+	// ErrUnsupportedImage is returned for data in no format goformer decodes
+	// (JPEG, PNG, GIF, BMP and WebP are supported) and for images that cannot
+	// be used as model input (for example an empty image).
+	ErrUnsupportedImage = errors.New("vit: unsupported image")
+	// ErrInvalidImage wraps the decoder's error for data in a supported
+	// format that is corrupt or truncated.
+	ErrInvalidImage = errors.New("vit: invalid image data")
+)
+
+// DefaultMaxPixels is the pixel-count limit DecodeImage uses when
+// DecodeOptions.MaxPixels is zero. It is Pillow's MAX_IMAGE_PIXELS
+// (1024*1024*1024/4/3), the size above which Pillow warns of a possible
+// decompression bomb.
+const DefaultMaxPixels = 89_478_485
+
+// DefaultMaxBytes is the limit on encoded input size DecodeImage uses when
+// DecodeOptions.MaxBytes is zero (256 MiB).
+const DefaultMaxBytes = 256 << 20
+
+// DecodeOptions configures DecodeImage. The zero value gives the defaults.
+type DecodeOptions struct {
+	// MaxPixels bounds width*height as declared in the image header; 0 means
+	// DefaultMaxPixels and a negative value disables the check.
+	MaxPixels int64
+	// MaxBytes bounds the number of encoded bytes read from the reader; 0
+	// means DefaultMaxBytes and a negative value disables the check.
+	MaxBytes int64
+	// IgnoreOrientation leaves a JPEG's pixels as stored instead of applying
+	// its EXIF orientation tag (PIL's ImageOps.exif_transpose, which
+	// transformers' load_image applies).
+	IgnoreOrientation bool
+}
+
+// DecodeImage decodes a JPEG, PNG, GIF (first frame), BMP or WebP image
+// using the default DecodeOptions. See DecodeOptions.Decode.
+func DecodeImage(r io.Reader) (image.Image, error) {
+	return DecodeOptions{}.Decode(r)
+}
+
+// Decode reads and decodes one image from r.
+//
+// The declared dimensions are checked against MaxPixels before decoding
+// (ErrImageTooLarge). Unknown formats give ErrUnsupportedImage; corrupt or
+// truncated data gives ErrInvalidImage wrapping the decoder's error. A JPEG's
+// EXIF orientation is applied unless IgnoreOrientation is set. For an
+// animated GIF the first frame is returned, drawn on the full logical screen
+// as Pillow does. The pixels are returned in the decoder's own color model;
+// Processor.Preprocess converts them to RGB as PIL's convert("RGB") does.
+func (o DecodeOptions) Decode(r io.Reader) (image.Image, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: nil reader", ErrUnsupportedImage)
+	}
+	maxBytes := o.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	var buf []byte
+	var err error
+	if maxBytes > 0 {
+		buf, err = io.ReadAll(io.LimitReader(r, maxBytes+1))
+		if err == nil && int64(len(buf)) > maxBytes {
+			return nil, fmt.Errorf("%w: encoded data exceeds the %d-byte limit", ErrImageTooLarge, maxBytes)
+		}
+	} else {
+		buf, err = io.ReadAll(r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vit: reading image: %w", err)
+	}
+	return o.decodeBytes(buf)
+}
+
+func (o DecodeOptions) decodeBytes(buf []byte) (image.Image, error) {
+	if len(buf) == 0 {
+		return nil, fmt.Errorf("%w: empty input", ErrUnsupportedImage)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(buf))
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return nil, fmt.Errorf("%w: unknown format (want JPEG, PNG, GIF, BMP or WebP; data starts with %q)", ErrUnsupportedImage, head(buf))
+		}
+		return nil, fmt.Errorf("%w: %s header: %w", ErrInvalidImage, formatName(format), err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%w: %s image has size %dx%d", ErrUnsupportedImage, formatName(format), cfg.Width, cfg.Height)
+	}
+	maxPixels := o.MaxPixels
+	if maxPixels == 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	if maxPixels > 0 && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return nil, fmt.Errorf("%w: %s image of %dx%d = %d pixels exceeds the limit of %d",
+			ErrImageTooLarge, formatName(format), cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), maxPixels)
+	}
+	var img image.Image
+	if format == "gif" {
+		img, err = decodeGIFFirstFrame(buf, cfg)
+	} else {
+		img, _, err = decodeSafely(buf)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidImage, formatName(format), err)
+	}
+	if b := img.Bounds(); b.Empty() {
+		return nil, fmt.Errorf("%w: %s image is empty", ErrUnsupportedImage, formatName(format))
+	}
+	if format == "jpeg" && !o.IgnoreOrientation {
+		if orient := jpegOrientation(buf); orient > 1 {
+			img = applyOrientation(img, orient)
+		}
+	}
+	return img, nil
+}
+
+// decodeSafely runs image.Decode, turning a decoder panic (a bug in a
+// third-party decoder on hostile input) into an error.
+func decodeSafely(buf []byte) (img image.Image, format string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			img, err = nil, fmt.Errorf("decoder failed: %v", p)
+		}
+	}()
+	return image.Decode(bytes.NewReader(buf))
+}
+
+// decodeGIFFirstFrame returns the first frame of a GIF as Pillow sees it: a
+// paletted image of the logical screen size in which pixels the frame does
+// not cover hold the transparent index when the frame has one, else index 0.
+// The palette keeps the true color of the transparent entry (Go's decoder
+// blanks it, PIL's convert("RGB") uses it).
+func decodeGIFFirstFrame(buf []byte, cfg image.Config) (img image.Image, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			img, err = nil, fmt.Errorf("decoder failed: %v", p)
+		}
+	}()
+	m, err := gif.Decode(bytes.NewReader(buf))
+	if err != nil {
+		return nil, err
+	}
+	pm, ok := m.(*image.Paletted)
+	if !ok {
+		return m, nil
+	}
+	pal, trans := gifFirstPalette(buf)
+	if pal == nil {
+		pal = pm.Palette
+	}
+	fill := uint8(0)
+	if trans >= 0 {
+		fill = uint8(trans)
+	}
+	screen := image.Rect(0, 0, cfg.Width, cfg.Height)
+	out := image.NewPaletted(screen, pal)
+	if pm.Rect == screen {
+		copy(out.Pix, pm.Pix)
+		return out, nil
+	}
+	if fill != 0 {
+		for i := range out.Pix {
+			out.Pix[i] = fill
+		}
+	}
+	r := pm.Rect.Intersect(screen)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		copy(out.Pix[out.PixOffset(r.Min.X, y):out.PixOffset(r.Max.X, y)], pm.Pix[pm.PixOffset(r.Min.X, y):pm.PixOffset(r.Max.X, y)])
+	}
+	return out, nil
+}
+
+// gifFirstPalette parses the color table of a GIF's first frame (its local
+// table, else the global one) and the transparent index of the graphic
+// control extension before it (-1 when none). It returns a nil palette when
+// the stream does not parse; the decoder then reports the problem.
+func gifFirstPalette(d []byte) (color.Palette, int) {
+	if len(d) < 13 {
+		return nil, -1
+	}
+	readTable := func(i, packed int) (color.Palette, int) {
+		n := 1 << ((packed & 7) + 1)
+		if i+3*n > len(d) {
+			return nil, -1
+		}
+		p := make(color.Palette, n)
+		for k := 0; k < n; k++ {
+			p[k] = color.NRGBA{d[i+3*k], d[i+3*k+1], d[i+3*k+2], 255}
+		}
+		return p, i + 3*n
+	}
+	var global color.Palette
+	i := 13
+	if d[10]&0x80 != 0 {
+		global, i = readTable(13, int(d[10]))
+		if global == nil {
+			return nil, -1
+		}
+	}
+	trans := -1
+	for i < len(d) {
+		switch d[i] {
+		case 0x21: // extension
+			if i+2 > len(d) {
+				return nil, -1
+			}
+			label := d[i+1]
+			j := i + 2
+			first := true
+			for j < len(d) && d[j] != 0 {
+				n := int(d[j])
+				if j+1+n > len(d) {
+					return nil, -1
+				}
+				if label == 0xf9 && first && n >= 4 {
+					if d[j+1]&1 != 0 {
+						trans = int(d[j+4])
+					} else {
+						trans = -1
+					}
+				}
+				first = false
+				j += 1 + n
+			}
+			i = j + 1
+		case 0x2c: // image descriptor
+			if i+10 > len(d) {
+				return nil, -1
+			}
+			pal := global
+			if d[i+9]&0x80 != 0 {
+				pal, _ = readTable(i+10, int(d[i+9]))
+			}
+			if pal == nil {
+				return nil, -1
+			}
+			pal = append(color.Palette(nil), pal...)
+			if trans >= 0 {
+				for len(pal) <= trans {
+					pal = append(pal, color.NRGBA{})
+				}
+				c := pal[trans].(color.NRGBA)
+				c.A = 0
+				pal[trans] = c
+			}
+			return pal, trans
+		default:
+			return nil, -1
+		}
+	}
+	return nil, -1
+}
+
+func formatName(f string) string {
+	switch f {
+	case "":
+		return "image"
+	case "jpeg", "png", "gif", "bmp":
+		return string(bytes.ToUpper([]byte(f)))
+	case "webp":
+		return "WebP"
+	}
+	return f
+}
+
+func head(b []byte) []byte {
+	if len(b) > 8 {
+		return b[:8]
+	}
+	return b
+}
+
+// rgbImage is an 8-bit RGB image with interleaved pixels (r, g, b per
+// pixel, rows top to bottom): the equivalent of a PIL "RGB" image.
+type rgbImage struct {
+	w, h int
+	pix  []uint8 // len 3*w*h
+}
+
+func newRGB(w, h int) *rgbImage {
+	return &rgbImage{w: w, h: h, pix: make([]uint8, 3*w*h)}
+}
+
+// toRGB converts img to 8-bit RGB the way PIL's Image.convert("RGB") does for
+// the corresponding PIL mode:
+//
+//   - gray (L): the value is replicated to R, G and B;
+//   - 16-bit gray (I;16): values above 255 are clipped to 255 (PIL clips,
+//     it does not scale);
+//   - paletted (P): the palette entry's RGB, whatever its transparency;
+//   - RGBA, LA: the alpha channel is dropped (no compositing), keeping the
+//     straight (non-premultiplied) color;
+//   - 16-bit RGB(A): the high byte of each sample;
+//   - CMYK: Pillow's cmyk2rgb, (255-k) - c*(255-k)/255 with its rounding;
+//   - YCbCr (JPEG, WebP): Go's JFIF conversion.
+//
+// Premultiplied Go images (image.RGBA, image.RGBA64) are un-premultiplied
+// first, so translucent pixels keep their color as in PIL's RGBA mode.
+func toRGB(img image.Image) (*rgbImage, error) {
+	if img == nil {
+		return nil, fmt.Errorf("%w: nil image", ErrUnsupportedImage)
+	}
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("%w: empty image (bounds %v)", ErrUnsupportedImage, b)
+	}
+	if int64(w)*int64(h) > 1<<31/3 {
+		return nil, fmt.Errorf("%w: %dx%d image", ErrImageTooLarge, w, h)
+	}
+	out := newRGB(w, h)
+	p := out.pix
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				v := row[x]
+				o[3*x], o[3*x+1], o[3*x+2] = v, v, v
+			}
+		}
+	case *image.Gray16:
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				v := uint8(255)
+				if row[2*x] == 0 {
+					v = row[2*x+1]
+				}
+				o[3*x], o[3*x+1], o[3*x+2] = v, v, v
+			}
+		}
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				o[3*x], o[3*x+1], o[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+			}
+		}
+	case *image.NRGBA64:
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				o[3*x], o[3*x+1], o[3*x+2] = row[8*x], row[8*x+2], row[8*x+4]
+			}
+		}
+	case *image.RGBA:
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				s := row[4*x : 4*x+4]
+				if s[3] == 255 {
+					o[3*x], o[3*x+1], o[3*x+2] = s[0], s[1], s[2]
+				} else {
+					c := color.NRGBAModel.Convert(color.RGBA{s[0], s[1], s[2], s[3]}).(color.NRGBA)
+					o[3*x], o[3*x+1], o[3*x+2] = c.R, c.G, c.B
+				}
+			}
+		}
+	case *image.Paletted:
+		var pal [256][3]uint8
+		for i, c := range m.Palette {
+			if i >= 256 {
+				break
+			}
+			pal[i] = straightRGB(c)
+		}
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				c := pal[row[x]]
+				o[3*x], o[3*x+1], o[3*x+2] = c[0], c[1], c[2]
+			}
+		}
+	case *image.CMYK:
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				s := row[4*x : 4*x+4]
+				nk := 255 - int(s[3])
+				o[3*x] = clip8(nk - mulDiv255(int(s[0]), nk))
+				o[3*x+1] = clip8(nk - mulDiv255(int(s[1]), nk))
+				o[3*x+2] = clip8(nk - mulDiv255(int(s[2]), nk))
+			}
+		}
+	case *image.YCbCr:
+		ycbcrToRGB(m, out)
+	case *image.NYCbCrA:
+		ycbcrToRGB(&m.YCbCr, out)
+	default:
+		for y := 0; y < h; y++ {
+			o := p[3*w*y:]
+			for x := 0; x < w; x++ {
+				c := straightRGB(img.At(b.Min.X+x, b.Min.Y+y))
+				o[3*x], o[3*x+1], o[3*x+2] = c[0], c[1], c[2]
+			}
+		}
+	}
+	return out, nil
+}
+
+// straightRGB returns the non-premultiplied 8-bit RGB of c, dropping alpha.
+func straightRGB(c color.Color) [3]uint8 {
+	switch v := c.(type) {
+	case color.NRGBA:
+		return [3]uint8{v.R, v.G, v.B}
+	case color.RGBA:
+		if v.A == 255 {
+			return [3]uint8{v.R, v.G, v.B}
+		}
+	case color.Gray:
+		return [3]uint8{v.Y, v.Y, v.Y}
+	}
+	n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
+	return [3]uint8{uint8(n.R >> 8), uint8(n.G >> 8), uint8(n.B >> 8)}
+}
+
+func mulDiv255(a, b int) int {
+	t := a*b + 128
+	return ((t >> 8) + t) >> 8
+}
+
+func clip8(v int) uint8 {
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// ycbcrToRGB converts a YCbCr image with Go's JFIF conversion, reading the
+// chroma sample that covers each pixel.
+func ycbcrToRGB(m *image.YCbCr, out *rgbImage) {
+	b := m.Rect
+	for y := 0; y < out.h; y++ {
+		o := out.pix[3*out.w*y:]
+		for x := 0; x < out.w; x++ {
+			yi := m.YOffset(b.Min.X+x, b.Min.Y+y)
+			ci := m.COffset(b.Min.X+x, b.Min.Y+y)
+			r, g, bl := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+			o[3*x], o[3*x+1], o[3*x+2] = r, g, bl
+		}
+	}
+}
