@@ -125,6 +125,9 @@ func (o DecodeOptions) decodeBytes(buf []byte) (image.Image, error) {
 		img, _, err = decodeSafely(buf)
 	}
 	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %s data is truncated: %w", ErrInvalidImage, formatName(format), err)
+		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidImage, formatName(format), err)
 	}
 	if b := img.Bounds(); b.Empty() {

@@ -1,0 +1,546 @@
+// Package blip runs Salesforce's BLIP for image captioning (unconditional
+// and continuing a text prefix) and visual question answering, matching
+// HuggingFace transformers' BlipForConditionalGeneration and
+// BlipForQuestionAnswering (v4.30) token for token.
+//
+// A model directory laid out like a Hub repository (config.json,
+// model.safetensors or pytorch_model.bin, preprocessor_config.json and the
+// WordPiece vocab.txt) is loaded with Load. The vision encoder is BLIP's
+// ViT; the text side is a BERT-style model with cross-attention to the
+// image: a causal decoder with an LM head that writes captions and answers,
+// and, for question answering, a bidirectional question encoder.
+//
+// Generation follows transformers exactly: captions start from [DEC]; a
+// prefix is tokenized as "[CLS] prefix [SEP]", its first token replaced by
+// [DEC] and the trailing [SEP] dropped; decoding stops at [SEP]; greedy or
+// beam search with the length, repetition and early-stopping settings of
+// Options, whose zero values take the defaults of the checkpoint's
+// text_config (max_length 20, greedy, as transformers).
+//
+// A loaded Model is immutable and safe for concurrent use.
+package blip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/tokenizer"
+	"github.com/goformer/goformer/vit"
+)
+
+// ErrInput marks invalid input to a model call: wrong pixel shapes, empty
+// batches, token ids outside the vocabulary, a prompt that leaves no room
+// under the maximum length, unusable options.
+var ErrInput = errors.New("blip: invalid input")
+
+// ErrTask is returned when a model is asked for a task its checkpoint does
+// not provide (Answer on a captioning model).
+var ErrTask = errors.New("blip: task not supported by this checkpoint")
+
+// Task is what a checkpoint does.
+type Task int
+
+const (
+	// TaskCaptioning is BlipForConditionalGeneration: Caption and
+	// CaptionWithPrefix.
+	TaskCaptioning Task = iota
+	// TaskQuestionAnswering is BlipForQuestionAnswering: Answer.
+	TaskQuestionAnswering
+)
+
+// String returns the transformers class name of the task.
+func (t Task) String() string {
+	if t == TaskQuestionAnswering {
+		return "BlipForQuestionAnswering"
+	}
+	return "BlipForConditionalGeneration"
+}
+
+// Model is a loaded BLIP checkpoint.
+type Model struct {
+	cfg     Config
+	task    Task
+	vision  *visionModel
+	decoder *textModel // text_decoder (with LM head)
+	encoder *textModel // text_encoder (question answering only)
+	proc    *vit.Processor
+	tok     *tokenizer.WordPiece
+	store   *nn.Store
+}
+
+// Load reads a BLIP model directory: config.json, the weights
+// (model.safetensors, sharded safetensors or pytorch_model.bin),
+// preprocessor_config.json (required for the image-level calls) and the
+// tokenizer files (required for the text-level calls). The task comes from
+// config.json's architectures, else from the weights (a text_encoder means
+// question answering).
+func Load(dir string) (*Model, error) {
+	cfg, err := LoadConfig(configPath(dir))
+	if err != nil {
+		return nil, err
+	}
+	store, err := nn.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blip: %w", err)
+	}
+	m, err := New(cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	m.store = store
+	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
+		if m.proc, err = vit.LoadProcessor(dir); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("blip: %w", err)
+		}
+	}
+	if m.tok, err = loadTokenizer(dir); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("blip: %w", err)
+	}
+	return m, nil
+}
+
+// New builds a model from a config and a weight store in the Hub layout
+// (vision_model.*, text_decoder.*, and text_encoder.* for question
+// answering). Every missing or mis-shaped tensor is named in one error
+// wrapping nn.ErrMissingWeights. The model has no image processor or
+// tokenizer: use the pixel- and id-level calls, or Load.
+func New(cfg Config, store *nn.Store) (*Model, error) {
+	cfg = cfg.normalized()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("blip: %w", err)
+	}
+	task := TaskCaptioning
+	switch {
+	case len(cfg.Architectures) > 0 && cfg.Architectures[0] == "BlipForQuestionAnswering":
+		task = TaskQuestionAnswering
+	case len(cfg.Architectures) > 0 && cfg.Architectures[0] == "BlipForConditionalGeneration":
+	case len(cfg.Architectures) > 0:
+		return nil, fmt.Errorf("blip: %w: %s (want BlipForConditionalGeneration or BlipForQuestionAnswering)", nn.ErrUnsupportedArchitecture, cfg.Architectures[0])
+	case store.Root().Has("text_encoder.embeddings.word_embeddings.weight"):
+		task = TaskQuestionAnswering
+	}
+	if task == TaskQuestionAnswering && cfg.Text.HiddenSize != cfg.Text.EncoderHiddenSize {
+		return nil, fmt.Errorf("blip: %w: question answering needs text_config.hidden_size (%d) = vision_config.hidden_size (%d): the answer decoder cross-attends to the question encoder with the image's width", nn.ErrConfig, cfg.Text.HiddenSize, cfg.Vision.HiddenSize)
+	}
+	root := store.Root()
+	m := &Model{cfg: cfg, task: task}
+	var err error
+	if m.vision, err = newVisionModel(root.Sub("vision_model"), cfg.Vision); err != nil {
+		return nil, fmt.Errorf("blip: %w", err)
+	}
+	head := root.Sub("text_decoder.cls")
+	if m.decoder, err = newTextModel(root.Sub("text_decoder.bert"), &head, cfg.Text); err != nil {
+		return nil, fmt.Errorf("blip: %w", err)
+	}
+	if task == TaskQuestionAnswering {
+		if m.encoder, err = newTextModel(root.Sub("text_encoder"), nil, cfg.Text); err != nil {
+			return nil, fmt.Errorf("blip: %w", err)
+		}
+	}
+	if err := store.Err(false); err != nil {
+		return nil, fmt.Errorf("blip: %s: %w", store.Source, err)
+	}
+	return m, nil
+}
+
+// Close releases the memory-mapped weights of a model made by Load. The
+// model must not be used afterwards.
+func (m *Model) Close() error {
+	if m.store == nil {
+		return nil
+	}
+	return m.store.Close()
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// Task reports whether the checkpoint captions or answers questions.
+func (m *Model) Task() Task { return m.task }
+
+// Options control generation. Zero values take the checkpoint's defaults
+// from text_config (transformers' generation defaults for text_decoder):
+// max_length 20, min_length 0, greedy search, length_penalty 1,
+// repetition_penalty 1 (off), early_stopping false.
+type Options struct {
+	// MaxNewTokens bounds the number of generated tokens, not counting the
+	// prompt ([DEC] and any prefix). Zero: MaxLength decides.
+	MaxNewTokens int `json:"max_new_tokens,omitempty"`
+	// MaxLength bounds the whole sequence, prompt included (transformers'
+	// max_length); ignored when MaxNewTokens is set. Zero: the config's
+	// max_length.
+	MaxLength int `json:"max_length,omitempty"`
+	// MinNewTokens keeps [SEP] from ending the text before this many tokens
+	// are generated. Zero: no minimum.
+	MinNewTokens int `json:"min_new_tokens,omitempty"`
+	// MinLength keeps [SEP] from ending the text before the whole sequence,
+	// prompt included, has this many tokens. Zero: the config's min_length.
+	MinLength int `json:"min_length,omitempty"`
+	// NumBeams > 1 selects beam search with that many beams; 1 is greedy.
+	// Zero: the config's num_beams.
+	NumBeams int `json:"num_beams,omitempty"`
+	// LengthPenalty is the exponent of the length that divides a finished
+	// beam's log-probability (> 0 favours longer texts). Zero: the config's
+	// length_penalty.
+	LengthPenalty float64 `json:"length_penalty,omitempty"`
+	// EarlyStopping is the beam-search stopping rule. Zero: the config's.
+	EarlyStopping EarlyStopping `json:"early_stopping,omitempty"`
+	// RepetitionPenalty > 1 discourages tokens already in the sequence
+	// (CTRL's rule, as transformers). Zero: the config's
+	// repetition_penalty.
+	RepetitionPenalty float64 `json:"repetition_penalty,omitempty"`
+}
+
+// resolve turns options into a search configuration for prompts of
+// promptLen tokens.
+func (m *Model) resolve(o Options, promptLen int) (searchConfig, error) {
+	t := m.cfg.Text
+	c := searchConfig{
+		maxLength: t.MaxLength, minLength: t.MinLength, numBeams: t.NumBeams,
+		lengthPenalty: t.LengthPenalty, earlyStopping: t.EarlyStopping,
+		repetitionPenalty: t.RepetitionPenalty, eos: t.SepTokenID, pad: t.PadTokenID,
+	}
+	if o.MaxNewTokens < 0 || o.MaxLength < 0 || o.MinNewTokens < 0 || o.MinLength < 0 || o.NumBeams < 0 || o.RepetitionPenalty < 0 {
+		return c, fmt.Errorf("%w: negative generation option in %+v", ErrInput, o)
+	}
+	switch {
+	case o.MaxNewTokens > 0:
+		c.maxLength = promptLen + o.MaxNewTokens
+	case o.MaxLength > 0:
+		c.maxLength = o.MaxLength
+	}
+	if o.MinLength > 0 {
+		c.minLength = o.MinLength
+	}
+	c.minNewTokens = o.MinNewTokens
+	if o.NumBeams > 0 {
+		c.numBeams = o.NumBeams
+	}
+	if o.LengthPenalty != 0 {
+		c.lengthPenalty = o.LengthPenalty
+	}
+	if o.EarlyStopping != EarlyStoppingDefault {
+		c.earlyStopping = o.EarlyStopping
+	}
+	if c.earlyStopping == EarlyStoppingDefault {
+		c.earlyStopping = EarlyStoppingHeuristic
+	}
+	if o.RepetitionPenalty > 0 {
+		c.repetitionPenalty = o.RepetitionPenalty
+	}
+	if c.repetitionPenalty <= 0 {
+		c.repetitionPenalty = 1
+	}
+	if c.numBeams < 1 {
+		c.numBeams = 1
+	}
+	if c.maxLength <= promptLen {
+		return c, fmt.Errorf("%w: the prompt has %d tokens and max length is %d: nothing left to generate (raise MaxNewTokens or MaxLength)", ErrInput, promptLen, c.maxLength)
+	}
+	if c.maxLength > t.MaxPositionEmbeddings {
+		return c, fmt.Errorf("%w: max length %d exceeds the text model's %d positions", ErrInput, c.maxLength, t.MaxPositionEmbeddings)
+	}
+	if c.numBeams > t.VocabSize/2 {
+		return c, fmt.Errorf("%w: %d beams for a vocabulary of %d", ErrInput, c.numBeams, t.VocabSize)
+	}
+	return c, nil
+}
+
+// PixelValues preprocesses images into the [N, 3, H, W] pixel values the
+// vision encoder takes (BlipImageProcessor: RGB, bicubic resize, rescale,
+// normalize with the mean and std of preprocessor_config.json).
+func (m *Model) PixelValues(images []image.Image) (*tensor.Tensor, error) {
+	if m.proc == nil {
+		return nil, fmt.Errorf("blip: no image processor: the model was not loaded from a directory with preprocessor_config.json")
+	}
+	if len(images) == 0 {
+		return nil, fmt.Errorf("%w: no images", ErrInput)
+	}
+	for i, img := range images {
+		if img == nil {
+			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
+		}
+	}
+	px, err := m.proc.PreprocessBatch(images)
+	if err != nil {
+		return nil, fmt.Errorf("blip: %w", err)
+	}
+	return px, nil
+}
+
+// EncodeImages runs the vision encoder on pixel values [B, C, H, W] and
+// returns its last hidden state [B, patches+1, D] (after post_layernorm):
+// the image embeddings the text side attends to.
+func (m *Model) EncodeImages(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
+	return m.vision.forward(ctx, pixels)
+}
+
+// checkEmbeds validates image embeddings [B, N, D].
+func (m *Model) checkEmbeds(embeds *tensor.Tensor) error {
+	if embeds == nil {
+		return fmt.Errorf("%w: image embeddings are nil", ErrInput)
+	}
+	s := embeds.Shape()
+	if len(s) != 3 || s[0] < 1 || s[1] < 1 || s[2] != m.cfg.Text.EncoderHiddenSize {
+		return fmt.Errorf("%w: image embeddings have shape %v, want [B, N, %d]", ErrInput, s, m.cfg.Text.EncoderHiddenSize)
+	}
+	return nil
+}
+
+// DecoderLogits runs the caption decoder teacher-forced: for token rows
+// ids [B][T] (all of length T, usually starting with [DEC]) attending to
+// image embeddings [B, N, D], it returns the logits [B, T, V] of every
+// next token, as BlipForConditionalGeneration's forward pass.
+func (m *Model) DecoderLogits(ctx context.Context, embeds *tensor.Tensor, ids [][]int) (*tensor.Tensor, error) {
+	if err := m.checkEmbeds(embeds); err != nil {
+		return nil, err
+	}
+	if len(ids) != embeds.Dim(0) {
+		return nil, fmt.Errorf("%w: %d token rows for %d images", ErrInput, len(ids), embeds.Dim(0))
+	}
+	x, err := m.decoder.embed(ids, 0)
+	if err != nil {
+		return nil, err
+	}
+	st := m.decoder.newState(embeds.Contiguous(), nil)
+	if x, err = m.decoder.forward(ctx, x, st, true, nil); err != nil {
+		return nil, err
+	}
+	return m.decoder.head.logits(x), nil
+}
+
+// GenerateIDs is BlipForConditionalGeneration.generate on image embeddings
+// [B, N, D]: inputIDs is the tokenized prompt as the processor makes it
+// ("[CLS] prefix [SEP]"), or nil for an unconditional caption. As
+// transformers does, its first token is replaced by [DEC] and its last
+// ([SEP]) dropped; an empty prompt starts from [DEC] alone. It returns one
+// sequence per image: [DEC], the prefix, the generated tokens, and [SEP]
+// when the text ended before the maximum length.
+func (m *Model) GenerateIDs(ctx context.Context, embeds *tensor.Tensor, inputIDs []int, opts Options) ([][]int, error) {
+	if m.task != TaskCaptioning {
+		// The question-answering checkpoint has the same decoder, but
+		// transformers' BlipForQuestionAnswering has no captioning call.
+		return nil, fmt.Errorf("%w: %s cannot caption", ErrTask, m.task)
+	}
+	if err := m.checkEmbeds(embeds); err != nil {
+		return nil, err
+	}
+	prompt := []int{m.cfg.Text.BosTokenID}
+	if len(inputIDs) > 0 {
+		if len(inputIDs) < 2 {
+			return nil, fmt.Errorf("%w: a prompt must hold at least [CLS] and [SEP], got %v", ErrInput, inputIDs)
+		}
+		prompt = append(prompt, inputIDs[1:len(inputIDs)-1]...)
+	}
+	prompts := make([][]int, embeds.Dim(0))
+	for i := range prompts {
+		prompts[i] = prompt
+	}
+	return m.generate(ctx, embeds, nil, prompts, opts)
+}
+
+// generate decodes from prompts with the decoder attending to enc (with
+// encLen valid positions per row when non-nil).
+func (m *Model) generate(ctx context.Context, enc *tensor.Tensor, encLen []int, prompts [][]int, opts Options) ([][]int, error) {
+	c, err := m.resolve(opts, len(prompts[0]))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range prompts {
+		for _, id := range p {
+			if id < 0 || id >= m.cfg.Text.VocabSize {
+				return nil, fmt.Errorf("%w: token id %d outside the vocabulary (%d)", ErrInput, id, m.cfg.Text.VocabSize)
+			}
+		}
+	}
+	d := &decoder{m: m.decoder, st: m.decoder.newState(enc.Contiguous(), encLen)}
+	if c.numBeams > 1 {
+		return beamSearch(ctx, d, prompts, c)
+	}
+	return greedySearch(ctx, d, prompts, c)
+}
+
+// EncodeQuestions runs the question encoder (text_encoder) on the question
+// ids of each image ("[CLS] question [SEP]" as the processor makes them),
+// attending to image embeddings [B, N, D]. Questions of different lengths
+// are padded to the longest and masked; lens gives each one's length.
+func (m *Model) EncodeQuestions(ctx context.Context, embeds *tensor.Tensor, questionIDs [][]int) (hidden *tensor.Tensor, lens []int, err error) {
+	if m.task != TaskQuestionAnswering {
+		return nil, nil, fmt.Errorf("%w: %s has no question encoder", ErrTask, m.task)
+	}
+	if err := m.checkEmbeds(embeds); err != nil {
+		return nil, nil, err
+	}
+	if len(questionIDs) != embeds.Dim(0) {
+		return nil, nil, fmt.Errorf("%w: %d questions for %d images", ErrInput, len(questionIDs), embeds.Dim(0))
+	}
+	longest := 0
+	lens = make([]int, len(questionIDs))
+	for i, q := range questionIDs {
+		if len(q) == 0 {
+			return nil, nil, fmt.Errorf("%w: question %d has no tokens", ErrInput, i)
+		}
+		lens[i] = len(q)
+		longest = max(longest, len(q))
+	}
+	rows := make([][]int, len(questionIDs))
+	for i, q := range questionIDs {
+		rows[i] = append(append(make([]int, 0, longest), q...), make([]int, longest-len(q))...)
+		for j := len(q); j < longest; j++ {
+			rows[i][j] = m.cfg.Text.PadTokenID
+		}
+	}
+	x, err := m.encoder.embed(rows, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := m.encoder.newState(embeds.Contiguous(), nil)
+	x, err = m.encoder.forward(ctx, x, st, false, paddingMask(lens, longest))
+	if err != nil {
+		return nil, nil, err
+	}
+	return x, lens, nil
+}
+
+// AnswerIDs is BlipForQuestionAnswering.generate on image embeddings
+// [B, N, D] and the tokenized question of each image: the question is
+// encoded with the image, then the answer decoded from [DEC] while
+// attending to the encoded question. Each question is treated as if asked
+// alone (padding never influences an answer). It returns one sequence per
+// image: [DEC], the answer, and [SEP] when it ended before the maximum
+// length.
+func (m *Model) AnswerIDs(ctx context.Context, embeds *tensor.Tensor, questionIDs [][]int, opts Options) ([][]int, error) {
+	q, lens, err := m.EncodeQuestions(ctx, embeds, questionIDs)
+	if err != nil {
+		return nil, err
+	}
+	prompts := make([][]int, len(questionIDs))
+	for i := range prompts {
+		prompts[i] = []int{m.cfg.Text.BosTokenID}
+	}
+	return m.generate(ctx, q, lens, prompts, opts)
+}
+
+// Caption is one generated text.
+type Caption struct {
+	// Text is the decoded caption (the prefix included), special tokens
+	// left out.
+	Text string `json:"text"`
+	// IDs are the token ids: [DEC], the prefix, the generated tokens and
+	// [SEP] when the text ended before the maximum length.
+	IDs []int `json:"ids"`
+}
+
+// Answer is the answer to one question about one image.
+type Answer struct {
+	// Question is the question asked.
+	Question string `json:"question"`
+	// Text is the decoded answer, special tokens left out.
+	Text string `json:"text"`
+	// IDs are the answer's token ids: [DEC], the answer and [SEP] when it
+	// ended before the maximum length.
+	IDs []int `json:"ids"`
+}
+
+// Caption describes each image (unconditional captioning).
+func (m *Model) Caption(ctx context.Context, images []image.Image, opts Options) ([]Caption, error) {
+	return m.caption(ctx, images, nil, opts)
+}
+
+// CaptionWithPrefix describes each image, continuing the text prefix (for
+// example "a photography of"), as transformers does for
+// processor(image, prefix): the caption starts with the prefix.
+func (m *Model) CaptionWithPrefix(ctx context.Context, images []image.Image, prefix string, opts Options) ([]Caption, error) {
+	ids, err := m.encode(prefix)
+	if err != nil {
+		return nil, err
+	}
+	return m.caption(ctx, images, ids, opts)
+}
+
+func (m *Model) caption(ctx context.Context, images []image.Image, prompt []int, opts Options) ([]Caption, error) {
+	if m.task != TaskCaptioning {
+		return nil, fmt.Errorf("%w: %s cannot caption", ErrTask, m.task)
+	}
+	if m.tok == nil {
+		return nil, errNoTokenizer
+	}
+	px, err := m.PixelValues(images)
+	if err != nil {
+		return nil, err
+	}
+	embeds, err := m.EncodeImages(ctx, px)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := m.GenerateIDs(ctx, embeds, prompt, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Caption, len(seqs))
+	for i, s := range seqs {
+		out[i] = Caption{Text: m.decode(s), IDs: s}
+	}
+	return out, nil
+}
+
+// Answer answers questions about images: questions[i] is asked of
+// images[i], or a single question is asked of every image.
+func (m *Model) Answer(ctx context.Context, images []image.Image, questions []string, opts Options) ([]Answer, error) {
+	if m.task != TaskQuestionAnswering {
+		return nil, fmt.Errorf("%w: %s cannot answer questions", ErrTask, m.task)
+	}
+	if len(questions) != 1 && len(questions) != len(images) {
+		return nil, fmt.Errorf("%w: %d questions for %d images (want one, or one per image)", ErrInput, len(questions), len(images))
+	}
+	if m.tok == nil {
+		return nil, errNoTokenizer
+	}
+	qids := make([][]int, len(images))
+	asked := make([]string, len(images))
+	for i := range images {
+		q := questions[0]
+		if len(questions) > 1 {
+			q = questions[i]
+		}
+		asked[i] = q
+		if i == 0 || len(questions) > 1 {
+			ids, err := m.encode(q)
+			if err != nil {
+				return nil, fmt.Errorf("question %d: %w", i, err)
+			}
+			if len(ids) > m.cfg.Text.MaxPositionEmbeddings {
+				return nil, fmt.Errorf("%w: question %d has %d tokens, more than the text model's %d positions", ErrInput, i, len(ids), m.cfg.Text.MaxPositionEmbeddings)
+			}
+			qids[i] = ids
+		} else {
+			qids[i] = qids[0]
+		}
+	}
+	px, err := m.PixelValues(images)
+	if err != nil {
+		return nil, err
+	}
+	embeds, err := m.EncodeImages(ctx, px)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := m.AnswerIDs(ctx, embeds, qids, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Answer, len(seqs))
+	for i, s := range seqs {
+		out[i] = Answer{Question: asked[i], Text: m.decode(s), IDs: s}
+	}
+	return out, nil
+}

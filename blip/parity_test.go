@@ -1,0 +1,403 @@
+package blip
+
+import (
+	"context"
+	"encoding/json"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
+)
+
+const (
+	tolPixels = 1e-5
+	tolHidden = 1e-4
+)
+
+// genCase is one expected generation of cases.json.
+type genCase struct {
+	PromptIDs []int   `json:"prompt_ids"`
+	IDs       []int   `json:"ids"`
+	Text      string  `json:"text"`
+	MinMargin float64 `json:"min_margin"`
+}
+
+type captionCases struct {
+	Images           []string  `json:"images"`
+	Prefix           string    `json:"prefix"`
+	TeacherForcedIDs []int     `json:"teacher_forced_ids"`
+	Unconditional    []genCase `json:"unconditional"`
+	Conditional      []genCase `json:"conditional"`
+	raw              map[string]json.RawMessage
+}
+
+type vqaCase struct {
+	Image       string  `json:"image"`
+	Question    string  `json:"question"`
+	QuestionIDs []int   `json:"question_ids"`
+	IDs         []int   `json:"ids"`
+	Answer      string  `json:"answer"`
+	MinMargin   float64 `json:"min_margin"`
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// expected opens a fixture's expected.safetensors.
+func expected(t *testing.T, dir string) *nn.Safetensors {
+	t.Helper()
+	s, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func expTensor(t *testing.T, s *nn.Safetensors, name string) *tensor.Tensor {
+	t.Helper()
+	x, err := s.Tensor(name)
+	if err != nil {
+		t.Fatalf("expected %s: %v", name, err)
+	}
+	return x
+}
+
+func loadModel(t *testing.T, dir string) *Model {
+	t.Helper()
+	m, err := Load(filepath.Join(dir, "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func loadImage(t *testing.T, name string) image.Image {
+	t.Helper()
+	f, err := os.Open(testdata.Path(t, "media", "images", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := vit.DecodeImage(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return img
+}
+
+// compare checks max|got−want| ≤ tol and equal shapes, logging the error.
+func compare(t *testing.T, name string, got, want *tensor.Tensor, tol float64) {
+	t.Helper()
+	if !slices.Equal(got.Shape(), want.Shape()) {
+		t.Errorf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
+		return
+	}
+	g, w := got.Data(), want.Data()
+	m, at := 0.0, 0
+	for i := range g {
+		d := math.Abs(float64(g[i]) - float64(w[i]))
+		if d > m || math.IsNaN(d) {
+			m, at = d, i
+		}
+	}
+	t.Logf("%s: max|Δ| = %.3g", name, m)
+	if !(m <= tol) {
+		t.Errorf("%s: max|Δ| = %.3g at flat index %d (got %g, want %g), tolerance %g", name, m, at, g[at], w[at], tol)
+	}
+}
+
+// lengthOptions returns the length limit a reference generation implies: a
+// sequence that does not end with [SEP] stopped at the maximum length, so
+// max_length is its length; one that ends with [SEP] stopped by itself,
+// under the config's default maximum.
+func lengthOptions(ids []int, sep int) Options {
+	if len(ids) > 0 && ids[len(ids)-1] == sep {
+		return Options{}
+	}
+	return Options{MaxLength: len(ids)}
+}
+
+// checkIDs compares generated sequences with the reference cases.
+func checkIDs(t *testing.T, what string, got [][]int, cases []genCase) {
+	t.Helper()
+	if len(got) != len(cases) {
+		t.Fatalf("%s: %d sequences, want %d", what, len(got), len(cases))
+	}
+	for i, c := range cases {
+		if !slices.Equal(got[i], c.IDs) {
+			t.Errorf("%s[%d]: ids\n got %v\nwant %v (min_margin %.3g)", what, i, got[i], c.IDs, c.MinMargin)
+		}
+	}
+}
+
+// sameLimits groups case indices by the options their lengths imply, so
+// that each group can run as one batch.
+func sameLimits(cases []genCase, sep int) map[Options][]int {
+	groups := map[Options][]int{}
+	for i, c := range cases {
+		o := lengthOptions(c.IDs, sep)
+		groups[o] = append(groups[o], i)
+	}
+	return groups
+}
+
+func subBatch(x *tensor.Tensor, idx []int) *tensor.Tensor {
+	parts := make([]*tensor.Tensor, len(idx))
+	for i, j := range idx {
+		parts[i] = x.Slice(0, j, j+1)
+	}
+	out, err := tensor.Concat(0, parts...)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+var beamKey = regexp.MustCompile(`^(unconditional|conditional)_beam(\d+)$`)
+
+func TestParity_blip_caption(t *testing.T) {
+	dir := testdata.Fixture(t, "blip-caption")
+	var cases captionCases
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases.raw)
+	m := loadModel(t, dir)
+	if m.Task() != TaskCaptioning {
+		t.Fatalf("task %v, want captioning", m.Task())
+	}
+	exp := expected(t, dir)
+	ctx := context.Background()
+	sep := m.Config().Text.SepTokenID
+
+	// Preprocessing: the fixture's images through the model's processor.
+	wantPx := expTensor(t, exp, "pixel_values")
+	if len(cases.Images) != wantPx.Dim(0) {
+		t.Fatalf("%d images in cases.json, %d in pixel_values", len(cases.Images), wantPx.Dim(0))
+	}
+	imgs := make([]image.Image, len(cases.Images))
+	for i, name := range cases.Images {
+		imgs[i] = loadImage(t, name)
+	}
+	px, err := m.PixelValues(imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "pixel_values", px, wantPx, tolPixels)
+
+	// Vision encoder, from the reference pixel values.
+	embeds, err := m.EncodeImages(ctx, wantPx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "vision_last_hidden_state", embeds, expTensor(t, exp, "vision_last_hidden_state"), tolHidden)
+
+	// Teacher-forced decoder logits on the first images.
+	wantTF := expTensor(t, exp, "teacher_forced_logits")
+	nTF := wantTF.Dim(0)
+	tfIDs := make([][]int, nTF)
+	for i := range tfIDs {
+		tfIDs[i] = cases.TeacherForcedIDs
+	}
+	logits, err := m.DecoderLogits(ctx, embeds.Slice(0, 0, nTF).Contiguous(), tfIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "teacher_forced_logits", logits, wantTF, tolHidden)
+
+	// Greedy captions, unconditional and with the prefix: from the
+	// reference pixel values (ids), and end to end from the image files
+	// (ids and decoded text).
+	run := func(what string, gc []genCase, prompt []int, base Options) {
+		t.Helper()
+		if len(gc) != len(imgs) {
+			t.Fatalf("%s: %d cases for %d images", what, len(gc), len(imgs))
+		}
+		got := make([][]int, len(gc))
+		e2e := make([]Caption, len(gc))
+		for lim, idx := range sameLimits(gc, sep) {
+			o := base
+			o.MaxLength = lim.MaxLength
+			ids, err := m.GenerateIDs(ctx, subBatch(embeds, idx), prompt, o)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			sub := make([]image.Image, len(idx))
+			for i, j := range idx {
+				got[j] = ids[i]
+				sub[i] = imgs[j]
+			}
+			var caps []Caption
+			if prompt == nil {
+				caps, err = m.Caption(ctx, sub, o)
+			} else {
+				caps, err = m.CaptionWithPrefix(ctx, sub, cases.Prefix, o)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			for i, j := range idx {
+				e2e[j] = caps[i]
+			}
+		}
+		checkIDs(t, what, got, gc)
+		for i, c := range gc {
+			if !slices.Equal(e2e[i].IDs, c.IDs) || e2e[i].Text != c.Text {
+				t.Errorf("%s[%d] from the image: %q %v\nwant %q %v", what, i, e2e[i].Text, e2e[i].IDs, c.Text, c.IDs)
+			}
+		}
+		m.checkTexts(t, what, got, gc)
+	}
+	run("unconditional", cases.Unconditional, nil, Options{})
+	for i, c := range cases.Conditional {
+		if !slices.Equal(c.PromptIDs, cases.Conditional[0].PromptIDs) {
+			t.Fatalf("conditional[%d]: prompt_ids differ from the first case's", i)
+		}
+	}
+	if len(cases.Conditional) > 0 {
+		prompt := cases.Conditional[0].PromptIDs
+		m.checkPrompt(t, cases.Prefix, prompt)
+		run("conditional", cases.Conditional, prompt, Options{})
+	}
+
+	// Beam search: every "<kind>_beam<N>" list of cases.
+	var keys []string
+	for k := range cases.raw {
+		if beamKey.MatchString(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		t.Errorf("cases.json has no beam-search cases")
+	}
+	for _, k := range keys {
+		sub := beamKey.FindStringSubmatch(k)
+		beams, _ := strconv.Atoi(sub[2])
+		var gc []genCase
+		if err := json.Unmarshal(cases.raw[k], &gc); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		var prompt []int
+		if sub[1] == "conditional" {
+			prompt = gc[0].PromptIDs
+		}
+		run(k, gc, prompt, Options{NumBeams: beams})
+	}
+}
+
+func TestParity_blip_vqa(t *testing.T) {
+	dir := testdata.Fixture(t, "blip-vqa")
+	var cases struct {
+		QA []vqaCase `json:"qa"`
+	}
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	m := loadModel(t, dir)
+	if m.Task() != TaskQuestionAnswering {
+		t.Fatalf("task %v, want question answering", m.Task())
+	}
+	exp := expected(t, dir)
+	ctx := context.Background()
+	sep := m.Config().Text.SepTokenID
+
+	wantPx := expTensor(t, exp, "pixel_values")
+	if len(cases.QA) != wantPx.Dim(0) {
+		t.Fatalf("%d cases, %d images in pixel_values", len(cases.QA), wantPx.Dim(0))
+	}
+	imgs := make([]image.Image, len(cases.QA))
+	for i, c := range cases.QA {
+		imgs[i] = loadImage(t, c.Image)
+	}
+	px, err := m.PixelValues(imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "pixel_values", px, wantPx, tolPixels)
+
+	embeds, err := m.EncodeImages(ctx, wantPx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := make([]genCase, len(cases.QA))
+	for i, c := range cases.QA {
+		gc[i] = genCase{PromptIDs: c.QuestionIDs, IDs: c.IDs, Text: c.Answer, MinMargin: c.MinMargin}
+		m.checkPrompt(t, c.Question, c.QuestionIDs)
+	}
+	// All questions in one batch (padded to the longest), grouped only by
+	// the length limit their answers imply.
+	got := make([][]int, len(gc))
+	for lim, idx := range sameLimits(gc, sep) {
+		qs := make([][]int, len(idx))
+		for i, j := range idx {
+			qs[i] = gc[j].PromptIDs
+		}
+		ids, err := m.AnswerIDs(ctx, subBatch(embeds, idx), qs, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, j := range idx {
+			got[j] = ids[i]
+		}
+	}
+	checkIDs(t, "answers", got, gc)
+	m.checkTexts(t, "answers", got, gc)
+
+	// End to end from the image files and question texts.
+	for lim, idx := range sameLimits(gc, sep) {
+		sub := make([]image.Image, len(idx))
+		qs := make([]string, len(idx))
+		for i, j := range idx {
+			sub[i], qs[i] = imgs[j], cases.QA[j].Question
+		}
+		ans, err := m.Answer(ctx, sub, qs, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, j := range idx {
+			c := cases.QA[j]
+			if a := ans[i]; !slices.Equal(a.IDs, c.IDs) || a.Text != c.Answer || a.Question != c.Question {
+				t.Errorf("answer %d from the image: %+v\nwant %q %v", j, a, c.Answer, c.IDs)
+			}
+		}
+	}
+}
+
+// checkPrompt checks that the tokenizer turns text into the reference ids.
+func (m *Model) checkPrompt(t *testing.T, text string, want []int) {
+	t.Helper()
+	got, err := m.encode(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tokenized %q: %v, want %v", text, got, want)
+	}
+}
+
+// checkTexts checks the decoded texts of generated sequences.
+func (m *Model) checkTexts(t *testing.T, what string, got [][]int, cases []genCase) {
+	t.Helper()
+	for i, c := range cases {
+		if txt := m.decode(got[i]); txt != c.Text {
+			t.Errorf("%s[%d]: text %q, want %q", what, i, txt, c.Text)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package blip
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// textModel is BLIP's BERT-style text model (BlipTextModel): word and
+// absolute position embeddings with a LayerNorm, then post-LN layers of
+// self-attention, cross-attention to an encoder output, and an MLP. The
+// caption/answer decoder (text_decoder) runs it causally with an LM head;
+// the question encoder (text_encoder) runs it bidirectionally without one.
+type textModel struct {
+	cfg    TextConfig
+	words  *tensor.Tensor // [V, D]
+	pos    *tensor.Tensor // [P, D]
+	embLN  *nn.LayerNorm
+	layers []*nn.DecoderBlock
+	head   *lmHead // nil for the question encoder
+}
+
+// lmHead is BlipTextOnlyMLMHead: dense + activation + LayerNorm, then the
+// vocabulary projection with its bias.
+type lmHead struct {
+	dense *nn.Linear
+	act   func(float32) float32
+	ln    *nn.LayerNorm
+	dec   *nn.Linear
+}
+
+// newTextModel builds a text model from weights in the BlipTextModel layout
+// (embeddings.*, encoder.layer.N.*) under w; head, when non-nil, is the
+// weights view of the "cls" prediction head.
+func newTextModel(w nn.Weights, head *nn.Weights, cfg TextConfig) (*textModel, error) {
+	act, err := tensor.Activation(cfg.HiddenAct)
+	if err != nil {
+		return nil, fmt.Errorf("%w: text_config.hidden_act: %v", nn.ErrConfig, err)
+	}
+	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
+	emb := w.Sub("embeddings")
+	m := &textModel{
+		cfg:   cfg,
+		words: emb.Tensor("word_embeddings.weight", cfg.VocabSize, d),
+		pos:   emb.Tensor("position_embeddings.weight", cfg.MaxPositionEmbeddings, d),
+		embLN: nn.NewLayerNorm(emb.Sub("LayerNorm"), d, eps),
+	}
+	attn := func(a nn.Weights, kvIn int) *nn.Attention {
+		return &nn.Attention{
+			Q:     nn.NewLinear(a.Sub("self.query"), d, d, true),
+			K:     nn.NewLinear(a.Sub("self.key"), kvIn, d, true),
+			V:     nn.NewLinear(a.Sub("self.value"), kvIn, d, true),
+			O:     nn.NewLinear(a.Sub("output.dense"), d, d, true),
+			Heads: cfg.NumAttentionHeads,
+		}
+	}
+	for i := 0; i < cfg.NumHiddenLayers; i++ {
+		lw := w.Subf("encoder.layer.%d", i)
+		m.layers = append(m.layers, &nn.DecoderBlock{
+			SelfAttn:  attn(lw.Sub("attention"), d),
+			CrossAttn: attn(lw.Sub("crossattention"), cfg.EncoderHiddenSize),
+			LN1:       nn.NewLayerNorm(lw.Sub("attention.output.LayerNorm"), d, eps),
+			LNCross:   nn.NewLayerNorm(lw.Sub("crossattention.output.LayerNorm"), d, eps),
+			LN2:       nn.NewLayerNorm(lw.Sub("output.LayerNorm"), d, eps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(lw.Sub("intermediate.dense"), d, cfg.IntermediateSize, true),
+				FC2: nn.NewLinear(lw.Sub("output.dense"), cfg.IntermediateSize, d, true),
+				Act: act,
+			},
+		})
+	}
+	if head != nil {
+		p := head.Sub("predictions")
+		h := &lmHead{
+			dense: nn.NewLinear(p.Sub("transform.dense"), d, d, true),
+			act:   act,
+			ln:    nn.NewLayerNorm(p.Sub("transform.LayerNorm"), d, eps),
+		}
+		// The decoder weight is stored in published checkpoints; it is tied
+		// to the word embeddings, which stand in when it is absent.
+		dw := p.Optional("decoder.weight", cfg.VocabSize, d)
+		if dw == nil {
+			dw = m.words
+		}
+		// The bias is "predictions.bias" (aliased as decoder.bias).
+		bias := p.Optional("bias", cfg.VocabSize)
+		if bias == nil {
+			bias = p.Tensor("decoder.bias", cfg.VocabSize)
+		}
+		h.dec = &nn.Linear{W: dw, B: bias}
+		m.head = h
+	}
+	return m, nil
+}
+
+// embed returns the embeddings [B, T, D] of rows of token ids (all the
+// same length) whose first token sits at position past.
+func (m *textModel) embed(ids [][]int, past int) (*tensor.Tensor, error) {
+	b := len(ids)
+	if b == 0 || len(ids[0]) == 0 {
+		return nil, fmt.Errorf("%w: no tokens to embed", ErrInput)
+	}
+	t, d := len(ids[0]), m.cfg.HiddenSize
+	if past+t > m.cfg.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("%w: %d tokens exceed the text model's %d positions", ErrInput, past+t, m.cfg.MaxPositionEmbeddings)
+	}
+	x := tensor.New(b, t, d)
+	xd, wd, pd := x.Data(), m.words.Data(), m.pos.Data()
+	for bi, row := range ids {
+		if len(row) != t {
+			return nil, fmt.Errorf("%w: token rows of different lengths (%d and %d)", ErrInput, t, len(row))
+		}
+		for ti, id := range row {
+			if id < 0 || id >= m.cfg.VocabSize {
+				return nil, fmt.Errorf("%w: token id %d outside the vocabulary (%d)", ErrInput, id, m.cfg.VocabSize)
+			}
+			dst := xd[(bi*t+ti)*d : (bi*t+ti+1)*d]
+			w := wd[id*d : (id+1)*d]
+			p := pd[(past+ti)*d : (past+ti+1)*d]
+			for j := range dst {
+				dst[j] = w[j] + p[j]
+			}
+		}
+	}
+	if err := tensor.LayerNormInPlace(x, m.embLN.W, m.embLN.B, m.embLN.Eps); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// textState is the per-call state of a text model run: per-layer
+// self-attention caches and cross-attention keys/values, and the additive
+// masks of padded positions.
+type textState struct {
+	layers []nn.DecoderState
+	// crossMask [rows, 1, Tk] masks padded encoder positions (nil: none).
+	crossMask *tensor.Tensor
+	past      int
+}
+
+// newState projects the cross-attention keys and values of enc [B, Tk, De]
+// for every layer. encLen, when non-nil, gives the number of valid encoder
+// positions per row (the rest are padding and masked out).
+func (m *textModel) newState(enc *tensor.Tensor, encLen []int) *textState {
+	st := &textState{layers: make([]nn.DecoderState, len(m.layers))}
+	for i, l := range m.layers {
+		st.layers[i].Cross = l.CrossAttn.ProjectKV(enc)
+	}
+	st.crossMask = paddingMask(encLen, enc.Dim(1))
+	return st
+}
+
+// paddingMask returns an additive [B, 1, T] mask with −Inf past each row's
+// length, or nil when no row is padded.
+func paddingMask(lens []int, t int) *tensor.Tensor {
+	padded := false
+	for _, n := range lens {
+		if n < t {
+			padded = true
+		}
+	}
+	if !padded {
+		return nil
+	}
+	mask := tensor.New(len(lens), 1, t)
+	md := mask.Data()
+	inf := float32(math.Inf(-1))
+	for i, n := range lens {
+		for j := n; j < t; j++ {
+			md[i*t+j] = inf
+		}
+	}
+	return mask
+}
+
+// forward runs the layers on embeddings x [B, T, D]: causal (the decoder,
+// extending st's caches) or bidirectional (the question encoder, with
+// selfMask masking padded tokens).
+func (m *textModel) forward(ctx context.Context, x *tensor.Tensor, st *textState, causal bool, selfMask *tensor.Tensor) (*tensor.Tensor, error) {
+	for i, l := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		x = l.Forward(x, &st.layers[i], nn.AttnOptions{Causal: causal, Mask: selfMask}, st.crossMask)
+	}
+	st.past += x.Dim(1)
+	return x, nil
+}
+
+// logits applies the LM head to hidden states [..., D], giving [..., V].
+func (h *lmHead) logits(x *tensor.Tensor) *tensor.Tensor {
+	y := h.dense.Forward(x)
+	tensor.MapInPlace(y, h.act)
+	if err := tensor.LayerNormInPlace(y, h.ln.W, h.ln.B, h.ln.Eps); err != nil {
+		panic("blip: " + err.Error())
+	}
+	return h.dec.Forward(y)
+}
+
+// reorder keeps rows in the order given (row i continues old row idx[i]):
+// beam expansion, beam selection, dropping finished rows.
+func (st *textState) reorder(idx []int) {
+	for i := range st.layers {
+		st.layers[i].Self.Reorder(idx)
+		st.layers[i].Cross.Reorder(idx)
+	}
+	if st.crossMask != nil {
+		t := st.crossMask.Dim(2)
+		src := st.crossMask.Data()
+		mask := tensor.New(len(idx), 1, t)
+		md := mask.Data()
+		for i, j := range idx {
+			copy(md[i*t:(i+1)*t], src[j*t:(j+1)*t])
+		}
+		st.crossMask = mask
+	}
+}
+
+// decoder drives the text decoder one step at a time for the search: it
+// implements stepper.
+type decoder struct {
+	m  *textModel
+	st *textState
+}
+
+// step feeds tokens (the same number per row) and returns the next-token
+// logits of every row.
+func (d *decoder) step(ctx context.Context, tokens [][]int) ([][]float32, error) {
+	x, err := d.m.embed(tokens, d.st.past)
+	if err != nil {
+		return nil, err
+	}
+	x, err = d.m.forward(ctx, x, d.st, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, t, dim := x.Dim(0), x.Dim(1), x.Dim(2)
+	last := x
+	if t > 1 {
+		last = x.Slice(1, t-1, t).Contiguous()
+	}
+	lg := d.m.head.logits(last.MustReshape(b, dim))
+	v := lg.Dim(1)
+	ld := lg.Data()
+	out := make([][]float32, b)
+	for i := range out {
+		out[i] = ld[i*v : (i+1)*v : (i+1)*v]
+	}
+	return out, nil
+}
+
+func (d *decoder) reorder(idx []int) { d.st.reorder(idx) }

@@ -1,0 +1,40 @@
+// Package tokenizer implements the text tokenizers used by goformer's models,
+// matching HuggingFace transformers (and OpenAI's reference code) id for id:
+//
+//   - byte-level BPE as GPT-2 and Whisper use it ([BPE], [Whisper]), loaded
+//     from vocab.json + merges.txt, from an OpenAI .tiktoken file or from a
+//     HuggingFace tokenizer.json;
+//   - CLIP's BPE with "</w>" word ends, lowercasing and 77-token truncation
+//     ([CLIP]);
+//   - BERT's WordPiece as BLIP uses it ([WordPiece]).
+//
+// Every tokenizer implements [Tokenizer]. [LoadFromDir] picks the right one
+// from the files of a HuggingFace model directory.
+//
+// # Special tokens
+//
+// Special and added tokens (such as "<|endoftext|>" or "[SEP]") are matched
+// in input text only where the caller allows it: Encode treats them as plain
+// text, EncodeWith with [EncodeOptions].AllSpecial (what transformers does by
+// default) or [EncodeOptions].Special recognises them. Tokens a tokenizer adds
+// around a sequence ([CLS]/[SEP], <|startoftext|>/<|endoftext|>) are added by
+// Encode unless [EncodeOptions].NoFraming is set.
+//
+// # Decoding
+//
+// Decode follows transformers' decode with its defaults: bytes of
+// byte-level tokens are joined before UTF-8 decoding, invalid UTF-8 becomes
+// U+FFFD exactly as Python's errors="replace" does, and
+// clean_up_tokenization_spaces is applied where the tokenizer's
+// tokenizer_config.json enables it (transformers' default). Whisper does no
+// clean-up, like OpenAI's whisper; [WithCleanUp] overrides either way.
+// [StreamDecoder] decodes token by token, emitting only complete characters.
+//
+// # Limits and concurrency
+//
+// All tokenizers are safe for concurrent use once loaded. Input longer than
+// the tokenizer's maximum (DefaultMaxInputBytes unless [WithMaxInputBytes]
+// says otherwise) is cut at that many bytes by Encode; TryEncode reports
+// [ErrInputTooLong] instead. Malformed files give errors that name the file;
+// no input makes a tokenizer panic.
+package tokenizer

@@ -1,0 +1,95 @@
+package tokenizer
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// LoadFromDir loads the tokenizer of a HuggingFace model directory, choosing
+// it from tokenizer_config.json's tokenizer_class (WhisperTokenizer,
+// CLIPTokenizer, BertTokenizer, GPT2Tokenizer and their Fast variants) or,
+// without one, from the files present: vocab.txt (WordPiece), vocab.json and
+// merges.txt (Whisper when added_tokens.json has <|startoftranscript|>, CLIP
+// when the merges use "</w>", GPT-2 style BPE otherwise), tokenizer.json, or
+// OpenAI's multilingual.tiktoken / gpt2.tiktoken (Whisper). The result is a
+// *Whisper, *CLIP, *WordPiece or *BPE.
+func LoadFromDir(dir string, opts ...Option) (Tokenizer, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("tokenizer: %s: not a directory", dir)
+	}
+	cfg, err := readHFConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	has := func(name string) bool { return exists(filepath.Join(dir, name)) }
+	switch strings.TrimSuffix(cfg.class, "Fast") {
+	case "WhisperTokenizer":
+		return LoadWhisper(dir, opts...)
+	case "CLIPTokenizer":
+		return LoadCLIP(dir, opts...)
+	case "BertTokenizer", "DistilBertTokenizer", "BlipTokenizer":
+		return LoadWordPiece(dir, opts...)
+	case "GPT2Tokenizer":
+		return LoadBPE(dir, opts...)
+	}
+	switch {
+	case has("vocab.txt"):
+		return LoadWordPiece(dir, opts...)
+	case has("vocab.json") && has("merges.txt"):
+		if _, ok := cfg.added["<|startoftranscript|>"]; ok {
+			return LoadWhisper(dir, opts...)
+		}
+		clip, err := mergesUseSuffix(filepath.Join(dir, "merges.txt"), "</w>")
+		if err != nil {
+			return nil, err
+		}
+		if clip {
+			return LoadCLIP(dir, opts...)
+		}
+		return LoadBPE(dir, opts...)
+	case has("tokenizer.json"):
+		t, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"), opts...)
+		if err != nil {
+			return nil, err
+		}
+		if b, ok := t.(*BPE); ok {
+			if _, ok := b.index["<|startoftranscript|>"]; ok {
+				return LoadWhisper(dir, opts...)
+			}
+			if b.model.suffix != "" {
+				return LoadCLIP(dir, opts...)
+			}
+		}
+		return t, nil
+	case has("multilingual.tiktoken"):
+		return LoadWhisperTiktoken(filepath.Join(dir, "multilingual.tiktoken"), 99, opts...)
+	case has("gpt2.tiktoken"):
+		return LoadWhisperTiktoken(filepath.Join(dir, "gpt2.tiktoken"), 99, opts...)
+	}
+	return nil, fmt.Errorf("tokenizer: %s: %w: no tokenizer files (vocab.txt, vocab.json+merges.txt, tokenizer.json or *.tiktoken)", dir, ErrFormat)
+}
+
+// mergesUseSuffix reports whether the first merges of a merges.txt use the
+// end-of-word suffix.
+func mergesUseSuffix(path, suffix string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("tokenizer: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for n := 0; sc.Scan() && n < 2000; n++ {
+		if strings.Contains(sc.Text(), suffix) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

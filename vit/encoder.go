@@ -1,0 +1,296 @@
+package vit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// ErrInput marks pixel values the encoder cannot take: wrong rank, channel
+// count or size (when position embeddings are not interpolated), or an image
+// smaller than one patch.
+var ErrInput = errors.New("vit: invalid input")
+
+// EncoderConfig holds the dimensions of a ViT-style vision transformer.
+type EncoderConfig struct {
+	HiddenSize       int
+	NumLayers        int
+	NumHeads         int
+	IntermediateSize int
+	// HiddenAct is a HuggingFace activation name ("gelu", "quick_gelu", …).
+	HiddenAct    string
+	LayerNormEps float64
+	// ImageSize is the training resolution (square); the position
+	// embeddings cover (ImageSize/PatchSize)² patches plus the class token.
+	ImageSize   int
+	PatchSize   int
+	NumChannels int
+	// QKVBias gives the query, key and value projections a bias.
+	QKVBias bool
+	// PatchBias gives the patch-embedding convolution a bias (ViT, BLIP;
+	// CLIP has none).
+	PatchBias bool
+}
+
+// NumPatches returns the number of patches at the training resolution.
+func (c EncoderConfig) NumPatches() int {
+	g := c.ImageSize / c.PatchSize
+	return g * g
+}
+
+func (c EncoderConfig) validate() error {
+	var bad []string
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"hidden_size", c.HiddenSize}, {"num_hidden_layers", c.NumLayers}, {"num_attention_heads", c.NumHeads},
+		{"intermediate_size", c.IntermediateSize}, {"image_size", c.ImageSize}, {"patch_size", c.PatchSize},
+		{"num_channels", c.NumChannels},
+	} {
+		if f.v <= 0 {
+			bad = append(bad, fmt.Sprintf("%s = %d", f.name, f.v))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: non-positive %v", nn.ErrConfig, bad)
+	}
+	if c.HiddenSize%c.NumHeads != 0 {
+		return fmt.Errorf("%w: hidden_size %d is not a multiple of num_attention_heads %d", nn.ErrConfig, c.HiddenSize, c.NumHeads)
+	}
+	if c.PatchSize > c.ImageSize {
+		return fmt.Errorf("%w: patch_size %d exceeds image_size %d", nn.ErrConfig, c.PatchSize, c.ImageSize)
+	}
+	const limit = 1 << 16
+	if c.HiddenSize > limit || c.IntermediateSize > 4*limit || c.NumLayers > 1024 || c.ImageSize > limit || c.NumChannels > 64 {
+		return fmt.Errorf("%w: implausible dimensions %+v", nn.ErrConfig, c)
+	}
+	if _, err := tensor.Activation(c.HiddenAct); err != nil {
+		return fmt.Errorf("%w: hidden_act: %v", nn.ErrConfig, err)
+	}
+	if !(c.LayerNormEps >= 0) || math.IsInf(c.LayerNormEps, 0) {
+		return fmt.Errorf("%w: layer_norm_eps %v", nn.ErrConfig, c.LayerNormEps)
+	}
+	return nil
+}
+
+// Encoder is a ViT-style vision transformer: patch embedding, a class token,
+// learned position embeddings (bicubically interpolated for other input
+// sizes), an optional layer norm before the blocks, pre-LN transformer
+// blocks and an optional final layer norm.
+//
+// NewEncoder reads ViT's weight names. The fields are exported so that
+// packages whose vision towers differ only in naming (CLIP's
+// vision_model.*: class_embedding, no patch bias, pre_layrnorm; BLIP's
+// fused qkv projection) can fill an Encoder from their own weights and reuse
+// Forward. An Encoder is immutable after construction and safe for
+// concurrent use.
+type Encoder struct {
+	Config EncoderConfig
+	// Patch is the patch-embedding convolution.
+	Patch *nn.PatchEmbedding
+	// CLS is the class token [D].
+	CLS *tensor.Tensor
+	// Pos holds the position embeddings [1+NumPatches, D], class token first.
+	Pos *tensor.Tensor
+	// PreNorm, when set, normalizes the embeddings before the first block
+	// (CLIP's pre_layrnorm); nil for ViT.
+	PreNorm *nn.LayerNorm
+	// Layers are the transformer blocks (pre-LN).
+	Layers []*nn.EncoderBlock
+	// Norm, when set, normalizes the output of the last block (ViT's
+	// vit.layernorm); nil where the model normalizes only the pooled token.
+	Norm *nn.LayerNorm
+}
+
+// NewEncoder builds an Encoder from ViT's weight names under w, which is
+// the view of the model's "vit." prefix (or of the root for a bare ViTModel
+// checkpoint):
+//
+//	embeddings.cls_token, embeddings.position_embeddings,
+//	embeddings.patch_embeddings.projection.{weight,bias},
+//	encoder.layer.N.{layernorm_before,layernorm_after},
+//	encoder.layer.N.attention.attention.{query,key,value},
+//	encoder.layer.N.attention.output.dense,
+//	encoder.layer.N.intermediate.dense, encoder.layer.N.output.dense,
+//	layernorm.
+//
+// Missing or mis-shaped weights are recorded in the store: check
+// w.Store().Err after construction. The error returned here is for an
+// invalid configuration only.
+func NewEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	act, _ := tensor.Activation(cfg.HiddenAct)
+	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
+	emb := w.Sub("embeddings")
+	e := &Encoder{
+		Config: cfg,
+		Patch:  nn.NewPatchEmbedding(emb.Sub("patch_embeddings").Sub("projection"), cfg.NumChannels, d, cfg.PatchSize, cfg.PatchBias),
+		CLS:    emb.Tensor("cls_token", 1, 1, d).MustReshape(d),
+		Pos:    emb.Tensor("position_embeddings", 1, cfg.NumPatches()+1, d).MustReshape(cfg.NumPatches()+1, d),
+		Norm:   nn.NewLayerNorm(w.Sub("layernorm"), d, eps),
+	}
+	for i := 0; i < cfg.NumLayers; i++ {
+		l := w.Sub("encoder").Subf("layer.%d", i)
+		att := l.Sub("attention")
+		e.Layers = append(e.Layers, &nn.EncoderBlock{
+			PreNorm: true,
+			Attn: &nn.Attention{
+				Q:     nn.NewLinear(att.Sub("attention").Sub("query"), d, d, cfg.QKVBias),
+				K:     nn.NewLinear(att.Sub("attention").Sub("key"), d, d, cfg.QKVBias),
+				V:     nn.NewLinear(att.Sub("attention").Sub("value"), d, d, cfg.QKVBias),
+				O:     nn.NewLinear(att.Sub("output").Sub("dense"), d, d, true),
+				Heads: cfg.NumHeads,
+			},
+			LN1: nn.NewLayerNorm(l.Sub("layernorm_before"), d, eps),
+			LN2: nn.NewLayerNorm(l.Sub("layernorm_after"), d, eps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(l.Sub("intermediate").Sub("dense"), d, cfg.IntermediateSize, true),
+				FC2: nn.NewLinear(l.Sub("output").Sub("dense"), cfg.IntermediateSize, d, true),
+				Act: act,
+			},
+		})
+	}
+	return e, nil
+}
+
+// checkPixels validates pixel values [B, C, H, W] against the encoder.
+func (e *Encoder) checkPixels(pixels *tensor.Tensor, interpolate bool) error {
+	if pixels == nil {
+		return fmt.Errorf("%w: nil pixel values", ErrInput)
+	}
+	s := pixels.Shape()
+	if len(s) != 4 {
+		return fmt.Errorf("%w: pixel values of shape %v, want [batch, %d, height, width]", ErrInput, s, e.Config.NumChannels)
+	}
+	if s[0] < 1 {
+		return fmt.Errorf("%w: empty batch", ErrInput)
+	}
+	if s[1] != e.Config.NumChannels {
+		return fmt.Errorf("%w: %d channels, the model takes %d", ErrInput, s[1], e.Config.NumChannels)
+	}
+	p, size := e.Config.PatchSize, e.Config.ImageSize
+	if !interpolate && (s[2] != size || s[3] != size) {
+		return fmt.Errorf("%w: input image size (%d*%d) doesn't match model (%d*%d); resize it or interpolate the position encoding", ErrInput, s[2], s[3], size, size)
+	}
+	if s[2] < p || s[3] < p {
+		return fmt.Errorf("%w: image %dx%d is smaller than one %dx%d patch", ErrInput, s[3], s[2], p, p)
+	}
+	if (s[2]/p)*(s[3]/p) > 1<<20 {
+		return fmt.Errorf("%w: image %dx%d has too many patches", ErrInput, s[3], s[2])
+	}
+	return nil
+}
+
+// Embeddings returns the input of the first block for pixel values
+// [B, C, H, W]: the class token followed by the patch embeddings, plus the
+// position embeddings ([B, 1+N, D]). With interpolate false the input must
+// be ImageSize×ImageSize; with interpolate true other sizes are accepted and
+// the position embeddings are resized as transformers'
+// interpolate_pos_encoding does.
+func (e *Encoder) Embeddings(pixels *tensor.Tensor, interpolate bool) (*tensor.Tensor, error) {
+	if err := e.checkPixels(pixels, interpolate); err != nil {
+		return nil, err
+	}
+	patches, err := e.Patch.Forward(pixels)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+	}
+	b, n, d := patches.Dim(0), patches.Dim(1), patches.Dim(2)
+	pos := e.Pos
+	if interpolate {
+		if pos, err = interpolatePosEmbed(e.Pos, pixels.Dim(2)/e.Config.PatchSize, pixels.Dim(3)/e.Config.PatchSize, pixels.Dim(2) == pixels.Dim(3)); err != nil {
+			return nil, err
+		}
+	}
+	if pos.Dim(0) != n+1 {
+		return nil, fmt.Errorf("%w: %d patches, %d position embeddings", ErrInput, n, pos.Dim(0)-1)
+	}
+	out := tensor.New(b, n+1, d)
+	od, pd, cls, pp := out.Data(), patches.Data(), e.CLS.Data(), pos.Data()
+	for bi := 0; bi < b; bi++ {
+		o := od[bi*(n+1)*d : (bi+1)*(n+1)*d]
+		for j := 0; j < d; j++ {
+			o[j] = cls[j] + pp[j]
+		}
+		src := pd[bi*n*d : (bi+1)*n*d]
+		for i := 0; i < n*d; i++ {
+			o[d+i] = src[i] + pp[d+i]
+		}
+	}
+	return out, nil
+}
+
+// Forward runs the encoder on pixel values [B, C, H, W] and returns the last
+// hidden state [B, 1+N, D] (after Norm when set). The context is checked
+// between blocks.
+func (e *Encoder) Forward(ctx context.Context, pixels *tensor.Tensor, interpolate bool) (*tensor.Tensor, error) {
+	last, _, err := e.forward(ctx, pixels, interpolate, false)
+	return last, err
+}
+
+// ForwardHidden is Forward that also returns the hidden states as
+// transformers' output_hidden_states=True does: the embeddings (after
+// PreNorm when set) followed by the output of every block, 1+NumLayers
+// tensors [B, 1+N, D]; the last one is the encoder output before Norm.
+func (e *Encoder) ForwardHidden(ctx context.Context, pixels *tensor.Tensor, interpolate bool) (last *tensor.Tensor, hidden []*tensor.Tensor, err error) {
+	return e.forward(ctx, pixels, interpolate, true)
+}
+
+func (e *Encoder) forward(ctx context.Context, pixels *tensor.Tensor, interpolate, collect bool) (*tensor.Tensor, []*tensor.Tensor, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	x, err := e.Embeddings(pixels, interpolate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.run(ctx, x, collect)
+}
+
+// ForwardEmbeddings runs the blocks (and PreNorm, Norm when set) on
+// embeddings [B, T, D] as returned by Embeddings.
+func (e *Encoder) ForwardEmbeddings(ctx context.Context, x *tensor.Tensor) (*tensor.Tensor, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if x == nil || x.Rank() != 3 || x.Dim(2) != e.Config.HiddenSize || x.Dim(0) < 1 || x.Dim(1) < 1 {
+		return nil, fmt.Errorf("%w: embeddings must be [batch, tokens, %d]", ErrInput, e.Config.HiddenSize)
+	}
+	last, _, err := e.run(ctx, x, false)
+	return last, err
+}
+
+func (e *Encoder) run(ctx context.Context, x *tensor.Tensor, collect bool) (*tensor.Tensor, []*tensor.Tensor, error) {
+	var hidden []*tensor.Tensor
+	if e.PreNorm != nil {
+		x = e.PreNorm.Forward(x)
+	}
+	if collect {
+		hidden = append(hidden, x)
+	}
+	for i, l := range e.Layers {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("vit: encoder stopped before layer %d: %w", i, err)
+		}
+		// Blocks return a new tensor and leave their input untouched, so
+		// collected states stay valid.
+		x = l.Forward(x, nn.AttnOptions{})
+		if collect {
+			hidden = append(hidden, x)
+		}
+	}
+	if e.Norm != nil {
+		x = e.Norm.Forward(x)
+	}
+	return x, hidden, nil
+}

@@ -1,0 +1,314 @@
+package vit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// ErrNoClassifier is returned by the classification methods of a model
+// loaded without a classification head (a ViTModel checkpoint).
+var ErrNoClassifier = errors.New("vit: model has no classification head")
+
+// Model is a ViT image classifier (transformers' ViTForImageClassification)
+// or bare encoder (ViTModel), with its image processor and labels.
+//
+// A loaded Model is immutable and safe for concurrent use. Weights read from
+// a safetensors file may be memory-mapped: call Close when done with the
+// model, and not before.
+type Model struct {
+	Config Config
+	// Encoder is the vision transformer (embeddings, blocks, final norm).
+	Encoder *Encoder
+	// Pooler is ViTModel's optional pooler (dense + tanh on the class
+	// token); nil when the checkpoint has none.
+	Pooler *nn.Linear
+	// Classifier maps the class token to logits; nil for a bare ViTModel.
+	Classifier *nn.Linear
+	// Labels names the classes by index (id2label, or LABEL_i when the
+	// config has none).
+	Labels []string
+	// Processor turns images into pixel values for this model.
+	Processor *Processor
+
+	store *nn.Store
+}
+
+type loadOptions struct {
+	weights   string
+	processor *Processor
+}
+
+// Option configures Load.
+type Option func(*loadOptions)
+
+// WithWeights loads the weights from the given file (safetensors, a sharded
+// index or pytorch_model.bin) instead of the preferred file in the model
+// directory (model.safetensors, else pytorch_model.bin).
+func WithWeights(path string) Option { return func(o *loadOptions) { o.weights = path } }
+
+// WithProcessor uses p instead of the directory's preprocessor_config.json.
+func WithProcessor(p *Processor) Option { return func(o *loadOptions) { o.processor = p } }
+
+// Load reads a ViT model from a Hub-layout directory: config.json (see
+// ParseConfig), the weights (model.safetensors preferred, else
+// pytorch_model.bin; all missing, mis-shaped and unexpected tensors are
+// reported in one error wrapping nn.ErrMissingWeights) and
+// preprocessor_config.json (when absent, ViTImageProcessor defaults at the
+// model's image size).
+func Load(dir string, opts ...Option) (*Model, error) {
+	var o loadOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	proc := o.processor
+	if proc == nil {
+		ppath := filepath.Join(dir, "preprocessor_config.json")
+		if _, statErr := os.Stat(ppath); statErr == nil {
+			if proc, err = LoadProcessor(dir); err != nil {
+				return nil, err
+			}
+		} else {
+			pc := DefaultProcessorConfig(ViTImageProcessorType)
+			pc.Size = Size{Height: cfg.ImageSize, Width: cfg.ImageSize}
+			if proc, err = NewProcessor(pc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var store *nn.Store
+	if o.weights != "" {
+		store, err = nn.LoadFile(o.weights)
+	} else {
+		store, err = nn.LoadDir(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vit: %w", err)
+	}
+	m, err := New(cfg, store, proc)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// New builds a model from a configuration and a weight store holding
+// transformers' ViT names (with or without the "vit." prefix of
+// ViTForImageClassification). Every missing, mis-shaped or unexpected
+// tensor is reported in one error wrapping nn.ErrMissingWeights. A nil proc
+// gets ViTImageProcessor defaults at the model's image size. The model takes
+// ownership of the store (Model.Close closes it).
+func New(cfg Config, store *nn.Store, proc *Processor) (*Model, error) {
+	if store == nil {
+		return nil, fmt.Errorf("vit: %w: nil weight store", nn.ErrMissingWeights)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if proc == nil {
+		pc := DefaultProcessorConfig(ViTImageProcessorType)
+		pc.Size = Size{Height: cfg.ImageSize, Width: cfg.ImageSize}
+		var err error
+		if proc, err = NewProcessor(pc); err != nil {
+			return nil, err
+		}
+	}
+	root := store.Root()
+	w := root.Sub("vit")
+	if !w.Has("embeddings.cls_token") && root.Has("embeddings.cls_token") {
+		w = root // a bare ViTModel checkpoint
+	}
+	enc, err := NewEncoder(w, cfg.EncoderConfig())
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, Encoder: enc, Processor: proc, store: store}
+	d := cfg.HiddenSize
+	if w.Has("pooler.dense.weight") {
+		m.Pooler = nn.NewLinear(w.Sub("pooler").Sub("dense"), d, d, true)
+	}
+	labels, err := cfg.Labels()
+	if err != nil {
+		return nil, err
+	}
+	wantHead := len(cfg.Architectures) > 0 && cfg.Architectures[0] == "ViTForImageClassification"
+	if root.Has("classifier.weight") || root.Has("classifier.bias") || wantHead {
+		n := len(labels)
+		if n == 0 {
+			if t, ok := store.Get("classifier.weight"); ok && t.Rank() == 2 {
+				n = t.Dim(0)
+			}
+			labels = make([]string, n)
+			for i := range labels {
+				labels[i] = fmt.Sprintf("LABEL_%d", i)
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("vit: %w: a classification model needs id2label or a classifier weight", nn.ErrConfig)
+		}
+		m.Classifier = nn.NewLinear(root.Sub("classifier"), d, n, true)
+		m.Labels = labels
+	}
+	if err := store.Err(true); err != nil {
+		return nil, fmt.Errorf("vit: %w", err)
+	}
+	return m, nil
+}
+
+// Close releases the memory mapping of the weights. The model must not be
+// used afterwards.
+func (m *Model) Close() error {
+	if m == nil || m.store == nil {
+		return nil
+	}
+	return m.store.Close()
+}
+
+// Options are per-call options of Forward.
+type Options struct {
+	// InterpolatePosEncoding accepts pixel values of a size other than the
+	// model's image_size, resizing the position embeddings bicubically as
+	// transformers' interpolate_pos_encoding=True does.
+	InterpolatePosEncoding bool
+	// OutputHiddenStates fills Output.HiddenStates.
+	OutputHiddenStates bool
+}
+
+// Output is the result of Forward for a batch of B images.
+type Output struct {
+	// LastHiddenState is the final-normalized hidden state [B, 1+N, D]
+	// (class token first), usable as patch embeddings.
+	LastHiddenState *tensor.Tensor
+	// Pooled is [B, D]: the pooler output when the checkpoint has a pooler
+	// (ViTModel), else the normalized class token the classifier reads.
+	Pooled *tensor.Tensor
+	// Logits is [B, num_labels], or nil for a model without a classifier.
+	Logits *tensor.Tensor
+	// HiddenStates, with Options.OutputHiddenStates, holds transformers'
+	// hidden_states: the embeddings, then the output of each layer
+	// (1+num_hidden_layers tensors [B, 1+N, D]); the last one is the encoder
+	// output before the final layer norm.
+	HiddenStates []*tensor.Tensor
+}
+
+// Forward runs the model on pixel values [B, C, H, W] as made by
+// Processor.PreprocessBatch. The context is checked between layers.
+func (m *Model) Forward(ctx context.Context, pixels *tensor.Tensor, opt Options) (*Output, error) {
+	hidden, states, err := m.Encoder.forward(ctx, pixels, opt.InterpolatePosEncoding, opt.OutputHiddenStates)
+	if err != nil {
+		return nil, err
+	}
+	b, d := hidden.Dim(0), hidden.Dim(2)
+	cls := tensor.New(b, d)
+	hd, cd := hidden.Data(), cls.Data()
+	for i := 0; i < b; i++ {
+		copy(cd[i*d:(i+1)*d], hd[i*hidden.Dim(1)*d:])
+	}
+	out := &Output{LastHiddenState: hidden, Pooled: cls, HiddenStates: states}
+	if m.Classifier != nil {
+		out.Logits = m.Classifier.Forward(cls)
+	}
+	if m.Pooler != nil {
+		p := m.Pooler.Forward(cls)
+		tensor.MapInPlace(p, tensor.Tanh)
+		out.Pooled = p
+	}
+	return out, nil
+}
+
+// Logits returns the classification logits [B, num_labels] for pixel values
+// [B, C, H, W] at the model's image size.
+func (m *Model) Logits(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
+	if m.Classifier == nil {
+		return nil, ErrNoClassifier
+	}
+	out, err := m.Forward(ctx, pixels, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return out.Logits, nil
+}
+
+// ForwardImages preprocesses images with the model's Processor and runs
+// Forward on them as one batch.
+func (m *Model) ForwardImages(ctx context.Context, imgs []image.Image, opt Options) (*Output, error) {
+	pixels, err := m.Processor.PreprocessBatch(imgs)
+	if err != nil {
+		return nil, err
+	}
+	return m.Forward(ctx, pixels, opt)
+}
+
+// Prediction is one class of a classification result.
+type Prediction struct {
+	Label string  `json:"label"`
+	Index int     `json:"index"`
+	Score float32 `json:"score"` // softmax probability
+}
+
+// Classify returns the k most probable classes of img, best first, with
+// softmax probabilities as scores (transformers' image-classification
+// pipeline). k ≤ 0 or beyond the number of classes returns all classes.
+func (m *Model) Classify(ctx context.Context, img image.Image, k int) ([]Prediction, error) {
+	res, err := m.ClassifyBatch(ctx, []image.Image{img}, k)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// ClassifyBatch classifies images as one batch; see Classify.
+func (m *Model) ClassifyBatch(ctx context.Context, imgs []image.Image, k int) ([][]Prediction, error) {
+	if m.Classifier == nil {
+		return nil, ErrNoClassifier
+	}
+	out, err := m.ForwardImages(ctx, imgs, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return TopK(out.Logits, m.Labels, k), nil
+}
+
+// TopK turns logits [B, C] into the k most probable classes per row (softmax
+// probabilities, best first, ties by lower index). k ≤ 0 or k > C gives all
+// C classes. labels names the classes; missing names are left empty.
+func TopK(logits *tensor.Tensor, labels []string, k int) [][]Prediction {
+	probs := tensor.Softmax(logits)
+	c := probs.Dim(-1)
+	rows := probs.Len() / max(c, 1)
+	if k <= 0 || k > c {
+		k = c
+	}
+	pd := probs.Data()
+	res := make([][]Prediction, rows)
+	for r := 0; r < rows; r++ {
+		row := pd[r*c : (r+1)*c]
+		idx := make([]int, c)
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return row[idx[a]] > row[idx[b]] })
+		preds := make([]Prediction, k)
+		for i := 0; i < k; i++ {
+			j := idx[i]
+			preds[i] = Prediction{Index: j, Score: row[j]}
+			if j < len(labels) {
+				preds[i].Label = labels[j]
+			}
+		}
+		res[r] = preds
+	}
+	return res
+}
