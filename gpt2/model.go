@@ -1,0 +1,306 @@
+package gpt2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// ErrInput marks invalid arguments to a model call: token ids out of range,
+// sequences longer than the model's positions, mismatched batch sizes or
+// encoder outputs of the wrong shape.
+var ErrInput = errors.New("gpt2: invalid input")
+
+// Model is a GPT-2 language model (transformers' GPT2LMHeadModel): token and
+// learned position embeddings, pre-LN blocks with causal self-attention
+// (and, when the config asks for it, cross-attention to an encoder output),
+// a final layer norm and an LM head tied to the token embeddings unless the
+// checkpoint has its own lm_head.weight.
+//
+// A Model is immutable after loading and safe for concurrent use; the
+// per-call decoding state lives in a State.
+type Model struct {
+	cfg    Config
+	wte    *tensor.Tensor // [V, D]
+	wpe    *tensor.Tensor // [P, D]
+	blocks []*nn.DecoderBlock
+	// selfOnly are the blocks without their cross-attention, for running a
+	// cross-attention model without an encoder output (as transformers does
+	// when encoder_hidden_states is None).
+	selfOnly []*nn.DecoderBlock
+	lnF      *nn.LayerNorm
+	head     *tensor.Tensor // [V, D]
+}
+
+// Load reads a GPT-2 checkpoint directory (config.json and weights; the
+// tokenizer is not loaded).
+func Load(dir string) (*Model, error) {
+	cfgPath := filepath.Join(dir, "config.json")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: %w", err)
+	}
+	var kind struct {
+		ModelType string `json:"model_type"`
+	}
+	if err := nn.DecodeJSON(cfgPath, raw, &kind); err != nil {
+		return nil, fmt.Errorf("gpt2: %w", err)
+	}
+	if kind.ModelType != "gpt2" {
+		return nil, fmt.Errorf("gpt2: %s: %w: model_type %q (gpt2.Load reads GPT-2 checkpoints; use LoadCaptioner for vision-encoder-decoder ones)", cfgPath, nn.ErrUnsupportedArchitecture, kind.ModelType)
+	}
+	cfg, err := ParseConfig(cfgPath, raw)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: %w", err)
+	}
+	store, err := nn.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: %w", err)
+	}
+	m, err := NewModel(cfg, store.Root())
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// NewModel builds a model from weights named as transformers names them:
+// either GPT2LMHeadModel's "transformer.*" (plus an optional
+// "lm_head.weight") or GPT2Model's unprefixed names ("wte.weight",
+// "h.0.attn.c_attn.weight", …). Every missing or mis-shaped tensor is listed
+// in one error wrapping nn.ErrMissingWeights.
+func NewModel(cfg Config, w nn.Weights) (*Model, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("gpt2: %w", err)
+	}
+	act, err := tensor.Activation(cfg.ActivationFunction)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: %w: activation_function: %v", nn.ErrConfig, err)
+	}
+	tw := w
+	if w.Has("transformer.wte.weight") {
+		tw = w.Sub("transformer")
+	}
+	d := cfg.NEmbd
+	eps := float32(cfg.LayerNormEpsilon)
+	m := &Model{cfg: cfg}
+	m.wte = tw.Tensor("wte.weight", cfg.VocabSize, d)
+	m.wpe = tw.Tensor("wpe.weight", cfg.NPositions, d)
+	m.lnF = nn.NewLayerNorm(tw.Sub("ln_f"), d, eps)
+	m.head = m.wte
+	if h := w.Optional("lm_head.weight", cfg.VocabSize, d); h != nil {
+		m.head = h
+	}
+	dh := d / cfg.NHead
+	for i := 0; i < cfg.NLayer; i++ {
+		lw := tw.Subf("h.%d", i)
+		scale := float32(1)
+		if cfg.ScaleAttnWeights {
+			scale = float32(1 / math.Sqrt(float64(dh)))
+		}
+		if cfg.ScaleAttnByInverseLayerIdx {
+			scale /= float32(i + 1)
+		}
+		qkv := splitConv1D(lw.Sub("attn.c_attn"), d, d, d, d)
+		blk := &nn.DecoderBlock{
+			PreNorm: true,
+			SelfAttn: &nn.Attention{
+				Q: qkv[0], K: qkv[1], V: qkv[2],
+				O:     nn.NewLinearTransposed(lw.Sub("attn.c_proj"), d, d, true),
+				Heads: cfg.NHead, Scale: scale,
+			},
+			LN1: nn.NewLayerNorm(lw.Sub("ln_1"), d, eps),
+			LN2: nn.NewLayerNorm(lw.Sub("ln_2"), d, eps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinearTransposed(lw.Sub("mlp.c_fc"), d, cfg.NInner, true),
+				FC2: nn.NewLinearTransposed(lw.Sub("mlp.c_proj"), cfg.NInner, d, true),
+				Act: act,
+			},
+		}
+		self := *blk
+		if cfg.AddCrossAttention {
+			kv := splitConv1D(lw.Sub("crossattention.c_attn"), d, d, d)
+			blk.CrossAttn = &nn.Attention{
+				Q: nn.NewLinearTransposed(lw.Sub("crossattention.q_attn"), d, d, true),
+				K: kv[0], V: kv[1],
+				O:     nn.NewLinearTransposed(lw.Sub("crossattention.c_proj"), d, d, true),
+				Heads: cfg.NHead, Scale: scale,
+			}
+			blk.LNCross = nn.NewLayerNorm(lw.Sub("ln_cross_attn"), d, eps)
+		}
+		m.blocks = append(m.blocks, blk)
+		m.selfOnly = append(m.selfOnly, &self)
+	}
+	if err := w.Store().Err(false); err != nil {
+		return nil, fmt.Errorf("gpt2: %w", err)
+	}
+	return m, nil
+}
+
+// splitConv1D reads a GPT-2 Conv1D ([in, Σouts] weight and [Σouts] bias)
+// and splits it along the output dimension into one Linear per part, as
+// transformers' .split(split_size, dim=2) does for c_attn.
+func splitConv1D(w nn.Weights, in int, outs ...int) []*nn.Linear {
+	total := 0
+	for _, o := range outs {
+		total += o
+	}
+	wt := w.Tensor("weight", in, total)
+	bt := w.Tensor("bias", total)
+	var res []*nn.Linear
+	off := 0
+	for _, o := range outs {
+		res = append(res, &nn.Linear{
+			W: wt.Slice(1, off, off+o).Transpose(0, 1).Clone(),
+			B: bt.Slice(0, off, off+o).Clone(),
+		})
+		off += o
+	}
+	return res
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// State is the per-call decoding state of a Model: the self-attention
+// key/value cache of every layer, the cross-attention keys/values of the
+// encoder output, and the number of positions consumed. It belongs to one
+// decoding call and is not safe for concurrent use.
+type State struct {
+	layers []nn.DecoderState
+	batch  int
+	past   int
+	cross  bool
+}
+
+// NewState starts a decoding call for batch sequences. enc is the encoder
+// output [batch, T, n_embd] that cross-attention attends to; nil runs a
+// cross-attention model without it, as transformers does when
+// encoder_hidden_states is None. A model without cross-attention layers
+// rejects a non-nil enc.
+func (m *Model) NewState(batch int, enc *tensor.Tensor) (*State, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("%w: batch %d", ErrInput, batch)
+	}
+	st := &State{layers: make([]nn.DecoderState, len(m.blocks)), batch: batch}
+	if enc == nil {
+		return st, nil
+	}
+	if !m.cfg.AddCrossAttention {
+		return nil, fmt.Errorf("%w: the model has no cross-attention layers but an encoder output was given", ErrInput)
+	}
+	if enc.Rank() != 3 || enc.Dim(0) != batch || enc.Dim(2) != m.cfg.NEmbd || enc.Dim(1) < 1 {
+		return nil, fmt.Errorf("%w: encoder output %v, want [%d, T, %d]", ErrInput, enc.Shape(), batch, m.cfg.NEmbd)
+	}
+	enc = enc.Contiguous()
+	for i, b := range m.blocks {
+		st.layers[i].Cross = b.CrossAttn.ProjectKV(enc)
+	}
+	st.cross = true
+	return st, nil
+}
+
+// Len returns the number of positions the state has consumed.
+func (s *State) Len() int { return s.past }
+
+// Batch returns the number of sequences the state decodes.
+func (s *State) Batch() int { return s.batch }
+
+// Reorder keeps the sequences in the order given (beam search): sequence i
+// afterwards is old sequence idx[i]; len(idx) becomes the batch size.
+func (s *State) Reorder(idx []int) error {
+	for _, j := range idx {
+		if j < 0 || j >= s.batch {
+			return fmt.Errorf("%w: reorder index %d outside batch %d", ErrInput, j, s.batch)
+		}
+	}
+	for i := range s.layers {
+		s.layers[i].Self.Reorder(idx)
+		if s.layers[i].Cross != nil {
+			s.layers[i].Cross.Reorder(idx)
+		}
+	}
+	s.batch = len(idx)
+	return nil
+}
+
+// hidden runs the transformer on new tokens ids ([batch][T], all of one
+// length) and returns the final hidden states [batch, T, n_embd] before
+// ln_f. It advances the state.
+func (m *Model) hidden(ctx context.Context, st *State, ids [][]int) (*tensor.Tensor, error) {
+	if st == nil {
+		return nil, fmt.Errorf("%w: nil state", ErrInput)
+	}
+	if len(ids) != st.batch {
+		return nil, fmt.Errorf("%w: %d sequences for a state of batch %d", ErrInput, len(ids), st.batch)
+	}
+	t := len(ids[0])
+	if t == 0 {
+		return nil, fmt.Errorf("%w: empty token sequence", ErrInput)
+	}
+	if st.past+t > m.cfg.NPositions {
+		return nil, fmt.Errorf("%w: %d positions exceed n_positions %d", ErrInput, st.past+t, m.cfg.NPositions)
+	}
+	d := m.cfg.NEmbd
+	x := tensor.New(st.batch, t, d)
+	xd := x.Data()
+	wte, wpe := m.wte.Data(), m.wpe.Data()
+	for b, seq := range ids {
+		if len(seq) != t {
+			return nil, fmt.Errorf("%w: sequences of different lengths (%d and %d)", ErrInput, t, len(seq))
+		}
+		for i, id := range seq {
+			if id < 0 || id >= m.cfg.VocabSize {
+				return nil, fmt.Errorf("%w: token id %d outside vocabulary of %d", ErrInput, id, m.cfg.VocabSize)
+			}
+			row := xd[(b*t+i)*d : (b*t+i+1)*d]
+			te := wte[id*d : (id+1)*d]
+			pe := wpe[(st.past+i)*d : (st.past+i+1)*d]
+			for j := range row {
+				row[j] = te[j] + pe[j]
+			}
+		}
+	}
+	blocks := m.blocks
+	if !st.cross {
+		blocks = m.selfOnly
+	}
+	for i, blk := range blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		x = blk.Forward(x, &st.layers[i], nn.AttnOptions{Causal: true}, nil)
+	}
+	st.past += t
+	return x, nil
+}
+
+// Logits feeds new tokens ids ([batch][T], one length for all) and returns
+// the logits of every new position, [batch, T, vocab]. The state remembers
+// the tokens, so the next call continues after them.
+func (m *Model) Logits(ctx context.Context, st *State, ids [][]int) (*tensor.Tensor, error) {
+	h, err := m.hidden(ctx, st, ids)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.Linear(m.lnF.Forward(h), m.head, nil)
+}
+
+// NextLogits is Logits restricted to the last position: it returns
+// [batch, vocab], the scores of the token that follows each sequence.
+func (m *Model) NextLogits(ctx context.Context, st *State, ids [][]int) (*tensor.Tensor, error) {
+	h, err := m.hidden(ctx, st, ids)
+	if err != nil {
+		return nil, err
+	}
+	t := h.Dim(1)
+	last := h.Slice(1, t-1, t).Contiguous().MustReshape(h.Dim(0), h.Dim(2))
+	return tensor.Linear(m.lnF.Forward(last), m.head, nil)
+}

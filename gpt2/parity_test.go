@@ -1,0 +1,190 @@
+package gpt2
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
+)
+
+type vitGPT2Cases struct {
+	Captions []struct {
+		Image     string  `json:"image"`
+		IDs       []int   `json:"ids"`
+		MinMargin float64 `json:"min_margin"`
+		Text      string  `json:"text"`
+	} `json:"captions"`
+	Tokenizer []struct {
+		Text string `json:"text"`
+		IDs  []int  `json:"ids"`
+	} `json:"tokenizer"`
+}
+
+func readCases(t *testing.T, dir string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func maxAbsDiff(t *testing.T, name string, got, want *tensor.Tensor) float64 {
+	t.Helper()
+	if !slices.Equal(got.Shape(), want.Shape()) {
+		t.Fatalf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
+	}
+	g, w := got.Contiguous().Data(), want.Contiguous().Data()
+	var m float64
+	for i := range g {
+		d := math.Abs(float64(g[i]) - float64(w[i]))
+		if d > m || d != d {
+			m = d
+		}
+	}
+	return m
+}
+
+func loadImage(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(testdata.Path(t, "media", "images", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestParity_vit_gpt2(t *testing.T) {
+	dir := testdata.Fixture(t, "vit-gpt2")
+	var cases vitGPT2Cases
+	readCases(t, dir, &cases)
+	if len(cases.Captions) == 0 {
+		t.Fatal("cases.json has no captions")
+	}
+	c, err := LoadCaptioner(filepath.Join(dir, "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Close()
+	wantPixels, err := exp.Tensor("pixel_values")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantPixels.Dim(0) != len(cases.Captions) {
+		t.Fatalf("pixel_values has %d images for %d cases", wantPixels.Dim(0), len(cases.Captions))
+	}
+	ctx := context.Background()
+
+	t.Run("pixel_values", func(t *testing.T) {
+		for i, cs := range cases.Captions {
+			img, err := vit.DecodeImage(loadImage(t, cs.Image))
+			if err != nil {
+				t.Fatal(err)
+			}
+			px, err := c.Processor().Preprocess(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := maxAbsDiff(t, cs.Image, px, wantPixels.Index(i))
+			t.Logf("%s: pixel_values max|Δ| = %.3g", cs.Image, d)
+			if d > 1e-5 {
+				t.Errorf("%s: pixel_values max|Δ| = %g > 1e-5", cs.Image, d)
+			}
+		}
+	})
+
+	t.Run("generate_from_pixel_values", func(t *testing.T) {
+		for i, cs := range cases.Captions {
+			caps, err := c.CaptionPixels(ctx, wantPixels.Slice(0, i, i+1), CaptionOptions{MaxNewTokens: len(cs.IDs) - 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(caps[0].IDs, cs.IDs) {
+				t.Errorf("%s: ids\n got %v\nwant %v (min_margin %g)", cs.Image, caps[0].IDs, cs.IDs, cs.MinMargin)
+			}
+			if caps[0].Text != cs.Text {
+				t.Errorf("%s: text %q, want %q", cs.Image, caps[0].Text, cs.Text)
+			}
+		}
+	})
+
+	t.Run("teacher_forced_margins", func(t *testing.T) {
+		// The smallest top-1/top-2 logit gap over the generated steps, from
+		// one teacher-forced pass over the expected ids: it must agree with
+		// the fixture's min_margin (a check on the logits themselves).
+		for i, cs := range cases.Captions {
+			enc, err := c.Encode(ctx, wantPixels.Slice(0, i, i+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.Decoder().NewState(1, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits, err := c.Decoder().Logits(ctx, st, [][]int{cs.IDs[:len(cs.IDs)-1]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := logits.Dim(-1)
+			ld := logits.Data()
+			margin := math.Inf(1)
+			for step := 0; step < len(cs.IDs)-1; step++ {
+				row := ld[step*v : (step+1)*v]
+				top := tensor.TopK(row, 2)
+				if top[0] != cs.IDs[step+1] {
+					t.Errorf("%s: step %d: argmax %d, want %d", cs.Image, step, top[0], cs.IDs[step+1])
+				}
+				margin = math.Min(margin, float64(row[top[0]]-row[top[1]]))
+			}
+			t.Logf("%s: min margin %.6g (fixture %.6g, |Δ| %.2g)", cs.Image, margin, cs.MinMargin, math.Abs(margin-cs.MinMargin))
+			if math.Abs(margin-cs.MinMargin) > 1e-4 {
+				t.Errorf("%s: min margin %g, fixture %g", cs.Image, margin, cs.MinMargin)
+			}
+		}
+	})
+
+	t.Run("tokenizer", func(t *testing.T) {
+		if len(cases.Tokenizer) == 0 {
+			t.Skip("no tokenizer cases")
+		}
+		for _, tc := range cases.Tokenizer {
+			if got := c.Tokenizer().Encode(tc.Text); !slices.Equal(got, tc.IDs) {
+				t.Errorf("encode(%q) = %v, want %v", tc.Text, got, tc.IDs)
+			}
+		}
+	})
+
+	t.Run("caption_images", func(t *testing.T) {
+		for _, cs := range cases.Captions {
+			img, err := vit.DecodeImage(loadImage(t, cs.Image))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Caption(ctx, img, CaptionOptions{MaxNewTokens: len(cs.IDs) - 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.IDs, cs.IDs) {
+				t.Errorf("%s: ids\n got %v\nwant %v", cs.Image, got.IDs, cs.IDs)
+			}
+			if got.Text != cs.Text {
+				t.Errorf("%s: text %q, want %q", cs.Image, got.Text, cs.Text)
+			}
+		}
+	})
+}

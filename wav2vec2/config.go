@@ -1,0 +1,148 @@
+package wav2vec2
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/goformer/goformer/nn"
+)
+
+// Config holds the fields of a wav2vec2 config.json that the model reads
+// (transformers' Wav2Vec2Config). ParseConfig fills absent fields with
+// Wav2Vec2Config's defaults.
+type Config struct {
+	Architectures     []string `json:"architectures"`
+	ModelType         string   `json:"model_type"`
+	HiddenSize        int      `json:"hidden_size"`
+	NumHiddenLayers   int      `json:"num_hidden_layers"`
+	NumAttentionHeads int      `json:"num_attention_heads"`
+	IntermediateSize  int      `json:"intermediate_size"`
+	HiddenAct         string   `json:"hidden_act"`
+	LayerNormEps      float64  `json:"layer_norm_eps"`
+	// FeatExtractNorm is "group" (group norm after the first convolution,
+	// wav2vec2-base) or "layer" (layer norm after every convolution,
+	// wav2vec2-large-lv60).
+	FeatExtractNorm       string `json:"feat_extract_norm"`
+	FeatExtractActivation string `json:"feat_extract_activation"`
+	ConvDim               []int  `json:"conv_dim"`
+	ConvStride            []int  `json:"conv_stride"`
+	ConvKernel            []int  `json:"conv_kernel"`
+	ConvBias              bool   `json:"conv_bias"`
+	// NumConvPosEmbeddings is the kernel width of the convolutional
+	// position embedding, NumConvPosEmbeddingGroups its number of groups.
+	NumConvPosEmbeddings      int `json:"num_conv_pos_embeddings"`
+	NumConvPosEmbeddingGroups int `json:"num_conv_pos_embedding_groups"`
+	// DoStableLayerNorm selects the pre-LN encoder with a final layer norm
+	// (large-lv60) instead of the post-LN encoder (base).
+	DoStableLayerNorm bool `json:"do_stable_layer_norm"`
+	VocabSize         int  `json:"vocab_size"`
+	PadTokenID        int  `json:"pad_token_id"`
+	// AddAdapter and AdapterAttnDim describe adapter variants, which this
+	// package does not run (Load rejects them).
+	AddAdapter     bool `json:"add_adapter"`
+	AdapterAttnDim *int `json:"adapter_attn_dim"`
+}
+
+// DefaultConfig returns Wav2Vec2Config's defaults (wav2vec2-base).
+func DefaultConfig() Config {
+	return Config{
+		ModelType: "wav2vec2", HiddenSize: 768, NumHiddenLayers: 12, NumAttentionHeads: 12,
+		IntermediateSize: 3072, HiddenAct: "gelu", LayerNormEps: 1e-5,
+		FeatExtractNorm: "group", FeatExtractActivation: "gelu",
+		ConvDim:              []int{512, 512, 512, 512, 512, 512, 512},
+		ConvStride:           []int{5, 2, 2, 2, 2, 2, 2},
+		ConvKernel:           []int{10, 3, 3, 3, 3, 2, 2},
+		NumConvPosEmbeddings: 128, NumConvPosEmbeddingGroups: 16,
+		VocabSize: 32, PadTokenID: 0,
+	}
+}
+
+// ParseConfig decodes a config.json (name is used in errors), applying the
+// defaults of DefaultConfig to absent fields, and validates it.
+func ParseConfig(name string, raw []byte) (Config, error) {
+	c := DefaultConfig()
+	// Slices decode by replacing, so defaults survive only when absent.
+	if err := nn.DecodeJSON(name, raw, &c, "hidden_size", "num_hidden_layers", "num_attention_heads"); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// LoadConfig reads and validates a config.json file.
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("wav2vec2: %w", err)
+	}
+	c, err := ParseConfig(path, raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("wav2vec2: %w", err)
+	}
+	return c, nil
+}
+
+// Validate checks that the configuration describes a model this package
+// runs, with consistent dimensions.
+func (c Config) Validate() error {
+	if c.ModelType != "" && c.ModelType != "wav2vec2" {
+		return fmt.Errorf("%w: model_type %q (the wav2vec2 package runs \"wav2vec2\")", nn.ErrUnsupportedArchitecture, c.ModelType)
+	}
+	for _, a := range c.Architectures {
+		if a != "Wav2Vec2ForCTC" {
+			return fmt.Errorf("%w: architecture %q (the wav2vec2 package runs Wav2Vec2ForCTC)", nn.ErrUnsupportedArchitecture, a)
+		}
+	}
+	if c.AddAdapter || c.AdapterAttnDim != nil {
+		return fmt.Errorf("%w: wav2vec2 adapters (add_adapter, adapter_attn_dim) are not supported", nn.ErrUnsupportedArchitecture)
+	}
+	switch {
+	case c.HiddenSize <= 0, c.NumHiddenLayers < 0, c.NumAttentionHeads <= 0, c.IntermediateSize <= 0, c.VocabSize <= 0:
+		return fmt.Errorf("%w: sizes must be positive (hidden_size %d, num_hidden_layers %d, num_attention_heads %d, intermediate_size %d, vocab_size %d)",
+			nn.ErrConfig, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize, c.VocabSize)
+	case c.HiddenSize%c.NumAttentionHeads != 0:
+		return fmt.Errorf("%w: hidden_size %d is not a multiple of num_attention_heads %d", nn.ErrConfig, c.HiddenSize, c.NumAttentionHeads)
+	case len(c.ConvDim) == 0 || len(c.ConvDim) != len(c.ConvStride) || len(c.ConvDim) != len(c.ConvKernel):
+		return fmt.Errorf("%w: conv_dim, conv_stride and conv_kernel must have one equal, non-zero length (%d, %d, %d)",
+			nn.ErrConfig, len(c.ConvDim), len(c.ConvStride), len(c.ConvKernel))
+	case c.NumConvPosEmbeddings <= 0 || c.NumConvPosEmbeddingGroups <= 0 || c.HiddenSize%c.NumConvPosEmbeddingGroups != 0:
+		return fmt.Errorf("%w: num_conv_pos_embeddings %d, num_conv_pos_embedding_groups %d for hidden_size %d",
+			nn.ErrConfig, c.NumConvPosEmbeddings, c.NumConvPosEmbeddingGroups, c.HiddenSize)
+	case c.LayerNormEps <= 0:
+		return fmt.Errorf("%w: layer_norm_eps %g must be positive", nn.ErrConfig, c.LayerNormEps)
+	case c.FeatExtractNorm != "group" && c.FeatExtractNorm != "layer":
+		return fmt.Errorf("%w: feat_extract_norm %q (want group or layer)", nn.ErrConfig, c.FeatExtractNorm)
+	}
+	for i := range c.ConvDim {
+		if c.ConvDim[i] <= 0 || c.ConvStride[i] <= 0 || c.ConvKernel[i] <= 0 {
+			return fmt.Errorf("%w: conv layer %d: dim %d, stride %d, kernel %d must be positive",
+				nn.ErrConfig, i, c.ConvDim[i], c.ConvStride[i], c.ConvKernel[i])
+		}
+	}
+	return nil
+}
+
+// InputsToLogitsRatio is the number of input samples per output frame (the
+// product of the convolution strides; 320 for the standard models, 20 ms at
+// 16 kHz).
+func (c Config) InputsToLogitsRatio() int {
+	r := 1
+	for _, s := range c.ConvStride {
+		r *= s
+	}
+	return r
+}
+
+// OutputFrames returns the number of frames (logit rows) the feature encoder
+// makes of n samples; 0 when n is shorter than the receptive field.
+func (c Config) OutputFrames(n int) int {
+	for i := range c.ConvKernel {
+		if n < c.ConvKernel[i] {
+			return 0
+		}
+		n = (n-c.ConvKernel[i])/c.ConvStride[i] + 1
+	}
+	return n
+}

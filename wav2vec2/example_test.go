@@ -1,0 +1,32 @@
+package wav2vec2_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/goformer/goformer/wav2vec2"
+)
+
+// Transcribe an audio file (WAV, FLAC, MP3 or Ogg Vorbis, any rate) with a
+// checkpoint downloaded from the Hub (facebook/wav2vec2-base-960h).
+func ExampleModel_TranscribeReader() {
+	m, err := wav2vec2.Load("models/wav2vec2-base-960h")
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := os.Open("speech.flac")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	res, err := m.TranscribeReader(context.Background(), f, wav2vec2.Options{WordTimestamps: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Text)
+	for _, w := range res.Words {
+		fmt.Printf("%6.2f %6.2f %s\n", w.Start, w.End, w.Text)
+	}
+}

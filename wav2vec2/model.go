@@ -1,0 +1,320 @@
+package wav2vec2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// ErrInput marks unusable input: audio shorter than the feature encoder's
+// receptive field, or samples that are not finite numbers.
+var ErrInput = errors.New("wav2vec2: invalid input")
+
+// convLayer is one layer of the convolutional feature encoder.
+type convLayer struct {
+	conv *nn.Conv1d
+	// norm is "group" (per-channel normalisation over time, affine),
+	// "layer" (normalisation over channels at each frame) or "".
+	norm       string
+	normW      *tensor.Tensor
+	normB      *tensor.Tensor
+	normEps    float32
+	activation func(float32) float32
+}
+
+// Network is the wav2vec2 CTC network (transformers' Wav2Vec2ForCTC):
+// the convolutional feature encoder, the feature projection, the
+// transformer encoder with its convolutional position embedding, and the
+// CTC head. It is immutable after construction and safe for concurrent use.
+type Network struct {
+	cfg     Config
+	convs   []convLayer
+	fpNorm  *nn.LayerNorm
+	fpProj  *nn.Linear
+	posConv *nn.Conv1d // weight norm already applied
+	posAct  func(float32) float32
+	encNorm *nn.LayerNorm
+	layers  []*nn.EncoderBlock
+	head    *nn.Linear
+}
+
+// NewNetwork builds the network from weights named as transformers names
+// Wav2Vec2ForCTC's ("wav2vec2.feature_extractor.conv_layers.0.conv.weight",
+// …, "lm_head.weight"); a bare Wav2Vec2Model's unprefixed names are accepted
+// too, without the CTC head. The position embedding's weight norm may be
+// stored as weight_g/weight_v, as parametrizations.weight.original0/1 or
+// already folded into weight. Every missing or mis-shaped tensor is listed
+// in one error wrapping nn.ErrMissingWeights.
+func NewNetwork(cfg Config, w nn.Weights) (*Network, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
+	}
+	featAct, err := tensor.Activation(cfg.FeatExtractActivation)
+	if err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w: feat_extract_activation: %v", nn.ErrConfig, err)
+	}
+	act, err := tensor.Activation(cfg.HiddenAct)
+	if err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w: hidden_act: %v", nn.ErrConfig, err)
+	}
+	bw := w
+	if w.Has("wav2vec2.feature_projection.projection.weight") {
+		bw = w.Sub("wav2vec2")
+	}
+	n := &Network{cfg: cfg}
+	in := 1
+	for i, out := range cfg.ConvDim {
+		lw := bw.Sub("feature_extractor").Subf("conv_layers.%d", i)
+		l := convLayer{
+			conv:       nn.NewConv1d(lw.Sub("conv"), in, out, cfg.ConvKernel[i], cfg.ConvStride[i], 0, 1, cfg.ConvBias),
+			activation: featAct,
+			normEps:    1e-5, // nn.GroupNorm / nn.LayerNorm defaults; the config's eps is not used here
+		}
+		if cfg.FeatExtractNorm == "layer" || i == 0 {
+			l.norm = cfg.FeatExtractNorm
+			l.normW = lw.Tensor("layer_norm.weight", out)
+			l.normB = lw.Tensor("layer_norm.bias", out)
+		}
+		n.convs = append(n.convs, l)
+		in = out
+	}
+	d := cfg.HiddenSize
+	eps := float32(cfg.LayerNormEps)
+	last := cfg.ConvDim[len(cfg.ConvDim)-1]
+	n.fpNorm = nn.NewLayerNorm(bw.Sub("feature_projection.layer_norm"), last, eps)
+	n.fpProj = nn.NewLinear(bw.Sub("feature_projection.projection"), last, d, true)
+
+	ew := bw.Sub("encoder")
+	k, g := cfg.NumConvPosEmbeddings, cfg.NumConvPosEmbeddingGroups
+	n.posConv = &nn.Conv1d{
+		W:       posConvWeight(ew.Sub("pos_conv_embed.conv"), d, d/g, k),
+		B:       ew.Tensor("pos_conv_embed.conv.bias", d),
+		Padding: k / 2, Stride: 1, Groups: g,
+	}
+	n.posAct = featAct
+	n.encNorm = nn.NewLayerNorm(ew.Sub("layer_norm"), d, eps)
+	for i := 0; i < cfg.NumHiddenLayers; i++ {
+		lw := ew.Subf("layers.%d", i)
+		n.layers = append(n.layers, &nn.EncoderBlock{
+			PreNorm: cfg.DoStableLayerNorm,
+			Attn: &nn.Attention{
+				Q:     nn.NewLinear(lw.Sub("attention.q_proj"), d, d, true),
+				K:     nn.NewLinear(lw.Sub("attention.k_proj"), d, d, true),
+				V:     nn.NewLinear(lw.Sub("attention.v_proj"), d, d, true),
+				O:     nn.NewLinear(lw.Sub("attention.out_proj"), d, d, true),
+				Heads: cfg.NumAttentionHeads,
+			},
+			LN1: nn.NewLayerNorm(lw.Sub("layer_norm"), d, eps),
+			LN2: nn.NewLayerNorm(lw.Sub("final_layer_norm"), d, eps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(lw.Sub("feed_forward.intermediate_dense"), d, cfg.IntermediateSize, true),
+				FC2: nn.NewLinear(lw.Sub("feed_forward.output_dense"), cfg.IntermediateSize, d, true),
+				Act: act,
+			},
+		})
+	}
+	if bw.Prefix() != w.Prefix() || w.Has("lm_head.weight") {
+		n.head = nn.NewLinear(w.Sub("lm_head"), d, cfg.VocabSize, true)
+	}
+	if err := w.Store().Err(false); err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
+	}
+	return n, nil
+}
+
+// posConvWeight returns the position convolution's weight [out, in/groups,
+// k] with PyTorch's weight norm (dim=2) applied: w = g · v / ‖v‖, the norm
+// taken over the first two dimensions for each kernel tap.
+func posConvWeight(w nn.Weights, out, inPerGroup, k int) *tensor.Tensor {
+	var gName, vName string
+	switch {
+	case w.Has("weight_g") || w.Has("weight_v"):
+		gName, vName = "weight_g", "weight_v"
+	case w.Has("parametrizations.weight.original0") || w.Has("parametrizations.weight.original1"):
+		gName, vName = "parametrizations.weight.original0", "parametrizations.weight.original1"
+	case w.Has("weight"):
+		return w.Tensor("weight", out, inPerGroup, k)
+	default:
+		gName, vName = "weight_g", "weight_v" // reported missing
+	}
+	g := w.Tensor(gName, 1, 1, k)
+	v := w.Tensor(vName, out, inPerGroup, k)
+	return weightNormDim2(g, v)
+}
+
+// weightNormDim2 computes g·v/‖v‖ with the norm over dimensions 0 and 1.
+func weightNormDim2(g, v *tensor.Tensor) *tensor.Tensor {
+	out, inPerGroup, k := v.Dim(0), v.Dim(1), v.Dim(2)
+	vd, gd := v.Contiguous().Data(), g.Contiguous().Data()
+	norms := make([]float64, k)
+	for r := 0; r < out*inPerGroup; r++ {
+		row := vd[r*k : (r+1)*k]
+		for j, x := range row {
+			norms[j] += float64(x) * float64(x)
+		}
+	}
+	scale := make([]float32, k)
+	for j := range scale {
+		scale[j] = float32(float64(gd[j]) / math.Sqrt(norms[j]))
+	}
+	res := tensor.New(out, inPerGroup, k)
+	rd := res.Data()
+	for r := 0; r < out*inPerGroup; r++ {
+		for j := 0; j < k; j++ {
+			rd[r*k+j] = vd[r*k+j] * scale[j]
+		}
+	}
+	return res
+}
+
+// Config returns the network's configuration.
+func (n *Network) Config() Config { return n.cfg }
+
+// Features runs the convolutional feature encoder on normalised samples and
+// returns the extracted features [frames, conv_dim[-1]] (transformers'
+// extract_features before the projection's layer norm).
+func (n *Network) Features(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
+	if n.cfg.OutputFrames(len(inputValues)) < 1 {
+		return nil, fmt.Errorf("%w: %d samples are shorter than the feature encoder's receptive field", ErrInput, len(inputValues))
+	}
+	x := tensor.MustFromData(inputValues, 1, len(inputValues)) // [C=1, L]
+	for i := range n.convs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		l := &n.convs[i]
+		y, err := l.conv.Forward(x)
+		if err != nil {
+			return nil, fmt.Errorf("wav2vec2: conv layer %d: %w", i, err)
+		}
+		switch l.norm {
+		case "group":
+			groupNormPerChannel(y, l.normW, l.normB, l.normEps)
+		case "layer":
+			layerNormChannels(y, l.normW, l.normB, l.normEps)
+		}
+		tensor.MapInPlace(y, l.activation)
+		x = y
+	}
+	return x.Transpose(0, 1).Contiguous(), nil
+}
+
+// groupNormPerChannel is nn.GroupNorm with one group per channel on x [C, T]:
+// each channel is normalised over time, then scaled and shifted.
+func groupNormPerChannel(x, w, b *tensor.Tensor, eps float32) {
+	c, t := x.Dim(0), x.Dim(1)
+	xd, wd, bd := x.Data(), w.Data(), b.Data()
+	tensor.Parallel(c, 1, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			row := xd[ch*t : (ch+1)*t]
+			var sum float64
+			for _, v := range row {
+				sum += float64(v)
+			}
+			mean := sum / float64(t)
+			var sq float64
+			for _, v := range row {
+				dv := float64(v) - mean
+				sq += dv * dv
+			}
+			inv := 1 / math.Sqrt(sq/float64(t)+float64(eps))
+			a := float64(wd[ch]) * inv
+			s := float64(bd[ch]) - mean*a
+			for i, v := range row {
+				row[i] = float32(float64(v)*a + s)
+			}
+		}
+	})
+}
+
+// layerNormChannels is nn.LayerNorm over the channels of x [C, T] at each
+// frame (transformers transposes, normalises the last dimension and
+// transposes back).
+func layerNormChannels(x, w, b *tensor.Tensor, eps float32) {
+	c, t := x.Dim(0), x.Dim(1)
+	xd, wd, bd := x.Data(), w.Data(), b.Data()
+	tensor.Parallel(t, 256, func(lo, hi int) {
+		n := hi - lo
+		mean := make([]float64, n)
+		sq := make([]float64, n)
+		for ch := 0; ch < c; ch++ {
+			row := xd[ch*t+lo : ch*t+hi]
+			for i, v := range row {
+				mean[i] += float64(v)
+			}
+		}
+		for i := range mean {
+			mean[i] /= float64(c)
+		}
+		for ch := 0; ch < c; ch++ {
+			row := xd[ch*t+lo : ch*t+hi]
+			for i, v := range row {
+				dv := float64(v) - mean[i]
+				sq[i] += dv * dv
+			}
+		}
+		for i := range sq {
+			sq[i] = 1 / math.Sqrt(sq[i]/float64(c)+float64(eps))
+		}
+		for ch := 0; ch < c; ch++ {
+			row := xd[ch*t+lo : ch*t+hi]
+			wv, bv := float64(wd[ch]), float64(bd[ch])
+			for i, v := range row {
+				row[i] = float32((float64(v)-mean[i])*sq[i]*wv + bv)
+			}
+		}
+	})
+}
+
+// Hidden runs the whole encoder on normalised samples and returns the last
+// hidden state [frames, hidden_size].
+func (n *Network) Hidden(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
+	feats, err := n.Features(ctx, inputValues)
+	if err != nil {
+		return nil, err
+	}
+	x := n.fpProj.Forward(n.fpNorm.Forward(feats)) // [T, D]
+	t, d := x.Dim(0), x.Dim(1)
+
+	// Convolutional position embedding on [D, T].
+	pos, err := n.posConv.Forward(x.Transpose(0, 1).Contiguous())
+	if err != nil {
+		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
+	}
+	pos = pos.Slice(1, 0, t).Contiguous() // drop the extra frame of an even kernel
+	tensor.MapInPlace(pos, n.posAct)
+	if err := tensor.AddInPlace(x, pos.Transpose(0, 1).Contiguous()); err != nil {
+		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
+	}
+	if !n.cfg.DoStableLayerNorm {
+		x = n.encNorm.Forward(x)
+	}
+	h := x.MustReshape(1, t, d)
+	for _, l := range n.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h = l.Forward(h, nn.AttnOptions{})
+	}
+	if n.cfg.DoStableLayerNorm {
+		h = n.encNorm.Forward(h)
+	}
+	return h.MustReshape(t, d), nil
+}
+
+// Logits runs the network on normalised samples (input_values) and returns
+// the CTC logits [frames, vocab_size].
+func (n *Network) Logits(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
+	if n.head == nil {
+		return nil, fmt.Errorf("wav2vec2: %w: the checkpoint has no CTC head (lm_head)", nn.ErrMissingWeights)
+	}
+	h, err := n.Hidden(ctx, inputValues)
+	if err != nil {
+		return nil, err
+	}
+	return n.head.Forward(h), nil
+}

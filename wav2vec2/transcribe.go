@@ -1,0 +1,217 @@
+package wav2vec2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// FeatureExtractorConfig is the preprocessor_config.json of a wav2vec2
+// checkpoint (transformers' Wav2Vec2FeatureExtractor).
+type FeatureExtractorConfig struct {
+	// SamplingRate is the rate the model expects, in Hz (16000).
+	SamplingRate int `json:"sampling_rate"`
+	// DoNormalize normalises each waveform to zero mean and unit variance.
+	DoNormalize bool `json:"do_normalize"`
+	// FeatureSize must be 1 (raw mono samples).
+	FeatureSize int `json:"feature_size"`
+}
+
+// DefaultFeatureExtractorConfig returns Wav2Vec2FeatureExtractor's defaults.
+func DefaultFeatureExtractorConfig() FeatureExtractorConfig {
+	return FeatureExtractorConfig{SamplingRate: 16000, DoNormalize: true, FeatureSize: 1}
+}
+
+// Model is a wav2vec2 speech recogniser (transformers' Wav2Vec2ForCTC with
+// its feature extractor and CTC tokenizer), such as
+// facebook/wav2vec2-base-960h or facebook/wav2vec2-large-960h-lv60-self.
+// A Model is immutable after loading and safe for concurrent use.
+type Model struct {
+	net *Network
+	tok *CTCTokenizer
+	fe  FeatureExtractorConfig
+}
+
+// Load reads a Wav2Vec2ForCTC checkpoint directory: config.json, the
+// weights, vocab.json (with tokenizer_config.json, special_tokens_map.json
+// and added_tokens.json when present) and preprocessor_config.json (its
+// defaults when absent).
+func Load(dir string) (*Model, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	fe := DefaultFeatureExtractorConfig()
+	fePath := filepath.Join(dir, "preprocessor_config.json")
+	if raw, err := os.ReadFile(fePath); err == nil {
+		if err := nn.DecodeJSON(fePath, raw, &fe); err != nil {
+			return nil, fmt.Errorf("wav2vec2: %w", err)
+		}
+		if fe.SamplingRate <= 0 || fe.FeatureSize != 1 {
+			return nil, fmt.Errorf("wav2vec2: %s: %w: sampling_rate %d, feature_size %d (want a positive rate and 1)", fePath, nn.ErrConfig, fe.SamplingRate, fe.FeatureSize)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
+	}
+	tok, err := LoadCTCTokenizer(dir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := nn.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
+	}
+	net, err := NewNetwork(cfg, store.Root())
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if net.head == nil {
+		store.Close()
+		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, nn.ErrMissingWeights)
+	}
+	return &Model{net: net, tok: tok, fe: fe}, nil
+}
+
+// New assembles a Model from its parts.
+func New(net *Network, tok *CTCTokenizer, fe FeatureExtractorConfig) (*Model, error) {
+	if net == nil || tok == nil {
+		return nil, fmt.Errorf("wav2vec2: New needs a network and a tokenizer")
+	}
+	if net.head == nil {
+		return nil, fmt.Errorf("wav2vec2: %w: the network has no CTC head", nn.ErrMissingWeights)
+	}
+	if fe.SamplingRate <= 0 {
+		return nil, fmt.Errorf("wav2vec2: %w: sampling rate %d", nn.ErrConfig, fe.SamplingRate)
+	}
+	return &Model{net: net, tok: tok, fe: fe}, nil
+}
+
+// Network returns the network.
+func (m *Model) Network() *Network { return m.net }
+
+// Tokenizer returns the CTC tokenizer.
+func (m *Model) Tokenizer() *CTCTokenizer { return m.tok }
+
+// SampleRate returns the sampling rate the model expects, in Hz.
+func (m *Model) SampleRate() int { return m.fe.SamplingRate }
+
+// Normalize returns (x − mean) / √(var + 1e-7), Wav2Vec2FeatureExtractor's
+// zero-mean unit-variance normalisation of a whole waveform, computed in
+// float64.
+func Normalize(pcm []float32) []float32 {
+	out := make([]float32, len(pcm))
+	if len(pcm) == 0 {
+		return out
+	}
+	var sum float64
+	for _, v := range pcm {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(pcm))
+	var sq float64
+	for _, v := range pcm {
+		d := float64(v) - mean
+		sq += d * d
+	}
+	inv := 1 / math.Sqrt(sq/float64(len(pcm))+1e-7)
+	for i, v := range pcm {
+		out[i] = float32((float64(v) - mean) * inv)
+	}
+	return out
+}
+
+// InputValues returns the model input for mono samples at SampleRate():
+// normalised when the feature extractor asks for it (do_normalize), else a
+// copy. Non-finite samples and audio shorter than the feature encoder's
+// receptive field are errors wrapping ErrInput.
+func (m *Model) InputValues(pcm []float32) ([]float32, error) {
+	for i, v := range pcm {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("%w: sample %d is %v", ErrInput, i, v)
+		}
+	}
+	if m.net.cfg.OutputFrames(len(pcm)) < 1 {
+		return nil, fmt.Errorf("%w: %d samples (%.1f ms) are too short for the feature encoder", ErrInput, len(pcm), 1000*float64(len(pcm))/float64(m.fe.SamplingRate))
+	}
+	if m.fe.DoNormalize {
+		return Normalize(pcm), nil
+	}
+	return append([]float32(nil), pcm...), nil
+}
+
+// Logits returns the CTC logits [frames, vocab_size] of mono samples at
+// SampleRate().
+func (m *Model) Logits(ctx context.Context, pcm []float32) (*tensor.Tensor, error) {
+	iv, err := m.InputValues(pcm)
+	if err != nil {
+		return nil, err
+	}
+	return m.net.Logits(ctx, iv)
+}
+
+// Options configure Transcribe. The zero value gives the text only.
+type Options struct {
+	// WordTimestamps adds each word's start and end time
+	// (transformers' pipeline with return_timestamps="word").
+	WordTimestamps bool
+}
+
+// Word is a transcribed word with its time span in seconds.
+type Word struct {
+	Text  string  `json:"text"`
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+}
+
+// Transcription is the result of Transcribe.
+type Transcription struct {
+	// Text is the greedy CTC transcript, as transformers' speech-recognition
+	// pipeline returns it.
+	Text string `json:"text"`
+	// Words holds word timings when Options.WordTimestamps is set.
+	Words []Word `json:"words,omitempty"`
+}
+
+// Transcribe recognises speech in mono samples at SampleRate() (16 kHz for
+// the published checkpoints) by greedy CTC decoding: the argmax of every
+// frame, repeats collapsed, blanks dropped.
+func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Transcription, error) {
+	logits, err := m.Logits(ctx, pcm)
+	if err != nil {
+		return nil, err
+	}
+	ids := tensor.ArgmaxRows(logits)
+	res := &Transcription{Text: m.tok.Decode(ids)}
+	if opt.WordTimestamps {
+		sec := float64(m.net.cfg.InputsToLogitsRatio()) / float64(m.fe.SamplingRate)
+		res.Words = []Word{}
+		for _, w := range m.tok.Words(ids) {
+			res.Words = append(res.Words, Word{Text: w.Text, Start: float64(w.Start) * sec, End: float64(w.End) * sec})
+		}
+	}
+	return res, nil
+}
+
+// TranscribeReader decodes an audio file (any format the audio package
+// reads), mixes it to mono, resamples it to SampleRate() and transcribes it.
+func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) (*Transcription, error) {
+	pcm, err := audio.Load16k(r)
+	if err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
+	}
+	if m.fe.SamplingRate != audio.SampleRate {
+		if pcm, err = audio.Resample(pcm, audio.SampleRate, m.fe.SamplingRate); err != nil {
+			return nil, fmt.Errorf("wav2vec2: %w", err)
+		}
+	}
+	return m.Transcribe(ctx, pcm, opt)
+}
