@@ -14,8 +14,12 @@
 // its 8-bit fixed-point arithmetic (horizontal pass, then vertical, each
 // rounded and clipped to uint8), shortest-edge resizing and center
 // cropping with transformers' offsets, rescaling and normalization in
-// float32. On the reference fixtures the result is bit-identical to
-// transformers' ViT, CLIP and BLIP image processors.
+// float32. On the reference fixtures (PNG inputs) the result is
+// bit-identical to transformers' ViT, CLIP and BLIP image processors. JPEG
+// chroma is upsampled and converted to RGB as libjpeg does for PIL; what
+// remains is Go's IDCT, which can differ from libjpeg's by one level on some
+// pixels. Lossy WebP colors are those of Go's decoder, a few levels from
+// libwebp's.
 //
 // # Models
 //

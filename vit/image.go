@@ -319,11 +319,19 @@ func newRGB(w, h int) *rgbImage {
 //     straight (non-premultiplied) color;
 //   - 16-bit RGB(A): the high byte of each sample;
 //   - CMYK: Pillow's cmyk2rgb, (255-k) - c*(255-k)/255 with its rounding;
-//   - YCbCr (JPEG, WebP): Go's JFIF conversion.
+//   - YCbCr (JPEG): libjpeg's fancy chroma upsampling and fixed-point
+//     conversion, which PIL's JPEG decoder uses (see ycbcrToRGB).
 //
 // Premultiplied Go images (image.RGBA, image.RGBA64) are un-premultiplied
 // first, so translucent pixels keep their color as in PIL's RGBA mode.
-func toRGB(img image.Image) (*rgbImage, error) {
+func toRGB(img image.Image) (out *rgbImage, err error) {
+	// A malformed image value (pixel slices shorter than its bounds, a nil
+	// palette entry) is reported rather than allowed to panic.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("%w: malformed %T: %v", ErrUnsupportedImage, img, p)
+		}
+	}()
 	if img == nil {
 		return nil, fmt.Errorf("%w: nil image", ErrUnsupportedImage)
 	}
@@ -335,7 +343,7 @@ func toRGB(img image.Image) (*rgbImage, error) {
 	if int64(w)*int64(h) > 1<<31/3 {
 		return nil, fmt.Errorf("%w: %dx%d image", ErrImageTooLarge, w, h)
 	}
-	out := newRGB(w, h)
+	out = newRGB(w, h)
 	p := out.pix
 	switch m := img.(type) {
 	case *image.Gray:
@@ -462,19 +470,4 @@ func clip8(v int) uint8 {
 		return 255
 	}
 	return uint8(v)
-}
-
-// ycbcrToRGB converts a YCbCr image with Go's JFIF conversion, reading the
-// chroma sample that covers each pixel.
-func ycbcrToRGB(m *image.YCbCr, out *rgbImage) {
-	b := m.Rect
-	for y := 0; y < out.h; y++ {
-		o := out.pix[3*out.w*y:]
-		for x := 0; x < out.w; x++ {
-			yi := m.YOffset(b.Min.X+x, b.Min.Y+y)
-			ci := m.COffset(b.Min.X+x, b.Min.Y+y)
-			r, g, bl := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			o[3*x], o[3*x+1], o[3*x+2] = r, g, bl
-		}
-	}
 }

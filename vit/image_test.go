@@ -427,6 +427,21 @@ func TestConvertModes(t *testing.T) {
 		sub := q.SubImage(image.Rect(16, 8, 32, 16))
 		checkRGBOf(t, sub, func(_, _ int) [3]uint8 { return [3]uint8{255, 255, 255} })
 	})
+	t.Run("malformed", func(t *testing.T) {
+		bad := &image.Gray{Pix: make([]uint8, 10), Stride: 10, Rect: image.Rect(0, 0, 10, 10)}
+		if _, err := toRGB(bad); !errors.Is(err, ErrUnsupportedImage) {
+			t.Errorf("short Pix: %v", err)
+		}
+		pal := image.NewPaletted(image.Rect(0, 0, 2, 2), color.Palette{nil})
+		if _, err := toRGB(pal); !errors.Is(err, ErrUnsupportedImage) {
+			t.Errorf("nil palette entry: %v", err)
+		}
+		ycc := image.NewYCbCr(image.Rect(0, 0, 8, 8), image.YCbCrSubsampleRatio420)
+		ycc.Cb = make([]uint8, 3)
+		if _, err := toRGB(ycc); !errors.Is(err, ErrUnsupportedImage) {
+			t.Errorf("short chroma plane: %v", err)
+		}
+	})
 	t.Run("empty", func(t *testing.T) {
 		if _, err := toRGB(image.NewRGBA(image.Rect(0, 0, 0, 5))); !errors.Is(err, ErrUnsupportedImage) {
 			t.Errorf("empty image: %v", err)

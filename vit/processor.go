@@ -488,7 +488,10 @@ func (p *Processor) prepareRGB(img image.Image) (*rgbImage, error) {
 
 // centerCrop is transformers' center_crop on an 8-bit image: offsets are
 // floor((orig - crop) / 2); an image smaller than the crop is first padded
-// with zeros, placed at ceil((new - orig) / 2).
+// with zeros, placed at ceil((new - orig) / 2). (transformers 4.30 placed it
+// at floor(...) and so returned one row or column short when the padding was
+// odd; later versions fixed that with ceil, which this follows. Padding
+// never happens when the resize target covers the crop, as in CLIP.)
 func centerCrop(src *rgbImage, ch, cw int) *rgbImage {
 	if src.h == ch && src.w == cw {
 		return src
