@@ -51,7 +51,11 @@ type BPE struct {
 	decodeSuffix   string // replaced by a space, then the text is stripped (CLIP's "</w>")
 }
 
-var _ Tokenizer = (*BPE)(nil)
+var (
+	_ Tokenizer = (*BPE)(nil)
+	_ Tokenizer = (*CLIP)(nil)
+	_ Tokenizer = (*Whisper)(nil)
+)
 
 // Encode returns the ids of text, with special tokens in the text treated as
 // ordinary text. It is EncodeWith(text, EncodeOptions{}).
@@ -168,7 +172,8 @@ func (t *BPE) NewStreamDecoder(skipSpecial bool) *StreamDecoder {
 }
 
 // EncodeBatch encodes texts with framing, truncates each to maxLen ids (the
-// end token kept) and pads them to maxLen with the pad token. maxLen <= 0
+// end token kept) and pads them to maxLen with the pad token (id 0 when the
+// tokenizer has none; the mask tells padding apart). maxLen <= 0
 // uses the model's length (77 for CLIP, a tokenizer.json truncation length)
 // or, when there is none, the longest sequence. mask holds 1 for real tokens and 0 for padding.
 func (t *BPE) EncodeBatch(texts []string, maxLen int) (ids, mask [][]int) {

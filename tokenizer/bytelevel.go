@@ -155,3 +155,7 @@ func completePrefix(b []byte) int {
 	}
 	return len(b)
 }
+
+// ByteLevelToken returns the byte-level spelling of raw bytes, as GPT-2
+// style vocabularies store tokens: ByteLevelToken([]byte(" hi")) is "Ġhi".
+func ByteLevelToken(b []byte) string { return byteLevelEncode(b) }

@@ -30,6 +30,16 @@
 // clean-up, like OpenAI's whisper; [WithCleanUp] overrides either way.
 // [StreamDecoder] decodes token by token, emitting only complete characters.
 //
+// # Reference semantics
+//
+// transformers loads the fast (Rust tokenizers) implementation by default;
+// where it and the Python one differ, this package follows the fast one:
+// lowercasing maps each character on its own (no Greek final-sigma rule),
+// BERT does no NFC, and CLIP normalizes with NFC and lowercasing only (the
+// other repairs of ftfy.fix_text that OpenAI's CLIP code applies are not
+// done). Special tokens are not stripped of surrounding spaces unless a
+// tokenizer.json asks for it (lstrip/rstrip).
+//
 // # Limits and concurrency
 //
 // All tokenizers are safe for concurrent use once loaded. Input longer than

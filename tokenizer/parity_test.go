@@ -224,7 +224,9 @@ func whisperTokenizers(t *testing.T, modelDir string) map[string]*Whisper {
 // clean-up) and the runs' full texts.
 func TestParity_whisperOpenAI(t *testing.T) {
 	var cases struct {
-		Runs map[string]struct {
+		DetectFirst [][]any `json:"detect_language_first_window"`
+		Runs        map[string]struct {
+			Language string `json:"language"`
 			Text     string `json:"text"`
 			Segments []struct {
 				Tokens []int  `json:"tokens"`
@@ -240,8 +242,18 @@ func TestParity_whisperOpenAI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, pair := range cases.DetectFirst {
+		if code, ok := pair[0].(string); !ok {
+			t.Errorf("detect_language_first_window entry %v", pair)
+		} else if _, err := tok.LanguageToken(code); err != nil {
+			t.Error(err)
+		}
+	}
 	for name, run := range cases.Runs {
 		t.Run(name, func(t *testing.T) {
+			if _, err := tok.LanguageToken(run.Language); err != nil {
+				t.Errorf("language %q: %v", run.Language, err)
+			}
 			var all []int
 			for i, s := range run.Segments {
 				var text []int

@@ -693,6 +693,9 @@ func LoadTokenizerJSON(path string, opts ...Option) (Tokenizer, error) {
 			m.Type = "WordPiece"
 		}
 	}
+	if m.Type != "BPE" && m.Type != "WordPiece" {
+		return nil, b.unsupported("model type %q", m.Type)
+	}
 	var mv map[string]int
 	if err := json.Unmarshal(m.Vocab, &mv); err != nil {
 		return nil, b.malformed("model.vocab: %v", err)

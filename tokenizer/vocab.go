@@ -25,9 +25,10 @@ var (
 	ErrUnknownLanguage = errors.New("tokenizer: unknown language")
 )
 
-// maxTokenID bounds ids read from files, so that a corrupt file cannot make
+// maxTokenID bounds ids read from files (the largest vocabularies in use
+// have a few hundred thousand tokens), so that a corrupt file cannot make
 // the loader allocate gigabytes.
-const maxTokenID = 1 << 24
+const maxTokenID = 1 << 21
 
 // DefaultMaxInputBytes is the input limit of a tokenizer unless
 // WithMaxInputBytes sets another.
@@ -105,7 +106,7 @@ type vocab struct {
 	special  []bool         // ids skipped by Decode(ids, true)
 	isAdded  []bool         // ids that are added tokens rather than model tokens
 	added    []*addedToken  // tokens that can be matched in text
-	byFirst  map[byte][]*addedToken
+	byFirst  [256][]*addedToken
 	anyNorm  bool // some added token is matched after normalization
 	maxInput int
 	source   string // file or directory loaded, for messages
@@ -168,7 +169,7 @@ func (v *vocab) addToken(t addedToken, fromModel bool) int {
 
 // finish builds the lookup tables of added tokens.
 func (v *vocab) finish() {
-	v.byFirst = map[byte][]*addedToken{}
+	v.byFirst = [256][]*addedToken{}
 	v.anyNorm = false
 	for _, a := range v.added {
 		v.byFirst[a.content[0]] = append(v.byFirst[a.content[0]], a)
@@ -176,7 +177,7 @@ func (v *vocab) finish() {
 			v.anyNorm = true
 		}
 	}
-	for _, l := range v.byFirst {
+	for _, l := range &v.byFirst {
 		sort.SliceStable(l, func(i, j int) bool { return len(l[i].content) > len(l[j].content) })
 	}
 }

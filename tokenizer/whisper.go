@@ -108,7 +108,8 @@ type Whisper struct {
 
 // NewWhisper wraps a byte-level BPE tokenizer whose vocabulary has Whisper's
 // special tokens. The timestamp tokens start at <|0.00|> when the vocabulary
-// has it, else right after <|notimestamps|>.
+// has it, else right after <|notimestamps|>. The Whisper takes b over: the
+// language and task tokens become special tokens of b.
 func NewWhisper(b *BPE) (*Whisper, error) {
 	w := &Whisper{BPE: b, nonSpeechOnce: new(sync.Once), nonSpeech: new([]int)}
 	need := func(names ...string) (int, error) {

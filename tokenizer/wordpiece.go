@@ -238,14 +238,31 @@ type bertNormalizer struct {
 func (n bertNormalizer) apply(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
+	ascii := true
 	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			if n.clean {
+				switch {
+				case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+					b.WriteByte(' ')
+					continue
+				case c < 0x20 || c == 0x7F:
+					continue
+				}
+			}
+			b.WriteByte(c)
+			continue
+		}
+		ascii = false
 		r, w := decodeRune(s, i)
 		if w == 1 && r == utf8.RuneError {
 			r = 0xFFFD
 		}
 		i += w
 		if n.clean {
-			if r == 0 || r == 0xFFFD || isBertControl(r) {
+			if r == 0xFFFD || isBertControl(r) {
 				continue
 			}
 			if isBertWhitespace(r) {
@@ -262,7 +279,7 @@ func (n bertNormalizer) apply(s string) string {
 		b.WriteRune(r)
 	}
 	out := b.String()
-	if n.strip {
+	if n.strip && !ascii {
 		out = stripAccents(out)
 	}
 	if n.lower {
