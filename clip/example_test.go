@@ -1,0 +1,98 @@
+package clip_test
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"log"
+	"os"
+
+	"github.com/goformer/goformer/clip"
+	"github.com/goformer/goformer/vit"
+)
+
+// Zero-shot classification of one image with prompts.
+func ExampleModel_ZeroShot() {
+	m, err := clip.Load("clip-vit-base-patch32") // a Hub-layout directory, or ViT-B-32.pt
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := os.Open("cat.jpg")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	img, err := vit.DecodeImage(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	labels := []string{"cat", "dog", "car", "astronaut", "cup of coffee"}
+	top, err := m.ZeroShot(context.Background(), img, labels, clip.ZeroShotOptions{Template: "a photo of a {label}", TopK: 5})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, l := range top {
+		fmt.Printf("%-14s %5.1f%%\n", l.Label, 100*l.Probability)
+	}
+}
+
+// Text-to-image search: embed a folder once, save the index, query it.
+func ExampleModel_SearchText() {
+	ctx := context.Background()
+	m, err := clip.Load("clip-vit-base-patch32")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ix, err := m.IndexDir(ctx, "photos", clip.IndexOptions{
+		Progress: func(done, total int) { fmt.Fprintf(os.Stderr, "\r%d/%d", done, total) },
+		OnError:  func(path string, err error) error { log.Printf("skipping %s: %v", path, err); return nil },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := ix.Save("photos.gfclip"); err != nil {
+		log.Fatal(err)
+	}
+
+	// Later, possibly in another process:
+	ix, err = m.LoadIndex("photos.gfclip") // refuses an index made by another model
+	if err != nil {
+		log.Fatal(err)
+	}
+	hits, err := m.SearchText(ctx, ix, "a dog playing in the snow", 5)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, h := range hits {
+		fmt.Printf("%.3f %s\n", h.Score, h.ID)
+	}
+}
+
+// A similarity matrix between captions and images.
+func ExampleModel_Similarity() {
+	ctx := context.Background()
+	m, err := clip.Load("clip-vit-base-patch32")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var imgs []image.Image
+	for _, name := range []string{"cat.jpg", "diagram.png"} {
+		f, err := os.Open(name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		img, err := vit.DecodeImage(f)
+		f.Close()
+		if err != nil {
+			log.Fatal(err)
+		}
+		imgs = append(imgs, img)
+	}
+	s, err := m.Similarity(ctx, []string{"a photo of a cat", "a diagram", "a sunset"}, imgs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, row := range s.ProbsPerImage {
+		fmt.Println(i, row)
+	}
+}

@@ -1,0 +1,496 @@
+package clip
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/tokenizer"
+	"github.com/goformer/goformer/vit"
+)
+
+// Sentinel errors a caller can test with errors.Is.
+var (
+	// ErrInput marks unusable input: empty batches, token sequences longer
+	// than the context, ids outside the vocabulary, pixel tensors of the wrong
+	// shape, empty labels or a template without a placeholder.
+	ErrInput = errors.New("clip: invalid input")
+	// ErrNoTokenizer is returned by the text methods of a model loaded
+	// without tokenizer files (an OpenAI checkpoint with no TokenizerDir).
+	ErrNoTokenizer = errors.New("clip: no tokenizer")
+)
+
+// LoadOptions configures LoadWith. The zero value loads everything from the
+// model path.
+type LoadOptions struct {
+	// TokenizerDir is a directory holding the CLIP tokenizer files
+	// (vocab.json and merges.txt, as in a Hub repo). Empty means the model
+	// directory, or for a checkpoint file the directory it lies in. When no
+	// tokenizer is found the model still loads; its text methods taking
+	// strings return ErrNoTokenizer while TextFeatures (token ids) works.
+	TokenizerDir string
+	// ProcessorDir is a directory holding preprocessor_config.json. Empty
+	// means the model directory (a checkpoint file's own directory is not
+	// searched). Without one, CLIPImageProcessor's defaults are used with the
+	// model's image size: bicubic shortest-edge resize, center crop, CLIP's
+	// mean and standard deviation — which is OpenAI's preprocessing.
+	ProcessorDir string
+	// TextHeads and VisionHeads set the attention head counts of an
+	// OpenAI-layout checkpoint, whose state dict does not record them. 0
+	// takes them from the TorchScript module when the archive records them,
+	// else infers width/64 as OpenAI's build_model does. Ignored for Hub
+	// directories, whose config.json is authoritative.
+	TextHeads, VisionHeads int
+}
+
+// Model is a loaded CLIP model: text tower, vision tower, projections and
+// logit scale, with its image processor and tokenizer. It is immutable and
+// safe for concurrent use.
+type Model struct {
+	cfg        Config
+	text       *textTower
+	vision     *visionTower
+	textProj   *nn.Linear
+	visProj    *nn.Linear
+	logitScale float32 // exp(logit_scale)
+	proc       *vit.Processor
+	tok        textTokenizer
+	store      *nn.Store
+	id         [32]byte
+	source     string
+}
+
+// Load loads a model from a Hub-layout directory or from an OpenAI
+// checkpoint file (see LoadWith).
+func Load(path string) (*Model, error) { return LoadWith(path, LoadOptions{}) }
+
+// LoadWith loads a model from path: a directory in the Hub layout
+// (config.json with model_type "clip", weights as model.safetensors,
+// sharded safetensors or pytorch_model.bin), or a checkpoint file in
+// OpenAI's layout (a TorchScript archive such as ViT-B-32.pt, or a
+// torch.save'd state dict, or a safetensors file with OpenAI names).
+func LoadWith(path string, opt LoadOptions) (*Model, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	if st.IsDir() {
+		return loadHub(path, opt)
+	}
+	return loadOpenAI(path, opt)
+}
+
+func loadHub(dir string, opt LoadOptions) (*Model, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	store, err := nn.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	m, err := newModel(cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := m.attach(dir, opt); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// attach loads the image processor and tokenizer for a model whose files
+// are in dir.
+func (m *Model) attach(dir string, opt LoadOptions) error {
+	pdir := opt.ProcessorDir
+	if pdir == "" {
+		pdir = dir
+	}
+	if _, err := os.Stat(filepath.Join(pdir, "preprocessor_config.json")); err == nil {
+		p, err := vit.LoadProcessor(pdir)
+		if err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+		m.proc = p
+	} else if opt.ProcessorDir != "" {
+		return fmt.Errorf("clip: processor: %w", err)
+	} else {
+		c := vit.DefaultProcessorConfig(vit.CLIPImageProcessorType)
+		n := m.cfg.Vision.ImageSize
+		c.Size = vit.Size{ShortestEdge: n}
+		c.CropSize = vit.Size{Height: n, Width: n}
+		p, err := vit.NewProcessor(c)
+		if err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+		m.proc = p
+	}
+	tdir := opt.TokenizerDir
+	if tdir == "" {
+		tdir = dir
+	}
+	tok, err := loadTokenizer(tdir, m.cfg.Text.MaxPositionEmbeddings)
+	switch {
+	case err == nil:
+		m.tok = tok
+	case errors.Is(err, ErrNoTokenizer) && opt.TokenizerDir == "":
+		// Image-only use remains possible.
+	default:
+		return err
+	}
+	return nil
+}
+
+// NewModel builds a model from a configuration and a weight store in the
+// Hub layout (text_model.*, vision_model.*, text_projection.weight,
+// visual_projection.weight, logit_scale). The store must stay open while
+// the model is used. The model has no image processor or tokenizer until
+// they are given with WithProcessor and WithTokenizer.
+func NewModel(cfg Config, store *nn.Store) (*Model, error) {
+	return newModel(cfg, store)
+}
+
+func newModel(cfg Config, store *nn.Store) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	w := store.Root()
+	m := &Model{cfg: cfg, store: store, source: store.Source}
+	var err error
+	if m.text, err = newTextTower(w.Sub("text_model"), cfg.Text); err != nil {
+		return nil, err
+	}
+	if m.vision, err = newVisionTower(w.Sub("vision_model"), cfg.Vision); err != nil {
+		return nil, err
+	}
+	m.textProj = nn.NewLinear(w.Sub("text_projection"), cfg.Text.HiddenSize, cfg.ProjectionDim, false)
+	m.visProj = nn.NewLinear(w.Sub("visual_projection"), cfg.Vision.HiddenSize, cfg.ProjectionDim, false)
+	ls := w.Tensor("logit_scale")
+	if err := store.Err(false); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	if ls.Len() != 1 {
+		return nil, fmt.Errorf("clip: %s: %w: logit_scale has shape %v, want a scalar", store.Source, nn.ErrMissingWeights, ls.Shape())
+	}
+	raw := ls.Contiguous().Data()[0]
+	m.logitScale = float32(math.Exp(float64(raw)))
+	m.id = fingerprint(cfg, m.textProj.W, m.visProj.W, raw)
+	return m, nil
+}
+
+// fingerprint identifies a model by its dimensions and the weights of its
+// projections (which any retraining changes), cheaply and independently of
+// the checkpoint format it was loaded from.
+func fingerprint(cfg Config, tp, vp *tensor.Tensor, logitScale float32) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("goformer/clip model v1\x00"))
+	var b [4]byte
+	for _, v := range []int{
+		cfg.ProjectionDim, cfg.Text.VocabSize, cfg.Text.HiddenSize, cfg.Text.NumHiddenLayers,
+		cfg.Text.MaxPositionEmbeddings, cfg.Vision.HiddenSize, cfg.Vision.NumHiddenLayers,
+		cfg.Vision.ImageSize, cfg.Vision.PatchSize,
+	} {
+		binary.LittleEndian.PutUint32(b[:], uint32(v))
+		h.Write(b[:])
+	}
+	for _, t := range []*tensor.Tensor{tp, vp} {
+		for _, v := range t.Contiguous().Data() {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	binary.LittleEndian.PutUint32(b[:], math.Float32bits(logitScale))
+	h.Write(b[:])
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// WithProcessor returns a copy of the model that preprocesses images with p.
+func (m *Model) WithProcessor(p *vit.Processor) *Model {
+	c := *m
+	c.proc = p
+	return &c
+}
+
+// WithTokenizer returns a copy of the model that tokenizes text with tok,
+// truncating to the model's context.
+func (m *Model) WithTokenizer(tok *tokenizer.CLIP) *Model {
+	c := *m
+	n := tok.MaxLen()
+	if n <= 0 || n > m.cfg.Text.MaxPositionEmbeddings {
+		n = m.cfg.Text.MaxPositionEmbeddings
+	}
+	c.tok = &clipTokenizer{tok: tok, maxLen: n}
+	return &c
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// Dim returns the width of the joint embedding space.
+func (m *Model) Dim() int { return m.cfg.ProjectionDim }
+
+// LogitScale returns exp(logit_scale), the factor applied to cosine
+// similarities to make logits.
+func (m *Model) LogitScale() float32 { return m.logitScale }
+
+// Fingerprint returns a hex SHA-256 identifying the model (its dimensions,
+// projection weights and logit scale). Indexes record it so that embeddings
+// of one model are never compared with another's.
+func (m *Model) Fingerprint() string { return hex.EncodeToString(m.id[:]) }
+
+// Processor returns the image processor (nil for a model built with
+// NewModel and no WithProcessor).
+func (m *Model) Processor() *vit.Processor { return m.proc }
+
+// HasTokenizer reports whether the model can tokenize text.
+func (m *Model) HasTokenizer() bool { return m.tok != nil }
+
+// Close releases the memory mappings behind the weights. The model, and
+// the copies WithProcessor and WithTokenizer made of it, must not be used
+// afterwards.
+func (m *Model) Close() error { return m.store.Close() }
+
+// ---------------------------------------------------------------- towers
+
+type textTower struct {
+	cfg    TextConfig
+	tok    *tensor.Tensor // [V, D]
+	pos    *tensor.Tensor // [maxPos, D]
+	layers []*nn.EncoderBlock
+	final  *nn.LayerNorm
+}
+
+func newEncoderLayers(w nn.Weights, n, d, inter, heads int, act string, eps float64) ([]*nn.EncoderBlock, error) {
+	f, err := tensor.Activation(act)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w: %v", nn.ErrConfig, err)
+	}
+	out := make([]*nn.EncoderBlock, n)
+	for i := range out {
+		lw := w.Subf("layers.%d", i)
+		aw := lw.Sub("self_attn")
+		out[i] = &nn.EncoderBlock{
+			PreNorm: true,
+			Attn: &nn.Attention{
+				Q:     nn.NewLinear(aw.Sub("q_proj"), d, d, true),
+				K:     nn.NewLinear(aw.Sub("k_proj"), d, d, true),
+				V:     nn.NewLinear(aw.Sub("v_proj"), d, d, true),
+				O:     nn.NewLinear(aw.Sub("out_proj"), d, d, true),
+				Heads: heads,
+			},
+			LN1: nn.NewLayerNorm(lw.Sub("layer_norm1"), d, float32(eps)),
+			LN2: nn.NewLayerNorm(lw.Sub("layer_norm2"), d, float32(eps)),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(lw.Sub("mlp").Sub("fc1"), d, inter, true),
+				FC2: nn.NewLinear(lw.Sub("mlp").Sub("fc2"), inter, d, true),
+				Act: f,
+			},
+		}
+	}
+	return out, nil
+}
+
+func newTextTower(w nn.Weights, c TextConfig) (*textTower, error) {
+	d := c.HiddenSize
+	t := &textTower{cfg: c}
+	t.tok = w.Tensor("embeddings.token_embedding.weight", c.VocabSize, d)
+	t.pos = w.Tensor("embeddings.position_embedding.weight", c.MaxPositionEmbeddings, d)
+	var err error
+	t.layers, err = newEncoderLayers(w.Sub("encoder"), c.NumHiddenLayers, d, c.IntermediateSize, c.NumAttentionHeads, c.HiddenAct, c.LayerNormEps)
+	if err != nil {
+		return nil, err
+	}
+	t.final = nn.NewLayerNorm(w.Sub("final_layer_norm"), d, float32(c.LayerNormEps))
+	return t, nil
+}
+
+// poolIndex is the position whose hidden state represents a sequence: the
+// end-of-text token, found as transformers finds it (see TextConfig).
+func (t *textTower) poolIndex(ids []int) int {
+	if eos := t.cfg.EosTokenID; eos != 2 {
+		for i, id := range ids {
+			if id == eos {
+				return i
+			}
+		}
+	}
+	best := 0
+	for i, id := range ids {
+		if id > ids[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// forward returns the pooled output [B, D] (final layer norm applied) of
+// token sequences, which may differ in length. mask (optional) holds 1 for
+// tokens to attend to and 0 for padding, per sequence.
+//
+// Attention is causal, so the pooled position depends only on the tokens up
+// to it: the batch runs on the shortest prefix holding every pooled position.
+func (t *textTower) forward(ctx context.Context, ids, mask [][]int) (*tensor.Tensor, error) {
+	b := len(ids)
+	if b == 0 {
+		return nil, fmt.Errorf("%w: no token sequences", ErrInput)
+	}
+	if mask != nil && len(mask) != b {
+		return nil, fmt.Errorf("%w: %d attention masks for %d sequences", ErrInput, len(mask), b)
+	}
+	d := t.cfg.HiddenSize
+	pool := make([]int, b)
+	tmax := 0
+	for i, row := range ids {
+		if len(row) == 0 {
+			return nil, fmt.Errorf("%w: token sequence %d is empty", ErrInput, i)
+		}
+		if len(row) > t.cfg.MaxPositionEmbeddings {
+			return nil, fmt.Errorf("%w: token sequence %d has %d tokens, the model takes at most %d", ErrInput, i, len(row), t.cfg.MaxPositionEmbeddings)
+		}
+		if mask != nil && len(mask[i]) != len(row) {
+			return nil, fmt.Errorf("%w: attention mask %d has %d entries for %d tokens", ErrInput, i, len(mask[i]), len(row))
+		}
+		for j, id := range row {
+			if id < 0 || id >= t.cfg.VocabSize {
+				return nil, fmt.Errorf("%w: token id %d at sequence %d position %d is outside the vocabulary of %d", ErrInput, id, i, j, t.cfg.VocabSize)
+			}
+		}
+		pool[i] = t.poolIndex(row)
+		tmax = max(tmax, pool[i]+1)
+	}
+	x := tensor.New(b, tmax, d)
+	xd := x.Data()
+	tokD := t.tok.Contiguous().Data()
+	posD := t.pos.Contiguous().Data()
+	var maskT *tensor.Tensor
+	for i, row := range ids {
+		for j := 0; j < tmax; j++ {
+			dst := xd[(i*tmax+j)*d : (i*tmax+j+1)*d]
+			id := t.cfg.PadTokenID
+			if j < len(row) {
+				id = row[j]
+			}
+			if id < 0 || id >= t.cfg.VocabSize {
+				id = 0 // padding beyond the sequence, never attended to
+			}
+			tr := tokD[id*d : (id+1)*d]
+			pr := posD[j*d : (j+1)*d]
+			for k := range dst {
+				dst[k] = tr[k] + pr[k]
+			}
+			if mask != nil && j <= pool[i] && mask[i][j] == 0 {
+				if maskT == nil {
+					maskT = tensor.New(b, 1, tmax)
+				}
+				// transformers adds the dtype's minimum, not −Inf.
+				maskT.Set(-math.MaxFloat32, i, 0, j)
+			}
+		}
+	}
+	opt := nn.AttnOptions{Causal: true, Mask: maskT}
+	for _, l := range t.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		x = l.Forward(x, opt)
+	}
+	pooled := tensor.New(b, d)
+	pd := pooled.Data()
+	xd = x.Data()
+	for i := range b {
+		copy(pd[i*d:(i+1)*d], xd[(i*tmax+pool[i])*d:(i*tmax+pool[i]+1)*d])
+	}
+	return t.final.Forward(pooled), nil
+}
+
+type visionTower struct {
+	cfg    VisionConfig
+	patch  *nn.PatchEmbedding
+	class  *tensor.Tensor // [D]
+	pos    *tensor.Tensor // [1+N, D]
+	pre    *nn.LayerNorm
+	layers []*nn.EncoderBlock
+	post   *nn.LayerNorm
+}
+
+func newVisionTower(w nn.Weights, c VisionConfig) (*visionTower, error) {
+	d := c.HiddenSize
+	v := &visionTower{cfg: c}
+	ew := w.Sub("embeddings")
+	v.patch = nn.NewPatchEmbedding(ew.Sub("patch_embedding"), c.NumChannels, d, c.PatchSize, false)
+	v.class = ew.Tensor("class_embedding", d)
+	v.pos = ew.Tensor("position_embedding.weight", c.numPatches()+1, d)
+	v.pre = nn.NewLayerNorm(w.Sub("pre_layrnorm"), d, float32(c.LayerNormEps))
+	var err error
+	v.layers, err = newEncoderLayers(w.Sub("encoder"), c.NumHiddenLayers, d, c.IntermediateSize, c.NumAttentionHeads, c.HiddenAct, c.LayerNormEps)
+	if err != nil {
+		return nil, err
+	}
+	v.post = nn.NewLayerNorm(w.Sub("post_layernorm"), d, float32(c.LayerNormEps))
+	return v, nil
+}
+
+// forward returns the pooled output [B, D]: the class token after the
+// encoder and post_layernorm.
+func (v *visionTower) forward(ctx context.Context, pix *tensor.Tensor) (*tensor.Tensor, error) {
+	c := v.cfg
+	if pix == nil || pix.Rank() != 4 || pix.Dim(0) < 1 || pix.Dim(1) != c.NumChannels || pix.Dim(2) != c.ImageSize || pix.Dim(3) != c.ImageSize {
+		var shape []int
+		if pix != nil {
+			shape = pix.Shape()
+		}
+		return nil, fmt.Errorf("%w: pixel values have shape %v, want [B, %d, %d, %d]", ErrInput, shape, c.NumChannels, c.ImageSize, c.ImageSize)
+	}
+	b, d, n := pix.Dim(0), c.HiddenSize, c.numPatches()
+	patches, err := v.patch.Forward(pix.Contiguous())
+	if err != nil {
+		return nil, fmt.Errorf("clip: patch embedding: %w", err)
+	}
+	pd := patches.Data()
+	posD := v.pos.Contiguous().Data()
+	cls := v.class.Contiguous().Data()
+	x := tensor.New(b, n+1, d)
+	xd := x.Data()
+	for i := range b {
+		base := i * (n + 1) * d
+		for k := range d {
+			xd[base+k] = cls[k] + posD[k]
+		}
+		for j := range n {
+			dst := xd[base+(j+1)*d : base+(j+2)*d]
+			src := pd[(i*n+j)*d : (i*n+j+1)*d]
+			pr := posD[(j+1)*d : (j+2)*d]
+			for k := range dst {
+				dst[k] = src[k] + pr[k]
+			}
+		}
+	}
+	if err := tensor.LayerNormInPlace(x, v.pre.W, v.pre.B, v.pre.Eps); err != nil {
+		return nil, fmt.Errorf("clip: pre_layrnorm: %w", err)
+	}
+	for _, l := range v.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		x = l.Forward(x, nn.AttnOptions{})
+	}
+	pooled := tensor.New(b, d)
+	pool := pooled.Data()
+	xd = x.Data()
+	for i := range b {
+		copy(pool[i*d:(i+1)*d], xd[i*(n+1)*d:i*(n+1)*d+d])
+	}
+	return v.post.Forward(pooled), nil
+}
