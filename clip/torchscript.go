@@ -244,19 +244,19 @@ func readTorchZip(file string) (arch *torchArchive, err error) {
 	}
 	_, torchScript = records[prefix+"constants.pkl"]
 
-	if dataPkl.UncompressedSize64 > maxDataPkl {
-		return nil, fmt.Errorf("%s: %w: data.pkl of %d bytes (at most %d)", file, nn.ErrCorruptCheckpoint, dataPkl.UncompressedSize64, maxDataPkl)
+	if dataPkl.UncompressedSize64 > nn.MaxDataPkl {
+		return nil, fmt.Errorf("%s: %w: data.pkl of %d bytes (at most %d)", file, nn.ErrCorruptCheckpoint, dataPkl.UncompressedSize64, nn.MaxDataPkl)
 	}
 	rc, err := dataPkl.Open()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", file, nn.ErrCorruptCheckpoint, err)
 	}
-	pkl, err := io.ReadAll(io.LimitReader(rc, maxDataPkl+1))
+	pkl, err := io.ReadAll(io.LimitReader(rc, nn.MaxDataPkl+1))
 	rc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: data.pkl: %v", file, nn.ErrCorruptCheckpoint, err)
 	}
-	if err := scanPickle(pkl); err != nil {
+	if err := nn.ScanPickle(pkl); err != nil {
 		return nil, fmt.Errorf("%s: %w: data.pkl: %v", file, nn.ErrCorruptCheckpoint, err)
 	}
 	u := pickle.NewUnpickler(bytes.NewReader(pkl))

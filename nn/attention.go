@@ -114,16 +114,20 @@ type AttnOptions struct {
 
 // Self runs self-attention on x [B, T, D].
 func (a *Attention) Self(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor {
+	return a.O.Forward(a.selfHeads(x, opt))
+}
+
+// selfHeads is Self before the output projection.
+func (a *Attention) selfHeads(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor {
 	q := a.Q.Forward(x)
 	k := a.K.Forward(x)
 	v := a.V.Forward(x)
 	if opt.Cache != nil {
 		k, v = opt.Cache.append(k, v)
 	}
-	o := must(tensor.Attention(q, k, v, tensor.AttentionOptions{
+	return must(tensor.Attention(q, k, v, tensor.AttentionOptions{
 		Heads: a.Heads, Scale: a.Scale, Causal: opt.Causal, Mask: opt.Mask, Probs: opt.Probs,
 	}))
-	return a.O.Forward(o)
 }
 
 // ProjectKV computes cross-attention keys and values of an encoder output
@@ -134,9 +138,13 @@ func (a *Attention) ProjectKV(enc *tensor.Tensor) *CrossKV {
 
 // Cross runs cross-attention from x [B, T, D] to precomputed keys/values.
 func (a *Attention) Cross(x *tensor.Tensor, kv *CrossKV, opt AttnOptions) *tensor.Tensor {
+	return a.O.Forward(a.crossHeads(x, kv, opt))
+}
+
+// crossHeads is Cross before the output projection.
+func (a *Attention) crossHeads(x *tensor.Tensor, kv *CrossKV, opt AttnOptions) *tensor.Tensor {
 	q := a.Q.Forward(x)
-	o := must(tensor.Attention(q, kv.K, kv.V, tensor.AttentionOptions{
+	return must(tensor.Attention(q, kv.K, kv.V, tensor.AttentionOptions{
 		Heads: a.Heads, Scale: a.Scale, Mask: opt.Mask, Probs: opt.Probs,
 	}))
-	return a.O.Forward(o)
 }

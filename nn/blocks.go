@@ -17,18 +17,20 @@ type EncoderBlock struct {
 // Forward applies the block to x [B, T, D]; opt is passed to self-attention.
 func (e *EncoderBlock) Forward(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor {
 	if e.PreNorm {
-		h := e.Attn.Self(e.LN1.Forward(x), opt)
-		x = addNew(x, h)
-		h = e.MLP.Forward(e.LN2.Forward(x))
-		addTo(x, h)
-		return x
+		// The output projections accumulate into the residual stream.
+		out := x.Clone()
+		e.Attn.O.ForwardAdd(e.Attn.selfHeads(e.LN1.Forward(x), opt), out)
+		e.MLP.forwardAdd(e.LN2.Forward(out), out)
+		return out
 	}
-	h := e.Attn.Self(x, opt)
-	addTo(h, x)
-	x = e.LN1.Forward(h)
-	h = e.MLP.Forward(x)
-	addTo(h, x)
-	return e.LN2.Forward(h)
+	h := x.Clone()
+	e.Attn.O.ForwardAdd(e.Attn.selfHeads(x, opt), h)
+	e.LN1.inPlace(h)
+	x = h
+	h = x.Clone()
+	e.MLP.forwardAdd(x, h)
+	e.LN2.inPlace(h)
+	return h
 }
 
 // DecoderBlock is a transformer decoder layer with causal self-attention,
@@ -67,31 +69,28 @@ func (d *DecoderBlock) Forward(x *tensor.Tensor, st *DecoderState, selfOpt AttnO
 		crossOpt.Probs = st.CrossProbs
 	}
 	if d.PreNorm {
-		x = addNew(x, d.SelfAttn.Self(d.LN1.Forward(x), selfOpt))
+		out := x.Clone()
+		d.SelfAttn.O.ForwardAdd(d.SelfAttn.selfHeads(d.LN1.Forward(x), selfOpt), out)
 		if d.CrossAttn != nil {
-			addTo(x, d.CrossAttn.Cross(d.LNCross.Forward(x), st.Cross, crossOpt))
+			d.CrossAttn.O.ForwardAdd(d.CrossAttn.crossHeads(d.LNCross.Forward(out), st.Cross, crossOpt), out)
 		}
-		addTo(x, d.MLP.Forward(d.LN2.Forward(x)))
-		return x
+		d.MLP.forwardAdd(d.LN2.Forward(out), out)
+		return out
 	}
-	h := d.SelfAttn.Self(x, selfOpt)
-	addTo(h, x)
-	x = d.LN1.Forward(h)
+	h := x.Clone()
+	d.SelfAttn.O.ForwardAdd(d.SelfAttn.selfHeads(x, selfOpt), h)
+	d.LN1.inPlace(h)
+	x = h
 	if d.CrossAttn != nil {
-		h = d.CrossAttn.Cross(x, st.Cross, crossOpt)
-		addTo(h, x)
-		x = d.LNCross.Forward(h)
+		h = x.Clone()
+		d.CrossAttn.O.ForwardAdd(d.CrossAttn.crossHeads(x, st.Cross, crossOpt), h)
+		d.LNCross.inPlace(h)
+		x = h
 	}
-	h = d.MLP.Forward(x)
-	addTo(h, x)
-	return d.LN2.Forward(h)
-}
-
-// addNew returns a+b as a new tensor (a may be a caller's input).
-func addNew(a, b *tensor.Tensor) *tensor.Tensor {
-	out := a.Clone()
-	addTo(out, b)
-	return out
+	h = x.Clone()
+	d.MLP.forwardAdd(x, h)
+	d.LN2.inPlace(h)
+	return h
 }
 
 // addTo adds b into a (a freshly computed contiguous tensor).

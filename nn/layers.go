@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/goformer/goformer/tensor"
 )
@@ -19,9 +20,33 @@ func must(t *tensor.Tensor, err error) *tensor.Tensor {
 }
 
 // Linear is y = x·Wᵀ + b with W in PyTorch's [out, in] layout.
+//
+// The first Forward (or Pack) packs W once into the GEMM kernels' panel
+// layout; W and B stay the layer's parameters and must not change after
+// that. A Linear must not be copied after first use.
 type Linear struct {
 	W *tensor.Tensor // [Out, In]
 	B *tensor.Tensor // [Out] or nil
+
+	packOnce sync.Once
+	packed   *tensor.PackedB
+}
+
+// Pack packs W into the kernels' layout now instead of at the first
+// Forward (for example to front-load the work at model load time). It is
+// safe to call concurrently and more than once.
+func (l *Linear) Pack() {
+	l.packOnce.Do(func() {
+		if p, err := tensor.PackWeight(l.W); err == nil {
+			l.packed = p
+		}
+	})
+}
+
+// packedW returns the packed weight (nil if W could not be packed).
+func (l *Linear) packedW() *tensor.PackedB {
+	l.Pack()
+	return l.packed
 }
 
 // NewLinear reads "weight" [out, in] and, when bias is true, "bias" [out].
@@ -52,7 +77,35 @@ func (l *Linear) Out() int { return l.W.Dim(0) }
 
 // Forward applies the layer to x [..., In].
 func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
+	if p := l.packedW(); p != nil {
+		return must(tensor.LinearPacked(x, p, l.B))
+	}
 	return must(tensor.Linear(x, l.W, l.B))
+}
+
+// ForwardAct returns act(x·Wᵀ + b), the activation fused into the product
+// (act as returned by tensor.Activation; nil means none).
+func (l *Linear) ForwardAct(x *tensor.Tensor, act func(float32) float32) *tensor.Tensor {
+	if p := l.packedW(); p != nil {
+		return must(tensor.LinearPackedAct(x, p, l.B, act))
+	}
+	y := must(tensor.Linear(x, l.W, l.B))
+	if act != nil {
+		tensor.MapInPlace(y, act)
+	}
+	return y
+}
+
+// ForwardAdd adds x·Wᵀ + b into dst ([..., Out], contiguous): a projection
+// fused with the residual connection it feeds.
+func (l *Linear) ForwardAdd(x, dst *tensor.Tensor) {
+	if p := l.packedW(); p != nil {
+		if err := tensor.LinearPackedAdd(dst, x, p, l.B); err != nil {
+			panic("nn: " + err.Error())
+		}
+		return
+	}
+	addTo(dst, must(tensor.Linear(x, l.W, l.B)))
 }
 
 // LayerNorm normalises the last dimension with a learned scale and shift.
@@ -69,6 +122,13 @@ func NewLayerNorm(w Weights, dim int, eps float32) *LayerNorm {
 // Forward returns the normalised copy of x.
 func (n *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return must(tensor.LayerNorm(x, n.W, n.B, n.Eps))
+}
+
+// inPlace normalises a contiguous x in place.
+func (n *LayerNorm) inPlace(x *tensor.Tensor) {
+	if err := tensor.LayerNormInPlace(x, n.W, n.B, n.Eps); err != nil {
+		panic("nn: " + err.Error())
+	}
 }
 
 // Embedding maps ids to rows of a [vocab, dim] table.
@@ -133,7 +193,10 @@ type MLP struct {
 
 // Forward applies the MLP to x [..., D].
 func (m *MLP) Forward(x *tensor.Tensor) *tensor.Tensor {
-	h := m.FC1.Forward(x)
-	tensor.MapInPlace(h, m.Act)
-	return m.FC2.Forward(h)
+	return m.FC2.Forward(m.FC1.ForwardAct(x, m.Act))
+}
+
+// forwardAdd adds the MLP's output into dst.
+func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
+	m.FC2.ForwardAdd(m.FC1.ForwardAct(x, m.Act), dst)
 }

@@ -1,10 +1,12 @@
 package nn
 
 import (
+	"archive/zip"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	pathpkg "path"
 	"runtime/debug"
 
 	"github.com/goformer/goformer/tensor"
@@ -76,6 +78,9 @@ func LoadPyTorch(path string) (tensors map[string]*tensor.Tensor, extra map[stri
 			err = fmt.Errorf("%s: %w: pickle decoder failed: %v\n%s", path, ErrCorruptCheckpoint, r, debug.Stack())
 		}
 	}()
+	if err := prescanZip(path); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: %v", path, ErrCorruptCheckpoint, err)
+	}
 	obj, err := pytorch.LoadWithUnpickler(path, restrictedUnpickler)
 	if err != nil {
 		if errors.Is(err, ErrForbiddenPickle) {
@@ -182,6 +187,12 @@ func pickleTensor(pt *pytorch.Tensor) (*tensor.Tensor, error) {
 			last += (d - 1) * pt.Stride[i]
 		}
 	}
+	// A checkpoint's tensor never has more elements than its storage (only
+	// expanded views with zero strides do, and those are not saved); refusing
+	// them keeps a few hostile bytes from asking for gigabytes.
+	if n > storageLen {
+		return nil, fmt.Errorf("%w: tensor of shape %v has more elements than its storage of %d", ErrCorruptCheckpoint, pt.Size, storageLen)
+	}
 	if pt.StorageOffset < 0 || (n > 0 && last >= storageLen) {
 		return nil, fmt.Errorf("%w: tensor of shape %v (offset %d, stride %v) exceeds its storage of %d elements", ErrCorruptCheckpoint, pt.Size, pt.StorageOffset, pt.Stride, storageLen)
 	}
@@ -202,4 +213,37 @@ func pickleTensor(pt *pytorch.Tensor) (*tensor.Tensor, error) {
 		}
 	}
 	return tensor.FromData(data, pt.Size...)
+}
+
+// prescanZip checks the data.pkl of a zip checkpoint with ScanPickle before
+// gopickle sees it, so corrupt length fields or unknown opcodes are refused
+// up front. Non-zip (legacy) files are left to the decoder.
+func prescanZip(path string) error {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil // not a zip: legacy format
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		if pathpkg.Base(f.Name) != "data.pkl" {
+			continue
+		}
+		if f.UncompressedSize64 > MaxDataPkl {
+			return fmt.Errorf("data.pkl of %d bytes (at most %d)", f.UncompressedSize64, MaxDataPkl)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(io.LimitReader(rc, MaxDataPkl+1))
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if len(b) > MaxDataPkl {
+			return fmt.Errorf("data.pkl larger than %d bytes", MaxDataPkl)
+		}
+		return ScanPickle(b)
+	}
+	return nil
 }

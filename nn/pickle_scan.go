@@ -1,4 +1,4 @@
-package clip
+package nn
 
 import (
 	"bytes"
@@ -6,16 +6,16 @@ import (
 	"fmt"
 )
 
-// maxDataPkl bounds the size of a checkpoint's data.pkl (OpenAI's are tens
+// MaxDataPkl bounds the size of a checkpoint's data.pkl (OpenAI's are tens
 // of kilobytes; the tensors themselves live in separate records).
-const maxDataPkl = 64 << 20
+const MaxDataPkl = 64 << 20
 
-// scanPickle walks a pickle's opcodes without executing them and checks
+// ScanPickle walks a pickle's opcodes without executing them and checks
 // that every opcode is known and every length-prefixed argument fits in the
 // data, so that the decoder is never asked to allocate for data that is not
 // there (a few corrupt bytes could otherwise claim gigabytes) and never
 // meets an opcode it cannot dispatch.
-func scanPickle(b []byte) error {
+func ScanPickle(b []byte) error {
 	i := 0
 	need := func(n uint64) error {
 		if n > uint64(len(b)-i) {
