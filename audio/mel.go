@@ -104,13 +104,7 @@ func (e *MelExtractor) NMels() int { return e.nMels }
 // pcm is neither modified nor copied.
 func (e *MelExtractor) LogMel(pcm []float32) *tensor.Tensor {
 	out := make([]float32, e.nMels*NFrames)
-	sig := signal{src: pcm, n: NSamples}
-	if len(pcm) < NSamples {
-		sig.src = pcm
-	} else {
-		sig.src = pcm[:NSamples]
-	}
-	e.compute(sig, NFrames, styleHF, out)
+	e.compute(signal{src: pcm[:min(len(pcm), NSamples)], n: NSamples}, NFrames, styleHF, out)
 	return tensor.MustFromData(out, e.nMels, NFrames)
 }
 
@@ -210,7 +204,7 @@ func (s signal) at(i int) float32 {
 // frameWork is per-goroutine scratch space for one STFT frame.
 type frameWork struct {
 	fft   *realFFT
-	buf   []float64
+	buf   []float32
 	re    []float64
 	im    []float64
 	power []float64
@@ -219,7 +213,7 @@ type frameWork struct {
 func newFrameWork() *frameWork {
 	return &frameWork{
 		fft:   newRealFFT(NFFT),
-		buf:   make([]float64, NFFT),
+		buf:   make([]float32, NFFT),
 		re:    make([]float64, NFFT/2+1),
 		im:    make([]float64, NFFT/2+1),
 		power: make([]float64, NFFT/2+1),
@@ -288,16 +282,13 @@ func (e *MelExtractor) computeRange(sig signal, lo, hi, frames int, style melSty
 	for f := lo; f < hi; f++ {
 		start := f*HopLength - NFFT/2
 		if start >= 0 && start+NFFT <= len(sig.src) && start+NFFT <= sig.n {
-			src := sig.src[start : start+NFFT]
-			for j := range buf {
-				buf[j] = float64(src[j]) * win[j]
-			}
+			fw.fft.transformWindowed(sig.src[start:start+NFFT], win, fw.re, fw.im)
 		} else {
 			for j := range buf {
-				buf[j] = float64(sig.at(start+j)) * win[j]
+				buf[j] = sig.at(start + j)
 			}
+			fw.fft.transformWindowed(buf, win, fw.re, fw.im)
 		}
-		fw.fft.transform(buf, fw.re, fw.im)
 		p := fw.power
 		if style == styleHF {
 			for k := range p {

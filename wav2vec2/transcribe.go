@@ -104,30 +104,9 @@ func (m *Model) Tokenizer() *CTCTokenizer { return m.tok }
 // SampleRate returns the sampling rate the model expects, in Hz.
 func (m *Model) SampleRate() int { return m.fe.SamplingRate }
 
-// Normalize returns (x − mean) / √(var + 1e-7), Wav2Vec2FeatureExtractor's
-// zero-mean unit-variance normalisation of a whole waveform, computed in
-// float64.
-func Normalize(pcm []float32) []float32 {
-	out := make([]float32, len(pcm))
-	if len(pcm) == 0 {
-		return out
-	}
-	var sum float64
-	for _, v := range pcm {
-		sum += float64(v)
-	}
-	mean := sum / float64(len(pcm))
-	var sq float64
-	for _, v := range pcm {
-		d := float64(v) - mean
-		sq += d * d
-	}
-	inv := 1 / math.Sqrt(sq/float64(len(pcm))+1e-7)
-	for i, v := range pcm {
-		out[i] = float32((float64(v) - mean) * inv)
-	}
-	return out
-}
+// Normalize is Wav2Vec2FeatureExtractor's zero-mean unit-variance
+// normalisation of a whole waveform; it is audio.Normalize.
+func Normalize(pcm []float32) []float32 { return audio.Normalize(pcm) }
 
 // InputValues returns the model input for mono samples at SampleRate():
 // normalised when the feature extractor asks for it (do_normalize), else a
