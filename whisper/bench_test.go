@@ -1,0 +1,139 @@
+package whisper
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// hubShapes lists every tensor of a Hub Whisper checkpoint for cfg.
+func hubShapes(cfg Config) map[string][]int {
+	d := cfg.DModel
+	s := map[string][]int{
+		"model.encoder.conv1.weight":           {d, cfg.NumMelBins, 3},
+		"model.encoder.conv1.bias":             {d},
+		"model.encoder.conv2.weight":           {d, d, 3},
+		"model.encoder.conv2.bias":             {d},
+		"model.encoder.embed_positions.weight": {cfg.MaxSourcePositions, d},
+		"model.encoder.layer_norm.weight":      {d},
+		"model.encoder.layer_norm.bias":        {d},
+		"model.decoder.embed_tokens.weight":    {cfg.VocabSize, d},
+		"model.decoder.embed_positions.weight": {cfg.MaxTargetPositions, d},
+		"model.decoder.layer_norm.weight":      {d},
+		"model.decoder.layer_norm.bias":        {d},
+	}
+	attn := func(p string) {
+		for _, n := range []string{"q_proj", "k_proj", "v_proj", "out_proj"} {
+			s[p+"."+n+".weight"] = []int{d, d}
+			if n != "k_proj" {
+				s[p+"."+n+".bias"] = []int{d}
+			}
+		}
+	}
+	layer := func(p string, ffn int, cross bool) {
+		attn(p + ".self_attn")
+		lns := []string{"self_attn_layer_norm", "final_layer_norm"}
+		if cross {
+			attn(p + ".encoder_attn")
+			lns = append(lns, "encoder_attn_layer_norm")
+		}
+		for _, ln := range lns {
+			s[p+"."+ln+".weight"] = []int{d}
+			s[p+"."+ln+".bias"] = []int{d}
+		}
+		s[p+".fc1.weight"], s[p+".fc1.bias"] = []int{ffn, d}, []int{ffn}
+		s[p+".fc2.weight"], s[p+".fc2.bias"] = []int{d, ffn}, []int{d}
+	}
+	for i := 0; i < cfg.EncoderLayers; i++ {
+		layer(fmt.Sprintf("model.encoder.layers.%d", i), cfg.EncoderFFN, false)
+	}
+	for i := 0; i < cfg.DecoderLayers; i++ {
+		layer(fmt.Sprintf("model.decoder.layers.%d", i), cfg.DecoderFFN, true)
+	}
+	return s
+}
+
+// randomModel builds a model of the given config with random weights.
+func randomModel(tb testing.TB, cfg Config) *Model {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	ts := map[string]*tensor.Tensor{}
+	for name, shape := range hubShapes(cfg) {
+		t := tensor.New(shape...)
+		d := t.Data()
+		for i := range d {
+			d[i] = float32(r.NormFloat64() * 0.02)
+		}
+		ts[name] = t
+	}
+	m, err := build(cfg, nn.NewStore("random", ts))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+func baseModel(b *testing.B) *Model {
+	cfg, err := LoadConfig(testdata.Path(b, "configs", "whisper-base", "config.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return randomModel(b, cfg)
+}
+
+// BenchmarkEncoder encodes one 30-second window at whisper-base size.
+func BenchmarkEncoder(b *testing.B) {
+	m := baseModel(b)
+	mel := tensor.New(m.Config.NumMelBins, m.Config.NumFrames())
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Encode(ctx, mel); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecoderToken measures the time per generated token (decoder
+// layers and the vocabulary projection) over a 4-token prompt and 60 more
+// tokens, with the KV cache and, to show what it saves, without it.
+func BenchmarkDecoderToken(b *testing.B) {
+	m := baseModel(b)
+	enc := tensor.New(1, m.Config.MaxSourcePositions, m.Config.DModel)
+	ctx := context.Background()
+	const steps = 60
+	for _, noCache := range []bool{false, true} {
+		name := "kvcache"
+		if noCache {
+			name = "nocache"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				dec, err := m.NewDecoder(enc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				dec.noCache = noCache
+				h, err := dec.Forward(ctx, [][]int{{50258, 50259, 50359, 50363}}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for s := 0; s < steps; s++ {
+					row := m.logitsRow(h.Index(0).Index(h.Dim(1) - 1).Contiguous().Data())
+					next := tensor.Argmax(row)
+					if h, err = dec.Forward(ctx, [][]int{{next}}, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*steps), "ms/token")
+		})
+	}
+}

@@ -1,0 +1,56 @@
+package whisper_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/goformer/goformer/whisper"
+)
+
+// Transcribe an audio file with a Hub checkpoint and print subtitles.
+func ExampleModel_TranscribeReader() {
+	m, err := whisper.Load("models/whisper-base") // a Hub-layout directory
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f, err := os.Open("speech.flac")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	res, err := m.TranscribeReader(context.Background(), f, whisper.Options{
+		Language:       "en",
+		WordTimestamps: true,
+		OnSegment: func(s whisper.Segment) {
+			fmt.Fprintf(os.Stderr, "[%.2f → %.2f]%s\n", s.Start, s.End, s.Text)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := whisper.WriteSRT(os.Stdout, res); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func ExampleWriteSRT() {
+	res := &whisper.Result{
+		Language: "en",
+		Segments: []whisper.Segment{
+			{ID: 0, Start: 0, End: 2.5, Text: " And so, my fellow Americans,"},
+			{ID: 1, Start: 2.5, End: 3725.25, Text: " ask not what your country can do for you."},
+		},
+	}
+	whisper.WriteSRT(os.Stdout, res)
+	// Output:
+	// 1
+	// 00:00:00,000 --> 00:00:02,500
+	// And so, my fellow Americans,
+	//
+	// 2
+	// 00:00:02,500 --> 01:02:05,250
+	// ask not what your country can do for you.
+}

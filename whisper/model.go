@@ -1,0 +1,414 @@
+// Package whisper implements OpenAI's Whisper speech recognition and
+// translation model: the audio encoder and text decoder (with KV cache and
+// once-per-window cross-attention keys/values), OpenAI's decoding rules
+// (timestamps, suppression, temperature fallback, beam search with
+// patience), language detection, the long-form sequential transcription
+// algorithm of OpenAI's transcribe(), word-level timestamps from
+// cross-attention alignment heads, and SRT/WebVTT/JSON/text writers.
+//
+// Checkpoints load from a Hub model directory (config.json,
+// model.safetensors or pytorch_model.bin, generation_config.json, tokenizer
+// files) or from an OpenAI .pt file (dims + model_state_dict).
+package whisper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// layerNormEps is the epsilon of every Whisper LayerNorm (PyTorch default).
+const layerNormEps = 1e-5
+
+// Model is a loaded Whisper checkpoint. It is immutable after loading and
+// safe for concurrent use; per-call state (KV caches) lives in Decoder
+// values and in the calls that create them.
+type Model struct {
+	// Config holds the model dimensions.
+	Config Config
+	// Generation holds generation_config.json (zero when absent).
+	Generation GenerationConfig
+	// HasGenerationConfig reports whether generation_config.json was read.
+	HasGenerationConfig bool
+
+	conv1, conv2 *nn.Conv1d
+	encPos       *tensor.Tensor // [n_audio_ctx, D]
+	encBlocks    []*nn.EncoderBlock
+	encLN        *nn.LayerNorm
+
+	tokEmb    *tensor.Tensor // [V, D]
+	proj      *nn.Linear     // the output projection, tied to tokEmb
+	decPos    *tensor.Tensor // [n_text_ctx, D]
+	decBlocks []*nn.DecoderBlock
+	decLN     *nn.LayerNorm
+
+	act func(float32) float32
+
+	// tok is the tokenizer with Whisper's special tokens; nil when the
+	// model directory has none (raw-id APIs still work).
+	tok *Tokenizer
+
+	store *nn.Store
+}
+
+// Load reads a Whisper model. path is either a Hub-layout directory
+// (config.json, weights, generation_config.json and tokenizer files) or an
+// OpenAI checkpoint file (*.pt with "dims" and "model_state_dict"). A
+// directory without config.json but holding exactly one .pt file is loaded
+// as an OpenAI checkpoint; tokenizer files in the same directory are used
+// when present.
+func Load(path string) (*Model, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	if !st.IsDir() {
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".pt", ".pth", ".bin":
+			return LoadOpenAI(path)
+		}
+		return nil, fmt.Errorf("whisper: %s: pass a model directory or an OpenAI .pt checkpoint", path)
+	}
+	cfgPath := filepath.Join(path, "config.json")
+	if _, err := os.Stat(cfgPath); err != nil {
+		pts, _ := filepath.Glob(filepath.Join(path, "*.pt"))
+		if len(pts) == 1 {
+			return LoadOpenAI(pts[0])
+		}
+		return nil, fmt.Errorf("whisper: %s: %w (no config.json)", path, nn.ErrNoCheckpoint)
+	}
+	cfg, err := LoadConfig(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	if _, mt, err := nn.Architecture(cfgPath); err == nil && mt != "" && mt != "whisper" {
+		return nil, fmt.Errorf("whisper: %s: %w: model_type %q", cfgPath, nn.ErrUnsupportedArchitecture, mt)
+	}
+	gen, hasGen, err := loadGenerationConfig(path)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	store, err := nn.LoadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	if isOpenAILayout(store) {
+		store.Rename(openAIToHub)
+	} else if !store.Root().Has("model.encoder.conv1.weight") && store.Root().Has("encoder.conv1.weight") {
+		// WhisperModel saved without the "model." prefix.
+		store.Rename(func(n string) string { return "model." + n })
+	}
+	m, err := build(cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	m.Generation, m.HasGenerationConfig = gen, hasGen
+	tok, err := loadTokenizer(path, cfg.VocabSize)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	m.tok = tok
+	return m, nil
+}
+
+// LoadOpenAI reads an OpenAI Whisper checkpoint (the .pt files that
+// whisper.load_model downloads: {"dims": {...}, "model_state_dict": {...}}).
+// Tokenizer files (vocab.json, merges.txt, added_tokens.json or
+// tokenizer.json) in the same directory are used when present; the
+// generation config, when a generation_config.json is beside it, too.
+func LoadOpenAI(path string) (*Model, error) {
+	tensors, extra, err := nn.LoadPyTorch(path)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	cfg, err := openAIDims(path, extra)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	store := nn.NewStore(path, tensors)
+	store.Rename(func(n string) string {
+		n, ok := strings.CutPrefix(n, "model_state_dict.")
+		if !ok {
+			return ""
+		}
+		return openAIToHub(n)
+	})
+	m, err := build(cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	if gen, ok, err := loadGenerationConfig(dir); err == nil && ok {
+		m.Generation, m.HasGenerationConfig = gen, true
+	}
+	tok, err := loadTokenizer(dir, cfg.VocabSize)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	m.tok = tok
+	return m, nil
+}
+
+// openAIDims converts OpenAI's ModelDimensions into a Config.
+func openAIDims(path string, extra map[string]any) (Config, error) {
+	get := func(name string) (int, bool) {
+		v, ok := extra["dims."+name]
+		if !ok {
+			return 0, false
+		}
+		switch x := v.(type) {
+		case int:
+			return x, true
+		case int64:
+			return int(x), true
+		case float64:
+			return int(x), true
+		}
+		return 0, false
+	}
+	names := []string{"n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
+		"n_vocab", "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer"}
+	vals := map[string]int{}
+	var missing []string
+	for _, n := range names {
+		v, ok := get(n)
+		if !ok {
+			missing = append(missing, "dims."+n)
+		}
+		vals[n] = v
+	}
+	if len(missing) > 0 {
+		return Config{}, fmt.Errorf("%s: %w: missing or non-integer %s", path, nn.ErrConfig, strings.Join(missing, ", "))
+	}
+	if vals["n_audio_state"] != vals["n_text_state"] {
+		return Config{}, fmt.Errorf("%s: %w: n_audio_state %d != n_text_state %d is not supported", path, nn.ErrConfig, vals["n_audio_state"], vals["n_text_state"])
+	}
+	d := vals["n_audio_state"]
+	cfg := Config{
+		NumMelBins:         vals["n_mels"],
+		DModel:             d,
+		EncoderLayers:      vals["n_audio_layer"],
+		EncoderHeads:       vals["n_audio_head"],
+		EncoderFFN:         4 * d,
+		DecoderLayers:      vals["n_text_layer"],
+		DecoderHeads:       vals["n_text_head"],
+		DecoderFFN:         4 * d,
+		MaxSourcePositions: vals["n_audio_ctx"],
+		MaxTargetPositions: vals["n_text_ctx"],
+		VocabSize:          vals["n_vocab"],
+		ActivationFunction: "gelu",
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// isOpenAILayout reports whether a store uses OpenAI's tensor names.
+func isOpenAILayout(s *nn.Store) bool {
+	_, ok := s.Get("encoder.blocks.0.attn.query.weight")
+	if ok {
+		return true
+	}
+	_, ok = s.Get("decoder.token_embedding.weight")
+	return ok
+}
+
+// openAIToHub maps an OpenAI state-dict name to the Hub name.
+func openAIToHub(n string) string {
+	switch n {
+	case "encoder.positional_embedding":
+		return "model.encoder.embed_positions.weight"
+	case "decoder.positional_embedding":
+		return "model.decoder.embed_positions.weight"
+	case "decoder.token_embedding.weight":
+		return "model.decoder.embed_tokens.weight"
+	case "alignment_heads":
+		return ""
+	}
+	parts := strings.Split(n, ".")
+	out := make([]string, 0, len(parts))
+	for i := 0; i < len(parts); i++ {
+		p := parts[i]
+		switch {
+		case i == 1 && p == "ln_post", i == 1 && p == "ln":
+			p = "layer_norm"
+		case p == "blocks":
+			p = "layers"
+		case p == "attn":
+			p = "self_attn"
+		case p == "cross_attn":
+			p = "encoder_attn"
+		case p == "attn_ln":
+			p = "self_attn_layer_norm"
+		case p == "cross_attn_ln":
+			p = "encoder_attn_layer_norm"
+		case p == "mlp_ln":
+			p = "final_layer_norm"
+		case p == "mlp" && i+1 < len(parts) && parts[i+1] == "0":
+			p, i = "fc1", i+1
+		case p == "mlp" && i+1 < len(parts) && parts[i+1] == "2":
+			p, i = "fc2", i+1
+		case p == "query":
+			p = "q_proj"
+		case p == "key":
+			p = "k_proj"
+		case p == "value":
+			p = "v_proj"
+		case p == "out":
+			p = "out_proj"
+		}
+		out = append(out, p)
+	}
+	return "model." + strings.Join(out, ".")
+}
+
+// build constructs the layers from Hub-named weights.
+func build(cfg Config, store *nn.Store) (*Model, error) {
+	act, err := tensor.Activation(cfg.ActivationFunction)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: %w: activation_function: %w", nn.ErrConfig, err)
+	}
+	d := cfg.DModel
+	root := store.Root().Sub("model")
+	enc := root.Sub("encoder")
+	m := &Model{Config: cfg, act: act, store: store}
+	m.conv1 = nn.NewConv1d(enc.Sub("conv1"), cfg.NumMelBins, d, 3, 1, 1, 1, true)
+	m.conv2 = nn.NewConv1d(enc.Sub("conv2"), d, d, 3, 2, 1, 1, true)
+	m.encPos = enc.Tensor("embed_positions.weight", cfg.MaxSourcePositions, d)
+	attn := func(w nn.Weights, heads int) *nn.Attention {
+		return &nn.Attention{
+			Q:     nn.NewLinear(w.Sub("q_proj"), d, d, true),
+			K:     nn.NewLinear(w.Sub("k_proj"), d, d, false),
+			V:     nn.NewLinear(w.Sub("v_proj"), d, d, true),
+			O:     nn.NewLinear(w.Sub("out_proj"), d, d, true),
+			Heads: heads,
+		}
+	}
+	for i := 0; i < cfg.EncoderLayers; i++ {
+		l := enc.Subf("layers.%d", i)
+		m.encBlocks = append(m.encBlocks, &nn.EncoderBlock{
+			PreNorm: true,
+			Attn:    attn(l.Sub("self_attn"), cfg.EncoderHeads),
+			LN1:     nn.NewLayerNorm(l.Sub("self_attn_layer_norm"), d, layerNormEps),
+			LN2:     nn.NewLayerNorm(l.Sub("final_layer_norm"), d, layerNormEps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(l.Sub("fc1"), d, cfg.EncoderFFN, true),
+				FC2: nn.NewLinear(l.Sub("fc2"), cfg.EncoderFFN, d, true),
+				Act: act,
+			},
+		})
+	}
+	m.encLN = nn.NewLayerNorm(enc.Sub("layer_norm"), d, layerNormEps)
+
+	dec := root.Sub("decoder")
+	m.tokEmb = dec.Tensor("embed_tokens.weight", cfg.VocabSize, d)
+	m.decPos = dec.Tensor("embed_positions.weight", cfg.MaxTargetPositions, d)
+	m.proj = &nn.Linear{W: m.tokEmb}
+	for i := 0; i < cfg.DecoderLayers; i++ {
+		l := dec.Subf("layers.%d", i)
+		m.decBlocks = append(m.decBlocks, &nn.DecoderBlock{
+			PreNorm:   true,
+			SelfAttn:  attn(l.Sub("self_attn"), cfg.DecoderHeads),
+			CrossAttn: attn(l.Sub("encoder_attn"), cfg.DecoderHeads),
+			LN1:       nn.NewLayerNorm(l.Sub("self_attn_layer_norm"), d, layerNormEps),
+			LNCross:   nn.NewLayerNorm(l.Sub("encoder_attn_layer_norm"), d, layerNormEps),
+			LN2:       nn.NewLayerNorm(l.Sub("final_layer_norm"), d, layerNormEps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(l.Sub("fc1"), d, cfg.DecoderFFN, true),
+				FC2: nn.NewLinear(l.Sub("fc2"), cfg.DecoderFFN, d, true),
+				Act: act,
+			},
+		})
+	}
+	m.decLN = nn.NewLayerNorm(dec.Sub("layer_norm"), d, layerNormEps)
+	// proj_out is tied to the token embedding; the encoder's sinusoidal
+	// table may be absent from some exports, which is reported as missing.
+	if err := store.Err(false); err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	return m, nil
+}
+
+// Close releases the memory mappings behind the weights. The model must not
+// be used afterwards.
+func (m *Model) Close() error {
+	if m.store == nil {
+		return nil
+	}
+	return m.store.Close()
+}
+
+// checkMel validates a log-mel input and returns it as [B, nMels, frames].
+func (m *Model) checkMel(mel *tensor.Tensor) (*tensor.Tensor, error) {
+	if mel == nil {
+		return nil, errors.New("whisper: nil mel spectrogram")
+	}
+	switch mel.Rank() {
+	case 2:
+		mel = mel.MustReshape(append([]int{1}, mel.Shape()...)...)
+	case 3:
+	default:
+		return nil, fmt.Errorf("whisper: %w: mel spectrogram %v, want [n_mels, frames] or [batch, n_mels, frames]", tensor.ErrShape, mel.Shape())
+	}
+	if mel.Dim(1) != m.Config.NumMelBins || mel.Dim(2) != m.Config.NumFrames() || mel.Dim(0) < 1 {
+		return nil, fmt.Errorf("whisper: %w: mel spectrogram %v, want [batch, %d, %d]", tensor.ErrShape, mel.Shape(), m.Config.NumMelBins, m.Config.NumFrames())
+	}
+	return mel.Contiguous(), nil
+}
+
+// Encode runs the audio encoder on log-mel features [n_mels, frames] or
+// [batch, n_mels, frames] (frames = 2·max_source_positions = 3000) and
+// returns the audio features [batch, max_source_positions, d_model].
+func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor, error) {
+	mel, err := m.checkMel(mel)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	x, err := m.conv1.Forward(mel)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: conv1: %w", err)
+	}
+	tensor.MapInPlace(x, m.act)
+	x, err = m.conv2.Forward(x)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: conv2: %w", err)
+	}
+	tensor.MapInPlace(x, m.act)
+	x = x.Permute(0, 2, 1).Contiguous() // [B, T, D]
+	b, t, d := x.Dim(0), x.Dim(1), x.Dim(2)
+	xd, pd := x.Data(), m.encPos.Contiguous().Data()
+	for bi := 0; bi < b; bi++ {
+		row := xd[bi*t*d : (bi+1)*t*d]
+		for i := range row {
+			row[i] += pd[i]
+		}
+	}
+	for i, blk := range m.encBlocks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		x = blk.Forward(x, nn.AttnOptions{})
+		_ = i
+	}
+	return m.encLN.Forward(x), nil
+}
+
+// Tokenizer returns the model's tokenizer, or nil when the checkpoint came
+// without tokenizer files.
+func (m *Model) Tokenizer() *Tokenizer { return m.tok }
+
+// SetTokenizer attaches a tokenizer (for OpenAI checkpoints loaded without
+// tokenizer files). It must be called before the model is shared.
+func (m *Model) SetTokenizer(t *Tokenizer) { m.tok = t }
