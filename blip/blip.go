@@ -15,7 +15,8 @@
 // [DEC] and the trailing [SEP] dropped; decoding stops at [SEP]; greedy or
 // beam search with the length, repetition and early-stopping settings of
 // Options, whose zero values take the defaults of the checkpoint's
-// text_config (max_length 20, greedy, as transformers).
+// text_config (max_length 20, greedy, as transformers). The searches are
+// those of package [github.com/goformer/goformer/generate].
 //
 // A loaded Model is immutable and safe for concurrent use.
 package blip
@@ -28,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
@@ -200,57 +202,59 @@ type Options struct {
 	RepetitionPenalty float64 `json:"repetition_penalty,omitempty"`
 }
 
-// resolve turns options into a search configuration for prompts of
+// resolve turns options into the generation options for prompts of
 // promptLen tokens.
-func (m *Model) resolve(o Options, promptLen int) (searchConfig, error) {
+func (m *Model) resolve(o Options, promptLen int) (generate.Options, error) {
 	t := m.cfg.Text
-	c := searchConfig{
-		maxLength: t.MaxLength, minLength: t.MinLength, numBeams: t.NumBeams,
-		lengthPenalty: t.LengthPenalty, earlyStopping: t.EarlyStopping,
-		repetitionPenalty: t.RepetitionPenalty, eos: t.SepTokenID, pad: t.PadTokenID,
+	c := generate.Options{
+		MaxLength: t.MaxLength, MinLength: t.MinLength, NumBeams: t.NumBeams,
+		LengthPenalty: t.LengthPenalty, RepetitionPenalty: t.RepetitionPenalty,
+		EOS: []int{t.SepTokenID},
 	}
 	if o.MaxNewTokens < 0 || o.MaxLength < 0 || o.MinNewTokens < 0 || o.MinLength < 0 || o.NumBeams < 0 || o.RepetitionPenalty < 0 {
 		return c, fmt.Errorf("%w: negative generation option in %+v", ErrInput, o)
 	}
 	switch {
 	case o.MaxNewTokens > 0:
-		c.maxLength = promptLen + o.MaxNewTokens
+		c.MaxLength = promptLen + o.MaxNewTokens
 	case o.MaxLength > 0:
-		c.maxLength = o.MaxLength
+		c.MaxLength = o.MaxLength
 	}
 	if o.MinLength > 0 {
-		c.minLength = o.MinLength
+		c.MinLength = o.MinLength
 	}
-	c.minNewTokens = o.MinNewTokens
+	c.MinNewTokens = o.MinNewTokens
 	if o.NumBeams > 0 {
-		c.numBeams = o.NumBeams
+		c.NumBeams = o.NumBeams
 	}
 	if o.LengthPenalty != 0 {
-		c.lengthPenalty = o.LengthPenalty
+		c.LengthPenalty = o.LengthPenalty
 	}
+	early := t.EarlyStopping
 	if o.EarlyStopping != EarlyStoppingDefault {
-		c.earlyStopping = o.EarlyStopping
+		early = o.EarlyStopping
 	}
-	if c.earlyStopping == EarlyStoppingDefault {
-		c.earlyStopping = EarlyStoppingHeuristic
+	var err error
+	if c.EarlyStopping, err = early.rule(); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	if o.RepetitionPenalty > 0 {
-		c.repetitionPenalty = o.RepetitionPenalty
+		c.RepetitionPenalty = o.RepetitionPenalty
 	}
-	if c.repetitionPenalty <= 0 {
-		c.repetitionPenalty = 1
+	if c.RepetitionPenalty <= 0 {
+		c.RepetitionPenalty = 1
 	}
-	if c.numBeams < 1 {
-		c.numBeams = 1
+	if c.NumBeams < 1 {
+		c.NumBeams = 1
 	}
-	if c.maxLength <= promptLen {
-		return c, fmt.Errorf("%w: the prompt has %d tokens and max length is %d: nothing left to generate (raise MaxNewTokens or MaxLength)", ErrInput, promptLen, c.maxLength)
+	if c.MaxLength <= promptLen {
+		return c, fmt.Errorf("%w: the prompt has %d tokens and max length is %d: nothing left to generate (raise MaxNewTokens or MaxLength)", ErrInput, promptLen, c.MaxLength)
 	}
-	if c.maxLength > t.MaxPositionEmbeddings {
-		return c, fmt.Errorf("%w: max length %d exceeds the text model's %d positions", ErrInput, c.maxLength, t.MaxPositionEmbeddings)
+	if c.MaxLength > t.MaxPositionEmbeddings {
+		return c, fmt.Errorf("%w: max length %d exceeds the text model's %d positions", ErrInput, c.MaxLength, t.MaxPositionEmbeddings)
 	}
-	if c.numBeams > t.VocabSize/2 {
-		return c, fmt.Errorf("%w: %d beams for a vocabulary of %d", ErrInput, c.numBeams, t.VocabSize)
+	if c.NumBeams > t.VocabSize/2 {
+		return c, fmt.Errorf("%w: %d beams for a vocabulary of %d", ErrInput, c.NumBeams, t.VocabSize)
 	}
 	return c, nil
 }
@@ -363,10 +367,11 @@ func (m *Model) generate(ctx context.Context, enc *tensor.Tensor, encLen []int, 
 		}
 	}
 	d := &decoder{m: m.decoder, st: m.decoder.newState(enc.Contiguous(), encLen)}
-	if c.numBeams > 1 {
-		return beamSearch(ctx, d, prompts, c)
+	ids, err := generate.Generate(ctx, d, prompts, c)
+	if errors.Is(err, generate.ErrInvalid) {
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	return greedySearch(ctx, d, prompts, c)
+	return ids, err
 }
 
 // EncodeQuestions runs the question encoder (text_encoder) on the question

@@ -1,10 +1,10 @@
 package blip
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
 )
 
@@ -171,73 +171,74 @@ func (v VisionConfig) numPositions() int {
 }
 
 // EarlyStopping is transformers' beam-search stopping rule
-// (generation_config.early_stopping).
+// (generation_config.early_stopping): generate.EarlyStopping with a zero
+// value of its own that defers to the checkpoint's config.
 type EarlyStopping int
 
 const (
 	// EarlyStoppingDefault, the zero value in Options, means the config's
 	// rule (text_config.early_stopping).
 	EarlyStoppingDefault EarlyStopping = iota
-	// EarlyStoppingHeuristic is transformers' early_stopping=False: a batch
-	// item stops once num_beams hypotheses are finished and the best open
-	// beam, scored at the current length, cannot beat the worst of them.
+	// EarlyStoppingHeuristic is early_stopping=False
+	// (generate.EarlyStoppingHeuristic).
 	EarlyStoppingHeuristic
-	// EarlyStoppingFirst is early_stopping=True: stop as soon as num_beams
-	// hypotheses are finished.
+	// EarlyStoppingFirst is early_stopping=True (generate.EarlyStoppingFirst).
 	EarlyStoppingFirst
-	// EarlyStoppingNever is early_stopping="never": stop only when no open
-	// beam can still beat a finished hypothesis (canonical beam search).
+	// EarlyStoppingNever is early_stopping="never"
+	// (generate.EarlyStoppingNever).
 	EarlyStoppingNever
 )
 
-// String returns the transformers spelling: false, true or never.
+// String returns the transformers spelling (false, true or never), or
+// "default".
 func (e EarlyStopping) String() string {
-	switch e {
-	case EarlyStoppingHeuristic:
-		return "false"
-	case EarlyStoppingFirst:
-		return "true"
-	case EarlyStoppingNever:
-		return "never"
+	if e == EarlyStoppingDefault {
+		return "default"
 	}
-	return "default"
+	if g, err := e.rule(); err == nil {
+		return g.String()
+	}
+	return fmt.Sprintf("EarlyStopping(%d)", int(e))
 }
 
-// UnmarshalJSON reads true, false, "never" (and null as the default).
+// UnmarshalJSON reads true, false, "never" (and null as false).
 func (e *EarlyStopping) UnmarshalJSON(b []byte) error {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	var g generate.EarlyStopping
+	if err := g.UnmarshalJSON(b); err != nil {
 		return err
 	}
-	switch x := v.(type) {
-	case nil:
-		*e = EarlyStoppingHeuristic
-	case bool:
-		if x {
-			*e = EarlyStoppingFirst
-		} else {
-			*e = EarlyStoppingHeuristic
-		}
-	case string:
-		if x != "never" {
-			return fmt.Errorf("early_stopping: unknown value %q (want true, false or \"never\")", x)
-		}
+	switch g {
+	case generate.EarlyStoppingFirst:
+		*e = EarlyStoppingFirst
+	case generate.EarlyStoppingNever:
 		*e = EarlyStoppingNever
 	default:
-		return fmt.Errorf("early_stopping: unknown value %s", b)
+		*e = EarlyStoppingHeuristic
 	}
 	return nil
 }
 
 // MarshalJSON writes the transformers form (true, false or "never").
 func (e EarlyStopping) MarshalJSON() ([]byte, error) {
-	switch e {
-	case EarlyStoppingFirst:
-		return []byte("true"), nil
-	case EarlyStoppingNever:
-		return []byte(`"never"`), nil
+	g, err := e.rule()
+	if err != nil {
+		return nil, err
 	}
-	return []byte("false"), nil
+	return g.MarshalJSON()
+}
+
+// rule returns the generate package's rule (the default is transformers'
+// false).
+func (e EarlyStopping) rule() (generate.EarlyStopping, error) {
+	switch e {
+	case EarlyStoppingDefault, EarlyStoppingHeuristic:
+		return generate.EarlyStoppingHeuristic, nil
+	case EarlyStoppingFirst:
+		return generate.EarlyStoppingFirst, nil
+	case EarlyStoppingNever:
+		return generate.EarlyStoppingNever, nil
+	}
+	return 0, fmt.Errorf("blip: unknown early stopping rule %d", int(e))
 }
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }

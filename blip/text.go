@@ -200,6 +200,14 @@ func (h *lmHead) logits(x *tensor.Tensor) *tensor.Tensor {
 	return h.dec.Forward(y)
 }
 
+// rows returns the number of rows the state decodes.
+func (st *textState) rows() int {
+	if len(st.layers) == 0 {
+		return 0
+	}
+	return st.layers[0].Cross.K.Dim(0)
+}
+
 // reorder keeps rows in the order given (row i continues old row idx[i]):
 // beam expansion, beam selection, dropping finished rows.
 func (st *textState) reorder(idx []int) {
@@ -220,15 +228,15 @@ func (st *textState) reorder(idx []int) {
 }
 
 // decoder drives the text decoder one step at a time for the search: it
-// implements stepper.
+// implements generate.Stepper.
 type decoder struct {
 	m  *textModel
 	st *textState
 }
 
-// step feeds tokens (the same number per row) and returns the next-token
+// Step feeds tokens (the same number per row) and returns the next-token
 // logits of every row.
-func (d *decoder) step(ctx context.Context, tokens [][]int) ([][]float32, error) {
+func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
 	x, err := d.m.embed(tokens, d.st.past)
 	if err != nil {
 		return nil, err
@@ -252,4 +260,13 @@ func (d *decoder) step(ctx context.Context, tokens [][]int) ([][]float32, error)
 	return out, nil
 }
 
-func (d *decoder) reorder(idx []int) { d.st.reorder(idx) }
+// Reorder keeps the rows in the order given (beams, finished rows).
+func (d *decoder) Reorder(idx []int) error {
+	for _, j := range idx {
+		if j < 0 || j >= d.st.rows() {
+			return fmt.Errorf("blip: reorder index %d outside %d rows", j, d.st.rows())
+		}
+	}
+	d.st.reorder(idx)
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
 )
 
@@ -235,16 +236,11 @@ func mergeGeneration(name string, raw []byte, g *GenerationConfig) error {
 		return err
 	}
 	if len(r.EarlyStopping) > 0 && string(r.EarlyStopping) != "null" {
-		var b bool
-		var s string
-		switch {
-		case json.Unmarshal(r.EarlyStopping, &b) == nil:
-			g.EarlyStopping = fmt.Sprint(b)
-		case json.Unmarshal(r.EarlyStopping, &s) == nil && s == "never":
-			g.EarlyStopping = s
-		default:
-			return fmt.Errorf("%s: %w: early_stopping %s", name, nn.ErrConfig, r.EarlyStopping)
+		var e generate.EarlyStopping
+		if err := e.UnmarshalJSON(r.EarlyStopping); err != nil {
+			return fmt.Errorf("%s: %w: %w", name, nn.ErrConfig, err)
 		}
+		g.EarlyStopping = e.String()
 	}
 	return nil
 }

@@ -7,9 +7,11 @@
 // add_cross_attention, every block also attends to an encoder output
 // (crossattention, ln_cross_attn), which is how vision-encoder-decoder
 // checkpoints use it. [Model.Generate] decodes greedily or with beam search
-// exactly as transformers' generate does (BeamSearchScorer semantics:
+// exactly as transformers' generate does, running the searches of package
+// [github.com/goformer/goformer/generate] (BeamSearchScorer semantics:
 // 2·beams candidates, length penalty, early stopping true/false/"never",
-// no_repeat_ngram_size), with a per-call KV cache ([State]).
+// no_repeat_ngram_size, min_length, repetition_penalty,
+// forced_eos_token_id) over a per-call KV cache ([State]).
 //
 // [Captioner] is a VisionEncoderDecoderModel with a ViT encoder and a GPT-2
 // decoder, such as nlpconnect/vit-gpt2-image-captioning: [LoadCaptioner]

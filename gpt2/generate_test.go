@@ -2,200 +2,73 @@ package gpt2
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"sort"
 	"testing"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/tensor"
 )
 
-// oracle returns the processed scores of the token after seq (log-softmaxed
-// first when logSoftmax is set, as beam search does), recomputing the whole
-// sequence without a cache.
-func oracle(t *testing.T, m *Model, enc *tensor.Tensor, opt SearchOptions, logSoftmax bool) func(seq []int) []float32 {
-	return func(seq []int) []float32 {
-		st, err := m.NewState(1, enc)
+// The searches themselves (greedy, beam, logits processors) are compared
+// with literal ports of transformers' loops in the generate package. The
+// tests here check the model side: that Model.Generate, decoding with a KV
+// cache that beam search reorders, gives what the same searches give over
+// a model that recomputes every sequence from scratch at each step.
+
+// uncached is a generate.Stepper that keeps the sequences itself and runs
+// the whole of each one through a fresh State at every step, so no cache
+// and no reordering is involved.
+type uncached struct {
+	t    *testing.T
+	m    *Model
+	enc  *tensor.Tensor
+	seqs [][]int
+}
+
+func (u *uncached) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
+	if u.seqs == nil {
+		u.seqs = make([][]int, len(tokens))
+	}
+	out := make([][]float32, len(tokens))
+	for r, tk := range tokens {
+		u.seqs[r] = append(u.seqs[r], tk...)
+		st, err := u.m.NewState(1, u.enc)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		l, err := m.Logits(context.Background(), st, [][]int{seq})
+		l, err := u.m.Logits(ctx, st, [][]int{u.seqs[r]})
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		row := slices.Clone(l.Index(0).Index(len(seq) - 1).Data())
-		if logSoftmax {
-			tensor.LogSoftmaxRow(row)
-		}
-		refProcess(row, seq, opt)
-		return row
+		out[r] = slices.Clone(l.Index(0).Index(len(u.seqs[r]) - 1).Data())
 	}
+	return out, nil
 }
 
-// refProcess applies transformers' processors in _get_logits_processor's
-// order: repetition penalty (gather, rescale, scatter), no-repeat n-grams,
-// minimum length, forced EOS.
-func refProcess(scores []float32, seq []int, opt SearchOptions) {
-	if p := float32(opt.RepetitionPenalty); p != 0 && p != 1 {
-		gathered := make([]float32, len(seq))
-		for i, id := range seq {
-			gathered[i] = scores[id]
-		}
-		for i, id := range seq {
-			if gathered[i] < 0 {
-				scores[id] = gathered[i] * p
-			} else {
-				scores[id] = gathered[i] / p
-			}
+func (u *uncached) Reorder(idx []int) error {
+	ns := make([][]int, len(idx))
+	for i, j := range idx {
+		if u.seqs != nil {
+			ns[i] = slices.Clone(u.seqs[j])
 		}
 	}
-	banNgramsRef(scores, seq, opt.NoRepeatNgramSize)
-	if len(seq) < opt.MinLength {
-		for _, e := range opt.EOS {
-			scores[e] = float32(math.Inf(-1))
-		}
-	}
-	if len(opt.ForcedEOS) > 0 && len(seq) == opt.MaxLength-1 {
-		for i := range scores {
-			if !slices.Contains(opt.ForcedEOS, i) {
-				scores[i] = float32(math.Inf(-1))
-			} else {
-				scores[i] = 0
-			}
-		}
-	}
+	u.seqs = ns
+	return nil
 }
 
-// banNgramsRef is NoRepeatNGramLogitsProcessor written after transformers:
-// a dict from (n−1)-gram prefixes to the tokens that followed them.
-func banNgramsRef(scores []float32, seq []int, n int) {
-	if n <= 0 || len(seq)+1 < n {
-		return
+// searchOptions translates SearchOptions as Model.Generate does.
+func searchOptions(t *testing.T, o SearchOptions) generate.Options {
+	early, err := generate.ParseEarlyStopping(o.EarlyStopping)
+	if err != nil {
+		t.Fatal(err)
 	}
-	gen := map[string][]int{}
-	for s := 0; s+n <= len(seq); s++ {
-		key := fmt.Sprint(seq[s : s+n-1])
-		gen[key] = append(gen[key], seq[s+n-1])
+	return generate.Options{
+		MaxLength: o.MaxLength, NumBeams: o.NumBeams, EOS: o.EOS, LengthPenalty: o.LengthPenalty,
+		EarlyStopping: early, NoRepeatNgramSize: o.NoRepeatNgramSize, MinLength: o.MinLength,
+		RepetitionPenalty: o.RepetitionPenalty, ForcedEOS: o.ForcedEOS,
 	}
-	for _, tok := range gen[fmt.Sprint(seq[len(seq)+1-n:])] {
-		scores[tok] = float32(math.Inf(-1))
-	}
-}
-
-// refBeamSearch transcribes transformers 4.30's beam_search and
-// BeamSearchScorer (batch size 1, one returned sequence) over a cache-free
-// oracle, keeping its tensor-shaped bookkeeping.
-func refBeamSearch(next func([]int) []float32, vocab int, prompt []int, k, maxLen int, eosIDs []int, lp float64, early string) []int {
-	inputIDs := make([][]int, k)
-	for i := range inputIDs {
-		inputIDs[i] = slices.Clone(prompt)
-	}
-	beamScores := make([]float32, k)
-	for i := 1; i < k; i++ {
-		beamScores[i] = -1e9
-	}
-	type hyp struct {
-		score float64
-		seq   []int
-	}
-	var hyps []hyp
-	worst := 1e9
-	add := func(seq []int, sum float64) {
-		score := sum / math.Pow(float64(len(seq)), lp)
-		if len(hyps) < k || score > worst {
-			hyps = append(hyps, hyp{score, slices.Clone(seq)})
-			if len(hyps) > k {
-				type si struct {
-					s float64
-					i int
-				}
-				sorted := make([]si, len(hyps))
-				for i, h := range hyps {
-					sorted[i] = si{h.score, i}
-				}
-				sort.Slice(sorted, func(a, b int) bool {
-					if sorted[a].s != sorted[b].s {
-						return sorted[a].s < sorted[b].s
-					}
-					return sorted[a].i < sorted[b].i
-				})
-				hyps = append(hyps[:sorted[0].i], hyps[sorted[0].i+1:]...)
-				worst = sorted[1].s
-			} else {
-				worst = math.Min(score, worst)
-			}
-		}
-	}
-	isDone := func(best float64, curLen int) bool {
-		if len(hyps) < k {
-			return false
-		}
-		switch early {
-		case "true":
-			return true
-		case "never":
-			if lp > 0 {
-				return worst >= best/math.Pow(float64(maxLen), lp)
-			}
-		}
-		return worst >= best/math.Pow(float64(curLen), lp)
-	}
-	done := false
-	for {
-		scores := make([]float32, k*vocab)
-		for i := range inputIDs {
-			lpRow := next(inputIDs[i])
-			for v := range lpRow {
-				scores[i*vocab+v] = lpRow[v] + beamScores[i]
-			}
-		}
-		order := make([]int, len(scores))
-		for i := range order {
-			order[i] = i
-		}
-		sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
-		top := order[:2*k]
-		curLen := len(inputIDs[0])
-		var nbScores []float32
-		var nbTokens, nbIdx []int
-		for rank, flat := range top {
-			tok, beam := flat%vocab, flat/vocab
-			if slices.Contains(eosIDs, tok) {
-				if rank >= k {
-					continue
-				}
-				add(inputIDs[beam], float64(scores[flat]))
-			} else {
-				nbScores = append(nbScores, scores[flat])
-				nbTokens = append(nbTokens, tok)
-				nbIdx = append(nbIdx, beam)
-			}
-			if len(nbTokens) == k {
-				break
-			}
-		}
-		done = done || isDone(float64(scores[top[0]]), curLen+1)
-		newIDs := make([][]int, k)
-		for i := range newIDs {
-			newIDs[i] = append(slices.Clone(inputIDs[nbIdx[i]]), nbTokens[i])
-		}
-		inputIDs, beamScores = newIDs, nbScores
-		if done || len(inputIDs[0]) >= maxLen {
-			break
-		}
-	}
-	if !done {
-		for i := range inputIDs {
-			add(inputIDs[i], float64(beamScores[i]))
-		}
-	}
-	sort.SliceStable(hyps, func(a, b int) bool { return hyps[a].score < hyps[b].score })
-	best := hyps[len(hyps)-1].seq
-	if len(best) < maxLen && len(eosIDs) > 0 {
-		best = append(best, eosIDs[0])
-	}
-	return best
 }
 
 // boostedModel is a small cross-attention GPT-2 whose untied LM head
@@ -218,7 +91,7 @@ func boostedModel(t *testing.T, seed uint64) (*Model, *tensor.Tensor) {
 	return m, enc
 }
 
-func TestGreedyMatchesUncachedArgmax(t *testing.T) {
+func TestGreedyMatchesUncached(t *testing.T) {
 	ctx := context.Background()
 	for seed := uint64(1); seed <= 6; seed++ {
 		m, enc := boostedModel(t, seed)
@@ -233,17 +106,12 @@ func TestGreedyMatchesUncachedArgmax(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			next := oracle(t, m, enc, opt, false)
-			want := []int{eos}
-			for len(want) < opt.MaxLength {
-				tok := tensor.Argmax(next(want))
-				want = append(want, tok)
-				if slices.Contains(opt.EOS, tok) {
-					break
-				}
+			want, err := generate.Greedy(ctx, &uncached{t: t, m: m, enc: enc}, [][]int{{eos}}, searchOptions(t, opt))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if !slices.Equal(got, want) {
-				t.Errorf("seed %d %+v: greedy %v, want %v", seed, opt, got, want)
+			if !slices.Equal(got, want[0]) {
+				t.Errorf("seed %d %+v: greedy %v, want %v", seed, opt, got, want[0])
 			}
 			if n := opt.NoRepeatNgramSize; n > 0 && hasRepeatedNgram(got[:len(got)-1], n) {
 				t.Errorf("seed %d: %v repeats a %d-gram", seed, got, n)
@@ -264,7 +132,7 @@ func hasRepeatedNgram(seq []int, n int) bool {
 	return false
 }
 
-func TestBeamSearchMatchesReference(t *testing.T) {
+func TestBeamSearchMatchesUncached(t *testing.T) {
 	ctx := context.Background()
 	endedEarly := 0
 	runs := 0
@@ -283,17 +151,16 @@ func TestBeamSearchMatchesReference(t *testing.T) {
 			{NumBeams: 2, LengthPenalty: 1},
 		} {
 			opt.MaxLength = 9
-			early := opt.EarlyStopping
-			if early == "" {
-				early = "false"
-			}
 			got, err := m.Generate(ctx, enc, []int{eos}, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := refBeamSearch(oracle(t, m, enc, opt, true), m.cfg.VocabSize, []int{eos}, opt.NumBeams, opt.MaxLength, opt.EOS, opt.LengthPenalty, early)
-			if !slices.Equal(got, want) {
-				t.Errorf("seed %d %+v: beam search %v, want %v", seed, opt, got, want)
+			want, err := generate.Beam(ctx, &uncached{t: t, m: m, enc: enc}, [][]int{{eos}}, searchOptions(t, opt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want[0]) {
+				t.Errorf("seed %d %+v: beam search %v, want %v", seed, opt, got, want[0])
 			}
 			runs++
 			if len(got) < opt.MaxLength {
@@ -307,17 +174,30 @@ func TestBeamSearchMatchesReference(t *testing.T) {
 	}
 }
 
-func TestBanNgrams(t *testing.T) {
-	seqs := [][]int{{1, 2, 3, 1, 2}, {5, 5, 5}, {1}, {4, 1, 4, 1, 4}, {}}
-	for _, seq := range seqs {
-		for n := 1; n <= 4; n++ {
-			got := make([]float32, 7)
-			want := make([]float32, 7)
-			banNgrams(got, seq, n)
-			banNgramsRef(want, seq, n)
-			if !slices.Equal(got, want) {
-				t.Errorf("seq %v n %d: %v, want %v", seq, n, got, want)
+func TestGenerateOptionErrors(t *testing.T) {
+	ctx := context.Background()
+	m, enc := boostedModel(t, 1)
+	for name, opt := range map[string]SearchOptions{
+		"early stopping":        {MaxLength: 5, NumBeams: 2, EarlyStopping: "sometimes"},
+		"max length":            {MaxLength: 1},
+		"EOS outside vocab":     {MaxLength: 5, EOS: []int{m.cfg.VocabSize}},
+		"forced EOS negative":   {MaxLength: 5, ForcedEOS: []int{-1}},
+		"negative penalty":      {MaxLength: 5, RepetitionPenalty: -2},
+		"negative n-gram size":  {MaxLength: 5, NoRepeatNgramSize: -1},
+		"negative min length":   {MaxLength: 5, MinLength: -1},
+		"beam, EOS outside":     {MaxLength: 5, NumBeams: 2, EOS: []int{99}},
+		"two encoder outputs":   {MaxLength: 5},
+		"max length, two beams": {MaxLength: 1, NumBeams: 2},
+	} {
+		e := enc
+		if name == "two encoder outputs" {
+			var err error
+			if e, err = tensor.Concat(0, enc, enc); err != nil {
+				t.Fatal(err)
 			}
+		}
+		if _, err := m.Generate(ctx, e, []int{m.cfg.EOSTokenID}, opt); !errors.Is(err, ErrInput) {
+			t.Errorf("%s: err = %v, want ErrInput", name, err)
 		}
 	}
 }

@@ -1,0 +1,67 @@
+package generate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/goformer/goformer/tensor"
+)
+
+// Greedy is transformers' greedy_search: every prompt (all of one length;
+// the Stepper holds one row per prompt) is extended by its most likely
+// token, after the logits processors of opt, until an EOS token or the
+// maximum length. Each returned sequence holds its prompt, the generated
+// tokens and the EOS token when one ended it. opt.NumBeams is ignored.
+func Greedy(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]int, error) {
+	promptLen, maxLen, err := opt.check(prompts)
+	if err != nil {
+		return nil, err
+	}
+	procs := opt.Processors(promptLen)
+	seqs := make([][]int, len(prompts))
+	active := make([]int, len(prompts)) // active[r]: the sequence row r decodes
+	for i, p := range prompts {
+		seqs[i] = slices.Clone(p)
+		active[i] = i
+	}
+	feed := prompts
+	m := &checked{s: s, opt: opt}
+	for {
+		logits, err := m.step(ctx, feed)
+		if err != nil {
+			return nil, err
+		}
+		var keep []int
+		for r, row := range logits {
+			seq := seqs[active[r]]
+			procs.Process(seq, row)
+			tok := tensor.Argmax(row)
+			if tok < 0 {
+				return nil, fmt.Errorf("generate: greedy search: no usable score among %d logits", len(row))
+			}
+			seqs[active[r]] = append(seq, tok)
+			if !slices.Contains(opt.EOS, tok) {
+				keep = append(keep, r)
+			}
+		}
+		if len(keep) == 0 || len(seqs[active[0]]) >= maxLen {
+			return seqs, nil
+		}
+		if len(keep) < len(active) {
+			// Finished rows leave the batch (transformers pads them).
+			if err := s.Reorder(keep); err != nil {
+				return nil, err
+			}
+			na := make([]int, len(keep))
+			for i, r := range keep {
+				na[i] = active[r]
+			}
+			active = na
+		}
+		feed = make([][]int, len(active))
+		for r, a := range active {
+			feed[r] = seqs[a][len(seqs[a])-1:]
+		}
+	}
+}
