@@ -213,3 +213,29 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestEdgeInputs(t *testing.T) {
+	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 8}
+	res, err := m.Transcribe(ctx, nil, opt)
+	if err != nil || len(res.Segments) != 0 || res.Text != "" {
+		t.Errorf("empty audio: %+v %v", res, err)
+	}
+	res, err = m.Transcribe(ctx, make([]float32, 4000), opt)
+	if err != nil || res == nil {
+		t.Errorf("quarter second of silence: %v", err)
+	}
+	for _, s := range res.Segments {
+		if s.Seek != 0 || s.Start < 0 {
+			t.Errorf("segment %+v", s)
+		}
+	}
+	if _, err := m.TranscribeReader(ctx, strings.NewReader("definitely not audio"), opt); err == nil {
+		t.Error("garbage audio accepted")
+	}
+}

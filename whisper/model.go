@@ -395,12 +395,11 @@ func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor,
 			row[i] += pd[i]
 		}
 	}
-	for i, blk := range m.encBlocks {
+	for _, blk := range m.encBlocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		x = blk.Forward(x, nn.AttnOptions{})
-		_ = i
 	}
 	return m.encLN.Forward(x), nil
 }

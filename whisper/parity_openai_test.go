@@ -157,7 +157,7 @@ func TestParity_whisper_openai(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hub.Close()
+	t.Cleanup(func() { hub.Close() })
 	oai, err := Load(filepath.Join(dir, "model", "openai.pt"))
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestParity_whisper_openai(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer exp.Close()
+	t.Cleanup(func() { exp.Close() })
 	melPadded, err := exp.Tensor("mel_padded")
 	if err != nil {
 		t.Fatal(err)

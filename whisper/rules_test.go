@@ -474,3 +474,63 @@ func TestCarryInitialPrompt(t *testing.T) {
 		t.Errorf("second prompt %v, want %v", s.prompts, want)
 	}
 }
+
+func TestWordTimestampSeek(t *testing.T) {
+	tok := testTokenizer(t)
+	ts := func(sec float64) int { return tok.TimestampBegin + int(math.Round(sec/0.02)) }
+	hello, world := 2425, 1002
+	win := func(tokens ...int) map[float64]DecodingResult {
+		return map[float64]DecodingResult{0: {Tokens: tokens, AvgLogprob: -0.2, CompressionRatio: 1.2, NoSpeechProb: 0.01}}
+	}
+	// scripted word timings per call of the words hook (window)
+	run := func(opt Options, windows []map[float64]DecodingResult, words [][][]Word) (*Result, []int) {
+		s := &scripted{results: windows}
+		call := 0
+		var seeks []int
+		cfg := Config{NumMelBins: 80, MaxSourcePositions: 1500, MaxTargetPositions: 448, VocabSize: 51865}
+		lf := &longForm{tok: tok, cfg: cfg,
+			encode: func(context.Context, *tensor.Tensor) (*tensor.Tensor, error) { return nil, nil },
+			decode: s.decode,
+			words: func(_ context.Context, segs []Segment, _ *Tokenizer, _, _ string, _ *tensor.Tensor, _ int, _, _ string, _ float64) error {
+				w := words[min(call, len(words)-1)]
+				call++
+				seeks = append(seeks, segs[0].Seek)
+				for i := range segs {
+					if i < len(w) {
+						segs[i].Words = w[i]
+						if len(w[i]) > 0 {
+							segs[i].Start, segs[i].End = w[i][0].Start, w[i][len(w[i])-1].End
+						}
+					}
+				}
+				return nil
+			},
+		}
+		opt.Language, opt.Temperatures, opt.WordTimestamps = "en", []float64{0}, true
+		res, err := lf.run(context.Background(), tensor.New(80, 4000+3000), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, seeks
+	}
+
+	// the window ends with a closed pair: seek to the end of the last word
+	// (4.0 s), not to the last timestamp (5 s)
+	_, seeks := run(Options{}, []map[float64]DecodingResult{win(ts(0), hello, ts(2), ts(2), world, ts(5), ts(5)), win(ts(0), world, ts(1))},
+		[][][]Word{{{{" Hello", 0.5, 1.5, 0.9}}, {{" world", 2.5, 4.0, 0.9}}}, {{{" world", 4.1, 4.5, 0.9}}}})
+	if len(seeks) < 2 || seeks[1] != 400 {
+		t.Errorf("window seeks %v, want the second at 400", seeks)
+	}
+
+	// a likely hallucination after a long silence: skip to its start
+	anomaly := []Word{{" Hello", 3.0, 3.02, 0.01}}
+	res, seeks := run(Options{HallucinationSilenceThreshold: 1},
+		[]map[float64]DecodingResult{win(ts(0), hello, ts(4), ts(4), world, ts(8), ts(8)), win(ts(0), world, ts(1))},
+		[][][]Word{{anomaly, {{" world", 5, 6, 0.9}}}, {{{" world", 3.2, 3.8, 0.9}}}})
+	if len(seeks) < 2 || seeks[1] != 300 {
+		t.Errorf("window seeks %v, want the second at 300", seeks)
+	}
+	if len(res.Segments) == 0 || res.Segments[0].Seek != 300 {
+		t.Errorf("the hallucinated window was kept: %+v", res.Segments)
+	}
+}
