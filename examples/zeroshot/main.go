@@ -1,0 +1,56 @@
+// Command zeroshot ranks free-text labels for an image with CLIP.
+//
+//	go run ./examples/zeroshot -labels "a diagram,a dog,a cat" CLIP.png
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+
+	"github.com/goformer/goformer/clip"
+	"github.com/goformer/goformer/hub"
+	"github.com/goformer/goformer/vit"
+)
+
+func main() {
+	modelID := flag.String("model", "openai/clip-vit-base-patch32", "Hub id or local model directory")
+	labels := flag.String("labels", "a photo of a cat,a photo of a dog", "comma-separated labels")
+	template := flag.String("template", "", `optional prompt template, e.g. "a photo of {label}"`)
+	flag.Parse()
+	log.SetFlags(0)
+	if flag.NArg() != 1 {
+		log.Fatal("usage: zeroshot [-model ID] [-labels a,b,c] IMAGE")
+	}
+	ctx := context.Background()
+
+	dir, err := hub.Resolve(ctx, *modelID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	model, err := clip.Load(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer model.Close()
+
+	f, err := os.Open(flag.Arg(0))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	img, err := vit.DecodeImage(f)
+	if err != nil {
+		log.Fatalf("%s: %v", flag.Arg(0), err)
+	}
+	scores, err := model.ZeroShot(ctx, img, strings.Split(*labels, ","), clip.ZeroShotOptions{Template: *template})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range scores { // most probable first
+		fmt.Printf("%.4f  %s\n", s.Probability, s.Label)
+	}
+}
