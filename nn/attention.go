@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"sync"
+
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -13,6 +15,57 @@ type Attention struct {
 	Heads      int
 	// Scale multiplies the scores; 0 means 1/√(head dim).
 	Scale float32
+
+	// Self-attention projects Q, K and V in one product with their weights
+	// packed side by side (built on first use; Q, K and V must not change
+	// afterwards).
+	qkvOnce sync.Once
+	qkv     *tensor.PackedB
+	qkvBias *tensor.Tensor
+}
+
+// fusedQKV returns the packed [Q; K; V] weight and bias, or nil when the
+// projections cannot be fused.
+func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
+	a.qkvOnce.Do(func() {
+		if a.Q == nil || a.K == nil || a.V == nil || a.Q.W == nil || a.K.W == nil || a.V.W == nil {
+			return
+		}
+		in := a.Q.In()
+		if a.K.In() != in || a.V.In() != in {
+			return
+		}
+		w, err := tensor.Concat(0, a.Q.W, a.K.W, a.V.W)
+		if err != nil {
+			return
+		}
+		typ := a.Q.Type
+		if a.K.Type != typ || a.V.Type != typ {
+			typ = tensor.WeightF32
+		}
+		p, err := tensor.PackWeightAs(w, typ)
+		if err != nil {
+			return
+		}
+		if a.Q.B != nil || a.K.B != nil || a.V.B != nil {
+			parts := make([]*tensor.Tensor, 3)
+			for i, l := range []*Linear{a.Q, a.K, a.V} {
+				if l.B != nil {
+					parts[i] = l.B.MustReshape(l.Out())
+				} else {
+					parts[i] = tensor.New(l.Out())
+				}
+			}
+			if a.qkvBias, err = tensor.Concat(0, parts...); err != nil {
+				return
+			}
+		}
+		a.qkv = p
+		for _, l := range []*Linear{a.Q, a.K, a.V} {
+			releaseMapped(l.W)
+		}
+	})
+	return a.qkv, a.qkvBias
 }
 
 // KVCache holds the keys and values of past positions for one
@@ -114,18 +167,32 @@ type AttnOptions struct {
 
 // Self runs self-attention on x [B, T, D].
 func (a *Attention) Self(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor {
-	return a.O.Forward(a.selfHeads(x, opt))
+	o := a.selfHeads(x, opt)
+	defer tensor.Release(o)
+	return a.O.Forward(o)
 }
 
 // selfHeads is Self before the output projection.
 func (a *Attention) selfHeads(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor {
-	q := a.Q.Forward(x)
-	k := a.K.Forward(x)
-	v := a.V.Forward(x)
-	if opt.Cache != nil {
-		k, v = opt.Cache.append(k, v)
+	var q, k, v *tensor.Tensor
+	if w, b := a.fusedQKV(); w != nil {
+		qkv := must(tensor.LinearPacked(x, w, b))
+		defer tensor.Release(qkv)
+		dq, dk := a.Q.Out(), a.K.Out()
+		q = qkv.Slice(-1, 0, dq)
+		k = qkv.Slice(-1, dq, dq+dk)
+		v = qkv.Slice(-1, dq+dk, qkv.Dim(-1))
+	} else {
+		q, k, v = a.Q.Forward(x), a.K.Forward(x), a.V.Forward(x)
+		defer tensor.Release(q)
+		defer tensor.Release(k)
+		defer tensor.Release(v)
 	}
-	return must(tensor.Attention(q, k, v, tensor.AttentionOptions{
+	ka, va := k, v
+	if opt.Cache != nil {
+		ka, va = opt.Cache.append(k, v)
+	}
+	return must(tensor.Attention(q, ka, va, tensor.AttentionOptions{
 		Heads: a.Heads, Scale: a.Scale, Causal: opt.Causal, Mask: opt.Mask, Probs: opt.Probs,
 	}))
 }
@@ -138,12 +205,15 @@ func (a *Attention) ProjectKV(enc *tensor.Tensor) *CrossKV {
 
 // Cross runs cross-attention from x [B, T, D] to precomputed keys/values.
 func (a *Attention) Cross(x *tensor.Tensor, kv *CrossKV, opt AttnOptions) *tensor.Tensor {
-	return a.O.Forward(a.crossHeads(x, kv, opt))
+	o := a.crossHeads(x, kv, opt)
+	defer tensor.Release(o)
+	return a.O.Forward(o)
 }
 
 // crossHeads is Cross before the output projection.
 func (a *Attention) crossHeads(x *tensor.Tensor, kv *CrossKV, opt AttnOptions) *tensor.Tensor {
 	q := a.Q.Forward(x)
+	defer tensor.Release(q)
 	return must(tensor.Attention(q, kv.K, kv.V, tensor.AttentionOptions{
 		Heads: a.Heads, Scale: a.Scale, Mask: opt.Mask, Probs: opt.Probs,
 	}))

@@ -19,16 +19,17 @@ func (e *EncoderBlock) Forward(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor
 	if e.PreNorm {
 		// The output projections accumulate into the residual stream.
 		out := x.Clone()
-		e.Attn.O.ForwardAdd(e.Attn.selfHeads(e.LN1.Forward(x), opt), out)
-		e.MLP.forwardAdd(e.LN2.Forward(out), out)
+		e.Attn.selfAdd(e.LN1, x, opt, out)
+		mlpAdd(e.MLP, e.LN2, out, out)
 		return out
 	}
 	h := x.Clone()
-	e.Attn.O.ForwardAdd(e.Attn.selfHeads(x, opt), h)
+	e.Attn.selfAdd(nil, x, opt, h)
 	e.LN1.inPlace(h)
 	x = h
 	h = x.Clone()
-	e.MLP.forwardAdd(x, h)
+	mlpAdd(e.MLP, nil, x, h)
+	tensor.Release(x)
 	e.LN2.inPlace(h)
 	return h
 }
@@ -70,25 +71,27 @@ func (d *DecoderBlock) Forward(x *tensor.Tensor, st *DecoderState, selfOpt AttnO
 	}
 	if d.PreNorm {
 		out := x.Clone()
-		d.SelfAttn.O.ForwardAdd(d.SelfAttn.selfHeads(d.LN1.Forward(x), selfOpt), out)
+		d.SelfAttn.selfAdd(d.LN1, x, selfOpt, out)
 		if d.CrossAttn != nil {
-			d.CrossAttn.O.ForwardAdd(d.CrossAttn.crossHeads(d.LNCross.Forward(out), st.Cross, crossOpt), out)
+			d.CrossAttn.crossAdd(d.LNCross, out, st.Cross, crossOpt, out)
 		}
-		d.MLP.forwardAdd(d.LN2.Forward(out), out)
+		mlpAdd(d.MLP, d.LN2, out, out)
 		return out
 	}
 	h := x.Clone()
-	d.SelfAttn.O.ForwardAdd(d.SelfAttn.selfHeads(x, selfOpt), h)
+	d.SelfAttn.selfAdd(nil, x, selfOpt, h)
 	d.LN1.inPlace(h)
 	x = h
 	if d.CrossAttn != nil {
 		h = x.Clone()
-		d.CrossAttn.O.ForwardAdd(d.CrossAttn.crossHeads(x, st.Cross, crossOpt), h)
+		d.CrossAttn.crossAdd(nil, x, st.Cross, crossOpt, h)
+		tensor.Release(x)
 		d.LNCross.inPlace(h)
 		x = h
 	}
 	h = x.Clone()
-	d.MLP.forwardAdd(x, h)
+	mlpAdd(d.MLP, nil, x, h)
+	tensor.Release(x)
 	d.LN2.inPlace(h)
 	return h
 }
@@ -98,4 +101,39 @@ func addTo(a, b *tensor.Tensor) {
 	if err := tensor.AddInPlace(a, b); err != nil {
 		panic("nn: " + err.Error())
 	}
+}
+
+// selfAdd adds self-attention of ln(x) (x itself when ln is nil) into dst,
+// releasing the intermediates.
+func (a *Attention) selfAdd(ln *LayerNorm, x *tensor.Tensor, opt AttnOptions, dst *tensor.Tensor) {
+	in := x
+	if ln != nil {
+		in = ln.Forward(x)
+		defer tensor.Release(in)
+	}
+	o := a.selfHeads(in, opt)
+	defer tensor.Release(o)
+	a.O.ForwardAdd(o, dst)
+}
+
+// crossAdd adds cross-attention of ln(x) (x when ln is nil) into dst.
+func (a *Attention) crossAdd(ln *LayerNorm, x *tensor.Tensor, kv *CrossKV, opt AttnOptions, dst *tensor.Tensor) {
+	in := x
+	if ln != nil {
+		in = ln.Forward(x)
+		defer tensor.Release(in)
+	}
+	o := a.crossHeads(in, kv, opt)
+	defer tensor.Release(o)
+	a.O.ForwardAdd(o, dst)
+}
+
+// mlpAdd adds m(ln(x)) (m(x) when ln is nil) into dst.
+func mlpAdd(m *MLP, ln *LayerNorm, x, dst *tensor.Tensor) {
+	in := x
+	if ln != nil {
+		in = ln.Forward(x)
+		defer tensor.Release(in)
+	}
+	m.forwardAdd(in, dst)
 }

@@ -21,6 +21,7 @@ func LoadSafetensors(path string) (*Store, error) {
 		return nil, err
 	}
 	m := make(map[string]*tensor.Tensor, len(f.infos))
+	dts := map[string]string{}
 	for _, name := range f.Names() {
 		t, err := f.Tensor(name)
 		if err != nil {
@@ -28,8 +29,12 @@ func LoadSafetensors(path string) (*Store, error) {
 			return nil, err
 		}
 		m[name] = t
+		if dt := f.infos[name].DType; dt == "F16" || dt == "BF16" {
+			dts[name] = dt
+		}
 	}
 	s := NewStore(path, m)
+	s.dtypes = dts
 	s.closers = append(s.closers, f.Close)
 	return s, nil
 }
@@ -74,6 +79,12 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 			if idx.WeightMap[n] == f {
 				t, _ := s.Get(n)
 				all.tensors[n] = t
+				if dt, ok := s.dtypes[n]; ok {
+					if all.dtypes == nil {
+						all.dtypes = map[string]string{}
+					}
+					all.dtypes[n] = dt
+				}
 			}
 		}
 		all.closers = append(all.closers, s.closers...)

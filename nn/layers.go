@@ -27,6 +27,9 @@ func must(t *tensor.Tensor, err error) *tensor.Tensor {
 type Linear struct {
 	W *tensor.Tensor // [Out, In]
 	B *tensor.Tensor // [Out] or nil
+	// Type is the element type the packed weight is kept in (F32 by
+	// default; see Store.WeightType). Set it before the first Forward.
+	Type tensor.WeightType
 
 	packOnce sync.Once
 	packed   *tensor.PackedB
@@ -37,7 +40,14 @@ type Linear struct {
 // safe to call concurrently and more than once.
 func (l *Linear) Pack() {
 	l.packOnce.Do(func() {
-		if p, err := tensor.PackWeight(l.W); err == nil {
+		// The packed copy is what Forward reads: the checkpoint's pages of
+		// W are let go as rows get packed (W stays readable, see
+		// releaseMapped), so a large weight is not held twice.
+		var done func([]float32)
+		if l.W != nil && l.W.IsContiguous() {
+			done = releaseMappedSlice
+		}
+		if p, err := tensor.PackWeightWith(l.W, l.Type, done); err == nil {
 			l.packed = p
 		}
 	})
@@ -51,7 +61,7 @@ func (l *Linear) packedW() *tensor.PackedB {
 
 // NewLinear reads "weight" [out, in] and, when bias is true, "bias" [out].
 func NewLinear(w Weights, in, out int, bias bool) *Linear {
-	l := &Linear{W: w.Tensor("weight", out, in)}
+	l := &Linear{W: w.Tensor("weight", out, in), Type: weightType(w, "weight")}
 	if bias {
 		l.B = w.Tensor("bias", out)
 	}
@@ -62,7 +72,7 @@ func NewLinear(w Weights, in, out int, bias bool) *Linear {
 // and keeps it as [out, in].
 func NewLinearTransposed(w Weights, in, out int, bias bool) *Linear {
 	wt := w.Tensor("weight", in, out)
-	l := &Linear{W: wt.Transpose(0, 1).Contiguous()}
+	l := &Linear{W: wt.Transpose(0, 1).Contiguous(), Type: weightType(w, "weight")}
 	if bias {
 		l.B = w.Tensor("bias", out)
 	}
@@ -193,10 +203,26 @@ type MLP struct {
 
 // Forward applies the MLP to x [..., D].
 func (m *MLP) Forward(x *tensor.Tensor) *tensor.Tensor {
-	return m.FC2.Forward(m.FC1.ForwardAct(x, m.Act))
+	h := m.FC1.ForwardAct(x, m.Act)
+	defer tensor.Release(h)
+	return m.FC2.Forward(h)
 }
 
 // forwardAdd adds the MLP's output into dst.
 func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
-	m.FC2.ForwardAdd(m.FC1.ForwardAct(x, m.Act), dst)
+	h := m.FC1.ForwardAct(x, m.Act)
+	defer tensor.Release(h)
+	m.FC2.ForwardAdd(h, dst)
+}
+
+// weightType is the packed type for a weight: its checkpoint type when that
+// is F16 or BF16 (exact), else the store's WeightType.
+func weightType(w Weights, name string) tensor.WeightType {
+	switch w.DType(name) {
+	case "F16":
+		return tensor.WeightF16
+	case "BF16":
+		return tensor.WeightBF16
+	}
+	return w.store.WeightType
 }

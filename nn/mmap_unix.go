@@ -4,7 +4,11 @@ package nn
 
 import (
 	"os"
+	"sync"
 	"syscall"
+	"unsafe"
+
+	"github.com/goformer/goformer/tensor"
 )
 
 // mapFile maps a file read-only. Empty files map to an empty slice.
@@ -17,5 +21,74 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 		// Fall back to reading (e.g. file systems without mmap support).
 		return readAll(f, size)
 	}
-	return b, func() error { return syscall.Munmap(b) }, nil
+	start := uintptr(unsafe.Pointer(&b[0]))
+	mappings.Lock()
+	mappings.m[start] = start + uintptr(len(b))
+	mappings.Unlock()
+	return b, func() error {
+		mappings.Lock()
+		defer mappings.Unlock()
+		delete(mappings.m, start)
+		return syscall.Munmap(b)
+	}, nil
+}
+
+// mappings records the live file mappings (start → end address), so that
+// the pages of a weight that has been packed into another layout can be
+// dropped from memory (see releaseMapped).
+var mappings = struct {
+	sync.Mutex
+	m map[uintptr]uintptr
+}{m: map[uintptr]uintptr{}}
+
+// releaseMapped tells the kernel that the pages of t's storage are not
+// needed for now, when that storage is part of a file mapping (F32
+// safetensors tensors are read zero-copy). The tensor stays valid: reading
+// it again faults the pages back in from the file. It is how a layer that
+// keeps its weight in packed form stops holding the checkpoint's copy in
+// memory as well.
+func releaseMapped(t *tensor.Tensor) {
+	if t == nil || t.Len() == 0 || !t.IsContiguous() {
+		return
+	}
+	releaseMappedSlice(t.Data())
+}
+
+// releaseMappedSlice is releaseMapped for a range of a tensor's storage.
+func releaseMappedSlice(d []float32) {
+	if len(d) == 0 {
+		return
+	}
+	start := uintptr(unsafe.Pointer(&d[0]))
+	end := start + uintptr(len(d))*4
+	page := uintptr(os.Getpagesize())
+	s, e := (start+page-1)&^(page-1), end&^(page-1)
+	if e <= s {
+		return
+	}
+	mappings.Lock()
+	defer mappings.Unlock()
+	for ms, me := range mappings.m {
+		if start >= ms && end <= me {
+			syscall.Syscall(syscall.SYS_MADVISE, s, e-s, syscall.MADV_DONTNEED)
+			return
+		}
+	}
+}
+
+// isMapped reports whether t's storage lies in a live file mapping.
+func isMapped(t *tensor.Tensor) bool {
+	d := t.Data()
+	if len(d) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(&d[0]))
+	mappings.Lock()
+	defer mappings.Unlock()
+	for ms, me := range mappings.m {
+		if start >= ms && start < me {
+			return true
+		}
+	}
+	return false
 }

@@ -18,6 +18,16 @@ type Store struct {
 	Source string
 	// closers release memory mappings when the store is no longer needed.
 	closers []func() error
+	// dtypes records the stored element type of tensors that were widened
+	// at load ("F16", "BF16"); absent names were float32 (or unknown).
+	dtypes map[string]string
+
+	// WeightType, when not F32, makes layers built from this store (NewLinear)
+	// keep their packed weights in that 16-bit type: half the memory and the
+	// bandwidth of decoding, at the cost of rounding float32 weights (weights
+	// stored as F16 or BF16 in the checkpoint are kept in their own type
+	// regardless, which is exact). Set it before building the model.
+	WeightType tensor.WeightType
 
 	mu       sync.Mutex
 	used     map[string]bool
@@ -27,6 +37,15 @@ type Store struct {
 // NewStore wraps a map of tensors (not copied).
 func NewStore(source string, tensors map[string]*tensor.Tensor) *Store {
 	return &Store{tensors: tensors, Source: source, used: map[string]bool{}}
+}
+
+// DType returns the element type a tensor had in its checkpoint ("F16",
+// "BF16", …) when it was converted to float32 at load, or "F32".
+func (s *Store) DType(name string) string {
+	if dt, ok := s.dtypes[name]; ok {
+		return dt
+	}
+	return "F32"
 }
 
 // Names returns all tensor names, sorted.
@@ -58,12 +77,20 @@ func (s *Store) Delete(name string) { delete(s.tensors, name) }
 // loaders map foreign layouts (OpenAI checkpoints) onto Hub names.
 func (s *Store) Rename(f func(string) string) {
 	next := make(map[string]*tensor.Tensor, len(s.tensors))
+	var dts map[string]string
 	for k, v := range s.tensors {
 		if nk := f(k); nk != "" {
 			next[nk] = v
+			if dt, ok := s.dtypes[k]; ok {
+				if dts == nil {
+					dts = map[string]string{}
+				}
+				dts[nk] = dt
+			}
 		}
 	}
 	s.tensors = next
+	s.dtypes = dts
 }
 
 // Root returns a Weights view of the whole store.
@@ -160,6 +187,10 @@ func (w Weights) Prefix() string { return w.prefix }
 
 // Store returns the underlying store.
 func (w Weights) Store() *Store { return w.store }
+
+// DType returns the checkpoint element type of the named tensor (see
+// Store.DType).
+func (w Weights) DType(name string) string { return w.store.DType(w.prefix + name) }
 
 // Has reports whether the named tensor exists.
 func (w Weights) Has(name string) bool {

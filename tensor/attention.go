@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/goformer/goformer/tensor/internal/kern"
 )
 
 // AttentionOptions configures Attention.
@@ -64,45 +66,186 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	qc, qb, qld := rowMajor3(q)
 	kc, kb, kld := rowMajor3(k)
 	vc, vb, vld := rowMajor3(v)
-	out := New(b, tq, d)
-	const block = 64
-	nblk := (tq + block - 1) / block
-	offset := tk - tq
-	Parallel(b*h*nblk, 1, func(lo, hi int) {
-		scores := make([]float32, block*tk)
-		for job := lo; job < hi; job++ {
-			bi := job / (h * nblk)
-			head := (job / nblk) % h
-			q0 := (job % nblk) * block
-			rows := min(block, tq-q0)
-			s := scores[:rows*tk]
-			qa := qc[bi*qb+q0*qld+head*dh:]
-			ka := kc[bi*kb+head*dh:]
-			va := vc[bi*vb+head*dh:]
-			Gemm(false, true, rows, tk, dh, scale, qa, qld, ka, kld, 0, s, tk)
-			for r := 0; r < rows; r++ {
-				row := s[r*tk : (r+1)*tk]
-				if maskData != nil {
-					mo := bi*msb + (q0+r)*msq
-					for j := range row {
-						row[j] += maskData[mo+j*msk]
-					}
-				}
-				if opt.Causal {
-					lim := offset + q0 + r + 1
-					for j := max(lim, 0); j < tk; j++ {
-						row[j] = float32(math.Inf(-1))
-					}
-				}
-				SoftmaxRow(row)
+	out := newUninit(b, tq, d)
+	var probs []float32
+	if opt.Probs != nil {
+		probs = opt.Probs.data[opt.Probs.offset:]
+	}
+	job := attnJob{
+		q: qc, qb: qb, qld: qld, k: kc, kb: kb, kld: kld, v: vc, vb: vb, vld: vld,
+		b: b, tq: tq, tk: tk, h: h, dh: dh, d: d, scale: scale,
+		mask: maskData, msb: msb, msq: msq, msk: msk, causal: opt.Causal,
+		probs: probs, out: out.data,
+	}
+	job.run(fastSet, Threads())
+	return out, nil
+}
+
+// attnJob is one Attention call: operands as (storage, batch stride, row
+// stride), heads of dh columns at offset head·dh.
+type attnJob struct {
+	q, k, v          []float32
+	qb, qld          int
+	kb, kld          int
+	vb, vld          int
+	b, tq, tk, h, dh int
+	d                int
+	scale            float32
+	mask             []float32
+	msb, msq, msk    int
+	causal           bool
+	probs, out       []float32
+}
+
+// attnBlock is the most query rows whose scores are held at once; with
+// assembly kernels the block is the largest multiple of the micro-tile
+// height that fits (56 rows for AVX-512), so no tile is partial.
+const attnBlock = 64
+
+// blockRows returns the query block height for kernel set s.
+func blockRows(s *kern.Set) int {
+	if s == nil {
+		return attnBlock
+	}
+	return attnBlock / s.MR * s.MR
+}
+
+// run splits the work by (batch, head) and, when there are fewer of those
+// than threads, by ranges of query rows.
+func (a *attnJob) run(s *kern.Set, threads int) {
+	units := a.b * a.h
+	blk := blockRows(s)
+	nblk := (a.tq + blk - 1) / blk
+	chunks := 1
+	if units < threads && a.tq > 4 {
+		chunks = min(nblk, (threads+units-1)/units)
+	}
+	Parallel(units*chunks, 1, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			u, c := j/chunks, j%chunks
+			r0 := min(a.tq, c*nblk/chunks*blk)
+			r1 := min(a.tq, (c+1)*nblk/chunks*blk)
+			if s == nil {
+				a.headRef(u/a.h, u%a.h, r0, r1)
+			} else {
+				a.head(s, u/a.h, u%a.h, r0, r1)
 			}
-			if opt.Probs != nil {
-				copy(opt.Probs.data[opt.Probs.offset+((bi*h+head)*tq+q0)*tk:], s)
-			}
-			Gemm(false, false, rows, dh, tk, 1, s, tk, va, vld, 0, out.data[(bi*tq+q0)*d+head*dh:], d)
 		}
 	})
-	return out, nil
+}
+
+// rowScores applies mask and causality to the scores of query row r and
+// turns them into exp(score − max) in place, returning 1/Σ (0 for a row
+// with nothing to attend to). With probs set, the normalised row is stored.
+func (a *attnJob) rowScores(row []float32, bi, head, r int) float32 {
+	if a.mask != nil {
+		mo := bi*a.msb + r*a.msq
+		switch a.msk {
+		case 1:
+			kern.VecAdd(row, a.mask[mo:mo+a.tk])
+		case 0:
+			mv := a.mask[mo]
+			for j := range row {
+				row[j] += mv
+			}
+		default:
+			for j := range row {
+				row[j] += a.mask[mo+j*a.msk]
+			}
+		}
+	}
+	if a.causal {
+		lim := a.tk - a.tq + r + 1
+		for j := max(lim, 0); j < a.tk; j++ {
+			row[j] = float32(math.Inf(-1))
+		}
+	}
+	m := kern.VecMax(row)
+	var inv float32
+	if math.IsInf(float64(m), -1) {
+		clear(row)
+	} else {
+		inv = 1 / kern.VecExpSum(row, m)
+	}
+	if a.probs != nil {
+		p := a.probs[((bi*a.h+head)*a.tq+r)*a.tk:][:a.tk]
+		copy(p, row)
+		kern.VecScale(p, inv)
+	}
+	return inv
+}
+
+// head computes query rows [r0, r1) of one (batch, head) with the fast
+// kernels: K and V are packed once, scores are computed attnBlock rows at a
+// time, and the softmax normalisation is applied to the output rows.
+func (a *attnJob) head(s *kern.Set, bi, head, r0, r1 int) {
+	if r0 >= r1 {
+		return
+	}
+	tk, dh := a.tk, a.dh
+	qa := a.q[bi*a.qb+head*dh:]
+	ka := a.k[bi*a.kb+head*dh:]
+	va := a.v[bi*a.vb+head*dh:]
+	oa := a.out[bi*a.tq*a.d+head*dh:]
+	if r1-r0 <= 4 {
+		// Decoding: a few query rows against the cache, no packing.
+		sb := getBuf(tk)
+		defer putBuf(sb)
+		row := *sb
+		for r := r0; r < r1; r++ {
+			kern.VecDots(qa[r*a.qld:r*a.qld+dh], ka, a.kld, a.scale, row)
+			inv := a.rowScores(row, bi, head, r)
+			o := oa[r*a.d : r*a.d+dh]
+			gemmBlock(s, false, false, 0, 1, 0, dh, tk, inv, row, tk, va, a.vld, nil, 0, o, dh, nil, nil)
+		}
+		return
+	}
+	kbuf := getBuf(packedLen(s, dh, tk))
+	vbuf := getBuf(packedLen(s, tk, dh))
+	sbuf := getBuf(attnBlock * tk)
+	defer putBuf(kbuf)
+	defer putBuf(vbuf)
+	defer putBuf(sbuf)
+	var pk, pv PackedB
+	pk.packInto(s, true, dh, tk, ka, a.kld, *kbuf)
+	pv.packInto(s, false, tk, dh, va, a.vld, *vbuf)
+	var inv [attnBlock]float32
+	blk := blockRows(s)
+	for q0 := r0; q0 < r1; q0 += blk {
+		rows := min(blk, r1-q0)
+		sc := (*sbuf)[:rows*tk]
+		gemmBlock(s, false, false, 0, rows, 0, tk, dh, a.scale, qa[q0*a.qld:], a.qld, nil, 0, &pk, 0, sc, tk, nil, nil)
+		for r := 0; r < rows; r++ {
+			inv[r] = a.rowScores(sc[r*tk:(r+1)*tk], bi, head, q0+r)
+		}
+		o := oa[q0*a.d:]
+		gemmBlock(s, false, false, 0, rows, 0, dh, tk, 1, sc, tk, nil, 0, &pv, 0, o, a.d, nil, nil)
+		for r := 0; r < rows; r++ {
+			kern.VecScale(o[r*a.d:r*a.d+dh], inv[r])
+		}
+	}
+}
+
+// headRef is head with the portable GEMM (no assembly kernels).
+func (a *attnJob) headRef(bi, head, r0, r1 int) {
+	tk, dh := a.tk, a.dh
+	sb := getBuf(attnBlock * tk)
+	defer putBuf(sb)
+	for q0 := r0; q0 < r1; q0 += attnBlock {
+		rows := min(attnBlock, r1-q0)
+		sc := (*sb)[:rows*tk]
+		qa := a.q[bi*a.qb+q0*a.qld+head*dh:]
+		ka := a.k[bi*a.kb+head*dh:]
+		va := a.v[bi*a.vb+head*dh:]
+		GemmRef(false, true, rows, tk, dh, a.scale, qa, a.qld, ka, a.kld, 0, sc, tk)
+		o := a.out[(bi*a.tq+q0)*a.d+head*dh:]
+		for r := 0; r < rows; r++ {
+			row := sc[r*tk : (r+1)*tk]
+			inv := a.rowScores(row, bi, head, q0+r)
+			kern.VecScale(row, inv)
+		}
+		GemmRef(false, false, rows, dh, tk, 1, sc, tk, va, a.vld, 0, o, a.d)
+	}
 }
 
 // rowMajor3 returns storage, batch stride and row stride for a rank-3 tensor

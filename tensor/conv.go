@@ -31,9 +31,11 @@ func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
 	}
 	xc := x.Contiguous().Data()
 	wc := w.Contiguous().Data()
-	out := New(b, cout, lout)
+	out := newUninit(b, cout, lout)
 	coutg := cout / groups
-	col := make([]float32, cing*k*lout)
+	colBuf := getBuf(cing * k * lout)
+	defer putBuf(colBuf)
+	col := *colBuf
 	for bi := 0; bi < b; bi++ {
 		for g := 0; g < groups; g++ {
 			// col[(c*k+kk)*lout + t] = x[bi, g*cing+c, t*stride+kk-padding]
@@ -91,7 +93,8 @@ func PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
 	np := gh * gw
 	xc := x.Contiguous().Data()
 	kdim := c * p * p
-	cols := New(b, np, kdim)
+	cols := newUninit(b, np, kdim)
+	defer Release(cols)
 	Parallel(b*np, 16, func(lo, hi int) {
 		for idx := lo; idx < hi; idx++ {
 			bi, pi := idx/np, idx%np

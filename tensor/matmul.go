@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/goformer/goformer/tensor/internal/kern"
+)
 
 // GemmFunc computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(X) is X or Xᵀ as transA/transB say. op(A) is m×k, op(B) is k×n,
@@ -109,7 +113,12 @@ func axpy(s float32, x, y []float32) {
 }
 
 // Dot returns the inner product of two equal-length vectors.
-func Dot(x, y []float32) float32 { return dot(x, y) }
+func Dot(x, y []float32) float32 {
+	if len(y) < len(x) {
+		panic("tensor: Dot of vectors of different lengths")
+	}
+	return kern.VecDot(x, y)
+}
 
 // batchDims checks two operands of a batched product and returns the
 // broadcast batch shape. Batch dimensions broadcast numpy-style.
@@ -167,7 +176,7 @@ func matmul(a, b *Tensor, transB bool) (*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := New(append(cloneInts(bshape), m, n)...)
+	out := newUninit(append(cloneInts(bshape), m, n)...)
 	// Each operand's matrices must have a unit stride in one of the last two
 	// dimensions; otherwise make it contiguous.
 	a = gemmOperand(a)
@@ -242,7 +251,7 @@ func Linear(x, w, bias *Tensor) (*Tensor, error) {
 		m = numel(x.shape[:x.Rank()-1])
 	}
 	outShape := append(cloneInts(x.shape[:x.Rank()-1]), n)
-	out := New(outShape...)
+	out := newUninit(outShape...)
 	wc := w.Contiguous()
 	beta := float32(0)
 	if bias != nil {

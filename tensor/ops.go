@@ -3,6 +3,9 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"reflect"
+
+	"github.com/goformer/goformer/tensor/internal/kern"
 )
 
 // broadcastShapes returns the numpy broadcast of two shapes.
@@ -48,7 +51,7 @@ func binary(a, b *Tensor, f func(x, y float32) float32) (*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := New(shape...)
+	out := newUninit(shape...)
 	if SameShape(a, b) && a.IsContiguous() && b.IsContiguous() {
 		ad, bd := a.Data(), b.Data()
 		for i := range out.data {
@@ -122,18 +125,25 @@ func AddInPlace(a, b *Tensor) error {
 		return fmt.Errorf("%w: in-place add %v += %v", ErrShape, a.shape, b.shape)
 	}
 	ad, bd := a.Data(), b.Data()
-	for i := range ad {
-		ad[i] += bd[i]
-	}
+	kern.VecAdd(ad, bd)
 	return nil
 }
 
 // Scale returns s·t.
-func Scale(t *Tensor, s float32) *Tensor { return Map(t, func(x float32) float32 { return s * x }) }
+func Scale(t *Tensor, s float32) *Tensor {
+	out := t.Clone()
+	kern.VecScale(out.data, s)
+	return out
+}
 
 // Map returns f applied to every element, as a new contiguous tensor.
 func Map(t *Tensor, f func(float32) float32) *Tensor {
-	out := New(t.shape...)
+	if v := vectorised(f); v != nil {
+		out := t.Clone()
+		Parallel(len(out.data), 1<<14, func(lo, hi int) { v(out.data[lo:hi]) })
+		return out
+	}
+	out := newUninit(t.shape...)
 	src := t.Data()
 	Parallel(len(src), 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -146,6 +156,10 @@ func Map(t *Tensor, f func(float32) float32) *Tensor {
 // MapInPlace applies f to every element of a contiguous tensor in place.
 func MapInPlace(t *Tensor, f func(float32) float32) {
 	d := t.Data()
+	if v := vectorised(f); v != nil {
+		Parallel(len(d), 1<<14, func(lo, hi int) { v(d[lo:hi]) })
+		return
+	}
 	Parallel(len(d), 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			d[i] = f(d[i])
@@ -240,24 +254,13 @@ func SoftmaxRow(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
+	m := kern.VecMax(x)
 	if math.IsInf(float64(m), -1) {
 		clear(x)
 		return
 	}
-	var sum float64
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
-		x[i] = e
-		sum += float64(e)
-	}
-	inv := float32(1 / sum)
-	for i := range x {
-		x[i] *= inv
-	}
+	sum := kern.VecExpSum(x, m)
+	kern.VecScale(x, 1/sum)
 }
 
 // SoftmaxMasked returns softmax(t + mask) over the last dimension, with mask
@@ -287,15 +290,9 @@ func LogSoftmaxRow(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var sum float64
-	for _, v := range x {
-		sum += math.Exp(float64(v - m))
-	}
-	lse := m + float32(math.Log(sum))
+	m := kern.VecMax(x)
+	sum := kern.VecSumExp(x, m)
+	lse := m + float32(math.Log(float64(sum)))
 	for i := range x {
 		x[i] -= lse
 	}
@@ -338,6 +335,13 @@ func LayerNormInPlace(x, w, b *Tensor, eps float32) error {
 // LayerNormRow normalises one row in place; w and b may be nil.
 func LayerNormRow(row, w, b []float32, eps float32) {
 	if len(row) == 0 {
+		return
+	}
+	if w != nil && b != nil {
+		n := float32(len(row))
+		mean32 := kern.VecSum(row) / n
+		variance := kern.VecSqDev(row, mean32) / n
+		kern.VecNorm(row, w, b, mean32, float32(1/math.Sqrt(float64(variance)+float64(eps))))
 		return
 	}
 	var mean float64
@@ -436,4 +440,37 @@ func TopK(x []float32, k int) []int {
 		}
 	}
 	return idx
+}
+
+// vecActs maps the elementwise activations above to their vectorised slice
+// forms, so that Map and MapInPlace with one of them run SIMD kernels.
+var vecActs = map[uintptr]func([]float32){}
+
+func init() {
+	reg := func(f func(float32) float32, v func([]float32)) {
+		vecActs[reflect.ValueOf(f).Pointer()] = v
+	}
+	reg(GELUExact, kern.VecGeluErf)
+	reg(GELUTanh, kern.VecGeluTanh)
+	reg(QuickGELU, func(x []float32) { kern.VecSigmoidMul(x, 1.702) })
+	reg(SiLU, func(x []float32) { kern.VecSigmoidMul(x, 1) })
+}
+
+// vectorised returns the slice kernel for a known activation, or nil.
+func vectorised(f func(float32) float32) func([]float32) {
+	if f == nil {
+		return nil
+	}
+	return vecActs[reflect.ValueOf(f).Pointer()]
+}
+
+// ActivationInPlace applies the HuggingFace activation name (see Activation)
+// to a contiguous tensor in place, with SIMD kernels where available.
+func ActivationInPlace(t *Tensor, name string) error {
+	f, err := Activation(name)
+	if err != nil {
+		return err
+	}
+	MapInPlace(t, f)
+	return nil
 }

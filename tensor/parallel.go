@@ -24,7 +24,9 @@ func Threads() int { return int(threads.Load()) }
 
 // Parallel splits [0, n) into contiguous chunks of at least grain items and
 // runs fn on them across up to Threads() goroutines, returning when all are
-// done. fn must be safe to call concurrently on disjoint ranges.
+// done. fn must be safe to call concurrently on disjoint ranges. Chunks are
+// handed out dynamically (a few per goroutine), so a goroutine slowed down
+// by other load on the machine does not hold the others up.
 func Parallel(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -33,23 +35,33 @@ func Parallel(n, grain int, fn func(lo, hi int)) {
 		grain = 1
 	}
 	workers := Threads()
-	if maxw := (n + grain - 1) / grain; workers > maxw {
-		workers = maxw
+	maxChunks := max(1, n/grain)
+	if workers > maxChunks {
+		workers = maxChunks
 	}
 	if workers <= 1 {
 		fn(0, n)
 		return
 	}
-	chunk := (n + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := chunk; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
+	chunks := min(maxChunks, 4*workers)
+	var next atomic.Int32
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= chunks {
+				return
+			}
+			fn(i*n/chunks, (i+1)*n/chunks)
+		}
 	}
-	fn(0, min(chunk, n))
+	var wg sync.WaitGroup
+	for t := 1; t < workers; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
 	wg.Wait()
 }

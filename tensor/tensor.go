@@ -7,6 +7,15 @@
 // implementations (SIMD assembly, other backends) slot in behind the same
 // signatures: see matmul.go for the GEMM seam.
 //
+// On amd64 the GEMM behind Gemm, MatMul, Linear, convolutions and attention
+// is a Goto/BLIS-style driver (gemm.go) over Go-assembly micro-kernels
+// (AVX-512 14×32 or AVX2+FMA 6×16, chosen at run time), with weights that
+// can be packed once into the kernels' layout (PackWeight, PackedB,
+// LinearPacked) and kept in F16/BF16 (PackWeightAs); softmax, layer norm,
+// GELU and exp run as AVX-512 row kernels. Other architectures and the
+// purego build tag use the portable Go code (GemmRef). Large intermediate
+// results come from recycled storage (Release).
+//
 // Tensors are not safe for concurrent mutation; reading one tensor from many
 // goroutines is safe. Operations that return a new tensor never alias their
 // inputs unless documented as views.
@@ -29,12 +38,15 @@ type Tensor struct {
 	strides []int
 	offset  int
 	data    []float32
+	// owned marks storage allocated by this package for this tensor (not a
+	// view, not caller memory), which Release may recycle.
+	owned bool
 }
 
 // New returns a zero-filled contiguous tensor of the given shape.
 func New(shape ...int) *Tensor {
 	n := numel(shape)
-	return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: make([]float32, n)}
+	return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: make([]float32, n), owned: true}
 }
 
 // FromData wraps data (not copied) as a contiguous tensor of the given shape.
@@ -112,7 +124,7 @@ func (t *Tensor) Contiguous() *Tensor {
 		}
 		return &Tensor{shape: cloneInts(t.shape), strides: contiguousStrides(t.shape), data: t.data[t.offset : t.offset+t.Len()]}
 	}
-	out := New(t.shape...)
+	out := newUninit(t.shape...)
 	i := 0
 	t.each(func(off int) { out.data[i] = t.data[off]; i++ })
 	return out
@@ -120,7 +132,7 @@ func (t *Tensor) Contiguous() *Tensor {
 
 // Clone returns a contiguous deep copy.
 func (t *Tensor) Clone() *Tensor {
-	out := New(t.shape...)
+	out := newUninit(t.shape...)
 	copy(out.data, t.Data())
 	return out
 }

@@ -113,7 +113,7 @@ func Concat(dim int, ts ...*Tensor) (*Tensor, error) {
 		}
 		shape[dim] += t.shape[dim]
 	}
-	out := New(shape...)
+	out := newUninit(shape...)
 	outer := numel(shape[:dim])
 	inner := numel(shape[dim+1:])
 	pos := 0

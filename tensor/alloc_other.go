@@ -1,0 +1,6 @@
+//go:build !linux
+
+package tensor
+
+// allocWeights returns zeroed storage for n floats of constant data.
+func allocWeights[T float32 | uint16](n int, owner *PackedB) []T { return make([]T, n) }

@@ -1,0 +1,158 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// attnWant is the float64 reference of Attention for token-layout operands.
+func attnWant(q, k, v *Tensor, heads int, scale float64, causal bool, mask *Tensor) (out, probs []float64) {
+	b, tq, d := q.Dim(0), q.Dim(1), q.Dim(2)
+	tk := k.Dim(1)
+	dh := d / heads
+	out = make([]float64, b*tq*d)
+	probs = make([]float64, b*heads*tq*tk)
+	var mb *Tensor
+	if mask != nil {
+		mb, _ = Add(New(b, tq, tk), mask)
+	}
+	for bi := 0; bi < b; bi++ {
+		for h := 0; h < heads; h++ {
+			for i := 0; i < tq; i++ {
+				sc := make([]float64, tk)
+				m := math.Inf(-1)
+				for j := 0; j < tk; j++ {
+					var s float64
+					for x := 0; x < dh; x++ {
+						s += float64(q.At(bi, i, h*dh+x)) * float64(k.At(bi, j, h*dh+x))
+					}
+					s = float64(float32(s * scale))
+					if mb != nil {
+						s += float64(mb.At(bi, i, j))
+					}
+					if causal && j > tk-tq+i {
+						s = math.Inf(-1)
+					}
+					sc[j] = s
+					m = math.Max(m, s)
+				}
+				var z float64
+				for j := range sc {
+					if !math.IsInf(m, -1) {
+						sc[j] = math.Exp(sc[j] - m)
+					} else {
+						sc[j] = 0
+					}
+					z += sc[j]
+				}
+				for j := range sc {
+					if z > 0 {
+						sc[j] /= z
+					}
+					probs[((bi*heads+h)*tq+i)*tk+j] = sc[j]
+				}
+				for x := 0; x < dh; x++ {
+					var s float64
+					for j := 0; j < tk; j++ {
+						s += sc[j] * float64(v.At(bi, j, h*dh+x))
+					}
+					out[(bi*tq+i)*d+h*dh+x] = s
+				}
+			}
+		}
+	}
+	return out, probs
+}
+
+func TestAttentionFastPaths(t *testing.T) {
+	r := rand.New(rand.NewSource(21))
+	type tc struct {
+		b, tq, tk, h, dh int
+		causal           bool
+		mask             string
+	}
+	cases := []tc{
+		{1, 1, 1, 1, 64, false, ""},
+		{2, 1, 37, 3, 64, true, "key"},
+		{1, 3, 100, 2, 64, false, "full"},
+		{2, 5, 5, 2, 16, true, ""},
+		{1, 70, 70, 1, 64, true, ""},
+		{1, 150, 131, 2, 64, false, "key"},
+		{3, 17, 33, 2, 20, false, "full"},
+		{1, 129, 200, 1, 32, false, "row"},
+		{2, 66, 66, 4, 8, true, "key"},
+	}
+	for _, c := range cases {
+		d := c.h * c.dh
+		q, k, v := randT(r, c.b, c.tq, d), randT(r, c.b, c.tk, d), randT(r, c.b, c.tk, d)
+		for _, x := range [][]float32{q.data, k.data} {
+			for i := range x {
+				x[i] *= 3
+			}
+		}
+		var mask *Tensor
+		switch c.mask {
+		case "key":
+			mask = New(c.b, 1, c.tk)
+			for j := 0; j < c.tk; j += 3 {
+				mask.Set(float32(math.Inf(-1)), c.b-1, 0, j)
+			}
+		case "full":
+			mask = randT(r, c.b, c.tq, c.tk)
+		case "row":
+			mask = randT(r, c.tk)
+		}
+		want, wantP := attnWant(q, k, v, c.h, 1/math.Sqrt(float64(c.dh)), c.causal, mask)
+		for _, s := range kernelSets() {
+			for _, threads := range []int{1, 2, 3} {
+				name := fmt.Sprintf("%+v/%s/threads%d", c, setName(s), threads)
+				probs := New(c.b, c.h, c.tq, c.tk)
+				out := New(c.b, c.tq, d)
+				qc, qb, qld := rowMajor3(q)
+				kc, kb, kld := rowMajor3(k)
+				vc, vb, vld := rowMajor3(v)
+				job := attnJob{q: qc, qb: qb, qld: qld, k: kc, kb: kb, kld: kld, v: vc, vb: vb, vld: vld,
+					b: c.b, tq: c.tq, tk: c.tk, h: c.h, dh: c.dh, d: d, scale: float32(1 / math.Sqrt(float64(c.dh))),
+					causal: c.causal, probs: probs.data, out: out.data}
+				if mask != nil {
+					mc := mask.Contiguous()
+					st := broadcastStrides(mc, []int{c.b, c.tq, c.tk})
+					job.mask, job.msb, job.msq, job.msk = mc.Data(), st[0], st[1], st[2]
+				}
+				job.run(s, threads)
+				for i, w := range want {
+					if d := math.Abs(float64(out.data[i]) - w); d > 2e-5 {
+						t.Fatalf("%s: out[%d] = %g want %g", name, i, out.data[i], w)
+					}
+				}
+				for i, w := range wantP {
+					if d := math.Abs(float64(probs.data[i]) - w); d > 2e-6 {
+						t.Fatalf("%s: probs[%d] = %g want %g", name, i, probs.data[i], w)
+					}
+				}
+			}
+		}
+		// Public entry point, views as operands (a KV cache with spare room).
+		kbig, vbig := randT(r, c.b, c.tk+5, d), randT(r, c.b, c.tk+5, d)
+		copyInto(kbig.Slice(1, 0, c.tk), k)
+		copyInto(vbig.Slice(1, 0, c.tk), v)
+		got, err := Attention(q, kbig.Slice(1, 0, c.tk), vbig.Slice(1, 0, c.tk), AttentionOptions{Heads: c.h, Causal: c.causal, Mask: mask})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range want {
+			if d := math.Abs(float64(got.data[i]) - w); d > 2e-5 {
+				t.Fatalf("%+v Attention on views: out[%d] = %g want %g", c, i, got.data[i], w)
+			}
+		}
+	}
+}
+
+// copyInto copies src into the (possibly strided) view dst of equal shape.
+func copyInto(dst, src *Tensor) {
+	s := src.Contiguous().Data()
+	i := 0
+	dst.each(func(off int) { dst.data[off] = s[i]; i++ })
+}

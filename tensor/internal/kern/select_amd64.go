@@ -1,0 +1,35 @@
+//go:build amd64 && !purego && !kerngen
+
+package kern
+
+import "golang.org/x/sys/cpu"
+
+func init() {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ {
+		vec512 = true
+		asm.max512, asm.sum512 = Max512, Sum512
+		asm.sqDev512, asm.expSum512, asm.expSumNoStore512 = SqDev512, ExpSum512, ExpSumNoStore512
+		asm.scale512, asm.sigmoidMul512 = Scale512, SigmoidMul512
+		asm.geluErf512, asm.geluTanh512 = GeluErf512, GeluTanh512
+		asm.norm512, asm.add512, asm.dotRows512 = Norm512, Add512, DotRows512
+		asm.dots512 = [9]func(q, k *float32, ldk, n int, scale float32, out *float32){
+			nil, Dots512D1, Dots512D2, Dots512D3, Dots512D4, Dots512D5, Dots512D6, Dots512D7, Dots512D8,
+		}
+		asm.f16ToF32, asm.bf16ToF32 = F16ToF32x512, BF16ToF32x512
+		sets = append(sets, &Set{
+			Name: "avx512", MR: 14, NR: 32, Masked: true, KC: 256, MC: 476,
+			M: []Kernel{nil, Sgemm512M1, Sgemm512M2, Sgemm512M3, Sgemm512M4, Sgemm512M5, Sgemm512M6, Sgemm512M7,
+				Sgemm512M8, Sgemm512M9, Sgemm512M10, Sgemm512M11, Sgemm512M12, Sgemm512M13, Sgemm512M14},
+			F16: []HalfKernel{nil, Sgemm512HM1, Sgemm512HM2, Sgemm512HM3, Sgemm512HM4, Sgemm512HM5, Sgemm512HM6, Sgemm512HM7,
+				Sgemm512HM8, Sgemm512HM9, Sgemm512HM10, Sgemm512HM11, Sgemm512HM12, Sgemm512HM13, Sgemm512HM14},
+			BF16: []HalfKernel{nil, Sgemm512BM1, Sgemm512BM2, Sgemm512BM3, Sgemm512BM4, Sgemm512BM5, Sgemm512BM6, Sgemm512BM7,
+				Sgemm512BM8, Sgemm512BM9, Sgemm512BM10, Sgemm512BM11, Sgemm512BM12, Sgemm512BM13, Sgemm512BM14},
+		})
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		sets = append(sets, &Set{
+			Name: "avx2", MR: 6, NR: 16, Masked: false, KC: 256, MC: 480,
+			M: []Kernel{nil, Sgemm256M1, Sgemm256M2, Sgemm256M3, Sgemm256M4, Sgemm256M5, Sgemm256M6},
+		})
+	}
+}

@@ -1,0 +1,305 @@
+package tensor
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/goformer/goformer/tensor/internal/kern"
+)
+
+// PackedB is the right-hand operand B (K×N) of matrix products, packed once
+// into the layout the GEMM micro-kernels read (panels of KC×NR floats).
+// Weights are constants: packing them at load time saves the packing pass
+// of every product. A PackedB is immutable and safe for concurrent use.
+//
+// Where no assembly kernels exist (other architectures, the purego build
+// tag) a PackedB simply refers to the matrix it was made from.
+type PackedB struct {
+	k, n   int
+	kc, nr int
+	npan   int
+	data   []float32
+	// half holds the panels as 16-bit floats instead of data (kind
+	// WeightF16 or WeightBF16).
+	half []uint16
+	kind WeightType
+	set  *kern.Set
+	// Without kernels: the source matrix, op(B) = raw or rawᵀ.
+	raw      []float32
+	rawTrans bool
+	rawLd    int
+}
+
+// WeightType is the element type a packed weight is stored in.
+type WeightType int
+
+// Weight storage types. F16 and BF16 halve the memory a weight takes and
+// the bandwidth a product with few rows (decoding) needs; values are
+// widened to float32 in registers, so a weight that came from an F16 (or
+// BF16) checkpoint gives exactly the float32 results, while rounding a
+// float32 weight costs the precision of the 16-bit format.
+const (
+	WeightF32 WeightType = iota
+	WeightF16
+	WeightBF16
+)
+
+// String returns "F32", "F16" or "BF16".
+func (t WeightType) String() string {
+	switch t {
+	case WeightF16:
+		return "F16"
+	case WeightBF16:
+		return "BF16"
+	}
+	return "F32"
+}
+
+// PackB packs op(B), a K×N matrix: B is stored row-major with leading
+// dimension ldb, as K×N (transB false) or N×K (transB true).
+func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	return packBWith(fastSet, transB, k, n, b, ldb)
+}
+
+// PackWeight packs a PyTorch-layout weight w [N, K] for products x·wᵀ (as
+// Linear computes them).
+func PackWeight(w *Tensor) (*PackedB, error) {
+	return PackWeightAs(w, WeightF32)
+}
+
+// PackWeightAs is PackWeight storing the weight as t. Without assembly
+// kernels the weight stays float32.
+func PackWeightAs(w *Tensor, t WeightType) (*PackedB, error) {
+	return PackWeightWith(w, t, nil)
+}
+
+// PackWeightWith is PackWeightAs that reports progress: done is called with
+// consecutive row ranges of w's storage (as returned by w.Data()) once they
+// are packed, so that a caller holding w in memory it can release (a file
+// mapping) can let the packed rows go while the rest is packed, instead of
+// holding both copies of a large weight at once.
+func PackWeightWith(w *Tensor, t WeightType, done func(rows []float32)) (*PackedB, error) {
+	if w.Rank() != 2 {
+		return nil, fmt.Errorf("%w: packing weight %v: want [out, in]", ErrShape, w.shape)
+	}
+	wc := w.Contiguous()
+	k, n := w.shape[1], w.shape[0]
+	src := wc.data[wc.offset : wc.offset+n*k]
+	if fastSet == nil {
+		p := PackB(true, k, n, src, k)
+		if done != nil {
+			done(src)
+		}
+		return p, nil
+	}
+	s := fastSet
+	p := &PackedB{k: k, n: n, set: s, kc: s.KC, nr: s.NR, npan: (n + s.NR - 1) / s.NR, kind: t}
+	size := packedLen(s, k, n)
+	if t == WeightF32 {
+		p.data = allocWeights[float32](size, p)
+	} else {
+		p.half = allocWeights[uint16](size, p)
+	}
+	// Panel by panel (NR rows of w, all K blocks), so that rows are finished
+	// in order; 16-bit panels are narrowed from a float32 scratch panel.
+	var tmp []float32
+	if t != WeightF32 {
+		tmp = make([]float32, p.kc*p.nr)
+	}
+	released := 0
+	for jp := 0; jp < n; jp += p.nr {
+		for pc := 0; pc < k; pc += p.kc {
+			kc := min(p.kc, k-pc)
+			off := p.panelOff(pc, jp)
+			if t == WeightF32 {
+				packB(true, src, k, pc, kc, jp, min(n, jp+p.nr), p.nr, p.data[off:off+kc*p.nr])
+				continue
+			}
+			panel := tmp[:kc*p.nr]
+			packB(true, src, k, pc, kc, jp, min(n, jp+p.nr), p.nr, panel)
+			if t == WeightF16 {
+				kern.NarrowF16(p.half[off:off+len(panel)], panel)
+			} else {
+				kern.NarrowBF16(p.half[off:off+len(panel)], panel)
+			}
+		}
+		if rows := min(n, jp+p.nr); done != nil && (rows-released)*k >= 1<<18 || rows == n {
+			if done != nil && rows > released {
+				done(src[released*k : rows*k])
+			}
+			released = rows
+		}
+	}
+	return p, nil
+}
+
+// Type returns the element type the packed matrix is stored in.
+func (p *PackedB) Type() WeightType { return p.kind }
+
+// Bytes returns the memory the packed matrix takes.
+func (p *PackedB) Bytes() int {
+	if p.half != nil {
+		return 2 * len(p.half)
+	}
+	return 4 * len(p.data)
+}
+
+func packBWith(s *kern.Set, transB bool, k, n int, b []float32, ldb int) *PackedB {
+	if transB {
+		gemmNeed("B", b, n, k, ldb)
+	} else {
+		gemmNeed("B", b, k, n, ldb)
+	}
+	if s == nil {
+		return &PackedB{k: k, n: n, raw: b, rawTrans: transB, rawLd: ldb}
+	}
+	p := &PackedB{}
+	if transB && ldb == k && k*n >= 1<<18 {
+		// A weight: keep it outside the Go heap (see allocWeights).
+		buf := allocWeights[float32](packedLen(s, k, n), p)
+		p.packInto(s, transB, k, n, b, ldb, buf)
+		return p
+	}
+	p.packInto(s, transB, k, n, b, ldb, make([]float32, packedLen(s, k, n)))
+	return p
+}
+
+// packedLen is the number of floats a packed K×N operand takes.
+func packedLen(s *kern.Set, k, n int) int {
+	return k * ((n + s.NR - 1) / s.NR) * s.NR
+}
+
+// packInto packs op(B) into buf (packedLen floats) and makes p describe it.
+func (p *PackedB) packInto(s *kern.Set, transB bool, k, n int, b []float32, ldb int, buf []float32) {
+	*p = PackedB{k: k, n: n, set: s, kc: s.KC, nr: s.NR, npan: (n + s.NR - 1) / s.NR, data: buf}
+	for pc := 0; pc < k; pc += p.kc {
+		kc := min(p.kc, k-pc)
+		packB(transB, b, ldb, pc, kc, 0, n, p.nr, p.data[pc*p.npan*p.nr:])
+	}
+}
+
+// K returns the number of rows of B (the inner dimension of products).
+func (p *PackedB) K() int { return p.k }
+
+// N returns the number of columns of B (outputs of products).
+func (p *PackedB) N() int { return p.n }
+
+// panelOff returns the offset of the packed panel of K block pc (a
+// multiple of kc) and column jp (a multiple of nr).
+func (p *PackedB) panelOff(pc, jp int) int {
+	kc := min(p.kc, p.k-pc)
+	return pc*p.npan*p.nr + jp/p.nr*kc*p.nr
+}
+
+// panel returns the float32 packed panel at (pc, jp).
+func (p *PackedB) panel(pc, jp int) *float32 { return &p.data[p.panelOff(pc, jp)] }
+
+// GemmPacked computes C = alpha·A·B + beta·C (+ bias[j] added to every row
+// when bias is non-nil) for A m×K row-major with leading dimension lda, B
+// pre-packed, C m×N with leading dimension ldc.
+func GemmPacked(m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int, bias []float32) {
+	gemmPacked(Threads(), m, alpha, a, lda, b, beta, c, ldc, bias, nil)
+}
+
+func gemmPacked(threads, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
+	if bias != nil && len(bias) < b.n {
+		panic(fmt.Sprintf("tensor: gemm bias of %d elements for %d columns", len(bias), b.n))
+	}
+	if b.set == nil {
+		gemmCheckArgs(false, b.rawTrans, m, b.n, b.k, a, lda, b.raw, b.rawLd, c, ldc)
+		if bias != nil && beta != 0 {
+			scaleC(m, b.n, beta, c, ldc, bias)
+			beta = 1
+		} else if bias != nil {
+			scaleC(m, b.n, 0, c, ldc, bias)
+			beta = 1
+		}
+		GemmRef(false, b.rawTrans, m, b.n, b.k, alpha, a, lda, b.raw, b.rawLd, beta, c, ldc)
+		if act != nil {
+			for i := 0; i < m; i++ {
+				act(c[i*ldc : i*ldc+b.n])
+			}
+		}
+		runtime.KeepAlive(b)
+		return
+	}
+	gemmNeed("A", a, m, b.k, lda)
+	gemmNeed("C", c, m, b.n, ldc)
+	gemmDrive(b.set, threads, false, false, m, b.n, b.k, alpha, a, lda, nil, 0, b, beta, c, ldc, bias, act)
+	// The packed data may live outside the Go heap, released by a cleanup
+	// on b: keep b reachable until the kernels are done with it.
+	runtime.KeepAlive(b)
+}
+
+// LinearPacked returns x·Wᵀ + bias like Linear, with the weight pre-packed
+// by PackWeight (w.K() = in, w.N() = out).
+func LinearPacked(x *Tensor, w *PackedB, bias *Tensor) (*Tensor, error) {
+	return linearPacked(nil, x, w, bias, nil)
+}
+
+// LinearPackedAct returns act(x·Wᵀ + bias), applying the activation to each
+// output tile while it is still in cache (SIMD kernels for the activations
+// of Activation).
+func LinearPackedAct(x *Tensor, w *PackedB, bias *Tensor, act func(float32) float32) (*Tensor, error) {
+	return linearPacked(nil, x, w, bias, sliceAct(act))
+}
+
+// LinearPackedAdd adds x·Wᵀ + bias into dst (a contiguous tensor with x's
+// leading dimensions and w.N() columns): the residual connection fused with
+// the projection that feeds it.
+func LinearPackedAdd(dst, x *Tensor, w *PackedB, bias *Tensor) error {
+	if dst == nil || !dst.IsContiguous() {
+		return fmt.Errorf("%w: linear accumulation needs a contiguous destination", ErrShape)
+	}
+	_, err := linearPacked(dst, x, w, bias, nil)
+	return err
+}
+
+// sliceAct returns the slice form of an elementwise activation.
+func sliceAct(f func(float32) float32) func([]float32) {
+	if f == nil {
+		return nil
+	}
+	if v := vectorised(f); v != nil {
+		return v
+	}
+	return func(s []float32) {
+		for i, v := range s {
+			s[i] = f(v)
+		}
+	}
+}
+
+func linearPacked(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float32)) (*Tensor, error) {
+	if x.Rank() < 1 || x.Dim(-1) != w.k {
+		return nil, fmt.Errorf("%w: linear input %v with packed weight [%d %d]", ErrShape, x.shape, w.n, w.k)
+	}
+	var bd []float32
+	if bias != nil {
+		if bias.Len() != w.n {
+			return nil, fmt.Errorf("%w: linear bias %v for %d outputs", ErrShape, bias.shape, w.n)
+		}
+		bd = bias.Data()
+	}
+	x = x.Contiguous()
+	m := numel(x.shape[:x.Rank()-1])
+	beta := float32(0)
+	out := dst
+	if dst != nil {
+		if dst.Len() != m*w.n || (dst.Rank() > 0 && dst.Dim(-1) != w.n) {
+			return nil, fmt.Errorf("%w: linear output %v for input %v and %d outputs", ErrShape, dst.shape, x.shape, w.n)
+		}
+		beta = 1
+	} else {
+		out = newUninit(append(cloneInts(x.shape[:x.Rank()-1]), w.n)...)
+	}
+	if m == 0 {
+		return out, nil
+	}
+	var xd []float32
+	if w.k > 0 {
+		xd = x.data[x.offset:]
+	}
+	gemmPacked(Threads(), m, 1, xd, w.k, w, beta, out.data[out.offset:], w.n, bd, act)
+	return out, nil
+}

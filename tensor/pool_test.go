@@ -1,0 +1,98 @@
+package tensor
+
+import (
+	"runtime"
+	"testing"
+)
+
+func TestReleaseRecycles(t *testing.T) {
+	a := New(64, 100)
+	Release(a)
+	if a.data != nil || a.owned {
+		t.Fatal("released tensor still holds its storage")
+	}
+	Release(a) // twice is harmless
+	// Views and caller memory are never recycled.
+	b := New(64, 100)
+	view := b.Slice(0, 0, 10)
+	Release(view)
+	if view.data == nil {
+		t.Fatal("a view was released")
+	}
+	mem := make([]float32, 64*100)
+	c := MustFromData(mem, 64, 100)
+	Release(c)
+	if c.data == nil {
+		t.Fatal("caller memory was released")
+	}
+	// Uninitialised results are fully written by the operations using them.
+	x := New(70, 80)
+	for i := range x.data {
+		x.data[i] = float32(i)
+	}
+	Release(New(70, 80))
+	y := x.Clone()
+	for i := range y.data {
+		if y.data[i] != float32(i) {
+			t.Fatal("Clone into recycled storage")
+		}
+	}
+	Release(nil)
+}
+
+func TestSteadyStateAllocations(t *testing.T) {
+	if fastSet == nil || raceEnabled {
+		t.Skip("no assembly kernels, or the race detector (which defeats sync.Pool)")
+	}
+	x := New(50, 64)
+	for i := range x.data {
+		x.data[i] = float32(i%7) * 0.1
+	}
+	w := New(96, 64)
+	pw, _ := PackWeight(w)
+	run := func() {
+		y, _ := LinearPacked(x, pw, nil)
+		z, _ := Attention(y.MustReshape(1, 50, 96), y.MustReshape(1, 50, 96), y.MustReshape(1, 50, 96), AttentionOptions{Heads: 2})
+		Release(z)
+		Release(y)
+	}
+	run()
+	allocs := testing.AllocsPerRun(20, run)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const reps = 20
+	for i := 0; i < reps; i++ {
+		run()
+	}
+	runtime.ReadMemStats(&after)
+	perRun := (after.TotalAlloc - before.TotalAlloc) / reps
+	// Tensor headers, closures and goroutines are allocated; storage (the
+	// 50×96 activations, packing and score buffers) is recycled.
+	if perRun > 8<<10 {
+		t.Fatalf("%d bytes in %v allocations per linear+attention step", perRun, allocs)
+	}
+	t.Logf("%d bytes in %v allocations per step", perRun, allocs)
+}
+
+func TestPoolClasses(t *testing.T) {
+	for n := poolMin; n < 1<<26; n = n*9/8 + 1 {
+		cls, c := classFor(n)
+		if c < n || c > n+n/4+2 {
+			t.Fatalf("classFor(%d) capacity %d", n, c)
+		}
+		if classOf(c) != cls {
+			t.Fatalf("classOf(%d) = %d, want %d", c, classOf(c), cls)
+		}
+		if cls2, _ := classFor(c + 1); cls2 <= cls {
+			t.Fatalf("classes not increasing at %d", c)
+		}
+	}
+}
+
+func TestFreeScratch(t *testing.T) {
+	Release(New(100, 100))
+	FreeScratch()
+	if p, ok := poolGet(100 * 100); ok {
+		t.Fatalf("pool still holds a buffer of %d after FreeScratch", cap(*p))
+	}
+}
