@@ -113,8 +113,12 @@ func (c Config) normalized() Config {
 }
 
 // Validate checks that the dimensions are usable; the error wraps
-// nn.ErrConfig and names the field.
+// nn.ErrConfig and names the field (nn.ErrUnsupportedArchitecture for a
+// model_type other than "blip").
 func (c Config) Validate() error {
+	if c.ModelType != "" && c.ModelType != "blip" {
+		return fmt.Errorf("%w: model_type %q (the blip package runs \"blip\")", nn.ErrUnsupportedArchitecture, c.ModelType)
+	}
 	t, v := c.Text, c.Vision
 	pos := []struct {
 		name string

@@ -48,8 +48,19 @@ func ScanPickle(b []byte) error {
 			fixed = 2
 		case 'J', 'j', 'r', 0x84:
 			fixed = 4
-		case 'G', 0x95: // BINFLOAT; FRAME (its length only: the framed opcodes follow)
+		case 'G': // BINFLOAT
 			fixed = 8
+		case 0x95: // FRAME: the frame must fit in the data (decoders allocate
+			// it before reading); the framed opcodes follow and are scanned.
+			if err := need(8); err != nil {
+				return err
+			}
+			n := binary.LittleEndian.Uint64(b[i:])
+			i += 8
+			if err := need(n); err != nil {
+				return err
+			}
+			continue
 		case 'I', 'L', 'S', 'V', 'F', 'P', 'g', 'p':
 			if err := line(); err != nil {
 				return err

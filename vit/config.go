@@ -1,6 +1,7 @@
 package vit
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -48,6 +49,14 @@ var supportedArchitectures = map[string]bool{
 // (nn.ErrUnsupportedArchitecture), or inconsistent dimensions (nn.ErrConfig).
 func ParseConfig(data []byte) (Config, error) {
 	c := Config{HiddenAct: "gelu", LayerNormEps: 1e-12, NumChannels: 3, QKVBias: true, ModelType: "vit"}
+	// Another family's config lacks ViT's fields: report its architecture
+	// (nn.ErrUnsupportedArchitecture) rather than the missing fields.
+	probe := c
+	if json.Unmarshal(data, &probe) == nil {
+		if err := probe.checkArchitecture(); err != nil {
+			return Config{}, err
+		}
+	}
 	if err := nn.DecodeJSON("config.json", data, &c, requiredConfigFields...); err != nil {
 		return Config{}, err
 	}
@@ -72,13 +81,8 @@ func LoadConfig(path string) (Config, error) {
 
 // Validate checks the architecture and the consistency of the dimensions.
 func (c *Config) Validate() error {
-	if c.ModelType != "vit" {
-		return fmt.Errorf("%w: model_type %q (the vit package runs \"vit\")", nn.ErrUnsupportedArchitecture, c.ModelType)
-	}
-	for _, a := range c.Architectures {
-		if !supportedArchitectures[a] {
-			return fmt.Errorf("%w: architecture %q (the vit package runs ViTForImageClassification and ViTModel)", nn.ErrUnsupportedArchitecture, a)
-		}
+	if err := c.checkArchitecture(); err != nil {
+		return err
 	}
 	ec := c.EncoderConfig()
 	if err := ec.validate(); err != nil {
@@ -86,6 +90,19 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Labels(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkArchitecture checks model_type and architectures.
+func (c *Config) checkArchitecture() error {
+	if c.ModelType != "vit" {
+		return fmt.Errorf("%w: model_type %q (the vit package runs \"vit\")", nn.ErrUnsupportedArchitecture, c.ModelType)
+	}
+	for _, a := range c.Architectures {
+		if !supportedArchitectures[a] {
+			return fmt.Errorf("%w: architecture %q (the vit package runs ViTForImageClassification and ViTModel)", nn.ErrUnsupportedArchitecture, a)
+		}
 	}
 	return nil
 }

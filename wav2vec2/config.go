@@ -1,6 +1,7 @@
 package wav2vec2
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -61,6 +62,17 @@ func DefaultConfig() Config {
 // defaults of DefaultConfig to absent fields, and validates it.
 func ParseConfig(name string, raw []byte) (Config, error) {
 	c := DefaultConfig()
+	// Another family's config lacks wav2vec2's fields: report its
+	// architecture (nn.ErrUnsupportedArchitecture), not the missing fields.
+	var probe struct {
+		ModelType     string   `json:"model_type"`
+		Architectures []string `json:"architectures"`
+	}
+	if json.Unmarshal(raw, &probe) == nil {
+		if err := (Config{ModelType: probe.ModelType, Architectures: probe.Architectures}).checkArchitecture(); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	// Slices decode by replacing, so defaults survive only when absent.
 	if err := nn.DecodeJSON(name, raw, &c, "hidden_size", "num_hidden_layers", "num_attention_heads"); err != nil {
 		return Config{}, err
@@ -87,16 +99,8 @@ func LoadConfig(path string) (Config, error) {
 // Validate checks that the configuration describes a model this package
 // runs, with consistent dimensions.
 func (c Config) Validate() error {
-	if c.ModelType != "" && c.ModelType != "wav2vec2" {
-		return fmt.Errorf("%w: model_type %q (the wav2vec2 package runs \"wav2vec2\")", nn.ErrUnsupportedArchitecture, c.ModelType)
-	}
-	for _, a := range c.Architectures {
-		if a != "Wav2Vec2ForCTC" {
-			return fmt.Errorf("%w: architecture %q (the wav2vec2 package runs Wav2Vec2ForCTC)", nn.ErrUnsupportedArchitecture, a)
-		}
-	}
-	if c.AddAdapter || c.AdapterAttnDim != nil {
-		return fmt.Errorf("%w: wav2vec2 adapters (add_adapter, adapter_attn_dim) are not supported", nn.ErrUnsupportedArchitecture)
+	if err := c.checkArchitecture(); err != nil {
+		return err
 	}
 	switch {
 	case c.HiddenSize <= 0, c.NumHiddenLayers < 0, c.NumAttentionHeads <= 0, c.IntermediateSize <= 0, c.VocabSize <= 0:
@@ -120,6 +124,23 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: conv layer %d: dim %d, stride %d, kernel %d must be positive",
 				nn.ErrConfig, i, c.ConvDim[i], c.ConvStride[i], c.ConvKernel[i])
 		}
+	}
+	return nil
+}
+
+// checkArchitecture checks model_type, architectures and the adapter
+// settings.
+func (c Config) checkArchitecture() error {
+	if c.ModelType != "" && c.ModelType != "wav2vec2" {
+		return fmt.Errorf("%w: model_type %q (the wav2vec2 package runs \"wav2vec2\")", nn.ErrUnsupportedArchitecture, c.ModelType)
+	}
+	for _, a := range c.Architectures {
+		if a != "Wav2Vec2ForCTC" {
+			return fmt.Errorf("%w: architecture %q (the wav2vec2 package runs Wav2Vec2ForCTC)", nn.ErrUnsupportedArchitecture, a)
+		}
+	}
+	if c.AddAdapter || c.AdapterAttnDim != nil {
+		return fmt.Errorf("%w: wav2vec2 adapters (add_adapter, adapter_attn_dim) are not supported", nn.ErrUnsupportedArchitecture)
 	}
 	return nil
 }
