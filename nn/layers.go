@@ -106,6 +106,15 @@ func (l *Linear) ForwardAct(x *tensor.Tensor, act func(float32) float32) *tensor
 	return y
 }
 
+// forwardActPadded is ForwardAct for a result that only feeds another
+// Linear: its rows may be padded (see tensor.LinearPackedActPadded).
+func (l *Linear) forwardActPadded(x *tensor.Tensor, act func(float32) float32) *tensor.Tensor {
+	if p := l.packedW(); p != nil {
+		return must(tensor.LinearPackedActPadded(x, p, l.B, act))
+	}
+	return l.ForwardAct(x, act)
+}
+
 // ForwardAdd adds x·Wᵀ + b into dst ([..., Out], contiguous): a projection
 // fused with the residual connection it feeds.
 func (l *Linear) ForwardAdd(x, dst *tensor.Tensor) {
@@ -203,14 +212,14 @@ type MLP struct {
 
 // Forward applies the MLP to x [..., D].
 func (m *MLP) Forward(x *tensor.Tensor) *tensor.Tensor {
-	h := m.FC1.ForwardAct(x, m.Act)
+	h := m.FC1.forwardActPadded(x, m.Act)
 	defer tensor.Release(h)
 	return m.FC2.Forward(h)
 }
 
 // forwardAdd adds the MLP's output into dst.
 func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
-	h := m.FC1.ForwardAct(x, m.Act)
+	h := m.FC1.forwardActPadded(x, m.Act)
 	defer tensor.Release(h)
 	m.FC2.ForwardAdd(h, dst)
 }

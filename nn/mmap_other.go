@@ -15,4 +15,6 @@ func releaseMapped(t *tensor.Tensor) {}
 
 func releaseMappedSlice(d []float32) {}
 
+func releaseMappedBytes(b []byte) {}
+
 func isMapped(t *tensor.Tensor) bool { return false }

@@ -59,8 +59,21 @@ func releaseMappedSlice(d []float32) {
 	if len(d) == 0 {
 		return
 	}
-	start := uintptr(unsafe.Pointer(&d[0]))
-	end := start + uintptr(len(d))*4
+	releaseRange(uintptr(unsafe.Pointer(&d[0])), uintptr(len(d))*4)
+}
+
+// releaseMappedBytes drops the pages of b if it lies in a file mapping.
+func releaseMappedBytes(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	releaseRange(uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+}
+
+// releaseRange drops the whole pages of [start, start+n) when the range lies
+// in a live file mapping.
+func releaseRange(start, n uintptr) {
+	end := start + n
 	page := uintptr(os.Getpagesize())
 	s, e := (start+page-1)&^(page-1), end&^(page-1)
 	if e <= s {

@@ -206,6 +206,8 @@ func (s *Safetensors) Tensor(name string) (*tensor.Tensor, error) {
 		if err := convertToF32(ti.DType, raw, out); err != nil {
 			return nil, fmt.Errorf("%s: tensor %q: %w", s.Path, name, err)
 		}
+		// The converted copy is what is used: let the file's pages go.
+		releaseMappedBytes(raw)
 	}
 	return tensor.FromData(out, shape...)
 }

@@ -2,9 +2,9 @@ package tensor
 
 import (
 	"fmt"
-	"unsafe"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/goformer/goformer/tensor/internal/kern"
 )
@@ -20,8 +20,13 @@ import (
 var fastSet = kern.Best()
 
 // parallelWork is the number of multiply-adds below which a GEMM runs on one
-// goroutine.
-const parallelWork = 1 << 17
+// goroutine (starting and joining workers costs microseconds); parallelRead
+// is the matrix size (elements) below which a product with one row, bound
+// by memory bandwidth, does.
+const (
+	parallelWork = 1 << 20
+	parallelRead = 1 << 17
+)
 
 // getBuf returns a scratch buffer of n floats (contents unspecified) from
 // the recycled storage (see pool.go), so steady-state inference does not
@@ -90,19 +95,23 @@ func gemmDrive(s *kern.Set, threads int, transA, transB bool, m, n, k int, alpha
 		}
 		return
 	}
-	if pb == nil && m == 1 && transB && !transA {
-		gemvT(s, threads, n, k, alpha, a, b, ldb, beta, c, bias, act)
+	if pb == nil && m <= 8 && transB && !transA {
+		// A few rows times a transposed matrix: dot products against its
+		// rows, which need no packing (the matrix is read once per row).
+		for i := 0; i < m; i++ {
+			gemvT(s, threads, n, k, alpha, a[i*lda:], b, ldb, beta, c[i*ldc:], bias, act)
+		}
 		return
 	}
 	panels := (n + s.NR - 1) / s.NR
 	w := 1
-	if threads > 1 && m*n*k >= parallelWork {
+	if threads > 1 && (m*n*k >= parallelWork || (m <= s.MR && n*k >= parallelRead)) {
 		w = threads
 	}
 	// Copy op(A) into a buffer whose row stride maps consecutive rows to
 	// different L1 sets (a power-of-two stride puts all MR rows the kernel
 	// reads in one set), once, shared by all workers.
-	if m > s.MR || transA {
+	if transA || (m > s.MR && conflictStride(lda)) {
 		ldp := (k + 15) &^ 15
 		if ldp/16%2 == 0 {
 			ldp += 16
@@ -181,9 +190,18 @@ func scaleC(m, n int, beta float32, c []float32, ldc int, bias []float32) {
 func gemmBlock(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, pb *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
 	// Columns are done gemmNC at a time so that the block of C being
 	// accumulated over the K blocks stays in L2.
+	// With pre-packed B there is no packing to amortise over the row
+	// blocks, so each MC-row block goes through all K blocks in turn and its
+	// block of C stays in L2.
 	nc := gemmNC / s.NR * s.NR
+	mc := m1 - m0
+	if pb != nil {
+		mc = s.MC
+	}
 	for j := n0; j < n1; j += nc {
-		gemmBlockNC(s, transA, transB, m0, m1, j, min(n1, j+nc), k, alpha, a, lda, b, ldb, pb, beta, c, ldc, bias, act)
+		for i := m0; i < m1; i += mc {
+			gemmBlockNC(s, transA, transB, i, min(m1, i+mc), j, min(n1, j+nc), k, alpha, a, lda, b, ldb, pb, beta, c, ldc, bias, act)
+		}
 	}
 }
 
@@ -379,7 +397,7 @@ func packAT(a []float32, lda, ic, mc, pc, kc int, dst []float32) {
 // single row times a transposed matrix, which needs no packing.
 func gemvT(s *kern.Set, threads, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c, bias []float32, act func([]float32)) {
 	w := 1
-	if threads > 1 && n*k >= parallelWork {
+	if threads > 1 && n*k >= parallelRead {
 		w = min(threads, n/8)
 	}
 	job := func(j0, j1 int) {

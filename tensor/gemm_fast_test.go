@@ -336,12 +336,61 @@ func TestPackWeightWithReportsRows(t *testing.T) {
 		x := randT(r, 3, 513)
 		got, _ := LinearPacked(x, p, nil)
 		want, _ := Linear(x, w, nil)
-		tol := 1e-5
+		tol := 1e-4 // k = 513: two summation orders
 		if kind != WeightF32 {
 			tol = 0.1 // rounded weights
 		}
 		if d := maxDiff(got, want); d > tol {
 			t.Fatalf("%v: diff %g", kind, d)
 		}
+	}
+}
+
+func TestLinearPackedStridedAndPadded(t *testing.T) {
+	r := rand.New(rand.NewSource(17))
+	for _, dims := range [][3]int{{30, 64, 2048}, {5, 70, 768}, {1, 64, 1024}, {40, 33, 45}} {
+		m, k, n := dims[0], dims[1], dims[2]
+		w1, b1 := randT(r, n, k), randT(r, n)
+		w2, b2 := randT(r, k, n), randT(r, k)
+		p1, _ := PackWeight(w1)
+		p2, _ := PackWeight(w2)
+		x := randT(r, 2, m, k)
+		h, err := LinearPackedActPadded(x, p1, b1, GELUExact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Dim(-1) != n || h.Dim(0) != 2 || h.Dim(1) != m {
+			t.Fatalf("padded result shape %v", h.Shape())
+		}
+		lin, _ := Linear(x, w1, b1)
+		want := Map(lin, GELUExact)
+		if d := maxDiff(h.Contiguous(), want); d > 1e-5 {
+			t.Fatalf("%v: padded hidden differs by %g", dims, d)
+		}
+		if conflictStride(n) && m > 1 && h.IsContiguous() {
+			t.Fatalf("%v: width %d not padded", dims, n)
+		}
+		// The padded (strided) result feeds the next product in place.
+		y, err := LinearPacked(h, p2, b2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want2, _ := Linear(want, w2, b2)
+		if d := maxDiff(y, want2); d > 1e-4 {
+			t.Fatalf("%v: product of padded operand differs by %g", dims, d)
+		}
+		Release(h)
+	}
+	// A transposed view is not row-strided: it is copied.
+	x := randT(r, 70, 5).Transpose(0, 1)
+	w := randT(r, 9, 70)
+	pw, _ := PackWeight(w)
+	got, _ := LinearPacked(x, pw, nil)
+	want, _ := Linear(x.Contiguous(), w, nil)
+	if d := maxDiff(got, want); d > 1e-5 {
+		t.Fatalf("transposed input: diff %g", d)
+	}
+	if !conflictStride(1024) || !conflictStride(2048) || conflictStride(768) || conflictStride(2064) || conflictStride(45) {
+		t.Fatal("conflictStride misclassifies common widths")
 	}
 }

@@ -17,7 +17,11 @@ type GemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32,
 var gemmImpl GemmFunc = GemmRef
 
 // SetGemm replaces the GEMM kernel and returns the previous one. It exists for
-// backends and benchmarks; nil restores the reference kernel.
+// backends and benchmarks; nil restores the reference kernel. It governs
+// Gemm and what is built on it (MatMul, Linear, convolutions); products with
+// pre-packed weights (LinearPacked, nn.Linear) and Attention call the
+// assembly kernels directly, since their operands are in the kernels' own
+// layout.
 func SetGemm(f GemmFunc) GemmFunc {
 	old := gemmImpl
 	if f == nil {

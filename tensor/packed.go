@@ -271,6 +271,73 @@ func sliceAct(f func(float32) float32) func([]float32) {
 }
 
 func linearPacked(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float32)) (*Tensor, error) {
+	return linearPackedPad(dst, x, w, bias, act, false)
+}
+
+// rowStride returns the uniform distance between consecutive rows of t
+// viewed as a matrix [numel/last, last] when its last dimension is dense, or
+// false (t then needs a contiguous copy).
+func rowStride(t *Tensor) (int, bool) {
+	r := t.Rank()
+	if r == 0 || (t.strides[r-1] != 1 && t.shape[r-1] > 1) {
+		return 0, false
+	}
+	ld := t.shape[r-1]
+	if r >= 2 {
+		ld = t.strides[r-2]
+		if t.shape[r-2] == 1 {
+			ld = t.shape[r-1]
+		}
+	}
+	// Leading dimensions must collapse: stride[d] = shape[d+1]·stride[d+1].
+	step := ld
+	for d := r - 2; d >= 0; d-- {
+		if t.shape[d] != 1 && t.strides[d] != step {
+			return 0, false
+		}
+		step *= t.shape[d]
+	}
+	if ld < t.shape[r-1] && numel(t.shape[:r-1]) > 1 {
+		return 0, false
+	}
+	return max(ld, t.shape[r-1]), true
+}
+
+// conflictStride reports whether rows ld floats apart fall into few L1 sets
+// (a row stride close to a multiple of 4 KiB), which slows a kernel reading
+// MR rows at once.
+func conflictStride(ld int) bool {
+	if ld*4%64 != 0 {
+		return false
+	}
+	lines := ld * 4 / 64
+	g := 64
+	for g > 1 && lines%g != 0 {
+		g /= 2
+	}
+	return 64/g < 4
+}
+
+// paddedCols returns the row stride to store rows of n floats with so that
+// they do not conflict.
+func paddedCols(n int) int {
+	if !conflictStride(n) {
+		return n
+	}
+	return n + 16
+}
+
+// LinearPackedActPadded is LinearPackedAct for results that only feed
+// another product (an MLP's hidden layer): when the output width would put
+// consecutive rows in the same cache sets, the rows are stored with a few
+// floats of padding and the result is a non-contiguous view [..., N] of
+// that storage, which LinearPacked and its variants read in place. Use it
+// only as such an operand (or Release it); Data() of a view copies.
+func LinearPackedActPadded(x *Tensor, w *PackedB, bias *Tensor, act func(float32) float32) (*Tensor, error) {
+	return linearPackedPad(nil, x, w, bias, sliceAct(act), true)
+}
+
+func linearPackedPad(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float32), pad bool) (*Tensor, error) {
 	if x.Rank() < 1 || x.Dim(-1) != w.k {
 		return nil, fmt.Errorf("%w: linear input %v with packed weight [%d %d]", ErrShape, x.shape, w.n, w.k)
 	}
@@ -281,17 +348,35 @@ func linearPacked(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float32))
 		}
 		bd = bias.Data()
 	}
-	x = x.Contiguous()
+	lda, ok := rowStride(x)
+	if !ok {
+		x = x.Contiguous()
+		lda = w.k
+	}
 	m := numel(x.shape[:x.Rank()-1])
 	beta := float32(0)
 	out := dst
-	if dst != nil {
+	ldc := w.n
+	outShape := append(cloneInts(x.shape[:x.Rank()-1]), w.n)
+	switch {
+	case dst != nil:
 		if dst.Len() != m*w.n || (dst.Rank() > 0 && dst.Dim(-1) != w.n) {
 			return nil, fmt.Errorf("%w: linear output %v for input %v and %d outputs", ErrShape, dst.shape, x.shape, w.n)
 		}
 		beta = 1
-	} else {
-		out = newUninit(append(cloneInts(x.shape[:x.Rank()-1]), w.n)...)
+	case pad && paddedCols(w.n) != w.n && m > 1:
+		ldc = paddedCols(w.n)
+		buf := newUninit(m, ldc)
+		out = &Tensor{shape: outShape, strides: contiguousStrides(outShape), data: buf.data, owned: true}
+		if r := len(outShape); r >= 2 {
+			st := ldc
+			for d := r - 2; d >= 0; d-- {
+				out.strides[d] = st
+				st *= outShape[d]
+			}
+		}
+	default:
+		out = newUninit(outShape...)
 	}
 	if m == 0 {
 		return out, nil
@@ -300,6 +385,6 @@ func linearPacked(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float32))
 	if w.k > 0 {
 		xd = x.data[x.offset:]
 	}
-	gemmPacked(Threads(), m, 1, xd, w.k, w, beta, out.data[out.offset:], w.n, bd, act)
+	gemmPacked(Threads(), m, 1, xd, lda, w, beta, out.data[out.offset:], ldc, bd, act)
 	return out, nil
 }

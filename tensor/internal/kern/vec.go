@@ -14,13 +14,13 @@ var vec512 bool // set by select_amd64.go
 var asm struct {
 	max512, sum512                        func(x []float32) float32
 	sqDev512, expSum512, expSumNoStore512 func(x []float32, v float32) float32
-	scale512, sigmoidMul512          func(x []float32, v float32)
-	geluErf512, geluTanh512          func(x []float32)
-	norm512                          func(x, w, b []float32, mean, inv float32)
-	add512                           func(x, y []float32)
-	dotRows512                       func(x *float32, k int, w *float32, ldw int, n int, out *float32, alpha float32)
-	dots512                          [9]func(q, k *float32, ldk, n int, scale float32, out *float32)
-	f16ToF32, bf16ToF32              func(dst []float32, src []uint16)
+	scale512, sigmoidMul512               func(x []float32, v float32)
+	geluErf512, geluTanh512               func(x []float32)
+	norm512                               func(x, w, b []float32, mean, inv float32)
+	add512                                func(x, y []float32)
+	dotRows512                            func(x *float32, k int, w *float32, ldw int, n int, out *float32, alpha float32)
+	dots512                               [9]func(q, k *float32, ldk, n int, scale float32, out *float32)
+	f16ToF32, bf16ToF32                   func(dst []float32, src []uint16)
 }
 
 // HasVec512 reports whether the AVX-512 row kernels are in use.
@@ -157,7 +157,6 @@ func VecSigmoidMul(x []float32, c float32) {
 		x[i] = float32(float64(v) / (1 + math.Exp(-float64(c)*float64(v))))
 	}
 }
-
 
 // VecDots sets out[j] = scale·Σ_p q[p]·k[j·ldk+p] for j < len(out), p <
 // len(q): one query against many keys.
