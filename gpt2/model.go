@@ -35,7 +35,7 @@ type Model struct {
 	// when encoder_hidden_states is None).
 	selfOnly []*nn.DecoderBlock
 	lnF      *nn.LayerNorm
-	head     *tensor.Tensor // [V, D]
+	head     *nn.Linear // [V, D], packed once for the per-token projection
 }
 
 // Load reads a GPT-2 checkpoint directory (config.json and weights; the
@@ -94,9 +94,9 @@ func NewModel(cfg Config, w nn.Weights) (*Model, error) {
 	m.wte = tw.Tensor("wte.weight", cfg.VocabSize, d)
 	m.wpe = tw.Tensor("wpe.weight", cfg.NPositions, d)
 	m.lnF = nn.NewLayerNorm(tw.Sub("ln_f"), d, eps)
-	m.head = m.wte
+	m.head = &nn.Linear{W: m.wte}
 	if h := w.Optional("lm_head.weight", cfg.VocabSize, d); h != nil {
-		m.head = h
+		m.head = &nn.Linear{W: h}
 	}
 	dh := d / cfg.NHead
 	for i := 0; i < cfg.NLayer; i++ {
@@ -290,7 +290,7 @@ func (m *Model) Logits(ctx context.Context, st *State, ids [][]int) (*tensor.Ten
 	if err != nil {
 		return nil, err
 	}
-	return tensor.Linear(m.lnF.Forward(h), m.head, nil)
+	return m.head.Forward(m.lnF.Forward(h)), nil
 }
 
 // NextLogits is Logits restricted to the last position: it returns
@@ -302,5 +302,5 @@ func (m *Model) NextLogits(ctx context.Context, st *State, ids [][]int) (*tensor
 	}
 	t := h.Dim(1)
 	last := h.Slice(1, t-1, t).Contiguous().MustReshape(h.Dim(0), h.Dim(2))
-	return tensor.Linear(m.lnF.Forward(last), m.head, nil)
+	return m.head.Forward(m.lnF.Forward(last)), nil
 }
