@@ -223,6 +223,14 @@ func newFrameWork() *frameWork {
 // compute fills out ([nMels][frames]) with the clamped, scaled log-mel
 // spectrogram of sig.
 func (e *MelExtractor) compute(sig signal, frames int, style melStyle, out []float32) {
+	finish(out, e.computeInto(sig, 0, frames, frames, 0, style, out))
+}
+
+// computeInto writes the log10 mel values (before clamping) of frames
+// [lo, hi) of sig into out, frame f of bin m at out[m*stride+f-off], in
+// parallel, and returns their maximum.
+func (e *MelExtractor) computeInto(sig signal, lo, hi, stride, off int, style melStyle, out []float32) float32 {
+	frames := hi - lo
 	workers := e.parallel
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -236,17 +244,17 @@ func (e *MelExtractor) compute(sig signal, frames int, style melStyle, out []flo
 	}
 	maxes := make([]float32, workers)
 	if workers == 1 {
-		maxes[0] = e.computeRange(sig, 0, frames, frames, style, out)
+		maxes[0] = e.computeRange(sig, lo, hi, stride, off, style, out)
 	} else {
 		var wg sync.WaitGroup
 		per := (frames + workers - 1) / workers
 		for w := 0; w < workers; w++ {
-			lo, hi := w*per, min((w+1)*per, frames)
+			a, b := lo+w*per, min(lo+(w+1)*per, hi)
 			wg.Add(1)
-			go func(w, lo, hi int) {
+			go func(w, a, b int) {
 				defer wg.Done()
-				maxes[w] = e.computeRange(sig, lo, hi, frames, style, out)
-			}(w, lo, hi)
+				maxes[w] = e.computeRange(sig, a, b, stride, off, style, out)
+			}(w, a, b)
 		}
 		wg.Wait()
 	}
@@ -254,7 +262,7 @@ func (e *MelExtractor) compute(sig signal, frames int, style melStyle, out []flo
 	for _, m := range maxes {
 		mx = max(mx, m)
 	}
-	finish(out, mx)
+	return mx
 }
 
 // finish applies max(x, mx-8) and (x+4)/4 in float32, as both references do.
@@ -269,8 +277,9 @@ func finish(out []float32, mx float32) {
 }
 
 // computeRange writes log10 mel values (before clamping) of frames [lo, hi)
-// into out and returns their maximum.
-func (e *MelExtractor) computeRange(sig signal, lo, hi, frames int, style melStyle, out []float32) float32 {
+// into out (frame f of bin m at out[m*stride+f-off]) and returns their
+// maximum.
+func (e *MelExtractor) computeRange(sig signal, lo, hi, stride, off int, style melStyle, out []float32) float32 {
 	fw := e.fftPool.Get().(*frameWork)
 	defer e.fftPool.Put(fw)
 	win, bank := e.winHF, e.bankHF
@@ -311,7 +320,7 @@ func (e *MelExtractor) computeRange(sig signal, lo, hi, frames int, style melSty
 				s = 1e-10
 			}
 			v := float32(math.Log10(s))
-			out[m*frames+f] = v
+			out[m*stride+f-off] = v
 			mx = max(mx, v)
 		}
 	}

@@ -81,16 +81,16 @@ func newTextModel(w nn.Weights, head *nn.Weights, cfg TextConfig) (*textModel, e
 		}
 		// The decoder weight is stored in published checkpoints; it is tied
 		// to the word embeddings, which stand in when it is absent.
-		dw := p.Optional("decoder.weight", cfg.VocabSize, d)
+		dw, dt := p.Optional("decoder.weight", cfg.VocabSize, d), p.PackType("decoder.weight")
 		if dw == nil {
-			dw = m.words
+			dw, dt = m.words, emb.PackType("word_embeddings.weight")
 		}
 		// The bias is "predictions.bias" (aliased as decoder.bias).
 		bias := p.Optional("bias", cfg.VocabSize)
 		if bias == nil {
 			bias = p.Tensor("decoder.bias", cfg.VocabSize)
 		}
-		h.dec = &nn.Linear{W: dw, B: bias}
+		h.dec = &nn.Linear{W: dw, B: bias, Type: dt}
 		m.head = h
 	}
 	return m, nil

@@ -94,9 +94,9 @@ func NewModel(cfg Config, w nn.Weights) (*Model, error) {
 	m.wte = tw.Tensor("wte.weight", cfg.VocabSize, d)
 	m.wpe = tw.Tensor("wpe.weight", cfg.NPositions, d)
 	m.lnF = nn.NewLayerNorm(tw.Sub("ln_f"), d, eps)
-	m.head = &nn.Linear{W: m.wte}
+	m.head = &nn.Linear{W: m.wte, Type: tw.PackType("wte.weight")}
 	if h := w.Optional("lm_head.weight", cfg.VocabSize, d); h != nil {
-		m.head = &nn.Linear{W: h}
+		m.head = &nn.Linear{W: h, Type: w.PackType("lm_head.weight")}
 	}
 	dh := d / cfg.NHead
 	for i := 0; i < cfg.NLayer; i++ {

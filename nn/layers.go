@@ -61,7 +61,7 @@ func (l *Linear) packedW() *tensor.PackedB {
 
 // NewLinear reads "weight" [out, in] and, when bias is true, "bias" [out].
 func NewLinear(w Weights, in, out int, bias bool) *Linear {
-	l := &Linear{W: w.Tensor("weight", out, in), Type: weightType(w, "weight")}
+	l := &Linear{W: w.Tensor("weight", out, in), Type: w.PackType("weight")}
 	if bias {
 		l.B = w.Tensor("bias", out)
 	}
@@ -72,7 +72,7 @@ func NewLinear(w Weights, in, out int, bias bool) *Linear {
 // and keeps it as [out, in].
 func NewLinearTransposed(w Weights, in, out int, bias bool) *Linear {
 	wt := w.Tensor("weight", in, out)
-	l := &Linear{W: wt.Transpose(0, 1).Contiguous(), Type: weightType(w, "weight")}
+	l := &Linear{W: wt.Transpose(0, 1).Contiguous(), Type: w.PackType("weight")}
 	if bias {
 		l.B = w.Tensor("bias", out)
 	}
@@ -224,9 +224,11 @@ func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
 	m.FC2.ForwardAdd(h, dst)
 }
 
-// weightType is the packed type for a weight: its checkpoint type when that
-// is F16 or BF16 (exact), else the store's WeightType.
-func weightType(w Weights, name string) tensor.WeightType {
+// PackType is the element type a Linear built from tensor name keeps its
+// packed weight in: the checkpoint's type when that is F16 or BF16 (exact),
+// else the store's WeightType. Model code that builds a Linear by hand (a
+// projection tied to an embedding) sets Linear.Type from it.
+func (w Weights) PackType(name string) tensor.WeightType {
 	switch w.DType(name) {
 	case "F16":
 		return tensor.WeightF16

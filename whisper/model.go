@@ -83,12 +83,14 @@ func Load(path string) (*Model, error) {
 		}
 		return nil, fmt.Errorf("whisper: %s: %w (no config.json)", path, nn.ErrNoCheckpoint)
 	}
+	// Another family's checkpoint is refused by its model_type before its
+	// config is read as a Whisper config (which it would fail).
+	if _, mt, err := nn.Architecture(cfgPath); err == nil && mt != "" && mt != "whisper" {
+		return nil, fmt.Errorf("whisper: %s: %w: model_type %q", cfgPath, nn.ErrUnsupportedArchitecture, mt)
+	}
 	cfg, err := LoadConfig(cfgPath)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
-	}
-	if _, mt, err := nn.Architecture(cfgPath); err == nil && mt != "" && mt != "whisper" {
-		return nil, fmt.Errorf("whisper: %s: %w: model_type %q", cfgPath, nn.ErrUnsupportedArchitecture, mt)
 	}
 	gen, hasGen, err := loadGenerationConfig(path)
 	if err != nil {
@@ -312,7 +314,7 @@ func build(cfg Config, store *nn.Store) (*Model, error) {
 	dec := root.Sub("decoder")
 	m.tokEmb = dec.Tensor("embed_tokens.weight", cfg.VocabSize, d)
 	m.decPos = dec.Tensor("embed_positions.weight", cfg.MaxTargetPositions, d)
-	m.proj = &nn.Linear{W: m.tokEmb}
+	m.proj = &nn.Linear{W: m.tokEmb, Type: dec.PackType("embed_tokens.weight")}
 	for i := 0; i < cfg.DecoderLayers; i++ {
 		l := dec.Subf("layers.%d", i)
 		m.decBlocks = append(m.decBlocks, &nn.DecoderBlock{

@@ -277,7 +277,7 @@ func runScripted(t *testing.T, tok *Tokenizer, seconds float64, opt Options, s *
 		decode: s.decode,
 		detect: func(context.Context, *tensor.Tensor) (string, error) { return "en", nil },
 	}
-	res, err := lf.run(context.Background(), tensor.New(80, frames), opt)
+	res, err := lf.run(context.Background(), tensorMel{tensor.New(80, frames)}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +437,7 @@ func TestFallback(t *testing.T) {
 			return s.decode(ctx, e, o)
 		},
 	}
-	if _, err := lf.run(context.Background(), tensor.New(80, 4000), Options{Language: "en", BeamSize: 5, Patience: 2, BestOf: 5}); err != nil {
+	if _, err := lf.run(context.Background(), tensorMel{tensor.New(80, 4000)}, Options{Language: "en", BeamSize: 5, Patience: 2, BestOf: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 2 || seen[0].BeamSize != 5 || seen[0].Patience != 2 || seen[0].BestOf != 0 || seen[1].BeamSize != 0 || seen[1].Patience != 0 || seen[1].BestOf != 5 {
@@ -507,7 +507,7 @@ func TestWordTimestampSeek(t *testing.T) {
 			},
 		}
 		opt.Language, opt.Temperatures, opt.WordTimestamps = "en", []float64{0}, true
-		res, err := lf.run(context.Background(), tensor.New(80, 4000+3000), opt)
+		res, err := lf.run(context.Background(), tensorMel{tensor.New(80, 4000+3000)}, opt)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -156,12 +156,22 @@ func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) 
 
 // Transcribe transcribes 16 kHz mono PCM of any length with OpenAI's
 // sequential long-form algorithm.
+//
+// The features of each 30 s window are computed from pcm when the window is
+// decoded (audio.PaddedMel), after one pass over the recording for the
+// maximum that OpenAI's whole-recording spectrogram clamps against; the
+// results equal TranscribeMel on audio.LogMelPadded(pcm), and memory beyond
+// pcm and the model does not grow with the length of the audio. pcm must
+// not change during the call.
 func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Result, error) {
-	mel, err := audio.LogMelPadded(pcm, m.Config.NumMelBins)
+	mel, err := audio.NewPaddedMel(ctx, pcm, m.Config.NumMelBins)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
-	return m.TranscribeMel(ctx, mel, opt)
+	return m.transcribe(ctx, mel, opt)
 }
 
 // DetectLanguage returns the language probabilities of a 30-second log-mel
@@ -204,6 +214,34 @@ func sortedLanguages(p map[string]float64, tok *Tokenizer) []LanguageProb {
 // log_mel_spectrogram(audio, padding=N_SAMPLES) (audio.LogMelPadded): the
 // last 3000 frames are the padding.
 func (m *Model) TranscribeMel(ctx context.Context, mel *tensor.Tensor, opt Options) (*Result, error) {
+	if mel == nil || mel.Rank() != 2 || mel.Dim(0) != m.Config.NumMelBins || mel.Dim(1) < m.Config.NumFrames() {
+		var shape []int
+		if mel != nil {
+			shape = mel.Shape()
+		}
+		return nil, fmt.Errorf("whisper: %w: padded mel %v, want [%d, frames ≥ %d]", tensor.ErrShape, shape, m.Config.NumMelBins, m.Config.NumFrames())
+	}
+	return m.transcribe(ctx, tensorMel{mel}, opt)
+}
+
+// melSource is a padded log-mel spectrogram [n_mels, frames] read one
+// window at a time: a tensor (TranscribeMel) or computed on demand from
+// PCM (*audio.PaddedMel).
+type melSource interface {
+	Frames() int
+	Window(seek, size int) (*tensor.Tensor, error)
+}
+
+// tensorMel is a spectrogram held whole.
+type tensorMel struct{ t *tensor.Tensor }
+
+func (m tensorMel) Frames() int { return m.t.Dim(1) }
+
+func (m tensorMel) Window(seek, size int) (*tensor.Tensor, error) {
+	return audio.MelWindow(m.t, seek, size)
+}
+
+func (m *Model) transcribe(ctx context.Context, mel melSource, opt Options) (*Result, error) {
 	if m.tok == nil {
 		return nil, ErrNoTokenizer
 	}
@@ -240,19 +278,15 @@ type longForm struct {
 	words  func(ctx context.Context, segments []Segment, tok *Tokenizer, language, task string, enc *tensor.Tensor, numFrames int, prepend, appendP string, lastSpeech float64) error
 }
 
-func (lf *longForm) run(ctx context.Context, mel *tensor.Tensor, opt Options) (*Result, error) {
+func (lf *longForm) run(ctx context.Context, mel melSource, opt Options) (*Result, error) {
 	tok := lf.tok
 	cfg := lf.cfg
 	nFrames := cfg.NumFrames()
-	if mel == nil || mel.Rank() != 2 || mel.Dim(0) != cfg.NumMelBins || mel.Dim(1) < nFrames {
-		var shape []int
-		if mel != nil {
-			shape = mel.Shape()
-		}
-		return nil, fmt.Errorf("whisper: %w: padded mel %v, want [%d, frames ≥ %d]", tensor.ErrShape, shape, cfg.NumMelBins, nFrames)
+	if mel.Frames() < nFrames {
+		return nil, fmt.Errorf("whisper: %w: padded mel of %d frames, want ≥ %d", tensor.ErrShape, mel.Frames(), nFrames)
 	}
 	const hop, sampleRate = audio.HopLength, audio.SampleRate
-	contentFrames := mel.Dim(1) - nFrames
+	contentFrames := mel.Frames() - nFrames
 	contentDuration := float64(contentFrames*hop) / sampleRate
 
 	crt, crtOn := optFloat(opt.CompressionRatioThreshold, 2.4)
@@ -278,7 +312,7 @@ func (lf *longForm) run(ctx context.Context, mel *tensor.Tensor, opt Options) (*
 		if !tok.Multilingual {
 			language = "en"
 		} else {
-			w, err := audio.MelWindow(mel, 0, nFrames)
+			w, err := mel.Window(0, nFrames)
 			if err != nil {
 				return nil, fmt.Errorf("whisper: %w", err)
 			}
@@ -398,7 +432,7 @@ func (lf *longForm) run(ctx context.Context, mel *tensor.Tensor, opt Options) (*
 		windowEndTime := float64((seek+nFrames)*hop) / sampleRate
 		segmentSize := min(nFrames, contentFrames-seek, clipEnd-seek)
 		segmentDuration := float64(segmentSize*hop) / sampleRate
-		melSegment, err := audio.MelWindow(mel, seek, segmentSize)
+		melSegment, err := mel.Window(seek, segmentSize)
 		if err != nil {
 			return nil, fmt.Errorf("whisper: %w", err)
 		}

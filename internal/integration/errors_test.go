@@ -119,19 +119,7 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("%s: error %.400q does not wrap %v", what, err, want)
 				}
 			}
-			if f.name == "whisper" {
-				// Known gap (reported): whisper.Load validates config.json's
-				// dimensions before its model_type, so another family's
-				// checkpoint gives nn.ErrConfig. Remove this branch once
-				// whisper checks model_type first.
-				if _, err := f.load(modelDir(t, f.other)); err != nil && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-					t.Logf("known gap: whisper.Load(%s): %.200v", f.other, err)
-				} else {
-					check("another family's checkpoint ("+f.other+")", modelDir(t, f.other), nn.ErrUnsupportedArchitecture)
-				}
-			} else {
-				check("another family's checkpoint ("+f.other+")", modelDir(t, f.other), nn.ErrUnsupportedArchitecture)
-			}
+			check("another family's checkpoint ("+f.other+")", modelDir(t, f.other), nn.ErrUnsupportedArchitecture)
 			check("truncated model.safetensors", copyModel(t, f.fixture, func(files map[string][]byte) {
 				b := files["model.safetensors"]
 				files["model.safetensors"] = b[:len(b)*2/3]
