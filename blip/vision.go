@@ -40,7 +40,7 @@ func newVisionModel(w nn.Weights, cfg VisionConfig) (*visionModel, error) {
 		lw := w.Subf("encoder.layers.%d", i)
 		qkv := nn.NewLinear(lw.Sub("self_attn.qkv"), d, 3*d, true)
 		part := func(j int) *nn.Linear {
-			return &nn.Linear{W: qkv.W.Slice(0, j*d, (j+1)*d), B: qkv.B.Slice(0, j*d, (j+1)*d), Type: qkv.Type}
+			return qkv.Rows(j*d, (j+1)*d)
 		}
 		m.layers = append(m.layers, &nn.EncoderBlock{
 			PreNorm: true,

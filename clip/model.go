@@ -184,7 +184,7 @@ func newModel(cfg Config, store *nn.Store) (*Model, error) {
 	}
 	raw := ls.Contiguous().Data()[0]
 	m.logitScale = float32(math.Exp(float64(raw)))
-	m.id = fingerprint(cfg, m.textProj.W, m.visProj.W, raw)
+	m.id = fingerprint(cfg, m.textProj.Weight(), m.visProj.Weight(), raw)
 	return m, nil
 }
 

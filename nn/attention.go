@@ -28,14 +28,14 @@ type Attention struct {
 // projections cannot be fused.
 func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
 	a.qkvOnce.Do(func() {
-		if a.Q == nil || a.K == nil || a.V == nil || a.Q.W == nil || a.K.W == nil || a.V.W == nil {
+		if a.Q == nil || a.K == nil || a.V == nil || !a.Q.hasWeight() || !a.K.hasWeight() || !a.V.hasWeight() {
 			return
 		}
 		in := a.Q.In()
 		if a.K.In() != in || a.V.In() != in {
 			return
 		}
-		w, err := tensor.Concat(0, a.Q.W, a.K.W, a.V.W)
+		w, err := tensor.Concat(0, a.Q.Weight(), a.K.Weight(), a.V.Weight())
 		if err != nil {
 			return
 		}
@@ -62,7 +62,7 @@ func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
 		}
 		a.qkv = p
 		for _, l := range []*Linear{a.Q, a.K, a.V} {
-			releaseMapped(l.W)
+			l.releaseSource()
 		}
 	})
 	return a.qkv, a.qkvBias

@@ -13,28 +13,37 @@ import (
 )
 
 // LoadSafetensors reads every tensor of one safetensors file into a Store.
-// F32 tensors alias the memory-mapped file (released by Store.Close); F16,
-// BF16 and F64 tensors are widened to float32.
+// F32 tensors alias the memory-mapped file (released by Store.Close); F16
+// and BF16 tensors stay 16-bit in the mapping until read as float32 (a
+// Linear packs them without widening, see NewLinear); F64 and integer
+// tensors are converted to float32.
 func LoadSafetensors(path string) (*Store, error) {
 	f, err := OpenSafetensors(path)
 	if err != nil {
 		return nil, err
 	}
 	m := make(map[string]*tensor.Tensor, len(f.infos))
-	dts := map[string]string{}
+	half := map[string]*halfTensor{}
 	for _, name := range f.Names() {
+		ti := f.infos[name]
+		if ti.DType == "F16" || ti.DType == "BF16" {
+			h, err := newHalfTensor(ti.DType, ti.Shape, f.data[ti.Offsets[0]:ti.Offsets[1]])
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: tensor %q: %w", path, name, err)
+			}
+			half[name] = h
+			continue
+		}
 		t, err := f.Tensor(name)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 		m[name] = t
-		if dt := f.infos[name].DType; dt == "F16" || dt == "BF16" {
-			dts[name] = dt
-		}
 	}
 	s := NewStore(path, m)
-	s.dtypes = dts
+	s.half = half
 	s.closers = append(s.closers, f.Close)
 	return s, nil
 }
@@ -76,22 +85,24 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 			return nil, err
 		}
 		for _, n := range s.Names() {
-			if idx.WeightMap[n] == f {
-				t, _ := s.Get(n)
-				all.tensors[n] = t
-				if dt, ok := s.dtypes[n]; ok {
-					if all.dtypes == nil {
-						all.dtypes = map[string]string{}
-					}
-					all.dtypes[n] = dt
-				}
+			if idx.WeightMap[n] != f {
+				continue
 			}
+			if h, ok := s.half[n]; ok {
+				if all.half == nil {
+					all.half = map[string]*halfTensor{}
+				}
+				all.half[n] = h
+				continue
+			}
+			t, _ := s.Get(n)
+			all.tensors[n] = t
 		}
 		all.closers = append(all.closers, s.closers...)
 	}
 	var missing []string
 	for n := range idx.WeightMap {
-		if _, ok := all.tensors[n]; !ok {
+		if _, ok := all.tensors[n]; !ok && all.half[n] == nil {
 			missing = append(missing, n)
 		}
 	}

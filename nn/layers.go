@@ -21,18 +21,62 @@ func must(t *tensor.Tensor, err error) *tensor.Tensor {
 
 // Linear is y = x·Wᵀ + b with W in PyTorch's [out, in] layout.
 //
-// The first Forward (or Pack) packs W once into the GEMM kernels' panel
-// layout; W and B stay the layer's parameters and must not change after
-// that. A Linear must not be copied after first use.
+// The first Forward (or Pack) packs the weight once into the GEMM kernels'
+// panel layout; W and B stay the layer's parameters and must not change
+// after that. A Linear must not be copied after first use.
+//
+// A Linear that NewLinear builds from an F16 or BF16 checkpoint tensor has
+// a nil W: its weight stays 16-bit (in the file mapping until packed, then
+// packed as it is), so the checkpoint never exists as float32 in memory.
+// Weight returns it as float32 in either case.
 type Linear struct {
-	W *tensor.Tensor // [Out, In]
+	W *tensor.Tensor // [Out, In]; nil when the weight is held 16-bit (see Weight)
 	B *tensor.Tensor // [Out] or nil
 	// Type is the element type the packed weight is kept in (F32 by
 	// default; see Store.WeightType). Set it before the first Forward.
 	Type tensor.WeightType
 
+	half     *halfTensor // the checkpoint's 16-bit weight when W is nil
 	packOnce sync.Once
 	packed   *tensor.PackedB
+}
+
+// Weight returns the weight [Out, In] as float32: W itself, or a new
+// (exactly widened) copy of a 16-bit weight.
+func (l *Linear) Weight() *tensor.Tensor {
+	if l.W == nil && l.half != nil {
+		return l.half.widen()
+	}
+	return l.W
+}
+
+func (l *Linear) hasWeight() bool { return l.W != nil || l.half != nil }
+
+// Row copies row i of the weight (the In values of output i) into dst as
+// float32: how a projection tied to an embedding table looks a token up
+// without a float32 copy of a 16-bit table. dst must hold In values.
+func (l *Linear) Row(i int, dst []float32) {
+	in := l.In()
+	if l.W == nil && l.half != nil {
+		tensor.WidenHalf(dst[:in], l.half.data[i*in:(i+1)*in], l.half.kind)
+		return
+	}
+	copy(dst[:in], l.W.Contiguous().Data()[i*in:(i+1)*in])
+}
+
+// Rows returns a Linear computing outputs [lo, hi) of this one: its weight
+// rows and bias entries, shared, not copied, in the same storage type.
+func (l *Linear) Rows(lo, hi int) *Linear {
+	r := &Linear{Type: l.Type}
+	if l.W != nil {
+		r.W = l.W.Slice(0, lo, hi)
+	} else if l.half != nil {
+		r.half = l.half.rows(lo, hi)
+	}
+	if l.B != nil {
+		r.B = l.B.Slice(0, lo, hi)
+	}
+	return r
 }
 
 // Pack packs W into the kernels' layout now instead of at the first
@@ -40,6 +84,21 @@ type Linear struct {
 // safe to call concurrently and more than once.
 func (l *Linear) Pack() {
 	l.packOnce.Do(func() {
+		if l.W == nil && l.half != nil {
+			h := l.half
+			var p *tensor.PackedB
+			var err error
+			if l.Type == h.kind {
+				p, err = tensor.PackWeightHalf(h.data, h.kind, h.shape[0], h.shape[1], releaseHalf)
+			} else {
+				p, err = tensor.PackWeightAs(h.widen(), l.Type)
+				releaseHalf(h.data)
+			}
+			if err == nil {
+				l.packed = p
+			}
+			return
+		}
 		// The packed copy is what Forward reads: the checkpoint's pages of
 		// W are let go as rows get packed (W stays readable, see
 		// releaseMapped), so a large weight is not held twice.
@@ -53,6 +112,16 @@ func (l *Linear) Pack() {
 	})
 }
 
+// releaseSource lets the checkpoint pages behind the weight go (after a
+// packed copy was made elsewhere, as Attention's fused projection does).
+func (l *Linear) releaseSource() {
+	if l.W != nil {
+		releaseMapped(l.W)
+	} else if l.half != nil {
+		releaseHalf(l.half.data)
+	}
+}
+
 // packedW returns the packed weight (nil if W could not be packed).
 func (l *Linear) packedW() *tensor.PackedB {
 	l.Pack()
@@ -61,7 +130,12 @@ func (l *Linear) packedW() *tensor.PackedB {
 
 // NewLinear reads "weight" [out, in] and, when bias is true, "bias" [out].
 func NewLinear(w Weights, in, out int, bias bool) *Linear {
-	l := &Linear{W: w.Tensor("weight", out, in), Type: w.PackType("weight")}
+	var l *Linear
+	if h, ok := w.half("weight", out, in); ok {
+		l = &Linear{half: h, Type: h.kind}
+	} else {
+		l = &Linear{W: w.Tensor("weight", out, in), Type: w.PackType("weight")}
+	}
 	if bias {
 		l.B = w.Tensor("bias", out)
 	}
@@ -80,17 +154,27 @@ func NewLinearTransposed(w Weights, in, out int, bias bool) *Linear {
 }
 
 // In returns the input width.
-func (l *Linear) In() int { return l.W.Dim(1) }
+func (l *Linear) In() int {
+	if l.W == nil && l.half != nil {
+		return l.half.shape[1]
+	}
+	return l.W.Dim(1)
+}
 
 // Out returns the output width.
-func (l *Linear) Out() int { return l.W.Dim(0) }
+func (l *Linear) Out() int {
+	if l.W == nil && l.half != nil {
+		return l.half.shape[0]
+	}
+	return l.W.Dim(0)
+}
 
 // Forward applies the layer to x [..., In].
 func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if p := l.packedW(); p != nil {
 		return must(tensor.LinearPacked(x, p, l.B))
 	}
-	return must(tensor.Linear(x, l.W, l.B))
+	return must(tensor.Linear(x, l.Weight(), l.B))
 }
 
 // ForwardAct returns act(x·Wᵀ + b), the activation fused into the product
@@ -99,7 +183,7 @@ func (l *Linear) ForwardAct(x *tensor.Tensor, act func(float32) float32) *tensor
 	if p := l.packedW(); p != nil {
 		return must(tensor.LinearPackedAct(x, p, l.B, act))
 	}
-	y := must(tensor.Linear(x, l.W, l.B))
+	y := must(tensor.Linear(x, l.Weight(), l.B))
 	if act != nil {
 		tensor.MapInPlace(y, act)
 	}
@@ -124,7 +208,7 @@ func (l *Linear) ForwardAdd(x, dst *tensor.Tensor) {
 		}
 		return
 	}
-	addTo(dst, must(tensor.Linear(x, l.W, l.B)))
+	addTo(dst, must(tensor.Linear(x, l.Weight(), l.B)))
 }
 
 // LayerNorm normalises the last dimension with a learned scale and shift.

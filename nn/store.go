@@ -21,6 +21,9 @@ type Store struct {
 	// dtypes records the stored element type of tensors that were widened
 	// at load ("F16", "BF16"); absent names were float32 (or unknown).
 	dtypes map[string]string
+	// half holds 16-bit tensors not yet widened (see halfTensor): a Linear
+	// packs them as they are; any other reader gets them widened (once).
+	half map[string]*halfTensor
 
 	// WeightType, when not F32, makes layers built from this store (NewLinear)
 	// keep their packed weights in that 16-bit type: half the memory and the
@@ -40,8 +43,14 @@ func NewStore(source string, tensors map[string]*tensor.Tensor) *Store {
 }
 
 // DType returns the element type a tensor had in its checkpoint ("F16",
-// "BF16", …) when it was converted to float32 at load, or "F32".
+// "BF16", …) when it is held in, or was converted from, a 16-bit type, or
+// "F32".
 func (s *Store) DType(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.half[name]; ok {
+		return h.dtype()
+	}
 	if dt, ok := s.dtypes[name]; ok {
 		return dt
 	}
@@ -50,34 +59,87 @@ func (s *Store) DType(name string) string {
 
 // Names returns all tensor names, sorted.
 func (s *Store) Names() []string {
-	out := make([]string, 0, len(s.tensors))
+	s.mu.Lock()
+	out := make([]string, 0, len(s.tensors)+len(s.half))
 	for k := range s.tensors {
 		out = append(out, k)
 	}
+	for k := range s.half {
+		out = append(out, k)
+	}
+	s.mu.Unlock()
 	sort.Strings(out)
 	return out
 }
 
 // Len returns the number of tensors.
-func (s *Store) Len() int { return len(s.tensors) }
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tensors) + len(s.half)
+}
 
-// Get returns a tensor by full name without recording its use.
+// Get returns a tensor by full name, as float32, without recording its use.
 func (s *Store) Get(name string) (*tensor.Tensor, bool) {
-	t, ok := s.tensors[name]
-	return t, ok
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookupLocked(name)
+}
+
+// lookupLocked returns a tensor as float32, widening a 16-bit one (once: the
+// widened copy replaces it). s.mu must be held.
+func (s *Store) lookupLocked(name string) (*tensor.Tensor, bool) {
+	if t, ok := s.tensors[name]; ok {
+		return t, true
+	}
+	h, ok := s.half[name]
+	if !ok {
+		return nil, false
+	}
+	t := h.widen()
+	releaseHalf(h.data)
+	delete(s.half, name)
+	s.tensors[name] = t
+	if s.dtypes == nil {
+		s.dtypes = map[string]string{}
+	}
+	s.dtypes[name] = h.dtype()
+	return t, true
 }
 
 // Set adds or replaces a tensor (for name mapping and derived weights).
-func (s *Store) Set(name string, t *tensor.Tensor) { s.tensors[name] = t }
+func (s *Store) Set(name string, t *tensor.Tensor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.half, name)
+	delete(s.dtypes, name)
+	s.tensors[name] = t
+}
 
 // Delete removes a tensor.
-func (s *Store) Delete(name string) { delete(s.tensors, name) }
+func (s *Store) Delete(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tensors, name)
+	delete(s.half, name)
+}
 
 // Rename applies f to every name; f returning "" drops the tensor. It is how
 // loaders map foreign layouts (OpenAI checkpoints) onto Hub names.
 func (s *Store) Rename(f func(string) string) {
 	next := make(map[string]*tensor.Tensor, len(s.tensors))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var dts map[string]string
+	var half map[string]*halfTensor
+	for k, v := range s.half {
+		if nk := f(k); nk != "" {
+			if half == nil {
+				half = map[string]*halfTensor{}
+			}
+			half[nk] = v
+		}
+	}
 	for k, v := range s.tensors {
 		if nk := f(k); nk != "" {
 			next[nk] = v
@@ -91,6 +153,7 @@ func (s *Store) Rename(f func(string) string) {
 	}
 	s.tensors = next
 	s.dtypes = dts
+	s.half = half
 }
 
 // Root returns a Weights view of the whole store.
@@ -102,6 +165,11 @@ func (s *Store) Unused() []string {
 	defer s.mu.Unlock()
 	var out []string
 	for k := range s.tensors {
+		if !s.used[k] {
+			out = append(out, k)
+		}
+	}
+	for k := range s.half {
 		if !s.used[k] {
 			out = append(out, k)
 		}
@@ -194,7 +262,12 @@ func (w Weights) DType(name string) string { return w.store.DType(w.prefix + nam
 
 // Has reports whether the named tensor exists.
 func (w Weights) Has(name string) bool {
+	w.store.mu.Lock()
+	defer w.store.mu.Unlock()
 	_, ok := w.store.tensors[w.prefix+name]
+	if !ok {
+		_, ok = w.store.half[w.prefix+name]
+	}
 	return ok
 }
 
@@ -204,8 +277,8 @@ func (w Weights) Has(name string) bool {
 // report every problem at once.
 func (w Weights) Tensor(name string, shape ...int) *tensor.Tensor {
 	full := w.prefix + name
-	t, ok := w.store.tensors[full]
 	w.store.mu.Lock()
+	t, ok := w.store.lookupLocked(full)
 	w.store.used[full] = true
 	w.store.mu.Unlock()
 	if !ok {
@@ -231,6 +304,21 @@ func (w Weights) Optional(name string, shape ...int) *tensor.Tensor {
 		return nil
 	}
 	return w.Tensor(name, shape...)
+}
+
+// half returns the named tensor in its 16-bit checkpoint form, recording
+// its use, when it is held so and has exactly the given shape; otherwise
+// false (read it with Tensor, which records any problem).
+func (w Weights) half(name string, shape ...int) (*halfTensor, bool) {
+	full := w.prefix + name
+	w.store.mu.Lock()
+	defer w.store.mu.Unlock()
+	h, ok := w.store.half[full]
+	if !ok || !shapeEq(h.shape, shape) {
+		return nil, false
+	}
+	w.store.used[full] = true
+	return h, true
 }
 
 // Err is shorthand for w.Store().Err(false).

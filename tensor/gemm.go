@@ -358,7 +358,7 @@ func gemmBlockNC(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha 
 
 // packB packs rows [pc, pc+kc) × columns [n0, n1) of op(B) into panels of
 // kc×nr floats (columns past n1 zeroed).
-func packB(transB bool, b []float32, ldb, pc, kc, n0, n1, nr int, dst []float32) {
+func packB[T float32 | uint16](transB bool, b []T, ldb, pc, kc, n0, n1, nr int, dst []T) {
 	for jp := n0; jp < n1; jp += nr {
 		jn := min(nr, n1-jp)
 		panel := dst[(jp-n0)/nr*kc*nr : ((jp-n0)/nr+1)*kc*nr]

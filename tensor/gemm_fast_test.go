@@ -394,3 +394,65 @@ func TestLinearPackedStridedAndPadded(t *testing.T) {
 		t.Fatal("conflictStride misclassifies common widths")
 	}
 }
+
+// TestPackWeightHalf checks that packing 16-bit values directly gives the
+// very panels PackWeightAs makes from their float32 widening, with every
+// kernel set, and that rows are reported in order.
+func TestPackWeightHalf(t *testing.T) {
+	r := rand.New(rand.NewSource(18))
+	for _, s := range kernelSets() {
+		for _, kind := range []WeightType{WeightF16, WeightBF16} {
+			for _, nk := range [][2]int{{1, 1}, {45, 70}, {700, 513}} {
+				n, k := nk[0], nk[1]
+				w := randT(r, n, k)
+				h := make([]uint16, len(w.data))
+				if kind == WeightF16 {
+					narrowF16ForTest(h, w.data)
+				} else {
+					narrowBF16ForTest(h, w.data)
+				}
+				WidenHalf(w.data, h, kind)
+				saved := fastSet
+				fastSet = s
+				covered := 0
+				got, err := PackWeightHalf(h, kind, n, k, func(rows []uint16) {
+					if &rows[0] != &h[covered] || len(rows)%k != 0 {
+						t.Fatalf("rows reported out of order or partial")
+					}
+					covered += len(rows)
+				})
+				want, _ := PackWeightAs(w, kind)
+				fastSet = saved
+				if err != nil || covered != n*k {
+					t.Fatalf("%s %v [%d,%d]: err %v, reported %d of %d", setName(s), kind, n, k, err, covered, n*k)
+				}
+				if got.K() != k || got.N() != n {
+					t.Fatalf("shape %d×%d", got.K(), got.N())
+				}
+				if s == nil {
+					x := randT(r, 3, k)
+					a, _ := LinearPacked(x, got, nil)
+					b, _ := Linear(x, w, nil)
+					if d := maxDiff(a, b); d > 1e-4 {
+						t.Fatalf("purego %v: diff %g", kind, d)
+					}
+					continue
+				}
+				if got.Type() != kind || len(got.half) != len(want.half) {
+					t.Fatalf("%s %v: type %v, %d values, want %d", setName(s), kind, got.Type(), len(got.half), len(want.half))
+				}
+				for i := range want.half {
+					if got.half[i] != want.half[i] {
+						t.Fatalf("%s %v [%d,%d]: packed value %d differs", setName(s), kind, n, k, i)
+					}
+				}
+			}
+		}
+	}
+	if _, err := PackWeightHalf(make([]uint16, 10), WeightF16, 3, 4, nil); err == nil {
+		t.Error("too few values: no error")
+	}
+	if _, err := PackWeightHalf(make([]uint16, 12), WeightF32, 3, 4, nil); err == nil {
+		t.Error("F32 type: no error")
+	}
+}

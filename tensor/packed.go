@@ -133,6 +133,57 @@ func PackWeightWith(w *Tensor, t WeightType, done func(rows []float32)) (*Packed
 	return p, nil
 }
 
+// PackWeightHalf packs a PyTorch-layout weight [n, k] given as 16-bit
+// floats w (t is WeightF16 or WeightBF16, as stored in a checkpoint) and
+// keeps it in that type: the result computes exactly what
+// PackWeightAs(widened w, t) does, without a float32 copy of the weight
+// ever existing. done, when not nil, is called with consecutive row ranges
+// of w once they are packed (see PackWeightWith). Without assembly kernels
+// the weight is widened to float32.
+func PackWeightHalf(w []uint16, t WeightType, n, k int, done func(rows []uint16)) (*PackedB, error) {
+	if t != WeightF16 && t != WeightBF16 {
+		return nil, fmt.Errorf("tensor: PackWeightHalf: element type %v is not 16-bit", t)
+	}
+	if n <= 0 || k <= 0 || k > len(w) || n > len(w)/k {
+		return nil, fmt.Errorf("%w: packing a [%d, %d] weight from %d values", ErrShape, n, k, len(w))
+	}
+	src := w[:n*k]
+	if fastSet == nil {
+		f := make([]float32, n*k)
+		WidenHalf(f, src, t)
+		if done != nil {
+			done(src)
+		}
+		return PackB(true, k, n, f, k), nil
+	}
+	s := fastSet
+	p := &PackedB{k: k, n: n, set: s, kc: s.KC, nr: s.NR, npan: (n + s.NR - 1) / s.NR, kind: t}
+	p.half = allocWeights[uint16](packedLen(s, k, n), p)
+	released := 0
+	for jp := 0; jp < n; jp += p.nr {
+		for pc := 0; pc < k; pc += p.kc {
+			kc := min(p.kc, k-pc)
+			off := p.panelOff(pc, jp)
+			packB(true, src, k, pc, kc, jp, min(n, jp+p.nr), p.nr, p.half[off:off+kc*p.nr])
+		}
+		if rows := min(n, jp+p.nr); done != nil && ((rows-released)*k >= 1<<18 || rows == n) {
+			done(src[released*k : rows*k])
+			released = rows
+		}
+	}
+	return p, nil
+}
+
+// WidenHalf converts 16-bit floats of type t (WeightF16 or WeightBF16) to
+// float32, exactly; len(src) must be at least len(dst).
+func WidenHalf(dst []float32, src []uint16, t WeightType) {
+	if t == WeightBF16 {
+		kern.WidenBF16(dst, src)
+		return
+	}
+	kern.WidenF16(dst, src)
+}
+
 // Type returns the element type the packed matrix is stored in.
 func (p *PackedB) Type() WeightType { return p.kind }
 

@@ -98,19 +98,7 @@ func (d *Decoder) forward(ctx context.Context, tokens [][]int, pos int, crossPro
 	m := d.m
 	b, t, dm := len(tokens), len(tokens[0]), m.Config.DModel
 	x := tensor.New(b, t, dm)
-	xd := x.Data()
-	emb := m.tokEmb.Contiguous().Data()
-	pe := m.decPos.Contiguous().Data()
-	for bi, row := range tokens {
-		for ti, id := range row {
-			dst := xd[(bi*t+ti)*dm : (bi*t+ti+1)*dm]
-			src := emb[id*dm : (id+1)*dm]
-			p := pe[(pos+ti)*dm : (pos+ti+1)*dm]
-			for k := range dst {
-				dst[k] = src[k] + p[k]
-			}
-		}
-	}
+	m.embedTokens(x, tokens, pos)
 	for i, blk := range m.decBlocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -42,8 +42,7 @@ type Model struct {
 	encBlocks    []*nn.EncoderBlock
 	encLN        *nn.LayerNorm
 
-	tokEmb    *tensor.Tensor // [V, D]
-	proj      *nn.Linear     // the output projection, tied to tokEmb
+	proj      *nn.Linear     // the output projection [V, D], tied to the token embedding (read with Row)
 	decPos    *tensor.Tensor // [n_text_ctx, D]
 	decBlocks []*nn.DecoderBlock
 	decLN     *nn.LayerNorm
@@ -312,9 +311,10 @@ func build(cfg Config, store *nn.Store) (*Model, error) {
 	m.encLN = nn.NewLayerNorm(enc.Sub("layer_norm"), d, layerNormEps)
 
 	dec := root.Sub("decoder")
-	m.tokEmb = dec.Tensor("embed_tokens.weight", cfg.VocabSize, d)
+	// The token embedding is also the output projection: one Linear holds
+	// it (16-bit when the checkpoint is) and serves lookups with Row.
+	m.proj = nn.NewLinear(dec.Sub("embed_tokens"), d, cfg.VocabSize, false)
 	m.decPos = dec.Tensor("embed_positions.weight", cfg.MaxTargetPositions, d)
-	m.proj = &nn.Linear{W: m.tokEmb, Type: dec.PackType("embed_tokens.weight")}
 	for i := 0; i < cfg.DecoderLayers; i++ {
 		l := dec.Subf("layers.%d", i)
 		m.decBlocks = append(m.decBlocks, &nn.DecoderBlock{
@@ -338,6 +338,26 @@ func build(cfg Config, store *nn.Store) (*Model, error) {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
 	return m, nil
+}
+
+// embedTokens writes token embeddings plus positional embeddings into x
+// [len(rows), len(rows[0]), D], the first token of every row at position
+// pos.
+func (m *Model) embedTokens(x *tensor.Tensor, rows [][]int, pos int) {
+	dm := m.Config.DModel
+	xd := x.Data()
+	pe := m.decPos.Contiguous().Data()
+	t := len(rows[0])
+	for bi, row := range rows {
+		for ti, id := range row {
+			dst := xd[(bi*t+ti)*dm : (bi*t+ti+1)*dm]
+			m.proj.Row(id, dst)
+			p := pe[(pos+ti)*dm : (pos+ti+1)*dm]
+			for k := range dst {
+				dst[k] += p[k]
+			}
+		}
+	}
 }
 
 // Close releases the memory mappings behind the weights. The model must not

@@ -56,14 +56,7 @@ func (m *Model) alignmentForward(ctx context.Context, enc *tensor.Tensor, tokens
 	}
 	t, dm := len(tokens), m.Config.DModel
 	x := tensor.New(1, t, dm)
-	xd := x.Data()
-	emb := m.tokEmb.Contiguous().Data()
-	pe := m.decPos.Contiguous().Data()
-	for i, id := range tokens {
-		for k := 0; k < dm; k++ {
-			xd[i*dm+k] = emb[id*dm+k] + pe[i*dm+k]
-		}
-	}
+	m.embedTokens(x, [][]int{tokens}, 0)
 	nh := m.Config.DecoderHeads
 	dh := dm / nh
 	scale := float32(1 / math.Sqrt(float64(dh)))

@@ -1,0 +1,151 @@
+package nn
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/goformer/goformer/tensor"
+	"github.com/x448/float16"
+)
+
+// halfCheckpoint writes a safetensors file with 16-bit tensors of the given
+// dtype ("F16" or "BF16"): attention projections q, k, v [d, d] with biases,
+// a wide layer w [out, in] and a norm weight. misalign shifts the data by
+// one byte so that the values cannot be aliased. It returns the path and
+// the float32 value of every tensor.
+func halfCheckpoint(t *testing.T, dtype string, misalign bool) (string, map[string]*tensor.Tensor) {
+	t.Helper()
+	const d, out, in = 64, 96, 640
+	shapes := map[string][]int{
+		"q.weight": {d, d}, "q.bias": {d}, "k.weight": {d, d}, "v.weight": {d, d}, "v.bias": {d},
+		"w.weight": {out, in}, "w.bias": {out}, "norm.weight": {d},
+	}
+	names := []string{"k.weight", "norm.weight", "q.bias", "q.weight", "v.bias", "v.weight", "w.bias", "w.weight"}
+	r := rand.New(rand.NewSource(3))
+	header := map[string]any{}
+	var data []byte
+	if misalign {
+		data = append(data, 0)
+	}
+	vals := map[string]*tensor.Tensor{}
+	for _, n := range names {
+		v := tensor.New(shapes[n]...)
+		start := len(data)
+		for i := range v.Data() {
+			x := float32(r.NormFloat64())
+			var bits uint16
+			if dtype == "F16" {
+				bits = float16.Fromfloat32(x).Bits()
+				v.Data()[i] = float16.Frombits(bits).Float32()
+			} else {
+				bits = uint16(math.Float32bits(x) >> 16)
+				v.Data()[i] = math.Float32frombits(uint32(bits) << 16)
+			}
+			data = binary.LittleEndian.AppendUint16(data, bits)
+		}
+		header[n] = map[string]any{"dtype": dtype, "shape": shapes[n], "data_offsets": []int{start, len(data)}}
+		vals[n] = v
+	}
+	// Make the data section start on an 8-byte boundary (then the misaligned
+	// variant has every tensor at an odd address).
+	for pad := ""; ; pad += " " {
+		header["__metadata__"] = map[string]string{"pad": pad}
+		if h, _ := json.Marshal(header); (8+len(h))%8 == 0 {
+			break
+		}
+	}
+	return writeSafetensors(t, header, data), vals
+}
+
+// TestHalfCheckpointStaysHalf loads F16 and BF16 checkpoints (aligned and
+// not) and checks that Linear layers keep the weight 16-bit (nil W, packed
+// in the checkpoint's type) while computing exactly what the widened weight
+// computes, that Weight, Rows and the fused attention projection agree, and
+// that every other reader of the store gets the widened values.
+func TestHalfCheckpointStaysHalf(t *testing.T) {
+	for _, dtype := range []string{"F16", "BF16"} {
+		for _, misalign := range []bool{false, true} {
+			path, vals := halfCheckpoint(t, dtype, misalign)
+			st, err := LoadSafetensors(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Len() != len(vals) || len(st.Names()) != len(vals) || st.DType("w.weight") != dtype {
+				t.Fatalf("%s: Len %d Names %d DType %q", dtype, st.Len(), len(st.Names()), st.DType("w.weight"))
+			}
+			root := st.Root()
+			l := NewLinear(root.Sub("w"), 640, 96, true)
+			kind := tensor.WeightF16
+			if dtype == "BF16" {
+				kind = tensor.WeightBF16
+			}
+			if l.W != nil || l.Type != kind || l.In() != 640 || l.Out() != 96 {
+				t.Fatalf("%s: W %v, Type %v, In %d, Out %d", dtype, l.W != nil, l.Type, l.In(), l.Out())
+			}
+			r := rand.New(rand.NewSource(4))
+			x := fastRandTensor(r, 5, 640)
+			want := must(tensor.Linear(x, vals["w.weight"], vals["w.bias"]))
+			if d := maxAbsDiff(l.Forward(x), want); d > 1e-4 {
+				t.Fatalf("%s misalign=%v: Forward differs by %g", dtype, misalign, d)
+			}
+			// After packing (the file pages dropped), Weight still reads the values.
+			if d := maxAbsDiff(l.Weight(), vals["w.weight"]); d != 0 {
+				t.Fatalf("%s: Weight differs by %g", dtype, d)
+			}
+			part := l.Rows(32, 80)
+			if part.W != nil || part.Out() != 48 || part.In() != 640 {
+				t.Fatalf("%s: Rows: W %v, %d×%d", dtype, part.W != nil, part.Out(), part.In())
+			}
+			wantPart := must(tensor.Linear(x, vals["w.weight"].Slice(0, 32, 80), vals["w.bias"].Slice(0, 32, 80)))
+			if d := maxAbsDiff(part.Forward(x), wantPart); d > 1e-4 {
+				t.Fatalf("%s: Rows Forward differs by %g", dtype, d)
+			}
+
+			// Fused self-attention from 16-bit projections.
+			a := &Attention{
+				Q: NewLinear(root.Sub("q"), 64, 64, true), K: NewLinear(root.Sub("k"), 64, 64, false),
+				V: NewLinear(root.Sub("v"), 64, 64, true), O: &Linear{W: vals["q.weight"]}, Heads: 4,
+			}
+			// (without assembly kernels packed weights stay float32)
+			probe, _ := tensor.PackWeightAs(tensor.New(2, 2), kind)
+			if p, _ := a.fusedQKV(); p == nil || p.Type() != probe.Type() {
+				t.Fatalf("%s: fused QKV not built in %v", dtype, kind)
+			}
+			xs := fastRandTensor(r, 1, 7, 64)
+			ref := &Attention{
+				Q: &Linear{W: vals["q.weight"], B: vals["q.bias"]}, K: &Linear{W: vals["k.weight"]},
+				V: &Linear{W: vals["v.weight"], B: vals["v.bias"]}, O: &Linear{W: vals["q.weight"]}, Heads: 4,
+			}
+			got := a.Self(xs, AttnOptions{Causal: true})
+			exp := ref.Self(xs, AttnOptions{Causal: true})
+			if d := maxAbsDiff(got, exp); d > 1e-4 {
+				t.Fatalf("%s: fused attention differs by %g", dtype, d)
+			}
+
+			// Any other reader gets float32, once.
+			n := root.Tensor("norm.weight", 64)
+			if d := maxAbsDiff(n, vals["norm.weight"]); d != 0 || st.DType("norm.weight") != dtype {
+				t.Fatalf("%s: widened norm differs by %g (DType %q)", dtype, d, st.DType("norm.weight"))
+			}
+			if again, _ := st.Get("norm.weight"); again != n {
+				t.Fatalf("%s: second read widened again", dtype)
+			}
+			if err := st.Err(true); err != nil {
+				t.Fatalf("%s: %v", dtype, err)
+			}
+			st.Rename(func(s string) string { return "x." + s })
+			if !st.Root().Has("x.w.weight") || st.DType("x.w.weight") != dtype || st.DType("x.norm.weight") != dtype {
+				t.Fatalf("%s: Rename lost 16-bit tensors: %v", dtype, st.Names())
+			}
+			// A shape mismatch on a 16-bit tensor is reported like any other.
+			NewLinear(st.Root().Sub("x.w"), 96, 640, true)
+			if err := st.Err(false); err == nil {
+				t.Fatalf("%s: transposed shape not reported", dtype)
+			}
+			st.Close()
+		}
+	}
+}
