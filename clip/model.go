@@ -31,6 +31,12 @@ var (
 // LoadOptions configures LoadWith. The zero value loads everything from the
 // model path.
 type LoadOptions struct {
+	// WeightType, when tensor.WeightF16 or WeightBF16, keeps the float32
+	// weights of the linear layers packed in that type: half their memory,
+	// at the cost of rounding each weight to 11 (F16) or 8 (BF16)
+	// significant bits. Weights an F16 or BF16 checkpoint stores are kept in
+	// their own type regardless (exact).
+	WeightType tensor.WeightType
 	// TokenizerDir is a directory holding the CLIP tokenizer files
 	// (vocab.json and merges.txt, as in a Hub repo). Empty means the model
 	// directory, or for a checkpoint file the directory it lies in. When no
@@ -78,6 +84,9 @@ func Load(path string) (*Model, error) { return LoadWith(path, LoadOptions{}) }
 // OpenAI's layout (a TorchScript archive such as ViT-B-32.pt, or a
 // torch.save'd state dict, or a safetensors file with OpenAI names).
 func LoadWith(path string, opt LoadOptions) (*Model, error) {
+	if err := nn.CheckWeightType(opt.WeightType); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
@@ -97,6 +106,7 @@ func loadHub(dir string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
+	store.WeightType = opt.WeightType
 	m, err := newModel(cfg, store)
 	if err != nil {
 		store.Close()

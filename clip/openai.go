@@ -34,6 +34,7 @@ func loadOpenAI(file string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.WeightType = opt.WeightType
 	m, err := newModel(cfg, store)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,17 @@ type Captioner struct {
 	tok     *tokenizer.BPE
 	gen     GenerationConfig
 	start   int
+	store   *nn.Store // set by LoadCaptioner, released by Close
+}
+
+// Close releases the memory mappings behind the weights of a captioner read
+// by LoadCaptioner (one built with NewCaptioner does not own its store:
+// Close does nothing). The captioner must not be used afterwards.
+func (c *Captioner) Close() error {
+	if c.store == nil {
+		return nil
+	}
+	return c.store.Close()
 }
 
 // vedConfig is the part of a vision-encoder-decoder config.json read here.
@@ -42,7 +53,11 @@ type vedConfig struct {
 // config.json (model_type "vision-encoder-decoder" with a "vit" encoder and
 // a "gpt2" decoder), generation_config.json when present,
 // preprocessor_config.json, the weights and the GPT-2 tokenizer files.
-func LoadCaptioner(dir string) (*Captioner, error) {
+func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
+	o, err := loadOpts(opts)
+	if err != nil {
+		return nil, err
+	}
 	cfgPath := filepath.Join(dir, "config.json")
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -96,12 +111,13 @@ func LoadCaptioner(dir string) (*Captioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
+	store.WeightType = o.weightType
 	c, err := NewCaptioner(store.Root(), ecfg.EncoderConfig(), dcfg, gen)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	c.proc, c.tok = proc, tok
+	c.proc, c.tok, c.store = proc, tok, store
 	return c, nil
 }
 

@@ -36,11 +36,54 @@ type Model struct {
 	selfOnly []*nn.DecoderBlock
 	lnF      *nn.LayerNorm
 	head     *nn.Linear // [V, D], packed once for the per-token projection
+	store    *nn.Store  // set by Load, released by Close
+}
+
+// Close releases the memory mappings behind the weights of a model read by
+// Load (a model built with NewModel does not own its store: Close does
+// nothing). The model must not be used afterwards.
+func (m *Model) Close() error {
+	if m.store == nil {
+		return nil
+	}
+	return m.store.Close()
+}
+
+// Option configures Load and LoadCaptioner.
+type Option func(*loadOptions)
+
+type loadOptions struct {
+	weightType tensor.WeightType
+}
+
+// WithWeightType keeps the float32 weights of the linear layers (the
+// vocabulary projection among them) packed as t (tensor.WeightF16 or
+// WeightBF16): half the memory and half the bytes each generated token
+// reads, at the cost of rounding each weight to 11 (F16) or 8 (BF16)
+// significant bits. Weights an F16 or BF16 checkpoint stores are kept in
+// their own type regardless, which is exact.
+func WithWeightType(t tensor.WeightType) Option {
+	return func(o *loadOptions) { o.weightType = t }
+}
+
+func loadOpts(opts []Option) (loadOptions, error) {
+	var o loadOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := nn.CheckWeightType(o.weightType); err != nil {
+		return o, fmt.Errorf("gpt2: %w", err)
+	}
+	return o, nil
 }
 
 // Load reads a GPT-2 checkpoint directory (config.json and weights; the
 // tokenizer is not loaded).
-func Load(dir string) (*Model, error) {
+func Load(dir string, opts ...Option) (*Model, error) {
+	o, err := loadOpts(opts)
+	if err != nil {
+		return nil, err
+	}
 	cfgPath := filepath.Join(dir, "config.json")
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -63,11 +106,13 @@ func Load(dir string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
+	store.WeightType = o.weightType
 	m, err := NewModel(cfg, store.Root())
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	m.store = store
 	return m, nil
 }
 

@@ -8,6 +8,10 @@ import (
 	"unsafe"
 )
 
+// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14), which the syscall
+// package does not name.
+const madvPopulateWrite = 23
+
 // allocWeights returns zeroed storage for n floats of constant data (packed
 // weights). Large blocks are mapped outside the Go heap: they do not count
 // towards the collector's heap goal (which would otherwise let garbage grow
@@ -25,6 +29,11 @@ func allocWeights[T float32 | uint16](n int, owner *PackedB) []T {
 		return make([]T, n)
 	}
 	_ = syscall.Madvise(b, syscall.MADV_HUGEPAGE)
+	// Fault the block in with one call (the weights are about to be
+	// written whole): page by page, the faults cost packing several times
+	// its copying work. Kernels before 5.14 lack MADV_POPULATE_WRITE and
+	// fault the pages in as packing writes them.
+	_ = syscall.Madvise(b, madvPopulateWrite)
 	runtime.AddCleanup(owner, func(b []byte) { _ = syscall.Munmap(b) }, b)
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
 }

@@ -373,10 +373,18 @@ func packB[T float32 | uint16](transB bool, b []T, ldb, pc, kc, n0, n1, nr int, 
 		if jn < nr {
 			clear(panel)
 		}
-		for j := 0; j < jn; j++ {
-			src := b[(jp+j)*ldb+pc : (jp+j)*ldb+pc+kc]
-			for p, v := range src {
-				panel[p*nr+j] = v
+		// Transposing: blocks of packTB values of every row, so that the
+		// rows read and the panel lines written stay in L1 (one value per
+		// row at a time writes a whole panel line per value, 8× slower).
+		const packTB = 16
+		for p0 := 0; p0 < kc; p0 += packTB {
+			pn := min(packTB, kc-p0)
+			for j := 0; j < jn; j++ {
+				src := b[(jp+j)*ldb+pc+p0 : (jp+j)*ldb+pc+p0+pn]
+				out := panel[p0*nr+j : p0*nr+j+(pn-1)*nr+1]
+				for q, v := range src {
+					out[q*nr] = v
+				}
 			}
 		}
 	}

@@ -207,3 +207,23 @@ func BenchmarkMemoryBandwidth(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(x))*4*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
+
+// BenchmarkPackWeight packs a 4096×1024 float32 weight (ViT-L's fc1) as the
+// model packages do once per Linear at the first product: the load-time
+// cost of packing, in GB/s of weight.
+func BenchmarkPackWeight(b *testing.B) {
+	w := New(4096, 1024)
+	for i, d := 0, w.Data(); i < len(d); i++ {
+		d[i] = float32(i%97) / 97
+	}
+	for _, kind := range []WeightType{WeightF32, WeightF16} {
+		b.Run(kind.String(), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := PackWeightAs(w, kind); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(4*w.Len())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}

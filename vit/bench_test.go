@@ -47,6 +47,11 @@ func BenchmarkViTBase(b *testing.B) {
 				d[i] = float32(rng.Float64()*2 - 1)
 			}
 			ctx := context.Background()
+			// One untimed pass packs the weights (a one-time load cost,
+			// measured by tensor's BenchmarkPackWeight).
+			if _, err := m.Forward(ctx, px, Options{}); err != nil {
+				b.Fatal(err)
+			}
 			b.ResetTimer()
 			cpu0 := processCPU()
 			for i := 0; i < b.N; i++ {

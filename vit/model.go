@@ -42,8 +42,9 @@ type Model struct {
 }
 
 type loadOptions struct {
-	weights   string
-	processor *Processor
+	weights    string
+	processor  *Processor
+	weightType tensor.WeightType
 }
 
 // Option configures Load.
@@ -53,6 +54,14 @@ type Option func(*loadOptions)
 // index or pytorch_model.bin) instead of the preferred file in the model
 // directory (model.safetensors, else pytorch_model.bin).
 func WithWeights(path string) Option { return func(o *loadOptions) { o.weights = path } }
+
+// WithWeightType keeps the float32 weights of the linear layers packed as t
+// (tensor.WeightF16 or WeightBF16): half their memory, at the cost of
+// rounding each weight to 11 (F16) or 8 (BF16) significant bits. Weights an
+// F16 or BF16 checkpoint stores are kept in their own type regardless.
+func WithWeightType(t tensor.WeightType) Option {
+	return func(o *loadOptions) { o.weightType = t }
+}
 
 // WithProcessor uses p instead of the directory's preprocessor_config.json.
 func WithProcessor(p *Processor) Option { return func(o *loadOptions) { o.processor = p } }
@@ -67,6 +76,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	var o loadOptions
 	for _, f := range opts {
 		f(&o)
+	}
+	if err := nn.CheckWeightType(o.weightType); err != nil {
+		return nil, fmt.Errorf("vit: %w", err)
 	}
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
@@ -96,6 +108,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
+	store.WeightType = o.weightType
 	m, err := New(cfg, store, proc)
 	if err != nil {
 		store.Close()

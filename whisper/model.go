@@ -56,13 +56,45 @@ type Model struct {
 	store *nn.Store
 }
 
+// Option configures Load and LoadOpenAI.
+type Option func(*loadOptions)
+
+type loadOptions struct {
+	weightType tensor.WeightType
+}
+
+// WithWeightType keeps the float32 weights of the linear layers, the output
+// projection above all, packed as t (tensor.WeightF16 or WeightBF16): half
+// the memory and half the bytes each decoded token reads, at the cost of
+// rounding each weight to 11 (F16) or 8 (BF16) significant bits. Weights an
+// F16 or BF16 checkpoint stores are kept in their own type regardless,
+// which is exact. See the package example for the measured effect.
+func WithWeightType(t tensor.WeightType) Option {
+	return func(o *loadOptions) { o.weightType = t }
+}
+
+func loadOpts(opts []Option) (loadOptions, error) {
+	var o loadOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := nn.CheckWeightType(o.weightType); err != nil {
+		return o, fmt.Errorf("whisper: %w", err)
+	}
+	return o, nil
+}
+
 // Load reads a Whisper model. path is either a Hub-layout directory
 // (config.json, weights, generation_config.json and tokenizer files) or an
 // OpenAI checkpoint file (*.pt with "dims" and "model_state_dict"). A
 // directory without config.json but holding exactly one .pt file is loaded
 // as an OpenAI checkpoint; tokenizer files in the same directory are used
 // when present.
-func Load(path string) (*Model, error) {
+func Load(path string, opts ...Option) (*Model, error) {
+	o, err := loadOpts(opts)
+	if err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
@@ -70,7 +102,7 @@ func Load(path string) (*Model, error) {
 	if !st.IsDir() {
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".pt", ".pth", ".bin":
-			return LoadOpenAI(path)
+			return LoadOpenAI(path, opts...)
 		}
 		return nil, fmt.Errorf("whisper: %s: pass a model directory or an OpenAI .pt checkpoint", path)
 	}
@@ -78,7 +110,7 @@ func Load(path string) (*Model, error) {
 	if _, err := os.Stat(cfgPath); err != nil {
 		pts, _ := filepath.Glob(filepath.Join(path, "*.pt"))
 		if len(pts) == 1 {
-			return LoadOpenAI(pts[0])
+			return LoadOpenAI(pts[0], opts...)
 		}
 		return nil, fmt.Errorf("whisper: %s: %w (no config.json)", path, nn.ErrNoCheckpoint)
 	}
@@ -99,6 +131,7 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
+	store.WeightType = o.weightType
 	if isOpenAILayout(store) {
 		store.Rename(openAIToHub)
 	} else if !store.Root().Has("model.encoder.conv1.weight") && store.Root().Has("encoder.conv1.weight") {
@@ -125,7 +158,11 @@ func Load(path string) (*Model, error) {
 // Tokenizer files (vocab.json, merges.txt, added_tokens.json or
 // tokenizer.json) in the same directory are used when present; the
 // generation config, when a generation_config.json is beside it, too.
-func LoadOpenAI(path string) (*Model, error) {
+func LoadOpenAI(path string, opts ...Option) (*Model, error) {
+	o, err := loadOpts(opts)
+	if err != nil {
+		return nil, err
+	}
 	tensors, extra, err := nn.LoadPyTorch(path)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
@@ -135,6 +172,7 @@ func LoadOpenAI(path string) (*Model, error) {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
 	store := nn.NewStore(path, tensors)
+	store.WeightType = o.weightType
 	store.Rename(func(n string) string {
 		n, ok := strings.CutPrefix(n, "model_state_dict.")
 		if !ok {

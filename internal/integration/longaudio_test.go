@@ -34,8 +34,12 @@ import (
 // (default 3600), GOFORMER_LONG_AUDIO_MAX_TOKENS the tokens sampled per
 // window (default 32, to bound the run time; memory does not depend on it
 // beyond the KV cache), GOFORMER_LONG_AUDIO_DIR a directory to keep the
-// generated model in between runs and GOFORMER_LONG_AUDIO_HEAPPROFILE a file
-// for a heap profile taken after the transcription.
+// generated model in between runs, GOFORMER_LONG_AUDIO_HEAPPROFILE a file
+// for a heap profile taken after the transcription, and
+// GOFORMER_LONG_AUDIO_PCM=mmap puts the synthesized PCM in a memory mapping
+// instead of the Go heap (see RELIABILITY.md: on the heap, the collector's
+// headroom grows with the caller's PCM; off it, what the library adds is
+// constant).
 const (
 	longAudioEnv   = "GOFORMER_LONG_AUDIO"
 	longAudioChild = "GOFORMER_LONG_AUDIO_CHILD"
@@ -146,7 +150,18 @@ func longAudioChildRun(t *testing.T, dir string) {
 	// 30-second blocks: speech, then silence.
 	block := make([]float32, 30*audio.SampleRate)
 	copy(block, jfk)
-	pcm := make([]float32, 0, seconds*audio.SampleRate)
+	var pcm []float32
+	if os.Getenv("GOFORMER_LONG_AUDIO_PCM") == "mmap" {
+		buf, unmap, err := offHeapFloats(seconds * audio.SampleRate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unmap()
+		pcm = buf[:0]
+		t.Logf("PCM outside the Go heap (anonymous mapping)")
+	} else {
+		pcm = make([]float32, 0, seconds*audio.SampleRate)
+	}
 	for len(pcm) < seconds*audio.SampleRate {
 		pcm = append(pcm, block[:min(len(block), seconds*audio.SampleRate-len(pcm))]...)
 	}

@@ -1,0 +1,78 @@
+package blip
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// TestWithWeightType runs the float32 blip-caption fixture with its linear
+// weights packed 16-bit (WithWeightType) and reports the cost against the
+// fixture's transformers outputs: vision features and teacher-forced
+// logits, relative to the largest value. The bounds are the opt-in's
+// documented cost with a margin.
+func TestWithWeightType(t *testing.T) {
+	dir := testdata.Fixture(t, "blip-caption")
+	if _, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightType(9))); !errors.Is(err, nn.ErrConfig) {
+		t.Fatalf("unknown weight type: err %v, want nn.ErrConfig", err)
+	}
+	var cases captionCases
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	exp := expected(t, dir)
+	px := expTensor(t, exp, "pixel_values")
+	wantEmb := expTensor(t, exp, "vision_last_hidden_state")
+	wantTF := expTensor(t, exp, "teacher_forced_logits")
+	rel := func(got, want *tensor.Tensor) float64 {
+		g, w := got.Contiguous().Data(), want.Contiguous().Data()
+		var d, s float64
+		for i := range w {
+			d = max(d, float64(abs32(g[i]-w[i])))
+			s = max(s, float64(abs32(w[i])))
+		}
+		return d / s
+	}
+	for _, c := range []struct {
+		typ          tensor.WeightType
+		embTol, lTol float64
+	}{
+		{tensor.WeightF16, 2e-3, 2e-3},
+		{tensor.WeightBF16, 2e-2, 2e-2},
+	} {
+		m, err := Load(filepath.Join(dir, "model"), WithWeightType(c.typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		emb, err := m.EncodeImages(ctx, px)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := wantTF.Dim(0)
+		ids := make([][]int, n)
+		for i := range ids {
+			ids[i] = cases.TeacherForcedIDs
+		}
+		logits, err := m.DecoderLogits(ctx, emb.Slice(0, 0, n).Contiguous(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		de, dl := rel(emb, wantEmb), rel(logits, wantTF)
+		t.Logf("%v weights: vision_last_hidden_state max|Δ|/max|x| = %.3g, teacher_forced_logits max|Δ|/max|x| = %.3g", c.typ, de, dl)
+		if de > c.embTol || dl > c.lTol {
+			t.Errorf("%v weights: relative error vision %.3g (bound %g), logits %.3g (bound %g)", c.typ, de, c.embTol, dl, c.lTol)
+		}
+		m.Close()
+	}
+}
+
+func abs32(v float32) float32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

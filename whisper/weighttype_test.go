@@ -1,0 +1,98 @@
+package whisper
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// TestWithWeightType loads the float32 whisper-openai fixture as it is and
+// with its linear weights packed 16-bit (WithWeightType), runs the encoder
+// and teacher-forced decoding on jfk.flac and reports what the rounding
+// costs against the float32 results (which the parity tests tie to
+// OpenAI's). The bounds are the opt-in's documented cost with a margin, far
+// below what a wrongly packed weight gives (errors of the order of the
+// values themselves).
+func TestWithWeightType(t *testing.T) {
+	dir := filepath.Join(testdata.Fixture(t, "whisper-openai"), "model")
+	if _, err := Load(dir, WithWeightType(tensor.WeightType(7))); !errors.Is(err, nn.ErrConfig) {
+		t.Fatalf("unknown weight type: err %v, want nn.ErrConfig", err)
+	}
+	ctx := context.Background()
+	run := func(opts ...Option) (*Model, *tensor.Tensor, *tensor.Tensor) {
+		m, err := Load(dir, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk.flac"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mel, err := audio.LogMel(pcm, m.Config.NumMelBins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := m.Encode(ctx, mel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := m.NewDecoder(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sot, err := m.tok.SOTSequence("en", "transcribe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := append(sot, 400, 1000, 2000, 50, 7, 300)
+		h, err := dec.Forward(ctx, [][]int{ids}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := dec.Logits(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, enc, logits
+	}
+	_, enc32, logits32 := run()
+	scale := func(x *tensor.Tensor) float64 {
+		var s float64
+		for _, v := range x.Contiguous().Data() {
+			s = max(s, float64(abs32(v)))
+		}
+		return s
+	}
+	for _, c := range []struct {
+		typ            tensor.WeightType
+		encTol, logTol float64 // relative to max|value| of the float32 result
+	}{
+		{tensor.WeightF16, 2e-3, 2e-3},
+		{tensor.WeightBF16, 2e-2, 2e-2},
+	} {
+		m, enc, logits := run(WithWeightType(c.typ))
+		if m.proj.Type != c.typ || m.encBlocks[0].MLP.FC1.Type != c.typ {
+			t.Fatalf("%v: projection packed as %v, fc1 as %v", c.typ, m.proj.Type, m.encBlocks[0].MLP.FC1.Type)
+		}
+		de := maxAbsDiff(t, "encoder_out", enc, enc32) / scale(enc32)
+		dl := maxAbsDiff(t, "logits", logits, logits32) / scale(logits32)
+		t.Logf("%v weights: encoder_out max|Δ|/max|x| = %.3g, teacher-forced logits max|Δ|/max|x| = %.3g (max|logit| %.3g)", c.typ, de, dl, scale(logits32))
+		if de > c.encTol || dl > c.logTol {
+			t.Errorf("%v weights: relative error encoder %.3g (bound %g), logits %.3g (bound %g)", c.typ, de, c.encTol, dl, c.logTol)
+		}
+	}
+}
+
+func abs32(v float32) float32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
