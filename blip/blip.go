@@ -77,21 +77,16 @@ type Model struct {
 }
 
 // Option configures Load.
-type Option func(*loadOptions)
-
-type loadOptions struct {
-	weightType tensor.WeightType
-}
+type Option = nn.LoadOption
 
 // WithWeightType keeps the float32 weights of the linear layers (the
 // vocabulary projection among them) packed as t (tensor.WeightF16 or
 // WeightBF16): half the memory and half the bytes each generated token
 // reads, at the cost of rounding each weight to 11 (F16) or 8 (BF16)
-// significant bits. Weights an F16 or BF16 checkpoint stores are kept in
-// their own type regardless, which is exact.
-func WithWeightType(t tensor.WeightType) Option {
-	return func(o *loadOptions) { o.weightType = t }
-}
+// significant bits (measured: ~4e-4 (F16) and ~4e-3 (BF16) of the largest
+// logit). Weights an F16 or BF16 checkpoint stores are kept in their own
+// type regardless, which is exact.
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
 // Load reads a BLIP model directory: config.json, the weights
 // (model.safetensors, sharded safetensors or pytorch_model.bin),
@@ -100,11 +95,8 @@ func WithWeightType(t tensor.WeightType) Option {
 // config.json's architectures, else from the weights (a text_encoder means
 // question answering).
 func Load(dir string, opts ...Option) (*Model, error) {
-	var o loadOptions
-	for _, f := range opts {
-		f(&o)
-	}
-	if err := nn.CheckWeightType(o.weightType); err != nil {
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
 		return nil, fmt.Errorf("blip: %w", err)
 	}
 	cfg, err := LoadConfig(configPath(dir))
@@ -115,7 +107,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blip: %w", err)
 	}
-	store.WeightType = o.weightType
+	o.Apply(store)
 	m, err := New(cfg, store)
 	if err != nil {
 		store.Close()

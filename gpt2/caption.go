@@ -111,7 +111,7 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	store.WeightType = o.weightType
+	o.Apply(store)
 	c, err := NewCaptioner(store.Root(), ecfg.EncoderConfig(), dcfg, gen)
 	if err != nil {
 		store.Close()

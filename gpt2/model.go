@@ -50,11 +50,7 @@ func (m *Model) Close() error {
 }
 
 // Option configures Load and LoadCaptioner.
-type Option func(*loadOptions)
-
-type loadOptions struct {
-	weightType tensor.WeightType
-}
+type Option = nn.LoadOption
 
 // WithWeightType keeps the float32 weights of the linear layers (the
 // vocabulary projection among them) packed as t (tensor.WeightF16 or
@@ -62,16 +58,11 @@ type loadOptions struct {
 // reads, at the cost of rounding each weight to 11 (F16) or 8 (BF16)
 // significant bits. Weights an F16 or BF16 checkpoint stores are kept in
 // their own type regardless, which is exact.
-func WithWeightType(t tensor.WeightType) Option {
-	return func(o *loadOptions) { o.weightType = t }
-}
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
-func loadOpts(opts []Option) (loadOptions, error) {
-	var o loadOptions
-	for _, f := range opts {
-		f(&o)
-	}
-	if err := nn.CheckWeightType(o.weightType); err != nil {
+func loadOpts(opts []Option) (nn.LoadOptions, error) {
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
 		return o, fmt.Errorf("gpt2: %w", err)
 	}
 	return o, nil
@@ -106,7 +97,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	store.WeightType = o.weightType
+	o.Apply(store)
 	m, err := NewModel(cfg, store.Root())
 	if err != nil {
 		store.Close()

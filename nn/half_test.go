@@ -3,6 +3,7 @@ package nn
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand"
 	"testing"
@@ -147,5 +148,20 @@ func TestHalfCheckpointStaysHalf(t *testing.T) {
 			}
 			st.Close()
 		}
+	}
+}
+
+func TestApplyLoadOptions(t *testing.T) {
+	o, err := ApplyLoadOptions([]LoadOption{nil, WithWeightType(tensor.WeightBF16)})
+	if err != nil || o.WeightType != tensor.WeightBF16 {
+		t.Fatalf("got %+v, %v", o, err)
+	}
+	st := NewStore("x", map[string]*tensor.Tensor{})
+	o.Apply(st)
+	if st.WeightType != tensor.WeightBF16 {
+		t.Fatalf("Apply: store weight type %v", st.WeightType)
+	}
+	if _, err := ApplyLoadOptions([]LoadOption{WithWeightType(tensor.WeightType(-1))}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("unknown weight type: err %v", err)
 	}
 }

@@ -308,17 +308,6 @@ func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
 	m.FC2.ForwardAdd(h, dst)
 }
 
-// CheckWeightType returns an error wrapping ErrConfig unless t is one of
-// tensor.WeightF32, WeightF16 and WeightBF16 (for the load options of the
-// model packages).
-func CheckWeightType(t tensor.WeightType) error {
-	switch t {
-	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16:
-		return nil
-	}
-	return fmt.Errorf("%w: unknown weight type %d (want F32, F16 or BF16)", ErrConfig, int(t))
-}
-
 // PackType is the element type a Linear built from tensor name keeps its
 // packed weight in: the checkpoint's type when that is F16 or BF16 (exact),
 // else the store's WeightType. Model code that builds a Linear by hand (a

@@ -1,0 +1,53 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/goformer/goformer/tensor"
+)
+
+// LoadOption is an option of a model package's Load function that concerns
+// how the weights are held (whisper.Option, blip.Option and gpt2.Option are
+// this type).
+type LoadOption func(*LoadOptions)
+
+// LoadOptions are what LoadOption values set.
+type LoadOptions struct {
+	// WeightType is the element type float32 checkpoint weights of linear
+	// layers are packed in (see Store.WeightType).
+	WeightType tensor.WeightType
+}
+
+// WithWeightType packs the float32 weights of linear layers as t
+// (tensor.WeightF16 or WeightBF16) instead of float32.
+func WithWeightType(t tensor.WeightType) LoadOption {
+	return func(o *LoadOptions) { o.WeightType = t }
+}
+
+// ApplyLoadOptions applies opts in order and checks the result (an error
+// wrapping ErrConfig for an unknown weight type).
+func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
+	var o LoadOptions
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	if err := CheckWeightType(o.WeightType); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// Apply sets the options on a store before a model is built from it.
+func (o LoadOptions) Apply(s *Store) { s.WeightType = o.WeightType }
+
+// CheckWeightType returns an error wrapping ErrConfig unless t is one of
+// tensor.WeightF32, WeightF16 and WeightBF16.
+func CheckWeightType(t tensor.WeightType) error {
+	switch t {
+	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16:
+		return nil
+	}
+	return fmt.Errorf("%w: unknown weight type %d (want F32, F16 or BF16)", ErrConfig, int(t))
+}
