@@ -114,13 +114,11 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 	return all, nil
 }
 
-// LoadPyTorchStore reads a PyTorch checkpoint into a Store (see LoadPyTorch).
+// LoadPyTorchStore reads a PyTorch checkpoint into a Store (see
+// OpenPyTorch).
 func LoadPyTorchStore(path string) (*Store, error) {
-	m, _, err := LoadPyTorch(path)
-	if err != nil {
-		return nil, err
-	}
-	return NewStore(path, m), nil
+	s, _, err := OpenPyTorch(path)
+	return s, err
 }
 
 // ErrNoCheckpoint is returned when a model directory holds no weights file.
@@ -184,12 +182,18 @@ func loadPyTorchIndex(indexPath string) (*Store, error) {
 	}
 	all := NewStore(indexPath, map[string]*tensor.Tensor{})
 	for f := range shards {
-		m, _, err := LoadPyTorch(filepath.Join(filepath.Dir(indexPath), f))
+		m, dts, _, err := loadPyTorch(filepath.Join(filepath.Dir(indexPath), f))
 		if err != nil {
 			return nil, err
 		}
 		for k, v := range m {
 			all.tensors[k] = v
+		}
+		for k, dt := range dts {
+			if all.dtypes == nil {
+				all.dtypes = map[string]string{}
+			}
+			all.dtypes[k] = dt
 		}
 	}
 	return all, nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/tensor"
@@ -163,5 +165,49 @@ func TestApplyLoadOptions(t *testing.T) {
 	}
 	if _, err := ApplyLoadOptions([]LoadOption{WithWeightType(tensor.WeightType(-1))}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("unknown weight type: err %v", err)
+	}
+}
+
+// TestPyTorchHalfTypes loads a torch.save'd state dict with F16 and BF16
+// tensors (testdata/half.pt, written by PyTorch 1.13; half.json holds its
+// values as float32) and checks the values, the recorded types and that a
+// Linear built from it packs its weight in the checkpoint's type, exactly.
+func TestPyTorchHalfTypes(t *testing.T) {
+	st, err := LoadPyTorchStore(filepath.Join("testdata", "half.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "half.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string][]float32
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	for name, dt := range map[string]string{"a.weight": "F16", "a.bias": "F16", "b.weight": "BF16", "c": "F32"} {
+		if got := st.DType(name); got != dt {
+			t.Errorf("%s: DType %q, want %q", name, got, dt)
+		}
+		x, ok := st.Get(name)
+		if !ok {
+			t.Fatalf("%s missing", name)
+		}
+		for i, v := range want[name] {
+			if x.Data()[i] != v {
+				t.Fatalf("%s[%d] = %g, want %g", name, i, x.Data()[i], v)
+			}
+		}
+	}
+	a := NewLinear(st.Root().Sub("a"), 16, 32, true)
+	b := NewLinear(st.Root().Sub("b"), 4, 8, false)
+	if a.Type != tensor.WeightF16 || b.Type != tensor.WeightBF16 {
+		t.Fatalf("packed as %v and %v, want F16 and BF16", a.Type, b.Type)
+	}
+	x := fastRandTensor(rand.New(rand.NewSource(5)), 3, 16)
+	aw, _ := st.Get("a.weight")
+	ab, _ := st.Get("a.bias")
+	if d := maxAbsDiff(a.Forward(x), must(tensor.Linear(x, aw, ab))); d > 1e-5 {
+		t.Fatalf("F16 Linear differs by %g", d)
 	}
 }

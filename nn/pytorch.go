@@ -71,6 +71,27 @@ func restrictedUnpickler(r io.Reader) pickle.Unpickler {
 // leaves are returned in extra. A pickle naming any global other than the
 // tensor-storage classes is refused with ErrForbiddenPickle.
 func LoadPyTorch(path string) (tensors map[string]*tensor.Tensor, extra map[string]any, err error) {
+	tensors, _, extra, err = loadPyTorch(path)
+	return tensors, extra, err
+}
+
+// OpenPyTorch reads a PyTorch checkpoint as LoadPyTorch does into a Store
+// that records which tensors were stored F16 or BF16 (Store.DType), so that
+// linear layers built from it keep those weights packed in their own type
+// (exact, half the memory of float32), and returns the non-tensor leaves.
+func OpenPyTorch(path string) (*Store, map[string]any, error) {
+	tensors, dtypes, extra, err := loadPyTorch(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := NewStore(path, tensors)
+	if len(dtypes) > 0 {
+		s.dtypes = dtypes
+	}
+	return s, extra, nil
+}
+
+func loadPyTorch(path string) (tensors map[string]*tensor.Tensor, dtypes map[string]string, extra map[string]any, err error) {
 	// gopickle is third-party parsing code: a malformed file must come back
 	// as an error, not a crash of the caller.
 	defer func() {
@@ -79,24 +100,25 @@ func LoadPyTorch(path string) (tensors map[string]*tensor.Tensor, extra map[stri
 		}
 	}()
 	if err := prescanZip(path); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w: %v", path, ErrCorruptCheckpoint, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w: %v", path, ErrCorruptCheckpoint, err)
 	}
 	obj, err := pytorch.LoadWithUnpickler(path, restrictedUnpickler)
 	if err != nil {
 		if errors.Is(err, ErrForbiddenPickle) {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
+			return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return nil, nil, fmt.Errorf("%s: %w: %v", path, ErrCorruptCheckpoint, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w: %v", path, ErrCorruptCheckpoint, err)
 	}
 	tensors = map[string]*tensor.Tensor{}
+	dtypes = map[string]string{}
 	extra = map[string]any{}
-	if err := flattenPickle(obj, "", 0, tensors, extra); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	if err := flattenPickle(obj, "", 0, tensors, dtypes, extra); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return tensors, extra, nil
+	return tensors, dtypes, extra, nil
 }
 
-func flattenPickle(obj any, prefix string, depth int, out map[string]*tensor.Tensor, extra map[string]any) error {
+func flattenPickle(obj any, prefix string, depth int, out map[string]*tensor.Tensor, dtypes map[string]string, extra map[string]any) error {
 	if depth > maxPickleDepth {
 		return fmt.Errorf("%w: containers nested deeper than %d", ErrCorruptCheckpoint, maxPickleDepth)
 	}
@@ -111,13 +133,13 @@ func flattenPickle(obj any, prefix string, depth int, out map[string]*tensor.Ten
 	case *types.OrderedDict:
 		for e := v.List.Front(); e != nil; e = e.Next() {
 			ent := e.Value.(*types.OrderedDictEntry)
-			if err := flattenPickle(ent.Value, join(ent.Key), depth+1, out, extra); err != nil {
+			if err := flattenPickle(ent.Value, join(ent.Key), depth+1, out, dtypes, extra); err != nil {
 				return err
 			}
 		}
 	case *types.Dict:
 		for _, ent := range *v {
-			if err := flattenPickle(ent.Value, join(ent.Key), depth+1, out, extra); err != nil {
+			if err := flattenPickle(ent.Value, join(ent.Key), depth+1, out, dtypes, extra); err != nil {
 				return err
 			}
 		}
@@ -127,6 +149,12 @@ func flattenPickle(obj any, prefix string, depth int, out map[string]*tensor.Ten
 			return fmt.Errorf("tensor %q: %w", prefix, err)
 		}
 		out[prefix] = t
+		switch v.Source.(type) {
+		case *pytorch.HalfStorage:
+			dtypes[prefix] = "F16"
+		case *pytorch.BFloat16Storage:
+			dtypes[prefix] = "BF16"
+		}
 	default:
 		extra[prefix] = v
 	}

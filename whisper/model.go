@@ -155,7 +155,7 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	tensors, extra, err := nn.LoadPyTorch(path)
+	store, extra, err := nn.OpenPyTorch(path)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
@@ -163,7 +163,6 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
-	store := nn.NewStore(path, tensors)
 	o.Apply(store)
 	store.Rename(func(n string) string {
 		n, ok := strings.CutPrefix(n, "model_state_dict.")
