@@ -22,6 +22,12 @@ func LoadSafetensors(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return storeFromSafetensors(f, path)
+}
+
+// storeFromSafetensors builds a Store over an open file, which it owns
+// (closed on error, else by Store.Close).
+func storeFromSafetensors(f *Safetensors, path string) (*Store, error) {
 	m := make(map[string]*tensor.Tensor, len(f.infos))
 	half := map[string]*halfTensor{}
 	for _, name := range f.Names() {

@@ -4,11 +4,13 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/tensor"
 )
 
 // FuzzSafetensors feeds arbitrary bytes to the safetensors parser and reads
@@ -39,6 +41,34 @@ func FuzzSafetensors(f *testing.F) {
 				_ = tt.Data()
 			}
 			s.Int64s(name)
+		}
+		// As a model loads it: a Store (16-bit tensors kept as they are),
+		// every small 2-D tensor as a Linear (packed, run, read back), the
+		// rest read as float32.
+		st, err := storeFromSafetensors(s, "fuzz")
+		if err != nil {
+			return
+		}
+		defer st.Close()
+		names := st.Names()
+		index := map[string]int{}
+		for i, n := range names {
+			index[n] = i
+		}
+		st.Rename(func(n string) string { return fmt.Sprintf("t%d.weight", index[n]) })
+		for i, name := range names {
+			info, _ := s.Info(name)
+			key := fmt.Sprintf("t%d", i)
+			if len(info.Shape) == 2 && info.Shape[0] > 0 && info.Shape[1] > 0 && info.Shape[0] <= 256 && info.Shape[1] <= 256 {
+				l := NewLinear(st.Root().Sub(key), info.Shape[1], info.Shape[0], false)
+				y := l.Forward(tensor.New(1, info.Shape[1]))
+				if y.Dim(1) != info.Shape[0] {
+					t.Fatalf("%s: Linear output %v", name, y.Shape())
+				}
+				_ = l.Weight()
+				continue
+			}
+			_, _ = st.Get(key + ".weight")
 		}
 	})
 }
