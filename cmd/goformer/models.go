@@ -16,6 +16,7 @@ import (
 	"github.com/goformer/goformer/gpt2"
 	"github.com/goformer/goformer/hub"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 	"github.com/goformer/goformer/wav2vec2"
 	"github.com/goformer/goformer/whisper"
@@ -244,6 +245,8 @@ type loader struct {
 	hub *hub.Client
 	// stderr receives download progress when it is a terminal.
 	stderr io.Writer
+	// weightType is what float32 weights are packed as (-weights).
+	weightType tensor.WeightType
 }
 
 // resolve returns the local path of a model reference: an existing file or
@@ -291,7 +294,7 @@ func (l *loader) load(ctx context.Context, ref string, hint family) (*model, err
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadPath(path, hint)
+	m, err := loadPathAs(path, hint, l.weightType)
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +304,11 @@ func (l *loader) load(ctx context.Context, ref string, hint family) (*model, err
 
 // loadPath loads a local model directory or checkpoint file.
 func loadPath(path string, hint family) (*model, error) {
+	return loadPathAs(path, hint, tensor.WeightF32)
+}
+
+// loadPathAs is loadPath packing float32 weights as wt.
+func loadPathAs(path string, hint family, wt tensor.WeightType) (*model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -312,7 +320,7 @@ func loadPath(path string, hint family) (*model, error) {
 		hasConfig = err == nil
 	}
 	if !hasConfig {
-		return loadOpenAI(m, st.IsDir(), hint)
+		return loadOpenAI(m, st.IsDir(), hint, wt)
 	}
 	fam, arch, err := detectFamily(path)
 	if err != nil {
@@ -321,13 +329,13 @@ func loadPath(path string, hint family) (*model, error) {
 	m.Arch = arch
 	switch fam {
 	case famViT:
-		m.vit, err = vit.Load(path)
+		m.vit, err = vit.Load(path, vit.WithWeightType(wt))
 	case famCLIP:
-		m.clip, err = clip.Load(path)
+		m.clip, err = clip.LoadWith(path, clip.LoadOptions{WeightType: wt})
 	case famWhisper:
-		m.whisper, err = whisper.Load(path)
+		m.whisper, err = whisper.Load(path, whisper.WithWeightType(wt))
 	case famBLIP:
-		m.blip, err = blip.Load(path)
+		m.blip, err = blip.Load(path, blip.WithWeightType(wt))
 		if err == nil {
 			// A config without architectures is told apart by its weights.
 			if m.Arch == "blip" {
@@ -335,7 +343,7 @@ func loadPath(path string, hint family) (*model, error) {
 			}
 		}
 	case famViTGPT2:
-		m.vitgpt2, err = gpt2.LoadCaptioner(path)
+		m.vitgpt2, err = gpt2.LoadCaptioner(path, gpt2.WithWeightType(wt))
 	case famWav2Vec2:
 		m.w2v, err = wav2vec2.Load(path)
 	}
@@ -348,10 +356,10 @@ func loadPath(path string, hint family) (*model, error) {
 // loadOpenAI loads a checkpoint in OpenAI's own format: a Whisper .pt file
 // (dims + model_state_dict) or a CLIP checkpoint (TorchScript archive or
 // state dict), chosen by hint.
-func loadOpenAI(m *model, isDir bool, hint family) (*model, error) {
+func loadOpenAI(m *model, isDir bool, hint family, wt tensor.WeightType) (*model, error) {
 	path := m.Path
 	tryWhisper := func() error {
-		w, err := whisper.Load(path)
+		w, err := whisper.Load(path, whisper.WithWeightType(wt))
 		if err != nil {
 			return err
 		}
@@ -367,7 +375,7 @@ func loadOpenAI(m *model, isDir bool, hint family) (*model, error) {
 			}
 			p = pt
 		}
-		c, err := clip.Load(p)
+		c, err := clip.LoadWith(p, clip.LoadOptions{WeightType: wt})
 		if err != nil {
 			return err
 		}

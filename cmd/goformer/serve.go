@@ -848,6 +848,7 @@ Endpoints (JSON unless noted; errors are {"error": {"message", "type", ...}}):
 A request's "model" names a loaded model (NAME, its id or path, or the last part of it);
 when only one loaded model does the task, any name reaches it.`
 	fs := flagSet("serve")
+	weightsFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	refs := &listFlag{}
 	fs.Var(refs, "model", "model to serve: [NAME=]Hub id or directory (repeatable)")
