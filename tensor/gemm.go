@@ -2,8 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/goformer/goformer/tensor/internal/kern"
@@ -437,31 +435,6 @@ func gemvT(s *kern.Set, threads, n, k int, alpha float32, a, b []float32, ldb in
 	}
 	chunks := min(4*w, max(1, n/8))
 	runChunks(w, chunks, func(i int) { job(i*n/chunks, (i+1)*n/chunks) })
-}
-
-// runChunks runs fn(0), …, fn(chunks−1) on w goroutines (the caller's
-// included), handing chunks out in order as goroutines become free.
-func runChunks(w, chunks int, fn func(i int)) {
-	var next atomic.Int32
-	work := func() {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= chunks {
-				return
-			}
-			fn(i)
-		}
-	}
-	var wg sync.WaitGroup
-	for t := 1; t < min(w, chunks); t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
 }
 
 // nextPanel returns where the B panel used after (pc, jp) starts and how

@@ -418,7 +418,8 @@ func linearPackedPad(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float3
 	case pad && paddedCols(w.n) != w.n && m > 1:
 		ldc = paddedCols(w.n)
 		buf := newUninit(m, ldc)
-		out = &Tensor{shape: outShape, strides: contiguousStrides(outShape), data: buf.data, owned: true}
+		out = header(outShape, nil)
+		out.data, out.owned = buf.data, true
 		if r := len(outShape); r >= 2 {
 			st := ldc
 			for d := r - 2; d >= 0; d-- {

@@ -44,24 +44,121 @@ func Parallel(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	chunks := min(maxChunks, 4*workers)
-	var next atomic.Int32
-	work := func() {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= chunks {
-				return
-			}
-			fn(i*n/chunks, (i+1)*n/chunks)
+	runChunks(workers, chunks, func(i int) { fn(i*n/chunks, (i+1)*n/chunks) })
+}
+
+// Parallel loops run on the calling goroutine plus helper goroutines that
+// are started once and kept: a loop offers itself to the helpers, runs
+// chunks until none are left, and then waits only for the helpers that
+// joined it. A helper busy elsewhere simply does not join, so loops may
+// nest (a chunk may run a parallel loop) and run from many goroutines at
+// once without deadlock or oversubscription, and a loop allocates nothing
+// (loops are recycled; a stale offer of a recycled loop at most joins the
+// loop it now holds, which is harmless).
+type loop struct {
+	next   atomic.Int32
+	chunks int32
+	fn     func(i int)
+	// state counts the helpers working on the loop (low 32 bits) and has
+	// loopClosed set once the caller has finished: no helper joins after.
+	state atomic.Int64
+	done  chan struct{} // receives once when the last helper leaves a closed loop
+}
+
+const loopClosed = int64(1) << 32
+
+var (
+	loopPool = sync.Pool{New: func() any {
+		l := &loop{done: make(chan struct{}, 1)}
+		l.state.Store(loopClosed)
+		return l
+	}}
+	offers     = make(chan *loop, 256)
+	helperMu   sync.Mutex
+	helpersRun atomic.Int32
+)
+
+// ensureHelpers starts helper goroutines until n are running.
+func ensureHelpers(n int) {
+	if int(helpersRun.Load()) >= n {
+		return
+	}
+	helperMu.Lock()
+	defer helperMu.Unlock()
+	for int(helpersRun.Load()) < n {
+		helpersRun.Add(1)
+		go helper()
+	}
+}
+
+func helper() {
+	for l := range offers {
+		if !l.join() {
+			continue
+		}
+		l.work()
+		l.leave()
+	}
+}
+
+func (l *loop) join() bool {
+	for {
+		s := l.state.Load()
+		if s&loopClosed != 0 {
+			return false
+		}
+		if l.state.CompareAndSwap(s, s+1) {
+			return true
 		}
 	}
-	var wg sync.WaitGroup
-	for t := 1; t < workers; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
+}
+
+func (l *loop) leave() {
+	if s := l.state.Add(-1); s == loopClosed {
+		l.done <- struct{}{}
 	}
-	work()
-	wg.Wait()
+}
+
+func (l *loop) work() {
+	for {
+		i := l.next.Add(1) - 1
+		if i >= l.chunks {
+			return
+		}
+		l.fn(int(i))
+	}
+}
+
+// runChunks runs fn(0), …, fn(chunks−1) on up to w goroutines (the
+// caller's included), handing chunks out in order as goroutines become
+// free.
+func runChunks(w, chunks int, fn func(i int)) {
+	if chunks <= 0 {
+		return
+	}
+	if w <= 1 || chunks == 1 {
+		for i := 0; i < chunks; i++ {
+			fn(i)
+		}
+		return
+	}
+	want := min(w, chunks) - 1
+	ensureHelpers(want)
+	l := loopPool.Get().(*loop)
+	l.fn, l.chunks = fn, int32(chunks)
+	l.next.Store(0)
+	l.state.Store(0) // open: helpers may join from here on
+	for t := 0; t < want; t++ {
+		select {
+		case offers <- l:
+		default:
+			t = want
+		}
+	}
+	l.work()
+	if s := l.state.Add(loopClosed); s != loopClosed {
+		<-l.done // helpers still on their last chunk
+	}
+	l.fn = nil
+	loopPool.Put(l)
 }

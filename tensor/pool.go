@@ -62,11 +62,15 @@ func newUninit(shape ...int) *Tensor {
 	if n < poolMin {
 		return New(shape...)
 	}
+	t := header(shape, nil)
+	t.owned = true
 	if p, ok := poolGet(n); ok {
-		return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: *p, owned: true}
+		t.data = *p
+		return t
 	}
 	_, c := classFor(n)
-	return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: make([]float32, n, c), owned: true}
+	t.data = make([]float32, n, c)
+	return t
 }
 
 // Release returns t's storage for reuse by later results. Call it only

@@ -1,7 +1,10 @@
 package tensor
 
 import (
+	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -94,5 +97,47 @@ func TestFreeScratch(t *testing.T) {
 	FreeScratch()
 	if p, ok := poolGet(100 * 100); ok {
 		t.Fatalf("pool still holds a buffer of %d after FreeScratch", cap(*p))
+	}
+}
+
+// TestParallelNestedConcurrent runs parallel loops inside the chunks of
+// parallel loops, from many goroutines at once and with more threads than
+// cores: every index must be visited exactly once and nothing may
+// deadlock (the helper goroutines are shared by all loops).
+func TestParallelNestedConcurrent(t *testing.T) {
+	defer SetThreads(SetThreads(6))
+	const outer, inner, callers = 40, 300, 8
+	var wg sync.WaitGroup
+	errs := make(chan string, callers)
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rep := 0; rep < 20; rep++ {
+				var hits [outer][inner]atomic.Int32
+				Parallel(outer, 1, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						Parallel(inner, 7, func(a, b int) {
+							for j := a; j < b; j++ {
+								hits[i][j].Add(1)
+							}
+						})
+					}
+				})
+				for i := range hits {
+					for j := range hits[i] {
+						if n := hits[i][j].Load(); n != 1 {
+							errs <- fmt.Sprintf("index (%d, %d) visited %d times", i, j, n)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 }

@@ -41,12 +41,46 @@ type Tensor struct {
 	// owned marks storage allocated by this package for this tensor (not a
 	// view, not caller memory), which Release may recycle.
 	owned bool
+	// dims backs shape and strides up to rank inlineRank, so that a new
+	// tensor (a result, a view) is one allocation instead of three. A
+	// Tensor is therefore never copied by value.
+	dims [2 * inlineRank]int
+}
+
+// inlineRank is the largest rank whose shape and strides are held inline.
+const inlineRank = 4
+
+// header returns a new tensor with copies of shape and strides (contiguous
+// strides when strides is nil) and no data.
+func header(shape, strides []int) *Tensor {
+	t := &Tensor{}
+	r := len(shape)
+	if r <= inlineRank {
+		t.shape = t.dims[0:r:r]
+		t.strides = t.dims[inlineRank : inlineRank+r : inlineRank+r]
+	} else {
+		t.shape = make([]int, r)
+		t.strides = make([]int, r)
+	}
+	copy(t.shape, shape)
+	if strides != nil {
+		copy(t.strides, strides)
+	} else {
+		s := 1
+		for i := r - 1; i >= 0; i-- {
+			t.strides[i] = s
+			s *= shape[i]
+		}
+	}
+	return t
 }
 
 // New returns a zero-filled contiguous tensor of the given shape.
 func New(shape ...int) *Tensor {
 	n := numel(shape)
-	return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: make([]float32, n), owned: true}
+	t := header(shape, nil)
+	t.data, t.owned = make([]float32, n), true
+	return t
 }
 
 // FromData wraps data (not copied) as a contiguous tensor of the given shape.
@@ -60,7 +94,9 @@ func FromData(data []float32, shape ...int) (*Tensor, error) {
 	if n := numel(shape); n != len(data) {
 		return nil, fmt.Errorf("%w: %d values for shape %v (%d elements)", ErrShape, len(data), shape, n)
 	}
-	return &Tensor{shape: cloneInts(shape), strides: contiguousStrides(shape), data: data}, nil
+	t := header(shape, nil)
+	t.data = data
+	return t, nil
 }
 
 // MustFromData is FromData for shapes known correct by construction; it
@@ -122,7 +158,9 @@ func (t *Tensor) Contiguous() *Tensor {
 		if t.offset == 0 && len(t.data) == t.Len() {
 			return t
 		}
-		return &Tensor{shape: cloneInts(t.shape), strides: contiguousStrides(t.shape), data: t.data[t.offset : t.offset+t.Len()]}
+		c := header(t.shape, nil)
+		c.data = t.data[t.offset : t.offset+t.Len()]
+		return c
 	}
 	out := newUninit(t.shape...)
 	i := 0

@@ -28,7 +28,9 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 		return nil, fmt.Errorf("%w: cannot reshape %v (%d elements) to %v", ErrShape, t.shape, n, shape)
 	}
 	c := t.Contiguous()
-	return &Tensor{shape: shape, strides: contiguousStrides(shape), offset: c.offset, data: c.data}, nil
+	out := header(shape, nil)
+	out.offset, out.data = c.offset, c.data
+	return out, nil
 }
 
 // MustReshape is Reshape for shapes known correct by construction.
@@ -49,7 +51,8 @@ func (t *Tensor) Transpose(i, j int) *Tensor {
 	if j < 0 {
 		j += r
 	}
-	out := &Tensor{shape: cloneInts(t.shape), strides: cloneInts(t.strides), offset: t.offset, data: t.data}
+	out := header(t.shape, t.strides)
+	out.offset, out.data = t.offset, t.data
 	out.shape[i], out.shape[j] = out.shape[j], out.shape[i]
 	out.strides[i], out.strides[j] = out.strides[j], out.strides[i]
 	return out
@@ -61,7 +64,8 @@ func (t *Tensor) Permute(perm ...int) *Tensor {
 	if len(perm) != len(t.shape) {
 		panic(fmt.Sprintf("tensor: permutation %v for rank %d", perm, len(t.shape)))
 	}
-	out := &Tensor{shape: make([]int, len(perm)), strides: make([]int, len(perm)), offset: t.offset, data: t.data}
+	out := header(t.shape, t.strides)
+	out.offset, out.data = t.offset, t.data
 	for k, p := range perm {
 		out.shape[k] = t.shape[p]
 		out.strides[k] = t.strides[p]
@@ -77,7 +81,8 @@ func (t *Tensor) Slice(dim, start, end int) *Tensor {
 	if start < 0 || end > t.shape[dim] || start > end {
 		panic(fmt.Sprintf("tensor: slice [%d:%d] of dim %d size %d", start, end, dim, t.shape[dim]))
 	}
-	out := &Tensor{shape: cloneInts(t.shape), strides: cloneInts(t.strides), offset: t.offset + start*t.strides[dim], data: t.data}
+	out := header(t.shape, t.strides)
+	out.offset, out.data = t.offset+start*t.strides[dim], t.data
 	out.shape[dim] = end - start
 	return out
 }
@@ -87,7 +92,9 @@ func (t *Tensor) Index(i int) *Tensor {
 	if i < 0 || i >= t.shape[0] {
 		panic(fmt.Sprintf("tensor: index %d out of range for dim 0 size %d", i, t.shape[0]))
 	}
-	return &Tensor{shape: cloneInts(t.shape[1:]), strides: cloneInts(t.strides[1:]), offset: t.offset + i*t.strides[0], data: t.data}
+	out := header(t.shape[1:], t.strides[1:])
+	out.offset, out.data = t.offset+i*t.strides[0], t.data
+	return out
 }
 
 // Concat joins tensors along dim into a new contiguous tensor. All other
