@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/goformer/goformer/tensor/internal/kern"
@@ -106,6 +107,14 @@ func gemmDrive(s *kern.Set, threads int, transA, transB bool, m, n, k int, alpha
 	if threads > 1 && (m*n*k >= parallelWork || (m <= s.MR && n*k >= parallelRead)) {
 		w = threads
 	}
+	// The product's parameters travel to the workers in a recycled job, not
+	// in closures (which would move them to the heap at every call).
+	j := gemmJobs.Get().(*gemmJob)
+	*j = gemmJob{s: s, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, pb: pb, beta: beta, c: c, ldc: ldc, bias: bias, act: act}
+	defer func() {
+		*j = gemmJob{}
+		gemmJobs.Put(j)
+	}()
 	// Copy op(A) into a buffer whose row stride maps consecutive rows to
 	// different L1 sets (a power-of-two stride puts all MR rows the kernel
 	// reads in one set), once, shared by all workers.
@@ -116,52 +125,85 @@ func gemmDrive(s *kern.Set, threads int, transA, transB bool, m, n, k int, alpha
 		}
 		abuf := getBuf(m * ldp)
 		defer putBuf(abuf)
-		ap := *abuf
-		copyRows := func(i0, i1 int) {
-			if !transA {
-				for i := i0; i < i1; i++ {
-					copy(ap[i*ldp:i*ldp+k], a[i*lda:i*lda+k])
-				}
-				return
-			}
-			for p := 0; p < k; p++ {
-				src := a[p*lda+i0 : p*lda+i1]
-				for i, v := range src {
-					ap[(i0+i)*ldp+p] = v
-				}
-			}
-		}
+		j.ap, j.ldp = *abuf, ldp
 		if w > 1 && m*k >= 1<<15 {
-			chunks := min(m, 4*w)
-			runChunks(w, chunks, func(i int) { copyRows(i*m/chunks, (i+1)*m/chunks) })
+			j.copying, j.chunks = true, min(m, 4*w)
+			runChunks(w, j.chunks, j)
+			j.copying = false
 		} else {
-			copyRows(0, m)
+			j.copyRows(0, m)
 		}
-		a, lda, transA = ap, ldp, false
+		j.a, j.lda, j.transA = j.ap, ldp, false
 	}
 	// Split by column panels when there are enough of them (each worker
 	// then packs only its own part of B), else by rows. Work is handed out
 	// in several chunks per worker so that a worker delayed by other load
 	// on the machine does not hold the others up.
-	splitN := panels >= 2*w || pb != nil || m < s.MR*w
-	units := panels
-	if !splitN {
-		units = (m + s.MR - 1) / s.MR
+	j.splitN = panels >= 2*w || pb != nil || m < s.MR*w
+	j.units = panels
+	if !j.splitN {
+		j.units = (m + s.MR - 1) / s.MR
 	}
-	w = min(w, units)
+	w = min(w, j.units)
 	if w <= 1 {
-		gemmBlock(s, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, pb, beta, c, ldc, bias, act)
+		gemmBlock(s, j.transA, transB, 0, m, 0, n, k, alpha, j.a, j.lda, b, ldb, pb, beta, c, ldc, bias, act)
 		return
 	}
-	chunks := min(units, 4*w)
-	runChunks(w, chunks, func(i int) {
-		lo, hi := i*units/chunks, (i+1)*units/chunks
-		if splitN {
-			gemmBlock(s, transA, transB, 0, m, min(n, lo*s.NR), min(n, hi*s.NR), k, alpha, a, lda, b, ldb, pb, beta, c, ldc, bias, act)
-		} else {
-			gemmBlock(s, transA, transB, min(m, lo*s.MR), min(m, hi*s.MR), 0, n, k, alpha, a, lda, b, ldb, pb, beta, c, ldc, bias, act)
+	j.chunks = min(j.units, 4*w)
+	runChunks(w, j.chunks, j)
+}
+
+// gemmJob is one product of gemmDrive as its workers see it.
+type gemmJob struct {
+	s              *kern.Set
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	pb             *PackedB
+	bias           []float32
+	act            func([]float32)
+	// chunking: units (column panels or row blocks) in chunks
+	splitN        bool
+	units, chunks int
+	// copying op(A) into ap (row stride ldp) instead of multiplying
+	copying bool
+	ap      []float32
+	ldp     int
+}
+
+var gemmJobs = sync.Pool{New: func() any { return new(gemmJob) }}
+
+func (j *gemmJob) runChunk(i int) {
+	if j.copying {
+		j.copyRows(i*j.m/j.chunks, (i+1)*j.m/j.chunks)
+		return
+	}
+	lo, hi := i*j.units/j.chunks, (i+1)*j.units/j.chunks
+	s := j.s
+	if j.splitN {
+		gemmBlock(s, j.transA, j.transB, 0, j.m, min(j.n, lo*s.NR), min(j.n, hi*s.NR), j.k, j.alpha, j.a, j.lda, j.b, j.ldb, j.pb, j.beta, j.c, j.ldc, j.bias, j.act)
+	} else {
+		gemmBlock(s, j.transA, j.transB, min(j.m, lo*s.MR), min(j.m, hi*s.MR), 0, j.n, j.k, j.alpha, j.a, j.lda, j.b, j.ldb, j.pb, j.beta, j.c, j.ldc, j.bias, j.act)
+	}
+}
+
+// copyRows copies rows [i0, i1) of op(A) into ap.
+func (j *gemmJob) copyRows(i0, i1 int) {
+	ap, ldp, a, lda, k := j.ap, j.ldp, j.a, j.lda, j.k
+	if !j.transA {
+		for i := i0; i < i1; i++ {
+			copy(ap[i*ldp:i*ldp+k], a[i*lda:i*lda+k])
 		}
-	})
+		return
+	}
+	for p := 0; p < k; p++ {
+		src := a[p*lda+i0 : p*lda+i1]
+		for i, v := range src {
+			ap[(i0+i)*ldp+p] = v
+		}
+	}
 }
 
 // scaleC sets C = beta·C (+ bias).
@@ -434,7 +476,7 @@ func gemvT(s *kern.Set, threads, n, k int, alpha float32, a, b []float32, ldb in
 		return
 	}
 	chunks := min(4*w, max(1, n/8))
-	runChunks(w, chunks, func(i int) { job(i*n/chunks, (i+1)*n/chunks) })
+	runRanges(w, chunks, n, job)
 }
 
 // nextPanel returns where the B panel used after (pc, jp) starts and how

@@ -408,7 +408,8 @@ func linearPackedPad(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float3
 	beta := float32(0)
 	out := dst
 	ldc := w.n
-	outShape := append(cloneInts(x.shape[:x.Rank()-1]), w.n)
+	var shapeBuf [inlineRank]int
+	outShape := append(append(shapeBuf[:0], x.shape[:x.Rank()-1]...), w.n)
 	switch {
 	case dst != nil:
 		if dst.Len() != m*w.n || (dst.Rank() > 0 && dst.Dim(-1) != w.n) {

@@ -44,8 +44,11 @@ func Parallel(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	chunks := min(maxChunks, 4*workers)
-	runChunks(workers, chunks, func(i int) { fn(i*n/chunks, (i+1)*n/chunks) })
+	runRanges(workers, chunks, n, fn)
 }
+
+// chunkRunner is the body of a parallel loop: runChunk(i) does chunk i.
+type chunkRunner interface{ runChunk(i int) }
 
 // Parallel loops run on the calling goroutine plus helper goroutines that
 // are started once and kept: a loop offers itself to the helpers, runs
@@ -58,7 +61,11 @@ func Parallel(n, grain int, fn func(lo, hi int)) {
 type loop struct {
 	next   atomic.Int32
 	chunks int32
-	fn     func(i int)
+	// The body: body.runChunk(i), or rangeFn on the i-th of chunks equal
+	// parts of [0, rangeN).
+	body    chunkRunner
+	rangeFn func(lo, hi int)
+	rangeN  int
 	// state counts the helpers working on the loop (low 32 bits) and has
 	// loopClosed set once the caller has finished: no helper joins after.
 	state atomic.Int64
@@ -125,27 +132,50 @@ func (l *loop) work() {
 		if i >= l.chunks {
 			return
 		}
-		l.fn(int(i))
+		if l.body != nil {
+			l.body.runChunk(int(i))
+		} else {
+			n, c := l.rangeN, int(l.chunks)
+			l.rangeFn(int(i)*n/c, (int(i)+1)*n/c)
+		}
 	}
 }
 
 // runChunks runs fn(0), …, fn(chunks−1) on up to w goroutines (the
 // caller's included), handing chunks out in order as goroutines become
 // free.
-func runChunks(w, chunks int, fn func(i int)) {
+func runChunks(w, chunks int, body chunkRunner) {
 	if chunks <= 0 {
 		return
 	}
 	if w <= 1 || chunks == 1 {
 		for i := 0; i < chunks; i++ {
-			fn(i)
+			body.runChunk(i)
 		}
 		return
 	}
+	runLoop(w, chunks, body, nil, 0)
+}
+
+// runRanges runs fn on chunks equal parts of [0, n) on up to w goroutines.
+func runRanges(w, chunks, n int, fn func(lo, hi int)) {
+	if chunks <= 0 {
+		return
+	}
+	if w <= 1 || chunks == 1 {
+		for i := 0; i < chunks; i++ {
+			fn(i*n/chunks, (i+1)*n/chunks)
+		}
+		return
+	}
+	runLoop(w, chunks, nil, fn, n)
+}
+
+func runLoop(w, chunks int, body chunkRunner, rangeFn func(lo, hi int), rangeN int) {
 	want := min(w, chunks) - 1
 	ensureHelpers(want)
 	l := loopPool.Get().(*loop)
-	l.fn, l.chunks = fn, int32(chunks)
+	l.body, l.rangeFn, l.rangeN, l.chunks = body, rangeFn, rangeN, int32(chunks)
 	l.next.Store(0)
 	l.state.Store(0) // open: helpers may join from here on
 	for t := 0; t < want; t++ {
@@ -159,6 +189,6 @@ func runChunks(w, chunks int, fn func(i int)) {
 	if s := l.state.Add(loopClosed); s != loopClosed {
 		<-l.done // helpers still on their last chunk
 	}
-	l.fn = nil
+	l.body, l.rangeFn = nil, nil
 	loopPool.Put(l)
 }
