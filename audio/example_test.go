@@ -2,6 +2,7 @@ package audio_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -154,6 +155,27 @@ func ExampleMelExtractor_LogMelPadded() {
 	// Output:
 	// [80 7500]
 	// [80 3000]
+}
+
+// Windows of the padded spectrogram computed on demand: what
+// whisper.Transcribe does for long recordings, holding one window of
+// features at a time instead of the whole spectrogram.
+func ExampleMelExtractor_NewPaddedMel() {
+	e, _ := audio.NewMelExtractor(80)
+	pcm := tone(audio.SampleRate, 45) // 45 s
+	p, err := e.NewPaddedMel(context.Background(), pcm)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w, _ := p.Window(3000, 1500) // frames 3000..4499, zero-padded to 3000
+	whole, _ := audio.MelWindow(e.LogMelPadded(pcm), 3000, 1500)
+	same := true
+	for i, v := range whole.Data() {
+		same = same && w.Data()[i] == v
+	}
+	fmt.Println(p.Frames(), w.Shape(), same)
+	// Output: 7500 [80 3000] true
 }
 
 func ExampleNormalize() {

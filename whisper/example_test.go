@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 
+	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/whisper"
 )
 
@@ -34,6 +35,27 @@ func ExampleModel_TranscribeReader() {
 	if err := whisper.WriteSRT(os.Stdout, res); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// Keep the float32 weights of a checkpoint packed in 16 bits: half the
+// memory and half the bytes read per decoded token, at a cost of about 7e-4
+// of the largest logit (F16). F16 checkpoints stay 16-bit without it.
+func ExampleWithWeightType() {
+	m, err := whisper.Load("models/whisper-base", whisper.WithWeightType(tensor.WeightF16))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f, err := os.Open("speech.flac")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	res, err := m.TranscribeReader(context.Background(), f, whisper.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Text)
 }
 
 func ExampleWriteSRT() {
