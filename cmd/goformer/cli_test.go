@@ -153,15 +153,24 @@ func TestDispatchArchitectures(t *testing.T) {
 	oneErrorLine(t, stderr, "BertForMaskedLM", "unsupported")
 }
 
+// vitCases is the part of fixtures/vit/cases.json the CLI tests read.
+type vitCases struct {
+	Images []string `json:"images"`
+	Top3   [][]struct {
+		Label string  `json:"label"`
+		Score float64 `json:"score"`
+	} `json:"top3"`
+}
+
+func readViTCases(t *testing.T) vitCases {
+	t.Helper()
+	var c vitCases
+	readCases(t, "vit", &c)
+	return c
+}
+
 func TestClassify(t *testing.T) {
-	var cases struct {
-		Images []string `json:"images"`
-		Top3   [][]struct {
-			Label string  `json:"label"`
-			Score float64 `json:"score"`
-		} `json:"top3"`
-	}
-	readCases(t, "vit", &cases)
+	cases := readViTCases(t)
 	args := []string{"classify", "-model", fixtureModel(t, "vit"), "-k", "3", "-format", "json"}
 	for _, name := range cases.Images {
 		args = append(args, imagePath(t, name))

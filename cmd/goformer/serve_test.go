@@ -202,14 +202,7 @@ func TestServeModels(t *testing.T) {
 }
 
 func TestServeClassify(t *testing.T) {
-	var cases struct {
-		Images []string `json:"images"`
-		Top3   [][]struct {
-			Label string  `json:"label"`
-			Score float64 `json:"score"`
-		} `json:"top3"`
-	}
-	readCases(t, "vit", &cases)
+	cases := readViTCases(t)
 	ts, _ := newTestServer(t, serverConfig{})
 	for i, name := range cases.Images {
 		status, body := postJSON(t, ts.URL+"/v1/classify", map[string]any{"image": b64File(t, imagePath(t, name)), "top_k": 3})

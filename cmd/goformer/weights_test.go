@@ -12,14 +12,7 @@ import (
 // scores are probabilities; F32 matches them within 1e-4), and a bad value
 // is a usage error.
 func TestWeightsFlag(t *testing.T) {
-	var cases struct {
-		Images []string `json:"images"`
-		Top3   [][]struct {
-			Label string  `json:"label"`
-			Score float64 `json:"score"`
-		} `json:"top3"`
-	}
-	readCases(t, "vit", &cases)
+	cases := readViTCases(t)
 	f32 := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-weights", "f32", "-k", "3", "-format", "json", imagePath(t, cases.Images[0]))
 	for _, c := range []struct {
 		flag string
