@@ -88,6 +88,13 @@ type Option = nn.LoadOption
 // type regardless, which is exact.
 func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
+// WithKVType keeps the cross-attention keys and values over the image
+// tokens (577 tokens × 12 layers at blip-image-captioning-large size, read
+// whole for every generated token) packed as t (tensor.WeightF16 or
+// WeightBF16): half their memory and of those reads, at the cost of
+// rounding them.
+func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
+
 // Load reads a BLIP model directory: config.json, the weights
 // (model.safetensors, sharded safetensors or pytorch_model.bin),
 // preprocessor_config.json (required for the image-level calls) and the
@@ -114,6 +121,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, err
 	}
 	m.store = store
+	if m.decoder != nil {
+		o.ApplyKV(m.decoder.layers)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
 		if m.proc, err = vit.LoadProcessor(dir); err != nil {
 			store.Close()

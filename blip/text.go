@@ -205,7 +205,7 @@ func (st *textState) rows() int {
 	if len(st.layers) == 0 {
 		return 0
 	}
-	return st.layers[0].Cross.K.Dim(0)
+	return st.layers[0].Cross.Batch()
 }
 
 // reorder keeps rows in the order given (row i continues old row idx[i]):

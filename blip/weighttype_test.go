@@ -76,3 +76,66 @@ func abs32(v float32) float32 {
 	}
 	return v
 }
+
+// TestWithKVType keeps the caption decoder's cross-attention keys and
+// values 16-bit: teacher-forced logits against the fixture, and a beam
+// search (which reorders the packed keys and values between beams) whose
+// result is logged next to the float32 one.
+func TestWithKVType(t *testing.T) {
+	dir := testdata.Fixture(t, "blip-caption")
+	var cases captionCases
+	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	exp := expected(t, dir)
+	wantTF := expTensor(t, exp, "teacher_forced_logits")
+	px := expTensor(t, exp, "pixel_values")
+	ctx := context.Background()
+	ref := loadModel(t, dir)
+	refEmb, err := ref.EncodeImages(ctx, px)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beams := Options{NumBeams: 3, MaxNewTokens: 12}
+	refIDs, err := ref.GenerateIDs(ctx, refEmb, nil, beams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		typ tensor.WeightType
+		tol float64
+	}{{tensor.WeightF16, 1e-3}, {tensor.WeightBF16, 1e-2}} {
+		m, err := Load(filepath.Join(dir, "model"), WithKVType(c.typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		emb, err := m.EncodeImages(ctx, px)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := wantTF.Dim(0)
+		ids := make([][]int, n)
+		for i := range ids {
+			ids[i] = cases.TeacherForcedIDs
+		}
+		logits, err := m.DecoderLogits(ctx, emb.Slice(0, 0, n).Contiguous(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d, s float64
+		for i, w := range wantTF.Data() {
+			d = max(d, float64(abs32(logits.Data()[i]-w)))
+			s = max(s, float64(abs32(w)))
+		}
+		got, err := m.GenerateIDs(ctx, emb, nil, beams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%v keys/values: teacher_forced_logits max|Δ|/max|x| = %.3g; beam ids %v (float32 %v)", c.typ, d/s, got, refIDs)
+		if d/s > c.tol {
+			t.Errorf("%v keys/values: relative logits error %.3g > %g", c.typ, d/s, c.tol)
+		}
+		if len(got) != len(refIDs) {
+			t.Errorf("%v keys/values: %d captions for %d images", c.typ, len(got), len(refIDs))
+		}
+		m.Close()
+	}
+}

@@ -118,6 +118,7 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 		return nil, err
 	}
 	c.proc, c.tok, c.store = proc, tok, store
+	o.ApplyKV(c.decoder.blocks)
 	return c, nil
 }
 

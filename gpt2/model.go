@@ -60,6 +60,12 @@ type Option = nn.LoadOption
 // their own type regardless, which is exact.
 func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
+// WithKVType keeps the cross-attention keys and values over the image
+// tokens (LoadCaptioner) packed as t (tensor.WeightF16 or WeightBF16): half
+// their memory and of the bytes each generated token reads from them, at
+// the cost of rounding them.
+func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
+
 func loadOpts(opts []Option) (nn.LoadOptions, error) {
 	o, err := nn.ApplyLoadOptions(opts)
 	if err != nil {

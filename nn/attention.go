@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/goformer/goformer/tensor"
@@ -15,6 +16,11 @@ type Attention struct {
 	Heads      int
 	// Scale multiplies the scores; 0 means 1/√(head dim).
 	Scale float32
+	// KVType, when tensor.WeightF16 or WeightBF16, makes ProjectKV keep
+	// cross-attention keys and values packed in that type (see
+	// tensor.PackKV): half their memory and of the bytes each decoded token
+	// reads, at the cost of rounding them. Set it before the first use.
+	KVType tensor.WeightType
 
 	// Self-attention projects Q, K and V in one product with their weights
 	// packed side by side (built on first use; Q, K and V must not change
@@ -133,12 +139,43 @@ func (c *KVCache) Reorder(idx []int) {
 func (c *KVCache) Reset() { c.len = 0 }
 
 // CrossKV holds the projected keys and values of an encoder output.
-type CrossKV struct{ K, V *tensor.Tensor }
+type CrossKV struct {
+	K, V *tensor.Tensor
+	// Packed, when set instead of K and V, holds them packed (Attention.KVType).
+	Packed *tensor.PackedKV
+}
+
+// Batch returns the number of batch rows.
+func (kv *CrossKV) Batch() int {
+	if kv.Packed != nil {
+		return kv.Packed.Batch()
+	}
+	return kv.K.Dim(0)
+}
+
+// Len returns the number of encoder positions.
+func (kv *CrossKV) Len() int {
+	if kv.Packed != nil {
+		return kv.Packed.Len()
+	}
+	return kv.K.Dim(1)
+}
 
 // Reorder selects batch rows (beam search over a shared encoder output).
 func (kv *CrossKV) Reorder(idx []int) {
+	if kv.Packed != nil {
+		kv.Packed = must2(kv.Packed.Reorder(idx))
+		return
+	}
 	kv.K = gatherRows(kv.K, idx)
 	kv.V = gatherRows(kv.V, idx)
+}
+
+func must2[T any](v T, err error) T {
+	if err != nil {
+		panic(fmt.Sprintf("nn: %v", err))
+	}
+	return v
 }
 
 func gatherRows(t *tensor.Tensor, idx []int) *tensor.Tensor {
@@ -200,7 +237,14 @@ func (a *Attention) selfHeads(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor 
 // ProjectKV computes cross-attention keys and values of an encoder output
 // [B, Tk, Dk], once per input.
 func (a *Attention) ProjectKV(enc *tensor.Tensor) *CrossKV {
-	return &CrossKV{K: a.K.Forward(enc), V: a.V.Forward(enc)}
+	k, v := a.K.Forward(enc), a.V.Forward(enc)
+	if a.KVType == tensor.WeightF32 {
+		return &CrossKV{K: k, V: v}
+	}
+	p := must2(tensor.PackKV(k, v, a.Heads, a.KVType))
+	tensor.Release(k)
+	tensor.Release(v)
+	return &CrossKV{Packed: p}
 }
 
 // Cross runs cross-attention from x [B, T, D] to precomputed keys/values.
@@ -214,7 +258,9 @@ func (a *Attention) Cross(x *tensor.Tensor, kv *CrossKV, opt AttnOptions) *tenso
 func (a *Attention) crossHeads(x *tensor.Tensor, kv *CrossKV, opt AttnOptions) *tensor.Tensor {
 	q := a.Q.Forward(x)
 	defer tensor.Release(q)
-	return must(tensor.Attention(q, kv.K, kv.V, tensor.AttentionOptions{
-		Heads: a.Heads, Scale: a.Scale, Mask: opt.Mask, Probs: opt.Probs,
-	}))
+	ao := tensor.AttentionOptions{Heads: a.Heads, Scale: a.Scale, Mask: opt.Mask, Probs: opt.Probs}
+	if kv.Packed != nil {
+		return must(tensor.AttentionPacked(q, kv.Packed, ao))
+	}
+	return must(tensor.Attention(q, kv.K, kv.V, ao))
 }

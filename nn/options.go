@@ -16,12 +16,22 @@ type LoadOptions struct {
 	// WeightType is the element type float32 checkpoint weights of linear
 	// layers are packed in (see Store.WeightType).
 	WeightType tensor.WeightType
+	// KVType is the element type decoders keep the cross-attention keys and
+	// values of an encoder output in (see Attention.KVType).
+	KVType tensor.WeightType
 }
 
 // WithWeightType packs the float32 weights of linear layers as t
 // (tensor.WeightF16 or WeightBF16) instead of float32.
 func WithWeightType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.WeightType = t }
+}
+
+// WithKVType keeps the cross-attention keys and values that a decoder
+// computes once per encoder output packed as t (tensor.WeightF16 or
+// WeightBF16) instead of float32.
+func WithKVType(t tensor.WeightType) LoadOption {
+	return func(o *LoadOptions) { o.KVType = t }
 }
 
 // ApplyLoadOptions applies opts in order and checks the result (an error
@@ -36,11 +46,24 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 	if err := CheckWeightType(o.WeightType); err != nil {
 		return o, err
 	}
+	if err := CheckWeightType(o.KVType); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
 // Apply sets the options on a store before a model is built from it.
 func (o LoadOptions) Apply(s *Store) { s.WeightType = o.WeightType }
+
+// ApplyKV sets KVType on the cross-attention of decoder blocks (nil ones
+// are skipped).
+func (o LoadOptions) ApplyKV(blocks []*DecoderBlock) {
+	for _, b := range blocks {
+		if b != nil && b.CrossAttn != nil {
+			b.CrossAttn.KVType = o.KVType
+		}
+	}
+}
 
 // CheckWeightType returns an error wrapping ErrConfig unless t is one of
 // tensor.WeightF32, WeightF16 and WeightBF16.

@@ -116,11 +116,14 @@ func BenchmarkEncoder(b *testing.B) {
 // layers and the vocabulary projection) over a 4-token prompt and 60 more
 // tokens, with the KV cache and, to show what it saves, without it;
 // kvcache-f16 is kvcache with the weights packed F16 (WithWeightType, or an
-// F16 checkpoint).
+// F16 checkpoint), kvcache-f16-f16kv also with the cross-attention keys and
+// values in F16 (WithKVType).
 func BenchmarkDecoderToken(b *testing.B) {
 	m32 := baseModel(b)
 	cfg := m32.Config
 	m16 := randomModelAs(b, cfg, tensor.WeightF16)
+	m16kv := randomModelAs(b, cfg, tensor.WeightF16)
+	nn.LoadOptions{KVType: tensor.WeightF16}.ApplyKV(m16kv.decBlocks)
 	enc := tensor.New(1, cfg.MaxSourcePositions, cfg.DModel)
 	ctx := context.Background()
 	const steps = 60
@@ -128,7 +131,7 @@ func BenchmarkDecoderToken(b *testing.B) {
 		name    string
 		m       *Model
 		noCache bool
-	}{{"kvcache", m32, false}, {"nocache", m32, true}, {"kvcache-f16", m16, false}} {
+	}{{"kvcache", m32, false}, {"nocache", m32, true}, {"kvcache-f16", m16, false}, {"kvcache-f16-f16kv", m16kv, false}} {
 		m, noCache := c.m, c.noCache
 		m.proj.Pack() // the vocabulary projection; the layers pack in the untimed prompt pass
 		b.Run(c.name, func(b *testing.B) {

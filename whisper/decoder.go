@@ -106,7 +106,7 @@ func (d *Decoder) forward(ctx context.Context, tokens [][]int, pos int, crossPro
 		st := &d.states[i]
 		st.CrossProbs = nil
 		if crossProbs != nil {
-			tk := st.Cross.K.Dim(1)
+			tk := st.Cross.Len()
 			p := tensor.New(b, m.Config.DecoderHeads, t, tk)
 			st.CrossProbs = p
 			crossProbs[i] = p

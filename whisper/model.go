@@ -68,6 +68,13 @@ type Option = nn.LoadOption
 // exact.
 func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
+// WithKVType keeps the cross-attention keys and values of each 30 s window
+// (37 MB per window in float32 at whisper-base size, read whole for every
+// decoded token) packed as t (tensor.WeightF16 or WeightBF16), as
+// whisper.cpp keeps them in F16: half the memory and of those reads, at the
+// cost of rounding them (measured: see TestWithKVType).
+func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
+
 func loadOpts(opts []Option) (nn.LoadOptions, error) {
 	o, err := nn.ApplyLoadOptions(opts)
 	if err != nil {
@@ -135,6 +142,7 @@ func Load(path string, opts ...Option) (*Model, error) {
 		store.Close()
 		return nil, err
 	}
+	o.ApplyKV(m.decBlocks)
 	m.Generation, m.HasGenerationConfig = gen, hasGen
 	tok, err := loadTokenizer(path, cfg.VocabSize)
 	if err != nil {
@@ -175,6 +183,7 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.ApplyKV(m.decBlocks)
 	dir := filepath.Dir(path)
 	if gen, ok, err := loadGenerationConfig(dir); err == nil && ok {
 		m.Generation, m.HasGenerationConfig = gen, true

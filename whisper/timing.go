@@ -73,12 +73,15 @@ func (m *Model) alignmentForward(ctx context.Context, enc *tensor.Tensor, tokens
 				continue
 			}
 			q := blk.CrossAttn.Q.Forward(h).Contiguous().Data() // [1, T, D]
-			k := st.Cross.K.Contiguous()
-			tk := k.Dim(1)
-			kd := k.Data()
+			tk := st.Cross.Len()
 			s := make([]float32, t*tk)
 			off := lh[1] * dh
-			tensor.Gemm(false, true, t, tk, dh, scale, q[off:], dm, kd[off:], dm, 0, s, tk)
+			if p := st.Cross.Packed; p != nil {
+				tensor.GemmPacked(t, scale, q[off:], dm, p.Keys(0, lh[1]), 0, s, tk, nil)
+			} else {
+				kd := st.Cross.K.Contiguous().Data()
+				tensor.Gemm(false, true, t, tk, dh, scale, q[off:], dm, kd[off:], dm, 0, s, tk)
+			}
 			scores[hi] = s
 		}
 		x = addT(x, blk.CrossAttn.Cross(h, st.Cross, nn.AttnOptions{}))

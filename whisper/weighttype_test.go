@@ -96,3 +96,80 @@ func abs32(v float32) float32 {
 	}
 	return v
 }
+
+// TestWithKVType runs the whisper-openai fixture with its cross-attention
+// keys and values packed 16-bit (WithKVType), alone and with 16-bit
+// weights: teacher-forced logits against the float32 run, and a long-form
+// transcription of jfk.flac with word timestamps (the path that reads the
+// cross-attention probabilities) against the float32 one.
+func TestWithKVType(t *testing.T) {
+	dir := filepath.Join(testdata.Fixture(t, "whisper-openai"), "model")
+	if _, err := Load(dir, WithKVType(tensor.WeightType(7))); !errors.Is(err, nn.ErrConfig) {
+		t.Fatalf("unknown KV type: err %v, want nn.ErrConfig", err)
+	}
+	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	run := func(opts ...Option) (*tensor.Tensor, *Result) {
+		m, err := Load(dir, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		mel, err := audio.LogMel(pcm, m.Config.NumMelBins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := m.Encode(ctx, mel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := m.NewDecoder(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sot, err := m.tok.SOTSequence("en", "transcribe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := dec.Forward(ctx, [][]int{append(sot, 400, 1000, 2000, 50, 7, 300)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := dec.Logits(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Transcribe(ctx, pcm, Options{Language: "en", Temperatures: []float64{0}, WordTimestamps: true, MaxTokens: 24})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return logits, res
+	}
+	want, wantRes := run()
+	var scale float64
+	for _, v := range want.Data() {
+		scale = max(scale, float64(abs32(v)))
+	}
+	for _, c := range []struct {
+		name string
+		opts []Option
+		tol  float64
+	}{
+		{"F16 keys/values", []Option{WithKVType(tensor.WeightF16)}, 1e-4},
+		{"BF16 keys/values", []Option{WithKVType(tensor.WeightBF16)}, 1e-3},
+		{"F16 keys/values and weights", []Option{WithKVType(tensor.WeightF16), WithWeightType(tensor.WeightF16)}, 2e-3},
+	} {
+		got, res := run(c.opts...)
+		d := maxAbsDiff(t, "logits", got, want) / scale
+		t.Logf("%s: teacher-forced logits max|Δ|/max|x| = %.3g; transcript %q (float32: %q)", c.name, d, res.Text, wantRes.Text)
+		if d > c.tol || d == 0 {
+			t.Errorf("%s: relative logits error %.3g, want in (0, %g]", c.name, d, c.tol)
+		}
+		if len(res.Segments) == 0 || len(res.Segments[0].Words) == 0 {
+			t.Errorf("%s: no segments or words", c.name)
+		}
+	}
+}
