@@ -171,6 +171,9 @@ func parse(e *env, fs *flag.FlagSet, usage string, args []string) ([]string, err
 		if f := fs.Lookup("weights"); f != nil {
 			e.loader.weightType = f.Value.(*weightFlag).t
 		}
+		if f := fs.Lookup("kv"); f != nil {
+			e.loader.kvType = f.Value.(*weightFlag).t
+		}
 		rest := fs.Args()
 		if len(rest) == 0 {
 			return pos, nil
@@ -232,6 +235,7 @@ func (w *weightFlag) Set(s string) error {
 // weightsFlag adds -weights to fs.
 func weightsFlag(fs *flag.FlagSet) {
 	fs.Var(&weightFlag{}, "weights", "keep float32 weights packed as f16 or bf16: half their memory and of each decoded token's reads, rounding them (~7e-4 of the largest logit for f16); 16-bit checkpoints stay 16-bit regardless; not used by wav2vec2")
+	fs.Var(&weightFlag{}, "kv", "keep the decoders' cross-attention keys and values (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~1e-5 of the largest logit for f16)")
 }
 
 // common are the flags every inference command has.

@@ -245,8 +245,9 @@ type loader struct {
 	hub *hub.Client
 	// stderr receives download progress when it is a terminal.
 	stderr io.Writer
-	// weightType is what float32 weights are packed as (-weights).
-	weightType tensor.WeightType
+	// weightType is what float32 weights are packed as (-weights); kvType
+	// what decoders keep cross-attention keys and values as (-kv).
+	weightType, kvType tensor.WeightType
 }
 
 // resolve returns the local path of a model reference: an existing file or
@@ -294,7 +295,7 @@ func (l *loader) load(ctx context.Context, ref string, hint family) (*model, err
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadPathAs(path, hint, l.weightType)
+	m, err := loadPathAs(path, hint, l.weightType, l.kvType)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +305,12 @@ func (l *loader) load(ctx context.Context, ref string, hint family) (*model, err
 
 // loadPath loads a local model directory or checkpoint file.
 func loadPath(path string, hint family) (*model, error) {
-	return loadPathAs(path, hint, tensor.WeightF32)
+	return loadPathAs(path, hint, tensor.WeightF32, tensor.WeightF32)
 }
 
-// loadPathAs is loadPath packing float32 weights as wt.
-func loadPathAs(path string, hint family, wt tensor.WeightType) (*model, error) {
+// loadPathAs is loadPath packing float32 weights as wt and keeping decoder
+// cross-attention keys and values as kt.
+func loadPathAs(path string, hint family, wt, kt tensor.WeightType) (*model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -320,7 +322,7 @@ func loadPathAs(path string, hint family, wt tensor.WeightType) (*model, error) 
 		hasConfig = err == nil
 	}
 	if !hasConfig {
-		return loadOpenAI(m, st.IsDir(), hint, wt)
+		return loadOpenAI(m, st.IsDir(), hint, wt, kt)
 	}
 	fam, arch, err := detectFamily(path)
 	if err != nil {
@@ -333,9 +335,9 @@ func loadPathAs(path string, hint family, wt tensor.WeightType) (*model, error) 
 	case famCLIP:
 		m.clip, err = clip.LoadWith(path, clip.LoadOptions{WeightType: wt})
 	case famWhisper:
-		m.whisper, err = whisper.Load(path, whisper.WithWeightType(wt))
+		m.whisper, err = whisper.Load(path, whisper.WithWeightType(wt), whisper.WithKVType(kt))
 	case famBLIP:
-		m.blip, err = blip.Load(path, blip.WithWeightType(wt))
+		m.blip, err = blip.Load(path, blip.WithWeightType(wt), blip.WithKVType(kt))
 		if err == nil {
 			// A config without architectures is told apart by its weights.
 			if m.Arch == "blip" {
@@ -343,7 +345,7 @@ func loadPathAs(path string, hint family, wt tensor.WeightType) (*model, error) 
 			}
 		}
 	case famViTGPT2:
-		m.vitgpt2, err = gpt2.LoadCaptioner(path, gpt2.WithWeightType(wt))
+		m.vitgpt2, err = gpt2.LoadCaptioner(path, gpt2.WithWeightType(wt), gpt2.WithKVType(kt))
 	case famWav2Vec2:
 		m.w2v, err = wav2vec2.Load(path)
 	}
@@ -356,10 +358,10 @@ func loadPathAs(path string, hint family, wt tensor.WeightType) (*model, error) 
 // loadOpenAI loads a checkpoint in OpenAI's own format: a Whisper .pt file
 // (dims + model_state_dict) or a CLIP checkpoint (TorchScript archive or
 // state dict), chosen by hint.
-func loadOpenAI(m *model, isDir bool, hint family, wt tensor.WeightType) (*model, error) {
+func loadOpenAI(m *model, isDir bool, hint family, wt, kt tensor.WeightType) (*model, error) {
 	path := m.Path
 	tryWhisper := func() error {
-		w, err := whisper.Load(path, whisper.WithWeightType(wt))
+		w, err := whisper.Load(path, whisper.WithWeightType(wt), whisper.WithKVType(kt))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
 )
 
 // TestWeightsFlag runs classify with -weights f16 and bf16: the top-3
@@ -39,5 +41,22 @@ func TestWeightsFlag(t *testing.T) {
 	_, errs, code := runCLI(t, "classify", "-model", fixtureModel(t, "vit"), "-weights", "int4", imagePath(t, cases.Images[0]))
 	if code != 2 || !strings.Contains(errs, "int4") {
 		t.Errorf("-weights int4: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestKVFlag transcribes jfk with -kv f16: the command runs and names the
+// bad value on a mistake.
+func TestKVFlag(t *testing.T) {
+	jfk := testdata.Path(t, "media", "audio", "jfk.flac")
+	args := []string{"transcribe", "-model", fixtureModel(t, "whisper"), "-language", "en", "-fallback", "0", "-format", "json"}
+	f32 := mustRun(t, append(args, jfk)...)
+	f16 := mustRun(t, append(args[:len(args):len(args)], "-kv", "f16", jfk)...)
+	if !strings.Contains(f16, "\"text\"") {
+		t.Fatalf("-kv f16: output %q", f16)
+	}
+	t.Logf("float32: %.120s\nf16 keys/values: %.120s", f32, f16)
+	_, errs, code := runCLI(t, append(args, "-kv", "fp8", jfk)...)
+	if code != 2 || !strings.Contains(errs, "fp8") {
+		t.Errorf("-kv fp8: exit %d, stderr %q", code, errs)
 	}
 }
