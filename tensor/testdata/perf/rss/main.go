@@ -2,7 +2,7 @@
 // From the repository root:
 //
 //	go run ./tensor/testdata/perf/rss -build               # write the model (F32; -f16 for F16)
-//	go run ./tensor/testdata/perf/rss -tokens 20 [-free]   # load, encode 30 s, decode, print VmHWM
+//	go run ./tensor/testdata/perf/rss -tokens 20 [-free] [-kv16]   # load, encode 30 s, decode, print VmHWM
 //
 // The model directory holds configs/whisper-base/config.json, the real
 // Whisper vocabulary and random weights; -free calls tensor.FreeScratch after
@@ -147,6 +147,7 @@ func main() {
 	tokens := flag.Int("tokens", 20, "tokens to decode")
 	build := flag.Bool("build", false, "(re)build the model directory")
 	free := flag.Bool("free", false, "call tensor.FreeScratch after encoding")
+	kv16 := flag.Bool("kv16", false, "keep cross-attention keys and values in F16 (whisper.WithKVType)")
 	shared := flag.String("shared", "../shared", "the shared reference data directory")
 	flag.Parse()
 	if *build {
@@ -169,7 +170,11 @@ func main() {
 	}
 	st, _ := os.Stat(filepath.Join(*dir, "model.safetensors"))
 	t0 := time.Now()
-	m, err := whisper.Load(*dir)
+	var opts []whisper.Option
+	if *kv16 {
+		opts = append(opts, whisper.WithKVType(tensor.WeightF16))
+	}
+	m, err := whisper.Load(*dir, opts...)
 	if err != nil {
 		panic(err)
 	}
