@@ -27,15 +27,6 @@ func TestWithWeightType(t *testing.T) {
 	px := expTensor(t, exp, "pixel_values")
 	wantEmb := expTensor(t, exp, "vision_last_hidden_state")
 	wantTF := expTensor(t, exp, "teacher_forced_logits")
-	rel := func(got, want *tensor.Tensor) float64 {
-		g, w := got.Contiguous().Data(), want.Contiguous().Data()
-		var d, s float64
-		for i := range w {
-			d = max(d, float64(abs32(g[i]-w[i])))
-			s = max(s, float64(abs32(w[i])))
-		}
-		return d / s
-	}
 	for _, c := range []struct {
 		typ          tensor.WeightType
 		embTol, lTol float64
@@ -52,22 +43,40 @@ func TestWithWeightType(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := wantTF.Dim(0)
-		ids := make([][]int, n)
-		for i := range ids {
-			ids[i] = cases.TeacherForcedIDs
-		}
-		logits, err := m.DecoderLogits(ctx, emb.Slice(0, 0, n).Contiguous(), ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		de, dl := rel(emb, wantEmb), rel(logits, wantTF)
+		logits := teacherForced(t, m, emb, cases.TeacherForcedIDs, wantTF.Dim(0))
+		de, dl := relErr(emb, wantEmb), relErr(logits, wantTF)
 		t.Logf("%v weights: vision_last_hidden_state max|Δ|/max|x| = %.3g, teacher_forced_logits max|Δ|/max|x| = %.3g", c.typ, de, dl)
 		if de > c.embTol || dl > c.lTol {
 			t.Errorf("%v weights: relative error vision %.3g (bound %g), logits %.3g (bound %g)", c.typ, de, c.embTol, dl, c.lTol)
 		}
 		m.Close()
 	}
+}
+
+// teacherForced returns the decoder logits of ids after each of the first
+// n image embeddings.
+func teacherForced(t *testing.T, m *Model, emb *tensor.Tensor, ids []int, n int) *tensor.Tensor {
+	t.Helper()
+	rows := make([][]int, n)
+	for i := range rows {
+		rows[i] = ids
+	}
+	logits, err := m.DecoderLogits(context.Background(), emb.Slice(0, 0, n).Contiguous(), rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return logits
+}
+
+// relErr is max|got − want| / max|want|.
+func relErr(got, want *tensor.Tensor) float64 {
+	g, w := got.Contiguous().Data(), want.Contiguous().Data()
+	var d, s float64
+	for i := range w {
+		d = max(d, float64(abs32(g[i]-w[i])))
+		s = max(s, float64(abs32(w[i])))
+	}
+	return d / s
 }
 
 func abs32(v float32) float32 {
@@ -111,27 +120,15 @@ func TestWithKVType(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := wantTF.Dim(0)
-		ids := make([][]int, n)
-		for i := range ids {
-			ids[i] = cases.TeacherForcedIDs
-		}
-		logits, err := m.DecoderLogits(ctx, emb.Slice(0, 0, n).Contiguous(), ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d, s float64
-		for i, w := range wantTF.Data() {
-			d = max(d, float64(abs32(logits.Data()[i]-w)))
-			s = max(s, float64(abs32(w)))
-		}
+		logits := teacherForced(t, m, emb, cases.TeacherForcedIDs, wantTF.Dim(0))
+		rel := relErr(logits, wantTF)
 		got, err := m.GenerateIDs(ctx, emb, nil, beams)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%v keys/values: teacher_forced_logits max|Δ|/max|x| = %.3g; beam ids %v (float32 %v)", c.typ, d/s, got, refIDs)
-		if d/s > c.tol {
-			t.Errorf("%v keys/values: relative logits error %.3g > %g", c.typ, d/s, c.tol)
+		t.Logf("%v keys/values: teacher_forced_logits max|Δ|/max|x| = %.3g; beam ids %v (float32 %v)", c.typ, rel, got, refIDs)
+		if rel > c.tol {
+			t.Errorf("%v keys/values: relative logits error %.3g > %g", c.typ, rel, c.tol)
 		}
 		if len(got) != len(refIDs) {
 			t.Errorf("%v keys/values: %d captions for %d images", c.typ, len(got), len(refIDs))

@@ -45,40 +45,42 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	if scale == 0 {
 		scale = float32(1 / math.Sqrt(float64(dh)))
 	}
-	var maskData []float32
-	var msb, msq, msk int
+	job := attnJob{b: b, tq: tq, tk: tk, h: h, dh: dh, d: d, scale: scale, causal: opt.Causal}
+	if err := job.setMaskProbs(opt); err != nil {
+		return nil, err
+	}
+	job.q, job.qb, job.qld = rowMajor3(q)
+	job.k, job.kb, job.kld = rowMajor3(k)
+	job.v, job.vb, job.vld = rowMajor3(v)
+	out := newUninit(b, tq, d)
+	job.out = out.data
+	job.run(fastSet, Threads())
+	return out, nil
+}
+
+// setMaskProbs checks opt's mask and probabilities buffer against the
+// job's [B, Tq, Tk] scores and H heads and records them.
+func (a *attnJob) setMaskProbs(opt AttentionOptions) error {
 	if opt.Mask != nil {
 		ms := opt.Mask.shape
 		if len(ms) > 3 {
-			return nil, fmt.Errorf("%w: attention mask %v must broadcast to [B, Tq, Tk]", ErrShape, ms)
+			return fmt.Errorf("%w: attention mask %v must broadcast to [B, Tq, Tk]", ErrShape, ms)
 		}
-		if _, err := broadcastShapes([]int{b, tq, tk}, ms); err != nil {
-			return nil, fmt.Errorf("%w: attention mask %v vs [%d %d %d]", ErrShape, ms, b, tq, tk)
+		if _, err := broadcastShapes([]int{a.b, a.tq, a.tk}, ms); err != nil {
+			return fmt.Errorf("%w: attention mask %v vs [%d %d %d]", ErrShape, ms, a.b, a.tq, a.tk)
 		}
 		mc := opt.Mask.Contiguous()
-		maskData = mc.Data()
-		st := broadcastStrides(mc, []int{b, tq, tk})
-		msb, msq, msk = st[0], st[1], st[2]
+		a.mask = mc.Data()
+		st := broadcastStrides(mc, []int{a.b, a.tq, a.tk})
+		a.msb, a.msq, a.msk = st[0], st[1], st[2]
 	}
-	if opt.Probs != nil && (opt.Probs.Len() != b*h*tq*tk || !opt.Probs.IsContiguous()) {
-		return nil, fmt.Errorf("%w: attention probs buffer %v for [%d %d %d %d]", ErrShape, opt.Probs.shape, b, h, tq, tk)
-	}
-	qc, qb, qld := rowMajor3(q)
-	kc, kb, kld := rowMajor3(k)
-	vc, vb, vld := rowMajor3(v)
-	out := newUninit(b, tq, d)
-	var probs []float32
 	if opt.Probs != nil {
-		probs = opt.Probs.data[opt.Probs.offset:]
+		if opt.Probs.Len() != a.b*a.h*a.tq*a.tk || !opt.Probs.IsContiguous() {
+			return fmt.Errorf("%w: attention probs buffer %v for [%d %d %d %d]", ErrShape, opt.Probs.shape, a.b, a.h, a.tq, a.tk)
+		}
+		a.probs = opt.Probs.data[opt.Probs.offset:]
 	}
-	job := attnJob{
-		q: qc, qb: qb, qld: qld, k: kc, kb: kb, kld: kld, v: vc, vb: vb, vld: vld,
-		b: b, tq: tq, tk: tk, h: h, dh: dh, d: d, scale: scale,
-		mask: maskData, msb: msb, msq: msq, msk: msk, causal: opt.Causal,
-		probs: probs, out: out.data,
-	}
-	job.run(fastSet, Threads())
-	return out, nil
+	return nil
 }
 
 // attnJob is one Attention call: operands as (storage, batch stride, row

@@ -66,6 +66,25 @@ func attnWant(q, k, v *Tensor, heads int, scale float64, causal bool, mask *Tens
 	return out, probs
 }
 
+// testMask returns an attention mask of the given kind: "key" (−Inf on
+// every third key of the last batch row), "full" [B, Tq, Tk], "row" [Tk]
+// (broadcast), or nil for "".
+func testMask(r *rand.Rand, kind string, b, tq, tk int) *Tensor {
+	switch kind {
+	case "key":
+		mask := New(b, 1, tk)
+		for j := 0; j < tk; j += 3 {
+			mask.Set(float32(math.Inf(-1)), b-1, 0, j)
+		}
+		return mask
+	case "full":
+		return randT(r, b, tq, tk)
+	case "row":
+		return randT(r, tk)
+	}
+	return nil
+}
+
 func TestAttentionFastPaths(t *testing.T) {
 	r := rand.New(rand.NewSource(21))
 	type tc struct {
@@ -92,18 +111,7 @@ func TestAttentionFastPaths(t *testing.T) {
 				x[i] *= 3
 			}
 		}
-		var mask *Tensor
-		switch c.mask {
-		case "key":
-			mask = New(c.b, 1, c.tk)
-			for j := 0; j < c.tk; j += 3 {
-				mask.Set(float32(math.Inf(-1)), c.b-1, 0, j)
-			}
-		case "full":
-			mask = randT(r, c.b, c.tq, c.tk)
-		case "row":
-			mask = randT(r, c.tk)
-		}
+		mask := testMask(r, c.mask, c.b, c.tq, c.tk)
 		want, wantP := attnWant(q, k, v, c.h, 1/math.Sqrt(float64(c.dh)), c.causal, mask)
 		for _, s := range kernelSets() {
 			for _, threads := range []int{1, 2, 3} {

@@ -114,24 +114,8 @@ func AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOptions) (*Tensor, er
 		scale = float32(1 / math.Sqrt(float64(kv.dh)))
 	}
 	job := attnJob{b: b, tq: tq, tk: tk, h: kv.h, dh: kv.dh, d: d, scale: scale, causal: opt.Causal}
-	if opt.Mask != nil {
-		ms := opt.Mask.shape
-		if len(ms) > 3 {
-			return nil, fmt.Errorf("%w: attention mask %v must broadcast to [B, Tq, Tk]", ErrShape, ms)
-		}
-		if _, err := broadcastShapes([]int{b, tq, tk}, ms); err != nil {
-			return nil, fmt.Errorf("%w: attention mask %v vs [%d %d %d]", ErrShape, ms, b, tq, tk)
-		}
-		mc := opt.Mask.Contiguous()
-		job.mask = mc.Data()
-		st := broadcastStrides(mc, []int{b, tq, tk})
-		job.msb, job.msq, job.msk = st[0], st[1], st[2]
-	}
-	if opt.Probs != nil {
-		if opt.Probs.Len() != b*kv.h*tq*tk || !opt.Probs.IsContiguous() {
-			return nil, fmt.Errorf("%w: attention probs buffer %v for [%d %d %d %d]", ErrShape, opt.Probs.shape, b, kv.h, tq, tk)
-		}
-		job.probs = opt.Probs.data[opt.Probs.offset:]
+	if err := job.setMaskProbs(opt); err != nil {
+		return nil, err
 	}
 	qc, qb, qld := rowMajor3(q)
 	out := newUninit(b, tq, d)

@@ -30,18 +30,7 @@ func TestAttentionPacked(t *testing.T) {
 	} {
 		d := c.h * c.dh
 		q, k, v := randT(r, c.b, c.tq, d), randT(r, c.b, c.tk, d), randT(r, c.b, c.tk, d)
-		var mask *Tensor
-		switch c.mask {
-		case "key":
-			mask = New(c.b, 1, c.tk)
-			for j := 0; j < c.tk; j += 3 {
-				mask.Set(float32(math.Inf(-1)), c.b-1, 0, j)
-			}
-		case "full":
-			mask = randT(r, c.b, c.tq, c.tk)
-		case "row":
-			mask = randT(r, c.tk)
-		}
+		mask := testMask(r, c.mask, c.b, c.tq, c.tk)
 		want32, want32P := attnWant(q, k, v, c.h, 1/math.Sqrt(float64(c.dh)), c.causal, mask)
 		for _, kind := range []WeightType{WeightF32, WeightF16, WeightBF16} {
 			want16, want16P := want32, want32P

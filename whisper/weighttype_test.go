@@ -24,7 +24,6 @@ func TestWithWeightType(t *testing.T) {
 	if _, err := Load(dir, WithWeightType(tensor.WeightType(7))); !errors.Is(err, nn.ErrConfig) {
 		t.Fatalf("unknown weight type: err %v, want nn.ErrConfig", err)
 	}
-	ctx := context.Background()
 	run := func(opts ...Option) (*Model, *tensor.Tensor, *tensor.Tensor) {
 		m, err := Load(dir, opts...)
 		if err != nil {
@@ -35,31 +34,7 @@ func TestWithWeightType(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mel, err := audio.LogMel(pcm, m.Config.NumMelBins)
-		if err != nil {
-			t.Fatal(err)
-		}
-		enc, err := m.Encode(ctx, mel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec, err := m.NewDecoder(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sot, err := m.tok.SOTSequence("en", "transcribe")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := append(sot, 400, 1000, 2000, 50, 7, 300)
-		h, err := dec.Forward(ctx, [][]int{ids}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logits, err := dec.Logits(h)
-		if err != nil {
-			t.Fatal(err)
-		}
+		enc, logits := teacherForcedJFK(t, m, pcm)
 		return m, enc, logits
 	}
 	_, enc32, logits32 := run()
@@ -90,6 +65,37 @@ func TestWithWeightType(t *testing.T) {
 	}
 }
 
+// teacherForcedJFK encodes the first window of pcm and returns the encoder
+// output and the logits of a fixed token sequence after the English
+// transcription prompt.
+func teacherForcedJFK(t *testing.T, m *Model, pcm []float32) (enc, logits *tensor.Tensor) {
+	t.Helper()
+	ctx := context.Background()
+	mel, err := audio.LogMel(pcm, m.Config.NumMelBins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc, err = m.Encode(ctx, mel); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := m.NewDecoder(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sot, err := m.tok.SOTSequence("en", "transcribe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := dec.Forward(ctx, [][]int{append(sot, 400, 1000, 2000, 50, 7, 300)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logits, err = dec.Logits(h); err != nil {
+		t.Fatal(err)
+	}
+	return enc, logits
+}
+
 func abs32(v float32) float32 {
 	if v < 0 {
 		return -v
@@ -118,30 +124,7 @@ func TestWithKVType(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		mel, err := audio.LogMel(pcm, m.Config.NumMelBins)
-		if err != nil {
-			t.Fatal(err)
-		}
-		enc, err := m.Encode(ctx, mel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec, err := m.NewDecoder(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sot, err := m.tok.SOTSequence("en", "transcribe")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := dec.Forward(ctx, [][]int{append(sot, 400, 1000, 2000, 50, 7, 300)}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logits, err := dec.Logits(h)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, logits := teacherForcedJFK(t, m, pcm)
 		res, err := m.Transcribe(ctx, pcm, Options{Language: "en", Temperatures: []float64{0}, WordTimestamps: true, MaxTokens: 24})
 		if err != nil {
 			t.Fatal(err)
