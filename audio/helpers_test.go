@@ -19,7 +19,7 @@ func requireTool(t testing.TB, name, debianPkg string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but %s is not installed (Debian package %s)", name, debianPkg)
 		}
-		t.Skipf("skipping: %s not installed (apt-get install %s)", name, debianPkg)
+		t.Skipf("skipping: missing test data: %s, which makes this test's audio, is not installed (apt-get install %s; CI installs it)", name, debianPkg)
 	}
 	return p
 }

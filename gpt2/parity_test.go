@@ -160,7 +160,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 
 	t.Run("tokenizer", func(t *testing.T) {
 		if len(cases.Tokenizer) == 0 {
-			t.Skip("no tokenizer cases")
+			testdata.Missing(t, "the fixture has no tokenizer cases")
 		}
 		for _, tc := range cases.Tokenizer {
 			if got := c.Tokenizer().Encode(tc.Text); !slices.Equal(got, tc.IDs) {

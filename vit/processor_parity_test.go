@@ -180,7 +180,7 @@ func TestProcessorParity_vit_interpolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cases.Interpolated.Size == 0 {
-		t.Skip("fixture has no interpolated case")
+		testdata.Missing(t, "the vit fixture has no interpolated case")
 	}
 	cfg, err := LoadProcessorConfig(filepath.Join(dir, "model", "preprocessor_config.json"))
 	if err != nil {

@@ -563,7 +563,7 @@ func TestTranscribeWhisperOpenAI(t *testing.T) {
 	}
 	want, ok := cases.Runs["greedy_timestamps"]
 	if !ok {
-		t.Skip("no greedy_timestamps run in cases.json")
+		testdata.Missing(t, "no greedy_timestamps run in whisper-openai/cases.json")
 	}
 	args := []string{"transcribe", "-model", filepath.Join(fx, "model", "openai.pt"), "-fallback", "0", "-format", "verbose_json"}
 	if lang, ok := want.Options["language"].(string); ok {
@@ -811,7 +811,7 @@ func TestCheckpointFormats(t *testing.T) {
 	// PyTorch pickles answer as safetensors do.
 	vitDir := fixtureModel(t, "vit")
 	if _, err := os.Stat(filepath.Join(vitDir, "pytorch_model.bin")); err != nil {
-		t.Skip("the vit fixture has no pytorch_model.bin")
+		testdata.Missing(t, "the vit fixture has no pytorch_model.bin")
 	}
 	bin := linkFiles(t, vitDir, "config.json", "preprocessor_config.json", "pytorch_model.bin")
 	a := mustRun(t, "classify", "-model", vitDir, "-format", "json", imagePath(t, "chelsea.png"))

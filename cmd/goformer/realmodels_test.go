@@ -28,7 +28,7 @@ func realModel(t *testing.T, id string) string {
 	t.Helper()
 	root := os.Getenv("GOFORMER_REAL_MODELS")
 	if root == "" {
-		t.Skip("skipping: GOFORMER_REAL_MODELS is not set (a directory of Hub downloads)")
+		t.Skip("skipping: missing test data: GOFORMER_REAL_MODELS is not set (a directory of Hub downloads; pretrained weights cannot be downloaded here)")
 	}
 	org, name, _ := strings.Cut(id, "/")
 	candidates := []string{filepath.Join(root, name), filepath.Join(root, org, name)}
@@ -41,7 +41,7 @@ func realModel(t *testing.T, id string) string {
 			return dir
 		}
 	}
-	t.Skipf("skipping: %s is not in GOFORMER_REAL_MODELS=%s", id, root)
+	t.Skipf("skipping: missing test data: %s is not in GOFORMER_REAL_MODELS=%s", id, root)
 	return ""
 }
 
@@ -80,7 +80,7 @@ func TestRealCLIP(t *testing.T) {
 		}
 	}
 	if img == "" {
-		t.Skip("skipping: OpenAI's CLIP.png is not in GOFORMER_REAL_MODELS nor shared/media/images")
+		t.Skip("skipping: missing test data: OpenAI's CLIP.png is not in GOFORMER_REAL_MODELS nor shared/media/images")
 	}
 	labels := []string{"a diagram", "a dog", "a cat"}
 	// OpenAI's published answer (its README, computed with OpenAI's own code

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goformer/goformer/audio"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -437,7 +438,7 @@ func TestServeTranslations(t *testing.T) {
 	readCases(t, "whisper-openai", &cases)
 	want, ok := cases.Runs["translate"]
 	if !ok {
-		t.Skip("no translate run in cases.json")
+		testdata.Missing(t, "no translate run in whisper-openai/cases.json")
 	}
 	ts, _ := newTestServer(t, serverConfig{})
 	fields := [][2]string{{"model", "whisper-openai"}, {"response_format", "verbose_json"}}
@@ -602,12 +603,6 @@ func TestServeConcurrent(t *testing.T) {
 }
 
 func TestServeBusyAndTimeout(t *testing.T) {
-	jfk := readFile(t, testdata.Path(t, "media", "audio", "jfk.flac"))
-	whisperReq := func(url string) (int, []byte) {
-		s, _, b := postForm(t, url+"/v1/audio/transcriptions", formFile{
-			fields: [][2]string{{"model", "whisper"}, {"language", "en"}}, fileName: "jfk.flac", file: jfk})
-		return s, b
-	}
 	// With the only slot taken and no waiting room, a request is refused.
 	ts, s := newTestServer(t, serverConfig{Concurrency: 1, Queue: -1})
 	release, err := s.acquire(context.Background())
@@ -632,9 +627,17 @@ func TestServeBusyAndTimeout(t *testing.T) {
 		t.Errorf("waiting past the deadline: %d %s", status, body)
 	}
 	// Inference that outlives the request's time limit is stopped: 504.
+	// The audio (jfk.flac 20 times, 220 s) takes far longer than the limit
+	// to transcribe, however fast the machine.
+	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := wav16(bytes.Repeat(pcmInt16(pcm), 20))
 	ts, _ = newTestServer(t, serverConfig{Timeout: 400 * time.Millisecond})
 	began := time.Now()
-	status, body = whisperReq(ts.URL)
+	status, _, body = postForm(t, ts.URL+"/v1/audio/transcriptions", formFile{
+		fields: [][2]string{{"model", "whisper"}, {"language", "en"}}, fileName: "long.wav", file: long})
 	if status != http.StatusGatewayTimeout {
 		t.Errorf("slow transcription: %d %s", status, body)
 	}
@@ -645,6 +648,31 @@ func TestServeBusyAndTimeout(t *testing.T) {
 	if d := time.Since(began); d > bound {
 		t.Errorf("timed-out request took %v", d)
 	}
+}
+
+// pcmInt16 returns samples as 16-bit little-endian PCM.
+func pcmInt16(pcm []float32) []byte {
+	out := make([]byte, 2*len(pcm))
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(out[2*i:], uint16(int16(max(-1, min(1, v))*32767)))
+	}
+	return out
+}
+
+// wav16 wraps 16 kHz mono 16-bit PCM in a WAV header.
+func wav16(data []byte) []byte {
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	b.WriteString("RIFF")
+	binary.Write(&b, le, uint32(36+len(data)))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(16000), uint32(32000), uint16(2), uint16(16)} {
+		binary.Write(&b, le, v)
+	}
+	b.WriteString("data")
+	binary.Write(&b, le, uint32(len(data)))
+	b.Write(data)
+	return b.Bytes()
 }
 
 func TestServeGracefulShutdown(t *testing.T) {

@@ -57,7 +57,7 @@ func TestLongAudioMemory(t *testing.T) {
 		return
 	}
 	if os.Getenv(longAudioEnv) == "" || testing.Short() {
-		t.Skipf("set %s=1 to run the one-hour transcription memory test", longAudioEnv)
+		t.Skipf("skipping: opt-in long test (about 3 minutes, never in -short mode): set %s=1 to run the one-hour transcription memory test", longAudioEnv)
 	}
 	cfgName := envOr("GOFORMER_LONG_AUDIO_CONFIG", "whisper-base")
 	dir := os.Getenv("GOFORMER_LONG_AUDIO_DIR")

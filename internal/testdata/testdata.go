@@ -8,6 +8,7 @@
 package testdata
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -79,4 +80,16 @@ func Path(tb testing.TB, elem ...string) string {
 func Fixture(tb testing.TB, name string) string {
 	tb.Helper()
 	return Path(tb, "fixtures", name)
+}
+
+// Missing reports that part of the test data a test needs is absent (a
+// case a fixture set does not have, a file not generated): the test is
+// skipped, or failed when CI=true, where the shared data is complete.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("CI=true but test data is missing: %s", msg)
+	}
+	tb.Skipf("skipping: missing test data: %s", msg)
 }
