@@ -16,7 +16,6 @@ import (
 // use.
 type PackedKV struct {
 	b, tk, h, dh int
-	kind         WeightType
 	k, v         []*PackedB // index batch·h + head
 }
 
@@ -38,7 +37,7 @@ func PackKV(k, v *Tensor, heads int, t WeightType) (*PackedKV, error) {
 		return nil, fmt.Errorf("%w: packing keys %v: empty", ErrShape, k.shape)
 	}
 	kc, vc := k.Contiguous().data, v.Contiguous().data
-	p := &PackedKV{b: b, tk: tk, h: heads, dh: dh, kind: t, k: make([]*PackedB, b*heads), v: make([]*PackedB, b*heads)}
+	p := &PackedKV{b: b, tk: tk, h: heads, dh: dh, k: make([]*PackedB, b*heads), v: make([]*PackedB, b*heads)}
 	// Scratch for one head's keys [Tk, Dh] and transposed values [Dh, Tk]
 	// (the "weight" layouts PackWeightAs reads). Without assembly kernels a
 	// PackedB refers to its source, so each head then gets its own.
@@ -86,7 +85,7 @@ func (p *PackedKV) Keys(batch, head int) *PackedB { return p.k[batch*p.h+head] }
 // Reorder returns the keys and values of batch rows idx (beam search over a
 // shared encoder output), sharing the packed data.
 func (p *PackedKV) Reorder(idx []int) (*PackedKV, error) {
-	out := &PackedKV{b: len(idx), tk: p.tk, h: p.h, dh: p.dh, kind: p.kind, k: make([]*PackedB, len(idx)*p.h), v: make([]*PackedB, len(idx)*p.h)}
+	out := &PackedKV{b: len(idx), tk: p.tk, h: p.h, dh: p.dh, k: make([]*PackedB, len(idx)*p.h), v: make([]*PackedB, len(idx)*p.h)}
 	for i, j := range idx {
 		if j < 0 || j >= p.b {
 			return nil, fmt.Errorf("%w: reorder index %d outside the batch of %d", ErrShape, j, p.b)
@@ -150,5 +149,5 @@ func (p *PackedKV) describe() string {
 	if p == nil {
 		return "nil"
 	}
-	return fmt.Sprintf("[%d %d %d×%d] %v", p.b, p.tk, p.h, p.dh, p.kind)
+	return fmt.Sprintf("[%d %d %d×%d] %v", p.b, p.tk, p.h, p.dh, p.Type())
 }

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -633,7 +634,7 @@ func TestServeBusyAndTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	long := wav16(bytes.Repeat(pcmInt16(pcm), 20))
+	long := testdata.WAV16(slices.Repeat(pcm, 20), 16000)
 	ts, _ = newTestServer(t, serverConfig{Timeout: 400 * time.Millisecond})
 	began := time.Now()
 	status, _, body = postForm(t, ts.URL+"/v1/audio/transcriptions", formFile{
@@ -648,31 +649,6 @@ func TestServeBusyAndTimeout(t *testing.T) {
 	if d := time.Since(began); d > bound {
 		t.Errorf("timed-out request took %v", d)
 	}
-}
-
-// pcmInt16 returns samples as 16-bit little-endian PCM.
-func pcmInt16(pcm []float32) []byte {
-	out := make([]byte, 2*len(pcm))
-	for i, v := range pcm {
-		binary.LittleEndian.PutUint16(out[2*i:], uint16(int16(max(-1, min(1, v))*32767)))
-	}
-	return out
-}
-
-// wav16 wraps 16 kHz mono 16-bit PCM in a WAV header.
-func wav16(data []byte) []byte {
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	b.WriteString("RIFF")
-	binary.Write(&b, le, uint32(36+len(data)))
-	b.WriteString("WAVEfmt ")
-	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(16000), uint32(32000), uint16(2), uint16(16)} {
-		binary.Write(&b, le, v)
-	}
-	b.WriteString("data")
-	binary.Write(&b, le, uint32(len(data)))
-	b.Write(data)
-	return b.Bytes()
 }
 
 func TestServeGracefulShutdown(t *testing.T) {

@@ -8,6 +8,7 @@
 package testdata
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,4 +93,19 @@ func Missing(tb testing.TB, format string, args ...any) {
 		tb.Fatalf("CI=true but test data is missing: %s", msg)
 	}
 	tb.Skipf("skipping: missing test data: %s", msg)
+}
+
+// WAV16 encodes mono samples in [-1, 1] as a 16-bit PCM WAV file at rate Hz.
+func WAV16(pcm []float32, rate int) []byte {
+	data := make([]byte, 2*len(pcm))
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(data[2*i:], uint16(int16(max(-1, min(1, v))*32767)))
+	}
+	le := binary.LittleEndian
+	h := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00")
+	le.PutUint32(h[4:], uint32(36+len(data)))
+	le.PutUint32(h[24:], uint32(rate))
+	le.PutUint32(h[28:], uint32(2*rate))
+	le.PutUint32(h[40:], uint32(len(data)))
+	return append(h, data...)
 }
