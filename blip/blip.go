@@ -346,6 +346,7 @@ func (m *Model) DecoderLogits(ctx context.Context, embeds *tensor.Tensor, ids []
 	if x, err = m.decoder.forward(ctx, x, st, true, nil); err != nil {
 		return nil, err
 	}
+	defer tensor.Release(x)
 	return m.decoder.head.logits(x), nil
 }
 

@@ -184,7 +184,9 @@ func (m *textModel) forward(ctx context.Context, x *tensor.Tensor, st *textState
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		x = l.Forward(x, &st.layers[i], nn.AttnOptions{Causal: causal, Mask: selfMask}, st.crossMask)
+		y := l.Forward(x, &st.layers[i], nn.AttnOptions{Causal: causal, Mask: selfMask}, st.crossMask)
+		tensor.Release(x) // x is ours: the embeddings or a layer's output
+		x = y
 	}
 	st.past += x.Dim(1)
 	return x, nil
@@ -193,6 +195,7 @@ func (m *textModel) forward(ctx context.Context, x *tensor.Tensor, st *textState
 // logits applies the LM head to hidden states [..., D], giving [..., V].
 func (h *lmHead) logits(x *tensor.Tensor) *tensor.Tensor {
 	y := h.dense.Forward(x)
+	defer tensor.Release(y)
 	tensor.MapInPlace(y, h.act)
 	if err := tensor.LayerNormInPlace(y, h.ln.W, h.ln.B, h.ln.Eps); err != nil {
 		panic("blip: " + err.Error())
@@ -232,11 +235,16 @@ func (st *textState) reorder(idx []int) {
 type decoder struct {
 	m  *textModel
 	st *textState
+	// prev holds the logits returned by the last Step, recycled by the next
+	// (generate.Stepper allows it); rows is their row slices.
+	prev *tensor.Tensor
+	rows [][]float32
 }
 
 // Step feeds tokens (the same number per row) and returns the next-token
 // logits of every row.
 func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
+	d.release()
 	x, err := d.m.embed(tokens, d.st.past)
 	if err != nil {
 		return nil, err
@@ -246,22 +254,33 @@ func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 		return nil, err
 	}
 	b, t, dim := x.Dim(0), x.Dim(1), x.Dim(2)
-	last := x
-	if t > 1 {
-		last = x.Slice(1, t-1, t).Contiguous()
-	}
-	lg := d.m.head.logits(last.MustReshape(b, dim))
+	sl := x.Slice(1, t-1, t)
+	last := sl.Clone()
+	tensor.Release(sl)
+	tensor.Release(x)
+	rows := last.MustReshape(b, dim)
+	lg := d.m.head.logits(rows)
+	tensor.Release(rows)
+	tensor.Release(last)
 	v := lg.Dim(1)
 	ld := lg.Data()
-	out := make([][]float32, b)
-	for i := range out {
-		out[i] = ld[i*v : (i+1)*v : (i+1)*v]
+	out := d.rows[:0]
+	for i := 0; i < b; i++ {
+		out = append(out, ld[i*v:(i+1)*v:(i+1)*v])
 	}
+	d.prev, d.rows = lg, out
 	return out, nil
+}
+
+// release recycles the logits of the last Step.
+func (d *decoder) release() {
+	tensor.Release(d.prev)
+	d.prev = nil
 }
 
 // Reorder keeps the rows in the order given (beams, finished rows).
 func (d *decoder) Reorder(idx []int) error {
+	d.release()
 	for _, j := range idx {
 		if j < 0 || j >= d.st.rows() {
 			return fmt.Errorf("blip: reorder index %d outside %d rows", j, d.st.rows())

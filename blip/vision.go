@@ -100,11 +100,16 @@ func (m *visionModel) forward(ctx context.Context, px *tensor.Tensor) (*tensor.T
 			}
 		}
 	}
+	tensor.Release(patches)
 	for _, l := range m.layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		x = l.Forward(x, nn.AttnOptions{})
+		y := l.Forward(x, nn.AttnOptions{})
+		tensor.Release(x) // recycled by the next layer or call
+		x = y
 	}
-	return m.post.Forward(x), nil
+	y := m.post.Forward(x)
+	tensor.Release(x)
+	return y, nil
 }

@@ -414,15 +414,21 @@ func (t *textTower) forward(ctx context.Context, ids, mask [][]int) (*tensor.Ten
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		x = l.Forward(x, opt)
+		y := l.Forward(x, opt)
+		tensor.Release(x) // recycled by the next layer or call
+		x = y
 	}
+	tensor.Release(maskT)
 	pooled := tensor.New(b, d)
 	pd := pooled.Data()
 	xd = x.Data()
 	for i := range b {
 		copy(pd[i*d:(i+1)*d], xd[(i*tmax+pool[i])*d:(i*tmax+pool[i]+1)*d])
 	}
-	return t.final.Forward(pooled), nil
+	tensor.Release(x)
+	y := t.final.Forward(pooled)
+	tensor.Release(pooled)
+	return y, nil
 }
 
 type visionTower struct {
@@ -487,6 +493,7 @@ func (v *visionTower) forward(ctx context.Context, pix *tensor.Tensor) (*tensor.
 			}
 		}
 	}
+	tensor.Release(patches)
 	if err := tensor.LayerNormInPlace(x, v.pre.W, v.pre.B, v.pre.Eps); err != nil {
 		return nil, fmt.Errorf("clip: pre_layrnorm: %w", err)
 	}
@@ -494,7 +501,9 @@ func (v *visionTower) forward(ctx context.Context, pix *tensor.Tensor) (*tensor.
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		x = l.Forward(x, nn.AttnOptions{})
+		y := l.Forward(x, nn.AttnOptions{})
+		tensor.Release(x) // recycled by the next layer or call
+		x = y
 	}
 	pooled := tensor.New(b, d)
 	pool := pooled.Data()
@@ -502,5 +511,8 @@ func (v *visionTower) forward(ctx context.Context, pix *tensor.Tensor) (*tensor.
 	for i := range b {
 		copy(pool[i*d:(i+1)*d], xd[i*(n+1)*d:i*(n+1)*d+d])
 	}
-	return v.post.Forward(pooled), nil
+	tensor.Release(x)
+	y := v.post.Forward(pooled)
+	tensor.Release(pooled)
+	return y, nil
 }

@@ -19,7 +19,9 @@ type Stepper interface {
 	// whole prompt on the first call, one token afterwards) and returns each
 	// row's logits for the token that follows, one row of vocabulary size
 	// per input row. The search modifies the returned rows in place; they
-	// must not be shared with anything the Stepper reads later.
+	// must not be shared with anything the Stepper reads later. The search
+	// is done with them when it calls Step or Reorder again, so a Stepper
+	// may reuse their memory from then on.
 	Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 	// Reorder keeps rows in the order given: new row i continues old row
 	// idx[i]. len(idx) may differ from the current number of rows (beam

@@ -89,23 +89,38 @@ func (m *Model) Generate(ctx context.Context, enc *tensor.Tensor, prompt []int, 
 type stepper struct {
 	m  *Model
 	st *State
+	// prev holds the logits returned by the last Step, recycled by the next
+	// (generate.Stepper allows it); rows is their row slices.
+	prev *tensor.Tensor
+	rows [][]float32
 }
 
 // Step returns the next-token logits of every sequence after feeding
 // tokens.
 func (s *stepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
+	s.release()
 	lg, err := s.m.NextLogits(ctx, s.st, tokens)
 	if err != nil {
 		return nil, err
 	}
 	v := lg.Dim(1)
 	ld := lg.Data()
-	rows := make([][]float32, lg.Dim(0))
-	for i := range rows {
-		rows[i] = ld[i*v : (i+1)*v : (i+1)*v]
+	rows := s.rows[:0]
+	for i := 0; i < lg.Dim(0); i++ {
+		rows = append(rows, ld[i*v:(i+1)*v:(i+1)*v])
 	}
+	s.prev, s.rows = lg, rows
 	return rows, nil
 }
 
+// release recycles the logits of the last Step.
+func (s *stepper) release() {
+	tensor.Release(s.prev)
+	s.prev = nil
+}
+
 // Reorder keeps the sequences in the order given.
-func (s *stepper) Reorder(idx []int) error { return s.st.Reorder(idx) }
+func (s *stepper) Reorder(idx []int) error {
+	s.release()
+	return s.st.Reorder(idx)
+}

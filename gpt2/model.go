@@ -318,7 +318,9 @@ func (m *Model) hidden(ctx context.Context, st *State, ids [][]int) (*tensor.Ten
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		x = blk.Forward(x, &st.layers[i], nn.AttnOptions{Causal: true}, nil)
+		y := blk.Forward(x, &st.layers[i], nn.AttnOptions{Causal: true}, nil)
+		tensor.Release(x) // x is ours: the embeddings or a block's output
+		x = y
 	}
 	st.past += t
 	return x, nil
@@ -332,7 +334,10 @@ func (m *Model) Logits(ctx context.Context, st *State, ids [][]int) (*tensor.Ten
 	if err != nil {
 		return nil, err
 	}
-	return m.head.Forward(m.lnF.Forward(h)), nil
+	defer tensor.Release(h)
+	n := m.lnF.Forward(h)
+	defer tensor.Release(n)
+	return m.head.Forward(n), nil
 }
 
 // NextLogits is Logits restricted to the last position: it returns
@@ -342,7 +347,15 @@ func (m *Model) NextLogits(ctx context.Context, st *State, ids [][]int) (*tensor
 	if err != nil {
 		return nil, err
 	}
-	t := h.Dim(1)
-	last := h.Slice(1, t-1, t).Contiguous().MustReshape(h.Dim(0), h.Dim(2))
-	return m.head.Forward(m.lnF.Forward(last)), nil
+	b, t, d := h.Dim(0), h.Dim(1), h.Dim(2)
+	sl := h.Slice(1, t-1, t)
+	last := sl.Clone()
+	tensor.Release(sl)
+	tensor.Release(h)
+	rows := last.MustReshape(b, d)
+	n := m.lnF.Forward(rows)
+	tensor.Release(rows)
+	tensor.Release(last)
+	defer tensor.Release(n)
+	return m.head.Forward(n), nil
 }

@@ -81,6 +81,8 @@ type KVCache struct {
 	k, v     []float32
 	b, d     int
 	len, cap int
+	// kt, vt show k and v as [b, cap, d] tensors (nil when k and v change).
+	kt, vt *tensor.Tensor
 }
 
 // Len returns the number of cached positions.
@@ -103,20 +105,32 @@ func (c *KVCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
 				copy(nv[bi*nc*d:], c.v[bi*c.cap*d:bi*c.cap*d+c.len*d])
 			}
 		}
-		c.k, c.v, c.cap = nk, nv, nc
+		c.k, c.v, c.cap, c.kt, c.vt = nk, nv, nc, nil, nil
 	}
-	kd, vd := k.Data(), v.Data()
+	kc, vc := k.Contiguous(), v.Contiguous()
+	if kc != k {
+		defer tensor.Release(kc)
+	}
+	if vc != v {
+		defer tensor.Release(vc)
+	}
+	kd, vd := kc.Data(), vc.Data()
 	for bi := 0; bi < b; bi++ {
 		copy(c.k[(bi*c.cap+c.len)*d:], kd[bi*t*d:(bi+1)*t*d])
 		copy(c.v[(bi*c.cap+c.len)*d:], vd[bi*t*d:(bi+1)*t*d])
 	}
 	c.len += t
-	return c.view(c.k), c.view(c.v)
+	return c.view()
 }
 
-func (c *KVCache) view(buf []float32) *tensor.Tensor {
-	full := tensor.MustFromData(buf, c.b, c.cap, c.d)
-	return full.Slice(1, 0, c.len)
+// view returns views [B, Len, D] of the cached keys and values; release
+// them after use.
+func (c *KVCache) view() (*tensor.Tensor, *tensor.Tensor) {
+	if c.kt == nil {
+		c.kt = tensor.MustFromData(c.k, c.b, c.cap, c.d)
+		c.vt = tensor.MustFromData(c.v, c.b, c.cap, c.d)
+	}
+	return c.kt.Slice(1, 0, c.len), c.vt.Slice(1, 0, c.len)
 }
 
 // Reorder keeps batch rows in the order given (beam search): row i of the
@@ -132,7 +146,7 @@ func (c *KVCache) Reorder(idx []int) {
 		copy(nk[i*row:(i+1)*row], c.k[j*row:(j+1)*row])
 		copy(nv[i*row:(i+1)*row], c.v[j*row:(j+1)*row])
 	}
-	c.k, c.v, c.b = nk, nv, len(idx)
+	c.k, c.v, c.b, c.kt, c.vt = nk, nv, len(idx), nil, nil
 }
 
 // Reset empties the cache, keeping its memory.
@@ -219,6 +233,10 @@ func (a *Attention) selfHeads(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor 
 		q = qkv.Slice(-1, 0, dq)
 		k = qkv.Slice(-1, dq, dq+dk)
 		v = qkv.Slice(-1, dq+dk, qkv.Dim(-1))
+		// Deferred calls run last first: the views go before qkv.
+		defer tensor.Release(q)
+		defer tensor.Release(k)
+		defer tensor.Release(v)
 	} else {
 		q, k, v = a.Q.Forward(x), a.K.Forward(x), a.V.Forward(x)
 		defer tensor.Release(q)
@@ -228,6 +246,8 @@ func (a *Attention) selfHeads(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor 
 	ka, va := k, v
 	if opt.Cache != nil {
 		ka, va = opt.Cache.append(k, v)
+		defer tensor.Release(ka)
+		defer tensor.Release(va)
 	}
 	return must(tensor.Attention(q, ka, va, tensor.AttentionOptions{
 		Heads: a.Heads, Scale: a.Scale, Causal: opt.Causal, Mask: opt.Mask, Probs: opt.Probs,

@@ -45,7 +45,9 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	if scale == 0 {
 		scale = float32(1 / math.Sqrt(float64(dh)))
 	}
-	job := attnJob{b: b, tq: tq, tk: tk, h: h, dh: dh, d: d, scale: scale, causal: opt.Causal}
+	job := attnJobs.get()
+	defer attnJobs.put(job)
+	*job = attnJob{b: b, tq: tq, tk: tk, h: h, dh: dh, d: d, scale: scale, causal: opt.Causal}
 	if err := job.setMaskProbs(opt); err != nil {
 		return nil, err
 	}
@@ -57,6 +59,9 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	job.run(fastSet, Threads())
 	return out, nil
 }
+
+// attnJobs recycles attention jobs (a call allocates nothing but its result).
+var attnJobs jobPool[attnJob]
 
 // setMaskProbs checks opt's mask and probabilities buffer against the
 // job's [B, Tq, Tk] scores and H heads and records them.
@@ -97,6 +102,10 @@ type attnJob struct {
 	msb, msq, msk    int
 	causal           bool
 	probs, out       []float32
+	// How run splits the work: kernel set, query-row chunks per (batch,
+	// head) and blocks of blk rows.
+	set               *kern.Set
+	chunks, nblk, blk int
 }
 
 // attnBlock is the most query rows whose scores are held at once; with
@@ -122,18 +131,23 @@ func (a *attnJob) run(s *kern.Set, threads int) {
 	if units < threads && a.tq > 4 {
 		chunks = min(nblk, (threads+units-1)/units)
 	}
-	Parallel(units*chunks, 1, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			u, c := j/chunks, j%chunks
-			r0 := min(a.tq, c*nblk/chunks*blk)
-			r1 := min(a.tq, (c+1)*nblk/chunks*blk)
-			if s == nil {
-				a.headRef(u/a.h, u%a.h, r0, r1)
-			} else {
-				a.head(s, u/a.h, u%a.h, r0, r1)
-			}
+	a.set, a.chunks, a.nblk, a.blk = s, chunks, nblk, blk
+	parallelRange(units*chunks, 1, a)
+}
+
+// runRange does the (batch, head, query chunk) units [lo, hi) of run.
+func (a *attnJob) runRange(lo, hi int) {
+	chunks, nblk, blk := a.chunks, a.nblk, a.blk
+	for j := lo; j < hi; j++ {
+		u, c := j/chunks, j%chunks
+		r0 := min(a.tq, c*nblk/chunks*blk)
+		r1 := min(a.tq, (c+1)*nblk/chunks*blk)
+		if a.set == nil {
+			a.headRef(u/a.h, u%a.h, r0, r1)
+		} else {
+			a.head(a.set, u/a.h, u%a.h, r0, r1)
 		}
-	})
+	}
 }
 
 // rowScores applies mask and causality to the scores of query row r and

@@ -112,37 +112,53 @@ func AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOptions) (*Tensor, er
 	if scale == 0 {
 		scale = float32(1 / math.Sqrt(float64(kv.dh)))
 	}
-	job := attnJob{b: b, tq: tq, tk: tk, h: kv.h, dh: kv.dh, d: d, scale: scale, causal: opt.Causal}
-	if err := job.setMaskProbs(opt); err != nil {
+	job := packedAttnJobs.get()
+	defer packedAttnJobs.put(job)
+	job.kv = kv
+	job.a = attnJob{b: b, tq: tq, tk: tk, h: kv.h, dh: kv.dh, d: d, scale: scale, causal: opt.Causal}
+	if err := job.a.setMaskProbs(opt); err != nil {
 		return nil, err
 	}
-	qc, qb, qld := rowMajor3(q)
+	job.a.q, job.a.qb, job.a.qld = rowMajor3(q)
 	out := newUninit(b, tq, d)
-	units := b * kv.h
-	Parallel(units, 1, func(lo, hi int) {
-		sb := getBuf(attnBlock * tk)
-		defer putBuf(sb)
-		var inv [attnBlock]float32
-		for u := lo; u < hi; u++ {
-			bi, hd := u/kv.h, u%kv.h
-			qa := qc[bi*qb+hd*kv.dh:]
-			oa := out.data[bi*tq*d+hd*kv.dh:]
-			for q0 := 0; q0 < tq; q0 += attnBlock {
-				rows := min(attnBlock, tq-q0)
-				sc := (*sb)[:rows*tk]
-				gemmPacked(1, rows, scale, qa[q0*qld:], qld, kv.k[u], 0, sc, tk, nil, nil)
-				for r := 0; r < rows; r++ {
-					inv[r] = job.rowScores(sc[r*tk:(r+1)*tk], bi, hd, q0+r)
-				}
-				o := oa[q0*d:]
-				gemmPacked(1, rows, 1, sc, tk, kv.v[u], 0, o, d, nil, nil)
-				for r := 0; r < rows; r++ {
-					kern.VecScale(o[r*d:r*d+kv.dh], inv[r])
-				}
+	job.a.out = out.data
+	parallelRange(b*kv.h, 1, job)
+	return out, nil
+}
+
+// packedAttnJob is one AttentionPacked call (recycled).
+type packedAttnJob struct {
+	a  attnJob
+	kv *PackedKV
+}
+
+var packedAttnJobs jobPool[packedAttnJob]
+
+// runRange does the (batch, head) units [lo, hi).
+func (j *packedAttnJob) runRange(lo, hi int) {
+	a, kv := &j.a, j.kv
+	tq, tk, d := a.tq, a.tk, a.d
+	sb := getBuf(attnBlock * tk)
+	defer putBuf(sb)
+	var inv [attnBlock]float32
+	for u := lo; u < hi; u++ {
+		bi, hd := u/kv.h, u%kv.h
+		qa := a.q[bi*a.qb+hd*kv.dh:]
+		oa := a.out[bi*tq*d+hd*kv.dh:]
+		for q0 := 0; q0 < tq; q0 += attnBlock {
+			rows := min(attnBlock, tq-q0)
+			sc := (*sb)[:rows*tk]
+			gemmPacked(1, rows, a.scale, qa[q0*a.qld:], a.qld, kv.k[u], 0, sc, tk, nil, nil)
+			for r := 0; r < rows; r++ {
+				inv[r] = a.rowScores(sc[r*tk:(r+1)*tk], bi, hd, q0+r)
+			}
+			o := oa[q0*d:]
+			gemmPacked(1, rows, 1, sc, tk, kv.v[u], 0, o, d, nil, nil)
+			for r := 0; r < rows; r++ {
+				kern.VecScale(o[r*d:r*d+kv.dh], inv[r])
 			}
 		}
-	})
-	return out, nil
+	}
 }
 
 func (p *PackedKV) describe() string {

@@ -39,22 +39,10 @@ func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
 	for bi := 0; bi < b; bi++ {
 		for g := 0; g < groups; g++ {
 			// col[(c*k+kk)*lout + t] = x[bi, g*cing+c, t*stride+kk-padding]
-			Parallel(cing, max(1, 4096/max(k*lout, 1)), func(lo, hi int) {
-				for c := lo; c < hi; c++ {
-					src := xc[(bi*cin+g*cing+c)*l : (bi*cin+g*cing+c+1)*l]
-					for kk := 0; kk < k; kk++ {
-						dst := col[(c*k+kk)*lout : (c*k+kk+1)*lout]
-						for t := range dst {
-							p := t*stride + kk - padding
-							if p >= 0 && p < l {
-								dst[t] = src[p]
-							} else {
-								dst[t] = 0
-							}
-						}
-					}
-				}
-			})
+			j := im2colJobs.get()
+			*j = im2colJob{src: xc[(bi*cin+g*cing)*l:], col: col, l: l, k: k, lout: lout, stride: stride, padding: padding}
+			parallelRange(cing, max(1, 4096/max(k*lout, 1)), j)
+			im2colJobs.put(j)
 			o := out.data[(bi*cout+g*coutg)*lout:]
 			beta := float32(0)
 			if bias != nil {
@@ -71,7 +59,7 @@ func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
 		}
 	}
 	if !batched {
-		return out.MustReshape(cout, lout), nil
+		return takeShape(out, cout, lout), nil
 	}
 	return out, nil
 }
@@ -95,18 +83,63 @@ func PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
 	kdim := c * p * p
 	cols := newUninit(b, np, kdim)
 	defer Release(cols)
-	Parallel(b*np, 16, func(lo, hi int) {
-		for idx := lo; idx < hi; idx++ {
-			bi, pi := idx/np, idx%np
-			py, px := pi/gw, pi%gw
-			dst := cols.data[idx*kdim : (idx+1)*kdim]
-			for ci := 0; ci < c; ci++ {
-				for ky := 0; ky < p; ky++ {
-					src := xc[((bi*c+ci)*h+py*p+ky)*wd+px*p:]
-					copy(dst[(ci*p+ky)*p:(ci*p+ky+1)*p], src[:p])
+	j := patchJobs.get()
+	*j = patchJob{src: xc, cols: cols.data, np: np, gw: gw, c: c, h: h, w: wd, p: p}
+	parallelRange(b*np, 16, j)
+	patchJobs.put(j)
+	w2 := w.MustReshape(d, kdim)
+	defer Release(w2)
+	return Linear(cols, w2, bias)
+}
+
+// im2colJob lays out the Conv1d input columns of channels [lo, hi):
+// col[(c·k+kk)·lout + t] = src[c·l + t·stride+kk−padding] (0 outside).
+type im2colJob struct {
+	src, col                    []float32
+	l, k, lout, stride, padding int
+}
+
+var im2colJobs jobPool[im2colJob]
+
+func (j *im2colJob) runRange(lo, hi int) {
+	l, k, lout := j.l, j.k, j.lout
+	for c := lo; c < hi; c++ {
+		src := j.src[c*l : (c+1)*l]
+		for kk := 0; kk < k; kk++ {
+			dst := j.col[(c*k+kk)*lout : (c*k+kk+1)*lout]
+			for t := range dst {
+				p := t*j.stride + kk - j.padding
+				if p >= 0 && p < l {
+					dst[t] = src[p]
+				} else {
+					dst[t] = 0
 				}
 			}
 		}
-	})
-	return Linear(cols, w.MustReshape(d, kdim), bias)
+	}
+}
+
+// patchJob copies the pixels of patches [lo, hi) (over batch × patches)
+// into rows of cols, in the weight's (channel, row, column) order.
+type patchJob struct {
+	src, cols          []float32
+	np, gw, c, h, w, p int
+}
+
+var patchJobs jobPool[patchJob]
+
+func (j *patchJob) runRange(lo, hi int) {
+	c, p, h, wd := j.c, j.p, j.h, j.w
+	kdim := c * p * p
+	for idx := lo; idx < hi; idx++ {
+		bi, pi := idx/j.np, idx%j.np
+		py, px := pi/j.gw, pi%j.gw
+		dst := j.cols[idx*kdim : (idx+1)*kdim]
+		for ci := 0; ci < c; ci++ {
+			for ky := 0; ky < p; ky++ {
+				src := j.src[((bi*c+ci)*h+py*p+ky)*wd+px*p:]
+				copy(dst[(ci*p+ky)*p:(ci*p+ky+1)*p], src[:p])
+			}
+		}
+	}
 }

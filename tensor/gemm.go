@@ -448,35 +448,51 @@ func gemvT(s *kern.Set, threads, n, k int, alpha float32, a, b []float32, ldb in
 	if threads > 1 && n*k >= parallelRead {
 		w = min(threads, n/8)
 	}
-	job := func(j0, j1 int) {
-		if beta == 0 && bias == nil {
-			kern.VecDotRows(a[:k], b[j0*ldb:], ldb, alpha, c[j0:j1])
-		} else {
-			var tmp [64]float32
-			for j := j0; j < j1; j += len(tmp) {
-				t := tmp[:min(len(tmp), j1-j)]
-				kern.VecDotRows(a[:k], b[j*ldb:], ldb, alpha, t)
-				for i, v := range t {
-					if beta != 0 {
-						v += beta * c[j+i]
-					}
-					if bias != nil {
-						v += bias[j+i]
-					}
-					c[j+i] = v
+	job := gemvJobs.get()
+	*job = gemvJob{k: k, alpha: alpha, a: a, b: b, ldb: ldb, beta: beta, c: c, bias: bias, act: act}
+	if w <= 1 {
+		job.runRange(0, n)
+	} else {
+		runRanges(w, min(4*w, max(1, n/8)), n, job)
+	}
+	gemvJobs.put(job)
+}
+
+// gemvJob is one gemvT call, recycled so that the call allocates nothing.
+type gemvJob struct {
+	k           int
+	alpha, beta float32
+	a, b        []float32
+	ldb         int
+	c, bias     []float32
+	act         func([]float32)
+}
+
+var gemvJobs jobPool[gemvJob]
+
+func (g *gemvJob) runRange(j0, j1 int) {
+	a, b, c, k, ldb, bias := g.a, g.b, g.c, g.k, g.ldb, g.bias
+	if g.beta == 0 && bias == nil {
+		kern.VecDotRows(a[:k], b[j0*ldb:], ldb, g.alpha, c[j0:j1])
+	} else {
+		var tmp [64]float32
+		for j := j0; j < j1; j += len(tmp) {
+			t := tmp[:min(len(tmp), j1-j)]
+			kern.VecDotRows(a[:k], b[j*ldb:], ldb, g.alpha, t)
+			for i, v := range t {
+				if g.beta != 0 {
+					v += g.beta * c[j+i]
 				}
+				if bias != nil {
+					v += bias[j+i]
+				}
+				c[j+i] = v
 			}
 		}
-		if act != nil {
-			act(c[j0:j1])
-		}
 	}
-	if w <= 1 {
-		job(0, n)
-		return
+	if g.act != nil {
+		g.act(c[j0:j1])
 	}
-	chunks := min(4*w, max(1, n/8))
-	runRanges(w, chunks, n, job)
 }
 
 // nextPanel returns where the B panel used after (pc, jp) starts and how

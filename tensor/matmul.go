@@ -249,14 +249,22 @@ func Linear(x, w, bias *Tensor) (*Tensor, error) {
 	if bias != nil && (bias.Len() != n) {
 		return nil, fmt.Errorf("%w: linear bias %v for %d outputs", ErrShape, bias.shape, n)
 	}
-	x = x.Contiguous()
+	if !x.IsContiguous() {
+		x = x.Contiguous()
+		defer Release(x)
+	}
 	m := x.Len() / max(k, 1)
 	if k == 0 {
 		m = numel(x.shape[:x.Rank()-1])
 	}
-	outShape := append(cloneInts(x.shape[:x.Rank()-1]), n)
+	var shapeBuf [inlineRank]int
+	outShape := append(append(shapeBuf[:0], x.shape[:x.Rank()-1]...), n)
 	out := newUninit(outShape...)
-	wc := w.Contiguous()
+	wc := w
+	if !w.IsContiguous() {
+		wc = w.Contiguous()
+		defer Release(wc)
+	}
 	beta := float32(0)
 	if bias != nil {
 		bd := bias.Data()

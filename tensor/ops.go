@@ -140,7 +140,7 @@ func Scale(t *Tensor, s float32) *Tensor {
 func Map(t *Tensor, f func(float32) float32) *Tensor {
 	if v := vectorised(f); v != nil {
 		out := t.Clone()
-		Parallel(len(out.data), 1<<14, func(lo, hi int) { v(out.data[lo:hi]) })
+		parallelSlices(out.data, v)
 		return out
 	}
 	out := newUninit(t.shape...)
@@ -157,7 +157,7 @@ func Map(t *Tensor, f func(float32) float32) *Tensor {
 func MapInPlace(t *Tensor, f func(float32) float32) {
 	d := t.Data()
 	if v := vectorised(f); v != nil {
-		Parallel(len(d), 1<<14, func(lo, hi int) { v(d[lo:hi]) })
+		parallelSlices(d, v)
 		return
 	}
 	Parallel(len(d), 1<<14, func(lo, hi int) {
@@ -242,11 +242,10 @@ func Softmax(t *Tensor) *Tensor {
 // SoftmaxInPlace applies Softmax to a contiguous tensor in place.
 func SoftmaxInPlace(t *Tensor) {
 	d, n, w := rows(t)
-	Parallel(n, max(1, 4096/max(w, 1)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			SoftmaxRow(d[r*w : (r+1)*w])
-		}
-	})
+	j := rowJobs.get()
+	*j = rowJob{op: rowSoftmax, d: d, width: w}
+	parallelRange(n, max(1, 4096/max(w, 1)), j)
+	rowJobs.put(j)
 }
 
 // SoftmaxRow applies a numerically stable softmax to one row in place.
@@ -290,12 +289,21 @@ func LogSoftmaxRow(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := kern.VecMax(x)
-	sum := kern.VecSumExp(x, m)
-	lse := m + float32(math.Log(float64(sum)))
+	lse := LogSumExp(x)
 	for i := range x {
 		x[i] -= lse
 	}
+}
+
+// LogSumExp returns log Σ exp(x), computed stably as max + log Σ exp(x −
+// max): x[i] − LogSumExp(x) is element i of LogSoftmaxRow(x), bit for bit.
+func LogSumExp(x []float32) float32 {
+	if len(x) == 0 {
+		return float32(math.Inf(-1))
+	}
+	m := kern.VecMax(x)
+	sum := kern.VecSumExp(x, m)
+	return m + float32(math.Log(float64(sum)))
 }
 
 // LayerNorm normalises over the last dimension: (x−mean)/√(var+eps)·w + b.
@@ -324,12 +332,54 @@ func LayerNormInPlace(x, w, b *Tensor, eps float32) error {
 		}
 		bd = b.Data()
 	}
-	Parallel(n, max(1, 4096/max(width, 1)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			LayerNormRow(d[r*width:(r+1)*width], wd, bd, eps)
-		}
-	})
+	j := rowJobs.get()
+	*j = rowJob{op: rowLayerNorm, d: d, width: width, w: wd, b: bd, eps: eps}
+	parallelRange(n, max(1, 4096/max(width, 1)), j)
+	rowJobs.put(j)
 	return nil
+}
+
+// rowJob is a parallel loop over rows of width floats (or, for rowSlices,
+// over elements), recycled so that starting it allocates nothing.
+type rowJob struct {
+	op    int
+	d     []float32
+	width int
+	w, b  []float32
+	eps   float32
+	vec   func([]float32)
+}
+
+const (
+	rowSoftmax = iota
+	rowLayerNorm
+	rowSlices // vec over ranges of elements
+)
+
+var rowJobs jobPool[rowJob]
+
+func (j *rowJob) runRange(lo, hi int) {
+	d, w := j.d, j.width
+	switch j.op {
+	case rowSoftmax:
+		for r := lo; r < hi; r++ {
+			SoftmaxRow(d[r*w : (r+1)*w])
+		}
+	case rowLayerNorm:
+		for r := lo; r < hi; r++ {
+			LayerNormRow(d[r*w:(r+1)*w], j.w, j.b, j.eps)
+		}
+	case rowSlices:
+		j.vec(d[lo:hi])
+	}
+}
+
+// parallelSlices applies the vectorised v to d in parallel ranges.
+func parallelSlices(d []float32, v func([]float32)) {
+	j := rowJobs.get()
+	*j = rowJob{op: rowSlices, d: d, vec: v}
+	parallelRange(len(d), 1<<14, j)
+	rowJobs.put(j)
 }
 
 // LayerNormRow normalises one row in place; w and b may be nil.

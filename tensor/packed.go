@@ -420,7 +420,8 @@ func linearPackedPad(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float3
 		ldc = paddedCols(w.n)
 		buf := newUninit(m, ldc)
 		out = header(outShape, nil)
-		out.data, out.owned = buf.data, true
+		out.data, out.owned, out.box = buf.data, true, buf.box
+		freeHeader(buf)
 		if r := len(outShape); r >= 2 {
 			st := ldc
 			for d := r - 2; d >= 0; d-- {

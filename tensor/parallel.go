@@ -27,7 +27,19 @@ func Threads() int { return int(threads.Load()) }
 // done. fn must be safe to call concurrently on disjoint ranges. Chunks are
 // handed out dynamically (a few per goroutine), so a goroutine slowed down
 // by other load on the machine does not hold the others up.
-func Parallel(n, grain int, fn func(lo, hi int)) {
+func Parallel(n, grain int, fn func(lo, hi int)) { parallelRange(n, grain, rangeFunc(fn)) }
+
+// rangeRunner is the body of a parallel loop over ranges: runRange(lo, hi)
+// does [lo, hi). Kernels pass recycled jobs (pointers) so that a loop
+// allocates nothing; Parallel passes its function.
+type rangeRunner interface{ runRange(lo, hi int) }
+
+type rangeFunc func(lo, hi int)
+
+func (f rangeFunc) runRange(lo, hi int) { f(lo, hi) }
+
+// parallelRange is Parallel over a rangeRunner.
+func parallelRange(n, grain int, fn rangeRunner) {
 	if n <= 0 {
 		return
 	}
@@ -40,7 +52,7 @@ func Parallel(n, grain int, fn func(lo, hi int)) {
 		workers = maxChunks
 	}
 	if workers <= 1 {
-		fn(0, n)
+		fn.runRange(0, n)
 		return
 	}
 	chunks := min(maxChunks, 4*workers)
@@ -64,7 +76,7 @@ type loop struct {
 	// The body: body.runChunk(i), or rangeFn on the i-th of chunks equal
 	// parts of [0, rangeN).
 	body    chunkRunner
-	rangeFn func(lo, hi int)
+	rangeFn rangeRunner
 	rangeN  int
 	// state counts the helpers working on the loop (low 32 bits) and has
 	// loopClosed set once the caller has finished: no helper joins after.
@@ -136,7 +148,7 @@ func (l *loop) work() {
 			l.body.runChunk(int(i))
 		} else {
 			n, c := l.rangeN, int(l.chunks)
-			l.rangeFn(int(i)*n/c, (int(i)+1)*n/c)
+			l.rangeFn.runRange(int(i)*n/c, (int(i)+1)*n/c)
 		}
 	}
 }
@@ -158,20 +170,20 @@ func runChunks(w, chunks int, body chunkRunner) {
 }
 
 // runRanges runs fn on chunks equal parts of [0, n) on up to w goroutines.
-func runRanges(w, chunks, n int, fn func(lo, hi int)) {
+func runRanges(w, chunks, n int, fn rangeRunner) {
 	if chunks <= 0 {
 		return
 	}
 	if w <= 1 || chunks == 1 {
 		for i := 0; i < chunks; i++ {
-			fn(i*n/chunks, (i+1)*n/chunks)
+			fn.runRange(i*n/chunks, (i+1)*n/chunks)
 		}
 		return
 	}
 	runLoop(w, chunks, nil, fn, n)
 }
 
-func runLoop(w, chunks int, body chunkRunner, rangeFn func(lo, hi int), rangeN int) {
+func runLoop(w, chunks int, body chunkRunner, rangeFn rangeRunner, rangeN int) {
 	want := min(w, chunks) - 1
 	ensureHelpers(want)
 	l := loopPool.Get().(*loop)

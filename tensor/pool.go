@@ -1,18 +1,44 @@
 package tensor
 
 import (
+	"math"
 	"math/bits"
 	"sync"
 )
 
-// Storage of large intermediate tensors is recycled: Release hands a
-// tensor's buffer back, and operations that overwrite every element of
-// their result draw from the recycled buffers instead of allocating (and
-// zeroing) fresh memory. Steady-state inference through package nn then
-// allocates little beyond its outputs.
+// Intermediate tensors are recycled: Release hands a tensor's buffer and
+// its header back, and operations draw their results from the recycled
+// ones instead of allocating (and zeroing) fresh memory. Steady-state
+// inference through package nn, which releases every intermediate, then
+// allocates nothing.
+//
+// Under the race detector, or with the build tag goformer_checkrelease,
+// released headers are emptied but never reused and released storage is
+// filled with NaN, so that a use after Release fails loudly instead of
+// reading another tensor (checkrelease.go).
 
 // poolMin is the smallest buffer (in floats) worth recycling.
-const poolMin = 1 << 12
+const poolMin = 64
+
+// headerPool holds released tensor headers (emptied).
+var headerPool sync.Pool
+
+// newHeader returns an empty tensor header, recycled when one is available.
+func newHeader() *Tensor {
+	if t, ok := headerPool.Get().(*Tensor); ok {
+		return t
+	}
+	return new(Tensor)
+}
+
+// freeHeader empties t and, unless checkRelease is set, keeps it for reuse
+// by a later result.
+func freeHeader(t *Tensor) {
+	*t = Tensor{}
+	if !checkRelease {
+		headerPool.Put(t)
+	}
+}
 
 // Buffers are pooled by capacity class: four classes per power of two
 // (capacities 2^e·{1.25, 1.5, 1.75, 2}), so a recycled buffer wastes at
@@ -65,7 +91,7 @@ func newUninit(shape ...int) *Tensor {
 	t := header(shape, nil)
 	t.owned = true
 	if p, ok := poolGet(n); ok {
-		t.data = *p
+		t.data, t.box = *p, p
 		return t
 	}
 	_, c := classFor(n)
@@ -73,20 +99,55 @@ func newUninit(shape ...int) *Tensor {
 	return t
 }
 
-// Release returns t's storage for reuse by later results. Call it only
-// when nothing refers to t any more: t and every view of it must not be used
-// afterwards (t itself is emptied). Views, tensors wrapping caller memory
-// (FromData) and small tensors are left alone. Releasing is optional;
-// unreleased tensors are garbage collected as usual.
+// takeShape returns a contiguous tensor of the given shape (same number of
+// elements) holding the storage of t, a contiguous result that owns it, and
+// recycles t's header: a reshape whose result stays releasable.
+func takeShape(t *Tensor, shape ...int) *Tensor {
+	out := header(shape, nil)
+	out.data, out.owned, out.box = t.data[t.offset:t.offset+numel(shape)], t.owned, t.box
+	freeHeader(t)
+	return out
+}
+
+// newZeroed is newUninit with the elements set to zero.
+func newZeroed(shape ...int) *Tensor {
+	t := newUninit(shape...)
+	clear(t.data)
+	return t
+}
+
+// Release returns t for reuse by later results: its storage when t owns
+// it (a result of this package, not a view, not caller memory), and the
+// tensor header itself when t owns its storage or is a view (Reshape,
+// Slice, Index, Transpose, Permute, Contiguous of a contiguous view). Call
+// it only when nothing refers to t any more: t, and every view of t when t
+// owns its storage, must not be used afterwards. Releasing a view leaves
+// the storage it shows alone. Tensors wrapping caller memory (FromData)
+// are left untouched, and releasing nil or an already released tensor does
+// nothing. Releasing is optional; unreleased tensors are garbage collected
+// as usual.
 func Release(t *Tensor) {
-	if t == nil || !t.owned || cap(t.data) < poolMin {
+	if t == nil {
 		return
 	}
-	t.owned = false
-	d := t.data
-	t.data = nil
-	t.shape = nil
-	poolPut(&d)
+	switch {
+	case t.owned:
+		if checkRelease {
+			poison(t.data[:cap(t.data)])
+		}
+		if cap(t.data) >= poolMin {
+			box := t.box
+			if box == nil {
+				box = new([]float32)
+			}
+			*box = t.data
+			poolPut(box)
+		}
+	case t.view:
+	default:
+		return
+	}
+	freeHeader(t)
 }
 
 // FreeScratch drops the recycled storage held for reuse (it is otherwise
@@ -98,5 +159,31 @@ func FreeScratch() {
 	for i := range storePools {
 		for storePools[i].Get() != nil {
 		}
+	}
+}
+
+// jobPool recycles the parameter blocks of parallel loops (jobs), so that
+// starting a loop allocates nothing.
+type jobPool[T any] struct{ p sync.Pool }
+
+func (jp *jobPool[T]) get() *T {
+	if v, ok := jp.p.Get().(*T); ok {
+		return v
+	}
+	return new(T)
+}
+
+// put clears v (dropping its references) and keeps it for reuse.
+func (jp *jobPool[T]) put(v *T) {
+	var zero T
+	*v = zero
+	jp.p.Put(v)
+}
+
+// poison fills released storage with NaN (when checkRelease is set).
+func poison(d []float32) {
+	nan := float32(math.NaN())
+	for i := range d {
+		d[i] = nan
 	}
 }

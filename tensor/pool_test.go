@@ -14,18 +14,29 @@ func TestReleaseRecycles(t *testing.T) {
 		t.Fatal("released tensor still holds its storage")
 	}
 	Release(a) // twice is harmless
-	// Views and caller memory are never recycled.
+	// Releasing a view recycles its header, not the storage it shows.
 	b := New(64, 100)
+	b.data[5] = 7
 	view := b.Slice(0, 0, 10)
 	Release(view)
-	if view.data == nil {
-		t.Fatal("a view was released")
+	if view.data != nil || view.shape != nil {
+		t.Fatal("a released view keeps its header")
 	}
+	if len(b.data) != 64*100 || b.At(0, 5) != 7 {
+		t.Fatal("releasing a view touched the storage")
+	}
+	// Caller memory is never recycled, nor its header.
 	mem := make([]float32, 64*100)
 	c := MustFromData(mem, 64, 100)
 	Release(c)
-	if c.data == nil {
+	if c.data == nil || c.Dim(0) != 64 {
 		t.Fatal("caller memory was released")
+	}
+	// Small results are recycled too.
+	s := New(2, 40)
+	Release(s)
+	if s.data != nil {
+		t.Fatal("small tensor not released")
 	}
 	// Uninitialised results are fully written by the operations using them.
 	x := New(70, 80)

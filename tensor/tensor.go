@@ -41,6 +41,12 @@ type Tensor struct {
 	// owned marks storage allocated by this package for this tensor (not a
 	// view, not caller memory), which Release may recycle.
 	owned bool
+	// view marks a header made by a view operation, which Release may
+	// recycle (storage untouched).
+	view bool
+	// box, when set, is the pool's box of owned storage (so that releasing
+	// it again allocates nothing).
+	box *[]float32
 	// dims backs shape and strides up to rank inlineRank, so that a new
 	// tensor (a result, a view) is one allocation instead of three. A
 	// Tensor is therefore never copied by value.
@@ -53,7 +59,7 @@ const inlineRank = 4
 // header returns a new tensor with copies of shape and strides (contiguous
 // strides when strides is nil) and no data.
 func header(shape, strides []int) *Tensor {
-	t := &Tensor{}
+	t := newHeader()
 	r := len(shape)
 	if r <= inlineRank {
 		t.shape = t.dims[0:r:r]
@@ -77,10 +83,12 @@ func header(shape, strides []int) *Tensor {
 
 // New returns a zero-filled contiguous tensor of the given shape.
 func New(shape ...int) *Tensor {
-	n := numel(shape)
-	t := header(shape, nil)
-	t.data, t.owned = make([]float32, n), true
-	return t
+	if n := numel(shape); n < poolMin {
+		t := header(shape, nil)
+		t.data, t.owned = make([]float32, n), true
+		return t
+	}
+	return newZeroed(shape...)
 }
 
 // FromData wraps data (not copied) as a contiguous tensor of the given shape.
@@ -159,19 +167,21 @@ func (t *Tensor) Contiguous() *Tensor {
 			return t
 		}
 		c := header(t.shape, nil)
-		c.data = t.data[t.offset : t.offset+t.Len()]
+		c.data, c.view = t.data[t.offset:t.offset+t.Len()], true
 		return c
 	}
-	out := newUninit(t.shape...)
-	i := 0
-	t.each(func(off int) { out.data[i] = t.data[off]; i++ })
-	return out
+	return t.Clone()
 }
 
 // Clone returns a contiguous deep copy.
 func (t *Tensor) Clone() *Tensor {
 	out := newUninit(t.shape...)
-	copy(out.data, t.Data())
+	if t.IsContiguous() {
+		copy(out.data, t.data[t.offset:t.offset+len(out.data)])
+		return out
+	}
+	i := 0
+	t.each(func(off int) { out.data[i] = t.data[off]; i++ })
 	return out
 }
 

@@ -5,7 +5,8 @@ import "fmt"
 // Reshape returns a view with a new shape holding the same elements. One
 // dimension may be -1 and is inferred. A non-contiguous tensor is copied first.
 func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
-	shape = cloneInts(shape)
+	var buf [inlineRank]int // the copy stays on the stack (errors print clones)
+	shape = append(buf[:0], shape...)
 	infer := -1
 	known := 1
 	for i, d := range shape {
@@ -13,7 +14,7 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 		case d == -1 && infer < 0:
 			infer = i
 		case d < 0:
-			return nil, fmt.Errorf("%w: bad reshape target %v", ErrShape, shape)
+			return nil, fmt.Errorf("%w: bad reshape target %v", ErrShape, cloneInts(shape))
 		default:
 			known *= d
 		}
@@ -21,15 +22,21 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 	n := t.Len()
 	if infer >= 0 {
 		if known == 0 || n%known != 0 {
-			return nil, fmt.Errorf("%w: cannot reshape %v to %v", ErrShape, t.shape, shape)
+			return nil, fmt.Errorf("%w: cannot reshape %v to %v", ErrShape, cloneInts(t.shape), cloneInts(shape))
 		}
 		shape[infer] = n / known
 	} else if known != n {
-		return nil, fmt.Errorf("%w: cannot reshape %v (%d elements) to %v", ErrShape, t.shape, n, shape)
+		return nil, fmt.Errorf("%w: cannot reshape %v (%d elements) to %v", ErrShape, cloneInts(t.shape), n, cloneInts(shape))
 	}
-	c := t.Contiguous()
 	out := header(shape, nil)
-	out.offset, out.data = c.offset, c.data
+	if t.IsContiguous() {
+		out.offset, out.data, out.view = t.offset, t.data, true
+		return out, nil
+	}
+	// The copy's storage passes to the result, which owns it.
+	c := t.Contiguous()
+	out.data, out.owned, out.box = c.data, true, c.box
+	freeHeader(c)
 	return out, nil
 }
 
@@ -52,7 +59,7 @@ func (t *Tensor) Transpose(i, j int) *Tensor {
 		j += r
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data = t.offset, t.data
+	out.offset, out.data, out.view = t.offset, t.data, true
 	out.shape[i], out.shape[j] = out.shape[j], out.shape[i]
 	out.strides[i], out.strides[j] = out.strides[j], out.strides[i]
 	return out
@@ -62,10 +69,10 @@ func (t *Tensor) Transpose(i, j int) *Tensor {
 // is dimension perm[k] of t.
 func (t *Tensor) Permute(perm ...int) *Tensor {
 	if len(perm) != len(t.shape) {
-		panic(fmt.Sprintf("tensor: permutation %v for rank %d", perm, len(t.shape)))
+		panic(fmt.Sprintf("tensor: permutation %v for rank %d", cloneInts(perm), len(t.shape)))
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data = t.offset, t.data
+	out.offset, out.data, out.view = t.offset, t.data, true
 	for k, p := range perm {
 		out.shape[k] = t.shape[p]
 		out.strides[k] = t.strides[p]
@@ -82,7 +89,7 @@ func (t *Tensor) Slice(dim, start, end int) *Tensor {
 		panic(fmt.Sprintf("tensor: slice [%d:%d] of dim %d size %d", start, end, dim, t.shape[dim]))
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data = t.offset+start*t.strides[dim], t.data
+	out.offset, out.data, out.view = t.offset+start*t.strides[dim], t.data, true
 	out.shape[dim] = end - start
 	return out
 }
@@ -93,7 +100,7 @@ func (t *Tensor) Index(i int) *Tensor {
 		panic(fmt.Sprintf("tensor: index %d out of range for dim 0 size %d", i, t.shape[0]))
 	}
 	out := header(t.shape[1:], t.strides[1:])
-	out.offset, out.data = t.offset+i*t.strides[0], t.data
+	out.offset, out.data, out.view = t.offset+i*t.strides[0], t.data, true
 	return out
 }
 

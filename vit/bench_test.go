@@ -55,9 +55,11 @@ func BenchmarkViTBase(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := processCPU()
 			for i := 0; i < b.N; i++ {
-				if _, err := m.Forward(ctx, px, Options{}); err != nil {
+				out, err := m.Forward(ctx, px, Options{})
+				if err != nil {
 					b.Fatal(err)
 				}
+				out.Release()
 			}
 			// CPU time per op tells the work apart from waiting on a
 			// machine shared with other jobs.

@@ -224,6 +224,7 @@ func (e *Encoder) Embeddings(pixels *tensor.Tensor, interpolate bool) (*tensor.T
 			o[d+i] = src[i] + pp[d+i]
 		}
 	}
+	tensor.Release(patches)
 	return out, nil
 }
 
@@ -254,7 +255,7 @@ func (e *Encoder) forward(ctx context.Context, pixels *tensor.Tensor, interpolat
 	if err != nil {
 		return nil, nil, err
 	}
-	return e.run(ctx, x, collect)
+	return e.run(ctx, x, true, collect)
 }
 
 // ForwardEmbeddings runs the blocks (and PreNorm, Norm when set) on
@@ -266,14 +267,23 @@ func (e *Encoder) ForwardEmbeddings(ctx context.Context, x *tensor.Tensor) (*ten
 	if x == nil || x.Rank() != 3 || x.Dim(2) != e.Config.HiddenSize || x.Dim(0) < 1 || x.Dim(1) < 1 {
 		return nil, fmt.Errorf("%w: embeddings must be [batch, tokens, %d]", ErrInput, e.Config.HiddenSize)
 	}
-	last, _, err := e.run(ctx, x, false)
+	last, _, err := e.run(ctx, x, false, false)
 	return last, err
 }
 
-func (e *Encoder) run(ctx context.Context, x *tensor.Tensor, collect bool) (*tensor.Tensor, []*tensor.Tensor, error) {
+// run applies the blocks to x. With own set x is an intermediate of ours;
+// intermediates neither collected nor returned are released (recycled by
+// the next call).
+func (e *Encoder) run(ctx context.Context, x *tensor.Tensor, own, collect bool) (*tensor.Tensor, []*tensor.Tensor, error) {
 	var hidden []*tensor.Tensor
+	next := func(y *tensor.Tensor) {
+		if own && !collect {
+			tensor.Release(x)
+		}
+		x, own = y, true
+	}
 	if e.PreNorm != nil {
-		x = e.PreNorm.Forward(x)
+		next(e.PreNorm.Forward(x))
 	}
 	if collect {
 		hidden = append(hidden, x)
@@ -284,13 +294,13 @@ func (e *Encoder) run(ctx context.Context, x *tensor.Tensor, collect bool) (*ten
 		}
 		// Blocks return a new tensor and leave their input untouched, so
 		// collected states stay valid.
-		x = l.Forward(x, nn.AttnOptions{})
+		next(l.Forward(x, nn.AttnOptions{}))
 		if collect {
 			hidden = append(hidden, x)
 		}
 	}
 	if e.Norm != nil {
-		x = e.Norm.Forward(x)
+		next(e.Norm.Forward(x))
 	}
 	return x, hidden, nil
 }

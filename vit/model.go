@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/goformer/goformer/nn"
@@ -216,6 +217,22 @@ type Output struct {
 	HiddenStates []*tensor.Tensor
 }
 
+// Release hands the output's tensors back for reuse by later calls
+// (tensor.Release), so that a loop over images allocates nothing; neither o
+// nor its tensors may be used afterwards. Calling it is optional.
+func (o *Output) Release() {
+	if o == nil {
+		return
+	}
+	ts := append([]*tensor.Tensor{o.LastHiddenState, o.Pooled, o.Logits}, o.HiddenStates...)
+	for i, t := range ts {
+		if !slices.Contains(ts[:i], t) {
+			tensor.Release(t)
+		}
+	}
+	*o = Output{}
+}
+
 // Forward runs the model on pixel values [B, C, H, W] as made by
 // Processor.PreprocessBatch. The context is checked between layers.
 func (m *Model) Forward(ctx context.Context, pixels *tensor.Tensor, opt Options) (*Output, error) {
@@ -237,6 +254,8 @@ func (m *Model) Forward(ctx context.Context, pixels *tensor.Tensor, opt Options)
 		p := m.Pooler.Forward(cls)
 		tensor.MapInPlace(p, tensor.Tanh)
 		out.Pooled = p
+		tensor.Release(cls) // the logits, if any, are computed
+
 	}
 	return out, nil
 }

@@ -198,9 +198,20 @@ func (n *Network) Features(ctx context.Context, inputValues []float32) (*tensor.
 			layerNormChannels(y, l.normW, l.normB, l.normEps)
 		}
 		tensor.MapInPlace(y, l.activation)
+		tensor.Release(x) // a no-op for the caller's samples
 		x = y
 	}
-	return x.Transpose(0, 1).Contiguous(), nil
+	out := transposed(x)
+	tensor.Release(x)
+	return out, nil
+}
+
+// transposed returns a contiguous copy of the transpose of a 2-D tensor.
+func transposed(x *tensor.Tensor) *tensor.Tensor {
+	v := x.Transpose(0, 1)
+	c := v.Clone()
+	tensor.Release(v)
+	return c
 }
 
 // groupNormPerChannel is nn.GroupNorm with one group per channel on x [C, T]:
@@ -277,33 +288,54 @@ func (n *Network) Hidden(ctx context.Context, inputValues []float32) (*tensor.Te
 	if err != nil {
 		return nil, err
 	}
-	x := n.fpProj.Forward(n.fpNorm.Forward(feats)) // [T, D]
+	// Intermediates are released once used (recycled by later calls).
+	normed := n.fpNorm.Forward(feats)
+	tensor.Release(feats)
+	x := n.fpProj.Forward(normed) // [T, D]
+	tensor.Release(normed)
 	t, d := x.Dim(0), x.Dim(1)
 
 	// Convolutional position embedding on [D, T].
-	pos, err := n.posConv.Forward(x.Transpose(0, 1).Contiguous())
+	xt := transposed(x)
+	pos, err := n.posConv.Forward(xt)
+	tensor.Release(xt)
 	if err != nil {
 		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
 	}
-	pos = pos.Slice(1, 0, t).Contiguous() // drop the extra frame of an even kernel
+	sl := pos.Slice(1, 0, t) // drop the extra frame of an even kernel
+	tpos := transposed(sl)   // [T, D]
+	tensor.Release(sl)
+	tensor.Release(pos)
+	pos = tpos
 	tensor.MapInPlace(pos, n.posAct)
-	if err := tensor.AddInPlace(x, pos.Transpose(0, 1).Contiguous()); err != nil {
+	if err := tensor.AddInPlace(x, pos); err != nil {
 		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
 	}
+	tensor.Release(pos)
 	if !n.cfg.DoStableLayerNorm {
-		x = n.encNorm.Forward(x)
+		y := n.encNorm.Forward(x)
+		tensor.Release(x)
+		x = y
 	}
-	h := x.MustReshape(1, t, d)
-	for _, l := range n.layers {
+	h := x.MustReshape(1, t, d) // a view of x
+	for i, l := range n.layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		h = l.Forward(h, nn.AttnOptions{})
+		y := l.Forward(h, nn.AttnOptions{})
+		tensor.Release(h)
+		if i == 0 {
+			tensor.Release(x) // after its view h
+		}
+		h = y
 	}
 	if n.cfg.DoStableLayerNorm {
-		h = n.encNorm.Forward(h)
+		y := n.encNorm.Forward(h)
+		tensor.Release(h)
+		h = y
 	}
-	return h.MustReshape(t, d), nil
+	out := h.MustReshape(t, d)
+	return out, nil
 }
 
 // Logits runs the network on normalised samples (input_values) and returns

@@ -15,6 +15,7 @@ type beamSearch struct {
 	maxCandidates int
 	// finished holds, per audio, finished sequences in insertion order.
 	finished []*orderedSeqs
+	scratch  []float32 // log-probabilities of one row
 }
 
 // orderedSeqs is an insertion-ordered map from sequence to score, like a
@@ -86,7 +87,7 @@ func (b *beamSearch) update(rows [][]int, logits [][]float32, sumLogprobs []floa
 		src := map[string]int{}
 		for j := 0; j < b.beamSize; j++ {
 			idx := i*b.beamSize + j
-			lp := logSoftmax32(logits[idx])
+			lp := logSoftmax32(logits[idx], &b.scratch)
 			for _, tokID := range tensor.TopK(lp, b.beamSize+1) {
 				seq := append(append(make([]int, 0, len(rows[idx])+1), rows[idx]...), tokID)
 				score := float64(sumLogprobs[idx] + lp[tokID]) // float32 sum, as torch

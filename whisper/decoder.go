@@ -111,10 +111,14 @@ func (d *Decoder) forward(ctx context.Context, tokens [][]int, pos int, crossPro
 			st.CrossProbs = p
 			crossProbs[i] = p
 		}
-		x = blk.Forward(x, st, nn.AttnOptions{Causal: true}, nil)
+		y := blk.Forward(x, st, nn.AttnOptions{Causal: true}, nil)
+		tensor.Release(x)
+		x = y
 		st.CrossProbs = nil
 	}
-	return m.decLN.Forward(x), nil
+	y := m.decLN.Forward(x)
+	tensor.Release(x)
+	return y, nil
 }
 
 // forwardNoCache recomputes the whole history (benchmark baseline).

@@ -366,7 +366,8 @@ func (s suppressTokens) apply(logits [][]float32, tokens [][]int) {
 type timestampRules struct {
 	tok             *Tokenizer
 	sampleBegin     int
-	maxInitialIndex int // -1: none
+	maxInitialIndex int       // -1: none
+	scratch         []float32 // log-probabilities of one row
 }
 
 func (r *timestampRules) apply(logits [][]float32, tokens [][]int) {
@@ -418,7 +419,7 @@ func (r *timestampRules) apply(logits [][]float32, tokens [][]int) {
 	// if the probability mass of timestamps exceeds every text token's,
 	// sample a timestamp
 	for _, row := range logits {
-		lp := logSoftmax32(row)
+		lp := logSoftmax32(row, &r.scratch)
 		tsLogprob := logSumExp(lp[tb:])
 		maxText := ninf
 		for _, v := range lp[:tb] {
@@ -460,24 +461,34 @@ func logSumExp(x []float32) float64 {
 
 // lastLogits projects the hidden state at position pos of every row of h
 // [B, T, D] onto the vocabulary, in one matrix product.
-func (m *Model) lastLogits(h *tensor.Tensor, pos int) ([][]float32, error) {
-	rows := h.Slice(1, pos, pos+1).Contiguous().MustReshape(h.Dim(0), h.Dim(2))
+// lastLogits returns the logits at position pos of every row of h as slices
+// of dst (grown when short), and the tensor holding them, to be released
+// once the slices are no longer used.
+func (m *Model) lastLogits(h *tensor.Tensor, pos int, dst [][]float32) ([][]float32, *tensor.Tensor, error) {
+	sl := h.Slice(1, pos, pos+1)
+	last := sl.Clone()
+	tensor.Release(sl)
+	rows := last.MustReshape(h.Dim(0), h.Dim(2))
 	l, err := m.logits(rows)
+	tensor.Release(rows)
+	tensor.Release(last)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ld := l.Data()
 	v := l.Dim(1)
-	out := make([][]float32, h.Dim(0))
-	for b := range out {
-		out[b] = ld[b*v : (b+1)*v : (b+1)*v]
+	out := dst[:0]
+	for b := 0; b < h.Dim(0); b++ {
+		out = append(out, ld[b*v:(b+1)*v:(b+1)*v])
 	}
-	return out, nil
+	return out, l, nil
 }
 
-// logSoftmax32 returns the float32 log-softmax of a row (a new slice).
-func logSoftmax32(row []float32) []float32 {
-	out := append([]float32(nil), row...)
+// logSoftmax32 returns the float32 log-softmax of a row in buf (grown when
+// short).
+func logSoftmax32(row []float32, buf *[]float32) []float32 {
+	out := append((*buf)[:0], row...)
+	*buf = out
 	tensor.LogSoftmaxRow(out)
 	return out
 }
@@ -553,16 +564,19 @@ func (t *decodeTask) run(ctx context.Context, enc *tensor.Tensor) ([]DecodingRes
 	} else {
 		sel = &greedySelector{temperature: t.opt.Temperature, eot: tok.EOT, rng: t.rng}
 	}
+	var logitRows [][]float32
+	var last1 [][]int
 	for i := 0; i < t.sampleLen; i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		feed := rows
 		if i > 0 {
-			feed = make([][]int, nBatch)
-			for b, r := range rows {
-				feed[b] = r[len(r)-1:]
+			last1 = last1[:0]
+			for _, r := range rows {
+				last1 = append(last1, r[len(r)-1:])
 			}
+			feed = last1
 		}
 		h, err := dec.Forward(ctx, feed, nil)
 		if err != nil {
@@ -575,10 +589,12 @@ func (t *decodeTask) run(ctx context.Context, enc *tensor.Tensor) ([]DecodingRes
 				noSpeech[b] = float64(softmaxAt(l, tok.NoSpeech))
 			}
 		}
-		logits, err := m.lastLogits(h, last)
+		logits, lt, err := m.lastLogits(h, last, logitRows)
+		tensor.Release(h)
 		if err != nil {
 			return nil, err
 		}
+		logitRows = logits
 		for _, f := range t.filters {
 			f.apply(logits, rows)
 		}
@@ -588,6 +604,7 @@ func (t *decodeTask) run(ctx context.Context, enc *tensor.Tensor) ([]DecodingRes
 		if err != nil {
 			return nil, err
 		}
+		tensor.Release(lt)
 		if reorder != nil {
 			if err := dec.Reorder(reorder); err != nil {
 				return nil, err
@@ -699,8 +716,7 @@ func (g *greedySelector) update(rows [][]int, logits [][]float32, sumLogprobs []
 		}
 		lastEOT := rows[b][len(rows[b])-1] == g.eot
 		if !lastEOT {
-			lp := logSoftmax32(row)
-			sumLogprobs[b] += lp[next]
+			sumLogprobs[b] += row[next] - tensor.LogSumExp(row) // log-softmax at next
 		} else {
 			next = g.eot
 		}

@@ -414,7 +414,7 @@ func (m *Model) checkMel(mel *tensor.Tensor) (*tensor.Tensor, error) {
 	}
 	switch mel.Rank() {
 	case 2:
-		mel = mel.MustReshape(append([]int{1}, mel.Shape()...)...)
+		mel = mel.MustReshape(1, mel.Dim(0), mel.Dim(1))
 	case 3:
 	default:
 		return nil, fmt.Errorf("whisper: %w: mel spectrogram %v, want [n_mels, frames] or [batch, n_mels, frames]", tensor.ErrShape, mel.Shape())
@@ -429,24 +429,34 @@ func (m *Model) checkMel(mel *tensor.Tensor) (*tensor.Tensor, error) {
 // [batch, n_mels, frames] (frames = 2·max_source_positions = 3000) and
 // returns the audio features [batch, max_source_positions, d_model].
 func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor, error) {
-	mel, err := m.checkMel(mel)
+	in, err := m.checkMel(mel)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	x, err := m.conv1.Forward(mel)
+	x, err := m.conv1.Forward(in)
+	if in != mel {
+		tensor.Release(in) // a view or a copy of the caller's mel
+	}
 	if err != nil {
 		return nil, fmt.Errorf("whisper: conv1: %w", err)
 	}
 	tensor.MapInPlace(x, m.act)
-	x, err = m.conv2.Forward(x)
+	x1 := x
+	x, err = m.conv2.Forward(x1)
+	tensor.Release(x1)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: conv2: %w", err)
 	}
 	tensor.MapInPlace(x, m.act)
-	x = x.Permute(0, 2, 1).Contiguous() // [B, T, D]
+	// Intermediates are released as soon as they are used, so that
+	// encoding again reuses their storage (tensor.Release).
+	x2, xt := x, x.Permute(0, 2, 1)
+	x = xt.Clone() // [B, T, D]
+	tensor.Release(xt)
+	tensor.Release(x2)
 	b, t, d := x.Dim(0), x.Dim(1), x.Dim(2)
 	xd, pd := x.Data(), m.encPos.Contiguous().Data()
 	for bi := 0; bi < b; bi++ {
@@ -459,9 +469,13 @@ func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		x = blk.Forward(x, nn.AttnOptions{})
+		y := blk.Forward(x, nn.AttnOptions{})
+		tensor.Release(x)
+		x = y
 	}
-	return m.encLN.Forward(x), nil
+	y := m.encLN.Forward(x)
+	tensor.Release(x)
+	return y, nil
 }
 
 // Tokenizer returns the model's tokenizer, or nil when the checkpoint came

@@ -1,0 +1,78 @@
+//go:build !race && !goformer_checkrelease
+
+package whisper
+
+import (
+	"context"
+	"runtime/debug"
+	"testing"
+
+	"github.com/goformer/goformer/tensor"
+)
+
+// TestSteadyStateAllocations checks that encoding again and decoding a
+// token with the KV cache allocate nothing once warm, when the caller
+// releases what it is handed (as Transcribe's loop does). Built without the
+// race detector and goformer_checkrelease, under which released tensors
+// are not reused.
+func TestSteadyStateAllocations(t *testing.T) {
+	m, _, _ := loadFixture(t, "whisper")
+	// A garbage collection empties the recycling pools (they are refilled
+	// by the next call); none may run during the measurement, so that what
+	// is counted is what the calls themselves allocate.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ctx := context.Background()
+	mel := tensor.New(m.Config.NumMelBins, m.Config.NumFrames())
+	encode := func() {
+		enc, err := m.Encode(ctx, mel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tensor.Release(enc)
+	}
+	for range 3 {
+		encode()
+	}
+	// AllocsPerRun reports the mean, truncated. What remains is sync.Pool's
+	// own bookkeeping: a per-thread chain grows when buffers released on
+	// one thread are taken on another (the encoder's products run on
+	// helper goroutines), at most one allocation per call in 14 runs.
+	if a := testing.AllocsPerRun(10, encode); a > 1 {
+		t.Errorf("encoding allocates %v times per call, want at most 1", a)
+	}
+
+	enc, err := m.Encode(ctx, mel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := m.NewDecoder(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := dec.Forward(ctx, [][]int{{50258, 50259, 50359, 50363}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := [][]int{{0}}
+	step := func() {
+		hl := h.Slice(1, h.Dim(1)-1, h.Dim(1))
+		l, err := dec.Logits(hl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed[0][0] = tensor.Argmax(l.Data())
+		tensor.Release(l)
+		tensor.Release(hl)
+		tensor.Release(h)
+		if h, err = dec.Forward(ctx, feed, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past the KV cache's growth to 32 positions: 4 + 12 + 1 + 15 tokens.
+	for range 12 {
+		step()
+	}
+	if a := testing.AllocsPerRun(15, step); a != 0 {
+		t.Errorf("decoding allocates %v times per token, want 0", a)
+	}
+}
