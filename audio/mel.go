@@ -155,14 +155,15 @@ func MelWindow(mel *tensor.Tensor, seek, size int) (*tensor.Tensor, error) {
 	}
 	nMels, total := mel.Dim(0), mel.Dim(1)
 	data := mel.Data()
-	out := make([]float32, nMels*NFrames)
+	w := tensor.New(nMels, NFrames) // zeroed; tensor.Release recycles it
+	out := w.Data()
 	end := min(seek+size, total, seek+NFrames)
 	if end > seek {
 		for m := 0; m < nMels; m++ {
 			copy(out[m*NFrames:m*NFrames+end-seek], data[m*total+seek:m*total+end])
 		}
 	}
-	return tensor.MustFromData(out, nMels, NFrames), nil
+	return w, nil
 }
 
 // PadOrTrim returns pcm zero-padded or truncated to n samples, like

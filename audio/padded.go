@@ -72,7 +72,8 @@ func (p *PaddedMel) Window(seek, size int) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("audio: PaddedMel.Window: negative seek %d or size %d", seek, size)
 	}
 	nMels := p.e.nMels
-	out := make([]float32, nMels*NFrames)
+	w := tensor.New(nMels, NFrames) // zeroed; tensor.Release recycles it
+	out := w.Data()
 	end := min(seek+size, p.frames, seek+NFrames)
 	if end > seek {
 		p.e.computeInto(p.sig, seek, end, NFrames, seek, styleOpenAI, out)
@@ -80,5 +81,5 @@ func (p *PaddedMel) Window(seek, size int) (*tensor.Tensor, error) {
 			finish(out[m*NFrames:m*NFrames+end-seek], p.max)
 		}
 	}
-	return tensor.MustFromData(out, nMels, NFrames), nil
+	return w, nil
 }

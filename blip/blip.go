@@ -343,6 +343,7 @@ func (m *Model) DecoderLogits(ctx context.Context, embeds *tensor.Tensor, ids []
 		return nil, err
 	}
 	st := m.decoder.newState(embeds.Contiguous(), nil)
+	defer st.release()
 	if x, err = m.decoder.forward(ctx, x, st, true, nil); err != nil {
 		return nil, err
 	}
@@ -395,6 +396,8 @@ func (m *Model) generate(ctx context.Context, enc *tensor.Tensor, encLen []int, 
 		}
 	}
 	d := &decoder{m: m.decoder, st: m.decoder.newState(enc.Contiguous(), encLen)}
+	defer d.st.release()
+	defer d.release()
 	ids, err := generate.Generate(ctx, d, prompts, c)
 	if errors.Is(err, generate.ErrInvalid) {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
@@ -437,6 +440,7 @@ func (m *Model) EncodeQuestions(ctx context.Context, embeds *tensor.Tensor, ques
 		return nil, nil, err
 	}
 	st := m.encoder.newState(embeds.Contiguous(), nil)
+	defer st.release()
 	x, err = m.encoder.forward(ctx, x, st, false, paddingMask(lens, longest))
 	if err != nil {
 		return nil, nil, err

@@ -141,6 +141,16 @@ type textState struct {
 	past      int
 }
 
+// release hands the state's keys and values back for reuse by the next
+// state (tensor.Release); st must not be used afterwards.
+func (st *textState) release() {
+	for i := range st.layers {
+		st.layers[i].Release()
+	}
+	tensor.Release(st.crossMask)
+	*st = textState{}
+}
+
 // newState projects the cross-attention keys and values of enc [B, Tk, De]
 // for every layer. encLen, when non-nil, gives the number of valid encoder
 // positions per row (the rest are padding and masked out).

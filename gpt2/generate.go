@@ -71,7 +71,10 @@ func (m *Model) Generate(ctx context.Context, enc *tensor.Tensor, prompt []int, 
 	if err != nil {
 		return nil, err
 	}
-	ids, err := generate.Generate(ctx, &stepper{m: m, st: st}, [][]int{prompt}, generate.Options{
+	defer st.Release()
+	sp := &stepper{m: m, st: st}
+	defer sp.release()
+	ids, err := generate.Generate(ctx, sp, [][]int{prompt}, generate.Options{
 		MaxLength: opt.MaxLength, NumBeams: opt.NumBeams, EOS: opt.EOS,
 		LengthPenalty: opt.LengthPenalty, EarlyStopping: early, NoRepeatNgramSize: opt.NoRepeatNgramSize,
 		MinLength: opt.MinLength, RepetitionPenalty: opt.RepetitionPenalty, ForcedEOS: opt.ForcedEOS,

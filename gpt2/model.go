@@ -249,6 +249,16 @@ func (m *Model) NewState(batch int, enc *tensor.Tensor) (*State, error) {
 	return st, nil
 }
 
+// Release hands the state's cached keys and values back for reuse by later
+// states (tensor.Release). The state must not be used afterwards. Calling
+// it is optional.
+func (s *State) Release() {
+	for i := range s.layers {
+		s.layers[i].Release()
+	}
+	s.layers = nil
+}
+
 // Len returns the number of positions the state has consumed.
 func (s *State) Len() int { return s.past }
 

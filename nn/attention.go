@@ -78,34 +78,47 @@ func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
 // self-attention layer during incremental decoding. Its zero value is ready
 // to use; it belongs to one decoding call and is not safe for concurrent use.
 type KVCache struct {
+	// kt, vt hold the keys and values as [b, cap, d] (recycled storage,
+	// tensor.Release), k and v their data.
+	kt, vt   *tensor.Tensor
 	k, v     []float32
 	b, d     int
 	len, cap int
-	// kt, vt show k and v as [b, cap, d] tensors (nil when k and v change).
-	kt, vt *tensor.Tensor
 }
 
 // Len returns the number of cached positions.
 func (c *KVCache) Len() int { return c.len }
 
+// alloc replaces the storage by room for b rows of capacity nc, keeping the
+// first keep positions of the rows idx (old row idx[i] to new row i).
+func (c *KVCache) alloc(b, nc int, idx []int, keep int) {
+	kt, vt := tensor.New(b, nc, c.d), tensor.New(b, nc, c.d)
+	nk, nv := kt.Data(), vt.Data()
+	if keep > 0 {
+		for i, j := range idx {
+			copy(nk[i*nc*c.d:], c.k[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
+			copy(nv[i*nc*c.d:], c.v[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
+		}
+	}
+	tensor.Release(c.kt)
+	tensor.Release(c.vt)
+	c.kt, c.vt, c.k, c.v, c.b, c.cap = kt, vt, nk, nv, b, nc
+}
+
 // append adds [B, T, D] keys and values and returns views of all cached
-// positions [B, Len, D].
+// positions [B, Len, D]; release them after use.
 func (c *KVCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
 	b, t, d := k.Dim(0), k.Dim(1), k.Dim(2)
-	if c.k == nil || c.b != b || c.d != d {
-		c.b, c.d, c.len, c.cap = b, d, 0, 0
+	if c.kt == nil || c.b != b || c.d != d {
+		c.Release()
+		c.b, c.d = b, d
 	}
 	if c.len+t > c.cap {
-		nc := max(2*c.cap, c.len+t, 16)
-		nk := make([]float32, b*nc*d)
-		nv := make([]float32, b*nc*d)
-		for bi := 0; bi < b; bi++ {
-			if c.len > 0 {
-				copy(nk[bi*nc*d:], c.k[bi*c.cap*d:bi*c.cap*d+c.len*d])
-				copy(nv[bi*nc*d:], c.v[bi*c.cap*d:bi*c.cap*d+c.len*d])
-			}
+		idx := make([]int, b)
+		for i := range idx {
+			idx[i] = i
 		}
-		c.k, c.v, c.cap, c.kt, c.vt = nk, nv, nc, nil, nil
+		c.alloc(b, max(2*c.cap, c.len+t, 16), idx, c.len)
 	}
 	kc, vc := k.Contiguous(), v.Contiguous()
 	if kc != k {
@@ -120,37 +133,28 @@ func (c *KVCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
 		copy(c.v[(bi*c.cap+c.len)*d:], vd[bi*t*d:(bi+1)*t*d])
 	}
 	c.len += t
-	return c.view()
-}
-
-// view returns views [B, Len, D] of the cached keys and values; release
-// them after use.
-func (c *KVCache) view() (*tensor.Tensor, *tensor.Tensor) {
-	if c.kt == nil {
-		c.kt = tensor.MustFromData(c.k, c.b, c.cap, c.d)
-		c.vt = tensor.MustFromData(c.v, c.b, c.cap, c.d)
-	}
 	return c.kt.Slice(1, 0, c.len), c.vt.Slice(1, 0, c.len)
 }
 
 // Reorder keeps batch rows in the order given (beam search): row i of the
 // result is old row idx[i]. len(idx) may differ from the old batch size.
 func (c *KVCache) Reorder(idx []int) {
-	if c.k == nil {
+	if c.kt == nil {
 		return
 	}
-	row := c.cap * c.d
-	nk := make([]float32, len(idx)*row)
-	nv := make([]float32, len(idx)*row)
-	for i, j := range idx {
-		copy(nk[i*row:(i+1)*row], c.k[j*row:(j+1)*row])
-		copy(nv[i*row:(i+1)*row], c.v[j*row:(j+1)*row])
-	}
-	c.k, c.v, c.b, c.kt, c.vt = nk, nv, len(idx), nil, nil
+	c.alloc(len(idx), c.cap, idx, c.len)
 }
 
 // Reset empties the cache, keeping its memory.
 func (c *KVCache) Reset() { c.len = 0 }
+
+// Release empties the cache and hands its memory back for reuse
+// (tensor.Release).
+func (c *KVCache) Release() {
+	tensor.Release(c.kt)
+	tensor.Release(c.vt)
+	*c = KVCache{}
+}
 
 // CrossKV holds the projected keys and values of an encoder output.
 type CrossKV struct {
@@ -181,8 +185,18 @@ func (kv *CrossKV) Reorder(idx []int) {
 		kv.Packed = must2(kv.Packed.Reorder(idx))
 		return
 	}
-	kv.K = gatherRows(kv.K, idx)
-	kv.V = gatherRows(kv.V, idx)
+	k, v := gatherRows(kv.K, idx), gatherRows(kv.V, idx)
+	tensor.Release(kv.K)
+	tensor.Release(kv.V)
+	kv.K, kv.V = k, v
+}
+
+// Release hands the keys and values back for reuse (tensor.Release); kv is
+// empty afterwards.
+func (kv *CrossKV) Release() {
+	tensor.Release(kv.K)
+	tensor.Release(kv.V)
+	*kv = CrossKV{}
 }
 
 func must2[T any](v T, err error) T {

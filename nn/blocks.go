@@ -58,6 +58,17 @@ type DecoderState struct {
 	CrossProbs *tensor.Tensor
 }
 
+// Release hands the cached keys and values back for reuse (tensor.Release)
+// once decoding is done, so that the next session reuses their memory. The
+// state is empty afterwards.
+func (s *DecoderState) Release() {
+	s.Self.Release()
+	if s.Cross != nil {
+		s.Cross.Release()
+		s.Cross = nil
+	}
+}
+
 // Forward applies the block to x [B, T, D]. selfOpt configures
 // self-attention (Causal, Mask, Cache are taken from it, Cache defaulting to
 // st.Self when st is non-nil); crossMask masks encoder positions.

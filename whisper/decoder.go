@@ -49,6 +49,17 @@ func (m *Model) NewDecoder(audio *tensor.Tensor) (*Decoder, error) {
 	return d, nil
 }
 
+// Release hands the decoder's keys and values back for reuse by later
+// decoders (tensor.Release): a transcription releases each window's decoder
+// once done, so that the next window allocates none. The decoder must not
+// be used afterwards. Calling it is optional.
+func (d *Decoder) Release() {
+	for i := range d.states {
+		d.states[i].Release()
+	}
+	d.states = nil
+}
+
 // Batch returns the number of sequences decoded together.
 func (d *Decoder) Batch() int { return d.batch }
 

@@ -108,6 +108,7 @@ func (m *Model) Decode(ctx context.Context, mel *tensor.Tensor, opt DecodingOpti
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(enc)
 	return m.DecodeFeatures(ctx, enc, opt)
 }
 
@@ -541,6 +542,7 @@ func (t *decodeTask) run(ctx context.Context, enc *tensor.Tensor) ([]DecodingRes
 	if err != nil {
 		return nil, err
 	}
+	defer dec.Release() // its keys and values serve the next decoder
 	var rows [][]int
 	var expand []int
 	for i := 0; i < nAudio; i++ {

@@ -41,6 +41,7 @@ func (m *Model) Generate(ctx context.Context, mel *tensor.Tensor, opt GenerateOp
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(enc)
 	if enc.Dim(0) != 1 {
 		return nil, fmt.Errorf("whisper: Generate takes one window, got a batch of %d", enc.Dim(0))
 	}
@@ -70,6 +71,7 @@ func (m *Model) Generate(ctx context.Context, mel *tensor.Tensor, opt GenerateOp
 	if err != nil {
 		return nil, err
 	}
+	defer dec.Release() // its keys and values serve the next decoder
 	ids := append([]int(nil), prompt...)
 	next := [][]int{prompt}
 	for len(ids) < maxLen {
@@ -155,6 +157,7 @@ func (m *Model) hfBeamSearch(ctx context.Context, enc *tensor.Tensor, prompt []i
 	if err != nil {
 		return nil, err
 	}
+	defer dec.Release() // its keys and values serve the next decoder
 	if err := dec.Reorder(make([]int, nb)); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ func (m *Model) languageLogits(ctx context.Context, enc *tensor.Tensor) ([]*tens
 	if err != nil {
 		return nil, nil, err
 	}
+	defer dec.Release() // its keys and values serve the next decoder
 	b := enc.Dim(0)
 	rows := make([][]int, b)
 	for i := range rows {

@@ -54,6 +54,7 @@ func (m *Model) alignmentForward(ctx context.Context, enc *tensor.Tensor, tokens
 	if err != nil {
 		return nil, nil, err
 	}
+	defer dec.Release() // its keys and values serve the next decoder
 	t, dm := len(tokens), m.Config.DModel
 	x := tensor.New(1, t, dm)
 	m.embedTokens(x, [][]int{tokens}, 0)

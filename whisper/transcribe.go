@@ -189,6 +189,7 @@ func (m *Model) DetectLanguage(ctx context.Context, mel *tensor.Tensor) ([]Langu
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(enc)
 	_, probs, err := m.languageLogits(ctx, enc)
 	if err != nil {
 		return nil, err
@@ -316,7 +317,9 @@ func (lf *longForm) run(ctx context.Context, mel melSource, opt Options) (*Resul
 			if err != nil {
 				return nil, fmt.Errorf("whisper: %w", err)
 			}
-			if language, err = lf.detect(ctx, w); err != nil {
+			language, err = lf.detect(ctx, w)
+			tensor.Release(w)
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -413,6 +416,10 @@ func (lf *longForm) run(ctx context.Context, mel melSource, opt Options) (*Resul
 	punctuation := DefaultPrependPunctuations + DefaultAppendPunctuations
 	lastSpeechTimestamp := 0.0
 
+	// Each window's audio features are released when the next window is
+	// encoded (or the loop ends), so windows reuse the same memory.
+	var enc *tensor.Tensor
+	defer func() { tensor.Release(enc) }()
 	for clipIdx < len(clips) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -436,7 +443,9 @@ func (lf *longForm) run(ctx context.Context, mel melSource, opt Options) (*Resul
 		if err != nil {
 			return nil, fmt.Errorf("whisper: %w", err)
 		}
-		enc, err := lf.encode(ctx, melSegment)
+		tensor.Release(enc)
+		enc, err = lf.encode(ctx, melSegment)
+		tensor.Release(melSegment)
 		if err != nil {
 			return nil, err
 		}
