@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -149,7 +150,11 @@ func main() {
 	free := flag.Bool("free", false, "call tensor.FreeScratch after encoding")
 	kv16 := flag.Bool("kv16", false, "keep cross-attention keys and values in F16 (whisper.WithKVType)")
 	shared := flag.String("shared", "../shared", "the shared reference data directory")
+	memprofile := flag.String("memprofile", "", "write a heap profile (live objects) here at the end")
 	flag.Parse()
+	if *memprofile != "" {
+		runtime.MemProfileRate = 4096
+	}
 	if *build {
 		os.MkdirAll(*dir, 0o755)
 		cfg, err := os.ReadFile(filepath.Join(*shared, "configs", "whisper-base", "config.json"))
@@ -189,6 +194,7 @@ func main() {
 	}
 	fmt.Printf("encode %v\n", time.Since(t0))
 	vmHWM()
+	tensor.Release(mel)
 	if *free {
 		tensor.FreeScratch()
 	}
@@ -206,15 +212,33 @@ func main() {
 	vmHWM()
 	t0 = time.Now()
 	for i := 0; i < *tokens; i++ {
-		lg, err := dec.Logits(h.Slice(1, h.Dim(1)-1, h.Dim(1)))
+		// As whisper's decoding loop does, what is used is released.
+		hl := h.Slice(1, h.Dim(1)-1, h.Dim(1))
+		lg, err := dec.Logits(hl)
 		if err != nil {
 			panic(err)
 		}
 		next := tensor.Argmax(lg.Data())
+		tensor.Release(lg)
+		tensor.Release(hl)
+		tensor.Release(h)
 		if h, err = dec.Forward(ctx, [][]int{{next}}, nil); err != nil {
 			panic(err)
 		}
 	}
 	fmt.Printf("decode %v per token\n", time.Since(t0)/time.Duration(*tokens))
 	vmHWM()
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			panic(err)
+		}
+		runtime.GC() // the profile shows what the last collection kept
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			panic(err)
+		}
+		f.Close()
+	}
+	runtime.KeepAlive(dec)
+	runtime.KeepAlive(h)
 }
