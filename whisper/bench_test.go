@@ -106,9 +106,11 @@ func BenchmarkEncoder(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := m.Encode(ctx, mel); err != nil {
+		enc, err := m.Encode(ctx, mel)
+		if err != nil {
 			b.Fatal(err)
 		}
+		tensor.Release(enc) // as Transcribe does before the next window
 	}
 }
 
@@ -165,6 +167,9 @@ func BenchmarkDecoderToken(b *testing.B) {
 					}
 				}
 				tensor.Release(h)
+				b.StopTimer()
+				dec.Release() // as Transcribe does after each window
+				b.StartTimer()
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*steps), "ms/token")
 		})
