@@ -263,19 +263,17 @@ func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 	if err != nil {
 		return nil, err
 	}
-	b, t, dim := x.Dim(0), x.Dim(1), x.Dim(2)
-	sl := x.Slice(1, t-1, t)
-	last := sl.Clone()
-	tensor.Release(sl)
+	last, err := tensor.Position(x, x.Dim(1)-1)
 	tensor.Release(x)
-	rows := last.MustReshape(b, dim)
-	lg := d.m.head.logits(rows)
-	tensor.Release(rows)
+	if err != nil {
+		return nil, err
+	}
+	lg := d.m.head.logits(last)
 	tensor.Release(last)
 	v := lg.Dim(1)
 	ld := lg.Data()
 	out := d.rows[:0]
-	for i := 0; i < b; i++ {
+	for i := 0; i < lg.Dim(0); i++ {
 		out = append(out, ld[i*v:(i+1)*v:(i+1)*v])
 	}
 	d.prev, d.rows = lg, out

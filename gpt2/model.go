@@ -357,14 +357,12 @@ func (m *Model) NextLogits(ctx context.Context, st *State, ids [][]int) (*tensor
 	if err != nil {
 		return nil, err
 	}
-	b, t, d := h.Dim(0), h.Dim(1), h.Dim(2)
-	sl := h.Slice(1, t-1, t)
-	last := sl.Clone()
-	tensor.Release(sl)
+	last, err := tensor.Position(h, h.Dim(1)-1)
 	tensor.Release(h)
-	rows := last.MustReshape(b, d)
-	n := m.lnF.Forward(rows)
-	tensor.Release(rows)
+	if err != nil {
+		return nil, err
+	}
+	n := m.lnF.Forward(last)
 	tensor.Release(last)
 	defer tensor.Release(n)
 	return m.head.Forward(n), nil

@@ -27,3 +27,14 @@ func ExampleLogSumExp() {
 	fmt.Printf("log Σ exp = %.4f, log-softmax of the last = %.4f\n", lse, row[2]-lse)
 	// Output: log Σ exp = 3.4076, log-softmax of the last = -0.4076
 }
+
+func ExamplePosition() {
+	// Two sequences of three positions with two features each.
+	h := tensor.MustFromData([]float32{
+		1, 2, 3, 4, 5, 6,
+		7, 8, 9, 10, 11, 12,
+	}, 2, 3, 2)
+	last, _ := tensor.Position(h, 2)
+	fmt.Println(last.Shape(), last.Data())
+	// Output: [2 2] [5 6 11 12]
+}

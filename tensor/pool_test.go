@@ -117,3 +117,46 @@ func TestParallelNestedConcurrent(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+func TestPosition(t *testing.T) {
+	h := New(2, 3, 4)
+	for i := range h.data {
+		h.data[i] = float32(i)
+	}
+	for _, in := range []*Tensor{h, h.Transpose(0, 1).Clone().Transpose(0, 1), h.Permute(0, 1, 2)} {
+		for p := 0; p < 3; p++ {
+			got, err := Position(in, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for b := 0; b < 2; b++ {
+				for d := 0; d < 4; d++ {
+					if got.At(b, d) != h.At(b, p, d) {
+						t.Fatalf("Position(%d)[%d,%d] = %v, want %v", p, b, d, got.At(b, d), h.At(b, p, d))
+					}
+				}
+			}
+		}
+	}
+	// A non-unit last stride.
+	tr := New(2, 4, 3)
+	for i := range tr.data {
+		tr.data[i] = float32(i)
+	}
+	v := tr.Transpose(1, 2) // [2, 3, 4]
+	got, err := Position(v, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.At(1, 2) != v.At(1, 1, 2) {
+		t.Fatalf("strided Position: %v, want %v", got.At(1, 2), v.At(1, 1, 2))
+	}
+	for _, bad := range []struct {
+		h *Tensor
+		p int
+	}{{nil, 0}, {New(2, 3), 0}, {h, 3}, {h, -1}} {
+		if _, err := Position(bad.h, bad.p); err == nil {
+			t.Fatalf("Position(%v, %d) gave no error", bad.h, bad.p)
+		}
+	}
+}

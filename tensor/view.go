@@ -104,6 +104,32 @@ func (t *Tensor) Index(i int) *Tensor {
 	return out
 }
 
+// Position returns h[:, t, :] of h [B, T, D] as a new contiguous [B, D]
+// tensor (the hidden state of one position in every sequence, as the
+// next-token logits need).
+func Position(h *Tensor, t int) (*Tensor, error) {
+	if h == nil || h.Rank() != 3 || t < 0 || t >= h.Dim(1) {
+		var s []int
+		if h != nil {
+			s = cloneInts(h.shape)
+		}
+		return nil, fmt.Errorf("%w: position %d of %v, want [B, T, D] with T > %d", ErrShape, t, s, t)
+	}
+	b, d := h.shape[0], h.shape[2]
+	out := newUninit(b, d)
+	for i := 0; i < b; i++ {
+		base := h.offset + i*h.strides[0] + t*h.strides[1]
+		if h.strides[2] == 1 {
+			copy(out.data[i*d:(i+1)*d], h.data[base:base+d])
+			continue
+		}
+		for j := 0; j < d; j++ {
+			out.data[i*d+j] = h.data[base+j*h.strides[2]]
+		}
+	}
+	return out, nil
+}
+
 // Concat joins tensors along dim into a new contiguous tensor. All other
 // dimensions must agree.
 func Concat(dim int, ts ...*Tensor) (*Tensor, error) {

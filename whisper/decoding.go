@@ -466,12 +466,11 @@ func logSumExp(x []float32) float64 {
 // of dst (grown when short), and the tensor holding them, to be released
 // once the slices are no longer used.
 func (m *Model) lastLogits(h *tensor.Tensor, pos int, dst [][]float32) ([][]float32, *tensor.Tensor, error) {
-	sl := h.Slice(1, pos, pos+1)
-	last := sl.Clone()
-	tensor.Release(sl)
-	rows := last.MustReshape(h.Dim(0), h.Dim(2))
-	l, err := m.logits(rows)
-	tensor.Release(rows)
+	last, err := tensor.Position(h, pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := m.logits(last)
 	tensor.Release(last)
 	if err != nil {
 		return nil, nil, err
