@@ -236,7 +236,7 @@ func FuzzCLIPEncode(f *testing.F) {
 	}
 	c, ok := sharedOrNil(func() (*CLIP, error) { return LoadCLIP(filepath.Join(testdata.Dir(f), "vocab", "clip")) })
 	if !ok {
-		f.Skip("no CLIP vocabulary")
+		testdata.Missing(f, "the CLIP vocabulary (vocab/clip) in %s", testdata.Dir(f))
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ids := c.Encode(s)
