@@ -90,15 +90,18 @@ type KVCache struct {
 func (c *KVCache) Len() int { return c.len }
 
 // alloc replaces the storage by room for b rows of capacity nc, keeping the
-// first keep positions of the rows idx (old row idx[i] to new row i).
+// first keep positions of the rows idx (old row idx[i] to new row i; nil:
+// the same rows in order).
 func (c *KVCache) alloc(b, nc int, idx []int, keep int) {
 	kt, vt := tensor.New(b, nc, c.d), tensor.New(b, nc, c.d)
 	nk, nv := kt.Data(), vt.Data()
-	if keep > 0 {
-		for i, j := range idx {
-			copy(nk[i*nc*c.d:], c.k[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
-			copy(nv[i*nc*c.d:], c.v[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
+	for i := 0; keep > 0 && i < b; i++ {
+		j := i
+		if idx != nil {
+			j = idx[i]
 		}
+		copy(nk[i*nc*c.d:], c.k[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
+		copy(nv[i*nc*c.d:], c.v[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
 	}
 	tensor.Release(c.kt)
 	tensor.Release(c.vt)
@@ -114,11 +117,7 @@ func (c *KVCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
 		c.b, c.d = b, d
 	}
 	if c.len+t > c.cap {
-		idx := make([]int, b)
-		for i := range idx {
-			idx[i] = i
-		}
-		c.alloc(b, max(2*c.cap, c.len+t, 16), idx, c.len)
+		c.alloc(b, max(2*c.cap, c.len+t, 16), nil, c.len)
 	}
 	kc, vc := k.Contiguous(), v.Contiguous()
 	if kc != k {

@@ -54,20 +54,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	feed := [][]int{{0}}
-	step := func() {
-		hl := h.Slice(1, h.Dim(1)-1, h.Dim(1))
-		l, err := dec.Logits(hl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		feed[0][0] = tensor.Argmax(l.Data())
-		tensor.Release(l)
-		tensor.Release(hl)
-		tensor.Release(h)
-		if h, err = dec.Forward(ctx, feed, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	step := func() { h = greedyStep(t, dec, h, feed) }
 	// Past the KV cache's growth to 32 positions: 4 + 12 + 1 + 15 tokens.
 	for range 12 {
 		step()
