@@ -1,9 +1,10 @@
 package audio
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/goformer/goformer/task"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them (test
@@ -12,12 +13,12 @@ var (
 	// ErrUnsupportedFormat: the content is not a WAV, FLAC, MP3 or Ogg Vorbis
 	// stream, or uses a variant of one that is not supported (for example
 	// ADPCM WAV, Ogg Opus, AAC).
-	ErrUnsupportedFormat = errors.New("audio: unsupported format")
+	ErrUnsupportedFormat = task.NewInputError("audio: unsupported format")
 	// ErrCorrupt: the stream is malformed or truncated.
-	ErrCorrupt = errors.New("audio: corrupt or truncated audio")
+	ErrCorrupt = task.NewInputError("audio: corrupt or truncated audio")
 	// ErrTooLong: the audio is longer than the maximum duration (see
 	// DefaultMaxDuration and WithMaxDuration).
-	ErrTooLong = errors.New("audio: audio too long")
+	ErrTooLong = task.NewInputError("audio: audio too long")
 )
 
 // DefaultMaxDuration is the longest audio Decode and friends accept unless

@@ -29,6 +29,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/task"
+
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -39,11 +41,11 @@ import (
 // ErrInput marks invalid input to a model call: wrong pixel shapes, empty
 // batches, token ids outside the vocabulary, a prompt that leaves no room
 // under the maximum length, unusable options.
-var ErrInput = errors.New("blip: invalid input")
+var ErrInput = task.NewInputError("blip: invalid input")
 
 // ErrTask is returned when a model is asked for a task its checkpoint does
 // not provide (Answer on a captioning model).
-var ErrTask = errors.New("blip: task not supported by this checkpoint")
+var ErrTask = task.NewInputError("blip: task not supported by this checkpoint")
 
 // Task is what a checkpoint does.
 type Task int

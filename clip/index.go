@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/goformer/goformer/task"
+
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -54,7 +56,7 @@ var (
 	ErrCorruptIndex = errors.New("clip: corrupt index")
 	// ErrIndexMismatch marks an index made by another model (or of another
 	// dimension) than the one it is used with.
-	ErrIndexMismatch = errors.New("clip: index belongs to another model")
+	ErrIndexMismatch = fmt.Errorf("clip: %w", task.ErrIndexMismatch)
 )
 
 // Index is a set of unit-norm embeddings with string ids (image paths, as

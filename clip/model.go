@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/task"
+
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
@@ -22,10 +24,10 @@ var (
 	// ErrInput marks unusable input: empty batches, token sequences longer
 	// than the context, ids outside the vocabulary, pixel tensors of the wrong
 	// shape, empty labels or a template without a placeholder.
-	ErrInput = errors.New("clip: invalid input")
+	ErrInput = task.NewInputError("clip: invalid input")
 	// ErrNoTokenizer is returned by the text methods of a model loaded
 	// without tokenizer files (an OpenAI checkpoint with no TokenizerDir).
-	ErrNoTokenizer = errors.New("clip: no tokenizer")
+	ErrNoTokenizer = task.NewInputError("clip: no tokenizer")
 )
 
 // LoadOptions configures LoadWith. The zero value loads everything from the

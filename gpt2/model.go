@@ -2,11 +2,12 @@ package gpt2
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/goformer/goformer/task"
 
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -15,7 +16,7 @@ import (
 // ErrInput marks invalid arguments to a model call: token ids out of range,
 // sequences longer than the model's positions, mismatched batch sizes or
 // encoder outputs of the wrong shape.
-var ErrInput = errors.New("gpt2: invalid input")
+var ErrInput = task.NewInputError("gpt2: invalid input")
 
 // Model is a GPT-2 language model (transformers' GPT2LMHeadModel): token and
 // learned position embeddings, pre-LN blocks with causal self-attention

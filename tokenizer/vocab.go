@@ -6,13 +6,15 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goformer/goformer/task"
 )
 
 // Errors returned (wrapped) by the package.
 var (
 	// ErrInputTooLong is returned by TryEncode for text longer than the
 	// tokenizer's input limit.
-	ErrInputTooLong = errors.New("tokenizer: input too long")
+	ErrInputTooLong = task.NewInputError("tokenizer: input too long")
 	// ErrInvalidID is returned by DecodeStrict for an id outside the vocabulary.
 	ErrInvalidID = errors.New("tokenizer: invalid token id")
 	// ErrFormat is wrapped by loading errors caused by malformed files.
@@ -22,7 +24,7 @@ var (
 	ErrUnsupported = errors.New("tokenizer: unsupported")
 	// ErrUnknownLanguage is returned for a Whisper language that the
 	// vocabulary has no token for.
-	ErrUnknownLanguage = errors.New("tokenizer: unknown language")
+	ErrUnknownLanguage = task.NewInputError("tokenizer: unknown language")
 )
 
 // maxTokenID bounds ids read from files (the largest vocabularies in use

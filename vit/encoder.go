@@ -2,9 +2,10 @@ package vit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
+
+	"github.com/goformer/goformer/task"
 
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -13,7 +14,7 @@ import (
 // ErrInput marks pixel values the encoder cannot take: wrong rank, channel
 // count or size (when position embeddings are not interpolated), or an image
 // smaller than one patch.
-var ErrInput = errors.New("vit: invalid input")
+var ErrInput = task.NewInputError("vit: invalid input")
 
 // EncoderConfig holds the dimensions of a ViT-style vision transformer.
 type EncoderConfig struct {

@@ -9,6 +9,8 @@ import (
 	"image/gif"
 	"io"
 
+	"github.com/goformer/goformer/task"
+
 	// Decoders registered with package image: JPEG, PNG and GIF from the
 	// standard library, BMP and WebP from golang.org/x/image.
 	_ "image/jpeg"
@@ -23,14 +25,14 @@ var (
 	// ErrImageTooLarge is returned when an image's declared size exceeds the
 	// pixel (or byte) limit of DecodeOptions. The size is checked from the
 	// header before any pixel is decoded, which defuses decompression bombs.
-	ErrImageTooLarge = errors.New("vit: image too large")
+	ErrImageTooLarge = task.NewInputError("vit: image too large")
 	// ErrUnsupportedImage is returned for data in no format goformer decodes
 	// (JPEG, PNG, GIF, BMP and WebP are supported) and for images that cannot
 	// be used as model input (for example an empty image).
-	ErrUnsupportedImage = errors.New("vit: unsupported image")
+	ErrUnsupportedImage = task.NewInputError("vit: unsupported image")
 	// ErrInvalidImage wraps the decoder's error for data in a supported
 	// format that is corrupt or truncated.
-	ErrInvalidImage = errors.New("vit: invalid image data")
+	ErrInvalidImage = task.NewInputError("vit: invalid image data")
 )
 
 // DefaultMaxPixels is the pixel-count limit DecodeImage uses when

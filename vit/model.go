@@ -2,7 +2,6 @@ package vit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"os"
@@ -10,13 +9,15 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/goformer/goformer/task"
+
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
 // ErrNoClassifier is returned by the classification methods of a model
 // loaded without a classification head (a ViTModel checkpoint).
-var ErrNoClassifier = errors.New("vit: model has no classification head")
+var ErrNoClassifier = task.NewInputError("vit: model has no classification head")
 
 // Model is a ViT image classifier (transformers' ViTForImageClassification)
 // or bare encoder (ViTModel), with its image processor and labels.
@@ -158,7 +159,9 @@ func New(cfg Config, store *nn.Store, proc *Processor) (*Model, error) {
 		return nil, err
 	}
 	wantHead := len(cfg.Architectures) > 0 && cfg.Architectures[0] == "ViTForImageClassification"
-	if root.Has("classifier.weight") || root.Has("classifier.bias") || wantHead {
+	// transformers' ViTModel has no head, whatever the checkpoint holds.
+	bare := len(cfg.Architectures) > 0 && cfg.Architectures[0] == "ViTModel"
+	if !bare && (root.Has("classifier.weight") || root.Has("classifier.bias") || wantHead) {
 		n := len(labels)
 		if n == 0 {
 			if t, ok := store.Get("classifier.weight"); ok && t.Rank() == 2 {
@@ -175,7 +178,13 @@ func New(cfg Config, store *nn.Store, proc *Processor) (*Model, error) {
 		m.Classifier = nn.NewLinear(root.Sub("classifier"), d, n, true)
 		m.Labels = labels
 	}
-	if err := store.Err(true); err != nil {
+	var ignore []string
+	if bare {
+		// A classification checkpoint loaded as ViTModel: its head is
+		// left out, as transformers does.
+		ignore = append(ignore, root.Prefix()+"classifier.")
+	}
+	if err := store.Err(true, ignore...); err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
 	return m, nil

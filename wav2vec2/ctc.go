@@ -275,3 +275,21 @@ func chainReplace(s string, pairs ...string) string {
 	}
 	return s
 }
+
+// english reports whether the vocabulary is the English alphabet (letters,
+// apostrophe and the word delimiter, besides the special tokens), as in the
+// LibriSpeech checkpoints: a language option of "en" then states what the
+// model does anyway.
+func (t *CTCTokenizer) english() bool {
+	for _, tok := range t.byID {
+		if tok == t.pad || tok == t.unk || tok == t.delim || strings.HasPrefix(tok, "<") {
+			continue
+		}
+		for _, r := range tok {
+			if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '\'') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -2,9 +2,10 @@ package wav2vec2
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
+
+	"github.com/goformer/goformer/task"
 
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -12,7 +13,7 @@ import (
 
 // ErrInput marks unusable input: audio shorter than the feature encoder's
 // receptive field, or samples that are not finite numbers.
-var ErrInput = errors.New("wav2vec2: invalid input")
+var ErrInput = task.NewInputError("wav2vec2: invalid input")
 
 // convLayer is one layer of the convolutional feature encoder.
 type convLayer struct {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/goformer/goformer/audio"
 	"github.com/goformer/goformer/nn"
@@ -38,13 +39,21 @@ type Model struct {
 	net *Network
 	tok *CTCTokenizer
 	fe  FeatureExtractorConfig
+	// store is the checkpoint Load mapped (nil for New); Close releases it.
+	store     *nn.Store
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Load reads a Wav2Vec2ForCTC checkpoint directory: config.json, the
 // weights, vocab.json (with tokenizer_config.json, special_tokens_map.json
 // and added_tokens.json when present) and preprocessor_config.json (its
-// defaults when absent).
-func Load(dir string) (*Model, error) {
+// defaults when absent). opts set how weights are held (nn.WithWeightType).
+func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
+	}
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -69,6 +78,7 @@ func Load(dir string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wav2vec2: %w", err)
 	}
+	o.Apply(store)
 	net, err := NewNetwork(cfg, store.Root())
 	if err != nil {
 		store.Close()
@@ -78,7 +88,19 @@ func Load(dir string) (*Model, error) {
 		store.Close()
 		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, nn.ErrMissingWeights)
 	}
-	return &Model{net: net, tok: tok, fe: fe}, nil
+	return &Model{net: net, tok: tok, fe: fe, store: store}, nil
+}
+
+// Close releases the checkpoint mapping of a loaded model (a model made
+// with New holds none: its store stays the caller's). It is idempotent; the
+// model must not be used after.
+func (m *Model) Close() error {
+	m.closeOnce.Do(func() {
+		if m.store != nil {
+			m.closeErr = m.store.Close()
+		}
+	})
+	return m.closeErr
 }
 
 // New assembles a Model from its parts.

@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/goformer/goformer/task"
+	"github.com/goformer/goformer/transcript"
+
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -100,6 +103,10 @@ type DecodingResult struct {
 // text, suppression sets) on a model loaded without tokenizer files.
 var ErrNoTokenizer = errors.New("whisper: model has no tokenizer")
 
+// ErrInput is matched (errors.Is) by the errors of options and inputs the
+// model cannot take; it matches task.ErrInput too.
+var ErrInput = task.NewInputError("whisper: invalid input")
+
 // Decode decodes 30-second log-mel windows [n_mels, frames] or [batch,
 // n_mels, frames] with OpenAI's DecodingTask and returns one result per
 // window. Windows of a batch are decoded together.
@@ -148,25 +155,25 @@ func (m *Model) newDecodeTask(opt DecodingOptions) (*decodeTask, error) {
 		opt.Task = "transcribe"
 	}
 	if opt.Task != "transcribe" && opt.Task != "translate" {
-		return nil, fmt.Errorf("whisper: unknown task %q (want transcribe or translate)", opt.Task)
+		return nil, fmt.Errorf("%w: unknown task %q (want transcribe or translate)", ErrInput, opt.Task)
 	}
 	if opt.BeamSize < 0 || opt.BestOf < 0 || opt.SampleLen < 0 {
-		return nil, fmt.Errorf("whisper: negative beam_size, best_of or sample_len")
+		return nil, fmt.Errorf("%w: negative beam_size, best_of or sample_len", ErrInput)
 	}
 	if opt.BeamSize > 0 && opt.BestOf > 0 {
-		return nil, fmt.Errorf("whisper: beam_size and best_of can't be given together")
+		return nil, fmt.Errorf("%w: beam_size and best_of can't be given together", ErrInput)
 	}
 	if opt.Temperature == 0 && opt.BestOf > 0 {
-		return nil, fmt.Errorf("whisper: best_of with greedy sampling (T=0) is not compatible")
+		return nil, fmt.Errorf("%w: best_of with greedy sampling (T=0) is not compatible", ErrInput)
 	}
 	if opt.Temperature < 0 || math.IsNaN(opt.Temperature) {
-		return nil, fmt.Errorf("whisper: temperature %v must be ≥ 0", opt.Temperature)
+		return nil, fmt.Errorf("%w: temperature %v must be ≥ 0", ErrInput, opt.Temperature)
 	}
 	if opt.Patience != 0 && opt.BeamSize == 0 {
-		return nil, fmt.Errorf("whisper: patience requires beam_size to be given")
+		return nil, fmt.Errorf("%w: patience requires beam_size to be given", ErrInput)
 	}
 	if opt.LengthPenalty != nil && !(*opt.LengthPenalty >= 0 && *opt.LengthPenalty <= 1) {
-		return nil, fmt.Errorf("whisper: length_penalty (alpha) should be a value between 0 and 1")
+		return nil, fmt.Errorf("%w: length_penalty (alpha) should be a value between 0 and 1", ErrInput)
 	}
 	t := &decodeTask{m: m, tok: tok, opt: opt}
 	t.nGroup = max(opt.BeamSize, opt.BestOf, 1)
@@ -769,15 +776,6 @@ func sampleCategorical(logits []float32, temperature float64, rng *rand.Rand) in
 }
 
 // pyStrip trims whitespace as Python's str.strip() does.
-func pyStrip(s string) string {
-	return strings.TrimFunc(s, pyIsSpace)
-}
+func pyStrip(s string) string { return transcript.Strip(s) }
 
-func pyIsSpace(r rune) bool {
-	switch r {
-	case ' ', '\t', '\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x1f, 0x85, 0xa0, 0x1680,
-		0x2028, 0x2029, 0x202f, 0x205f, 0x3000:
-		return true
-	}
-	return r >= 0x2000 && r <= 0x200a
-}
+func pyIsSpace(r rune) bool { return transcript.IsSpace(r) }

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/transcript"
 	"github.com/goformer/goformer/whisper"
 )
 
@@ -32,7 +33,7 @@ func ExampleModel_TranscribeReader() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := whisper.WriteSRT(os.Stdout, res); err != nil {
+	if err := transcript.WriteSRT(os.Stdout, res.Transcript()); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -56,23 +57,4 @@ func ExampleWithWeightType() {
 		log.Fatal(err)
 	}
 	fmt.Println(res.Text)
-}
-
-func ExampleWriteSRT() {
-	res := &whisper.Result{
-		Language: "en",
-		Segments: []whisper.Segment{
-			{ID: 0, Start: 0, End: 2.5, Text: " And so, my fellow Americans,"},
-			{ID: 1, Start: 2.5, End: 3725.25, Text: " ask not what your country can do for you."},
-		},
-	}
-	whisper.WriteSRT(os.Stdout, res)
-	// Output:
-	// 1
-	// 00:00:00,000 --> 00:00:02,500
-	// And so, my fellow Americans,
-	//
-	// 2
-	// 00:00:02,500 --> 01:02:05,250
-	// ask not what your country can do for you.
 }

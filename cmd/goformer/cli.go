@@ -12,17 +12,20 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/goformer/goformer"
+
 	"github.com/goformer/goformer/hub"
 	"github.com/goformer/goformer/tensor"
 )
 
-// Default models, fetched from the Hub when -model is not given.
-const (
-	defaultClassifyModel   = "google/vit-base-patch16-224"
-	defaultCLIPModel       = "openai/clip-vit-base-patch32"
-	defaultTranscribeModel = "openai/whisper-base"
-	defaultCaptionModel    = "Salesforce/blip-image-captioning-large"
-	defaultVQAModel        = "Salesforce/blip-vqa-base"
+// Default models, fetched from the Hub when -model is not given: the front
+// door's defaults per task.
+var (
+	defaultClassifyModel   = goformer.DefaultModel(taskClassify)
+	defaultCLIPModel       = goformer.DefaultModel(taskZeroShot)
+	defaultTranscribeModel = goformer.DefaultModel(taskTranscribe)
+	defaultCaptionModel    = goformer.DefaultModel(taskCaption)
+	defaultVQAModel        = goformer.DefaultModel(taskVQA)
 )
 
 // Exit statuses.
@@ -310,12 +313,14 @@ func checkFormat(format string, allowed ...string) error {
 
 // loadFor loads the model for a command and checks that it does task.
 func (e *env) loadFor(ref, task string) (*model, error) {
-	hint := famUnknown
+	// A checkpoint without config.json is OpenAI's Whisper or CLIP file:
+	// the task tells which.
+	hint := ""
 	switch task {
 	case taskTranscribe, taskTranslate:
-		hint = famWhisper
+		hint = "whisper"
 	case taskZeroShot, taskEmbed, taskSearch:
-		hint = famCLIP
+		hint = "clip"
 	}
 	m, err := e.loader.load(e.ctx, ref, hint)
 	if err != nil {

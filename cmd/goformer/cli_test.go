@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"image"
 	"math"
 	"os"
@@ -14,9 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/clip"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/transcript"
 	"github.com/goformer/goformer/whisper"
 )
 
@@ -93,56 +94,25 @@ func TestDispatch(t *testing.T) {
 	}
 	for fixture, tasks := range want {
 		t.Run(fixture, func(t *testing.T) {
-			m, err := loadPath(fixtureModel(t, fixture), famUnknown)
+			m, err := loadPath(fixtureModel(t, fixture), "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
 			if got := strings.Join(m.Tasks(), ","); got != tasks {
-				t.Errorf("tasks %s (family %s, arch %s), want %s", got, m.Family(), m.Arch, tasks)
+				t.Errorf("tasks %s (family %s, arch %s), want %s", got, m.Family(), m.Arch(), tasks)
 			}
 		})
 	}
 }
 
 func TestDispatchArchitectures(t *testing.T) {
-	// architectures[0] decides before model_type; an unknown one is an
-	// error naming it.
+	// The registry's choice is tested in package goformer; here an unknown
+	// architecture is one error line naming it.
 	dir := t.TempDir()
 	write := func(cfg string) {
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
-		}
-	}
-	cases := []struct {
-		cfg  string
-		fam  family
-		arch string
-	}{
-		{`{"architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper"}`, famWhisper, "WhisperForConditionalGeneration"},
-		{`{"architectures": ["BlipForQuestionAnswering"], "model_type": "blip"}`, famBLIP, "BlipForQuestionAnswering"},
-		{`{"model_type": "vision-encoder-decoder"}`, famViTGPT2, "vision-encoder-decoder"},
-		{`{"architectures": null, "model_type": "wav2vec2"}`, famWav2Vec2, "wav2vec2"},
-		{`{"architectures": ["CLIPModel"]}`, famCLIP, "CLIPModel"},
-		{`{"architectures": ["ViTForImageClassification"]}`, famViT, "ViTForImageClassification"},
-	}
-	for _, c := range cases {
-		write(c.cfg)
-		fam, arch, err := detectFamily(dir)
-		if err != nil || fam != c.fam || arch != c.arch {
-			t.Errorf("%s: got %v %q %v, want %v %q", c.cfg, fam, arch, err, c.fam, c.arch)
-		}
-	}
-	for _, cfg := range []string{
-		`{"architectures": ["BertForMaskedLM"], "model_type": "bert"}`,
-		`{"architectures": ["WhisperForAudioClassification"], "model_type": "whisper"}`,
-		`{"model_type": "llama"}`,
-		`{}`,
-	} {
-		write(cfg)
-		_, _, err := detectFamily(dir)
-		if !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-			t.Errorf("%s: error %v, want nn.ErrUnsupportedArchitecture", cfg, err)
 		}
 	}
 	write(`{"architectures": ["BertForMaskedLM"], "model_type": "bert"}`)
@@ -614,7 +584,7 @@ func TestTranscribeFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := loadPath(dir, famUnknown)
+	m, err := loadPath(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,14 +595,14 @@ func TestTranscribeFormats(t *testing.T) {
 	}
 	tr := mustTranscript(t, m, pcm, transcribeParams{Language: "en"})
 	var want bytes.Buffer
-	if err := whisper.WriteVTT(&want, tr.Result); err != nil {
+	if err := transcript.WriteVTT(&want, tr); err != nil {
 		t.Fatal(err)
 	}
 	if string(vtt) != want.String() {
 		t.Errorf("CLI vtt:\n%s\nwant:\n%s", vtt, want.String())
 	}
 	t.Run("whisper", func(t *testing.T) { checkFormats(t, tr, "english", len(pcm)) })
-	w2v, err := loadPath(fixtureModel(t, "wav2vec2"), famUnknown)
+	w2v, err := loadPath(fixtureModel(t, "wav2vec2"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +623,7 @@ func checkFormats(t *testing.T, tr *Transcript, language string, samples int) {
 		}
 		out[format] = buf.String()
 	}
-	text := strings.TrimSpace(tr.Result.Text)
+	text := strings.TrimSpace(tr.Text)
 	if out["text"] != text+"\n" {
 		t.Errorf("text: %q", out["text"])
 	}
@@ -665,12 +635,12 @@ func checkFormats(t *testing.T, tr *Transcript, language string, samples int) {
 	if err := json.Unmarshal([]byte(out["verbose_json"]), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Text != text || len(v.Segments) != len(tr.Result.Segments) || v.Language != language || math.Abs(v.Duration-float64(samples)/16000) > 1e-3 {
+	if v.Text != text || len(v.Segments) != len(tr.Segments) || v.Language != language || math.Abs(v.Duration-float64(samples)/16000) > 1e-3 {
 		t.Errorf("verbose_json: text %q, %d segments (want %d), language %q (want %q), duration %v",
-			v.Text, len(v.Segments), len(tr.Result.Segments), v.Language, language, v.Duration)
+			v.Text, len(v.Segments), len(tr.Segments), v.Language, language, v.Duration)
 	}
-	var words []whisper.Word
-	for i, seg := range tr.Result.Segments {
+	var words []goformer.Word
+	for i, seg := range tr.Segments {
 		words = append(words, seg.Words...)
 		if g := v.Segments[i]; math.Abs(g.Start-seg.Start) > 1e-3 || math.Abs(g.End-seg.End) > 1e-3 || g.Text != seg.Text {
 			t.Errorf("verbose_json segment %d: %+v, want %+v", i, g, seg)
@@ -695,7 +665,7 @@ func checkFormats(t *testing.T, tr *Transcript, language string, samples int) {
 	if err := writeTimestamped(&ts, tr); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Count(ts.String(), "\n"); lines != len(tr.Result.Segments)+len(words) || !strings.HasPrefix(ts.String(), "[") {
+	if lines := strings.Count(ts.String(), "\n"); lines != len(tr.Segments)+len(words) || !strings.HasPrefix(ts.String(), "[") {
 		t.Errorf("timestamped text (%d lines): %q", lines, ts.String())
 	}
 }
@@ -823,16 +793,16 @@ func TestCheckpointFormats(t *testing.T) {
 	// directory with the tokenizer files, loads for transcription.
 	wo := fixtureModel(t, "whisper-openai")
 	dir := linkFiles(t, wo, "openai.pt", "vocab.json", "merges.txt", "added_tokens.json")
-	m, err := loadPath(dir, famWhisper)
+	m, err := loadPath(dir, "whisper")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if !m.Supports(taskTranscribe) || m.whisper.Tokenizer() == nil || !m.whisper.Tokenizer().HasText() {
+	if !m.Supports(taskTranscribe) || whisperOf(m).Tokenizer() == nil || !whisperOf(m).Tokenizer().HasText() {
 		t.Errorf("openai.pt directory: tasks %v", m.Tasks())
 	}
 	// With no hint, a .pt file is tried as Whisper, then as CLIP.
-	m2, err := loadPath(filepath.Join(wo, "openai.pt"), famUnknown)
+	m2, err := loadPath(filepath.Join(wo, "openai.pt"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -845,4 +815,9 @@ func TestCheckpointFormats(t *testing.T) {
 		t.Errorf("a Whisper .pt as CLIP: exit %d", code)
 	}
 	oneErrorLine(t, stderr, "openai.pt")
+}
+
+// whisperOf returns the Whisper model behind a loaded model.
+func whisperOf(m *model) *whisper.Model {
+	return m.Model.(interface{ Model() *whisper.Model }).Model()
 }

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/goformer/goformer/clip"
+	"github.com/goformer/goformer"
 )
 
 // needInputs checks that a command got at least one input.
@@ -222,17 +222,21 @@ builds the index.`
 		return err
 	}
 	defer m.Close()
-	var ix *clip.Index
+	searcher, ok := m.Model.(goformer.Searcher)
+	if !ok {
+		return m.wrongTask(taskSearch)
+	}
+	var ix goformer.Index
 	if useSaved {
-		ix, err = m.clip.LoadIndex(*indexPath)
+		ix, err = searcher.OpenIndex(*indexPath)
 		if err != nil {
-			if errors.Is(err, clip.ErrIndexMismatch) {
+			if errors.Is(err, goformer.ErrIndexMismatch) {
 				return fmt.Errorf("%s: %w (rebuild it with -rebuild -dir FOLDER)", *indexPath, err)
 			}
 			return fmt.Errorf("%s: %w", *indexPath, err)
 		}
 	} else {
-		ix, err = buildIndex(e, m, *dir, *recursive)
+		ix, err = buildIndex(e, searcher, *dir, *recursive)
 		if err != nil {
 			return err
 		}
@@ -246,25 +250,25 @@ builds the index.`
 	if query == "" && *imageQuery == "" {
 		return nil
 	}
-	var matches []clip.Match
+	var matches []goformer.Match
 	if *imageQuery != "" {
 		img, err := decodeImageFile(*imageQuery)
 		if err != nil {
 			return err
 		}
-		matches, err = m.clip.SearchImage(e.ctx, ix, img, *k)
+		matches, err = ix.SearchImage(e.ctx, img, *k)
 		if err != nil {
 			return err
 		}
 	} else {
-		matches, err = m.clip.SearchText(e.ctx, ix, query, *k)
+		matches, err = ix.SearchText(e.ctx, query, *k)
 		if err != nil {
 			return err
 		}
 	}
 	w, done := c.output(e)
 	if matches == nil {
-		matches = []clip.Match{}
+		matches = []goformer.Match{}
 	}
 	if *c.format == "json" {
 		return done(writeJSON(w, matches))
@@ -277,7 +281,7 @@ builds the index.`
 
 // buildIndex embeds the images of dir, skipping (with a warning) files that
 // cannot be decoded.
-func buildIndex(e *env, m *model, dir string, recursive bool) (*clip.Index, error) {
+func buildIndex(e *env, s goformer.Searcher, dir string, recursive bool) (goformer.Index, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
@@ -286,7 +290,7 @@ func buildIndex(e *env, m *model, dir string, recursive bool) (*clip.Index, erro
 		return nil, fmt.Errorf("%s is not a folder", dir)
 	}
 	var b *bar
-	opt := clip.IndexOptions{
+	opt := goformer.IndexOptions{
 		Recursive: recursive,
 		OnError: func(path string, err error) error {
 			if e.ctx.Err() != nil {
@@ -303,7 +307,7 @@ func buildIndex(e *env, m *model, dir string, recursive bool) (*clip.Index, erro
 			b.set(int64(done))
 		},
 	}
-	ix, err := m.clip.IndexDir(e.ctx, dir, opt)
+	ix, err := s.IndexDir(e.ctx, dir, opt)
 	b.finish()
 	if err != nil {
 		return nil, fmt.Errorf("indexing %s: %w", dir, err)
@@ -432,7 +436,7 @@ audio API (response_format): "goformer serve" returns the same bytes.`
 	beam := fs.Int("beam", 0, "beam-search width (Whisper; 0 or 1: greedy)")
 	prompt := fs.String("prompt", "", "text that precedes the audio: spellings, style (Whisper)")
 	temperature := fs.Float64("temperature", 0, "sampling temperature of the first try (0: greedy)")
-	fallback := fs.Float64("fallback", 0.2, "temperature increment when a window fails OpenAI's quality thresholds (0: no fallback)")
+	fallback := fs.Float64("fallback", defaultFallback, "temperature increment when a window fails OpenAI's quality thresholds (0: no fallback)")
 	pos, err := parse(e, fs, usage, args)
 	if err != nil {
 		return err

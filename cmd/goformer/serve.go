@@ -21,14 +21,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/blip"
-	"github.com/goformer/goformer/clip"
-	"github.com/goformer/goformer/gpt2"
-	"github.com/goformer/goformer/tokenizer"
-	"github.com/goformer/goformer/vit"
-	"github.com/goformer/goformer/wav2vec2"
 )
 
 // serverConfig bounds what the server accepts and how long it works.
@@ -212,14 +204,9 @@ func badRequest(param, format string, a ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", param: param, msg: fmt.Sprintf(format, a...)}
 }
 
-// inputErrors are the sentinels of input the model cannot take: 400.
-var inputErrors = []error{
-	errBadInput, errWrongTask,
-	vit.ErrImageTooLarge, vit.ErrUnsupportedImage, vit.ErrInvalidImage, vit.ErrInput, vit.ErrNoClassifier,
-	audio.ErrUnsupportedFormat, audio.ErrCorrupt, audio.ErrTooLong,
-	clip.ErrInput, clip.ErrNoTokenizer, blip.ErrInput, blip.ErrTask, gpt2.ErrInput, wav2vec2.ErrInput,
-	tokenizer.ErrInputTooLong, tokenizer.ErrUnknownLanguage,
-}
+// inputErrors are the sentinels of input the model cannot take: 400. Every
+// family's input errors match task.ErrInput.
+var inputErrors = []error{errBadInput, errWrongTask}
 
 // toAPIError maps an error to its response.
 func toAPIError(r *http.Request, err error) *apiError {
@@ -360,7 +347,7 @@ type ModelInfo struct {
 func (s *server) listModels(w http.ResponseWriter, r *http.Request) {
 	data := []ModelInfo{}
 	for _, m := range s.models {
-		data = append(data, ModelInfo{ID: m.Name, Object: "model", OwnedBy: "goformer", Family: m.Family(), Architecture: m.Arch, Tasks: m.Tasks()})
+		data = append(data, ModelInfo{ID: m.Name, Object: "model", OwnedBy: "goformer", Family: m.Family(), Architecture: m.Arch(), Tasks: m.Tasks()})
 	}
 	writeJSONResponse(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 }
@@ -755,13 +742,7 @@ func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 		tv, err = m.embedTexts(r.Context(), texts)
 		vecs = append(vecs, tv...)
 		if err == nil {
-			if _, mask, terr := m.clip.Tokenize(texts); terr == nil {
-				for _, row := range mask {
-					for _, x := range row {
-						tokens += x
-					}
-				}
-			}
+			tokens = countTokens(m, texts)
 		}
 	}
 	if err == nil && len(imgs) > 0 {
@@ -896,13 +877,13 @@ when only one loaded model does the task, any name reaches it.`
 		}
 		names[name] = true
 		start := time.Now()
-		m, err := e.loader.load(e.ctx, ref, famUnknown)
+		m, err := e.loader.load(e.ctx, ref, "")
 		if err != nil {
 			return err
 		}
 		m.Name = name
 		models = append(models, m)
-		log.Info("loaded model", "name", m.Name, "family", m.Family(), "architecture", m.Arch,
+		log.Info("loaded model", "name", m.Name, "family", m.Family(), "architecture", m.Arch(),
 			"tasks", strings.Join(m.Tasks(), ","), "seconds", time.Since(start).Seconds())
 	}
 	ln, err := net.Listen("tcp", *addr)

@@ -44,7 +44,7 @@ func testModels(t *testing.T) []*model {
 	}
 	modelsOnce.Do(func() {
 		for _, f := range serverFixtures {
-			m, err := loadPath(filepath.Join(testdata.Fixture(t, f), "model"), famUnknown)
+			m, err := loadPath(filepath.Join(testdata.Fixture(t, f), "model"), "")
 			if err != nil {
 				modelsErr = err
 				return

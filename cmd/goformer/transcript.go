@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/goformer/goformer/tokenizer"
-	"github.com/goformer/goformer/whisper"
+	"github.com/goformer/goformer/transcript"
 )
 
 // Transcript formats: the response_format values of OpenAI's audio API.
@@ -79,7 +79,7 @@ func round3(x float64) float64 {
 
 // writeTranscript writes t in one of transcriptFormats.
 func writeTranscript(w io.Writer, t *Transcript, format string, g granularities) error {
-	r := t.Result
+	r := t
 	text := strings.TrimSpace(r.Text)
 	switch format {
 	case "text":
@@ -119,9 +119,9 @@ func writeTranscript(w io.Writer, t *Transcript, format string, g granularities)
 		}
 		return writeJSON(w, v)
 	case "srt":
-		return whisper.WriteSRT(w, r)
+		return transcript.WriteSRT(w, r)
 	case "vtt":
-		return whisper.WriteVTT(w, r)
+		return transcript.WriteVTT(w, r)
 	}
 	return fmt.Errorf("%w: response format %q (want %s)", errBadInput, format, strings.Join(transcriptFormats, ", "))
 }
@@ -130,8 +130,8 @@ func writeTranscript(w io.Writer, t *Transcript, format string, g granularities)
 // with word timestamps, an indented line per word): the CLI's -timestamps
 // text output.
 func writeTimestamped(w io.Writer, t *Transcript) error {
-	ts := func(x float64) string { return whisper.FormatTimestamp(x, false, ".") }
-	for _, s := range t.Result.Segments {
+	ts := func(x float64) string { return transcript.FormatTimestamp(x, false, ".") }
+	for _, s := range t.Segments {
 		if _, err := fmt.Fprintf(w, "[%s --> %s]  %s\n", ts(s.Start), ts(s.End), strings.TrimSpace(s.Text)); err != nil {
 			return err
 		}

@@ -1,5 +1,6 @@
 // Command transcribe writes the transcript of an audio file (WAV, FLAC, MP3,
-// Ogg Vorbis) with Whisper, as SubRip subtitles or plain text.
+// Ogg Vorbis) with any speech model (Whisper, wav2vec2), as SubRip subtitles
+// or plain text.
 //
 //	go run ./examples/transcribe -model openai/whisper-base -srt talk.flac
 package main
@@ -11,12 +12,12 @@ import (
 	"log"
 	"os"
 
-	"github.com/goformer/goformer/hub"
-	"github.com/goformer/goformer/whisper"
+	"github.com/goformer/goformer"
+	"github.com/goformer/goformer/transcript"
 )
 
 func main() {
-	modelID := flag.String("model", "openai/whisper-base", "Hub id or local model directory")
+	modelID := flag.String("model", goformer.DefaultModel(goformer.TaskTranscribe), "Hub id or local model directory")
 	language := flag.String("language", "", `spoken language ("en"); empty: detect it`)
 	translate := flag.Bool("translate", false, "translate to English")
 	srt := flag.Bool("srt", false, "write SubRip subtitles instead of text")
@@ -28,20 +29,20 @@ func main() {
 	}
 	ctx := context.Background()
 
-	dir, err := hub.Resolve(ctx, *modelID)
-	if err != nil {
-		log.Fatal(err)
-	}
-	model, err := whisper.Load(dir)
+	model, err := goformer.Load(ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
+	t, ok := model.(goformer.Transcriber)
+	if !ok {
+		log.Fatalf("%s does not transcribe speech", *modelID)
+	}
 
-	// The zero Options are OpenAI's transcribe() defaults.
-	opt := whisper.Options{Language: *language}
+	// The zero options are the reference implementation's defaults.
+	opt := goformer.TranscribeOptions{Language: *language}
 	if *translate {
-		opt.Task = "translate"
+		opt.Task = goformer.TaskTranslate
 	}
 	if *greedy {
 		opt.Temperatures = []float64{0}
@@ -51,12 +52,12 @@ func main() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	res, err := model.TranscribeReader(ctx, f, opt)
+	res, err := goformer.TranscribeReader(ctx, t, f, opt)
 	if err != nil {
 		log.Fatalf("%s: %v", flag.Arg(0), err)
 	}
 	if *srt {
-		if err := whisper.WriteSRT(os.Stdout, res); err != nil {
+		if err := transcript.WriteSRT(os.Stdout, res); err != nil {
 			log.Fatal(err)
 		}
 		return

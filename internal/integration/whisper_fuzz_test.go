@@ -11,6 +11,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/goformer/goformer/task"
+	"github.com/goformer/goformer/transcript"
+
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/whisper"
@@ -38,7 +41,7 @@ func addWhisperResultSeeds(f *testing.F, add func([]byte)) {
 	}
 	for _, name := range []string{"word_timestamps", "greedy_timestamps"} {
 		if r, ok := cases.Runs[name]; ok {
-			var res whisper.Result
+			var res task.Transcript
 			if json.Unmarshal(r, &res) == nil && len(res.Segments) > 0 {
 				res.Segments = res.Segments[:min(len(res.Segments), 4)]
 				if b, err := json.Marshal(&res); err == nil {
@@ -59,7 +62,7 @@ func FuzzWhisperWriters(f *testing.F) {
 	f.Add([]byte(`{"text":" a","segments":[{"id":0,"start":0,"end":1e9,"text":" a -->","words":[]}],"language":"en"}`), uint16(0x0102), uint32(0x01020301))
 	f.Add([]byte(`{"segments":[{"start":-1,"end":-2,"text":"\u00e9\ud83d\ude00","words":[{"word":" \u00e9t\u00e9","start":3,"end":2,"probability":1}]}]}`), uint16(0xffff), uint32(0x10000f05))
 	f.Fuzz(func(t *testing.T, js []byte, special uint16, opts uint32) {
-		var r whisper.Result
+		var r task.Transcript
 		if json.Unmarshal(js, &r) != nil {
 			return
 		}
@@ -83,18 +86,18 @@ func FuzzWhisperWriters(f *testing.F) {
 			}
 			finite = !math.IsNaN(v) && !math.IsInf(v, 0)
 		}
-		o := whisper.WriterOptions{
+		o := transcript.WriterOptions{
 			MaxLineWidth:    int(opts & 0xff % 48),
 			MaxLineCount:    int(opts >> 8 & 0xff % 4),
 			MaxWordsPerLine: int(opts >> 16 & 0xff % 6),
 			HighlightWords:  opts>>24&1 == 1,
 		}
 		writers := map[string]func(*bytes.Buffer) error{
-			"srt":  func(b *bytes.Buffer) error { return whisper.WriteSRTWith(b, &r, o) },
-			"vtt":  func(b *bytes.Buffer) error { return whisper.WriteVTTWith(b, &r, o) },
-			"txt":  func(b *bytes.Buffer) error { return whisper.WriteText(b, &r) },
-			"tsv":  func(b *bytes.Buffer) error { return whisper.WriteTSV(b, &r) },
-			"json": func(b *bytes.Buffer) error { return whisper.WriteJSON(b, &r) },
+			"srt":  func(b *bytes.Buffer) error { return transcript.WriteSRTWith(b, &r, o) },
+			"vtt":  func(b *bytes.Buffer) error { return transcript.WriteVTTWith(b, &r, o) },
+			"txt":  func(b *bytes.Buffer) error { return transcript.WriteText(b, &r) },
+			"tsv":  func(b *bytes.Buffer) error { return transcript.WriteTSV(b, &r) },
+			"json": func(b *bytes.Buffer) error { return transcript.WriteJSON(b, &r) },
 		}
 		for name, write := range writers {
 			var b bytes.Buffer
@@ -107,7 +110,7 @@ func FuzzWhisperWriters(f *testing.F) {
 			if name != "json" || !finite {
 				continue
 			}
-			var back whisper.Result
+			var back task.Transcript
 			if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 				t.Fatalf("WriteJSON output does not decode: %v\n%s", err, b.Bytes())
 			}
@@ -121,9 +124,11 @@ func FuzzWhisperWriters(f *testing.F) {
 }
 
 // normalized returns r with null token lists as empty ones (Python's
-// segments always hold a list), for comparing round trips.
-func normalized(r whisper.Result) whisper.Result {
-	segs := make([]whisper.Segment, len(r.Segments))
+// segments always hold a list) and without the fields OpenAI's JSON does
+// not have (task, duration), for comparing round trips.
+func normalized(r task.Transcript) task.Transcript {
+	r.Task, r.Duration = "", 0
+	segs := make([]task.Segment, len(r.Segments))
 	for i, s := range r.Segments {
 		if s.Tokens == nil {
 			s.Tokens = []int{}

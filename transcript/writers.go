@@ -1,4 +1,8 @@
-package whisper
+// Package transcript writes transcripts (task.Transcript, from any speech
+// family) in the formats of OpenAI's whisper command: text, SRT and WebVTT
+// subtitles (with its line-splitting and word-highlighting options), TSV and
+// its JSON, byte for byte as OpenAI's writers produce them.
+package transcript
 
 import (
 	"bufio"
@@ -9,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goformer/goformer/task"
 )
 
 // WriterOptions configure the subtitle writers for results with word
@@ -51,13 +57,13 @@ func FormatTimestamp(seconds float64, alwaysHours bool, marker string) string {
 type cue struct{ start, end, text string }
 
 // subtitleCues is OpenAI's SubtitlesWriter.iterate_result.
-func subtitleCues(r *Result, o WriterOptions, alwaysHours bool, marker string) []cue {
+func subtitleCues(r *task.Transcript, o WriterOptions, alwaysHours bool, marker string) []cue {
 	ts := func(x float64) string { return FormatTimestamp(x, alwaysHours, marker) }
 	var out []cue
-	hasWords := len(r.Segments) > 0 && r.Segments[0].hasWordsField()
+	hasWords := len(r.Segments) > 0 && hasWords(r, r.Segments[0])
 	if !hasWords {
 		for _, s := range r.Segments {
-			out = append(out, cue{ts(s.Start), ts(s.End), strings.ReplaceAll(pyStrip(s.Text), "-->", "->")})
+			out = append(out, cue{ts(s.Start), ts(s.End), strings.ReplaceAll(Strip(s.Text), "-->", "->")})
 		}
 		return out
 	}
@@ -70,9 +76,9 @@ func subtitleCues(r *Result, o WriterOptions, alwaysHours bool, marker string) [
 	if maxWordsPerLine == 0 {
 		maxWordsPerLine = 1000
 	}
-	var subtitles [][]Word
+	var subtitles [][]task.Word
 	lineLen, lineCount := 0, 1
-	var subtitle []Word
+	var subtitle []task.Word
 	// get_start: the first word's start, else the first segment's
 	last := r.Segments[0].Start
 	for _, s := range r.Segments {
@@ -98,7 +104,7 @@ func subtitleCues(r *Result, o WriterOptions, alwaysHours bool, marker string) [
 				if lineLen > 0 && hasRoom && !longPause && !segBreak {
 					lineLen += wl
 				} else {
-					timing.Word = pyStrip(timing.Word)
+					timing.Word = Strip(timing.Word)
 					if (len(subtitle) > 0 && o.MaxLineCount != 0 && (longPause || lineCount >= o.MaxLineCount)) || segBreak {
 						subtitles = append(subtitles, subtitle)
 						subtitle = nil
@@ -107,7 +113,7 @@ func subtitleCues(r *Result, o WriterOptions, alwaysHours bool, marker string) [
 						lineCount++
 						timing.Word = "\n" + timing.Word
 					}
-					lineLen = utf8.RuneCountInString(pyStrip(timing.Word))
+					lineLen = utf8.RuneCountInString(Strip(timing.Word))
 				}
 				subtitle = append(subtitle, timing)
 				last = timing.Start
@@ -153,15 +159,15 @@ var underlineRe = regexp.MustCompile(`(?s)^(\s*)(.*)$`)
 
 func underline(w string) string { return underlineRe.ReplaceAllString(w, "$1<u>$2</u>") }
 
-// hasWordsField reports whether the segment came from a word-timestamp run
-// (OpenAI's `"words" in segment`).
-func (s Segment) hasWordsField() bool { return s.hasWords || s.Words != nil }
+// hasWords reports whether the segment came from a word-timestamp run
+// (Words may be empty for a segment of one).
+func hasWords(r *task.Transcript, s task.Segment) bool { return r.Words || s.Words != nil }
 
 // WriteSRT writes SubRip subtitles as `whisper --output_format srt` does.
-func WriteSRT(w io.Writer, r *Result) error { return WriteSRTWith(w, r, WriterOptions{}) }
+func WriteSRT(w io.Writer, r *task.Transcript) error { return WriteSRTWith(w, r, WriterOptions{}) }
 
 // WriteSRTWith is WriteSRT with word-level line options.
-func WriteSRTWith(w io.Writer, r *Result, o WriterOptions) error {
+func WriteSRTWith(w io.Writer, r *task.Transcript, o WriterOptions) error {
 	bw := bufio.NewWriter(w)
 	for i, c := range subtitleCues(r, o, true, ",") {
 		fmt.Fprintf(bw, "%d\n%s --> %s\n%s\n\n", i+1, c.start, c.end, c.text)
@@ -170,10 +176,10 @@ func WriteSRTWith(w io.Writer, r *Result, o WriterOptions) error {
 }
 
 // WriteVTT writes WebVTT subtitles as `whisper --output_format vtt` does.
-func WriteVTT(w io.Writer, r *Result) error { return WriteVTTWith(w, r, WriterOptions{}) }
+func WriteVTT(w io.Writer, r *task.Transcript) error { return WriteVTTWith(w, r, WriterOptions{}) }
 
 // WriteVTTWith is WriteVTT with word-level line options.
-func WriteVTTWith(w io.Writer, r *Result, o WriterOptions) error {
+func WriteVTTWith(w io.Writer, r *task.Transcript, o WriterOptions) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("WEBVTT\n\n")
 	for _, c := range subtitleCues(r, o, false, ".") {
@@ -183,10 +189,10 @@ func WriteVTTWith(w io.Writer, r *Result, o WriterOptions) error {
 }
 
 // WriteText writes one line per segment (`--output_format txt`).
-func WriteText(w io.Writer, r *Result) error {
+func WriteText(w io.Writer, r *task.Transcript) error {
 	bw := bufio.NewWriter(w)
 	for _, s := range r.Segments {
-		bw.WriteString(pyStrip(s.Text))
+		bw.WriteString(Strip(s.Text))
 		bw.WriteByte('\n')
 	}
 	return bw.Flush()
@@ -194,12 +200,12 @@ func WriteText(w io.Writer, r *Result) error {
 
 // WriteTSV writes start and end in integer milliseconds and the text, tab
 // separated (`--output_format tsv`).
-func WriteTSV(w io.Writer, r *Result) error {
+func WriteTSV(w io.Writer, r *task.Transcript) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("start\tend\ttext\n")
 	for _, s := range r.Segments {
 		fmt.Fprintf(bw, "%d\t%d\t%s\n", int64(math.RoundToEven(1000*s.Start)), int64(math.RoundToEven(1000*s.End)),
-			strings.ReplaceAll(pyStrip(s.Text), "\t", " "))
+			strings.ReplaceAll(Strip(s.Text), "\t", " "))
 	}
 	return bw.Flush()
 }
@@ -209,7 +215,7 @@ func WriteTSV(w io.Writer, r *Result) error {
 // end, text, tokens, temperature, avg_logprob, compression_ratio,
 // no_speech_prob and, with word timestamps, words; then language), byte
 // for byte: Python's separators, float formatting and ASCII escaping.
-func WriteJSON(w io.Writer, r *Result) error {
+func WriteJSON(w io.Writer, r *task.Transcript) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString(`{"text": `)
 	pyJSONString(bw, r.Text)
@@ -229,7 +235,7 @@ func WriteJSON(w io.Writer, r *Result) error {
 		}
 		fmt.Fprintf(bw, `], "temperature": %s, "avg_logprob": %s, "compression_ratio": %s, "no_speech_prob": %s`,
 			pyFloat(s.Temperature), pyFloat(s.AvgLogprob), pyFloat(s.CompressionRatio), pyFloat(s.NoSpeechProb))
-		if s.hasWordsField() {
+		if hasWords(r, s) {
 			bw.WriteString(`, "words": [`)
 			for j, wd := range s.Words {
 				if j > 0 {
@@ -329,4 +335,18 @@ func pyJSONString(w *bufio.Writer, s string) {
 		}
 	}
 	w.WriteByte('"')
+}
+
+// Strip removes leading and trailing white space as Python's str.strip()
+// does (which differs from unicode.IsSpace).
+func Strip(s string) string { return strings.TrimFunc(s, IsSpace) }
+
+// IsSpace reports whether Python's str.isspace() holds for r.
+func IsSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x1f, 0x85, 0xa0, 0x1680,
+		0x2028, 0x2029, 0x202f, 0x205f, 0x3000:
+		return true
+	}
+	return r >= 0x2000 && r <= 0x200a
 }

@@ -1,4 +1,4 @@
-package whisper
+package transcript
 
 import (
 	"bytes"
@@ -6,15 +6,17 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/goformer/goformer/task"
 )
 
-func readResult(t *testing.T, name string) *Result {
+func readResult(t *testing.T, name string) *task.Transcript {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r Result
+	var r task.Transcript
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -25,25 +27,25 @@ func TestWriters(t *testing.T) {
 	plain := readResult(t, "result.json")
 	words := readResult(t, "result_words.json")
 	cases := []struct {
-		r     *Result
-		write func(*bytes.Buffer, *Result) error
+		r     *task.Transcript
+		write func(*bytes.Buffer, *task.Transcript) error
 		file  string
 	}{
-		{plain, func(b *bytes.Buffer, r *Result) error { return WriteSRT(b, r) }, "result.srt"},
-		{plain, func(b *bytes.Buffer, r *Result) error { return WriteVTT(b, r) }, "result.vtt"},
-		{plain, func(b *bytes.Buffer, r *Result) error { return WriteText(b, r) }, "result.txt"},
-		{plain, func(b *bytes.Buffer, r *Result) error { return WriteTSV(b, r) }, "result.tsv"},
+		{plain, func(b *bytes.Buffer, r *task.Transcript) error { return WriteSRT(b, r) }, "result.srt"},
+		{plain, func(b *bytes.Buffer, r *task.Transcript) error { return WriteVTT(b, r) }, "result.vtt"},
+		{plain, func(b *bytes.Buffer, r *task.Transcript) error { return WriteText(b, r) }, "result.txt"},
+		{plain, func(b *bytes.Buffer, r *task.Transcript) error { return WriteTSV(b, r) }, "result.tsv"},
 		// json.dumps output of the same dict: byte-identical round trip
-		{plain, func(b *bytes.Buffer, r *Result) error { return WriteJSON(b, r) }, "result.json"},
-		{words, func(b *bytes.Buffer, r *Result) error { return WriteJSON(b, r) }, "result_words.json"},
-		{words, func(b *bytes.Buffer, r *Result) error { return WriteSRT(b, r) }, "result_words.srt"},
-		{words, func(b *bytes.Buffer, r *Result) error {
+		{plain, func(b *bytes.Buffer, r *task.Transcript) error { return WriteJSON(b, r) }, "result.json"},
+		{words, func(b *bytes.Buffer, r *task.Transcript) error { return WriteJSON(b, r) }, "result_words.json"},
+		{words, func(b *bytes.Buffer, r *task.Transcript) error { return WriteSRT(b, r) }, "result_words.srt"},
+		{words, func(b *bytes.Buffer, r *task.Transcript) error {
 			return WriteVTTWith(b, r, WriterOptions{HighlightWords: true})
 		}, "result_words_highlight.vtt"},
-		{words, func(b *bytes.Buffer, r *Result) error {
+		{words, func(b *bytes.Buffer, r *task.Transcript) error {
 			return WriteSRTWith(b, r, WriterOptions{MaxLineWidth: 16, MaxLineCount: 2})
 		}, "result_words_w16_c2.srt"},
-		{words, func(b *bytes.Buffer, r *Result) error {
+		{words, func(b *bytes.Buffer, r *task.Transcript) error {
 			return WriteVTTWith(b, r, WriterOptions{MaxLineWidth: 16, MaxLineCount: 1})
 		}, "result_words_w16_c1.vtt"},
 	}

@@ -1,0 +1,327 @@
+// Package goformer is the front door to goformer's models, the Go
+// counterpart of transformers' pipeline(): Load takes a Hub id or a local
+// folder, reads its config.json and returns the model of the family that
+// runs it. What a model can do is told by the task interfaces it
+// implements:
+//
+//	m, err := goformer.Load(ctx, "openai/whisper-base")
+//	if err != nil { … }
+//	defer m.Close()
+//	if t, ok := m.(goformer.Transcriber); ok {
+//		res, err := goformer.TranscribeReader(ctx, t, file, goformer.TranscribeOptions{})
+//		fmt.Println(res.Text)
+//	}
+//
+// Every built-in family (vit, clip, whisper, blip, vit-gpt2, wav2vec2) is
+// registered when this package is imported; Families lists them. The family
+// packages stay available for what the task interfaces do not cover
+// (teacher-forced logits, language detection, indexes of your own); each
+// has the same shape: Load(dir, opts...), New(config, weights), Close.
+//
+// Errors for input a model cannot take (undecodable files, unknown
+// languages, options a family does not have, limits exceeded) match
+// ErrInput; asking a model for a task it does not do matches
+// ErrUnsupported; an architecture no family runs matches
+// ErrUnsupportedArchitecture. Models are safe for concurrent use, and every
+// long call honours its context.
+package goformer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/hub"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
+	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
+
+	// The built-in families register themselves.
+	_ "github.com/goformer/goformer/blip"
+	_ "github.com/goformer/goformer/clip"
+	_ "github.com/goformer/goformer/gpt2"
+	_ "github.com/goformer/goformer/wav2vec2"
+	_ "github.com/goformer/goformer/whisper"
+)
+
+// The task vocabulary, from package task.
+type (
+	Model              = task.Model
+	Info               = task.Info
+	Classifier         = task.Classifier
+	ClassifyOptions    = task.ClassifyOptions
+	Prediction         = task.Prediction
+	ZeroShotClassifier = task.ZeroShotClassifier
+	ZeroShotOptions    = task.ZeroShotOptions
+	LabelScore         = task.LabelScore
+	Embedder           = task.Embedder
+	Searcher           = task.Searcher
+	Index              = task.Index
+	IndexOptions       = task.IndexOptions
+	Match              = task.Match
+	Captioner          = task.Captioner
+	CaptionOptions     = task.CaptionOptions
+	CaptionResult      = task.CaptionResult
+	Answerer           = task.Answerer
+	AnswerOptions      = task.AnswerOptions
+	AnswerResult       = task.AnswerResult
+	Transcriber        = task.Transcriber
+	TranscribeOptions  = task.TranscribeOptions
+	Transcript         = task.Transcript
+	Segment            = task.Segment
+	Word               = task.Word
+	Family             = task.Family
+)
+
+// Task names (Info.Tasks, DefaultModel).
+const (
+	TaskClassify   = task.Classify
+	TaskZeroShot   = task.ZeroShot
+	TaskEmbed      = task.Embed
+	TaskSearch     = task.Search
+	TaskTranscribe = task.Transcribe
+	TaskTranslate  = task.Translate
+	TaskCaption    = task.Caption
+	TaskVQA        = task.VQA
+)
+
+var (
+	// ErrInput is matched by every error for input a model cannot take.
+	ErrInput = task.ErrInput
+	// ErrUnsupported is matched by the error of asking a model for a task
+	// it does not do.
+	ErrUnsupported = task.ErrUnsupported
+	// ErrUnsupportedArchitecture is matched when no family runs a
+	// config.json's architecture.
+	ErrUnsupportedArchitecture = nn.ErrUnsupportedArchitecture
+	// ErrIndexMismatch is matched when Searcher.OpenIndex is given an index
+	// made by another model.
+	ErrIndexMismatch = task.ErrIndexMismatch
+)
+
+// defaultModels are the models a task uses when none is named, as
+// pipeline() has defaults.
+var defaultModels = map[string]string{
+	task.Classify:   "google/vit-base-patch16-224",
+	task.ZeroShot:   "openai/clip-vit-base-patch32",
+	task.Embed:      "openai/clip-vit-base-patch32",
+	task.Search:     "openai/clip-vit-base-patch32",
+	task.Transcribe: "openai/whisper-base",
+	task.Translate:  "openai/whisper-base",
+	task.Caption:    "Salesforce/blip-image-captioning-large",
+	task.VQA:        "Salesforce/blip-vqa-base",
+}
+
+// DefaultModel returns the Hub id used for a task when no model is named
+// ("" for an unknown task).
+func DefaultModel(taskName string) string { return defaultModels[taskName] }
+
+// Families lists the registered families, sorted by name.
+func Families() []Family { return task.Families() }
+
+// Option configures Load.
+type Option func(*options)
+
+type options struct {
+	load   task.LoadOptions
+	hub    *hub.Client
+	family string
+}
+
+// WithWeightType packs float32 weights of linear layers as t
+// (tensor.WeightF16 or WeightBF16: half the memory).
+func WithWeightType(t tensor.WeightType) Option { return func(o *options) { o.load.WeightType = t } }
+
+// WithKVType keeps decoders' cross-attention keys and values as t.
+func WithKVType(t tensor.WeightType) Option { return func(o *options) { o.load.KVType = t } }
+
+// WithHub fetches Hub ids with c instead of a client configured from the
+// environment (hub.New()).
+func WithHub(c *hub.Client) Option { return func(o *options) { o.hub = c } }
+
+// WithFamily names the family of a checkpoint that has no config.json
+// (OpenAI's own Whisper or CLIP .pt files): "whisper" or "clip". Without
+// it, every family that reads such files is tried in turn.
+func WithFamily(name string) Option { return func(o *options) { o.family = name } }
+
+// Load resolves ref — a Hub id ("org/name", optionally "@revision"), a
+// local folder in the Hub layout, or a checkpoint file — and loads it with
+// the family its config.json names. Hub ids are downloaded into the
+// huggingface_hub cache on first use (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT,
+// HF_TOKEN and HF_HUB_OFFLINE are honoured).
+func Load(ctx context.Context, ref string, opts ...Option) (Model, error) {
+	var o options
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	path, err := resolve(ctx, ref, o.hub)
+	if err != nil {
+		return nil, err
+	}
+	return loadPath(path, o)
+}
+
+// Resolve returns the local path of ref: an existing file or folder as it
+// is, else a Hub id fetched into the cache with c (nil: hub.New()).
+func Resolve(ctx context.Context, ref string, c *hub.Client) (string, error) {
+	return resolve(ctx, ref, c)
+}
+
+func resolve(ctx context.Context, ref string, c *hub.Client) (string, error) {
+	if ref == "" {
+		return "", errors.New("goformer: no model given (a Hub id such as openai/whisper-tiny, or a local folder)")
+	}
+	if _, err := os.Stat(ref); err == nil {
+		return ref, nil
+	}
+	if looksLikePath(ref) {
+		return "", fmt.Errorf("model %s: %w", ref, os.ErrNotExist)
+	}
+	if c == nil {
+		c = hub.New()
+	}
+	dir, err := c.Resolve(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", ref, err)
+	}
+	return dir, nil
+}
+
+// looksLikePath reports whether ref is meant as a file system path rather
+// than a Hub id.
+func looksLikePath(ref string) bool {
+	return strings.HasPrefix(ref, ".") || strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "~") ||
+		filepath.IsAbs(ref) || strings.Count(ref, "/") > 1 || strings.ContainsRune(ref, '\\') ||
+		strings.HasSuffix(ref, ".pt") || strings.HasSuffix(ref, ".bin") || strings.HasSuffix(ref, ".safetensors")
+}
+
+func loadPath(path string, o options) (Model, error) {
+	if err := nn.CheckWeightType(o.load.WeightType); err != nil {
+		return nil, err
+	}
+	if err := nn.CheckWeightType(o.load.KVType); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		if _, err := os.Stat(filepath.Join(path, "config.json")); err == nil {
+			f, arch, err := detect(path)
+			if err != nil {
+				return nil, err
+			}
+			m, err := f.Load(path, o.load)
+			if err != nil {
+				return nil, fmt.Errorf("loading %s model %s (%s): %w", f.Name, path, arch, err)
+			}
+			return m, nil
+		}
+	}
+	return loadFile(path, st.IsDir(), o)
+}
+
+// configHead is the part of config.json that chooses the family.
+type configHead struct {
+	Architectures []string `json:"architectures"`
+	ModelType     string   `json:"model_type"`
+}
+
+// detect reads dir/config.json and returns the family that runs it and the
+// architecture (or model type) that chose it.
+func detect(dir string) (Family, string, error) {
+	path := filepath.Join(dir, "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Family{}, "", fmt.Errorf("%s: %w", dir, err)
+	}
+	var cfg configHead
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return Family{}, "", fmt.Errorf("%s: %w: %v", path, nn.ErrConfig, err)
+	}
+	known := strings.Join(task.Architectures(), ", ")
+	if len(cfg.Architectures) > 0 && cfg.Architectures[0] != "" {
+		arch := cfg.Architectures[0]
+		if f, ok := task.Lookup(arch, ""); ok {
+			return f, arch, nil
+		}
+		return Family{}, arch, fmt.Errorf("%s: architecture %q (model_type %q): %w (goformer runs %s)",
+			path, arch, cfg.ModelType, nn.ErrUnsupportedArchitecture, known)
+	}
+	if cfg.ModelType == "" {
+		return Family{}, "", fmt.Errorf("%s: neither architectures nor model_type is set: %w", path, nn.ErrUnsupportedArchitecture)
+	}
+	if f, ok := task.Lookup("", cfg.ModelType); ok {
+		return f, cfg.ModelType, nil
+	}
+	return Family{}, cfg.ModelType, fmt.Errorf("%s: model_type %q: %w (goformer runs %s)",
+		path, cfg.ModelType, nn.ErrUnsupportedArchitecture, known)
+}
+
+// loadFile loads a checkpoint without config.json through the families
+// that read their original format (OpenAI's Whisper and CLIP files).
+func loadFile(path string, isDir bool, o options) (Model, error) {
+	var tried []string
+	var errs []error
+	for _, f := range task.Families() {
+		if f.LoadFile == nil || (o.family != "" && f.Name != o.family) {
+			continue
+		}
+		m, err := f.LoadFile(path, o.load)
+		if err == nil {
+			return m, nil
+		}
+		tried = append(tried, f.Name)
+		errs = append(errs, fmt.Errorf("not a %s checkpoint: %w", f.Name, err))
+	}
+	// Whisper first: its error is the one to show for a lone .pt file.
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%s: %w: no family named %q reads checkpoints without config.json", path, nn.ErrUnsupportedArchitecture, o.family)
+	}
+	err := errors.Join(errs...)
+	if len(errs) == 1 {
+		err = errs[0]
+	}
+	if isDir {
+		return nil, fmt.Errorf("%s: no config.json, and %w", path, err)
+	}
+	return nil, fmt.Errorf("loading %s (tried %s): %w", path, strings.Join(tried, ", "), err)
+}
+
+// TranscribeReader decodes an audio file (WAV, FLAC, MP3, Ogg Vorbis) to
+// mono PCM at t's sample rate and transcribes it.
+func TranscribeReader(ctx context.Context, t Transcriber, r io.Reader, opt TranscribeOptions) (*Transcript, error) {
+	pcm, err := DecodeAudio(r, t.SampleRate())
+	if err != nil {
+		return nil, err
+	}
+	return t.Transcribe(ctx, pcm, opt)
+}
+
+// DecodeAudio reads an audio file's samples as mono at rate Hz.
+func DecodeAudio(r io.Reader, rate int) ([]float32, error) {
+	if rate == audio.SampleRate {
+		return audio.Load16k(r)
+	}
+	buf, err := audio.Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	return audio.Resample(buf.Mono(), buf.SampleRate, rate)
+}
+
+// DecodeImage decodes an image file (JPEG, PNG, GIF, WebP, BMP, TIFF) the
+// way the vision families' processors expect (EXIF orientation applied,
+// bounded memory).
+func DecodeImage(r io.Reader) (image.Image, error) { return vit.DecodeImage(r) }

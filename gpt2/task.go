@@ -1,0 +1,58 @@
+package gpt2
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"strings"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
+)
+
+func init() {
+	task.Register(task.Family{
+		Name:          "vit-gpt2",
+		Architectures: []string{"VisionEncoderDecoderModel"},
+		ModelTypes:    []string{"vision-encoder-decoder"},
+		Tasks:         []string{task.Caption},
+		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
+			c, err := LoadCaptioner(dir, nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType))
+			if err != nil {
+				return nil, err
+			}
+			return c.AsTask("VisionEncoderDecoderModel", dir), nil
+		},
+	})
+}
+
+// AsTask returns c as a task.Captioner (and task.Model) for the front door;
+// arch and path fill its Info. Closing it closes c.
+func (c *Captioner) AsTask(arch, path string) task.Model {
+	return &taskModel{c: c, info: task.Info{Family: "vit-gpt2", Architecture: arch, Path: path, Tasks: []string{task.Caption}}}
+}
+
+type taskModel struct {
+	c    *Captioner
+	info task.Info
+}
+
+func (t *taskModel) Info() task.Info { return t.info }
+func (t *taskModel) Close() error    { return t.c.Close() }
+
+// Captioner returns the captioner behind a front-door model.
+func (t *taskModel) Captioner() *Captioner { return t.c }
+
+func (t *taskModel) Caption(ctx context.Context, img image.Image, o task.CaptionOptions) (*task.CaptionResult, error) {
+	if o.Prompt != "" {
+		return nil, fmt.Errorf("%w: a ViT-GPT2 captioner does not take a prompt; use a BLIP captioning model", ErrInput)
+	}
+	if o.Beams < 0 || o.MaxNewTokens < 0 {
+		return nil, fmt.Errorf("%w: beams and max tokens must not be negative", ErrInput)
+	}
+	c, err := t.c.Caption(ctx, img, CaptionOptions{Beams: o.Beams, MaxNewTokens: o.MaxNewTokens})
+	if err != nil {
+		return nil, err
+	}
+	return &task.CaptionResult{Text: strings.TrimSpace(c.Text), IDs: c.IDs}, nil
+}

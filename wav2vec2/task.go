@@ -1,0 +1,95 @@
+package wav2vec2
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
+)
+
+func init() {
+	task.Register(task.Family{
+		Name:          "wav2vec2",
+		Architectures: []string{"Wav2Vec2ForCTC"},
+		ModelTypes:    []string{"wav2vec2"},
+		Tasks:         []string{task.Transcribe},
+		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
+			m, err := Load(dir, nn.WithWeightType(o.WeightType))
+			if err != nil {
+				return nil, err
+			}
+			return m.AsTask("Wav2Vec2ForCTC", dir), nil
+		},
+	})
+}
+
+// AsTask returns m as a task.Transcriber (and task.Model) for the front
+// door; arch and path fill its Info. Closing it closes m.
+func (m *Model) AsTask(arch, path string) task.Model {
+	return &taskModel{m: m, info: task.Info{Family: "wav2vec2", Architecture: arch, Path: path, Tasks: []string{task.Transcribe}}}
+}
+
+type taskModel struct {
+	m    *Model
+	info task.Info
+}
+
+func (t *taskModel) Info() task.Info { return t.info }
+func (t *taskModel) Close() error    { return t.m.Close() }
+func (t *taskModel) SampleRate() int { return t.m.SampleRate() }
+
+// Model returns the wav2vec2 model behind a front-door model.
+func (t *taskModel) Model() *Model { return t.m }
+
+// Transcribe runs greedy CTC. A CTC model is trained on one language and
+// has no prompt, sampling or beam search: asking for them is an error
+// matching ErrInput rather than a silently ignored option.
+func (t *taskModel) Transcribe(ctx context.Context, pcm []float32, o task.TranscribeOptions) (*task.Transcript, error) {
+	name := t.info.Family
+	switch {
+	case o.Task == task.Translate:
+		return nil, fmt.Errorf("%w: a %s model transcribes but cannot translate; use a Whisper model", ErrInput, name)
+	case o.Task != "" && o.Task != task.Transcribe:
+		return nil, fmt.Errorf("%w: task %q (want transcribe)", ErrInput, o.Task)
+	case o.Beams > 1:
+		return nil, fmt.Errorf("%w: a %s model decodes greedily (CTC): it has no beam search", ErrInput, name)
+	case o.Beams < 0:
+		return nil, fmt.Errorf("%w: beam size %d", ErrInput, o.Beams)
+	case o.Language != "" && !(isEnglish(o.Language) && t.m.tok.english()):
+		return nil, fmt.Errorf("%w: a %s model transcribes the one language it was trained on and cannot be given one (%q)", ErrInput, name, o.Language)
+	case o.Prompt != "":
+		return nil, fmt.Errorf("%w: a %s model takes no prompt", ErrInput, name)
+	}
+	for _, x := range o.Temperatures {
+		if x != 0 {
+			return nil, fmt.Errorf("%w: a %s model decodes greedily (CTC): it cannot sample at temperature %g", ErrInput, name, x)
+		}
+	}
+	tr, err := t.m.Transcribe(ctx, pcm, Options{WordTimestamps: o.Words})
+	if err != nil {
+		return nil, err
+	}
+	duration := float64(len(pcm)) / float64(t.m.SampleRate())
+	seg := task.Segment{End: duration, Text: " " + tr.Text}
+	if o.Words {
+		seg.Words = []task.Word{}
+		for _, w := range tr.Words {
+			seg.Words = append(seg.Words, task.Word{Word: " " + w.Text, Start: w.Start, End: w.End})
+		}
+	}
+	if o.OnSegment != nil {
+		o.OnSegment(seg)
+	}
+	return &task.Transcript{Task: task.Transcribe, Duration: duration, Text: tr.Text, Segments: []task.Segment{seg}, Words: o.Words}, nil
+}
+
+// isEnglish reports whether a language option names English.
+func isEnglish(lang string) bool {
+	switch strings.ToLower(strings.TrimSpace(lang)) {
+	case "en", "english":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,151 @@
+package whisper
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
+)
+
+func init() {
+	task.Register(task.Family{
+		Name:          "whisper",
+		Architectures: []string{"WhisperForConditionalGeneration"},
+		ModelTypes:    []string{"whisper"},
+		Tasks:         []string{task.Transcribe, task.Translate},
+		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
+			return loadTask(dir, "", o)
+		},
+		LoadFile: func(path string, o task.LoadOptions) (task.Model, error) {
+			return loadTask(path, "openai-whisper", o)
+		},
+	})
+}
+
+func loadTask(path, arch string, o task.LoadOptions) (task.Model, error) {
+	m, err := Load(path, nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType))
+	if err != nil {
+		return nil, err
+	}
+	if arch == "" {
+		arch = "WhisperForConditionalGeneration"
+	}
+	return m.AsTask(arch, path), nil
+}
+
+// AsTask returns m as a task.Transcriber (and task.Model) for the front
+// door; arch and path fill its Info. Closing it closes m.
+func (m *Model) AsTask(arch, path string) task.Model {
+	return &taskModel{m: m, info: task.Info{
+		Family: "whisper", Architecture: arch, Path: path,
+		Tasks: []string{task.Transcribe, task.Translate},
+	}}
+}
+
+// taskModel adapts a Model to the task interfaces.
+type taskModel struct {
+	m    *Model
+	info task.Info
+}
+
+func (t *taskModel) Info() task.Info { return t.info }
+func (t *taskModel) Close() error    { return t.m.Close() }
+func (t *taskModel) SampleRate() int { return audio.SampleRate }
+
+// Model returns the Whisper model behind a front-door model.
+func (t *taskModel) Model() *Model { return t.m }
+
+func (t *taskModel) Transcribe(ctx context.Context, pcm []float32, o task.TranscribeOptions) (*task.Transcript, error) {
+	opt, err := t.options(o)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.m.Transcribe(ctx, pcm, opt)
+	if err != nil {
+		return nil, err
+	}
+	tr := res.Transcript()
+	tr.Task, tr.Duration = opt.Task, float64(len(pcm))/audio.SampleRate
+	return tr, nil
+}
+
+// Transcript converts r to the front door's type, which package transcript
+// writes in OpenAI's output formats (Task and Duration are left for the
+// caller to fill).
+func (r *Result) Transcript() *task.Transcript {
+	tr := &task.Transcript{Language: r.Language, Text: r.Text, Segments: make([]task.Segment, len(r.Segments))}
+	for i, s := range r.Segments {
+		tr.Segments[i] = s.task()
+		if s.hasWords || s.Words != nil {
+			tr.Words = true
+		}
+	}
+	return tr
+}
+
+// task converts a segment to the front door's type.
+func (s Segment) task() task.Segment {
+	out := task.Segment{
+		ID: s.ID, Seek: s.Seek, Start: s.Start, End: s.End, Text: s.Text, Tokens: s.Tokens,
+		Temperature: s.Temperature, AvgLogprob: s.AvgLogprob,
+		CompressionRatio: s.CompressionRatio, NoSpeechProb: s.NoSpeechProb,
+	}
+	if s.Words != nil {
+		out.Words = make([]task.Word, len(s.Words))
+		for i, w := range s.Words {
+			out.Words[i] = task.Word(w)
+		}
+	}
+	return out
+}
+
+// options checks the front door's options against what Whisper can do and
+// converts them.
+func (t *taskModel) options(o task.TranscribeOptions) (Options, error) {
+	name := o.Task
+	if name == "" {
+		name = task.Transcribe
+	}
+	if name != task.Transcribe && name != task.Translate {
+		return Options{}, fmt.Errorf("%w: task %q (want transcribe or translate)", ErrInput, name)
+	}
+	if o.Beams < 0 {
+		return Options{}, fmt.Errorf("%w: beam size %d", ErrInput, o.Beams)
+	}
+	if o.Beams > MaxBeams {
+		return Options{}, fmt.Errorf("%w: beam size %d over the limit of %d", ErrInput, o.Beams, MaxBeams)
+	}
+	for _, x := range o.Temperatures {
+		if !(x >= 0 && x <= 1) || math.IsNaN(x) {
+			return Options{}, fmt.Errorf("%w: temperature %g outside [0, 1]", ErrInput, x)
+		}
+	}
+	if o.Language != "" {
+		tok := t.m.Tokenizer()
+		if tok == nil {
+			return Options{}, fmt.Errorf("%w: %v", ErrInput, ErrNoTokenizer)
+		}
+		if _, err := tok.LanguageToken(o.Language); err != nil {
+			return Options{}, fmt.Errorf("%w: %v", ErrInput, err)
+		}
+	}
+	opt := Options{
+		Task: name, Language: o.Language, InitialPrompt: o.Prompt,
+		Temperatures: o.Temperatures, WordTimestamps: o.Words,
+	}
+	if o.Beams > 1 {
+		opt.BeamSize = o.Beams
+	}
+	if o.OnSegment != nil {
+		f := o.OnSegment
+		opt.OnSegment = func(s Segment) { f(s.task()) }
+	}
+	return opt, nil
+}
+
+// MaxBeams bounds the beam width a front-door call may ask for (OpenAI's
+// default is 5).
+const MaxBeams = 32
