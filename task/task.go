@@ -123,8 +123,8 @@ type ZeroShotOptions struct {
 	// Template makes each label's prompt, "{label}" standing for the label
 	// (e.g. "a photo of {label}"); "" uses the label as it is.
 	Template string `json:"template,omitempty"`
-	// TopK is the number of labels returned, best first; 0 returns all in
-	// the order given.
+	// TopK is the number of labels returned, best first; 0 returns all,
+	// best first.
 	TopK int `json:"top_k,omitempty"`
 }
 

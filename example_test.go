@@ -1,0 +1,190 @@
+package goformer_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/goformer/goformer"
+)
+
+// The examples load the random-weight fixture models of the project's
+// reference data (../shared/fixtures); their outputs are what transformers
+// produced for the same weights. A real checkpoint is named the same way:
+// goformer.Load(ctx, "Salesforce/blip-image-captioning-large").
+
+func decode(path string) *os.File {
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return f
+}
+
+// Load picks the family from config.json; Info tells what the model does.
+func ExampleLoad() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/blip-vqa/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	info := m.Info()
+	fmt.Println(info.Family, info.Architecture, info.Tasks)
+	// Output: blip BlipForQuestionAnswering [vqa]
+}
+
+func ExampleCaptioner() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/blip-caption/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f := decode("../shared/media/images/chelsea.png")
+	defer f.Close()
+	img, err := goformer.DecodeImage(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := m.(goformer.Captioner).Caption(ctx, img, goformer.CaptionOptions{MaxNewTokens: 12})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c.Text)
+	// Output: enthusiasticﬂ craftsmen chemical blackness petra puzzles characterised unconscious jurgen wei manifesto
+}
+
+func ExampleAnswerer() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/blip-vqa/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f := decode("../shared/media/images/chelsea.png")
+	defer f.Close()
+	img, err := goformer.DecodeImage(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := m.(goformer.Answerer).Answer(ctx, img, "what is in the picture?", goformer.AnswerOptions{MaxNewTokens: 8})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(a.Text)
+	// Output: dial livelypaper grid quiteы bodied sabre
+}
+
+func ExampleClassifier() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/vit/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f := decode("../shared/media/images/chelsea.png")
+	defer f.Close()
+	img, err := goformer.DecodeImage(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	preds, err := m.(goformer.Classifier).Classify(ctx, img, goformer.ClassifyOptions{TopK: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range preds {
+		fmt.Printf("%.4f %s\n", p.Score, p.Label)
+	}
+	// Output:
+	// 0.3642 galaxy
+	// 0.2472 motorcycle
+	// 0.1398 astronaut
+}
+
+func ExampleZeroShotClassifier() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/clip/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f := decode("../shared/media/images/chelsea.png")
+	defer f.Close()
+	img, err := goformer.DecodeImage(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	labels := []string{"a photo of a cat", "a photo of an astronaut", "a cup of coffee", "a page of text"}
+	scores, err := m.(goformer.ZeroShotClassifier).ZeroShot(ctx, img, labels, goformer.ZeroShotOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range scores {
+		fmt.Printf("%.4f %s\n", s.Probability, s.Label)
+	}
+	// Output:
+	// 0.8457 a page of text
+	// 0.1102 a photo of a cat
+	// 0.0371 a photo of an astronaut
+	// 0.0070 a cup of coffee
+}
+
+func ExampleEmbedder() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/clip/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	vecs, err := m.(goformer.Embedder).EmbedTexts(ctx, []string{"a photo of a cat", "a cup of coffee"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var norm float32
+	for _, x := range vecs[0] {
+		norm += x * x
+	}
+	fmt.Printf("%d vectors of %d values, |v| = %.3f\n", len(vecs), len(vecs[0]), norm)
+	// Output: 2 vectors of 48 values, |v| = 1.000
+}
+
+func ExampleSearcher() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/clip/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	ix, err := m.(goformer.Searcher).IndexDir(ctx, "../shared/media/images", goformer.IndexOptions{
+		// Skip files that are no images (or broken ones).
+		OnError: func(path string, err error) error { return nil },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	matches, err := ix.SearchText(ctx, "a cat", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ix.Len() > 0, len(matches))
+	// Output: true 1
+}
+
+func ExampleTranscriber() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/wav2vec2/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f := decode("../shared/media/audio/jfk.flac")
+	defer f.Close()
+	res, err := goformer.TranscribeReader(ctx, m.(goformer.Transcriber), f, goformer.TranscribeOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%.2f s: %s…\n", res.Duration, res.Text[:24])
+	// Output: 11.00 s: YAYXYXYXYAXAUSICHACAXYAW…
+}
