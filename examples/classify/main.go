@@ -1,4 +1,4 @@
-// Command classify labels images with a ViT image classifier.
+// Command classify labels images with an image classifier (ViT).
 //
 //	go run ./examples/classify -model google/vit-base-patch16-224 cat.jpg
 package main
@@ -10,40 +10,38 @@ import (
 	"log"
 	"os"
 
-	"github.com/goformer/goformer/hub"
-	"github.com/goformer/goformer/vit"
+	"github.com/goformer/goformer"
 )
 
 func main() {
-	modelID := flag.String("model", "google/vit-base-patch16-224", "Hub id or local model directory")
+	modelID := flag.String("model", goformer.DefaultModel(goformer.TaskClassify), "Hub id or local model directory")
 	k := flag.Int("k", 3, "classes to print per image")
 	flag.Parse()
 	log.SetFlags(0)
 	ctx := context.Background()
 
-	// Resolve downloads the model into the Hugging Face cache (or returns a
-	// local directory as it is).
-	dir, err := hub.Resolve(ctx, *modelID)
-	if err != nil {
-		log.Fatal(err)
-	}
-	model, err := vit.Load(dir)
+	// Load downloads the model into the Hugging Face cache (or reads a
+	// local folder as it is) and picks the family from its config.json.
+	model, err := goformer.Load(ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-
+	c, ok := model.(goformer.Classifier)
+	if !ok {
+		log.Fatalf("%s does not classify images", *modelID)
+	}
 	for _, path := range flag.Args() {
 		f, err := os.Open(path)
 		if err != nil {
 			log.Fatal(err)
 		}
-		img, err := vit.DecodeImage(f)
+		img, err := goformer.DecodeImage(f)
 		f.Close()
 		if err != nil {
 			log.Fatalf("%s: %v", path, err)
 		}
-		preds, err := model.Classify(ctx, img, *k)
+		preds, err := c.Classify(ctx, img, goformer.ClassifyOptions{TopK: *k})
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -1,6 +1,6 @@
-// Command search finds the images of a folder that best match a text, with
-// CLIP. The index is saved so that later searches need not embed the images
-// again.
+// Command search indexes a folder of images with CLIP (saving the index
+// when -index is given, reusing it next time) and prints the images most
+// similar to a text query.
 //
 //	go run ./examples/search -dir ~/Pictures -index pictures.idx "a red bicycle"
 package main
@@ -15,12 +15,11 @@ import (
 	"os"
 	"strings"
 
-	"github.com/goformer/goformer/clip"
-	"github.com/goformer/goformer/hub"
+	"github.com/goformer/goformer"
 )
 
 func main() {
-	modelID := flag.String("model", "openai/clip-vit-base-patch32", "Hub id or local model directory")
+	modelID := flag.String("model", goformer.DefaultModel(goformer.TaskSearch), "Hub id or local model directory")
 	dir := flag.String("dir", ".", "folder of images")
 	indexPath := flag.String("index", "", "index file to load, or to save after indexing (optional)")
 	k := flag.Int("k", 5, "number of results")
@@ -29,23 +28,23 @@ func main() {
 	query := strings.Join(flag.Args(), " ")
 	ctx := context.Background()
 
-	modelDir, err := hub.Resolve(ctx, *modelID)
-	if err != nil {
-		log.Fatal(err)
-	}
-	model, err := clip.Load(modelDir)
+	model, err := goformer.Load(ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
+	s, ok := model.(goformer.Searcher)
+	if !ok {
+		log.Fatalf("%s cannot search images", *modelID)
+	}
 
-	ix, err := model.LoadIndex(*indexPath) // checks that this model made it
+	ix, err := s.OpenIndex(*indexPath) // checks that this model made it
 	if *indexPath == "" || errors.Is(err, fs.ErrNotExist) {
 		skip := func(path string, err error) error { // keep going past unreadable files
 			fmt.Fprintf(os.Stderr, "skipping %v\n", err)
 			return nil
 		}
-		ix, err = model.IndexDir(ctx, *dir, clip.IndexOptions{OnError: skip})
+		ix, err = s.IndexDir(ctx, *dir, goformer.IndexOptions{OnError: skip})
 		if err == nil && *indexPath != "" {
 			err = ix.Save(*indexPath)
 		}
@@ -57,7 +56,7 @@ func main() {
 		fmt.Printf("%d images indexed\n", ix.Len())
 		return
 	}
-	matches, err := model.SearchText(ctx, ix, query, *k)
+	matches, err := ix.SearchText(ctx, query, *k)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,13 +11,11 @@ import (
 	"os"
 	"strings"
 
-	"github.com/goformer/goformer/clip"
-	"github.com/goformer/goformer/hub"
-	"github.com/goformer/goformer/vit"
+	"github.com/goformer/goformer"
 )
 
 func main() {
-	modelID := flag.String("model", "openai/clip-vit-base-patch32", "Hub id or local model directory")
+	modelID := flag.String("model", goformer.DefaultModel(goformer.TaskZeroShot), "Hub id or local model directory")
 	labels := flag.String("labels", "a photo of a cat,a photo of a dog", "comma-separated labels")
 	template := flag.String("template", "", `optional prompt template, e.g. "a photo of {label}"`)
 	flag.Parse()
@@ -27,26 +25,25 @@ func main() {
 	}
 	ctx := context.Background()
 
-	dir, err := hub.Resolve(ctx, *modelID)
-	if err != nil {
-		log.Fatal(err)
-	}
-	model, err := clip.Load(dir)
+	model, err := goformer.Load(ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-
+	z, ok := model.(goformer.ZeroShotClassifier)
+	if !ok {
+		log.Fatalf("%s does not do zero-shot classification", *modelID)
+	}
 	f, err := os.Open(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	img, err := vit.DecodeImage(f)
+	img, err := goformer.DecodeImage(f)
 	if err != nil {
 		log.Fatalf("%s: %v", flag.Arg(0), err)
 	}
-	scores, err := model.ZeroShot(ctx, img, strings.Split(*labels, ","), clip.ZeroShotOptions{Template: *template})
+	scores, err := z.ZeroShot(ctx, img, strings.Split(*labels, ","), goformer.ZeroShotOptions{Template: *template})
 	if err != nil {
 		log.Fatal(err)
 	}
