@@ -482,6 +482,11 @@ func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor,
 // without tokenizer files.
 func (m *Model) Tokenizer() *Tokenizer { return m.tok }
 
-// SetTokenizer attaches a tokenizer (for OpenAI checkpoints loaded without
-// tokenizer files). It must be called before the model is shared.
-func (m *Model) SetTokenizer(t *Tokenizer) { m.tok = t }
+// WithTokenizer returns a copy of m that uses t (for OpenAI checkpoints
+// loaded without tokenizer files); m is unchanged. The copy shares m's
+// weights: Close one of them, once, when neither is used any more.
+func (m *Model) WithTokenizer(t *Tokenizer) *Model {
+	c := *m
+	c.tok = t
+	return &c
+}

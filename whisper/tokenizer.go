@@ -46,7 +46,7 @@ func NewTokenizer(w *tokenizer.Whisper) *Tokenizer {
 
 // LoadTokenizer loads the tokenizer files of a Hub model directory
 // (vocab.json + merges.txt + added_tokens.json, or tokenizer.json), for
-// attaching to an OpenAI checkpoint with SetTokenizer.
+// attaching to an OpenAI checkpoint with WithTokenizer.
 func LoadTokenizer(dir string) (*Tokenizer, error) {
 	w, err := tokenizer.LoadWhisper(dir)
 	if err != nil {
