@@ -79,6 +79,8 @@ type (
 	Segment            = task.Segment
 	Word               = task.Word
 	Family             = task.Family
+	OptionChecker      = task.OptionChecker
+	OptionError        = task.OptionError
 )
 
 // Task names (Info.Tasks, DefaultModel).

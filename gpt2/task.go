@@ -44,15 +44,30 @@ func (t *taskModel) Close() error    { return t.c.Close() }
 func (t *taskModel) Captioner() *Captioner { return t.c }
 
 func (t *taskModel) Caption(ctx context.Context, img image.Image, o task.CaptionOptions) (*task.CaptionResult, error) {
-	if o.Prompt != "" {
-		return nil, fmt.Errorf("%w: a ViT-GPT2 captioner does not take a prompt; use a BLIP captioning model", ErrInput)
-	}
-	if o.Beams < 0 || o.MaxNewTokens < 0 {
-		return nil, fmt.Errorf("%w: beams and max tokens must not be negative", ErrInput)
+	if err := t.CheckOptions(o); err != nil {
+		return nil, err
 	}
 	c, err := t.c.Caption(ctx, img, CaptionOptions{Beams: o.Beams, MaxNewTokens: o.MaxNewTokens})
 	if err != nil {
 		return nil, err
 	}
 	return &task.CaptionResult{Text: strings.TrimSpace(c.Text), IDs: c.IDs}, nil
+}
+
+// CheckOptions tells whether the model honours the options of a task
+// (task.OptionChecker).
+func (t *taskModel) CheckOptions(opt any) error {
+	o, ok := opt.(task.CaptionOptions)
+	if !ok {
+		return nil
+	}
+	switch {
+	case o.Prompt != "":
+		return &task.OptionError{Option: "prompt", Err: fmt.Errorf("%w: a ViT-GPT2 captioner does not take a prompt; use a BLIP captioning model", ErrInput)}
+	case o.Beams < 0:
+		return &task.OptionError{Option: "beams", Err: fmt.Errorf("%w: beams must not be negative", ErrInput)}
+	case o.MaxNewTokens < 0:
+		return &task.OptionError{Option: "max_new_tokens", Err: fmt.Errorf("%w: max tokens must not be negative", ErrInput)}
+	}
+	return nil
 }

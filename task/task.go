@@ -251,3 +251,25 @@ type inputError struct{ msg string }
 
 func (e *inputError) Error() string        { return e.msg }
 func (e *inputError) Is(target error) bool { return target == ErrInput }
+
+// OptionError is an option a model cannot honour (a language given to a
+// model trained on one, a prompt to a captioner without one, a beam width
+// over the limit). It matches ErrInput through Err, the family's error.
+type OptionError struct {
+	// Option is the option's name, as in the JSON of the options struct
+	// ("language", "beams", "prompt", "temperatures", "task", …).
+	Option string
+	// Err is the family's error, matching its own input sentinel.
+	Err error
+}
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// OptionChecker is implemented by models that can tell, before any input,
+// whether they honour a task's options: opt is a TranscribeOptions,
+// CaptionOptions, AnswerOptions, ClassifyOptions or ZeroShotOptions value.
+// The error is an *OptionError naming the option.
+type OptionChecker interface {
+	CheckOptions(opt any) error
+}

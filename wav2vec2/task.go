@@ -47,25 +47,8 @@ func (t *taskModel) Model() *Model { return t.m }
 // has no prompt, sampling or beam search: asking for them is an error
 // matching ErrInput rather than a silently ignored option.
 func (t *taskModel) Transcribe(ctx context.Context, pcm []float32, o task.TranscribeOptions) (*task.Transcript, error) {
-	name := t.info.Family
-	switch {
-	case o.Task == task.Translate:
-		return nil, fmt.Errorf("%w: a %s model transcribes but cannot translate; use a Whisper model", ErrInput, name)
-	case o.Task != "" && o.Task != task.Transcribe:
-		return nil, fmt.Errorf("%w: task %q (want transcribe)", ErrInput, o.Task)
-	case o.Beams > 1:
-		return nil, fmt.Errorf("%w: a %s model decodes greedily (CTC): it has no beam search", ErrInput, name)
-	case o.Beams < 0:
-		return nil, fmt.Errorf("%w: beam size %d", ErrInput, o.Beams)
-	case o.Language != "" && !(isEnglish(o.Language) && t.m.tok.english()):
-		return nil, fmt.Errorf("%w: a %s model transcribes the one language it was trained on and cannot be given one (%q)", ErrInput, name, o.Language)
-	case o.Prompt != "":
-		return nil, fmt.Errorf("%w: a %s model takes no prompt", ErrInput, name)
-	}
-	for _, x := range o.Temperatures {
-		if x != 0 {
-			return nil, fmt.Errorf("%w: a %s model decodes greedily (CTC): it cannot sample at temperature %g", ErrInput, name, x)
-		}
+	if err := t.check(o); err != nil {
+		return nil, err
 	}
 	tr, err := t.m.Transcribe(ctx, pcm, Options{WordTimestamps: o.Words})
 	if err != nil {
@@ -83,6 +66,43 @@ func (t *taskModel) Transcribe(ctx context.Context, pcm []float32, o task.Transc
 		o.OnSegment(seg)
 	}
 	return &task.Transcript{Task: task.Transcribe, Duration: duration, Text: tr.Text, Segments: []task.Segment{seg}, Words: o.Words}, nil
+}
+
+// CheckOptions tells whether the model honours the options of a task
+// (task.OptionChecker).
+func (t *taskModel) CheckOptions(opt any) error {
+	if o, ok := opt.(task.TranscribeOptions); ok {
+		return t.check(o)
+	}
+	return nil
+}
+
+func optionErr(option, format string, a ...any) error {
+	return &task.OptionError{Option: option, Err: fmt.Errorf("%w: %s", ErrInput, fmt.Sprintf(format, a...))}
+}
+
+func (t *taskModel) check(o task.TranscribeOptions) error {
+	name := t.info.Family
+	switch {
+	case o.Task == task.Translate:
+		return optionErr("task", "a %s model transcribes but cannot translate; use a Whisper model", name)
+	case o.Task != "" && o.Task != task.Transcribe:
+		return optionErr("task", "task %q (want transcribe)", o.Task)
+	case o.Beams > 1:
+		return optionErr("beams", "a %s model decodes greedily (CTC): it has no beam search", name)
+	case o.Beams < 0:
+		return optionErr("beams", "beam size %d", o.Beams)
+	case o.Language != "" && !(isEnglish(o.Language) && t.m.tok.english()):
+		return optionErr("language", "a %s model transcribes the one language it was trained on and cannot be given one (%q)", name, o.Language)
+	case o.Prompt != "":
+		return optionErr("prompt", "a %s model takes no prompt", name)
+	}
+	for _, x := range o.Temperatures {
+		if x != 0 {
+			return optionErr("temperatures", "a %s model decodes greedily (CTC): it cannot sample at temperature %g", name, x)
+		}
+	}
+	return nil
 }
 
 // isEnglish reports whether a language option names English.

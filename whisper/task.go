@@ -102,6 +102,20 @@ func (s Segment) task() task.Segment {
 	return out
 }
 
+// CheckOptions tells whether the model honours the options of a task
+// (task.OptionChecker).
+func (t *taskModel) CheckOptions(opt any) error {
+	if o, ok := opt.(task.TranscribeOptions); ok {
+		_, err := t.options(o)
+		return err
+	}
+	return nil
+}
+
+func optionErr(option, format string, a ...any) error {
+	return &task.OptionError{Option: option, Err: fmt.Errorf("%w: %s", ErrInput, fmt.Sprintf(format, a...))}
+}
+
 // options checks the front door's options against what Whisper can do and
 // converts them.
 func (t *taskModel) options(o task.TranscribeOptions) (Options, error) {
@@ -110,26 +124,26 @@ func (t *taskModel) options(o task.TranscribeOptions) (Options, error) {
 		name = task.Transcribe
 	}
 	if name != task.Transcribe && name != task.Translate {
-		return Options{}, fmt.Errorf("%w: task %q (want transcribe or translate)", ErrInput, name)
+		return Options{}, optionErr("task", "task %q (want transcribe or translate)", name)
 	}
 	if o.Beams < 0 {
-		return Options{}, fmt.Errorf("%w: beam size %d", ErrInput, o.Beams)
+		return Options{}, optionErr("beams", "beam size %d", o.Beams)
 	}
 	if o.Beams > MaxBeams {
-		return Options{}, fmt.Errorf("%w: beam size %d over the limit of %d", ErrInput, o.Beams, MaxBeams)
+		return Options{}, optionErr("beams", "beam size %d over the limit of %d", o.Beams, MaxBeams)
 	}
 	for _, x := range o.Temperatures {
 		if !(x >= 0 && x <= 1) || math.IsNaN(x) {
-			return Options{}, fmt.Errorf("%w: temperature %g outside [0, 1]", ErrInput, x)
+			return Options{}, optionErr("temperatures", "temperature %g outside [0, 1]", x)
 		}
 	}
 	if o.Language != "" {
 		tok := t.m.Tokenizer()
 		if tok == nil {
-			return Options{}, fmt.Errorf("%w: %v", ErrInput, ErrNoTokenizer)
+			return Options{}, optionErr("language", "%v", ErrNoTokenizer)
 		}
 		if _, err := tok.LanguageToken(o.Language); err != nil {
-			return Options{}, fmt.Errorf("%w: %v", ErrInput, err)
+			return Options{}, optionErr("language", "%v", err)
 		}
 	}
 	opt := Options{

@@ -264,6 +264,8 @@ func (c common) output(e *env) (io.Writer, func(err error) error) {
 	if *c.out == "" {
 		return e.stdout, func(err error) error { return err }
 	}
+	// The file is written only when every input succeeded (standard
+	// output gets the results of the inputs that did).
 	var buf bytes.Buffer
 	return &buf, func(err error) error {
 		if err != nil {
@@ -311,8 +313,10 @@ func checkFormat(format string, allowed ...string) error {
 	return usagef("-format %q: want %s", format, strings.Join(allowed, " or "))
 }
 
-// loadFor loads the model for a command and checks that it does task.
-func (e *env) loadFor(ref, task string) (*model, error) {
+// loadFor loads the model for a command, checks that it does task and, for
+// models that can tell, that it honours opt (a task options value, or nil):
+// an option it cannot honour is a command-line mistake naming the flag.
+func (e *env) loadFor(ref, task string, opt any) (*model, error) {
 	// A checkpoint without config.json is OpenAI's Whisper or CLIP file:
 	// the task tells which.
 	hint := ""
@@ -330,7 +334,24 @@ func (e *env) loadFor(ref, task string) (*model, error) {
 		m.Close()
 		return nil, m.wrongTask(task)
 	}
+	if c, ok := m.Model.(goformer.OptionChecker); ok && opt != nil {
+		if err := c.CheckOptions(opt); err != nil {
+			m.Close()
+			var oe *goformer.OptionError
+			if errors.As(err, &oe) {
+				return nil, usagef("%s: %v", optionFlags[oe.Option], err)
+			}
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// optionFlags names the flag of each task option.
+var optionFlags = map[string]string{
+	"task": "-task", "language": "-language", "prompt": "-prompt", "beams": "-beam",
+	"temperatures": "-temperature/-fallback", "words": "-words", "max_new_tokens": "-max-tokens",
+	"top_k": "-k", "template": "-template",
 }
 
 func runVersion(e *env, args []string) error {

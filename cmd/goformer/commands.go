@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,69 +12,62 @@ import (
 	"strings"
 
 	"github.com/goformer/goformer"
+	"github.com/goformer/goformer/tokenizer"
 )
 
-// needInputs checks that a command got at least one input.
-func needInputs(pos []string, what string) error {
+// needInputs checks that a command got at least one input and expands
+// folders and patterns (see expandInputs).
+func needInputs(pos []string, what string, exts []string) ([]string, error) {
 	if len(pos) == 0 {
-		return usagef("no %s given", what)
+		return nil, usagef("no %s given", what)
 	}
-	return nil
+	return expandInputs(pos, exts)
 }
 
 func runClassify(e *env, args []string) error {
-	const usage = "[-model ID|DIR] [-k N] [-format text|json] [-o FILE] IMAGE..."
+	const usage = "[-model ID|DIR] [-k N] [-format text|json|jsonl] [-o FILE] IMAGE|DIR|GLOB|-..."
 	fs := flagSet("classify")
-	c := commonFlags(fs, defaultClassifyModel, "text", "text or json")
+	c := commonFlags(fs, defaultClassifyModel, "text", "text, json or jsonl")
 	k := fs.Int("k", 5, "number of classes to show per image (0: all)")
 	pos, err := parse(e, fs, usage, args)
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(*c.format, "text", "json"); err != nil {
+	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
-	if err := needInputs(pos, "image"); err != nil {
+	if *k < 0 {
+		return usagef("-k %d: want 0 (all) or more", *k)
+	}
+	inputs, err := needInputs(pos, "image", imageExts)
+	if err != nil {
 		return err
 	}
-	m, err := e.loadFor(*c.model, taskClassify)
+	m, err := e.loadFor(*c.model, taskClassify, goformer.ClassifyOptions{TopK: *k})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	w, done := c.output(e)
-	var results []Classification
-	for _, path := range pos {
-		img, err := decodeImageFile(path)
-		if err != nil {
-			return err
-		}
+	return e.runImages("classify", c, inputs, func(name string, img image.Image) (imageResult, error) {
 		preds, err := m.classify(e.ctx, img, *k)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return imageResult{}, err
 		}
-		r := Classification{Image: path, Predictions: preds}
-		if *c.format == "json" {
-			results = append(results, r)
-			continue
-		}
-		if len(pos) > 1 {
-			fmt.Fprintf(w, "%s:\n", path)
-		}
-		for _, p := range preds {
-			fmt.Fprintf(w, "%.4f  %s\n", p.Score, p.Label)
-		}
-	}
-	if *c.format == "json" {
-		err = writeJSON(w, results)
-	}
-	return done(err)
+		return imageResult{json: Classification{Image: name, Predictions: preds}, text: func(w io.Writer, name string, multi bool) {
+			if multi {
+				fmt.Fprintf(w, "%s:\n", name)
+			}
+			for _, p := range preds {
+				fmt.Fprintf(w, "%.4f  %s\n", p.Score, p.Label)
+			}
+		}}, nil
+	})
 }
 
 func runZeroShot(e *env, args []string) error {
-	const usage = `[-model ID|DIR] -labels "a dog,a cat" [-template "a photo of {label}"] [-k N] [-format text|json] [-o FILE] IMAGE...`
+	const usage = `[-model ID|DIR] -labels "a dog,a cat" [-template "a photo of {label}"] [-k N] [-format text|json|jsonl] [-o FILE] IMAGE|DIR|GLOB|-...`
 	fs := flagSet("zeroshot")
-	c := commonFlags(fs, defaultCLIPModel, "text", "text or json")
+	c := commonFlags(fs, defaultCLIPModel, "text", "text, json or jsonl")
 	labels := &listFlag{sep: ","}
 	fs.Var(labels, "labels", "comma-separated candidate labels (repeatable)")
 	template := fs.String("template", "", `prompt template, "{label}" standing for each label (e.g. "a photo of {label}")`)
@@ -82,102 +76,113 @@ func runZeroShot(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(*c.format, "text", "json"); err != nil {
+	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if len(labels.items) == 0 {
 		return usagef("no labels: give them with -labels")
 	}
-	if err := needInputs(pos, "image"); err != nil {
+	if *k < 0 {
+		return usagef("-k %d: want 0 (all) or more", *k)
+	}
+	inputs, err := needInputs(pos, "image", imageExts)
+	if err != nil {
 		return err
 	}
-	m, err := e.loadFor(*c.model, taskZeroShot)
+	opt := goformer.ZeroShotOptions{Template: *template, TopK: *k}
+	m, err := e.loadFor(*c.model, taskZeroShot, opt)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	w, done := c.output(e)
-	var results []ZeroShotResult
-	for _, path := range pos {
-		img, err := decodeImageFile(path)
-		if err != nil {
-			return err
-		}
+	return e.runImages("zeroshot", c, inputs, func(name string, img image.Image) (imageResult, error) {
 		scores, err := m.zeroShot(e.ctx, img, labels.items, *template, *k)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return imageResult{}, err
 		}
-		if *c.format == "json" {
-			results = append(results, ZeroShotResult{Image: path, Labels: scores})
-			continue
-		}
-		if len(pos) > 1 {
-			fmt.Fprintf(w, "%s:\n", path)
-		}
-		for _, s := range scores {
-			fmt.Fprintf(w, "%.4f  %s\n", s.Probability, s.Label)
-		}
-	}
-	if *c.format == "json" {
-		err = writeJSON(w, results)
-	}
-	return done(err)
+		return imageResult{json: ZeroShotResult{Image: name, Labels: scores}, text: func(w io.Writer, name string, multi bool) {
+			if multi {
+				fmt.Fprintf(w, "%s:\n", name)
+			}
+			for _, s := range scores {
+				fmt.Fprintf(w, "%.4f  %s\n", s.Probability, s.Label)
+			}
+		}}, nil
+	})
 }
 
 func runEmbed(e *env, args []string) error {
-	const usage = `[-model ID|DIR] [-text TEXT]... [-format json|text] [-o FILE] [IMAGE...]`
+	const usage = `[-model ID|DIR] [-text TEXT]... [-format json|jsonl|text] [-o FILE] [IMAGE|DIR|GLOB|-...]`
 	fs := flagSet("embed")
-	c := commonFlags(fs, defaultCLIPModel, "json", "json or text (one line per input: the input, a tab, the values)")
+	c := commonFlags(fs, defaultCLIPModel, "json", "json, jsonl or text (one line per input: the input, a tab, the values)")
 	texts := &listFlag{}
 	fs.Var(texts, "text", "a text to embed (repeatable)")
 	pos, err := parse(e, fs, usage, args)
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(*c.format, "json", "text"); err != nil {
+	if err := checkFormat(*c.format, "json", "jsonl", "text"); err != nil {
 		return err
 	}
 	if len(texts.items) == 0 && len(pos) == 0 {
 		return usagef("nothing to embed: give texts with -text and/or image files")
 	}
-	m, err := e.loadFor(*c.model, taskEmbed)
+	var inputs []string
+	if len(pos) > 0 {
+		if inputs, err = expandInputs(pos, imageExts); err != nil {
+			return err
+		}
+	}
+	m, err := e.loadFor(*c.model, taskEmbed, nil)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	var out []Embedding
+	w, done := c.output(e)
+	var all []Embedding
+	emit := func(emb Embedding) error {
+		switch *c.format {
+		case "json":
+			all = append(all, emb)
+		case "jsonl":
+			return writeJSONLine(w, emb)
+		default:
+			vals := make([]string, len(emb.Embedding))
+			for i, v := range emb.Embedding {
+				vals[i] = strconv.FormatFloat(float64(v), 'g', 7, 32)
+			}
+			fmt.Fprintf(w, "%s\t%s\n", strings.ReplaceAll(emb.Input, "\t", " "), strings.Join(vals, " "))
+		}
+		return nil
+	}
 	if len(texts.items) > 0 {
 		vecs, err := m.embedTexts(e.ctx, texts.items)
 		if err != nil {
 			return err
 		}
 		for i, t := range texts.items {
-			out = append(out, Embedding{Input: t, Type: "text", Embedding: vecs[i]})
+			if err := emit(Embedding{Input: t, Type: "text", Embedding: vecs[i]}); err != nil {
+				return err
+			}
 		}
 	}
-	for _, path := range pos {
-		img, err := decodeImageFile(path)
+	err = e.each("embed", inputs, func(name string) error {
+		img, err := readImage(name)
 		if err != nil {
 			return err
 		}
 		vecs, err := m.embedImages(e.ctx, []image.Image{img})
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return err
 		}
-		out = append(out, Embedding{Input: path, Type: "image", Embedding: vecs[0]})
-	}
-	w, done := c.output(e)
+		return emit(Embedding{Input: displayName(name), Type: "image", Embedding: vecs[0]})
+	})
 	if *c.format == "json" {
-		return done(writeJSON(w, out))
-	}
-	for _, emb := range out {
-		vals := make([]string, len(emb.Embedding))
-		for i, v := range emb.Embedding {
-			vals[i] = strconv.FormatFloat(float64(v), 'g', 7, 32)
+		if werr := writeJSON(w, all); werr != nil && err == nil {
+			err = werr
 		}
-		fmt.Fprintf(w, "%s\t%s\n", strings.ReplaceAll(emb.Input, "\t", " "), strings.Join(vals, " "))
 	}
-	return done(nil)
+	return done(err)
 }
 
 func runSearch(e *env, args []string) error {
@@ -217,7 +222,7 @@ builds the index.`
 			return fmt.Errorf("index %s: %w (give -dir to build it)", *indexPath, err)
 		}
 	}
-	m, err := e.loadFor(*c.model, taskSearch)
+	m, err := e.loadFor(*c.model, taskSearch, nil)
 	if err != nil {
 		return err
 	}
@@ -324,9 +329,9 @@ func withPath(path string, err error) error {
 }
 
 func runCaption(e *env, args []string) error {
-	const usage = `[-model ID|DIR] [-prompt TEXT] [-beam N] [-max-tokens N] [-format text|json] [-o FILE] IMAGE...`
+	const usage = `[-model ID|DIR] [-prompt TEXT] [-beam N] [-max-tokens N] [-format text|json|jsonl] [-o FILE] IMAGE|DIR|GLOB|-...`
 	fs := flagSet("caption")
-	c := commonFlags(fs, defaultCaptionModel, "text", "text or json")
+	c := commonFlags(fs, defaultCaptionModel, "text", "text, json or jsonl")
 	prompt := fs.String("prompt", "", `text the caption starts with, e.g. "a photography of" (BLIP only)`)
 	beam := fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
 	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
@@ -334,47 +339,59 @@ func runCaption(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(*c.format, "text", "json"); err != nil {
+	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
-	if err := needInputs(pos, "image"); err != nil {
+	if err := checkGeneration(*beam, *maxTokens); err != nil {
 		return err
 	}
-	m, err := e.loadFor(*c.model, taskCaption)
+	inputs, err := needInputs(pos, "image", imageExts)
+	if err != nil {
+		return err
+	}
+	opt := captionParams{Prompt: *prompt, Beams: *beam, MaxNewTokens: *maxTokens}
+	m, err := e.loadFor(*c.model, taskCaption, opt)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	w, done := c.output(e)
-	var results []CaptionResult
-	for _, path := range pos {
-		img, err := decodeImageFile(path)
+	return e.runImages("caption", c, inputs, func(name string, img image.Image) (imageResult, error) {
+		text, err := m.caption(e.ctx, img, opt)
 		if err != nil {
-			return err
+			return imageResult{}, err
 		}
-		text, err := m.caption(e.ctx, img, captionParams{Prompt: *prompt, Beams: *beam, MaxNewTokens: *maxTokens})
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		switch {
-		case *c.format == "json":
-			results = append(results, CaptionResult{Image: path, Text: text})
-		case len(pos) > 1:
-			fmt.Fprintf(w, "%s: %s\n", path, text)
-		default:
-			fmt.Fprintln(w, text)
-		}
-	}
-	if *c.format == "json" {
-		err = writeJSON(w, results)
-	}
-	return done(err)
+		return imageResult{json: CaptionResult{Image: name, Text: text}, text: func(w io.Writer, name string, multi bool) {
+			if multi {
+				fmt.Fprintf(w, "%s: %s\n", name, text)
+			} else {
+				fmt.Fprintln(w, text)
+			}
+		}}, nil
+	})
 }
 
+// checkGeneration checks the generation flags before anything loads.
+func checkGeneration(beam, maxTokens int) error {
+	if beam < 0 {
+		return usagef("-beam %d: want 0 (the model's setting) or more", beam)
+	}
+	if beam > maxBeams {
+		return usagef("-beam %d: over the limit of %d", beam, maxBeams)
+	}
+	if maxTokens < 0 {
+		return usagef("-max-tokens %d: want 0 (the model's setting) or more", maxTokens)
+	}
+	return nil
+}
+
+// maxBeams bounds -beam: wider searches cost beams² per token for no
+// better text.
+const maxBeams = 64
+
 func runVQA(e *env, args []string) error {
-	const usage = `[-model ID|DIR] -question TEXT [-beam N] [-max-tokens N] [-format text|json] [-o FILE] IMAGE...`
+	const usage = `[-model ID|DIR] -question TEXT [-beam N] [-max-tokens N] [-format text|json|jsonl] [-o FILE] IMAGE|DIR|GLOB|-...`
 	fs := flagSet("vqa")
-	c := commonFlags(fs, defaultVQAModel, "text", "text or json")
+	c := commonFlags(fs, defaultVQAModel, "text", "text, json or jsonl")
 	question := fs.String("question", "", "the question to answer about each image")
 	beam := fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
 	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
@@ -382,114 +399,155 @@ func runVQA(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(*c.format, "text", "json"); err != nil {
+	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*question) == "" {
 		return usagef("no question: give it with -question")
 	}
-	if err := needInputs(pos, "image"); err != nil {
+	if err := checkGeneration(*beam, *maxTokens); err != nil {
 		return err
 	}
-	m, err := e.loadFor(*c.model, taskVQA)
+	inputs, err := needInputs(pos, "image", imageExts)
+	if err != nil {
+		return err
+	}
+	opt := captionParams{Beams: *beam, MaxNewTokens: *maxTokens}
+	m, err := e.loadFor(*c.model, taskVQA, goformer.AnswerOptions{Beams: *beam, MaxNewTokens: *maxTokens})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	w, done := c.output(e)
-	var results []AnswerResult
-	for _, path := range pos {
-		img, err := decodeImageFile(path)
+	return e.runImages("vqa", c, inputs, func(name string, img image.Image) (imageResult, error) {
+		ans, err := m.answer(e.ctx, img, *question, opt)
 		if err != nil {
-			return err
+			return imageResult{}, err
 		}
-		ans, err := m.answer(e.ctx, img, *question, captionParams{Beams: *beam, MaxNewTokens: *maxTokens})
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		switch {
-		case *c.format == "json":
-			results = append(results, AnswerResult{Image: path, Question: *question, Answer: ans})
-		case len(pos) > 1:
-			fmt.Fprintf(w, "%s: %s\n", path, ans)
-		default:
-			fmt.Fprintln(w, ans)
-		}
-	}
-	if *c.format == "json" {
-		err = writeJSON(w, results)
-	}
-	return done(err)
+		return imageResult{json: AnswerResult{Image: name, Question: *question, Answer: ans}, text: func(w io.Writer, name string, multi bool) {
+			if multi {
+				fmt.Fprintf(w, "%s: %s\n", name, ans)
+			} else {
+				fmt.Fprintln(w, ans)
+			}
+		}}, nil
+	})
 }
 
 func runTranscribe(e *env, args []string) error {
-	const usage = `[-model ID|DIR] [-language CODE] [-task transcribe|translate] [-timestamps] [-words] [-beam N] [-prompt TEXT] [-temperature T] [-fallback INC] [-format text|json|verbose_json|srt|vtt] [-o FILE] AUDIO...
+	const usage = `[-model ID|DIR] [-language CODE] [-task transcribe|translate] [-timestamps] [-words] [-beam N] [-prompt TEXT] [-temperature T] [-fallback INC] [-format FORMAT[,FORMAT...]] [-output-dir DIR] [-o FILE] AUDIO|DIR|GLOB|-...
 
 Reads WAV, FLAC, MP3 and Ogg Vorbis files. The formats are those of OpenAI's
-audio API (response_format): "goformer serve" returns the same bytes.`
+audio API (response_format): "goformer serve" returns the same bytes. With
+-output-dir, each input gets one file per format (NAME.txt, .json,
+.verbose.json, .srt, .vtt); several inputs to one stream in json or
+verbose_json are JSON Lines, one object per input with its "file".`
 	fs := flagSet("transcribe")
-	c := commonFlags(fs, defaultTranscribeModel, "text", strings.Join(transcriptFormats, ", "))
+	c := commonFlags(fs, defaultTranscribeModel, "text", strings.Join(transcriptFormats, ", ")+" (several, comma-separated, with -output-dir)")
 	language := fs.String("language", "", `spoken language, a code ("en") or name ("english"); empty: detect (Whisper)`)
-	task := fs.String("task", taskTranscribe, "transcribe, or translate to English (Whisper)")
+	taskName := fs.String("task", taskTranscribe, "transcribe, or translate to English (Whisper)")
 	timestamps := fs.Bool("timestamps", false, "text format: one line per segment with its start and end")
 	words := fs.Bool("words", false, "word-level timestamps (verbose_json words, srt/vtt and -timestamps use them)")
 	beam := fs.Int("beam", 0, "beam-search width (Whisper; 0 or 1: greedy)")
 	prompt := fs.String("prompt", "", "text that precedes the audio: spellings, style (Whisper)")
 	temperature := fs.Float64("temperature", 0, "sampling temperature of the first try (0: greedy)")
 	fallback := fs.Float64("fallback", defaultFallback, "temperature increment when a window fails OpenAI's quality thresholds (0: no fallback)")
+	outDir := fs.String("output-dir", "", "write one file per input and format into this folder")
 	pos, err := parse(e, fs, usage, args)
 	if err != nil {
 		return err
 	}
-	if !validTranscriptFormat(*c.format) {
-		return usagef("-format %q: want %s", *c.format, strings.Join(transcriptFormats, ", "))
+	formats := strings.Split(*c.format, ",")
+	for _, f := range formats {
+		if !validTranscriptFormat(f) {
+			return usagef("-format %q: want %s", f, strings.Join(transcriptFormats, ", "))
+		}
 	}
-	if *task != taskTranscribe && *task != taskTranslate {
-		return usagef("-task %q: want transcribe or translate", *task)
+	if *taskName != taskTranscribe && *taskName != taskTranslate {
+		return usagef("-task %q: want transcribe or translate", *taskName)
 	}
-	if err := needInputs(pos, "audio file"); err != nil {
+	if *language != "" {
+		if _, ok := tokenizer.LanguageCode(*language); !ok {
+			return usagef("-language %q: not a language code or name Whisper knows", *language)
+		}
+	}
+	if *beam < 0 || *beam > maxBeams {
+		return usagef("-beam %d: want 0 to %d", *beam, maxBeams)
+	}
+	if !(*temperature >= 0 && *temperature <= 1) {
+		return usagef("-temperature %g: want a value from 0 to 1", *temperature)
+	}
+	if !(*fallback >= 0 && *fallback <= 1) {
+		return usagef("-fallback %g: want a value from 0 (no fallback) to 1", *fallback)
+	}
+	if *outDir != "" && *c.out != "" {
+		return usagef("give -o or -output-dir, not both")
+	}
+	inputs, err := needInputs(pos, "audio file", audioExts)
+	if err != nil {
 		return err
 	}
-	if len(pos) > 1 && *c.format != "text" {
-		return usagef("-format %s takes one audio file (got %d)", *c.format, len(pos))
+	if *outDir == "" {
+		if len(formats) > 1 {
+			return usagef("several formats (%s) need -output-dir", *c.format)
+		}
+		if len(inputs) > 1 && (formats[0] == "srt" || formats[0] == "vtt") {
+			return usagef("-format %s with several inputs needs -output-dir (one subtitle file each)", formats[0])
+		}
+	} else if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
 	}
-	m, err := e.loadFor(*c.model, *task)
+	p := transcribeParams{
+		Task: *taskName, Language: *language, Prompt: *prompt, Temperature: *temperature,
+		Fallback: *fallback, Beam: *beam, Words: *words,
+	}
+	m, err := e.loadFor(*c.model, *taskName, p.options())
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	w, done := c.output(e)
-	for _, path := range pos {
-		pcm, err := readAudioFile(path, m.sampleRate())
+	g := granularities{segments: true, words: *words}
+	err = e.each("transcribe", inputs, func(name string) error {
+		pcm, err := readAudio(name, m.sampleRate())
 		if err != nil {
 			return err
 		}
 		seconds := float64(len(pcm)) / float64(m.sampleRate())
 		total := int64(math.Ceil(seconds))
-		b := newBar(e.stderr, total, "transcribing "+filepath.Base(path)+" (seconds)", false)
-		p := transcribeParams{
-			Task: *task, Language: *language, Prompt: *prompt, Temperature: *temperature,
-			Fallback: *fallback, Beam: *beam, Words: *words,
-			Progress: func(s float64) { b.set(min(int64(s), total)) },
-		}
+		b := newBar(e.stderr, total, "transcribing "+filepath.Base(displayName(name))+" (seconds)", false)
+		p := p
+		p.Progress = func(s float64) { b.set(min(int64(s), total)) }
 		t, err := m.transcribe(e.ctx, pcm, p)
 		b.finish()
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return err
 		}
-		if len(pos) > 1 {
-			fmt.Fprintf(w, "%s:\n", path)
+		if *outDir != "" {
+			return writeTranscriptFiles(*outDir, name, t, formats, g)
 		}
-		if *c.format == "text" && *timestamps {
-			err = writeTimestamped(w, t)
-		} else {
-			err = writeTranscript(w, t, *c.format, granularities{segments: true, words: *words})
+		f := formats[0]
+		switch {
+		case f == "text" && len(inputs) > 1:
+			fmt.Fprintf(w, "%s:\n", displayName(name))
+		case (f == "json" || f == "verbose_json") && len(inputs) > 1:
+			return writeTranscriptLine(w, displayName(name), t, f, g)
 		}
-		if err != nil {
-			return done(err)
+		if f == "text" && *timestamps {
+			return writeTimestamped(w, t)
 		}
+		return writeTranscript(w, t, f, g)
+	})
+	return done(err)
+}
+
+// readAudio decodes an audio input to mono samples at rate Hz.
+func readAudio(name string, rate int) ([]float32, error) {
+	r, err := openInput(name)
+	if err != nil {
+		return nil, err
 	}
-	return done(nil)
+	defer r.Close()
+	return decodeAudio(r, rate)
 }
 
 // readAudioFile decodes an audio file to mono samples at rate Hz.

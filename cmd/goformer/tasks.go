@@ -233,6 +233,21 @@ func decodeAudio(r io.Reader, rate int) ([]float32, error) { return goformer.Dec
 // Transcript is a transcription with what the output formats need.
 type Transcript = goformer.Transcript
 
+// options are the front door's options for p.
+func (p transcribeParams) options() goformer.TranscribeOptions {
+	opt := goformer.TranscribeOptions{
+		Task: p.Task, Language: p.Language, Prompt: p.Prompt,
+		Temperatures: temperatures(p.Temperature, p.Fallback),
+		Beams:        p.Beam, Words: p.Words,
+	}
+	if p.Temperature == 0 && p.Fallback == defaultFallback {
+		// OpenAI's default schedule: left to the family (a CTC model has
+		// none, and refuses one given explicitly).
+		opt.Temperatures = nil
+	}
+	return opt
+}
+
 func (m *model) transcribe(ctx context.Context, pcm []float32, p transcribeParams) (*Transcript, error) {
 	name := p.Task
 	if name == "" {
@@ -251,16 +266,8 @@ func (m *model) transcribe(ctx context.Context, pcm []float32, p transcribeParam
 	if p.Temperature < 0 || p.Temperature > 1 {
 		return nil, fmt.Errorf("%w: temperature %g outside [0, 1]", errBadInput, p.Temperature)
 	}
-	opt := goformer.TranscribeOptions{
-		Task: name, Language: p.Language, Prompt: p.Prompt,
-		Temperatures: temperatures(p.Temperature, p.Fallback),
-		Beams:        p.Beam, Words: p.Words,
-	}
-	if p.Temperature == 0 && p.Fallback == defaultFallback {
-		// OpenAI's default schedule: left to the family (a CTC model has
-		// none, and refuses one given explicitly).
-		opt.Temperatures = nil
-	}
+	opt := p.options()
+	opt.Task = name
 	if p.Progress != nil {
 		opt.OnSegment = func(s goformer.Segment) { p.Progress(s.End) }
 	}

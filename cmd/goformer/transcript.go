@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"strings"
 
 	"github.com/goformer/goformer/tokenizer"
@@ -150,4 +152,43 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// transcriptExt is the file extension of each format in -output-dir.
+var transcriptExt = map[string]string{
+	"text": ".txt", "json": ".json", "verbose_json": ".verbose.json", "srt": ".srt", "vtt": ".vtt",
+}
+
+// writeTranscriptFiles writes t in every format into dir, named after the
+// input (its base name without extension; "stdin" for standard input).
+func writeTranscriptFiles(dir, input string, t *Transcript, formats []string, g granularities) error {
+	base := displayName(input)
+	base = strings.TrimSuffix(filepath.Base(base), filepath.Ext(base))
+	for _, f := range formats {
+		var buf bytes.Buffer
+		if err := writeTranscript(&buf, t, f, g); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(dir, base+transcriptExt[f]), buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTranscriptLine writes t in a JSON format as one line of JSON Lines,
+// with the input's name added as "file".
+func writeTranscriptLine(w io.Writer, file string, t *Transcript, format string, g granularities) error {
+	var buf bytes.Buffer
+	if err := writeTranscript(&buf, t, format, g); err != nil {
+		return err
+	}
+	var obj map[string]any
+	dec := json.NewDecoder(&buf)
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil {
+		return err
+	}
+	obj["file"] = file
+	return writeJSONLine(w, obj)
 }
