@@ -82,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	name := args[0]
 	switch name {
+	case "-version", "--version":
+		name = "version"
+		args = []string{"version"}
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 {
 			// "goformer help caption" shows the command's flags.
@@ -177,6 +180,15 @@ func parse(e *env, fs *flag.FlagSet, usage string, args []string) ([]string, err
 		if f := fs.Lookup("kv"); f != nil {
 			e.loader.kvType = f.Value.(*weightFlag).t
 		}
+		if f := fs.Lookup("threads"); f != nil {
+			n := f.Value.(flag.Getter).Get().(int)
+			if n < 0 {
+				return nil, usagef("-threads %d: want 0 (one per core) or more", n)
+			}
+			if n > 0 {
+				tensor.SetThreads(n)
+			}
+		}
 		rest := fs.Args()
 		if len(rest) == 0 {
 			return pos, nil
@@ -238,6 +250,7 @@ func (w *weightFlag) Set(s string) error {
 // weightsFlag adds -weights to fs.
 func weightsFlag(fs *flag.FlagSet) {
 	fs.Var(&weightFlag{}, "weights", "keep float32 weights packed as f16 or bf16: half their memory and of each decoded token's reads, rounding them (~7e-4 of the largest logit for f16); 16-bit checkpoints stay 16-bit regardless; not used by wav2vec2")
+	fs.Int("threads", 0, "threads for the kernels (0: one per core, GOMAXPROCS; the environment variable GOMAXPROCS also caps Go's own threads)")
 	fs.Var(&weightFlag{}, "kv", "keep the decoders' cross-attention keys and values (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~1e-5 of the largest logit for f16)")
 }
 

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,15 +65,51 @@ func (c *serverConfig) defaults() {
 // server answers inference requests with loaded models, shared by all
 // requests (every model is safe for concurrent use).
 type server struct {
-	models  []*model
+	// loaded holds the models once they are all loaded (nil before: the
+	// server answers 503 while loading).
+	loaded  atomic.Pointer[[]*model]
 	cfg     serverConfig
 	sem     chan struct{}
 	waiting atomic.Int64
 }
 
+// newServer returns a server of models; nil models leaves it loading until
+// setModels.
 func newServer(models []*model, cfg serverConfig) *server {
 	cfg.defaults()
-	return &server{models: models, cfg: cfg, sem: make(chan struct{}, cfg.Concurrency)}
+	s := &server{cfg: cfg, sem: make(chan struct{}, cfg.Concurrency)}
+	if models != nil {
+		s.setModels(models)
+	}
+	return s
+}
+
+// setModels makes the server answer with models.
+func (s *server) setModels(models []*model) { s.loaded.Store(&models) }
+
+// models returns the loaded models (nil while loading).
+func (s *server) models() []*model {
+	if p := s.loaded.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// loading answers 503 while the models load (the port is bound first, so
+// that clients and health checks see the server at once).
+func (s *server) loading(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.loaded.Load() == nil {
+			w.Header().Set("Retry-After", "5")
+			if r.URL.Path == "/healthz" {
+				writeJSONResponse(w, http.StatusServiceUnavailable, map[string]string{"status": "loading"})
+				return
+			}
+			writeError(w, r, &apiError{status: http.StatusServiceUnavailable, typ: "server_error", msg: "models are loading: try again shortly"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // handler returns the HTTP API.
@@ -109,7 +146,7 @@ func (s *server) handler() http.Handler {
 		writeError(w, r, &apiError{status: http.StatusNotFound, typ: "invalid_request_error",
 			msg: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 	})
-	return s.middleware(mux)
+	return s.middleware(s.loading(mux))
 }
 
 // statusWriter records the status and size of a response.
@@ -266,13 +303,13 @@ func writeJSONResponse(w http.ResponseWriter, status int, v any) {
 // loaded, any name reaches it.
 func (s *server) pick(r *http.Request, task, name string) (*model, error) {
 	var able []*model
-	for _, m := range s.models {
+	for _, m := range s.models() {
 		if m.Supports(task) {
 			able = append(able, m)
 		}
 	}
 	if name != "" {
-		for _, m := range s.models {
+		for _, m := range s.models() {
 			if m.Name == name || lastPart(m.Name) == name {
 				if !m.Supports(task) {
 					return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", param: "model", msg: oneLine(m.wrongTask(task).Error())}
@@ -282,7 +319,9 @@ func (s *server) pick(r *http.Request, task, name string) (*model, error) {
 			}
 		}
 	}
-	if len(able) == 1 {
+	if len(able) == 1 || (len(able) > 1 && openAIModel(name)) {
+		// OpenAI clients send their own model names ("whisper-1"): they
+		// reach the first loaded model that does the task.
 		info(r).model = able[0].Name
 		return able[0], nil
 	}
@@ -299,6 +338,17 @@ func (s *server) pick(r *http.Request, task, name string) (*model, error) {
 	}
 	return nil, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", param: "model",
 		msg: fmt.Sprintf("model %q is not loaded; models that do %s: %s", name, task, strings.Join(names, ", "))}
+}
+
+// openAIModel reports whether name is one of OpenAI's model names, which
+// its clients send whatever server they talk to.
+func openAIModel(name string) bool {
+	switch {
+	case name == "whisper-1", strings.HasPrefix(name, "gpt-4o") && strings.HasSuffix(name, "-transcribe"),
+		strings.HasPrefix(name, "text-embedding-"):
+		return true
+	}
+	return false
 }
 
 func lastPart(name string) string {
@@ -346,7 +396,7 @@ type ModelInfo struct {
 
 func (s *server) listModels(w http.ResponseWriter, r *http.Request) {
 	data := []ModelInfo{}
-	for _, m := range s.models {
+	for _, m := range s.models() {
 		data = append(data, ModelInfo{ID: m.Name, Object: "model", OwnedBy: "goformer", Family: m.Family(), Architecture: m.Arch(), Tasks: m.Tasks()})
 	}
 	writeJSONResponse(w, http.StatusOK, map[string]any{"object": "list", "data": data})
@@ -370,6 +420,13 @@ func (f *audioForm) get(name string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// audioFormFields are the fields of OpenAI's audio API.
+var audioFormFields = map[string]bool{
+	"file": true, "model": true, "language": true, "prompt": true, "response_format": true,
+	"temperature": true, "timestamp_granularities[]": true, "timestamp_granularities": true,
+	"stream": true, "include[]": true, "chunking_strategy": true,
 }
 
 // readAudioForm reads an OpenAI audio request (multipart/form-data with a
@@ -415,11 +472,24 @@ func readAudioForm(r *http.Request) (*audioForm, error) {
 			return nil, formError(err)
 		}
 		if len(data) > maxFieldBytes {
+			if !audioFormFields[name] {
+				return nil, badRequest(name, "form field %q is not part of the API: send the audio as the \"file\" part", name)
+			}
 			return nil, badRequest(name, "form field %q longer than %d bytes", name, maxFieldBytes)
 		}
 		f.fields[name] = append(f.fields[name], string(data))
 	}
 	if f.file == nil {
+		var other []string
+		for name := range f.fields {
+			if !audioFormFields[name] {
+				other = append(other, strconv.Quote(name))
+			}
+		}
+		if len(other) > 0 {
+			sort.Strings(other)
+			return nil, badRequest("file", "no file part in the form (the audio goes in \"file\"; got %s)", strings.Join(other, ", "))
+		}
 		return nil, badRequest("file", "no file part in the form")
 	}
 	if len(f.file) == 0 {
@@ -520,8 +590,11 @@ func (s *server) audio(task string) http.HandlerFunc {
 
 // readJSON decodes a JSON request body into v.
 func readJSON(r *http.Request, v any) error {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "" && mt != "application/json" {
-		return badRequest("", "want an application/json body (Content-Type %q)", r.Header.Get("Content-Type"))
+	// curl -d sends application/x-www-form-urlencoded and some clients
+	// text/plain: a JSON body is read whatever they say, but a multipart
+	// form is no JSON.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") {
+		return badRequest("", "want a JSON body (Content-Type application/json), not %s", mt)
 	}
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
@@ -529,7 +602,7 @@ func readJSON(r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return badRequest("", "malformed JSON body: %v", err)
+		return badRequest("", "malformed JSON body (want application/json): %v", err)
 	}
 	if dec.More() {
 		return badRequest("", "malformed JSON body: data after the JSON value")
@@ -677,6 +750,9 @@ type embeddingsRequest struct {
 	// EncodingFormat is "float" (default) or "base64" (little-endian
 	// float32, as OpenAI's API).
 	EncodingFormat string `json:"encoding_format"`
+	// Dimensions is OpenAI's output size; the model's own is the only one
+	// goformer gives (CLIP's vectors cannot be shortened).
+	Dimensions *int `json:"dimensions"`
 }
 
 type embeddingData struct {
@@ -720,6 +796,12 @@ func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if req.Dimensions != nil {
+		if d := embeddingDim(m); d > 0 && *req.Dimensions != d {
+			writeError(w, r, badRequest("dimensions", "dimensions %d: %s gives vectors of %d", *req.Dimensions, m.Name, d))
+			return
+		}
 	}
 	var imgs []image.Image
 	for i, b64 := range req.Images {
@@ -863,12 +945,8 @@ when only one loaded model does the task, any name reaches it.`
 		return usagef("-log-format %q: want text or json", *logFormat)
 	}
 	log := slog.New(h)
-	var models []*model
-	defer func() {
-		for _, m := range models {
-			m.Close()
-		}
-	}()
+	type named struct{ name, ref string }
+	var wanted []named
 	names := map[string]bool{}
 	for _, ref := range refs.items {
 		name, ref := splitModelFlag(ref)
@@ -876,16 +954,10 @@ when only one loaded model does the task, any name reaches it.`
 			return usagef("model name %q given twice", name)
 		}
 		names[name] = true
-		start := time.Now()
-		m, err := e.loader.load(e.ctx, ref, "")
-		if err != nil {
-			return err
-		}
-		m.Name = name
-		models = append(models, m)
-		log.Info("loaded model", "name", m.Name, "family", m.Family(), "architecture", m.Arch(),
-			"tasks", strings.Join(m.Tasks(), ","), "seconds", time.Since(start).Seconds())
+		wanted = append(wanted, named{name, ref})
 	}
+	// Bind the port first: health checks see "loading" (503) until every
+	// model is loaded.
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -894,8 +966,38 @@ when only one loaded model does the task, any name reaches it.`
 	if *queue == 0 {
 		cfg.Queue = -1 // no waiting room: only free slots
 	}
-	srv := newServer(models, cfg)
-	return serveListener(e.ctx, ln, srv.handler(), srv.cfg, *grace)
+	srv := newServer(nil, cfg)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var models []*model
+	defer func() {
+		for _, m := range models {
+			m.Close()
+		}
+	}()
+	loadErr := make(chan error, 1)
+	go func() {
+		for _, w := range wanted {
+			start := time.Now()
+			m, err := e.loader.load(ctx, w.ref, "")
+			if err != nil {
+				loadErr <- err
+				cancel()
+				return
+			}
+			m.Name = w.name
+			models = append(models, m)
+			log.Info("loaded model", "name", m.Name, "family", m.Family(), "architecture", m.Arch(),
+				"tasks", strings.Join(m.Tasks(), ","), "seconds", time.Since(start).Seconds())
+		}
+		srv.setModels(models)
+		loadErr <- nil
+	}()
+	err = serveListener(ctx, ln, srv.handler(), srv.cfg, *grace)
+	if lerr := <-loadErr; lerr != nil {
+		return lerr
+	}
+	return err
 }
 
 // splitModelFlag splits "NAME=REF"; without a name the reference names the

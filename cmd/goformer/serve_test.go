@@ -500,7 +500,7 @@ func TestServeErrors(t *testing.T) {
 		{"bad temperature", form(formFile{fields: [][2]string{w2v, {"temperature", "hot"}}, fileName: "a.wav", file: wav}), 400, "temperature"},
 		{"bad granularity", form(formFile{fields: [][2]string{w2v, {"timestamp_granularities[]", "char"}}, fileName: "a.wav", file: wav}), 400, "granularity"},
 		{"ambiguous model", form(formFile{fileName: "a.wav", file: wav}), 400, "several"},
-		{"unknown model", form(formFile{fields: [][2]string{{"model", "whisper-1"}}, fileName: "a.wav", file: wav}), 404, "whisper-1"},
+		{"unknown model", form(formFile{fields: [][2]string{{"model", "no-such-model"}}, fileName: "a.wav", file: wav}), 404, "no-such-model"},
 		{"translate with wav2vec2", func() (int, []byte) {
 			s, _, b := postForm(t, ts.URL+"/v1/audio/translations", formFile{fields: [][2]string{w2v}, fileName: "a.wav", file: wav})
 			return s, b

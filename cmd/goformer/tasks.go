@@ -273,3 +273,12 @@ func (m *model) transcribe(ctx context.Context, pcm []float32, p transcribeParam
 	}
 	return t.Transcribe(ctx, pcm, opt)
 }
+
+// embeddingDim is the length of the model's embeddings when it tells (0
+// otherwise).
+func embeddingDim(m *model) int {
+	if d, ok := m.Model.(interface{ Dim() int }); ok {
+		return d.Dim()
+	}
+	return 0
+}
