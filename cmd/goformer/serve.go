@@ -40,6 +40,11 @@ type serverConfig struct {
 	// window fails OpenAI's quality thresholds (OpenAI's API does it from
 	// temperature 0); 0 decodes at the requested temperature only.
 	Fallback float64
+	// MaxBeams and MaxNewTokens bound the generation a request may ask for
+	// (400 naming the limit above them): beam search costs beams² per token.
+	MaxBeams, MaxNewTokens int
+	// MaxAudioSeconds bounds the audio of one transcription (400 above).
+	MaxAudioSeconds float64
 	// Log receives one structured line per request.
 	Log *slog.Logger
 }
@@ -56,6 +61,15 @@ func (c *serverConfig) defaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Minute
+	}
+	if c.MaxBeams <= 0 {
+		c.MaxBeams = 16
+	}
+	if c.MaxNewTokens <= 0 {
+		c.MaxNewTokens = 256
+	}
+	if c.MaxAudioSeconds <= 0 {
+		c.MaxAudioSeconds = 4 * 3600
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -565,6 +579,10 @@ func (s *server) audio(task string) http.HandlerFunc {
 			writeError(w, r, fmt.Errorf("%s: %w", form.fileName, err))
 			return
 		}
+		if secs := float64(len(pcm)) / float64(m.sampleRate()); secs > s.cfg.MaxAudioSeconds {
+			writeError(w, r, badRequest("file", "%s: %.0f s of audio: this server takes at most %.0f s", form.fileName, secs, s.cfg.MaxAudioSeconds))
+			return
+		}
 		release, err := s.acquire(r.Context())
 		if err != nil {
 			writeError(w, r, err)
@@ -662,6 +680,10 @@ func (s *server) imageTask(w http.ResponseWriter, r *http.Request, task string, 
 		writeError(w, r, err)
 		return
 	}
+	if err := s.checkLimits(&req); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	m, err := s.pick(r, task, req.Model)
 	if err != nil {
 		writeError(w, r, err)
@@ -684,6 +706,26 @@ func (s *server) imageTask(w http.ResponseWriter, r *http.Request, task string, 
 		return
 	}
 	writeJSONResponse(w, http.StatusOK, out)
+}
+
+// maxLabels bounds the labels of one zero-shot request.
+const maxLabels = 256
+
+// checkLimits refuses, before any work, requests beyond the server's limits.
+func (s *server) checkLimits(req *imageRequest) error {
+	switch {
+	case req.Beams < 0 || req.MaxNewTokens < 0:
+		return badRequest("", "beams and max_new_tokens must not be negative (got %d and %d)", req.Beams, req.MaxNewTokens)
+	case req.Beams > s.cfg.MaxBeams:
+		return badRequest("beams", "beams %d: this server takes 0 (the model's setting) to %d", req.Beams, s.cfg.MaxBeams)
+	case req.MaxNewTokens > s.cfg.MaxNewTokens:
+		return badRequest("max_new_tokens", "max_new_tokens %d: this server takes 0 (the model's setting) to %d", req.MaxNewTokens, s.cfg.MaxNewTokens)
+	case len(req.Labels) > maxLabels:
+		return badRequest("labels", "%d labels: this server takes at most %d", len(req.Labels), maxLabels)
+	case req.TopK != nil && *req.TopK < 0:
+		return badRequest("top_k", "top_k %d: want 0 (all) or more", *req.TopK)
+	}
+	return nil
 }
 
 func topK(k *int, def int) int {
@@ -917,6 +959,9 @@ when only one loaded model does the task, any name reaches it.`
 	fs.Var(refs, "model", "model to serve: [NAME=]Hub id or directory (repeatable)")
 	concurrency := fs.Int("concurrency", 2, "inferences run at once (each already uses every core)")
 	queue := fs.Int("queue", 64, "requests that may wait for a free slot; more get 503")
+	maxBeamsFlag := fs.Int("max-beams", 16, "widest beam search a request may ask for (400 above)")
+	maxNewTokens := fs.Int("max-new-tokens", 256, "most tokens a caption or answer request may ask for (400 above)")
+	maxAudio := fs.Float64("max-audio-seconds", 4*3600, "longest audio a transcription request may send (400 above)")
 	maxUpload := fs.Int64("max-upload-mb", 25, "largest request body in MiB (413 above)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "time limit of one request, waiting included (504 after)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long requests in flight may finish")
@@ -962,7 +1007,8 @@ when only one loaded model does the task, any name reaches it.`
 	if err != nil {
 		return err
 	}
-	cfg := serverConfig{MaxUpload: *maxUpload << 20, Concurrency: *concurrency, Queue: *queue, Timeout: *timeout, Fallback: *fallback, Log: log}
+	cfg := serverConfig{MaxUpload: *maxUpload << 20, Concurrency: *concurrency, Queue: *queue, Timeout: *timeout, Fallback: *fallback,
+		MaxBeams: *maxBeamsFlag, MaxNewTokens: *maxNewTokens, MaxAudioSeconds: *maxAudio, Log: log}
 	if *queue == 0 {
 		cfg.Queue = -1 // no waiting room: only free slots
 	}
