@@ -39,15 +39,16 @@ import (
 
 	"github.com/goformer/goformer/audio"
 	"github.com/goformer/goformer/hub"
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/tensor"
-	"github.com/goformer/goformer/vit"
 
 	// The built-in families register themselves.
 	_ "github.com/goformer/goformer/blip"
 	_ "github.com/goformer/goformer/clip"
 	_ "github.com/goformer/goformer/gpt2"
+	_ "github.com/goformer/goformer/vit"
 	_ "github.com/goformer/goformer/wav2vec2"
 	_ "github.com/goformer/goformer/whisper"
 )
@@ -323,7 +324,7 @@ func DecodeAudio(r io.Reader, rate int) ([]float32, error) {
 	return audio.Resample(buf.Mono(), buf.SampleRate, rate)
 }
 
-// DecodeImage decodes an image file (JPEG, PNG, GIF, WebP, BMP, TIFF) the
-// way the vision families' processors expect (EXIF orientation applied,
-// bounded memory).
-func DecodeImage(r io.Reader) (image.Image, error) { return vit.DecodeImage(r) }
+// DecodeImage decodes an image file (JPEG, PNG, GIF, WebP, BMP) the way
+// the vision families' processors expect (EXIF orientation applied, bounded
+// memory): imageproc.Decode.
+func DecodeImage(r io.Reader) (image.Image, error) { return imageproc.Decode(r) }

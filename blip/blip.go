@@ -32,10 +32,10 @@ import (
 	"github.com/goformer/goformer/task"
 
 	"github.com/goformer/goformer/generate"
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
-	"github.com/goformer/goformer/vit"
 )
 
 // ErrInput marks invalid input to a model call: wrong pixel shapes, empty
@@ -73,7 +73,7 @@ type Model struct {
 	vision  *visionModel
 	decoder *textModel // text_decoder (with LM head)
 	encoder *textModel // text_encoder (question answering only)
-	proc    *vit.Processor
+	proc    *imageproc.Processor
 	tok     *tokenizer.WordPiece
 	store   *nn.Store
 }
@@ -127,7 +127,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		o.ApplyKV(m.decoder.layers)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if m.proc, err = vit.LoadProcessor(dir); err != nil {
+		if m.proc, err = imageproc.LoadProcessor(dir); err != nil {
 			store.Close()
 			return nil, fmt.Errorf("blip: %w", err)
 		}
@@ -142,8 +142,8 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // New builds a model from a config and a weight store in the Hub layout
 // (vision_model.*, text_decoder.*, and text_encoder.* for question
 // answering). Every missing or mis-shaped tensor is named in one error
-// wrapping nn.ErrMissingWeights. The model has no image processor or
-// tokenizer: use the pixel- and id-level calls, or Load.
+// wrapping nn.ErrMissingWeights. The model has no image processor (see
+// WithProcessor) or tokenizer: use the pixel- and id-level calls, or Load.
 func New(cfg Config, store *nn.Store) (*Model, error) {
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
@@ -197,6 +197,20 @@ func (m *Model) Config() Config { return m.cfg }
 
 // Task reports whether the checkpoint captions or answers questions.
 func (m *Model) Task() Task { return m.task }
+
+// Processor returns the image processor (nil for a model built with New, or
+// loaded from a directory without preprocessor_config.json).
+func (m *Model) Processor() *imageproc.Processor { return m.proc }
+
+// WithProcessor returns a copy of the model that preprocesses images with p
+// (nil leaves the copy without one: the image-level calls then fail and
+// only the pixel-level ones work). The copy shares the weights: Close on
+// either releases them for both.
+func (m *Model) WithProcessor(p *imageproc.Processor) *Model {
+	c := *m
+	c.proc = p
+	return &c
+}
 
 // Options control generation. Zero values take the checkpoint's defaults
 // from text_config (transformers' generation defaults for text_decoder):

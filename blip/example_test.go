@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/goformer/goformer/blip"
-	"github.com/goformer/goformer/vit"
+	"github.com/goformer/goformer/imageproc"
 )
 
 // Captioning an image, unconditionally and continuing a prefix, with a
@@ -24,7 +24,7 @@ func ExampleModel_CaptionWithPrefix() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	img, err := vit.DecodeImage(f)
+	img, err := imageproc.Decode(f)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func ExampleModel_Answer() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	img, err := vit.DecodeImage(f)
+	img, err := imageproc.Decode(f)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,10 +13,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
-	"github.com/goformer/goformer/vit"
 )
 
 const (
@@ -98,7 +98,7 @@ func loadImage(t *testing.T, name string) image.Image {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	img, err := vit.DecodeImage(f)
+	img, err := imageproc.Decode(f)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/goformer/goformer/clip"
-	"github.com/goformer/goformer/vit"
+	"github.com/goformer/goformer/imageproc"
 )
 
 // Zero-shot classification of one image with prompts.
@@ -22,7 +22,7 @@ func ExampleModel_ZeroShot() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	img, err := vit.DecodeImage(f)
+	img, err := imageproc.Decode(f)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func ExampleModel_Similarity() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		img, err := vit.DecodeImage(f)
+		img, err := imageproc.Decode(f)
 		f.Close()
 		if err != nil {
 			log.Fatal(err)

@@ -20,8 +20,8 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/tensor"
-	"github.com/goformer/goformer/vit"
 )
 
 // Index file format, version 1. All integers and floats are little-endian.
@@ -500,7 +500,7 @@ func decodeFile(path string) (image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return vit.DecodeImage(f)
+	return imageproc.Decode(f)
 }
 
 // SearchText finds the k entries of ix most similar to a text (k ≤ 0: all).

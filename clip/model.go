@@ -13,10 +13,10 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
-	"github.com/goformer/goformer/vit"
 )
 
 // Sentinel errors a caller can test with errors.Is.
@@ -69,7 +69,7 @@ type Model struct {
 	textProj   *nn.Linear
 	visProj    *nn.Linear
 	logitScale float32 // exp(logit_scale)
-	proc       *vit.Processor
+	proc       *imageproc.Processor
 	tok        textTokenizer
 	store      *nn.Store
 	id         [32]byte
@@ -129,7 +129,7 @@ func (m *Model) attach(dir string, opt LoadOptions) error {
 		pdir = dir
 	}
 	if _, err := os.Stat(filepath.Join(pdir, "preprocessor_config.json")); err == nil {
-		p, err := vit.LoadProcessor(pdir)
+		p, err := imageproc.LoadProcessor(pdir)
 		if err != nil {
 			return fmt.Errorf("clip: %w", err)
 		}
@@ -137,11 +137,11 @@ func (m *Model) attach(dir string, opt LoadOptions) error {
 	} else if opt.ProcessorDir != "" {
 		return fmt.Errorf("clip: processor: %w", err)
 	} else {
-		c := vit.DefaultProcessorConfig(vit.CLIPImageProcessorType)
+		c := imageproc.DefaultProcessorConfig(imageproc.CLIPImageProcessorType)
 		n := m.cfg.Vision.ImageSize
-		c.Size = vit.Size{ShortestEdge: n}
-		c.CropSize = vit.Size{Height: n, Width: n}
-		p, err := vit.NewProcessor(c)
+		c.Size = imageproc.Size{ShortestEdge: n}
+		c.CropSize = imageproc.Size{Height: n, Width: n}
+		p, err := imageproc.NewProcessor(c)
 		if err != nil {
 			return fmt.Errorf("clip: %w", err)
 		}
@@ -229,7 +229,7 @@ func fingerprint(cfg Config, tp, vp *tensor.Tensor, logitScale float32) [32]byte
 }
 
 // WithProcessor returns a copy of the model that preprocesses images with p.
-func (m *Model) WithProcessor(p *vit.Processor) *Model {
+func (m *Model) WithProcessor(p *imageproc.Processor) *Model {
 	c := *m
 	c.proc = p
 	return &c
@@ -264,7 +264,7 @@ func (m *Model) Fingerprint() string { return hex.EncodeToString(m.id[:]) }
 
 // Processor returns the image processor (nil for a model built with
 // NewModel and no WithProcessor).
-func (m *Model) Processor() *vit.Processor { return m.proc }
+func (m *Model) Processor() *imageproc.Processor { return m.proc }
 
 // HasTokenizer reports whether the model can tokenize text.
 func (m *Model) HasTokenizer() bool { return m.tok != nil }

@@ -11,10 +11,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
-	"github.com/goformer/goformer/vit"
 )
 
 type clipCases struct {
@@ -111,7 +111,7 @@ func (f *clipFixture) images(t testing.TB) []image.Image {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := vit.DecodeImage(r)
+		img, err := imageproc.Decode(r)
 		r.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -27,14 +27,23 @@ func fill(seed *uint64, scale float32, shape ...int) *tensor.Tensor {
 // random weights.
 func realSizeCaptioner(b *testing.B) *Captioner {
 	b.Helper()
-	seed := uint64(1)
-	m := map[string]*tensor.Tensor{}
 	ec := vit.EncoderConfig{HiddenSize: 768, NumLayers: 12, NumHeads: 12, IntermediateSize: 3072, HiddenAct: "gelu",
 		LayerNormEps: 1e-12, ImageSize: 224, PatchSize: 16, NumChannels: 3, QKVBias: true, PatchBias: true}
+	return randomCaptioner(b, ec, DefaultConfig())
+}
+
+// randomCaptioner builds a captioner of the given encoder and decoder
+// dimensions (dc.NEmbd must be the encoder's width; the decoder gets
+// cross-attention, and its last token starts and ends captions) with random
+// weights.
+func randomCaptioner(tb testing.TB, ec vit.EncoderConfig, dc Config) *Captioner {
+	tb.Helper()
+	seed := uint64(1)
+	m := map[string]*tensor.Tensor{}
 	d := ec.HiddenSize
 	m["encoder.embeddings.cls_token"] = fill(&seed, 0.02, 1, 1, d)
 	m["encoder.embeddings.position_embeddings"] = fill(&seed, 0.02, 1, ec.NumPatches()+1, d)
-	m["encoder.embeddings.patch_embeddings.projection.weight"] = fill(&seed, 0.02, d, 3, 16, 16)
+	m["encoder.embeddings.patch_embeddings.projection.weight"] = fill(&seed, 0.02, d, ec.NumChannels, ec.PatchSize, ec.PatchSize)
 	m["encoder.embeddings.patch_embeddings.projection.bias"] = fill(&seed, 0.02, d)
 	ln := func(p string, n int) {
 		m[p+".weight"] = fill(&seed, 0.1, n)
@@ -56,7 +65,6 @@ func realSizeCaptioner(b *testing.B) *Captioner {
 		ln(p+"layernorm_before", d)
 		ln(p+"layernorm_after", d)
 	}
-	dc := DefaultConfig()
 	dc.AddCrossAttention = true
 	conv := func(p string, in, out int) {
 		m[p+".weight"] = fill(&seed, 0.02, in, out)
@@ -79,10 +87,10 @@ func realSizeCaptioner(b *testing.B) *Captioner {
 		conv(p+"mlp.c_proj", dc.NInner, d)
 	}
 	gen := defaultGeneration()
-	gen.DecoderStartTokenID, gen.EOSTokenIDs = 50256, []int{50256}
+	gen.DecoderStartTokenID, gen.EOSTokenIDs = dc.VocabSize-1, []int{dc.VocabSize - 1}
 	c, err := NewCaptioner(nn.NewStore("random", m).Root(), ec, dc, gen)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return c
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
@@ -22,7 +23,7 @@ import (
 //
 // A Captioner is immutable after loading and safe for concurrent use.
 type Captioner struct {
-	proc    *vit.Processor
+	proc    *imageproc.Processor
 	encoder *vit.Encoder
 	proj    *nn.Linear // enc_to_dec_proj, nil when the widths agree
 	decoder *Model
@@ -99,7 +100,7 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	proc, err := vit.LoadProcessor(dir)
+	proc, err := imageproc.LoadProcessor(dir)
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
@@ -124,8 +125,8 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 
 // NewCaptioner builds the model from weights named as a
 // VisionEncoderDecoderModel names them ("encoder.*" ViT, "decoder.*" GPT-2,
-// optional "enc_to_dec_proj.*"), without a processor or tokenizer: use
-// CaptionPixels, and decode the ids yourself. Every missing or mis-shaped
+// optional "enc_to_dec_proj.*"), without a processor (see WithProcessor)
+// or tokenizer: use CaptionPixels, and decode the ids yourself. Every missing or mis-shaped
 // tensor is listed in one error wrapping nn.ErrMissingWeights.
 func NewCaptioner(w nn.Weights, enc vit.EncoderConfig, dec Config, gen GenerationConfig) (*Captioner, error) {
 	if err := gen.check(); err != nil {
@@ -165,7 +166,17 @@ func (c *Captioner) Encoder() *vit.Encoder { return c.encoder }
 
 // Processor returns the image processor (nil for a Captioner built with
 // NewCaptioner).
-func (c *Captioner) Processor() *vit.Processor { return c.proc }
+func (c *Captioner) Processor() *imageproc.Processor { return c.proc }
+
+// WithProcessor returns a copy of the captioner that preprocesses images
+// with p (nil leaves the copy without one: Caption then fails and only
+// CaptionPixels works). The copy shares the weights: Close on either
+// releases them for both.
+func (c *Captioner) WithProcessor(p *imageproc.Processor) *Captioner {
+	cp := *c
+	cp.proc = p
+	return &cp
+}
 
 // Tokenizer returns the GPT-2 tokenizer (nil for a Captioner built with
 // NewCaptioner).

@@ -17,10 +17,10 @@
 // decoder, such as nlpconnect/vit-gpt2-image-captioning: [LoadCaptioner]
 // reads the Hub directory (config.json, generation_config.json,
 // preprocessor_config.json, weights, GPT-2 tokenizer), and
-// [Captioner.Caption] preprocesses an image with the vit package's
-// processor, encodes it, decodes from decoder_start_token_id until
-// eos_token_id or the length limit, and returns the text without special
-// tokens.
+// [Captioner.Caption] preprocesses an image with its imageproc.Processor
+// (see [Captioner.WithProcessor]), encodes it, decodes from
+// decoder_start_token_id until eos_token_id or the length limit, and
+// returns the text without special tokens.
 //
 // Models are immutable after loading and safe for concurrent use.
 package gpt2

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/goformer/goformer/gpt2"
-	"github.com/goformer/goformer/vit"
+	"github.com/goformer/goformer/imageproc"
 )
 
 // Caption an image with a ViT-GPT2 checkpoint downloaded from the Hub
@@ -23,7 +23,7 @@ func ExampleCaptioner_Caption() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	img, err := vit.DecodeImage(f)
+	img, err := imageproc.Decode(f)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
-	"github.com/goformer/goformer/vit"
 )
 
 type vitGPT2Cases struct {
@@ -92,7 +92,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 
 	t.Run("pixel_values", func(t *testing.T) {
 		for i, cs := range cases.Captions {
-			img, err := vit.DecodeImage(loadImage(t, cs.Image))
+			img, err := imageproc.Decode(loadImage(t, cs.Image))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 
 	t.Run("caption_images", func(t *testing.T) {
 		for _, cs := range cases.Captions {
-			img, err := vit.DecodeImage(loadImage(t, cs.Image))
+			img, err := imageproc.Decode(loadImage(t, cs.Image))
 			if err != nil {
 				t.Fatal(err)
 			}

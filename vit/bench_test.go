@@ -27,7 +27,7 @@ func vitBase(b *testing.B) *Model {
 			baseErr = err
 			return
 		}
-		baseModel, baseErr = New(cfg, randomStore(weightShapes(cfg, len(cfg.ID2Label)), 7), nil)
+		baseModel, baseErr = New(cfg, randomStore(weightShapes(cfg, len(cfg.ID2Label)), 7))
 	})
 	if baseErr != nil {
 		b.Fatal(baseErr)
@@ -65,26 +65,6 @@ func BenchmarkViTBase(b *testing.B) {
 			// machine shared with other jobs.
 			b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 			b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "images/s")
-		})
-	}
-}
-
-// BenchmarkPreprocess times decoding-free preprocessing of a 451×300 photo
-// for the ViT (bilinear 224²) and CLIP (bicubic shortest edge + crop)
-// processors.
-func BenchmarkPreprocess(b *testing.B) {
-	img := loadImageFile(b, "chelsea.png")
-	for _, typ := range []string{ViTImageProcessorType, CLIPImageProcessorType, BlipImageProcessorType} {
-		p, err := NewProcessor(DefaultProcessorConfig(typ))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(typ, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				if _, err := p.Preprocess(img); err != nil {
-					b.Fatal(err)
-				}
-			}
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -37,15 +38,13 @@ type Model struct {
 	// Labels names the classes by index (id2label, or LABEL_i when the
 	// config has none).
 	Labels []string
-	// Processor turns images into pixel values for this model.
-	Processor *Processor
 
+	proc  *imageproc.Processor
 	store *nn.Store
 }
 
 type loadOptions struct {
 	weights    string
-	processor  *Processor
 	weightType tensor.WeightType
 }
 
@@ -65,9 +64,6 @@ func WithWeightType(t tensor.WeightType) Option {
 	return func(o *loadOptions) { o.weightType = t }
 }
 
-// WithProcessor uses p instead of the directory's preprocessor_config.json.
-func WithProcessor(p *Processor) Option { return func(o *loadOptions) { o.processor = p } }
-
 // Load reads a ViT model from a Hub-layout directory: config.json (see
 // ParseConfig), the weights (model.safetensors preferred, else
 // pytorch_model.bin; all missing, mis-shaped and unexpected tensors are
@@ -86,19 +82,10 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	proc := o.processor
-	if proc == nil {
-		ppath := filepath.Join(dir, "preprocessor_config.json")
-		if _, statErr := os.Stat(ppath); statErr == nil {
-			if proc, err = LoadProcessor(dir); err != nil {
-				return nil, err
-			}
-		} else {
-			pc := DefaultProcessorConfig(ViTImageProcessorType)
-			pc.Size = Size{Height: cfg.ImageSize, Width: cfg.ImageSize}
-			if proc, err = NewProcessor(pc); err != nil {
-				return nil, err
-			}
+	var proc *imageproc.Processor
+	if _, statErr := os.Stat(filepath.Join(dir, "preprocessor_config.json")); statErr == nil {
+		if proc, err = imageproc.LoadProcessor(dir); err != nil {
+			return nil, fmt.Errorf("vit: %w", err)
 		}
 	}
 	var store *nn.Store
@@ -111,10 +98,13 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
 	store.WeightType = o.weightType
-	m, err := New(cfg, store, proc)
+	m, err := New(cfg, store)
 	if err != nil {
 		store.Close()
 		return nil, err
+	}
+	if proc != nil {
+		m.proc = proc
 	}
 	return m, nil
 }
@@ -122,23 +112,22 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // New builds a model from a configuration and a weight store holding
 // transformers' ViT names (with or without the "vit." prefix of
 // ViTForImageClassification). Every missing, mis-shaped or unexpected
-// tensor is reported in one error wrapping nn.ErrMissingWeights. A nil proc
-// gets ViTImageProcessor defaults at the model's image size. The model takes
-// ownership of the store (Model.Close closes it).
-func New(cfg Config, store *nn.Store, proc *Processor) (*Model, error) {
+// tensor is reported in one error wrapping nn.ErrMissingWeights. The model
+// preprocesses images with ViTImageProcessor defaults at its image size
+// (see WithProcessor). The model takes ownership of the store (Model.Close
+// closes it).
+func New(cfg Config, store *nn.Store) (*Model, error) {
 	if store == nil {
 		return nil, fmt.Errorf("vit: %w: nil weight store", nn.ErrMissingWeights)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if proc == nil {
-		pc := DefaultProcessorConfig(ViTImageProcessorType)
-		pc.Size = Size{Height: cfg.ImageSize, Width: cfg.ImageSize}
-		var err error
-		if proc, err = NewProcessor(pc); err != nil {
-			return nil, err
-		}
+	pc := imageproc.DefaultProcessorConfig(imageproc.ViTImageProcessorType)
+	pc.Size = imageproc.Size{Height: cfg.ImageSize, Width: cfg.ImageSize}
+	proc, err := imageproc.NewProcessor(pc)
+	if err != nil {
+		return nil, fmt.Errorf("vit: %w", err)
 	}
 	root := store.Root()
 	w := root.Sub("vit")
@@ -149,7 +138,7 @@ func New(cfg Config, store *nn.Store, proc *Processor) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, Encoder: enc, Processor: proc, store: store}
+	m := &Model{Config: cfg, Encoder: enc, proc: proc, store: store}
 	d := cfg.HiddenSize
 	if w.Has("pooler.dense.weight") {
 		m.Pooler = nn.NewLinear(w.Sub("pooler").Sub("dense"), d, d, true)
@@ -188,6 +177,22 @@ func New(cfg Config, store *nn.Store, proc *Processor) (*Model, error) {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
 	return m, nil
+}
+
+// Processor returns the image processor that turns images into the model's
+// pixel values: the one of the directory's preprocessor_config.json for a
+// model made by Load, else ViTImageProcessor defaults at the model's image
+// size.
+func (m *Model) Processor() *imageproc.Processor { return m.proc }
+
+// WithProcessor returns a copy of the model that preprocesses images with
+// p (nil leaves the copy without one: its image-level calls then fail with
+// ErrInput). The copy shares the weights: Close on either releases them for
+// both.
+func (m *Model) WithProcessor(p *imageproc.Processor) *Model {
+	c := *m
+	c.proc = p
+	return &c
 }
 
 // Close releases the memory mapping of the weights. The model must not be
@@ -243,7 +248,7 @@ func (o *Output) Release() {
 }
 
 // Forward runs the model on pixel values [B, C, H, W] as made by
-// Processor.PreprocessBatch. The context is checked between layers.
+// imageproc.Processor.PreprocessBatch. The context is checked between layers.
 func (m *Model) Forward(ctx context.Context, pixels *tensor.Tensor, opt Options) (*Output, error) {
 	hidden, states, err := m.Encoder.forward(ctx, pixels, opt.InterpolatePosEncoding, opt.OutputHiddenStates)
 	if err != nil {
@@ -285,7 +290,10 @@ func (m *Model) Logits(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tens
 // ForwardImages preprocesses images with the model's Processor and runs
 // Forward on them as one batch.
 func (m *Model) ForwardImages(ctx context.Context, imgs []image.Image, opt Options) (*Output, error) {
-	pixels, err := m.Processor.PreprocessBatch(imgs)
+	if m.proc == nil {
+		return nil, fmt.Errorf("%w: model has no image processor", ErrInput)
+	}
+	pixels, err := m.proc.PreprocessBatch(imgs)
 	if err != nil {
 		return nil, err
 	}

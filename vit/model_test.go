@@ -96,7 +96,7 @@ func tinyConfig() Config {
 func tinyModel(t testing.TB) *Model {
 	t.Helper()
 	cfg := tinyConfig()
-	m, err := New(cfg, randomStore(weightShapes(cfg, 3), 1), nil)
+	m, err := New(cfg, randomStore(weightShapes(cfg, 3), 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestNewWeightErrors(t *testing.T) {
 	store.Delete("classifier.weight")
 	store.Set("vit.encoder.layer.0.layernorm_before.weight", tensor.New(7))
 	store.Set("vit.extra.weight", tensor.New(2))
-	_, err := New(cfg, store, nil)
+	_, err := New(cfg, store)
 	if !errors.Is(err, nn.ErrMissingWeights) {
 		t.Fatalf("error %v, want ErrMissingWeights", err)
 	}
@@ -177,7 +177,7 @@ func TestNewWeightErrors(t *testing.T) {
 	}
 	// A classifier whose size disagrees with id2label.
 	shapes = weightShapes(cfg, 5)
-	if _, err := New(cfg, randomStore(shapes, 3), nil); !errors.Is(err, nn.ErrMissingWeights) {
+	if _, err := New(cfg, randomStore(shapes, 3)); !errors.Is(err, nn.ErrMissingWeights) {
 		t.Errorf("5-class classifier for 3 labels: %v", err)
 	}
 }
@@ -191,7 +191,7 @@ func TestViTModelWithoutHead(t *testing.T) {
 	shapes := weightShapes(cfg, 0)
 	shapes["pooler.dense.weight"] = []int{16, 16}
 	shapes["pooler.dense.bias"] = []int{16}
-	m, err := New(cfg, randomStore(shapes, 4), nil)
+	m, err := New(cfg, randomStore(shapes, 4))
 	if err != nil {
 		t.Fatal(err)
 	}

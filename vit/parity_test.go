@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 )
 
@@ -68,7 +69,7 @@ func TestParity_vit(t *testing.T) {
 	for i, name := range cases.Images {
 		imgs[i] = loadImageFile(t, name)
 	}
-	pixels, err := m.Processor.PreprocessBatch(imgs)
+	pixels, err := m.Processor().PreprocessBatch(imgs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +150,9 @@ func TestParity_vit(t *testing.T) {
 	if ip.Size == 0 {
 		return
 	}
-	pc := m.Processor.Config()
-	pc.Size = Size{Height: ip.Size, Width: ip.Size}
-	proc, err := NewProcessor(pc)
+	pc := m.Processor().Config()
+	pc.Size = imageproc.Size{Height: ip.Size, Width: ip.Size}
+	proc, err := imageproc.NewProcessor(pc)
 	if err != nil {
 		t.Fatal(err)
 	}

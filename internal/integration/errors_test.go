@@ -17,6 +17,7 @@ import (
 	"github.com/goformer/goformer/blip"
 	"github.com/goformer/goformer/clip"
 	"github.com/goformer/goformer/gpt2"
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tokenizer"
@@ -200,24 +201,24 @@ func wantErr(t *testing.T, what string, err error, want ...error) {
 func TestImageInputErrors(t *testing.T) {
 	m := loadModels(t)
 	ctx := context.Background()
-	_, err := vit.DecodeImage(strings.NewReader("RIFF....WAVEfmt this is not an image"))
-	wantErr(t, "vit.DecodeImage(WAV bytes)", err, vit.ErrUnsupportedImage)
-	_, err = vit.DecodeImage(bytes.NewReader(nil))
-	wantErr(t, "vit.DecodeImage(empty)", err, vit.ErrUnsupportedImage)
+	_, err := imageproc.Decode(strings.NewReader("RIFF....WAVEfmt this is not an image"))
+	wantErr(t, "imageproc.Decode(WAV bytes)", err, imageproc.ErrUnsupportedImage)
+	_, err = imageproc.Decode(bytes.NewReader(nil))
+	wantErr(t, "imageproc.Decode(empty)", err, imageproc.ErrUnsupportedImage)
 	trunc, err := os.ReadFile(testdata.Path(t, "media", "images", "truncated.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = vit.DecodeImage(bytes.NewReader(trunc))
-	wantErr(t, "vit.DecodeImage(truncated.jpg)", err, vit.ErrInvalidImage)
+	_, err = imageproc.Decode(bytes.NewReader(trunc))
+	wantErr(t, "imageproc.Decode(truncated.jpg)", err, imageproc.ErrInvalidImage)
 	bomb := pngHeader(200_000, 200_000)
-	_, err = vit.DecodeImage(bytes.NewReader(bomb))
-	wantErr(t, "vit.DecodeImage(200000x200000 PNG)", err, vit.ErrImageTooLarge)
+	_, err = imageproc.Decode(bytes.NewReader(bomb))
+	wantErr(t, "imageproc.Decode(200000x200000 PNG)", err, imageproc.ErrImageTooLarge)
 
 	// Files handed to CLIP's indexer go through the same decoder.
 	dir := t.TempDir()
 	files := map[string][]byte{"notes.png": []byte("hello, world"), "bomb.png": bomb, "truncated.jpg": trunc}
-	wants := map[string]error{"notes.png": vit.ErrUnsupportedImage, "bomb.png": vit.ErrImageTooLarge, "truncated.jpg": vit.ErrInvalidImage}
+	wants := map[string]error{"notes.png": imageproc.ErrUnsupportedImage, "bomb.png": imageproc.ErrImageTooLarge, "truncated.jpg": imageproc.ErrInvalidImage}
 	for name, b := range files {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -230,15 +231,15 @@ func TestImageInputErrors(t *testing.T) {
 	// An empty image is no model input, whichever family gets it.
 	empty := image.NewRGBA(image.Rect(0, 0, 0, 0))
 	_, err = m.vit.Classify(ctx, empty, 1)
-	wantErr(t, "vit.Classify(empty image)", err, vit.ErrUnsupportedImage)
+	wantErr(t, "vit.Classify(empty image)", err, imageproc.ErrUnsupportedImage)
 	_, err = m.clip.EmbedImages(ctx, []image.Image{empty})
-	wantErr(t, "clip.EmbedImages(empty image)", err, vit.ErrUnsupportedImage)
+	wantErr(t, "clip.EmbedImages(empty image)", err, imageproc.ErrUnsupportedImage)
 	_, err = m.blipCap.Caption(ctx, []image.Image{empty}, blip.Options{})
-	wantErr(t, "blip.Caption(empty image)", err, vit.ErrUnsupportedImage)
+	wantErr(t, "blip.Caption(empty image)", err, imageproc.ErrUnsupportedImage)
 	_, err = m.blipVQA.Answer(ctx, []image.Image{empty}, []string{"what?"}, blip.Options{})
-	wantErr(t, "blip.Answer(empty image)", err, vit.ErrUnsupportedImage)
+	wantErr(t, "blip.Answer(empty image)", err, imageproc.ErrUnsupportedImage)
 	_, err = m.vitgpt2.Caption(ctx, empty, gpt2.CaptionOptions{})
-	wantErr(t, "vit-gpt2 Caption(empty image)", err, vit.ErrUnsupportedImage)
+	wantErr(t, "vit-gpt2 Caption(empty image)", err, imageproc.ErrUnsupportedImage)
 }
 
 // TestAudioInputErrors checks the typed errors of audio input through both

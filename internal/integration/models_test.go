@@ -13,6 +13,7 @@ import (
 	"github.com/goformer/goformer/blip"
 	"github.com/goformer/goformer/clip"
 	"github.com/goformer/goformer/gpt2"
+	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/vit"
 	"github.com/goformer/goformer/wav2vec2"
@@ -102,7 +103,7 @@ func doLoad() (*models, error) {
 		if err != nil {
 			return nil, err
 		}
-		img, err := vit.DecodeImage(bytes.NewReader(raw))
+		img, err := imageproc.Decode(bytes.NewReader(raw))
 		if err != nil {
 			return nil, err
 		}

@@ -31,7 +31,7 @@ func TestWeightTypeOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v16.Close()
-	px, err := m.vit.Processor.PreprocessBatch([]image.Image{img})
+	px, err := m.vit.Processor().PreprocessBatch([]image.Image{img})
 	if err != nil {
 		t.Fatal(err)
 	}

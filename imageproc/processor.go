@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // ErrProcessorConfig marks a preprocessor_config.json that is malformed or
 // holds values the processor cannot use (a non-positive size, a zero
 // standard deviation, an unknown resampling filter).
-var ErrProcessorConfig = errors.New("vit: invalid preprocessor config")
+var ErrProcessorConfig = errors.New("imageproc: invalid preprocessor config")
 
 // Size is a target size from preprocessor_config.json: either an exact
 // Height×Width, or ShortestEdge (with an optional LongestEdge cap) for an
@@ -308,7 +308,7 @@ func (c *ProcessorConfig) validate() error {
 func LoadProcessorConfig(path string) (ProcessorConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return ProcessorConfig{}, fmt.Errorf("vit: %w", err)
+		return ProcessorConfig{}, fmt.Errorf("imageproc: %w", err)
 	}
 	c, err := ParseProcessorConfig(data)
 	if err != nil {

@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import (
 	"bytes"
@@ -85,7 +85,7 @@ func TestImageModes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			img, err := DecodeImage(bytes.NewReader(readMedia(t, c.file)))
+			img, err := Decode(bytes.NewReader(readMedia(t, c.file)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func checkStraightAlpha(t *testing.T, img image.Image) {
 
 func TestDecodeTruncatedJPEG(t *testing.T) {
 	data := readMedia(t, "truncated.jpg")
-	img, err := DecodeImage(bytes.NewReader(data))
+	img, err := Decode(bytes.NewReader(data))
 	if err == nil {
 		t.Fatalf("truncated.jpg decoded to %v", img.Bounds())
 	}
@@ -177,7 +177,7 @@ func TestDecodeTruncatedJPEG(t *testing.T) {
 	// Every prefix of a valid JPEG fails cleanly too.
 	full := readMedia(t, "rocket.jpg")
 	for _, n := range []int{0, 1, 2, 3, 10, 100, 1000, len(full) / 2, len(full) - 1} {
-		if _, err := DecodeImage(bytes.NewReader(full[:n])); err == nil && n < len(full)/2 {
+		if _, err := Decode(bytes.NewReader(full[:n])); err == nil && n < len(full)/2 {
 			t.Errorf("rocket.jpg cut at %d bytes: no error", n)
 		}
 	}
@@ -185,15 +185,15 @@ func TestDecodeTruncatedJPEG(t *testing.T) {
 
 func TestDecodeUnsupported(t *testing.T) {
 	for _, data := range [][]byte{nil, []byte("not an image at all"), {0x00, 0x01}} {
-		_, err := DecodeImage(bytes.NewReader(data))
+		_, err := Decode(bytes.NewReader(data))
 		if !errors.Is(err, ErrUnsupportedImage) {
 			t.Errorf("%q: error %v, want ErrUnsupportedImage", data, err)
 		}
 	}
-	if _, err := DecodeImage(nil); !errors.Is(err, ErrUnsupportedImage) {
+	if _, err := Decode(nil); !errors.Is(err, ErrUnsupportedImage) {
 		t.Errorf("nil reader: %v", err)
 	}
-	if _, err := DecodeImage(errReader{}); err == nil || !strings.Contains(err.Error(), "boom") {
+	if _, err := Decode(errReader{}); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("failing reader: %v", err)
 	}
 }
@@ -234,7 +234,7 @@ func crc32IEEE(p []byte) uint32 {
 }
 
 func TestDecompressionBomb(t *testing.T) {
-	_, err := DecodeImage(bytes.NewReader(pngHeader(100000, 100000)))
+	_, err := Decode(bytes.NewReader(pngHeader(100000, 100000)))
 	if !errors.Is(err, ErrImageTooLarge) {
 		t.Fatalf("10^10-pixel PNG header: %v, want ErrImageTooLarge", err)
 	}
@@ -321,7 +321,7 @@ func TestEXIFOrientation(t *testing.T) {
 	for orient := uint16(1); orient <= 8; orient++ {
 		for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 			data := withEXIFOrientation(buf.Bytes(), orient, bo)
-			img, err := DecodeImage(bytes.NewReader(data))
+			img, err := Decode(bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -400,7 +400,7 @@ func TestConvertModes(t *testing.T) {
 		m.SetNRGBA(0, 0, color.NRGBA{255, 0, 0, 0})
 		m.SetNRGBA(1, 0, color.NRGBA{10, 200, 30, 77})
 		png.Encode(&buf, m)
-		img, err := DecodeImage(&buf)
+		img, err := Decode(&buf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -457,7 +457,7 @@ func TestDecodeBMP(t *testing.T) {
 	if err := bmp.Encode(&buf, quadrants()); err != nil {
 		t.Fatal(err)
 	}
-	img, err := DecodeImage(&buf)
+	img, err := Decode(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +516,7 @@ func losslessWebP(w, h int, c color.NRGBA) []byte {
 }
 
 func TestDecodeWebP(t *testing.T) {
-	img, err := DecodeImage(bytes.NewReader(losslessWebP(3, 2, color.NRGBA{200, 100, 50, 255})))
+	img, err := Decode(bytes.NewReader(losslessWebP(3, 2, color.NRGBA{200, 100, 50, 255})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +554,7 @@ func TestDecodeGIF(t *testing.T) {
 	}
 	data[gce+3] |= 1
 	data[gce+6] = 2
-	img, err := DecodeImage(bytes.NewReader(data))
+	img, err := Decode(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,11 +569,11 @@ func TestDecodeGIF(t *testing.T) {
 	})
 }
 
-// FuzzDecodeImage checks that no input makes decoding and preprocessing
+// FuzzDecode checks that no input makes decoding and preprocessing
 // panic, and that a decoded image is either preprocessed or refused as too
 // large (an extreme aspect ratio, e.g. 1×15873, whose shortest-edge resize
 // would need millions of columns).
-func FuzzDecodeImage(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	var buf bytes.Buffer
 	png.Encode(&buf, quadrants())
 	f.Add(buf.Bytes())

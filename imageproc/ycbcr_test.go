@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import (
 	"bytes"
@@ -65,7 +65,7 @@ func TestFancyUpsampling(t *testing.T) {
 // so the mean difference is small while neutral gray stays exact.
 func TestJPEGConversionClose(t *testing.T) {
 	for _, name := range []string{"rocket.jpg", "hubble_deep_field.jpg"} {
-		img, err := DecodeImage(bytes.NewReader(readMedia(t, name)))
+		img, err := Decode(bytes.NewReader(readMedia(t, name)))
 		if err != nil {
 			t.Fatal(err)
 		}

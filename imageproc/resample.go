@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import (
 	"encoding/json"
@@ -62,7 +62,7 @@ func loadImageFile(t testing.TB, name string) image.Image {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	img, err := DecodeImage(f)
+	img, err := Decode(f)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -156,15 +156,15 @@ func checkPixelValues(t *testing.T, fixture string) {
 	}
 }
 
-func TestProcessorParity_vit(t *testing.T)          { checkPixelValues(t, "vit") }
-func TestProcessorParity_clip(t *testing.T)         { checkPixelValues(t, "clip") }
-func TestProcessorParity_blip_caption(t *testing.T) { checkPixelValues(t, "blip-caption") }
-func TestProcessorParity_blip_vqa(t *testing.T)     { checkPixelValues(t, "blip-vqa") }
-func TestProcessorParity_vit_gpt2(t *testing.T)     { checkPixelValues(t, "vit-gpt2") }
+func TestParity_vit(t *testing.T)          { checkPixelValues(t, "vit") }
+func TestParity_clip(t *testing.T)         { checkPixelValues(t, "clip") }
+func TestParity_blip_caption(t *testing.T) { checkPixelValues(t, "blip-caption") }
+func TestParity_blip_vqa(t *testing.T)     { checkPixelValues(t, "blip-vqa") }
+func TestParity_vit_gpt2(t *testing.T)     { checkPixelValues(t, "vit-gpt2") }
 
-// TestProcessorParity_vit_interpolated checks the processor at the other
+// TestParity_vit_interpolated checks the processor at the other
 // resolution listed under "interpolated" in the vit fixture's cases.json.
-func TestProcessorParity_vit_interpolated(t *testing.T) {
+func TestParity_vit_interpolated(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
 	var cases struct {
 		Interpolated struct {
