@@ -4,22 +4,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/goformer/goformer/nn"
 )
 
-// Config holds the fields of a wav2vec2 config.json that the model reads
-// (transformers' Wav2Vec2Config). ParseConfig fills absent fields with
-// Wav2Vec2Config's defaults.
+// Config holds the fields of a wav2vec2 or HuBERT config.json that the
+// model reads (transformers' Wav2Vec2Config and HubertConfig, which share
+// them). ParseConfig fills absent fields with their defaults.
 type Config struct {
-	Architectures     []string `json:"architectures"`
-	ModelType         string   `json:"model_type"`
-	HiddenSize        int      `json:"hidden_size"`
-	NumHiddenLayers   int      `json:"num_hidden_layers"`
-	NumAttentionHeads int      `json:"num_attention_heads"`
-	IntermediateSize  int      `json:"intermediate_size"`
-	HiddenAct         string   `json:"hidden_act"`
-	LayerNormEps      float64  `json:"layer_norm_eps"`
+	Architectures []string `json:"architectures"`
+	// ModelType is "wav2vec2" (Wav2Vec2ForCTC, weights under "wav2vec2.")
+	// or "hubert" (HubertForCTC, weights under "hubert."); when empty, the
+	// architecture tells.
+	ModelType         string  `json:"model_type"`
+	HiddenSize        int     `json:"hidden_size"`
+	NumHiddenLayers   int     `json:"num_hidden_layers"`
+	NumAttentionHeads int     `json:"num_attention_heads"`
+	IntermediateSize  int     `json:"intermediate_size"`
+	HiddenAct         string  `json:"hidden_act"`
+	LayerNormEps      float64 `json:"layer_norm_eps"`
 	// FeatExtractNorm is "group" (group norm after the first convolution,
 	// wav2vec2-base) or "layer" (layer norm after every convolution,
 	// wav2vec2-large-lv60).
@@ -42,12 +46,31 @@ type Config struct {
 	// package does not run (Load rejects them).
 	AddAdapter     bool `json:"add_adapter"`
 	AdapterAttnDim *int `json:"adapter_attn_dim"`
+	// FeatProjLayerNorm is HubertConfig's switch for the layer norm before
+	// the feature projection (true by default). wav2vec2 always has that
+	// layer norm and ignores the field.
+	FeatProjLayerNorm bool `json:"feat_proj_layer_norm"`
+	// ConvPosBatchNorm is a later HubertConfig's batch-normalised position
+	// embedding, which this package does not run (Validate rejects it).
+	ConvPosBatchNorm bool `json:"conv_pos_batch_norm"`
+}
+
+// The model types this package runs (config.json's model_type).
+const (
+	ModelTypeWav2Vec2 = "wav2vec2"
+	ModelTypeHubert   = "hubert"
+)
+
+// architectureOf maps each model type to the CTC architecture it runs.
+var architectureOf = map[string]string{
+	ModelTypeWav2Vec2: "Wav2Vec2ForCTC",
+	ModelTypeHubert:   "HubertForCTC",
 }
 
 // DefaultConfig returns Wav2Vec2Config's defaults (wav2vec2-base).
 func DefaultConfig() Config {
 	return Config{
-		ModelType: "wav2vec2", HiddenSize: 768, NumHiddenLayers: 12, NumAttentionHeads: 12,
+		ModelType: ModelTypeWav2Vec2, HiddenSize: 768, NumHiddenLayers: 12, NumAttentionHeads: 12,
 		IntermediateSize: 3072, HiddenAct: "gelu", LayerNormEps: 1e-5,
 		FeatExtractNorm: "group", FeatExtractActivation: "gelu",
 		ConvDim:              []int{512, 512, 512, 512, 512, 512, 512},
@@ -55,11 +78,50 @@ func DefaultConfig() Config {
 		ConvKernel:           []int{10, 3, 3, 3, 3, 2, 2},
 		NumConvPosEmbeddings: 128, NumConvPosEmbeddingGroups: 16,
 		VocabSize: 32, PadTokenID: 0,
+		FeatProjLayerNorm: true,
 	}
 }
 
+// DefaultHubertConfig returns HubertConfig's defaults (hubert-base-ls960):
+// Wav2Vec2Config's with model_type "hubert".
+func DefaultHubertConfig() Config {
+	c := DefaultConfig()
+	c.ModelType = ModelTypeHubert
+	return c
+}
+
+// IsHubert reports whether the configuration describes a HuBERT model:
+// model_type "hubert", or no model_type and architecture HubertForCTC.
+func (c Config) IsHubert() bool {
+	return c.ModelType == ModelTypeHubert || (c.ModelType == "" && slices.Contains(c.Architectures, architectureOf[ModelTypeHubert]))
+}
+
+// Architecture returns the transformers class the configuration runs as:
+// Wav2Vec2ForCTC or HubertForCTC.
+func (c Config) Architecture() string {
+	if c.IsHubert() {
+		return architectureOf[ModelTypeHubert]
+	}
+	return architectureOf[ModelTypeWav2Vec2]
+}
+
+// weightPrefix is the name of the base model in the CTC checkpoint
+// ("wav2vec2" or "hubert").
+func (c Config) weightPrefix() string {
+	if c.IsHubert() {
+		return ModelTypeHubert
+	}
+	return ModelTypeWav2Vec2
+}
+
+// hasFeatProjLayerNorm reports whether the feature projection starts with
+// a layer norm: always for wav2vec2, as feat_proj_layer_norm says for
+// HuBERT.
+func (c Config) hasFeatProjLayerNorm() bool { return !c.IsHubert() || c.FeatProjLayerNorm }
+
 // ParseConfig decodes a config.json (name is used in errors), applying the
-// defaults of DefaultConfig to absent fields, and validates it.
+// defaults of DefaultConfig (DefaultHubertConfig for model_type "hubert" or
+// architecture HubertForCTC) to absent fields, and validates it.
 func ParseConfig(name string, raw []byte) (Config, error) {
 	c := DefaultConfig()
 	// Another family's config lacks wav2vec2's fields: report its
@@ -71,6 +133,9 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 	if json.Unmarshal(raw, &probe) == nil {
 		if err := (Config{ModelType: probe.ModelType, Architectures: probe.Architectures}).checkArchitecture(); err != nil {
 			return Config{}, fmt.Errorf("%s: %w", name, err)
+		}
+		if (Config{ModelType: probe.ModelType, Architectures: probe.Architectures}).IsHubert() {
+			c = DefaultHubertConfig()
 		}
 	}
 	// Slices decode by replacing, so defaults survive only when absent.
@@ -128,19 +193,29 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// checkArchitecture checks model_type, architectures and the adapter
-// settings.
+// checkArchitecture checks model_type, architectures and the settings of
+// variants this package does not run (adapters, batch-normalised position
+// embedding). An empty model_type takes its kind from the architecture.
 func (c Config) checkArchitecture() error {
-	if c.ModelType != "" && c.ModelType != "wav2vec2" {
-		return fmt.Errorf("%w: model_type %q (the wav2vec2 package runs \"wav2vec2\")", nn.ErrUnsupportedArchitecture, c.ModelType)
+	mt := c.ModelType
+	if _, ok := architectureOf[mt]; !ok && mt != "" {
+		return fmt.Errorf("%w: model_type %q (the wav2vec2 package runs \"wav2vec2\" and \"hubert\")", nn.ErrUnsupportedArchitecture, mt)
 	}
 	for _, a := range c.Architectures {
-		if a != "Wav2Vec2ForCTC" {
-			return fmt.Errorf("%w: architecture %q (the wav2vec2 package runs Wav2Vec2ForCTC)", nn.ErrUnsupportedArchitecture, a)
+		switch {
+		case mt == "" && (a == architectureOf[ModelTypeWav2Vec2] || a == architectureOf[ModelTypeHubert]):
+		case mt != "" && a == architectureOf[mt]:
+		case mt != "":
+			return fmt.Errorf("%w: architecture %q with model_type %q (the wav2vec2 package runs %s)", nn.ErrUnsupportedArchitecture, a, mt, architectureOf[mt])
+		default:
+			return fmt.Errorf("%w: architecture %q (the wav2vec2 package runs Wav2Vec2ForCTC and HubertForCTC)", nn.ErrUnsupportedArchitecture, a)
 		}
 	}
 	if c.AddAdapter || c.AdapterAttnDim != nil {
 		return fmt.Errorf("%w: wav2vec2 adapters (add_adapter, adapter_attn_dim) are not supported", nn.ErrUnsupportedArchitecture)
+	}
+	if c.ConvPosBatchNorm {
+		return fmt.Errorf("%w: conv_pos_batch_norm (a batch-normalised position embedding) is not supported", nn.ErrUnsupportedArchitecture)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 
+	"github.com/goformer/goformer/audio"
 	"github.com/goformer/goformer/wav2vec2"
 )
 
@@ -28,5 +29,30 @@ func ExampleModel_TranscribeReader() {
 	fmt.Println(res.Text)
 	for _, w := range res.Words {
 		fmt.Printf("%6.2f %6.2f %s\n", w.Start, w.End, w.Text)
+	}
+}
+
+// Transcribe several clips in one padded batch with a HuBERT checkpoint
+// (facebook/hubert-large-ls960-ft); its preprocessor asks for the attention
+// mask, so each text is the clip's alone.
+func ExampleModel_TranscribeBatch() {
+	m, err := wav2vec2.Load("models/hubert-large-ls960-ft")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var clips [][]float32
+	for _, name := range []string{"one.wav", "two.flac"} {
+		pcm, err := audio.Load16kFile(name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		clips = append(clips, pcm)
+	}
+	res, err := m.TranscribeBatch(context.Background(), clips, wav2vec2.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, r := range res {
+		fmt.Printf("%d: %s\n", i, r.Text)
 	}
 }

@@ -34,7 +34,7 @@ func w2vParams(c Config) float64 {
 // an unknown activation).
 func FuzzParseConfig(f *testing.F) {
 	if root, ok := testdata.Root(); ok {
-		for _, fx := range []string{"wav2vec2", "whisper", "vit"} {
+		for _, fx := range []string{"wav2vec2", "hubert", "whisper", "vit"} {
 			if b, err := os.ReadFile(filepath.Join(root, "fixtures", fx, "model", "config.json")); err == nil {
 				f.Add(b)
 			}
@@ -43,6 +43,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"architectures":["Wav2Vec2ForCTC"],"model_type":"wav2vec2","hidden_size":8,"num_hidden_layers":1,` +
 		`"num_attention_heads":2,"intermediate_size":8,"vocab_size":5,"conv_dim":[4,4],"conv_stride":[5,2],"conv_kernel":[10,3],` +
 		`"num_conv_pos_embeddings":4,"num_conv_pos_embedding_groups":2,"feat_extract_norm":"layer","do_stable_layer_norm":true}`))
+	f.Add([]byte(`{"architectures":["HubertForCTC"],"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,` +
+		`"conv_dim":[4],"conv_stride":[5],"conv_kernel":[10],"num_conv_pos_embeddings":4,"num_conv_pos_embedding_groups":2,"feat_proj_layer_norm":false}`))
 	f.Add([]byte(`{"hidden_size":4,"num_hidden_layers":0,"num_attention_heads":1,"intermediate_size":2,"vocab_size":3,` +
 		`"conv_dim":[2],"conv_stride":[1],"conv_kernel":[1],"num_conv_pos_embeddings":1,"num_conv_pos_embedding_groups":4,"conv_bias":true}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

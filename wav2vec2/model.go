@@ -27,14 +27,16 @@ type convLayer struct {
 	activation func(float32) float32
 }
 
-// Network is the wav2vec2 CTC network (transformers' Wav2Vec2ForCTC):
-// the convolutional feature encoder, the feature projection, the
-// transformer encoder with its convolutional position embedding, and the
-// CTC head. It is immutable after construction and safe for concurrent use.
+// Network is the wav2vec2 or HuBERT CTC network (transformers'
+// Wav2Vec2ForCTC and HubertForCTC, which differ only in their weight names
+// and HuBERT's optional feature-projection layer norm): the convolutional
+// feature encoder, the feature projection, the transformer encoder with its
+// convolutional position embedding, and the CTC head. It is immutable after
+// construction and safe for concurrent use.
 type Network struct {
 	cfg     Config
 	convs   []convLayer
-	fpNorm  *nn.LayerNorm
+	fpNorm  *nn.LayerNorm // nil for HuBERT with feat_proj_layer_norm false
 	fpProj  *nn.Linear
 	posConv *nn.Conv1d // weight norm already applied
 	posAct  func(float32) float32
@@ -45,8 +47,11 @@ type Network struct {
 
 // NewNetwork builds the network from weights named as transformers names
 // Wav2Vec2ForCTC's ("wav2vec2.feature_extractor.conv_layers.0.conv.weight",
-// …, "lm_head.weight"); a bare Wav2Vec2Model's unprefixed names are accepted
-// too, without the CTC head. The position embedding's weight norm may be
+// …, "lm_head.weight") or, for model_type "hubert", HubertForCTC's
+// ("hubert.feature_extractor.…"); a bare Wav2Vec2Model's or HubertModel's
+// unprefixed names are accepted too, without the CTC head. Weights the
+// network does not use for inference (masked_spec_embed, a quantizer) are
+// left alone. The position embedding's weight norm may be
 // stored as weight_g/weight_v, as parametrizations.weight.original0/1 or
 // already folded into weight. Every missing or mis-shaped tensor is listed
 // in one error wrapping nn.ErrMissingWeights.
@@ -63,8 +68,8 @@ func NewNetwork(cfg Config, w nn.Weights) (*Network, error) {
 		return nil, fmt.Errorf("wav2vec2: %w: hidden_act: %v", nn.ErrConfig, err)
 	}
 	bw := w
-	if w.Has("wav2vec2.feature_projection.projection.weight") {
-		bw = w.Sub("wav2vec2")
+	if p := cfg.weightPrefix(); w.Has(p + ".feature_projection.projection.weight") {
+		bw = w.Sub(p)
 	}
 	n := &Network{cfg: cfg}
 	in := 1
@@ -86,7 +91,9 @@ func NewNetwork(cfg Config, w nn.Weights) (*Network, error) {
 	d := cfg.HiddenSize
 	eps := float32(cfg.LayerNormEps)
 	last := cfg.ConvDim[len(cfg.ConvDim)-1]
-	n.fpNorm = nn.NewLayerNorm(bw.Sub("feature_projection.layer_norm"), last, eps)
+	if cfg.hasFeatProjLayerNorm() {
+		n.fpNorm = nn.NewLayerNorm(bw.Sub("feature_projection.layer_norm"), last, eps)
+	}
 	n.fpProj = nn.NewLinear(bw.Sub("feature_projection.projection"), last, d, true)
 
 	ew := bw.Sub("encoder")
@@ -285,49 +292,85 @@ func layerNormChannels(x, w, b *tensor.Tensor, eps float32) {
 // Hidden runs the whole encoder on normalised samples and returns the last
 // hidden state [frames, hidden_size].
 func (n *Network) Hidden(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
-	feats, err := n.Features(ctx, inputValues)
+	h, err := n.encode(ctx, [][]float32{inputValues}, nil)
 	if err != nil {
 		return nil, err
 	}
-	// Intermediates are released once used (recycled by later calls).
-	normed := n.fpNorm.Forward(feats)
-	tensor.Release(feats)
-	x := n.fpProj.Forward(normed) // [T, D]
-	tensor.Release(normed)
-	t, d := x.Dim(0), x.Dim(1)
+	return h.MustReshape(h.Dim(1), h.Dim(2)), nil
+}
 
-	// Convolutional position embedding on [D, T].
-	xt := transposed(x)
-	pos, err := n.posConv.Forward(xt)
-	tensor.Release(xt)
-	if err != nil {
-		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
-	}
-	sl := pos.Slice(1, 0, t) // drop the extra frame of an even kernel
-	tpos := transposed(sl)   // [T, D]
-	tensor.Release(sl)
-	tensor.Release(pos)
-	pos = tpos
-	tensor.MapInPlace(pos, n.posAct)
-	if err := tensor.AddInPlace(x, pos); err != nil {
-		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
-	}
-	tensor.Release(pos)
-	if !n.cfg.DoStableLayerNorm {
-		y := n.encNorm.Forward(x)
-		tensor.Release(x)
-		x = y
-	}
-	h := x.MustReshape(1, t, d) // a view of x
-	for i, l := range n.layers {
-		if err := ctx.Err(); err != nil {
+// encode runs the encoder on rows of normalised samples, all of one length,
+// and returns the last hidden state [rows, frames, hidden_size]. frames,
+// when not nil, holds the valid frames of each row (the feature-level
+// attention mask transformers derives from the sample-level one): the
+// hidden states of the frames past it are zeroed before the position
+// embedding and every attention layer ignores them as keys.
+func (n *Network) encode(ctx context.Context, rows [][]float32, frames []int) (*tensor.Tensor, error) {
+	var x *tensor.Tensor // features [B, T, C]
+	for i, row := range rows {
+		f, err := n.Features(ctx, row)
+		if err != nil {
+			tensor.Release(x)
 			return nil, err
 		}
-		y := l.Forward(h, nn.AttnOptions{})
-		tensor.Release(h)
-		if i == 0 {
-			tensor.Release(x) // after its view h
+		if x == nil {
+			x = tensor.New(len(rows), f.Dim(0), f.Dim(1))
 		}
+		v := x.Index(i)
+		copy(v.Data(), f.Data())
+		tensor.Release(v)
+		tensor.Release(f)
+	}
+	t := x.Dim(1)
+	// Intermediates are released once used (recycled by later calls).
+	if n.fpNorm != nil {
+		normed := n.fpNorm.Forward(x)
+		tensor.Release(x)
+		x = normed
+	}
+	h := n.fpProj.Forward(x) // [B, T, D]
+	tensor.Release(x)
+	var mask *tensor.Tensor
+	if frames != nil {
+		mask = paddingMask(h, frames)
+		defer tensor.Release(mask)
+	}
+
+	// Convolutional position embedding on [B, D, T].
+	ht := h.Transpose(1, 2)
+	hc := ht.Clone()
+	tensor.Release(ht)
+	pos, err := n.posConv.Forward(hc)
+	tensor.Release(hc)
+	if err != nil {
+		tensor.Release(h)
+		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
+	}
+	sl := pos.Slice(2, 0, t) // drop the extra frame of an even kernel
+	pt := sl.Transpose(1, 2)
+	pe := pt.Clone() // [B, T, D]
+	tensor.Release(pt)
+	tensor.Release(sl)
+	tensor.Release(pos)
+	tensor.MapInPlace(pe, n.posAct)
+	err = tensor.AddInPlace(h, pe)
+	tensor.Release(pe)
+	if err != nil {
+		tensor.Release(h)
+		return nil, fmt.Errorf("wav2vec2: position embedding: %w", err)
+	}
+	if !n.cfg.DoStableLayerNorm {
+		y := n.encNorm.Forward(h)
+		tensor.Release(h)
+		h = y
+	}
+	for _, l := range n.layers {
+		if err := ctx.Err(); err != nil {
+			tensor.Release(h)
+			return nil, err
+		}
+		y := l.Forward(h, nn.AttnOptions{Mask: mask})
+		tensor.Release(h)
 		h = y
 	}
 	if n.cfg.DoStableLayerNorm {
@@ -335,8 +378,7 @@ func (n *Network) Hidden(ctx context.Context, inputValues []float32) (*tensor.Te
 		tensor.Release(h)
 		h = y
 	}
-	out := h.MustReshape(t, d)
-	return out, nil
+	return h, nil
 }
 
 // Logits runs the network on normalised samples (input_values) and returns

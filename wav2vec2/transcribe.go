@@ -24,6 +24,10 @@ type FeatureExtractorConfig struct {
 	DoNormalize bool `json:"do_normalize"`
 	// FeatureSize must be 1 (raw mono samples).
 	FeatureSize int `json:"feature_size"`
+	// ReturnAttentionMask says that a padded batch comes with its attention
+	// mask (true for HuBERT and the large checkpoints, false for the
+	// group-norm base ones); see Model.InputValuesBatch.
+	ReturnAttentionMask bool `json:"return_attention_mask"`
 }
 
 // DefaultFeatureExtractorConfig returns Wav2Vec2FeatureExtractor's defaults.
@@ -31,9 +35,10 @@ func DefaultFeatureExtractorConfig() FeatureExtractorConfig {
 	return FeatureExtractorConfig{SamplingRate: 16000, DoNormalize: true, FeatureSize: 1}
 }
 
-// Model is a wav2vec2 speech recogniser (transformers' Wav2Vec2ForCTC with
-// its feature extractor and CTC tokenizer), such as
-// facebook/wav2vec2-base-960h or facebook/wav2vec2-large-960h-lv60-self.
+// Model is a wav2vec2 or HuBERT speech recogniser (transformers'
+// Wav2Vec2ForCTC or HubertForCTC with its feature extractor and CTC
+// tokenizer), such as facebook/wav2vec2-base-960h,
+// facebook/wav2vec2-large-960h-lv60-self or facebook/hubert-large-ls960-ft.
 // A Model is immutable after loading and safe for concurrent use.
 type Model struct {
 	net *Network
@@ -45,7 +50,8 @@ type Model struct {
 	closeErr  error
 }
 
-// Load reads a Wav2Vec2ForCTC checkpoint directory: config.json, the
+// Load reads a Wav2Vec2ForCTC or HubertForCTC checkpoint directory
+// (config.json's model_type tells which): config.json, the
 // weights, vocab.json (with tokenizer_config.json, special_tokens_map.json
 // and added_tokens.json when present) and preprocessor_config.json (its
 // defaults when absent). opts set how weights are held (nn.WithWeightType).

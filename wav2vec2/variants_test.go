@@ -13,24 +13,30 @@ import (
 	"github.com/goformer/goformer/tensor"
 )
 
-// The fixture covers wav2vec2-base (group norm, post-LN encoder,
-// weight_g/weight_v). These tests cover the other variants against a direct
-// float64 transcription of transformers' modeling_wav2vec2.py.
+// The fixtures cover wav2vec2-base (group norm, post-LN encoder,
+// weight_g/weight_v) and hubert-large (layer norm, stable layer norm). These
+// tests cover the other variants, and padded batches, against a direct
+// float64 transcription of transformers' modeling_wav2vec2.py and
+// modeling_hubert.py.
 
 type variant struct {
-	name        string
-	featNorm    string
-	stable      bool
-	convBias    bool
-	posKernel   int
-	weightNames string // "gv", "param" or "folded"
+	name         string
+	featNorm     string
+	stable       bool
+	convBias     bool
+	posKernel    int
+	weightNames  string // "gv", "param" or "folded"
+	hubert       bool
+	noFeatProjLN bool // HuBERT's feat_proj_layer_norm false
 }
 
 var variants = []variant{
-	{"base_group_postLN_gv", "group", false, false, 4, "gv"},
-	{"lv60_layer_stable_param", "layer", true, true, 4, "param"},
-	{"layer_postLN_oddkernel_gv", "layer", false, false, 3, "gv"},
-	{"group_stable_folded", "group", true, true, 5, "folded"},
+	{"base_group_postLN_gv", "group", false, false, 4, "gv", false, false},
+	{"lv60_layer_stable_param", "layer", true, true, 4, "param", false, false},
+	{"layer_postLN_oddkernel_gv", "layer", false, false, 3, "gv", false, false},
+	{"group_stable_folded", "group", true, true, 5, "folded", false, false},
+	{"hubert_large_layer_stable_param", "layer", true, true, 4, "param", true, false},
+	{"hubert_base_group_postLN_noprojLN_gv", "group", false, false, 3, "gv", true, true},
 }
 
 func smallConfig(v variant) Config {
@@ -44,6 +50,10 @@ func smallConfig(v variant) Config {
 	c.DoStableLayerNorm = v.stable
 	c.NumConvPosEmbeddings, c.NumConvPosEmbeddingGroups = v.posKernel, 2
 	c.VocabSize = 7
+	if v.hubert {
+		c.ModelType = ModelTypeHubert
+		c.FeatProjLayerNorm = !v.noFeatProjLN
+	}
 	return c
 }
 
@@ -60,9 +70,10 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *nn.Store {
 		}
 		m[name] = x
 	}
+	base := c.weightPrefix() + "."
 	in := 1
 	for i, out := range c.ConvDim {
-		p := fmt.Sprintf("wav2vec2.feature_extractor.conv_layers.%d.", i)
+		p := fmt.Sprintf(base+"feature_extractor.conv_layers.%d.", i)
 		put(p+"conv.weight", 0.8, 0, out, in, c.ConvKernel[i])
 		if c.ConvBias {
 			put(p+"conv.bias", 0.3, 0, out)
@@ -74,11 +85,13 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *nn.Store {
 		in = out
 	}
 	d, last := c.HiddenSize, c.ConvDim[len(c.ConvDim)-1]
-	put("wav2vec2.feature_projection.layer_norm.weight", 0.3, 1, last)
-	put("wav2vec2.feature_projection.layer_norm.bias", 0.3, 0, last)
-	put("wav2vec2.feature_projection.projection.weight", 0.5, 0, d, last)
-	put("wav2vec2.feature_projection.projection.bias", 0.2, 0, d)
-	pc := "wav2vec2.encoder.pos_conv_embed.conv."
+	if c.hasFeatProjLayerNorm() {
+		put(base+"feature_projection.layer_norm.weight", 0.3, 1, last)
+		put(base+"feature_projection.layer_norm.bias", 0.3, 0, last)
+	}
+	put(base+"feature_projection.projection.weight", 0.5, 0, d, last)
+	put(base+"feature_projection.projection.bias", 0.2, 0, d)
+	pc := base + "encoder.pos_conv_embed.conv."
 	k, g := c.NumConvPosEmbeddings, c.NumConvPosEmbeddingGroups
 	switch v.weightNames {
 	case "gv":
@@ -91,10 +104,10 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *nn.Store {
 		put(pc+"weight", 0.3, 0, d, d/g, k)
 	}
 	put(pc+"bias", 0.2, 0, d)
-	put("wav2vec2.encoder.layer_norm.weight", 0.3, 1, d)
-	put("wav2vec2.encoder.layer_norm.bias", 0.3, 0, d)
+	put(base+"encoder.layer_norm.weight", 0.3, 1, d)
+	put(base+"encoder.layer_norm.bias", 0.3, 0, d)
 	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("wav2vec2.encoder.layers.%d.", i)
+		p := fmt.Sprintf(base+"encoder.layers.%d.", i)
 		for _, n := range []string{"q_proj", "k_proj", "v_proj", "out_proj"} {
 			put(p+"attention."+n+".weight", 0.5, 0, d, d)
 			put(p+"attention."+n+".bias", 0.2, 0, d)
@@ -227,7 +240,10 @@ func add(a, b mat) mat {
 	return y
 }
 
-func refAttention(x mat, s *nn.Store, p string, heads int) mat {
+// refAttention is self-attention over the first keys frames of x (all of
+// them when keys is len(x)): transformers' additive finfo.min mask on the
+// others gives them zero weight.
+func refAttention(x mat, s *nn.Store, p string, heads, keys int) mat {
 	d := len(x[0])
 	q := refLinear(x, get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
 	k := refLinear(x, get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
@@ -240,9 +256,9 @@ func refAttention(x mat, s *nn.Store, p string, heads int) mat {
 	}
 	for h := 0; h < heads; h++ {
 		for i := range x {
-			sc := make([]float64, len(x))
+			sc := make([]float64, keys)
 			mx := math.Inf(-1)
-			for j := range x {
+			for j := range sc {
 				for c := h * dh; c < (h+1)*dh; c++ {
 					sc[j] += q[i][c] * scaling * k[j][c]
 				}
@@ -273,15 +289,23 @@ func refFeedForward(x mat, s *nn.Store, p string, c Config) mat {
 	return refLinear(h, get(s, p+"output_dense.weight"), get(s, p+"output_dense.bias"), c.HiddenSize)
 }
 
-// refLogits is Wav2Vec2ForCTC.forward in eval mode for one waveform.
+// refLogits is Wav2Vec2ForCTC.forward (HubertForCTC.forward for HuBERT) in
+// eval mode for one waveform.
 func refLogits(s *nn.Store, c Config, input []float32) mat {
+	return refLogitsMasked(s, c, input, -1)
+}
+
+// refLogitsMasked is refLogits for one row of a padded batch whose
+// attention mask covers the first valid samples (no mask when valid < 0).
+func refLogitsMasked(s *nn.Store, c Config, input []float32, valid int) mat {
+	base := c.weightPrefix() + "."
 	x := mat{make([]float64, len(input))}
 	for i, v := range input {
 		x[0][i] = float64(v)
 	}
 	// Feature encoder.
 	for i, out := range c.ConvDim {
-		p := fmt.Sprintf("wav2vec2.feature_extractor.conv_layers.%d.", i)
+		p := fmt.Sprintf(base+"feature_extractor.conv_layers.%d.", i)
 		var b []float64
 		if c.ConvBias {
 			b = get(s, p+"conv.bias")
@@ -314,11 +338,22 @@ func refLogits(s *nn.Store, c Config, input []float32) mat {
 	}
 	feats := transpose(x) // [T, C]
 	eps := c.LayerNormEps
-	h := refLinear(lnRows(feats, s, "wav2vec2.feature_projection.layer_norm", eps),
-		get(s, "wav2vec2.feature_projection.projection.weight"), get(s, "wav2vec2.feature_projection.projection.bias"), c.HiddenSize)
+	if c.hasFeatProjLayerNorm() {
+		feats = lnRows(feats, s, base+"feature_projection.layer_norm", eps)
+	}
+	h := refLinear(feats, get(s, base+"feature_projection.projection.weight"), get(s, base+"feature_projection.projection.bias"), c.HiddenSize)
+	keys := len(h)
+	if valid >= 0 {
+		// The feature-level mask: frames past the valid samples' output
+		// length are zeroed and never attended to.
+		keys = c.OutputFrames(valid)
+		for i := keys; i < len(h); i++ {
+			clear(h[i])
+		}
+	}
 
 	// Positional conv embedding with weight norm over dims (0, 1).
-	pc := "wav2vec2.encoder.pos_conv_embed.conv."
+	pc := base + "encoder.pos_conv_embed.conv."
 	k, g, d := c.NumConvPosEmbeddings, c.NumConvPosEmbeddingGroups, c.HiddenSize
 	var w []float64
 	if gg := get(s, pc+"weight_g"); gg != nil {
@@ -341,20 +376,20 @@ func refLogits(s *nn.Store, c Config, input []float32) mat {
 	}
 	h = add(h, transpose(pos))
 	if !c.DoStableLayerNorm {
-		h = lnRows(h, s, "wav2vec2.encoder.layer_norm", eps)
+		h = lnRows(h, s, base+"encoder.layer_norm", eps)
 	}
 	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("wav2vec2.encoder.layers.%d.", i)
+		p := fmt.Sprintf(base+"encoder.layers.%d.", i)
 		if c.DoStableLayerNorm {
-			h = add(h, refAttention(lnRows(h, s, p+"layer_norm", eps), s, p+"attention.", c.NumAttentionHeads))
+			h = add(h, refAttention(lnRows(h, s, p+"layer_norm", eps), s, p+"attention.", c.NumAttentionHeads, keys))
 			h = add(h, refFeedForward(lnRows(h, s, p+"final_layer_norm", eps), s, p+"feed_forward.", c))
 		} else {
-			h = lnRows(add(h, refAttention(h, s, p+"attention.", c.NumAttentionHeads)), s, p+"layer_norm", eps)
+			h = lnRows(add(h, refAttention(h, s, p+"attention.", c.NumAttentionHeads, keys)), s, p+"layer_norm", eps)
 			h = lnRows(add(h, refFeedForward(h, s, p+"feed_forward.", c)), s, p+"final_layer_norm", eps)
 		}
 	}
 	if c.DoStableLayerNorm {
-		h = lnRows(h, s, "wav2vec2.encoder.layer_norm", eps)
+		h = lnRows(h, s, base+"encoder.layer_norm", eps)
 	}
 	return refLinear(h, get(s, "lm_head.weight"), get(s, "lm_head.bias"), c.VocabSize)
 }
