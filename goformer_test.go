@@ -88,6 +88,7 @@ var archFixtures = map[string]string{
 	"BlipForQuestionAnswering":        "blip-vqa",
 	"VisionEncoderDecoderModel":       "vit-gpt2",
 	"Wav2Vec2ForCTC":                  "wav2vec2",
+	"HubertForCTC":                    "hubert",
 }
 
 // withArchitecture returns a copy of a model folder (files linked) whose

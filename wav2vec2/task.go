@@ -12,15 +12,15 @@ import (
 func init() {
 	task.Register(task.Family{
 		Name:          "wav2vec2",
-		Architectures: []string{"Wav2Vec2ForCTC"},
-		ModelTypes:    []string{"wav2vec2"},
+		Architectures: []string{"Wav2Vec2ForCTC", "HubertForCTC"},
+		ModelTypes:    []string{ModelTypeWav2Vec2, ModelTypeHubert},
 		Tasks:         []string{task.Transcribe},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
 			m, err := Load(dir, nn.WithWeightType(o.WeightType))
 			if err != nil {
 				return nil, err
 			}
-			return m.AsTask("Wav2Vec2ForCTC", dir), nil
+			return m.AsTask(m.Network().Config().Architecture(), dir), nil
 		},
 	})
 }

@@ -172,3 +172,15 @@ func TestFlagsCheckedBeforeLoading(t *testing.T) {
 		t.Error("wav2vec2 -language en: no transcript")
 	}
 }
+
+func TestTranscribeHubert(t *testing.T) {
+	// HuBERT checkpoints go through the same command as wav2vec2.
+	var cases struct {
+		Audio, Text string
+	}
+	readCases(t, "hubert", &cases)
+	out := mustRun(t, "transcribe", "-model", fixtureModel(t, "hubert"), testdata.Path(t, "media", "audio", cases.Audio))
+	if got := strings.TrimSpace(out); got != cases.Text {
+		t.Errorf("hubert transcript %q, want %q", got, cases.Text)
+	}
+}
