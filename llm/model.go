@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -267,9 +268,23 @@ func (m *Model) Pack() {
 	if m.projIn != nil {
 		ls = append(ls, m.projIn, m.projOut)
 	}
-	for _, l := range ls {
-		l.Pack()
+	// Linears pack independently: one worker per thread.
+	work := make(chan *nn.Linear)
+	var wg sync.WaitGroup
+	for range max(1, min(tensor.Threads(), len(ls))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range work {
+				l.Pack()
+			}
+		}()
 	}
+	for _, l := range ls {
+		work <- l
+	}
+	close(work)
+	wg.Wait()
 }
 
 // Embed returns the token embeddings of ids, [len(ids), EmbedDim] (for

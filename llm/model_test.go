@@ -490,6 +490,9 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)
+	m2, _ := newTestModel(t, cfg, 41, "")
+	wg.Add(1)
+	go func() { defer wg.Done(); m2.Pack() }() // packing races with generating
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -498,7 +501,11 @@ func TestConcurrentUse(t *testing.T) {
 			if i%2 == 1 {
 				o.NumBeams = 2
 			}
-			got, err := m.Generate(ctx, prompt, o)
+			mm := m
+			if i >= 4 {
+				mm = m2
+			}
+			got, err := mm.Generate(ctx, prompt, o)
 			if err != nil {
 				errs <- err.Error()
 				return
