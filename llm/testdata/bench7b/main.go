@@ -25,6 +25,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/goformer/goformer/llm"
@@ -162,6 +163,21 @@ func mem() string {
 	return fmt.Sprintf("%s; Go heap %.2f GiB", strings.Join(parts, ", "), float64(ms.HeapAlloc)/(1<<30))
 }
 
+// cpu returns the process's user and system CPU time so far: on a shared
+// machine, the wall-clock figures say how long a step took and the CPU
+// figures how much work it was.
+func cpu() (user, sys time.Duration) {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
+
+// since formats the CPU time spent since (u0, s0).
+func since(u0, s0 time.Duration) string {
+	u, s := cpu()
+	return fmt.Sprintf("CPU user %v sys %v", (u - u0).Round(time.Millisecond), (s - s0).Round(time.Millisecond))
+}
+
 func main() {
 	dir := flag.String("dir", "/tmp/goformer-llama7b", "model directory")
 	doBuild := flag.Bool("build", false, "(re)write the model directory and exit")
@@ -197,8 +213,9 @@ func main() {
 	fmt.Printf("load (map + build): %v | %s\n", time.Since(t0).Round(time.Millisecond), mem())
 	if !*lazy {
 		t1 := time.Now()
+		u0, s0 := cpu()
 		m.Pack()
-		fmt.Printf("pack (BF16 panels): %v | %s\n", time.Since(t1).Round(time.Millisecond), mem())
+		fmt.Printf("pack (BF16 panels): %v (%s) | %s\n", time.Since(t1).Round(time.Millisecond), since(u0, s0), mem())
 		fmt.Printf("load total: %v\n", time.Since(t0).Round(time.Millisecond))
 	}
 	ctx := context.Background()
@@ -212,11 +229,13 @@ func main() {
 		prompt[i] = 100 + 37*i
 	}
 	t1 := time.Now()
+	u0, s0 := cpu()
 	lg, err := s.PrefillIDs(ctx, [][]int{prompt}, nil)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("prefill %d tokens: %v | %s\n", len(prompt), time.Since(t1).Round(time.Millisecond), mem())
+	fmt.Printf("prefill %d tokens: %v (%s) | %s\n", len(prompt), time.Since(t1).Round(time.Millisecond), since(u0, s0), mem())
+	u0, s0 = cpu()
 	var per []float64
 	next := tensor.Argmax(lg.Data())
 	tensor.Release(lg)
@@ -239,6 +258,7 @@ func main() {
 	fmt.Printf("decode %d tokens: mean %.0f ms/token, median %.0f, min %.0f, max %.0f (%.2f tokens/s)\n",
 		len(per), sum/float64(len(per)), sorted[len(sorted)/2], sorted[0], sorted[len(sorted)-1], 1000*float64(len(per))/sum)
 	fmt.Printf("per token (ms): %.0f\n", per)
+	fmt.Printf("decode %s for %d tokens\n", since(u0, s0), len(per))
 	fmt.Printf("final | %s\n", mem())
 	s.Release()
 }
