@@ -3,7 +3,9 @@
 // (greedy_search; beam_search with BeamSearchScorer and BeamHypotheses),
 // together with the logits processors its generate() builds from a
 // generation config (repetition penalty, no-repeat n-grams, minimum length,
-// minimum new tokens, forced end token, suppressed tokens).
+// minimum new tokens, forced end token, suppressed tokens), and sampling
+// ([Sample]: its temperature, top-k and top-p warpers, with a seeded random
+// source instead of torch's).
 //
 // The model side is a [Stepper]: anything that feeds tokens to rows of a
 // batch and returns each row's next-token logits, and that can reorder its

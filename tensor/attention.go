@@ -23,11 +23,19 @@ type AttentionOptions struct {
 	// Probs, when non-nil, receives the attention probabilities
 	// [B, Heads, Tq, Tk] (for word-level timestamps); leave nil otherwise.
 	Probs *Tensor
+	// KVHeads, when positive and below Heads, is the number of key/value
+	// heads of grouped-query attention: k and v are [B, Tk, KVHeads·Dh]
+	// and query head h reads key/value head h / (Heads/KVHeads), as
+	// transformers' repeat_kv pairs them. Heads must be a multiple of it.
+	// 0 means Heads (every query head has its own keys and values).
+	KVHeads int
 }
 
 // Attention computes multi-head scaled dot-product attention on tensors in
-// token layout: q is [B, Tq, H·Dh], k and v are [B, Tk, H·Dh]; the result
-// is [B, Tq, H·Dh] with heads concatenated, as the output projection expects.
+// token layout: q is [B, Tq, H·Dh], k and v are [B, Tk, H·Dh] (or
+// [B, Tk, KVHeads·Dh] with grouped-query attention, see
+// AttentionOptions.KVHeads); the result is [B, Tq, H·Dh] with heads
+// concatenated, as the output projection expects.
 // Scores are computed a block of query rows at a time, so memory stays at
 // one block × Tk per worker.
 func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
@@ -37,17 +45,24 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	b, tq, d := q.Dim(0), q.Dim(1), q.Dim(2)
 	tk := k.Dim(1)
 	h := opt.Heads
-	if h < 1 || d%h != 0 || k.Dim(0) != b || v.Dim(0) != b || k.Dim(2) != d || v.Dim(2) != d || v.Dim(1) != tk {
-		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads", ErrShape, q.shape, k.shape, v.shape, h)
+	kvh := opt.KVHeads
+	if kvh <= 0 {
+		kvh = h
+	}
+	if h < 1 || d%h != 0 || kvh > h || h%kvh != 0 {
+		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", ErrShape, q.shape, k.shape, v.shape, h, kvh)
 	}
 	dh := d / h
+	if dkv := kvh * dh; k.Dim(0) != b || v.Dim(0) != b || k.Dim(2) != dkv || v.Dim(2) != dkv || v.Dim(1) != tk {
+		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", ErrShape, q.shape, k.shape, v.shape, h, kvh)
+	}
 	scale := opt.Scale
 	if scale == 0 {
 		scale = float32(1 / math.Sqrt(float64(dh)))
 	}
 	job := attnJobs.get()
 	defer attnJobs.put(job)
-	*job = attnJob{b: b, tq: tq, tk: tk, h: h, dh: dh, d: d, scale: scale, causal: opt.Causal}
+	*job = attnJob{b: b, tq: tq, tk: tk, h: h, dh: dh, d: d, scale: scale, causal: opt.Causal, group: h / kvh}
 	if err := job.setMaskProbs(opt); err != nil {
 		return nil, err
 	}
@@ -98,10 +113,13 @@ type attnJob struct {
 	b, tq, tk, h, dh int
 	d                int
 	scale            float32
-	mask             []float32
-	msb, msq, msk    int
-	causal           bool
-	probs, out       []float32
+	// group is the number of query heads sharing one key/value head
+	// (grouped-query attention); 0 or 1: none.
+	group         int
+	mask          []float32
+	msb, msq, msk int
+	causal        bool
+	probs, out    []float32
 	// How run splits the work: kernel set, query-row chunks per (batch,
 	// head) and blocks of blk rows.
 	set               *kern.Set
@@ -200,8 +218,8 @@ func (a *attnJob) head(s *kern.Set, bi, head, r0, r1 int) {
 	}
 	tk, dh := a.tk, a.dh
 	qa := a.q[bi*a.qb+head*dh:]
-	ka := a.k[bi*a.kb+head*dh:]
-	va := a.v[bi*a.vb+head*dh:]
+	ka := a.k[bi*a.kb+a.kvOff(head):]
+	va := a.v[bi*a.vb+a.kvOff(head):]
 	oa := a.out[bi*a.tq*a.d+head*dh:]
 	if r1-r0 <= 4 {
 		// Decoding: a few query rows against the cache, no packing.
@@ -251,8 +269,8 @@ func (a *attnJob) headRef(bi, head, r0, r1 int) {
 		rows := min(attnBlock, r1-q0)
 		sc := (*sb)[:rows*tk]
 		qa := a.q[bi*a.qb+q0*a.qld+head*dh:]
-		ka := a.k[bi*a.kb+head*dh:]
-		va := a.v[bi*a.vb+head*dh:]
+		ka := a.k[bi*a.kb+a.kvOff(head):]
+		va := a.v[bi*a.vb+a.kvOff(head):]
 		GemmRef(false, true, rows, tk, dh, a.scale, qa, a.qld, ka, a.kld, 0, sc, tk)
 		o := a.out[(bi*a.tq+q0)*a.d+head*dh:]
 		for r := 0; r < rows; r++ {
@@ -262,6 +280,15 @@ func (a *attnJob) headRef(bi, head, r0, r1 int) {
 		}
 		GemmRef(false, false, rows, dh, tk, 1, sc, tk, va, a.vld, 0, o, a.d)
 	}
+}
+
+// kvOff returns the column offset of the keys and values query head head
+// reads.
+func (a *attnJob) kvOff(head int) int {
+	if a.group > 1 {
+		return head / a.group * a.dh
+	}
+	return head * a.dh
 }
 
 // rowMajor3 returns storage, batch stride and row stride for a rank-3 tensor

@@ -1,0 +1,337 @@
+package llm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// ErrInput marks invalid arguments to a model call: token ids outside the
+// vocabulary, embeddings of the wrong width, sequences longer than the
+// model's positions, batch sizes that do not match the state, bad
+// generation options.
+var ErrInput = errors.New("llm: invalid input")
+
+// Model is a decoder-only causal language model (OPT or Llama). It is
+// immutable after New or Load and safe for concurrent use: the per-call
+// decoding state (KV caches, positions, padding) lives in a State.
+type Model struct {
+	cfg Config
+	// embed is the token embedding [V, E], read one row per token (a
+	// 16-bit table stays 16-bit); it is also the LM head when tied.
+	embed *nn.Linear
+	head  *nn.Linear // [V, E]
+
+	// OPT
+	pos             *tensor.Tensor // learned positions [MaxPositions+2, D]
+	projIn, projOut *nn.Linear     // nil unless word_embed_proj_dim ≠ hidden_size
+	blocks          []*nn.DecoderBlock
+	finalLN         *nn.LayerNorm // nil when the config removes it
+
+	// Llama
+	layers  []*llamaLayer
+	norm    *tensor.Tensor // final RMSNorm weight [D]
+	invFreq []float32      // rotary inverse frequencies [HeadDim/2]
+	act     func(float32) float32
+
+	defaults GenerateOptions
+	store    *nn.Store // owned when loaded by Load
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// EmbedDim returns the width of the token embeddings, which is the width
+// of the input embeddings Prefill and Logits take (Config.EmbedDim).
+func (m *Model) EmbedDim() int { return m.cfg.EmbedDim() }
+
+// Close releases the memory mappings behind the weights of a model read by
+// Load; a model built with New does not own its store, and Close does
+// nothing. Calling it twice is harmless. The model must not be used
+// afterwards.
+func (m *Model) Close() error {
+	if m == nil || m.store == nil {
+		return nil
+	}
+	s := m.store
+	m.store = nil
+	return s.Close()
+}
+
+// Load reads a plain causal-LM checkpoint directory (OPTForCausalLM or
+// LlamaForCausalLM: config.json, safetensors or PyTorch weights, sharded
+// or not, and generation_config.json when present, which sets
+// DefaultOptions). The weights stay memory-mapped; F16 and BF16 weights
+// stay 16-bit. opts may ask for float32 weights to be packed as 16-bit
+// (nn.WithWeightType). A multimodal directory whose config.json has a
+// text_config (BLIP-2, LLaVA) loads its language model alone, from the
+// weights under "language_model.".
+func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("llm: %w", err)
+	}
+	cfgPath := filepath.Join(dir, "config.json")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("llm: %w", err)
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	prefix := ""
+	var top struct {
+		ModelType  string `json:"model_type"`
+		TextConfig any    `json:"text_config"`
+	}
+	if err := nn.DecodeJSON(cfgPath, raw, &top); err != nil {
+		return nil, fmt.Errorf("llm: %w", err)
+	}
+	if top.ModelType != OPT && top.ModelType != Llama && top.TextConfig != nil {
+		prefix = "language_model."
+	}
+	defaults := DefaultOptions(cfg)
+	genPath := filepath.Join(dir, "generation_config.json")
+	if graw, err := os.ReadFile(genPath); err == nil {
+		if defaults, err = ParseGenerationConfig(graw, defaults); err != nil {
+			return nil, fmt.Errorf("%s: %w", genPath, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("llm: %w", err)
+	}
+	store, err := nn.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("llm: %w", err)
+	}
+	o.Apply(store)
+	m, err := New(cfg, store.Root(), prefix)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	m.defaults = defaults
+	m.store = store
+	return m, nil
+}
+
+// New builds a model from weights named as transformers names them, under
+// prefix ("" for a plain checkpoint, "language_model." inside BLIP-2 and
+// LLaVA checkpoints; the trailing dot is optional):
+//
+//   - OPT: "model.decoder.*" (OPTForCausalLM) or "decoder.*" (OPTModel),
+//     the LM head tied to embed_tokens (lm_head.weight, absent from Hub
+//     saves, is read only when tie_word_embeddings is false);
+//   - Llama: "model.*" (LlamaForCausalLM) or unprefixed (LlamaModel), and
+//     "lm_head.weight" unless tie_word_embeddings.
+//
+// Every missing or mis-shaped tensor is listed in one error wrapping
+// nn.ErrMissingWeights. New does not take ownership of the store (Close
+// does nothing); set the store's WeightType before calling it to pack
+// float32 weights as 16-bit.
+func New(cfg Config, w nn.Weights, prefix string) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	act, err := tensor.Activation(cfg.Activation)
+	if err != nil {
+		return nil, fmt.Errorf("llm: %w: activation %q: %v", nn.ErrConfig, cfg.Activation, err)
+	}
+	root := w
+	if p := strings.TrimSuffix(prefix, "."); p != "" {
+		root = w.Sub(p)
+	}
+	m := &Model{cfg: cfg, act: act}
+	switch cfg.ModelType {
+	case OPT:
+		m.buildOPT(root)
+	case Llama:
+		m.buildLlama(root)
+	}
+	if err := w.Store().Err(false); err != nil {
+		return nil, fmt.Errorf("llm: %w", err)
+	}
+	m.defaults = DefaultOptions(cfg)
+	return m, nil
+}
+
+// layerNorm reads an OPT layer norm (eps 1e-5, PyTorch's default), or
+// builds the identity-affine one of layer_norm_elementwise_affine=false.
+func (m *Model) layerNorm(w nn.Weights, d int) *nn.LayerNorm {
+	if m.cfg.LayerNormElementwiseAffine {
+		return nn.NewLayerNorm(w, d, 1e-5)
+	}
+	one := tensor.New(d)
+	for i, od := 0, one.Data(); i < d; i++ {
+		od[i] = 1
+	}
+	return &nn.LayerNorm{W: one, B: tensor.New(d), Eps: 1e-5}
+}
+
+// buildOPT reads OPTForCausalLM weights (transformers v4.30 modeling_opt).
+func (m *Model) buildOPT(root nn.Weights) {
+	c := m.cfg
+	d, e, f := c.HiddenSize, c.WordEmbedProjDim, c.IntermediateSize
+	dec := root.Sub("model").Sub("decoder")
+	if !dec.Has("embed_tokens.weight") && root.Has("decoder.embed_tokens.weight") {
+		dec = root.Sub("decoder")
+	}
+	m.embed = nn.NewLinear(dec.Sub("embed_tokens"), e, c.VocabSize, false)
+	m.pos = dec.Tensor("embed_positions.weight", c.MaxPositions+2, d)
+	if e != d {
+		m.projIn = nn.NewLinear(dec.Sub("project_in"), e, d, false)
+		m.projOut = nn.NewLinear(dec.Sub("project_out"), d, e, false)
+	}
+	if c.DoLayerNormBefore && !c.RemoveFinalLayerNorm {
+		m.finalLN = m.layerNorm(dec.Sub("final_layer_norm"), d)
+	}
+	bias := c.EnableBias
+	for i := 0; i < c.NumLayers; i++ {
+		l := dec.Subf("layers.%d", i)
+		m.blocks = append(m.blocks, &nn.DecoderBlock{
+			PreNorm: c.DoLayerNormBefore,
+			SelfAttn: &nn.Attention{
+				Q:     nn.NewLinear(l.Sub("self_attn.q_proj"), d, d, bias),
+				K:     nn.NewLinear(l.Sub("self_attn.k_proj"), d, d, bias),
+				V:     nn.NewLinear(l.Sub("self_attn.v_proj"), d, d, bias),
+				O:     nn.NewLinear(l.Sub("self_attn.out_proj"), d, d, bias),
+				Heads: c.NumHeads,
+			},
+			LN1: m.layerNorm(l.Sub("self_attn_layer_norm"), d),
+			LN2: m.layerNorm(l.Sub("final_layer_norm"), d),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(l.Sub("fc1"), d, f, bias),
+				FC2: nn.NewLinear(l.Sub("fc2"), f, d, bias),
+				Act: m.act,
+			},
+		})
+	}
+	m.head = m.embed
+	if !c.TieWordEmbeddings {
+		m.head = nn.NewLinear(root.Sub("lm_head"), e, c.VocabSize, false)
+	}
+}
+
+// buildLlama reads LlamaForCausalLM weights (transformers v4.40
+// modeling_llama).
+func (m *Model) buildLlama(root nn.Weights) {
+	c := m.cfg
+	d, f := c.HiddenSize, c.IntermediateSize
+	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	base := root.Sub("model")
+	if !base.Has("embed_tokens.weight") && root.Has("embed_tokens.weight") {
+		base = root
+	}
+	m.embed = nn.NewLinear(base.Sub("embed_tokens"), d, c.VocabSize, false)
+	ab, mb := c.AttentionBias, c.MLPBias
+	for i := 0; i < c.NumLayers; i++ {
+		l := base.Subf("layers.%d", i)
+		m.layers = append(m.layers, &llamaLayer{
+			q:        nn.NewLinear(l.Sub("self_attn.q_proj"), d, qd, ab),
+			k:        nn.NewLinear(l.Sub("self_attn.k_proj"), d, kvd, ab),
+			v:        nn.NewLinear(l.Sub("self_attn.v_proj"), d, kvd, ab),
+			o:        nn.NewLinear(l.Sub("self_attn.o_proj"), qd, d, ab),
+			gate:     nn.NewLinear(l.Sub("mlp.gate_proj"), d, f, mb),
+			up:       nn.NewLinear(l.Sub("mlp.up_proj"), d, f, mb),
+			down:     nn.NewLinear(l.Sub("mlp.down_proj"), f, d, mb),
+			inNorm:   l.Tensor("input_layernorm.weight", d),
+			postNorm: l.Tensor("post_attention_layernorm.weight", d),
+		})
+	}
+	m.norm = base.Tensor("norm.weight", d)
+	m.head = m.embed
+	if !c.TieWordEmbeddings {
+		m.head = nn.NewLinear(root.Sub("lm_head"), d, c.VocabSize, false)
+	}
+	m.invFreq = ropeInvFreq(c.HeadDim, c.RopeTheta)
+}
+
+// Pack packs every weight into the kernels' layout now rather than at its
+// first use (which a first Prefill otherwise pays for): loading then costs
+// what the first token would, and the checkpoint's pages are let go as
+// weights get packed. It is safe to call concurrently and more than once.
+func (m *Model) Pack() {
+	var ls []*nn.Linear
+	for _, b := range m.blocks {
+		ls = append(ls, b.SelfAttn.Q, b.SelfAttn.K, b.SelfAttn.V, b.SelfAttn.O, b.MLP.FC1, b.MLP.FC2)
+	}
+	for _, l := range m.layers {
+		ls = append(ls, l.q, l.k, l.v, l.o, l.gate, l.up, l.down)
+	}
+	ls = append(ls, m.head)
+	if m.projIn != nil {
+		ls = append(ls, m.projIn, m.projOut)
+	}
+	// Linears pack independently: one worker per thread.
+	work := make(chan *nn.Linear)
+	var wg sync.WaitGroup
+	for range max(1, min(tensor.Threads(), len(ls))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range work {
+				l.Pack()
+			}
+		}()
+	}
+	for _, l := range ls {
+		work <- l
+	}
+	close(work)
+	wg.Wait()
+}
+
+// Embed returns the token embeddings of ids, [len(ids), EmbedDim] (for
+// OPT, before project_in and without positions, as transformers'
+// get_input_embeddings()(ids) returns them): what a multimodal model
+// splices its image features into before Prefill.
+func (m *Model) Embed(ids []int) (*tensor.Tensor, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no token ids to embed", ErrInput)
+	}
+	x := tensor.New(len(ids), m.EmbedDim())
+	if err := m.embedInto(x.Data(), ids); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// EmbedBatch returns the token embeddings of rows of ids, all of one
+// length, as [len(ids), T, EmbedDim].
+func (m *Model) EmbedBatch(ids [][]int) (*tensor.Tensor, error) {
+	if len(ids) == 0 || len(ids[0]) == 0 {
+		return nil, fmt.Errorf("%w: no token ids to embed", ErrInput)
+	}
+	t, e := len(ids[0]), m.EmbedDim()
+	x := tensor.New(len(ids), t, e)
+	xd := x.Data()
+	for b, row := range ids {
+		if len(row) != t {
+			return nil, fmt.Errorf("%w: token rows of different lengths (%d and %d)", ErrInput, t, len(row))
+		}
+		if err := m.embedInto(xd[b*t*e:(b+1)*t*e], row); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// embedInto writes the embeddings of ids, one row of EmbedDim each.
+func (m *Model) embedInto(dst []float32, ids []int) error {
+	e := m.EmbedDim()
+	for _, id := range ids {
+		if id < 0 || id >= m.cfg.VocabSize {
+			return fmt.Errorf("%w: token id %d outside the vocabulary of %d", ErrInput, id, m.cfg.VocabSize)
+		}
+	}
+	for i, id := range ids {
+		m.embed.Row(id, dst[i*e:(i+1)*e])
+	}
+	return nil
+}
