@@ -6,59 +6,30 @@ import (
 
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
 )
 
-// visionModel is BLIP's ViT: a patch embedding with bias, a class token,
-// learned positions, pre-LN encoder layers with a fused qkv projection, and
-// a final post_layernorm.
+// visionModel is BLIP's ViT: the shared ViT encoder filled from BLIP's
+// weight names (a patch embedding with bias, a class token, learned
+// positions, pre-LN encoder layers with a fused qkv projection, and a final
+// post_layernorm).
 type visionModel struct {
-	cfg    VisionConfig
-	patch  *nn.PatchEmbedding
-	cls    *tensor.Tensor // [D]
-	pos    *tensor.Tensor // [N+1, D]
-	layers []*nn.EncoderBlock
-	post   *nn.LayerNorm
+	cfg VisionConfig
+	enc *vit.Encoder
 }
 
 // newVisionModel builds the vision model from weights under
 // "vision_model.".
 func newVisionModel(w nn.Weights, cfg VisionConfig) (*visionModel, error) {
-	act, err := tensor.Activation(cfg.HiddenAct)
+	enc, err := vit.NewBLIPEncoder(w, vit.EncoderConfig{
+		HiddenSize: cfg.HiddenSize, NumLayers: cfg.NumHiddenLayers, NumHeads: cfg.NumAttentionHeads,
+		IntermediateSize: cfg.IntermediateSize, HiddenAct: cfg.HiddenAct, LayerNormEps: cfg.LayerNormEps,
+		ImageSize: cfg.ImageSize, PatchSize: cfg.PatchSize, NumChannels: cfg.NumChannels,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: vision_config.hidden_act: %v", nn.ErrConfig, err)
+		return nil, fmt.Errorf("vision_config: %w", err)
 	}
-	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
-	emb := w.Sub("embeddings")
-	m := &visionModel{
-		cfg:   cfg,
-		patch: nn.NewPatchEmbedding(emb.Sub("patch_embedding"), cfg.NumChannels, d, cfg.PatchSize, true),
-		cls:   emb.Tensor("class_embedding", 1, 1, d).MustReshape(d),
-		pos:   emb.Tensor("position_embedding", 1, cfg.numPositions(), d).MustReshape(cfg.numPositions(), d),
-		post:  nn.NewLayerNorm(w.Sub("post_layernorm"), d, eps),
-	}
-	for i := 0; i < cfg.NumHiddenLayers; i++ {
-		lw := w.Subf("encoder.layers.%d", i)
-		qkv := nn.NewLinear(lw.Sub("self_attn.qkv"), d, 3*d, true)
-		part := func(j int) *nn.Linear {
-			return qkv.Rows(j*d, (j+1)*d)
-		}
-		m.layers = append(m.layers, &nn.EncoderBlock{
-			PreNorm: true,
-			Attn: &nn.Attention{
-				Q: part(0), K: part(1), V: part(2),
-				O:     nn.NewLinear(lw.Sub("self_attn.projection"), d, d, true),
-				Heads: cfg.NumAttentionHeads,
-			},
-			LN1: nn.NewLayerNorm(lw.Sub("layer_norm1"), d, eps),
-			LN2: nn.NewLayerNorm(lw.Sub("layer_norm2"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(lw.Sub("mlp.fc1"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(lw.Sub("mlp.fc2"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
-		})
-	}
-	return m, nil
+	return &visionModel{cfg: cfg, enc: enc}, nil
 }
 
 // checkPixels validates pixel values [B, C, H, W] against the config.
@@ -79,37 +50,5 @@ func (m *visionModel) forward(ctx context.Context, px *tensor.Tensor) (*tensor.T
 	if err := m.checkPixels(px); err != nil {
 		return nil, err
 	}
-	patches, err := m.patch.Forward(px)
-	if err != nil {
-		return nil, fmt.Errorf("blip: patch embedding: %w", err)
-	}
-	b, n, d := patches.Dim(0), patches.Dim(1), patches.Dim(2)
-	x := tensor.New(b, n+1, d)
-	xd, pd, pos, cls := x.Data(), patches.Data(), m.pos.Data(), m.cls.Data()
-	for bi := 0; bi < b; bi++ {
-		row := xd[bi*(n+1)*d:]
-		for j := 0; j < d; j++ {
-			row[j] = cls[j] + pos[j]
-		}
-		for t := 0; t < n; t++ {
-			dst := row[(t+1)*d : (t+2)*d]
-			src := pd[(bi*n+t)*d : (bi*n+t+1)*d]
-			pp := pos[(t+1)*d : (t+2)*d]
-			for j := range dst {
-				dst[j] = src[j] + pp[j]
-			}
-		}
-	}
-	tensor.Release(patches)
-	for _, l := range m.layers {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		y := l.Forward(x, nn.AttnOptions{})
-		tensor.Release(x) // recycled by the next layer or call
-		x = y
-	}
-	y := m.post.Forward(x)
-	tensor.Release(x)
-	return y, nil
+	return m.enc.Forward(ctx, px, false)
 }

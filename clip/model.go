@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/goformer/goformer/task"
+	"github.com/goformer/goformer/vit"
 
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
@@ -433,31 +434,23 @@ func (t *textTower) forward(ctx context.Context, ids, mask [][]int) (*tensor.Ten
 	return y, nil
 }
 
+// visionTower is CLIP's vision transformer: the shared ViT encoder filled
+// from CLIP's weight names.
 type visionTower struct {
-	cfg    VisionConfig
-	patch  *nn.PatchEmbedding
-	class  *tensor.Tensor // [D]
-	pos    *tensor.Tensor // [1+N, D]
-	pre    *nn.LayerNorm
-	layers []*nn.EncoderBlock
-	post   *nn.LayerNorm
+	cfg VisionConfig
+	enc *vit.Encoder
 }
 
 func newVisionTower(w nn.Weights, c VisionConfig) (*visionTower, error) {
-	d := c.HiddenSize
-	v := &visionTower{cfg: c}
-	ew := w.Sub("embeddings")
-	v.patch = nn.NewPatchEmbedding(ew.Sub("patch_embedding"), c.NumChannels, d, c.PatchSize, false)
-	v.class = ew.Tensor("class_embedding", d)
-	v.pos = ew.Tensor("position_embedding.weight", c.numPatches()+1, d)
-	v.pre = nn.NewLayerNorm(w.Sub("pre_layrnorm"), d, float32(c.LayerNormEps))
-	var err error
-	v.layers, err = newEncoderLayers(w.Sub("encoder"), c.NumHiddenLayers, d, c.IntermediateSize, c.NumAttentionHeads, c.HiddenAct, c.LayerNormEps)
+	enc, err := vit.NewCLIPEncoder(w, vit.EncoderConfig{
+		HiddenSize: c.HiddenSize, NumLayers: c.NumHiddenLayers, NumHeads: c.NumAttentionHeads,
+		IntermediateSize: c.IntermediateSize, HiddenAct: c.HiddenAct, LayerNormEps: c.LayerNormEps,
+		ImageSize: c.ImageSize, PatchSize: c.PatchSize, NumChannels: c.NumChannels,
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("clip: vision_config: %w", err)
 	}
-	v.post = nn.NewLayerNorm(w.Sub("post_layernorm"), d, float32(c.LayerNormEps))
-	return v, nil
+	return &visionTower{cfg: c, enc: enc}, nil
 }
 
 // forward returns the pooled output [B, D]: the class token after the
@@ -471,50 +464,11 @@ func (v *visionTower) forward(ctx context.Context, pix *tensor.Tensor) (*tensor.
 		}
 		return nil, fmt.Errorf("%w: pixel values have shape %v, want [B, %d, %d, %d]", ErrInput, shape, c.NumChannels, c.ImageSize, c.ImageSize)
 	}
-	b, d, n := pix.Dim(0), c.HiddenSize, c.numPatches()
-	patches, err := v.patch.Forward(pix.Contiguous())
+	last, err := v.enc.Forward(ctx, pix.Contiguous(), false)
 	if err != nil {
-		return nil, fmt.Errorf("clip: patch embedding: %w", err)
+		return nil, fmt.Errorf("clip: vision tower: %w", err)
 	}
-	pd := patches.Data()
-	posD := v.pos.Contiguous().Data()
-	cls := v.class.Contiguous().Data()
-	x := tensor.New(b, n+1, d)
-	xd := x.Data()
-	for i := range b {
-		base := i * (n + 1) * d
-		for k := range d {
-			xd[base+k] = cls[k] + posD[k]
-		}
-		for j := range n {
-			dst := xd[base+(j+1)*d : base+(j+2)*d]
-			src := pd[(i*n+j)*d : (i*n+j+1)*d]
-			pr := posD[(j+1)*d : (j+2)*d]
-			for k := range dst {
-				dst[k] = src[k] + pr[k]
-			}
-		}
-	}
-	tensor.Release(patches)
-	if err := tensor.LayerNormInPlace(x, v.pre.W, v.pre.B, v.pre.Eps); err != nil {
-		return nil, fmt.Errorf("clip: pre_layrnorm: %w", err)
-	}
-	for _, l := range v.layers {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		y := l.Forward(x, nn.AttnOptions{})
-		tensor.Release(x) // recycled by the next layer or call
-		x = y
-	}
-	pooled := tensor.New(b, d)
-	pool := pooled.Data()
-	xd = x.Data()
-	for i := range b {
-		copy(pool[i*d:(i+1)*d], xd[i*(n+1)*d:i*(n+1)*d+d])
-	}
-	tensor.Release(x)
-	y := v.post.Forward(pooled)
-	tensor.Release(pooled)
-	return y, nil
+	y, err := v.enc.Pooled(last)
+	tensor.Release(last)
+	return y, err
 }

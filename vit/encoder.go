@@ -84,12 +84,11 @@ func (c EncoderConfig) validate() error {
 // sizes), an optional layer norm before the blocks, pre-LN transformer
 // blocks and an optional final layer norm.
 //
-// NewEncoder reads ViT's weight names. The fields are exported so that
-// packages whose vision towers differ only in naming (CLIP's
-// vision_model.*: class_embedding, no patch bias, pre_layrnorm; BLIP's
-// fused qkv projection) can fill an Encoder from their own weights and reuse
-// Forward. An Encoder is immutable after construction and safe for
-// concurrent use.
+// NewEncoder reads ViT's weight names, NewCLIPEncoder CLIP's and
+// NewBLIPEncoder BLIP's: every vision family runs this one encoder. The
+// fields are exported so that a tower under yet other names can be filled
+// from its own weights. An Encoder is immutable after construction and safe
+// for concurrent use.
 type Encoder struct {
 	Config EncoderConfig
 	// Patch is the patch-embedding convolution.
@@ -104,8 +103,12 @@ type Encoder struct {
 	// Layers are the transformer blocks (pre-LN).
 	Layers []*nn.EncoderBlock
 	// Norm, when set, normalizes the output of the last block (ViT's
-	// vit.layernorm); nil where the model normalizes only the pooled token.
+	// vit.layernorm, BLIP's post_layernorm); nil where the model normalizes
+	// only the pooled token.
 	Norm *nn.LayerNorm
+	// PooledNorm, when set, normalizes the pooled class token (CLIP's
+	// post_layernorm); see Pooled.
+	PooledNorm *nn.LayerNorm
 }
 
 // NewEncoder builds an Encoder from ViT's weight names under w, which is

@@ -1,0 +1,134 @@
+package vit
+
+import (
+	"fmt"
+
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// The vision towers of CLIP, BLIP and the models built on them (LLaVA's
+// CLIP tower, BLIP-2's) are ViT encoders under other weight names; these
+// constructors fill an Encoder from them, so that every family runs the one
+// encoder.
+
+// NewCLIPEncoder builds an Encoder from the weight names of transformers'
+// CLIPVisionTransformer under w (the view of "vision_model."):
+//
+//	embeddings.patch_embedding.weight (no bias), embeddings.class_embedding,
+//	embeddings.position_embedding.weight, pre_layrnorm,
+//	encoder.layers.N.self_attn.{q,k,v,out}_proj,
+//	encoder.layers.N.{layer_norm1,layer_norm2}, encoder.layers.N.mlp.{fc1,fc2},
+//	post_layernorm.
+//
+// CLIP normalizes only the pooled class token with post_layernorm: it is
+// PooledNorm (see Pooled), and Norm is nil, so that Forward and
+// ForwardHidden return the hidden states as CLIP's last_hidden_state and
+// hidden_states. Weight problems are recorded in the store.
+func NewCLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+	cfg.PatchBias, cfg.QKVBias = false, true
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	act, _ := tensor.Activation(cfg.HiddenAct)
+	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
+	emb := w.Sub("embeddings")
+	e := &Encoder{
+		Config:     cfg,
+		Patch:      nn.NewPatchEmbedding(emb.Sub("patch_embedding"), cfg.NumChannels, d, cfg.PatchSize, false),
+		CLS:        emb.Tensor("class_embedding", d),
+		Pos:        emb.Tensor("position_embedding.weight", cfg.NumPatches()+1, d),
+		PreNorm:    nn.NewLayerNorm(w.Sub("pre_layrnorm"), d, eps),
+		PooledNorm: nn.NewLayerNorm(w.Sub("post_layernorm"), d, eps),
+	}
+	for i := 0; i < cfg.NumLayers; i++ {
+		l := w.Subf("encoder.layers.%d", i)
+		a := l.Sub("self_attn")
+		e.Layers = append(e.Layers, &nn.EncoderBlock{
+			PreNorm: true,
+			Attn: &nn.Attention{
+				Q:     nn.NewLinear(a.Sub("q_proj"), d, d, true),
+				K:     nn.NewLinear(a.Sub("k_proj"), d, d, true),
+				V:     nn.NewLinear(a.Sub("v_proj"), d, d, true),
+				O:     nn.NewLinear(a.Sub("out_proj"), d, d, true),
+				Heads: cfg.NumHeads,
+			},
+			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
+			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(l.Sub("mlp.fc1"), d, cfg.IntermediateSize, true),
+				FC2: nn.NewLinear(l.Sub("mlp.fc2"), cfg.IntermediateSize, d, true),
+				Act: act,
+			},
+		})
+	}
+	return e, nil
+}
+
+// NewBLIPEncoder builds an Encoder from the weight names of transformers'
+// BlipVisionModel under w (the view of "vision_model."):
+//
+//	embeddings.patch_embedding.{weight,bias}, embeddings.class_embedding
+//	[1,1,D], embeddings.position_embedding [1,N+1,D],
+//	encoder.layers.N.self_attn.qkv (fused, with bias),
+//	encoder.layers.N.self_attn.projection,
+//	encoder.layers.N.{layer_norm1,layer_norm2}, encoder.layers.N.mlp.{fc1,fc2},
+//	post_layernorm (Norm: the whole last hidden state).
+//
+// Weight problems are recorded in the store.
+func NewBLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+	cfg.PatchBias, cfg.QKVBias = true, true
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	act, _ := tensor.Activation(cfg.HiddenAct)
+	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
+	n := cfg.NumPatches() + 1
+	emb := w.Sub("embeddings")
+	e := &Encoder{
+		Config: cfg,
+		Patch:  nn.NewPatchEmbedding(emb.Sub("patch_embedding"), cfg.NumChannels, d, cfg.PatchSize, true),
+		CLS:    emb.Tensor("class_embedding", 1, 1, d).MustReshape(d),
+		Pos:    emb.Tensor("position_embedding", 1, n, d).MustReshape(n, d),
+		Norm:   nn.NewLayerNorm(w.Sub("post_layernorm"), d, eps),
+	}
+	for i := 0; i < cfg.NumLayers; i++ {
+		l := w.Subf("encoder.layers.%d", i)
+		qkv := nn.NewLinear(l.Sub("self_attn.qkv"), d, 3*d, true)
+		e.Layers = append(e.Layers, &nn.EncoderBlock{
+			PreNorm: true,
+			Attn: &nn.Attention{
+				Q: qkv.Rows(0, d), K: qkv.Rows(d, 2*d), V: qkv.Rows(2*d, 3*d),
+				O:     nn.NewLinear(l.Sub("self_attn.projection"), d, d, true),
+				Heads: cfg.NumHeads,
+			},
+			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
+			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
+			MLP: &nn.MLP{
+				FC1: nn.NewLinear(l.Sub("mlp.fc1"), d, cfg.IntermediateSize, true),
+				FC2: nn.NewLinear(l.Sub("mlp.fc2"), cfg.IntermediateSize, d, true),
+				Act: act,
+			},
+		})
+	}
+	return e, nil
+}
+
+// Pooled returns the class token of each row of a last hidden state
+// [B, 1+N, D] as [B, D], normalized by PooledNorm when set (CLIP's
+// pooler_output).
+func (e *Encoder) Pooled(last *tensor.Tensor) (*tensor.Tensor, error) {
+	if last == nil || last.Rank() != 3 || last.Dim(2) != e.Config.HiddenSize {
+		return nil, fmt.Errorf("%w: hidden states must be [batch, tokens, %d]", ErrInput, e.Config.HiddenSize)
+	}
+	cls, err := tensor.Position(last, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+	}
+	if e.PooledNorm == nil {
+		return cls, nil
+	}
+	y := e.PooledNorm.Forward(cls)
+	tensor.Release(cls)
+	return y, nil
+}
