@@ -29,9 +29,10 @@ type DecodingOptions struct {
 	// the decoder context (224).
 	SampleLen int `json:"sample_len,omitempty"`
 	// BestOf is the number of independent samples at temperature > 0
-	// (0: one).
+	// (0: one); at most generate.MaxBeams.
 	BestOf int `json:"best_of,omitempty"`
-	// BeamSize > 0 selects beam search at temperature 0.
+	// BeamSize > 0 selects beam search at temperature 0; at most
+	// generate.MaxBeams.
 	BeamSize int `json:"beam_size,omitempty"`
 	// Patience scales the number of finished candidates beam search
 	// collects (arXiv:2204.05424); 0 means 1.0.
@@ -100,10 +101,17 @@ type DecodingResult struct {
 // text, suppression sets) on a model loaded without tokenizer files.
 var ErrNoTokenizer = errors.New("whisper: model has no tokenizer")
 
+// ErrInput is matched (errors.Is) by the errors of options and inputs the
+// model cannot take.
+var ErrInput = errors.New("whisper: invalid input")
+
 // Decode decodes 30-second log-mel windows [n_mels, frames] or [batch,
 // n_mels, frames] with OpenAI's DecodingTask and returns one result per
 // window. Windows of a batch are decoded together.
 func (m *Model) Decode(ctx context.Context, mel *tensor.Tensor, opt DecodingOptions) ([]DecodingResult, error) {
+	if err := checkGroup(opt.BeamSize, opt.BestOf); err != nil {
+		return nil, err // before the encoder runs
+	}
 	enc, err := m.Encode(ctx, mel)
 	if err != nil {
 		return nil, err
@@ -143,6 +151,9 @@ type decodeTask struct {
 var ninf = float32(math.Inf(-1))
 
 func (m *Model) newDecodeTask(opt DecodingOptions) (*decodeTask, error) {
+	if err := checkGroup(opt.BeamSize, opt.BestOf); err != nil {
+		return nil, err
+	}
 	tok := m.specials()
 	if opt.Task == "" {
 		opt.Task = "transcribe"
