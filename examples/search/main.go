@@ -1,6 +1,6 @@
 // Command search finds the images of a folder that best match a text, with
-// CLIP. The index is saved so that later searches need not embed the images
-// again.
+// CLIP. The index is saved so that later searches embed only the images
+// added or changed since.
 //
 //	go run ./examples/search -dir ~/Pictures -index pictures.idx "a red bicycle"
 package main
@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log"
 	"os"
 	"strings"
@@ -22,7 +21,7 @@ import (
 func main() {
 	modelID := flag.String("model", "openai/clip-vit-base-patch32", "Hub id or local model directory")
 	dir := flag.String("dir", ".", "folder of images")
-	indexPath := flag.String("index", "", "index file to load, or to save after indexing (optional)")
+	indexPath := flag.String("index", "", "index file of the folder: built and saved the first time, then kept up to date (optional)")
 	k := flag.Int("k", 5, "number of results")
 	flag.Parse()
 	log.SetFlags(0)
@@ -39,15 +38,24 @@ func main() {
 	}
 	defer model.Close()
 
-	ix, err := model.LoadIndex(*indexPath) // checks that this model made it
-	if *indexPath == "" || errors.Is(err, fs.ErrNotExist) {
-		skip := func(path string, err error) error { // keep going past unreadable files
-			fmt.Fprintf(os.Stderr, "skipping %v\n", err)
-			return nil
+	skip := func(path string, err error) error { // keep going past unreadable files
+		fmt.Fprintf(os.Stderr, "skipping %v\n", err)
+		return nil
+	}
+	opt := clip.IndexOptions{OnError: skip}
+	var ix *clip.Index
+	if *indexPath == "" {
+		ix, err = model.IndexDir(ctx, *dir, opt)
+	} else {
+		// Built the first time; afterwards only new and changed images are
+		// embedded. An index of another folder or model is refused.
+		var changes clip.IndexChanges
+		ix, changes, err = model.OpenIndex(ctx, *indexPath, *dir, opt)
+		if errors.Is(err, clip.ErrIndexRoot) || errors.Is(err, clip.ErrIndexMismatch) {
+			log.Fatalf("%v\n(delete %s, or give another -index, to build a new index)", err, *indexPath)
 		}
-		ix, err = model.IndexDir(ctx, *dir, clip.IndexOptions{OnError: skip})
-		if err == nil && *indexPath != "" {
-			err = ix.Save(*indexPath)
+		if err == nil && changes.Changed() {
+			fmt.Fprintf(os.Stderr, "index: %d added, %d updated, %d removed\n", changes.Added, changes.Updated, changes.Removed)
 		}
 	}
 	if err != nil {
