@@ -68,6 +68,7 @@ type (
 	Index              = task.Index
 	IndexOptions       = task.IndexOptions
 	Match              = task.Match
+	IndexChanges       = task.IndexChanges
 	Captioner          = task.Captioner
 	CaptionOptions     = task.CaptionOptions
 	CaptionResult      = task.CaptionResult
@@ -108,6 +109,9 @@ var (
 	// ErrIndexMismatch is matched when Searcher.OpenIndex is given an index
 	// made by another model.
 	ErrIndexMismatch = task.ErrIndexMismatch
+	// ErrIndexRoot is matched when Searcher.OpenIndex is given an index
+	// built over another folder.
+	ErrIndexRoot = task.ErrIndexRoot
 )
 
 // defaultModels are the models a task uses when none is named, as

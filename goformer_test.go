@@ -206,9 +206,9 @@ func checkTask(t *testing.T, m Model, tk string) {
 		if !ok {
 			t.Fatalf("advertises %s but is no Searcher", tk)
 		}
-		_, err = s.OpenIndex(filepath.Join(t.TempDir(), "missing.idx"))
+		_, err = s.LoadIndex(filepath.Join(t.TempDir(), "missing.idx"))
 		if !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("OpenIndex of a missing file: %v", err)
+			t.Errorf("LoadIndex of a missing file: %v", err)
 		}
 		return
 	case TaskCaption:

@@ -40,6 +40,12 @@ type Buffer struct {
 	// Format names the container the samples came from: "wav", "flac",
 	// "mp3", "ogg" (Vorbis), or "" for a Buffer built by hand.
 	Format string
+	// Warnings describes what the decoder worked around to return the
+	// samples, one sentence each; nil when the stream was well formed. A
+	// WAV data chunk that declares more bytes than the stream holds (a file
+	// cut short, or copied while being recorded) is decoded as far as it
+	// goes, as sox does, and says so here.
+	Warnings []string
 }
 
 // Channels returns the number of channels.

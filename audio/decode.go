@@ -16,8 +16,16 @@ import (
 // (MPEG-1/2/2.5 layer III) and Ogg Vorbis. ID3v2 tags before the stream are
 // skipped.
 //
-// Errors wrap ErrUnsupportedFormat, ErrCorrupt or ErrTooLong (longer than
-// DefaultMaxDuration unless WithMaxDuration is given), or are r's own read
+// WAV data sizes that streaming writers leave in the header (0xFFFFFFFF,
+// and arecord's 0x7FFFF000) read to the end of the stream; a data chunk
+// that declares more bytes than the stream holds is decoded as far as it
+// goes, as sox does, with a note in Buffer.Warnings. Integer PCM is read
+// from 8-, 16-, 24- and 32-bit containers (with 8 or more significant
+// bits), float from 32 and 64 bits; other sample sizes are refused.
+//
+// Errors wrap ErrUnsupportedFormat, ErrCorrupt or ErrTooLong (more samples
+// than DefaultMaxDuration holds unless WithMaxDuration is given: the
+// samples present count, not a header's claim), or are r's own read
 // errors. Malformed input never panics.
 func Decode(r io.Reader, opts ...Option) (buf *Buffer, err error) {
 	o := makeOptions(opts)

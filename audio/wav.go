@@ -29,6 +29,15 @@ type wavFormat struct {
 	valid      bool
 }
 
+// Data chunk sizes that writers put in the header when they cannot seek
+// back to fill in the real size (streaming to a pipe): 0xFFFFFFFF (ffmpeg,
+// sox and others; RF64 with a ds64 chunk says the same) and 0x7FFFF000
+// (arecord). The data then runs to the end of the stream.
+const (
+	wavSizeStreaming = 0xFFFFFFFF
+	wavSizeArecord   = 0x7FFFF000
+)
+
 // maxWAVPreData bounds the data kept in memory when a data chunk comes
 // before the fmt chunk (a non-standard layout some writers produce).
 const maxWAVPreData = 1 << 30
@@ -120,9 +129,9 @@ func decodeWAV(br *bufio.Reader, o options) (*Buffer, error) {
 		case "data":
 			untilEOF := false
 			switch {
-			case rf64 && size == 0xFFFFFFFF && ds64Data >= 0:
+			case rf64 && size == wavSizeStreaming && ds64Data >= 0:
 				size = ds64Data
-			case size == 0xFFFFFFFF:
+			case size == wavSizeStreaming, size == wavSizeArecord:
 				untilEOF = true // a writer that could not seek back to fill it in
 			}
 			if !f.valid {
@@ -190,18 +199,25 @@ func parseWAVFormat(b []byte, bo binary.ByteOrder) (wavFormat, error) {
 			return f, fmt.Errorf("%w: wav: WAVE_FORMAT_EXTENSIBLE with unknown sub-format %x", ErrUnsupportedFormat, guid)
 		}
 		f.tag = int(bo.Uint16(guid[0:2]))
+		// wValidBitsPerSample: 0 (unknown) or at most the container.
+		if valid := int(bo.Uint16(b[18:20])); valid != 0 && (valid < 8 || valid > f.bits) {
+			return f, fmt.Errorf("%w: wav: %d valid bits per sample in %d-bit containers", ErrUnsupportedFormat, valid, f.bits)
+		}
 	}
 	if err := checkRateChannels("wav", f.rate, f.channels); err != nil {
 		return f, err
 	}
 	switch f.tag {
 	case wavPCM:
-		if f.bits < 1 || f.bits > 32 {
-			return f, fmt.Errorf("%w: wav: %d-bit PCM", ErrUnsupportedFormat, f.bits)
+		// 8-, 16-, 24- and 32-bit samples, or fewer significant bits
+		// left-justified in such a container (12 in 16, 20 in 24); fewer
+		// than 8 bits is no format any tool writes.
+		if f.bits < 8 || f.bits > 32 {
+			return f, fmt.Errorf("%w: wav: %d bits per sample (integer PCM of 8 to 32 bits in 8-, 16-, 24- or 32-bit containers is supported)", ErrUnsupportedFormat, f.bits)
 		}
 	case wavFloat:
 		if f.bits != 32 && f.bits != 64 {
-			return f, fmt.Errorf("%w: wav: %d-bit float", ErrUnsupportedFormat, f.bits)
+			return f, fmt.Errorf("%w: wav: %d-bit float samples (32- and 64-bit float are supported)", ErrUnsupportedFormat, f.bits)
 		}
 	case wavALaw, wavMuLaw:
 		if f.bits != 8 {
@@ -227,19 +243,20 @@ func parseWAVFormat(b []byte, bo binary.ByteOrder) (wavFormat, error) {
 	return f, nil
 }
 
-// readWAVData reads size bytes of sample data (size < 0: until EOF).
+// readWAVData reads size bytes of sample data (size < 0: until EOF). The
+// duration limit applies to the samples really read, not to the size the
+// header declares: a data chunk that declares more than the stream holds
+// is decoded as far as it goes, with a warning on the Buffer.
 func readWAVData(br *bufio.Reader, f wavFormat, size int64, o options) (*Buffer, error) {
 	frames := int64(-1)
 	if size >= 0 {
 		frames = size / int64(f.blockAlign)
-		if limit := o.maxFrames(f.rate); limit >= 0 && frames > limit {
-			return nil, o.tooLong("wav", f.rate)
-		}
 	}
 	data := newChannels(f.channels, frames)
 	conv := wavConverter(f)
 	chunk := make([]byte, f.blockAlign*max(1, 32768/f.blockAlign))
 	var got int64
+	var warnings []string
 	limit := o.maxFrames(f.rate)
 	for size < 0 || got < size {
 		want := int64(len(chunk))
@@ -254,19 +271,23 @@ func readWAVData(br *bufio.Reader, f wavFormat, size int64, o options) (*Buffer,
 			return nil, o.tooLong("wav", f.rate)
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				if size < 0 {
-					break
-				}
-				return nil, corruptf("wav", "truncated data: the data chunk declares %d bytes, the stream holds %d", size, got)
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, err
 			}
-			return nil, err
+			if size >= 0 {
+				warnings = append(warnings, fmt.Sprintf("wav: the data chunk declares %d bytes but the stream ends after %d: decoded the %d frames present", size, got, len(data[0])))
+			}
+			if n%f.blockAlign != 0 {
+				warnings = append(warnings, fmt.Sprintf("wav: the data ends inside a frame of %d bytes: the last %d ignored", f.blockAlign, n%f.blockAlign))
+			}
+			break
 		}
 		if n%f.blockAlign != 0 { // a partial frame at the end of the data
+			warnings = append(warnings, fmt.Sprintf("wav: the data chunk's %d bytes end inside a frame of %d bytes: the last %d ignored", size, f.blockAlign, n%f.blockAlign))
 			break
 		}
 	}
-	return &Buffer{SampleRate: f.rate, Data: data}, nil
+	return &Buffer{SampleRate: f.rate, Data: data, Warnings: warnings}, nil
 }
 
 // wavSamples decodes a data chunk held in memory.

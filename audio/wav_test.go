@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,6 +146,10 @@ func TestDecodeWAVErrors(t *testing.T) {
 	badExt := fmtPayload(le, 1, 2, 16000, 2, 16, true)
 	badExt[len(badExt)-1] ^= 0xFF
 	float16 := fmtPayload(le, 3, 1, 16000, 2, 16, false)
+	pcm3 := fmtPayload(le, 1, 2, 16000, 1, 3, false)
+	ext3 := fmtPayload(le, 1, 2, 16000, 2, 3, true)
+	ext20in16 := fmtPayload(le, 1, 2, 16000, 2, 20, true)
+	pcm40 := fmtPayload(le, 1, 1, 16000, 5, 40, false)
 	cases := []struct {
 		name string
 		file []byte
@@ -151,7 +160,6 @@ func TestDecodeWAVErrors(t *testing.T) {
 		{"header-only", []byte("RIFF\x24\x00\x00\x00WAVE"), ErrCorrupt},
 		{"cut-in-header", good[:10], ErrCorrupt},
 		{"cut-in-fmt", good[:30], ErrCorrupt},
-		{"cut-in-data", good[:len(good)-51], ErrCorrupt},
 		{"no-fmt", riff("RIFF", le, chunk("data", pc.data)), ErrCorrupt},
 		{"no-data", riff("RIFF", le, chunk("fmt ", fmtc)), ErrCorrupt},
 		{"short-fmt", riff("RIFF", le, chunk("fmt ", fmtc[:12]), chunk("data", pc.data)), ErrCorrupt},
@@ -161,6 +169,10 @@ func TestDecodeWAVErrors(t *testing.T) {
 		{"adpcm", riff("RIFF", le, chunk("fmt ", adpcm), chunk("data", pc.data)), ErrUnsupportedFormat},
 		{"unknown-ext-guid", riff("RIFF", le, chunk("fmt ", badExt), chunk("data", pc.data)), ErrUnsupportedFormat},
 		{"float16", riff("RIFF", le, chunk("fmt ", float16), chunk("data", pc.data)), ErrUnsupportedFormat},
+		{"3-bit", riff("RIFF", le, chunk("fmt ", pcm3), chunk("data", pc.data)), ErrUnsupportedFormat},
+		{"ext-3-valid-bits", riff("RIFF", le, chunk("fmt ", ext3), chunk("data", pc.data)), ErrUnsupportedFormat},
+		{"ext-20-valid-in-16", riff("RIFF", le, chunk("fmt ", ext20in16), chunk("data", pc.data)), ErrUnsupportedFormat},
+		{"40-bit", riff("RIFF", le, chunk("fmt ", pcm40), chunk("data", pc.data)), ErrUnsupportedFormat},
 		{"riff-avi", append([]byte("RIFF\x04\x00\x00\x00AVI "), make([]byte, 8)...), ErrUnsupportedFormat},
 		{"huge-chunk", riff("RIFF", le, chunkSized("LIST", 0xFFFFFFF0, nil, le)), ErrCorrupt},
 	}
@@ -172,10 +184,14 @@ func TestDecodeWAVErrors(t *testing.T) {
 			t.Logf("%s: %v", c.name, err)
 		}
 	}
-	// A header declaring 2 hours of audio against a 1 hour limit.
-	long := riff("RIFF", le, chunk("fmt ", fmtc), chunkSized("data", 16000*4*7200, pc.data, le))
-	if _, err := Decode(bytes.NewReader(long), WithMaxDuration(time.Hour)); !errors.Is(err, ErrTooLong) {
-		t.Errorf("2 h header with a 1 h limit: %v, want ErrTooLong", err)
+	// The sample sizes refused are named.
+	if _, err := Decode(bytes.NewReader(riff("RIFF", le, chunk("fmt ", pcm3), chunk("data", pc.data)))); err == nil || !strings.Contains(err.Error(), "3 bits") {
+		t.Errorf("3-bit PCM: %v, want the size named", err)
+	}
+	// Data longer than the limit in a chunk that declares its real size.
+	long := riff("RIFF", le, chunk("fmt ", fmtc), chunk("data", make([]byte, 16000*4*2)))
+	if _, err := Decode(bytes.NewReader(long), WithMaxDuration(time.Second)); !errors.Is(err, ErrTooLong) {
+		t.Errorf("2 s of data with a 1 s limit: %v, want ErrTooLong", err)
 	}
 	// Streaming-size data longer than the limit.
 	stream := riff("RIFF", le, chunk("fmt ", fmtc), chunkSized("data", 0xFFFFFFFF, make([]byte, 16000*4*2), le))
@@ -184,5 +200,107 @@ func TestDecodeWAVErrors(t *testing.T) {
 	}
 	if _, err := Decode(bytes.NewReader(stream), WithMaxDuration(0)); err != nil {
 		t.Errorf("no limit: %v", err)
+	}
+}
+
+// TestDecodeWAVSizes checks the data sizes real tools write: the streaming
+// placeholders (0xFFFFFFFF; 0x7FFFF000 from arecord, which declares 18 h of
+// 16 kHz mono, more than the default limit) read to the end of the data
+// without a warning, and a data chunk that declares more than the file
+// holds decodes the samples present with a warning, as sox does. The limit
+// applies to the data really there.
+func TestDecodeWAVSizes(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	const rate = 16000
+	pc := makePCM(rng, le, 1, 11*rate, 16, 2, false) // 11 s
+	fmtc := fmtPayload(le, 1, 1, rate, 2, 16, false)
+	for _, c := range []struct {
+		name     string
+		declared uint32
+		data     []byte
+		frames   int
+		warn     bool
+	}{
+		{"arecord", 0x7FFFF000, pc.data, 11 * rate, false},
+		{"streaming", 0xFFFFFFFF, pc.data, 11 * rate, false},
+		{"arecord-partial-frame", 0x7FFFF000, append(append([]byte(nil), pc.data...), 7), 11 * rate, true},
+		{"short-chunk", uint32(len(pc.data)) + 1000, pc.data, 11 * rate, true},
+		{"cut-in-a-frame", uint32(len(pc.data)), pc.data[:len(pc.data)-51], (len(pc.data) - 51) / 2, true},
+		{"claims-2-hours", rate * 2 * 7200, pc.data, 11 * rate, true},
+		{"exact", uint32(len(pc.data)), pc.data, 11 * rate, false},
+	} {
+		file := riff("RIFF", le, chunk("fmt ", fmtc), chunkSized("data", c.declared, nil, le))
+		file = append(file, c.data...)
+		b, err := Decode(bytes.NewReader(file), WithMaxDuration(time.Minute))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if b.Frames() != c.frames {
+			t.Errorf("%s: %d frames, want %d", c.name, b.Frames(), c.frames)
+		}
+		sameSamples(t, c.name, b, [][]float32{pc.want[0][:b.Frames()]})
+		if got := len(b.Warnings) > 0; got != c.warn {
+			t.Errorf("%s: warnings %q, want some: %v", c.name, b.Warnings, c.warn)
+		}
+		t.Logf("%s: %d frames, warnings %q", c.name, b.Frames(), b.Warnings)
+		// Data really longer than the limit is still refused.
+		if _, err := Decode(bytes.NewReader(file), WithMaxDuration(10*time.Second)); !errors.Is(err, ErrTooLong) {
+			t.Errorf("%s: 11 s with a 10 s limit: %v, want ErrTooLong", c.name, err)
+		}
+	}
+}
+
+// TestDecodeWAVSizesMatchSox decodes the same files with sox: a short data
+// chunk and arecord's placeholder give the same samples (sox warns about
+// the first), and sox refuses 3-bit PCM as Decode does. (12 bits in 16,
+// which TestDecodeWAV covers, is decoded as the WAVE specification and
+// ffmpeg read it, left-justified; sox 14.4 reads such files as packed
+// 12-bit samples and fails.)
+func TestDecodeWAVSizesMatchSox(t *testing.T) {
+	sox := requireTool(t, "sox", "sox")
+	rng := rand.New(rand.NewSource(13))
+	pc := makePCM(rng, le, 2, 4000, 16, 2, false)
+	fmtc := fmtPayload(le, 1, 2, 16000, 2, 16, false)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		file []byte
+	}{
+		{"short-chunk", append(riff("RIFF", le, chunk("fmt ", fmtc), chunkSized("data", uint32(len(pc.data))+4000, nil, le)), pc.data...)},
+		{"arecord", append(riff("RIFF", le, chunk("fmt ", fmtc), chunkSized("data", 0x7FFFF000, nil, le)), pc.data...)},
+	} {
+		in, out := filepath.Join(dir, c.name+".wav"), filepath.Join(dir, c.name+".f32")
+		if err := os.WriteFile(in, c.file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, sox, "-V1", in, "-t", "f32", out)
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Decode(bytes.NewReader(c.file))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		nch := b.Channels()
+		if len(raw)/4 != b.Frames()*nch {
+			t.Errorf("%s: sox decodes %d samples, Decode %d frames of %d channels", c.name, len(raw)/4, b.Frames(), nch)
+			continue
+		}
+		for i := 0; i < len(raw)/4; i++ {
+			want := math.Float32frombits(le.Uint32(raw[4*i:]))
+			if got := b.Data[i%nch][i/nch]; got != want {
+				t.Errorf("%s: sample %d of channel %d: %v, sox %v", c.name, i/nch, i%nch, got, want)
+				break
+			}
+		}
+	}
+	bad := filepath.Join(dir, "3-bit.wav")
+	if err := os.WriteFile(bad, riff("RIFF", le, chunk("fmt ", fmtPayload(le, 1, 1, 16000, 1, 3, false)), chunk("data", make([]byte, 100))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command(sox, bad, "-t", "f32", filepath.Join(dir, "3-bit.f32")).Run(); err == nil {
+		t.Errorf("sox decodes 3-bit PCM: the refusal is no longer what sox does")
 	}
 }

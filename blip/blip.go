@@ -218,7 +218,8 @@ func (m *Model) WithProcessor(p *imageproc.Processor) *Model {
 // repetition_penalty 1 (off), early_stopping false.
 type Options struct {
 	// MaxNewTokens bounds the number of generated tokens, not counting the
-	// prompt ([DEC] and any prefix). Zero: MaxLength decides.
+	// prompt ([DEC] and any prefix). Zero: MaxLength decides. The whole
+	// sequence must fit the text model's max_position_embeddings.
 	MaxNewTokens int `json:"max_new_tokens,omitempty"`
 	// MaxLength bounds the whole sequence, prompt included (transformers'
 	// max_length); ignored when MaxNewTokens is set. Zero: the config's
@@ -231,7 +232,7 @@ type Options struct {
 	// prompt included, has this many tokens. Zero: the config's min_length.
 	MinLength int `json:"min_length,omitempty"`
 	// NumBeams > 1 selects beam search with that many beams; 1 is greedy.
-	// Zero: the config's num_beams.
+	// Zero: the config's num_beams. More than generate.MaxBeams is refused.
 	NumBeams int `json:"num_beams,omitempty"`
 	// LengthPenalty is the exponent of the length that divides a finished
 	// beam's log-probability (> 0 favours longer texts). Zero: the config's
@@ -256,6 +257,12 @@ func (m *Model) resolve(o Options, promptLen int) (generate.Options, error) {
 	}
 	if o.MaxNewTokens < 0 || o.MaxLength < 0 || o.MinNewTokens < 0 || o.MinLength < 0 || o.NumBeams < 0 || o.RepetitionPenalty < 0 {
 		return c, fmt.Errorf("%w: negative generation option in %+v", ErrInput, o)
+	}
+	if o.NumBeams > generate.MaxBeams {
+		return c, fmt.Errorf("%w: %d beams is over the limit of %d (generate.MaxBeams)", ErrInput, o.NumBeams, generate.MaxBeams)
+	}
+	if o.MaxNewTokens > t.MaxPositionEmbeddings {
+		return c, fmt.Errorf("%w: %d new tokens is over the limit of the text model's %d positions", ErrInput, o.MaxNewTokens, t.MaxPositionEmbeddings)
 	}
 	switch {
 	case o.MaxNewTokens > 0:
@@ -295,6 +302,9 @@ func (m *Model) resolve(o Options, promptLen int) (generate.Options, error) {
 	}
 	if c.MaxLength > t.MaxPositionEmbeddings {
 		return c, fmt.Errorf("%w: max length %d exceeds the text model's %d positions", ErrInput, c.MaxLength, t.MaxPositionEmbeddings)
+	}
+	if c.NumBeams > generate.MaxBeams {
+		return c, fmt.Errorf("%w: %d beams (text_config.num_beams) is over the limit of %d (generate.MaxBeams)", ErrInput, c.NumBeams, generate.MaxBeams)
 	}
 	if c.NumBeams > t.VocabSize/2 {
 		return c, fmt.Errorf("%w: %d beams for a vocabulary of %d", ErrInput, c.NumBeams, t.VocabSize)
@@ -527,6 +537,14 @@ func (m *Model) caption(ctx context.Context, images []image.Image, prompt []int,
 	if m.tok == nil {
 		return nil, errNoTokenizer
 	}
+	// Options are checked before the vision encoder runs.
+	promptLen := 1
+	if len(prompt) > 2 {
+		promptLen += len(prompt) - 2
+	}
+	if _, err := m.resolve(opts, promptLen); err != nil {
+		return nil, err
+	}
 	px, err := m.PixelValues(images)
 	if err != nil {
 		return nil, err
@@ -578,6 +596,10 @@ func (m *Model) Answer(ctx context.Context, images []image.Image, questions []st
 		} else {
 			qids[i] = qids[0]
 		}
+	}
+	// Options are checked before the encoders run.
+	if _, err := m.resolve(opts, 1); err != nil {
+		return nil, err
 	}
 	px, err := m.PixelValues(images)
 	if err != nil {

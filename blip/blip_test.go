@@ -5,10 +5,13 @@ import (
 	"errors"
 	"image"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/generate"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -252,5 +255,52 @@ func TestCancel(t *testing.T) {
 	cancel()
 	if _, err := m.EncodeImages(ctx, tinyPixels(m.Config(), 1)); !errors.Is(err, context.Canceled) {
 		t.Errorf("EncodeImages on a cancelled context: %v", err)
+	}
+}
+
+// TestLimits checks that beams over generate.MaxBeams and token counts
+// over the text model's positions are refused with ErrInput naming the
+// limit, and that Caption and Answer refuse them before any model work (a
+// cancelled context would otherwise be reported first).
+func TestLimits(t *testing.T) {
+	ctx := context.Background()
+	m := tinyModel(t, TaskCaptioning)
+	cfg := m.Config()
+	embeds, err := m.EncodeImages(ctx, tinyPixels(cfg, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		opts  Options
+		limit int
+	}{
+		{Options{NumBeams: 1000}, generate.MaxBeams},
+		{Options{NumBeams: generate.MaxBeams + 1}, generate.MaxBeams},
+		{Options{MaxNewTokens: cfg.Text.MaxPositionEmbeddings + 1}, cfg.Text.MaxPositionEmbeddings},
+		{Options{MaxNewTokens: int(^uint(0) >> 1)}, cfg.Text.MaxPositionEmbeddings},
+	} {
+		_, err := m.GenerateIDs(ctx, embeds, nil, c.opts)
+		if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), strconv.Itoa(c.limit)) {
+			t.Errorf("%+v: %v, want ErrInput naming %d", c.opts, err, c.limit)
+		}
+	}
+	if _, err := m.GenerateIDs(ctx, embeds, nil, Options{NumBeams: generate.MaxBeams, MaxNewTokens: 3}); err != nil {
+		t.Errorf("%d beams: %v", generate.MaxBeams, err)
+	}
+
+	dir := testdata.Fixture(t, "blip-caption")
+	lm := loadModel(t, dir)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	if _, err := lm.Caption(cancelled, []image.Image{img}, Options{NumBeams: 1000}); !errors.Is(err, ErrInput) {
+		t.Errorf("Caption with 1000 beams on a cancelled context: %v, want ErrInput first", err)
+	}
+	if _, err := lm.CaptionWithPrefix(cancelled, []image.Image{img}, "a photo of", Options{MaxNewTokens: 1 << 40}); !errors.Is(err, ErrInput) {
+		t.Errorf("Caption with 2^40 new tokens on a cancelled context: %v, want ErrInput first", err)
+	}
+	qm := loadModel(t, testdata.Fixture(t, "blip-vqa"))
+	if _, err := qm.Answer(cancelled, []image.Image{img}, []string{"what is it?"}, Options{NumBeams: 1000}); !errors.Is(err, ErrInput) {
+		t.Errorf("Answer with 1000 beams on a cancelled context: %v, want ErrInput first", err)
 	}
 }

@@ -2,6 +2,7 @@ package clip_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"log"
@@ -66,6 +67,27 @@ func ExampleModel_SearchText() {
 	for _, h := range hits {
 		fmt.Printf("%.3f %s\n", h.Score, h.ID)
 	}
+}
+
+// An index file kept in step with its folder: built the first time,
+// afterwards only new and changed images are embedded and deleted ones
+// dropped. An index of another folder is refused (clip.ErrIndexRoot).
+func ExampleModel_OpenIndex() {
+	ctx := context.Background()
+	m, err := clip.Load("clip-vit-base-patch32")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ix, changes, err := m.OpenIndex(ctx, "photos.gfclip", "photos", clip.IndexOptions{
+		OnError: func(path string, err error) error { log.Printf("skipping %s: %v", path, err); return nil },
+	})
+	if errors.Is(err, clip.ErrIndexRoot) {
+		log.Fatalf("%v (delete the index file to rebuild it)", err)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d images of %s: %d added, %d updated, %d removed\n", ix.Len(), ix.Root(), changes.Added, changes.Updated, changes.Removed)
 }
 
 // A similarity matrix between captions and images.

@@ -24,11 +24,11 @@ import (
 	"github.com/goformer/goformer/tensor"
 )
 
-// Index file format, version 1. All integers and floats are little-endian.
+// Index file format, version 2. All integers and floats are little-endian.
 //
 //	offset  size        field
 //	0       8           magic "GFCLIPIX"
-//	8       4           format version (uint32) = 1
+//	8       4           format version (uint32) = 2
 //	12      4           embedding dimension D (uint32)
 //	16      8           number of entries N (uint64)
 //	24      32          model fingerprint: SHA-256 of the model's dimensions,
@@ -36,17 +36,31 @@ import (
 //	56      8           byte length L of the ids section (uint64)
 //	64      N·D·4       embeddings, float32, unit L2 norm, one row per entry
 //	64+N·D·4  L         ids: per entry a uint32 byte length and the bytes
+//	…       4           flags (uint32): bit 0, the folder was indexed
+//	                    recursively
+//	…       4           byte length R of the root (uint32)
+//	…       R           root: the absolute folder the index was built from,
+//	                    or empty
+//	…       N·16        per entry, the file's size in bytes (int64, −1 when
+//	                    the entry is no file) and modification time (int64,
+//	                    Unix nanoseconds)
 //	end−4   4           CRC-32 (IEEE) of every preceding byte
 //
-// Readers check the magic, the version, that the sizes add up to the file's
-// length exactly, the checksum, and that every value is finite; Model.
-// LoadIndex also checks the dimension and fingerprint against the model.
+// Version 1 (goformer before the root was recorded) ends after the ids; it
+// is read with no root and no file information, so Model.OpenIndex and
+// UpdateIndex refuse it (ErrIndexRoot) and it must be rebuilt to be kept
+// up to date. Readers check the magic, the version, that the sizes add up
+// to the file's length exactly, the checksum, and that every value is
+// finite; Model.LoadIndex also checks the dimension and fingerprint against
+// the model.
 const (
 	indexMagic      = "GFCLIPIX"
-	indexVersion    = 1
+	indexVersion    = 2
 	indexHeaderSize = 64
 	maxIndexDim     = 1 << 16
 	maxIndexIDLen   = 1 << 16
+	maxIndexRootLen = 1 << 16
+	indexRecursive  = 1 // flags bit: the folder was indexed recursively
 )
 
 // Index errors, for errors.Is.
@@ -59,15 +73,25 @@ var (
 	ErrIndexMismatch = fmt.Errorf("clip: %w", task.ErrIndexMismatch)
 )
 
-// Index is a set of unit-norm embeddings with string ids (image paths, as
-// IndexFiles makes them), searched by cosine similarity. It records the
-// fingerprint of the model that made it. Concurrent searches are safe;
-// adding entries is not safe concurrently with other use.
+// Index is a set of unit-norm embeddings with string ids (absolute image
+// paths, as IndexFiles and IndexDir make them), searched by cosine
+// similarity. It records the fingerprint of the model that made it and, when
+// IndexDir made it, the folder it indexed (Root) and each file's size and
+// modification time, so that UpdateIndex re-embeds only what changed.
+// Concurrent searches are safe; adding or updating entries is not safe
+// concurrently with other use.
 type Index struct {
 	dim   int
 	model [32]byte
 	ids   []string
 	vecs  []float32 // len(ids)·dim
+	// files holds, per entry, the size and modification time of the file
+	// it was embedded from (size −1: not a file).
+	files []fileStamp
+	// root is the absolute folder IndexDir indexed ("" for other indexes);
+	// recursive tells whether its subfolders were.
+	root      string
+	recursive bool
 }
 
 // Match is one search result.
@@ -124,6 +148,7 @@ func (ix *Index) Add(id string, embedding []float32) error {
 	}
 	ix.ids = append(ix.ids, id)
 	ix.vecs = append(ix.vecs, normalized(embedding)...)
+	ix.files = append(ix.files, fileStamp{size: -1})
 	return nil
 }
 
@@ -185,6 +210,22 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	for _, id := range ix.ids {
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(id)))
 		buf = append(buf, id...)
+		if len(buf) >= 1<<16 {
+			cw.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	var flags uint32
+	if ix.recursive {
+		flags |= indexRecursive
+	}
+	buf = binary.LittleEndian.AppendUint32(buf, flags)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(ix.root)))
+	buf = append(buf, ix.root...)
+	for i := range ix.ids {
+		st := ix.stamp(i)
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(st.size))
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(st.mtime))
 		if len(buf) >= 1<<16 {
 			cw.Write(buf)
 			buf = buf[:0]
@@ -274,8 +315,9 @@ func parseIndex(b []byte) (*Index, error) {
 	if string(b[:8]) != indexMagic {
 		return bad("not a goformer CLIP index (magic %q)", b[:8])
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != indexVersion {
-		return bad("format version %d (this build reads version %d)", v, indexVersion)
+	version := binary.LittleEndian.Uint32(b[8:])
+	if version != 1 && version != indexVersion {
+		return bad("format version %d (this build reads versions 1 and %d)", version, indexVersion)
 	}
 	dim := uint64(binary.LittleEndian.Uint32(b[12:]))
 	n := binary.LittleEndian.Uint64(b[16:])
@@ -285,8 +327,25 @@ func parseIndex(b []byte) (*Index, error) {
 	}
 	size := uint64(len(b))
 	body := size - indexHeaderSize - 4
-	if n > body/(dim*4) || idsLen > body || n*dim*4+idsLen != body {
+	if n > body/(dim*4) || idsLen > body-n*dim*4 {
 		return bad("header says %d entries of dimension %d and %d bytes of ids, but the file has %d bytes (truncated or altered)", n, dim, idsLen, size)
+	}
+	// What follows the ids: nothing in version 1; in version 2 the flags,
+	// the root and N file stamps.
+	rest := body - n*dim*4 - idsLen
+	var rootLen uint64
+	if version == 1 {
+		if rest != 0 {
+			return bad("%d bytes after the ids of a version 1 index", rest)
+		}
+	} else {
+		if rest < 8 || n > (rest-8)/16 {
+			return bad("header says %d entries, but the file has %d bytes (truncated or altered)", n, size)
+		}
+		rootLen = rest - 8 - 16*n
+		if rootLen > maxIndexRootLen {
+			return bad("root of %d bytes (truncated or altered)", rootLen)
+		}
 	}
 	if got, want := crc32.ChecksumIEEE(b[:size-4]), binary.LittleEndian.Uint32(b[size-4:]); got != want {
 		return bad("checksum mismatch (stored %08x, computed %08x)", want, got)
@@ -302,7 +361,8 @@ func parseIndex(b []byte) (*Index, error) {
 		}
 		ix.vecs[i] = v
 	}
-	ib := b[indexHeaderSize+n*dim*4 : size-4]
+	end := indexHeaderSize + n*dim*4 + idsLen
+	ib := b[indexHeaderSize+n*dim*4 : end]
 	ix.ids = make([]string, 0, n)
 	for i := uint64(0); i < n; i++ {
 		if len(ib) < 4 {
@@ -317,6 +377,36 @@ func parseIndex(b []byte) (*Index, error) {
 	}
 	if len(ib) != 0 {
 		return bad("%d stray bytes after the ids", len(ib))
+	}
+	ix.files = make([]fileStamp, n)
+	if version == 1 {
+		for i := range ix.files {
+			ix.files[i].size = -1
+		}
+		return ix, nil
+	}
+	mb := b[end : size-4]
+	flags := binary.LittleEndian.Uint32(mb)
+	if flags&^indexRecursive != 0 {
+		return bad("unknown flags %#x", flags)
+	}
+	ix.recursive = flags&indexRecursive != 0
+	if l := uint64(binary.LittleEndian.Uint32(mb[4:])); l != rootLen {
+		return bad("root of %d bytes where %d remain (truncated or altered)", l, rootLen)
+	}
+	ix.root = string(mb[8 : 8+rootLen])
+	if ix.root != "" && !filepath.IsAbs(ix.root) {
+		return bad("root %q is not an absolute path", ix.root)
+	}
+	sb := mb[8+rootLen:]
+	for i := range ix.files {
+		ix.files[i] = fileStamp{
+			size:  int64(binary.LittleEndian.Uint64(sb[16*i:])),
+			mtime: int64(binary.LittleEndian.Uint64(sb[16*i+8:])),
+		}
+		if ix.files[i].size < -1 {
+			return bad("entry %d has file size %d", i, ix.files[i].size)
+		}
 	}
 	return ix, nil
 }
@@ -365,15 +455,41 @@ type IndexOptions struct {
 var ImageExtensions = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 
 // IndexDir indexes the image files of dir (by extension, see
-// ImageExtensions) in lexical order, with their paths as ids.
+// ImageExtensions) in lexical order, with their absolute paths as ids. The
+// index records dir's absolute path (Root), whether subfolders were
+// indexed, and each file's size and modification time (see UpdateIndex and
+// OpenIndex).
 func (m *Model) IndexDir(ctx context.Context, dir string, opt IndexOptions) (*Index, error) {
-	var paths []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	root, paths, err := scanDir(dir, opt.Recursive)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := m.IndexFiles(ctx, paths, opt)
+	if err != nil {
+		return nil, err
+	}
+	ix.root, ix.recursive = root, opt.Recursive
+	return ix, nil
+}
+
+// scanDir lists the image files of dir (by extension, see ImageExtensions)
+// in lexical order, as absolute paths, descending into subfolders when
+// recursive.
+func scanDir(dir string, recursive bool) (root string, paths []string, err error) {
+	root = absPath(dir)
+	st, err := os.Stat(root)
+	if err != nil {
+		return "", nil, fmt.Errorf("clip: index %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return "", nil, fmt.Errorf("%w: index %s: not a folder", ErrInput, dir)
+	}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if p != dir && !opt.Recursive {
+			if p != root && !recursive {
 				return filepath.SkipDir
 			}
 			return nil
@@ -388,12 +504,13 @@ func (m *Model) IndexDir(ctx context.Context, dir string, opt IndexOptions) (*In
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("clip: index %s: %w", dir, err)
+		return "", nil, fmt.Errorf("clip: index %s: %w", dir, err)
 	}
-	return m.IndexFiles(ctx, paths, opt)
+	return root, paths, nil
 }
 
-// IndexFiles embeds image files into a new index, with their paths as ids.
+// IndexFiles embeds image files into a new index, with their absolute
+// paths as ids.
 func (m *Model) IndexFiles(ctx context.Context, paths []string, opt IndexOptions) (*Index, error) {
 	ix := m.NewIndex()
 	if err := m.AddFiles(ctx, ix, paths, opt); err != nil {
@@ -402,12 +519,26 @@ func (m *Model) IndexFiles(ctx context.Context, paths []string, opt IndexOptions
 	return ix, nil
 }
 
-// AddFiles embeds image files in batches and appends them to ix. On error
-// the entries of completed batches stay in ix.
+// AddFiles embeds image files in batches and appends them to ix, with
+// their absolute paths as ids and their sizes and modification times. On
+// error the entries of completed batches stay in ix.
 func (m *Model) AddFiles(ctx context.Context, ix *Index, paths []string, opt IndexOptions) error {
 	if err := m.CheckIndex(ix); err != nil {
 		return err
 	}
+	return m.embedFiles(ctx, paths, opt, func(path string, stamp fileStamp, e []float32) error {
+		if err := ix.Add(path, e); err != nil {
+			return err
+		}
+		ix.files[len(ix.files)-1] = stamp
+		return nil
+	})
+}
+
+// embedFiles embeds image files in batches (the files decoded in parallel)
+// and hands each one's absolute path, stamp and embedding to add, in order.
+// Files that fail to decode go to opt.OnError.
+func (m *Model) embedFiles(ctx context.Context, paths []string, opt IndexOptions, add func(path string, stamp fileStamp, e []float32) error) error {
 	bs := opt.BatchSize
 	if bs <= 0 {
 		bs = 8
@@ -418,6 +549,7 @@ func (m *Model) AddFiles(ctx context.Context, ix *Index, paths []string, opt Ind
 		}
 		batch := paths[start:min(start+bs, len(paths))]
 		imgs := make([]image.Image, len(batch))
+		stamps := make([]fileStamp, len(batch))
 		errs := make([]error, len(batch))
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, max(tensor.Threads(), 1))
@@ -426,16 +558,18 @@ func (m *Model) AddFiles(ctx context.Context, ix *Index, paths []string, opt Ind
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				imgs[i], errs[i] = decodeFile(p)
+				imgs[i], stamps[i], errs[i] = decodeStamped(p)
 			}()
 		}
 		wg.Wait()
 		var ids []string
 		var ok []image.Image
+		var okStamps []fileStamp
 		for i, p := range batch {
 			if errs[i] == nil {
-				ids = append(ids, p)
+				ids = append(ids, absPath(p))
 				ok = append(ok, imgs[i])
+				okStamps = append(okStamps, stamps[i])
 				continue
 			}
 			if opt.OnError == nil {
@@ -451,7 +585,7 @@ func (m *Model) AddFiles(ctx context.Context, ix *Index, paths []string, opt Ind
 				return fmt.Errorf("clip: index batch at %s: %w", ids[0], err)
 			}
 			for i, e := range emb {
-				if err := ix.Add(ids[i], e); err != nil {
+				if err := add(ids[i], okStamps[i], e); err != nil {
 					return err
 				}
 			}
@@ -495,12 +629,24 @@ func (m *Model) AddImages(ctx context.Context, ix *Index, ids []string, imgs []i
 }
 
 func decodeFile(path string) (image.Image, error) {
+	img, _, err := decodeStamped(path)
+	return img, err
+}
+
+// decodeStamped decodes an image file and returns the size and
+// modification time it had when opened.
+func decodeStamped(path string) (image.Image, fileStamp, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fileStamp{}, err
 	}
 	defer f.Close()
-	return imageproc.Decode(f)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fileStamp{}, err
+	}
+	img, err := imageproc.Decode(f)
+	return img, stampOf(st), err
 }
 
 // SearchText finds the k entries of ix most similar to a text (k ≤ 0: all).

@@ -3,14 +3,19 @@ package clip
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goformer/goformer/internal/testdata"
 )
@@ -255,7 +260,7 @@ func testIndexBytes(t *testing.T) (*Index, []byte) {
 
 func TestIndexFormat(t *testing.T) {
 	ix, b := testIndexBytes(t)
-	if want := indexHeaderSize + 3*4*4 + (4 + 5) + 4 + (4 + len("dir/ü.jpg")) + 4; len(b) != want {
+	if want := indexHeaderSize + 3*4*4 + (4 + 5) + 4 + (4 + len("dir/ü.jpg")) + 8 + 3*16 + 4; len(b) != want {
 		t.Errorf("file of %d bytes, want %d", len(b), want)
 	}
 	back, err := ReadIndex(bytes.NewReader(b))
@@ -294,6 +299,28 @@ func TestIndexFormat(t *testing.T) {
 	corrupt["vector bit"] = flip(indexHeaderSize + 5)
 	corrupt["id byte"] = flip(len(b) - 6)
 	corrupt["checksum"] = flip(len(b) - 1)
+	// The version 2 tail: flags, root length, file stamps (checksums
+	// recomputed, so that the structural checks are what refuse them).
+	tail := len(b) - 4 - 3*16 - 8
+	corrupt["unknown flag"] = resum(flip(tail))
+	corrupt["root length"] = resum(flip(tail + 4))
+	corrupt["file size"] = resum(func() []byte {
+		c := append([]byte(nil), b...)
+		binary.LittleEndian.PutUint64(c[tail+8:], uint64(1<<64-5)) // −5
+		return c
+	}())
+	corrupt["relative root"] = resum(func() []byte {
+		rel := *ix
+		rel.root = "pics"
+		var buf bytes.Buffer
+		rel.WriteTo(&buf)
+		return buf.Bytes()
+	}())
+	corrupt["version 1 with a tail"] = resum(func() []byte {
+		c := append([]byte(nil), b...)
+		binary.LittleEndian.PutUint32(c[8:], 1)
+		return c
+	}())
 	for name, c := range corrupt {
 		if _, err := ReadIndex(bytes.NewReader(c)); !errors.Is(err, ErrCorruptIndex) {
 			t.Errorf("%s: got %v, want ErrCorruptIndex", name, err)
@@ -325,6 +352,11 @@ func FuzzReadIndex(f *testing.F) {
 	var buf bytes.Buffer
 	ix.WriteTo(&buf)
 	f.Add(buf.Bytes())
+	f.Add(version1(ix))
+	ix.root, ix.recursive = "/photos", true
+	buf.Reset()
+	ix.WriteTo(&buf)
+	f.Add(buf.Bytes())
 	f.Add([]byte(indexMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := ReadIndex(bytes.NewReader(b))
@@ -338,8 +370,241 @@ func FuzzReadIndex(f *testing.F) {
 		if _, err := got.WriteTo(&out); err != nil {
 			t.Fatal(err)
 		}
+		// A version 2 index writes back to the same bytes; a version 1
+		// index is written as version 2, which then does.
+		if binary.LittleEndian.Uint32(b[8:]) == 1 {
+			again, err := ReadIndex(bytes.NewReader(out.Bytes()))
+			if err != nil || !slices.Equal(again.IDs(), got.IDs()) || again.Root() != "" {
+				t.Fatalf("a version 1 index written as version 2 reads back as %v, %v", again, err)
+			}
+			return
+		}
 		if !bytes.Equal(out.Bytes(), b) {
 			t.Fatal("a valid index does not write back to the same bytes")
 		}
 	})
+}
+
+// resum recomputes the checksum of an index file.
+func resum(b []byte) []byte {
+	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.ChecksumIEEE(b[:len(b)-4]))
+	return b
+}
+
+// version1 writes ix in format version 1: no flags, root or file stamps.
+func version1(ix *Index) []byte {
+	var buf bytes.Buffer
+	ix.WriteTo(&buf)
+	b := buf.Bytes()
+	end := len(b) - 4 - 8 - len(ix.root) - 16*ix.Len()
+	b = append(b[:end:end], 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(b[8:], 1)
+	return resum(b)
+}
+
+// TestIndexVersion1 checks that a version 1 file (before the folder was
+// recorded) still loads and searches, records no folder, and is refused
+// where a folder is needed.
+func TestIndexVersion1(t *testing.T) {
+	ix, _ := testIndexBytes(t)
+	old, err := ReadIndex(bytes.NewReader(version1(ix)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(old.IDs(), ix.IDs()) || old.Root() != "" || old.Model() != ix.Model() {
+		t.Errorf("version 1: ids %v root %q model %s", old.IDs(), old.Root(), old.Model())
+	}
+	for i := range ix.Len() {
+		if !slices.Equal(old.Embedding(i), ix.Embedding(i)) {
+			t.Errorf("entry %d: %v, want %v", i, old.Embedding(i), ix.Embedding(i))
+		}
+	}
+	if err := old.CheckRoot(t.TempDir()); !errors.Is(err, ErrIndexRoot) || !strings.Contains(err.Error(), "records no folder") {
+		t.Errorf("CheckRoot on a version 1 index: %v, want ErrIndexRoot saying it records no folder", err)
+	}
+	if _, err := old.Search([]float32{3, -1, 0.5, 2}, 1); err != nil {
+		t.Errorf("search: %v", err)
+	}
+	var buf bytes.Buffer
+	if _, err := old.WriteTo(&buf); err != nil || binary.LittleEndian.Uint32(buf.Bytes()[8:]) != indexVersion {
+		t.Errorf("a version 1 index is written as version %d (%v), want %d", binary.LittleEndian.Uint32(buf.Bytes()[8:]), err, indexVersion)
+	}
+}
+
+// copyFile copies src to dst, setting its modification time to mtime.
+func copyFile(t *testing.T, src, dst string, mtime time.Time) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(dst, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIndexFolder checks that an index knows its folder: absolute ids and
+// root, another folder refused with ErrIndexRoot (and the same folder by
+// another path accepted), and UpdateIndex re-embedding exactly the files
+// added or changed (by size and modification time), dropping deleted ones
+// and keeping the others bit for bit, to the index IndexDir builds afresh.
+func TestIndexFolder(t *testing.T) {
+	m := loadClipFixture(t).model
+	ctx := context.Background()
+	media := testdata.Path(t, "media", "images")
+	dir := t.TempDir()
+	t0 := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, name := range []string{"astronaut.png", "camera.png", "chelsea.png", "coffee.png"} {
+		copyFile(t, filepath.Join(media, name), filepath.Join(dir, name), t0)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A relative path to the folder: ids and root come out absolute.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "photos.gfclip")
+	ix, ch, err := m.OpenIndex(ctx, path, rel, IndexOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Root() != dir || ch != (IndexChanges{Added: 4}) {
+		t.Errorf("new index: root %q, changes %+v; want %q, 4 added", ix.Root(), ch, dir)
+	}
+	for _, id := range ix.IDs() {
+		if !filepath.IsAbs(id) || filepath.Dir(id) != dir {
+			t.Errorf("id %q is not an absolute path in %s", id, dir)
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("OpenIndex did not save the new index: %v", err)
+	}
+
+	// Nothing changed: nothing embedded, nothing written.
+	before, _ := os.Stat(path)
+	var embedded int
+	count := IndexOptions{Progress: func(done, total int) { embedded = total }}
+	again, ch, err := m.OpenIndex(ctx, path, dir, count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch != (IndexChanges{Unchanged: 4}) || ch.Changed() || embedded != 0 {
+		t.Errorf("unchanged folder: %+v, %d files embedded", ch, embedded)
+	}
+	if after, _ := os.Stat(path); !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("an unchanged index was written again")
+	}
+	if !slices.Equal(again.IDs(), ix.IDs()) {
+		t.Errorf("reopened ids %v, want %v", again.IDs(), ix.IDs())
+	}
+
+	// Another folder is refused, naming both; the same folder through a
+	// symbolic link is accepted.
+	other := t.TempDir()
+	_, _, err = m.OpenIndex(ctx, path, other, IndexOptions{})
+	if !errors.Is(err, ErrIndexRoot) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), other) {
+		t.Errorf("another folder: %v, want ErrIndexRoot naming %s and %s", err, dir, other)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err == nil {
+		if _, _, err := m.OpenIndex(ctx, path, link, IndexOptions{}); err != nil {
+			t.Errorf("the folder through a symbolic link: %v", err)
+		}
+	}
+	// An index from a list of files records no folder.
+	files, err := m.IndexFiles(ctx, []string{filepath.Join(dir, "camera.png")}, IndexOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.UpdateIndex(ctx, files, IndexOptions{}); !errors.Is(err, ErrIndexRoot) {
+		t.Errorf("UpdateIndex on an index of files: %v, want ErrIndexRoot", err)
+	}
+	if files.ID(0) != filepath.Join(dir, "camera.png") {
+		t.Errorf("IndexFiles id %q", files.ID(0))
+	}
+	old := filepath.Join(t.TempDir(), "old.gfclip")
+	if err := os.WriteFile(old, version1(ix), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.OpenIndex(ctx, old, dir, IndexOptions{}); !errors.Is(err, ErrIndexRoot) {
+		t.Errorf("a version 1 index: %v, want ErrIndexRoot", err)
+	}
+
+	// Change the folder: one file deleted, one replaced by another image
+	// (new size and time), one touched (same content, new time), one
+	// added, one left alone, one that does not decode.
+	kept := ix.Embedding(slices.Index(ix.IDs(), filepath.Join(dir, "chelsea.png")))
+	t1 := t0.Add(time.Hour)
+	if err := os.Remove(filepath.Join(dir, "astronaut.png")); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(media, "rocket.jpg"), filepath.Join(dir, "camera.png"), t1)
+	if err := os.Chtimes(filepath.Join(dir, "coffee.png"), t1, t1); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(media, "logo.png"), filepath.Join(dir, "logo.png"), t1)
+	copyFile(t, filepath.Join(media, "truncated.jpg"), filepath.Join(dir, "truncated.jpg"), t1)
+	var skipped []string
+	opt := IndexOptions{
+		Progress: func(done, total int) { embedded = total },
+		OnError:  func(path string, err error) error { skipped = append(skipped, filepath.Base(path)); return nil },
+	}
+	ix, ch, err = m.OpenIndex(ctx, path, dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (IndexChanges{Added: 1, Updated: 2, Removed: 1, Unchanged: 1}); ch != want || embedded != 4 {
+		t.Errorf("changes %+v with %d files read, want %+v with 4 (the truncated file skipped: %v)", ch, embedded, want, skipped)
+	}
+	if !slices.Equal(ix.Embedding(slices.Index(ix.IDs(), filepath.Join(dir, "chelsea.png"))), kept) {
+		t.Errorf("the unchanged file's embedding changed")
+	}
+	fresh, err := m.IndexDir(ctx, dir, IndexOptions{OnError: opt.OnError})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := m.LoadIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range []*Index{ix, saved} {
+		if !slices.Equal(got.IDs(), fresh.IDs()) {
+			t.Fatalf("updated ids %v, want %v", got.IDs(), fresh.IDs())
+		}
+		for i := range fresh.Len() {
+			if d := maxAbs([][]float32{got.Embedding(i)}, [][]float32{fresh.Embedding(i)}); d > 1e-6 {
+				t.Errorf("entry %s differs from a fresh index by %g", fresh.ID(i), d)
+			}
+		}
+	}
+	// Indexing subfolders too is an update of the same index.
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(media, "page.png"), filepath.Join(sub, "page.png"), t0)
+	ix, ch, err = m.OpenIndex(ctx, path, dir, IndexOptions{Recursive: true, OnError: opt.OnError})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch != (IndexChanges{Added: 1, Unchanged: 4}) || !ix.Recursive() || !slices.Contains(ix.IDs(), filepath.Join(sub, "page.png")) {
+		t.Errorf("recursive update: %+v, recursive %v, ids %v", ch, ix.Recursive(), ix.IDs())
+	}
 }

@@ -84,7 +84,15 @@ func (t *taskModel) IndexDir(ctx context.Context, dir string, o task.IndexOption
 	return &taskIndex{m: t.Model, ix: ix}, nil
 }
 
-func (t *taskModel) OpenIndex(path string) (task.Index, error) {
+func (t *taskModel) OpenIndex(ctx context.Context, path, dir string, o task.IndexOptions) (task.Index, task.IndexChanges, error) {
+	ix, ch, err := t.Model.OpenIndex(ctx, path, dir, IndexOptions{Recursive: o.Recursive, Progress: o.Progress, OnError: o.OnError})
+	if err != nil {
+		return nil, task.IndexChanges{}, err
+	}
+	return &taskIndex{m: t.Model, ix: ix}, task.IndexChanges(ch), nil
+}
+
+func (t *taskModel) LoadIndex(path string) (task.Index, error) {
 	ix, err := t.Model.LoadIndex(path)
 	if err != nil {
 		return nil, err

@@ -193,8 +193,23 @@ func TestSearch(t *testing.T) {
 	if _, err := os.Stat(index); err != nil {
 		t.Fatalf("index not saved: %v", err)
 	}
-	// The saved index gives the same answer (here from an empty folder).
-	if again := example(t, "search", "-model", model(t, "clip"), "-dir", t.TempDir(), "-index", index, "-k", "2", c.Texts[0]); again != first {
+	// The saved index gives the same answer.
+	if again := example(t, "search", "-model", model(t, "clip"), "-dir", dir, "-index", index, "-k", "2", c.Texts[0]); again != first {
 		t.Errorf("from the saved index %q, first %q", again, first)
+	}
+	// An index of another folder is refused, naming both folders.
+	other := t.TempDir()
+	cmd := exec.Command(filepath.Join(build(t), "search"), "-model", model(t, "clip"), "-dir", other, "-index", index, c.Texts[0])
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), dir) || !strings.Contains(string(out), other) {
+		t.Errorf("another folder with the saved index: %v, output %q; want a refusal naming %s and %s", err, out, dir, other)
+	}
+	// A deleted image leaves the index when it is next used.
+	top := strings.Fields(lines[0])[1]
+	if err := os.Remove(top); err != nil {
+		t.Fatal(err)
+	}
+	if again := example(t, "search", "-model", model(t, "clip"), "-dir", dir, "-index", index, "-k", "2", c.Texts[0]); strings.Contains(again, top) {
+		t.Errorf("after deleting %s: %q still lists it", top, again)
 	}
 }

@@ -97,24 +97,97 @@ type candidate struct {
 	token int
 }
 
-// topCandidates returns the k best candidates in descending score order,
-// ties broken by the flattened index beam·vocab+token as torch.topk over
-// [num_beams·vocab] orders them on CPU.
-func topCandidates(cands []candidate, k, vocab int) []candidate {
-	before := func(a, b candidate) bool {
-		if a.score != b.score {
-			return a.score > b.score
-		}
-		return a.beam*vocab+a.token < b.beam*vocab+b.token
+// topK selects the k best (beam, token) continuations of one batch item
+// in descending score order, ties broken by the flattened index
+// beam·vocab+token as torch.topk over [num_beams·vocab] orders them on CPU;
+// NaN scores are never selected. Rows are offered in beam order, so the
+// flattened index only grows and an equal score never displaces a kept
+// candidate. It keeps a min-heap of the k best seen so far: O(n log k) for
+// n scores, and O(n) when, as usual, few scores beat the k-th best.
+type topK struct {
+	k    int
+	heap []candidate // heap[0] is the worst kept candidate
+}
+
+// reset empties the selection for k candidates.
+func (t *topK) reset(k int) {
+	t.k = k
+	t.heap = t.heap[:0]
+}
+
+// worse reports whether a ranks below b: a lower score, or an equal score
+// and a later flattened index (a later beam, or the same beam and a later
+// token).
+func worse(a, b candidate) bool {
+	if a.score != b.score {
+		return a.score < b.score
 	}
-	// Insertion sort: the list is short (2·beams²).
-	out := slices.Clone(cands)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && before(out[j], out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
+	if a.beam != b.beam {
+		return a.beam > b.beam
+	}
+	return a.token > b.token
+}
+
+// offer considers every token of one beam's row of scores.
+func (t *topK) offer(beam int, row []float32) {
+	if t.k <= 0 {
+		return
+	}
+	h := t.heap
+	for tok, v := range row {
+		if v != v { // NaN
+			continue
+		}
+		if len(h) < t.k {
+			h = append(h, candidate{score: v, beam: beam, token: tok})
+			// Sift up.
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !worse(h[i], h[p]) {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if v <= h[0].score {
+			continue // not better than the worst kept (ties keep the earlier)
+		}
+		h[0] = candidate{score: v, beam: beam, token: tok}
+		// Sift down.
+		for i := 0; ; {
+			l := 2*i + 1
+			if l >= len(h) {
+				break
+			}
+			c := l
+			if r := l + 1; r < len(h) && worse(h[r], h[l]) {
+				c = r
+			}
+			if !worse(h[c], h[i]) {
+				break
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
 		}
 	}
-	return out[:min(k, len(out))]
+	t.heap = h
+}
+
+// sorted returns the kept candidates, best first, in dst's memory.
+func (t *topK) sorted(dst []candidate) []candidate {
+	dst = append(dst[:0], t.heap...)
+	slices.SortFunc(dst, func(a, b candidate) int {
+		switch {
+		case worse(b, a):
+			return -1
+		case worse(a, b):
+			return 1
+		}
+		return 0
+	})
+	return dst
 }
 
 // Beam is transformers' beam_search with a BeamSearchScorer keeping one
@@ -130,10 +203,20 @@ func topCandidates(cands []candidate, k, vocab int) []candidate {
 // The Stepper starts with one row per prompt; Beam expands each to its
 // beams (rows b·beams … b·beams+beams−1 while item b is searching) and
 // drops the rows of finished items.
+//
+// More than MaxBeams beams, or a maximum length over MaxSequenceLength, is
+// refused with an error wrapping ErrInvalid before the first Step. Each
+// step selects its candidates in O(beams·vocab·log beams) time at worst
+// (a bounded heap, not a sort of every score), and the context is checked
+// before every Step and between beam rows: a cancelled search returns
+// ctx.Err() without calling the Stepper again.
 func Beam(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]int, error) {
 	promptLen, maxLen, err := opt.check(prompts)
 	if err != nil {
 		return nil, err
+	}
+	if opt.NumBeams > MaxBeams {
+		return nil, fmt.Errorf("%w: %d beams is over the limit of %d (generate.MaxBeams)", ErrInvalid, opt.NumBeams, MaxBeams)
 	}
 	procs := opt.Processors(promptLen)
 	nb := max(opt.NumBeams, 1)
@@ -165,7 +248,8 @@ func Beam(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]int
 		hyps[b] = newBeamHypotheses(nb, opt, maxLen)
 		items[b] = b
 	}
-	cands := make([]candidate, 0, 2*nb*nb)
+	var sel topK
+	top := make([]candidate, 0, 2*nb)
 	m := &checked{s: s, opt: opt}
 	for {
 		logits, err := m.step(ctx, feed)
@@ -177,8 +261,13 @@ func Beam(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]int
 		var nextScores []float32
 		var rows, nextItems []int
 		for ii, b := range items {
-			cands = cands[:0]
+			sel.reset(2 * nb)
 			for k := 0; k < nb; k++ {
+				// A step over many beams and a large vocabulary is long
+				// enough to look at the context between rows.
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
 				r := ii*nb + k
 				row := logits[r]
 				tensor.LogSoftmaxRow(row)
@@ -186,11 +275,9 @@ func Beam(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]int
 				for j := range row {
 					row[j] += scores[r]
 				}
-				for _, tok := range tensor.TopK(row, 2*nb) {
-					cands = append(cands, candidate{score: row[tok], beam: k, token: tok})
-				}
+				sel.offer(k, row)
 			}
-			top := topCandidates(cands, 2*nb, m.vocab)
+			top = sel.sorted(top)
 			// BeamSearchScorer.process for this item.
 			h := hyps[b]
 			kept := 0

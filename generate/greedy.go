@@ -13,6 +13,9 @@ import (
 // token, after the logits processors of opt, until an EOS token or the
 // maximum length. Each returned sequence holds its prompt, the generated
 // tokens and the EOS token when one ended it. opt.NumBeams is ignored.
+//
+// The context is checked before every Step and between rows; a cancelled
+// search returns ctx.Err() without calling the Stepper again.
 func Greedy(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]int, error) {
 	promptLen, maxLen, err := opt.check(prompts)
 	if err != nil {
@@ -34,6 +37,9 @@ func Greedy(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]i
 		}
 		var keep []int
 		for r, row := range logits {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 			seq := seqs[active[r]]
 			procs.Process(seq, row)
 			tok := tensor.Argmax(row)

@@ -11,6 +11,20 @@ import (
 // token ids (as opposed to errors of the Stepper or the context).
 var ErrInvalid = errors.New("generate: invalid input")
 
+// Hard limits on the work one search may be asked for, checked before the
+// first Step; requests over them fail with an error wrapping ErrInvalid
+// that names the limit. Models bound the length further by their own
+// positions.
+const (
+	// MaxBeams is the widest beam search Beam runs (num_beams). Beam
+	// search costs a model step over every beam, and transformers users
+	// rarely go past 16 or 32.
+	MaxBeams = 64
+	// MaxSequenceLength is the longest sequence, prompt included, a search
+	// runs to (max_length, or the prompt length plus max_new_tokens).
+	MaxSequenceLength = 1 << 17
+)
+
 // Stepper is an autoregressive model over a batch of rows, with its
 // per-call state (KV caches, cross-attention keys and values). Before the
 // first Step it has one row per prompt given to the search.
@@ -221,7 +235,16 @@ func (o Options) check(prompts [][]int) (promptLen, maxLen int, err error) {
 	case o.EarlyStopping < EarlyStoppingHeuristic || o.EarlyStopping > EarlyStoppingNever:
 		return 0, 0, fmt.Errorf("%w: early stopping %d", ErrInvalid, int(o.EarlyStopping))
 	}
+	switch {
+	case o.MaxNewTokens > MaxSequenceLength:
+		return 0, 0, fmt.Errorf("%w: %d new tokens is over the limit of %d (generate.MaxSequenceLength)", ErrInvalid, o.MaxNewTokens, MaxSequenceLength)
+	case o.MaxNewTokens <= 0 && o.MaxLength > MaxSequenceLength:
+		return 0, 0, fmt.Errorf("%w: a maximum length of %d tokens is over the limit of %d (generate.MaxSequenceLength)", ErrInvalid, o.MaxLength, MaxSequenceLength)
+	}
 	maxLen = o.MaxLengthFor(promptLen)
+	if maxLen > MaxSequenceLength {
+		return 0, 0, fmt.Errorf("%w: a prompt of %d tokens and %d new tokens make %d, over the limit of %d (generate.MaxSequenceLength)", ErrInvalid, promptLen, o.MaxNewTokens, maxLen, MaxSequenceLength)
+	}
 	if maxLen <= promptLen {
 		return 0, 0, fmt.Errorf("%w: the prompt has %d tokens and the maximum length is %d: nothing left to generate", ErrInvalid, promptLen, maxLen)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -190,11 +191,27 @@ func (c *Captioner) Generation() GenerationConfig { return c.gen }
 type CaptionOptions struct {
 	// MaxNewTokens bounds the number of generated tokens. 0 uses the
 	// checkpoint's max_new_tokens, else its max_length (transformers'
-	// default 20) less the decoder start token.
+	// default 20) less the decoder start token. The decoder start token and
+	// the new tokens must fit n_positions.
 	MaxNewTokens int
 	// Beams is the beam-search width; 0 uses the checkpoint's num_beams
-	// (default 1: greedy search).
+	// (default 1: greedy search). More than generate.MaxBeams is refused.
 	Beams int
+}
+
+// check refuses options no search can honour: negative values, more beams
+// than generate.MaxBeams, more tokens than the decoder's positions.
+func (c *Captioner) check(opt CaptionOptions) error {
+	n := c.decoder.Config().NPositions
+	switch {
+	case opt.MaxNewTokens < 0 || opt.Beams < 0:
+		return fmt.Errorf("%w: negative max new tokens (%d) or beams (%d)", ErrInput, opt.MaxNewTokens, opt.Beams)
+	case opt.Beams > generate.MaxBeams:
+		return fmt.Errorf("%w: %d beams is over the limit of %d (generate.MaxBeams)", ErrInput, opt.Beams, generate.MaxBeams)
+	case opt.MaxNewTokens >= n:
+		return fmt.Errorf("%w: %d new tokens is over the limit of %d the decoder's n_positions leaves after the start token", ErrInput, opt.MaxNewTokens, n-1)
+	}
+	return nil
 }
 
 // Caption is one generated caption.
@@ -251,6 +268,9 @@ func (c *Captioner) CaptionBatch(ctx context.Context, imgs []image.Image, opt Ca
 	if len(imgs) == 0 {
 		return nil, fmt.Errorf("%w: no images", ErrInput)
 	}
+	if err := c.check(opt); err != nil {
+		return nil, err
+	}
 	pixels, err := c.proc.PreprocessBatch(imgs)
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
@@ -282,6 +302,9 @@ func (c *Captioner) Encode(ctx context.Context, pixels *tensor.Tensor) (*tensor.
 // CaptionPixels captions preprocessed images, pixel values [B, C, H, W].
 // Text is left empty when the Captioner has no tokenizer.
 func (c *Captioner) CaptionPixels(ctx context.Context, pixels *tensor.Tensor, opt CaptionOptions) ([]Caption, error) {
+	if err := c.check(opt); err != nil {
+		return nil, err
+	}
 	enc, err := c.Encode(ctx, pixels)
 	if err != nil {
 		return nil, err

@@ -3,15 +3,20 @@ package gpt2
 import (
 	"context"
 	"errors"
+	"image"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -162,4 +167,42 @@ func TestConcurrentCaptions(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestCaptionLimits checks that beams over generate.MaxBeams and token
+// counts over n_positions are refused with ErrInput naming the limit before
+// the encoder runs (a cancelled context would otherwise be reported).
+func TestCaptionLimits(t *testing.T) {
+	dir := testdata.Fixture(t, "vit-gpt2")
+	c, err := LoadCaptioner(filepath.Join(dir, "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n := c.Decoder().Config().NPositions
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for _, cs := range []struct {
+		opt   CaptionOptions
+		limit int
+	}{
+		{CaptionOptions{Beams: 1000}, generate.MaxBeams},
+		{CaptionOptions{Beams: generate.MaxBeams + 1}, generate.MaxBeams},
+		{CaptionOptions{MaxNewTokens: n}, n - 1},
+		{CaptionOptions{MaxNewTokens: int(^uint(0) >> 1)}, n - 1},
+	} {
+		_, err := c.CaptionBatch(ctx, []image.Image{img}, cs.opt)
+		if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), strconv.Itoa(cs.limit)) {
+			t.Errorf("CaptionBatch(%+v): %v, want ErrInput naming %d", cs.opt, err, cs.limit)
+		}
+		if _, err := c.CaptionPixels(ctx, tensor.New(1, 3, 8, 8), cs.opt); !errors.Is(err, ErrInput) {
+			t.Errorf("CaptionPixels(%+v): %v, want ErrInput", cs.opt, err)
+		}
+	}
+	for _, opt := range []CaptionOptions{{Beams: -3}, {MaxNewTokens: -1}} {
+		if _, err := c.CaptionBatch(ctx, []image.Image{img}, opt); !errors.Is(err, ErrInput) {
+			t.Errorf("CaptionBatch(%+v): %v, want ErrInput", opt, err)
+		}
+	}
 }

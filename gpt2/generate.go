@@ -17,6 +17,7 @@ type SearchOptions struct {
 	// the prompt's length.
 	MaxLength int
 	// NumBeams selects beam search with that many beams; 0 or 1 is greedy.
+	// More than generate.MaxBeams is refused.
 	NumBeams int
 	// EOS lists the tokens that end a sequence (nil: none). The first one
 	// is appended to a beam-search result that ended before MaxLength, as
@@ -56,6 +57,9 @@ type SearchOptions struct {
 func (m *Model) Generate(ctx context.Context, enc *tensor.Tensor, prompt []int, opt SearchOptions) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("%w: empty prompt", ErrInput)
+	}
+	if opt.NumBeams < 0 || opt.NumBeams > generate.MaxBeams {
+		return nil, fmt.Errorf("%w: %d beams (want 0 to %d, the limit generate.MaxBeams)", ErrInput, opt.NumBeams, generate.MaxBeams)
 	}
 	if opt.MaxLength > m.cfg.NPositions {
 		return nil, fmt.Errorf("%w: max length %d exceeds n_positions %d", ErrInput, opt.MaxLength, m.cfg.NPositions)

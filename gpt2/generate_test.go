@@ -188,6 +188,8 @@ func TestGenerateOptionErrors(t *testing.T) {
 		"beam, EOS outside":     {MaxLength: 5, NumBeams: 2, EOS: []int{99}},
 		"two encoder outputs":   {MaxLength: 5},
 		"max length, two beams": {MaxLength: 1, NumBeams: 2},
+		"1000 beams":            {MaxLength: 5, NumBeams: 1000},
+		"negative beams":        {MaxLength: 5, NumBeams: -3},
 	} {
 		e := enc
 		if name == "two encoder outputs" {

@@ -149,15 +149,36 @@ type Embedder interface {
 // another model (or by another version of the index format).
 var ErrIndexMismatch = errors.New("index belongs to another model")
 
+// ErrIndexRoot is matched by the error of opening an index for another
+// folder than the one it was built over.
+var ErrIndexRoot = errors.New("index built over another folder")
+
 // Searcher builds and opens image indexes that can be searched by text or
 // by image.
 type Searcher interface {
-	// IndexDir embeds the images of dir.
+	// IndexDir embeds the images of dir (the index is not saved).
 	IndexDir(ctx context.Context, dir string, opt IndexOptions) (Index, error)
-	// OpenIndex reads an index saved by Index.Save; it is an error when the
-	// index was made by another model.
-	OpenIndex(path string) (Index, error)
+	// OpenIndex returns the index saved at path for the folder dir, kept up
+	// to date: built and saved when path does not exist; otherwise loaded,
+	// checked (made by this model, else ErrIndexMismatch; built over dir,
+	// else ErrIndexRoot), updated for the files added, changed or removed
+	// since, and saved back when anything changed.
+	OpenIndex(ctx context.Context, path, dir string, opt IndexOptions) (Index, IndexChanges, error)
+	// LoadIndex reads a saved index as it is (searching it needs no
+	// folder); an index made by another model is ErrIndexMismatch.
+	LoadIndex(path string) (Index, error)
 }
+
+// IndexChanges counts what OpenIndex did to a saved index.
+type IndexChanges struct {
+	Added     int `json:"added"`
+	Updated   int `json:"updated"`
+	Removed   int `json:"removed"`
+	Unchanged int `json:"unchanged"`
+}
+
+// Changed reports whether anything was added, updated or removed.
+func (c IndexChanges) Changed() bool { return c.Added+c.Updated+c.Removed > 0 }
 
 // IndexOptions configure Searcher.IndexDir.
 type IndexOptions struct {

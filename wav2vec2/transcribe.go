@@ -165,11 +165,32 @@ func (m *Model) Logits(ctx context.Context, pcm []float32) (*tensor.Tensor, erro
 	return m.net.Logits(ctx, iv)
 }
 
-// Options configure Transcribe. The zero value gives the text only.
+// Options configure Transcribe. The zero value gives the text only, audio
+// up to DefaultChunkLength (30 s) recognised in one pass and longer audio
+// in chunks.
 type Options struct {
 	// WordTimestamps adds each word's start and end time
 	// (transformers' pipeline with return_timestamps="word").
 	WordTimestamps bool
+	// ChunkLength, in seconds, cuts the audio into chunks recognised one
+	// at a time, as transformers' speech-recognition pipeline does with
+	// chunk_length_s: each chunk overlaps its neighbours by StrideLength on
+	// each side, the CTC frames of the overlaps are dropped and the greedy
+	// ids of the rest concatenated before CTC decoding, so memory no longer
+	// grows with the audio (beyond the samples and one id per frame) and
+	// words cut by a chunk boundary are recognised with context. Lengths
+	// are rounded to whole frames (multiples of the feature encoder's
+	// stride, 320 samples). 0 means DefaultChunkLength for audio longer
+	// than that and one pass otherwise (the same result as transformers
+	// without chunk_length_s); a positive value always chunks (one chunk
+	// for shorter audio, which equals one pass); a negative value never
+	// does (memory then grows with the square of the audio's length).
+	ChunkLength float64
+	// StrideLength, in seconds, is the overlap on each side of a chunk
+	// (stride_length_s). 0 means ChunkLength/6, as in transformers; a
+	// negative value means none. A chunk must be longer than its two
+	// strides.
+	StrideLength float64
 }
 
 // Word is a transcribed word with its time span in seconds.
@@ -190,13 +211,18 @@ type Transcription struct {
 
 // Transcribe recognises speech in mono samples at SampleRate() (16 kHz for
 // the published checkpoints) by greedy CTC decoding: the argmax of every
-// frame, repeats collapsed, blanks dropped.
+// frame, repeats collapsed, blanks dropped. Long audio is recognised in
+// overlapping chunks (see Options.ChunkLength); the context is checked
+// between chunks.
 func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Transcription, error) {
-	logits, err := m.Logits(ctx, pcm)
+	plan, err := m.chunking(len(pcm), opt)
 	if err != nil {
 		return nil, err
 	}
-	ids := tensor.ArgmaxRows(logits)
+	ids, err := m.frameIDs(ctx, pcm, plan)
+	if err != nil {
+		return nil, err
+	}
 	res := &Transcription{Text: m.tok.Decode(ids)}
 	if opt.WordTimestamps {
 		sec := float64(m.net.cfg.InputsToLogitsRatio()) / float64(m.fe.SamplingRate)
@@ -211,6 +237,9 @@ func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Tr
 // TranscribeReader decodes an audio file (any format the audio package
 // reads), mixes it to mono, resamples it to SampleRate() and transcribes it.
 func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) (*Transcription, error) {
+	if _, err := m.chunking(0, opt); err != nil {
+		return nil, err // options checked before the audio is decoded
+	}
 	pcm, err := audio.Load16k(r)
 	if err != nil {
 		return nil, fmt.Errorf("wav2vec2: %w", err)

@@ -32,9 +32,10 @@ type DecodingOptions struct {
 	// the decoder context (224).
 	SampleLen int `json:"sample_len,omitempty"`
 	// BestOf is the number of independent samples at temperature > 0
-	// (0: one).
+	// (0: one); at most generate.MaxBeams.
 	BestOf int `json:"best_of,omitempty"`
-	// BeamSize > 0 selects beam search at temperature 0.
+	// BeamSize > 0 selects beam search at temperature 0; at most
+	// generate.MaxBeams.
 	BeamSize int `json:"beam_size,omitempty"`
 	// Patience scales the number of finished candidates beam search
 	// collects (arXiv:2204.05424); 0 means 1.0.
@@ -111,6 +112,9 @@ var ErrInput = task.NewInputError("whisper: invalid input")
 // n_mels, frames] with OpenAI's DecodingTask and returns one result per
 // window. Windows of a batch are decoded together.
 func (m *Model) Decode(ctx context.Context, mel *tensor.Tensor, opt DecodingOptions) ([]DecodingResult, error) {
+	if err := checkGroup(opt.BeamSize, opt.BestOf); err != nil {
+		return nil, err // before the encoder runs
+	}
 	enc, err := m.Encode(ctx, mel)
 	if err != nil {
 		return nil, err
@@ -150,6 +154,9 @@ type decodeTask struct {
 var ninf = float32(math.Inf(-1))
 
 func (m *Model) newDecodeTask(opt DecodingOptions) (*decodeTask, error) {
+	if err := checkGroup(opt.BeamSize, opt.BestOf); err != nil {
+		return nil, err
+	}
 	tok := m.specials()
 	if opt.Task == "" {
 		opt.Task = "transcribe"

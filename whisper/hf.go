@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -20,7 +21,8 @@ type GenerateOptions struct {
 	// MaxNewTokens bounds the number of generated tokens; 0 means up to the
 	// decoder context.
 	MaxNewTokens int
-	// NumBeams > 1 selects beam search; 0 or 1 is greedy.
+	// NumBeams > 1 selects beam search; 0 or 1 is greedy. At most
+	// generate.MaxBeams.
 	NumBeams int
 	// LengthPenalty is the exponent of the length in beam scores
 	// (score = sum log-prob / length^LengthPenalty); nil means 1.0.
@@ -37,6 +39,9 @@ type GenerateOptions struct {
 // frames] as transformers' generate does (see GenerateOptions) and returns
 // the prompt followed by the generated ids.
 func (m *Model) Generate(ctx context.Context, mel *tensor.Tensor, opt GenerateOptions) ([]int, error) {
+	if opt.NumBeams > generate.MaxBeams || opt.NumBeams < 0 || opt.MaxNewTokens < 0 {
+		return nil, fmt.Errorf("%w: %d beams (want 0 to %d, the limit generate.MaxBeams) or %d new tokens", ErrInput, opt.NumBeams, generate.MaxBeams, opt.MaxNewTokens)
+	}
 	enc, err := m.Encode(ctx, mel)
 	if err != nil {
 		return nil, err

@@ -46,7 +46,8 @@ type Options struct {
 	CarryInitialPrompt bool `json:"carry_initial_prompt,omitempty"`
 
 	// BeamSize > 0 uses beam search at temperature 0; Patience and
-	// LengthPenalty as in DecodingOptions.
+	// LengthPenalty as in DecodingOptions. BeamSize and BestOf are at most
+	// generate.MaxBeams.
 	BeamSize      int      `json:"beam_size,omitempty"`
 	Patience      float64  `json:"patience,omitempty"`
 	LengthPenalty *float64 `json:"length_penalty,omitempty"`
@@ -61,7 +62,8 @@ type Options struct {
 	WithoutTimestamps bool `json:"without_timestamps,omitempty"`
 	// MaxInitialTimestamp as in DecodingOptions (nil: 1 s).
 	MaxInitialTimestamp *float64 `json:"max_initial_timestamp,omitempty"`
-	// MaxTokens bounds the tokens sampled per window (0: 224).
+	// MaxTokens bounds the tokens sampled per window (0: 224); at most the
+	// decoder's max_target_positions.
 	MaxTokens int `json:"max_tokens,omitempty"`
 	// Seed seeds sampling at temperature > 0.
 	Seed uint64 `json:"seed,omitempty"`
@@ -147,6 +149,9 @@ func optFloat(p *float64, def float64) (float64, bool) {
 // TranscribeReader decodes an audio file (WAV, FLAC, MP3, Ogg as the audio
 // package supports), resamples it to 16 kHz mono and transcribes it.
 func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
+	if err := m.checkOptions(opt); err != nil {
+		return nil, err
+	}
 	pcm, err := audio.Load16k(r)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
@@ -164,6 +169,9 @@ func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) 
 // pcm and the model does not grow with the length of the audio. pcm must
 // not change during the call.
 func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Result, error) {
+	if err := m.checkOptions(opt); err != nil {
+		return nil, err
+	}
 	mel, err := audio.NewPaddedMel(ctx, pcm, m.Config.NumMelBins)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -243,6 +251,9 @@ func (m tensorMel) Window(seek, size int) (*tensor.Tensor, error) {
 }
 
 func (m *Model) transcribe(ctx context.Context, mel melSource, opt Options) (*Result, error) {
+	if err := m.checkOptions(opt); err != nil {
+		return nil, err
+	}
 	if m.tok == nil {
 		return nil, ErrNoTokenizer
 	}

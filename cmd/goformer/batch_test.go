@@ -184,3 +184,49 @@ func TestTranscribeHubert(t *testing.T) {
 		t.Errorf("hubert transcript %q, want %q", got, cases.Text)
 	}
 }
+
+func TestSearchIndexKnowsItsFolder(t *testing.T) {
+	clipDir := fixtureModel(t, "clip")
+	a, b := t.TempDir(), t.TempDir()
+	linkInto(t, a, map[string]string{"cat.png": imagePath(t, "chelsea.png"), "coffee.png": imagePath(t, "coffee.png")})
+	linkInto(t, b, map[string]string{"rocket.jpg": imagePath(t, "rocket.jpg")})
+	idx := filepath.Join(t.TempDir(), "a.idx")
+	mustRun(t, "search", "-model", clipDir, "-dir", a, "-index", idx)
+	// The same index with another folder is refused, not searched.
+	_, stderr, code := runCLI(t, "search", "-model", clipDir, "-dir", b, "-index", idx, "a rocket")
+	if code != exitError || !strings.Contains(stderr, "another folder") {
+		t.Errorf("index of another folder: exit %d, %q", code, stderr)
+	}
+	// A new file in the folder is embedded on the next search; results
+	// name files by absolute path.
+	linkInto(t, a, map[string]string{"astronaut.png": imagePath(t, "astronaut.png")})
+	out, stderr, code := runCLI(t, "search", "-model", clipDir, "-dir", a, "-index", idx, "-k", "0", "-format", "json", "an astronaut")
+	if code != exitOK || !strings.Contains(stderr, "1 added") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var matches []struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &matches); err != nil || len(matches) != 3 {
+		t.Fatalf("%q (%v)", out, err)
+	}
+	for _, m := range matches {
+		if !filepath.IsAbs(m.ID) {
+			t.Errorf("match %q is not an absolute path", m.ID)
+		}
+	}
+}
+
+func TestTranscribeShortWAVWarns(t *testing.T) {
+	// A WAV whose data chunk claims more than the file holds is decoded as
+	// far as it goes, with a warning on standard error.
+	pcm := make([]float32, 16000)
+	wav := testdata.WAV16(pcm, 16000)
+	wav = wav[:len(wav)-8000]
+	path := filepath.Join(t.TempDir(), "short.wav")
+	if err := os.WriteFile(path, wav, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, "transcribe", "-model", fixtureModel(t, "wav2vec2"), path)
+	if code != exitOK || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "short.wav") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

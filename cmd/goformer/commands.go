@@ -195,7 +195,7 @@ builds the index.`
 	fs := flagSet("search")
 	c := commonFlags(fs, defaultCLIPModel, "text", "text or json")
 	dir := fs.String("dir", "", "folder of images to index")
-	indexPath := fs.String("index", "", "index file: loaded when it exists (unless -rebuild), else written after indexing -dir")
+	indexPath := fs.String("index", "", "index file: with -dir, the folder's index kept up to date (built the first time); alone, a saved index searched as it is")
 	rebuild := fs.Bool("rebuild", false, "index -dir again even when -index exists")
 	recursive := fs.Bool("recursive", false, "index subfolders of -dir too")
 	k := fs.Int("k", 5, "number of results (0: all)")
@@ -232,15 +232,32 @@ builds the index.`
 		return m.wrongTask(taskSearch)
 	}
 	var ix goformer.Index
-	if useSaved {
-		ix, err = searcher.OpenIndex(*indexPath)
+	switch {
+	case useSaved && *dir == "":
+		// An index searched without its folder: used as it is.
+		ix, err = searcher.LoadIndex(*indexPath)
 		if err != nil {
 			if errors.Is(err, goformer.ErrIndexMismatch) {
 				return fmt.Errorf("%s: %w (rebuild it with -rebuild -dir FOLDER)", *indexPath, err)
 			}
 			return fmt.Errorf("%s: %w", *indexPath, err)
 		}
-	} else {
+	case useSaved:
+		// The index of -dir, brought up to date: new and changed images
+		// embedded, deleted ones dropped. An index of another folder or
+		// model is refused.
+		var ch goformer.IndexChanges
+		ix, ch, err = searcher.OpenIndex(e.ctx, *indexPath, *dir, indexOptions(e, *dir, *recursive))
+		if err != nil {
+			if errors.Is(err, goformer.ErrIndexMismatch) || errors.Is(err, goformer.ErrIndexRoot) {
+				return fmt.Errorf("%w (rebuild it with -rebuild, or give another -index)", err)
+			}
+			return err
+		}
+		if ch.Changed() {
+			fmt.Fprintf(e.stderr, "index %s: %d added, %d updated, %d removed\n", *indexPath, ch.Added, ch.Updated, ch.Removed)
+		}
+	default:
 		ix, err = buildIndex(e, searcher, *dir, *recursive)
 		if err != nil {
 			return err
@@ -294,8 +311,17 @@ func buildIndex(e *env, s goformer.Searcher, dir string, recursive bool) (goform
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s is not a folder", dir)
 	}
+	ix, err := s.IndexDir(e.ctx, dir, indexOptions(e, dir, recursive))
+	if err != nil {
+		return nil, fmt.Errorf("indexing %s: %w", dir, err)
+	}
+	return ix, nil
+}
+
+// indexOptions skip undecodable files with a warning and draw progress.
+func indexOptions(e *env, dir string, recursive bool) goformer.IndexOptions {
 	var b *bar
-	opt := goformer.IndexOptions{
+	return goformer.IndexOptions{
 		Recursive: recursive,
 		OnError: func(path string, err error) error {
 			if e.ctx.Err() != nil {
@@ -310,14 +336,11 @@ func buildIndex(e *env, s goformer.Searcher, dir string, recursive bool) (goform
 				b = newBar(e.stderr, int64(total), "indexing "+filepath.Base(dir), false)
 			}
 			b.set(int64(done))
+			if done == total {
+				b.finish()
+			}
 		},
 	}
-	ix, err := s.IndexDir(e.ctx, dir, opt)
-	b.finish()
-	if err != nil {
-		return nil, fmt.Errorf("indexing %s: %w", dir, err)
-	}
-	return ix, nil
 }
 
 // withPath makes sure an error names path.
@@ -508,7 +531,7 @@ verbose_json are JSON Lines, one object per input with its "file".`
 	w, done := c.output(e)
 	g := granularities{segments: true, words: *words}
 	err = e.each("transcribe", inputs, func(name string) error {
-		pcm, err := readAudio(name, m.sampleRate())
+		pcm, err := e.readAudio(name, m.sampleRate())
 		if err != nil {
 			return err
 		}
@@ -541,13 +564,17 @@ verbose_json are JSON Lines, one object per input with its "file".`
 }
 
 // readAudio decodes an audio input to mono samples at rate Hz.
-func readAudio(name string, rate int) ([]float32, error) {
+func (e *env) readAudio(name string, rate int) ([]float32, error) {
 	r, err := openInput(name)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return decodeAudio(r, rate)
+	pcm, warnings, err := decodeAudioWarn(r, rate)
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "goformer transcribe: %s: warning: %s\n", displayName(name), w)
+	}
+	return pcm, err
 }
 
 // readAudioFile decodes an audio file to mono samples at rate Hz.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/goformer/goformer/audio"
+
 	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/task"
 )
@@ -228,7 +230,22 @@ func (m *model) sampleRate() int {
 }
 
 // decodeAudio reads an audio file's samples as mono at rate Hz.
-func decodeAudio(r io.Reader, rate int) ([]float32, error) { return goformer.DecodeAudio(r, rate) }
+func decodeAudio(r io.Reader, rate int) ([]float32, error) {
+	pcm, _, err := decodeAudioWarn(r, rate)
+	return pcm, err
+}
+
+// decodeAudioWarn is decodeAudio that also returns what the decoder
+// noticed without failing (a WAV data chunk shorter than it claims: the
+// samples present are used, as sox does).
+func decodeAudioWarn(r io.Reader, rate int) ([]float32, []string, error) {
+	b, err := audio.Decode(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	pcm, err := audio.Resample(b.Mono(), b.SampleRate, rate)
+	return pcm, b.Warnings, err
+}
 
 // Transcript is a transcription with what the output formats need.
 type Transcript = goformer.Transcript

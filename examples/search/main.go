@@ -1,6 +1,6 @@
-// Command search indexes a folder of images with CLIP (saving the index
-// when -index is given, reusing it next time) and prints the images most
-// similar to a text query.
+// Command search finds the images of a folder that best match a text, with
+// CLIP. The index is saved so that later searches embed only the images
+// added or changed since.
 //
 //	go run ./examples/search -dir ~/Pictures -index pictures.idx "a red bicycle"
 package main
@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log"
 	"os"
 	"strings"
@@ -21,7 +20,7 @@ import (
 func main() {
 	modelID := flag.String("model", goformer.DefaultModel(goformer.TaskSearch), "Hub id or local model directory")
 	dir := flag.String("dir", ".", "folder of images")
-	indexPath := flag.String("index", "", "index file to load, or to save after indexing (optional)")
+	indexPath := flag.String("index", "", "index file of the folder: built and saved the first time, then kept up to date (optional)")
 	k := flag.Int("k", 5, "number of results")
 	flag.Parse()
 	log.SetFlags(0)
@@ -38,15 +37,24 @@ func main() {
 		log.Fatalf("%s cannot search images", *modelID)
 	}
 
-	ix, err := s.OpenIndex(*indexPath) // checks that this model made it
-	if *indexPath == "" || errors.Is(err, fs.ErrNotExist) {
-		skip := func(path string, err error) error { // keep going past unreadable files
-			fmt.Fprintf(os.Stderr, "skipping %v\n", err)
-			return nil
+	skip := func(path string, err error) error { // keep going past unreadable files
+		fmt.Fprintf(os.Stderr, "skipping %v\n", err)
+		return nil
+	}
+	opt := goformer.IndexOptions{OnError: skip}
+	var ix goformer.Index
+	if *indexPath == "" {
+		ix, err = s.IndexDir(ctx, *dir, opt)
+	} else {
+		// Built the first time; afterwards only new and changed images are
+		// embedded. An index of another folder or model is refused.
+		var changes goformer.IndexChanges
+		ix, changes, err = s.OpenIndex(ctx, *indexPath, *dir, opt)
+		if errors.Is(err, goformer.ErrIndexRoot) || errors.Is(err, goformer.ErrIndexMismatch) {
+			log.Fatalf("%v\n(delete %s, or give another -index, to build a new index)", err, *indexPath)
 		}
-		ix, err = s.IndexDir(ctx, *dir, goformer.IndexOptions{OnError: skip})
-		if err == nil && *indexPath != "" {
-			err = ix.Save(*indexPath)
+		if err == nil && changes.Changed() {
+			fmt.Fprintf(os.Stderr, "index: %d added, %d updated, %d removed\n", changes.Added, changes.Updated, changes.Removed)
 		}
 	}
 	if err != nil {

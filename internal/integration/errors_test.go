@@ -244,8 +244,9 @@ func TestImageInputErrors(t *testing.T) {
 
 // TestAudioInputErrors checks the typed errors of audio input through both
 // speech families' reader entry points: unknown formats, corrupt files,
-// audio longer than the limit (from the header, before decoding) and
-// impossible sample rates.
+// unsupported sample sizes, audio longer than the limit (counted on the
+// samples present: a header's claim alone is not refused, see
+// audio.TestDecodeWAVSizes) and impossible sample rates.
 func TestAudioInputErrors(t *testing.T) {
 	m := loadModels(t)
 	ctx := context.Background()
@@ -256,9 +257,12 @@ func TestAudioInputErrors(t *testing.T) {
 	}{
 		{"PNG bytes", pngHeader(4, 4), audio.ErrUnsupportedFormat},
 		{"text", []byte("this is not audio at all, just some text"), audio.ErrUnsupportedFormat},
-		{"truncated WAV", append(wavHeader(16000, 16, 1, 32000), make([]byte, 100)...), audio.ErrCorrupt},
+		{"WAV cut in its fmt chunk", wavHeader(16000, 16, 1, 32000)[:30], audio.ErrCorrupt},
 		{"WAV at 0 Hz", append(wavHeader(0, 16, 1, 100), make([]byte, 100)...), audio.ErrCorrupt},
-		{"4-hour WAV", append(wavHeader(16000, 16, 1, 4*3600*32000), make([]byte, 100)...), audio.ErrTooLong},
+		{"3-bit WAV", append(wavHeader(16000, 3, 1, 100), make([]byte, 100)...), audio.ErrUnsupportedFormat},
+		// 4 hours of 8-bit samples at 1 Hz: the limit counts the samples
+		// present, whatever the header declares.
+		{"4-hour WAV", append(wavHeader(1, 8, 1, 4*3600), make([]byte, 4*3600)...), audio.ErrTooLong},
 	}
 	for _, c := range cases {
 		_, err := m.wav2vec2.TranscribeReader(ctx, bytes.NewReader(c.data), wav2vec2.Options{})
