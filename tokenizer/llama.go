@@ -101,7 +101,6 @@ func LoadLlama(dir string, opts ...Option) (*SentencePiece, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.legacy = boolOr(flags.legacy, true)
 	case exists(modelPath):
 		m, err := ReadSentencePieceModel(modelPath)
 		if err != nil {
@@ -330,6 +329,7 @@ func loadSPJSON(path string, cfg *hfConfig, o options) (*SentencePiece, error) {
 		return nil, err
 	}
 	t.prefixIDs, t.suffixIDs = b.prefixIDs, b.suffixIDs
+	t.legacy = t.meta == nil || t.meta.scheme != prependFirst
 	return t, nil
 }
 

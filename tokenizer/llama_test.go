@@ -279,6 +279,9 @@ func TestLlamaTokenizerJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			fromJSON := loadLlama(t, dir)
+			if fromJSON.Legacy() != legacy {
+				t.Errorf("Legacy() = %v from the tokenizer.json", fromJSON.Legacy())
+			}
 			generic, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -371,4 +374,68 @@ func TestLlamaBatchAndLimits(t *testing.T) {
 	if got := tok.Decode([]int{-1, 15043, 1 << 20}, false); got != "Hello" {
 		t.Fatalf("Decode with bad ids: %q", got)
 	}
+}
+
+func TestLlamaConcurrent(t *testing.T) {
+	g := llamaGolden(t)
+	tok := loadLlama(t, filepath.Join(testdata.Fixture(t, "llava"), "model"))
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range g.Cases {
+				c := g.Cases[(i*7+w*13)%len(g.Cases)]
+				if got := tok.EncodeWith(c.Text, EncodeOptions{AllSpecial: true}); !slices.Equal(got, c.LlavaLegacyFalse) {
+					t.Errorf("concurrent %q: %v", c.Text, got)
+					return
+				}
+				_ = tok.Decode(c.LlavaLegacyFalse, true)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestSentencePieceJSON_metaspaceDecoder covers the older tokenizer.json
+// form: Metaspace pre-tokenizer splitting at "▁" (add_prefix_space) and a
+// Metaspace decoder, without byte fallback.
+func TestSentencePieceJSON_metaspaceDecoder(t *testing.T) {
+	dir := writeTokenizerJSON(t, map[string]any{
+		"added_tokens":  []any{added(0, "<unk>", true, false), added(1, "<s>", true, false)},
+		"normalizer":    nil,
+		"pre_tokenizer": map[string]any{"type": "Metaspace", "replacement": "▁", "add_prefix_space": true},
+		"decoder":       map[string]any{"type": "Metaspace", "replacement": "▁", "add_prefix_space": true},
+		"post_processor": map[string]any{"type": "TemplateProcessing",
+			"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": "<s>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
+			"special_tokens": map[string]any{"<s>": map[string]any{"id": "<s>", "ids": []int{1}, "tokens": []string{"<s>"}}}},
+		"model": map[string]any{"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "byte_fallback": false,
+			"vocab":  map[string]int{"<unk>": 0, "<s>": 1, "▁": 2, "a": 3, "b": 4, "▁a": 5, "ab": 6, "▁ab": 7},
+			"merges": []string{"▁ a", "a b", "▁a b"}},
+	})
+	tk, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, ok := tk.(*SentencePiece)
+	if !ok {
+		t.Fatalf("LoadTokenizerJSON gave %T", tk)
+	}
+	all := EncodeOptions{AllSpecial: true}
+	ids := tok.EncodeWith("ab  b<s>ab xyz", all)
+	// "▁ab", "▁", "▁b" after the split at "▁"; text after <s> gets "▁"
+	// (prepend always); unknown letters fuse into one <unk>.
+	want := []int{1, 7, 2, 2, 4, 1, 7, 2, 0}
+	eqIDs(t, "Metaspace encode", ids, want)
+	if !tok.Legacy() {
+		t.Error("Legacy() false with prepend always")
+	}
+	eqText(t, "Metaspace decode", tok.Decode([]int{7, 2, 2, 4}, true), "ab  b")
+	eqText(t, "Metaspace decode with <s>", tok.Decode([]int{1, 7, 2}, false), "<s> ab ")
+	sd := tok.NewStreamDecoder(true)
+	var sb strings.Builder
+	for _, id := range []int{7, 2, 2, 4} {
+		sb.WriteString(sd.Push(id))
+	}
+	eqText(t, "Metaspace stream", sb.String()+sd.Flush(), "ab  b")
 }

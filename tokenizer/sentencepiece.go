@@ -136,6 +136,8 @@ func NewSentencePiece(m *SentencePieceModel, cfg SentencePieceConfig, opts ...Op
 		id := a.ID
 		if id < 0 {
 			id = -1
+		} else if id < len(m.Pieces) && m.Pieces[id].Piece != a.Content {
+			return nil, fmt.Errorf("tokenizer: %w: added token %q would replace piece %d %q", ErrFormat, a.Content, id, m.Pieces[id].Piece)
 		}
 		v.addToken(addedToken{content: a.Content, id: id, special: a.Special, lstrip: a.LStrip, rstrip: a.RStrip}, false)
 	}
@@ -254,7 +256,7 @@ func newSPFromModel(m *SentencePieceModel, v *vocab, legacy, addPrefixSpace bool
 	// then by piece id, then by the ids of the two halves.
 	type merge struct {
 		score     float32
-		out, l, r int
+		out, l, r int32
 	}
 	var merges []merge
 	for id, p := range m.Pieces {
@@ -272,7 +274,7 @@ func newSPFromModel(m *SentencePieceModel, v *vocab, legacy, addPrefixSpace bool
 			l, okl := mv[s[:k]]
 			r, okr := mv[s[k:]]
 			if okl && okr {
-				merges = append(merges, merge{score, id, l, r})
+				merges = append(merges, merge{score, int32(id), int32(l), int32(r)})
 			}
 		}
 	}
@@ -413,8 +415,11 @@ func (t *SentencePiece) finishBytes() {
 	}
 }
 
-// Legacy reports whether the tokenizer puts "▁" before text that follows
-// a special token (transformers' legacy behaviour).
+// Legacy reports transformers' legacy behaviour: text that follows a
+// special token is encoded as if it started the input (getting a "▁" in
+// front where one is put before text). It is false for tokenizers
+// converted with legacy=false and for tokenizer.json files with a
+// Metaspace pre-tokenizer whose prepend_scheme is "first".
 func (t *SentencePiece) Legacy() bool { return t.legacy }
 
 // BOS returns the id of the beginning-of-sequence token (<s>), or -1.
@@ -777,7 +782,7 @@ func (t *SentencePiece) NewStreamDecoder(skipSpecial bool) *StreamDecoder {
 		b := t.idBytes[id]
 		if first && len(b) > 0 {
 			first = false
-			if metaFirst != "" && !t.isAdded[id] {
+			if metaFirst != "" && !t.isAdded[id] && !t.isByte[id] {
 				return []byte(strings.ReplaceAll(t.tokens[id], metaFirst, ""))
 			}
 			if stripN > 0 {
@@ -789,11 +794,13 @@ func (t *SentencePiece) NewStreamDecoder(skipSpecial bool) *StreamDecoder {
 	}}
 }
 
-// EncodeBatch encodes texts with framing, truncates each to maxLen ids and
-// pads them to maxLen (or, when maxLen <= 0, to the longest) with the pad
-// token (id 0 when there is none; the mask tells padding apart), on the
-// side tokenizer_config.json's padding_side names. mask holds 1 for real
-// tokens and 0 for padding.
+// EncodeBatch encodes texts with framing and with the special tokens
+// written in them recognised (as transformers' tokenizer(texts,
+// padding=True) does: prompts hold <image>), truncates each to maxLen ids
+// and pads them to maxLen (or, when maxLen <= 0, to the longest) with the
+// pad token (id 0 when there is none; the mask tells padding apart), on
+// the side tokenizer_config.json's padding_side names. mask holds 1 for
+// real tokens and 0 for padding.
 func (t *SentencePiece) EncodeBatch(texts []string, maxLen int) (ids, mask [][]int) {
 	ids, mask = padBatch(texts, maxLen, 0, t.pad, func(s string, n int) []int {
 		return t.EncodeWith(s, EncodeOptions{MaxLen: n, AllSpecial: true})

@@ -295,6 +295,11 @@ func TestNewSentencePiece_refuses(t *testing.T) {
 		}
 	}
 	cfg := DefaultSentencePieceConfig()
+	cfg.Added = []AddedToken{{Content: "<image>", ID: 5}}
+	if _, err := NewSentencePiece(tinySPModel(), cfg); !errors.Is(err, ErrFormat) {
+		t.Errorf("added token over a piece: %v", err)
+	}
+	cfg = DefaultSentencePieceConfig()
 	cfg.BOS = "<bos>"
 	if _, err := NewSentencePiece(tinySPModel(), cfg); !errors.Is(err, ErrFormat) {
 		t.Errorf("missing bos: %v", err)
