@@ -22,9 +22,11 @@
 // the text. tokenizer_config.json's legacy flag says where: with legacy
 // true (transformers' default) before every piece of text between special
 // tokens, so "<image>\nWhat" encodes "▁", "\n", "What"; with legacy false
-// (LLaVA, Llama 2 converted by recent transformers) only before the text
-// that starts the input, so the same text encodes "\n", "What". Pieces merge
-// by score (the tokenizer.model) or merge rank (a tokenizer.json);
+// (llava-hf's LLaVA-1.5) only before the text that starts the input, so the
+// same text encodes "\n", "What". With a tokenizer.json, transformers uses
+// the file as it stands and the flag has no effect unless add_prefix_space
+// is also set. Pieces merge by score (the tokenizer.model) or merge rank (a
+// tokenizer.json);
 // characters outside the vocabulary become <0xXX> byte tokens, as do bytes
 // of invalid UTF-8. <s> is put in front (add_bos_token). Decode turns "▁"
 // back into spaces, joins byte tokens into UTF-8 and drops the space put
@@ -58,7 +60,8 @@
 // BERT does no NFC, and CLIP normalizes with NFC and lowercasing only (the
 // other repairs of ftfy.fix_text that OpenAI's CLIP code applies are not
 // done). Special tokens are not stripped of surrounding spaces unless a
-// tokenizer.json asks for it (lstrip/rstrip).
+// tokenizer.json asks for it (lstrip/rstrip), except by [LoadOPT], which
+// follows transformers 4.30's slow GPT2Tokenizer as OPT's reference ids do.
 //
 // # Limits and concurrency
 //

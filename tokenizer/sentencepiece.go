@@ -33,6 +33,13 @@ const (
 // (or a tokenizer.json's merge ranks), characters outside the vocabulary
 // become their UTF-8 bytes as <0xXX> tokens, and <s> is put in front. It is
 // safe for concurrent use.
+//
+// Where transformers' slow LlamaTokenizer and the fast one differ, this
+// follows the fast one, which AutoTokenizer and the processors load: with
+// legacy=false, text that starts with a space encodes as "▁Hello" (the slow
+// tokenizer gives "▁", "▁Hello"), and a tokenizer.model with a
+// non-identity normalizer is refused rather than run without it (the fast
+// converter drops it).
 type SentencePiece struct {
 	*vocab
 	model        *bpeModel
