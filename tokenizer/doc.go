@@ -6,10 +6,32 @@
 //     HuggingFace tokenizer.json;
 //   - CLIP's BPE with "</w>" word ends, lowercasing and 77-token truncation
 //     ([CLIP]);
-//   - BERT's WordPiece as BLIP uses it ([WordPiece]).
+//   - BERT's WordPiece as BLIP uses it ([WordPiece]);
+//   - SentencePiece BPE with byte fallback, the tokenizer of Llama, Vicuna,
+//     LLaVA and Mistral ([SentencePiece]), loaded from a tokenizer.model
+//     ([ParseSentencePieceModel] reads the protobuf) or a tokenizer.json, as
+//     transformers' LlamaTokenizerFast runs it ([LoadLlama]);
+//   - OPT's byte-level BPE with </s> in front ([LoadOPT], a [BPE]).
 //
 // Every tokenizer implements [Tokenizer]. [LoadFromDir] picks the right one
 // from the files of a HuggingFace model directory.
+//
+// # SentencePiece and the legacy flag
+//
+// A [SentencePiece] tokenizer turns spaces into "▁" and puts a "▁" before
+// the text. tokenizer_config.json's legacy flag says where: with legacy
+// true (transformers' default) before every piece of text between special
+// tokens, so "<image>\nWhat" encodes "▁", "\n", "What"; with legacy false
+// (llava-hf's LLaVA-1.5) only before the text that starts the input, so the
+// same text encodes "\n", "What". With a tokenizer.json, transformers uses
+// the file as it stands and the flag has no effect unless add_prefix_space
+// is also set. Pieces merge by score (the tokenizer.model) or merge rank (a
+// tokenizer.json);
+// characters outside the vocabulary become <0xXX> byte tokens, as do bytes
+// of invalid UTF-8. <s> is put in front (add_bos_token). Decode turns "▁"
+// back into spaces, joins byte tokens into UTF-8 and drops the space put
+// before the text. Unigram models (T5, ALBERT) and SentencePiece
+// normalizers other than "identity" are refused with [ErrUnsupported].
 //
 // # Special tokens
 //
@@ -38,7 +60,8 @@
 // BERT does no NFC, and CLIP normalizes with NFC and lowercasing only (the
 // other repairs of ftfy.fix_text that OpenAI's CLIP code applies are not
 // done). Special tokens are not stripped of surrounding spaces unless a
-// tokenizer.json asks for it (lstrip/rstrip).
+// tokenizer.json asks for it (lstrip/rstrip), except by [LoadOPT], which
+// follows transformers 4.30's slow GPT2Tokenizer as OPT's reference ids do.
 //
 // # Limits and concurrency
 //

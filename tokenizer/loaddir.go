@@ -10,12 +10,14 @@ import (
 
 // LoadFromDir loads the tokenizer of a HuggingFace model directory, choosing
 // it from tokenizer_config.json's tokenizer_class (WhisperTokenizer,
-// CLIPTokenizer, BertTokenizer, GPT2Tokenizer and their Fast variants) or,
-// without one, from the files present: vocab.txt (WordPiece), vocab.json and
+// CLIPTokenizer, BertTokenizer, GPT2Tokenizer, LlamaTokenizer and their Fast
+// variants) or, without one, from the files present: tokenizer.model
+// (SentencePiece, see LoadLlama), vocab.txt (WordPiece), vocab.json and
 // merges.txt (Whisper when added_tokens.json has <|startoftranscript|>, CLIP
-// when the merges use "</w>", GPT-2 style BPE otherwise), tokenizer.json, or
-// OpenAI's multilingual.tiktoken / gpt2.tiktoken (Whisper). The result is a
-// *Whisper, *CLIP, *WordPiece or *BPE.
+// when the merges use "</w>", OPT when tokenizer_config.json sets
+// add_bos_token, GPT-2 style BPE otherwise), tokenizer.json, or OpenAI's
+// multilingual.tiktoken / gpt2.tiktoken (Whisper). The result is a
+// *Whisper, *CLIP, *WordPiece, *SentencePiece or *BPE (LoadOPT's for OPT).
 func LoadFromDir(dir string, opts ...Option) (Tokenizer, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -37,9 +39,16 @@ func LoadFromDir(dir string, opts ...Option) (Tokenizer, error) {
 	case "BertTokenizer", "DistilBertTokenizer", "BlipTokenizer":
 		return LoadWordPiece(dir, opts...)
 	case "GPT2Tokenizer":
+		if isOPT(dir) {
+			return LoadOPT(dir, opts...)
+		}
 		return LoadBPE(dir, opts...)
+	case "LlamaTokenizer", "CodeLlamaTokenizer":
+		return LoadLlama(dir, opts...)
 	}
 	switch {
+	case has("tokenizer.model"):
+		return LoadLlama(dir, opts...)
 	case has("vocab.txt"):
 		return LoadWordPiece(dir, opts...)
 	case has("vocab.json") && has("merges.txt"):
@@ -52,6 +61,9 @@ func LoadFromDir(dir string, opts ...Option) (Tokenizer, error) {
 		}
 		if clip {
 			return LoadCLIP(dir, opts...)
+		}
+		if isOPT(dir) {
+			return LoadOPT(dir, opts...)
 		}
 		return LoadBPE(dir, opts...)
 	case has("tokenizer.json"):
@@ -92,4 +104,11 @@ func mergesUseSuffix(path, suffix string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// isOPT reports whether a GPT2Tokenizer directory is OPT's: its
+// tokenizer_config.json sets add_bos_token, which GPT-2's does not.
+func isOPT(dir string) bool {
+	f, err := readTokenizerFlags(dir)
+	return err == nil && boolOr(f.addBOS, false)
 }

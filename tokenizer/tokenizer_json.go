@@ -658,7 +658,10 @@ func (b *tjBuild) readMergesJSON(raw json.RawMessage) ([][2]string, error) {
 }
 
 // LoadTokenizerJSON loads a HuggingFace tokenizer.json with a BPE or
-// WordPiece model, returning a *BPE or a *WordPiece. It implements the
+// WordPiece model, returning a *BPE or a *WordPiece, or a *SentencePiece
+// for a BPE model with byte_fallback or a Metaspace pre-tokenizer (Llama,
+// Mistral; framed by the file's post-processor, see LoadLlama for
+// transformers' Llama settings). It implements the
 // components GPT-2, Whisper, CLIP and BERT files use: normalizers
 // (BertNormalizer, NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Strip,
 // Prepend, Replace, Sequence), pre-tokenizers (ByteLevel,
@@ -695,6 +698,10 @@ func LoadTokenizerJSON(path string, opts ...Option) (Tokenizer, error) {
 	}
 	if m.Type != "BPE" && m.Type != "WordPiece" {
 		return nil, b.unsupported("model type %q", m.Type)
+	}
+	if m.Type == "BPE" && (m.ByteFallback || isMetaspace(f.PreTokenizer)) {
+		// The SentencePiece family (Llama, Mistral, Gemma).
+		return loadSPTokenizerJSON(path, o)
 	}
 	var mv map[string]int
 	if err := json.Unmarshal(m.Vocab, &mv); err != nil {
