@@ -83,7 +83,12 @@ type QFormerConfig struct {
 // Salesforce/blip2-opt-2.7b vision tower and Q-Former with OPTConfig's
 // language model), which ParseConfig starts from.
 func DefaultConfig() Config {
-	text, _ := llm.DefaultConfig(llm.OPT)
+	// OPTConfig's defaults, as llm completes them (head size, embedding
+	// width).
+	text, err := llm.ParseConfig([]byte(`{"model_type": "opt"}`))
+	if err != nil {
+		panic("blip2: OPT's default config: " + err.Error())
+	}
 	c := Config{
 		ModelType:      "blip-2",
 		NumQueryTokens: 32,
@@ -232,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if v.PatchSize > v.ImageSize {
 		return bad("vision_config.patch_size %d exceeds image_size %d", v.PatchSize, v.ImageSize)
+	}
+	if g := v.ImageSize / v.PatchSize; g*g > maxDim {
+		return bad("vision_config: %d×%d patches of %d pixels (at most %d patches)", g, g, v.PatchSize, maxDim)
 	}
 	if q.PositionEmbeddingType != "" && q.PositionEmbeddingType != "absolute" {
 		return bad("qformer_config.position_embedding_type %q (only \"absolute\" is supported)", q.PositionEmbeddingType)
