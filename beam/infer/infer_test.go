@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 
 // runPrism runs p on the in-process Prism runner and returns the
 // goformer counters, summed over steps.
-func runPrism(t *testing.T, p *beam.Pipeline) (map[string]int64, error) {
+func runPrism(t testing.TB, p *beam.Pipeline) (map[string]int64, error) {
 	t.Helper()
 	res, err := prism.Execute(context.Background(), p)
 	if err != nil {
@@ -148,7 +148,7 @@ func decodeImageFile(path string) (image.Image, error) {
 
 // images returns the media images, those that decode and those that do
 // not (the truncated JPEG must be among the latter).
-func images(t *testing.T) (good, bad []string) {
+func images(t testing.TB) (good, bad []string) {
 	dir := testPath(t, "media", "images")
 	all, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
