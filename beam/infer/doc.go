@@ -35,6 +35,9 @@
 // and runs them together, Parallelism calls at a time. Embedders get whole
 // batches (EmbedImages and EmbedTexts with up to BatchSize inputs per call);
 // the other tasks take one input per call, as their models do.
+// The transforms are meant for batch pipelines in the global window (a
+// bundle's last batch is emitted from FinishBundle, which Beam places
+// there).
 //
 // # Outputs
 //
