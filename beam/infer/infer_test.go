@@ -365,7 +365,7 @@ func TestEmbed(t *testing.T) {
 		idx, _ := filepath.Glob(filepath.Join(out, c.name, "index-*.gfidx"))
 		total := 0
 		for _, f := range idx {
-			ix, err := searcher.OpenIndex(f)
+			ix, err := searcher.LoadIndex(f)
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
