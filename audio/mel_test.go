@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 )
 
 func readTensor(t testing.TB, path, name string) ([]float32, []int) {
 	t.Helper()
-	s, err := nn.OpenSafetensors(path)
+	s, err := checkpoint.OpenSafetensors(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -73,7 +74,7 @@ type Model struct {
 	encoder *textModel // text_encoder (question answering only)
 	proc    *vit.Processor
 	tok     *tokenizer.WordPiece
-	store   *nn.Store
+	store   *checkpoint.Store
 }
 
 // Option configures Load.
@@ -110,7 +111,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("blip: %w", err)
 	}
@@ -140,9 +141,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // New builds a model from a config and a weight store in the Hub layout
 // (vision_model.*, text_decoder.*, and text_encoder.* for question
 // answering). Every missing or mis-shaped tensor is named in one error
-// wrapping nn.ErrMissingWeights. The model has no image processor or
+// wrapping checkpoint.ErrMissingWeights. The model has no image processor or
 // tokenizer: use the pixel- and id-level calls, or Load.
-func New(cfg Config, store *nn.Store) (*Model, error) {
+func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("blip: %w", err)

@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -62,9 +62,9 @@ func readJSON(t *testing.T, path string, v any) {
 }
 
 // expected opens a fixture's expected.safetensors.
-func expected(t *testing.T, dir string) *nn.Safetensors {
+func expected(t *testing.T, dir string) *checkpoint.Safetensors {
 	t.Helper()
-	s, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	s, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func expected(t *testing.T, dir string) *nn.Safetensors {
 	return s
 }
 
-func expTensor(t *testing.T, s *nn.Safetensors, name string) *tensor.Tensor {
+func expTensor(t *testing.T, s *checkpoint.Safetensors, name string) *tensor.Tensor {
 	t.Helper()
 	x, err := s.Tensor(name)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -22,7 +23,7 @@ type visionModel struct {
 
 // newVisionModel builds the vision model from weights under
 // "vision_model.".
-func newVisionModel(w nn.Weights, cfg VisionConfig) (*visionModel, error) {
+func newVisionModel(w checkpoint.Weights, cfg VisionConfig) (*visionModel, error) {
 	act, err := tensor.Activation(cfg.HiddenAct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: vision_config.hidden_act: %v", nn.ErrConfig, err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -208,7 +209,7 @@ func TestConfig(t *testing.T) {
 
 	// Weights that do not match the config are all listed.
 	f := testdata.Fixture(t, "clip")
-	st, err := nn.LoadDir(filepath.Join(f, "model"))
+	st, err := checkpoint.LoadDir(filepath.Join(f, "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestConfig(t *testing.T) {
 	fc.Vision.IntermediateSize *= 2
 	fc.Text.NumHiddenLayers++
 	_, err = NewModel(fc, st)
-	if !errors.Is(err, nn.ErrMissingWeights) || !strings.Contains(err.Error(), "vision_model.encoder.layers.0.mlp.fc1.weight") ||
+	if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "vision_model.encoder.layers.0.mlp.fc1.weight") ||
 		!strings.Contains(err.Error(), "text_model.encoder.layers.") {
 		t.Errorf("got %v", err)
 	}

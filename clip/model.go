@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
@@ -69,7 +70,7 @@ type Model struct {
 	logitScale float32 // exp(logit_scale)
 	proc       *vit.Processor
 	tok        textTokenizer
-	store      *nn.Store
+	store      *checkpoint.Store
 	id         [32]byte
 	source     string
 }
@@ -102,7 +103,7 @@ func loadHub(dir string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -166,11 +167,11 @@ func (m *Model) attach(dir string, opt LoadOptions) error {
 // visual_projection.weight, logit_scale). The store must stay open while
 // the model is used. The model has no image processor or tokenizer until
 // they are given with WithProcessor and WithTokenizer.
-func NewModel(cfg Config, store *nn.Store) (*Model, error) {
+func NewModel(cfg Config, store *checkpoint.Store) (*Model, error) {
 	return newModel(cfg, store)
 }
 
-func newModel(cfg Config, store *nn.Store) (*Model, error) {
+func newModel(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -190,7 +191,7 @@ func newModel(cfg Config, store *nn.Store) (*Model, error) {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 	if ls.Len() != 1 {
-		return nil, fmt.Errorf("clip: %s: %w: logit_scale has shape %v, want a scalar", store.Source, nn.ErrMissingWeights, ls.Shape())
+		return nil, fmt.Errorf("clip: %s: %w: logit_scale has shape %v, want a scalar", store.Source, checkpoint.ErrMissingWeights, ls.Shape())
 	}
 	raw := ls.Contiguous().Data()[0]
 	m.logitScale = float32(math.Exp(float64(raw)))
@@ -282,7 +283,7 @@ type textTower struct {
 	final  *nn.LayerNorm
 }
 
-func newEncoderLayers(w nn.Weights, n, d, inter, heads int, act string, eps float64) ([]*nn.EncoderBlock, error) {
+func newEncoderLayers(w checkpoint.Weights, n, d, inter, heads int, act string, eps float64) ([]*nn.EncoderBlock, error) {
 	f, err := tensor.Activation(act)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w: %v", nn.ErrConfig, err)
@@ -312,7 +313,7 @@ func newEncoderLayers(w nn.Weights, n, d, inter, heads int, act string, eps floa
 	return out, nil
 }
 
-func newTextTower(w nn.Weights, c TextConfig) (*textTower, error) {
+func newTextTower(w checkpoint.Weights, c TextConfig) (*textTower, error) {
 	d := c.HiddenSize
 	t := &textTower{cfg: c}
 	t.tok = w.Tensor("embeddings.token_embedding.weight", c.VocabSize, d)
@@ -441,7 +442,7 @@ type visionTower struct {
 	post   *nn.LayerNorm
 }
 
-func newVisionTower(w nn.Weights, c VisionConfig) (*visionTower, error) {
+func newVisionTower(w checkpoint.Weights, c VisionConfig) (*visionTower, error) {
 	d := c.HiddenSize
 	v := &visionTower{cfg: c}
 	ew := w.Sub("embeddings")

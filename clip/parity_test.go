@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -31,7 +31,7 @@ type clipCases struct {
 type clipFixture struct {
 	dir   string
 	cases clipCases
-	exp   *nn.Safetensors
+	exp   *checkpoint.Safetensors
 	model *Model
 }
 
@@ -58,7 +58,7 @@ func loadClipFixture(t testing.TB) *clipFixture {
 			fixtureErr = fmt.Errorf("cases.json: %w", err)
 			return
 		}
-		if f.exp, err = nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors")); err != nil {
+		if f.exp, err = checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors")); err != nil {
 			fixtureErr = err
 			return
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -80,7 +80,7 @@ func realSizeCaptioner(b *testing.B) *Captioner {
 	}
 	gen := defaultGeneration()
 	gen.DecoderStartTokenID, gen.EOSTokenIDs = 50256, []int{50256}
-	c, err := NewCaptioner(nn.NewStore("random", m).Root(), ec, dc, gen)
+	c, err := NewCaptioner(checkpoint.NewStore("random", m).Root(), ec, dc, gen)
 	if err != nil {
 		b.Fatal(err)
 	}

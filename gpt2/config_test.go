@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -124,7 +125,7 @@ func TestLoadErrors(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, f), b, 0o644)
 	}
-	if _, err := LoadCaptioner(dir); !errors.Is(err, nn.ErrNoCheckpoint) {
+	if _, err := LoadCaptioner(dir); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Errorf("no weights: err = %v", err)
 	}
 }
@@ -135,7 +136,7 @@ func TestConcurrentCaptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	st, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -76,7 +76,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -122,7 +123,7 @@ type Encoder struct {
 // Missing or mis-shaped weights are recorded in the store: check
 // w.Store().Err after construction. The error returned here is for an
 // invalid configuration only.
-func NewEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -39,7 +40,7 @@ type Model struct {
 	// Processor turns images into pixel values for this model.
 	Processor *Processor
 
-	store *nn.Store
+	store *checkpoint.Store
 }
 
 type loadOptions struct {
@@ -70,7 +71,7 @@ func WithProcessor(p *Processor) Option { return func(o *loadOptions) { o.proces
 // Load reads a ViT model from a Hub-layout directory: config.json (see
 // ParseConfig), the weights (model.safetensors preferred, else
 // pytorch_model.bin; all missing, mis-shaped and unexpected tensors are
-// reported in one error wrapping nn.ErrMissingWeights) and
+// reported in one error wrapping checkpoint.ErrMissingWeights) and
 // preprocessor_config.json (when absent, ViTImageProcessor defaults at the
 // model's image size).
 func Load(dir string, opts ...Option) (*Model, error) {
@@ -100,11 +101,11 @@ func Load(dir string, opts ...Option) (*Model, error) {
 			}
 		}
 	}
-	var store *nn.Store
+	var store *checkpoint.Store
 	if o.weights != "" {
-		store, err = nn.LoadFile(o.weights)
+		store, err = checkpoint.LoadFile(o.weights)
 	} else {
-		store, err = nn.LoadDir(dir)
+		store, err = checkpoint.LoadDir(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
@@ -121,12 +122,12 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // New builds a model from a configuration and a weight store holding
 // transformers' ViT names (with or without the "vit." prefix of
 // ViTForImageClassification). Every missing, mis-shaped or unexpected
-// tensor is reported in one error wrapping nn.ErrMissingWeights. A nil proc
+// tensor is reported in one error wrapping checkpoint.ErrMissingWeights. A nil proc
 // gets ViTImageProcessor defaults at the model's image size. The model takes
 // ownership of the store (Model.Close closes it).
-func New(cfg Config, store *nn.Store, proc *Processor) (*Model, error) {
+func New(cfg Config, store *checkpoint.Store, proc *Processor) (*Model, error) {
 	if store == nil {
-		return nil, fmt.Errorf("vit: %w: nil weight store", nn.ErrMissingWeights)
+		return nil, fmt.Errorf("vit: %w: nil weight store", checkpoint.ErrMissingWeights)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

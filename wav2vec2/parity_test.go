@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -46,7 +46,7 @@ func TestParity_wav2vec2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

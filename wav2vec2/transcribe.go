@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -65,7 +66,7 @@ func Load(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wav2vec2: %w", err)
 	}
@@ -76,7 +77,7 @@ func Load(dir string) (*Model, error) {
 	}
 	if net.head == nil {
 		store.Close()
-		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, nn.ErrMissingWeights)
+		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, checkpoint.ErrMissingWeights)
 	}
 	return &Model{net: net, tok: tok, fe: fe}, nil
 }
@@ -87,7 +88,7 @@ func New(net *Network, tok *CTCTokenizer, fe FeatureExtractorConfig) (*Model, er
 		return nil, fmt.Errorf("wav2vec2: New needs a network and a tokenizer")
 	}
 	if net.head == nil {
-		return nil, fmt.Errorf("wav2vec2: %w: the network has no CTC head", nn.ErrMissingWeights)
+		return nil, fmt.Errorf("wav2vec2: %w: the network has no CTC head", checkpoint.ErrMissingWeights)
 	}
 	if fe.SamplingRate <= 0 {
 		return nil, fmt.Errorf("wav2vec2: %w: sampling rate %d", nn.ErrConfig, fe.SamplingRate)

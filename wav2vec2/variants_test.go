@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -48,7 +48,7 @@ func smallConfig(v variant) Config {
 }
 
 // randomStore fills every tensor the variant needs with seeded values.
-func randomStore(t *testing.T, c Config, v variant, seed uint64) *nn.Store {
+func randomStore(t *testing.T, c Config, v variant, seed uint64) *checkpoint.Store {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	m := map[string]*tensor.Tensor{}
@@ -110,14 +110,14 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *nn.Store {
 	}
 	put("lm_head.weight", 0.5, 0, c.VocabSize, d)
 	put("lm_head.bias", 0.2, 0, c.VocabSize)
-	return nn.NewStore("synthetic", m)
+	return checkpoint.NewStore("synthetic", m)
 }
 
 // ---- float64 reference, written from modeling_wav2vec2.py ----
 
 type mat [][]float64 // [rows][cols]
 
-func get(s *nn.Store, name string) []float64 {
+func get(s *checkpoint.Store, name string) []float64 {
 	t, ok := s.Get(name)
 	if !ok {
 		return nil
@@ -207,7 +207,7 @@ func refLinear(x mat, w, b []float64, out int) mat {
 	return y
 }
 
-func lnRows(x mat, s *nn.Store, p string, eps float64) mat {
+func lnRows(x mat, s *checkpoint.Store, p string, eps float64) mat {
 	w, b := get(s, p+".weight"), get(s, p+".bias")
 	y := make(mat, len(x))
 	for i := range x {
@@ -227,7 +227,7 @@ func add(a, b mat) mat {
 	return y
 }
 
-func refAttention(x mat, s *nn.Store, p string, heads int) mat {
+func refAttention(x mat, s *checkpoint.Store, p string, heads int) mat {
 	d := len(x[0])
 	q := refLinear(x, get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
 	k := refLinear(x, get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
@@ -263,7 +263,7 @@ func refAttention(x mat, s *nn.Store, p string, heads int) mat {
 	return refLinear(o, get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
 }
 
-func refFeedForward(x mat, s *nn.Store, p string, c Config) mat {
+func refFeedForward(x mat, s *checkpoint.Store, p string, c Config) mat {
 	h := refLinear(x, get(s, p+"intermediate_dense.weight"), get(s, p+"intermediate_dense.bias"), c.IntermediateSize)
 	for i := range h {
 		for j := range h[i] {
@@ -274,7 +274,7 @@ func refFeedForward(x mat, s *nn.Store, p string, c Config) mat {
 }
 
 // refLogits is Wav2Vec2ForCTC.forward in eval mode for one waveform.
-func refLogits(s *nn.Store, c Config, input []float32) mat {
+func refLogits(s *checkpoint.Store, c Config, input []float32) mat {
 	x := mat{make([]float64, len(input))}
 	for i, v := range input {
 		x[0][i] = float64(v)
@@ -423,7 +423,7 @@ func TestMissingWeightsListed(t *testing.T) {
 	s.Delete("wav2vec2.feature_extractor.conv_layers.2.layer_norm.bias")
 	s.Delete("wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original0")
 	_, err := NewNetwork(c, s.Root())
-	if !errors.Is(err, nn.ErrMissingWeights) {
+	if !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Fatalf("err = %v, want ErrMissingWeights", err)
 	}
 	for _, name := range []string{"layers.1.attention.q_proj.weight", "conv_layers.2.layer_norm.bias", "original0"} {

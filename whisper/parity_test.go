@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -47,7 +47,7 @@ func maxAbsDiff(t *testing.T, name string, got, want *tensor.Tensor) float64 {
 	return m
 }
 
-func loadFixture(t *testing.T, name string) (*Model, *nn.Safetensors, string) {
+func loadFixture(t *testing.T, name string) (*Model, *checkpoint.Safetensors, string) {
 	t.Helper()
 	dir := testdata.Fixture(t, name)
 	m, err := Load(filepath.Join(dir, "model"))
@@ -55,7 +55,7 @@ func loadFixture(t *testing.T, name string) (*Model, *nn.Safetensors, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

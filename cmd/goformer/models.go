@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/goformer/goformer/blip"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/clip"
 	"github.com/goformer/goformer/gpt2"
 	"github.com/goformer/goformer/hub"
@@ -412,7 +413,7 @@ func loadOpenAI(m *model, isDir bool, hint family, wt, kt tensor.WeightType) (*m
 func singleCheckpoint(dir string) (string, error) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "*.pt"))
 	if len(matches) != 1 {
-		return "", fmt.Errorf("%s: %w (and %d .pt checkpoint files, need exactly one)", dir, nn.ErrNoCheckpoint, len(matches))
+		return "", fmt.Errorf("%s: %w (and %d .pt checkpoint files, need exactly one)", dir, checkpoint.ErrNotFound, len(matches))
 	}
 	return matches[0], nil
 }
