@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"image"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,27 +104,6 @@ func loadImage(t *testing.T, name string) image.Image {
 	return img
 }
 
-// compare checks max|got−want| ≤ tol and equal shapes, logging the error.
-func compare(t *testing.T, name string, got, want *tensor.Tensor, tol float64) {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Errorf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
-		return
-	}
-	g, w := got.Data(), want.Data()
-	m, at := 0.0, 0
-	for i := range g {
-		d := math.Abs(float64(g[i]) - float64(w[i]))
-		if d > m || math.IsNaN(d) {
-			m, at = d, i
-		}
-	}
-	t.Logf("%s: max|Δ| = %.3g", name, m)
-	if !(m <= tol) {
-		t.Errorf("%s: max|Δ| = %.3g at flat index %d (got %g, want %g), tolerance %g", name, m, at, g[at], w[at], tol)
-	}
-}
-
 // lengthOptions returns the length limit a reference generation implies: a
 // sequence that does not end with [SEP] stopped at the maximum length, so
 // max_length is its length; one that ends with [SEP] stopped by itself,
@@ -201,14 +179,14 @@ func TestParity_blip_caption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "pixel_values", px, wantPx, tolPixels)
+	testdata.CheckClose(t, "pixel_values", px, wantPx, tolPixels)
 
 	// Vision encoder, from the reference pixel values.
 	embeds, err := m.EncodeImages(ctx, wantPx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "vision_last_hidden_state", embeds, expTensor(t, exp, "vision_last_hidden_state"), tolHidden)
+	testdata.CheckClose(t, "vision_last_hidden_state", embeds, expTensor(t, exp, "vision_last_hidden_state"), tolHidden)
 
 	// Teacher-forced decoder logits on the first images.
 	wantTF := expTensor(t, exp, "teacher_forced_logits")
@@ -221,7 +199,7 @@ func TestParity_blip_caption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "teacher_forced_logits", logits, wantTF, tolHidden)
+	testdata.CheckClose(t, "teacher_forced_logits", logits, wantTF, tolHidden)
 
 	// Greedy captions, unconditional and with the prefix: from the
 	// reference pixel values (ids), and end to end from the image files
@@ -330,7 +308,7 @@ func TestParity_blip_vqa(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "pixel_values", px, wantPx, tolPixels)
+	testdata.CheckClose(t, "pixel_values", px, wantPx, tolPixels)
 
 	embeds, err := m.EncodeImages(ctx, wantPx)
 	if err != nil {

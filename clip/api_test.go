@@ -151,13 +151,13 @@ func TestConcurrent(t *testing.T) {
 			defer wg.Done()
 			if g%2 == 0 {
 				got, err := m.ImageFeatures(ctx, pix)
-				if err != nil || maxAbs(got.Embeds, wantImg.Embeds) != 0 {
+				if err != nil || testdata.MaxAbsDiffRows(got.Embeds, wantImg.Embeds) != 0 {
 					errs <- "image features differ under concurrency"
 				}
 				return
 			}
 			got, err := m.EmbedTexts(ctx, f.cases.Texts)
-			if err != nil || maxAbs(got, wantTxt) != 0 {
+			if err != nil || testdata.MaxAbsDiffRows(got, wantTxt) != 0 {
 				errs <- "text embeddings differ under concurrency"
 			}
 		}()
@@ -167,16 +167,6 @@ func TestConcurrent(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-}
-
-func maxAbs(a, b [][]float32) float64 {
-	var m float64
-	for i := range a {
-		for j := range a[i] {
-			m = math.Max(m, math.Abs(float64(a[i][j]-b[i][j])))
-		}
-	}
-	return m
 }
 
 func TestConfig(t *testing.T) {

@@ -182,7 +182,7 @@ func TestParity_whisper_openai(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := maxAbsDiff(t, "mel_padded", mel, melPadded)
+		d := testdata.TensorDiff(t, "mel_padded", mel, melPadded)
 		t.Logf("mel_padded max|Δ| = %.3g", d)
 		if d > 1e-4 {
 			t.Errorf("mel_padded max|Δ| = %g > 1e-4", d)
@@ -202,7 +202,7 @@ func TestParity_whisper_openai(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(t, "encoder", e1, e2); d != 0 {
+		if d := testdata.TensorDiff(t, "encoder", e1, e2); d != 0 {
 			t.Errorf("encoder outputs differ between openai.pt and model.safetensors: %g", d)
 		}
 		ids := []int{hub.specials().SOT, hub.specials().LanguageBase, hub.specials().Transcribe, hub.specials().TimestampBegin}
@@ -215,7 +215,7 @@ func TestParity_whisper_openai(t *testing.T) {
 			}
 			logits[i], _ = dec.Logits(h)
 		}
-		if d := maxAbsDiff(t, "logits", logits[0], logits[1]); d != 0 {
+		if d := testdata.TensorDiff(t, "logits", logits[0], logits[1]); d != 0 {
 			t.Errorf("logits differ between openai.pt and model.safetensors: %g", d)
 		}
 	})

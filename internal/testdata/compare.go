@@ -4,13 +4,26 @@ import (
 	"math"
 	"slices"
 	"testing"
-
-	"github.com/goformer/goformer/tensor"
 )
 
 // The comparison helpers of the parity tests. A NaN on either side counts
 // as an infinite difference, so that a NaN output fails every tolerance
 // check instead of slipping through a `d > tol` comparison.
+//
+// The tensor helpers are generic over Tensor, which *tensor.Tensor
+// satisfies, so that this package does not import tensor and the tensor
+// package's own tests can use it.
+
+// Tensor is what the comparison helpers need of a tensor: *tensor.Tensor.
+type Tensor[T any] interface {
+	Shape() []int
+	Rank() int
+	Dim(i int) int
+	// Contiguous returns the tensor itself or a row-major copy.
+	Contiguous() T
+	// Data returns the storage of a contiguous tensor, in row-major order.
+	Data() []float32
+}
 
 // MaxAbsDiff returns max |a[i] − b[i]| (computed in float64) and the index
 // where it occurs (-1 when both are empty). Slices of different lengths
@@ -49,7 +62,7 @@ func MaxAbsDiffRows(a, b [][]float32) float64 {
 // TensorDiff returns max |got − want| over two tensors of the same shape
 // (compared in row-major order, whatever their strides); a shape mismatch
 // fails the test at once.
-func TensorDiff(tb testing.TB, name string, got, want *tensor.Tensor) float64 {
+func TensorDiff[T Tensor[T]](tb testing.TB, name string, got, want T) float64 {
 	tb.Helper()
 	if !slices.Equal(got.Shape(), want.Shape()) {
 		tb.Fatalf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
@@ -60,7 +73,7 @@ func TensorDiff(tb testing.TB, name string, got, want *tensor.Tensor) float64 {
 
 // RowsDiff returns max |got − want| between rows and a [N, D] tensor; a
 // shape mismatch fails the test at once.
-func RowsDiff(tb testing.TB, name string, got [][]float32, want *tensor.Tensor) float64 {
+func RowsDiff[T Tensor[T]](tb testing.TB, name string, got [][]float32, want T) float64 {
 	tb.Helper()
 	if want.Rank() != 2 || len(got) != want.Dim(0) {
 		tb.Fatalf("%s: got %d rows, want shape %v", name, len(got), want.Shape())
@@ -81,7 +94,7 @@ func RowsDiff(tb testing.TB, name string, got [][]float32, want *tensor.Tensor) 
 // CheckClose logs max |got − want| and reports an error (the test goes
 // on) when the shapes differ or the difference exceeds tol, naming where
 // it is largest.
-func CheckClose(tb testing.TB, name string, got, want *tensor.Tensor, tol float64) {
+func CheckClose[T Tensor[T]](tb testing.TB, name string, got, want T, tol float64) {
 	tb.Helper()
 	if !slices.Equal(got.Shape(), want.Shape()) {
 		tb.Errorf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
@@ -95,14 +108,23 @@ func CheckClose(tb testing.TB, name string, got, want *tensor.Tensor, tol float6
 	}
 }
 
-// RelDiff returns max |got − want| / max |want| over two tensors of the
-// same number of elements.
-func RelDiff(got, want *tensor.Tensor) float64 {
-	g, w := got.Contiguous().Data(), want.Contiguous().Data()
-	d, _ := MaxAbsDiff(g, w)
-	var s float64
-	for _, v := range w {
-		s = max(s, math.Abs(float64(v)))
+// MaxAbs returns max |x[i]| (+Inf when some x[i] is NaN).
+func MaxAbs(x []float32) float64 {
+	var m float64
+	for _, v := range x {
+		a := math.Abs(float64(v))
+		if math.IsNaN(a) {
+			return math.Inf(1)
+		}
+		m = max(m, a)
 	}
-	return d / s
+	return m
+}
+
+// RelDiff returns max |got − want| / max |want| over two tensors of the
+// same shape (a shape mismatch fails the test at once): the error relative
+// to the scale of the reference.
+func RelDiff[T Tensor[T]](tb testing.TB, name string, got, want T) float64 {
+	tb.Helper()
+	return TensorDiff(tb, name, got, want) / MaxAbs(want.Contiguous().Data())
 }
