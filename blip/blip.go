@@ -222,8 +222,9 @@ type Options struct {
 	// beam's log-probability (> 0 favours longer texts). Zero: the config's
 	// length_penalty.
 	LengthPenalty float64 `json:"length_penalty,omitempty"`
-	// EarlyStopping is the beam-search stopping rule. Zero: the config's.
-	EarlyStopping EarlyStopping `json:"early_stopping,omitempty"`
+	// EarlyStopping is the beam-search stopping rule. Nil: the config's
+	// (text_config.early_stopping).
+	EarlyStopping *generate.EarlyStopping `json:"early_stopping,omitempty"`
 	// RepetitionPenalty > 1 discourages tokens already in the sequence
 	// (CTRL's rule, as transformers). Zero: the config's
 	// repetition_penalty.
@@ -258,13 +259,12 @@ func (m *Model) resolve(o Options, promptLen int) (generate.Options, error) {
 	if o.LengthPenalty != 0 {
 		c.LengthPenalty = o.LengthPenalty
 	}
-	early := t.EarlyStopping
-	if o.EarlyStopping != EarlyStoppingDefault {
-		early = o.EarlyStopping
+	c.EarlyStopping = t.EarlyStopping
+	if o.EarlyStopping != nil {
+		c.EarlyStopping = *o.EarlyStopping
 	}
-	var err error
-	if c.EarlyStopping, err = early.rule(); err != nil {
-		return c, fmt.Errorf("%w: %w", ErrInput, err)
+	if c.EarlyStopping < generate.EarlyStoppingHeuristic || c.EarlyStopping > generate.EarlyStoppingNever {
+		return c, fmt.Errorf("%w: unknown early stopping rule %d", ErrInput, int(c.EarlyStopping))
 	}
 	if o.RepetitionPenalty > 0 {
 		c.RepetitionPenalty = o.RepetitionPenalty

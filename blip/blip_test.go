@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -175,7 +176,7 @@ func TestBatchingAndConcurrency(t *testing.T) {
 	px := tinyPixels(cap.Config(), 3)
 	questions := [][]int{{101, 2054, 2003, 102}, {101, 2129, 2116, 4176, 2024, 1029, 102}, {101, 1029, 102}}
 	prompt := []int{101, 1037, 5855, 1997, 102}
-	opts := []Options{{MaxNewTokens: 6}, {NumBeams: 3, MaxNewTokens: 5}, {NumBeams: 2, RepetitionPenalty: 1.5, MaxLength: 9, EarlyStopping: EarlyStoppingNever}}
+	opts := []Options{{MaxNewTokens: 6}, {NumBeams: 3, MaxNewTokens: 5}, {NumBeams: 2, RepetitionPenalty: 1.5, MaxLength: 9, EarlyStopping: new(generate.EarlyStoppingNever)}}
 
 	run := func(px *tensor.Tensor, qs [][]int) [][][]int {
 		var out [][][]int
