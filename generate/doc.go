@@ -3,7 +3,8 @@
 // (greedy_search; beam_search with BeamSearchScorer and BeamHypotheses),
 // together with the logits processors its generate() builds from a
 // generation config (repetition penalty, no-repeat n-grams, minimum length,
-// minimum new tokens, forced end token, suppressed tokens).
+// minimum new tokens, forced end token, suppressed tokens, tokens suppressed
+// at the first generated position).
 //
 // The model side is a [Stepper]: anything that feeds tokens to rows of a
 // batch and returns each row's next-token logits, and that can reorder its
