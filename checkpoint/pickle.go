@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/pickle"
@@ -87,15 +88,18 @@ type torchObject struct {
 	class string
 	keys  []string
 	vals  []interface{}
+	index map[string]int // keys[index[k]] == k
 }
 
 func (o *torchObject) set(k string, v interface{}) {
-	for i, kk := range o.keys {
-		if kk == k {
-			o.vals[i] = v
-			return
-		}
+	if i, ok := o.index[k]; ok {
+		o.vals[i] = v
+		return
 	}
+	if o.index == nil {
+		o.index = map[string]int{}
+	}
+	o.index[k] = len(o.keys)
 	o.keys = append(o.keys, k)
 	o.vals = append(o.vals, v)
 }
@@ -160,6 +164,7 @@ func (rebuildTensor) Call(args ...interface{}) (interface{}, error) {
 // build_*list helpers of older TorchScript pickles.
 type passThrough struct{ name string }
 
+// Call returns the first argument.
 func (p passThrough) Call(args ...interface{}) (interface{}, error) {
 	if len(args) < 1 {
 		return nil, fmt.Errorf("%s: no arguments", p.name)
@@ -259,7 +264,9 @@ func storageRefs(refs map[string]*storageRef) func(*types.Tuple) (interface{}, e
 		typ, ok1 := t.Get(1).(storageType)
 		key, ok2 := t.Get(2).(string)
 		numel, ok3 := t.Get(4).(int)
-		if !ok1 || !ok2 || !ok3 || numel < 0 || !storageKeyOK(key) {
+		// numel·size must not overflow: the byte count is checked against
+		// the file before anything is read or allocated.
+		if !ok1 || !ok2 || !ok3 || numel < 0 || numel > math.MaxInt/16 || !storageKeyOK(key) {
 			return nil, fmt.Errorf("%w: malformed storage reference %v", ErrCorrupt, t)
 		}
 		if t.Len() > 5 && t.Get(5) != nil {
@@ -277,44 +284,69 @@ func storageRefs(refs map[string]*storageRef) func(*types.Tuple) (interface{}, e
 	}
 }
 
-// walkPickle collects the tensors reachable from obj through dicts and
-// TorchScript module objects, by dotted name (as state_dict() names them),
-// and every other leaf into extra.
-func walkPickle(obj interface{}, prefix string, depth int, out map[string]*pickledTensor, extra map[string]any) error {
+// maxPickleNodes bounds the number of objects walked in a pickle. The
+// memo lets a pickle of a few hundred bytes reference one container from
+// many places, a tree of exponential size; real checkpoints (a state dict,
+// a TorchScript module tree) have at most tens of thousands of leaves.
+const maxPickleNodes = 1 << 18
+
+// maxPickleNames bounds the bytes of the dotted names built while walking
+// (long keys repeated down shared containers would otherwise make names of
+// any total size).
+const maxPickleNames = 16 << 20
+
+// pickleWalk collects the tensors reachable from an unpickled object
+// through dicts and TorchScript module objects, by dotted name (as
+// state_dict() names them), and every other leaf into extra.
+type pickleWalk struct {
+	tensors map[string]*pickledTensor
+	extra   map[string]any
+	nodes   int
+	names   int // bytes of the names built
+}
+
+func (w *pickleWalk) walk(obj interface{}, prefix string, depth int) error {
 	if depth > maxPickleDepth {
 		return fmt.Errorf("%w: containers nested deeper than %d", ErrCorrupt, maxPickleDepth)
 	}
+	if w.nodes++; w.nodes > maxPickleNodes {
+		return fmt.Errorf("%w: more than %d objects", ErrCorrupt, maxPickleNodes)
+	}
 	join := func(k interface{}) string {
 		s := fmt.Sprint(k)
-		if prefix == "" {
-			return s
+		if prefix != "" {
+			s = prefix + "." + s
 		}
-		return prefix + "." + s
+		w.names += len(s)
+		return s
+	}
+	if w.names > maxPickleNames {
+		return fmt.Errorf("%w: more than %d bytes of tensor names", ErrCorrupt, maxPickleNames)
 	}
 	switch v := obj.(type) {
 	case *pickledTensor:
-		out[prefix] = v
+		w.tensors[prefix] = v
 	case *torchObject:
 		for i, k := range v.keys {
-			if err := walkPickle(v.vals[i], join(k), depth+1, out, extra); err != nil {
+			if err := w.walk(v.vals[i], join(k), depth+1); err != nil {
 				return err
 			}
 		}
 	case *types.Dict:
 		for _, e := range *v {
-			if err := walkPickle(e.Value, join(e.Key), depth+1, out, extra); err != nil {
+			if err := w.walk(e.Value, join(e.Key), depth+1); err != nil {
 				return err
 			}
 		}
 	case *types.OrderedDict:
 		for e := v.List.Front(); e != nil; e = e.Next() {
 			ent := e.Value.(*types.OrderedDictEntry)
-			if err := walkPickle(ent.Value, join(ent.Key), depth+1, out, extra); err != nil {
+			if err := w.walk(ent.Value, join(ent.Key), depth+1); err != nil {
 				return err
 			}
 		}
 	default:
-		extra[prefix] = v
+		w.extra[prefix] = v
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -35,5 +36,36 @@ func TestScanPickleFrame(t *testing.T) {
 	}
 	if _, _, err := OpenPyTorch(p); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("OpenPyTorch: want ErrCorrupt, got %v", err)
+	}
+}
+
+// TestScanPickleLongIntegers: the decoder converts LONG4 and the decimal
+// INT/LONG text in quadratic time, so a few kilobytes of digits would take
+// seconds and a data.pkl-sized one forever; the scan refuses integers
+// longer than maxPickleInt and accepts the ones checkpoints hold.
+func TestScanPickleLongIntegers(t *testing.T) {
+	long4 := func(n int) []byte {
+		b := []byte{0x80, 2, 0x8b}
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+		return append(append(b, bytes.Repeat([]byte{7}, n)...), '.')
+	}
+	text := func(op byte, n int) []byte {
+		return append(append([]byte{op}, bytes.Repeat([]byte{'9'}, n)...), '\n', '.')
+	}
+	for _, c := range []struct {
+		name string
+		pkl  []byte
+		ok   bool
+	}{
+		{"LONG4 small", long4(10), true},
+		{"LONG4 huge", long4(50000), false},
+		{"INT text", text('I', 20), true},
+		{"INT text huge", text('I', 50000), false},
+		{"LONG text huge", text('L', 50000), false},
+	} {
+		_, err := scanPickle(c.pkl)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: scanPickle error %v, want ok=%v", c.name, err, c.ok)
+		}
 	}
 }

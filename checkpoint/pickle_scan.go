@@ -11,6 +11,11 @@ import (
 // the pickles at the start of a legacy file.
 const maxDataPkl = 64 << 20
 
+// maxPickleInt bounds the bytes of one integer (LONG4, or the decimal text
+// of INT and LONG): the decoder converts them in quadratic time, and no
+// checkpoint needs more than a few (the legacy magic number has 10).
+const maxPickleInt = 1024
+
 // scanPickle walks a pickle's opcodes without executing them and checks
 // that every opcode is known and every length-prefixed argument fits in the
 // data, so that the decoder is never asked to allocate for data that is not
@@ -63,7 +68,16 @@ func scanPickle(b []byte) (int, error) {
 				return 0, err
 			}
 			continue
-		case 'I', 'L', 'S', 'V', 'F', 'P', 'g', 'p':
+		case 'I', 'L':
+			start := i
+			if err := line(); err != nil {
+				return 0, err
+			}
+			if i-start > maxPickleInt {
+				return 0, fmt.Errorf("integer of %d digits at %d", i-start-1, start-1)
+			}
+			continue
+		case 'S', 'V', 'F', 'P', 'g', 'p':
 			if err := line(); err != nil {
 				return 0, err
 			}
@@ -107,6 +121,9 @@ func scanPickle(b []byte) (int, error) {
 		i += lenBytes
 		if err := need(n); err != nil {
 			return 0, err
+		}
+		if op == 0x8b && n > maxPickleInt { // LONG4
+			return 0, fmt.Errorf("integer of %d bytes at %d", n, i-lenBytes-1)
 		}
 		i += int(n)
 	}

@@ -32,6 +32,11 @@ func (p *pickleWriter) str(s string) *pickleWriter {
 }
 
 func (p *pickleWriter) int(n int) *pickleWriter {
+	if n != int(int32(n)) {
+		p.Write([]byte{0x8a, 8}) // LONG1 of 8 bytes
+		binary.Write(p, binary.LittleEndian, int64(n))
+		return p
+	}
 	p.WriteByte('J') // BININT
 	binary.Write(p, binary.LittleEndian, int32(n))
 	return p

@@ -255,11 +255,12 @@ func readLegacy(f *os.File, size int64) (*pyTorchFile, error) {
 // its storage, read once through read. alias lets tensors share the bytes
 // read returns (fresh memory) instead of copying them.
 func collect(obj interface{}, read func(*storageRef) ([]byte, error), alias bool) (*pyTorchFile, error) {
-	found := map[string]*pickledTensor{}
 	p := &pyTorchFile{tensors: map[string]*tensor.Tensor{}, half: map[string]*Half{}, extra: map[string]any{}}
-	if err := walkPickle(obj, "", 0, found, p.extra); err != nil {
+	w := &pickleWalk{tensors: map[string]*pickledTensor{}, extra: p.extra}
+	if err := w.walk(obj, "", 0); err != nil {
 		return nil, err
 	}
+	found := w.tensors
 	// Group the tensors by storage, so that each storage's bytes are held
 	// only while its tensors are cut out of them.
 	names := make([]string, 0, len(found))

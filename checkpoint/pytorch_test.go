@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
@@ -214,5 +216,50 @@ func TestPyTorchHalfStaysHalf(t *testing.T) {
 				t.Fatalf("%s[%d] = %g, want %g", name, i, x.Data()[i], v)
 			}
 		}
+	}
+}
+
+// TestPickleSharedContainers refuses, quickly, pickles whose memo makes a
+// few hundred bytes describe a tree of exponential size: 2^40 paths
+// through one shared dict, and the same with long keys (names of any total
+// length).
+func TestPickleSharedContainers(t *testing.T) {
+	for _, key := range []string{"a", strings.Repeat("k", 4000)} {
+		p := newPickle().op('}', 'q', 0) // EMPTY_DICT, BINPUT 0
+		for i := 0; i < 40; i++ {
+			// memo[0] = {key: memo[0], key+"2": memo[0]}
+			p.op('}', '(').str(key).op('h', 0).str(key+"2").op('h', 0).op('u', 'q', 0)
+		}
+		path := zipWith(t, t.TempDir(), "dag.bin", map[string][]byte{"archive/data.pkl": p.stop()})
+		if _, _, err := OpenPyTorch(path); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("key of %d bytes: got %v, want ErrCorrupt", len(key), err)
+		}
+	}
+}
+
+// TestPyTorchHugeStorage refuses a storage whose element count, times its
+// element size, overflows: the byte count must not wrap around to
+// something the file seems to hold (a tensor of any size would then be
+// allocated before its first read fails). The refusal must be the reader's
+// own check, not a recovered panic.
+func TestPyTorchHugeStorage(t *testing.T) {
+	huge := storageSpec{"DoubleStorage", "0", 1 << 61} // 2^61·8 wraps to 0
+	pkl := newPickle().op('}', '(').str("x").
+		tensor(tensorSpec{storage: huge, size: []int{1 << 20}, stride: []int{1}}).op('u').stop()
+	p := zipWith(t, t.TempDir(), "huge.bin", map[string][]byte{"archive/data.pkl": pkl, "archive/data/0": nil})
+	if _, _, err := OpenPyTorch(p); !errors.Is(err, ErrCorrupt) || strings.Contains(err.Error(), "decoder failed") {
+		t.Errorf("zip: got %v, want ErrCorrupt from the storage check", err)
+	}
+	var b bytes.Buffer
+	magic := []byte{0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
+	b.Write(newPickle().op(0x8a, byte(len(magic))).op(magic...).stop())
+	b.Write(newPickle().op('M', 0xe9, 0x03).stop())
+	b.Write(newPickle().op('}').stop())
+	b.Write(newPickle().op('}', '(').str("x").
+		tensor(tensorSpec{storage: huge, size: []int{1 << 20}, stride: []int{1}, legacy: true}).op('u').stop())
+	b.Write(newPickle().op(']', '(').str("0").op('e').stop())
+	binary.Write(&b, binary.LittleEndian, uint64(1<<61))
+	if _, _, err := OpenPyTorch(writeFile(t, "huge.pt", b.Bytes())); !errors.Is(err, ErrCorrupt) || strings.Contains(err.Error(), "decoder failed") {
+		t.Errorf("legacy: got %v, want ErrCorrupt from the storage check", err)
 	}
 }
