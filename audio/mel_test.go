@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 )
 
 func readTensor(t testing.TB, path, name string) ([]float32, []int) {
 	t.Helper()
-	s, err := nn.OpenSafetensors(path)
+	s, err := checkpoint.OpenSafetensors(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,17 +25,6 @@ func readTensor(t testing.TB, path, name string) ([]float32, []int) {
 		t.Fatal(err)
 	}
 	return append([]float32(nil), x.Data()...), x.Shape()
-}
-
-func maxAbsDiff(a, b []float32) (float64, int) {
-	var m float64
-	at := -1
-	for i := range a {
-		if d := math.Abs(float64(a[i]) - float64(b[i])); d > m || math.IsNaN(d) {
-			m, at = d, i
-		}
-	}
-	return m, at
 }
 
 // TestLogMelParityTransformers checks LogMel against the input_features of
@@ -52,7 +41,7 @@ func TestLogMelParityTransformers(t *testing.T) {
 	if g := got.Shape(); g[0] != nMels || g[1] != shape[len(shape)-1] {
 		t.Fatalf("shape %v, want %v", g, shape)
 	}
-	d, at := maxAbsDiff(got.Data(), want)
+	d, at := testdata.MaxAbsDiff(got.Data(), want)
 	t.Logf("transformers log-mel: max|Δ| = %.3g (at %d)", d, at)
 	if d > 1e-5 {
 		t.Errorf("max|Δ| = %g > 1e-5 at mel %d frame %d: got %v want %v", d, at/NFrames, at%NFrames, got.Data()[at], want[at])
@@ -90,7 +79,7 @@ func TestLogMelPaddedParityOpenAI(t *testing.T) {
 		if b.SampleRate != SampleRate || b.Channels() != 1 {
 			t.Fatalf("%s: %d Hz, %d channels", cases.Audio, b.SampleRate, b.Channels())
 		}
-		if d, _ := maxAbsDiff(b.Data[0], pcm); len(b.Data[0]) != len(pcm) || d != 0 {
+		if d, _ := testdata.MaxAbsDiff(b.Data[0], pcm); len(b.Data[0]) != len(pcm) || d != 0 {
 			t.Fatalf("%s decodes to %d samples (max|Δ| %g), the fixture has %d", cases.Audio, len(b.Data[0]), d, len(pcm))
 		}
 	}
@@ -101,7 +90,7 @@ func TestLogMelPaddedParityOpenAI(t *testing.T) {
 	if g := got.Shape(); g[0] != shape[0] || g[1] != shape[1] {
 		t.Fatalf("shape %v, want %v", g, shape)
 	}
-	d, at := maxAbsDiff(got.Data(), want)
+	d, at := testdata.MaxAbsDiff(got.Data(), want)
 	t.Logf("OpenAI padded log-mel: max|Δ| = %.3g (at mel %d frame %d)", d, at/shape[1], at%shape[1])
 	if d > 1e-4 {
 		t.Errorf("max|Δ| = %g > 1e-4", d)
@@ -134,7 +123,7 @@ func TestWhisperFeaturesFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, at := maxAbsDiff(got.Data(), want)
+	d, at := testdata.MaxAbsDiff(got.Data(), want)
 	var ss float64
 	for i, w := range want {
 		x := float64(got.Data()[i]) - float64(w)

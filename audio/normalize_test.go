@@ -22,7 +22,7 @@ func TestNormalizeParityWav2Vec2(t *testing.T) {
 	if len(got) != shape[len(shape)-1] {
 		t.Fatalf("%d samples, want %d", len(got), shape[len(shape)-1])
 	}
-	d, at := maxAbsDiff(got, want)
+	d, at := testdata.MaxAbsDiff(got, want)
 	t.Logf("wav2vec2 normalization: max|Δ| = %.3g (at %d)", d, at)
 	if d > 1e-5 {
 		t.Errorf("max|Δ| = %g > 1e-5", d)

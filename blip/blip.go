@@ -31,6 +31,7 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
@@ -75,7 +76,7 @@ type Model struct {
 	encoder *textModel // text_encoder (question answering only)
 	proc    *imageproc.Processor
 	tok     *tokenizer.WordPiece
-	store   *nn.Store
+	store   *checkpoint.Store
 }
 
 // Option configures Load.
@@ -112,7 +113,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("blip: %w", err)
 	}
@@ -142,9 +143,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // New builds a model from a config and a weight store in the Hub layout
 // (vision_model.*, text_decoder.*, and text_encoder.* for question
 // answering). Every missing or mis-shaped tensor is named in one error
-// wrapping nn.ErrMissingWeights. The model has no image processor (see
+// wrapping checkpoint.ErrMissingWeights. The model has no image processor (see
 // WithProcessor) or tokenizer: use the pixel- and id-level calls, or Load.
-func New(cfg Config, store *nn.Store) (*Model, error) {
+func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("blip: %w", err)
@@ -238,8 +239,9 @@ type Options struct {
 	// beam's log-probability (> 0 favours longer texts). Zero: the config's
 	// length_penalty.
 	LengthPenalty float64 `json:"length_penalty,omitempty"`
-	// EarlyStopping is the beam-search stopping rule. Zero: the config's.
-	EarlyStopping EarlyStopping `json:"early_stopping,omitempty"`
+	// EarlyStopping is the beam-search stopping rule. Nil: the config's
+	// (text_config.early_stopping).
+	EarlyStopping *generate.EarlyStopping `json:"early_stopping,omitempty"`
 	// RepetitionPenalty > 1 discourages tokens already in the sequence
 	// (CTRL's rule, as transformers). Zero: the config's
 	// repetition_penalty.
@@ -280,13 +282,12 @@ func (m *Model) resolve(o Options, promptLen int) (generate.Options, error) {
 	if o.LengthPenalty != 0 {
 		c.LengthPenalty = o.LengthPenalty
 	}
-	early := t.EarlyStopping
-	if o.EarlyStopping != EarlyStoppingDefault {
-		early = o.EarlyStopping
+	c.EarlyStopping = t.EarlyStopping
+	if o.EarlyStopping != nil {
+		c.EarlyStopping = *o.EarlyStopping
 	}
-	var err error
-	if c.EarlyStopping, err = early.rule(); err != nil {
-		return c, fmt.Errorf("%w: %w", ErrInput, err)
+	if c.EarlyStopping < generate.EarlyStoppingHeuristic || c.EarlyStopping > generate.EarlyStoppingNever {
+		return c, fmt.Errorf("%w: unknown early stopping rule %d", ErrInput, int(c.EarlyStopping))
 	}
 	if o.RepetitionPenalty > 0 {
 		c.RepetitionPenalty = o.RepetitionPenalty

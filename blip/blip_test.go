@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
@@ -69,7 +70,7 @@ func TestNewReportsAllMissingWeights(t *testing.T) {
 	store.Delete("text_encoder.encoder.layer.0.crossattention.self.key.weight")
 	store.Set("text_decoder.bert.embeddings.LayerNorm.weight", tensor.New(5))
 	_, err := New(cfg, store)
-	if !errors.Is(err, nn.ErrMissingWeights) {
+	if !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Fatalf("error %v, want ErrMissingWeights", err)
 	}
 	for _, name := range []string{"layers.1.mlp.fc2.bias", "layer.0.crossattention.self.key.weight", "embeddings.LayerNorm.weight"} {
@@ -177,7 +178,7 @@ func TestBatchingAndConcurrency(t *testing.T) {
 	px := tinyPixels(cap.Config(), 3)
 	questions := [][]int{{101, 2054, 2003, 102}, {101, 2129, 2116, 4176, 2024, 1029, 102}, {101, 1029, 102}}
 	prompt := []int{101, 1037, 5855, 1997, 102}
-	opts := []Options{{MaxNewTokens: 6}, {NumBeams: 3, MaxNewTokens: 5}, {NumBeams: 2, RepetitionPenalty: 1.5, MaxLength: 9, EarlyStopping: EarlyStoppingNever}}
+	opts := []Options{{MaxNewTokens: 6}, {NumBeams: 3, MaxNewTokens: 5}, {NumBeams: 2, RepetitionPenalty: 1.5, MaxLength: 9, EarlyStopping: new(generate.EarlyStoppingNever)}}
 
 	run := func(px *tensor.Tensor, qs [][]int) [][][]int {
 		var out [][][]int

@@ -53,7 +53,7 @@ type TextConfig struct {
 	RepetitionPenalty float64 `json:"repetition_penalty"`
 	// EarlyStopping is the beam-search stopping rule (JSON true, false or
 	// "never").
-	EarlyStopping EarlyStopping `json:"early_stopping"`
+	EarlyStopping generate.EarlyStopping `json:"early_stopping"`
 }
 
 // VisionConfig is the ViT image encoder's configuration; fields are named
@@ -81,7 +81,7 @@ func DefaultConfig() Config {
 			HiddenAct: "gelu", LayerNormEps: 1e-12,
 			BosTokenID: 30522, SepTokenID: 102, PadTokenID: 0,
 			MaxLength: 20, MinLength: 0, NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1,
-			EarlyStopping: EarlyStoppingHeuristic,
+			EarlyStopping: generate.EarlyStoppingHeuristic,
 		},
 		Vision: VisionConfig{
 			HiddenSize: 768, IntermediateSize: 3072, NumHiddenLayers: 12, NumAttentionHeads: 12,
@@ -172,77 +172,6 @@ func (c Config) Validate() error {
 func (v VisionConfig) numPositions() int {
 	n := v.ImageSize / v.PatchSize
 	return n*n + 1
-}
-
-// EarlyStopping is transformers' beam-search stopping rule
-// (generation_config.early_stopping): generate.EarlyStopping with a zero
-// value of its own that defers to the checkpoint's config.
-type EarlyStopping int
-
-const (
-	// EarlyStoppingDefault, the zero value in Options, means the config's
-	// rule (text_config.early_stopping).
-	EarlyStoppingDefault EarlyStopping = iota
-	// EarlyStoppingHeuristic is early_stopping=False
-	// (generate.EarlyStoppingHeuristic).
-	EarlyStoppingHeuristic
-	// EarlyStoppingFirst is early_stopping=True (generate.EarlyStoppingFirst).
-	EarlyStoppingFirst
-	// EarlyStoppingNever is early_stopping="never"
-	// (generate.EarlyStoppingNever).
-	EarlyStoppingNever
-)
-
-// String returns the transformers spelling (false, true or never), or
-// "default".
-func (e EarlyStopping) String() string {
-	if e == EarlyStoppingDefault {
-		return "default"
-	}
-	if g, err := e.rule(); err == nil {
-		return g.String()
-	}
-	return fmt.Sprintf("EarlyStopping(%d)", int(e))
-}
-
-// UnmarshalJSON reads true, false, "never" (and null as false).
-func (e *EarlyStopping) UnmarshalJSON(b []byte) error {
-	var g generate.EarlyStopping
-	if err := g.UnmarshalJSON(b); err != nil {
-		return err
-	}
-	switch g {
-	case generate.EarlyStoppingFirst:
-		*e = EarlyStoppingFirst
-	case generate.EarlyStoppingNever:
-		*e = EarlyStoppingNever
-	default:
-		*e = EarlyStoppingHeuristic
-	}
-	return nil
-}
-
-// MarshalJSON writes the transformers form (true, false or "never").
-func (e EarlyStopping) MarshalJSON() ([]byte, error) {
-	g, err := e.rule()
-	if err != nil {
-		return nil, err
-	}
-	return g.MarshalJSON()
-}
-
-// rule returns the generate package's rule (the default is transformers'
-// false).
-func (e EarlyStopping) rule() (generate.EarlyStopping, error) {
-	switch e {
-	case EarlyStoppingDefault, EarlyStoppingHeuristic:
-		return generate.EarlyStoppingHeuristic, nil
-	case EarlyStoppingFirst:
-		return generate.EarlyStoppingFirst, nil
-	case EarlyStoppingNever:
-		return generate.EarlyStoppingNever, nil
-	}
-	return 0, fmt.Errorf("blip: unknown early stopping rule %d", int(e))
 }
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }

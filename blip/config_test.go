@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -42,7 +43,7 @@ func TestPublishedConfigs(t *testing.T) {
 		if cfg.Text.EncoderHiddenSize != cfg.Vision.HiddenSize {
 			t.Errorf("%s: encoder_hidden_size %d, want the vision width %d", name, cfg.Text.EncoderHiddenSize, cfg.Vision.HiddenSize)
 		}
-		if cfg.Text.EarlyStopping != EarlyStoppingHeuristic || cfg.Text.NumBeams != 1 {
+		if cfg.Text.EarlyStopping != generate.EarlyStoppingHeuristic || cfg.Text.NumBeams != 1 {
 			t.Errorf("%s: generation defaults %v, %d beams", name, cfg.Text.EarlyStopping, cfg.Text.NumBeams)
 		}
 		if len(j.Arch) == 0 || cfg.Architectures[0] != j.Arch[0] {
@@ -73,18 +74,18 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v, want ErrConfig", s, err)
 		}
 	}
-	for s, want := range map[string]EarlyStopping{
-		`{"text_config": {"early_stopping": true}}`:    EarlyStoppingFirst,
-		`{"text_config": {"early_stopping": "never"}}`: EarlyStoppingNever,
-		`{"text_config": {"early_stopping": null}}`:    EarlyStoppingHeuristic,
-		`{}`: EarlyStoppingHeuristic,
+	for s, want := range map[string]generate.EarlyStopping{
+		`{"text_config": {"early_stopping": true}}`:    generate.EarlyStoppingFirst,
+		`{"text_config": {"early_stopping": "never"}}`: generate.EarlyStoppingNever,
+		`{"text_config": {"early_stopping": null}}`:    generate.EarlyStoppingHeuristic,
+		`{}`: generate.EarlyStoppingHeuristic,
 	} {
 		cfg, err := LoadConfig(write(s))
 		if err != nil || cfg.Text.EarlyStopping != want {
 			t.Errorf("%s: %v %v, want %v", s, cfg.Text.EarlyStopping, err, want)
 		}
 		b, _ := json.Marshal(cfg.Text.EarlyStopping)
-		var back EarlyStopping
+		var back generate.EarlyStopping
 		if err := json.Unmarshal(b, &back); err != nil || back != want {
 			t.Errorf("%s: round trip through %s gives %v", s, b, back)
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -68,8 +69,8 @@ func FuzzLoadConfig(f *testing.F) {
 		if blipParams(cfg) > 1<<18 {
 			return
 		}
-		_, err = New(cfg, nn.NewStore("fuzz", nil))
-		if !errors.Is(err, nn.ErrMissingWeights) && !errors.Is(err, nn.ErrUnsupportedArchitecture) && !errors.Is(err, nn.ErrConfig) {
+		_, err = New(cfg, checkpoint.NewStore("fuzz", nil))
+		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrUnsupportedArchitecture) && !errors.Is(err, nn.ErrConfig) {
 			t.Fatalf("building without weights: want a sentinel error, got %v", err)
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"image"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,9 +12,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -62,9 +61,9 @@ func readJSON(t *testing.T, path string, v any) {
 }
 
 // expected opens a fixture's expected.safetensors.
-func expected(t *testing.T, dir string) *nn.Safetensors {
+func expected(t *testing.T, dir string) *checkpoint.Safetensors {
 	t.Helper()
-	s, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	s, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +71,7 @@ func expected(t *testing.T, dir string) *nn.Safetensors {
 	return s
 }
 
-func expTensor(t *testing.T, s *nn.Safetensors, name string) *tensor.Tensor {
+func expTensor(t *testing.T, s *checkpoint.Safetensors, name string) *tensor.Tensor {
 	t.Helper()
 	x, err := s.Tensor(name)
 	if err != nil {
@@ -103,27 +102,6 @@ func loadImage(t *testing.T, name string) image.Image {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return img
-}
-
-// compare checks max|got−want| ≤ tol and equal shapes, logging the error.
-func compare(t *testing.T, name string, got, want *tensor.Tensor, tol float64) {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Errorf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
-		return
-	}
-	g, w := got.Data(), want.Data()
-	m, at := 0.0, 0
-	for i := range g {
-		d := math.Abs(float64(g[i]) - float64(w[i]))
-		if d > m || math.IsNaN(d) {
-			m, at = d, i
-		}
-	}
-	t.Logf("%s: max|Δ| = %.3g", name, m)
-	if !(m <= tol) {
-		t.Errorf("%s: max|Δ| = %.3g at flat index %d (got %g, want %g), tolerance %g", name, m, at, g[at], w[at], tol)
-	}
 }
 
 // lengthOptions returns the length limit a reference generation implies: a
@@ -201,14 +179,14 @@ func TestParity_blip_caption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "pixel_values", px, wantPx, tolPixels)
+	testdata.CheckClose(t, "pixel_values", px, wantPx, tolPixels)
 
 	// Vision encoder, from the reference pixel values.
 	embeds, err := m.EncodeImages(ctx, wantPx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "vision_last_hidden_state", embeds, expTensor(t, exp, "vision_last_hidden_state"), tolHidden)
+	testdata.CheckClose(t, "vision_last_hidden_state", embeds, expTensor(t, exp, "vision_last_hidden_state"), tolHidden)
 
 	// Teacher-forced decoder logits on the first images.
 	wantTF := expTensor(t, exp, "teacher_forced_logits")
@@ -221,7 +199,7 @@ func TestParity_blip_caption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "teacher_forced_logits", logits, wantTF, tolHidden)
+	testdata.CheckClose(t, "teacher_forced_logits", logits, wantTF, tolHidden)
 
 	// Greedy captions, unconditional and with the prefix: from the
 	// reference pixel values (ids), and end to end from the image files
@@ -330,7 +308,7 @@ func TestParity_blip_vqa(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "pixel_values", px, wantPx, tolPixels)
+	testdata.CheckClose(t, "pixel_values", px, wantPx, tolPixels)
 
 	embeds, err := m.EncodeImages(ctx, wantPx)
 	if err != nil {

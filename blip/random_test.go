@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
 // randomStore returns a checkpoint with random weights in the Hub layout of
 // a BLIP model of the given config and task, for benchmarks and tests that
 // need no checkpoint file.
-func randomStore(cfg Config, task Task, seed uint64) *nn.Store {
+func randomStore(cfg Config, task Task, seed uint64) *checkpoint.Store {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	ts := map[string]*tensor.Tensor{}
 	normal := func(name string, shape ...int) {
@@ -83,5 +83,5 @@ func randomStore(cfg Config, task Task, seed uint64) *nn.Store {
 	if task == TaskQuestionAnswering {
 		text("text_encoder.")
 	}
-	return nn.NewStore("random", ts)
+	return checkpoint.NewStore("random", ts)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -35,7 +36,7 @@ type lmHead struct {
 // newTextModel builds a text model from weights in the BlipTextModel layout
 // (embeddings.*, encoder.layer.N.*) under w; head, when non-nil, is the
 // weights view of the "cls" prediction head.
-func newTextModel(w nn.Weights, head *nn.Weights, cfg TextConfig) (*textModel, error) {
+func newTextModel(w checkpoint.Weights, head *checkpoint.Weights, cfg TextConfig) (*textModel, error) {
 	act, err := tensor.Activation(cfg.HiddenAct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: text_config.hidden_act: %v", nn.ErrConfig, err)
@@ -48,7 +49,7 @@ func newTextModel(w nn.Weights, head *nn.Weights, cfg TextConfig) (*textModel, e
 		pos:   emb.Tensor("position_embeddings.weight", cfg.MaxPositionEmbeddings, d),
 		embLN: nn.NewLayerNorm(emb.Sub("LayerNorm"), d, eps),
 	}
-	attn := func(a nn.Weights, kvIn int) *nn.Attention {
+	attn := func(a checkpoint.Weights, kvIn int) *nn.Attention {
 		return &nn.Attention{
 			Q:     nn.NewLinear(a.Sub("self.query"), d, d, true),
 			K:     nn.NewLinear(a.Sub("self.key"), kvIn, d, true),

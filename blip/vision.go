@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -20,7 +20,7 @@ type visionModel struct {
 
 // newVisionModel builds the vision model from weights under
 // "vision_model.".
-func newVisionModel(w nn.Weights, cfg VisionConfig) (*visionModel, error) {
+func newVisionModel(w checkpoint.Weights, cfg VisionConfig) (*visionModel, error) {
 	enc, err := vit.NewBLIPEncoder(w, vit.EncoderConfig{
 		HiddenSize: cfg.HiddenSize, NumLayers: cfg.NumHiddenLayers, NumHeads: cfg.NumAttentionHeads,
 		IntermediateSize: cfg.IntermediateSize, HiddenAct: cfg.HiddenAct, LayerNormEps: cfg.LayerNormEps,

@@ -44,7 +44,7 @@ func TestWithWeightType(t *testing.T) {
 			t.Fatal(err)
 		}
 		logits := teacherForced(t, m, emb, cases.TeacherForcedIDs, wantTF.Dim(0))
-		de, dl := relErr(emb, wantEmb), relErr(logits, wantTF)
+		de, dl := testdata.RelDiff(t, "vision_last_hidden_state", emb, wantEmb), testdata.RelDiff(t, "teacher_forced_logits", logits, wantTF)
 		t.Logf("%v weights: vision_last_hidden_state max|Δ|/max|x| = %.3g, teacher_forced_logits max|Δ|/max|x| = %.3g", c.typ, de, dl)
 		if de > c.embTol || dl > c.lTol {
 			t.Errorf("%v weights: relative error vision %.3g (bound %g), logits %.3g (bound %g)", c.typ, de, c.embTol, dl, c.lTol)
@@ -66,24 +66,6 @@ func teacherForced(t *testing.T, m *Model, emb *tensor.Tensor, ids []int, n int)
 		t.Fatal(err)
 	}
 	return logits
-}
-
-// relErr is max|got − want| / max|want|.
-func relErr(got, want *tensor.Tensor) float64 {
-	g, w := got.Contiguous().Data(), want.Contiguous().Data()
-	var d, s float64
-	for i := range w {
-		d = max(d, float64(abs32(g[i]-w[i])))
-		s = max(s, float64(abs32(w[i])))
-	}
-	return d / s
-}
-
-func abs32(v float32) float32 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }
 
 // TestWithKVType keeps the caption decoder's cross-attention keys and
@@ -121,7 +103,7 @@ func TestWithKVType(t *testing.T) {
 			t.Fatal(err)
 		}
 		logits := teacherForced(t, m, emb, cases.TeacherForcedIDs, wantTF.Dim(0))
-		rel := relErr(logits, wantTF)
+		rel := testdata.RelDiff(t, "teacher_forced_logits", logits, wantTF)
 		got, err := m.GenerateIDs(ctx, emb, nil, beams)
 		if err != nil {
 			t.Fatal(err)

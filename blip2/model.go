@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/nn"
@@ -37,7 +38,7 @@ type Model struct {
 	lm      *llm.Model
 	proc    *imageproc.Processor
 	tok     *tokenizer.BPE
-	store   *nn.Store // owned when made by Load
+	store   *checkpoint.Store // owned when made by Load
 }
 
 // Load reads a BLIP-2 model directory: config.json, the weights
@@ -72,7 +73,7 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("blip2: %w", err)
 	}
@@ -112,11 +113,11 @@ func loadTokenizer(dir string) (*tokenizer.BPE, error) {
 // them (vision_model.*, query_tokens, qformer.*, language_projection.*,
 // language_model.*), without an image processor (see WithProcessor) or a
 // tokenizer (see WithTokenizer). Every missing or mis-shaped tensor is
-// named in one error wrapping nn.ErrMissingWeights. New does not take
+// named in one error wrapping checkpoint.ErrMissingWeights. New does not take
 // ownership of the weights' store: Close does nothing, and the caller
 // closes the store when done with the model. Set the store's WeightType
 // before calling it to pack float32 weights as 16-bit.
-func New(cfg Config, w nn.Weights) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

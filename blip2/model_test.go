@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/llm"
@@ -178,7 +179,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// New does not own the store.
-	store, err := nn.LoadDir(md)
+	store, err := checkpoint.LoadDir(md)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestLifecycle(t *testing.T) {
 // error.
 func TestMissingWeights(t *testing.T) {
 	md := filepath.Join(testdata.Fixture(t, "blip2"), "model")
-	full, err := nn.LoadDir(md)
+	full, err := checkpoint.LoadDir(md)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,9 +232,9 @@ func TestMissingWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(cfg, nn.NewStore("test", m).Root())
-	if !errors.Is(err, nn.ErrMissingWeights) {
-		t.Fatalf("error %v, want one matching nn.ErrMissingWeights", err)
+	_, err = New(cfg, checkpoint.NewStore("test", m).Root())
+	if !errors.Is(err, checkpoint.ErrMissingWeights) {
+		t.Fatalf("error %v, want one matching checkpoint.ErrMissingWeights", err)
 	}
 	for _, name := range drop {
 		if !strings.Contains(err.Error(), name) {

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/llm"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
 )
@@ -93,9 +93,9 @@ func loadImage(t testing.TB, name string) image.Image {
 	return img
 }
 
-func expected(t testing.TB, dir string) *nn.Safetensors {
+func expected(t testing.TB, dir string) *checkpoint.Safetensors {
 	t.Helper()
-	s, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	s, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func expected(t testing.TB, dir string) *nn.Safetensors {
 	return s
 }
 
-func expTensor(t testing.TB, s *nn.Safetensors, name string) *tensor.Tensor {
+func expTensor(t testing.TB, s *checkpoint.Safetensors, name string) *tensor.Tensor {
 	t.Helper()
 	x, err := s.Tensor(name)
 	if err != nil {

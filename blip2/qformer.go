@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -24,7 +25,7 @@ type qformer struct {
 }
 
 // newQFormer reads query_tokens and qformer.* under w.
-func newQFormer(w nn.Weights, cfg Config) (*qformer, error) {
+func newQFormer(w checkpoint.Weights, cfg Config) (*qformer, error) {
 	c := cfg.QFormer
 	act, err := tensor.Activation(c.HiddenAct)
 	if err != nil {
@@ -38,7 +39,7 @@ func newQFormer(w nn.Weights, cfg Config) (*qformer, error) {
 	}
 	q := w.Sub("qformer")
 	qf.ln = nn.NewLayerNorm(q.Sub("layernorm"), d, eps)
-	attn := func(a nn.Weights, kvIn int) *nn.Attention {
+	attn := func(a checkpoint.Weights, kvIn int) *nn.Attention {
 		return &nn.Attention{
 			Q:     nn.NewLinear(a.Sub("attention.query"), d, d, true),
 			K:     nn.NewLinear(a.Sub("attention.key"), kvIn, d, true),

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -150,13 +151,13 @@ func TestConcurrent(t *testing.T) {
 			defer wg.Done()
 			if g%2 == 0 {
 				got, err := m.ImageFeatures(ctx, pix)
-				if err != nil || maxAbs(got.Embeds, wantImg.Embeds) != 0 {
+				if err != nil || testdata.MaxAbsDiffRows(got.Embeds, wantImg.Embeds) != 0 {
 					errs <- "image features differ under concurrency"
 				}
 				return
 			}
 			got, err := m.EmbedTexts(ctx, f.cases.Texts)
-			if err != nil || maxAbs(got, wantTxt) != 0 {
+			if err != nil || testdata.MaxAbsDiffRows(got, wantTxt) != 0 {
 				errs <- "text embeddings differ under concurrency"
 			}
 		}()
@@ -166,16 +167,6 @@ func TestConcurrent(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-}
-
-func maxAbs(a, b [][]float32) float64 {
-	var m float64
-	for i := range a {
-		for j := range a[i] {
-			m = math.Max(m, math.Abs(float64(a[i][j]-b[i][j])))
-		}
-	}
-	return m
 }
 
 func TestConfig(t *testing.T) {
@@ -208,7 +199,7 @@ func TestConfig(t *testing.T) {
 
 	// Weights that do not match the config are all listed.
 	f := testdata.Fixture(t, "clip")
-	st, err := nn.LoadDir(filepath.Join(f, "model"))
+	st, err := checkpoint.LoadDir(filepath.Join(f, "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +211,7 @@ func TestConfig(t *testing.T) {
 	fc.Vision.IntermediateSize *= 2
 	fc.Text.NumHiddenLayers++
 	_, err = NewModel(fc, st)
-	if !errors.Is(err, nn.ErrMissingWeights) || !strings.Contains(err.Error(), "vision_model.encoder.layers.0.mlp.fc1.weight") ||
+	if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "vision_model.encoder.layers.0.mlp.fc1.weight") ||
 		!strings.Contains(err.Error(), "text_model.encoder.layers.") {
 		t.Errorf("got %v", err)
 	}

@@ -7,14 +7,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
 // randomStore fills a Hub-layout weight store for cfg with random values
 // (N(0, 0.02²)-ish; layer norms at 1/0), for benchmarks at real sizes.
-func randomStore(cfg Config, seed uint64) *nn.Store {
+func randomStore(cfg Config, seed uint64) *checkpoint.Store {
 	r := rand.New(rand.NewPCG(seed, 1))
 	m := map[string]*tensor.Tensor{}
 	rnd := func(name string, shape ...int) {
@@ -62,7 +62,7 @@ func randomStore(cfg Config, seed uint64) *nn.Store {
 	rnd("text_projection.weight", cfg.ProjectionDim, t.HiddenSize)
 	rnd("visual_projection.weight", cfg.ProjectionDim, v.HiddenSize)
 	m["logit_scale"] = tensor.MustFromData([]float32{float32(cfg.LogitScaleInit)})
-	return nn.NewStore("random", m)
+	return checkpoint.NewStore("random", m)
 }
 
 func benchModel(b *testing.B) *Model {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -26,7 +27,7 @@ func clipParams(c Config) float64 {
 // FuzzParseConfig checks CLIP config.json parsing (including the legacy
 // *_config_dict overrides): no panics, errors wrap nn.ErrConfig or
 // nn.ErrUnsupportedArchitecture, an accepted config validates, and building
-// a small model from it without weights fails with nn.ErrMissingWeights.
+// a small model from it without weights fails with checkpoint.ErrMissingWeights.
 func FuzzParseConfig(f *testing.F) {
 	if root, ok := testdata.Root(); ok {
 		for _, p := range [][]string{
@@ -58,8 +59,8 @@ func FuzzParseConfig(f *testing.F) {
 		if clipParams(cfg) > 1<<18 {
 			return
 		}
-		if _, err := NewModel(cfg, nn.NewStore("fuzz", nil)); !errors.Is(err, nn.ErrMissingWeights) {
-			t.Fatalf("building without weights: want nn.ErrMissingWeights, got %v", err)
+		if _, err := NewModel(cfg, checkpoint.NewStore("fuzz", nil)); !errors.Is(err, checkpoint.ErrMissingWeights) {
+			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights, got %v", err)
 		}
 	})
 }

@@ -143,10 +143,10 @@ func TestSearchIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range got {
-		if d := maxAbs([][]float32{mem.Embedding(i)}, [][]float32{ix.Embedding(i)}); d > 1e-6 || mem.ID(i) != got[i] {
+		if d := testdata.MaxAbsDiffRows([][]float32{mem.Embedding(i)}, [][]float32{ix.Embedding(i)}); d > 1e-6 || mem.ID(i) != got[i] {
 			t.Errorf("AddImages entry %d (%s): differs from IndexDir's by %g", i, mem.ID(i), d)
 		}
-		if d := maxAbs([][]float32{ref[i]}, [][]float32{ix.Embedding(i)}); d > 1e-6 {
+		if d := testdata.MaxAbsDiffRows([][]float32{ref[i]}, [][]float32{ix.Embedding(i)}); d > 1e-6 {
 			t.Errorf("entry %d: batched embedding differs from the single one by %g", i, d)
 		}
 	}
@@ -589,7 +589,7 @@ func TestIndexFolder(t *testing.T) {
 			t.Fatalf("updated ids %v, want %v", got.IDs(), fresh.IDs())
 		}
 		for i := range fresh.Len() {
-			if d := maxAbs([][]float32{got.Embedding(i)}, [][]float32{fresh.Embedding(i)}); d > 1e-6 {
+			if d, _ := testdata.MaxAbsDiff(got.Embedding(i), fresh.Embedding(i)); d > 1e-6 {
 				t.Errorf("entry %s differs from a fresh index by %g", fresh.ID(i), d)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/vit"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -72,7 +73,7 @@ type Model struct {
 	logitScale float32 // exp(logit_scale)
 	proc       *imageproc.Processor
 	tok        textTokenizer
-	store      *nn.Store
+	store      *checkpoint.Store
 	id         [32]byte
 	source     string
 }
@@ -105,7 +106,7 @@ func loadHub(dir string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -169,11 +170,11 @@ func (m *Model) attach(dir string, opt LoadOptions) error {
 // visual_projection.weight, logit_scale). The store must stay open while
 // the model is used. The model has no image processor or tokenizer until
 // they are given with WithProcessor and WithTokenizer.
-func NewModel(cfg Config, store *nn.Store) (*Model, error) {
+func NewModel(cfg Config, store *checkpoint.Store) (*Model, error) {
 	return newModel(cfg, store)
 }
 
-func newModel(cfg Config, store *nn.Store) (*Model, error) {
+func newModel(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -193,7 +194,7 @@ func newModel(cfg Config, store *nn.Store) (*Model, error) {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 	if ls.Len() != 1 {
-		return nil, fmt.Errorf("clip: %s: %w: logit_scale has shape %v, want a scalar", store.Source, nn.ErrMissingWeights, ls.Shape())
+		return nil, fmt.Errorf("clip: %s: %w: logit_scale has shape %v, want a scalar", store.Source, checkpoint.ErrMissingWeights, ls.Shape())
 	}
 	raw := ls.Contiguous().Data()[0]
 	m.logitScale = float32(math.Exp(float64(raw)))
@@ -285,7 +286,7 @@ type textTower struct {
 	final  *nn.LayerNorm
 }
 
-func newEncoderLayers(w nn.Weights, n, d, inter, heads int, act string, eps float64) ([]*nn.EncoderBlock, error) {
+func newEncoderLayers(w checkpoint.Weights, n, d, inter, heads int, act string, eps float64) ([]*nn.EncoderBlock, error) {
 	f, err := tensor.Activation(act)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w: %v", nn.ErrConfig, err)
@@ -315,7 +316,7 @@ func newEncoderLayers(w nn.Weights, n, d, inter, heads int, act string, eps floa
 	return out, nil
 }
 
-func newTextTower(w nn.Weights, c TextConfig) (*textTower, error) {
+func newTextTower(w checkpoint.Weights, c TextConfig) (*textTower, error) {
 	d := c.HiddenSize
 	t := &textTower{cfg: c}
 	t.tok = w.Tensor("embeddings.token_embedding.weight", c.VocabSize, d)
@@ -441,7 +442,7 @@ type visionTower struct {
 	enc *vit.Encoder
 }
 
-func newVisionTower(w nn.Weights, c VisionConfig) (*visionTower, error) {
+func newVisionTower(w checkpoint.Weights, c VisionConfig) (*visionTower, error) {
 	enc, err := vit.NewCLIPEncoder(w, vit.EncoderConfig{
 		HiddenSize: c.HiddenSize, NumLayers: c.NumHiddenLayers, NumHeads: c.NumAttentionHeads,
 		IntermediateSize: c.IntermediateSize, HiddenAct: c.HiddenAct, LayerNormEps: c.LayerNormEps,

@@ -1,16 +1,15 @@
 package clip
 
 import (
-	"archive/zip"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -45,48 +44,39 @@ func loadOpenAI(file string, opt LoadOptions) (*Model, error) {
 	return m, nil
 }
 
-// readCheckpointFile reads every tensor of a checkpoint file: a PyTorch zip
-// (TorchScript or state dict), a legacy PyTorch pickle or a safetensors file.
+// readCheckpointFile reads every tensor of a checkpoint file as float32: a
+// PyTorch zip (TorchScript or state dict), a legacy PyTorch pickle or a
+// safetensors file. The integer attributes of a TorchScript module (such
+// as "transformer.resblocks.0.attn.num_heads") come back in ints.
 func readCheckpointFile(file string) (map[string]*tensor.Tensor, map[string]int, error) {
-	if strings.HasSuffix(file, ".safetensors") {
-		s, err := nn.LoadSafetensors(file)
-		if err != nil {
-			return nil, nil, fmt.Errorf("clip: %w", err)
-		}
-		out := map[string]*tensor.Tensor{}
-		for _, n := range s.Names() {
-			t, _ := s.Get(n)
-			out[n] = t.Clone() // detach from the mapping, which is closed now
-		}
-		s.Close()
-		return out, nil, nil
+	var s *checkpoint.Store
+	var extra map[string]any
+	var err error
+	mapped := strings.HasSuffix(file, ".safetensors")
+	if mapped {
+		s, err = checkpoint.LoadSafetensors(file)
+	} else {
+		s, extra, err = checkpoint.OpenPyTorch(file)
 	}
-	if isZip(file) {
-		a, err := readTorchZip(file)
-		if err != nil {
-			return nil, nil, fmt.Errorf("clip: %w", err)
-		}
-		return a.tensors, a.ints, nil
-	}
-	t, _, err := nn.LoadPyTorch(file)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clip: %w", err)
 	}
-	return t, nil, nil
-}
-
-func isZip(file string) bool {
-	f, err := os.Open(file)
-	if err != nil {
-		return false
+	defer s.Close()
+	out := map[string]*tensor.Tensor{}
+	for _, n := range s.Names() {
+		t, _ := s.Get(n)
+		if mapped {
+			t = t.Clone() // detach from the mapping, closed on return
+		}
+		out[n] = t
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return false
+	ints := map[string]int{}
+	for k, v := range extra {
+		if n, ok := v.(int); ok {
+			ints[k] = n
+		}
 	}
-	_, err = zip.NewReader(f, st.Size())
-	return err == nil
+	return out, ints, nil
 }
 
 var (
@@ -146,10 +136,10 @@ var openAIIgnored = map[string]bool{"input_resolution": true, "context_length": 
 // projections are transposed. A "module." or "state_dict." prefix is
 // stripped. source names the checkpoint in errors. Every tensor must be
 // used: an unknown name is an error (ResNet checkpoints are refused).
-func FromOpenAI(source string, sd map[string]*tensor.Tensor, opt OpenAIOptions) (*nn.Store, Config, error) {
+func FromOpenAI(source string, sd map[string]*tensor.Tensor, opt OpenAIOptions) (*checkpoint.Store, Config, error) {
 	sd = stripPrefixes(sd)
-	fail := func(format string, args ...any) (*nn.Store, Config, error) {
-		return nil, Config{}, fmt.Errorf("clip: %s: %w: %s", source, nn.ErrMissingWeights, fmt.Sprintf(format, args...))
+	fail := func(format string, args ...any) (*checkpoint.Store, Config, error) {
+		return nil, Config{}, fmt.Errorf("clip: %s: %w: %s", source, checkpoint.ErrMissingWeights, fmt.Sprintf(format, args...))
 	}
 	if _, ok := sd["visual.layer1.0.conv1.weight"]; ok {
 		return nil, Config{}, fmt.Errorf("clip: %s: %w: OpenAI ResNet CLIP checkpoints are not supported (vision transformer models only)", source, nn.ErrUnsupportedArchitecture)
@@ -300,7 +290,7 @@ func FromOpenAI(source string, sd map[string]*tensor.Tensor, opt OpenAIOptions) 
 		sort.Strings(unknown)
 		return fail("%d unexpected tensors: %s", len(unknown), strings.Join(unknown, ", "))
 	}
-	return nn.NewStore(source, out), cfg, nil
+	return checkpoint.NewStore(source, out), cfg, nil
 }
 
 // stripPrefixes removes a "state_dict." and/or "module." prefix shared by

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -31,7 +31,7 @@ type clipCases struct {
 type clipFixture struct {
 	dir   string
 	cases clipCases
-	exp   *nn.Safetensors
+	exp   *checkpoint.Safetensors
 	model *Model
 }
 
@@ -58,7 +58,7 @@ func loadClipFixture(t testing.TB) *clipFixture {
 			fixtureErr = fmt.Errorf("cases.json: %w", err)
 			return
 		}
-		if f.exp, err = nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors")); err != nil {
+		if f.exp, err = checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors")); err != nil {
 			fixtureErr = err
 			return
 		}
@@ -119,26 +119,6 @@ func (f *clipFixture) images(t testing.TB) []image.Image {
 		imgs = append(imgs, img)
 	}
 	return imgs
-}
-
-// maxDiff compares rows with an expected [N, D] tensor.
-func maxDiff(t testing.TB, name string, got [][]float32, want *tensor.Tensor) float64 {
-	t.Helper()
-	if want.Rank() != 2 || len(got) != want.Dim(0) {
-		t.Fatalf("%s: got %d rows, want shape %v", name, len(got), want.Shape())
-	}
-	wd := want.Contiguous().Data()
-	d := want.Dim(1)
-	var m float64
-	for i, row := range got {
-		if len(row) != d {
-			t.Fatalf("%s: row %d has %d values, want %d", name, i, len(row), d)
-		}
-		for j, v := range row {
-			m = max(m, math.Abs(float64(v)-float64(wd[i*d+j])))
-		}
-	}
-	return m
 }
 
 func checkTol(t testing.TB, name string, diff, tol float64) {
@@ -206,7 +186,7 @@ func TestParity_clip(t *testing.T) {
 			t.Fatalf("pixel_values shape %v, want %v", pix.Shape(), want.Shape())
 		}
 		n := want.Dim(0)
-		checkTol(t, "pixel_values", maxDiff(t, "pixel_values", rows(pix.MustReshape(n, -1)), want.MustReshape(n, -1)), 1e-5)
+		checkTol(t, "pixel_values", testdata.RowsDiff(t, "pixel_values", rows(pix.MustReshape(n, -1)), want.MustReshape(n, -1)), 1e-5)
 	})
 
 	var textF, imgF *Features
@@ -219,14 +199,14 @@ func TestParity_clip(t *testing.T) {
 		if len(textF.Embeds[0]) != cfg.ProjectionDim {
 			t.Fatalf("embedding width %d, config projection_dim %d", len(textF.Embeds[0]), cfg.ProjectionDim)
 		}
-		checkTol(t, "text_pooled", maxDiff(t, "text_pooled", textF.Pooled, f.tensor(t, "text_pooled")), 1e-4)
-		checkTol(t, "text_embeds", maxDiff(t, "text_embeds", textF.Embeds, f.tensor(t, "text_embeds")), 1e-4)
+		checkTol(t, "text_pooled", testdata.RowsDiff(t, "text_pooled", textF.Pooled, f.tensor(t, "text_pooled")), 1e-4)
+		checkTol(t, "text_embeds", testdata.RowsDiff(t, "text_embeds", textF.Embeds, f.tensor(t, "text_embeds")), 1e-4)
 		// The unpadded ids of cases.json give the same result.
 		unpadded, err := m.TextFeatures(ctx, f.cases.InputIDs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkTol(t, "text_embeds (unpadded)", maxDiff(t, "text_embeds", unpadded.Embeds, f.tensor(t, "text_embeds")), 1e-4)
+		checkTol(t, "text_embeds (unpadded)", testdata.RowsDiff(t, "text_embeds", unpadded.Embeds, f.tensor(t, "text_embeds")), 1e-4)
 	})
 
 	t.Run("image", func(t *testing.T) {
@@ -235,14 +215,14 @@ func TestParity_clip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkTol(t, "image_pooled", maxDiff(t, "image_pooled", imgF.Pooled, f.tensor(t, "image_pooled")), 1e-4)
-		checkTol(t, "image_embeds", maxDiff(t, "image_embeds", imgF.Embeds, f.tensor(t, "image_embeds")), 1e-4)
+		checkTol(t, "image_pooled", testdata.RowsDiff(t, "image_pooled", imgF.Pooled, f.tensor(t, "image_pooled")), 1e-4)
+		checkTol(t, "image_embeds", testdata.RowsDiff(t, "image_embeds", imgF.Embeds, f.tensor(t, "image_embeds")), 1e-4)
 		// End to end from the image files.
 		emb, err := m.EmbedImages(ctx, f.images(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkTol(t, "image_embeds (files)", maxDiff(t, "image_embeds", emb, f.tensor(t, "image_embeds")), 1e-4)
+		checkTol(t, "image_embeds (files)", testdata.RowsDiff(t, "image_embeds", emb, f.tensor(t, "image_embeds")), 1e-4)
 	})
 
 	t.Run("logits", func(t *testing.T) {
@@ -253,9 +233,9 @@ func TestParity_clip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkTol(t, "logits_per_image", maxDiff(t, "logits_per_image", s.LogitsPerImage, f.tensor(t, "logits_per_image")), 1e-3)
+		checkTol(t, "logits_per_image", testdata.RowsDiff(t, "logits_per_image", s.LogitsPerImage, f.tensor(t, "logits_per_image")), 1e-3)
 		lpt := f.tensor(t, "logits_per_image").Transpose(0, 1).Contiguous()
-		checkTol(t, "logits_per_text", maxDiff(t, "logits_per_text", s.LogitsPerText, lpt), 1e-3)
+		checkTol(t, "logits_per_text", testdata.RowsDiff(t, "logits_per_text", s.LogitsPerText, lpt), 1e-3)
 	})
 
 	t.Run("zero_shot", func(t *testing.T) {

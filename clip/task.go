@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/task"
 )
 
@@ -29,7 +29,7 @@ func init() {
 			if st, err := os.Stat(path); err == nil && st.IsDir() {
 				matches, _ := filepath.Glob(filepath.Join(path, "*.pt"))
 				if len(matches) != 1 {
-					return nil, fmt.Errorf("%s: %w (and %d .pt checkpoint files, need exactly one)", path, nn.ErrNoCheckpoint, len(matches))
+					return nil, fmt.Errorf("%s: %w (and %d .pt checkpoint files, need exactly one)", path, checkpoint.ErrNotFound, len(matches))
 				}
 				p = matches[0]
 			}

@@ -174,6 +174,10 @@ type Options struct {
 	ForcedEOS []int
 	// SuppressTokens are never generated (suppress_tokens).
 	SuppressTokens []int
+	// BeginSuppressTokens are not generated right after the prompt, at
+	// the first generated position (begin_suppress_tokens; Whisper's
+	// blank and end tokens).
+	BeginSuppressTokens []int
 }
 
 // MaxLengthFor returns the maximum sequence length for a prompt of
@@ -208,6 +212,9 @@ func (o Options) Processors(promptLen int) Processors {
 	}
 	if len(o.SuppressTokens) > 0 {
 		ps = append(ps, SuppressTokens(o.SuppressTokens))
+	}
+	if len(o.BeginSuppressTokens) > 0 {
+		ps = append(ps, SuppressTokensAtBegin{Begin: promptLen, Tokens: o.BeginSuppressTokens})
 	}
 	return ps
 }
@@ -257,7 +264,7 @@ func (o Options) checkVocab(vocab int) error {
 	for _, set := range []struct {
 		name string
 		ids  []int
-	}{{"end token", o.EOS}, {"forced end token", o.ForcedEOS}, {"suppressed token", o.SuppressTokens}} {
+	}{{"end token", o.EOS}, {"forced end token", o.ForcedEOS}, {"suppressed token", o.SuppressTokens}, {"begin-suppressed token", o.BeginSuppressTokens}} {
 		for _, id := range set.ids {
 			if id < 0 || id >= vocab {
 				return fmt.Errorf("%w: %s %d outside the vocabulary of %d", ErrInvalid, set.name, id, vocab)

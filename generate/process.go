@@ -131,6 +131,22 @@ func (s SuppressTokens) Process(_ []int, scores []float32) {
 	setScores(scores, s, negInf)
 }
 
+// SuppressTokensAtBegin is transformers' SuppressTokensAtBeginLogitsProcessor:
+// the listed tokens get score −Inf at the position that follows a sequence
+// of Begin tokens (the first generated token when Begin is the prompt
+// length).
+type SuppressTokensAtBegin struct {
+	Begin  int
+	Tokens []int
+}
+
+// Process implements LogitsProcessor.
+func (s SuppressTokensAtBegin) Process(seq []int, scores []float32) {
+	if len(seq) == s.Begin {
+		setScores(scores, s.Tokens, negInf)
+	}
+}
+
 // setScores sets the scores of ids (those inside scores) to v.
 func setScores(scores []float32, ids []int, v float32) {
 	for _, id := range ids {

@@ -48,6 +48,8 @@ func TestProcessors(t *testing.T) {
 		{"forced EOS", ForcedEOS{MaxLength: 4, EOS: []int{1, 3}}, []int{0, 0, 2}, []float32{inf, 0, inf, 0, inf, inf}},
 		{"forced EOS elsewhere", ForcedEOS{MaxLength: 4, EOS: []int{1}}, []int{0, 0}, []float32{0, -1, 2, -3, 4, -5}},
 		{"suppress", SuppressTokens{0, 4, 7}, []int{1}, []float32{inf, -1, 2, -3, inf, -5}},
+		{"suppress at begin", SuppressTokensAtBegin{Begin: 2, Tokens: []int{1, 5, 9}}, []int{0, 3}, []float32{0, inf, 2, -3, 4, inf}},
+		{"suppress after begin", SuppressTokensAtBegin{Begin: 2, Tokens: []int{1, 5}}, []int{0, 3, 2}, []float32{0, -1, 2, -3, 4, -5}},
 	} {
 		s := scoresN(6)
 		c.p.Process(c.seq, s)
@@ -106,8 +108,8 @@ func TestOptionsProcessors(t *testing.T) {
 		{Options{}, "[]"},
 		{Options{RepetitionPenalty: 1}, "[]"},
 		{Options{MinLength: 3}, "[]"}, // no EOS: nothing to ban
-		{Options{RepetitionPenalty: 1.2, NoRepeatNgramSize: 2, MinLength: 3, MinNewTokens: 1, EOS: []int{1}, ForcedEOS: []int{1}, MaxNewTokens: 4, SuppressTokens: []int{5}},
-			"[generate.RepetitionPenalty generate.NoRepeatNGram generate.MinLength generate.MinNewTokens generate.ForcedEOS generate.SuppressTokens]"},
+		{Options{RepetitionPenalty: 1.2, NoRepeatNgramSize: 2, MinLength: 3, MinNewTokens: 1, EOS: []int{1}, ForcedEOS: []int{1}, MaxNewTokens: 4, SuppressTokens: []int{5}, BeginSuppressTokens: []int{1}},
+			"[generate.RepetitionPenalty generate.NoRepeatNGram generate.MinLength generate.MinNewTokens generate.ForcedEOS generate.SuppressTokens generate.SuppressTokensAtBegin]"},
 	} {
 		var types []string
 		for _, p := range c.o.Processors(2) {

@@ -108,6 +108,11 @@ func refProcess(scores []float32, seq []int, promptLen, maxLen int, o Options) {
 	for _, id := range o.SuppressTokens {
 		scores[id] = float32(math.Inf(-1))
 	}
+	if len(seq) == promptLen {
+		for _, id := range o.BeginSuppressTokens {
+			scores[id] = float32(math.Inf(-1))
+		}
+	}
 }
 
 // banNgramsRef is NoRepeatNGramLogitsProcessor as transformers writes it:

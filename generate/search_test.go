@@ -227,6 +227,9 @@ func randomOptions(r *rand.Rand, plen, vocab int) Options {
 		o.SuppressTokens = []int{2}
 	}
 	o.NumBeams = min(o.NumBeams, vocab/2)
+	if r.IntN(4) == 0 {
+		o.BeginSuppressTokens = []int{r.IntN(vocab)}
+	}
 	return o
 }
 
@@ -301,19 +304,20 @@ func TestSearchErrors(t *testing.T) {
 		prompts [][]int
 		o       Options
 	}{
-		"no prompts":              {nil, base()},
-		"empty prompt":            {[][]int{{}}, base()},
-		"ragged prompts":          {[][]int{{0}, {0, 2}}, base()},
-		"max length too short":    {[][]int{{0, 2}}, Options{MaxLength: 2}},
-		"negative max new tokens": {[][]int{{0}}, Options{MaxLength: 5, MaxNewTokens: -1}},
-		"negative min length":     {[][]int{{0}}, Options{MaxLength: 5, MinLength: -1}},
-		"negative beams":          {[][]int{{0}}, Options{MaxLength: 5, NumBeams: -2}},
-		"negative n-gram size":    {[][]int{{0}}, Options{MaxLength: 5, NoRepeatNgramSize: -1}},
-		"negative penalty":        {[][]int{{0}}, Options{MaxLength: 5, RepetitionPenalty: -1}},
-		"bad early stopping":      {[][]int{{0}}, Options{MaxLength: 5, EarlyStopping: 7}},
-		"EOS outside vocabulary":  {[][]int{{0}}, Options{MaxLength: 5, EOS: []int{4}}},
-		"forced EOS outside":      {[][]int{{0}}, Options{MaxLength: 5, EOS: []int{1}, ForcedEOS: []int{-1}}},
-		"suppressed outside":      {[][]int{{0}}, Options{MaxLength: 5, SuppressTokens: []int{9}}},
+		"no prompts":               {nil, base()},
+		"empty prompt":             {[][]int{{}}, base()},
+		"ragged prompts":           {[][]int{{0}, {0, 2}}, base()},
+		"max length too short":     {[][]int{{0, 2}}, Options{MaxLength: 2}},
+		"negative max new tokens":  {[][]int{{0}}, Options{MaxLength: 5, MaxNewTokens: -1}},
+		"negative min length":      {[][]int{{0}}, Options{MaxLength: 5, MinLength: -1}},
+		"negative beams":           {[][]int{{0}}, Options{MaxLength: 5, NumBeams: -2}},
+		"negative n-gram size":     {[][]int{{0}}, Options{MaxLength: 5, NoRepeatNgramSize: -1}},
+		"negative penalty":         {[][]int{{0}}, Options{MaxLength: 5, RepetitionPenalty: -1}},
+		"bad early stopping":       {[][]int{{0}}, Options{MaxLength: 5, EarlyStopping: 7}},
+		"EOS outside vocabulary":   {[][]int{{0}}, Options{MaxLength: 5, EOS: []int{4}}},
+		"forced EOS outside":       {[][]int{{0}}, Options{MaxLength: 5, EOS: []int{1}, ForcedEOS: []int{-1}}},
+		"suppressed outside":       {[][]int{{0}}, Options{MaxLength: 5, SuppressTokens: []int{9}}},
+		"begin-suppressed outside": {[][]int{{0}}, Options{MaxLength: 5, BeginSuppressTokens: []int{-2}}},
 	}
 	for name, c := range bad {
 		for _, beams := range []int{1, 2} {

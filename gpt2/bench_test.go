@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -88,7 +88,7 @@ func randomCaptioner(tb testing.TB, ec vit.EncoderConfig, dc Config) *Captioner 
 	}
 	gen := defaultGeneration()
 	gen.DecoderStartTokenID, gen.EOSTokenIDs = dc.VocabSize-1, []int{dc.VocabSize - 1}
-	c, err := NewCaptioner(nn.NewStore("random", m).Root(), ec, dc, gen)
+	c, err := NewCaptioner(checkpoint.NewStore("random", m).Root(), ec, dc, gen)
 	if err != nil {
 		tb.Fatal(err)
 	}

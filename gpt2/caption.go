@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
@@ -31,7 +32,7 @@ type Captioner struct {
 	tok     *tokenizer.BPE
 	gen     GenerationConfig
 	start   int
-	store   *nn.Store // set by LoadCaptioner, released by Close
+	store   *checkpoint.Store // set by LoadCaptioner, released by Close
 }
 
 // Close releases the memory mappings behind the weights of a captioner read
@@ -109,7 +110,7 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
@@ -128,8 +129,8 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 // VisionEncoderDecoderModel names them ("encoder.*" ViT, "decoder.*" GPT-2,
 // optional "enc_to_dec_proj.*"), without a processor (see WithProcessor)
 // or tokenizer: use CaptionPixels, and decode the ids yourself. Every missing or mis-shaped
-// tensor is listed in one error wrapping nn.ErrMissingWeights.
-func NewCaptioner(w nn.Weights, enc vit.EncoderConfig, dec Config, gen GenerationConfig) (*Captioner, error) {
+// tensor is listed in one error wrapping checkpoint.ErrMissingWeights.
+func NewCaptioner(w checkpoint.Weights, enc vit.EncoderConfig, dec Config, gen GenerationConfig) (*Captioner, error) {
 	if err := gen.check(); err != nil {
 		return nil, fmt.Errorf("gpt2: generation config: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
@@ -129,7 +130,7 @@ func TestLoadErrors(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, f), b, 0o644)
 	}
-	if _, err := LoadCaptioner(dir); !errors.Is(err, nn.ErrNoCheckpoint) {
+	if _, err := LoadCaptioner(dir); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Errorf("no weights: err = %v", err)
 	}
 }
@@ -140,7 +141,7 @@ func TestConcurrentCaptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	st, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

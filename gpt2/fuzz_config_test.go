@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -38,7 +39,7 @@ func fuzzConfigSeeds(f *testing.F) {
 
 // FuzzParseConfig checks GPT-2 config parsing: no panics, errors wrap
 // nn.ErrConfig, and building a small model from an accepted config
-// without weights fails with nn.ErrMissingWeights (or nn.ErrConfig for an
+// without weights fails with checkpoint.ErrMissingWeights (or nn.ErrConfig for an
 // activation the model does not know).
 func FuzzParseConfig(f *testing.F) {
 	fuzzConfigSeeds(f)
@@ -53,9 +54,9 @@ func FuzzParseConfig(f *testing.F) {
 		if gpt2Params(cfg) > 1<<18 {
 			return
 		}
-		_, err = NewModel(cfg, nn.NewStore("fuzz", nil).Root())
-		if !errors.Is(err, nn.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
-			t.Fatalf("building without weights: want nn.ErrMissingWeights, got %v", err)
+		_, err = NewModel(cfg, checkpoint.NewStore("fuzz", nil).Root())
+		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
+			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights, got %v", err)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -36,8 +37,8 @@ type Model struct {
 	// when encoder_hidden_states is None).
 	selfOnly []*nn.DecoderBlock
 	lnF      *nn.LayerNorm
-	head     *nn.Linear // [V, D], packed once for the per-token projection
-	store    *nn.Store  // set by Load, released by Close
+	head     *nn.Linear        // [V, D], packed once for the per-token projection
+	store    *checkpoint.Store // set by Load, released by Close
 }
 
 // Close releases the memory mappings behind the weights of a model read by
@@ -100,7 +101,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
@@ -118,8 +119,8 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // either GPT2LMHeadModel's "transformer.*" (plus an optional
 // "lm_head.weight") or GPT2Model's unprefixed names ("wte.weight",
 // "h.0.attn.c_attn.weight", …). Every missing or mis-shaped tensor is listed
-// in one error wrapping nn.ErrMissingWeights.
-func NewModel(cfg Config, w nn.Weights) (*Model, error) {
+// in one error wrapping checkpoint.ErrMissingWeights.
+func NewModel(cfg Config, w checkpoint.Weights) (*Model, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
@@ -190,7 +191,7 @@ func NewModel(cfg Config, w nn.Weights) (*Model, error) {
 // splitConv1D reads a GPT-2 Conv1D ([in, Σouts] weight and [Σouts] bias)
 // and splits it along the output dimension into one Linear per part, as
 // transformers' .split(split_size, dim=2) does for c_attn.
-func splitConv1D(w nn.Weights, in int, outs ...int) []*nn.Linear {
+func splitConv1D(w checkpoint.Weights, in int, outs ...int) []*nn.Linear {
 	total := 0
 	for _, o := range outs {
 		total += o

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -28,7 +28,7 @@ func smallGPT2(cross bool) Config {
 
 // randomGPT2 returns seeded weights in GPT2LMHeadModel layout (prefix
 // "transformer." when prefixed), with an untied lm_head when untied.
-func randomGPT2(c Config, seed uint64, prefixed, untied bool) *nn.Store {
+func randomGPT2(c Config, seed uint64, prefixed, untied bool) *checkpoint.Store {
 	r := rand.New(rand.NewPCG(seed, 5))
 	m := map[string]*tensor.Tensor{}
 	p := ""
@@ -78,12 +78,12 @@ func randomGPT2(c Config, seed uint64, prefixed, untied bool) *nn.Store {
 	if untied {
 		put("lm_head.weight", 1.5, 0, c.VocabSize, d)
 	}
-	return nn.NewStore("synthetic", m)
+	return checkpoint.NewStore("synthetic", m)
 }
 
 // ---- float64 reference, written from modeling_gpt2.py ----
 
-func vec(s *nn.Store, name string) []float64 {
+func vec(s *checkpoint.Store, name string) []float64 {
 	t, ok := s.Get(name)
 	if !ok {
 		panic("missing " + name)
@@ -194,7 +194,7 @@ func geluNew(x float64) float64 {
 
 // refGPT2 returns the logits [T, V] of GPT2LMHeadModel for ids, attending to
 // enc [Tenc, D] when non-nil.
-func refGPT2(s *nn.Store, c Config, p string, ids []int, enc [][]float64) [][]float64 {
+func refGPT2(s *checkpoint.Store, c Config, p string, ids []int, enc [][]float64) [][]float64 {
 	d := c.NEmbd
 	wte, wpe := vec(s, p+"wte.weight"), vec(s, p+"wpe.weight")
 	x := make([][]float64, len(ids))
@@ -388,13 +388,13 @@ func TestModelInputErrors(t *testing.T) {
 	s.Delete("transformer.h.1.crossattention.q_attn.weight")
 	s.Delete("transformer.ln_f.bias")
 	_, err = NewModel(c, s.Root())
-	if !errors.Is(err, nn.ErrMissingWeights) || !strings.Contains(err.Error(), "h.1.crossattention.q_attn.weight") || !strings.Contains(err.Error(), "ln_f.bias") {
+	if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "h.1.crossattention.q_attn.weight") || !strings.Contains(err.Error(), "ln_f.bias") {
 		t.Errorf("missing weights: err = %v", err)
 	}
 }
 
 // writeSafetensors stores F32 tensors in the safetensors layout.
-func writeSafetensors(t *testing.T, path string, s *nn.Store) {
+func writeSafetensors(t *testing.T, path string, s *checkpoint.Store) {
 	t.Helper()
 	names := s.Names()
 	hdr := map[string]any{}

@@ -9,9 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -39,22 +39,6 @@ func readCases(t *testing.T, dir string, v any) {
 	}
 }
 
-func maxAbsDiff(t *testing.T, name string, got, want *tensor.Tensor) float64 {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
-	}
-	g, w := got.Contiguous().Data(), want.Contiguous().Data()
-	var m float64
-	for i := range g {
-		d := math.Abs(float64(g[i]) - float64(w[i]))
-		if d > m || d != d {
-			m = d
-		}
-	}
-	return m
-}
-
 func loadImage(t *testing.T, name string) *os.File {
 	t.Helper()
 	f, err := os.Open(testdata.Path(t, "media", "images", name))
@@ -76,7 +60,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +84,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := maxAbsDiff(t, cs.Image, px, wantPixels.Index(i))
+			d := testdata.TensorDiff(t, cs.Image, px, wantPixels.Index(i))
 			t.Logf("%s: pixel_values max|Δ| = %.3g", cs.Image, d)
 			if d > 1e-5 {
 				t.Errorf("%s: pixel_values max|Δ| = %g > 1e-5", cs.Image, d)

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/llm"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -31,7 +31,7 @@ func Example() {
 // How a multimodal model runs its language model: image features spliced
 // into the token embeddings, transformers' input_ids passed alongside.
 func ExampleModel_Embed() {
-	store, err := nn.LoadDir("path/to/llava-1.5-7b-hf")
+	store, err := checkpoint.LoadDir("path/to/llava-1.5-7b-hf")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -41,7 +41,7 @@ func fixtureModel(t *testing.T, dir string) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := nn.LoadDir(filepath.Join(dir, "model"))
+	store, err := checkpoint.LoadDir(filepath.Join(dir, "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func fixtureModel(t *testing.T, dir string) *Model {
 
 func expected(t *testing.T, dir string, names ...string) []*tensor.Tensor {
 	t.Helper()
-	f, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	f, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

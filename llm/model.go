@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -41,7 +42,7 @@ type Model struct {
 	act     func(float32) float32
 
 	defaults GenerateOptions
-	store    *nn.Store // owned when loaded by Load
+	store    *checkpoint.Store // owned when loaded by Load
 }
 
 // Config returns the model's configuration.
@@ -106,7 +107,7 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("llm: %w", err)
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("llm: %w", err)
 	}
@@ -132,10 +133,10 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 //     "lm_head.weight" unless tie_word_embeddings.
 //
 // Every missing or mis-shaped tensor is listed in one error wrapping
-// nn.ErrMissingWeights. New does not take ownership of the store (Close
+// checkpoint.ErrMissingWeights. New does not take ownership of the store (Close
 // does nothing); set the store's WeightType before calling it to pack
 // float32 weights as 16-bit.
-func New(cfg Config, w nn.Weights, prefix string) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights, prefix string) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -163,7 +164,7 @@ func New(cfg Config, w nn.Weights, prefix string) (*Model, error) {
 
 // layerNorm reads an OPT layer norm (eps 1e-5, PyTorch's default), or
 // builds the identity-affine one of layer_norm_elementwise_affine=false.
-func (m *Model) layerNorm(w nn.Weights, d int) *nn.LayerNorm {
+func (m *Model) layerNorm(w checkpoint.Weights, d int) *nn.LayerNorm {
 	if m.cfg.LayerNormElementwiseAffine {
 		return nn.NewLayerNorm(w, d, 1e-5)
 	}
@@ -175,7 +176,7 @@ func (m *Model) layerNorm(w nn.Weights, d int) *nn.LayerNorm {
 }
 
 // buildOPT reads OPTForCausalLM weights (transformers v4.30 modeling_opt).
-func (m *Model) buildOPT(root nn.Weights) {
+func (m *Model) buildOPT(root checkpoint.Weights) {
 	c := m.cfg
 	d, e, f := c.HiddenSize, c.WordEmbedProjDim, c.IntermediateSize
 	dec := root.Sub("model").Sub("decoder")
@@ -220,7 +221,7 @@ func (m *Model) buildOPT(root nn.Weights) {
 
 // buildLlama reads LlamaForCausalLM weights (transformers v4.40
 // modeling_llama).
-func (m *Model) buildLlama(root nn.Weights) {
+func (m *Model) buildLlama(root checkpoint.Weights) {
 	c := m.cfg
 	d, f := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim

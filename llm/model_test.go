@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -387,7 +388,7 @@ func TestLoadDirectory(t *testing.T) {
 			}
 			w.write(t, filepath.Join(dir2, "model.safetensors"), "F32")
 			_, err = Load(dir2)
-			if !errors.Is(err, nn.ErrMissingWeights) {
+			if !errors.Is(err, checkpoint.ErrMissingWeights) {
 				t.Fatalf("missing tensors: %v", err)
 			}
 			for _, n := range dropped {

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 	"github.com/x448/float16"
 )
@@ -67,12 +67,12 @@ func roundTo(dtype string, x float32) float32 {
 	return x
 }
 
-func (w *weights) store() *nn.Store {
+func (w *weights) store() *checkpoint.Store {
 	m := map[string]*tensor.Tensor{}
 	for n, v := range w.vals {
 		m[n] = tensor.MustFromData(append([]float32(nil), v...), w.shapes[n]...)
 	}
-	return nn.NewStore("random", m)
+	return checkpoint.NewStore("random", m)
 }
 
 // write saves the weights as a safetensors file of dtype F32, F16 or BF16.

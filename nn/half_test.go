@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 	"github.com/x448/float16"
 )
@@ -60,7 +62,7 @@ func halfCheckpoint(t *testing.T, dtype string, misalign bool) (string, map[stri
 			break
 		}
 	}
-	return writeSafetensors(t, header, data), vals
+	return testdata.WriteSafetensors(t, header, data), vals
 }
 
 // TestHalfCheckpointStaysHalf loads F16 and BF16 checkpoints (aligned and
@@ -72,7 +74,7 @@ func TestHalfCheckpointStaysHalf(t *testing.T) {
 	for _, dtype := range []string{"F16", "BF16"} {
 		for _, misalign := range []bool{false, true} {
 			path, vals := halfCheckpoint(t, dtype, misalign)
-			st, err := LoadSafetensors(path)
+			st, err := checkpoint.LoadSafetensors(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,11 +93,11 @@ func TestHalfCheckpointStaysHalf(t *testing.T) {
 			r := rand.New(rand.NewSource(4))
 			x := fastRandTensor(r, 5, 640)
 			want := must(tensor.Linear(x, vals["w.weight"], vals["w.bias"]))
-			if d := maxAbsDiff(l.Forward(x), want); d > 1e-4 {
+			if d := testdata.TensorDiff(t, "Forward", l.Forward(x), want); d > 1e-4 {
 				t.Fatalf("%s misalign=%v: Forward differs by %g", dtype, misalign, d)
 			}
 			// After packing (the file pages dropped), Weight still reads the values.
-			if d := maxAbsDiff(l.Weight(), vals["w.weight"]); d != 0 {
+			if d := testdata.TensorDiff(t, "Weight", l.Weight(), vals["w.weight"]); d != 0 {
 				t.Fatalf("%s: Weight differs by %g", dtype, d)
 			}
 			part := l.Rows(32, 80)
@@ -103,7 +105,7 @@ func TestHalfCheckpointStaysHalf(t *testing.T) {
 				t.Fatalf("%s: Rows: W %v, %d×%d", dtype, part.W != nil, part.Out(), part.In())
 			}
 			wantPart := must(tensor.Linear(x, vals["w.weight"].Slice(0, 32, 80), vals["w.bias"].Slice(0, 32, 80)))
-			if d := maxAbsDiff(part.Forward(x), wantPart); d > 1e-4 {
+			if d := testdata.TensorDiff(t, "Rows Forward", part.Forward(x), wantPart); d > 1e-4 {
 				t.Fatalf("%s: Rows Forward differs by %g", dtype, d)
 			}
 
@@ -124,13 +126,13 @@ func TestHalfCheckpointStaysHalf(t *testing.T) {
 			}
 			got := a.Self(xs, AttnOptions{Causal: true})
 			exp := ref.Self(xs, AttnOptions{Causal: true})
-			if d := maxAbsDiff(got, exp); d > 1e-4 {
+			if d := testdata.TensorDiff(t, "attention", got, exp); d > 1e-4 {
 				t.Fatalf("%s: fused attention differs by %g", dtype, d)
 			}
 
 			// Any other reader gets float32, once.
 			n := root.Tensor("norm.weight", 64)
-			if d := maxAbsDiff(n, vals["norm.weight"]); d != 0 || st.DType("norm.weight") != dtype {
+			if d := testdata.TensorDiff(t, "norm", n, vals["norm.weight"]); d != 0 || st.DType("norm.weight") != dtype {
 				t.Fatalf("%s: widened norm differs by %g (DType %q)", dtype, d, st.DType("norm.weight"))
 			}
 			if again, _ := st.Get("norm.weight"); again != n {
@@ -158,7 +160,7 @@ func TestApplyLoadOptions(t *testing.T) {
 	if err != nil || o.WeightType != tensor.WeightBF16 {
 		t.Fatalf("got %+v, %v", o, err)
 	}
-	st := NewStore("x", map[string]*tensor.Tensor{})
+	st := checkpoint.NewStore("x", map[string]*tensor.Tensor{})
 	o.Apply(st)
 	if st.WeightType != tensor.WeightBF16 {
 		t.Fatalf("Apply: store weight type %v", st.WeightType)
@@ -169,15 +171,17 @@ func TestApplyLoadOptions(t *testing.T) {
 }
 
 // TestPyTorchHalfTypes loads a torch.save'd state dict with F16 and BF16
-// tensors (testdata/half.pt, written by PyTorch 1.13; half.json holds its
-// values as float32) and checks the values, the recorded types and that a
-// Linear built from it packs its weight in the checkpoint's type, exactly.
+// tensors (checkpoint/testdata/half.pt, written by PyTorch 1.13; half.json
+// holds its values as float32) and checks the values, the recorded types
+// and that a Linear built from it packs its weight in the checkpoint's
+// type, exactly.
 func TestPyTorchHalfTypes(t *testing.T) {
-	st, err := LoadPyTorchStore(filepath.Join("testdata", "half.pt"))
+	dir := filepath.Join("..", "checkpoint", "testdata")
+	st, err := checkpoint.LoadFile(filepath.Join(dir, "half.pt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "half.json"))
+	raw, err := os.ReadFile(filepath.Join(dir, "half.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +211,7 @@ func TestPyTorchHalfTypes(t *testing.T) {
 	x := fastRandTensor(rand.New(rand.NewSource(5)), 3, 16)
 	aw, _ := st.Get("a.weight")
 	ab, _ := st.Get("a.bias")
-	if d := maxAbsDiff(a.Forward(x), must(tensor.Linear(x, aw, ab))); d > 1e-5 {
+	if d := testdata.TensorDiff(t, "F16 Linear", a.Forward(x), must(tensor.Linear(x, aw, ab))); d > 1e-5 {
 		t.Fatalf("F16 Linear differs by %g", d)
 	}
 }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
-// Layers hold weights read from a Store and are immutable after
+// Layers hold weights read from a checkpoint.Store and are immutable after
 // construction: their Forward methods are safe for concurrent use. Forward
 // methods panic only on shapes that model code guarantees (a programming
 // error); model packages validate user input at their entry points.
@@ -33,10 +34,11 @@ type Linear struct {
 	W *tensor.Tensor // [Out, In]; nil when the weight is held 16-bit (see Weight)
 	B *tensor.Tensor // [Out] or nil
 	// Type is the element type the packed weight is kept in (F32 by
-	// default; see Store.WeightType). Set it before the first Forward.
+	// default; see checkpoint.Store.WeightType). Set it before the first
+	// Forward.
 	Type tensor.WeightType
 
-	half     *halfTensor // the checkpoint's 16-bit weight when W is nil
+	half     *checkpoint.Half // the checkpoint's 16-bit weight when W is nil
 	packOnce sync.Once
 	packed   *tensor.PackedB
 }
@@ -45,7 +47,7 @@ type Linear struct {
 // (exactly widened) copy of a 16-bit weight.
 func (l *Linear) Weight() *tensor.Tensor {
 	if l.W == nil && l.half != nil {
-		return l.half.widen()
+		return l.half.Widen()
 	}
 	return l.W
 }
@@ -58,7 +60,7 @@ func (l *Linear) hasWeight() bool { return l.W != nil || l.half != nil }
 func (l *Linear) Row(i int, dst []float32) {
 	in := l.In()
 	if l.W == nil && l.half != nil {
-		tensor.WidenHalf(dst[:in], l.half.data[i*in:(i+1)*in], l.half.kind)
+		tensor.WidenHalf(dst[:in], l.half.Data[i*in:(i+1)*in], l.half.Kind)
 		return
 	}
 	copy(dst[:in], l.W.Contiguous().Data()[i*in:(i+1)*in])
@@ -71,7 +73,7 @@ func (l *Linear) Rows(lo, hi int) *Linear {
 	if l.W != nil {
 		r.W = l.W.Slice(0, lo, hi)
 	} else if l.half != nil {
-		r.half = l.half.rows(lo, hi)
+		r.half = l.half.Rows(lo, hi)
 	}
 	if l.B != nil {
 		r.B = l.B.Slice(0, lo, hi)
@@ -88,11 +90,11 @@ func (l *Linear) Pack() {
 			h := l.half
 			var p *tensor.PackedB
 			var err error
-			if l.Type == h.kind {
-				p, err = tensor.PackWeightHalf(h.data, h.kind, h.shape[0], h.shape[1], releaseHalf)
+			if l.Type == h.Kind {
+				p, err = tensor.PackWeightHalf(h.Data, h.Kind, h.Shape[0], h.Shape[1], checkpoint.ReleaseMappedHalves)
 			} else {
-				p, err = tensor.PackWeightAs(h.widen(), l.Type)
-				releaseHalf(h.data)
+				p, err = tensor.PackWeightAs(h.Widen(), l.Type)
+				checkpoint.ReleaseMappedHalves(h.Data)
 			}
 			if err == nil {
 				l.packed = p
@@ -101,10 +103,10 @@ func (l *Linear) Pack() {
 		}
 		// The packed copy is what Forward reads: the checkpoint's pages of
 		// W are let go as rows get packed (W stays readable, see
-		// releaseMapped), so a large weight is not held twice.
+		// checkpoint.ReleaseMapped), so a large weight is not held twice.
 		var done func([]float32)
 		if l.W != nil && l.W.IsContiguous() {
-			done = releaseMappedSlice
+			done = checkpoint.ReleaseMappedFloats
 		}
 		if p, err := tensor.PackWeightWith(l.W, l.Type, done); err == nil {
 			l.packed = p
@@ -116,9 +118,9 @@ func (l *Linear) Pack() {
 // packed copy was made elsewhere, as Attention's fused projection does).
 func (l *Linear) releaseSource() {
 	if l.W != nil {
-		releaseMapped(l.W)
+		checkpoint.ReleaseMapped(l.W)
 	} else if l.half != nil {
-		releaseHalf(l.half.data)
+		checkpoint.ReleaseMappedHalves(l.half.Data)
 	}
 }
 
@@ -129,10 +131,12 @@ func (l *Linear) packedW() *tensor.PackedB {
 }
 
 // NewLinear reads "weight" [out, in] and, when bias is true, "bias" [out].
-func NewLinear(w Weights, in, out int, bias bool) *Linear {
+// A weight the store holds 16-bit stays so (see Linear); others are packed
+// in w.PackType("weight").
+func NewLinear(w checkpoint.Weights, in, out int, bias bool) *Linear {
 	var l *Linear
-	if h, ok := w.half("weight", out, in); ok {
-		l = &Linear{half: h, Type: h.kind}
+	if h, ok := w.Half("weight", out, in); ok {
+		l = &Linear{half: h, Type: h.Kind}
 	} else {
 		l = &Linear{W: w.Tensor("weight", out, in), Type: w.PackType("weight")}
 	}
@@ -144,7 +148,7 @@ func NewLinear(w Weights, in, out int, bias bool) *Linear {
 
 // NewLinearTransposed reads a weight stored as [in, out] (GPT-2's Conv1D)
 // and keeps it as [out, in].
-func NewLinearTransposed(w Weights, in, out int, bias bool) *Linear {
+func NewLinearTransposed(w checkpoint.Weights, in, out int, bias bool) *Linear {
 	wt := w.Tensor("weight", in, out)
 	l := &Linear{W: wt.Transpose(0, 1).Contiguous(), Type: w.PackType("weight")}
 	if bias {
@@ -156,7 +160,7 @@ func NewLinearTransposed(w Weights, in, out int, bias bool) *Linear {
 // In returns the input width.
 func (l *Linear) In() int {
 	if l.W == nil && l.half != nil {
-		return l.half.shape[1]
+		return l.half.Shape[1]
 	}
 	return l.W.Dim(1)
 }
@@ -164,7 +168,7 @@ func (l *Linear) In() int {
 // Out returns the output width.
 func (l *Linear) Out() int {
 	if l.W == nil && l.half != nil {
-		return l.half.shape[0]
+		return l.half.Shape[0]
 	}
 	return l.W.Dim(0)
 }
@@ -218,7 +222,7 @@ type LayerNorm struct {
 }
 
 // NewLayerNorm reads "weight" and "bias" of width dim.
-func NewLayerNorm(w Weights, dim int, eps float32) *LayerNorm {
+func NewLayerNorm(w checkpoint.Weights, dim int, eps float32) *LayerNorm {
 	return &LayerNorm{W: w.Tensor("weight", dim), B: w.Tensor("bias", dim), Eps: eps}
 }
 
@@ -238,7 +242,7 @@ func (n *LayerNorm) inPlace(x *tensor.Tensor) {
 type Embedding struct{ Table *tensor.Tensor }
 
 // NewEmbedding reads "weight" [vocab, dim].
-func NewEmbedding(w Weights, vocab, dim int) *Embedding {
+func NewEmbedding(w checkpoint.Weights, vocab, dim int) *Embedding {
 	return &Embedding{Table: w.Tensor("weight", vocab, dim)}
 }
 
@@ -254,7 +258,7 @@ type Conv1d struct {
 }
 
 // NewConv1d reads "weight" [out, in/groups, k] and optionally "bias" [out].
-func NewConv1d(w Weights, in, out, k, stride, padding, groups int, bias bool) *Conv1d {
+func NewConv1d(w checkpoint.Weights, in, out, k, stride, padding, groups int, bias bool) *Conv1d {
 	c := &Conv1d{W: w.Tensor("weight", out, in/groups, k), Stride: stride, Padding: padding, Groups: groups}
 	if bias {
 		c.B = w.Tensor("bias", out)
@@ -275,7 +279,7 @@ type PatchEmbedding struct {
 
 // NewPatchEmbedding reads "weight" [dim, channels, patch, patch] and,
 // when bias is true, "bias" [dim].
-func NewPatchEmbedding(w Weights, channels, dim, patch int, bias bool) *PatchEmbedding {
+func NewPatchEmbedding(w checkpoint.Weights, channels, dim, patch int, bias bool) *PatchEmbedding {
 	p := &PatchEmbedding{W: w.Tensor("weight", dim, channels, patch, patch), Patch: patch}
 	if bias {
 		p.B = w.Tensor("bias", dim)
@@ -306,18 +310,4 @@ func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
 	h := m.FC1.forwardActPadded(x, m.Act)
 	defer tensor.Release(h)
 	m.FC2.ForwardAdd(h, dst)
-}
-
-// PackType is the element type a Linear built from tensor name keeps its
-// packed weight in: the checkpoint's type when that is F16 or BF16 (exact),
-// else the store's WeightType. Model code that builds a Linear by hand (a
-// projection tied to an embedding) sets Linear.Type from it.
-func (w Weights) PackType(name string) tensor.WeightType {
-	switch w.DType(name) {
-	case "F16":
-		return tensor.WeightF16
-	case "BF16":
-		return tensor.WeightBF16
-	}
-	return w.store.WeightType
 }

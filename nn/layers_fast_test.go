@@ -7,6 +7,8 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 	"github.com/x448/float16"
 )
@@ -31,11 +33,37 @@ func TestLinearPackedForms(t *testing.T) {
 	}
 	wf := fastRandTensor(r, 40, 70)
 	b := fastRandTensor(r, 40)
-	st := NewStore("test", map[string]*tensor.Tensor{"a.weight": w16, "a.bias": b, "b.weight": wf, "b.bias": b})
-	st.dtypes = map[string]string{"a.weight": "F16"}
+	// A checkpoint with a.weight stored F16, the rest F32.
+	header := map[string]any{}
+	var data []byte
+	for _, e := range []struct {
+		name string
+		t    *tensor.Tensor
+	}{{"a.weight", w16}, {"a.bias", b}, {"b.weight", wf}, {"b.bias", b}} {
+		start, dt := len(data), "F32"
+		for _, v := range e.t.Data() {
+			if e.name == "a.weight" {
+				dt = "F16"
+				data = binary.LittleEndian.AppendUint16(data, float16.Fromfloat32(v).Bits())
+			} else {
+				data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+			}
+		}
+		header[e.name] = map[string]any{"dtype": dt, "shape": e.t.Shape(), "data_offsets": []int{start, len(data)}}
+	}
+	st, err := checkpoint.LoadSafetensors(testdata.WriteSafetensors(t, header, data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Read as float32 first, the weight is widened (W set) but still packed
+	// in the checkpoint's type.
+	if w, _ := st.Get("a.weight"); testdata.TensorDiff(t, "a.weight", w, w16) != 0 {
+		t.Fatal("F16 weight read back wrong")
+	}
 	a := NewLinear(st.Root().Sub("a"), 70, 40, true)
-	if a.Type != tensor.WeightF16 {
-		t.Fatalf("F16 checkpoint weight packed as %v", a.Type)
+	if a.W == nil || a.Type != tensor.WeightF16 {
+		t.Fatalf("F16 checkpoint weight packed as %v (W set: %v)", a.Type, a.W != nil)
 	}
 	st.WeightType = tensor.WeightBF16
 	bl := NewLinear(st.Root().Sub("b"), 70, 40, true)
@@ -50,17 +78,17 @@ func TestLinearPackedForms(t *testing.T) {
 		for _, m := range []int{1, 5, 60} {
 			x := fastRandTensor(r, 2, m, 70)
 			want := must(tensor.Linear(x, c.l.W, c.l.B))
-			if d := maxAbsDiff(c.l.Forward(x), want); d > c.tol {
+			if d := testdata.TensorDiff(t, "Forward", c.l.Forward(x), want); d > c.tol {
 				t.Fatalf("%v Forward m=%d: diff %g", c.l.Type, m, d)
 			}
 			act := tensor.Map(want, tensor.GELUExact)
-			if d := maxAbsDiff(c.l.ForwardAct(x, tensor.GELUExact), act); d > c.tol {
+			if d := testdata.TensorDiff(t, "ForwardAct", c.l.ForwardAct(x, tensor.GELUExact), act); d > c.tol {
 				t.Fatalf("%v ForwardAct m=%d: diff %g", c.l.Type, m, d)
 			}
 			dst := fastRandTensor(r, 2, m, 40)
 			sum := must(tensor.Add(dst, want))
 			c.l.ForwardAdd(x, dst)
-			if d := maxAbsDiff(dst, sum); d > c.tol {
+			if d := testdata.TensorDiff(t, "ForwardAdd", dst, sum); d > c.tol {
 				t.Fatalf("%v ForwardAdd m=%d: diff %g", c.l.Type, m, d)
 			}
 		}
@@ -89,8 +117,8 @@ func TestPackReleasesMappedWeight(t *testing.T) {
 			break
 		}
 	}
-	path := writeSafetensors(t, header, data)
-	st, err := LoadSafetensors(path)
+	path := testdata.WriteSafetensors(t, header, data)
+	st, err := checkpoint.LoadSafetensors(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,13 +127,13 @@ func TestPackReleasesMappedWeight(t *testing.T) {
 	// Where the platform maps the file (unix), W aliases the mapping and
 	// packing drops its pages; elsewhere W is a copy and nothing is dropped:
 	// either way W and Forward must stay right.
-	if want := mapsFiles && nativeLittleEndian; isMapped(l.W) != want {
-		t.Fatalf("weight read zero-copy from the mapping: %v, want %v", isMapped(l.W), want)
+	if want := checkpoint.ZeroCopy; checkpoint.IsMapped(l.W) != want {
+		t.Fatalf("weight read zero-copy from the mapping: %v, want %v", checkpoint.IsMapped(l.W), want)
 	}
 	x := fastRandTensor(r, 3, in)
 	y := l.Forward(x)
 	want := must(tensor.Linear(x, tensor.MustFromData(vals, out, in), nil))
-	if d := maxAbsDiff(y, want); d > 1e-4 {
+	if d := testdata.TensorDiff(t, "Forward", y, want); d > 1e-4 {
 		t.Fatalf("Forward differs by %g", d)
 	}
 	for i, v := range l.W.Data() {

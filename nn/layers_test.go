@@ -1,14 +1,15 @@
 package nn
 
 import (
-	"math"
 	"math/rand"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
 
-func randStore(r *rand.Rand, shapes map[string][]int) *Store {
+func randStore(r *rand.Rand, shapes map[string][]int) *checkpoint.Store {
 	m := map[string]*tensor.Tensor{}
 	for name, s := range shapes {
 		t := tensor.New(s...)
@@ -18,16 +19,7 @@ func randStore(r *rand.Rand, shapes map[string][]int) *Store {
 		}
 		m[name] = t
 	}
-	return NewStore("random", m)
-}
-
-func maxAbsDiff(a, b *tensor.Tensor) float64 {
-	ad, bd := a.Data(), b.Data()
-	var m float64
-	for i := range ad {
-		m = math.Max(m, math.Abs(float64(ad[i]-bd[i])))
-	}
-	return m
+	return checkpoint.NewStore("random", m)
 }
 
 func newTestDecoder(r *rand.Rand, d int, preNorm bool) *DecoderBlock {
@@ -73,7 +65,7 @@ func TestDecoderKVCacheMatchesFullPass(t *testing.T) {
 		st := &DecoderState{Cross: blk.CrossAttn.ProjectKV(enc)}
 		for i := 0; i < T; i++ {
 			step := blk.Forward(x.Slice(1, i, i+1).Contiguous(), st, AttnOptions{Causal: true}, nil)
-			if d := maxAbsDiff(step, full.Slice(1, i, i+1).Contiguous()); d > 1e-5 {
+			if d := testdata.TensorDiff(t, "step", step, full.Slice(1, i, i+1).Contiguous()); d > 1e-5 {
 				t.Fatalf("preNorm=%v step %d differs by %g", pre, i, d)
 			}
 		}

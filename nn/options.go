@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -14,7 +15,7 @@ type LoadOption func(*LoadOptions)
 // LoadOptions are what LoadOption values set.
 type LoadOptions struct {
 	// WeightType is the element type float32 checkpoint weights of linear
-	// layers are packed in (see Store.WeightType).
+	// layers are packed in (see checkpoint.Store.WeightType).
 	WeightType tensor.WeightType
 	// KVType is the element type decoders keep the cross-attention keys and
 	// values of an encoder output in (see Attention.KVType).
@@ -53,7 +54,7 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 }
 
 // Apply sets the options on a store before a model is built from it.
-func (o LoadOptions) Apply(s *Store) { s.WeightType = o.WeightType }
+func (o LoadOptions) Apply(s *checkpoint.Store) { s.WeightType = o.WeightType }
 
 // ApplyKV sets KVType on the cross-attention of decoder blocks (nil ones
 // are skipped).

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor/internal/kern"
 )
 
@@ -87,7 +88,7 @@ func TestAttentionPacked(t *testing.T) {
 					}
 					plain, _ := AttentionPacked(q, kv, AttentionOptions{Causal: c.causal})
 					for i := range idx {
-						if d := maxDiff(got.Index(i), plain.Index(idx[i])); d > 1e-6 {
+						if d := testdata.TensorDiff(t, "got", got.Index(i), plain.Index(idx[i])); d > 1e-6 {
 							t.Fatalf("%s: reordered row %d differs by %g", name, i, d)
 						}
 					}

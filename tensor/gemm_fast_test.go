@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor/internal/kern"
 )
 
@@ -190,7 +191,7 @@ func TestLinearPacked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(got, want); d > 1e-5 {
+	if d := testdata.TensorDiff(t, "got", got, want); d > 1e-5 {
 		t.Fatalf("LinearPacked differs from Linear by %g", d)
 	}
 	if _, err := LinearPacked(New(2, 3), pw, nil); err == nil {
@@ -248,7 +249,7 @@ func TestLinearPackedActAdd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := maxDiff(got, want); d > 1e-5 {
+			if d := testdata.TensorDiff(t, "got", got, want); d > 1e-5 {
 				t.Fatalf("LinearPackedAct m=%d: diff %g", m, d)
 			}
 		}
@@ -257,7 +258,7 @@ func TestLinearPackedActAdd(t *testing.T) {
 		if err := LinearPackedAdd(dst, x, pw, b); err != nil {
 			t.Fatal(err)
 		}
-		if d := maxDiff(dst, want); d > 1e-5 {
+		if d := testdata.TensorDiff(t, "dst", dst, want); d > 1e-5 {
 			t.Fatalf("LinearPackedAdd m=%d: diff %g", m, d)
 		}
 		if err := LinearPackedAdd(New(m, 44), x, pw, b); err == nil {
@@ -296,7 +297,7 @@ func TestPackedHalf(t *testing.T) {
 					for _, threads := range []int{1, 2} {
 						got := New(m, n)
 						gemmPacked(threads, m, 1, x.data, k, ph, 0, got.data, n, b.data, nil)
-						if d := maxDiff(got, want); d > 2e-5 {
+						if d := testdata.TensorDiff(t, "got", got, want); d > 2e-5 {
 							t.Fatalf("%s %v m=%d n=%d k=%d threads=%d: diff %g", setName(s), kind, m, n, k, threads, d)
 						}
 					}
@@ -340,7 +341,7 @@ func TestPackWeightWithReportsRows(t *testing.T) {
 		if kind != WeightF32 {
 			tol = 0.1 // rounded weights
 		}
-		if d := maxDiff(got, want); d > tol {
+		if d := testdata.TensorDiff(t, "got", got, want); d > tol {
 			t.Fatalf("%v: diff %g", kind, d)
 		}
 	}
@@ -364,7 +365,7 @@ func TestLinearPackedStridedAndPadded(t *testing.T) {
 		}
 		lin, _ := Linear(x, w1, b1)
 		want := Map(lin, GELUExact)
-		if d := maxDiff(h.Contiguous(), want); d > 1e-5 {
+		if d := testdata.TensorDiff(t, "h", h.Contiguous(), want); d > 1e-5 {
 			t.Fatalf("%v: padded hidden differs by %g", dims, d)
 		}
 		if conflictStride(n) && m > 1 && h.IsContiguous() {
@@ -376,7 +377,7 @@ func TestLinearPackedStridedAndPadded(t *testing.T) {
 			t.Fatal(err)
 		}
 		want2, _ := Linear(want, w2, b2)
-		if d := maxDiff(y, want2); d > 1e-4 {
+		if d := testdata.TensorDiff(t, "y", y, want2); d > 1e-4 {
 			t.Fatalf("%v: product of padded operand differs by %g", dims, d)
 		}
 		Release(h)
@@ -387,7 +388,7 @@ func TestLinearPackedStridedAndPadded(t *testing.T) {
 	pw, _ := PackWeight(w)
 	got, _ := LinearPacked(x, pw, nil)
 	want, _ := Linear(x.Contiguous(), w, nil)
-	if d := maxDiff(got, want); d > 1e-5 {
+	if d := testdata.TensorDiff(t, "got", got, want); d > 1e-5 {
 		t.Fatalf("transposed input: diff %g", d)
 	}
 	if !conflictStride(1024) || !conflictStride(2048) || conflictStride(768) || conflictStride(2064) || conflictStride(45) {
@@ -433,7 +434,7 @@ func TestPackWeightHalf(t *testing.T) {
 					x := randT(r, 3, k)
 					a, _ := LinearPacked(x, got, nil)
 					b, _ := Linear(x, w, nil)
-					if d := maxDiff(a, b); d > 1e-4 {
+					if d := testdata.TensorDiff(t, "a", a, b); d > 1e-4 {
 						t.Fatalf("purego %v: diff %g", kind, d)
 					}
 					continue

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -274,7 +275,7 @@ func TestViewsAndConcat(t *testing.T) {
 		t.Fatal(err)
 	}
 	for b := 0; b < 2; b++ {
-		if d := maxDiff(got.Index(b).Contiguous(), naiveMM(q.Index(b).Contiguous(), w)); d > 1e-5 {
+		if d := testdata.TensorDiff(t, "got", got.Index(b).Contiguous(), naiveMM(q.Index(b).Contiguous(), w)); d > 1e-5 {
 			t.Fatalf("matmul on permuted view: %g", d)
 		}
 	}
@@ -393,7 +394,7 @@ func TestAttentionProbsAndStridedKV(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := Attention(q, k.Contiguous(), v, AttentionOptions{Heads: h})
-	if maxDiff(got, want) > 1e-6 {
+	if testdata.TensorDiff(t, "got", got, want) > 1e-6 {
 		t.Fatal("strided keys differ from contiguous")
 	}
 	for hh := 0; hh < h; hh++ {

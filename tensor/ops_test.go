@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
 )
 
 func randT(r *rand.Rand, shape ...int) *Tensor {
@@ -29,15 +31,6 @@ func naiveMM(a, b *Tensor) *Tensor { // 2-D
 	return out
 }
 
-func maxDiff(a, b *Tensor) float64 {
-	ad, bd := a.Data(), b.Data()
-	var m float64
-	for i := range ad {
-		m = math.Max(m, math.Abs(float64(ad[i]-bd[i])))
-	}
-	return m
-}
-
 func TestSmokeMatMul(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
 	for _, s := range [][3]int{{1, 1, 1}, {3, 17, 5}, {17, 63, 65}, {65, 3, 257}} {
@@ -45,20 +38,20 @@ func TestSmokeMatMul(t *testing.T) {
 		a, b := randT(r, m, k), randT(r, k, n)
 		want := naiveMM(a, b)
 		got, err := MatMul(a, b)
-		if err != nil || maxDiff(got, want) > 1e-4 {
-			t.Fatalf("MatMul %v: err %v diff %g", s, err, maxDiff(got, want))
+		if err != nil || testdata.TensorDiff(t, "got", got, want) > 1e-4 {
+			t.Fatalf("MatMul %v: err %v diff %g", s, err, testdata.TensorDiff(t, "got", got, want))
 		}
 		bt := randT(r, n, k)
 		got, _ = MatMulT(a, bt)
 		want = naiveMM(a, bt.Transpose(0, 1))
-		if d := maxDiff(got, want); d > 1e-4 {
+		if d := testdata.TensorDiff(t, "got", got, want); d > 1e-4 {
 			t.Fatalf("MatMulT %v diff %g", s, d)
 		}
 		// transposed views as operands
 		at := randT(r, k, m).Transpose(0, 1)
 		got, _ = MatMul(at, bt.Transpose(0, 1))
 		want = naiveMM(at, bt.Transpose(0, 1))
-		if d := maxDiff(got, want); d > 1e-4 {
+		if d := testdata.TensorDiff(t, "got", got, want); d > 1e-4 {
 			t.Fatalf("MatMul views %v diff %g", s, d)
 		}
 	}
@@ -72,7 +65,7 @@ func TestSmokeMatMul(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		for j := 0; j < 3; j++ {
 			want := naiveMM(a.Index(i).Index(j), b.Index(j))
-			if d := maxDiff(got.Index(i).Index(j).Contiguous(), want); d > 1e-4 {
+			if d := testdata.TensorDiff(t, "got", got.Index(i).Index(j).Contiguous(), want); d > 1e-4 {
 				t.Fatalf("batched diff %g", d)
 			}
 		}

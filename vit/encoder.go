@@ -7,6 +7,7 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -126,7 +127,7 @@ type Encoder struct {
 // Missing or mis-shaped weights are recorded in the store: check
 // w.Store().Err after construction. The error returned here is for an
 // invalid configuration only.
-func NewEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

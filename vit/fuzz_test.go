@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -45,7 +46,7 @@ func vitParams(c Config) float64 {
 // FuzzParseConfig checks that config.json parsing never panics, that an
 // accepted config validates and yields its encoder config and labels, and
 // that building a (small) model from it with no weights fails cleanly with
-// nn.ErrMissingWeights (or nn.ErrConfig for a classifier without labels).
+// checkpoint.ErrMissingWeights (or nn.ErrConfig for a classifier without labels).
 func FuzzParseConfig(f *testing.F) {
 	fuzzSeedFiles(f, 1<<20, []string{"configs", "vit-base-patch16-224", "config.json"})
 	for _, fx := range fuzzFixtures {
@@ -75,15 +76,15 @@ func FuzzParseConfig(f *testing.F) {
 		if vitParams(cfg) > 1<<18 {
 			return
 		}
-		m, err := New(cfg, nn.NewStore("fuzz", nil))
+		m, err := New(cfg, checkpoint.NewStore("fuzz", nil))
 		if err == nil {
 			m.Close()
 			t.Fatalf("model built without weights (%d labels)", len(labels))
 		}
 		// A classifier config without id2label needs the classifier weight
 		// to know its classes: nn.ErrConfig.
-		if !errors.Is(err, nn.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
-			t.Fatalf("building without weights: want nn.ErrMissingWeights or nn.ErrConfig, got %v", err)
+		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
+			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights or nn.ErrConfig, got %v", err)
 		}
 	})
 }

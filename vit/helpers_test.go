@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -32,7 +32,7 @@ func loadImageFile(t testing.TB, name string) image.Image {
 // readExpected returns a tensor of a fixture's expected.safetensors.
 func readExpected(t testing.TB, fixture, name string) *tensor.Tensor {
 	t.Helper()
-	s, err := nn.OpenSafetensors(filepath.Join(testdata.Fixture(t, fixture), "expected.safetensors"))
+	s, err := checkpoint.OpenSafetensors(filepath.Join(testdata.Fixture(t, fixture), "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

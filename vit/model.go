@@ -11,6 +11,7 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -40,7 +41,7 @@ type Model struct {
 	Labels []string
 
 	proc  *imageproc.Processor
-	store *nn.Store
+	store *checkpoint.Store
 }
 
 type loadOptions struct {
@@ -67,7 +68,7 @@ func WithWeightType(t tensor.WeightType) Option {
 // Load reads a ViT model from a Hub-layout directory: config.json (see
 // ParseConfig), the weights (model.safetensors preferred, else
 // pytorch_model.bin; all missing, mis-shaped and unexpected tensors are
-// reported in one error wrapping nn.ErrMissingWeights) and
+// reported in one error wrapping checkpoint.ErrMissingWeights) and
 // preprocessor_config.json (when absent, ViTImageProcessor defaults at the
 // model's image size).
 func Load(dir string, opts ...Option) (*Model, error) {
@@ -88,11 +89,11 @@ func Load(dir string, opts ...Option) (*Model, error) {
 			return nil, fmt.Errorf("vit: %w", err)
 		}
 	}
-	var store *nn.Store
+	var store *checkpoint.Store
 	if o.weights != "" {
-		store, err = nn.LoadFile(o.weights)
+		store, err = checkpoint.LoadFile(o.weights)
 	} else {
-		store, err = nn.LoadDir(dir)
+		store, err = checkpoint.LoadDir(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
@@ -112,13 +113,13 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // New builds a model from a configuration and a weight store holding
 // transformers' ViT names (with or without the "vit." prefix of
 // ViTForImageClassification). Every missing, mis-shaped or unexpected
-// tensor is reported in one error wrapping nn.ErrMissingWeights. The model
+// tensor is reported in one error wrapping checkpoint.ErrMissingWeights. The model
 // preprocesses images with ViTImageProcessor defaults at its image size
 // (see WithProcessor). The model takes ownership of the store (Model.Close
 // closes it).
-func New(cfg Config, store *nn.Store) (*Model, error) {
+func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if store == nil {
-		return nil, fmt.Errorf("vit: %w: nil weight store", nn.ErrMissingWeights)
+		return nil, fmt.Errorf("vit: %w: nil weight store", checkpoint.ErrMissingWeights)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

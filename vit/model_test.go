@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -61,7 +62,7 @@ func weightShapes(cfg Config, classes int) map[string][]int {
 
 // randomStore fills a store with the tensors of shapes: N(0, 0.02²)
 // weights, layer-norm scales near 1.
-func randomStore(shapes map[string][]int, seed uint64) *nn.Store {
+func randomStore(shapes map[string][]int, seed uint64) *checkpoint.Store {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	names := make([]string, 0, len(shapes))
 	for k := range shapes {
@@ -81,7 +82,7 @@ func randomStore(shapes map[string][]int, seed uint64) *nn.Store {
 		}
 		m[name] = t
 	}
-	return nn.NewStore("random", m)
+	return checkpoint.NewStore("random", m)
 }
 
 // tinyConfig is a small ViT for tests that need no fixture.
@@ -111,7 +112,7 @@ func TestWeightShapesMatchCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := nn.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
+	st, err := checkpoint.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestNewWeightErrors(t *testing.T) {
 	store.Set("vit.encoder.layer.0.layernorm_before.weight", tensor.New(7))
 	store.Set("vit.extra.weight", tensor.New(2))
 	_, err := New(cfg, store)
-	if !errors.Is(err, nn.ErrMissingWeights) {
+	if !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Fatalf("error %v, want ErrMissingWeights", err)
 	}
 	for _, name := range []string{"vit.encoder.layer.1.output.dense.bias", "classifier.weight", "layernorm_before.weight", "vit.extra.weight"} {
@@ -177,7 +178,7 @@ func TestNewWeightErrors(t *testing.T) {
 	}
 	// A classifier whose size disagrees with id2label.
 	shapes = weightShapes(cfg, 5)
-	if _, err := New(cfg, randomStore(shapes, 3)); !errors.Is(err, nn.ErrMissingWeights) {
+	if _, err := New(cfg, randomStore(shapes, 3)); !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Errorf("5-class classifier for 3 labels: %v", err)
 	}
 }
@@ -226,11 +227,11 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("incomplete config: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"hidden_size":16,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8,"image_size":16,"patch_size":8}`), 0o644)
-	if _, err := Load(dir); !errors.Is(err, nn.ErrNoCheckpoint) {
+	if _, err := Load(dir); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Errorf("no weights: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("garbage"), 0o644)
-	if _, err := Load(dir); !errors.Is(err, nn.ErrCorruptCheckpoint) {
+	if _, err := Load(dir); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("corrupt weights: %v", err)
 	}
 }

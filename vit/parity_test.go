@@ -45,7 +45,7 @@ func checkClose(t *testing.T, what string, got, want []float32, shapeGot, shapeW
 		t.Errorf("%s: shape %v, want %v", what, shapeGot, shapeWant)
 		return
 	}
-	d, at := maxAbsDiff(got, want)
+	d, at := testdata.MaxAbsDiff(got, want)
 	t.Logf("%s: max|Δ| = %.3g", what, d)
 	if d > tol {
 		t.Errorf("%s: max|Δ| = %g at %d (got %g, want %g), tolerance %g", what, d, at, got[at], want[at], tol)

@@ -3,6 +3,7 @@ package vit
 import (
 	"fmt"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -25,7 +26,7 @@ import (
 // PooledNorm (see Pooled), and Norm is nil, so that Forward and
 // ForwardHidden return the hidden states as CLIP's last_hidden_state and
 // hidden_states. Weight problems are recorded in the store.
-func NewCLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	cfg.PatchBias, cfg.QKVBias = false, true
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -76,7 +77,7 @@ func NewCLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
 //	post_layernorm (Norm: the whole last hidden state).
 //
 // Weight problems are recorded in the store.
-func NewBLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+func NewBLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	cfg.QKVBias = true
 	return newBLIPStyleEncoder(w, cfg)
 }
@@ -90,12 +91,12 @@ func NewBLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
 // (self_attn.q_bias and self_attn.v_bias, as LAVIS does) are read too.
 //
 // Weight problems are recorded in the store.
-func NewBLIP2Encoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+func NewBLIP2Encoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	return newBLIPStyleEncoder(w, cfg)
 }
 
 // newBLIPStyleEncoder reads BLIP's and BLIP-2's vision towers.
-func newBLIPStyleEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	cfg.PatchBias = true
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func newBLIPStyleEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
 // qkvBias reads the fused projection's bias [3D] under a (the view of
 // "self_attn."): qkv.bias, or q_bias and v_bias with a zero key bias
 // between them when only those are stored.
-func qkvBias(a nn.Weights, d int) *tensor.Tensor {
+func qkvBias(a checkpoint.Weights, d int) *tensor.Tensor {
 	if a.Has("qkv.bias") || !a.Has("q_bias") || !a.Has("v_bias") {
 		return a.Tensor("qkv.bias", 3*d)
 	}

@@ -5,7 +5,7 @@ import (
 	"math/rand"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -72,7 +72,7 @@ func TestNewBLIP2Encoder(t *testing.T) {
 		for k, x := range extra {
 			m[k] = x
 		}
-		s := nn.NewStore("test", m)
+		s := checkpoint.NewStore("test", m)
 		e, err := NewBLIP2Encoder(s.Root().Sub("vision_model"), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestNewBLIP2Encoder(t *testing.T) {
 		t.Errorf("the bias changes nothing (max|Δ| %g): the test cannot fail", d)
 	}
 	// A missing bias is reported.
-	s := nn.NewStore("test", base)
+	s := checkpoint.NewStore("test", base)
 	if _, err := NewBLIP2Encoder(s.Root().Sub("vision_model"), cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -56,7 +56,7 @@ type ForwardOptions struct {
 // batch, is an error wrapping ErrInput.
 func (n *Network) Forward(ctx context.Context, inputValues [][]float32, opt ForwardOptions) (*BatchLogits, error) {
 	if n.head == nil {
-		return nil, fmt.Errorf("wav2vec2: %w: the checkpoint has no CTC head (lm_head)", nn.ErrMissingWeights)
+		return nil, fmt.Errorf("wav2vec2: %w: the checkpoint has no CTC head (lm_head)", checkpoint.ErrMissingWeights)
 	}
 	if len(inputValues) == 0 {
 		return nil, fmt.Errorf("%w: an empty batch", ErrInput)

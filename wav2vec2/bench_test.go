@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -62,7 +62,7 @@ func baseNetwork(b *testing.B) *Network {
 		ln(p+"final_layer_norm", d)
 	}
 	lin("lm_head", d, c.VocabSize)
-	n, err := NewNetwork(c, nn.NewStore("random", m).Root())
+	n, err := NewNetwork(c, checkpoint.NewStore("random", m).Root())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
@@ -30,7 +31,7 @@ func w2vParams(c Config) float64 {
 // FuzzParseConfig checks wav2vec2 config.json parsing: no panics, errors
 // wrap nn.ErrConfig or nn.ErrUnsupportedArchitecture, the frame arithmetic
 // of an accepted config does not panic, and building a small network from
-// it without weights fails with nn.ErrMissingWeights (or nn.ErrConfig for
+// it without weights fails with checkpoint.ErrMissingWeights (or nn.ErrConfig for
 // an unknown activation).
 func FuzzParseConfig(f *testing.F) {
 	if root, ok := testdata.Root(); ok {
@@ -63,9 +64,9 @@ func FuzzParseConfig(f *testing.F) {
 		if w2vParams(cfg) > 1<<18 {
 			return
 		}
-		_, err = NewNetwork(cfg, nn.NewStore("fuzz", nil).Root())
-		if !errors.Is(err, nn.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
-			t.Fatalf("building without weights: want nn.ErrMissingWeights, got %v", err)
+		_, err = NewNetwork(cfg, checkpoint.NewStore("fuzz", nil).Root())
+		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
+			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights, got %v", err)
 		}
 	})
 }

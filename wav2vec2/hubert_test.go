@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -30,7 +31,7 @@ type hubertCases struct {
 	} `json:"batch"`
 }
 
-func expectTensor(t *testing.T, exp *nn.Safetensors, name string) *tensor.Tensor {
+func expectTensor(t *testing.T, exp *checkpoint.Safetensors, name string) *tensor.Tensor {
 	t.Helper()
 	x, err := exp.Tensor(name)
 	if err != nil {
@@ -56,7 +57,7 @@ func TestParity_hubert(t *testing.T) {
 	if !m.Network().Config().IsHubert() {
 		t.Fatalf("config model_type %q: not read as HuBERT", m.Network().Config().ModelType)
 	}
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +304,7 @@ func TestHubertWeightNames(t *testing.T) {
 	}
 	c.ModelType = ModelTypeWav2Vec2
 	_, err := NewNetwork(c, s.Root())
-	if !errors.Is(err, nn.ErrMissingWeights) || !strings.Contains(err.Error(), "feature_projection.layer_norm") {
+	if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "feature_projection.layer_norm") {
 		t.Errorf("HuBERT weights as wav2vec2: err = %v, want the projection layer norm missing", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/goformer/goformer/task"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -54,8 +55,8 @@ type Network struct {
 // left alone. The position embedding's weight norm may be
 // stored as weight_g/weight_v, as parametrizations.weight.original0/1 or
 // already folded into weight. Every missing or mis-shaped tensor is listed
-// in one error wrapping nn.ErrMissingWeights.
-func NewNetwork(cfg Config, w nn.Weights) (*Network, error) {
+// in one error wrapping checkpoint.ErrMissingWeights.
+func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("wav2vec2: %w", err)
 	}
@@ -137,7 +138,7 @@ func NewNetwork(cfg Config, w nn.Weights) (*Network, error) {
 // posConvWeight returns the position convolution's weight [out, in/groups,
 // k] with PyTorch's weight norm (dim=2) applied: w = g · v / ‖v‖, the norm
 // taken over the first two dimensions for each kernel tap.
-func posConvWeight(w nn.Weights, out, inPerGroup, k int) *tensor.Tensor {
+func posConvWeight(w checkpoint.Weights, out, inPerGroup, k int) *tensor.Tensor {
 	var gName, vName string
 	switch {
 	case w.Has("weight_g") || w.Has("weight_v"):
@@ -385,7 +386,7 @@ func (n *Network) encode(ctx context.Context, rows [][]float32, frames []int) (*
 // the CTC logits [frames, vocab_size].
 func (n *Network) Logits(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
 	if n.head == nil {
-		return nil, fmt.Errorf("wav2vec2: %w: the checkpoint has no CTC head (lm_head)", nn.ErrMissingWeights)
+		return nil, fmt.Errorf("wav2vec2: %w: the checkpoint has no CTC head (lm_head)", checkpoint.ErrMissingWeights)
 	}
 	h, err := n.Hidden(ctx, inputValues)
 	if err != nil {

@@ -3,15 +3,14 @@ package wav2vec2
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -19,17 +18,6 @@ type parityCases struct {
 	Audio     string `json:"audio"`
 	ArgmaxIDs []int  `json:"argmax_ids"`
 	Text      string `json:"text"`
-}
-
-func maxAbs(a, b []float32) float64 {
-	var m float64
-	for i := range a {
-		d := math.Abs(float64(a[i]) - float64(b[i]))
-		if d > m || d != d {
-			m = d
-		}
-	}
-	return m
 }
 
 func TestParity_wav2vec2(t *testing.T) {
@@ -46,7 +34,7 @@ func TestParity_wav2vec2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +62,7 @@ func TestParity_wav2vec2(t *testing.T) {
 		if len(iv) != wantIV.Len() {
 			t.Fatalf("%d input values, want %d", len(iv), wantIV.Len())
 		}
-		d := maxAbs(iv, wantIV.Data())
+		d, _ := testdata.MaxAbsDiff(iv, wantIV.Data())
 		t.Logf("input_values max|Δ| = %.3g", d)
 		if d > 1e-5 {
 			t.Errorf("input_values max|Δ| = %g > 1e-5", d)
@@ -91,7 +79,7 @@ func TestParity_wav2vec2(t *testing.T) {
 		if !slices.Equal(got.Shape(), want.Shape()) {
 			t.Fatalf("logits shape %v, want %v", got.Shape(), want.Shape())
 		}
-		d := maxAbs(got.Data(), want.Data())
+		d, _ := testdata.MaxAbsDiff(got.Data(), want.Data())
 		t.Logf("logits max|Δ| = %.3g", d)
 		if d > 1e-4 {
 			t.Errorf("logits max|Δ| = %g > 1e-4", d)
@@ -115,7 +103,7 @@ func TestParity_wav2vec2(t *testing.T) {
 		if !slices.Equal(logits.Shape(), want.Shape()) {
 			t.Fatalf("logits shape %v, want %v", logits.Shape(), want.Shape())
 		}
-		d := maxAbs(logits.Data(), want.Data())
+		d, _ := testdata.MaxAbsDiff(logits.Data(), want.Data())
 		t.Logf("logits from the wav file max|Δ| = %.3g", d)
 		if d > 1e-4 {
 			t.Errorf("logits from the wav file max|Δ| = %g > 1e-4", d)

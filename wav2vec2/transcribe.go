@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -45,7 +46,7 @@ type Model struct {
 	tok *CTCTokenizer
 	fe  FeatureExtractorConfig
 	// store is the checkpoint Load mapped (nil for New); Close releases it.
-	store     *nn.Store
+	store     *checkpoint.Store
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -80,7 +81,7 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := nn.LoadDir(dir)
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wav2vec2: %w", err)
 	}
@@ -92,7 +93,7 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	}
 	if net.head == nil {
 		store.Close()
-		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, nn.ErrMissingWeights)
+		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, checkpoint.ErrMissingWeights)
 	}
 	return &Model{net: net, tok: tok, fe: fe, store: store}, nil
 }
@@ -115,7 +116,7 @@ func New(net *Network, tok *CTCTokenizer, fe FeatureExtractorConfig) (*Model, er
 		return nil, fmt.Errorf("wav2vec2: New needs a network and a tokenizer")
 	}
 	if net.head == nil {
-		return nil, fmt.Errorf("wav2vec2: %w: the network has no CTC head", nn.ErrMissingWeights)
+		return nil, fmt.Errorf("wav2vec2: %w: the network has no CTC head", checkpoint.ErrMissingWeights)
 	}
 	if fe.SamplingRate <= 0 {
 		return nil, fmt.Errorf("wav2vec2: %w: sampling rate %d", nn.ErrConfig, fe.SamplingRate)

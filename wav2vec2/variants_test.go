@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -58,7 +58,7 @@ func smallConfig(v variant) Config {
 }
 
 // randomStore fills every tensor the variant needs with seeded values.
-func randomStore(t *testing.T, c Config, v variant, seed uint64) *nn.Store {
+func randomStore(t *testing.T, c Config, v variant, seed uint64) *checkpoint.Store {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	m := map[string]*tensor.Tensor{}
@@ -123,14 +123,14 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *nn.Store {
 	}
 	put("lm_head.weight", 0.5, 0, c.VocabSize, d)
 	put("lm_head.bias", 0.2, 0, c.VocabSize)
-	return nn.NewStore("synthetic", m)
+	return checkpoint.NewStore("synthetic", m)
 }
 
 // ---- float64 reference, written from modeling_wav2vec2.py ----
 
 type mat [][]float64 // [rows][cols]
 
-func get(s *nn.Store, name string) []float64 {
+func get(s *checkpoint.Store, name string) []float64 {
 	t, ok := s.Get(name)
 	if !ok {
 		return nil
@@ -220,7 +220,7 @@ func refLinear(x mat, w, b []float64, out int) mat {
 	return y
 }
 
-func lnRows(x mat, s *nn.Store, p string, eps float64) mat {
+func lnRows(x mat, s *checkpoint.Store, p string, eps float64) mat {
 	w, b := get(s, p+".weight"), get(s, p+".bias")
 	y := make(mat, len(x))
 	for i := range x {
@@ -243,7 +243,7 @@ func add(a, b mat) mat {
 // refAttention is self-attention over the first keys frames of x (all of
 // them when keys is len(x)): transformers' additive finfo.min mask on the
 // others gives them zero weight.
-func refAttention(x mat, s *nn.Store, p string, heads, keys int) mat {
+func refAttention(x mat, s *checkpoint.Store, p string, heads, keys int) mat {
 	d := len(x[0])
 	q := refLinear(x, get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
 	k := refLinear(x, get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
@@ -279,7 +279,7 @@ func refAttention(x mat, s *nn.Store, p string, heads, keys int) mat {
 	return refLinear(o, get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
 }
 
-func refFeedForward(x mat, s *nn.Store, p string, c Config) mat {
+func refFeedForward(x mat, s *checkpoint.Store, p string, c Config) mat {
 	h := refLinear(x, get(s, p+"intermediate_dense.weight"), get(s, p+"intermediate_dense.bias"), c.IntermediateSize)
 	for i := range h {
 		for j := range h[i] {
@@ -291,13 +291,13 @@ func refFeedForward(x mat, s *nn.Store, p string, c Config) mat {
 
 // refLogits is Wav2Vec2ForCTC.forward (HubertForCTC.forward for HuBERT) in
 // eval mode for one waveform.
-func refLogits(s *nn.Store, c Config, input []float32) mat {
+func refLogits(s *checkpoint.Store, c Config, input []float32) mat {
 	return refLogitsMasked(s, c, input, -1)
 }
 
 // refLogitsMasked is refLogits for one row of a padded batch whose
 // attention mask covers the first valid samples (no mask when valid < 0).
-func refLogitsMasked(s *nn.Store, c Config, input []float32, valid int) mat {
+func refLogitsMasked(s *checkpoint.Store, c Config, input []float32, valid int) mat {
 	base := c.weightPrefix() + "."
 	x := mat{make([]float64, len(input))}
 	for i, v := range input {
@@ -458,7 +458,7 @@ func TestMissingWeightsListed(t *testing.T) {
 	s.Delete("wav2vec2.feature_extractor.conv_layers.2.layer_norm.bias")
 	s.Delete("wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original0")
 	_, err := NewNetwork(c, s.Root())
-	if !errors.Is(err, nn.ErrMissingWeights) {
+	if !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Fatalf("err = %v, want ErrMissingWeights", err)
 	}
 	for _, name := range []string{"layers.1.attention.q_proj.weight", "conv_layers.2.layer_norm.bias", "original0"} {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -77,7 +78,7 @@ func randomModelAs(tb testing.TB, cfg Config, wt tensor.WeightType) *Model {
 		}
 		ts[name] = t
 	}
-	st := nn.NewStore("random", ts)
+	st := checkpoint.NewStore("random", ts)
 	st.WeightType = wt
 	m, err := build(cfg, st)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/transcript"
 
+	"github.com/goformer/goformer/internal/zlibref"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -667,6 +668,15 @@ func (t *decodeTask) run(ctx context.Context, enc *tensor.Tensor) ([]DecodingRes
 		}
 	}
 	return results, nil
+}
+
+// compressionRatio is len(text) / len(zlib.compress(text)) over the UTF-8
+// bytes, OpenAI's repetition measure (utils.compression_ratio), with the
+// length of the reference zlib's level-6 stream (Go's compress/zlib writes
+// different streams and would shift the ratio).
+func compressionRatio(text string) float64 {
+	b := []byte(text)
+	return float64(len(b)) / float64(zlibref.CompressedLen(b))
 }
 
 func argmaxLang(p map[string]float64, tok *Tokenizer) string {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -42,7 +43,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Error("loading a missing path succeeded")
 	}
 	// an empty directory
-	if _, err := Load(t.TempDir()); !errors.Is(err, nn.ErrNoCheckpoint) {
+	if _, err := Load(t.TempDir()); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Errorf("empty directory: %v", err)
 	}
 	// config without required fields
@@ -59,7 +60,7 @@ func TestLoadErrors(t *testing.T) {
 		"model.encoder.conv1.weight": tensor.New(3, 3, 3),
 	})
 	_, err := Load(dir)
-	if !errors.Is(err, nn.ErrMissingWeights) {
+	if !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Fatalf("incomplete checkpoint: %v", err)
 	}
 	for _, name := range []string{"model.encoder.conv1.weight", "model.decoder.embed_tokens.weight", "model.decoder.layers.1.fc2.bias"} {
@@ -70,7 +71,7 @@ func TestLoadErrors(t *testing.T) {
 	// a corrupt OpenAI checkpoint
 	pt := filepath.Join(t.TempDir(), "model.pt")
 	os.WriteFile(pt, []byte("this is not a pickle"), 0o644)
-	if _, err := Load(pt); !errors.Is(err, nn.ErrCorruptCheckpoint) {
+	if _, err := Load(pt); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("corrupt .pt: %v", err)
 	}
 }

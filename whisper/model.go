@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -53,7 +54,7 @@ type Model struct {
 	// model directory has none (raw-id APIs still work).
 	tok *Tokenizer
 
-	store *nn.Store
+	store *checkpoint.Store
 }
 
 // Option configures Load and LoadOpenAI.
@@ -111,7 +112,7 @@ func Load(path string, opts ...Option) (*Model, error) {
 		if len(pts) == 1 {
 			return LoadOpenAI(pts[0], opts...)
 		}
-		return nil, fmt.Errorf("whisper: %s: %w (no config.json)", path, nn.ErrNoCheckpoint)
+		return nil, fmt.Errorf("whisper: %s: %w (no config.json)", path, checkpoint.ErrNotFound)
 	}
 	// Another family's checkpoint is refused by its model_type before its
 	// config is read as a Whisper config (which it would fail).
@@ -126,7 +127,7 @@ func Load(path string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
-	store, err := nn.LoadDir(path)
+	store, err := checkpoint.LoadDir(path)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
@@ -163,7 +164,7 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, extra, err := nn.OpenPyTorch(path)
+	store, extra, err := checkpoint.OpenPyTorch(path)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
@@ -252,7 +253,7 @@ func openAIDims(path string, extra map[string]any) (Config, error) {
 }
 
 // isOpenAILayout reports whether a store uses OpenAI's tensor names.
-func isOpenAILayout(s *nn.Store) bool {
+func isOpenAILayout(s *checkpoint.Store) bool {
 	_, ok := s.Get("encoder.blocks.0.attn.query.weight")
 	if ok {
 		return true
@@ -311,7 +312,7 @@ func openAIToHub(n string) string {
 }
 
 // build constructs the layers from Hub-named weights.
-func build(cfg Config, store *nn.Store) (*Model, error) {
+func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 	act, err := tensor.Activation(cfg.ActivationFunction)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w: activation_function: %w", nn.ErrConfig, err)
@@ -323,7 +324,7 @@ func build(cfg Config, store *nn.Store) (*Model, error) {
 	m.conv1 = nn.NewConv1d(enc.Sub("conv1"), cfg.NumMelBins, d, 3, 1, 1, 1, true)
 	m.conv2 = nn.NewConv1d(enc.Sub("conv2"), d, d, 3, 2, 1, 1, true)
 	m.encPos = enc.Tensor("embed_positions.weight", cfg.MaxSourcePositions, d)
-	attn := func(w nn.Weights, heads int) *nn.Attention {
+	attn := func(w checkpoint.Weights, heads int) *nn.Attention {
 		return &nn.Attention{
 			Q:     nn.NewLinear(w.Sub("q_proj"), d, d, true),
 			K:     nn.NewLinear(w.Sub("k_proj"), d, d, false),

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -162,7 +162,7 @@ func TestParity_whisper_openai(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestParity_whisper_openai(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := maxAbsDiff(t, "mel_padded", mel, melPadded)
+		d := testdata.TensorDiff(t, "mel_padded", mel, melPadded)
 		t.Logf("mel_padded max|Δ| = %.3g", d)
 		if d > 1e-4 {
 			t.Errorf("mel_padded max|Δ| = %g > 1e-4", d)
@@ -202,7 +202,7 @@ func TestParity_whisper_openai(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(t, "encoder", e1, e2); d != 0 {
+		if d := testdata.TensorDiff(t, "encoder", e1, e2); d != 0 {
 			t.Errorf("encoder outputs differ between openai.pt and model.safetensors: %g", d)
 		}
 		ids := []int{hub.specials().SOT, hub.specials().LanguageBase, hub.specials().Transcribe, hub.specials().TimestampBegin}
@@ -215,7 +215,7 @@ func TestParity_whisper_openai(t *testing.T) {
 			}
 			logits[i], _ = dec.Logits(h)
 		}
-		if d := maxAbsDiff(t, "logits", logits[0], logits[1]); d != 0 {
+		if d := testdata.TensorDiff(t, "logits", logits[0], logits[1]); d != 0 {
 			t.Errorf("logits differ between openai.pt and model.safetensors: %g", d)
 		}
 	})

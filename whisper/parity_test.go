@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -30,24 +30,7 @@ type whisperCases struct {
 	} `json:"tokenizer"`
 }
 
-func maxAbsDiff(t *testing.T, name string, got, want *tensor.Tensor) float64 {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
-	}
-	g, w := got.Contiguous().Data(), want.Contiguous().Data()
-	var m float64
-	for i := range g {
-		d := math.Abs(float64(g[i]) - float64(w[i]))
-		if math.IsNaN(d) {
-			t.Fatalf("%s: NaN at %d", name, i)
-		}
-		m = max(m, d)
-	}
-	return m
-}
-
-func loadFixture(t *testing.T, name string) (*Model, *nn.Safetensors, string) {
+func loadFixture(t *testing.T, name string) (*Model, *checkpoint.Safetensors, string) {
 	t.Helper()
 	dir := testdata.Fixture(t, name)
 	m, err := Load(filepath.Join(dir, "model"))
@@ -55,7 +38,7 @@ func loadFixture(t *testing.T, name string) (*Model, *nn.Safetensors, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	exp, err := nn.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +72,7 @@ func TestParity_whisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := maxAbsDiff(t, "input_features", feat.MustReshape(wantFeat.Shape()...), wantFeat)
+	d := testdata.TensorDiff(t, "input_features", feat.MustReshape(wantFeat.Shape()...), wantFeat)
 	t.Logf("input_features max|Δ| = %.3g", d)
 	if d > tol {
 		t.Errorf("input_features max|Δ| = %g > %g", d, tol)
@@ -100,7 +83,7 @@ func TestParity_whisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d = maxAbsDiff(t, "encoder_out", enc, get("encoder_out"))
+	d = testdata.TensorDiff(t, "encoder_out", enc, get("encoder_out"))
 	t.Logf("encoder_out max|Δ| = %.3g", d)
 	if d > tol {
 		t.Errorf("encoder_out max|Δ| = %g > %g", d, tol)
@@ -119,7 +102,7 @@ func TestParity_whisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d = maxAbsDiff(t, "teacher_forced_logits", logits, get("teacher_forced_logits"))
+	d = testdata.TensorDiff(t, "teacher_forced_logits", logits, get("teacher_forced_logits"))
 	t.Logf("teacher_forced_logits max|Δ| = %.3g", d)
 	if d > tol {
 		t.Errorf("teacher_forced_logits max|Δ| = %g > %g", d, tol)
@@ -155,7 +138,7 @@ func TestParity_whisper(t *testing.T) {
 			t.Fatal(err)
 		}
 		l, _ := dec2.Logits(h)
-		inc = max(inc, maxAbsDiff(t, "incremental", l.MustReshape(wantTF.Dim(1)), wantTF.Index(i)))
+		inc = max(inc, testdata.TensorDiff(t, "incremental", l.MustReshape(wantTF.Dim(1)), wantTF.Index(i)))
 	}
 	t.Logf("teacher_forced_logits (incremental, KV cache) max|Δ| = %.3g", inc)
 	if inc > tol {
@@ -167,7 +150,7 @@ func TestParity_whisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d = maxAbsDiff(t, "language_logits", langLogits[0], get("language_logits"))
+	d = testdata.TensorDiff(t, "language_logits", langLogits[0], get("language_logits"))
 	t.Logf("language_logits max|Δ| = %.3g", d)
 	if d > tol {
 		t.Errorf("language_logits max|Δ| = %g > %g", d, tol)

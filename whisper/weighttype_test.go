@@ -38,13 +38,6 @@ func TestWithWeightType(t *testing.T) {
 		return m, enc, logits
 	}
 	_, enc32, logits32 := run()
-	scale := func(x *tensor.Tensor) float64 {
-		var s float64
-		for _, v := range x.Contiguous().Data() {
-			s = max(s, float64(abs32(v)))
-		}
-		return s
-	}
 	for _, c := range []struct {
 		typ            tensor.WeightType
 		encTol, logTol float64 // relative to max|value| of the float32 result
@@ -56,9 +49,9 @@ func TestWithWeightType(t *testing.T) {
 		if m.proj.Type != c.typ || m.encBlocks[0].MLP.FC1.Type != c.typ {
 			t.Fatalf("%v: projection packed as %v, fc1 as %v", c.typ, m.proj.Type, m.encBlocks[0].MLP.FC1.Type)
 		}
-		de := maxAbsDiff(t, "encoder_out", enc, enc32) / scale(enc32)
-		dl := maxAbsDiff(t, "logits", logits, logits32) / scale(logits32)
-		t.Logf("%v weights: encoder_out max|Δ|/max|x| = %.3g, teacher-forced logits max|Δ|/max|x| = %.3g (max|logit| %.3g)", c.typ, de, dl, scale(logits32))
+		de := testdata.RelDiff(t, "encoder_out", enc, enc32)
+		dl := testdata.RelDiff(t, "logits", logits, logits32)
+		t.Logf("%v weights: encoder_out max|Δ|/max|x| = %.3g, teacher-forced logits max|Δ|/max|x| = %.3g (max|logit| %.3g)", c.typ, de, dl, testdata.MaxAbs(logits32.Contiguous().Data()))
 		if de > c.encTol || dl > c.logTol {
 			t.Errorf("%v weights: relative error encoder %.3g (bound %g), logits %.3g (bound %g)", c.typ, de, c.encTol, dl, c.logTol)
 		}
@@ -96,13 +89,6 @@ func teacherForcedJFK(t *testing.T, m *Model, pcm []float32) (enc, logits *tenso
 	return enc, logits
 }
 
-func abs32(v float32) float32 {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
 // TestWithKVType runs the whisper-openai fixture with its cross-attention
 // keys and values packed 16-bit (WithKVType), alone and with 16-bit
 // weights: teacher-forced logits against the float32 run, and a long-form
@@ -132,10 +118,6 @@ func TestWithKVType(t *testing.T) {
 		return logits, res
 	}
 	want, wantRes := run()
-	var scale float64
-	for _, v := range want.Data() {
-		scale = max(scale, float64(abs32(v)))
-	}
 	for _, c := range []struct {
 		name string
 		opts []Option
@@ -146,7 +128,7 @@ func TestWithKVType(t *testing.T) {
 		{"F16 keys/values and weights", []Option{WithKVType(tensor.WeightF16), WithWeightType(tensor.WeightF16)}, 2e-3},
 	} {
 		got, res := run(c.opts...)
-		d := maxAbsDiff(t, "logits", got, want) / scale
+		d := testdata.RelDiff(t, "logits", got, want)
 		t.Logf("%s: teacher-forced logits max|Δ|/max|x| = %.3g; transcript %q (float32: %q)", c.name, d, res.Text, wantRes.Text)
 		if d > c.tol || d == 0 {
 			t.Errorf("%s: relative logits error %.3g, want in (0, %g]", c.name, d, c.tol)

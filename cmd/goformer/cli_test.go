@@ -14,9 +14,9 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/clip"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/transcript"
 	"github.com/goformer/goformer/whisper"
 )
@@ -225,7 +225,7 @@ func TestEmbed(t *testing.T) {
 		Texts  []string `json:"texts"`
 	}
 	readCases(t, "clip", &cases)
-	exp, err := nn.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
+	exp, err := checkpoint.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 )
 
 // serverFixtures are the models the test server loads, named after their
@@ -268,7 +268,7 @@ func TestServeEmbeddings(t *testing.T) {
 		Texts  []string `json:"texts"`
 	}
 	readCases(t, "clip", &cases)
-	exp, err := nn.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
+	exp, err := checkpoint.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

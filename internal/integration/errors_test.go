@@ -15,6 +15,7 @@ import (
 
 	"github.com/goformer/goformer/audio"
 	"github.com/goformer/goformer/blip"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/clip"
 	"github.com/goformer/goformer/gpt2"
 	"github.com/goformer/goformer/imageproc"
@@ -102,9 +103,9 @@ func copyModel(t *testing.T, name string, edit func(files map[string][]byte)) st
 
 // TestLoadErrors checks the loaders of every family: another family's
 // checkpoint gives nn.ErrUnsupportedArchitecture, a truncated or garbled
-// model.safetensors gives nn.ErrCorruptCheckpoint, a missing tensor
-// nn.ErrMissingWeights, a broken config.json nn.ErrConfig and a directory
-// without weights nn.ErrNoCheckpoint.
+// model.safetensors gives checkpoint.ErrCorrupt, a missing tensor
+// checkpoint.ErrMissingWeights, a broken config.json nn.ErrConfig and a directory
+// without weights checkpoint.ErrNotFound.
 func TestLoadErrors(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
@@ -124,23 +125,23 @@ func TestLoadErrors(t *testing.T) {
 			check("truncated model.safetensors", copyModel(t, f.fixture, func(files map[string][]byte) {
 				b := files["model.safetensors"]
 				files["model.safetensors"] = b[:len(b)*2/3]
-			}), nn.ErrCorruptCheckpoint)
+			}), checkpoint.ErrCorrupt)
 			check("model.safetensors with a header length beyond the file", copyModel(t, f.fixture, func(files map[string][]byte) {
 				b := bytes.Clone(files["model.safetensors"])
 				binary.LittleEndian.PutUint64(b, uint64(len(b)))
 				files["model.safetensors"] = b
-			}), nn.ErrCorruptCheckpoint)
+			}), checkpoint.ErrCorrupt)
 			check("model.safetensors that is not one", copyModel(t, f.fixture, func(files map[string][]byte) {
 				files["model.safetensors"] = []byte("<html>404 Not Found</html>")
 				delete(files, "pytorch_model.bin")
-			}), nn.ErrCorruptCheckpoint)
+			}), checkpoint.ErrCorrupt)
 			check("config.json that is not JSON", copyModel(t, f.fixture, func(files map[string][]byte) {
 				files["config.json"] = []byte("{\"model_type\": ")
 			}), nn.ErrConfig)
 			check("no weights", copyModel(t, f.fixture, func(files map[string][]byte) {
 				files["model.safetensors"] = nil
 				files["pytorch_model.bin"] = nil
-			}), nn.ErrNoCheckpoint)
+			}), checkpoint.ErrNotFound)
 		})
 	}
 }

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/whisper"
 )
 
@@ -256,7 +256,7 @@ func buildRandomWhisper(t *testing.T, cfgName, dir string) error {
 	if len(dimMap) != 7 {
 		return fmt.Errorf("fixture dimensions are not distinct: %v", dimMap)
 	}
-	st, err := nn.OpenSafetensors(filepath.Join(fixDir, "model.safetensors"))
+	st, err := checkpoint.OpenSafetensors(filepath.Join(fixDir, "model.safetensors"))
 	if err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func buildRandomWhisper(t *testing.T, cfgName, dir string) error {
 		for _, d := range e.shape {
 			n *= d
 		}
-		header[e.name] = nn.TensorInfo{DType: "F32", Shape: e.shape, Offsets: [2]int{off, off + n}}
+		header[e.name] = checkpoint.TensorInfo{DType: "F32", Shape: e.shape, Offsets: [2]int{off, off + n}}
 		off += n
 	}
 	hb, err := json.Marshal(header)

@@ -14,6 +14,7 @@ import (
 	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/transcript"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/whisper"
@@ -159,7 +160,7 @@ func whisperParams(c whisper.Config) float64 {
 // FuzzWhisperConfig loads arbitrary config.json and generation_config.json
 // files: LoadConfig may fail with nn.ErrConfig, and Load of a directory
 // holding them and an empty checkpoint fails with a sentinel error (for a
-// small accepted config: nn.ErrMissingWeights), never a panic.
+// small accepted config: checkpoint.ErrMissingWeights), never a panic.
 func FuzzWhisperConfig(f *testing.F) {
 	var gen []byte
 	if root, ok := testdata.Root(); ok {
@@ -205,7 +206,7 @@ func FuzzWhisperConfig(f *testing.F) {
 			m.Close()
 			t.Fatal("loaded a model from an empty checkpoint")
 		}
-		if !errors.Is(err, nn.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
+		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
 			t.Fatalf("Load: want a sentinel error, got %v", err)
 		}
 	})

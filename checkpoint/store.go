@@ -1,4 +1,4 @@
-package nn
+package checkpoint
 
 import (
 	"fmt"
@@ -18,16 +18,16 @@ type Store struct {
 	Source string
 	// closers release memory mappings when the store is no longer needed.
 	closers []func() error
-	// dtypes records the stored element type of tensors that were widened
-	// at load ("F16", "BF16"); absent names were float32 (or unknown).
+	// dtypes records the stored element type of 16-bit tensors that have
+	// been widened ("F16", "BF16"); absent names were float32 (or unknown).
 	dtypes map[string]string
-	// half holds 16-bit tensors not yet widened (see halfTensor): a Linear
-	// packs them as they are; any other reader gets them widened (once).
-	half map[string]*halfTensor
+	// half holds 16-bit tensors not yet widened (see Half): a layer packs
+	// them as they are; any other reader gets them widened (once).
+	half map[string]*Half
 
-	// WeightType, when not F32, makes layers built from this store (NewLinear)
-	// keep their packed weights in that 16-bit type: half the memory and the
-	// bandwidth of decoding, at the cost of rounding float32 weights (weights
+	// WeightType, when not F32, makes layers built from this store
+	// (nn.NewLinear, see Weights.PackType) keep their packed weights in
+	// that 16-bit type: half the memory and the bandwidth of decoding, at the cost of rounding float32 weights (weights
 	// stored as F16 or BF16 in the checkpoint are kept in their own type
 	// regardless, which is exact). Set it before building the model.
 	WeightType tensor.WeightType
@@ -49,7 +49,7 @@ func (s *Store) DType(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h, ok := s.half[name]; ok {
-		return h.dtype()
+		return h.DType()
 	}
 	if dt, ok := s.dtypes[name]; ok {
 		return dt
@@ -96,14 +96,14 @@ func (s *Store) lookupLocked(name string) (*tensor.Tensor, bool) {
 	if !ok {
 		return nil, false
 	}
-	t := h.widen()
-	releaseHalf(h.data)
+	t := h.Widen()
+	ReleaseMappedHalves(h.Data)
 	delete(s.half, name)
 	s.tensors[name] = t
 	if s.dtypes == nil {
 		s.dtypes = map[string]string{}
 	}
-	s.dtypes[name] = h.dtype()
+	s.dtypes[name] = h.DType()
 	return t, true
 }
 
@@ -131,11 +131,11 @@ func (s *Store) Rename(f func(string) string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var dts map[string]string
-	var half map[string]*halfTensor
+	var half map[string]*Half
 	for k, v := range s.half {
 		if nk := f(k); nk != "" {
 			if half == nil {
-				half = map[string]*halfTensor{}
+				half = map[string]*Half{}
 			}
 			half[nk] = v
 		}
@@ -306,15 +306,15 @@ func (w Weights) Optional(name string, shape ...int) *tensor.Tensor {
 	return w.Tensor(name, shape...)
 }
 
-// half returns the named tensor in its 16-bit checkpoint form, recording
-// its use, when it is held so and has exactly the given shape; otherwise
-// false (read it with Tensor, which records any problem).
-func (w Weights) half(name string, shape ...int) (*halfTensor, bool) {
+// Half returns the named tensor in its 16-bit checkpoint form, recording
+// its use, when it is held so (not yet widened) and has exactly the given
+// shape; otherwise false (read it with Tensor, which records any problem).
+func (w Weights) Half(name string, shape ...int) (*Half, bool) {
 	full := w.prefix + name
 	w.store.mu.Lock()
 	defer w.store.mu.Unlock()
 	h, ok := w.store.half[full]
-	if !ok || !shapeEq(h.shape, shape) {
+	if !ok || !shapeEq(h.Shape, shape) {
 		return nil, false
 	}
 	w.store.used[full] = true
@@ -323,6 +323,20 @@ func (w Weights) half(name string, shape ...int) (*halfTensor, bool) {
 
 // Err is shorthand for w.Store().Err(false).
 func (w Weights) Err() error { return w.store.Err(false) }
+
+// PackType is the element type a layer built from tensor name keeps its
+// packed weight in: the checkpoint's type when that is F16 or BF16 (exact),
+// else the store's WeightType. Model code that builds a linear layer by
+// hand (a projection tied to an embedding) sets its type from it.
+func (w Weights) PackType(name string) tensor.WeightType {
+	switch w.DType(name) {
+	case "F16":
+		return tensor.WeightF16
+	case "BF16":
+		return tensor.WeightBF16
+	}
+	return w.store.WeightType
+}
 
 func zeroTensor(shape []int) *tensor.Tensor {
 	for _, d := range shape {

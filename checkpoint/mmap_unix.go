@@ -1,6 +1,6 @@
 //go:build unix
 
-package nn
+package checkpoint
 
 import (
 	"os"
@@ -10,6 +10,9 @@ import (
 
 	"github.com/goformer/goformer/tensor"
 )
+
+// mapsFiles: checkpoint files are memory-mapped on this platform.
+const mapsFiles = true
 
 // mapFile maps a file read-only. Empty files map to an empty slice.
 func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
@@ -35,27 +38,28 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 
 // mappings records the live file mappings (start → end address), so that
 // the pages of a weight that has been packed into another layout can be
-// dropped from memory (see releaseMapped).
+// dropped from memory (see ReleaseMapped).
 var mappings = struct {
 	sync.Mutex
 	m map[uintptr]uintptr
 }{m: map[uintptr]uintptr{}}
 
-// releaseMapped tells the kernel that the pages of t's storage are not
+// ReleaseMapped tells the kernel that the pages of t's storage are not
 // needed for now, when that storage is part of a file mapping (F32
 // safetensors tensors are read zero-copy). The tensor stays valid: reading
 // it again faults the pages back in from the file. It is how a layer that
 // keeps its weight in packed form stops holding the checkpoint's copy in
 // memory as well.
-func releaseMapped(t *tensor.Tensor) {
+func ReleaseMapped(t *tensor.Tensor) {
 	if t == nil || t.Len() == 0 || !t.IsContiguous() {
 		return
 	}
-	releaseMappedSlice(t.Data())
+	ReleaseMappedFloats(t.Data())
 }
 
-// releaseMappedSlice is releaseMapped for a range of a tensor's storage.
-func releaseMappedSlice(d []float32) {
+// ReleaseMappedFloats is ReleaseMapped for a range of a tensor's storage
+// (the signature of tensor.PackWeightWith's done callback).
+func ReleaseMappedFloats(d []float32) {
 	if len(d) == 0 {
 		return
 	}
@@ -89,8 +93,9 @@ func releaseRange(start, n uintptr) {
 	}
 }
 
-// isMapped reports whether t's storage lies in a live file mapping.
-func isMapped(t *tensor.Tensor) bool {
+// IsMapped reports whether t's storage lies in a live file mapping, that is
+// whether it was read from a checkpoint without copying.
+func IsMapped(t *tensor.Tensor) bool {
 	d := t.Data()
 	if len(d) == 0 {
 		return false

@@ -1,19 +1,17 @@
-package whisper
+// Package zlibref computes the length of the stream the reference zlib
+// (1.2.x, the library behind CPython's zlib.compress) writes at level 6,
+// without writing it. OpenAI Whisper's compression ratio, which decides
+// whether a decoding falls back to a higher temperature, is
+// len(text) / len(zlib.compress(text)); Go's compress/zlib writes
+// different (valid) streams, so a faithful port needs zlib's own choices:
+// deflate_slow with lazy matching, hash chains, block splitting and the
+// stored/static/dynamic block decision.
+package zlibref
 
 import (
 	"bytes"
 	"compress/zlib"
 )
-
-// compressionRatio is len(text) / len(zlib.compress(text)) over the UTF-8
-// bytes, OpenAI's repetition measure (utils.compression_ratio). The
-// compressed length is that of the reference zlib at level 6, computed by
-// zlibCompressedLen; Go's compress/zlib produces different (valid) streams
-// and would shift the ratio.
-func compressionRatio(text string) float64 {
-	b := []byte(text)
-	return float64(len(b)) / float64(zlibCompressedLen(b))
-}
 
 // Constants of zlib's deflate (deflate.h, trees.c) at level 6 with the
 // default windowBits 15 and memLevel 8.
@@ -154,14 +152,18 @@ type zDeflate struct {
 	bits int // output bits so far (deflate stream only)
 }
 
-// zlibCompressedLen returns len(zlib.compress(b)) for CPython's zlib
+// MaxExact is the longest input whose length CompressedLen computes
+// exactly; past it zlib slides its window, which is not reproduced.
+const MaxExact = 2*zWSize - zMinLookahead
+
+// CompressedLen returns len(zlib.compress(b)) for CPython's zlib
 // (reference zlib 1.2.x, level 6): deflate_slow with lazy matching, block
 // splitting after 16383 symbols and the stored/static/dynamic choice of
 // _tr_flush_block, plus the 2-byte header and 4-byte Adler-32 trailer.
-// Inputs above 64 KiB (where zlib slides its window) fall back to Go's
-// compressor.
-func zlibCompressedLen(b []byte) int {
-	if len(b) > 2*zWSize-zMinLookahead {
+// Inputs longer than MaxExact fall back to the length of Go's compressor's
+// output (a valid stream, of a close but not always equal length).
+func CompressedLen(b []byte) int {
+	if len(b) > MaxExact {
 		var buf bytes.Buffer
 		w, _ := zlib.NewWriterLevel(&buf, 6)
 		w.Write(b)

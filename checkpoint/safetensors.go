@@ -1,4 +1,4 @@
-package nn
+package checkpoint
 
 import (
 	"encoding/binary"
@@ -86,30 +86,30 @@ func ParseSafetensors(name string, buf []byte) (*Safetensors, error) {
 
 func parseSafetensors(path string, buf []byte) (*Safetensors, error) {
 	if len(buf) < 8 {
-		return nil, fmt.Errorf("%s: %w: file of %d bytes is too short for a safetensors header", path, ErrCorruptCheckpoint, len(buf))
+		return nil, fmt.Errorf("%s: %w: file of %d bytes is too short for a safetensors header", path, ErrCorrupt, len(buf))
 	}
 	hlen := binary.LittleEndian.Uint64(buf[:8])
 	if hlen > maxSafetensorsHeader {
-		return nil, fmt.Errorf("%s: %w: header length %d exceeds the %d-byte limit", path, ErrCorruptCheckpoint, hlen, maxSafetensorsHeader)
+		return nil, fmt.Errorf("%s: %w: header length %d exceeds the %d-byte limit", path, ErrCorrupt, hlen, maxSafetensorsHeader)
 	}
 	if hlen > uint64(len(buf)-8) {
-		return nil, fmt.Errorf("%s: %w: header length %d is larger than the file (%d bytes)", path, ErrCorruptCheckpoint, hlen, len(buf))
+		return nil, fmt.Errorf("%s: %w: header length %d is larger than the file (%d bytes)", path, ErrCorrupt, hlen, len(buf))
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(buf[8:8+hlen], &raw); err != nil {
-		return nil, fmt.Errorf("%s: %w: header is not valid JSON: %v", path, ErrCorruptCheckpoint, err)
+		return nil, fmt.Errorf("%s: %w: header is not valid JSON: %v", path, ErrCorrupt, err)
 	}
 	s := &Safetensors{Path: path, infos: make(map[string]TensorInfo, len(raw)), data: buf[8+hlen:]}
 	for name, msg := range raw {
 		if name == "__metadata__" {
 			if err := json.Unmarshal(msg, &s.Metadata); err != nil {
-				return nil, fmt.Errorf("%s: %w: bad __metadata__: %v", path, ErrCorruptCheckpoint, err)
+				return nil, fmt.Errorf("%s: %w: bad __metadata__: %v", path, ErrCorrupt, err)
 			}
 			continue
 		}
 		var ti TensorInfo
 		if err := json.Unmarshal(msg, &ti); err != nil {
-			return nil, fmt.Errorf("%s: %w: tensor %q: %v", path, ErrCorruptCheckpoint, name, err)
+			return nil, fmt.Errorf("%s: %w: tensor %q: %v", path, ErrCorrupt, name, err)
 		}
 		if err := checkInfo(ti, len(s.data)); err != nil {
 			return nil, fmt.Errorf("%s: tensor %q: %w", path, name, err)
@@ -126,14 +126,14 @@ func checkInfo(ti TensorInfo, dataLen int) error {
 	}
 	n, ok := checkedNumel(ti.Shape)
 	if !ok {
-		return fmt.Errorf("%w: shape %v is invalid or overflows", ErrCorruptCheckpoint, ti.Shape)
+		return fmt.Errorf("%w: shape %v is invalid or overflows", ErrCorrupt, ti.Shape)
 	}
 	begin, end := ti.Offsets[0], ti.Offsets[1]
 	if begin < 0 || end < begin || end > dataLen {
-		return fmt.Errorf("%w: data offsets [%d, %d) outside the %d-byte data section", ErrCorruptCheckpoint, begin, end, dataLen)
+		return fmt.Errorf("%w: data offsets [%d, %d) outside the %d-byte data section", ErrCorrupt, begin, end, dataLen)
 	}
 	if n > math.MaxInt/size || end-begin != n*size {
-		return fmt.Errorf("%w: %d bytes stored for %s shape %v (needs %d)", ErrCorruptCheckpoint, end-begin, ti.DType, ti.Shape, n*size)
+		return fmt.Errorf("%w: %d bytes stored for %s shape %v (needs %d)", ErrCorrupt, end-begin, ti.DType, ti.Shape, n*size)
 	}
 	return nil
 }
@@ -300,3 +300,8 @@ var nativeLittleEndian = func() bool {
 	x := uint16(1)
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
+
+// ZeroCopy reports whether this platform reads F32 safetensors tensors
+// without copying them (4-byte aligned ones alias the file mapping: a unix
+// system on a little-endian machine). IsMapped tells for one tensor.
+var ZeroCopy = mapsFiles && nativeLittleEndian

@@ -1,8 +1,7 @@
-package nn
+package checkpoint
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +14,7 @@ import (
 // LoadSafetensors reads every tensor of one safetensors file into a Store.
 // F32 tensors alias the memory-mapped file (released by Store.Close); F16
 // and BF16 tensors stay 16-bit in the mapping until read as float32 (a
-// Linear packs them without widening, see NewLinear); F64 and integer
+// layer packs them without widening, see nn.NewLinear); F64 and integer
 // tensors are converted to float32.
 func LoadSafetensors(path string) (*Store, error) {
 	f, err := OpenSafetensors(path)
@@ -29,11 +28,11 @@ func LoadSafetensors(path string) (*Store, error) {
 // (closed on error, else by Store.Close).
 func storeFromSafetensors(f *Safetensors, path string) (*Store, error) {
 	m := make(map[string]*tensor.Tensor, len(f.infos))
-	half := map[string]*halfTensor{}
+	half := map[string]*Half{}
 	for _, name := range f.Names() {
 		ti := f.infos[name]
 		if ti.DType == "F16" || ti.DType == "BF16" {
-			h, err := newHalfTensor(ti.DType, ti.Shape, f.data[ti.Offsets[0]:ti.Offsets[1]])
+			h, err := newHalf(ti.DType, ti.Shape, f.data[ti.Offsets[0]:ti.Offsets[1]])
 			if err != nil {
 				f.Close()
 				return nil, fmt.Errorf("%s: tensor %q: %w", path, name, err)
@@ -65,16 +64,16 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 		WeightMap map[string]string `json:"weight_map"`
 	}
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", indexPath, ErrCorruptCheckpoint, err)
+		return nil, fmt.Errorf("%s: %w: %v", indexPath, ErrCorrupt, err)
 	}
 	if len(idx.WeightMap) == 0 {
-		return nil, fmt.Errorf("%s: %w: empty weight_map", indexPath, ErrCorruptCheckpoint)
+		return nil, fmt.Errorf("%s: %w: empty weight_map", indexPath, ErrCorrupt)
 	}
 	dir := filepath.Dir(indexPath)
 	shards := map[string]bool{}
 	for _, f := range idx.WeightMap {
 		if f == "" || strings.Contains(f, "..") || filepath.IsAbs(f) || strings.ContainsAny(f, `/\`) {
-			return nil, fmt.Errorf("%s: %w: shard name %q", indexPath, ErrCorruptCheckpoint, f)
+			return nil, fmt.Errorf("%s: %w: shard name %q", indexPath, ErrCorrupt, f)
 		}
 		shards[f] = true
 	}
@@ -96,7 +95,7 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 			}
 			if h, ok := s.half[n]; ok {
 				if all.half == nil {
-					all.half = map[string]*halfTensor{}
+					all.half = map[string]*Half{}
 				}
 				all.half[n] = h
 				continue
@@ -115,24 +114,14 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 	if len(missing) > 0 {
 		all.Close()
 		sort.Strings(missing)
-		return nil, fmt.Errorf("%s: %w: index names tensors its shards lack: %s", indexPath, ErrCorruptCheckpoint, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%s: %w: index names tensors its shards lack: %s", indexPath, ErrCorrupt, strings.Join(missing, ", "))
 	}
 	return all, nil
 }
 
-// LoadPyTorchStore reads a PyTorch checkpoint into a Store (see
-// OpenPyTorch).
-func LoadPyTorchStore(path string) (*Store, error) {
-	s, _, err := OpenPyTorch(path)
-	return s, err
-}
-
-// ErrNoCheckpoint is returned when a model directory holds no weights file.
-var ErrNoCheckpoint = errors.New("no checkpoint found")
-
-// CheckpointFiles lists, in order of preference, the weight files LoadDir
-// looks for in a model directory.
-var CheckpointFiles = []string{
+// FileNames lists, in order of preference, the weight files LoadDir looks
+// for in a model directory.
+var FileNames = []string{
 	"model.safetensors",
 	"model.safetensors.index.json",
 	"pytorch_model.bin",
@@ -142,19 +131,19 @@ var CheckpointFiles = []string{
 // LoadDir loads the weights of a Hub-layout model directory, preferring
 // safetensors (single or sharded) over pytorch_model.bin.
 func LoadDir(dir string) (*Store, error) {
-	for _, name := range CheckpointFiles {
+	for _, name := range FileNames {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
 		return LoadFile(p)
 	}
-	return nil, fmt.Errorf("%s: %w (looked for %s)", dir, ErrNoCheckpoint, strings.Join(CheckpointFiles, ", "))
+	return nil, fmt.Errorf("%s: %w (looked for %s)", dir, ErrNotFound, strings.Join(FileNames, ", "))
 }
 
 // LoadFile loads one weights file, choosing the reader from its name:
 // *.safetensors, *.safetensors.index.json, *.bin.index.json, or a PyTorch
-// pickle (*.bin, *.pt, *.pth).
+// checkpoint (*.bin, *.pt, *.pth; see OpenPyTorch).
 func LoadFile(path string) (*Store, error) {
 	switch {
 	case strings.HasSuffix(path, ".safetensors"):
@@ -164,7 +153,8 @@ func LoadFile(path string) (*Store, error) {
 	case strings.HasSuffix(path, ".bin.index.json"):
 		return loadPyTorchIndex(path)
 	default:
-		return LoadPyTorchStore(path)
+		s, _, err := OpenPyTorch(path)
+		return s, err
 	}
 }
 
@@ -177,29 +167,32 @@ func loadPyTorchIndex(indexPath string) (*Store, error) {
 		WeightMap map[string]string `json:"weight_map"`
 	}
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", indexPath, ErrCorruptCheckpoint, err)
+		return nil, fmt.Errorf("%s: %w: %v", indexPath, ErrCorrupt, err)
 	}
 	shards := map[string]bool{}
 	for _, f := range idx.WeightMap {
 		if f == "" || strings.Contains(f, "..") || strings.ContainsAny(f, `/\`) {
-			return nil, fmt.Errorf("%s: %w: shard name %q", indexPath, ErrCorruptCheckpoint, f)
+			return nil, fmt.Errorf("%s: %w: shard name %q", indexPath, ErrCorrupt, f)
 		}
 		shards[f] = true
 	}
-	all := NewStore(indexPath, map[string]*tensor.Tensor{})
+	names := make([]string, 0, len(shards))
 	for f := range shards {
-		m, dts, _, err := loadPyTorch(filepath.Join(filepath.Dir(indexPath), f))
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	all := NewStore(indexPath, map[string]*tensor.Tensor{})
+	all.half = map[string]*Half{}
+	for _, f := range names {
+		p, err := readPyTorch(filepath.Join(filepath.Dir(indexPath), f))
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range m {
+		for k, v := range p.tensors {
 			all.tensors[k] = v
 		}
-		for k, dt := range dts {
-			if all.dtypes == nil {
-				all.dtypes = map[string]string{}
-			}
-			all.dtypes[k] = dt
+		for k, h := range p.half {
+			all.half[k] = h
 		}
 	}
 	return all, nil

@@ -1,10 +1,9 @@
-package nn
+package checkpoint
 
 import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -119,24 +118,9 @@ func TestHalfPrecisionUpcast(t *testing.T) {
 	}
 }
 
-// writeSafetensors builds a file from a header map and data.
-func writeSafetensors(t *testing.T, header map[string]any, data []byte) string {
-	t.Helper()
-	h, _ := json.Marshal(header)
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, uint64(len(h)))
-	buf.Write(h)
-	buf.Write(data)
-	p := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestSafetensorsErrors(t *testing.T) {
 	good := map[string]any{"w": map[string]any{"dtype": "F32", "shape": []int{2, 2}, "data_offsets": []int{0, 16}}}
-	p := writeSafetensors(t, good, make([]byte, 16))
+	p := testdata.WriteSafetensors(t, good, make([]byte, 16))
 	s, err := LoadSafetensors(p)
 	if err != nil {
 		t.Fatalf("valid file: %v", err)
@@ -148,7 +132,7 @@ func TestSafetensorsErrors(t *testing.T) {
 		file func() string
 		want string
 	}{
-		{"truncated data", func() string { return writeSafetensors(t, good, make([]byte, 10)) }, "outside the 10-byte data section"},
+		{"truncated data", func() string { return testdata.WriteSafetensors(t, good, make([]byte, 10)) }, "outside the 10-byte data section"},
 		{"header larger than file", func() string {
 			p := filepath.Join(t.TempDir(), "x.safetensors")
 			var buf bytes.Buffer
@@ -163,13 +147,13 @@ func TestSafetensorsErrors(t *testing.T) {
 			return p
 		}, "too short"},
 		{"unknown dtype", func() string {
-			return writeSafetensors(t, map[string]any{"w": map[string]any{"dtype": "Q4", "shape": []int{2}, "data_offsets": []int{0, 2}}}, make([]byte, 2))
+			return testdata.WriteSafetensors(t, map[string]any{"w": map[string]any{"dtype": "Q4", "shape": []int{2}, "data_offsets": []int{0, 2}}}, make([]byte, 2))
 		}, `unsupported dtype "Q4"`},
 		{"byte count vs shape", func() string {
-			return writeSafetensors(t, map[string]any{"w": map[string]any{"dtype": "F32", "shape": []int{3}, "data_offsets": []int{0, 8}}}, make([]byte, 8))
+			return testdata.WriteSafetensors(t, map[string]any{"w": map[string]any{"dtype": "F32", "shape": []int{3}, "data_offsets": []int{0, 8}}}, make([]byte, 8))
 		}, "8 bytes stored for F32 shape [3] (needs 12)"},
 		{"overflowing shape", func() string {
-			return writeSafetensors(t, map[string]any{"w": map[string]any{"dtype": "F32", "shape": []int{1 << 40, 1 << 40}, "data_offsets": []int{0, 8}}}, make([]byte, 8))
+			return testdata.WriteSafetensors(t, map[string]any{"w": map[string]any{"dtype": "F32", "shape": []int{1 << 40, 1 << 40}, "data_offsets": []int{0, 8}}}, make([]byte, 8))
 		}, "overflows"},
 		{"bad json", func() string {
 			p := filepath.Join(t.TempDir(), "x.safetensors")
@@ -188,8 +172,8 @@ func TestSafetensorsErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: error %q does not mention %q", c.name, err, c.want)
 		}
-		if c.name != "unknown dtype" && !errors.Is(err, ErrCorruptCheckpoint) {
-			t.Fatalf("%s: %v does not wrap ErrCorruptCheckpoint", c.name, err)
+		if c.name != "unknown dtype" && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: %v does not wrap ErrCorrupt", c.name, err)
 		}
 	}
 	// A real checkpoint cut short is refused.
@@ -197,7 +181,7 @@ func TestSafetensorsErrors(t *testing.T) {
 	b, _ := os.ReadFile(real)
 	cut := filepath.Join(t.TempDir(), "cut.safetensors")
 	os.WriteFile(cut, b[:len(b)/2], 0o644)
-	if _, err := LoadSafetensors(cut); !errors.Is(err, ErrCorruptCheckpoint) {
+	if _, err := LoadSafetensors(cut); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("truncated real checkpoint: %v", err)
 	}
 }
@@ -209,8 +193,9 @@ func TestShapeMismatchAndMissingReported(t *testing.T) {
 		"extra":        tensor.New(1),
 	})
 	w := s.Root().Sub("enc")
-	NewLinear(w.Sub("a"), 3, 5, true) // wrong out + missing bias
-	NewLinear(w.Sub("c"), 3, 4, false)
+	w.Tensor("a.weight", 5, 3) // wrong shape
+	w.Tensor("a.bias", 5)      // missing
+	w.Tensor("c.weight", 4, 3)
 	err := s.Err(true)
 	if !errors.Is(err, ErrMissingWeights) {
 		t.Fatalf("want ErrMissingWeights, got %v", err)
@@ -243,7 +228,7 @@ func TestForbiddenPickleGlobal(t *testing.T) {
 	// protocol 2: GLOBAL 'os system', then STOP.
 	pkl := []byte("\x80\x02cos\nsystem\nq\x00.")
 	p := writeZip(t, map[string][]byte{"archive/data.pkl": pkl, "archive/version": []byte("3\n")})
-	_, _, err := LoadPyTorch(p)
+	_, _, err := OpenPyTorch(p)
 	if !errors.Is(err, ErrForbiddenPickle) {
 		t.Fatalf("want ErrForbiddenPickle, got %v", err)
 	}
@@ -253,29 +238,12 @@ func TestForbiddenPickleGlobal(t *testing.T) {
 	// builtins.eval via REDUCE
 	pkl = []byte("\x80\x02cbuiltins\neval\nq\x00X\x04\x00\x00\x001+1\x85R.")
 	p = writeZip(t, map[string][]byte{"archive/data.pkl": pkl})
-	if _, _, err := LoadPyTorch(p); !errors.Is(err, ErrForbiddenPickle) {
+	if _, _, err := OpenPyTorch(p); !errors.Is(err, ErrForbiddenPickle) {
 		t.Fatalf("eval: want ErrForbiddenPickle, got %v", err)
 	}
 	// garbage is corrupt, not a panic
 	p = writeZip(t, map[string][]byte{"archive/data.pkl": []byte("\x80\x02}q\x00(X")})
-	if _, _, err := LoadPyTorch(p); !errors.Is(err, ErrCorruptCheckpoint) {
+	if _, _, err := OpenPyTorch(p); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("truncated pickle: %v", err)
-	}
-}
-
-func TestReadJSONRequired(t *testing.T) {
-	var cfg struct {
-		Hidden int `json:"hidden_size"`
-	}
-	raw := []byte(`{"hidden_size": 8, "vision_config": {"patch_size": 4}, "unknown": 1}`)
-	if err := DecodeJSON("config.json", raw, &cfg, "hidden_size", "vision_config.patch_size"); err != nil || cfg.Hidden != 8 {
-		t.Fatalf("valid config: %v", err)
-	}
-	err := DecodeJSON("config.json", raw, &cfg, "num_layers", "vision_config.image_size")
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "num_layers, vision_config.image_size") {
-		t.Fatalf("missing fields: %v", err)
-	}
-	if err := DecodeJSON("config.json", []byte("{"), &cfg); !errors.Is(err, ErrConfig) {
-		t.Fatalf("malformed: %v", err)
 	}
 }
