@@ -240,8 +240,10 @@ func (c Config) Validate() error {
 	if err := c.Text.Validate(); err != nil {
 		return fmt.Errorf("llava: text_config: %w", err)
 	}
-	if c.ImageTokenIndex < 0 || c.ImageTokenIndex >= c.Text.VocabSize {
-		return bad("image_token_index %d outside the vocabulary of %d", c.ImageTokenIndex, c.Text.VocabSize)
+	// The <image> token is never embedded (its features take its place),
+	// so it need not lie within the language model's vocabulary.
+	if c.ImageTokenIndex < 0 || c.ImageTokenIndex > 1<<24 {
+		return bad("image_token_index %d", c.ImageTokenIndex)
 	}
 	return nil
 }
