@@ -3,6 +3,7 @@ package goformer_test
 import (
 	"context"
 	"fmt"
+	"image"
 	"log"
 	"os"
 
@@ -187,4 +188,33 @@ func ExampleTranscriber() {
 	}
 	fmt.Printf("%.2f s: %s…\n", res.Duration, res.Text[:24])
 	// Output: 11.00 s: YAYXYXYXYAXAUSICHACAXYAW…
+}
+
+// A conversation about an image, the answer streamed as it is generated
+// (LLaVA; a real checkpoint is llava-hf/llava-1.5-7b-hf).
+func ExampleChatter() {
+	ctx := context.Background()
+	m, err := goformer.Load(ctx, "../shared/fixtures/llava/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	f := decode("../shared/media/images/chelsea.png")
+	defer f.Close()
+	img, err := goformer.DecodeImage(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	msgs := []goformer.Message{{Role: goformer.RoleUser, Text: "What is shown?", Images: []image.Image{img}}}
+	res, err := m.(goformer.Chatter).Chat(ctx, msgs, goformer.ChatOptions{
+		MaxNewTokens: 3,
+		OnToken:      func(piece string) { fmt.Printf("[%s]", piece) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("\n%s (%s)\n", res.Text, res.FinishReason)
+	// Output:
+	// [hombres][ metadata][ différentes]
+	// hombres metadata différentes (length)
 }

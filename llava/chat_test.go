@@ -2,6 +2,8 @@ package llava
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"image"
 	"os"
@@ -405,5 +407,67 @@ func TestMissingWeights(t *testing.T) {
 		if !strings.Contains(err.Error(), n) {
 			t.Errorf("error does not name %s: %v", n, err)
 		}
+	}
+}
+
+func TestLoadNewLayout(t *testing.T) {
+	// Checkpoints saved by transformers 4.52 and later name the weights
+	// model.language_model.*, model.vision_tower.*,
+	// model.multi_modal_projector.* and lm_head.*.
+	src := filepath.Join(testdataFixture(t), "model")
+	raw, err := os.ReadFile(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := binary.LittleEndian.Uint64(raw)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(raw[8:8+n], &header); err != nil {
+		t.Fatal(err)
+	}
+	renamed := map[string]json.RawMessage{}
+	for name, v := range header {
+		switch {
+		case name == "__metadata__":
+		case strings.HasPrefix(name, "language_model.model."):
+			name = "model.language_model." + strings.TrimPrefix(name, "language_model.model.")
+		case strings.HasPrefix(name, "language_model.lm_head."):
+			name = strings.TrimPrefix(name, "language_model.")
+		default:
+			name = "model." + name
+		}
+		renamed[name] = v
+	}
+	h, err := json.Marshal(renamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	out = append(append(out, h...), raw[8+n:]...)
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "preprocessor_config.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "generation_config.json"} {
+		if err := os.Symlink(filepath.Join(src, f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ref, _ := loadFixture(t)
+	msgs := []Message{{Role: task.RoleUser, Text: "Hi", Images: []image.Image{tiny()}}}
+	a, err := m.Chat(context.Background(), msgs, ChatOptions{MaxNewTokens: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ref.Chat(context.Background(), msgs, ChatOptions{MaxNewTokens: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.IDs, b.IDs) {
+		t.Errorf("new layout %v, Hub layout %v", a.IDs, b.IDs)
 	}
 }

@@ -102,3 +102,57 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// realConfig is llava-hf/llava-1.5-7b-hf's config.json.
+const realConfig = `{
+  "architectures": ["LlavaForConditionalGeneration"],
+  "ignore_index": -100,
+  "image_token_index": 32000,
+  "model_type": "llava",
+  "pad_token_id": 32001,
+  "projector_hidden_act": "gelu",
+  "text_config": {
+    "_name_or_path": "lmsys/vicuna-7b-v1.5",
+    "architectures": ["LlamaForCausalLM"],
+    "max_position_embeddings": 4096,
+    "model_type": "llama",
+    "rms_norm_eps": 1e-05,
+    "torch_dtype": "float16",
+    "vocab_size": 32064
+  },
+  "tie_word_embeddings": false,
+  "torch_dtype": "float16",
+  "transformers_version": "4.36.0.dev0",
+  "vision_config": {
+    "hidden_size": 1024,
+    "image_size": 336,
+    "intermediate_size": 4096,
+    "model_type": "clip_vision_model",
+    "num_attention_heads": 16,
+    "num_hidden_layers": 24,
+    "patch_size": 14,
+    "projection_dim": 768,
+    "vocab_size": 32000
+  },
+  "vision_feature_layer": -2,
+  "vision_feature_select_strategy": "default",
+  "vocab_size": 32064
+}`
+
+func TestParseRealConfig(t *testing.T) {
+	c, err := ParseConfig("config.json", []byte(realConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := c.Text
+	if x.ModelType != "llama" || x.HiddenSize != 4096 || x.NumLayers != 32 || x.NumHeads != 32 || x.NumKVHeads != 32 ||
+		x.IntermediateSize != 11008 || x.VocabSize != 32064 || x.MaxPositions != 4096 || x.RMSNormEps != 1e-5 || x.TieWordEmbeddings {
+		t.Errorf("text config %+v", x)
+	}
+	if v := c.Vision; v.HiddenSize != 1024 || v.NumHiddenLayers != 24 || v.ImageSize != 336 || v.PatchSize != 14 || v.HiddenAct != "quick_gelu" {
+		t.Errorf("vision config %+v", v)
+	}
+	if l, _ := c.featureLayer(); l != 23 || c.FeatureRows() != 576 || c.PadTokenID != 32001 {
+		t.Errorf("feature layer %d, rows %d, pad %d", l, c.FeatureRows(), c.PadTokenID)
+	}
+}

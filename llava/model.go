@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/goformer/goformer/imageproc"
@@ -109,6 +110,7 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 		return nil, fmt.Errorf("llava: %w", err)
 	}
 	o.Apply(store)
+	renameNewLayout(store)
 	m, err := New(cfg, store)
 	if err != nil {
 		store.Close()
@@ -125,6 +127,29 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// renameNewLayout maps the weight names of checkpoints saved by
+// transformers 4.52 and later (model.language_model.*, model.vision_tower.*,
+// model.multi_modal_projector.*, lm_head.*) onto the names New reads, as
+// transformers' own checkpoint conversion mapping does.
+func renameNewLayout(store *nn.Store) {
+	if !store.Root().Has("model.language_model.embed_tokens.weight") {
+		return
+	}
+	store.Rename(func(name string) string {
+		switch {
+		case strings.HasPrefix(name, "model.language_model."):
+			return "language_model.model." + strings.TrimPrefix(name, "model.language_model.")
+		case strings.HasPrefix(name, "model.vision_tower."):
+			return "vision_tower." + strings.TrimPrefix(name, "model.vision_tower.")
+		case strings.HasPrefix(name, "model.multi_modal_projector."):
+			return "multi_modal_projector." + strings.TrimPrefix(name, "model.multi_modal_projector.")
+		case strings.HasPrefix(name, "lm_head."):
+			return "language_model." + name
+		}
+		return name
+	})
 }
 
 func exists(path string) bool {
