@@ -70,7 +70,9 @@ func (r *resources) close() error {
 // present (the default decoding), preprocessor_config.json (needed by the
 // image-level calls) and the Llama tokenizer (tokenizer.model or
 // tokenizer.json with tokenizer_config.json; needed by the text-level
-// calls). The weights stay memory-mapped until Close.
+// calls). The weights stay memory-mapped until Close. Checkpoints saved by
+// transformers 4.52 and later (model.language_model.*, lm_head.*, ...) are
+// read under the names New expects.
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	o, err := nn.ApplyLoadOptions(opts)
 	if err != nil {
