@@ -234,8 +234,8 @@ func TestChat(t *testing.T) {
 		t.Skipf("llava case prompt %q is not one chat turn", first.Prompt)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(build(t), "chat"), "-model", model(t, "llava"), "-image", img(t, first.Image),
-		"-max-tokens", strconv.Itoa(c.Generate.MaxNewTokens))
+	cmd := exec.Command(filepath.Join(build(t), "chat"), "-model", model(t, "llava"),
+		"-max-tokens", strconv.Itoa(c.Generate.MaxNewTokens), img(t, first.Image))
 	cmd.Stdin = strings.NewReader(question + "\n\nAnd then?\n")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -2,7 +2,7 @@
 // read from standard input is a question, each answer is printed as it is
 // generated, and the conversation so far goes with every question.
 //
-//	go run ./examples/chat -image cat.jpg
+//	go run ./examples/chat cat.jpg
 package main
 
 import (
@@ -20,10 +20,12 @@ import (
 
 func main() {
 	modelID := flag.String("model", goformer.DefaultModel(goformer.TaskChat), "Hub id or local model directory")
-	imagePath := flag.String("image", "", "the image the conversation is about")
 	maxTokens := flag.Int("max-tokens", 0, "most tokens per answer (0: the model's default)")
 	flag.Parse()
 	log.SetFlags(0)
+	if flag.NArg() != 1 {
+		log.Fatal("usage: chat [-model ID] [-max-tokens N] IMAGE < questions")
+	}
 	ctx := context.Background()
 
 	model, err := goformer.Load(ctx, *modelID)
@@ -35,22 +37,18 @@ func main() {
 	if !ok {
 		log.Fatalf("%s does not chat", *modelID)
 	}
-	var images []image.Image
-	if *imagePath != "" {
-		f, err := os.Open(*imagePath)
-		if err != nil {
-			log.Fatal(err)
-		}
-		img, err := goformer.DecodeImage(f)
-		f.Close()
-		if err != nil {
-			log.Fatalf("%s: %v", *imagePath, err)
-		}
-		images = append(images, img)
+	f, err := os.Open(flag.Arg(0))
+	if err != nil {
+		log.Fatal(err)
 	}
+	img, err := goformer.DecodeImage(f)
+	f.Close()
+	if err != nil {
+		log.Fatalf("%s: %v", flag.Arg(0), err)
+	}
+	images := []image.Image{img}
 	var history []goformer.Message
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
+	for in := bufio.NewScanner(os.Stdin); in.Scan(); {
 		question := strings.TrimSpace(in.Text())
 		if question == "" {
 			continue
@@ -67,8 +65,5 @@ func main() {
 		}
 		fmt.Println()
 		history = append(history, goformer.Message{Role: goformer.RoleAssistant, Text: res.Text})
-	}
-	if err := in.Err(); err != nil {
-		log.Fatal(err)
 	}
 }
