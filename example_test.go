@@ -15,21 +15,33 @@ import (
 // produced for the same weights. A real checkpoint is named the same way:
 // goformer.Load(ctx, "Salesforce/blip-image-captioning-large").
 
-func decode(path string) *os.File {
+// load loads a model, stopping the example on an error.
+func load(ctx context.Context, ref string) goformer.Model {
+	m, err := goformer.Load(ctx, ref)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return m
+}
+
+// open decodes an image file.
+func open(path string) image.Image {
 	f, err := os.Open(path)
 	if err != nil {
 		log.Fatal(err)
 	}
-	return f
+	defer f.Close()
+	img, err := goformer.DecodeImage(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return img
 }
 
 // Load picks the family from config.json; Info tells what the model does.
 func ExampleLoad() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/blip-vqa/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/blip-vqa/model")
 	defer m.Close()
 	info := m.Info()
 	fmt.Println(info.Family, info.Architecture, info.Tasks)
@@ -38,17 +50,9 @@ func ExampleLoad() {
 
 func ExampleCaptioner() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/blip-caption/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/blip-caption/model")
 	defer m.Close()
-	f := decode("../shared/media/images/chelsea.png")
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		log.Fatal(err)
-	}
+	img := open("../shared/media/images/chelsea.png")
 	c, err := m.(goformer.Captioner).Caption(ctx, img, goformer.CaptionOptions{MaxNewTokens: 12})
 	if err != nil {
 		log.Fatal(err)
@@ -59,17 +63,9 @@ func ExampleCaptioner() {
 
 func ExampleAnswerer() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/blip-vqa/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/blip-vqa/model")
 	defer m.Close()
-	f := decode("../shared/media/images/chelsea.png")
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		log.Fatal(err)
-	}
+	img := open("../shared/media/images/chelsea.png")
 	a, err := m.(goformer.Answerer).Answer(ctx, img, "what is in the picture?", goformer.AnswerOptions{MaxNewTokens: 8})
 	if err != nil {
 		log.Fatal(err)
@@ -80,17 +76,9 @@ func ExampleAnswerer() {
 
 func ExampleClassifier() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/vit/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/vit/model")
 	defer m.Close()
-	f := decode("../shared/media/images/chelsea.png")
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		log.Fatal(err)
-	}
+	img := open("../shared/media/images/chelsea.png")
 	preds, err := m.(goformer.Classifier).Classify(ctx, img, goformer.ClassifyOptions{TopK: 3})
 	if err != nil {
 		log.Fatal(err)
@@ -106,17 +94,9 @@ func ExampleClassifier() {
 
 func ExampleZeroShotClassifier() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/clip/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/clip/model")
 	defer m.Close()
-	f := decode("../shared/media/images/chelsea.png")
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		log.Fatal(err)
-	}
+	img := open("../shared/media/images/chelsea.png")
 	labels := []string{"a photo of a cat", "a photo of an astronaut", "a cup of coffee", "a page of text"}
 	scores, err := m.(goformer.ZeroShotClassifier).ZeroShot(ctx, img, labels, goformer.ZeroShotOptions{})
 	if err != nil {
@@ -134,10 +114,7 @@ func ExampleZeroShotClassifier() {
 
 func ExampleEmbedder() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/clip/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/clip/model")
 	defer m.Close()
 	vecs, err := m.(goformer.Embedder).EmbedTexts(ctx, []string{"a photo of a cat", "a cup of coffee"})
 	if err != nil {
@@ -153,10 +130,7 @@ func ExampleEmbedder() {
 
 func ExampleSearcher() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/clip/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/clip/model")
 	defer m.Close()
 	ix, err := m.(goformer.Searcher).IndexDir(ctx, "../shared/media/images", goformer.IndexOptions{
 		// Skip files that are no images (or broken ones).
@@ -175,12 +149,12 @@ func ExampleSearcher() {
 
 func ExampleTranscriber() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/wav2vec2/model")
+	m := load(ctx, "../shared/fixtures/wav2vec2/model")
+	defer m.Close()
+	f, err := os.Open("../shared/media/audio/jfk.flac")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer m.Close()
-	f := decode("../shared/media/audio/jfk.flac")
 	defer f.Close()
 	res, err := goformer.TranscribeReader(ctx, m.(goformer.Transcriber), f, goformer.TranscribeOptions{})
 	if err != nil {
@@ -194,17 +168,9 @@ func ExampleTranscriber() {
 // (LLaVA; a real checkpoint is llava-hf/llava-1.5-7b-hf).
 func ExampleChatter() {
 	ctx := context.Background()
-	m, err := goformer.Load(ctx, "../shared/fixtures/llava/model")
-	if err != nil {
-		log.Fatal(err)
-	}
+	m := load(ctx, "../shared/fixtures/llava/model")
 	defer m.Close()
-	f := decode("../shared/media/images/chelsea.png")
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		log.Fatal(err)
-	}
+	img := open("../shared/media/images/chelsea.png")
 	msgs := []goformer.Message{{Role: goformer.RoleUser, Text: "What is shown?", Images: []image.Image{img}}}
 	res, err := m.(goformer.Chatter).Chat(ctx, msgs, goformer.ChatOptions{
 		MaxNewTokens: 3,

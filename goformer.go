@@ -12,9 +12,9 @@
 //		fmt.Println(res.Text)
 //	}
 //
-// Every built-in family (vit, clip, whisper, blip, vit-gpt2, wav2vec2,
-// llava) is registered when this package is imported; Families lists them.
-// A Chatter (LLaVA) holds conversations about images. The family
+// Every built-in family (vit, clip, whisper, blip, blip2, vit-gpt2,
+// wav2vec2, llava) is registered when this package is imported; Families
+// lists them. A Chatter (LLaVA) holds conversations about images. The family
 // packages stay available for what the task interfaces do not cover
 // (teacher-forced logits, language detection, indexes of your own); each
 // has the same shape: Load(dir, opts...), New(config, weights), Close.
@@ -47,6 +47,7 @@ import (
 
 	// The built-in families register themselves.
 	_ "github.com/goformer/goformer/blip"
+	_ "github.com/goformer/goformer/blip2"
 	_ "github.com/goformer/goformer/clip"
 	_ "github.com/goformer/goformer/gpt2"
 	_ "github.com/goformer/goformer/llava"

@@ -86,6 +86,7 @@ var archFixtures = map[string]string{
 	"WhisperForConditionalGeneration": "whisper",
 	"BlipForConditionalGeneration":    "blip-caption",
 	"BlipForQuestionAnswering":        "blip-vqa",
+	"Blip2ForConditionalGeneration":   "blip2",
 	"VisionEncoderDecoderModel":       "vit-gpt2",
 	"Wav2Vec2ForCTC":                  "wav2vec2",
 	"HubertForCTC":                    "hubert",

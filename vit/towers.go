@@ -77,7 +77,26 @@ func NewCLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
 //
 // Weight problems are recorded in the store.
 func NewBLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
-	cfg.PatchBias, cfg.QKVBias = true, true
+	cfg.QKVBias = true
+	return newBLIPStyleEncoder(w, cfg)
+}
+
+// NewBLIP2Encoder builds an Encoder from the weight names of transformers'
+// Blip2VisionModel under w (the view of "vision_model."): BLIP's names
+// (see NewBLIPEncoder), with the fused qkv projection's bias present only
+// when cfg.QKVBias is set (vision_config.qkv_bias). Transformers builds
+// that bias from a query and a value bias with a zero key bias and saves
+// it as self_attn.qkv.bias; checkpoints that keep the two halves apart
+// (self_attn.q_bias and self_attn.v_bias, as LAVIS does) are read too.
+//
+// Weight problems are recorded in the store.
+func NewBLIP2Encoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+	return newBLIPStyleEncoder(w, cfg)
+}
+
+// newBLIPStyleEncoder reads BLIP's and BLIP-2's vision towers.
+func newBLIPStyleEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
+	cfg.PatchBias = true
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -94,7 +113,10 @@ func NewBLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
 	}
 	for i := 0; i < cfg.NumLayers; i++ {
 		l := w.Subf("encoder.layers.%d", i)
-		qkv := nn.NewLinear(l.Sub("self_attn.qkv"), d, 3*d, true)
+		qkv := nn.NewLinear(l.Sub("self_attn.qkv"), d, 3*d, false)
+		if cfg.QKVBias {
+			qkv.B = qkvBias(l.Sub("self_attn"), d)
+		}
 		e.Layers = append(e.Layers, &nn.EncoderBlock{
 			PreNorm: true,
 			Attn: &nn.Attention{
@@ -112,6 +134,20 @@ func NewBLIPEncoder(w nn.Weights, cfg EncoderConfig) (*Encoder, error) {
 		})
 	}
 	return e, nil
+}
+
+// qkvBias reads the fused projection's bias [3D] under a (the view of
+// "self_attn."): qkv.bias, or q_bias and v_bias with a zero key bias
+// between them when only those are stored.
+func qkvBias(a nn.Weights, d int) *tensor.Tensor {
+	if a.Has("qkv.bias") || !a.Has("q_bias") || !a.Has("v_bias") {
+		return a.Tensor("qkv.bias", 3*d)
+	}
+	b := tensor.New(3 * d)
+	bd := b.Data()
+	copy(bd[:d], a.Tensor("q_bias", d).Contiguous().Data())
+	copy(bd[2*d:], a.Tensor("v_bias", d).Contiguous().Data())
+	return b
 }
 
 // Pooled returns the class token of each row of a last hidden state

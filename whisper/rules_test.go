@@ -517,16 +517,16 @@ func TestWordTimestampSeek(t *testing.T) {
 	// the window ends with a closed pair: seek to the end of the last word
 	// (4.0 s), not to the last timestamp (5 s)
 	_, seeks := run(Options{}, []map[float64]DecodingResult{win(ts(0), hello, ts(2), ts(2), world, ts(5), ts(5)), win(ts(0), world, ts(1))},
-		[][][]Word{{{{" Hello", 0.5, 1.5, 0.9}}, {{" world", 2.5, 4.0, 0.9}}}, {{{" world", 4.1, 4.5, 0.9}}}})
+		[][][]Word{{{{Word: " Hello", Start: 0.5, End: 1.5, Probability: 0.9}}, {{Word: " world", Start: 2.5, End: 4.0, Probability: 0.9}}}, {{{Word: " world", Start: 4.1, End: 4.5, Probability: 0.9}}}})
 	if len(seeks) < 2 || seeks[1] != 400 {
 		t.Errorf("window seeks %v, want the second at 400", seeks)
 	}
 
 	// a likely hallucination after a long silence: skip to its start
-	anomaly := []Word{{" Hello", 3.0, 3.02, 0.01}}
+	anomaly := []Word{{Word: " Hello", Start: 3.0, End: 3.02, Probability: 0.01}}
 	res, seeks := run(Options{HallucinationSilenceThreshold: 1},
 		[]map[float64]DecodingResult{win(ts(0), hello, ts(4), ts(4), world, ts(8), ts(8)), win(ts(0), world, ts(1))},
-		[][][]Word{{anomaly, {{" world", 5, 6, 0.9}}}, {{{" world", 3.2, 3.8, 0.9}}}})
+		[][][]Word{{anomaly, {{Word: " world", Start: 5, End: 6, Probability: 0.9}}}, {{{Word: " world", Start: 3.2, End: 3.8, Probability: 0.9}}}})
 	if len(seeks) < 2 || seeks[1] != 300 {
 		t.Errorf("window seeks %v, want the second at 300", seeks)
 	}

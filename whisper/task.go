@@ -76,30 +76,13 @@ func (t *taskModel) Transcribe(ctx context.Context, pcm []float32, o task.Transc
 // writes in OpenAI's output formats (Task and Duration are left for the
 // caller to fill).
 func (r *Result) Transcript() *task.Transcript {
-	tr := &task.Transcript{Language: r.Language, Text: r.Text, Segments: make([]task.Segment, len(r.Segments))}
-	for i, s := range r.Segments {
-		tr.Segments[i] = s.task()
-		if s.hasWords || s.Words != nil {
+	tr := &task.Transcript{Language: r.Language, Text: r.Text, Segments: r.Segments, Words: r.words}
+	for _, s := range r.Segments {
+		if s.Words != nil {
 			tr.Words = true
 		}
 	}
 	return tr
-}
-
-// task converts a segment to the front door's type.
-func (s Segment) task() task.Segment {
-	out := task.Segment{
-		ID: s.ID, Seek: s.Seek, Start: s.Start, End: s.End, Text: s.Text, Tokens: s.Tokens,
-		Temperature: s.Temperature, AvgLogprob: s.AvgLogprob,
-		CompressionRatio: s.CompressionRatio, NoSpeechProb: s.NoSpeechProb,
-	}
-	if s.Words != nil {
-		out.Words = make([]task.Word, len(s.Words))
-		for i, w := range s.Words {
-			out.Words[i] = task.Word(w)
-		}
-	}
-	return out
 }
 
 // CheckOptions tells whether the model honours the options of a task
@@ -153,10 +136,7 @@ func (t *taskModel) options(o task.TranscribeOptions) (Options, error) {
 	if o.Beams > 1 {
 		opt.BeamSize = o.Beams
 	}
-	if o.OnSegment != nil {
-		f := o.OnSegment
-		opt.OnSegment = func(s Segment) { f(s.task()) }
-	}
+	opt.OnSegment = o.OnSegment
 	return opt, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/goformer/goformer/task"
+
 	"github.com/goformer/goformer/audio"
 	"github.com/goformer/goformer/tensor"
 )
@@ -100,38 +102,20 @@ const (
 	DefaultAppendPunctuations  = "\"'.。,，!！?？:：”)]}、"
 )
 
-// Word is one word with its timing.
-type Word struct {
-	Word        string  `json:"word"`
-	Start       float64 `json:"start"`
-	End         float64 `json:"end"`
-	Probability float64 `json:"probability"`
-}
+// Word is one word with its timing (the front door's type).
+type Word = task.Word
 
 // Segment is a piece of the transcript with its timing and decoding
-// statistics (OpenAI's segment dict).
-type Segment struct {
-	ID               int     `json:"id"`
-	Seek             int     `json:"seek"`
-	Start            float64 `json:"start"`
-	End              float64 `json:"end"`
-	Text             string  `json:"text"`
-	Tokens           []int   `json:"tokens"`
-	Temperature      float64 `json:"temperature"`
-	AvgLogprob       float64 `json:"avg_logprob"`
-	CompressionRatio float64 `json:"compression_ratio"`
-	NoSpeechProb     float64 `json:"no_speech_prob"`
-	// Words is set when word timestamps were asked for.
-	Words []Word `json:"words,omitempty"`
-	// hasWords marks segments of a word-timestamp run (Words may be empty).
-	hasWords bool
-}
+// statistics (OpenAI's segment dict; the front door's type).
+type Segment = task.Segment
 
 // Result is a transcription.
 type Result struct {
 	Text     string    `json:"text"`
 	Segments []Segment `json:"segments"`
 	Language string    `json:"language"`
+	// words marks a word-timestamp run (a segment's Words may be empty).
+	words bool
 }
 
 var defaultTemperatures = []float64{0, 0.2, 0.4, 0.6, 0.8, 1.0}
@@ -561,7 +545,9 @@ func (lf *longForm) run(ctx context.Context, mel melSource, opt Options) (*Resul
 
 		if opt.WordTimestamps {
 			for i := range current {
-				current[i].hasWords = true
+				if current[i].Words == nil {
+					current[i].Words = []Word{}
+				}
 			}
 			if err := lf.words(ctx, current, tok, language, task, enc, segmentSize, prepend, appendP, lastSpeechTimestamp); err != nil {
 				return nil, err
@@ -658,6 +644,7 @@ func (lf *longForm) run(ctx context.Context, mel melSource, opt Options) (*Resul
 		Text:     tok.Decode(allTokens[len(initialPromptTokens):]),
 		Segments: allSegments,
 		Language: language,
+		words:    opt.WordTimestamps,
 	}, nil
 }
 

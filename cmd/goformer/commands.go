@@ -355,7 +355,7 @@ func runCaption(e *env, args []string) error {
 	const usage = `[-model ID|DIR] [-prompt TEXT] [-beam N] [-max-tokens N] [-format text|json|jsonl] [-o FILE] IMAGE|DIR|GLOB|-...`
 	fs := flagSet("caption")
 	c := commonFlags(fs, defaultCaptionModel, "text", "text, json or jsonl")
-	prompt := fs.String("prompt", "", `text the caption starts with, e.g. "a photography of" (BLIP only)`)
+	prompt := fs.String("prompt", "", `text the caption starts with, e.g. "a photography of" (BLIP and BLIP-2)`)
 	beam := fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
 	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
 	pos, err := parse(e, fs, usage, args)
