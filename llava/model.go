@@ -323,10 +323,9 @@ func (m *Model) SelectedFeatures(ctx context.Context, pixels *tensor.Tensor) (*t
 	if m.cfg.VisionFeatureSelectStrategy == "full" {
 		return h, nil
 	}
-	sel := h.Slice(1, 1, h.Dim(1)).Contiguous()
-	if sel != h {
-		tensor.Release(h)
-	}
+	// A copy: for one image the slice is a view of h's storage.
+	sel := h.Slice(1, 1, h.Dim(1)).Clone()
+	tensor.Release(h)
 	return sel, nil
 }
 
@@ -492,6 +491,7 @@ func (m *Model) Generate(ctx context.Context, ids []int, pixels *tensor.Tensor, 
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(x)
 	out, err := m.lm.Generate(ctx, llm.Prompt{IDs: ids, Embeds: x}, opt)
 	return out, m.wrap(err)
 }
