@@ -107,6 +107,24 @@ type Match struct {
 // NewIndex returns an empty index for the model's embeddings.
 func (m *Model) NewIndex() *Index { return &Index{dim: m.Dim(), model: m.id} }
 
+// NewIndexFor returns an empty index for the embeddings of the model whose
+// Fingerprint is fingerprint (64 hex digits) and whose embeddings have dim
+// values: for programs that compute embeddings in one place and index them
+// in another (a distributed job's workers), where the model is not at
+// hand. Model.LoadIndex accepts the saved index as that model's own.
+func NewIndexFor(fingerprint string, dim int) (*Index, error) {
+	ix := &Index{dim: dim}
+	b, err := hex.DecodeString(fingerprint)
+	if err != nil || len(b) != len(ix.model) {
+		return nil, fmt.Errorf("%w: model fingerprint %q is not %d hex digits", ErrInput, fingerprint, 2*len(ix.model))
+	}
+	if dim <= 0 || dim > maxIndexDim {
+		return nil, fmt.Errorf("%w: index dimension %d (want 1…%d)", ErrInput, dim, maxIndexDim)
+	}
+	copy(ix.model[:], b)
+	return ix, nil
+}
+
 // Dim returns the embedding dimension.
 func (ix *Index) Dim() int { return ix.dim }
 

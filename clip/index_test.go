@@ -608,3 +608,64 @@ func TestIndexFolder(t *testing.T) {
 		t.Errorf("recursive update: %+v, recursive %v, ids %v", ch, ix.Recursive(), ix.IDs())
 	}
 }
+
+// TestNewIndexFor builds an index from a fingerprint and vectors, as a
+// program does that embeds in one place and indexes in another: the model
+// accepts it as its own, and it holds what NewIndex would.
+func TestNewIndexFor(t *testing.T) {
+	f := loadClipFixture(t)
+	m := f.model
+	vecs, err := m.EmbedTexts(context.Background(), []string{"a photo of a cat", "a dog"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := NewIndexFor(m.Fingerprint(), m.Dim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := m.NewIndex()
+	for i, v := range vecs {
+		id := []string{"cat", "dog"}[i]
+		if err := ix.Add(id, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.Add(id, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.CheckIndex(ix); err != nil {
+		t.Fatalf("CheckIndex: %v", err)
+	}
+	var a, b bytes.Buffer
+	if _, err := ix.WriteTo(&a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ref.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("index made with NewIndexFor differs from the model's NewIndex")
+	}
+	path := filepath.Join(t.TempDir(), "x.gfidx")
+	if err := ix.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.LoadIndex(path); err != nil {
+		t.Errorf("LoadIndex: %v", err)
+	}
+
+	other := strings.Repeat("0", 64)
+	if ix, err := NewIndexFor(other, m.Dim()); err != nil {
+		t.Fatal(err)
+	} else if err := m.CheckIndex(ix); !errors.Is(err, ErrIndexMismatch) {
+		t.Errorf("index of another fingerprint: %v, want ErrIndexMismatch", err)
+	}
+	for _, c := range []struct {
+		fp  string
+		dim int
+	}{{"", 4}, {"xyz", 4}, {m.Fingerprint()[:62], 4}, {m.Fingerprint() + "00", 4}, {m.Fingerprint(), 0}, {m.Fingerprint(), -1}, {m.Fingerprint(), maxIndexDim + 1}} {
+		if _, err := NewIndexFor(c.fp, c.dim); !errors.Is(err, ErrInput) {
+			t.Errorf("NewIndexFor(%q, %d): %v, want ErrInput", c.fp, c.dim, err)
+		}
+	}
+}
