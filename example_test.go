@@ -163,3 +163,24 @@ func ExampleTranscriber() {
 	fmt.Printf("%.2f s: %s…\n", res.Duration, res.Text[:24])
 	// Output: 11.00 s: YAYXYXYXYAXAUSICHACAXYAW…
 }
+
+// A conversation about an image, the answer streamed as it is generated
+// (LLaVA; a real checkpoint is llava-hf/llava-1.5-7b-hf).
+func ExampleChatter() {
+	ctx := context.Background()
+	m := load(ctx, "../shared/fixtures/llava/model")
+	defer m.Close()
+	img := open("../shared/media/images/chelsea.png")
+	msgs := []goformer.Message{{Role: goformer.RoleUser, Text: "What is shown?", Images: []image.Image{img}}}
+	res, err := m.(goformer.Chatter).Chat(ctx, msgs, goformer.ChatOptions{
+		MaxNewTokens: 3,
+		OnToken:      func(piece string) { fmt.Printf("[%s]", piece) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("\n%s (%s)\n", res.Text, res.FinishReason)
+	// Output:
+	// [hombres][ metadata][ différentes]
+	// hombres metadata différentes (length)
+}

@@ -13,8 +13,8 @@
 //	}
 //
 // Every built-in family (vit, clip, whisper, blip, blip2, vit-gpt2,
-// wav2vec2) is registered when this package is imported; Families lists
-// them. The family
+// wav2vec2, llava) is registered when this package is imported; Families
+// lists them. A Chatter (LLaVA) holds conversations about images. The family
 // packages stay available for what the task interfaces do not cover
 // (teacher-forced logits, language detection, indexes of your own); each
 // has the same shape: Load(dir, opts...), New(config, weights), Close.
@@ -50,6 +50,7 @@ import (
 	_ "github.com/goformer/goformer/blip2"
 	_ "github.com/goformer/goformer/clip"
 	_ "github.com/goformer/goformer/gpt2"
+	_ "github.com/goformer/goformer/llava"
 	_ "github.com/goformer/goformer/vit"
 	_ "github.com/goformer/goformer/wav2vec2"
 	_ "github.com/goformer/goformer/whisper"
@@ -77,6 +78,10 @@ type (
 	Answerer           = task.Answerer
 	AnswerOptions      = task.AnswerOptions
 	AnswerResult       = task.AnswerResult
+	Chatter            = task.Chatter
+	Message            = task.Message
+	ChatOptions        = task.ChatOptions
+	ChatResult         = task.ChatResult
 	Transcriber        = task.Transcriber
 	TranscribeOptions  = task.TranscribeOptions
 	Transcript         = task.Transcript
@@ -97,6 +102,20 @@ const (
 	TaskTranslate  = task.Translate
 	TaskCaption    = task.Caption
 	TaskVQA        = task.VQA
+	TaskChat       = task.Chat
+)
+
+// Roles of chat messages (Message.Role).
+const (
+	RoleSystem    = task.RoleSystem
+	RoleUser      = task.RoleUser
+	RoleAssistant = task.RoleAssistant
+)
+
+// Finish reasons of a chat answer (ChatResult.FinishReason).
+const (
+	FinishStop   = task.FinishStop
+	FinishLength = task.FinishLength
 )
 
 var (
@@ -127,6 +146,7 @@ var defaultModels = map[string]string{
 	task.Translate:  "openai/whisper-base",
 	task.Caption:    "Salesforce/blip-image-captioning-large",
 	task.VQA:        "Salesforce/blip-vqa-base",
+	task.Chat:       "llava-hf/llava-1.5-7b-hf",
 }
 
 // DefaultModel returns the Hub id used for a task when no model is named

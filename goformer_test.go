@@ -90,6 +90,7 @@ var archFixtures = map[string]string{
 	"VisionEncoderDecoderModel":       "vit-gpt2",
 	"Wav2Vec2ForCTC":                  "wav2vec2",
 	"HubertForCTC":                    "hubert",
+	"LlavaForConditionalGeneration":   "llava",
 }
 
 // withArchitecture returns a copy of a model folder (files linked) whose
@@ -224,6 +225,12 @@ func checkTask(t *testing.T, m Model, tk string) {
 			t.Fatalf("advertises %s but is no Answerer", tk)
 		}
 		_, err = a.Answer(ctx, image.NewRGBA(image.Rect(0, 0, 8, 8)), " ", AnswerOptions{})
+	case TaskChat:
+		c, ok := m.(Chatter)
+		if !ok {
+			t.Fatalf("advertises %s but is no Chatter", tk)
+		}
+		_, err = c.Chat(ctx, []Message{{Role: RoleAssistant, Text: "hello"}}, ChatOptions{})
 	case TaskTranscribe, TaskTranslate:
 		tr, ok := m.(Transcriber)
 		if !ok {

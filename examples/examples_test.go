@@ -213,3 +213,36 @@ func TestSearch(t *testing.T) {
 		t.Errorf("after deleting %s: %q still lists it", top, again)
 	}
 }
+
+func TestChat(t *testing.T) {
+	var c struct {
+		Generate struct {
+			MaxNewTokens int `json:"max_new_tokens"`
+		} `json:"generate"`
+		Cases []struct {
+			Image, Prompt, Text string
+		} `json:"cases"`
+	}
+	cases(t, "llava", &c)
+	if len(c.Cases) == 0 {
+		testdata.Missing(t, "llava generation cases")
+	}
+	first := c.Cases[0]
+	question, ok := strings.CutPrefix(first.Prompt, "USER: <image>\n")
+	question, ok2 := strings.CutSuffix(question, " ASSISTANT:")
+	if !ok || !ok2 {
+		t.Skipf("llava case prompt %q is not one chat turn", first.Prompt)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(filepath.Join(build(t), "chat"), "-model", model(t, "llava"),
+		"-max-tokens", strconv.Itoa(c.Generate.MaxNewTokens), img(t, first.Image))
+	cmd.Stdin = strings.NewReader(question + "\n\nAnd then?\n")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chat: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if len(lines) != 2 || lines[0] != first.Text || lines[1] == "" {
+		t.Errorf("answers %q, want two, the first %q", lines, first.Text)
+	}
+}

@@ -33,6 +33,7 @@ const (
 	Translate  = "translate"  // speech to English text (Transcriber with Task "translate")
 	Caption    = "caption"    // text describing an image (Captioner)
 	VQA        = "vqa"        // answer to a question about an image (Answerer)
+	Chat       = "chat"       // a conversation about images (Chatter)
 )
 
 // Model is a loaded model of any family. What else it does is told by the
@@ -289,7 +290,8 @@ func (e *OptionError) Unwrap() error { return e.Err }
 
 // OptionChecker is implemented by models that can tell, before any input,
 // whether they honour a task's options: opt is a TranscribeOptions,
-// CaptionOptions, AnswerOptions, ClassifyOptions or ZeroShotOptions value.
+// CaptionOptions, AnswerOptions, ChatOptions, ClassifyOptions or
+// ZeroShotOptions value.
 // The error is an *OptionError naming the option.
 type OptionChecker interface {
 	CheckOptions(opt any) error

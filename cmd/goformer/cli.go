@@ -51,9 +51,10 @@ func init() {
 		{"embed", "embed texts and images into CLIP's joint space", runEmbed},
 		{"search", "index a folder of images, then search it by text or image (CLIP)", runSearch},
 		{"transcribe", "transcribe or translate speech (Whisper, wav2vec2)", runTranscribe},
-		{"caption", "describe images (BLIP, ViT-GPT2)", runCaption},
-		{"vqa", "answer a question about images (BLIP)", runVQA},
-		{"serve", "serve models over HTTP (OpenAI-compatible audio API and JSON endpoints)", runServe},
+		{"caption", "describe images (BLIP, BLIP-2, ViT-GPT2, LLaVA)", runCaption},
+		{"vqa", "answer a question about images (BLIP, BLIP-2, LLaVA)", runVQA},
+		{"chat", "ask a chat model about images, streaming its answer (LLaVA)", runChat},
+		{"serve", "serve models over HTTP (OpenAI-compatible audio and chat APIs, JSON endpoints)", runServe},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -352,7 +353,11 @@ func (e *env) loadFor(ref, task string, opt any) (*model, error) {
 			m.Close()
 			var oe *goformer.OptionError
 			if errors.As(err, &oe) {
-				return nil, usagef("%s: %v", optionFlags[oe.Option], err)
+				flags := optionFlags
+				if task == taskChat {
+					flags = chatOptionFlags
+				}
+				return nil, usagef("%s: %v", flags[oe.Option], err)
 			}
 			return nil, err
 		}

@@ -144,6 +144,7 @@ func (s *server) handler() http.Handler {
 		{"POST", "/v1/embeddings", s.embeddings},
 		{"POST", "/v1/caption", s.caption},
 		{"POST", "/v1/vqa", s.vqa},
+		{"POST", "/v1/chat/completions", s.chatCompletions},
 	}
 	methods := map[string]string{}
 	for _, rt := range routes {
@@ -176,6 +177,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap gives http.ResponseController the connection's writer (flushing
+// server-sent events).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
@@ -359,7 +364,7 @@ func (s *server) pick(r *http.Request, task, name string) (*model, error) {
 func openAIModel(name string) bool {
 	switch {
 	case name == "whisper-1", strings.HasPrefix(name, "gpt-4o") && strings.HasSuffix(name, "-transcribe"),
-		strings.HasPrefix(name, "text-embedding-"):
+		strings.HasPrefix(name, "text-embedding-"), strings.HasPrefix(name, "gpt-"):
 		return true
 	}
 	return false
@@ -949,6 +954,9 @@ Endpoints (JSON unless noted; errors are {"error": {"message", "type", ...}}):
   POST /v1/embeddings   OpenAI-compatible {"model", "input": text or [texts], "images": [base64]}
   POST /v1/caption      {"model", "image", "prompt", "beams", "max_new_tokens"}
   POST /v1/vqa          {"model", "image", "question", "beams", "max_new_tokens"}
+  POST /v1/chat/completions  OpenAI-compatible {"model", "messages": [{"role", "content": text or
+                        [{"type": "text", "text"}, {"type": "image_url", "image_url": {"url": "data:image/...;base64,..."}}]}],
+                        "max_tokens"/"max_completion_tokens", "temperature", "top_p", "seed", "stream"} (LLaVA)
   GET  /v1/models, GET /healthz
 A request's "model" names a loaded model (NAME, its id or path, or the last part of it);
 when only one loaded model does the task, any name reaches it.`
@@ -960,7 +968,7 @@ when only one loaded model does the task, any name reaches it.`
 	concurrency := fs.Int("concurrency", 2, "inferences run at once (each already uses every core)")
 	queue := fs.Int("queue", 64, "requests that may wait for a free slot; more get 503")
 	maxBeamsFlag := fs.Int("max-beams", 16, "widest beam search a request may ask for (400 above)")
-	maxNewTokens := fs.Int("max-new-tokens", 256, "most tokens a caption or answer request may ask for (400 above)")
+	maxNewTokens := fs.Int("max-new-tokens", 256, "most tokens a caption, answer or chat request may ask for (400 above); a chat request that does not say gets this many at most")
 	maxAudio := fs.Float64("max-audio-seconds", 4*3600, "longest audio a transcription request may send (400 above)")
 	maxUpload := fs.Int64("max-upload-mb", 25, "largest request body in MiB (413 above)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "time limit of one request, waiting included (504 after)")

@@ -1,0 +1,275 @@
+package llava
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/goformer/goformer/llm"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
+)
+
+// Config is a LlavaForConditionalGeneration config.json (transformers
+// 4.40's LlavaConfig): the CLIP vision tower, the projector and the
+// language model. Fields a file leaves out take LlavaConfig's defaults,
+// which are llava-1.5-7b's.
+type Config struct {
+	// ImageTokenIndex is the id of the <image> token the image features
+	// replace (image_token_index, 32000).
+	ImageTokenIndex int
+	// ProjectorHiddenAct is the activation between the projector's two
+	// linear layers (projector_hidden_act, "gelu").
+	ProjectorHiddenAct string
+	// VisionFeatureLayer is the hidden state of the vision tower the
+	// features are taken from (vision_feature_layer, -2: the input of its
+	// last layer); negative values count from the end of the
+	// 1+NumHiddenLayers hidden states.
+	VisionFeatureLayer int
+	// VisionFeatureSelectStrategy is "default" (the class token's row is
+	// dropped) or "full" (kept).
+	VisionFeatureSelectStrategy string
+	// PadTokenID is the top-level pad_token_id (-1 when absent).
+	PadTokenID int
+	// Vision configures the CLIP vision tower.
+	Vision VisionConfig
+	// Text configures the language model (text_config; model_type "llama"
+	// when it does not say).
+	Text llm.Config
+}
+
+// VisionConfig is the vision tower's configuration (transformers'
+// CLIPVisionConfig).
+type VisionConfig struct {
+	HiddenSize        int     `json:"hidden_size"`
+	IntermediateSize  int     `json:"intermediate_size"`
+	NumHiddenLayers   int     `json:"num_hidden_layers"`
+	NumAttentionHeads int     `json:"num_attention_heads"`
+	NumChannels       int     `json:"num_channels"`
+	ImageSize         int     `json:"image_size"`
+	PatchSize         int     `json:"patch_size"`
+	HiddenAct         string  `json:"hidden_act"`
+	LayerNormEps      float64 `json:"layer_norm_eps"`
+}
+
+// NumPatches is the number of patches of one image, (ImageSize /
+// PatchSize)².
+func (v VisionConfig) NumPatches() int {
+	if v.PatchSize <= 0 {
+		return 0
+	}
+	g := v.ImageSize / v.PatchSize
+	return g * g
+}
+
+// clipVisionDefaults are CLIPVisionConfig's defaults (a vision_config
+// object fills in from them).
+func clipVisionDefaults() VisionConfig {
+	return VisionConfig{
+		HiddenSize: 768, IntermediateSize: 3072, NumHiddenLayers: 12, NumAttentionHeads: 12,
+		NumChannels: 3, ImageSize: 224, PatchSize: 32, HiddenAct: "quick_gelu", LayerNormEps: 1e-5,
+	}
+}
+
+// llavaVisionDefaults is the tower LlavaConfig builds when config.json has
+// no vision_config: CLIP ViT-L/14 at 336 px.
+func llavaVisionDefaults() VisionConfig {
+	v := clipVisionDefaults()
+	v.HiddenSize, v.IntermediateSize, v.NumHiddenLayers, v.NumAttentionHeads = 1024, 4096, 24, 16
+	v.ImageSize, v.PatchSize = 336, 14
+	return v
+}
+
+// rawConfig mirrors config.json; pointers tell absent fields.
+type rawConfig struct {
+	ModelType                   string          `json:"model_type"`
+	ImageTokenIndex             *int            `json:"image_token_index"`
+	ProjectorHiddenAct          *string         `json:"projector_hidden_act"`
+	VisionFeatureLayer          json.RawMessage `json:"vision_feature_layer"`
+	VisionFeatureSelectStrategy *string         `json:"vision_feature_select_strategy"`
+	PadTokenID                  *int            `json:"pad_token_id"`
+	VisionConfig                json.RawMessage `json:"vision_config"`
+	TextConfig                  json.RawMessage `json:"text_config"`
+}
+
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// ParseConfig reads a LLaVA config.json held in memory (name is used in
+// errors). Errors wrap nn.ErrConfig (malformed or inconsistent values) or
+// nn.ErrUnsupportedArchitecture (a model_type other than "llava", a vision
+// tower other than CLIP's, a language model llm does not run).
+func ParseConfig(name string, raw []byte) (Config, error) {
+	var r rawConfig
+	if err := nn.DecodeJSON(name, raw, &r); err != nil {
+		return Config{}, fmt.Errorf("llava: %w", err)
+	}
+	if r.ModelType != "" && r.ModelType != "llava" {
+		return Config{}, fmt.Errorf("llava: %s: %w: model_type %q is not \"llava\"", name, nn.ErrUnsupportedArchitecture, r.ModelType)
+	}
+	c := Config{
+		ImageTokenIndex: 32000, ProjectorHiddenAct: "gelu", VisionFeatureLayer: -2,
+		VisionFeatureSelectStrategy: "default", PadTokenID: -1,
+	}
+	if r.ImageTokenIndex != nil {
+		c.ImageTokenIndex = *r.ImageTokenIndex
+	}
+	if r.ProjectorHiddenAct != nil {
+		c.ProjectorHiddenAct = *r.ProjectorHiddenAct
+	}
+	if !isNull(r.VisionFeatureLayer) {
+		if err := json.Unmarshal(r.VisionFeatureLayer, &c.VisionFeatureLayer); err != nil {
+			// Later transformers take a list of layers (concatenated
+			// features); 4.40 takes one.
+			return Config{}, fmt.Errorf("llava: %s: %w: vision_feature_layer %s: want one layer index", name, nn.ErrConfig, r.VisionFeatureLayer)
+		}
+	}
+	if r.VisionFeatureSelectStrategy != nil {
+		c.VisionFeatureSelectStrategy = *r.VisionFeatureSelectStrategy
+	}
+	if r.PadTokenID != nil {
+		c.PadTokenID = *r.PadTokenID
+	}
+	c.Vision = llavaVisionDefaults()
+	if !isNull(r.VisionConfig) {
+		c.Vision = clipVisionDefaults()
+		var vt struct {
+			ModelType string `json:"model_type"`
+		}
+		if err := json.Unmarshal(r.VisionConfig, &vt); err != nil {
+			return Config{}, fmt.Errorf("llava: %s: %w: vision_config: %v", name, nn.ErrConfig, err)
+		}
+		if vt.ModelType != "" && vt.ModelType != "clip_vision_model" {
+			return Config{}, fmt.Errorf("llava: %s: %w: vision_config model_type %q (llava runs CLIP's vision tower, clip_vision_model)", name, nn.ErrUnsupportedArchitecture, vt.ModelType)
+		}
+		if err := json.Unmarshal(r.VisionConfig, &c.Vision); err != nil {
+			return Config{}, fmt.Errorf("llava: %s: %w: vision_config: %v", name, nn.ErrConfig, err)
+		}
+	}
+	text, err := textConfig(r.TextConfig)
+	if err != nil {
+		return Config{}, fmt.Errorf("llava: %s: text_config: %w", name, err)
+	}
+	if c.Text, err = llm.ParseConfig(text); err != nil {
+		return Config{}, fmt.Errorf("llava: %s: text_config: %w", name, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// textConfig returns the text_config object with model_type "llama"
+// filled in when absent, as LlavaConfig does (and LlamaConfig's defaults
+// when there is no text_config at all).
+func textConfig(raw json.RawMessage) ([]byte, error) {
+	if isNull(raw) {
+		return []byte(`{"model_type": "llama"}`), nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", nn.ErrConfig, err)
+	}
+	if mt, ok := m["model_type"]; !ok || isNull(mt) {
+		m["model_type"] = json.RawMessage(`"llama"`)
+	}
+	return json.Marshal(m)
+}
+
+// LoadConfig reads a LLaVA config.json file.
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("llava: %w", err)
+	}
+	return ParseConfig(path, raw)
+}
+
+// maxDim bounds the vision tower's sizes, so that a malformed config
+// cannot ask for unbounded memory before the weights are read.
+const maxDim = 1 << 16
+
+// Validate checks that the configuration is usable; errors wrap
+// nn.ErrConfig.
+func (c Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("llava: %w: %s", nn.ErrConfig, fmt.Sprintf(format, a...))
+	}
+	v := c.Vision
+	for _, f := range []struct {
+		name string
+		n    int
+	}{
+		{"hidden_size", v.HiddenSize}, {"intermediate_size", v.IntermediateSize},
+		{"num_hidden_layers", v.NumHiddenLayers}, {"num_attention_heads", v.NumAttentionHeads},
+		{"num_channels", v.NumChannels}, {"image_size", v.ImageSize}, {"patch_size", v.PatchSize},
+	} {
+		if f.n <= 0 || f.n > 4*maxDim {
+			return bad("vision_config.%s %d", f.name, f.n)
+		}
+	}
+	if v.HiddenSize%v.NumAttentionHeads != 0 {
+		return bad("vision_config.hidden_size %d is not a multiple of num_attention_heads %d", v.HiddenSize, v.NumAttentionHeads)
+	}
+	if v.PatchSize > v.ImageSize {
+		return bad("vision_config.patch_size %d exceeds image_size %d", v.PatchSize, v.ImageSize)
+	}
+	if v.NumHiddenLayers > 1024 || v.NumChannels > 64 || v.ImageSize > maxDim {
+		return bad("implausible vision_config %+v", v)
+	}
+	if _, err := tensor.Activation(v.HiddenAct); err != nil {
+		return bad("vision_config.hidden_act: %v", err)
+	}
+	if !(v.LayerNormEps >= 0) || v.LayerNormEps > 1 {
+		return bad("vision_config.layer_norm_eps %g", v.LayerNormEps)
+	}
+	if _, err := tensor.Activation(c.ProjectorHiddenAct); err != nil {
+		return bad("projector_hidden_act: %v", err)
+	}
+	if _, err := c.featureLayer(); err != nil {
+		return err
+	}
+	switch c.VisionFeatureSelectStrategy {
+	case "default", "full":
+	default:
+		return bad("vision_feature_select_strategy %q (want default or full)", c.VisionFeatureSelectStrategy)
+	}
+	if err := c.Text.Validate(); err != nil {
+		return fmt.Errorf("llava: text_config: %w", err)
+	}
+	// The <image> token is never embedded (its features take its place),
+	// so it need not lie within the language model's vocabulary.
+	if c.ImageTokenIndex < 0 || c.ImageTokenIndex > 1<<24 {
+		return bad("image_token_index %d", c.ImageTokenIndex)
+	}
+	return nil
+}
+
+// featureLayer returns the index into the vision tower's hidden states
+// (embeddings, then the output of each layer) the features come from: the
+// number of layers to run.
+func (c Config) featureLayer() (int, error) {
+	n := c.Vision.NumHiddenLayers + 1
+	i := c.VisionFeatureLayer
+	if i < 0 {
+		i += n
+	}
+	if i < 0 || i >= n {
+		return 0, fmt.Errorf("llava: %w: vision_feature_layer %d outside the %d hidden states of the vision tower", nn.ErrConfig, c.VisionFeatureLayer, n)
+	}
+	return i, nil
+}
+
+// FeatureRows returns the number of feature rows one image puts into the
+// language model's input: the patches, plus the class token under the
+// "full" strategy.
+func (c Config) FeatureRows() int {
+	n := c.Vision.NumPatches()
+	if c.VisionFeatureSelectStrategy == "full" {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,510 @@
+package llava
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/llm"
+	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
+	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/tokenizer"
+	"github.com/goformer/goformer/vit"
+)
+
+// ErrInput marks input a model call cannot take: a conversation the chat
+// format cannot write, images that do not match the <image> tokens of a
+// prompt, pixel values of the wrong shape, prompts and token counts beyond
+// the language model's positions, bad generation options. It matches
+// task.ErrInput.
+var ErrInput = task.NewInputError("llava: invalid input")
+
+// Model is a loaded LLaVA checkpoint. It is immutable after Load or New and
+// safe for concurrent use.
+type Model struct {
+	cfg Config
+	// tower is the CLIP vision encoder cut after the layer the features
+	// come from (the layers after it are never run).
+	tower *vit.Encoder
+	proj  *nn.MLP
+	lm    *llm.Model
+
+	proc     *imageproc.Processor
+	tok      *tokenizer.SentencePiece
+	tmpl     Template
+	defaults llm.GenerateOptions
+	res      *resources
+}
+
+// resources are what a model and its copies (WithProcessor, ...) share:
+// the store Load opened, closed once.
+type resources struct {
+	once  sync.Once
+	store *checkpoint.Store
+	err   error
+}
+
+func (r *resources) close() error {
+	if r == nil {
+		return nil
+	}
+	r.once.Do(func() {
+		if r.store != nil {
+			r.err = r.store.Close()
+		}
+	})
+	return r.err
+}
+
+// Load reads a LLaVA model directory laid out like a Hub repository:
+// config.json, the weights (model.safetensors, sharded safetensors or
+// PyTorch files; F16 and BF16 weights stay 16-bit, float32 ones can be
+// packed as 16-bit with nn.WithWeightType), generation_config.json when
+// present (the default decoding), preprocessor_config.json (needed by the
+// image-level calls) and the Llama tokenizer (tokenizer.model or
+// tokenizer.json with tokenizer_config.json; needed by the text-level
+// calls). The weights stay memory-mapped until Close. Checkpoints saved by
+// transformers 4.52 and later (model.language_model.*, lm_head.*, ...) are
+// read under the names New expects.
+func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("llava: %w", err)
+	}
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	defaults := llm.DefaultOptions(cfg.Text)
+	genPath := filepath.Join(dir, "generation_config.json")
+	if raw, err := os.ReadFile(genPath); err == nil {
+		if defaults, err = llm.ParseGenerationConfig(raw, defaults); err != nil {
+			return nil, fmt.Errorf("llava: %s: %w", genPath, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("llava: %w", err)
+	}
+	var proc *imageproc.Processor
+	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
+		if proc, err = imageproc.LoadProcessor(dir); err != nil {
+			return nil, fmt.Errorf("llava: %w", err)
+		}
+	}
+	var tok *tokenizer.SentencePiece
+	if exists(filepath.Join(dir, "tokenizer.model")) || exists(filepath.Join(dir, "tokenizer.json")) {
+		if tok, err = tokenizer.LoadLlama(dir); err != nil {
+			return nil, fmt.Errorf("llava: %w", err)
+		}
+	}
+	style, err := readChatTemplate(dir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := checkpoint.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("llava: %w", err)
+	}
+	o.Apply(store)
+	renameNewLayout(store)
+	m, err := New(cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	m.res = &resources{store: store}
+	m.defaults = defaults
+	m.proc = proc
+	m.tmpl.Style = style
+	if tok != nil {
+		if m, err = m.WithTokenizer(tok); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// renameNewLayout maps the weight names of checkpoints saved by
+// transformers 4.52 and later (model.language_model.*, model.vision_tower.*,
+// model.multi_modal_projector.*, lm_head.*) onto the names New reads, as
+// transformers' own checkpoint conversion mapping does.
+func renameNewLayout(store *checkpoint.Store) {
+	if !store.Root().Has("model.language_model.embed_tokens.weight") {
+		return
+	}
+	store.Rename(func(name string) string {
+		switch {
+		case strings.HasPrefix(name, "model.language_model."):
+			return "language_model.model." + strings.TrimPrefix(name, "model.language_model.")
+		case strings.HasPrefix(name, "model.vision_tower."):
+			return "vision_tower." + strings.TrimPrefix(name, "model.vision_tower.")
+		case strings.HasPrefix(name, "model.multi_modal_projector."):
+			return "multi_modal_projector." + strings.TrimPrefix(name, "model.multi_modal_projector.")
+		case strings.HasPrefix(name, "lm_head."):
+			return "language_model." + name
+		}
+		return name
+	})
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// New builds a model from a configuration and weights named as in
+// transformers' LlavaForConditionalGeneration checkpoints:
+// vision_tower.vision_model.* (CLIP's vision tower), multi_modal_projector.
+// linear_1 and linear_2, and language_model.* (the Llama decoder with its
+// lm_head). Every missing or mis-shaped tensor is named in one error
+// wrapping checkpoint.ErrMissingWeights. New does not take ownership of the store
+// (Close does not close it). The model has no image processor or
+// tokenizer: give them with WithProcessor and WithTokenizer, or use the
+// pixel- and id-level calls.
+func New(cfg Config, store *checkpoint.Store) (*Model, error) {
+	if store == nil {
+		return nil, fmt.Errorf("llava: %w: no weights", nn.ErrConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	layer, _ := cfg.featureLayer()
+	v := cfg.Vision
+	root := store.Root()
+	tower, err := vit.NewCLIPEncoder(root.Sub("vision_tower.vision_model"), vit.EncoderConfig{
+		HiddenSize: v.HiddenSize, NumLayers: v.NumHiddenLayers, NumHeads: v.NumAttentionHeads,
+		IntermediateSize: v.IntermediateSize, HiddenAct: v.HiddenAct, LayerNormEps: v.LayerNormEps,
+		ImageSize: v.ImageSize, PatchSize: v.PatchSize, NumChannels: v.NumChannels,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("llava: vision_config: %w", err)
+	}
+	// hidden_states[layer] is the output of the first layer layers (0:
+	// the embeddings after pre_layrnorm): the rest never runs.
+	tower.Layers = tower.Layers[:layer]
+	act, _ := tensor.Activation(cfg.ProjectorHiddenAct)
+	pw := root.Sub("multi_modal_projector")
+	d := cfg.Text.EmbedDim()
+	proj := &nn.MLP{
+		FC1: nn.NewLinear(pw.Sub("linear_1"), v.HiddenSize, d, true),
+		FC2: nn.NewLinear(pw.Sub("linear_2"), d, d, true),
+		Act: act,
+	}
+	// llm.New reports every weight problem recorded so far, the vision
+	// tower's and projector's included.
+	lm, err := llm.New(cfg.Text, root, "language_model.")
+	if err != nil {
+		return nil, fmt.Errorf("llava: %w", err)
+	}
+	return &Model{
+		cfg: cfg, tower: tower, proj: proj, lm: lm,
+		tmpl:     Template{ImageToken: "<image>", EOS: "</s>"},
+		defaults: llm.DefaultOptions(cfg.Text),
+	}, nil
+}
+
+// Close releases the memory-mapped weights of a model made by Load (and of
+// its copies). It is idempotent; a model built with New does not own its
+// store, and Close does nothing. The model must not be used afterwards.
+func (m *Model) Close() error {
+	if m == nil {
+		return nil
+	}
+	return m.res.close()
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// LanguageModel returns the Llama decoder (for scoring and decoding on
+// embeddings of one's own).
+func (m *Model) LanguageModel() *llm.Model { return m.lm }
+
+// Processor returns the image processor (nil when the model has none).
+func (m *Model) Processor() *imageproc.Processor { return m.proc }
+
+// Tokenizer returns the tokenizer (nil when the model has none).
+func (m *Model) Tokenizer() *tokenizer.SentencePiece { return m.tok }
+
+// Template returns how the model writes conversations as prompts.
+func (m *Model) Template() Template { return m.tmpl }
+
+// DefaultOptions returns the model's generation defaults: transformers'
+// (greedy, at most 20 new tokens) with the end tokens of the config,
+// updated by generation_config.json when Load found one.
+func (m *Model) DefaultOptions() llm.GenerateOptions {
+	o := m.defaults
+	o.EOS = append([]int(nil), o.EOS...)
+	o.SuppressTokens = append([]int(nil), o.SuppressTokens...)
+	o.ForcedEOS = append([]int(nil), o.ForcedEOS...)
+	if o.Sample != nil {
+		s := *o.Sample
+		o.Sample = &s
+	}
+	return o
+}
+
+// WithProcessor returns a copy of the model that preprocesses images with
+// p (nil: none; the image-level calls then fail). The copy shares the
+// weights: Close on either releases them for both.
+func (m *Model) WithProcessor(p *imageproc.Processor) *Model {
+	c := *m
+	c.proc = p
+	return &c
+}
+
+// WithTokenizer returns a copy of the model that writes and reads text
+// with tok (nil: none; the text-level calls then fail). The image token is
+// tok's token at the config's image_token_index, and the end of an
+// assistant turn tok's end token; an image_token_index that is not one of
+// tok's added tokens is an error. The copy shares the weights.
+func (m *Model) WithTokenizer(tok *tokenizer.SentencePiece) (*Model, error) {
+	c := *m
+	c.tok = tok
+	if tok == nil {
+		return &c, nil
+	}
+	img := tok.Token(m.cfg.ImageTokenIndex)
+	if img == "" || !tok.IsSpecial(m.cfg.ImageTokenIndex) {
+		return nil, fmt.Errorf("llava: %w: image_token_index %d is not a special token of the tokenizer (%q)", nn.ErrConfig, m.cfg.ImageTokenIndex, img)
+	}
+	if tok.VocabSize() > m.cfg.Text.VocabSize {
+		return nil, fmt.Errorf("llava: %w: the tokenizer has %d tokens, the language model %d", nn.ErrConfig, tok.VocabSize(), m.cfg.Text.VocabSize)
+	}
+	c.tmpl.ImageToken = img
+	if e := tok.EOS(); e >= 0 {
+		c.tmpl.EOS = tok.Token(e)
+	}
+	return &c, nil
+}
+
+// PixelValues preprocesses images into the [N, 3, H, W] pixel values the
+// vision tower takes (CLIPImageProcessor: RGB, bicubic resize of the
+// shortest edge, center crop, rescale, normalize).
+func (m *Model) PixelValues(imgs []image.Image) (*tensor.Tensor, error) {
+	if m.proc == nil {
+		return nil, errors.New("llava: no image processor: the model was not loaded from a directory with preprocessor_config.json (see WithProcessor)")
+	}
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("%w: no images", ErrInput)
+	}
+	for i, img := range imgs {
+		if img == nil {
+			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
+		}
+	}
+	px, err := m.proc.PreprocessBatch(imgs)
+	if err != nil {
+		return nil, fmt.Errorf("llava: %w", err)
+	}
+	return px, nil
+}
+
+// SelectedFeatures runs the vision tower on pixel values [N, C, H, W] and
+// returns the image features LLaVA selects, [N, rows, vision hidden size]:
+// the hidden state vision_feature_layer (before the layers after it),
+// without the class token's row under the "default" strategy
+// (transformers' selected_image_feature).
+func (m *Model) SelectedFeatures(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
+	h, err := m.tower.Forward(ctx, pixels, false)
+	if err != nil {
+		if errors.Is(err, task.ErrInput) {
+			return nil, fmt.Errorf("llava: %w", err)
+		}
+		return nil, err
+	}
+	if m.cfg.VisionFeatureSelectStrategy == "full" {
+		return h, nil
+	}
+	// A copy: for one image the slice is a view of h's storage.
+	sel := h.Slice(1, 1, h.Dim(1)).Clone()
+	tensor.Release(h)
+	return sel, nil
+}
+
+// Project maps selected features [N, rows, vision hidden size] into the
+// language model's embedding space with the projector (linear_1, the
+// activation, linear_2): [N, rows, EmbedDim].
+func (m *Model) Project(selected *tensor.Tensor) (*tensor.Tensor, error) {
+	if selected == nil || selected.Rank() != 3 || selected.Dim(2) != m.cfg.Vision.HiddenSize {
+		var shape []int
+		if selected != nil {
+			shape = selected.Shape()
+		}
+		return nil, fmt.Errorf("%w: features of shape %v, want [images, rows, %d]", ErrInput, shape, m.cfg.Vision.HiddenSize)
+	}
+	return m.proj.Forward(selected.Contiguous()), nil
+}
+
+// ImageFeatures runs the vision tower and the projector on pixel values:
+// the [N, rows, EmbedDim] features that replace the <image> tokens
+// (transformers' image_features).
+func (m *Model) ImageFeatures(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
+	sel, err := m.SelectedFeatures(ctx, pixels)
+	if err != nil {
+		return nil, err
+	}
+	defer tensor.Release(sel)
+	return m.Project(sel)
+}
+
+// imagePositions returns the positions of the image token in ids.
+func (m *Model) imagePositions(ids []int) []int {
+	var at []int
+	for i, id := range ids {
+		if id == m.cfg.ImageTokenIndex {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+// InputEmbeds returns the language model's input for ids and the image
+// features of its <image> tokens (in order; nil when ids have none): the
+// token embeddings with each <image> token's row replaced by its image's
+// feature rows, [len(ids) - N + N·rows, EmbedDim], as transformers 4.40's
+// _merge_input_ids_with_image_features builds inputs_embeds.
+func (m *Model) InputEmbeds(ids []int, features *tensor.Tensor) (*tensor.Tensor, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no token ids", ErrInput)
+	}
+	at := m.imagePositions(ids)
+	e := m.lm.EmbedDim()
+	n, rows := 0, 0
+	if features != nil {
+		if features.Rank() != 3 || features.Dim(2) != e {
+			return nil, fmt.Errorf("%w: image features of shape %v, want [images, rows, %d]", ErrInput, features.Shape(), e)
+		}
+		n, rows = features.Dim(0), features.Dim(1)
+	}
+	if len(at) != n {
+		return nil, fmt.Errorf("%w: the prompt has %d image tokens for %d images", ErrInput, len(at), n)
+	}
+	total := len(ids) - n + n*rows
+	if total > m.cfg.Text.MaxPositions {
+		return nil, fmt.Errorf("%w: the prompt takes %d positions, the language model has %d", ErrInput, total, m.cfg.Text.MaxPositions)
+	}
+	out := tensor.New(total, e)
+	od := out.Data()
+	var fd []float32
+	if features != nil {
+		fd = features.Contiguous().Data()
+	}
+	pos, prev := 0, 0
+	text := func(part []int) error {
+		if len(part) == 0 {
+			return nil
+		}
+		x, err := m.lm.Embed(part)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInput, err)
+		}
+		copy(od[pos*e:], x.Data())
+		tensor.Release(x)
+		pos += len(part)
+		return nil
+	}
+	for k, p := range at {
+		if err := text(ids[prev:p]); err != nil {
+			tensor.Release(out)
+			return nil, err
+		}
+		copy(od[pos*e:(pos+rows)*e], fd[k*rows*e:(k+1)*rows*e])
+		pos += rows
+		prev = p + 1
+	}
+	if err := text(ids[prev:]); err != nil {
+		tensor.Release(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+// embeds builds the language model's input for ids and pixel values (nil
+// when ids have no image token).
+func (m *Model) embeds(ctx context.Context, ids []int, pixels *tensor.Tensor) (*tensor.Tensor, error) {
+	n := len(m.imagePositions(ids))
+	if pixels == nil {
+		if n > 0 {
+			return nil, fmt.Errorf("%w: the prompt has %d image tokens and no pixel values were given", ErrInput, n)
+		}
+		return m.InputEmbeds(ids, nil)
+	}
+	if pixels.Rank() != 4 || pixels.Dim(0) != n {
+		return nil, fmt.Errorf("%w: pixel values of shape %v for %d image tokens, want [%d, %d, %d, %d]", ErrInput, pixels.Shape(), n, n,
+			m.cfg.Vision.NumChannels, m.cfg.Vision.ImageSize, m.cfg.Vision.ImageSize)
+	}
+	// Refuse an over-long prompt before the vision tower runs.
+	if total := len(ids) - n + n*m.cfg.FeatureRows(); total > m.cfg.Text.MaxPositions {
+		return nil, fmt.Errorf("%w: the prompt takes %d positions, the language model has %d", ErrInput, total, m.cfg.Text.MaxPositions)
+	}
+	feats, err := m.ImageFeatures(ctx, pixels)
+	if err != nil {
+		return nil, err
+	}
+	defer tensor.Release(feats)
+	return m.InputEmbeds(ids, feats)
+}
+
+// Logits returns the language model's logits for every position of the
+// merged input (teacher forcing), [1, positions, VocabSize]: the prompt
+// ids with their <image> tokens replaced by the images of pixels ([N, C,
+// H, W], one per <image> token in order; nil when ids have none), as
+// transformers returns them: each image takes rows positions where its
+// token stood, so the token ids[i] after the last of N image tokens is at
+// position i - N + N·rows.
+func (m *Model) Logits(ctx context.Context, ids []int, pixels *tensor.Tensor) (*tensor.Tensor, error) {
+	x, err := m.embeds(ctx, ids, pixels)
+	if err != nil {
+		return nil, err
+	}
+	defer tensor.Release(x)
+	st, err := m.lm.NewState(1)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Release()
+	lg, err := st.Logits(ctx, x, nil)
+	return lg, m.wrap(err)
+}
+
+// Generate continues the prompt ids (with one <image> token per image of
+// pixels, nil when there are none) and returns the whole sequence as
+// transformers 4.40's generate returns it for LLaVA: the prompt ids (with
+// their <image> tokens) followed by the new tokens. opt is used as given:
+// start from DefaultOptions. opt.OnToken streams the new tokens.
+func (m *Model) Generate(ctx context.Context, ids []int, pixels *tensor.Tensor, opt llm.GenerateOptions) ([]int, error) {
+	if opt.MaxNewTokens < 0 || opt.MaxNewTokens > m.cfg.Text.MaxPositions {
+		return nil, fmt.Errorf("%w: max new tokens %d (want 0 to %d)", ErrInput, opt.MaxNewTokens, m.cfg.Text.MaxPositions)
+	}
+	if opt.NumBeams > MaxBeams {
+		return nil, fmt.Errorf("%w: %d beams, over the limit of %d", ErrInput, opt.NumBeams, MaxBeams)
+	}
+	x, err := m.embeds(ctx, ids, pixels)
+	if err != nil {
+		return nil, err
+	}
+	defer tensor.Release(x)
+	out, err := m.lm.Generate(ctx, llm.Prompt{IDs: ids, Embeds: x}, opt)
+	return out, m.wrap(err)
+}
+
+// MaxBeams bounds beam search: every beam keeps its own key/value cache
+// over the image features (hundreds of positions).
+const MaxBeams = 16
+
+// wrap makes the language model's input errors match ErrInput.
+func (m *Model) wrap(err error) error {
+	if err != nil && errors.Is(err, llm.ErrInput) && !errors.Is(err, task.ErrInput) {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	return err
+}
