@@ -34,12 +34,13 @@ const (
 // become their UTF-8 bytes as <0xXX> tokens, and <s> is put in front. It is
 // safe for concurrent use.
 //
-// Where transformers' slow LlamaTokenizer and the fast one differ, this
-// follows the fast one, which AutoTokenizer and the processors load: with
-// legacy=false, text that starts with a space encodes as "▁Hello" (the slow
-// tokenizer gives "▁", "▁Hello"), and a tokenizer.model with a
-// non-identity normalizer is refused rather than run without it (the fast
-// converter drops it).
+// Where transformers' slow LlamaTokenizer and the fast one differ (with
+// legacy=false, text that starts with a space: the slow one gives "▁",
+// "▁Hello", the fast one "▁Hello"), a tokenizer built from tokenizer.model
+// follows the slow one, whose ids the reference fixtures hold for
+// checkpoints without tokenizer.json, and one read from a tokenizer.json
+// follows that file (the fast one). A tokenizer.model with a non-identity
+// normalizer is refused rather than run without it.
 type SentencePiece struct {
 	*vocab
 	model        *bpeModel
@@ -72,6 +73,11 @@ type metaspace struct {
 	repl   string
 	scheme prependScheme
 	split  bool
+	// always prepends even to text that starts with the replacement (a
+	// space): the slow LlamaTokenizer's legacy=false rule, which encodes
+	// " Hello" as "▁", "▁Hello", where a tokenizer.json's Metaspace gives
+	// "▁Hello".
+	always bool
 }
 
 // SentencePieceConfig holds the settings of tokenizer_config.json that
@@ -326,7 +332,7 @@ func newSPFromModel(m *SentencePieceModel, v *vocab, legacy, addPrefixSpace bool
 		if !addPrefixSpace {
 			scheme = prependNever
 		}
-		t.meta = &metaspace{repl: spaceMark, scheme: scheme}
+		t.meta = &metaspace{repl: spaceMark, scheme: scheme, always: true}
 	}
 	t.decoders = []spDecodeStep{{kind: decReplace, old: spaceMark, new: " "}, {kind: decByteFallback}, {kind: decFuse}}
 	if addPrefixSpace {
@@ -527,7 +533,7 @@ func (t *SentencePiece) pretokenize(s string, first bool, emit func(string)) {
 	if t.meta != nil {
 		m := t.meta
 		s = strings.ReplaceAll(s, " ", m.repl)
-		if !strings.HasPrefix(s, m.repl) && (m.scheme == prependAlways || (m.scheme == prependFirst && first)) {
+		if (m.always || !strings.HasPrefix(s, m.repl)) && (m.scheme == prependAlways || (m.scheme == prependFirst && first)) {
 			s = m.repl + s
 		}
 		if !m.split {

@@ -124,7 +124,10 @@ func FuzzLlamaEncode(f *testing.F) {
 				raw = append(raw, tok.TokenBytes(id)...)
 			}
 			want := strings.ReplaceAll(s, spaceMark, " ")
-			if s != "" && (tok.Legacy() || !strings.HasPrefix(want, " ")) {
+			// Both legacy=true and legacy=false (the slow tokenizer's
+			// rule) put "▁" before the text (Encode takes special tokens
+			// written in the text as text).
+			if s != "" {
 				want = " " + want
 			}
 			if string(raw) != want {
