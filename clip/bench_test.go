@@ -71,7 +71,7 @@ func benchModel(b *testing.B) *Model {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := NewModel(cfg, randomStore(cfg, 1))
+	m, err := New(cfg, randomStore(cfg, 1))
 	if err != nil {
 		b.Fatal(err)
 	}

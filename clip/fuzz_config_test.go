@@ -59,7 +59,7 @@ func FuzzParseConfig(f *testing.F) {
 		if clipParams(cfg) > 1<<18 {
 			return
 		}
-		if _, err := NewModel(cfg, checkpoint.NewStore("fuzz", nil)); !errors.Is(err, checkpoint.ErrMissingWeights) {
+		if _, err := New(cfg, checkpoint.NewStore("fuzz", nil)); !errors.Is(err, checkpoint.ErrMissingWeights) {
 			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights, got %v", err)
 		}
 	})

@@ -28,37 +28,34 @@ var (
 	// shape, empty labels or a template without a placeholder.
 	ErrInput = task.NewInputError("clip: invalid input")
 	// ErrNoTokenizer is returned by the text methods of a model loaded
-	// without tokenizer files (an OpenAI checkpoint with no TokenizerDir).
+	// without tokenizer files (an OpenAI checkpoint without them beside it; see WithTokenizer).
 	ErrNoTokenizer = task.NewInputError("clip: no tokenizer")
 )
 
-// LoadOptions configures LoadWith. The zero value loads everything from the
-// model path.
-type LoadOptions struct {
-	// WeightType, when tensor.WeightF16 or WeightBF16, keeps the float32
-	// weights of the linear layers packed in that type: half their memory,
-	// at the cost of rounding each weight to 11 (F16) or 8 (BF16)
-	// significant bits. Weights an F16 or BF16 checkpoint stores are kept in
-	// their own type regardless (exact).
+// Option configures Load and LoadOpenAI: the shared load options of every
+// family (nn.WithWeightType).
+type Option = nn.LoadOption
+
+// WithWeightType keeps the float32 weights of the linear layers packed as t
+// (tensor.WeightF16 or WeightBF16): half their memory, at the cost of
+// rounding each weight to 11 (F16) or 8 (BF16) significant bits. Weights an
+// F16 or BF16 checkpoint stores are kept in their own type regardless.
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
+
+// loadOptions are what Load and LoadOpenAI work from.
+type loadOptions struct {
 	WeightType tensor.WeightType
-	// TokenizerDir is a directory holding the CLIP tokenizer files
-	// (vocab.json and merges.txt, as in a Hub repo). Empty means the model
-	// directory, or for a checkpoint file the directory it lies in. When no
-	// tokenizer is found the model still loads; its text methods taking
-	// strings return ErrNoTokenizer while TextFeatures (token ids) works.
-	TokenizerDir string
-	// ProcessorDir is a directory holding preprocessor_config.json. Empty
-	// means the model directory (a checkpoint file's own directory is not
-	// searched). Without one, CLIPImageProcessor's defaults are used with the
-	// model's image size: bicubic shortest-edge resize, center crop, CLIP's
-	// mean and standard deviation — which is OpenAI's preprocessing.
-	ProcessorDir string
 	// TextHeads and VisionHeads set the attention head counts of an
-	// OpenAI-layout checkpoint, whose state dict does not record them. 0
-	// takes them from the TorchScript module when the archive records them,
-	// else infers width/64 as OpenAI's build_model does. Ignored for Hub
-	// directories, whose config.json is authoritative.
+	// OpenAI-layout checkpoint (see OpenAIOptions).
 	TextHeads, VisionHeads int
+}
+
+func newLoadOptions(opts []Option, oa OpenAIOptions) (loadOptions, error) {
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
+		return loadOptions{}, fmt.Errorf("clip: %w", err)
+	}
+	return loadOptions{WeightType: o.WeightType, TextHeads: oa.TextHeads, VisionHeads: oa.VisionHeads}, nil
 }
 
 // Model is a loaded CLIP model: text tower, vision tower, projections and
@@ -74,22 +71,32 @@ type Model struct {
 	proc       *imageproc.Processor
 	tok        textTokenizer
 	store      *checkpoint.Store
-	id         [32]byte
-	source     string
+	// owned is the store Load opened (nil for New: the caller's store).
+	owned  *checkpoint.Store
+	id     [32]byte
+	source string
 }
 
-// Load loads a model from a Hub-layout directory or from an OpenAI
-// checkpoint file (see LoadWith).
-func Load(path string) (*Model, error) { return LoadWith(path, LoadOptions{}) }
+// Load loads a model from path: a directory in the Hub layout (config.json
+// with model_type "clip", weights as model.safetensors, sharded
+// safetensors or pytorch_model.bin, the processor and tokenizer files), or
+// a checkpoint file in OpenAI's layout (see LoadOpenAI), whose tokenizer
+// files are looked for beside it. A model without tokenizer files loads;
+// its text methods taking strings return ErrNoTokenizer (give one with
+// WithTokenizer).
+func Load(path string, opts ...Option) (*Model, error) {
+	return LoadOpenAI(path, OpenAIOptions{}, opts...)
+}
 
-// LoadWith loads a model from path: a directory in the Hub layout
-// (config.json with model_type "clip", weights as model.safetensors,
-// sharded safetensors or pytorch_model.bin), or a checkpoint file in
-// OpenAI's layout (a TorchScript archive such as ViT-B-32.pt, or a
-// torch.save'd state dict, or a safetensors file with OpenAI names).
-func LoadWith(path string, opt LoadOptions) (*Model, error) {
-	if err := nn.CheckWeightType(opt.WeightType); err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
+// LoadOpenAI is Load with the attention head counts of a checkpoint in
+// OpenAI's layout (a TorchScript archive such as ViT-B-32.pt, a torch.save'd
+// state dict, or a safetensors file with OpenAI names), whose state dict
+// does not record them; they are ignored for Hub directories, whose
+// config.json is authoritative.
+func LoadOpenAI(path string, oa OpenAIOptions, opts ...Option) (*Model, error) {
+	opt, err := newLoadOptions(opts, oa)
+	if err != nil {
+		return nil, err
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -101,7 +108,7 @@ func LoadWith(path string, opt LoadOptions) (*Model, error) {
 	return loadOpenAI(path, opt)
 }
 
-func loadHub(dir string, opt LoadOptions) (*Model, error) {
+func loadHub(dir string, opt loadOptions) (*Model, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -116,28 +123,23 @@ func loadHub(dir string, opt LoadOptions) (*Model, error) {
 		store.Close()
 		return nil, err
 	}
-	if err := m.attach(dir, opt); err != nil {
+	if err := m.attach(dir); err != nil {
 		store.Close()
 		return nil, err
 	}
+	m.owned = store
 	return m, nil
 }
 
 // attach loads the image processor and tokenizer for a model whose files
 // are in dir.
-func (m *Model) attach(dir string, opt LoadOptions) error {
-	pdir := opt.ProcessorDir
-	if pdir == "" {
-		pdir = dir
-	}
-	if _, err := os.Stat(filepath.Join(pdir, "preprocessor_config.json")); err == nil {
-		p, err := imageproc.LoadProcessor(pdir)
+func (m *Model) attach(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
+		p, err := imageproc.LoadProcessor(dir)
 		if err != nil {
 			return fmt.Errorf("clip: %w", err)
 		}
 		m.proc = p
-	} else if opt.ProcessorDir != "" {
-		return fmt.Errorf("clip: processor: %w", err)
 	} else {
 		c := imageproc.DefaultProcessorConfig(imageproc.CLIPImageProcessorType)
 		n := m.cfg.Vision.ImageSize
@@ -149,15 +151,11 @@ func (m *Model) attach(dir string, opt LoadOptions) error {
 		}
 		m.proc = p
 	}
-	tdir := opt.TokenizerDir
-	if tdir == "" {
-		tdir = dir
-	}
-	tok, err := loadTokenizer(tdir, m.cfg.Text.MaxPositionEmbeddings)
+	tok, err := loadTokenizer(dir, m.cfg.Text.MaxPositionEmbeddings)
 	switch {
 	case err == nil:
 		m.tok = tok
-	case errors.Is(err, ErrNoTokenizer) && opt.TokenizerDir == "":
+	case errors.Is(err, ErrNoTokenizer):
 		// Image-only use remains possible.
 	default:
 		return err
@@ -165,12 +163,12 @@ func (m *Model) attach(dir string, opt LoadOptions) error {
 	return nil
 }
 
-// NewModel builds a model from a configuration and a weight store in the
+// New builds a model from a configuration and a weight store in the
 // Hub layout (text_model.*, vision_model.*, text_projection.weight,
 // visual_projection.weight, logit_scale). The store must stay open while
 // the model is used. The model has no image processor or tokenizer until
 // they are given with WithProcessor and WithTokenizer.
-func NewModel(cfg Config, store *checkpoint.Store) (*Model, error) {
+func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	return newModel(cfg, store)
 }
 
@@ -265,7 +263,7 @@ func (m *Model) LogitScale() float32 { return m.logitScale }
 func (m *Model) Fingerprint() string { return hex.EncodeToString(m.id[:]) }
 
 // Processor returns the image processor (nil for a model built with
-// NewModel and no WithProcessor).
+// New and no WithProcessor).
 func (m *Model) Processor() *imageproc.Processor { return m.proc }
 
 // HasTokenizer reports whether the model can tokenize text.
@@ -274,7 +272,12 @@ func (m *Model) HasTokenizer() bool { return m.tok != nil }
 // Close releases the memory mappings behind the weights. The model, and
 // the copies WithProcessor and WithTokenizer made of it, must not be used
 // afterwards.
-func (m *Model) Close() error { return m.store.Close() }
+func (m *Model) Close() error {
+	if m.owned == nil {
+		return nil
+	}
+	return m.owned.Close()
+}
 
 // ---------------------------------------------------------------- towers
 

@@ -15,7 +15,7 @@ import (
 )
 
 // loadOpenAI loads a checkpoint file in OpenAI's layout.
-func loadOpenAI(file string, opt LoadOptions) (*Model, error) {
+func loadOpenAI(file string, opt loadOptions) (*Model, error) {
 	raw, ints, err := readCheckpointFile(file)
 	if err != nil {
 		return nil, err
@@ -38,9 +38,10 @@ func loadOpenAI(file string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.attach(filepath.Dir(file), opt); err != nil {
+	if err := m.attach(filepath.Dir(file)); err != nil {
 		return nil, err
 	}
+	m.owned = store
 	return m, nil
 }
 

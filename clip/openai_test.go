@@ -71,15 +71,15 @@ func TestOpenAICheckpoints(t *testing.T) {
 
 	for _, tc := range []struct {
 		file string
-		opt  LoadOptions
+		opt  OpenAIOptions
 	}{
 		// The TorchScript module records its head counts.
-		{"openai-tiny-jit.pt", LoadOptions{}},
+		{"openai-tiny-jit.pt", OpenAIOptions{}},
 		// A state dict does not: build_model's width/64 would give 1 head.
-		{"openai-tiny-state.pt", LoadOptions{TextHeads: tiny.TextHeads, VisionHeads: tiny.VisionHeads}},
+		{"openai-tiny-state.pt", OpenAIOptions{TextHeads: tiny.TextHeads, VisionHeads: tiny.VisionHeads}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			m, err := LoadWith(filepath.Join("testdata", tc.file), tc.opt)
+			m, err := LoadOpenAI(filepath.Join("testdata", tc.file), tc.opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -337,7 +337,7 @@ func TestFromOpenAINames(t *testing.T) {
 		delete(m, "transformer.resblocks.0.mlp.c_fc.bias")
 		st, cfg, err := FromOpenAI("state", m, OpenAIOptions{})
 		if err == nil {
-			_, err = NewModel(cfg, st)
+			_, err = New(cfg, st)
 		}
 		if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "text_model.encoder.layers.0.mlp.fc1.bias") {
 			t.Errorf("got %v, want ErrMissingWeights naming the Hub name", err)

@@ -18,7 +18,7 @@ func init() {
 		ModelTypes:    []string{"clip"},
 		Tasks:         []string{task.ZeroShot, task.Embed, task.Search},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := LoadWith(dir, LoadOptions{WeightType: o.WeightType})
+			m, err := Load(dir, WithWeightType(o.WeightType))
 			if err != nil {
 				return nil, err
 			}
@@ -33,7 +33,7 @@ func init() {
 				}
 				p = matches[0]
 			}
-			m, err := LoadWith(p, LoadOptions{WeightType: o.WeightType})
+			m, err := Load(p, WithWeightType(o.WeightType))
 			if err != nil {
 				return nil, err
 			}

@@ -145,7 +145,7 @@ func NewCaptioner(w checkpoint.Weights, enc vit.EncoderConfig, dec Config, gen G
 	if enc.HiddenSize != dec.NEmbd {
 		c.proj = nn.NewLinear(w.Sub("enc_to_dec_proj"), enc.HiddenSize, dec.NEmbd, true)
 	}
-	decoder, err := NewModel(dec, w.Sub("decoder"))
+	decoder, err := New(dec, w.Sub("decoder"))
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func FuzzParseConfig(f *testing.F) {
 		if gpt2Params(cfg) > 1<<18 {
 			return
 		}
-		_, err = NewModel(cfg, checkpoint.NewStore("fuzz", nil).Root())
+		_, err = New(cfg, checkpoint.NewStore("fuzz", nil).Root())
 		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
 			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights, got %v", err)
 		}

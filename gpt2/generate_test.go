@@ -83,7 +83,7 @@ func boostedModel(t *testing.T, seed uint64) (*Model, *tensor.Tensor) {
 	for j := 0; j < c.NEmbd; j++ {
 		row.Set(row.At(j)*2.5, j)
 	}
-	m, err := NewModel(c, s.Root())
+	m, err := New(c, s.Root())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ type Model struct {
 }
 
 // Close releases the memory mappings behind the weights of a model read by
-// Load (a model built with NewModel does not own its store: Close does
+// Load (a model built with New does not own its store: Close does
 // nothing). The model must not be used afterwards.
 func (m *Model) Close() error {
 	if m.store == nil {
@@ -106,7 +106,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
 	o.Apply(store)
-	m, err := NewModel(cfg, store.Root())
+	m, err := New(cfg, store.Root())
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -115,12 +115,12 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	return m, nil
 }
 
-// NewModel builds a model from weights named as transformers names them:
+// New builds a model from weights named as transformers names them:
 // either GPT2LMHeadModel's "transformer.*" (plus an optional
 // "lm_head.weight") or GPT2Model's unprefixed names ("wte.weight",
 // "h.0.attn.c_attn.weight", …). Every missing or mis-shaped tensor is listed
 // in one error wrapping checkpoint.ErrMissingWeights.
-func NewModel(cfg Config, w checkpoint.Weights) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}

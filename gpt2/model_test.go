@@ -281,7 +281,7 @@ func TestModelMatchesReference(t *testing.T) {
 			c := smallGPT2(tc.cross)
 			c.ScaleAttnByInverseLayerIdx = tc.invIdx
 			s := randomGPT2(c, 11, tc.prefixed, tc.untied)
-			m, err := NewModel(c, s.Root())
+			m, err := New(c, s.Root())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -343,7 +343,7 @@ func TestModelMatchesReference(t *testing.T) {
 func TestModelInputErrors(t *testing.T) {
 	ctx := context.Background()
 	c := smallGPT2(true)
-	m, err := NewModel(c, randomGPT2(c, 1, true, false).Root())
+	m, err := New(c, randomGPT2(c, 1, true, false).Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestModelInputErrors(t *testing.T) {
 	}
 
 	lm := smallGPT2(false)
-	plain, err := NewModel(lm, randomGPT2(lm, 1, false, false).Root())
+	plain, err := New(lm, randomGPT2(lm, 1, false, false).Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestModelInputErrors(t *testing.T) {
 	s := randomGPT2(c, 1, true, false)
 	s.Delete("transformer.h.1.crossattention.q_attn.weight")
 	s.Delete("transformer.ln_f.bias")
-	_, err = NewModel(c, s.Root())
+	_, err = New(c, s.Root())
 	if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "h.1.crossattention.q_attn.weight") || !strings.Contains(err.Error(), "ln_f.bias") {
 		t.Errorf("missing weights: err = %v", err)
 	}

@@ -44,26 +44,15 @@ type Model struct {
 	store *checkpoint.Store
 }
 
-type loadOptions struct {
-	weights    string
-	weightType tensor.WeightType
-}
-
-// Option configures Load.
-type Option func(*loadOptions)
-
-// WithWeights loads the weights from the given file (safetensors, a sharded
-// index or pytorch_model.bin) instead of the preferred file in the model
-// directory (model.safetensors, else pytorch_model.bin).
-func WithWeights(path string) Option { return func(o *loadOptions) { o.weights = path } }
+// Option configures Load: the shared load options of every family
+// (nn.WithWeightType).
+type Option = nn.LoadOption
 
 // WithWeightType keeps the float32 weights of the linear layers packed as t
 // (tensor.WeightF16 or WeightBF16): half their memory, at the cost of
 // rounding each weight to 11 (F16) or 8 (BF16) significant bits. Weights an
 // F16 or BF16 checkpoint stores are kept in their own type regardless.
-func WithWeightType(t tensor.WeightType) Option {
-	return func(o *loadOptions) { o.weightType = t }
-}
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
 // Load reads a ViT model from a Hub-layout directory: config.json (see
 // ParseConfig), the weights (model.safetensors preferred, else
@@ -72,11 +61,8 @@ func WithWeightType(t tensor.WeightType) Option {
 // preprocessor_config.json (when absent, ViTImageProcessor defaults at the
 // model's image size).
 func Load(dir string, opts ...Option) (*Model, error) {
-	var o loadOptions
-	for _, f := range opts {
-		f(&o)
-	}
-	if err := nn.CheckWeightType(o.weightType); err != nil {
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
@@ -89,21 +75,17 @@ func Load(dir string, opts ...Option) (*Model, error) {
 			return nil, fmt.Errorf("vit: %w", err)
 		}
 	}
-	var store *checkpoint.Store
-	if o.weights != "" {
-		store, err = checkpoint.LoadFile(o.weights)
-	} else {
-		store, err = checkpoint.LoadDir(dir)
-	}
+	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
-	store.WeightType = o.weightType
+	o.Apply(store)
 	m, err := New(cfg, store)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	m.store = store // Load's store is the model's; New's stays the caller's
 	if proc != nil {
 		m.proc = proc
 	}
@@ -115,8 +97,8 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // ViTForImageClassification). Every missing, mis-shaped or unexpected
 // tensor is reported in one error wrapping checkpoint.ErrMissingWeights. The model
 // preprocesses images with ViTImageProcessor defaults at its image size
-// (see WithProcessor). The model takes ownership of the store (Model.Close
-// closes it).
+// (see WithProcessor). The store stays the caller's: Close does not close
+// it, and it must stay open while the model is used.
 func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if store == nil {
 		return nil, fmt.Errorf("vit: %w: nil weight store", checkpoint.ErrMissingWeights)
@@ -139,7 +121,7 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, Encoder: enc, proc: proc, store: store}
+	m := &Model{Config: cfg, Encoder: enc, proc: proc}
 	d := cfg.HiddenSize
 	if w.Has("pooler.dense.weight") {
 		m.Pooler = nn.NewLinear(w.Sub("pooler").Sub("dense"), d, d, true)

@@ -131,7 +131,14 @@ func TestParity_vit(t *testing.T) {
 	// The same weights from pytorch_model.bin.
 	bin := filepath.Join(dir, "model", "pytorch_model.bin")
 	if _, err := os.Stat(bin); err == nil {
-		mb, err := Load(filepath.Join(dir, "model"), WithWeights(bin))
+		// A folder holding only the .bin (and the configs).
+		only := t.TempDir()
+		for _, name := range []string{"config.json", "preprocessor_config.json", "pytorch_model.bin"} {
+			if err := os.Symlink(filepath.Join(dir, "model", name), filepath.Join(only, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mb, err := Load(only)
 		if err != nil {
 			t.Fatalf("pytorch_model.bin: %v", err)
 		}

@@ -53,7 +53,7 @@ func TestWeightTypeOptions(t *testing.T) {
 		t.Errorf("vit F16 weights: relative logits error %.3g (want in (0, 2e-3])", d/s)
 	}
 
-	c16, err := clip.LoadWith(modelDir(t, "clip"), clip.LoadOptions{WeightType: tensor.WeightF16})
+	c16, err := clip.Load(modelDir(t, "clip"), clip.WithWeightType(tensor.WeightF16))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestWeightTypeOptions(t *testing.T) {
 	bad := tensor.WeightType(5)
 	for name, err := range map[string]error{
 		"vit":  errOf(vit.Load(modelDir(t, "vit"), vit.WithWeightType(bad))),
-		"clip": errOf(clip.LoadWith(modelDir(t, "clip"), clip.LoadOptions{WeightType: bad})),
+		"clip": errOf(clip.Load(modelDir(t, "clip"), clip.WithWeightType(bad))),
 		"gpt2": errOf(gpt2.LoadCaptioner(modelDir(t, "vit-gpt2"), gpt2.WithWeightType(bad))),
 	} {
 		if !errors.Is(err, nn.ErrConfig) {
