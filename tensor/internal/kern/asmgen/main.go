@@ -34,6 +34,10 @@ func main() {
 	vecmath()
 	dots()
 	dotRows()
+	for mr := 1; mr <= MRQ8; mr++ {
+		q8gemm512(mr)
+	}
+	quantQ8()
 	Generate()
 }
 
