@@ -38,7 +38,8 @@ type LoadOptions struct {
 	// weights of the linear layers packed in that type: half their memory,
 	// at the cost of rounding each weight to 11 (F16) or 8 (BF16)
 	// significant bits. Weights an F16 or BF16 checkpoint stores are kept in
-	// their own type regardless (exact).
+	// their own type regardless (exact). tensor.WeightQ8 quantizes the
+	// weights of every linear layer to int8 (see tensor.WeightQ8).
 	WeightType tensor.WeightType
 	// TokenizerDir is a directory holding the CLIP tokenizer files
 	// (vocab.json and merges.txt, as in a Hub repo). Empty means the model

@@ -88,8 +88,8 @@ func (l *Linear) Pack() {
 			h := l.half
 			var p *tensor.PackedB
 			var err error
-			if l.Type == h.kind {
-				p, err = tensor.PackWeightHalf(h.data, h.kind, h.shape[0], h.shape[1], releaseHalf)
+			if l.Type == h.kind || l.Type == tensor.WeightQ8 {
+				p, err = tensor.PackWeightHalfAs(h.data, h.kind, h.shape[0], h.shape[1], l.Type, releaseHalf)
 			} else {
 				p, err = tensor.PackWeightAs(h.widen(), l.Type)
 				releaseHalf(h.data)
@@ -132,7 +132,7 @@ func (l *Linear) packedW() *tensor.PackedB {
 func NewLinear(w Weights, in, out int, bias bool) *Linear {
 	var l *Linear
 	if h, ok := w.half("weight", out, in); ok {
-		l = &Linear{half: h, Type: h.kind}
+		l = &Linear{half: h, Type: w.PackType("weight")}
 	} else {
 		l = &Linear{W: w.Tensor("weight", out, in), Type: w.PackType("weight")}
 	}
@@ -309,10 +309,15 @@ func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
 }
 
 // PackType is the element type a Linear built from tensor name keeps its
-// packed weight in: the checkpoint's type when that is F16 or BF16 (exact),
-// else the store's WeightType. Model code that builds a Linear by hand (a
-// projection tied to an embedding) sets Linear.Type from it.
+// packed weight in: WeightQ8 when that is the store's WeightType (int8
+// quantization applies to every checkpoint type), else the checkpoint's
+// type when that is F16 or BF16 (exact), else the store's WeightType. Model
+// code that builds a Linear by hand (a projection tied to an embedding)
+// sets Linear.Type from it.
 func (w Weights) PackType(name string) tensor.WeightType {
+	if w.store.WeightType == tensor.WeightQ8 {
+		return tensor.WeightQ8
+	}
 	switch w.DType(name) {
 	case "F16":
 		return tensor.WeightF16

@@ -29,7 +29,9 @@ type Store struct {
 	// keep their packed weights in that 16-bit type: half the memory and the
 	// bandwidth of decoding, at the cost of rounding float32 weights (weights
 	// stored as F16 or BF16 in the checkpoint are kept in their own type
-	// regardless, which is exact). Set it before building the model.
+	// regardless, which is exact). WeightQ8 quantizes the weights of every
+	// linear layer to int8, whatever their checkpoint type (see
+	// tensor.WeightQ8). Set it before building the model.
 	WeightType tensor.WeightType
 
 	mu       sync.Mutex

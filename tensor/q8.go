@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"runtime"
 
 	"github.com/goformer/goformer/tensor/internal/kern"
@@ -52,6 +53,17 @@ func Q8Kernel() string {
 // packQ8 quantizes the row-major weight src [n, k] into a WeightQ8 PackedB.
 // done, when not nil, gets consecutive ranges of finished rows.
 func packQ8(src []float32, n, k int, done func(rows []float32)) *PackedB {
+	var release func(r0, r1 int)
+	if done != nil {
+		release = func(r0, r1 int) { done(src[r0*k : r1*k]) }
+	}
+	return packQ8Rows(n, k, func(j int, _ []float32) []float32 { return src[j*k : (j+1)*k] }, release)
+}
+
+// packQ8Rows quantizes an n×k weight whose row j row(j, buf) returns (buf
+// is k floats of scratch it may use) into a WeightQ8 PackedB. release, when
+// not nil, gets consecutive ranges [r0, r1) of rows no longer needed.
+func packQ8Rows(n, k int, row func(j int, buf []float32) []float32, release func(r0, r1 int)) *PackedB {
 	nblk := (k + q8Block - 1) / q8Block
 	kp := (k + 3) &^ 3
 	npan := (n + q8NR - 1) / q8NR
@@ -59,6 +71,7 @@ func packQ8(src []float32, n, k int, done func(rows []float32)) *PackedB {
 	p.q8 = allocWeights[byte](npan*kp*q8NR, p)
 	p.qsc = make([]float32, npan*nblk*q8NR)
 	codes := make([]byte, k)
+	buf := make([]float32, k)
 	sc := make([]float32, nblk)
 	corr := make([]int32, nblk)
 	released := 0
@@ -68,7 +81,7 @@ func packQ8(src []float32, n, k int, done func(rows []float32)) *PackedB {
 			panel[i] = 128 // code 0 in padding
 		}
 		for jj := 0; jj < min(q8NR, n-jp); jj++ {
-			kern.QuantQ8(src[(jp+jj)*k:(jp+jj+1)*k], codes, sc, corr)
+			kern.QuantQ8(row(jp+jj, buf), codes, sc, corr)
 			for b, s := range sc {
 				p.qsc[(jp/q8NR*nblk+b)*q8NR+jj] = s
 			}
@@ -77,12 +90,44 @@ func packQ8(src []float32, n, k int, done func(rows []float32)) *PackedB {
 				col[(kk>>2)*(4*q8NR)+(kk&3)] = c + 128
 			}
 		}
-		if rows := min(n, jp+q8NR); done != nil && ((rows-released)*k >= 1<<18 || rows == n) {
-			done(src[released*k : rows*k])
+		if rows := min(n, jp+q8NR); release != nil && ((rows-released)*k >= 1<<18 || rows == n) {
+			release(released, rows)
 			released = rows
 		}
 	}
 	return p
+}
+
+// PackWeightHalfAs is PackWeightHalf for a weight of 16-bit type src
+// (WeightF16 or WeightBF16) kept as t: src itself (PackWeightHalf), or
+// WeightQ8, quantized row by row from the 16-bit values without a float32
+// copy of the whole weight; other types widen it first.
+func PackWeightHalfAs(w []uint16, src WeightType, n, k int, t WeightType, done func(rows []uint16)) (*PackedB, error) {
+	if t == src {
+		return PackWeightHalf(w, src, n, k, done)
+	}
+	if src != WeightF16 && src != WeightBF16 {
+		return nil, fmt.Errorf("tensor: PackWeightHalfAs: element type %v is not 16-bit", src)
+	}
+	if n <= 0 || k <= 0 || k > len(w) || n > len(w)/k {
+		return nil, fmt.Errorf("%w: packing a [%d, %d] weight from %d values", ErrShape, n, k, len(w))
+	}
+	if t != WeightQ8 {
+		f := make([]float32, n*k)
+		WidenHalf(f, w[:n*k], src)
+		if done != nil {
+			done(w[:n*k])
+		}
+		return PackWeightAs(MustFromData(f, n, k), t)
+	}
+	var release func(r0, r1 int)
+	if done != nil {
+		release = func(r0, r1 int) { done(w[r0*k : r1*k]) }
+	}
+	return packQ8Rows(n, k, func(j int, buf []float32) []float32 {
+		WidenHalf(buf, w[j*k:(j+1)*k], src)
+		return buf
+	}, release), nil
 }
 
 // q8Job is one product with an int8 weight as its workers see it.
