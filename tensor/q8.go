@@ -267,6 +267,7 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 	if j.set != nil {
 		mr = j.set.MR
 	}
+	var tile []float32
 	for ic := m0; ic < m1; ic += q8MC {
 		ie := min(m1, ic+q8MC)
 		for jp := n0; jp < n1; jp += q8NR {
@@ -297,9 +298,29 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 					aq := j.aq[ir*j.ldq+pc:]
 					c := j.c[ir*j.ldc+jp:]
 					sa, corr := j.sa[ir*nblk+blk:], j.corr[ir*nblk+blk:]
-					if j.set != nil {
-						kern.Q8Call(j.set.M[r], r, jn, kq, aq, j.ldq, bq, c, j.ldc, sa, corr, nblk, sw, bias, flags)
-					} else {
+					switch {
+					case j.set != nil && (j.set.Masked || jn == q8NR):
+						j.set.Tile(r, jn, kq, aq, j.ldq, bq, c, j.ldc, sa, corr, nblk, sw, bias, flags)
+					case j.set != nil:
+						// A partial tile for kernels without masks: into a
+						// scratch tile, then finished as the kernels do.
+						if tile == nil {
+							tile = make([]float32, mr*q8NR)
+						}
+						j.set.Tile(r, q8NR, kq, aq, j.ldq, bq, tile, q8NR, sa, corr, nblk, sw, nil, 0)
+						for i := 0; i < r; i++ {
+							crow := c[i*j.ldc : i*j.ldc+jn]
+							for jj, v := range tile[i*q8NR : i*q8NR+jn] {
+								if flags&kern.FlagBias != 0 {
+									v = float32(v + bias[jj])
+								}
+								if flags&kern.FlagBeta != 0 {
+									v = float32(v + crow[jj])
+								}
+								crow[jj] = v
+							}
+						}
+					default:
 						kern.Q8Tile(r, jn, kq, aq, j.ldq, bq, c, j.ldc, sa, nblk, sw, bias, flags)
 					}
 				}

@@ -21043,3 +21043,241 @@ QuantQ8x512_qdone:
 QuantQ8x512_done:
 	VZEROUPPER
 	RET
+
+// func Q8Gemm256M1(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+// Requires: AVX, AVX2
+TEXT ·Q8Gemm256M1(SB), NOSPLIT, $0-104
+	MOVQ     kq+0(FP), CX
+	MOVQ     a+8(FP), AX
+	MOVQ     lda+16(FP), SI
+	MOVQ     b+24(FP), BX
+	VPXOR    Y0, Y0, Y0
+	VPXOR    Y1, Y1, Y1
+	VPXOR    Y2, Y2, Y2
+	VPXOR    Y3, Y3, Y3
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $0x0f, Y15, Y15
+	VPCMPEQB Y14, Y14, Y14
+	VPABSB   Y14, Y14
+	VPSLLW   $0x07, Y14, Y14
+
+Q8Gemm256M1_loop:
+	TESTQ        CX, CX
+	JE           Q8Gemm256M1_scale
+	VPBROADCASTD (AX), Y8
+	VPABSB       Y8, Y9
+	VPXOR        (BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y0, Y0
+	VPXOR        32(BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y1, Y1
+	VPXOR        64(BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y2, Y2
+	VPXOR        96(BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y3, Y3
+	ADDQ         $0x04, AX
+	ADDQ         $0x80, BX
+	DECQ         CX
+	JMP          Q8Gemm256M1_loop
+
+Q8Gemm256M1_scale:
+	MOVQ         sw+72(FP), BX
+	MOVQ         sa+48(FP), DI
+	MOVQ         ss+64(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS (DI), Y13
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       (BX), Y0, Y0
+	VMULPS       Y13, Y0, Y0
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       32(BX), Y1, Y1
+	VMULPS       Y13, Y1, Y1
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       64(BX), Y2, Y2
+	VMULPS       Y13, Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       96(BX), Y3, Y3
+	VMULPS       Y13, Y3, Y3
+	MOVQ         c+32(FP), DX
+	MOVQ         ldc+40(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         bias+80(FP), SI
+	MOVQ         flags+96(FP), AX
+	TESTQ        $0x00000002, AX
+	JE           Q8Gemm256M1_nobias
+	VADDPS       (SI), Y0, Y0
+	VADDPS       32(SI), Y1, Y1
+	VADDPS       64(SI), Y2, Y2
+	VADDPS       96(SI), Y3, Y3
+
+Q8Gemm256M1_nobias:
+	TESTQ  $0x00000001, AX
+	JE     Q8Gemm256M1_store
+	MOVQ   DX, R8
+	VADDPS (R8), Y0, Y0
+	VADDPS 32(R8), Y1, Y1
+	VADDPS 64(R8), Y2, Y2
+	VADDPS 96(R8), Y3, Y3
+
+Q8Gemm256M1_store:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VZEROUPPER
+	RET
+
+// func Q8Gemm256M2(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+// Requires: AVX, AVX2
+TEXT ·Q8Gemm256M2(SB), NOSPLIT, $0-104
+	MOVQ     kq+0(FP), CX
+	MOVQ     a+8(FP), AX
+	MOVQ     lda+16(FP), SI
+	MOVQ     b+24(FP), BX
+	VPXOR    Y0, Y0, Y0
+	VPXOR    Y1, Y1, Y1
+	VPXOR    Y2, Y2, Y2
+	VPXOR    Y3, Y3, Y3
+	VPXOR    Y4, Y4, Y4
+	VPXOR    Y5, Y5, Y5
+	VPXOR    Y6, Y6, Y6
+	VPXOR    Y7, Y7, Y7
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $0x0f, Y15, Y15
+	VPCMPEQB Y14, Y14, Y14
+	VPABSB   Y14, Y14
+	VPSLLW   $0x07, Y14, Y14
+
+Q8Gemm256M2_loop:
+	TESTQ        CX, CX
+	JE           Q8Gemm256M2_scale
+	VPBROADCASTD (AX), Y8
+	VPABSB       Y8, Y9
+	VPBROADCASTD (AX)(SI*1), Y10
+	VPABSB       Y10, Y11
+	VPXOR        (BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y0, Y0
+	VPSIGNB      Y10, Y12, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y4, Y4
+	VPXOR        32(BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y1, Y1
+	VPSIGNB      Y10, Y12, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y5, Y5
+	VPXOR        64(BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y2, Y2
+	VPSIGNB      Y10, Y12, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y6, Y6
+	VPXOR        96(BX), Y14, Y12
+	VPSIGNB      Y8, Y12, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y3, Y3
+	VPSIGNB      Y10, Y12, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y15, Y13, Y13
+	VPADDD       Y13, Y7, Y7
+	ADDQ         $0x04, AX
+	ADDQ         $0x80, BX
+	DECQ         CX
+	JMP          Q8Gemm256M2_loop
+
+Q8Gemm256M2_scale:
+	MOVQ         sw+72(FP), BX
+	MOVQ         sa+48(FP), DI
+	MOVQ         ss+64(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS (DI), Y13
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       (BX), Y0, Y0
+	VMULPS       Y13, Y0, Y0
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       32(BX), Y1, Y1
+	VMULPS       Y13, Y1, Y1
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       64(BX), Y2, Y2
+	VMULPS       Y13, Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       96(BX), Y3, Y3
+	VMULPS       Y13, Y3, Y3
+	ADDQ         R13, DI
+	VBROADCASTSS (DI), Y13
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       (BX), Y4, Y4
+	VMULPS       Y13, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       32(BX), Y5, Y5
+	VMULPS       Y13, Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       64(BX), Y6, Y6
+	VMULPS       Y13, Y6, Y6
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       96(BX), Y7, Y7
+	VMULPS       Y13, Y7, Y7
+	MOVQ         c+32(FP), DX
+	MOVQ         ldc+40(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         bias+80(FP), SI
+	MOVQ         flags+96(FP), AX
+	TESTQ        $0x00000002, AX
+	JE           Q8Gemm256M2_nobias
+	VADDPS       (SI), Y0, Y0
+	VADDPS       32(SI), Y1, Y1
+	VADDPS       64(SI), Y2, Y2
+	VADDPS       96(SI), Y3, Y3
+	VADDPS       (SI), Y4, Y4
+	VADDPS       32(SI), Y5, Y5
+	VADDPS       64(SI), Y6, Y6
+	VADDPS       96(SI), Y7, Y7
+
+Q8Gemm256M2_nobias:
+	TESTQ  $0x00000001, AX
+	JE     Q8Gemm256M2_store
+	MOVQ   DX, R8
+	VADDPS (R8), Y0, Y0
+	VADDPS 32(R8), Y1, Y1
+	VADDPS 64(R8), Y2, Y2
+	VADDPS 96(R8), Y3, Y3
+	ADDQ   R9, R8
+	VADDPS (R8), Y4, Y4
+	VADDPS 32(R8), Y5, Y5
+	VADDPS 64(R8), Y6, Y6
+	VADDPS 96(R8), Y7, Y7
+
+Q8Gemm256M2_store:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	ADDQ    R9, DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	VMOVUPS Y6, 64(DX)
+	VMOVUPS Y7, 96(DX)
+	VZEROUPPER
+	RET

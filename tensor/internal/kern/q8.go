@@ -47,8 +47,12 @@ type Q8Kernel func(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *f
 
 // Q8Set is a family of int8 kernels for one instruction set.
 type Q8Set struct {
-	// Name identifies the set ("avx512vnni").
+	// Name identifies the set ("avx512vnni", "avx2").
 	Name string
+	// Masked reports whether the kernels honour the column mask; otherwise
+	// they need full tiles (callers compute partial ones into a scratch
+	// tile with flags 0 and finish them as Q8Tile does).
+	Masked bool
 	// MR is the tile height; M[mr] computes mr rows, 1 ≤ mr ≤ MR.
 	MR int
 	M  []Q8Kernel
@@ -143,10 +147,13 @@ func Q8Tile(mr, jn, kq int, a []byte, lda int, b []byte, c []float32, ldc int, s
 	}
 }
 
-// Q8Call runs kernel k on slices (checking the extents it reads and
-// writes): the tile is mr rows by jn ≤ Q8NR stored columns; b must hold
-// kq·128 bytes and sw Q8NR scales.
-func Q8Call(k Q8Kernel, mr, jn, kq int, a []byte, lda int, b []byte, c []float32, ldc int, sa []float32, corr []int32, ss int, sw, bias []float32, flags int) {
+// Tile runs the set's kernel for an mr-row tile on slices, checking the
+// extents it reads and writes: jn ≤ Q8NR stored columns (exactly Q8NR for
+// a set without masks), b must hold kq·128 bytes and sw Q8NR scales.
+func (s *Q8Set) Tile(mr, jn, kq int, a []byte, lda int, b []byte, c []float32, ldc int, sa []float32, corr []int32, ss int, sw, bias []float32, flags int) {
+	if !s.Masked && jn != Q8NR {
+		panic("kern: partial tile for an int8 kernel set without masks")
+	}
 	_ = a[(mr-1)*lda+4*kq-1]
 	_ = b[128*kq-1]
 	_ = c[(mr-1)*ldc+jn-1]
@@ -156,7 +163,7 @@ func Q8Call(k Q8Kernel, mr, jn, kq int, a []byte, lda int, b []byte, c []float32
 	if flags&FlagBias != 0 {
 		bp = &bias[:jn][0]
 	}
-	k(kq, &a[0], lda, &b[0], &c[0], ldc, &sa[0], &corr[0], ss, &sw[0], bp, Mask(jn), flags)
+	s.M[mr](kq, &a[0], lda, &b[0], &c[0], ldc, &sa[0], &corr[0], ss, &sw[0], bp, Mask(jn), flags)
 }
 
 // Bytes returns the bytes of a float32 slice's storage (for scratch buffers

@@ -294,3 +294,117 @@ func quantQ8() {
 	VZEROUPPER()
 	RET()
 }
+
+// MRQ8x256 is the row count of the AVX2 int8 micro-tile.
+const MRQ8x256 = 2
+
+// q8gemm256 generates Q8Gemm256M<mr>: the AVX2 int8 kernel (full tiles
+// only, mask ignored). AVX2 has no VPDPBUSD; VPMADDUBSW multiplies unsigned
+// by signed bytes into saturating int16 pair sums, which stay exact only
+// when each product is at most 127·127: so the weights are made signed
+// again (u XOR 0x80 = q), the activation's magnitude is the unsigned
+// operand (|x| ≤ 127) and its sign moves onto the weight (VPSIGNB), giving
+// |x|·sign(x)·q = x·q; VPMADDWD with ones sums the pairs into int32. The
+// sum is Σ x·q directly: corr is not used.
+func q8gemm256(mr int) {
+	name := fmt.Sprintf("Q8Gemm256M%d", mr)
+	TEXT(name, NOSPLIT, sigQ8)
+	Doc(fmt.Sprintf("%s computes a %dx32 int8 tile with AVX2 (full tiles only); see Q8Kernel.", name, mr))
+	kq := RCX
+	pa, lda, pb := RAX, RSI, RBX
+	Load(Param("kq"), kq)
+	Load(Param("a"), pa)
+	Load(Param("lda"), lda)
+	Load(Param("b"), pb)
+	yr := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7}
+	acc := make([][]VecPhysical, mr)
+	for i := range acc {
+		acc[i] = yr[4*i : 4*i+4]
+		for _, r := range acc[i] {
+			VPXOR(r, r, r)
+		}
+	}
+	xb := []VecPhysical{Y8, Y10}
+	xa := []VecPhysical{Y9, Y11}
+	q, t, flip, ones := Y12, Y13, Y14, Y15
+	VPCMPEQW(ones, ones, ones)
+	VPSRLW(U8(15), ones, ones) // words of 1
+	VPCMPEQB(flip, flip, flip)
+	VPABSB(flip, flip)
+	VPSLLW(U8(7), flip, flip) // bytes of 0x80
+	Label(name + "_loop")
+	TESTQ(kq, kq)
+	JE(LabelRef(name + "_scale"))
+	VPBROADCASTD(Mem{Base: pa}, xb[0])
+	VPABSB(xb[0], xa[0])
+	if mr > 1 {
+		VPBROADCASTD(Mem{Base: pa, Index: lda, Scale: 1}, xb[1])
+		VPABSB(xb[1], xa[1])
+	}
+	for v := 0; v < 4; v++ {
+		VPXOR(Mem{Base: pb, Disp: 32 * v}, flip, q)
+		for i := 0; i < mr; i++ {
+			VPSIGNB(xb[i], q, t)
+			VPMADDUBSW(t, xa[i], t)
+			VPMADDWD(ones, t, t)
+			VPADDD(t, acc[i][v], acc[i][v])
+		}
+	}
+	ADDQ(U8(4), pa)
+	ADDQ(U8(128), pb)
+	DECQ(kq)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_scale")
+	Load(Param("sw"), RBX)
+	Load(Param("sa"), RDI)
+	Load(Param("ss"), R13)
+	SHLQ(U8(2), R13)
+	for i := 0; i < mr; i++ {
+		VBROADCASTSS(Mem{Base: RDI}, t)
+		for v := 0; v < 4; v++ {
+			VCVTDQ2PS(acc[i][v], acc[i][v])
+			VMULPS(Mem{Base: RBX, Disp: 32 * v}, acc[i][v], acc[i][v])
+			VMULPS(t, acc[i][v], acc[i][v])
+		}
+		if i+1 < mr {
+			ADDQ(R13, RDI)
+		}
+	}
+	pc, ldc := RDX, R9
+	Load(Param("c"), pc)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	Load(Param("bias"), RSI)
+	Load(Param("flags"), RAX)
+	TESTQ(U32(2), RAX)
+	JE(LabelRef(name + "_nobias"))
+	for i := 0; i < mr; i++ {
+		for v := 0; v < 4; v++ {
+			VADDPS(Mem{Base: RSI, Disp: 32 * v}, acc[i][v], acc[i][v])
+		}
+	}
+	Label(name + "_nobias")
+	TESTQ(U32(1), RAX)
+	JE(LabelRef(name + "_store"))
+	MOVQ(pc, R8)
+	for i := 0; i < mr; i++ {
+		for v := 0; v < 4; v++ {
+			VADDPS(Mem{Base: R8, Disp: 32 * v}, acc[i][v], acc[i][v])
+		}
+		if i+1 < mr {
+			ADDQ(ldc, R8)
+		}
+	}
+	Label(name + "_store")
+	for i := 0; i < mr; i++ {
+		for v := 0; v < 4; v++ {
+			VMOVUPS(acc[i][v], Mem{Base: pc, Disp: 32 * v})
+		}
+		if i+1 < mr {
+			ADDQ(ldc, pc)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
