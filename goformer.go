@@ -166,7 +166,9 @@ type options struct {
 }
 
 // WithWeightType packs float32 weights of linear layers as t
-// (tensor.WeightF16 or WeightBF16: half the memory).
+// (tensor.WeightF16 or WeightBF16: half the memory), or quantizes the
+// weights of linear layers to int8 (tensor.WeightQ8: a quarter of
+// float32's memory, activations quantized on the fly).
 func WithWeightType(t tensor.WeightType) Option { return func(o *options) { o.load.WeightType = t } }
 
 // WithKVType keeps decoders' cross-attention keys and values as t.
@@ -238,7 +240,7 @@ func loadPath(path string, o options) (Model, error) {
 	if err := nn.CheckWeightType(o.load.WeightType); err != nil {
 		return nil, err
 	}
-	if err := nn.CheckWeightType(o.load.KVType); err != nil {
+	if err := nn.CheckKVType(o.load.KVType); err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(path)

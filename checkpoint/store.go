@@ -29,7 +29,9 @@ type Store struct {
 	// (nn.NewLinear, see Weights.PackType) keep their packed weights in
 	// that 16-bit type: half the memory and the bandwidth of decoding, at the cost of rounding float32 weights (weights
 	// stored as F16 or BF16 in the checkpoint are kept in their own type
-	// regardless, which is exact). Set it before building the model.
+	// regardless, which is exact). WeightQ8 quantizes the weights of every
+	// linear layer to int8, whatever their checkpoint type (see
+	// tensor.WeightQ8). Set it before building the model.
 	WeightType tensor.WeightType
 
 	mu       sync.Mutex
@@ -325,10 +327,15 @@ func (w Weights) Half(name string, shape ...int) (*Half, bool) {
 func (w Weights) Err() error { return w.store.Err(false) }
 
 // PackType is the element type a layer built from tensor name keeps its
-// packed weight in: the checkpoint's type when that is F16 or BF16 (exact),
-// else the store's WeightType. Model code that builds a linear layer by
+// packed weight in: WeightQ8 when that is the store's WeightType (int8
+// quantization applies to every checkpoint type), else the checkpoint's
+// type when that is F16 or BF16 (exact), else the store's WeightType. Model code that builds a linear layer by
 // hand (a projection tied to an embedding) sets its type from it.
 func (w Weights) PackType(name string) tensor.WeightType {
+	if w.store.WeightType == tensor.WeightQ8 {
+		// int8 quantization applies to every checkpoint type.
+		return tensor.WeightQ8
+	}
 	switch w.DType(name) {
 	case "F16":
 		return tensor.WeightF16

@@ -40,6 +40,8 @@ type Option = nn.LoadOption
 // (tensor.WeightF16 or WeightBF16): half their memory, at the cost of
 // rounding each weight to 11 (F16) or 8 (BF16) significant bits. Weights an
 // F16 or BF16 checkpoint stores are kept in their own type regardless.
+// tensor.WeightQ8 quantizes the weights of every linear layer to int8 (see
+// tensor.WeightQ8).
 func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
 // loadOptions are what Load and LoadOpenAI work from.

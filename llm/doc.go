@@ -39,6 +39,7 @@
 //
 // Weights stored as F16 or BF16 stay 16-bit (packed as they are, the token
 // embedding read row by row from the memory-mapped file), and float32
-// checkpoints can be packed as 16-bit with nn.WithWeightType; activations
-// and the KV cache are float32.
+// checkpoints can be packed as 16-bit with nn.WithWeightType, or any
+// checkpoint quantized to int8 (nn.WithWeightType(tensor.WeightQ8));
+// activations and the KV cache are float32.
 package llm

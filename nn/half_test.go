@@ -168,6 +168,56 @@ func TestApplyLoadOptions(t *testing.T) {
 	if _, err := ApplyLoadOptions([]LoadOption{WithWeightType(tensor.WeightType(-1))}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("unknown weight type: err %v", err)
 	}
+	if o, err := ApplyLoadOptions([]LoadOption{WithWeightType(tensor.WeightQ8)}); err != nil || o.WeightType != tensor.WeightQ8 {
+		t.Fatalf("Q8 weights: %+v, %v", o, err)
+	}
+	if _, err := ApplyLoadOptions([]LoadOption{WithKVType(tensor.WeightQ8)}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Q8 keys/values: err %v, want ErrConfig", err)
+	}
+}
+
+// TestQ8Linear checks that a store with WeightType Q8 makes Linear layers
+// (from F16, BF16 and float32 tensors) and the fused attention projection
+// pack int8 weights that compute exactly what tensor.PackWeightAs(weight,
+// WeightQ8) computes.
+func TestQ8Linear(t *testing.T) {
+	for _, dtype := range []string{"F16", "BF16", "F32"} {
+		var st *checkpoint.Store
+		var vals map[string]*tensor.Tensor
+		if dtype == "F32" {
+			r := rand.New(rand.NewSource(9))
+			vals = map[string]*tensor.Tensor{"w.weight": fastRandTensor(r, 96, 640), "w.bias": fastRandTensor(r, 96)}
+			st = checkpoint.NewStore("mem", map[string]*tensor.Tensor{"w.weight": vals["w.weight"].Contiguous(), "w.bias": vals["w.bias"]})
+		} else {
+			path, v := halfCheckpoint(t, dtype, false)
+			var err error
+			if st, err = checkpoint.LoadSafetensors(path); err != nil {
+				t.Fatal(err)
+			}
+			vals = v
+		}
+		st.WeightType = tensor.WeightQ8
+		l := NewLinear(st.Root().Sub("w"), 640, 96, true)
+		if l.Type != tensor.WeightQ8 {
+			t.Fatalf("%s: Linear type %v, want Q8", dtype, l.Type)
+		}
+		x := fastRandTensor(rand.New(rand.NewSource(10)), 5, 640)
+		p, err := tensor.PackWeightAs(vals["w.weight"], tensor.WeightQ8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := must(tensor.LinearPacked(x, p, vals["w.bias"]))
+		if d := testdata.TensorDiff(t, dtype, l.Forward(x), want); d != 0 {
+			t.Fatalf("%s: Q8 Forward differs from the packed reference by %g", dtype, d)
+		}
+		if l.packedW().Type() != tensor.WeightQ8 {
+			t.Fatalf("%s: packed as %v", dtype, l.packedW().Type())
+		}
+		if d := testdata.TensorDiff(t, dtype+" Weight", l.Weight(), vals["w.weight"]); d != 0 {
+			t.Fatalf("%s: Weight differs by %g after Q8 packing", dtype, d)
+		}
+		st.Close()
+	}
 }
 
 // TestPyTorchHalfTypes loads a torch.save'd state dict with F16 and BF16

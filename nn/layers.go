@@ -90,8 +90,8 @@ func (l *Linear) Pack() {
 			h := l.half
 			var p *tensor.PackedB
 			var err error
-			if l.Type == h.Kind {
-				p, err = tensor.PackWeightHalf(h.Data, h.Kind, h.Shape[0], h.Shape[1], checkpoint.ReleaseMappedHalves)
+			if l.Type == h.Kind || l.Type == tensor.WeightQ8 {
+				p, err = tensor.PackWeightHalfAs(h.Data, h.Kind, h.Shape[0], h.Shape[1], l.Type, checkpoint.ReleaseMappedHalves)
 			} else {
 				p, err = tensor.PackWeightAs(h.Widen(), l.Type)
 				checkpoint.ReleaseMappedHalves(h.Data)
@@ -136,7 +136,7 @@ func (l *Linear) packedW() *tensor.PackedB {
 func NewLinear(w checkpoint.Weights, in, out int, bias bool) *Linear {
 	var l *Linear
 	if h, ok := w.Half("weight", out, in); ok {
-		l = &Linear{half: h, Type: h.Kind}
+		l = &Linear{half: h, Type: w.PackType("weight")}
 	} else {
 		l = &Linear{W: w.Tensor("weight", out, in), Type: w.PackType("weight")}
 	}

@@ -23,7 +23,9 @@ type LoadOptions struct {
 }
 
 // WithWeightType packs the float32 weights of linear layers as t
-// (tensor.WeightF16 or WeightBF16) instead of float32.
+// (tensor.WeightF16 or WeightBF16) instead of float32, or quantizes the
+// weights of linear layers to int8 (tensor.WeightQ8, whatever their
+// checkpoint type; products then quantize their activations too).
 func WithWeightType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.WeightType = t }
 }
@@ -47,7 +49,7 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 	if err := CheckWeightType(o.WeightType); err != nil {
 		return o, err
 	}
-	if err := CheckWeightType(o.KVType); err != nil {
+	if err := CheckKVType(o.KVType); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -67,11 +69,22 @@ func (o LoadOptions) ApplyKV(blocks []*DecoderBlock) {
 }
 
 // CheckWeightType returns an error wrapping ErrConfig unless t is one of
-// tensor.WeightF32, WeightF16 and WeightBF16.
+// tensor.WeightF32, WeightF16, WeightBF16 and WeightQ8.
 func CheckWeightType(t tensor.WeightType) error {
+	switch t {
+	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16, tensor.WeightQ8:
+		return nil
+	}
+	return fmt.Errorf("%w: unknown weight type %d (want F32, F16, BF16 or Q8)", ErrConfig, int(t))
+}
+
+// CheckKVType returns an error wrapping ErrConfig unless t is one of
+// tensor.WeightF32, WeightF16 and WeightBF16 (the types cross-attention
+// keys and values can be kept in).
+func CheckKVType(t tensor.WeightType) error {
 	switch t {
 	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16:
 		return nil
 	}
-	return fmt.Errorf("%w: unknown weight type %d (want F32, F16 or BF16)", ErrConfig, int(t))
+	return fmt.Errorf("%w: key/value type %v not supported (want F32, F16 or BF16)", ErrConfig, t)
 }

@@ -18,7 +18,7 @@ const madvPopulateWrite = 23
 // to the size of the model before a collection), and transparent huge pages
 // are requested for them (fewer TLB misses while weights stream through the
 // kernels). owner's cleanup unmaps the block when owner becomes unreachable.
-func allocWeights[T float32 | uint16](n int, owner *PackedB) []T {
+func allocWeights[T float32 | uint16 | byte](n int, owner *PackedB) []T {
 	var zero T
 	size := n * int(unsafe.Sizeof(zero))
 	if size < 1<<20 {

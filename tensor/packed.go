@@ -24,6 +24,10 @@ type PackedB struct {
 	half []uint16
 	kind WeightType
 	set  *kern.Set
+	// q8 holds the panels of a WeightQ8 matrix (see q8.go): int8 codes
+	// offset by 128, and qsc their scales per panel, K block and column.
+	q8  []byte
+	qsc []float32
 	// Without kernels: the source matrix, op(B) = raw or rawᵀ.
 	raw      []float32
 	rawTrans bool
@@ -38,19 +42,29 @@ type WeightType int
 // widened to float32 in registers, so a weight that came from an F16 (or
 // BF16) checkpoint gives exactly the float32 results, while rounding a
 // float32 weight costs the precision of the 16-bit format.
+//
+// Q8 stores weights as int8 with a float32 scale per block of 256 values
+// along K (see q8.go): about a quarter of float32's memory and bandwidth.
+// Products with a Q8 weight quantize their activations to int8 as well
+// (per row and block) and multiply in integers (AVX512-VNNI where the CPU
+// has it, portable Go elsewhere, with identical results), at the cost of
+// both roundings (see PERFORMANCE.md for the measured accuracy).
 const (
 	WeightF32 WeightType = iota
 	WeightF16
 	WeightBF16
+	WeightQ8
 )
 
-// String returns "F32", "F16" or "BF16".
+// String returns "F32", "F16", "BF16" or "Q8".
 func (t WeightType) String() string {
 	switch t {
 	case WeightF16:
 		return "F16"
 	case WeightBF16:
 		return "BF16"
+	case WeightQ8:
+		return "Q8"
 	}
 	return "F32"
 }
@@ -85,6 +99,13 @@ func PackWeightWith(w *Tensor, t WeightType, done func(rows []float32)) (*Packed
 	wc := w.Contiguous()
 	k, n := w.shape[1], w.shape[0]
 	src := wc.data[wc.offset : wc.offset+n*k]
+	switch t {
+	case WeightF32, WeightF16, WeightBF16:
+	case WeightQ8:
+		return packQ8(src, n, k, done), nil
+	default:
+		return nil, fmt.Errorf("tensor: packing weight as unknown type %v", t)
+	}
 	if fastSet == nil {
 		p := PackB(true, k, n, src, k)
 		if done != nil {
@@ -189,6 +210,9 @@ func (p *PackedB) Type() WeightType { return p.kind }
 
 // Bytes returns the memory the packed matrix takes.
 func (p *PackedB) Bytes() int {
+	if p.kind == WeightQ8 {
+		return len(p.q8) + 4*len(p.qsc)
+	}
 	if p.half != nil {
 		return 2 * len(p.half)
 	}
@@ -255,6 +279,10 @@ func GemmPacked(m int, alpha float32, a []float32, lda int, b *PackedB, beta flo
 func gemmPacked(threads, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
 	if bias != nil && len(bias) < b.n {
 		panic(fmt.Sprintf("tensor: gemm bias of %d elements for %d columns", len(bias), b.n))
+	}
+	if b.kind == WeightQ8 {
+		gemmQ8(threads, m, alpha, a, lda, b, beta, c, ldc, bias, act)
+		return
 	}
 	if b.set == nil {
 		gemmCheckArgs(false, b.rawTrans, m, b.n, b.k, a, lda, b.raw, b.rawLd, c, ldc)

@@ -11,9 +11,11 @@
 // is a Goto/BLIS-style driver (gemm.go) over Go-assembly micro-kernels
 // (AVX-512 14×32 or AVX2+FMA 6×16, chosen at run time), with weights that
 // can be packed once into the kernels' layout (PackWeight, PackedB,
-// LinearPacked) and kept in F16/BF16 (PackWeightAs); softmax, layer norm,
-// GELU and exp run as AVX-512 row kernels. Other architectures and the
-// purego build tag use the portable Go code (GemmRef). Large intermediate
+// LinearPacked) and kept in F16/BF16 (PackWeightAs), or quantized to int8
+// (WeightQ8: int8 products with AVX512-VNNI or AVX2, see q8.go); softmax,
+// layer norm, GELU and exp run as AVX-512 row kernels. Other architectures
+// and the purego build tag use the portable Go code (GemmRef, and for
+// WeightQ8 a Go reference that computes the same bits). Large intermediate
 // results come from recycled storage (Release).
 //
 // Tensors are not safe for concurrent mutation; reading one tensor from many

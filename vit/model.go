@@ -52,6 +52,10 @@ type Option = nn.LoadOption
 // (tensor.WeightF16 or WeightBF16): half their memory, at the cost of
 // rounding each weight to 11 (F16) or 8 (BF16) significant bits. Weights an
 // F16 or BF16 checkpoint stores are kept in their own type regardless.
+// t = tensor.WeightQ8 instead quantizes the weights of every linear layer
+// (16-bit checkpoints included) to int8 with a scale per 256 values, and
+// their inputs on the fly: a quarter of float32's memory and reads (the
+// accuracy measured on the fixtures is in tensor/PERFORMANCE.md).
 func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
 // Load reads a ViT model from a Hub-layout directory: config.json (see

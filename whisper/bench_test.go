@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
@@ -136,18 +137,52 @@ func BenchmarkEncoder(b *testing.B) {
 	}
 }
 
+// BenchmarkEncoderWeights encodes one 30-second window at whisper-base
+// size with float32 and int8 (WeightQ8) linear weights, reporting wall and
+// CPU milliseconds per window.
+func BenchmarkEncoderWeights(b *testing.B) {
+	m32 := baseModel(b)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		m    *Model
+	}{{"f32", m32}, {"q8", randomModelAs(b, m32.Config, tensor.WeightQ8)}} {
+		mel := tensor.New(c.m.Config.NumMelBins, c.m.Config.NumFrames())
+		if _, err := c.m.Encode(ctx, mel); err != nil { // packs the weights
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			c0 := processCPU()
+			for i := 0; i < b.N; i++ {
+				enc, err := c.m.Encode(ctx, mel)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tensor.Release(enc)
+			}
+			b.ReportMetric(float64((processCPU()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/window")
+		})
+	}
+}
+
 // BenchmarkDecoderToken measures the time per generated token (decoder
 // layers and the vocabulary projection) over a 4-token prompt and 60 more
 // tokens, with the KV cache and, to show what it saves, without it;
 // kvcache-f16 is kvcache with the weights packed F16 (WithWeightType, or an
 // F16 checkpoint), kvcache-f16-f16kv also with the cross-attention keys and
-// values in F16 (WithKVType).
+// values in F16 (WithKVType); kvcache-q8 and kvcache-q8-f16kv are the same
+// with int8 weights (WithWeightType(tensor.WeightQ8)). cpu-ms/token is the
+// process's CPU time per token (all threads), which other load on a shared
+// machine does not dilute.
 func BenchmarkDecoderToken(b *testing.B) {
 	m32 := baseModel(b)
 	cfg := m32.Config
 	m16 := randomModelAs(b, cfg, tensor.WeightF16)
 	m16kv := randomModelAs(b, cfg, tensor.WeightF16)
 	nn.LoadOptions{KVType: tensor.WeightF16}.ApplyKV(m16kv.decBlocks)
+	m8 := randomModelAs(b, cfg, tensor.WeightQ8)
+	m8kv := randomModelAs(b, cfg, tensor.WeightQ8)
+	nn.LoadOptions{KVType: tensor.WeightF16}.ApplyKV(m8kv.decBlocks)
 	enc := tensor.New(1, cfg.MaxSourcePositions, cfg.DModel)
 	ctx := context.Background()
 	const steps = 60
@@ -155,11 +190,13 @@ func BenchmarkDecoderToken(b *testing.B) {
 		name    string
 		m       *Model
 		noCache bool
-	}{{"kvcache", m32, false}, {"nocache", m32, true}, {"kvcache-f16", m16, false}, {"kvcache-f16-f16kv", m16kv, false}} {
+	}{{"kvcache", m32, false}, {"nocache", m32, true}, {"kvcache-f16", m16, false}, {"kvcache-f16-f16kv", m16kv, false},
+		{"kvcache-q8", m8, false}, {"kvcache-q8-f16kv", m8kv, false}} {
 		m, noCache := c.m, c.noCache
 		m.proj.Pack() // the vocabulary projection; the layers pack in the untimed prompt pass
 		b.Run(c.name, func(b *testing.B) {
 			feed := [][]int{{0}}
+			var cpu time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				dec, err := m.NewDecoder(enc)
@@ -172,15 +209,18 @@ func BenchmarkDecoderToken(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
+				c0 := processCPU()
 				for s := 0; s < steps; s++ {
 					h = greedyStep(b, dec, h, feed)
 				}
 				tensor.Release(h)
+				cpu += processCPU() - c0
 				b.StopTimer()
 				dec.Release() // as Transcribe does after each window
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*steps), "ms/token")
+			b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N*steps), "cpu-ms/token")
 		})
 	}
 }

@@ -224,8 +224,12 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// weightFlag is -weights: the type float32 weights are packed in.
-type weightFlag struct{ t tensor.WeightType }
+// weightFlag is -weights (the type float32 weights are packed in) or, with
+// kv set, -kv (which has no int8 form).
+type weightFlag struct {
+	t  tensor.WeightType
+	kv bool
+}
 
 func (w *weightFlag) String() string {
 	if w == nil || w.t == tensor.WeightF32 {
@@ -242,17 +246,25 @@ func (w *weightFlag) Set(s string) error {
 		w.t = tensor.WeightF16
 	case "bf16", "bfloat16":
 		w.t = tensor.WeightBF16
+	case "q8", "int8":
+		if w.kv {
+			return fmt.Errorf("%q: keys and values are f32, f16 or bf16", s)
+		}
+		w.t = tensor.WeightQ8
 	default:
-		return fmt.Errorf("%q is not f32, f16 or bf16", s)
+		if w.kv {
+			return fmt.Errorf("%q is not f32, f16 or bf16", s)
+		}
+		return fmt.Errorf("%q is not f32, f16, bf16 or q8", s)
 	}
 	return nil
 }
 
 // weightsFlag adds -weights to fs.
 func weightsFlag(fs *flag.FlagSet) {
-	fs.Var(&weightFlag{}, "weights", "keep float32 weights packed as f16 or bf16: half their memory and of each decoded token's reads, rounding them (~7e-4 of the largest logit for f16); 16-bit checkpoints stay 16-bit regardless; not used by wav2vec2")
+	fs.Var(&weightFlag{}, "weights", "keep float32 weights packed as f16 or bf16: half their memory and of each decoded token's reads, rounding them (~7e-4 of the largest logit for f16; 16-bit checkpoints stay 16-bit regardless); or q8: linear layers' weights quantized to int8 (a quarter of float32's memory; activations quantized on the fly, about 1% error per product, see tensor/PERFORMANCE.md)")
 	fs.Int("threads", 0, "threads for the kernels (0: one per core, GOMAXPROCS; the environment variable GOMAXPROCS also caps Go's own threads)")
-	fs.Var(&weightFlag{}, "kv", "keep the decoders' cross-attention keys and values (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~1e-5 of the largest logit for f16)")
+	fs.Var(&weightFlag{kv: true}, "kv", "keep the decoders' cross-attention keys and values (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~1e-5 of the largest logit for f16)")
 }
 
 // common are the flags every inference command has.

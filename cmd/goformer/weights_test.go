@@ -44,6 +44,32 @@ func TestWeightsFlag(t *testing.T) {
 	}
 }
 
+// TestWeightsFlagQ8 runs classify with -weights q8 (int8 linear weights):
+// the top-1 label stays the fixture's, the scores move (the option reaches
+// the model) within the int8 budget, and -kv q8 is a usage error (keys and
+// values have no int8 form).
+func TestWeightsFlagQ8(t *testing.T) {
+	cases := readViTCases(t)
+	img := imagePath(t, cases.Images[0])
+	f32 := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-k", "3", "-format", "json", img)
+	out := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-weights", "q8", "-k", "3", "-format", "json", img)
+	var got []Classification
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
+		t.Fatalf("-weights q8: %v (%q)", err, out)
+	}
+	want := cases.Top3[0][0]
+	if p := got[0].Predictions[0]; p.Label != want.Label || math.Abs(float64(p.Score)-want.Score) > 0.05 {
+		t.Errorf("-weights q8: top-1 %s %.4f, want %s %.4f ± 0.05", p.Label, p.Score, want.Label, want.Score)
+	}
+	if out == f32 {
+		t.Errorf("-weights q8 gives the float32 output: the option did not reach the model")
+	}
+	_, errs, code := runCLI(t, "classify", "-model", fixtureModel(t, "vit"), "-kv", "q8", img)
+	if code != 2 || !strings.Contains(errs, "q8") {
+		t.Errorf("-kv q8: exit %d, stderr %q", code, errs)
+	}
+}
+
 // TestKVFlag transcribes jfk with -kv f16: the command runs and names the
 // bad value on a mistake.
 func TestKVFlag(t *testing.T) {

@@ -222,3 +222,54 @@ func Dots512D8(q *float32, k *float32, ldk int, n int, scale float32, out *float
 
 // DotRows512 sets out[j] = alpha·Σ_p x[p]·w[j·ldw+p] for j < n, p < k.
 func DotRows512(x *float32, k int, w *float32, ldw int, n int, out *float32, alpha float32)
+
+// Q8Gemm512M1 computes a 1x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M1(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M2 computes a 2x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M2(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M3 computes a 3x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M3(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M4 computes a 4x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M4(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M5 computes a 5x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M5(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M6 computes a 6x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M6(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M7 computes a 7x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M7(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M8 computes a 8x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M8(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M9 computes a 9x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M9(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M10 computes a 10x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M10(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M11 computes a 11x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M11(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M12 computes a 12x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M12(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M13 computes a 13x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M13(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm512M14 computes a 14x32 int8 tile with AVX512-VNNI; see Q8Kernel.
+func Q8Gemm512M14(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// QuantQ8x512 quantizes n floats of x to int8 in blocks of qk (a multiple of 16); see QuantQ8Go.
+func QuantQ8x512(x *float32, n int, q *byte, sa *float32, corr *int32, qk int)
+
+// Q8Gemm256M1 computes a 1x32 int8 tile with AVX2 (full tiles only); see Q8Kernel.
+func Q8Gemm256M1(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// Q8Gemm256M2 computes a 2x32 int8 tile with AVX2 (full tiles only); see Q8Kernel.
+func Q8Gemm256M2(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)

@@ -44,3 +44,39 @@ func BenchmarkMicro512(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMicroQ8 is the int8 micro-kernel on L1-resident operands (one
+// K block of 256), in int8 GOP/s (2 per multiply-add) and as a multiple of
+// the float32 FMA peak measured alongside (VPDPBUSD does 4 multiply-adds
+// per 32-bit lane: 4 is the ideal where both issue at the same rate).
+func BenchmarkMicroQ8(b *testing.B) {
+	if len(q8sets) == 0 {
+		b.Skip("skipping: no int8 assembly kernels on this CPU")
+	}
+	for _, set := range q8sets {
+		for _, mr := range []int{1, 2, 4, 8, 14} {
+			if mr > set.MR {
+				continue
+			}
+			benchMicroQ8(b, set, mr)
+		}
+	}
+}
+
+func benchMicroQ8(b *testing.B, set *Q8Set, mr int) {
+	{
+		b.Run(fmt.Sprintf("%s/%d", set.Name, mr), func(b *testing.B) {
+			kq := Q8Block / 4
+			a := make([]byte, 14*4*kq)
+			bb := make([]byte, 128*kq)
+			c := make([]float32, 14*32)
+			sa, corr, sw := make([]float32, 14), make([]int32, 14), make([]float32, 32)
+			k := set.M[mr]
+			g, f := interleaved(func() {
+				k(kq, &a[0], 4*kq, &bb[0], &c[0], 32, &sa[0], &corr[0], 1, &sw[0], nil, 0xffffffff, 1)
+			}, float64(2*mr*32*4*kq), 300*time.Millisecond)
+			b.ReportMetric(g, "GOP/s")
+			b.ReportMetric(f, "×FMA-peak")
+		})
+	}
+}

@@ -26,6 +26,17 @@ func init() {
 				Sgemm512BM8, Sgemm512BM9, Sgemm512BM10, Sgemm512BM11, Sgemm512BM12, Sgemm512BM13, Sgemm512BM14},
 		})
 	}
+	if vec512 && cpu.X86.HasAVX512VNNI {
+		quantQ8 = QuantQ8x512
+		q8sets = append(q8sets, &Q8Set{
+			Name: "avx512vnni", MR: 14, Masked: true,
+			M: []Q8Kernel{nil, Q8Gemm512M1, Q8Gemm512M2, Q8Gemm512M3, Q8Gemm512M4, Q8Gemm512M5, Q8Gemm512M6, Q8Gemm512M7,
+				Q8Gemm512M8, Q8Gemm512M9, Q8Gemm512M10, Q8Gemm512M11, Q8Gemm512M12, Q8Gemm512M13, Q8Gemm512M14},
+		})
+	}
+	if cpu.X86.HasAVX2 {
+		q8sets = append(q8sets, &Q8Set{Name: "avx2", MR: 2, M: []Q8Kernel{nil, Q8Gemm256M1, Q8Gemm256M2}})
+	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		sets = append(sets, &Set{
 			Name: "avx2", MR: 6, NR: 16, Masked: false, KC: 256, MC: 480,

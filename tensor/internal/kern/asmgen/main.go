@@ -34,6 +34,13 @@ func main() {
 	vecmath()
 	dots()
 	dotRows()
+	for mr := 1; mr <= MRQ8; mr++ {
+		q8gemm512(mr)
+	}
+	quantQ8()
+	for mr := 1; mr <= MRQ8x256; mr++ {
+		q8gemm256(mr)
+	}
 	Generate()
 }
 

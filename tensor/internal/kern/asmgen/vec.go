@@ -47,6 +47,10 @@ func defineConsts() {
 		{"sigmax", 80},
 		{"neginf", float32(math.Inf(-1))},
 		{"absmask", math.Float32frombits(0x7fffffff)},
+		// int8 quantization (q8.go): the largest code and the smallest
+		// block maximum that is not treated as an all-zero block.
+		{"q8max", 127},
+		{"q8tiny", 1e-30},
 	}
 	consts = GLOBL("vecconst", RODATA|NOPTR)
 	for i, c := range vals {
