@@ -98,7 +98,7 @@ type component struct {
 	quant *[64]uint16
 	// mult is quant as the IDCT multiplies it: libjpeg-turbo's SIMD builds
 	// keep ISLOW_MULT_TYPE in a short.
-	mult [64]int32
+	mult [64]int16
 
 	coefs  []int16 // whole-image coefficients (multi-scan files), bw*bh*64
 	plane  []byte  // decoded samples, stride bw*8, bh*8 rows
@@ -176,7 +176,7 @@ type decoder struct {
 	// which decide whether libjpeg-turbo's fast Huffman path runs.
 	bufEnd int
 
-	idctWS [64]int32
+	idctWS [64]int16
 }
 
 func (d *decoder) warnf(format string, args ...any) {
@@ -790,7 +790,7 @@ func (d *decoder) checkFrame() error {
 }
 
 func divRoundUp(a, b int) int { return (a + b - 1) / b }
-func roundUp(a, b int) int     { return divRoundUp(a, b) * b }
+func roundUp(a, b int) int    { return divRoundUp(a, b) * b }
 
 // chooseColorSpace applies libjpeg's default_decompress_parms guess.
 func (d *decoder) chooseColorSpace() {

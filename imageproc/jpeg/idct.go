@@ -1,12 +1,22 @@
 package jpeg
 
-// The "islow" integer inverse DCT of libjpeg (jidctint.c): 13-bit
-// fixed-point constants, two passes with PASS1_BITS of extra precision
-// between them, and the range-limit table that wraps out-of-range results
-// modulo 1024 before clamping. JLONG arithmetic is 64-bit (int64 here) and
-// the workspace between the passes is a 32-bit int, as in libjpeg-turbo on
-// 64-bit Linux. The quantization multipliers are 16-bit (ISLOW_MULT_TYPE is
-// a short in SIMD builds), so dequantization is a product of two int16.
+// The "islow" integer inverse DCT of libjpeg-turbo (jidctint.c's algorithm:
+// 13-bit fixed-point constants, PASS1_BITS = 2, rounding descales) exactly
+// as its x86-64 SIMD implementations (jidctint-sse2.asm and -avx2.asm, which
+// agree bit for bit) compute it, since those are what Pillow runs on amd64:
+//
+//   - dequantization keeps the low 16 bits of coefficient*quantizer;
+//   - sums of two inputs (in0±in4, in1+in5, in3+in7) wrap at 16 bits and
+//     the products and sums of the rotations are 32-bit;
+//   - each pass's results saturate to 16 bits, the final samples to
+//     -128..127 before the +128 level shift;
+//   - a block whose rows 1..7 are all zero takes a shortcut whose column
+//     outputs are (in0*q0) << 2 wrapped to 16 bits.
+//
+// For coefficients an encoder can produce from 8-bit samples no
+// intermediate leaves 16 bits and the result equals jidctint.c's (the C
+// code wraps at 10 bits with its range-limit table where the SIMD code
+// saturates; the two differ only on crafted or damaged data).
 
 const (
 	constBits = 13
@@ -26,154 +36,105 @@ const (
 	fix3_072711026 = 25172
 )
 
-// idctLimit is libjpeg's post-IDCT range-limit table: indexed by the
-// descaled result (before the +128 level shift) masked to 10 bits.
-var idctLimit = func() (t [1024]uint8) {
-	for i := range t {
-		switch {
-		case i < 128:
-			t[i] = uint8(i + 128)
-		case i < 512:
-			t[i] = 255
-		case i < 896:
-			t[i] = 0
-		default:
-			t[i] = uint8(i - 896)
-		}
+// idct1D is one 8-point pass (the SIMD "dodct" macro) on 16-bit inputs,
+// returning the descaled 32-bit results before saturation.
+func idct1D(x0, x1, x2, x3, x4, x5, x6, x7 int16, shift uint) (o0, o1, o2, o3, o4, o5, o6, o7 int32) {
+	// Even part.
+	tmp3 := int32(x2)*(fix0_541196100+fix0_765366865) + int32(x6)*fix0_541196100
+	tmp2 := int32(x2)*fix0_541196100 + int32(x6)*(fix0_541196100-fix1_847759065)
+	t0 := int32(x0+x4) << constBits
+	t1 := int32(x0-x4) << constBits
+	tmp10 := t0 + tmp3
+	tmp13 := t0 - tmp3
+	tmp11 := t1 + tmp2
+	tmp12 := t1 - tmp2
+
+	// Odd part.
+	z3 := int32(x7 + x3)
+	z4 := int32(x5 + x1)
+	z3r := z3*(fix1_175875602-fix1_961570560) + z4*fix1_175875602
+	z4r := z3*fix1_175875602 + z4*(fix1_175875602-fix0_390180644)
+	y7, y5, y3, y1 := int32(x7), int32(x5), int32(x3), int32(x1)
+	o0t := y7*(fix0_298631336-fix0_899976223) + y1*(-fix0_899976223) + z3r
+	o1t := y5*(fix2_053119869-fix2_562915447) + y3*(-fix2_562915447) + z4r
+	o2t := y5*(-fix2_562915447) + y3*(fix3_072711026-fix2_562915447) + z3r
+	o3t := y7*(-fix0_899976223) + y1*(fix1_501321110-fix0_899976223) + z4r
+
+	rnd := int32(1) << (shift - 1)
+	o0 = (tmp10 + o3t + rnd) >> shift
+	o7 = (tmp10 - o3t + rnd) >> shift
+	o1 = (tmp11 + o2t + rnd) >> shift
+	o6 = (tmp11 - o2t + rnd) >> shift
+	o2 = (tmp12 + o1t + rnd) >> shift
+	o5 = (tmp12 - o1t + rnd) >> shift
+	o3 = (tmp13 + o0t + rnd) >> shift
+	o4 = (tmp13 - o0t + rnd) >> shift
+	return
+}
+
+// sat16 is packssdw's signed saturation to 16 bits.
+func sat16(v int32) int16 {
+	if v > 32767 {
+		return 32767
 	}
-	return t
-}()
+	if v < -32768 {
+		return -32768
+	}
+	return int16(v)
+}
+
+// sample is the final stage: saturate to 16 then 8 bits, add 128.
+func sample(v int32) byte {
+	if v > 127 {
+		return 255
+	}
+	if v < -128 {
+		return 0
+	}
+	return byte(v + 128)
+}
 
 // idctBlock transforms one block of (natural-order, quantized)
 // coefficients, dequantizing with mult, into 8 rows of 8 samples at out
 // (rows stride bytes apart).
-func idctBlock(in *[64]int16, mult *[64]int32, out []byte, stride int, ws *[64]int32) {
+func idctBlock(in *[64]int16, mult *[64]int16, out []byte, stride int, ws *[64]int16) {
 	_ = out[7*stride+7]
-	// Pass 1: columns.
-	for c := 0; c < 8; c++ {
-		if in[8+c] == 0 && in[16+c] == 0 && in[24+c] == 0 && in[32+c] == 0 &&
-			in[40+c] == 0 && in[48+c] == 0 && in[56+c] == 0 {
-			dc := int32(int64(int32(in[c])*mult[c]) << pass1Bits)
-			ws[c], ws[8+c], ws[16+c], ws[24+c] = dc, dc, dc, dc
-			ws[32+c], ws[40+c], ws[48+c], ws[56+c] = dc, dc, dc, dc
-			continue
+	acZero := true
+	for _, v := range in[8:] {
+		if v != 0 {
+			acZero = false
+			break
 		}
-		z2 := int64(int32(in[16+c]) * mult[16+c])
-		z3 := int64(int32(in[48+c]) * mult[48+c])
-		z1 := (z2 + z3) * fix0_541196100
-		tmp2 := z1 - z3*fix1_847759065
-		tmp3 := z1 + z2*fix0_765366865
-
-		z2 = int64(int32(in[c]) * mult[c])
-		z3 = int64(int32(in[32+c]) * mult[32+c])
-		tmp0 := (z2 + z3) << constBits
-		tmp1 := (z2 - z3) << constBits
-
-		tmp10 := tmp0 + tmp3
-		tmp13 := tmp0 - tmp3
-		tmp11 := tmp1 + tmp2
-		tmp12 := tmp1 - tmp2
-
-		tmp0 = int64(int32(in[56+c]) * mult[56+c])
-		tmp1 = int64(int32(in[40+c]) * mult[40+c])
-		tmp2 = int64(int32(in[24+c]) * mult[24+c])
-		tmp3 = int64(int32(in[8+c]) * mult[8+c])
-
-		z1 = tmp0 + tmp3
-		z2 = tmp1 + tmp2
-		z3 = tmp0 + tmp2
-		z4 := tmp1 + tmp3
-		z5 := (z3 + z4) * fix1_175875602
-
-		tmp0 *= fix0_298631336
-		tmp1 *= fix2_053119869
-		tmp2 *= fix3_072711026
-		tmp3 *= fix1_501321110
-		z1 *= -fix0_899976223
-		z2 *= -fix2_562915447
-		z3 *= -fix1_961570560
-		z4 *= -fix0_390180644
-
-		z3 += z5
-		z4 += z5
-
-		tmp0 += z1 + z3
-		tmp1 += z2 + z4
-		tmp2 += z2 + z3
-		tmp3 += z1 + z4
-
-		const sh = constBits - pass1Bits
-		const rnd = 1 << (sh - 1)
-		ws[c] = int32((tmp10 + tmp3 + rnd) >> sh)
-		ws[56+c] = int32((tmp10 - tmp3 + rnd) >> sh)
-		ws[8+c] = int32((tmp11 + tmp2 + rnd) >> sh)
-		ws[48+c] = int32((tmp11 - tmp2 + rnd) >> sh)
-		ws[16+c] = int32((tmp12 + tmp1 + rnd) >> sh)
-		ws[40+c] = int32((tmp12 - tmp1 + rnd) >> sh)
-		ws[24+c] = int32((tmp13 + tmp0 + rnd) >> sh)
-		ws[32+c] = int32((tmp13 - tmp0 + rnd) >> sh)
 	}
-
+	// Pass 1: columns.
+	if acZero {
+		for c := 0; c < 8; c++ {
+			v := (in[c] * mult[c]) << pass1Bits
+			ws[c], ws[8+c], ws[16+c], ws[24+c] = v, v, v, v
+			ws[32+c], ws[40+c], ws[48+c], ws[56+c] = v, v, v, v
+		}
+	} else {
+		for c := 0; c < 8; c++ {
+			o0, o1, o2, o3, o4, o5, o6, o7 := idct1D(
+				in[c]*mult[c], in[8+c]*mult[8+c], in[16+c]*mult[16+c], in[24+c]*mult[24+c],
+				in[32+c]*mult[32+c], in[40+c]*mult[40+c], in[48+c]*mult[48+c], in[56+c]*mult[56+c],
+				constBits-pass1Bits)
+			ws[c], ws[8+c], ws[16+c], ws[24+c] = sat16(o0), sat16(o1), sat16(o2), sat16(o3)
+			ws[32+c], ws[40+c], ws[48+c], ws[56+c] = sat16(o4), sat16(o5), sat16(o6), sat16(o7)
+		}
+	}
 	// Pass 2: rows.
-	const sh = constBits + pass1Bits + 3
-	const rnd = 1 << (sh - 1)
+	const shift = constBits + pass1Bits + 3
 	for r := 0; r < 8; r++ {
 		w := ws[r*8 : r*8+8 : r*8+8]
 		o := out[r*stride : r*stride+8 : r*stride+8]
 		if w[1] == 0 && w[2] == 0 && w[3] == 0 && w[4] == 0 && w[5] == 0 && w[6] == 0 && w[7] == 0 {
-			v := idctLimit[int((int64(w[0])+(1<<(pass1Bits+2)))>>(pass1Bits+3))&1023]
+			v := sample(int32(sat16((int32(w[0])<<constBits + 1<<(shift-1)) >> shift)))
 			o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = v, v, v, v, v, v, v, v
 			continue
 		}
-		z2 := int64(w[2])
-		z3 := int64(w[6])
-		z1 := (z2 + z3) * fix0_541196100
-		tmp2 := z1 - z3*fix1_847759065
-		tmp3 := z1 + z2*fix0_765366865
-
-		tmp0 := (int64(w[0]) + int64(w[4])) << constBits
-		tmp1 := (int64(w[0]) - int64(w[4])) << constBits
-
-		tmp10 := tmp0 + tmp3
-		tmp13 := tmp0 - tmp3
-		tmp11 := tmp1 + tmp2
-		tmp12 := tmp1 - tmp2
-
-		tmp0 = int64(w[7])
-		tmp1 = int64(w[5])
-		tmp2 = int64(w[3])
-		tmp3 = int64(w[1])
-
-		z1 = tmp0 + tmp3
-		z2 = tmp1 + tmp2
-		z3 = tmp0 + tmp2
-		z4 := tmp1 + tmp3
-		z5 := (z3 + z4) * fix1_175875602
-
-		tmp0 *= fix0_298631336
-		tmp1 *= fix2_053119869
-		tmp2 *= fix3_072711026
-		tmp3 *= fix1_501321110
-		z1 *= -fix0_899976223
-		z2 *= -fix2_562915447
-		z3 *= -fix1_961570560
-		z4 *= -fix0_390180644
-
-		z3 += z5
-		z4 += z5
-
-		tmp0 += z1 + z3
-		tmp1 += z2 + z4
-		tmp2 += z2 + z3
-		tmp3 += z1 + z4
-
-		o[0] = idctLimit[int((tmp10+tmp3+rnd)>>sh)&1023]
-		o[7] = idctLimit[int((tmp10-tmp3+rnd)>>sh)&1023]
-		o[1] = idctLimit[int((tmp11+tmp2+rnd)>>sh)&1023]
-		o[6] = idctLimit[int((tmp11-tmp2+rnd)>>sh)&1023]
-		o[2] = idctLimit[int((tmp12+tmp1+rnd)>>sh)&1023]
-		o[5] = idctLimit[int((tmp12-tmp1+rnd)>>sh)&1023]
-		o[3] = idctLimit[int((tmp13+tmp0+rnd)>>sh)&1023]
-		o[4] = idctLimit[int((tmp13-tmp0+rnd)>>sh)&1023]
+		o0, o1, o2, o3, o4, o5, o6, o7 := idct1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], shift)
+		o[0], o[1], o[2], o[3] = sample(o0), sample(o1), sample(o2), sample(o3)
+		o[4], o[5], o[6], o[7] = sample(o4), sample(o5), sample(o6), sample(o7)
 	}
 }

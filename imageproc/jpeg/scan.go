@@ -53,7 +53,7 @@ func (d *decoder) latchQuant() error {
 		q := *d.quant[c.tq]
 		c.quant = &q
 		for i, v := range q {
-			c.mult[i] = int32(int16(v))
+			c.mult[i] = int16(v)
 		}
 	}
 	return nil
