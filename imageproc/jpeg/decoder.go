@@ -130,6 +130,7 @@ type decoder struct {
 	sawSOI       bool
 	sawSOF       bool
 	inHeaders    bool
+	stopAtSOF    bool // DecodeConfig: return after the frame header
 
 	// Frame.
 	progressive bool
@@ -404,6 +405,9 @@ func (d *decoder) readMarkers() (int, error) {
 			return 0, err
 		}
 		d.unreadMarker = 0
+		if d.stopAtSOF && d.sawSOF {
+			return m, nil
+		}
 	}
 }
 
@@ -717,13 +721,11 @@ func (d *decoder) examineAPP14(b []byte) {
 // readConfig reads markers up to the frame header (DecodeConfig).
 func (d *decoder) readConfig() error {
 	d.inHeaders = true
+	d.stopAtSOF = true
 	for !d.sawSOF {
 		m, err := d.readMarkers()
 		if err != nil {
 			return err
-		}
-		if m == mSOS {
-			return corruptf("invalid JPEG file structure: SOS before SOF")
 		}
 		if m == mEOI {
 			if err := d.tablesOnly(); err != nil {
@@ -872,6 +874,7 @@ func (d *decoder) decode() (image.Image, error) {
 			m, err := d.readMarkers()
 			if err != nil {
 				if errors.Is(err, ErrTruncated) {
+					d.warnf("premature end of JPEG file: no EOI marker")
 					break
 				}
 				return nil, err
