@@ -1,6 +1,7 @@
 package jpeg
 
 import (
+	"encoding/binary"
 	"image"
 )
 
@@ -156,8 +157,9 @@ func fancyH2V2(near, far, out []byte) {
 var (
 	crRTab, cbBTab [256]int32
 	crGTab, cbGTab [256]int32
-	// clamp[x+256] limits x in [-256, 511] to [0, 255] (sample_range_limit).
-	clamp [768]uint8
+	// clamp[x+256] limits x in [-256, 511] to [0, 255] (sample_range_limit);
+	// it is 1024 long so that indices masked with 1023 need no bounds check.
+	clamp [1024]uint8
 )
 
 func init() {
@@ -222,11 +224,10 @@ func yccRow(ys, cbs, crs, out []byte) {
 	for x, yv := range ys {
 		yy := int32(yv) + 256
 		cb, cr := cbs[x], crs[x]
-		o := out[4*x : 4*x+4 : 4*x+4]
-		o[0] = clamp[yy+crRTab[cr]]
-		o[1] = clamp[yy+(cbGTab[cb]+crGTab[cr])>>16]
-		o[2] = clamp[yy+cbBTab[cb]]
-		o[3] = 255
+		r := uint32(clamp[(yy+crRTab[cr])&1023])
+		g := uint32(clamp[(yy+(cbGTab[cb]+crGTab[cr])>>16)&1023])
+		b := uint32(clamp[(yy+cbBTab[cb])&1023])
+		binary.LittleEndian.PutUint32(out[4*x:], r|g<<8|b<<16|0xff000000)
 	}
 }
 

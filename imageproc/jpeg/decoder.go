@@ -176,6 +176,9 @@ type decoder struct {
 	// Emulation of the input buffer Pillow hands libjpeg: 64 KiB chunks,
 	// which decide whether libjpeg-turbo's fast Huffman path runs.
 	bufEnd int
+	// Cached searches of markerAhead: the next marker's position, and the
+	// position from which there is none.
+	markerPos, noMarkerFrom int
 
 	idctWS [64]int16
 }

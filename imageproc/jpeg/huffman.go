@@ -24,10 +24,11 @@ type huffTable struct {
 	vals   [256]uint8
 }
 
-// naturalOrder maps zigzag index to natural (row-major) index, with 16
-// extra entries of 63 that absorb the overruns corrupt data can cause, as
-// libjpeg's jpeg_natural_order does.
-var naturalOrder = [64 + 16]int{
+// naturalOrder maps zigzag index to natural (row-major) index. Indices
+// past 63 map to 63, absorbing the overruns corrupt data can cause as the
+// extra entries of libjpeg's jpeg_natural_order do (the table is 128 long
+// so that masked indices need no bounds check).
+var naturalOrder = [128]int{
 	0, 1, 8, 16, 9, 2, 3, 10,
 	17, 24, 32, 25, 18, 11, 4, 5,
 	12, 19, 26, 33, 40, 48, 41, 34,
@@ -38,6 +39,9 @@ var naturalOrder = [64 + 16]int{
 	53, 60, 61, 54, 47, 55, 62, 63,
 	63, 63, 63, 63, 63, 63, 63, 63,
 	63, 63, 63, 63, 63, 63, 63, 63,
+	63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+	63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+	63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
 }
 
 // makeHuffTable derives the decoding tables of spec and validates it as

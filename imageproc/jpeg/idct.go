@@ -96,7 +96,9 @@ func sample(v int32) byte {
 
 // idctBlock transforms one block of (natural-order, quantized)
 // coefficients, dequantizing with mult, into 8 rows of 8 samples at out
-// (rows stride bytes apart).
+// (rows stride bytes apart). It computes what idct1D and the SIMD code
+// compute, with idct1D written out in both passes and with shortcuts for
+// zero columns and rows that give the same results.
 func idctBlock(in *[64]int16, mult *[64]int16, out []byte, stride int, ws *[64]int16) {
 	_ = out[7*stride+7]
 	acZero := true
@@ -115,26 +117,93 @@ func idctBlock(in *[64]int16, mult *[64]int16, out []byte, stride int, ws *[64]i
 		}
 	} else {
 		for c := 0; c < 8; c++ {
-			o0, o1, o2, o3, o4, o5, o6, o7 := idct1D(
-				in[c]*mult[c], in[8+c]*mult[8+c], in[16+c]*mult[16+c], in[24+c]*mult[24+c],
-				in[32+c]*mult[32+c], in[40+c]*mult[40+c], in[48+c]*mult[48+c], in[56+c]*mult[56+c],
-				constBits-pass1Bits)
-			ws[c], ws[8+c], ws[16+c], ws[24+c] = sat16(o0), sat16(o1), sat16(o2), sat16(o3)
-			ws[32+c], ws[40+c], ws[48+c], ws[56+c] = sat16(o4), sat16(o5), sat16(o6), sat16(o7)
+			x0 := in[c] * mult[c]
+			if in[8+c] == 0 && in[16+c] == 0 && in[24+c] == 0 && in[32+c] == 0 &&
+				in[40+c] == 0 && in[48+c] == 0 && in[56+c] == 0 {
+				// The full pass with zero inputs: (x0<<13 + 1024) >> 11.
+				v := sat16(int32(x0) << pass1Bits)
+				ws[c], ws[8+c], ws[16+c], ws[24+c] = v, v, v, v
+				ws[32+c], ws[40+c], ws[48+c], ws[56+c] = v, v, v, v
+				continue
+			}
+			x1 := in[8+c] * mult[8+c]
+			x2 := in[16+c] * mult[16+c]
+			x3 := in[24+c] * mult[24+c]
+			x4 := in[32+c] * mult[32+c]
+			x5 := in[40+c] * mult[40+c]
+			x6 := in[48+c] * mult[48+c]
+			x7 := in[56+c] * mult[56+c]
+
+			tmp3 := int32(x2)*(fix0_541196100+fix0_765366865) + int32(x6)*fix0_541196100
+			tmp2 := int32(x2)*fix0_541196100 + int32(x6)*(fix0_541196100-fix1_847759065)
+			t0 := int32(x0+x4) << constBits
+			t1 := int32(x0-x4) << constBits
+			tmp10 := t0 + tmp3
+			tmp13 := t0 - tmp3
+			tmp11 := t1 + tmp2
+			tmp12 := t1 - tmp2
+
+			z3 := int32(x7 + x3)
+			z4 := int32(x5 + x1)
+			z3r := z3*(fix1_175875602-fix1_961570560) + z4*fix1_175875602
+			z4r := z3*fix1_175875602 + z4*(fix1_175875602-fix0_390180644)
+			y7, y5, y3, y1 := int32(x7), int32(x5), int32(x3), int32(x1)
+			o0 := y7*(fix0_298631336-fix0_899976223) + y1*(-fix0_899976223) + z3r
+			o1 := y5*(fix2_053119869-fix2_562915447) + y3*(-fix2_562915447) + z4r
+			o2 := y5*(-fix2_562915447) + y3*(fix3_072711026-fix2_562915447) + z3r
+			o3 := y7*(-fix0_899976223) + y1*(fix1_501321110-fix0_899976223) + z4r
+
+			const sh = constBits - pass1Bits
+			const rnd = 1 << (sh - 1)
+			ws[c] = sat16((tmp10 + o3 + rnd) >> sh)
+			ws[56+c] = sat16((tmp10 - o3 + rnd) >> sh)
+			ws[8+c] = sat16((tmp11 + o2 + rnd) >> sh)
+			ws[48+c] = sat16((tmp11 - o2 + rnd) >> sh)
+			ws[16+c] = sat16((tmp12 + o1 + rnd) >> sh)
+			ws[40+c] = sat16((tmp12 - o1 + rnd) >> sh)
+			ws[24+c] = sat16((tmp13 + o0 + rnd) >> sh)
+			ws[32+c] = sat16((tmp13 - o0 + rnd) >> sh)
 		}
 	}
 	// Pass 2: rows.
-	const shift = constBits + pass1Bits + 3
+	const sh = constBits + pass1Bits + 3
+	const rnd = 1 << (sh - 1)
 	for r := 0; r < 8; r++ {
 		w := ws[r*8 : r*8+8 : r*8+8]
 		o := out[r*stride : r*stride+8 : r*stride+8]
 		if w[1] == 0 && w[2] == 0 && w[3] == 0 && w[4] == 0 && w[5] == 0 && w[6] == 0 && w[7] == 0 {
-			v := sample(int32(sat16((int32(w[0])<<constBits + 1<<(shift-1)) >> shift)))
+			v := sample((int32(w[0])<<constBits + rnd) >> sh)
 			o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = v, v, v, v, v, v, v, v
 			continue
 		}
-		o0, o1, o2, o3, o4, o5, o6, o7 := idct1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], shift)
-		o[0], o[1], o[2], o[3] = sample(o0), sample(o1), sample(o2), sample(o3)
-		o[4], o[5], o[6], o[7] = sample(o4), sample(o5), sample(o6), sample(o7)
+		x0, x1, x2, x3, x4, x5, x6, x7 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+
+		tmp3 := int32(x2)*(fix0_541196100+fix0_765366865) + int32(x6)*fix0_541196100
+		tmp2 := int32(x2)*fix0_541196100 + int32(x6)*(fix0_541196100-fix1_847759065)
+		t0 := int32(x0+x4) << constBits
+		t1 := int32(x0-x4) << constBits
+		tmp10 := t0 + tmp3
+		tmp13 := t0 - tmp3
+		tmp11 := t1 + tmp2
+		tmp12 := t1 - tmp2
+
+		z3 := int32(x7 + x3)
+		z4 := int32(x5 + x1)
+		z3r := z3*(fix1_175875602-fix1_961570560) + z4*fix1_175875602
+		z4r := z3*fix1_175875602 + z4*(fix1_175875602-fix0_390180644)
+		y7, y5, y3, y1 := int32(x7), int32(x5), int32(x3), int32(x1)
+		o0 := y7*(fix0_298631336-fix0_899976223) + y1*(-fix0_899976223) + z3r
+		o1 := y5*(fix2_053119869-fix2_562915447) + y3*(-fix2_562915447) + z4r
+		o2 := y5*(-fix2_562915447) + y3*(fix3_072711026-fix2_562915447) + z3r
+		o3 := y7*(-fix0_899976223) + y1*(fix1_501321110-fix0_899976223) + z4r
+
+		o[0] = sample((tmp10 + o3 + rnd) >> sh)
+		o[7] = sample((tmp10 - o3 + rnd) >> sh)
+		o[1] = sample((tmp11 + o2 + rnd) >> sh)
+		o[6] = sample((tmp11 - o2 + rnd) >> sh)
+		o[2] = sample((tmp12 + o1 + rnd) >> sh)
+		o[5] = sample((tmp12 - o1 + rnd) >> sh)
+		o[3] = sample((tmp13 + o0 + rnd) >> sh)
+		o[4] = sample((tmp13 - o0 + rnd) >> sh)
 	}
 }

@@ -1,5 +1,7 @@
 package jpeg
 
+import "bytes"
+
 // Scan decoding: libjpeg's per_scan_setup, latch_quant_tables, the entropy
 // decoders' start_pass, restart processing and the MCU loops of jdcoefct.c.
 
@@ -378,30 +380,40 @@ func (d *decoder) fillTables(l *scanLayout, t *[maxBlocksInMCU]blockTables) {
 // many bytes per block are buffered.
 const fastBytes = 64 * 8
 
-// sequentialMCU is jdhuff.c's decode_mcu: restart processing, then the fast
-// path when enough data is buffered (falling back to the slow path at a
-// marker), the slow path otherwise, nothing once the segment ran out.
-// The blocks must hold zeros where the scan leaves coefficients unset.
+// sequentialMCU is jdhuff.c's decode_mcu: restart processing, then the
+// fast path, falling back to the slow path for an MCU that meets a marker,
+// and nothing once the segment ran out. The blocks must hold zeros where
+// the scan leaves coefficients unset.
+//
+// Which path libjpeg-turbo takes (the fast one only without restart
+// intervals and with 512 bytes per block in Pillow's buffer) changes how
+// far its bit buffer reads ahead, never the coefficients; the read-ahead
+// matters only when the data ends before a marker does, i.e. in the last
+// entropy-coded segment of a truncated file, which always starts at the
+// scan's start or at a restart marker with an empty bit buffer. Outside
+// such a segment any path gives libjpeg's result, so the fast one is used;
+// inside it, libjpeg's choices and Pillow's 64 KiB buffer refills are
+// replayed, so that running out of data happens exactly where it does under
+// Pillow.
 func (d *decoder) sequentialMCU(l *scanLayout, t *[maxBlocksInMCU]blockTables, blocks *[maxBlocksInMCU]*[64]int16) error {
 	for {
-		useFast := true
-		if d.restartInterval != 0 {
-			if d.restartsToGo == 0 {
-				if err := d.processRestart(); err != nil {
-					return err
-				}
+		if d.restartInterval != 0 && d.restartsToGo == 0 {
+			if err := d.processRestart(); err != nil {
+				return err
 			}
-			useFast = false
 		}
-		if !d.multiScan {
+		useFast := false
+		switch {
+		case d.unreadMarker != 0:
+		case d.markerAhead():
+			useFast = true
+		case !d.multiScan:
 			// Pillow's buffer ends at the 64 KiB chunk boundary after the
 			// furthest byte libjpeg has read.
 			if d.pos > 0 {
 				d.bufEnd = max(d.bufEnd, min(len(d.data), ((d.pos-1)/pillowChunk+1)*pillowChunk))
 			}
-		}
-		if d.bufEnd-d.pos < fastBytes*l.blocksInMCU || d.unreadMarker != 0 {
-			useFast = false
+			useFast = d.restartInterval == 0 && d.bufEnd-d.pos >= fastBytes*l.blocksInMCU
 		}
 		if !d.insufficient {
 			if !useFast || !d.sequentialMCUFast(l, t, blocks) {
@@ -423,6 +435,30 @@ func (d *decoder) sequentialMCU(l *scanLayout, t *[maxBlocksInMCU]blockTables, b
 			d.restartsToGo--
 		}
 		return nil
+	}
+}
+
+// markerAhead reports whether the data from the current position on holds
+// a marker (0xFF followed by neither 0x00 nor 0xFF), so that the entropy
+// decoder cannot run out of data before reaching it.
+func (d *decoder) markerAhead() bool {
+	if d.markerPos >= d.pos {
+		return true
+	}
+	if d.noMarkerFrom <= d.pos {
+		return false
+	}
+	for i := d.pos; ; {
+		j := bytes.IndexByte(d.data[i:], 0xff)
+		if j < 0 || i+j+1 >= len(d.data) {
+			d.noMarkerFrom = d.pos
+			return false
+		}
+		i += j + 1
+		if c := d.data[i]; c != 0 && c != 0xff {
+			d.markerPos = i - 1
+			return true
+		}
 	}
 }
 
@@ -469,81 +505,119 @@ func (d *decoder) sequentialMCUSlow(l *scanLayout, t *[maxBlocksInMCU]blockTable
 }
 
 // sequentialMCUFast is decode_mcu_fast. It reports false, leaving the
-// decoder state untouched, when it meets a marker.
+// decoder state untouched, when it meets a marker. Its refills are
+// libjpeg-turbo's FILL_BIT_BUFFER_FAST (six GET_BYTEs whenever 16 bits or
+// fewer remain), so that the bit buffer is in the same state as libjpeg's
+// when the slow path takes over; a marker stuffs zero bytes (the MCU is then
+// decoded again by the slow path).
 func (d *decoder) sequentialMCUFast(l *scanLayout, t *[maxBlocksInMCU]blockTables, blocks *[maxBlocksInMCU]*[64]int16) bool {
 	data := d.data
 	p := d.pos
 	gb := d.getBuf
-	bl := d.bitsLeft
+	bl := uint(d.bitsLeft)
 	lastDC := d.lastDC
 	marker := false
-	// fill is FILL_BIT_BUFFER_FAST: six GET_BYTEs when 16 bits or fewer
-	// remain. A marker stuffs zero bytes (the MCU is then redone by the
-	// slow path).
-	fill := func() {
-		if bl > 16 {
-			return
-		}
-		for i := 0; i < 6; i++ {
-			c0 := data[p]
-			c1 := data[p+1]
-			p++
-			gb = gb<<8 | uint64(c0)
-			bl += 8
-			if c0 == 0xff {
-				p++
-				if c1 != 0 {
-					marker = true
-					p -= 2
-					gb &^= 0xff
-				}
-			}
-		}
-	}
-	decode := func(h *huffTable) int {
-		fill()
-		e := h.lookup[int(gb>>uint(bl-huffLookahead))&(1<<huffLookahead-1)]
-		nb := int(e >> huffLookahead)
-		bl -= nb
-		s := int(e & 0xff)
-		if nb > huffLookahead {
-			code := int32(gb>>uint(bl)) & (1<<nb - 1)
-			for code > h.maxcode[nb] {
-				bl--
-				code = code<<1 | int32(gb>>uint(bl))&1
-				nb++
-			}
-			if nb > 16 {
-				d.warnf("corrupt JPEG data: bad Huffman code")
-				s = 0
-			} else {
-				s = int(h.vals[(code+h.valoffset[nb])&0xff])
-			}
-		}
-		return s
-	}
 	for b := 0; b < l.blocksInMCU; b++ {
 		block := blocks[b]
 		bt := &t[b]
-		s := decode(bt.dc)
-		if s != 0 {
-			fill()
-			bl -= s
-			r := int(gb>>uint(bl)) & (1<<s - 1)
-			s = extend(r, s)
+
+		// DC coefficient.
+		if bl <= 16 {
+			for i := 0; i < 6; i++ {
+				c0 := data[p]
+				gb = gb<<8 | uint64(c0)
+				bl += 8
+				if c0 == 0xff {
+					if data[p+1] != 0 {
+						marker = true
+						gb &^= 0xff
+						continue
+					}
+					p++
+				}
+				p++
+			}
 		}
-		lastDC[bt.ci] += int32(s)
+		h := bt.dc
+		e := h.lookup[(gb>>(bl-huffLookahead))&(1<<huffLookahead-1)]
+		nb := uint(e >> huffLookahead)
+		bl -= nb
+		s := uint(e & 0xff)
+		if nb > huffLookahead {
+			s, bl = d.fastSlowCode(h, gb, bl, nb)
+		}
+		if s != 0 {
+			if bl <= 16 {
+				for i := 0; i < 6; i++ {
+					c0 := data[p]
+					gb = gb<<8 | uint64(c0)
+					bl += 8
+					if c0 == 0xff {
+						if data[p+1] != 0 {
+							marker = true
+							gb &^= 0xff
+							continue
+						}
+						p++
+					}
+					p++
+				}
+			}
+			bl -= s
+			r := int(gb>>bl) & (1<<s - 1)
+			lastDC[bt.ci] += int32(extend(r, int(s)))
+		}
 		block[0] = int16(lastDC[bt.ci])
+
+		// AC coefficients.
+		h = bt.ac
 		for k := 1; k < 64; k++ {
-			s := decode(bt.ac)
-			r := s >> 4
+			if bl <= 16 {
+				for i := 0; i < 6; i++ {
+					c0 := data[p]
+					gb = gb<<8 | uint64(c0)
+					bl += 8
+					if c0 == 0xff {
+						if data[p+1] != 0 {
+							marker = true
+							gb &^= 0xff
+							continue
+						}
+						p++
+					}
+					p++
+				}
+			}
+			e := h.lookup[(gb>>(bl-huffLookahead))&(1<<huffLookahead-1)]
+			nb := uint(e >> huffLookahead)
+			bl -= nb
+			s := uint(e & 0xff)
+			if nb > huffLookahead {
+				s, bl = d.fastSlowCode(h, gb, bl, nb)
+			}
+			r := int(s >> 4)
 			s &= 15
 			if s != 0 {
 				k += r
-				fill()
+				if bl <= 16 {
+					for i := 0; i < 6; i++ {
+						c0 := data[p]
+						gb = gb<<8 | uint64(c0)
+						bl += 8
+						if c0 == 0xff {
+							if data[p+1] != 0 {
+								marker = true
+								gb &^= 0xff
+								continue
+							}
+							p++
+						}
+						p++
+					}
+				}
 				bl -= s
-				v := int(gb>>uint(bl)) & (1<<s - 1)
-				block[naturalOrder[k]] = int16(extend(v, s))
+				v := int(gb>>bl) & (1<<s - 1)
+				block[naturalOrder[k&127]] = int16(extend(v, int(s)))
 			} else {
 				if r != 15 {
 					break
@@ -555,8 +629,25 @@ func (d *decoder) sequentialMCUFast(l *scanLayout, t *[maxBlocksInMCU]blockTable
 	if marker {
 		return false
 	}
-	d.pos, d.getBuf, d.bitsLeft, d.lastDC = p, gb, bl, lastDC
+	d.pos, d.getBuf, d.bitsLeft, d.lastDC = p, gb, int(bl), lastDC
 	return true
+}
+
+// fastSlowCode finishes decoding a code longer than the lookahead in the
+// fast path (HUFF_DECODE_FAST's loop); the nb bits already dropped are its
+// first bits.
+func (d *decoder) fastSlowCode(h *huffTable, gb uint64, bl, nb uint) (uint, uint) {
+	code := int32(gb>>bl) & (1<<nb - 1)
+	for code > h.maxcode[nb] {
+		bl--
+		code = code<<1 | int32(gb>>bl)&1
+		nb++
+	}
+	if nb > 16 {
+		d.warnf("corrupt JPEG data: bad Huffman code")
+		return 0, bl
+	}
+	return uint(h.vals[(code+h.valoffset[nb])&0xff]), bl
 }
 
 // decodeScanCoefs decodes one scan of a multi-scan file into the
