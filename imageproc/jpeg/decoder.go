@@ -108,7 +108,7 @@ type component struct {
 
 	// Progressive status (libjpeg's coef_bits[ci] and
 	// coef_bits[ci+num_components]).
-	coefBits, prevCoefBits [64]int
+	coefBits, prevCoefBits [64]int8
 }
 
 // huffSpec is a Huffman table as defined by a DHT segment.
@@ -172,6 +172,10 @@ type decoder struct {
 	restartsToGo int
 	dcTables     [numHuffTables]*huffTable
 	acTables     [numHuffTables]*huffTable
+
+	// Derived Huffman tables and the specs they were derived from.
+	dcDerived, acDerived         [numHuffTables]*huffTable
+	dcDerivedFrom, acDerivedFrom [numHuffTables]*huffSpec
 
 	// Emulation of the input buffer Pillow hands libjpeg: 64 KiB chunks,
 	// which decide whether libjpeg-turbo's fast Huffman path runs.

@@ -44,10 +44,9 @@ var naturalOrder = [128]int{
 	63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
 }
 
-// makeHuffTable derives the decoding tables of spec and validates it as
+// derive fills t with the decoding tables of spec, validating it as
 // jpeg_make_d_derived_tbl does.
-func makeHuffTable(spec *huffSpec, isDC bool) (*huffTable, error) {
-	t := new(huffTable)
+func (t *huffTable) derive(spec *huffSpec, isDC bool) error {
 	t.vals = spec.vals
 	var huffsize [257]int
 	var huffcode [257]int32
@@ -55,7 +54,7 @@ func makeHuffTable(spec *huffSpec, isDC bool) (*huffTable, error) {
 	for l := 1; l <= 16; l++ {
 		n := int(spec.bits[l])
 		if p+n > 256 {
-			return nil, corruptf("bogus Huffman table definition")
+			return corruptf("bogus Huffman table definition")
 		}
 		for ; n > 0; n-- {
 			huffsize[p] = l
@@ -75,7 +74,7 @@ func makeHuffTable(spec *huffSpec, isDC bool) (*huffTable, error) {
 			code++
 		}
 		if int64(code) >= int64(1)<<si {
-			return nil, corruptf("bogus Huffman table definition")
+			return corruptf("bogus Huffman table definition")
 		}
 		code <<= 1
 		si++
@@ -112,11 +111,11 @@ func makeHuffTable(spec *huffSpec, isDC bool) (*huffTable, error) {
 	if isDC {
 		for i := 0; i < numSymbols; i++ {
 			if spec.vals[i] > 15 {
-				return nil, corruptf("bogus Huffman table definition")
+				return corruptf("bogus Huffman table definition")
 			}
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // stdHuffTables installs the default tables of JPEG Annex K.3 in the empty

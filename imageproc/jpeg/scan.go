@@ -61,18 +61,30 @@ func (d *decoder) latchQuant() error {
 	return nil
 }
 
+// derivedTable returns the decoding table for DC or AC table slot n,
+// deriving (and validating) it again only when the slot was redefined.
 func (d *decoder) derivedTable(isDC bool, n int) (*huffTable, error) {
 	if n >= numHuffTables {
 		return nil, corruptf("Huffman table 0x%02x was not defined", n)
 	}
-	spec := d.acSpec[n]
+	spec, cache, from := d.acSpec[n], &d.acDerived[n], &d.acDerivedFrom[n]
 	if isDC {
-		spec = d.dcSpec[n]
+		spec, cache, from = d.dcSpec[n], &d.dcDerived[n], &d.dcDerivedFrom[n]
 	}
 	if spec == nil {
 		return nil, corruptf("Huffman table 0x%02x was not defined", n)
 	}
-	return makeHuffTable(spec, isDC)
+	if *from != spec {
+		if *cache == nil {
+			*cache = new(huffTable)
+		}
+		if err := (*cache).derive(spec, isDC); err != nil {
+			*from = nil
+			return nil, err
+		}
+		*from = spec
+	}
+	return *cache, nil
 }
 
 // startScan is start_input_pass: the scan's geometry, quantization tables
@@ -169,10 +181,10 @@ func (d *decoder) startProgressive() error {
 		}
 		for k := d.ss; k <= d.se; k++ {
 			expected := max(c.coefBits[k], 0)
-			if d.ah != expected {
+			if int8(d.ah) != expected {
 				d.warnf("inconsistent progression sequence for component %d coefficient %d", c.index, k)
 			}
-			c.coefBits[k] = d.al
+			c.coefBits[k] = int8(d.al)
 		}
 	}
 	for ci := 0; ci < d.compsInScan; ci++ {
@@ -330,7 +342,6 @@ func (d *decoder) decodeSingleScan() error {
 	var tables [maxBlocksInMCU]blockTables
 	d.fillTables(&l, &tables)
 	lastCol := l.mcusPerRow - 1
-	lastRow := l.mcuRows - 1
 	for my := 0; my < l.mcuRows; my++ {
 		for mx := 0; mx < l.mcusPerRow; mx++ {
 			for b := 0; b < l.blocksInMCU; b++ {
@@ -339,22 +350,26 @@ func (d *decoder) decodeSingleScan() error {
 			if err := d.sequentialMCU(&l, &tables, &ptrs); err != nil {
 				return err
 			}
+			// Inverse-transform the blocks inside the image; the dummy
+			// blocks padding the last MCU column and row are skipped.
+			// (A one-component image has a non-interleaved scan: one block
+			// per MCU.)
 			blkn := 0
 			for ci := 0; ci < d.compsInScan; ci++ {
 				c := d.scanComps[ci]
-				useful := c.h
+				w, h := l.mcuW[ci], l.mcuH[ci]
+				useful := w
 				if mx == lastCol {
-					useful = c.widthInBlocks - mx*c.h
+					useful = c.widthInBlocks - mx*w
 				}
-				for yi := 0; yi < c.v; yi++ {
-					by := my*c.v + yi
-					if my < lastRow || by < c.heightInBlocks {
-						off := by*8*c.stride + mx*c.h*8
+				for yi := 0; yi < h; yi++ {
+					if by := my*h + yi; by < c.heightInBlocks {
+						off := by*8*c.stride + mx*w*8
 						for xi := 0; xi < useful; xi++ {
 							idctBlock(&mcu[blkn+xi], &c.mult, c.plane[off+xi*8:], c.stride, &d.idctWS)
 						}
 					}
-					blkn += c.h
+					blkn += w
 				}
 			}
 		}

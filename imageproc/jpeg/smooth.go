@@ -48,14 +48,14 @@ func (d *decoder) smoothingOK() ([]smoothingLatch, bool) {
 		if c.coefBits[0] < 0 {
 			return nil, false
 		}
-		latches[i].cur[0] = c.coefBits[0]
+		latches[i].cur[0] = int(c.coefBits[0])
 		for k := 1; k < savedCoefs; k++ {
 			if d.scanNumber > 1 {
-				latches[i].prev[k] = c.prevCoefBits[k]
+				latches[i].prev[k] = int(c.prevCoefBits[k])
 			} else {
 				latches[i].prev[k] = -1
 			}
-			latches[i].cur[k] = c.coefBits[k]
+			latches[i].cur[k] = int(c.coefBits[k])
 			if c.coefBits[k] != 0 {
 				useful = true
 			}

@@ -74,6 +74,8 @@ cj cjpeg_restart1_420 moto80 -restart 1 -quality 70
 cj cjpeg_prog_restart3B_422 cat64 -progressive -restart 3B -sample 2x1
 cj cjpeg_gray_q80 cam -grayscale -quality 80
 cj cjpeg_gray_prog_restart2 cam45 -grayscale -progressive -restart 2
+cj cjpeg_gray_sample_2x2 cam45 -grayscale -sample 2x2 -quality 85
+cj cjpeg_gray_prog_sample_1x2 cam45 -grayscale -progressive -sample 1x2
 cj cjpeg_optimize_q60 coffee90 -optimize -quality 60
 cj cjpeg_odd_17x13 odd17 -quality 80
 cj cjpeg_odd_33x1 odd33 -quality 80
