@@ -677,6 +677,12 @@ func (d *decoder) getAPP(m int) error {
 		if err != nil {
 			return err
 		}
+		if d.inHeaders && len(b) < 7 && (m == mAPP0 && string(b[:min(len(b), 4)]) == "JFIF" ||
+			m == mAPP14 && string(b[:min(len(b), 5)]) == "Adobe") {
+			// Pillow's header parser reads a 16-bit version at offset 5 of
+			// these segments and gives up ("cannot identify image file").
+			return corruptf("APP%d %q segment of %d bytes is too short", m-mAPP0, b, len(b))
+		}
 		if m == mAPP0 {
 			d.examineAPP0(b)
 		} else {

@@ -103,6 +103,9 @@ func TestRefusedFeatures(t *testing.T) {
 			return rebuild(keep, rest)
 		}(), ErrCorrupt},
 		{"two SOI", append([]byte{0xff, 0xd8}, base...), ErrCorrupt},
+		// Pillow's header parser fails on these (libjpeg would not).
+		{"short JFIF segment", append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 8, 'J', 'F', 'I', 'F', 0, 1}, base[2:]...), ErrCorrupt},
+		{"short Adobe segment", append([]byte{0xff, 0xd8, 0xff, 0xee, 0, 8, 'A', 'd', 'o', 'b', 'e', 0}, base[2:]...), ErrCorrupt},
 		{"TEM in header", append([]byte{0xff, 0xd8, 0xff, 0x01}, base[2:]...), ErrCorrupt},
 		{"not JPEG", []byte("\x89PNG\r\n\x1a\n0000"), ErrFormat},
 		{"empty", nil, ErrFormat},
