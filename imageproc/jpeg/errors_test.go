@@ -248,3 +248,26 @@ func TestReaderError(t *testing.T) {
 		t.Fatalf("DecodeConfig = %v, want the reader's error", err)
 	}
 }
+
+// TestColorSpace checks libjpeg's color space guess on files whose
+// encoding is known.
+func TestColorSpace(t *testing.T) {
+	for file, want := range map[string]string{
+		"cjpeg_q50_444.jpg":  "YCbCr",
+		"cjpeg_rgb.jpg":      "RGB",
+		"cjpeg_gray_q80.jpg": "Gray",
+		"libjpeg_cmyk.jpg":   "CMYK",
+		"libjpeg_ycck.jpg":   "YCCK",
+		"magick_cmyk.jpg":    "YCCK", // ImageMagick keeps libjpeg's default for CMYK input
+		"pil_cmyk.jpg":       "CMYK",
+		"go_q75.jpg":         "YCbCr",
+	} {
+		_, md, err := DecodeOptions{}.DecodeBytes(readCorpusFile(t, file))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if md.ColorSpace != want {
+			t.Errorf("%s: ColorSpace %q, want %q", file, md.ColorSpace, want)
+		}
+	}
+}
