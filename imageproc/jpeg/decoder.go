@@ -690,24 +690,20 @@ func (d *decoder) getAPP(m int) error {
 		}
 		return d.skip(length - n)
 	case mAPP1:
-		if d.sawExif || !d.inHeaders {
-			return d.skip(length)
-		}
-		if d.src == nil {
-			// Only the start is needed to know whether this is EXIF.
-			if len(d.data)-d.pos >= length && length >= 6 && string(d.data[d.pos:d.pos+6]) == "Exif\x00\x00" {
-				d.sawExif = true
-				d.orientation = exifOrientation(d.data[d.pos+6 : d.pos+length])
-			}
+		// Pillow keeps the first APP1 that starts with "Exif\0" as the
+		// EXIF block; its parser strips "Exif\0\0" and reads TIFF data.
+		if d.sawExif || !d.inHeaders || length < 5 {
 			return d.skip(length)
 		}
 		b, err := d.readN(length)
 		if err != nil {
 			return err
 		}
-		if len(b) >= 6 && string(b[:6]) == "Exif\x00\x00" {
+		if string(b[:5]) == "Exif\x00" {
 			d.sawExif = true
-			d.orientation = exifOrientation(b[6:])
+			if len(b) >= 6 && b[5] == 0 {
+				d.orientation = exifOrientation(b[6:])
+			}
 		}
 		return nil
 	}
