@@ -56,6 +56,8 @@ func (d *decoder) newUpsampler(c *component) *upsampler {
 	return u
 }
 
+// plane returns sample row i of the component, clamped to its rows as
+// libjpeg's context rows repeat the edge rows.
 func (u *upsampler) plane(i int) []byte {
 	c := u.c
 	if i < 0 {
@@ -64,7 +66,13 @@ func (u *upsampler) plane(i int) []byte {
 	if i > c.dsHeight-1 {
 		i = c.dsHeight - 1
 	}
-	return c.plane[i*c.stride : i*c.stride+c.dsWidth]
+	return c.sampleRow(i)
+}
+
+// sampleRow returns sample row i (dsWidth samples) of the plane.
+func (c *component) sampleRow(i int) []byte {
+	o := (i % c.rows) * c.stride
+	return c.plane[o : o+c.dsWidth]
 }
 
 // row returns the upsampled samples of output row y (at least the image
@@ -73,7 +81,7 @@ func (u *upsampler) row(y int) []byte {
 	c := u.c
 	switch u.kind {
 	case upCopy:
-		return c.plane[y*c.stride : y*c.stride+c.dsWidth]
+		return c.sampleRow(y)
 	case upH2V1:
 		fancyH2(u.plane(y), u.buf)
 	case upH1V2:
@@ -153,10 +161,12 @@ func fancyH2V2(near, far, out []byte) {
 	out[2*n-1] = uint8((this*4 + 7) >> 4)
 }
 
-// YCbCr to RGB tables of jdcolor.c's build_ycc_rgb_table.
+// YCbCr to RGB tables of jdcolor.c's build_ycc_rgb_table, and the same
+// values paired by chroma component for the row converter.
 var (
 	crRTab, cbBTab [256]int32
 	crGTab, cbGTab [256]int32
+	crTab, cbTab   [256][2]int32 // {Cr_r, Cr_g}, {Cb_b, Cb_g}
 	// clamp[x+256] limits x in [-256, 511] to [0, 255] (sample_range_limit);
 	// it is 1024 long so that indices masked with 1023 need no bounds check.
 	clamp [1024]uint8
@@ -172,6 +182,8 @@ func init() {
 		cbBTab[i] = int32((fix(1.77200)*x + half) >> scaleBits)
 		crGTab[i] = int32(-fix(0.71414) * x)
 		cbGTab[i] = int32(-fix(0.34414)*x + half)
+		crTab[i] = [2]int32{crRTab[i], crGTab[i]}
+		cbTab[i] = [2]int32{cbBTab[i], cbGTab[i]}
 	}
 	for i := range clamp {
 		v := i - 256
@@ -179,27 +191,35 @@ func init() {
 	}
 }
 
-// convert produces the output image from the component planes.
-func (d *decoder) convert() image.Image {
-	w, h := d.width, d.height
+// newOutput allocates the output image and the upsamplers.
+func (d *decoder) newOutput() {
+	r := image.Rect(0, 0, d.width, d.height)
 	if d.colorSpace == csGray {
-		img := image.NewGray(image.Rect(0, 0, w, h))
-		c := &d.comps[0]
-		for y := 0; y < h; y++ {
-			copy(img.Pix[y*img.Stride:y*img.Stride+w], c.plane[y*c.stride:])
-		}
-		return img
+		d.out = image.NewGray(r)
+		return
 	}
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	ups := make([]*upsampler, len(d.comps))
+	d.out = image.NewRGBA(r)
+	d.ups = make([]*upsampler, len(d.comps))
 	for i := range d.comps {
-		ups[i] = d.newUpsampler(&d.comps[i])
+		d.ups[i] = d.newUpsampler(&d.comps[i])
 	}
-	for y := 0; y < h; y++ {
-		out := img.Pix[y*img.Stride : y*img.Stride+4*w]
-		r0 := ups[0].row(y)[:w]
-		r1 := ups[1].row(y)[:w]
-		r2 := ups[2].row(y)[:w]
+}
+
+// convertRows upsamples and color-converts the output rows up to (not
+// including) y from the component planes.
+func (d *decoder) convertRows(y int) {
+	w := d.width
+	for ; d.outRows < y; d.outRows++ {
+		row := d.outRows
+		if img, ok := d.out.(*image.Gray); ok {
+			copy(img.Pix[row*img.Stride:row*img.Stride+w], d.comps[0].sampleRow(row))
+			continue
+		}
+		img := d.out.(*image.RGBA)
+		out := img.Pix[row*img.Stride : row*img.Stride+4*w]
+		r0 := d.ups[0].row(row)[:w]
+		r1 := d.ups[1].row(row)[:w]
+		r2 := d.ups[2].row(row)[:w]
 		switch d.colorSpace {
 		case csYCbCr:
 			yccRow(r0, r1, r2, out)
@@ -209,11 +229,10 @@ func (d *decoder) convert() image.Image {
 				o[0], o[1], o[2], o[3] = r0[x], r1[x], r2[x], 255
 			}
 		case csCMYK, csYCCK:
-			r3 := ups[3].row(y)[:w]
+			r3 := d.ups[3].row(row)[:w]
 			cmykRow(r0, r1, r2, r3, out, d.colorSpace == csYCCK)
 		}
 	}
-	return img
 }
 
 // yccRow is ycc_rgb_convert for one row, writing opaque RGBA.
@@ -223,10 +242,11 @@ func yccRow(ys, cbs, crs, out []byte) {
 	out = out[:4*len(ys)]
 	for x, yv := range ys {
 		yy := int32(yv) + 256
-		cb, cr := cbs[x], crs[x]
-		r := uint32(clamp[(yy+crRTab[cr])&1023])
-		g := uint32(clamp[(yy+(cbGTab[cb]+crGTab[cr])>>16)&1023])
-		b := uint32(clamp[(yy+cbBTab[cb])&1023])
+		cr := &crTab[crs[x]]
+		cb := &cbTab[cbs[x]]
+		r := uint32(clamp[(yy+cr[0])&1023])
+		g := uint32(clamp[(yy+(cb[1]+cr[1])>>16)&1023])
+		b := uint32(clamp[(yy+cb[0])&1023])
 		binary.LittleEndian.PutUint32(out[4*x:], r|g<<8|b<<16|0xff000000)
 	}
 }

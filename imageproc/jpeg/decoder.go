@@ -101,8 +101,12 @@ type component struct {
 	mult [64]int16
 
 	coefs  []int16 // whole-image coefficients (multi-scan files), bw*bh*64
-	plane  []byte  // decoded samples, stride bw*8, bh*8 rows
+	// plane holds decoded samples, stride bytes per row. It holds all
+	// bh*8 rows, or for single-scan files a ring of rows: sample row i is
+	// at row i%rows.
+	plane  []byte
 	stride int
+	rows   int
 
 	dcTbl, acTbl int // table selectors of the current scan
 
@@ -180,11 +184,13 @@ type decoder struct {
 	// Emulation of the input buffer Pillow hands libjpeg: 64 KiB chunks,
 	// which decide whether libjpeg-turbo's fast Huffman path runs.
 	bufEnd int
-	// Cached searches of markerAhead: the next marker's position, and the
-	// position from which there is none.
-	markerPos, noMarkerFrom int
 
 	idctWS [64]int16
+
+	// Output and its conversion state.
+	out     image.Image
+	ups     []*upsampler
+	outRows int // rows of out already converted
 }
 
 func (d *decoder) warnf(format string, args ...any) {
@@ -872,46 +878,55 @@ func (d *decoder) decode() (image.Image, error) {
 	if !d.progressive {
 		d.stdHuffTables()
 	}
-	d.bufEnd = min(len(d.data), (d.pos/pillowChunk+1)*pillowChunk)
-	if !d.multiScan {
-		if err := d.decodeSingleScan(); err != nil {
+	d.newOutput()
+	if d.multiScan {
+		return d.decodeMultiScan()
+	}
+	if err := d.decodeSingleScan(); err != nil {
+		return nil, err
+	}
+	d.convertRows(d.height)
+	// jpeg_finish_decompress reads on to EOI; Pillow ignores running out of
+	// data there (all rows are out) but not errors.
+	for {
+		m, err := d.readMarkers()
+		if err != nil {
+			if errors.Is(err, ErrTruncated) {
+				d.warnf("premature end of JPEG file: no EOI marker")
+				break
+			}
 			return nil, err
 		}
-		// jpeg_finish_decompress reads on to EOI; Pillow ignores running
-		// out of data there (all rows are out) but not errors.
-		for {
-			m, err := d.readMarkers()
-			if err != nil {
-				if errors.Is(err, ErrTruncated) {
-					d.warnf("premature end of JPEG file: no EOI marker")
-					break
-				}
-				return nil, err
-			}
-			if m == mEOI {
-				break
-			}
-			return nil, corruptf("bogus JPEG file: didn't expect more than one scan")
+		if m == mEOI {
+			break
 		}
-	} else {
-		for {
-			if d.scanNumber > maxScans {
-				return nil, corruptf("more than %d scans", maxScans)
-			}
-			if err := d.decodeScanCoefs(); err != nil {
-				return nil, err
-			}
-			m, err := d.readMarkers()
-			if err != nil {
-				return nil, err
-			}
-			if m == mEOI {
-				break
-			}
-		}
-		d.outputCoefs()
+		return nil, corruptf("bogus JPEG file: didn't expect more than one scan")
 	}
-	return d.convert(), nil
+	return d.out, nil
+}
+
+// decodeMultiScan reads every scan into the coefficient arrays (libjpeg
+// consumes the whole file before output when it has several scans), then
+// produces the output.
+func (d *decoder) decodeMultiScan() (image.Image, error) {
+	for {
+		if d.scanNumber > maxScans {
+			return nil, corruptf("more than %d scans", maxScans)
+		}
+		if err := d.decodeScanCoefs(); err != nil {
+			return nil, err
+		}
+		m, err := d.readMarkers()
+		if err != nil {
+			return nil, err
+		}
+		if m == mEOI {
+			break
+		}
+	}
+	d.outputCoefs()
+	d.convertRows(d.height)
+	return d.out, nil
 }
 
 // pillowChunk is the size of the reads Pillow feeds libjpeg
@@ -923,7 +938,13 @@ func (d *decoder) allocate() {
 	for i := range d.comps {
 		c := &d.comps[i]
 		c.stride = c.bw * 8
-		c.plane = make([]byte, c.bw*8*c.bh*8)
+		c.rows = c.bh * 8
+		if !d.multiScan {
+			// Rows are converted one iMCU row behind the decoder, and
+			// upsampling looks one row beyond: three iMCU rows suffice.
+			c.rows = min(c.rows, 3*c.v*8)
+		}
+		c.plane = make([]byte, c.stride*c.rows)
 		if d.multiScan {
 			c.coefs = make([]int16, c.bw*c.bh*64)
 		}

@@ -76,9 +76,11 @@
 // The declared size is checked against DecodeOptions.MaxPixels (by default
 // Pillow's MAX_IMAGE_PIXELS) from the frame header, before anything is
 // allocated (ErrTooLarge). Memory is then proportional to the pixel count:
-// the component planes, the coefficient arrays of multi-scan files (two
-// bytes per sample) and the output, at most about 14 bytes per pixel (a
-// progressive 4:4:4 file). Work is linear in the input size plus the pixel
+// the output (4 bytes per pixel, 1 for grayscale) plus, for single-scan
+// files, a few rows of samples (they are upsampled and converted while
+// decoding, as libjpeg does), or for progressive and other multi-scan
+// files the whole-image coefficient arrays and sample planes, at most
+// about 13 bytes per pixel in all (progressive 4:4:4). Work is linear in the input size plus the pixel
 // count: the scans of a file may visit the coefficients 20 times in all
 // (far above what any encoder emits; a progression refining every
 // coefficient bit by bit needs 14), which defuses progressive "scan bombs",

@@ -167,56 +167,6 @@ var stdACChrominance = [162]uint8{
 	0xf9, 0xfa,
 }
 
-// --- the bit buffer (libjpeg's slow path) ---
-
-// fillBits is jpeg_fill_bit_buffer: it loads bytes until at least
-// minGetBits bits are buffered, stopping at a marker; when stopped by a
-// marker with fewer than nbits bits left it stuffs zero bits (and notes the
-// segment as short). Running past the input gives errSuspend or
-// errTruncated (see suspend).
-func (d *decoder) fillBits(nbits int) error {
-	if d.unreadMarker == 0 {
-		for d.bitsLeft < minGetBits {
-			if d.pos >= d.bufEnd {
-				return d.suspend()
-			}
-			c := d.data[d.pos]
-			d.pos++
-			if c == 0xff {
-				for {
-					if d.pos >= d.bufEnd {
-						return d.suspend()
-					}
-					c = d.data[d.pos]
-					d.pos++
-					if c != 0xff {
-						break
-					}
-				}
-				if c != 0 {
-					d.unreadMarker = int(c)
-					break
-				}
-				c = 0xff
-			}
-			d.getBuf = d.getBuf<<8 | uint64(c)
-			d.bitsLeft += 8
-		}
-		if d.unreadMarker == 0 {
-			return nil
-		}
-	}
-	if nbits > d.bitsLeft {
-		if !d.insufficient {
-			d.warnf("corrupt JPEG data: premature end of data segment")
-			d.insufficient = true
-		}
-		d.getBuf <<= uint(minGetBits - d.bitsLeft)
-		d.bitsLeft = minGetBits
-	}
-	return nil
-}
-
 // suspend is what running out of the bytes Pillow has handed libjpeg
 // becomes: at the end of the file, truncation; before it, errSuspend, on
 // which the caller backs up to the start of the MCU, takes the next 64 KiB
@@ -227,67 +177,6 @@ func (d *decoder) suspend() error {
 		return errTruncated
 	}
 	return errSuspend
-}
-
-// getBits removes and returns n buffered bits (n <= bitsLeft).
-func (d *decoder) getBits(n int) int {
-	d.bitsLeft -= n
-	return int(d.getBuf>>uint(d.bitsLeft)) & (1<<n - 1)
-}
-
-// huffDecode decodes one symbol (HUFF_DECODE).
-func (d *decoder) huffDecode(t *huffTable) (int, error) {
-	if d.bitsLeft < huffLookahead {
-		if err := d.fillBits(0); err != nil {
-			return 0, err
-		}
-		if d.bitsLeft < huffLookahead {
-			return d.huffDecodeSlow(t, 1)
-		}
-	}
-	e := t.lookup[int(d.getBuf>>uint(d.bitsLeft-huffLookahead))&(1<<huffLookahead-1)]
-	nb := int(e >> huffLookahead)
-	if nb <= huffLookahead {
-		d.bitsLeft -= nb
-		return int(e & 0xff), nil
-	}
-	return d.huffDecodeSlow(t, nb)
-}
-
-// huffDecodeSlow is jpeg_huff_decode: the code is at least minBits long.
-func (d *decoder) huffDecodeSlow(t *huffTable, minBits int) (int, error) {
-	l := minBits
-	if d.bitsLeft < l {
-		if err := d.fillBits(l); err != nil {
-			return 0, err
-		}
-	}
-	code := int32(d.getBits(l))
-	for code > t.maxcode[l] {
-		code <<= 1
-		if d.bitsLeft < 1 {
-			if err := d.fillBits(1); err != nil {
-				return 0, err
-			}
-		}
-		code |= int32(d.getBits(1))
-		l++
-	}
-	if l > 16 {
-		d.warnf("corrupt JPEG data: bad Huffman code")
-		return 0, nil
-	}
-	return int(t.vals[(code+t.valoffset[l])&0xff]), nil
-}
-
-// receive reads s (1..15) bits (CHECK_BIT_BUFFER + GET_BITS).
-func (d *decoder) receive(s int) (int, error) {
-	if d.bitsLeft < s {
-		if err := d.fillBits(s); err != nil {
-			return 0, err
-		}
-	}
-	return d.getBits(s), nil
 }
 
 // extend is HUFF_EXTEND: the s-bit value r as a signed coefficient.

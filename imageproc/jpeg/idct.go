@@ -74,24 +74,24 @@ func idct1D(x0, x1, x2, x3, x4, x5, x6, x7 int16, shift uint) (o0, o1, o2, o3, o
 
 // sat16 is packssdw's signed saturation to 16 bits.
 func sat16(v int32) int16 {
-	if v > 32767 {
-		return 32767
+	if uint32(v+32768) <= 65535 {
+		return int16(v)
 	}
-	if v < -32768 {
+	if v < 0 {
 		return -32768
 	}
-	return int16(v)
+	return 32767
 }
 
 // sample is the final stage: saturate to 16 then 8 bits, add 128.
 func sample(v int32) byte {
-	if v > 127 {
-		return 255
+	if uint32(v+128) <= 255 {
+		return byte(v + 128)
 	}
-	if v < -128 {
+	if v < 0 {
 		return 0
 	}
-	return byte(v + 128)
+	return 255
 }
 
 // idctBlock transforms one block of (natural-order, quantized)

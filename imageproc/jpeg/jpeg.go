@@ -107,7 +107,7 @@ func (o DecodeOptions) Decode(r io.Reader) (image.Image, Metadata, error) {
 // DecodeBytes is Decode reading from a byte slice, which it does not
 // modify or retain.
 func (o DecodeOptions) DecodeBytes(data []byte) (image.Image, Metadata, error) {
-	d := &decoder{data: data, opts: o, markerPos: -1, noMarkerFrom: len(data) + 1}
+	d := &decoder{data: data, opts: o}
 	img, err := d.decode()
 	if err == nil && o.Strict && d.warning != "" {
 		err = fmt.Errorf("%w: %s", ErrCorrupt, d.warning)

@@ -2,13 +2,13 @@ package jpeg
 
 import "math"
 
-// Progressive Huffman decoding, as libjpeg's jdphuff.c. libjpeg has only a
-// slow path here; this code keeps the bit buffer in locals (p, gb, bl) for
-// speed but refills it exactly as jpeg_fill_bit_buffer does (refill reads
-// to 57 bits, stops at a marker and stuffs zero bits past it), so the
-// decoded coefficients are libjpeg's. Progressive files need their EOI, so
-// running out of data anywhere is truncation and no buffer emulation is
-// needed.
+// Progressive Huffman decoding, as libjpeg's jdphuff.c, and the bit-buffer
+// helpers shared with the sequential slow path. The bit buffer is kept in
+// locals (p, gb, bl) for speed but refilled exactly as
+// jpeg_fill_bit_buffer does (to 57 bits, stopping at a marker and stuffing
+// zero bits past it), so the decoded coefficients are libjpeg's.
+// Progressive files need their EOI, so running out of data anywhere in
+// them is truncation.
 
 // bitState is the bit buffer in transit between the hot loops and the
 // out-of-line refill and long-code helpers.
@@ -26,20 +26,21 @@ func (d *decoder) storeBits(s bitState) {
 	d.pos, d.getBuf, d.bitsLeft = s.p, s.gb, int(s.bl)
 }
 
-// refill is jpeg_fill_bit_buffer on a bitState for multi-scan files.
+// refill is jpeg_fill_bit_buffer on a bitState. Reading past d.bufEnd
+// gives errSuspend or errTruncated (see suspend).
 func (d *decoder) refill(s bitState, nbits uint) (bitState, error) {
 	data := d.data
 	if d.unreadMarker == 0 {
 		for s.bl < minGetBits {
-			if s.p >= len(data) {
-				return s, errTruncated
+			if s.p >= d.bufEnd {
+				return s, d.suspend()
 			}
 			c := data[s.p]
 			s.p++
 			if c == 0xff {
 				for {
-					if s.p >= len(data) {
-						return s, errTruncated
+					if s.p >= d.bufEnd {
+						return s, d.suspend()
 					}
 					c = data[s.p]
 					s.p++

@@ -1,7 +1,5 @@
 package jpeg
 
-import "bytes"
-
 // Scan decoding: libjpeg's per_scan_setup, latch_quant_tables, the entropy
 // decoders' start_pass, restart processing and the MCU loops of jdcoefct.c.
 
@@ -342,6 +340,10 @@ func (d *decoder) decodeSingleScan() error {
 	var tables [maxBlocksInMCU]blockTables
 	d.fillTables(&l, &tables)
 	lastCol := l.mcusPerRow - 1
+	mcuRowsPerIMCU := 1
+	if d.compsInScan == 1 {
+		mcuRowsPerIMCU = d.scanComps[0].v
+	}
 	for my := 0; my < l.mcuRows; my++ {
 		for mx := 0; mx < l.mcusPerRow; mx++ {
 			for b := 0; b < l.blocksInMCU; b++ {
@@ -364,7 +366,7 @@ func (d *decoder) decodeSingleScan() error {
 				}
 				for yi := 0; yi < h; yi++ {
 					if by := my*h + yi; by < c.heightInBlocks {
-						off := by*8*c.stride + mx*w*8
+						off := (by*8%c.rows)*c.stride + mx*w*8
 						for xi := 0; xi < useful; xi++ {
 							idctBlock(&mcu[blkn+xi], &c.mult, c.plane[off+xi*8:], c.stride, &d.idctWS)
 						}
@@ -372,6 +374,11 @@ func (d *decoder) decodeSingleScan() error {
 					blkn += w
 				}
 			}
+		}
+		// Output rows one iMCU row behind the decoder have all their
+		// upsampling context.
+		if imcu := (my + 1) / mcuRowsPerIMCU; (my+1)%mcuRowsPerIMCU == 0 && imcu >= 2 {
+			d.convertRows(min(d.height, (imcu-1)*d.maxV*8))
 		}
 	}
 	return nil
@@ -395,21 +402,21 @@ func (d *decoder) fillTables(l *scanLayout, t *[maxBlocksInMCU]blockTables) {
 // many bytes per block are buffered.
 const fastBytes = 64 * 8
 
-// sequentialMCU is jdhuff.c's decode_mcu: restart processing, then the
-// fast path, falling back to the slow path for an MCU that meets a marker,
-// and nothing once the segment ran out. The blocks must hold zeros where
-// the scan leaves coefficients unset.
+// sequentialMCU is jdhuff.c's decode_mcu: restart processing, then
+// libjpeg-turbo's fast path when it would take it (no restart interval, no
+// pending marker, 512 bytes per block in Pillow's buffer), falling back to
+// the slow path for an MCU that meets a marker, and nothing once the
+// segment ran out. The blocks must hold zeros where the scan leaves
+// coefficients unset.
 //
-// Which path libjpeg-turbo takes (the fast one only without restart
-// intervals and with 512 bytes per block in Pillow's buffer) changes how
-// far its bit buffer reads ahead, never the coefficients; the read-ahead
-// matters only when the data ends before a marker does, i.e. in the last
-// entropy-coded segment of a truncated file, which always starts at the
-// scan's start or at a restart marker with an empty bit buffer. Outside
-// such a segment any path gives libjpeg's result, so the fast one is used;
-// inside it, libjpeg's choices and Pillow's 64 KiB buffer refills are
-// replayed, so that running out of data happens exactly where it does under
-// Pillow.
+// The choice is replayed exactly because it is observable: an aborted fast
+// attempt leaves the coefficients it decoded (libjpeg does not clear them
+// before the slow pass), which shows when a stray 0xFF 0xFF 0x00 in the
+// data made the fast path stop where the slow path reads on; and the bit
+// buffer's read-ahead decides whether a file without its EOI runs out of
+// data. Pillow's buffer ends at the 64 KiB chunk boundary after the
+// furthest byte libjpeg has read; reading past it makes libjpeg suspend
+// and decode the MCU again once Pillow has appended the next chunk.
 func (d *decoder) sequentialMCU(l *scanLayout, t *[maxBlocksInMCU]blockTables, blocks *[maxBlocksInMCU]*[64]int16) error {
 	for {
 		if d.restartInterval != 0 && d.restartsToGo == 0 {
@@ -417,19 +424,10 @@ func (d *decoder) sequentialMCU(l *scanLayout, t *[maxBlocksInMCU]blockTables, b
 				return err
 			}
 		}
-		useFast := false
-		switch {
-		case d.unreadMarker != 0:
-		case d.markerAhead():
-			useFast = true
-		case !d.multiScan:
-			// Pillow's buffer ends at the 64 KiB chunk boundary after the
-			// furthest byte libjpeg has read.
-			if d.pos > 0 {
-				d.bufEnd = max(d.bufEnd, min(len(d.data), ((d.pos-1)/pillowChunk+1)*pillowChunk))
-			}
-			useFast = d.restartInterval == 0 && d.bufEnd-d.pos >= fastBytes*l.blocksInMCU
+		if d.pos > 0 {
+			d.bufEnd = max(d.bufEnd, min(len(d.data), ((d.pos-1)/pillowChunk+1)*pillowChunk))
 		}
+		useFast := d.restartInterval == 0 && d.unreadMarker == 0 && d.bufEnd-d.pos >= fastBytes*l.blocksInMCU
 		if !d.insufficient {
 			if !useFast || !d.sequentialMCUFast(l, t, blocks) {
 				s := d.saveState()
@@ -437,8 +435,11 @@ func (d *decoder) sequentialMCU(l *scanLayout, t *[maxBlocksInMCU]blockTables, b
 					if err == errSuspend {
 						d.restoreState(s)
 						d.bufEnd = min(len(d.data), d.bufEnd+pillowChunk)
-						for b := 0; b < l.blocksInMCU; b++ {
-							*blocks[b] = [64]int16{}
+						if !d.multiScan {
+							// decompress_onepass clears the MCU again.
+							for b := 0; b < l.blocksInMCU; b++ {
+								*blocks[b] = [64]int16{}
+							}
 						}
 						continue
 					}
@@ -453,61 +454,62 @@ func (d *decoder) sequentialMCU(l *scanLayout, t *[maxBlocksInMCU]blockTables, b
 	}
 }
 
-// markerAhead reports whether the data from the current position on holds
-// a marker (0xFF followed by neither 0x00 nor 0xFF), so that the entropy
-// decoder cannot run out of data before reaching it.
-func (d *decoder) markerAhead() bool {
-	if d.markerPos >= d.pos {
-		return true
-	}
-	if d.noMarkerFrom <= d.pos {
-		return false
-	}
-	for i := d.pos; ; {
-		j := bytes.IndexByte(d.data[i:], 0xff)
-		if j < 0 || i+j+1 >= len(d.data) {
-			d.noMarkerFrom = d.pos
-			return false
-		}
-		i += j + 1
-		if c := d.data[i]; c != 0 && c != 0xff {
-			d.markerPos = i - 1
-			return true
-		}
-	}
-}
-
+// sequentialMCUSlow is decode_mcu_slow, with the bit buffer in locals.
 func (d *decoder) sequentialMCUSlow(l *scanLayout, t *[maxBlocksInMCU]blockTables, blocks *[maxBlocksInMCU]*[64]int16) error {
+	s := d.loadBits()
+	lastDC := d.lastDC
+	var err error
 	for b := 0; b < l.blocksInMCU; b++ {
 		block := blocks[b]
 		bt := &t[b]
-		s, err := d.huffDecode(bt.dc)
-		if err != nil {
+		h := bt.dc
+		var sym int
+		if s.bl >= huffLookahead {
+			e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
+			if nb := uint(e >> huffLookahead); nb <= huffLookahead {
+				s.bl -= nb
+				sym = int(e & 0xff)
+			} else if sym, s, err = d.huffSlow(s, h, nb); err != nil {
+				return err
+			}
+		} else if sym, s, err = d.huffLong(s, h); err != nil {
 			return err
 		}
-		if s != 0 {
-			r, err := d.receive(s)
-			if err != nil {
-				return err
-			}
-			s = extend(r, s)
-		}
-		d.lastDC[bt.ci] += int32(s)
-		block[0] = int16(d.lastDC[bt.ci])
-		for k := 1; k < 64; k++ {
-			s, err := d.huffDecode(bt.ac)
-			if err != nil {
-				return err
-			}
-			r := s >> 4
-			s &= 15
-			if s != 0 {
-				k += r
-				v, err := d.receive(s)
-				if err != nil {
+		if sym != 0 {
+			n := uint(sym)
+			if s.bl < n {
+				if s, err = d.refill(s, n); err != nil {
 					return err
 				}
-				block[naturalOrder[k]] = int16(extend(v, s))
+			}
+			s.bl -= n
+			lastDC[bt.ci] += int32(extend(int(s.gb>>s.bl)&(1<<n-1), sym))
+		}
+		block[0] = int16(lastDC[bt.ci])
+		h = bt.ac
+		for k := 1; k < 64; k++ {
+			if s.bl >= huffLookahead {
+				e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
+				if nb := uint(e >> huffLookahead); nb <= huffLookahead {
+					s.bl -= nb
+					sym = int(e & 0xff)
+				} else if sym, s, err = d.huffSlow(s, h, nb); err != nil {
+					return err
+				}
+			} else if sym, s, err = d.huffLong(s, h); err != nil {
+				return err
+			}
+			r := sym >> 4
+			n := uint(sym & 15)
+			if n != 0 {
+				k += r
+				if s.bl < n {
+					if s, err = d.refill(s, n); err != nil {
+						return err
+					}
+				}
+				s.bl -= n
+				block[naturalOrder[k&127]] = int16(extend(int(s.gb>>s.bl)&(1<<n-1), int(n)))
 			} else {
 				if r != 15 {
 					break
@@ -516,6 +518,8 @@ func (d *decoder) sequentialMCUSlow(l *scanLayout, t *[maxBlocksInMCU]blockTable
 			}
 		}
 	}
+	d.storeBits(s)
+	d.lastDC = lastDC
 	return nil
 }
 
@@ -672,7 +676,11 @@ func (d *decoder) decodeScanCoefs() error {
 	if err != nil {
 		return err
 	}
-	d.bufEnd = len(d.data)
+	if d.progressive {
+		// No fast path, and running out of data anywhere is final: the
+		// buffer is the whole input.
+		d.bufEnd = len(d.data)
+	}
 	var ptrs [maxBlocksInMCU]*[64]int16
 	var tables [maxBlocksInMCU]blockTables
 	if !d.progressive {
