@@ -100,7 +100,7 @@ type component struct {
 	// keep ISLOW_MULT_TYPE in a short.
 	mult [64]int16
 
-	coefs  []int16 // whole-image coefficients (multi-scan files), bw*bh*64
+	coefs []int16 // whole-image coefficients (multi-scan files), bw*bh*64
 	// plane holds decoded samples, stride bytes per row. It holds all
 	// bh*8 rows, or for single-scan files a ring of rows: sample row i is
 	// at row i%rows.
