@@ -203,6 +203,75 @@ func (d *decoder) newOutput() {
 	for i := range d.comps {
 		d.ups[i] = d.newUpsampler(&d.comps[i])
 	}
+	d.fused420 = d.colorSpace == csYCbCr && d.ups[0].kind == upCopy &&
+		d.ups[1].kind == upH2V2 && d.ups[2].kind == upH2V2
+}
+
+// ycc420Row is fancyH2V2 on both chroma rows and yccRow in one pass, for
+// the common 4:2:0 layout (full-size Y, h2v2 fancy Cb and Cr).
+func (d *decoder) ycc420Row(y int, out []byte) {
+	ucb, ucr := d.ups[1], d.ups[2]
+	ys := d.comps[0].sampleRow(y)
+	nearB, nearR := ucb.plane(y/2), ucr.plane(y/2)
+	var farB, farR []byte
+	if y&1 == 0 {
+		farB, farR = ucb.plane(y/2-1), ucr.plane(y/2-1)
+	} else {
+		farB, farR = ucb.plane(y/2+1), ucr.plane(y/2+1)
+	}
+	n := len(nearB)
+	farB, nearR, farR = farB[:n], nearR[:n], farR[:n]
+	w := d.width
+	ys = ys[:w]
+	out = out[:4*w]
+	// put converts output pixel x with upsampled chroma cb, cr.
+	put := func(x int, cb, cr int) {
+		yy := int32(ys[x]) + 256
+		crt := &crTab[cr&0xff]
+		cbt := &cbTab[cb&0xff]
+		r := uint32(clamp[(yy+crt[0])&1023])
+		g := uint32(clamp[(yy+(cbt[1]+crt[1])>>16)&1023])
+		b := uint32(clamp[(yy+cbt[0])&1023])
+		binary.LittleEndian.PutUint32(out[4*x:], r|g<<8|b<<16|0xff000000)
+	}
+	thisB := int(nearB[0])*3 + int(farB[0])
+	thisR := int(nearR[0])*3 + int(farR[0])
+	nextB := int(nearB[1])*3 + int(farB[1])
+	nextR := int(nearR[1])*3 + int(farR[1])
+	put(0, (thisB*4+8)>>4, (thisR*4+8)>>4)
+	if w > 1 {
+		put(1, (thisB*3+nextB+7)>>4, (thisR*3+nextR+7)>>4)
+	}
+	lastB, lastR := thisB, thisR
+	thisB, thisR = nextB, nextR
+	i := 1
+	for ; i < n-1 && 2*i+1 < w; i++ {
+		nextB = int(nearB[i+1])*3 + int(farB[i+1])
+		nextR = int(nearR[i+1])*3 + int(farR[i+1])
+		put(2*i, (thisB*3+lastB+8)>>4, (thisR*3+lastR+8)>>4)
+		put(2*i+1, (thisB*3+nextB+7)>>4, (thisR*3+nextR+7)>>4)
+		lastB, lastR = thisB, thisR
+		thisB, thisR = nextB, nextR
+	}
+	// The remaining one or two output pixels (the last chroma column, or
+	// the odd last pixel of a row cut inside a column).
+	for ; i < n && 2*i < w; i++ {
+		if i < n-1 {
+			nextB = int(nearB[i+1])*3 + int(farB[i+1])
+			nextR = int(nearR[i+1])*3 + int(farR[i+1])
+			put(2*i, (thisB*3+lastB+8)>>4, (thisR*3+lastR+8)>>4)
+			if 2*i+1 < w {
+				put(2*i+1, (thisB*3+nextB+7)>>4, (thisR*3+nextR+7)>>4)
+			}
+			lastB, lastR = thisB, thisR
+			thisB, thisR = nextB, nextR
+			continue
+		}
+		put(2*i, (thisB*3+lastB+8)>>4, (thisR*3+lastR+8)>>4)
+		if 2*i+1 < w {
+			put(2*i+1, (thisB*4+7)>>4, (thisR*4+7)>>4)
+		}
+	}
 }
 
 // convertRows upsamples and color-converts the output rows up to (not
@@ -217,6 +286,10 @@ func (d *decoder) convertRows(y int) {
 		}
 		img := d.out.(*image.RGBA)
 		out := img.Pix[row*img.Stride : row*img.Stride+4*w]
+		if d.fused420 {
+			d.ycc420Row(row, out)
+			continue
+		}
 		r0 := d.ups[0].row(row)[:w]
 		r1 := d.ups[1].row(row)[:w]
 		r2 := d.ups[2].row(row)[:w]

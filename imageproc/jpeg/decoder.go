@@ -188,9 +188,10 @@ type decoder struct {
 	idctWS [64]int16
 
 	// Output and its conversion state.
-	out     image.Image
-	ups     []*upsampler
-	outRows int // rows of out already converted
+	out      image.Image
+	ups      []*upsampler
+	outRows  int  // rows of out already converted
+	fused420 bool // 4:2:0 YCbCr: upsample and convert in one pass
 }
 
 func (d *decoder) warnf(format string, args ...any) {
