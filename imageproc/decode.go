@@ -9,11 +9,12 @@ import (
 	"image/gif"
 	"io"
 
+	"github.com/goformer/goformer/imageproc/jpeg"
+
 	"github.com/goformer/goformer/task"
 
 	// Decoders registered with package image: JPEG, PNG and GIF from the
 	// standard library, BMP and WebP from golang.org/x/image.
-	_ "image/jpeg"
 	_ "image/png"
 
 	_ "golang.org/x/image/bmp"
@@ -102,6 +103,9 @@ func (o DecodeOptions) decodeBytes(buf []byte) (image.Image, error) {
 	if len(buf) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrUnsupportedImage)
 	}
+	if len(buf) >= 2 && buf[0] == 0xFF && buf[1] == 0xD8 {
+		return o.decodeJPEG(buf)
+	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(buf))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
@@ -135,10 +139,34 @@ func (o DecodeOptions) decodeBytes(buf []byte) (image.Image, error) {
 	if b := img.Bounds(); b.Empty() {
 		return nil, fmt.Errorf("%w: %s image is empty", ErrUnsupportedImage, formatName(format))
 	}
-	if format == "jpeg" && !o.IgnoreOrientation {
-		if orient := jpegOrientation(buf); orient > 1 {
-			img = applyOrientation(img, orient)
-		}
+	return img, nil
+}
+
+// decodeJPEG decodes a JPEG with the libjpeg-exact decoder (the pixels
+// Pillow gives, where Go's image/jpeg differs by a level here and there)
+// and applies its EXIF orientation.
+func (o DecodeOptions) decodeJPEG(buf []byte) (image.Image, error) {
+	maxPixels := o.MaxPixels
+	if maxPixels == 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	img, meta, err := jpeg.DecodeOptions{MaxPixels: maxPixels}.DecodeBytes(buf)
+	switch {
+	case err == nil:
+	case errors.Is(err, jpeg.ErrTooLarge):
+		return nil, fmt.Errorf("%w: %w", ErrImageTooLarge, err)
+	case errors.Is(err, jpeg.ErrUnsupported):
+		return nil, fmt.Errorf("%w: %w", ErrUnsupportedImage, err)
+	case errors.Is(err, jpeg.ErrTruncated):
+		return nil, fmt.Errorf("%w: JPEG data is truncated: %w", ErrInvalidImage, err)
+	default:
+		return nil, fmt.Errorf("%w: JPEG: %w", ErrInvalidImage, err)
+	}
+	if b := img.Bounds(); b.Empty() {
+		return nil, fmt.Errorf("%w: JPEG image is empty", ErrUnsupportedImage)
+	}
+	if !o.IgnoreOrientation && meta.Orientation > 1 {
+		img = applyOrientation(img, meta.Orientation)
 	}
 	return img, nil
 }

@@ -48,10 +48,13 @@
 // 22-bit fixed point, a horizontal pass then a vertical pass, each rounded
 // and clipped to uint8 as Pillow's 8-bit resampler does. On the reference
 // fixtures (PNG inputs) the pixel values are therefore bit-identical to
-// those transformers computes (max |Δ| = 0). Two sources of difference
-// remain, both in decoding rather than preprocessing: Go's JPEG IDCT can
-// differ from libjpeg's by one level on some pixels, and lossy WebP colors
-// are those of Go's decoder, a few levels from libwebp's.
+// those transformers computes (max |Δ| = 0). JPEG files are decoded by
+// package imageproc/jpeg, whose RGB output is byte-identical to Pillow's on
+// libjpeg-turbo (its islow IDCT, fancy upsampling and color conversion), so
+// JPEG input gives transformers' pixel values too (TestParity_jpeg, where
+// Go's image/jpeg would be off by up to 0.057). One source of difference
+// remains in decoding: lossy WebP colors are those of Go's decoder, a few
+// levels from libwebp's.
 //
 // Preprocessing is bounded too: the RGB copy and every resize target are
 // limited to 2³¹/3 pixels (ErrImageTooLarge, e.g. for an extreme aspect
