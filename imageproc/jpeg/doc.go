@@ -54,9 +54,10 @@
 // Pillow raises "image file is truncated". Whether libjpeg runs out of data
 // at the very end of a sequential file that lacks its EOI marker depends on
 // how far its bit buffer has read ahead, which depends on whether its fast
-// Huffman path ran, which depends on how much data Pillow had handed it; in
-// that last entropy-coded segment the decoder replays Pillow's 64 KiB reads
-// and libjpeg-turbo's choices, so it fails exactly when Pillow does.
+// Huffman path ran, which depends on how much data Pillow had handed it;
+// and on corrupt data an aborted fast pass leaves coefficients behind. So
+// the decoder replays Pillow's 64 KiB reads and libjpeg-turbo's choice of
+// path for every MCU, and fails (or decodes) exactly when Pillow does.
 // Progressive and other multi-scan files need their EOI, as in Pillow.
 //
 // Header checks done by Pillow's own parser before libjpeg sees the file
