@@ -231,7 +231,7 @@ func TestChat(t *testing.T) {
 	question, ok := strings.CutPrefix(first.Prompt, "USER: <image>\n")
 	question, ok2 := strings.CutSuffix(question, " ASSISTANT:")
 	if !ok || !ok2 {
-		t.Skipf("llava case prompt %q is not one chat turn", first.Prompt)
+		testdata.Missing(t, "a llava case whose prompt is one chat turn (got %q)", first.Prompt)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(filepath.Join(build(t), "chat"), "-model", model(t, "llava"),

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
 )
@@ -119,12 +120,12 @@ func chatCase(t *testing.T) (*Model, string, image.Image, llavaCases) {
 	m, dir := loadFixture(t)
 	cs := readCases(t, dir)
 	if len(cs.Cases) == 0 {
-		t.Skip("no llava generation cases")
+		testdata.Missing(t, "fixtures/llava/cases.json has no generation cases")
 	}
 	c := cs.Cases[0]
 	q, ok := oneTurnQuestion(c.Prompt)
 	if !ok {
-		t.Skipf("case prompt %q is not one chat turn", c.Prompt)
+		testdata.Missing(t, "a llava case whose prompt is one chat turn (got %q)", c.Prompt)
 	}
 	return m, q, readImage(t, c.Image), cs
 }

@@ -48,7 +48,7 @@ func readLlavaCase(t *testing.T) llavaCase {
 	c := cs.Cases[0]
 	const pre, post = "USER: <image>\n", " ASSISTANT:"
 	if !strings.HasPrefix(c.Prompt, pre) || !strings.HasSuffix(c.Prompt, post) {
-		t.Skipf("llava case prompt %q is not one chat turn", c.Prompt)
+		testdata.Missing(t, "a llava case whose prompt is one chat turn (got %q)", c.Prompt)
 	}
 	return llavaCase{image: c.Image, question: c.Prompt[len(pre) : len(c.Prompt)-len(post)], maxTokens: cs.Generate.MaxNewTokens, text: c.Text}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/goformer/goformer/beam/internal/testref"
 )
 
 func TestMain(m *testing.M) {
@@ -24,18 +25,7 @@ func TestMain(m *testing.M) {
 // shared locates the reference data as the infer tests do.
 func shared(t *testing.T, elem ...string) string {
 	t.Helper()
-	root := os.Getenv("GOFORMER_TESTDATA")
-	if root == "" {
-		root = filepath.Join("..", "..", "..", "..", "shared")
-	}
-	p := filepath.Join(append([]string{root}, elem...)...)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("reference data missing: %s", p)
-		}
-		t.Skipf("reference data missing: %s (set GOFORMER_TESTDATA)", p)
-	}
-	return p
+	return testref.Path(t, elem...)
 }
 
 // TestCommand runs the command's pipeline (classification and text

@@ -1,0 +1,50 @@
+// Package testref locates the project's reference data (fixtures, media)
+// for this module's tests: $GOFORMER_TESTDATA, else shared/ beside the
+// checkout, where the core module's tests find it too (the core's
+// internal/testdata package is not importable from a nested module).
+package testref
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Dir returns the reference-data folder ("" when the module root cannot
+// be found).
+func Dir() string {
+	if d := os.Getenv("GOFORMER_TESTDATA"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/goformer/goformer/beam\n") {
+			return filepath.Join(dir, "..", "..", "shared")
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return ""
+		}
+		dir = up
+	}
+}
+
+// Path returns a path inside the reference data. When it is missing the
+// test is skipped saying so, or failed under CI=true, where the data must
+// be.
+func Path(tb testing.TB, elem ...string) string {
+	tb.Helper()
+	p := filepath.Join(append([]string{Dir()}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		msg := "missing test data: " + p + " (set GOFORMER_TESTDATA to the shared/ folder)"
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("CI=true but %s", msg)
+		}
+		tb.Skipf("skipping: %s", msg)
+	}
+	return p
+}
