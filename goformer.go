@@ -342,9 +342,6 @@ func TranscribeReader(ctx context.Context, t Transcriber, r io.Reader, opt Trans
 
 // DecodeAudio reads an audio file's samples as mono at rate Hz.
 func DecodeAudio(r io.Reader, rate int) ([]float32, error) {
-	if rate == audio.SampleRate {
-		return audio.Load16k(r)
-	}
 	buf, err := audio.Decode(r)
 	if err != nil {
 		return nil, err

@@ -24,19 +24,7 @@ type openaiCases struct {
 		Options  map[string]any `json:"options"`
 		Language string         `json:"language"`
 		Text     string         `json:"text"`
-		Segments []struct {
-			ID               int     `json:"id"`
-			Seek             int     `json:"seek"`
-			Start            float64 `json:"start"`
-			End              float64 `json:"end"`
-			Text             string  `json:"text"`
-			Tokens           []int   `json:"tokens"`
-			Temperature      float64 `json:"temperature"`
-			AvgLogprob       float64 `json:"avg_logprob"`
-			CompressionRatio float64 `json:"compression_ratio"`
-			NoSpeechProb     float64 `json:"no_speech_prob"`
-			Words            []Word  `json:"words"`
-		} `json:"segments"`
+		Segments []Segment      `json:"segments"`
 	} `json:"runs"`
 	DetectLanguageFirstWindow [][2]any `json:"detect_language_first_window"`
 }
