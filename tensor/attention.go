@@ -42,6 +42,9 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	if q.Rank() != 3 || k.Rank() != 3 || v.Rank() != 3 {
 		return nil, fmt.Errorf("%w: attention wants [B, T, D] operands, got %v %v %v", ErrShape, q.shape, k.shape, v.shape)
 	}
+	if d := deviceOf(q, k, v, opt.Mask, opt.Probs); d != nil {
+		return d.be.Attention(q, k, v, opt)
+	}
 	b, tq, d := q.Dim(0), q.Dim(1), q.Dim(2)
 	tk := k.Dim(1)
 	h := opt.Heads

@@ -17,10 +17,17 @@ import (
 type PackedKV struct {
 	b, tk, h, dh int
 	k, v         []*PackedB // index batch·h + head
+	dev          *Device    // nil: host
 }
+
+// Device returns the device holding the packed keys and values.
+func (p *PackedKV) Device() *Device { return p.dev }
 
 // PackKV packs keys and values [B, Tk, H·Dh] for heads heads, stored as t.
 func PackKV(k, v *Tensor, heads int, t WeightType) (*PackedKV, error) {
+	if d := dev2(k, v); d != nil {
+		return d.be.PackKV(k, v, heads, t)
+	}
 	if k == nil || v == nil || k.Rank() != 3 || !SameShape(k, v) || heads < 1 || k.Dim(2)%heads != 0 {
 		var ks, vs []int
 		if k != nil {
@@ -85,6 +92,14 @@ func (p *PackedKV) Keys(batch, head int) *PackedB { return p.k[batch*p.h+head] }
 // Reorder returns the keys and values of batch rows idx (beam search over a
 // shared encoder output), sharing the packed data.
 func (p *PackedKV) Reorder(idx []int) (*PackedKV, error) {
+	if p.dev != nil {
+		for _, j := range idx {
+			if j < 0 || j >= p.b {
+				return nil, fmt.Errorf("%w: reorder index %d outside the batch of %d", ErrShape, j, p.b)
+			}
+		}
+		return p.dev.be.ReorderKV(p, idx)
+	}
 	out := &PackedKV{b: len(idx), tk: p.tk, h: p.h, dh: p.dh, k: make([]*PackedB, len(idx)*p.h), v: make([]*PackedB, len(idx)*p.h)}
 	for i, j := range idx {
 		if j < 0 || j >= p.b {
@@ -106,6 +121,12 @@ func AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOptions) (*Tensor, er
 			qs = q.shape
 		}
 		return nil, fmt.Errorf("%w: attention q %v against packed keys/values %v", ErrShape, qs, kv.describe())
+	}
+	if d := deviceOf(q, opt.Mask, opt.Probs); d != nil || kv.dev != nil {
+		if d == nil {
+			d = kv.dev
+		}
+		return d.be.AttentionPacked(q, kv, opt)
 	}
 	b, tq, d, tk := kv.b, q.Dim(1), q.Dim(2), kv.tk
 	scale := opt.Scale

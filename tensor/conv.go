@@ -7,6 +7,9 @@ import "fmt"
 // nil. The result is [B, Cout, Lout] (or [Cout, Lout] for 2-D x), with
 // Lout = (L + 2·padding − K)/stride + 1. It runs as im2col + GEMM per group.
 func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
+	if d := dev3(x, w, bias); d != nil {
+		return d.be.Conv1d(x, w, bias, stride, padding, groups)
+	}
 	batched := x.Rank() == 3
 	if x.Rank() == 2 {
 		x = x.MustReshape(1, x.Dim(0), x.Dim(1))
@@ -71,6 +74,9 @@ func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
 func PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
 	if x.Rank() != 4 || w.Rank() != 4 || w.Dim(2) != w.Dim(3) || w.Dim(1) != x.Dim(1) {
 		return nil, fmt.Errorf("%w: patch embedding input %v weight %v", ErrShape, x.shape, w.shape)
+	}
+	if d := dev3(x, w, bias); d != nil {
+		return d.be.PatchEmbed(x, w, bias)
 	}
 	b, c, h, wd := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
 	d, p := w.Dim(0), w.Dim(2)

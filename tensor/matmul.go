@@ -162,6 +162,9 @@ func matmul(a, b *Tensor, transB bool) (*Tensor, error) {
 	if a.Rank() < 2 || b.Rank() < 2 {
 		return nil, fmt.Errorf("%w: matmul needs rank ≥ 2, got %v and %v", ErrShape, a.shape, b.shape)
 	}
+	if d := dev2(a, b); d != nil {
+		return d.be.MatMul(a, b, transB)
+	}
 	m, k := a.Dim(-2), a.Dim(-1)
 	var kb, n int
 	if transB {
@@ -248,6 +251,9 @@ func Linear(x, w, bias *Tensor) (*Tensor, error) {
 	n, k := w.Dim(0), w.Dim(1)
 	if bias != nil && (bias.Len() != n) {
 		return nil, fmt.Errorf("%w: linear bias %v for %d outputs", ErrShape, bias.shape, n)
+	}
+	if d := dev3(x, w, bias); d != nil {
+		return d.be.Linear(x, w, bias)
 	}
 	if !x.IsContiguous() {
 		x = x.Contiguous()

@@ -99,23 +99,32 @@ func binary(a, b *Tensor, f func(x, y float32) float32) (*Tensor, error) {
 }
 
 // Add returns a+b with numpy broadcasting.
-func Add(a, b *Tensor) (*Tensor, error) {
-	return binary(a, b, func(x, y float32) float32 { return x + y })
-}
+func Add(a, b *Tensor) (*Tensor, error) { return elementwise(OpAdd, a, b) }
 
 // Sub returns a−b with numpy broadcasting.
-func Sub(a, b *Tensor) (*Tensor, error) {
-	return binary(a, b, func(x, y float32) float32 { return x - y })
-}
+func Sub(a, b *Tensor) (*Tensor, error) { return elementwise(OpSub, a, b) }
 
 // Mul returns a·b elementwise with numpy broadcasting.
-func Mul(a, b *Tensor) (*Tensor, error) {
-	return binary(a, b, func(x, y float32) float32 { return x * y })
-}
+func Mul(a, b *Tensor) (*Tensor, error) { return elementwise(OpMul, a, b) }
 
 // Div returns a/b elementwise with numpy broadcasting.
-func Div(a, b *Tensor) (*Tensor, error) {
-	return binary(a, b, func(x, y float32) float32 { return x / y })
+func Div(a, b *Tensor) (*Tensor, error) { return elementwise(OpDiv, a, b) }
+
+func elementwise(op ElemOp, a, b *Tensor) (*Tensor, error) {
+	if d := dev2(a, b); d != nil {
+		return d.be.Elementwise(op, a, b)
+	}
+	switch op {
+	case OpAdd:
+		return binary(a, b, func(x, y float32) float32 { return x + y })
+	case OpSub:
+		return binary(a, b, func(x, y float32) float32 { return x - y })
+	case OpMul:
+		return binary(a, b, func(x, y float32) float32 { return x * y })
+	case OpDiv:
+		return binary(a, b, func(x, y float32) float32 { return x / y })
+	}
+	return nil, fmt.Errorf("tensor: unknown elementwise operation %d", op)
 }
 
 // AddInPlace adds b (same number of elements, contiguous) into a, which
@@ -124,6 +133,9 @@ func AddInPlace(a, b *Tensor) error {
 	if a.Len() != b.Len() || !a.IsContiguous() {
 		return fmt.Errorf("%w: in-place add %v += %v", ErrShape, a.shape, b.shape)
 	}
+	if d := dev2(a, b); d != nil {
+		return d.be.AddInPlace(a, b)
+	}
 	ad, bd := a.Data(), b.Data()
 	kern.VecAdd(ad, bd)
 	return nil
@@ -131,13 +143,20 @@ func AddInPlace(a, b *Tensor) error {
 
 // Scale returns s·t.
 func Scale(t *Tensor, s float32) *Tensor {
+	if t.dev != nil {
+		return t.dev.be.Scale(t, s)
+	}
 	out := t.Clone()
 	kern.VecScale(out.data, s)
 	return out
 }
 
-// Map returns f applied to every element, as a new contiguous tensor.
+// Map returns f applied to every element, as a new contiguous tensor. On a
+// device, f must be one of the named activations (see Act).
 func Map(t *Tensor, f func(float32) float32) *Tensor {
+	if t.dev != nil {
+		return t.dev.be.Activate(t, mustAct(t.dev, f), false)
+	}
 	if v := vectorised(f); v != nil {
 		out := t.Clone()
 		parallelSlices(out.data, v)
@@ -154,7 +173,12 @@ func Map(t *Tensor, f func(float32) float32) *Tensor {
 }
 
 // MapInPlace applies f to every element of a contiguous tensor in place.
+// On a device, f must be one of the named activations (see Act).
 func MapInPlace(t *Tensor, f func(float32) float32) {
+	if t.dev != nil {
+		t.dev.be.Activate(t, mustAct(t.dev, f), true)
+		return
+	}
 	d := t.Data()
 	if v := vectorised(f); v != nil {
 		parallelSlices(d, v)
@@ -234,6 +258,9 @@ func rows(t *Tensor) (data []float32, n, width int) {
 // Softmax returns the softmax over the last dimension. It is numerically
 // stable (max subtracted); a row of all −Inf yields zeros.
 func Softmax(t *Tensor) *Tensor {
+	if t.dev != nil {
+		return must(t.dev.be.Softmax(t, nil, false, false))
+	}
 	out := t.Clone()
 	SoftmaxInPlace(out)
 	return out
@@ -241,6 +268,10 @@ func Softmax(t *Tensor) *Tensor {
 
 // SoftmaxInPlace applies Softmax to a contiguous tensor in place.
 func SoftmaxInPlace(t *Tensor) {
+	if t.dev != nil {
+		must(t.dev.be.Softmax(t, nil, false, true))
+		return
+	}
 	d, n, w := rows(t)
 	j := rowJobs.get()
 	*j = rowJob{op: rowSoftmax, d: d, width: w}
@@ -265,6 +296,9 @@ func SoftmaxRow(x []float32) {
 // SoftmaxMasked returns softmax(t + mask) over the last dimension, with mask
 // broadcast against t (additive: 0 keeps, −Inf or a large negative drops).
 func SoftmaxMasked(t, mask *Tensor) (*Tensor, error) {
+	if d := dev2(t, mask); d != nil {
+		return d.be.Softmax(t, mask, false, false)
+	}
 	s, err := Add(t, mask)
 	if err != nil {
 		return nil, err
@@ -276,6 +310,9 @@ func SoftmaxMasked(t, mask *Tensor) (*Tensor, error) {
 // LogSoftmax returns log(softmax(t)) over the last dimension, computed
 // stably as x − max − log Σ exp(x − max).
 func LogSoftmax(t *Tensor) *Tensor {
+	if t.dev != nil {
+		return must(t.dev.be.Softmax(t, nil, true, false))
+	}
 	out := t.Clone()
 	d, n, w := rows(out)
 	for r := 0; r < n; r++ {
@@ -309,6 +346,9 @@ func LogSumExp(x []float32) float32 {
 // LayerNorm normalises over the last dimension: (x−mean)/√(var+eps)·w + b.
 // w and b have the last dimension's size; either may be nil.
 func LayerNorm(x, w, b *Tensor, eps float32) (*Tensor, error) {
+	if d := dev3(x, w, b); d != nil {
+		return d.be.LayerNorm(x, w, b, eps, false)
+	}
 	out := x.Clone()
 	if err := LayerNormInPlace(out, w, b, eps); err != nil {
 		return nil, err
@@ -318,6 +358,10 @@ func LayerNorm(x, w, b *Tensor, eps float32) (*Tensor, error) {
 
 // LayerNormInPlace is LayerNorm on a contiguous tensor, in place.
 func LayerNormInPlace(x, w, b *Tensor, eps float32) error {
+	if d := dev3(x, w, b); d != nil {
+		_, err := d.be.LayerNorm(x, w, b, eps, true)
+		return err
+	}
 	d, n, width := rows(x)
 	var wd, bd []float32
 	if w != nil {
@@ -424,6 +468,14 @@ func Embedding(table *Tensor, ids []int) (*Tensor, error) {
 	if table.Rank() != 2 {
 		return nil, fmt.Errorf("%w: embedding table %v is not 2-D", ErrShape, table.shape)
 	}
+	if table.dev != nil {
+		for _, id := range ids {
+			if id < 0 || id >= table.Dim(0) {
+				return nil, fmt.Errorf("tensor: token id %d outside the %d-entry embedding table", id, table.Dim(0))
+			}
+		}
+		return table.dev.be.Gather(table, ids)
+	}
 	v, d := table.Dim(0), table.Dim(1)
 	tc := table.Contiguous()
 	td := tc.Data()
@@ -456,7 +508,14 @@ func Argmax(x []float32) int {
 }
 
 // ArgmaxRows returns the argmax of every row over the last dimension.
+//
+// On a device the argmax runs there and only the ids are downloaded.
 func ArgmaxRows(t *Tensor) []int {
+	if t.dev != nil {
+		ids := t.dev.be.ArgmaxRows(t)
+		t.dev.countDownload(8 * len(ids))
+		return ids
+	}
 	d, n, w := rows(t)
 	out := make([]int, n)
 	for r := range out {
@@ -523,4 +582,11 @@ func ActivationInPlace(t *Tensor, name string) error {
 	}
 	MapInPlace(t, f)
 	return nil
+}
+
+func must(t *Tensor, err error) *Tensor {
+	if err != nil {
+		panic(err)
+	}
+	return t
 }

@@ -32,6 +32,23 @@ type PackedB struct {
 	raw      []float32
 	rawTrans bool
 	rawLd    int
+	// dev is the device holding the packed weight (nil: the host); a
+	// backend keeps its own form of it in devData.
+	dev     *Device
+	devData any
+}
+
+// Device returns the device holding the packed weight (nil: the host).
+func (p *PackedB) Device() *Device { return p.dev }
+
+// DeviceData returns what the backend of the weight's device keeps for it
+// (see SetDeviceData).
+func (p *PackedB) DeviceData() any { return p.devData }
+
+// NewDevicePacked returns a packed weight [n, k] of type t that lives on
+// d as data: how a backend's PackWeight represents the weights it keeps.
+func NewDevicePacked(d *Device, n, k int, t WeightType, data any) *PackedB {
+	return &PackedB{k: k, n: n, kind: t, dev: d, devData: data}
 }
 
 // WeightType is the element type a packed weight is stored in.
@@ -92,9 +109,14 @@ func PackWeightAs(w *Tensor, t WeightType) (*PackedB, error) {
 // are packed, so that a caller holding w in memory it can release (a file
 // mapping) can let the packed rows go while the rest is packed, instead of
 // holding both copies of a large weight at once.
+//
+// A weight on a device is packed there (done is not called).
 func PackWeightWith(w *Tensor, t WeightType, done func(rows []float32)) (*PackedB, error) {
 	if w.Rank() != 2 {
 		return nil, fmt.Errorf("%w: packing weight %v: want [out, in]", ErrShape, w.shape)
+	}
+	if w.dev != nil {
+		return w.dev.be.PackWeight(w, t)
 	}
 	wc := w.Contiguous()
 	k, n := w.shape[1], w.shape[0]
@@ -313,13 +335,30 @@ func gemmPacked(threads, m int, alpha float32, a []float32, lda int, b *PackedB,
 // LinearPacked returns x·Wᵀ + bias like Linear, with the weight pre-packed
 // by PackWeight (w.K() = in, w.N() = out).
 func LinearPacked(x *Tensor, w *PackedB, bias *Tensor) (*Tensor, error) {
+	if d := packedDev(x, w, bias); d != nil {
+		return d.be.LinearPacked(x, w, bias, Epilogue{})
+	}
 	return linearPacked(nil, x, w, bias, nil)
+}
+
+// packedDev is the device of a packed product's operands (nil: the host).
+func packedDev(x *Tensor, w *PackedB, bias *Tensor) *Device {
+	if d := dev2(x, bias); d != nil {
+		return d
+	}
+	if w != nil {
+		return w.dev
+	}
+	return nil
 }
 
 // LinearPackedAct returns act(x·Wᵀ + bias), applying the activation to each
 // output tile while it is still in cache (SIMD kernels for the activations
 // of Activation).
 func LinearPackedAct(x *Tensor, w *PackedB, bias *Tensor, act func(float32) float32) (*Tensor, error) {
+	if d := packedDev(x, w, bias); d != nil {
+		return d.be.LinearPacked(x, w, bias, Epilogue{Act: mustAct(d, act)})
+	}
 	return linearPacked(nil, x, w, bias, sliceAct(act))
 }
 
@@ -329,6 +368,13 @@ func LinearPackedAct(x *Tensor, w *PackedB, bias *Tensor, act func(float32) floa
 func LinearPackedAdd(dst, x *Tensor, w *PackedB, bias *Tensor) error {
 	if dst == nil || !dst.IsContiguous() {
 		return fmt.Errorf("%w: linear accumulation needs a contiguous destination", ErrShape)
+	}
+	if d := packedDev(x, w, bias); d != nil || dst.dev != nil {
+		if d == nil {
+			d = dst.dev
+		}
+		_, err := d.be.LinearPacked(x, w, bias, Epilogue{Add: dst})
+		return err
 	}
 	_, err := linearPacked(dst, x, w, bias, nil)
 	return err
@@ -413,6 +459,9 @@ func paddedCols(n int) int {
 // that storage, which LinearPacked and its variants read in place. Use it
 // only as such an operand (or Release it); Data() of a view copies.
 func LinearPackedActPadded(x *Tensor, w *PackedB, bias *Tensor, act func(float32) float32) (*Tensor, error) {
+	if d := packedDev(x, w, bias); d != nil {
+		return d.be.LinearPacked(x, w, bias, Epilogue{Act: mustAct(d, act), Padded: true})
+	}
 	return linearPackedPad(nil, x, w, bias, sliceAct(act), true)
 }
 
@@ -468,5 +517,58 @@ func linearPackedPad(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float3
 		xd = x.data[x.offset:]
 	}
 	gemmPacked(Threads(), m, 1, xd, lda, w, beta, out.data[out.offset:], ldc, bd, act)
+	return out, nil
+}
+
+// GatherPacked returns rows ids of the [N, K] weight w holds (output
+// columns of the product) as a new float32 tensor [len(ids), K]: a
+// projection tied to an embedding table looks tokens up in the one
+// resident copy. F32 and 16-bit weights give their stored values exactly;
+// a WeightQ8 weight is not supported (its codes are not the table).
+func GatherPacked(w *PackedB, ids []int) (*Tensor, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: gather from a nil packed weight", ErrShape)
+	}
+	for _, id := range ids {
+		if id < 0 || id >= w.n {
+			return nil, fmt.Errorf("%w: row %d of a packed weight with %d rows", ErrShape, id, w.n)
+		}
+	}
+	if w.kind == WeightQ8 {
+		return nil, fmt.Errorf("tensor: rows of a %v packed weight are not stored exactly", w.kind)
+	}
+	if w.dev != nil {
+		return w.dev.be.GatherPacked(w, ids)
+	}
+	k := w.k
+	out := newUninit(len(ids), k)
+	for r, j := range ids {
+		dst := out.data[r*k : (r+1)*k]
+		if w.raw != nil {
+			if w.rawTrans {
+				copy(dst, w.raw[j*w.rawLd:j*w.rawLd+k])
+			} else {
+				for kk := range dst {
+					dst[kk] = w.raw[kk*w.rawLd+j]
+				}
+			}
+			continue
+		}
+		jp := j / w.nr * w.nr
+		for pc := 0; pc < k; pc += w.kc {
+			kc := min(w.kc, k-pc)
+			off := w.panelOff(pc, jp) + (j - jp)
+			if w.kind == WeightF32 {
+				for kk := 0; kk < kc; kk++ {
+					dst[pc+kk] = w.data[off+kk*w.nr]
+				}
+				continue
+			}
+			for kk := 0; kk < kc; kk++ {
+				h := w.half[off+kk*w.nr : off+kk*w.nr+1]
+				WidenHalf(dst[pc+kk:pc+kk+1], h, w.kind)
+			}
+		}
+	}
 	return out, nil
 }

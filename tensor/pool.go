@@ -20,25 +20,17 @@ import (
 // poolMin is the smallest buffer (in floats) worth recycling.
 const poolMin = 64
 
-// headerPool holds released tensor headers (emptied).
-var headerPool sync.Pool
+// Tensor headers are never reused: a *Tensor is the caller's handle, and a
+// handle that could come back as another tensor's would let a second
+// Release of it free that other tensor. Released headers are emptied
+// instead, which makes any later Release of them do nothing.
 
-// newHeader returns an empty tensor header, recycled when one is available.
-func newHeader() *Tensor {
-	if t, ok := headerPool.Get().(*Tensor); ok {
-		return t
-	}
-	return new(Tensor)
-}
+// newHeader returns a new empty tensor header.
+func newHeader() *Tensor { return new(Tensor) }
 
-// freeHeader empties t and, unless checkRelease is set, keeps it for reuse
-// by a later result.
-func freeHeader(t *Tensor) {
-	*t = Tensor{}
-	if !checkRelease {
-		headerPool.Put(t)
-	}
-}
+// freeHeader empties t: a released tensor has no shape and no storage, and
+// releasing it again does nothing.
+func freeHeader(t *Tensor) { *t = Tensor{} }
 
 // Buffers are pooled by capacity class: four classes per power of two
 // (capacities 2^e·{1.25, 1.5, 1.75, 2}), so a recycled buffer wastes at
@@ -116,20 +108,34 @@ func newZeroed(shape ...int) *Tensor {
 	return t
 }
 
-// Release returns t for reuse by later results: its storage when t owns
-// it (a result of this package, not a view, not caller memory), and the
-// tensor header itself when t owns its storage or is a view (Reshape,
-// Slice, Index, Transpose, Permute, Contiguous of a contiguous view). Call
-// it only when nothing refers to t any more: t, and every view of t when t
-// owns its storage, must not be used afterwards. Releasing a view leaves
-// the storage it shows alone. Tensors wrapping caller memory (FromData)
-// are left untouched, and releasing nil or an already released tensor does
-// nothing. Releasing is optional; unreleased tensors are garbage collected
-// as usual.
+// Release returns t's storage for reuse by later results when t owns it
+// (a result of this package, not a view, not caller memory; on a device,
+// the backend frees or recycles it), and empties t. Call it when nothing
+// refers to t any more: t, and every view of t when t owns its storage,
+// must not be used afterwards.
+//
+// What is guaranteed, in every build: releasing nil, a tensor wrapping
+// caller memory (FromData), or a tensor already released does nothing;
+// releasing a view (Reshape, Slice, Index, Transpose, Permute, Expand,
+// Contiguous of a contiguous view) empties the view and leaves the storage
+// it shows alone, also after its parent was released. A released tensor
+// is never handed out again as another result, so a stray second Release
+// cannot free a live tensor. Releasing is optional; unreleased tensors are
+// garbage collected as usual.
 func Release(t *Tensor) {
 	if t == nil {
 		return
 	}
+	if t.dev != nil && t.owned {
+		t.dev.be.Release(t)
+		freeHeader(t)
+		return
+	}
+	releaseHost(t)
+}
+
+// releaseHost is Release of host storage (also the checking device's).
+func releaseHost(t *Tensor) {
 	switch {
 	case t.owned:
 		if checkRelease {

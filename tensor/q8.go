@@ -103,6 +103,19 @@ func packQ8Rows(n, k int, row func(j int, buf []float32) []float32, release func
 // WeightQ8, quantized row by row from the 16-bit values without a float32
 // copy of the whole weight; other types widen it first.
 func PackWeightHalfAs(w []uint16, src WeightType, n, k int, t WeightType, done func(rows []uint16)) (*PackedB, error) {
+	return PackWeightHalfOn(nil, w, src, n, k, t, done)
+}
+
+// PackWeightHalfOn is PackWeightHalfAs making the packed weight resident on
+// d (the host when d is nil; on a device, done is not called).
+func PackWeightHalfOn(d *Device, w []uint16, src WeightType, n, k int, t WeightType, done func(rows []uint16)) (*PackedB, error) {
+	if d != nil {
+		if n <= 0 || k <= 0 || k > len(w) || n > len(w)/k {
+			return nil, fmt.Errorf("%w: packing a [%d, %d] weight from %d values", ErrShape, n, k, len(w))
+		}
+		d.countUpload(2 * n * k)
+		return d.be.PackWeightHalf(d, w, src, n, k, t)
+	}
 	if t == src {
 		return PackWeightHalf(w, src, n, k, done)
 	}

@@ -49,6 +49,9 @@ type Tensor struct {
 	// box, when set, is the pool's box of owned storage (so that releasing
 	// it again allocates nothing).
 	box *[]float32
+	// dev is the device holding the storage (nil: the host). A device
+	// tensor's data is the backend's business: only the backend reads it.
+	dev *Device
 	// dims backs shape and strides up to rank inlineRank, so that a new
 	// tensor (a result, a view) is one allocation instead of three. A
 	// Tensor is therefore never copied by value.
@@ -155,7 +158,11 @@ func (t *Tensor) IsContiguous() bool {
 // Data returns the elements of a contiguous tensor in row-major order,
 // sharing storage with t. For a non-contiguous view it returns a contiguous
 // copy (writes to it do not reach t); use Contiguous first when that matters.
+//
+// Data reads host memory: on a device tensor (see Device) it panics with
+// ErrDevice; use ToHost or HostData, which copy explicitly.
 func (t *Tensor) Data() []float32 {
+	hostOnly(t, "Data")
 	if t.IsContiguous() {
 		return t.data[t.offset : t.offset+t.Len()]
 	}
@@ -169,7 +176,7 @@ func (t *Tensor) Contiguous() *Tensor {
 			return t
 		}
 		c := header(t.shape, nil)
-		c.data, c.view = t.data[t.offset:t.offset+t.Len()], true
+		c.data, c.view, c.dev = t.data[t.offset:t.offset+t.Len()], true, t.dev
 		return c
 	}
 	return t.Clone()
@@ -177,6 +184,9 @@ func (t *Tensor) Contiguous() *Tensor {
 
 // Clone returns a contiguous deep copy.
 func (t *Tensor) Clone() *Tensor {
+	if t.dev != nil {
+		return t.dev.be.Clone(t)
+	}
 	out := newUninit(t.shape...)
 	if t.IsContiguous() {
 		copy(out.data, t.data[t.offset:t.offset+len(out.data)])
@@ -188,10 +198,17 @@ func (t *Tensor) Clone() *Tensor {
 }
 
 // At returns the element at the given index.
-func (t *Tensor) At(idx ...int) float32 { return t.data[t.index(idx)] }
+// It reads host memory (see Data).
+func (t *Tensor) At(idx ...int) float32 {
+	hostOnly(t, "At")
+	return t.data[t.index(idx)]
+}
 
-// Set stores v at the given index.
-func (t *Tensor) Set(v float32, idx ...int) { t.data[t.index(idx)] = v }
+// Set stores v at the given index. It writes host memory (see Data).
+func (t *Tensor) Set(v float32, idx ...int) {
+	hostOnly(t, "Set")
+	t.data[t.index(idx)] = v
+}
 
 func (t *Tensor) index(idx []int) int {
 	if len(idx) != len(t.shape) {
@@ -248,6 +265,10 @@ func (t *Tensor) each(f func(off int)) {
 func (t *Tensor) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Tensor%v[", t.shape)
+	if t.dev != nil {
+		fmt.Fprintf(&b, "on %s]", t.dev.name)
+		return b.String()
+	}
 	d := t.Data()
 	for i, v := range d {
 		if i == 8 {

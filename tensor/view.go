@@ -30,12 +30,12 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 	}
 	out := header(shape, nil)
 	if t.IsContiguous() {
-		out.offset, out.data, out.view = t.offset, t.data, true
+		out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
 		return out, nil
 	}
 	// The copy's storage passes to the result, which owns it.
 	c := t.Contiguous()
-	out.data, out.owned, out.box = c.data, true, c.box
+	out.data, out.owned, out.box, out.dev = c.data, true, c.box, c.dev
 	freeHeader(c)
 	return out, nil
 }
@@ -59,7 +59,7 @@ func (t *Tensor) Transpose(i, j int) *Tensor {
 		j += r
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data, out.view = t.offset, t.data, true
+	out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
 	out.shape[i], out.shape[j] = out.shape[j], out.shape[i]
 	out.strides[i], out.strides[j] = out.strides[j], out.strides[i]
 	return out
@@ -72,7 +72,7 @@ func (t *Tensor) Permute(perm ...int) *Tensor {
 		panic(fmt.Sprintf("tensor: permutation %v for rank %d", cloneInts(perm), len(t.shape)))
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data, out.view = t.offset, t.data, true
+	out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
 	for k, p := range perm {
 		out.shape[k] = t.shape[p]
 		out.strides[k] = t.strides[p]
@@ -89,7 +89,7 @@ func (t *Tensor) Slice(dim, start, end int) *Tensor {
 		panic(fmt.Sprintf("tensor: slice [%d:%d] of dim %d size %d", start, end, dim, t.shape[dim]))
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data, out.view = t.offset+start*t.strides[dim], t.data, true
+	out.offset, out.data, out.view, out.dev = t.offset+start*t.strides[dim], t.data, true, t.dev
 	out.shape[dim] = end - start
 	return out
 }
@@ -100,7 +100,7 @@ func (t *Tensor) Index(i int) *Tensor {
 		panic(fmt.Sprintf("tensor: index %d out of range for dim 0 size %d", i, t.shape[0]))
 	}
 	out := header(t.shape[1:], t.strides[1:])
-	out.offset, out.data, out.view = t.offset+i*t.strides[0], t.data, true
+	out.offset, out.data, out.view, out.dev = t.offset+i*t.strides[0], t.data, true, t.dev
 	return out
 }
 
@@ -114,6 +114,9 @@ func Position(h *Tensor, t int) (*Tensor, error) {
 			s = cloneInts(h.shape)
 		}
 		return nil, fmt.Errorf("%w: position %d of %v, want [B, T, D] with T > %d", ErrShape, t, s, t)
+	}
+	if h.dev != nil {
+		return h.dev.be.Position(h, t)
 	}
 	b, d := h.shape[0], h.shape[2]
 	out := newUninit(b, d)
@@ -153,6 +156,9 @@ func Concat(dim int, ts ...*Tensor) (*Tensor, error) {
 		}
 		shape[dim] += t.shape[dim]
 	}
+	if d := deviceOf(ts...); d != nil {
+		return d.be.Concat(dim, ts)
+	}
 	out := newUninit(shape...)
 	outer := numel(shape[:dim])
 	inner := numel(shape[dim+1:])
@@ -164,6 +170,110 @@ func Concat(dim int, ts ...*Tensor) (*Tensor, error) {
 			copy(out.data[o*shape[dim]*inner+pos:], c[o*chunk:(o+1)*chunk])
 		}
 		pos += chunk
+	}
+	return out, nil
+}
+
+// Expand returns a view of t broadcast to shape (no copy): each dimension
+// is t's or, where t has size 1, any size, read with stride 0; extra
+// leading dimensions are added. Write only through Copy's source side:
+// elements of the view alias each other.
+func (t *Tensor) Expand(shape ...int) (*Tensor, error) {
+	r := len(shape)
+	if r < len(t.shape) {
+		return nil, fmt.Errorf("%w: cannot expand %v to %v", ErrShape, cloneInts(t.shape), cloneInts(shape))
+	}
+	out := header(shape, nil)
+	lead := r - len(t.shape)
+	for i := range shape {
+		if shape[i] < 0 {
+			return nil, fmt.Errorf("%w: cannot expand %v to %v", ErrShape, cloneInts(t.shape), cloneInts(shape))
+		}
+		if i < lead {
+			out.strides[i] = 0
+			continue
+		}
+		switch d := t.shape[i-lead]; {
+		case d == shape[i]:
+			out.strides[i] = t.strides[i-lead]
+		case d == 1:
+			out.strides[i] = 0
+		default:
+			return nil, fmt.Errorf("%w: cannot expand %v to %v", ErrShape, cloneInts(t.shape), cloneInts(shape))
+		}
+	}
+	out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
+	return out, nil
+}
+
+// Copy writes the elements of src into dst (same shape, any strides: dst
+// may be a view into a larger tensor, such as the free rows of a cache,
+// and src may be broadcast with Expand). Both must be on the same device.
+func Copy(dst, src *Tensor) error {
+	if dst == nil || src == nil || !SameShape(dst, src) {
+		var ds, ss []int
+		if dst != nil {
+			ds = cloneInts(dst.shape)
+		}
+		if src != nil {
+			ss = cloneInts(src.shape)
+		}
+		return fmt.Errorf("%w: copy %v into %v", ErrShape, ss, ds)
+	}
+	if d := dev2(dst, src); d != nil {
+		return d.be.Copy(dst, src)
+	}
+	copyStrided(dst.data, dst.offset, dst.strides, src.data, src.offset, src.strides, dst.shape)
+	return nil
+}
+
+// copyStrided copies a block of the given shape between two strided
+// layouts, whole rows at a time where the last dimension is unit-stride.
+func copyStrided(dd []float32, doff int, ds []int, sd []float32, soff int, ss []int, shape []int) {
+	r := len(shape)
+	if r == 0 {
+		dd[doff] = sd[soff]
+		return
+	}
+	if r == 1 {
+		n := shape[0]
+		if ds[0] == 1 && ss[0] == 1 {
+			copy(dd[doff:doff+n], sd[soff:soff+n])
+			return
+		}
+		for i := 0; i < n; i++ {
+			dd[doff+i*ds[0]] = sd[soff+i*ss[0]]
+		}
+		return
+	}
+	for i := 0; i < shape[0]; i++ {
+		copyStrided(dd, doff+i*ds[0], ds[1:], sd, soff+i*ss[0], ss[1:], shape[1:])
+	}
+}
+
+// Gather returns the rows idx of t along dimension 0, as a new contiguous
+// tensor [len(idx), ...]: an embedding lookup (t a [V, D] table), or the
+// beams kept by a beam search (t a batch of states). An index outside t is
+// an error.
+func Gather(t *Tensor, idx []int) (*Tensor, error) {
+	if t == nil || t.Rank() < 1 {
+		return nil, fmt.Errorf("%w: gather from a scalar", ErrShape)
+	}
+	n := t.shape[0]
+	for _, i := range idx {
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("%w: row %d of a %d-row tensor", ErrShape, i, n)
+		}
+	}
+	if t.dev != nil {
+		return t.dev.be.Gather(t, idx)
+	}
+	shape := cloneInts(t.shape)
+	shape[0] = len(idx)
+	out := newUninit(shape...)
+	row := numel(shape[1:])
+	for r, i := range idx {
+		copyStrided(out.data, r*row, out.strides[1:], t.data, t.offset+i*t.strides[0], t.strides[1:], shape[1:])
 	}
 	return out, nil
 }

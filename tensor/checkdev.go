@@ -1,0 +1,219 @@
+package tensor
+
+import "fmt"
+
+// NewCheckingDevice returns a device whose storage is host memory that
+// nothing outside this package can read: Data, At and Set panic on its
+// tensors, operations given a host tensor together with one of its
+// tensors panic or fail with ErrDevice, and every copy between it and the
+// host is counted (Device.Transfers). It runs every operation with the
+// host kernels, so its results are bit-identical to the host's.
+//
+// It is the test suite's stand-in for a GPU: a model whose forward pass
+// runs on it, matching the host exactly, uses only operations a device
+// backend provides, with inputs uploaded and results downloaded
+// explicitly.
+func NewCheckingDevice() *Device {
+	c := &checkBackend{}
+	d := NewDevice("check", c)
+	c.d = d
+	return d
+}
+
+type checkBackend struct{ d *Device }
+
+// host returns a host view of a tensor of this device (nil stays nil).
+func (c *checkBackend) host(t *Tensor) *Tensor {
+	if t == nil {
+		return nil
+	}
+	if t.dev != c.d {
+		panic(fmt.Errorf("%w: operand on %s given to an operation on %s", ErrDevice, t.dev.Name(), c.d.name))
+	}
+	h := header(t.shape, t.strides)
+	h.offset, h.data, h.view = t.offset, t.data, true
+	return h
+}
+
+// dev marks a host result as this device's (nil stays nil).
+func (c *checkBackend) dev(t *Tensor) *Tensor {
+	if t != nil {
+		t.dev = c.d
+	}
+	return t
+}
+
+func (c *checkBackend) devErr(t *Tensor, err error) (*Tensor, error) {
+	return c.dev(t), err
+}
+
+func (c *checkBackend) hosts(ts []*Tensor) []*Tensor {
+	out := make([]*Tensor, len(ts))
+	for i, t := range ts {
+		out[i] = c.host(t)
+	}
+	return out
+}
+
+func (c *checkBackend) hostPacked(p *PackedB) *PackedB {
+	if p == nil {
+		return nil
+	}
+	if p.dev != c.d {
+		panic(fmt.Errorf("%w: packed weight on %s given to an operation on %s", ErrDevice, p.dev.Name(), c.d.name))
+	}
+	h := *p
+	h.dev = nil
+	return &h
+}
+
+func (c *checkBackend) devPacked(p *PackedB, err error) (*PackedB, error) {
+	if p != nil {
+		p.dev = c.d
+	}
+	return p, err
+}
+
+func (c *checkBackend) hostKV(kv *PackedKV) *PackedKV {
+	if kv.dev != c.d {
+		panic(fmt.Errorf("%w: packed keys and values on %s given to an operation on %s", ErrDevice, kv.dev.Name(), c.d.name))
+	}
+	h := *kv
+	h.dev = nil
+	return &h
+}
+
+func (c *checkBackend) devKV(kv *PackedKV, err error) (*PackedKV, error) {
+	if kv != nil {
+		kv.dev = c.d
+	}
+	return kv, err
+}
+
+func (c *checkBackend) hostOpt(opt AttentionOptions) AttentionOptions {
+	opt.Mask, opt.Probs = c.host(opt.Mask), c.host(opt.Probs)
+	return opt
+}
+
+func (c *checkBackend) Upload(d *Device, t *Tensor) (*Tensor, error) {
+	return c.dev(t.Clone()), nil
+}
+
+func (c *checkBackend) Download(t *Tensor) (*Tensor, error) {
+	return c.host(t).Clone(), nil
+}
+
+func (c *checkBackend) Zeros(d *Device, shape []int) *Tensor { return c.dev(New(shape...)) }
+
+func (c *checkBackend) Release(t *Tensor) { releaseHost(t) }
+
+func (c *checkBackend) Copy(dst, src *Tensor) error { return Copy(c.host(dst), c.host(src)) }
+
+func (c *checkBackend) Clone(t *Tensor) *Tensor { return c.dev(c.host(t).Clone()) }
+
+func (c *checkBackend) Concat(dim int, ts []*Tensor) (*Tensor, error) {
+	return c.devErr(Concat(dim, c.hosts(ts)...))
+}
+
+func (c *checkBackend) Position(h *Tensor, t int) (*Tensor, error) {
+	return c.devErr(Position(c.host(h), t))
+}
+
+func (c *checkBackend) Gather(t *Tensor, idx []int) (*Tensor, error) {
+	return c.devErr(Gather(c.host(t), idx))
+}
+
+func (c *checkBackend) Elementwise(op ElemOp, a, b *Tensor) (*Tensor, error) {
+	return c.devErr(elementwise(op, c.host(a), c.host(b)))
+}
+
+func (c *checkBackend) AddInPlace(a, b *Tensor) error { return AddInPlace(c.host(a), c.host(b)) }
+
+func (c *checkBackend) Scale(t *Tensor, s float32) *Tensor { return c.dev(Scale(c.host(t), s)) }
+
+func (c *checkBackend) Activate(t *Tensor, act Act, inPlace bool) *Tensor {
+	h := c.host(t)
+	if inPlace {
+		MapInPlace(h, act.Func())
+		return t
+	}
+	return c.dev(Map(h, act.Func()))
+}
+
+func (c *checkBackend) Softmax(t, mask *Tensor, log, inPlace bool) (*Tensor, error) {
+	h := c.host(t)
+	switch {
+	case mask != nil:
+		return c.devErr(SoftmaxMasked(h, c.host(mask)))
+	case log:
+		return c.dev(LogSoftmax(h)), nil
+	case inPlace:
+		SoftmaxInPlace(h)
+		return t, nil
+	}
+	return c.dev(Softmax(h)), nil
+}
+
+func (c *checkBackend) LayerNorm(x, w, b *Tensor, eps float32, inPlace bool) (*Tensor, error) {
+	if inPlace {
+		return x, LayerNormInPlace(c.host(x), c.host(w), c.host(b), eps)
+	}
+	return c.devErr(LayerNorm(c.host(x), c.host(w), c.host(b), eps))
+}
+
+func (c *checkBackend) ArgmaxRows(t *Tensor) []int { return ArgmaxRows(c.host(t)) }
+
+func (c *checkBackend) MatMul(a, b *Tensor, transB bool) (*Tensor, error) {
+	return c.devErr(matmul(c.host(a), c.host(b), transB))
+}
+
+func (c *checkBackend) Linear(x, w, bias *Tensor) (*Tensor, error) {
+	return c.devErr(Linear(c.host(x), c.host(w), c.host(bias)))
+}
+
+func (c *checkBackend) PackWeight(w *Tensor, t WeightType) (*PackedB, error) {
+	return c.devPacked(PackWeightAs(c.host(w), t))
+}
+
+func (c *checkBackend) PackWeightHalf(d *Device, w []uint16, src WeightType, n, k int, t WeightType) (*PackedB, error) {
+	return c.devPacked(PackWeightHalfAs(w, src, n, k, t, nil))
+}
+
+func (c *checkBackend) LinearPacked(x *Tensor, w *PackedB, bias *Tensor, ep Epilogue) (*Tensor, error) {
+	hx, hw, hb := c.host(x), c.hostPacked(w), c.host(bias)
+	switch {
+	case ep.Add != nil:
+		return nil, LinearPackedAdd(c.host(ep.Add), hx, hw, hb)
+	case ep.Padded:
+		return c.devErr(LinearPackedActPadded(hx, hw, hb, ep.Act.Func()))
+	}
+	return c.devErr(LinearPackedAct(hx, hw, hb, ep.Act.Func()))
+}
+
+func (c *checkBackend) GatherPacked(w *PackedB, ids []int) (*Tensor, error) {
+	return c.devErr(GatherPacked(c.hostPacked(w), ids))
+}
+
+func (c *checkBackend) Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
+	return c.devErr(Attention(c.host(q), c.host(k), c.host(v), c.hostOpt(opt)))
+}
+
+func (c *checkBackend) PackKV(k, v *Tensor, heads int, t WeightType) (*PackedKV, error) {
+	return c.devKV(PackKV(c.host(k), c.host(v), heads, t))
+}
+
+func (c *checkBackend) ReorderKV(kv *PackedKV, idx []int) (*PackedKV, error) {
+	return c.devKV(c.hostKV(kv).Reorder(idx))
+}
+
+func (c *checkBackend) AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOptions) (*Tensor, error) {
+	return c.devErr(AttentionPacked(c.host(q), c.hostKV(kv), c.hostOpt(opt)))
+}
+
+func (c *checkBackend) Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
+	return c.devErr(Conv1d(c.host(x), c.host(w), c.host(bias), stride, padding, groups))
+}
+
+func (c *checkBackend) PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
+	return c.devErr(PatchEmbed(c.host(x), c.host(w), c.host(bias)))
+}

@@ -1,0 +1,25 @@
+package tensor
+
+// ModelOps are the operations the model families need beyond the general
+// ones of Backend: each moved a loop over host memory out of a family's
+// forward pass. Each is an exported function of this package (with its
+// host kernel) and a method here of the same name that a backend runs.
+type ModelOps interface {
+	// ops: general
+
+	// ops: vit
+
+	// ops: clip
+
+	// ops: whisper
+
+	// ops: blip
+
+	// ops: gpt2
+
+	// ops: wav2vec2
+
+	// ops: llm
+
+	// ops: end
+}
