@@ -34,6 +34,16 @@ type Store struct {
 	// tensor.WeightQ8). Set it before building the model.
 	WeightType tensor.WeightType
 
+	// Device, when not nil, is where the model built from this store
+	// keeps its weights and computes (see Weights.Upload and
+	// nn.WithDevice): weights are uploaded and packed there by Prepare.
+	// Set it before building the model.
+	Device *tensor.Device
+
+	prepMu  sync.Mutex
+	prepare []func() error
+	onClose []func()
+
 	mu       sync.Mutex
 	used     map[string]bool
 	problems []string
@@ -216,9 +226,52 @@ func (s *Store) Err(strict bool, ignore ...string) error {
 	return fmt.Errorf("%s: %w: %s", s.Source, ErrMissingWeights, b.String())
 }
 
-// Close releases memory mappings behind the store's tensors. Tensors read
-// zero-copy must not be used afterwards.
+// OnPrepare registers work that makes a layer's weights resident (packing,
+// upload to the device), run by the next Prepare. Layers register it when
+// they are built; model packages call Prepare at the end of Load, so that
+// the first request runs as fast as the tenth.
+func (s *Store) OnPrepare(f func() error) {
+	s.prepMu.Lock()
+	s.prepare = append(s.prepare, f)
+	s.prepMu.Unlock()
+}
+
+// Prepare runs the work registered with OnPrepare since the last Prepare,
+// in order, and returns the first error.
+func (s *Store) Prepare() error {
+	s.prepMu.Lock()
+	todo := s.prepare
+	s.prepare = nil
+	s.prepMu.Unlock()
+	for _, f := range todo {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OnClose registers f to run when the store is closed, before its
+// mappings are released: how layers free the packed weights and device
+// memory they own (so that Close, not the garbage collector, frees them).
+func (s *Store) OnClose(f func()) {
+	s.prepMu.Lock()
+	s.onClose = append(s.onClose, f)
+	s.prepMu.Unlock()
+}
+
+// Close frees what layers registered with OnClose (packed weights, device
+// memory), then releases the memory mappings behind the store's tensors.
+// Tensors read zero-copy must not be used afterwards. Closing twice does
+// nothing.
 func (s *Store) Close() error {
+	s.prepMu.Lock()
+	fs := s.onClose
+	s.onClose, s.prepare = nil, nil
+	s.prepMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 	var first error
 	for _, c := range s.closers {
 		if err := c(); err != nil && first == nil {
@@ -297,6 +350,35 @@ func (w Weights) Tensor(name string, shape ...int) *tensor.Tensor {
 		return zeroTensor(shape)
 	}
 	return t
+}
+
+// Device returns the device the model built from these weights computes on
+// (nil: the host).
+func (w Weights) Device() *tensor.Device { return w.store.Device }
+
+// Upload is Tensor (same checks) brought to the store's device: the tensor
+// itself on the host, else a device copy freed when the store is closed.
+// Forward passes read weights this way; construction code that computes on
+// weights (concatenation, normalisation) reads them with Tensor and uploads
+// the result with UploadTensor.
+func (w Weights) Upload(name string, shape ...int) *tensor.Tensor {
+	return w.UploadTensor(w.Tensor(name, shape...))
+}
+
+// UploadTensor brings a host tensor built from the weights to the store's
+// device (see Upload); nil stays nil.
+func (w Weights) UploadTensor(t *tensor.Tensor) *tensor.Tensor {
+	d := w.store.Device
+	if t == nil || d == nil || t.Device() == d {
+		return t
+	}
+	u, err := d.Upload(t)
+	if err != nil {
+		w.store.problem("uploading to %s: %v", d.Name(), err)
+		return t
+	}
+	w.store.OnClose(func() { tensor.Release(u) })
+	return u
 }
 
 // Optional returns the named tensor or nil when it is absent. A present

@@ -30,6 +30,39 @@ type Attention struct {
 	qkvBias *tensor.Tensor
 }
 
+// FuseQKV marks a self-attention whose query, key and value projections
+// are to be packed side by side, one product instead of three: the store's
+// Prepare (model Load) packs them so, not one by one, and its Close frees
+// them. Without it the fused weight is packed at the first Self. It
+// returns a, for use in a composite literal.
+func (a *Attention) FuseQKV() *Attention {
+	if a.Q == nil || a.K == nil || a.V == nil || a.Q.store == nil {
+		return a
+	}
+	for _, l := range []*Linear{a.Q, a.K, a.V} {
+		l.fused = true
+	}
+	a.Q.store.OnPrepare(func() error {
+		if w, _ := a.fusedQKV(); w != nil {
+			return nil
+		}
+		// Not fusable: pack them one by one.
+		for _, l := range []*Linear{a.Q, a.K, a.V} {
+			l.Pack()
+			if l.packErr != nil {
+				return l.packErr
+			}
+		}
+		return nil
+	})
+	a.Q.store.OnClose(func() {
+		a.qkvOnce.Do(func() {})
+		a.qkv.Free()
+		tensor.Release(a.qkvBias)
+	})
+	return a
+}
+
 // fusedQKV returns the packed [Q; K; V] weight and bias, or nil when the
 // projections cannot be fused.
 func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
@@ -38,12 +71,20 @@ func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
 			return
 		}
 		in := a.Q.In()
-		if a.K.In() != in || a.V.In() != in {
+		if a.K.In() != in || a.V.In() != in || a.K.Dev != a.Q.Dev || a.V.Dev != a.Q.Dev {
 			return
 		}
+		dev := a.Q.Dev
 		w, err := tensor.Concat(0, a.Q.Weight(), a.K.Weight(), a.V.Weight())
 		if err != nil {
 			return
+		}
+		if dev != nil {
+			hw := w
+			if w, err = dev.Upload(hw); err != nil {
+				return
+			}
+			defer tensor.Release(w)
 		}
 		typ := a.Q.Type
 		if a.K.Type != typ || a.V.Type != typ {
@@ -59,7 +100,7 @@ func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
 				if l.B != nil {
 					parts[i] = l.B.MustReshape(l.Out())
 				} else {
-					parts[i] = tensor.New(l.Out())
+					parts[i] = dev.New(l.Out())
 				}
 			}
 			if a.qkvBias, err = tensor.Concat(0, parts...); err != nil {
@@ -77,11 +118,11 @@ func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
 // KVCache holds the keys and values of past positions for one
 // self-attention layer during incremental decoding. Its zero value is ready
 // to use; it belongs to one decoding call and is not safe for concurrent use.
+// Its storage lives on the device of the keys it is given.
 type KVCache struct {
 	// kt, vt hold the keys and values as [b, cap, d] (recycled storage,
-	// tensor.Release), k and v their data.
+	// tensor.Release).
 	kt, vt   *tensor.Tensor
-	k, v     []float32
 	b, d     int
 	len, cap int
 }
@@ -89,47 +130,49 @@ type KVCache struct {
 // Len returns the number of cached positions.
 func (c *KVCache) Len() int { return c.len }
 
-// alloc replaces the storage by room for b rows of capacity nc, keeping the
-// first keep positions of the rows idx (old row idx[i] to new row i; nil:
-// the same rows in order).
-func (c *KVCache) alloc(b, nc int, idx []int, keep int) {
-	kt, vt := tensor.New(b, nc, c.d), tensor.New(b, nc, c.d)
-	nk, nv := kt.Data(), vt.Data()
-	for i := 0; keep > 0 && i < b; i++ {
-		j := i
-		if idx != nil {
-			j = idx[i]
+// alloc replaces the storage by room for b rows of capacity nc on dev,
+// keeping the first keep positions of the rows idx (old row idx[i] to new
+// row i; nil: the same rows in order).
+func (c *KVCache) alloc(dev *tensor.Device, b, nc int, idx []int, keep int) {
+	kt, vt := dev.New(b, nc, c.d), dev.New(b, nc, c.d)
+	if keep > 0 && c.kt != nil {
+		for _, p := range [2][2]*tensor.Tensor{{kt, c.kt}, {vt, c.vt}} {
+			src := p[1].Slice(1, 0, keep)
+			if idx != nil {
+				g := must(tensor.Gather(src, idx))
+				tensor.Release(src)
+				src = g
+			}
+			dst := p[0].Slice(1, 0, keep)
+			if err := tensor.Copy(dst, src); err != nil {
+				panic("nn: " + err.Error())
+			}
+			tensor.Release(dst)
+			tensor.Release(src)
 		}
-		copy(nk[i*nc*c.d:], c.k[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
-		copy(nv[i*nc*c.d:], c.v[j*c.cap*c.d:j*c.cap*c.d+keep*c.d])
 	}
 	tensor.Release(c.kt)
 	tensor.Release(c.vt)
-	c.kt, c.vt, c.k, c.v, c.b, c.cap = kt, vt, nk, nv, b, nc
+	c.kt, c.vt, c.b, c.cap = kt, vt, b, nc
 }
 
 // append adds [B, T, D] keys and values and returns views of all cached
 // positions [B, Len, D]; release them after use.
 func (c *KVCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
 	b, t, d := k.Dim(0), k.Dim(1), k.Dim(2)
-	if c.kt == nil || c.b != b || c.d != d {
+	if c.kt == nil || c.b != b || c.d != d || c.kt.Device() != k.Device() {
 		c.Release()
 		c.b, c.d = b, d
 	}
 	if c.len+t > c.cap {
-		c.alloc(b, max(2*c.cap, c.len+t, 16), nil, c.len)
+		c.alloc(k.Device(), b, max(2*c.cap, c.len+t, 16), nil, c.len)
 	}
-	kc, vc := k.Contiguous(), v.Contiguous()
-	if kc != k {
-		defer tensor.Release(kc)
-	}
-	if vc != v {
-		defer tensor.Release(vc)
-	}
-	kd, vd := kc.Data(), vc.Data()
-	for bi := 0; bi < b; bi++ {
-		copy(c.k[(bi*c.cap+c.len)*d:], kd[bi*t*d:(bi+1)*t*d])
-		copy(c.v[(bi*c.cap+c.len)*d:], vd[bi*t*d:(bi+1)*t*d])
+	for _, p := range [2][2]*tensor.Tensor{{c.kt, k}, {c.vt, v}} {
+		dst := p[0].Slice(1, c.len, c.len+t)
+		if err := tensor.Copy(dst, p[1]); err != nil {
+			panic("nn: " + err.Error())
+		}
+		tensor.Release(dst)
 	}
 	c.len += t
 	return c.kt.Slice(1, 0, c.len), c.vt.Slice(1, 0, c.len)
@@ -141,7 +184,7 @@ func (c *KVCache) Reorder(idx []int) {
 	if c.kt == nil {
 		return
 	}
-	c.alloc(len(idx), c.cap, idx, c.len)
+	c.alloc(c.kt.Device(), len(idx), c.cap, idx, c.len)
 }
 
 // Reset empties the cache, keeping its memory.
@@ -206,14 +249,7 @@ func must2[T any](v T, err error) T {
 }
 
 func gatherRows(t *tensor.Tensor, idx []int) *tensor.Tensor {
-	tt, d := t.Dim(1), t.Dim(2)
-	src := t.Data()
-	out := tensor.New(len(idx), tt, d)
-	od := out.Data()
-	for i, j := range idx {
-		copy(od[i*tt*d:(i+1)*tt*d], src[j*tt*d:(j+1)*tt*d])
-	}
-	return out
+	return must(tensor.Gather(t, idx))
 }
 
 // AttnOptions are per-call options of Attention.Self and Attention.Cross.

@@ -38,9 +38,18 @@ type Linear struct {
 	// Forward.
 	Type tensor.WeightType
 
+	// Dev is the device the layer computes on (nil: the host); NewLinear
+	// sets it from the weights (checkpoint.Weights.Device). W stays on the
+	// host (the source of the packed copy); B is on Dev.
+	Dev *tensor.Device
+
 	half     *checkpoint.Half // the checkpoint's 16-bit weight when W is nil
 	packOnce sync.Once
 	packed   *tensor.PackedB
+	packErr  error
+	table    *tensor.Tensor // a WeightQ8 layer's float32 rows on Dev (Gather)
+	fused    bool           // packed with others by an Attention (FuseQKV)
+	store    *checkpoint.Store
 }
 
 // Weight returns the weight [Out, In] as float32: W itself, or a new
@@ -66,10 +75,43 @@ func (l *Linear) Row(i int, dst []float32) {
 	copy(dst[:in], l.W.Contiguous().Data()[i*in:(i+1)*in])
 }
 
+// Gather returns rows ids of the weight as float32 [len(ids), In] on the
+// layer's device: a projection tied to an embedding table looking tokens
+// up. On the host it reads the checkpoint's values (Row); on a device it
+// reads the resident packed weight, which holds them exactly unless the
+// layer is quantized (WeightQ8), in which case the table is kept on the
+// device beside it.
+func (l *Linear) Gather(ids []int) (*tensor.Tensor, error) {
+	out := l.Out()
+	for _, id := range ids {
+		if id < 0 || id >= out {
+			return nil, fmt.Errorf("nn: %w: row %d of a %d-row weight", tensor.ErrShape, id, out)
+		}
+	}
+	if l.Dev == nil {
+		in := l.In()
+		t := tensor.New(len(ids), in)
+		d := t.Data()
+		for i, id := range ids {
+			l.Row(id, d[i*in:(i+1)*in])
+		}
+		return t, nil
+	}
+	if l.Type == tensor.WeightQ8 {
+		l.Pack()
+		if l.table == nil {
+			return nil, l.packErr
+		}
+		return tensor.Gather(l.table, ids)
+	}
+	p := l.packedW()
+	return tensor.GatherPacked(p, ids)
+}
+
 // Rows returns a Linear computing outputs [lo, hi) of this one: its weight
 // rows and bias entries, shared, not copied, in the same storage type.
 func (l *Linear) Rows(lo, hi int) *Linear {
-	r := &Linear{Type: l.Type}
+	r := &Linear{Type: l.Type, Dev: l.Dev}
 	if l.W != nil {
 		r.W = l.W.Slice(0, lo, hi)
 	} else if l.half != nil {
@@ -84,8 +126,15 @@ func (l *Linear) Rows(lo, hi int) *Linear {
 // Pack packs W into the kernels' layout now instead of at the first
 // Forward (for example to front-load the work at model load time). It is
 // safe to call concurrently and more than once.
+//
+// Layers built by NewLinear are packed by the store's Prepare, which model
+// packages call in Load, and freed by the store's Close.
 func (l *Linear) Pack() {
 	l.packOnce.Do(func() {
+		if l.Dev != nil {
+			l.packed, l.packErr = l.packOn(l.Dev)
+			return
+		}
 		if l.W == nil && l.half != nil {
 			h := l.half
 			var p *tensor.PackedB
@@ -114,6 +163,39 @@ func (l *Linear) Pack() {
 	})
 }
 
+// packOn packs the weight resident on device d.
+func (l *Linear) packOn(d *tensor.Device) (*tensor.PackedB, error) {
+	if l.Type == tensor.WeightQ8 {
+		// The product reads int8 codes; a tied embedding needs the
+		// values themselves (Gather).
+		w, err := d.Upload(l.Weight())
+		if err != nil {
+			return nil, err
+		}
+		l.table = w
+	}
+	if l.W == nil && l.half != nil {
+		h := l.half
+		if l.Type == h.Kind || l.Type == tensor.WeightQ8 {
+			return tensor.PackWeightHalfOn(d, h.Data, h.Kind, h.Shape[0], h.Shape[1], l.Type, nil)
+		}
+	}
+	w, err := d.Upload(l.Weight())
+	if err != nil {
+		return nil, err
+	}
+	defer tensor.Release(w)
+	return tensor.PackWeightAs(w, l.Type)
+}
+
+// free releases the packed weight (and a device table); Close of the
+// model's store calls it.
+func (l *Linear) free() {
+	l.packOnce.Do(func() {}) // waits for a packing in progress; never packs
+	l.packed.Free()
+	tensor.Release(l.table)
+}
+
 // releaseSource lets the checkpoint pages behind the weight go (after a
 // packed copy was made elsewhere, as Attention's fused projection does).
 func (l *Linear) releaseSource() {
@@ -127,7 +209,24 @@ func (l *Linear) releaseSource() {
 // packedW returns the packed weight (nil if W could not be packed).
 func (l *Linear) packedW() *tensor.PackedB {
 	l.Pack()
+	if l.packed == nil && l.Dev != nil {
+		panic(fmt.Sprintf("nn: packing a [%d, %d] weight on %s: %v", l.Out(), l.In(), l.Dev, l.packErr))
+	}
 	return l.packed
+}
+
+// register makes the store's Prepare pack the layer and its Close free it.
+func (l *Linear) register(w checkpoint.Weights) {
+	s := w.Store()
+	l.Dev, l.store = s.Device, s
+	s.OnPrepare(func() error {
+		if l.fused {
+			return nil
+		}
+		l.Pack()
+		return l.packErr
+	})
+	s.OnClose(l.free)
 }
 
 // NewLinear reads "weight" [out, in] and, when bias is true, "bias" [out].
@@ -141,8 +240,9 @@ func NewLinear(w checkpoint.Weights, in, out int, bias bool) *Linear {
 		l = &Linear{W: w.Tensor("weight", out, in), Type: w.PackType("weight")}
 	}
 	if bias {
-		l.B = w.Tensor("bias", out)
+		l.B = w.Upload("bias", out)
 	}
+	l.register(w)
 	return l
 }
 
@@ -152,8 +252,9 @@ func NewLinearTransposed(w checkpoint.Weights, in, out int, bias bool) *Linear {
 	wt := w.Tensor("weight", in, out)
 	l := &Linear{W: wt.Transpose(0, 1).Contiguous(), Type: w.PackType("weight")}
 	if bias {
-		l.B = w.Tensor("bias", out)
+		l.B = w.Upload("bias", out)
 	}
+	l.register(w)
 	return l
 }
 
@@ -223,7 +324,7 @@ type LayerNorm struct {
 
 // NewLayerNorm reads "weight" and "bias" of width dim.
 func NewLayerNorm(w checkpoint.Weights, dim int, eps float32) *LayerNorm {
-	return &LayerNorm{W: w.Tensor("weight", dim), B: w.Tensor("bias", dim), Eps: eps}
+	return &LayerNorm{W: w.Upload("weight", dim), B: w.Upload("bias", dim), Eps: eps}
 }
 
 // Forward returns the normalised copy of x.
@@ -243,7 +344,7 @@ type Embedding struct{ Table *tensor.Tensor }
 
 // NewEmbedding reads "weight" [vocab, dim].
 func NewEmbedding(w checkpoint.Weights, vocab, dim int) *Embedding {
-	return &Embedding{Table: w.Tensor("weight", vocab, dim)}
+	return &Embedding{Table: w.Upload("weight", vocab, dim)}
 }
 
 // Forward returns [len(ids), dim]; an id out of range is an error.
@@ -259,9 +360,9 @@ type Conv1d struct {
 
 // NewConv1d reads "weight" [out, in/groups, k] and optionally "bias" [out].
 func NewConv1d(w checkpoint.Weights, in, out, k, stride, padding, groups int, bias bool) *Conv1d {
-	c := &Conv1d{W: w.Tensor("weight", out, in/groups, k), Stride: stride, Padding: padding, Groups: groups}
+	c := &Conv1d{W: w.Upload("weight", out, in/groups, k), Stride: stride, Padding: padding, Groups: groups}
 	if bias {
-		c.B = w.Tensor("bias", out)
+		c.B = w.Upload("bias", out)
 	}
 	return c
 }
@@ -280,9 +381,9 @@ type PatchEmbedding struct {
 // NewPatchEmbedding reads "weight" [dim, channels, patch, patch] and,
 // when bias is true, "bias" [dim].
 func NewPatchEmbedding(w checkpoint.Weights, channels, dim, patch int, bias bool) *PatchEmbedding {
-	p := &PatchEmbedding{W: w.Tensor("weight", dim, channels, patch, patch), Patch: patch}
+	p := &PatchEmbedding{W: w.Upload("weight", dim, channels, patch, patch), Patch: patch}
 	if bias {
-		p.B = w.Tensor("bias", dim)
+		p.B = w.Upload("bias", dim)
 	}
 	return p
 }

@@ -20,6 +20,18 @@ type LoadOptions struct {
 	// KVType is the element type decoders keep the cross-attention keys and
 	// values of an encoder output in (see Attention.KVType).
 	KVType tensor.WeightType
+	// Device is where the model keeps its weights and computes (nil: the
+	// host). See WithDevice.
+	Device *tensor.Device
+}
+
+// WithDevice builds the model on device d: weights are uploaded and
+// packed there at load, forward passes run there with only inputs
+// uploaded and results downloaded, and Close frees the device memory.
+// tensor.NewCheckingDevice gives a device that proves this on the CPU; the
+// cuda package (build tag cuda) gives GPUs. nil means the host.
+func WithDevice(d *tensor.Device) LoadOption {
+	return func(o *LoadOptions) { o.Device = d }
 }
 
 // WithWeightType packs the float32 weights of linear layers as t
@@ -56,7 +68,7 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 }
 
 // Apply sets the options on a store before a model is built from it.
-func (o LoadOptions) Apply(s *checkpoint.Store) { s.WeightType = o.WeightType }
+func (o LoadOptions) Apply(s *checkpoint.Store) { s.WeightType, s.Device = o.WeightType, o.Device }
 
 // ApplyKV sets KVType on the cross-attention of decoder blocks (nil ones
 // are skipped).

@@ -4,6 +4,7 @@ package tensor
 
 import (
 	"runtime"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -17,7 +18,9 @@ const madvPopulateWrite = 23
 // towards the collector's heap goal (which would otherwise let garbage grow
 // to the size of the model before a collection), and transparent huge pages
 // are requested for them (fewer TLB misses while weights stream through the
-// kernels). owner's cleanup unmaps the block when owner becomes unreachable.
+// kernels). The block belongs to owner: owner.Free unmaps it (what a
+// model's Close does); if Free is never called, owner's cleanup unmaps it
+// when owner becomes unreachable.
 func allocWeights[T float32 | uint16 | byte](n int, owner *PackedB) []T {
 	var zero T
 	size := n * int(unsafe.Sizeof(zero))
@@ -34,6 +37,24 @@ func allocWeights[T float32 | uint16 | byte](n int, owner *PackedB) []T {
 	// its copying work. Kernels before 5.14 lack MADV_POPULATE_WRITE and
 	// fault the pages in as packing writes them.
 	_ = syscall.Madvise(b, madvPopulateWrite)
-	runtime.AddCleanup(owner, func(b []byte) { _ = syscall.Munmap(b) }, b)
+	m := &mapping{b: b}
+	owner.maps = append(owner.maps, m)
+	runtime.AddCleanup(owner, (*mapping).unmap, m)
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
+}
+
+// mapping is a block of packed weights mapped outside the Go heap, unmapped
+// once (by PackedB.Free or the owner's cleanup, whichever comes first).
+type mapping struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (m *mapping) unmap() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.b != nil {
+		_ = syscall.Munmap(m.b)
+		m.b = nil
+	}
 }

@@ -23,6 +23,19 @@ type PackedKV struct {
 // Device returns the device holding the packed keys and values.
 func (p *PackedKV) Device() *Device { return p.dev }
 
+// Free releases the packed keys and values now (on a device, its memory)
+// instead of leaving them to the garbage collector. They must not be used
+// afterwards; a Reorder result shares them, so free only the last one.
+func (p *PackedKV) Free() {
+	if p == nil {
+		return
+	}
+	if p.dev != nil {
+		p.dev.be.FreeKV(p)
+	}
+	p.k, p.v = nil, nil
+}
+
 // PackKV packs keys and values [B, Tk, H·Dh] for heads heads, stored as t.
 func PackKV(k, v *Tensor, heads int, t WeightType) (*PackedKV, error) {
 	if d := dev2(k, v); d != nil {

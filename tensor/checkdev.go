@@ -190,6 +190,11 @@ func (c *checkBackend) LinearPacked(x *Tensor, w *PackedB, bias *Tensor, ep Epil
 	return c.devErr(LinearPackedAct(hx, hw, hb, ep.Act.Func()))
 }
 
+// FreePacked: the weight's host mappings are unmapped by PackedB.Free.
+func (c *checkBackend) FreePacked(w *PackedB) {}
+
+func (c *checkBackend) FreeKV(kv *PackedKV) {}
+
 func (c *checkBackend) GatherPacked(w *PackedB, ids []int) (*Tensor, error) {
 	return c.devErr(GatherPacked(c.hostPacked(w), ids))
 }

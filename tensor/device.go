@@ -345,6 +345,10 @@ type Backend interface {
 	PackWeight(w *Tensor, t WeightType) (*PackedB, error)
 	PackWeightHalf(d *Device, w []uint16, src WeightType, n, k int, t WeightType) (*PackedB, error)
 	LinearPacked(x *Tensor, w *PackedB, bias *Tensor, ep Epilogue) (*Tensor, error)
+	// FreePacked frees what the backend holds for a packed weight
+	// (PackedB.Free); FreeKV for packed keys and values (PackedKV.Free).
+	FreePacked(w *PackedB)
+	FreeKV(kv *PackedKV)
 	// GatherPacked returns rows ids of a packed weight's [N, K] matrix
 	// as float32 [len(ids), K] (a tied embedding).
 	GatherPacked(w *PackedB, ids []int) (*Tensor, error)

@@ -121,6 +121,17 @@ func TestCheckingDeviceMatchesHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameBits(t, "in place", y, dy)
+	pos := randTensor(r, 5, 16)
+	if err := AddInPlace(y, pos); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddInPlace(dy, up(pos)); err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "broadcast add in place", y, dy)
+	if err := AddInPlace(y, New(3, 16)); err == nil {
+		t.Fatal("adding [3 16] into [2 5 16]: no error")
+	}
 	if got, want := ArgmaxRows(dy), ArgmaxRows(y); len(got) != len(want) || got[0] != want[0] || got[9] != want[9] {
 		t.Fatalf("ArgmaxRows %v, want %v", got, want)
 	}

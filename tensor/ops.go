@@ -127,18 +127,43 @@ func elementwise(op ElemOp, a, b *Tensor) (*Tensor, error) {
 	return nil, fmt.Errorf("tensor: unknown elementwise operation %d", op)
 }
 
-// AddInPlace adds b (same number of elements, contiguous) into a, which
-// must be contiguous. It is the residual connection of transformer blocks.
+// AddInPlace adds b into a, which must be contiguous: b has a's number of
+// elements (the residual connection of transformer blocks), or b's shape
+// is a trailing part of a's and b is added to every block of that shape
+// (position embeddings [T, D] added to hidden states [B, T, D]).
 func AddInPlace(a, b *Tensor) error {
-	if a.Len() != b.Len() || !a.IsContiguous() {
+	if !a.IsContiguous() || b.Len() == 0 || a.Len()%b.Len() != 0 || (a.Len() != b.Len() && !trailing(a.shape, b.shape)) {
 		return fmt.Errorf("%w: in-place add %v += %v", ErrShape, a.shape, b.shape)
 	}
 	if d := dev2(a, b); d != nil {
 		return d.be.AddInPlace(a, b)
 	}
 	ad, bd := a.Data(), b.Data()
-	kern.VecAdd(ad, bd)
+	for n := len(bd); len(ad) > 0; ad = ad[n:] {
+		kern.VecAdd(ad[:n], bd)
+	}
 	return nil
+}
+
+// trailing reports whether b (leading 1s ignored) is a trailing part of
+// a's shape.
+func trailing(a, b []int) bool {
+	for len(b) > 0 && b[0] == 1 && len(b) > len(a) {
+		b = b[1:]
+	}
+	for len(b) > 0 && b[0] == 1 {
+		b = b[1:]
+	}
+	if len(b) > len(a) {
+		return false
+	}
+	off := len(a) - len(b)
+	for i := range b {
+		if a[off+i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Scale returns s·t.

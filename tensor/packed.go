@@ -36,6 +36,28 @@ type PackedB struct {
 	// backend keeps its own form of it in devData.
 	dev     *Device
 	devData any
+	// maps are the blocks allocWeights mapped for this weight.
+	maps []*mapping
+}
+
+// Free releases the packed weight's memory now (host mappings, or the
+// device memory its backend holds) instead of leaving it to the garbage
+// collector: a model's Close calls it for the weights it packed. The
+// weight must not be used afterwards; freeing twice does nothing.
+func (p *PackedB) Free() {
+	if p == nil {
+		return
+	}
+	if p.dev != nil {
+		if p.devData != nil || p.maps != nil {
+			p.dev.be.FreePacked(p)
+		}
+	}
+	for _, m := range p.maps {
+		m.unmap()
+	}
+	p.maps = nil
+	p.data, p.half, p.q8, p.qsc, p.raw, p.devData = nil, nil, nil, nil, nil, nil
 }
 
 // Device returns the device holding the packed weight (nil: the host).
