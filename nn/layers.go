@@ -81,6 +81,8 @@ func (l *Linear) Row(i int, dst []float32) {
 // reads the resident packed weight, which holds them exactly unless the
 // layer is quantized (WeightQ8), in which case the table is kept on the
 // device beside it.
+//
+//goformer:host builds the rows from the host copy when the layer is on the host.
 func (l *Linear) Gather(ids []int) (*tensor.Tensor, error) {
 	out := l.Out()
 	for _, id := range ids {
