@@ -66,6 +66,8 @@ func (l *Linear) hasWeight() bool { return l.W != nil || l.half != nil }
 // Row copies row i of the weight (the In values of output i) into dst as
 // float32: how a projection tied to an embedding table looks a token up
 // without a float32 copy of a 16-bit table. dst must hold In values.
+//
+//goformer:host reads the checkpoint's host copy of the weight (host path).
 func (l *Linear) Row(i int, dst []float32) {
 	in := l.In()
 	if l.W == nil && l.half != nil {
