@@ -1,11 +1,26 @@
 // Package tensor is goformer's float32 tensor library: an n-dimensional array
-// with shape and strides, views (reshape, transpose, slice) that share
-// storage, and the kernels transformer inference needs (matrix products,
-// softmax, layer norm, activations, convolutions, attention).
+// with shape and strides, views (reshape, transpose, slice, expand) that
+// share storage, and the whole operations transformer inference needs
+// (linear products with fused epilogues, attention, layer norm, softmax,
+// activations, convolutions, gathers and copies).
 //
-// Kernels are plain functions over float32 slices so that faster
-// implementations (SIMD assembly, other backends) slot in behind the same
-// signatures: see matmul.go for the GEMM seam.
+// # Devices and the backend seam
+//
+// A tensor's storage lives on a Device. The nil *Device is the host: Go
+// memory and this package's kernels, the default. Another device is made
+// by a Backend (NewDevice): NewCheckingDevice in this package (host memory
+// that nothing outside the package may read, for tests), or the cuda
+// package behind the build tag cuda. Every exported operation, given
+// tensors of a device, calls the Backend method of the same name (the
+// interface in device.go lists them, with ModelOps for the operations the
+// model families added); views never reach the backend. Data, At and Set
+// read host memory only: on a device tensor they panic with ErrDevice.
+// Moving data is explicit and counted per device (Device.FromHost,
+// Device.Upload, ToHost, HostData, ArgmaxRows; Device.Transfers). Weights
+// become resident with PackWeightAs / PackWeightHalfOn on the weight's
+// device and are freed with PackedB.Free.
+//
+// # Host kernels
 //
 // On amd64 the GEMM behind Gemm, MatMul, Linear, convolutions and attention
 // is a Goto/BLIS-style driver (gemm.go) over Go-assembly micro-kernels
@@ -15,8 +30,11 @@
 // (WeightQ8: int8 products with AVX512-VNNI or AVX2, see q8.go); softmax,
 // layer norm, GELU and exp run as AVX-512 row kernels. Other architectures
 // and the purego build tag use the portable Go code (GemmRef, and for
-// WeightQ8 a Go reference that computes the same bits). Large intermediate
-// results come from recycled storage (Release).
+// WeightQ8 a Go reference that computes the same bits). SetGemm replaces
+// the unpacked host GEMM only (a testing and benchmarking hook, not the
+// device seam). Large intermediate results come from recycled storage
+// (Release); tensor headers are never reused, so releasing a tensor twice
+// is harmless.
 //
 // Tensors are not safe for concurrent mutation; reading one tensor from many
 // goroutines is safe. Operations that return a new tensor never alias their
