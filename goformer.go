@@ -36,6 +36,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/goformer/goformer/audio"
@@ -173,6 +174,35 @@ func WithWeightType(t tensor.WeightType) Option { return func(o *options) { o.lo
 
 // WithKVType keeps decoders' cross-attention keys and values as t.
 func WithKVType(t tensor.WeightType) Option { return func(o *options) { o.load.KVType = t } }
+
+// WithDevice loads the model onto device d (nil: the host, the
+// default): its weights are uploaded and packed there at load, its forward
+// passes run there, and Close frees the device memory. See OpenDevice.
+func WithDevice(d *tensor.Device) Option { return func(o *options) { o.load.Device = d } }
+
+// OpenDevice returns the device a name designates: "cpu" (or "") is the
+// host (nil), "check" a new checking device (tensor.NewCheckingDevice: the
+// host's results, with host reads of device tensors refused), "cuda" or
+// "cuda:N" an NVIDIA GPU (a build with -tags cuda; an error otherwise).
+func OpenDevice(name string) (*tensor.Device, error) {
+	switch name = strings.ToLower(strings.TrimSpace(name)); {
+	case name == "" || name == "cpu":
+		return nil, nil
+	case name == "check":
+		return tensor.NewCheckingDevice(), nil
+	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
+		n := 0
+		if rest, ok := strings.CutPrefix(name, "cuda:"); ok {
+			v, err := strconv.Atoi(rest)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("%w: device %q: want cuda:N with N a device number", task.ErrInput, name)
+			}
+			n = v
+		}
+		return openCUDA(n)
+	}
+	return nil, fmt.Errorf("%w: unknown device %q (want cpu, check, cuda or cuda:N)", task.ErrInput, name)
+}
 
 // WithHub fetches Hub ids with c instead of a client configured from the
 // environment (hub.New()).

@@ -17,6 +17,9 @@ type LoadOptions struct {
 	// KVType is the element type decoders keep cross-attention keys and
 	// values in.
 	KVType tensor.WeightType
+	// Device is where the model keeps its weights and computes (nil: the
+	// host).
+	Device *tensor.Device
 }
 
 // Family is a model family as the registry knows it.

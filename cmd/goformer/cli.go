@@ -181,6 +181,15 @@ func parse(e *env, fs *flag.FlagSet, usage string, args []string) ([]string, err
 		if f := fs.Lookup("kv"); f != nil {
 			e.loader.kvType = f.Value.(*weightFlag).t
 		}
+		if f := fs.Lookup("device"); f != nil {
+			if name := f.Value.String(); name != e.loader.deviceName {
+				d, err := goformer.OpenDevice(name)
+				if err != nil {
+					return nil, usagef("-device %s: %v", name, err)
+				}
+				e.loader.device, e.loader.deviceName = d, name
+			}
+		}
 		if f := fs.Lookup("threads"); f != nil {
 			n := f.Value.(flag.Getter).Get().(int)
 			if n < 0 {
@@ -263,6 +272,7 @@ func (w *weightFlag) Set(s string) error {
 // weightsFlag adds -weights to fs.
 func weightsFlag(fs *flag.FlagSet) {
 	fs.Var(&weightFlag{}, "weights", "keep float32 weights packed as f16 or bf16: half their memory and of each decoded token's reads, rounding them (~7e-4 of the largest logit for f16; 16-bit checkpoints stay 16-bit regardless); or q8: linear layers' weights quantized to int8 (a quarter of float32's memory; activations quantized on the fly, about 1% error per product, see tensor/PERFORMANCE.md)")
+	fs.String("device", "cpu", "where the model runs: cpu; cuda or cuda:N (an NVIDIA GPU, in a build with -tags cuda); check (the CPU through the checking device of the tests)")
 	fs.Int("threads", 0, "threads for the kernels (0: one per core, GOMAXPROCS; the environment variable GOMAXPROCS also caps Go's own threads)")
 	fs.Var(&weightFlag{kv: true}, "kv", "keep the decoders' cross-attention keys and values (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~1e-5 of the largest logit for f16)")
 }

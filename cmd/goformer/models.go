@@ -58,6 +58,9 @@ type loader struct {
 	// weightType is what float32 weights are packed as (-weights); kvType
 	// what decoders keep cross-attention keys and values as (-kv).
 	weightType, kvType tensor.WeightType
+	// device is where models load (-device; nil: the host).
+	device     *tensor.Device
+	deviceName string
 }
 
 // load resolves ref and loads it through the front door. family names the
@@ -72,7 +75,7 @@ func (l *loader) load(ctx context.Context, ref, family string) (*model, error) {
 		}
 	}
 	m, err := goformer.Load(ctx, ref, goformer.WithHub(c), goformer.WithFamily(family),
-		goformer.WithWeightType(l.weightType), goformer.WithKVType(l.kvType))
+		goformer.WithWeightType(l.weightType), goformer.WithKVType(l.kvType), goformer.WithDevice(l.device))
 	if err != nil {
 		return nil, err
 	}
