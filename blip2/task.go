@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/goformer/goformer/generate"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
 )
 
@@ -18,7 +17,7 @@ func init() {
 		ModelTypes:    []string{"blip-2"},
 		Tasks:         []string{task.Caption, task.VQA},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType))
+			m, err := Load(dir, o.NN()...)
 			if err != nil {
 				return nil, err
 			}

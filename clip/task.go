@@ -18,7 +18,7 @@ func init() {
 		ModelTypes:    []string{"clip"},
 		Tasks:         []string{task.ZeroShot, task.Embed, task.Search},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, WithWeightType(o.WeightType))
+			m, err := Load(dir, o.NN()...)
 			if err != nil {
 				return nil, err
 			}
@@ -33,7 +33,7 @@ func init() {
 				}
 				p = matches[0]
 			}
-			m, err := Load(p, WithWeightType(o.WeightType))
+			m, err := Load(p, o.NN()...)
 			if err != nil {
 				return nil, err
 			}

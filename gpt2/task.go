@@ -6,7 +6,6 @@ import (
 	"image"
 	"strings"
 
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
 )
 
@@ -17,7 +16,7 @@ func init() {
 		ModelTypes:    []string{"vision-encoder-decoder"},
 		Tasks:         []string{task.Caption},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			c, err := LoadCaptioner(dir, nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType))
+			c, err := LoadCaptioner(dir, o.NN()...)
 			if err != nil {
 				return nil, err
 			}

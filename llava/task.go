@@ -6,7 +6,6 @@ import (
 	"image"
 	"strings"
 
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
 )
 
@@ -17,7 +16,7 @@ func init() {
 		ModelTypes:    []string{"llava"},
 		Tasks:         []string{task.Chat, task.Caption, task.VQA},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType))
+			m, err := Load(dir, o.NN()...)
 			if err != nil {
 				return nil, err
 			}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -126,4 +127,9 @@ func Architectures() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// NN returns the options as the family packages' Load takes them.
+func (o LoadOptions) NN() []nn.LoadOption {
+	return []nn.LoadOption{nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType), nn.WithDevice(o.Device)}
 }

@@ -14,7 +14,7 @@ func init() {
 		ModelTypes:    []string{"vit"},
 		Tasks:         []string{task.Classify},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, WithWeightType(o.WeightType))
+			m, err := Load(dir, o.NN()...)
 			if err != nil {
 				return nil, err
 			}

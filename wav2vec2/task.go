@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
 )
 
@@ -16,7 +15,7 @@ func init() {
 		ModelTypes:    []string{ModelTypeWav2Vec2, ModelTypeHubert},
 		Tasks:         []string{task.Transcribe},
 		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, nn.WithWeightType(o.WeightType))
+			m, err := Load(dir, o.NN()...)
 			if err != nil {
 				return nil, err
 			}

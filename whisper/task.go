@@ -6,7 +6,6 @@ import (
 	"math"
 
 	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
 )
 
@@ -26,7 +25,7 @@ func init() {
 }
 
 func loadTask(path, arch string, o task.LoadOptions) (task.Model, error) {
-	m, err := Load(path, nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType))
+	m, err := Load(path, o.NN()...)
 	if err != nil {
 		return nil, err
 	}
