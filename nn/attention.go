@@ -224,7 +224,9 @@ func (kv *CrossKV) Len() int {
 // Reorder selects batch rows (beam search over a shared encoder output).
 func (kv *CrossKV) Reorder(idx []int) {
 	if kv.Packed != nil {
-		kv.Packed = must2(kv.Packed.Reorder(idx))
+		old := kv.Packed
+		kv.Packed = must2(old.Reorder(idx))
+		old.Free()
 		return
 	}
 	k, v := gatherRows(kv.K, idx), gatherRows(kv.V, idx)
@@ -238,6 +240,7 @@ func (kv *CrossKV) Reorder(idx []int) {
 func (kv *CrossKV) Release() {
 	tensor.Release(kv.K)
 	tensor.Release(kv.V)
+	kv.Packed.Free()
 	*kv = CrossKV{}
 }
 

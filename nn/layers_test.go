@@ -82,3 +82,32 @@ func TestDecoderKVCacheMatchesFullPass(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseFreesPackedWeights: weights are packed by the store's Prepare
+// (model Load), not by the first Forward, and freed by its Close, not by
+// the garbage collector.
+func TestCloseFreesPackedWeights(t *testing.T) {
+	const in, out = 512, 1024 // 2 MiB packed: mapped outside the Go heap
+	w := tensor.New(out, in)
+	s := checkpoint.NewStore("test", map[string]*tensor.Tensor{"l.weight": w, "l.bias": tensor.New(out)})
+	l := NewLinear(s.Root().Sub("l"), in, out, true)
+	if l.packed != nil {
+		t.Fatal("packed before Prepare")
+	}
+	if err := s.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if l.packed == nil || l.packed.Bytes() < 4*in*out {
+		t.Fatalf("Prepare did not pack the layer (%v)", l.packed)
+	}
+	p := l.packed
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Bytes() != 0 {
+		t.Fatalf("%d bytes still held after Close", p.Bytes())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -25,7 +25,7 @@ func (p *PackedKV) Device() *Device { return p.dev }
 
 // Free releases the packed keys and values now (on a device, its memory)
 // instead of leaving them to the garbage collector. They must not be used
-// afterwards; a Reorder result shares them, so free only the last one.
+// afterwards; results of Reorder stay valid.
 func (p *PackedKV) Free() {
 	if p == nil {
 		return

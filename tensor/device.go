@@ -355,6 +355,8 @@ type Backend interface {
 
 	Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error)
 	PackKV(k, v *Tensor, heads int, t WeightType) (*PackedKV, error)
+	// ReorderKV returns the batch rows idx of kv; the result must stay
+	// valid after kv is freed (FreeKV).
 	ReorderKV(kv *PackedKV, idx []int) (*PackedKV, error)
 	AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOptions) (*Tensor, error)
 	Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error)
