@@ -124,6 +124,13 @@ func (l *Linear) Rows(lo, hi int) *Linear {
 	if l.B != nil {
 		r.B = l.B.Slice(0, lo, hi)
 	}
+	if l.store != nil {
+		// The parts are what forward passes use: the store's Prepare packs
+		// them (or an Attention's FuseQKV packs them together) instead
+		// of the whole.
+		l.fused = true
+		r.attach(l.store)
+	}
 	return r
 }
 
@@ -222,7 +229,13 @@ func (l *Linear) packedW() *tensor.PackedB {
 // register makes the store's Prepare pack the layer and its Close free it.
 func (l *Linear) register(w checkpoint.Weights) {
 	s := w.Store()
-	l.Dev, l.store = s.Device, s
+	l.Dev = s.Device
+	l.attach(s)
+}
+
+// attach registers the layer with store s (see register).
+func (l *Linear) attach(s *checkpoint.Store) {
+	l.store = s
 	s.OnPrepare(func() error {
 		if l.fused {
 			return nil
