@@ -77,10 +77,18 @@ type Model struct {
 	proc    *imageproc.Processor
 	tok     *tokenizer.WordPiece
 	store   *checkpoint.Store
+	dev     *tensor.Device // where the weights live and forward passes run (nil: the host)
 }
 
 // Option configures Load.
 type Option = nn.LoadOption
+
+// WithDevice loads the model onto device d (nn.WithDevice): its weights
+// are uploaded and packed there by Load, forward passes run there, and the
+// tensors the model's tensor-level calls return (EncodeImages,
+// DecoderLogits, EncodeQuestions) are on d (tensor.ToHost reads them).
+// Generation downloads only each step's logits.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
 
 // WithWeightType keeps the float32 weights of the linear layers (the
 // vocabulary projection among them) packed as t (tensor.WeightF16 or
@@ -131,6 +139,11 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if m.decoder != nil {
 		o.ApplyKV(m.decoder.layers)
 	}
+	// Weights resident now (packed, on the device), not at the first call.
+	if err := store.Prepare(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("blip: %s: %w", store.Source, err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
 		if m.proc, err = imageproc.LoadProcessor(dir); err != nil {
 			store.Close()
@@ -149,6 +162,8 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // answering). Every missing or mis-shaped tensor is named in one error
 // wrapping checkpoint.ErrMissingWeights. The model has no image processor (see
 // WithProcessor) or tokenizer: use the pixel- and id-level calls, or Load.
+// The store's Device, when set, is where the model computes; the store's
+// Prepare makes the weights resident before the first call (Load calls it).
 func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
@@ -168,7 +183,7 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 		return nil, fmt.Errorf("blip: %w: question answering needs text_config.hidden_size (%d) = vision_config.hidden_size (%d): the answer decoder cross-attends to the question encoder with the image's width", nn.ErrConfig, cfg.Text.HiddenSize, cfg.Vision.HiddenSize)
 	}
 	root := store.Root()
-	m := &Model{cfg: cfg, task: task}
+	m := &Model{cfg: cfg, task: task, dev: store.Device}
 	var err error
 	if m.vision, err = newVisionModel(root.Sub("vision_model"), cfg.Vision); err != nil {
 		return nil, fmt.Errorf("blip: %w", err)
@@ -188,8 +203,9 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	return m, nil
 }
 
-// Close releases the memory-mapped weights of a model made by Load. The
-// model must not be used afterwards.
+// Close releases the memory-mapped weights of a model made by Load, and
+// the packed weights and device memory its Load made resident. The model
+// must not be used afterwards.
 func (m *Model) Close() error {
 	if m.store == nil {
 		return nil
@@ -341,7 +357,8 @@ func (m *Model) PixelValues(images []image.Image) (*tensor.Tensor, error) {
 
 // EncodeImages runs the vision encoder on pixel values [B, C, H, W] and
 // returns its last hidden state [B, patches+1, D] (after post_layernorm):
-// the image embeddings the text side attends to.
+// the image embeddings the text side attends to, on the model's device
+// (see WithDevice). Host pixel values are uploaded.
 func (m *Model) EncodeImages(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
 	return m.vision.forward(ctx, pixels)
 }
@@ -358,10 +375,25 @@ func (m *Model) checkEmbeds(embeds *tensor.Tensor) error {
 	return nil
 }
 
+// upload returns t on the model's device (t itself when it is there
+// already) and a function releasing the copy, if one was made.
+func (m *Model) upload(t *tensor.Tensor) (*tensor.Tensor, func(), error) {
+	u, err := m.dev.Upload(t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("blip: %w", err)
+	}
+	if u == t {
+		return u, func() {}, nil
+	}
+	return u, func() { tensor.Release(u) }, nil
+}
+
 // DecoderLogits runs the caption decoder teacher-forced: for token rows
 // ids [B][T] (all of length T, usually starting with [DEC]) attending to
 // image embeddings [B, N, D], it returns the logits [B, T, V] of every
-// next token, as BlipForConditionalGeneration's forward pass.
+// next token, as BlipForConditionalGeneration's forward pass. The logits
+// are on the model's device (see WithDevice); host embeddings are
+// uploaded.
 func (m *Model) DecoderLogits(ctx context.Context, embeds *tensor.Tensor, ids [][]int) (*tensor.Tensor, error) {
 	if err := m.checkEmbeds(embeds); err != nil {
 		return nil, err
@@ -369,11 +401,20 @@ func (m *Model) DecoderLogits(ctx context.Context, embeds *tensor.Tensor, ids []
 	if len(ids) != embeds.Dim(0) {
 		return nil, fmt.Errorf("%w: %d token rows for %d images", ErrInput, len(ids), embeds.Dim(0))
 	}
+	embeds, done, err := m.upload(embeds)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	x, err := m.decoder.embed(ids, 0)
 	if err != nil {
 		return nil, err
 	}
-	st := m.decoder.newState(embeds.Contiguous(), nil)
+	st, err := m.decoder.newState(embeds.Contiguous(), nil)
+	if err != nil {
+		tensor.Release(x)
+		return nil, err
+	}
 	defer st.release()
 	if x, err = m.decoder.forward(ctx, x, st, true, nil); err != nil {
 		return nil, err
@@ -426,7 +467,16 @@ func (m *Model) generate(ctx context.Context, enc *tensor.Tensor, encLen []int, 
 			}
 		}
 	}
-	d := &decoder{m: m.decoder, st: m.decoder.newState(enc.Contiguous(), encLen)}
+	enc, done, err := m.upload(enc)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	st, err := m.decoder.newState(enc.Contiguous(), encLen)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{m: m.decoder, st: st}
 	defer d.st.release()
 	defer d.release()
 	ids, err := generate.Generate(ctx, d, prompts, c)
@@ -440,6 +490,8 @@ func (m *Model) generate(ctx context.Context, enc *tensor.Tensor, encLen []int, 
 // ids of each image ("[CLS] question [SEP]" as the processor makes them),
 // attending to image embeddings [B, N, D]. Questions of different lengths
 // are padded to the longest and masked; lens gives each one's length.
+// hidden is on the model's device (see WithDevice); host embeddings are
+// uploaded.
 func (m *Model) EncodeQuestions(ctx context.Context, embeds *tensor.Tensor, questionIDs [][]int) (hidden *tensor.Tensor, lens []int, err error) {
 	if m.task != TaskQuestionAnswering {
 		return nil, nil, fmt.Errorf("%w: %s has no question encoder", ErrTask, m.task)
@@ -466,13 +518,27 @@ func (m *Model) EncodeQuestions(ctx context.Context, embeds *tensor.Tensor, ques
 			rows[i][j] = m.cfg.Text.PadTokenID
 		}
 	}
+	embeds, done, err := m.upload(embeds)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
+	mask, err := paddingMask(m.dev, lens, longest)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tensor.Release(mask)
 	x, err := m.encoder.embed(rows, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	st := m.encoder.newState(embeds.Contiguous(), nil)
+	st, err := m.encoder.newState(embeds.Contiguous(), nil)
+	if err != nil {
+		tensor.Release(x)
+		return nil, nil, err
+	}
 	defer st.release()
-	x, err = m.encoder.forward(ctx, x, st, false, paddingMask(lens, longest))
+	x, err = m.encoder.forward(ctx, x, st, false, mask)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -491,6 +557,7 @@ func (m *Model) AnswerIDs(ctx context.Context, embeds *tensor.Tensor, questionID
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(q)
 	prompts := make([][]int, len(questionIDs))
 	for i := range prompts {
 		prompts[i] = []int{m.cfg.Text.BosTokenID}
@@ -555,9 +622,11 @@ func (m *Model) caption(ctx context.Context, images []image.Image, prompt []int,
 		return nil, err
 	}
 	embeds, err := m.EncodeImages(ctx, px)
+	tensor.Release(px)
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(embeds)
 	seqs, err := m.GenerateIDs(ctx, embeds, prompt, opts)
 	if err != nil {
 		return nil, err
@@ -611,9 +680,11 @@ func (m *Model) Answer(ctx context.Context, images []image.Image, questions []st
 		return nil, err
 	}
 	embeds, err := m.EncodeImages(ctx, px)
+	tensor.Release(px)
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(embeds)
 	seqs, err := m.AnswerIDs(ctx, embeds, qids, opts)
 	if err != nil {
 		return nil, err

@@ -17,8 +17,9 @@ import (
 // the question encoder (text_encoder) runs it bidirectionally without one.
 type textModel struct {
 	cfg    TextConfig
-	words  *tensor.Tensor // [V, D]
-	pos    *tensor.Tensor // [P, D]
+	dev    *tensor.Device // where the weights live and the model computes
+	words  *tensor.Tensor // [V, D] on dev
+	pos    *tensor.Tensor // [P, D] on dev
 	embLN  *nn.LayerNorm
 	layers []*nn.DecoderBlock
 	head   *lmHead // nil for the question encoder
@@ -45,8 +46,9 @@ func newTextModel(w checkpoint.Weights, head *checkpoint.Weights, cfg TextConfig
 	emb := w.Sub("embeddings")
 	m := &textModel{
 		cfg:   cfg,
-		words: emb.Tensor("word_embeddings.weight", cfg.VocabSize, d),
-		pos:   emb.Tensor("position_embeddings.weight", cfg.MaxPositionEmbeddings, d),
+		dev:   w.Device(),
+		words: emb.Upload("word_embeddings.weight", cfg.VocabSize, d),
+		pos:   emb.Upload("position_embeddings.weight", cfg.MaxPositionEmbeddings, d),
 		embLN: nn.NewLayerNorm(emb.Sub("LayerNorm"), d, eps),
 	}
 	attn := func(a checkpoint.Weights, kvIn int) *nn.Attention {
@@ -61,7 +63,8 @@ func newTextModel(w checkpoint.Weights, head *checkpoint.Weights, cfg TextConfig
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		lw := w.Subf("encoder.layer.%d", i)
 		m.layers = append(m.layers, &nn.DecoderBlock{
-			SelfAttn:  attn(lw.Sub("attention"), d),
+			// Self-attention's Q, K and V are packed side by side at load.
+			SelfAttn:  attn(lw.Sub("attention"), d).FuseQKV(),
 			CrossAttn: attn(lw.Sub("crossattention"), cfg.EncoderHiddenSize),
 			LN1:       nn.NewLayerNorm(lw.Sub("attention.output.LayerNorm"), d, eps),
 			LNCross:   nn.NewLayerNorm(lw.Sub("crossattention.output.LayerNorm"), d, eps),
@@ -82,23 +85,25 @@ func newTextModel(w checkpoint.Weights, head *checkpoint.Weights, cfg TextConfig
 		}
 		// The decoder weight is stored in published checkpoints; it is tied
 		// to the word embeddings, which stand in when it is absent.
-		dw, dt := p.Optional("decoder.weight", cfg.VocabSize, d), p.PackType("decoder.weight")
-		if dw == nil {
-			dw, dt = m.words, emb.PackType("word_embeddings.weight")
+		if p.Has("decoder.weight") {
+			h.dec = nn.NewLinear(p.Sub("decoder"), d, cfg.VocabSize, false)
+		} else {
+			h.dec = nn.NewLinear(emb.Sub("word_embeddings"), d, cfg.VocabSize, false)
 		}
 		// The bias is "predictions.bias" (aliased as decoder.bias).
-		bias := p.Optional("bias", cfg.VocabSize)
-		if bias == nil {
-			bias = p.Tensor("decoder.bias", cfg.VocabSize)
+		if p.Has("bias") {
+			h.dec.B = p.Upload("bias", cfg.VocabSize)
+		} else {
+			h.dec.B = p.Upload("decoder.bias", cfg.VocabSize)
 		}
-		h.dec = &nn.Linear{W: dw, B: bias, Type: dt}
 		m.head = h
 	}
 	return m, nil
 }
 
 // embed returns the embeddings [B, T, D] of rows of token ids (all the
-// same length) whose first token sits at position past.
+// same length) whose first token sits at position past: the rows of the
+// word embeddings plus the position embeddings, layer-normalised.
 func (m *textModel) embed(ids [][]int, past int) (*tensor.Tensor, error) {
 	b := len(ids)
 	if b == 0 || len(ids[0]) == 0 {
@@ -108,25 +113,33 @@ func (m *textModel) embed(ids [][]int, past int) (*tensor.Tensor, error) {
 	if past+t > m.cfg.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("%w: %d tokens exceed the text model's %d positions", ErrInput, past+t, m.cfg.MaxPositionEmbeddings)
 	}
-	x := tensor.New(b, t, d)
-	xd, wd, pd := x.Data(), m.words.Data(), m.pos.Data()
-	for bi, row := range ids {
+	flat := make([]int, 0, b*t)
+	for _, row := range ids {
 		if len(row) != t {
 			return nil, fmt.Errorf("%w: token rows of different lengths (%d and %d)", ErrInput, t, len(row))
 		}
-		for ti, id := range row {
+		for _, id := range row {
 			if id < 0 || id >= m.cfg.VocabSize {
 				return nil, fmt.Errorf("%w: token id %d outside the vocabulary (%d)", ErrInput, id, m.cfg.VocabSize)
 			}
-			dst := xd[(bi*t+ti)*d : (bi*t+ti+1)*d]
-			w := wd[id*d : (id+1)*d]
-			p := pd[(past+ti)*d : (past+ti+1)*d]
-			for j := range dst {
-				dst[j] = w[j] + p[j]
-			}
 		}
+		flat = append(flat, row...)
+	}
+	w, err := tensor.Gather(m.words, flat)
+	if err != nil {
+		return nil, err
+	}
+	w3 := w.MustReshape(b, t, d)
+	pos := m.pos.Slice(0, past, past+t)
+	x, err := tensor.Add(w3, pos) // [B, T, D] + [T, D]
+	tensor.Release(pos)
+	tensor.Release(w3)
+	tensor.Release(w)
+	if err != nil {
+		return nil, err
 	}
 	if err := tensor.LayerNormInPlace(x, m.embLN.W, m.embLN.B, m.embLN.Eps); err != nil {
+		tensor.Release(x)
 		return nil, err
 	}
 	return x, nil
@@ -155,18 +168,23 @@ func (st *textState) release() {
 // newState projects the cross-attention keys and values of enc [B, Tk, De]
 // for every layer. encLen, when non-nil, gives the number of valid encoder
 // positions per row (the rest are padding and masked out).
-func (m *textModel) newState(enc *tensor.Tensor, encLen []int) *textState {
-	st := &textState{layers: make([]nn.DecoderState, len(m.layers))}
+func (m *textModel) newState(enc *tensor.Tensor, encLen []int) (*textState, error) {
+	mask, err := paddingMask(m.dev, encLen, enc.Dim(1))
+	if err != nil {
+		return nil, err
+	}
+	st := &textState{layers: make([]nn.DecoderState, len(m.layers)), crossMask: mask}
 	for i, l := range m.layers {
 		st.layers[i].Cross = l.CrossAttn.ProjectKV(enc)
 	}
-	st.crossMask = paddingMask(encLen, enc.Dim(1))
-	return st
+	return st, nil
 }
 
-// paddingMask returns an additive [B, 1, T] mask with −Inf past each row's
-// length, or nil when no row is padded.
-func paddingMask(lens []int, t int) *tensor.Tensor {
+// paddingMask returns an additive [B, 1, T] mask on dev with −Inf past
+// each row's length, or nil when no row is padded.
+//
+//goformer:host builds an input mask from the row lengths, then uploads it.
+func paddingMask(dev *tensor.Device, lens []int, t int) (*tensor.Tensor, error) {
 	padded := false
 	for _, n := range lens {
 		if n < t {
@@ -174,7 +192,7 @@ func paddingMask(lens []int, t int) *tensor.Tensor {
 		}
 	}
 	if !padded {
-		return nil
+		return nil, nil
 	}
 	mask := tensor.New(len(lens), 1, t)
 	md := mask.Data()
@@ -184,7 +202,11 @@ func paddingMask(lens []int, t int) *tensor.Tensor {
 			md[i*t+j] = inf
 		}
 	}
-	return mask
+	u, err := dev.Upload(mask)
+	if u != mask {
+		tensor.Release(mask)
+	}
+	return u, err
 }
 
 // forward runs the layers on embeddings x [B, T, D]: causal (the decoder,
@@ -207,7 +229,7 @@ func (m *textModel) forward(ctx context.Context, x *tensor.Tensor, st *textState
 func (h *lmHead) logits(x *tensor.Tensor) *tensor.Tensor {
 	y := h.dense.Forward(x)
 	defer tensor.Release(y)
-	tensor.MapInPlace(y, h.act)
+	tensor.MapInPlace(y, h.act) // a named activation (tensor.Activation)
 	if err := tensor.LayerNormInPlace(y, h.ln.W, h.ln.B, h.ln.Eps); err != nil {
 		panic("blip: " + err.Error())
 	}
@@ -230,13 +252,11 @@ func (st *textState) reorder(idx []int) {
 		st.layers[i].Cross.Reorder(idx)
 	}
 	if st.crossMask != nil {
-		t := st.crossMask.Dim(2)
-		src := st.crossMask.Data()
-		mask := tensor.New(len(idx), 1, t)
-		md := mask.Data()
-		for i, j := range idx {
-			copy(md[i*t:(i+1)*t], src[j*t:(j+1)*t])
+		mask, err := tensor.Gather(st.crossMask, idx)
+		if err != nil {
+			panic("blip: " + err.Error()) // idx was checked by decoder.Reorder
 		}
+		tensor.Release(st.crossMask)
 		st.crossMask = mask
 	}
 }
@@ -254,8 +274,35 @@ type decoder struct {
 
 // Step feeds tokens (the same number per row) and returns the next-token
 // logits of every row.
+//
+//goformer:host the search reads the next-token logits, downloaded once per step.
 func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
 	d.release()
+	lg, err := d.next(ctx, tokens)
+	if err != nil {
+		return nil, err
+	}
+	// On the host, h is lg itself; on a device, a downloaded copy.
+	h, err := tensor.ToHost(lg)
+	if h != lg {
+		tensor.Release(lg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := h.Dim(1)
+	ld := h.Data()
+	out := d.rows[:0]
+	for i := 0; i < h.Dim(0); i++ {
+		out = append(out, ld[i*v:(i+1)*v:(i+1)*v])
+	}
+	d.prev, d.rows = h, out
+	return out, nil
+}
+
+// next runs the decoder on tokens and returns the logits [rows, V] of the
+// last position, on the model's device.
+func (d *decoder) next(ctx context.Context, tokens [][]int) (*tensor.Tensor, error) {
 	x, err := d.m.embed(tokens, d.st.past)
 	if err != nil {
 		return nil, err
@@ -271,14 +318,7 @@ func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 	}
 	lg := d.m.head.logits(last)
 	tensor.Release(last)
-	v := lg.Dim(1)
-	ld := lg.Data()
-	out := d.rows[:0]
-	for i := 0; i < lg.Dim(0); i++ {
-		out = append(out, ld[i*v:(i+1)*v:(i+1)*v])
-	}
-	d.prev, d.rows = lg, out
-	return out, nil
+	return lg, nil
 }
 
 // release recycles the logits of the last Step.

@@ -15,6 +15,7 @@ import (
 // post_layernorm).
 type visionModel struct {
 	cfg VisionConfig
+	dev *tensor.Device
 	enc *vit.Encoder
 }
 
@@ -29,7 +30,7 @@ func newVisionModel(w checkpoint.Weights, cfg VisionConfig) (*visionModel, error
 	if err != nil {
 		return nil, fmt.Errorf("vision_config: %w", err)
 	}
-	return &visionModel{cfg: cfg, enc: enc}, nil
+	return &visionModel{cfg: cfg, dev: w.Device(), enc: enc}, nil
 }
 
 // checkPixels validates pixel values [B, C, H, W] against the config.
@@ -45,10 +46,18 @@ func (m *visionModel) checkPixels(px *tensor.Tensor) error {
 	return nil
 }
 
-// forward returns the last hidden state [B, N+1, D] after post_layernorm.
+// forward returns the last hidden state [B, N+1, D] after post_layernorm,
+// on the model's device (pixel values on the host are uploaded).
 func (m *visionModel) forward(ctx context.Context, px *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := m.checkPixels(px); err != nil {
 		return nil, err
 	}
-	return m.enc.Forward(ctx, px, false)
+	u, err := m.dev.Upload(px)
+	if err != nil {
+		return nil, fmt.Errorf("blip: %w", err)
+	}
+	if u != px {
+		defer tensor.Release(u)
+	}
+	return m.enc.Forward(ctx, u, false)
 }

@@ -77,6 +77,11 @@ func (m *Model) GenerateFromInputs(ctx context.Context, inputs *tensor.Tensor, p
 	if opt.OnToken != nil && b != 1 {
 		return nil, fmt.Errorf("%w: OnToken streams one image's tokens; %d images were given", ErrInput, b)
 	}
+	inputs, done, err := m.upload(inputs)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	bos := m.cfg.Text.BOSTokenID
 	ps := make([]llm.Prompt, b)
 	defer func() {
@@ -101,7 +106,6 @@ func (m *Model) GenerateFromInputs(ctx context.Context, inputs *tensor.Tensor, p
 		ps[i] = llm.Prompt{IDs: []int{bos}, Embeds: x}
 	}
 	var out [][]int
-	var err error
 	if b == 1 {
 		var ids []int
 		ids, err = m.lm.Generate(ctx, ps[0], opt)

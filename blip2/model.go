@@ -39,6 +39,7 @@ type Model struct {
 	proc    *imageproc.Processor
 	tok     *tokenizer.BPE
 	store   *checkpoint.Store // owned when made by Load
+	dev     *tensor.Device    // where the weights live and forward passes run (nil: the host)
 }
 
 // Load reads a BLIP-2 model directory: config.json, the weights
@@ -53,7 +54,14 @@ type Model struct {
 // (nn.WithWeightType): half the memory and of the bytes each generated
 // token reads, at the cost of rounding. nn.WithKVType has no effect: the
 // Q-Former's cross-attention keys and values are used once per image, and
-// the language model's cache is float32.
+// the language model's cache is float32. nn.WithDevice puts the model on a
+// device: Load uploads and packs the weights there, forward passes run
+// there, and the tensors of Encode and Logits are on it (tensor.ToHost
+// reads them); generation downloads only what the search reads.
+//
+// Load makes every weight resident (packed, on the device) before it
+// returns (checkpoint.Store.Prepare): the first call is as fast as the
+// next ones.
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	o, err := nn.ApplyLoadOptions(opts)
 	if err != nil {
@@ -84,6 +92,10 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 		return nil, err
 	}
 	m.proc, m.tok, m.store = proc, tok, store
+	if err := store.Prepare(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("blip2: %s: %w", store.Source, err)
+	}
 	return m, nil
 }
 
@@ -116,7 +128,9 @@ func loadTokenizer(dir string) (*tokenizer.BPE, error) {
 // named in one error wrapping checkpoint.ErrMissingWeights. New does not take
 // ownership of the weights' store: Close does nothing, and the caller
 // closes the store when done with the model. Set the store's WeightType
-// before calling it to pack float32 weights as 16-bit.
+// before calling it to pack float32 weights as 16-bit, and its Device to
+// build the model on a device; call the store's Prepare afterwards to make
+// the weights resident before the first call (Load does both).
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
@@ -131,7 +145,7 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blip2: vision_config: %w", err)
 	}
-	m := &Model{cfg: cfg, vision: enc}
+	m := &Model{cfg: cfg, vision: enc, dev: w.Device()}
 	if m.qformer, err = newQFormer(w, cfg); err != nil {
 		return nil, err
 	}
@@ -147,7 +161,8 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	return m, nil
 }
 
-// Close releases the memory-mapped weights of a model made by Load (a model
+// Close releases the memory-mapped weights of a model made by Load, and
+// the packed weights and device memory its Load made resident (a model
 // made by New does not own its weights: Close does nothing). Calling it
 // again is harmless. The model, and copies made by its With methods, must
 // not be used afterwards.
@@ -272,7 +287,8 @@ func (f *Features) Release() {
 }
 
 // Encode runs the vision tower, the Q-Former and the language projection
-// on pixel values [B, 3, H, W] (H = W = vision_config.image_size).
+// on pixel values [B, 3, H, W] (H = W = vision_config.image_size). Host
+// pixel values are uploaded to the model's device; the features are on it.
 func (m *Model) Encode(ctx context.Context, pixels *tensor.Tensor) (*Features, error) {
 	return m.encode(ctx, pixels, true)
 }
@@ -286,7 +302,12 @@ func (m *Model) encode(ctx context.Context, pixels *tensor.Tensor, keep bool) (*
 	if err := m.checkPixels(pixels); err != nil {
 		return nil, err
 	}
+	pixels, done, err := m.upload(pixels)
+	if err != nil {
+		return nil, err
+	}
 	img, err := m.vision.Forward(ctx, pixels, false)
+	done()
 	if err != nil {
 		return nil, inputErr(err)
 	}
@@ -316,29 +337,45 @@ func (m *Model) checkInputs(inputs *tensor.Tensor) error {
 	return nil
 }
 
-// embeds returns the language model's input embeddings for one image,
-// [Q+len(ids), E]: its rows of inputs [B, Q, E] followed by the embeddings
-// of ids.
-func (m *Model) embeds(inputs *tensor.Tensor, i int, ids []int) (*tensor.Tensor, error) {
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: empty prompt (an unconditional prompt is [bos_token_id])", ErrInput)
+// upload returns t on the model's device (t itself when it is there
+// already) and a function releasing the copy, if one was made.
+func (m *Model) upload(t *tensor.Tensor) (*tensor.Tensor, func(), error) {
+	u, err := m.dev.Upload(t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("blip2: %w", err)
 	}
-	q, e := inputs.Dim(1), inputs.Dim(2)
-	if q+len(ids) > m.cfg.Text.MaxPositions {
-		return nil, fmt.Errorf("%w: %d query rows and %d prompt tokens exceed the language model's %d positions", ErrInput, q, len(ids), m.cfg.Text.MaxPositions)
+	if u == t {
+		return u, func() {}, nil
+	}
+	return u, func() { tensor.Release(u) }, nil
+}
+
+// checkPrompt checks that a prompt of n tokens fits after q query rows.
+func (m *Model) checkPrompt(q, n int) error {
+	if n == 0 {
+		return fmt.Errorf("%w: empty prompt (an unconditional prompt is [bos_token_id])", ErrInput)
+	}
+	if q+n > m.cfg.Text.MaxPositions {
+		return fmt.Errorf("%w: %d query rows and %d prompt tokens exceed the language model's %d positions", ErrInput, q, n, m.cfg.Text.MaxPositions)
+	}
+	return nil
+}
+
+// embeds returns the language model's input embeddings for one image,
+// [Q+len(ids), E]: its rows of inputs [B, Q, E] (on the model's device)
+// followed by the embeddings of ids.
+func (m *Model) embeds(inputs *tensor.Tensor, i int, ids []int) (*tensor.Tensor, error) {
+	if err := m.checkPrompt(inputs.Dim(1), len(ids)); err != nil {
+		return nil, err
 	}
 	emb, err := m.lm.Embed(ids)
 	if err != nil {
 		return nil, inputErr(err)
 	}
 	defer tensor.Release(emb)
-	x := tensor.New(q+len(ids), e)
-	xd := x.Data()
 	row := inputs.Index(i)
-	copy(xd, row.Contiguous().Data())
-	tensor.Release(row)
-	copy(xd[q*e:], emb.Data())
-	return x, nil
+	defer tensor.Release(row)
+	return tensor.Concat(0, row, emb)
 }
 
 // Logits runs the model teacher-forced, as Blip2ForConditionalGeneration's
@@ -368,7 +405,8 @@ func (m *Model) Logits(ctx context.Context, pixels *tensor.Tensor, ids [][]int) 
 }
 
 // LogitsFromInputs is Logits on language-model inputs [B, Q, E] computed
-// before (Features.LanguageInputs).
+// before (Features.LanguageInputs). Host inputs are uploaded to the model's
+// device; the logits are on it.
 func (m *Model) LogitsFromInputs(ctx context.Context, inputs *tensor.Tensor, ids [][]int) (*tensor.Tensor, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -380,21 +418,27 @@ func (m *Model) LogitsFromInputs(ctx context.Context, inputs *tensor.Tensor, ids
 	if len(ids) != b {
 		return nil, fmt.Errorf("%w: %d token rows for %d images", ErrInput, len(ids), b)
 	}
-	t, e := len(ids[0]), inputs.Dim(2)
-	x := tensor.New(b, q+t, e)
-	defer tensor.Release(x)
-	xd := x.Data()
-	for i, row := range ids {
+	t := len(ids[0])
+	flat := make([]int, 0, b*t)
+	for _, row := range ids {
 		if len(row) != t {
 			return nil, fmt.Errorf("%w: token rows of different lengths (%d and %d)", ErrInput, t, len(row))
 		}
-		r, err := m.embeds(inputs, i, row)
-		if err != nil {
-			return nil, err
-		}
-		copy(xd[i*(q+t)*e:], r.Data())
-		tensor.Release(r)
+		flat = append(flat, row...)
 	}
+	if err := m.checkPrompt(q, t); err != nil {
+		return nil, err
+	}
+	inputs, done, err := m.upload(inputs)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	x, err := m.inputEmbeds(inputs, flat, t)
+	if err != nil {
+		return nil, err
+	}
+	defer tensor.Release(x)
 	st, err := m.lm.NewState(b)
 	if err != nil {
 		return nil, inputErr(err)
@@ -409,4 +453,31 @@ func (m *Model) LogitsFromInputs(ctx context.Context, inputs *tensor.Tensor, ids
 	tensor.Release(v)
 	tensor.Release(lg)
 	return out, nil
+}
+
+// inputEmbeds returns the language model's input embeddings [B, Q+T, E]
+// for inputs [B, Q, E] and B rows of T token ids (flat, row after row):
+// each image's query rows followed by its tokens' embeddings.
+func (m *Model) inputEmbeds(inputs *tensor.Tensor, flat []int, t int) (*tensor.Tensor, error) {
+	b, q, e := inputs.Dim(0), inputs.Dim(1), inputs.Dim(2)
+	emb, err := m.lm.Embed(flat)
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	defer tensor.Release(emb)
+	x := m.dev.New(b, q+t, e)
+	head, tail := x.Slice(1, 0, q), x.Slice(1, q, q+t)
+	defer tensor.Release(head)
+	defer tensor.Release(tail)
+	emb3 := emb.MustReshape(b, t, e)
+	defer tensor.Release(emb3)
+	if err := tensor.Copy(head, inputs); err != nil {
+		tensor.Release(x)
+		return nil, err
+	}
+	if err := tensor.Copy(tail, emb3); err != nil {
+		tensor.Release(x)
+		return nil, err
+	}
+	return x, nil
 }

@@ -18,7 +18,8 @@ import (
 // (intermediate, output) of the checkpoint's layers serves text inputs
 // only and is not read.
 type qformer struct {
-	queries *tensor.Tensor // query_tokens [Q, D]
+	dev     *tensor.Device // where the weights live (nil: the host)
+	queries *tensor.Tensor // query_tokens [Q, D] on dev
 	ln      *nn.LayerNorm  // qformer.layernorm
 	layers  []*nn.DecoderBlock
 	width   int // image feature width cross-attention reads
@@ -34,7 +35,8 @@ func newQFormer(w checkpoint.Weights, cfg Config) (*qformer, error) {
 	d, eps := c.HiddenSize, float32(c.LayerNormEps)
 	nq := cfg.NumQueryTokens
 	qf := &qformer{
-		queries: w.Tensor("query_tokens", 1, nq, d).MustReshape(nq, d),
+		dev:     w.Device(),
+		queries: w.Upload("query_tokens", 1, nq, d).MustReshape(nq, d),
 		width:   c.EncoderHiddenSize,
 	}
 	q := w.Sub("qformer")
@@ -51,7 +53,8 @@ func newQFormer(w checkpoint.Weights, cfg Config) (*qformer, error) {
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		l := q.Subf("encoder.layer.%d", i)
 		b := &nn.DecoderBlock{
-			SelfAttn: attn(l.Sub("attention"), d),
+			// Q, K and V packed side by side at load.
+			SelfAttn: attn(l.Sub("attention"), d).FuseQKV(),
 			LN1:      nn.NewLayerNorm(l.Sub("attention.output.LayerNorm"), d, eps),
 			LN2:      nn.NewLayerNorm(l.Sub("output_query.LayerNorm"), d, eps),
 			MLP: &nn.MLP{
@@ -77,12 +80,18 @@ func (qf *qformer) forward(ctx context.Context, img *tensor.Tensor) (*tensor.Ten
 	}
 	img = img.Contiguous()
 	b, nq, d := img.Dim(0), qf.queries.Dim(0), qf.queries.Dim(1)
-	x := tensor.New(b, nq, d)
-	xd, qd := x.Data(), qf.queries.Contiguous().Data()
-	for i := 0; i < b; i++ {
-		copy(xd[i*nq*d:], qd)
+	// The query tokens, the same for every image.
+	x := qf.dev.New(b, nq, d)
+	qs, err := qf.queries.Expand(b, nq, d)
+	if err == nil {
+		err = tensor.Copy(x, qs)
+		tensor.Release(qs)
 	}
-	if err := tensor.LayerNormInPlace(x, qf.ln.W, qf.ln.B, qf.ln.Eps); err != nil {
+	if err == nil {
+		err = tensor.LayerNormInPlace(x, qf.ln.W, qf.ln.B, qf.ln.Eps)
+	}
+	if err != nil {
+		tensor.Release(x)
 		return nil, fmt.Errorf("blip2: qformer.layernorm: %w", err)
 	}
 	for i, l := range qf.layers {
