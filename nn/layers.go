@@ -38,18 +38,27 @@ type Linear struct {
 	// Forward.
 	Type tensor.WeightType
 
+	// Lookup says whether the layer's rows are also looked up (Gather):
+	// LookupTied for an output projection tied to the token embedding,
+	// LookupOnly for an embedding table held as a Linear for its 16-bit
+	// storage (never packed, never used in a product). Set it before the
+	// store's Prepare.
+	Lookup Lookup
+
 	// Dev is the device the layer computes on (nil: the host); NewLinear
 	// sets it from the weights (checkpoint.Weights.Device). W stays on the
 	// host (the source of the packed copy); B is on Dev.
 	Dev *tensor.Device
 
-	half     *checkpoint.Half // the checkpoint's 16-bit weight when W is nil
-	packOnce sync.Once
-	packed   *tensor.PackedB
-	packErr  error
-	table    *tensor.Tensor // a WeightQ8 layer's float32 rows on Dev (Gather)
-	fused    bool           // packed with others by an Attention (FuseQKV)
-	store    *checkpoint.Store
+	half      *checkpoint.Half // the checkpoint's 16-bit weight when W is nil
+	packOnce  sync.Once
+	packed    *tensor.PackedB
+	packErr   error
+	table     *tensor.Tensor // exact float32 rows on Dev for Gather (Lookup)
+	tableOnce sync.Once
+	late      *tensor.Tensor // rows uploaded at a first Gather that Lookup did not announce
+	fused     bool           // packed with others by an Attention (FuseQKV)
+	store     *checkpoint.Store
 }
 
 // Weight returns the weight [Out, In] as float32: W itself, or a new
@@ -101,15 +110,44 @@ func (l *Linear) Gather(ids []int) (*tensor.Tensor, error) {
 		}
 		return t, nil
 	}
-	if l.Type == tensor.WeightQ8 {
-		l.Pack()
-		if l.table == nil {
+	l.Pack()
+	if l.packErr != nil {
+		return nil, l.packErr
+	}
+	if l.table == nil && !l.exactPack() {
+		// Rows were not asked for at load (Lookup): upload them now, once.
+		l.tableOnce.Do(func() {
+			l.late, l.packErr = l.Dev.Upload(l.Weight())
+		})
+		if l.late == nil {
 			return nil, l.packErr
 		}
+		return tensor.Gather(l.late, ids)
+	}
+	if l.table != nil {
 		return tensor.Gather(l.table, ids)
 	}
-	p := l.packedW()
-	return tensor.GatherPacked(p, ids)
+	return tensor.GatherPacked(l.packedW(), ids)
+}
+
+// Lookup is how a Linear's rows are read besides its products (see
+// Linear.Lookup).
+type Lookup uint8
+
+// Lookup values.
+const (
+	LookupNone Lookup = iota // products only
+	LookupTied               // products and row lookups
+	LookupOnly               // row lookups only: never packed
+)
+
+// exactPack reports whether the packed weight holds the checkpoint's
+// values exactly (F32 from F32, or a 16-bit weight in its own type).
+func (l *Linear) exactPack() bool {
+	if l.W != nil {
+		return l.Type == tensor.WeightF32
+	}
+	return l.half != nil && l.Type == l.half.Kind
 }
 
 // Rows returns a Linear computing outputs [lo, hi) of this one: its weight
@@ -146,6 +184,9 @@ func (l *Linear) Pack() {
 			l.packed, l.packErr = l.packOn(l.Dev)
 			return
 		}
+		if l.Lookup == LookupOnly {
+			return // rows are read from the checkpoint (Row)
+		}
 		if l.W == nil && l.half != nil {
 			h := l.half
 			var p *tensor.PackedB
@@ -176,14 +217,17 @@ func (l *Linear) Pack() {
 
 // packOn packs the weight resident on device d.
 func (l *Linear) packOn(d *tensor.Device) (*tensor.PackedB, error) {
-	if l.Type == tensor.WeightQ8 {
-		// The product reads int8 codes; a tied embedding needs the
-		// values themselves (Gather).
+	if l.Lookup == LookupOnly || (l.Lookup == LookupTied && !l.exactPack()) {
+		// Lookups read the values themselves: a table beside a packed
+		// weight that rounds them (16-bit from F32, int8 codes).
 		w, err := d.Upload(l.Weight())
 		if err != nil {
 			return nil, err
 		}
 		l.table = w
+		if l.Lookup == LookupOnly {
+			return nil, nil
+		}
 	}
 	if l.W == nil && l.half != nil {
 		h := l.half
@@ -205,6 +249,8 @@ func (l *Linear) free() {
 	l.packOnce.Do(func() {}) // waits for a packing in progress; never packs
 	l.packed.Free()
 	tensor.Release(l.table)
+	l.tableOnce.Do(func() {})
+	tensor.Release(l.late)
 }
 
 // releaseSource lets the checkpoint pages behind the weight go (after a

@@ -111,3 +111,57 @@ func TestCloseFreesPackedWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLinearGatherOnDevice: row lookups on a device give the checkpoint's
+// values exactly, whatever type the product packs the weight in, and
+// LookupOnly layers are never packed.
+func TestLinearGatherOnDevice(t *testing.T) {
+	const in, out = 40, 12
+	w := tensor.New(out, in)
+	for i, d := 0, w.Data(); i < len(d); i++ {
+		d[i] = float32(i%17)*0.013 - 0.1
+	}
+	ids := []int{3, 0, 11, 3}
+	want, err := tensor.Gather(w, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		typ    tensor.WeightType
+		lookup Lookup
+	}{{tensor.WeightF32, LookupNone}, {tensor.WeightF16, LookupTied}, {tensor.WeightQ8, LookupTied}, {tensor.WeightF16, LookupNone}, {tensor.WeightF32, LookupOnly}} {
+		for _, dev := range []*tensor.Device{nil, tensor.NewCheckingDevice()} {
+			s := checkpoint.NewStore("test", map[string]*tensor.Tensor{"l.weight": w})
+			s.WeightType, s.Device = c.typ, dev
+			l := NewLinear(s.Root().Sub("l"), in, out, false)
+			l.Lookup = c.lookup
+			if err := s.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			before := dev.Transfers()
+			got, err := l.Gather(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			late := dev.Transfers().Uploads - before.Uploads
+			if (late != 0) != (dev != nil && c.lookup == LookupNone && c.typ != tensor.WeightF32) {
+				t.Errorf("%v %v on %s: %d uploads at the first Gather", c.typ, c.lookup, dev, late)
+			}
+			if c.lookup == LookupOnly && l.packed != nil {
+				t.Errorf("LookupOnly layer packed on %s", dev)
+			}
+			g, err := tensor.HostData(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range want.Data() {
+				if g[i] != v {
+					t.Fatalf("%v %v on %s: element %d = %v, want %v", c.typ, c.lookup, dev, i, g[i], v)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
