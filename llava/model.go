@@ -122,7 +122,9 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	renameNewLayout(store)
 	m, err := New(cfg, store)
 	if err == nil {
-		if err = store.Prepare(); err != nil {
+		// The language model's layers are packed in parallel, then the
+		// store's Prepare makes the rest resident (tower, projector).
+		if err = m.lm.Pack(); err != nil {
 			err = fmt.Errorf("llava: %w", err)
 		}
 	}
