@@ -19,7 +19,10 @@
 // Llama SentencePiece tokenizer of the checkpoint (package tokenizer,
 // legacy flag honoured). Load reads a Hub-layout directory; New builds a
 // model from a config and weights without owning them. F16 and BF16
-// weights stay 16-bit. A Model is immutable and safe for concurrent use;
+// weights stay 16-bit. With nn.WithDevice the model keeps its weights on
+// that device and computes there (pixel values are uploaded, only the
+// logits of each decoding step come back); Load makes every weight
+// resident before it returns. A Model is immutable and safe for concurrent use;
 // every long call takes a context and stops when it is done. Input the
 // model cannot take gives an error matching ErrInput (and task.ErrInput).
 //

@@ -36,6 +36,9 @@ type Model struct {
 	tower *vit.Encoder
 	proj  *nn.MLP
 	lm    *llm.Model
+	// dev is the device the weights live and the model computes on (nil:
+	// the host).
+	dev *tensor.Device
 
 	proc     *imageproc.Processor
 	tok      *tokenizer.SentencePiece
@@ -71,7 +74,10 @@ func (r *resources) close() error {
 // present (the default decoding), preprocessor_config.json (needed by the
 // image-level calls) and the Llama tokenizer (tokenizer.model or
 // tokenizer.json with tokenizer_config.json; needed by the text-level
-// calls). The weights stay memory-mapped until Close. Checkpoints saved by
+// calls). The weights stay memory-mapped until Close. With nn.WithDevice
+// the model keeps its weights on that device and computes there. Every
+// weight is made resident (packed, uploaded) before Load returns, so the
+// first call runs as fast as later ones. Checkpoints saved by
 // transformers 4.52 and later (model.language_model.*, lm_head.*, ...) are
 // read under the names New expects.
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
@@ -115,6 +121,13 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	o.Apply(store)
 	renameNewLayout(store)
 	m, err := New(cfg, store)
+	if err == nil {
+		// The language model's layers are packed in parallel, then the
+		// store's Prepare makes the rest resident (tower, projector).
+		if err = m.lm.Pack(); err != nil {
+			err = fmt.Errorf("llava: %w", err)
+		}
+	}
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -168,7 +181,9 @@ func exists(path string) bool {
 // wrapping checkpoint.ErrMissingWeights. New does not take ownership of the store
 // (Close does not close it). The model has no image processor or
 // tokenizer: give them with WithProcessor and WithTokenizer, or use the
-// pixel- and id-level calls.
+// pixel- and id-level calls. It is built on the store's Device (nil: the
+// host); its weights become resident when the store's Prepare runs (Load
+// calls it; otherwise at their first use).
 func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if store == nil {
 		return nil, fmt.Errorf("llava: %w: no weights", nn.ErrConfig)
@@ -179,16 +194,17 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	layer, _ := cfg.featureLayer()
 	v := cfg.Vision
 	root := store.Root()
+	// hidden_states[layer] is the output of the first layer layers (0:
+	// the embeddings after pre_layrnorm): the layers after it are neither
+	// built nor made resident, since they never run.
 	tower, err := vit.NewCLIPEncoder(root.Sub("vision_tower.vision_model"), vit.EncoderConfig{
-		HiddenSize: v.HiddenSize, NumLayers: v.NumHiddenLayers, NumHeads: v.NumAttentionHeads,
+		HiddenSize: v.HiddenSize, NumLayers: max(layer, 1), NumHeads: v.NumAttentionHeads,
 		IntermediateSize: v.IntermediateSize, HiddenAct: v.HiddenAct, LayerNormEps: v.LayerNormEps,
 		ImageSize: v.ImageSize, PatchSize: v.PatchSize, NumChannels: v.NumChannels,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("llava: vision_config: %w", err)
 	}
-	// hidden_states[layer] is the output of the first layer layers (0:
-	// the embeddings after pre_layrnorm): the rest never runs.
 	tower.Layers = tower.Layers[:layer]
 	act, _ := tensor.Activation(cfg.ProjectorHiddenAct)
 	pw := root.Sub("multi_modal_projector")
@@ -205,7 +221,7 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 		return nil, fmt.Errorf("llava: %w", err)
 	}
 	return &Model{
-		cfg: cfg, tower: tower, proj: proj, lm: lm,
+		cfg: cfg, tower: tower, proj: proj, lm: lm, dev: store.Device,
 		tmpl:     Template{ImageToken: "<image>", EOS: "</s>"},
 		defaults: llm.DefaultOptions(cfg.Text),
 	}, nil
@@ -308,8 +324,9 @@ func (m *Model) PixelValues(imgs []image.Image) (*tensor.Tensor, error) {
 	return px, nil
 }
 
-// SelectedFeatures runs the vision tower on pixel values [N, C, H, W] and
-// returns the image features LLaVA selects, [N, rows, vision hidden size]:
+// SelectedFeatures runs the vision tower on pixel values [N, C, H, W] (on
+// the host or the model's device) and returns the image features LLaVA
+// selects, [N, rows, vision hidden size] on the model's device:
 // the hidden state vision_feature_layer (before the layers after it),
 // without the class token's row under the "default" strategy
 // (transformers' selected_image_feature).
@@ -325,14 +342,17 @@ func (m *Model) SelectedFeatures(ctx context.Context, pixels *tensor.Tensor) (*t
 		return h, nil
 	}
 	// A copy: for one image the slice is a view of h's storage.
-	sel := h.Slice(1, 1, h.Dim(1)).Clone()
+	v := h.Slice(1, 1, h.Dim(1))
+	sel := v.Clone()
+	tensor.Release(v)
 	tensor.Release(h)
 	return sel, nil
 }
 
-// Project maps selected features [N, rows, vision hidden size] into the
-// language model's embedding space with the projector (linear_1, the
-// activation, linear_2): [N, rows, EmbedDim].
+// Project maps selected features [N, rows, vision hidden size] (on the
+// host or the model's device) into the language model's embedding space
+// with the projector (linear_1, the activation, linear_2): [N, rows,
+// EmbedDim] on the model's device.
 func (m *Model) Project(selected *tensor.Tensor) (*tensor.Tensor, error) {
 	if selected == nil || selected.Rank() != 3 || selected.Dim(2) != m.cfg.Vision.HiddenSize {
 		var shape []int
@@ -341,12 +361,20 @@ func (m *Model) Project(selected *tensor.Tensor) (*tensor.Tensor, error) {
 		}
 		return nil, fmt.Errorf("%w: features of shape %v, want [images, rows, %d]", ErrInput, shape, m.cfg.Vision.HiddenSize)
 	}
-	return m.proj.Forward(selected.Contiguous()), nil
+	x, err := m.dev.Upload(selected)
+	if err != nil {
+		return nil, fmt.Errorf("llava: features to %s: %w", m.dev, err)
+	}
+	out := m.proj.Forward(x.Contiguous())
+	if x != selected {
+		tensor.Release(x)
+	}
+	return out, nil
 }
 
 // ImageFeatures runs the vision tower and the projector on pixel values:
 // the [N, rows, EmbedDim] features that replace the <image> tokens
-// (transformers' image_features).
+// (transformers' image_features), on the model's device.
 func (m *Model) ImageFeatures(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
 	sel, err := m.SelectedFeatures(ctx, pixels)
 	if err != nil {
@@ -370,8 +398,10 @@ func (m *Model) imagePositions(ids []int) []int {
 // InputEmbeds returns the language model's input for ids and the image
 // features of its <image> tokens (in order; nil when ids have none): the
 // token embeddings with each <image> token's row replaced by its image's
-// feature rows, [len(ids) - N + N·rows, EmbedDim], as transformers 4.40's
-// _merge_input_ids_with_image_features builds inputs_embeds.
+// feature rows, [len(ids) - N + N·rows, EmbedDim] on the model's device,
+// as transformers 4.40's _merge_input_ids_with_image_features builds
+// inputs_embeds. Features on the host are uploaded; each part is copied
+// into its place.
 func (m *Model) InputEmbeds(ids []int, features *tensor.Tensor) (*tensor.Tensor, error) {
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w: no token ids", ErrInput)
@@ -392,13 +422,28 @@ func (m *Model) InputEmbeds(ids []int, features *tensor.Tensor) (*tensor.Tensor,
 	if total > m.cfg.Text.MaxPositions {
 		return nil, fmt.Errorf("%w: the prompt takes %d positions, the language model has %d", ErrInput, total, m.cfg.Text.MaxPositions)
 	}
-	out := tensor.New(total, e)
-	od := out.Data()
-	var fd []float32
+	out := m.dev.New(total, e)
+	var fd *tensor.Tensor
 	if features != nil {
-		fd = features.Contiguous().Data()
+		var err error
+		if fd, err = m.dev.Upload(features); err != nil {
+			tensor.Release(out)
+			return nil, fmt.Errorf("llava: image features to %s: %w", m.dev, err)
+		}
+		if fd != features {
+			defer tensor.Release(fd)
+		}
 	}
-	pos, prev := 0, 0
+	pos := 0
+	// place copies src [n, e] into the next n rows of out.
+	place := func(src *tensor.Tensor) error {
+		n := src.Dim(0)
+		dst := out.Slice(0, pos, pos+n)
+		err := tensor.Copy(dst, src)
+		tensor.Release(dst)
+		pos += n
+		return err
+	}
 	text := func(part []int) error {
 		if len(part) == 0 {
 			return nil
@@ -407,18 +452,22 @@ func (m *Model) InputEmbeds(ids []int, features *tensor.Tensor) (*tensor.Tensor,
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInput, err)
 		}
-		copy(od[pos*e:], x.Data())
+		err = place(x)
 		tensor.Release(x)
-		pos += len(part)
-		return nil
+		return err
 	}
+	prev := 0
 	for k, p := range at {
-		if err := text(ids[prev:p]); err != nil {
+		err := text(ids[prev:p])
+		if err == nil {
+			f := fd.Index(k)
+			err = place(f)
+			tensor.Release(f)
+		}
+		if err != nil {
 			tensor.Release(out)
 			return nil, err
 		}
-		copy(od[pos*e:(pos+rows)*e], fd[k*rows*e:(k+1)*rows*e])
-		pos += rows
 		prev = p + 1
 	}
 	if err := text(ids[prev:]); err != nil {
@@ -455,7 +504,8 @@ func (m *Model) embeds(ctx context.Context, ids []int, pixels *tensor.Tensor) (*
 }
 
 // Logits returns the language model's logits for every position of the
-// merged input (teacher forcing), [1, positions, VocabSize]: the prompt
+// merged input (teacher forcing), [1, positions, VocabSize] on the model's
+// device (tensor.ToHost brings them to the host): the prompt
 // ids with their <image> tokens replaced by the images of pixels ([N, C,
 // H, W], one per <image> token in order; nil when ids have none), as
 // transformers returns them: each image takes rows positions where its

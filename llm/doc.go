@@ -42,4 +42,11 @@
 // checkpoints can be packed as 16-bit with nn.WithWeightType, or any
 // checkpoint quantized to int8 (nn.WithWeightType(tensor.WeightQ8));
 // activations and the KV cache are float32.
+//
+// With nn.WithDevice (Load) or a store whose Device is set (New), the
+// model keeps its weights on that device and computes there: Embed,
+// Prefill, Logits and Step take and return tensors on the device (host
+// embeddings are uploaded), and a search downloads only the logits of each
+// step to choose tokens on the host. Weights become resident at load
+// (Load calls Pack), not at the first call.
 package llm

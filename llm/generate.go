@@ -250,8 +250,6 @@ func (m *Model) generate(ctx context.Context, prompts []Prompt, opt GenerateOpti
 	}
 	ids := make([][]int, len(prompts))
 	idPad := make([]int, len(prompts))
-	in := tensor.New(len(prompts), maxT, e)
-	ind := in.Data()
 	pad := make([]int, len(prompts))
 	padded := false
 	for i, p := range prompts {
@@ -261,15 +259,10 @@ func (m *Model) generate(ctx context.Context, prompts []Prompt, opt GenerateOpti
 			row = append(row, padID)
 		}
 		ids[i] = append(row, p.IDs...)
-		dst := ind[i*maxT*e : (i+1)*maxT*e]
 		if x := embeds[i]; x != nil {
 			pad[i] = maxT - x.Dim(0)
-			copy(dst[pad[i]*e:], x.Contiguous().Data())
 		} else {
 			pad[i] = maxT - len(p.IDs)
-			if err := m.embedInto(dst[pad[i]*e:], p.IDs); err != nil {
-				return nil, err
-			}
 		}
 		padded = padded || pad[i] > 0
 	}
@@ -283,6 +276,11 @@ func (m *Model) generate(ctx context.Context, prompts []Prompt, opt GenerateOpti
 	}
 	st, err := m.NewState(len(prompts))
 	if err != nil {
+		return nil, err
+	}
+	in, err := m.promptInputs(prompts, embeds, pad, maxT)
+	if err != nil {
+		st.Release()
 		return nil, err
 	}
 	sp := &stepper{st: st, in: in, pad: pad, onToken: opt.OnToken}
@@ -309,6 +307,44 @@ func (m *Model) generate(ctx context.Context, prompts []Prompt, opt GenerateOpti
 		out[i] = out[i][idPad[i]:]
 	}
 	return out, nil
+}
+
+// promptInputs returns the input embeddings of the prompts, [B, maxT, E]
+// on the model's device: row i holds pad[i] zero rows (nil pad: none),
+// then embeds[i] or, when that is nil, the embeddings of prompts[i].IDs.
+// Every row is copied into its place in the batch.
+func (m *Model) promptInputs(prompts []Prompt, embeds []*tensor.Tensor, pad []int, maxT int) (*tensor.Tensor, error) {
+	in := m.dev.New(len(prompts), maxT, m.EmbedDim())
+	for i, p := range prompts {
+		var x *tensor.Tensor
+		var err error
+		if embeds[i] != nil {
+			x, err = m.onDevice(embeds[i])
+		} else {
+			x, err = m.gather(p.IDs)
+		}
+		if err != nil {
+			tensor.Release(in)
+			return nil, err
+		}
+		lo := 0
+		if pad != nil {
+			lo = pad[i]
+		}
+		row := in.Index(i)
+		dst := row.Slice(0, lo, maxT)
+		err = tensor.Copy(dst, x)
+		tensor.Release(dst)
+		tensor.Release(row)
+		if x != embeds[i] {
+			tensor.Release(x)
+		}
+		if err != nil {
+			tensor.Release(in)
+			return nil, err
+		}
+	}
+	return in, nil
 }
 
 // stepper drives a State for the generate package's searches.
@@ -345,7 +381,10 @@ func (s *stepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 		s.in = nil
 		if err == nil && s.expand != nil {
 			if err = s.st.Reorder(s.expand); err == nil {
-				lg = gatherRows(lg, s.expand)
+				var g *tensor.Tensor
+				g, err = tensor.Gather(lg, s.expand)
+				tensor.Release(lg)
+				lg = g
 			}
 		}
 	} else {
@@ -365,13 +404,28 @@ func (s *stepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 	if err != nil {
 		return nil, err
 	}
-	v := lg.Dim(1)
-	ld := lg.Data()
+	return s.hostRows(lg)
+}
+
+// hostRows downloads the logits lg [B, V] (releasing a device tensor) and
+// returns their rows for the search, keeping them until the next step.
+//
+//goformer:host the search turns the last position's logits into tokens on the host
+func (s *stepper) hostRows(lg *tensor.Tensor) ([][]float32, error) {
+	h, err := tensor.ToHost(lg)
+	if h != lg {
+		tensor.Release(lg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := h.Dim(1)
+	ld := h.Data()
 	rows := s.rows[:0]
-	for i := 0; i < lg.Dim(0); i++ {
+	for i := 0; i < h.Dim(0); i++ {
 		rows = append(rows, ld[i*v:(i+1)*v:(i+1)*v])
 	}
-	s.prev, s.rows = lg, rows
+	s.prev, s.rows = h, rows
 	return rows, nil
 }
 
@@ -408,17 +462,4 @@ func (s *stepper) release() {
 	tensor.Release(s.in)
 	s.in = nil
 	s.st.Release()
-}
-
-// gatherRows returns rows idx of x [B, V] as a new [len(idx), V] tensor,
-// releasing x.
-func gatherRows(x *tensor.Tensor, idx []int) *tensor.Tensor {
-	v := x.Dim(1)
-	out := tensor.New(len(idx), v)
-	od, xd := out.Data(), x.Data()
-	for i, j := range idx {
-		copy(od[i*v:(i+1)*v], xd[j*v:(j+1)*v])
-	}
-	tensor.Release(x)
-	return out
 }

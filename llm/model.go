@@ -24,10 +24,14 @@ var ErrInput = errors.New("llm: invalid input")
 // decoding state (KV caches, positions, padding) lives in a State.
 type Model struct {
 	cfg Config
-	// embed is the token embedding [V, E], read one row per token (a
-	// 16-bit table stays 16-bit); it is also the LM head when tied.
+	// embed is the token embedding [V, E], its rows gathered per token
+	// (a 16-bit table stays 16-bit); it is also the LM head when tied.
 	embed *nn.Linear
 	head  *nn.Linear // [V, E]
+	// dev is the device the weights live and the model computes on (nil:
+	// the host); src the store they came from (Pack prepares it).
+	dev *tensor.Device
+	src *checkpoint.Store
 
 	// OPT
 	pos             *tensor.Tensor // learned positions [MaxPositions+2, D]
@@ -38,7 +42,7 @@ type Model struct {
 	// Llama
 	layers  []*llamaLayer
 	norm    *tensor.Tensor // final RMSNorm weight [D]
-	invFreq []float32      // rotary inverse frequencies [HeadDim/2]
+	invFreq []float32      // rotary inverse frequencies [HeadDim/2] (host values, an operation's parameter)
 	act     func(float32) float32
 
 	defaults GenerateOptions
@@ -70,7 +74,9 @@ func (m *Model) Close() error {
 // or not, and generation_config.json when present, which sets
 // DefaultOptions). The weights stay memory-mapped; F16 and BF16 weights
 // stay 16-bit. opts may ask for float32 weights to be packed as 16-bit
-// (nn.WithWeightType). A multimodal directory whose config.json has a
+// (nn.WithWeightType) or for the model to live and compute on a device
+// (nn.WithDevice). Every weight is made resident (packed, uploaded) before
+// Load returns, so the first call runs as fast as later ones. A multimodal directory whose config.json has a
 // text_config (BLIP-2, LLaVA) loads its language model alone, from the
 // weights under "language_model.".
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
@@ -113,6 +119,9 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	}
 	o.Apply(store)
 	m, err := New(cfg, store.Root(), prefix)
+	if err == nil {
+		err = m.Pack()
+	}
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -135,7 +144,10 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 // Every missing or mis-shaped tensor is listed in one error wrapping
 // checkpoint.ErrMissingWeights. New does not take ownership of the store (Close
 // does nothing); set the store's WeightType before calling it to pack
-// float32 weights as 16-bit.
+// float32 weights as 16-bit, its Device to build the model on a device
+// (nn.LoadOptions.Apply does both). The weights become resident when the
+// store's Prepare runs (Pack), which the owner of the store calls once the
+// models it builds are built.
 func New(cfg Config, w checkpoint.Weights, prefix string) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -148,7 +160,7 @@ func New(cfg Config, w checkpoint.Weights, prefix string) (*Model, error) {
 	if p := strings.TrimSuffix(prefix, "."); p != "" {
 		root = w.Sub(p)
 	}
-	m := &Model{cfg: cfg, act: act}
+	m := &Model{cfg: cfg, act: act, dev: w.Device(), src: w.Store()}
 	switch cfg.ModelType {
 	case OPT:
 		m.buildOPT(root)
@@ -168,11 +180,11 @@ func (m *Model) layerNorm(w checkpoint.Weights, d int) *nn.LayerNorm {
 	if m.cfg.LayerNormElementwiseAffine {
 		return nn.NewLayerNorm(w, d, 1e-5)
 	}
-	one := tensor.New(d)
-	for i, od := 0, one.Data(); i < d; i++ {
-		od[i] = 1
+	one := make([]float32, d)
+	for i := range one {
+		one[i] = 1
 	}
-	return &nn.LayerNorm{W: one, B: tensor.New(d), Eps: 1e-5}
+	return &nn.LayerNorm{W: w.UploadTensor(tensor.MustFromData(one, d)), B: w.UploadTensor(tensor.New(d)), Eps: 1e-5}
 }
 
 // buildOPT reads OPTForCausalLM weights (transformers v4.30 modeling_opt).
@@ -184,7 +196,7 @@ func (m *Model) buildOPT(root checkpoint.Weights) {
 		dec = root.Sub("decoder")
 	}
 	m.embed = nn.NewLinear(dec.Sub("embed_tokens"), e, c.VocabSize, false)
-	m.pos = dec.Tensor("embed_positions.weight", c.MaxPositions+2, d)
+	m.pos = dec.Upload("embed_positions.weight", c.MaxPositions+2, d)
 	if e != d {
 		m.projIn = nn.NewLinear(dec.Sub("project_in"), e, d, false)
 		m.projOut = nn.NewLinear(dec.Sub("project_out"), d, e, false)
@@ -197,13 +209,13 @@ func (m *Model) buildOPT(root checkpoint.Weights) {
 		l := dec.Subf("layers.%d", i)
 		m.blocks = append(m.blocks, &nn.DecoderBlock{
 			PreNorm: c.DoLayerNormBefore,
-			SelfAttn: &nn.Attention{
+			SelfAttn: (&nn.Attention{
 				Q:     nn.NewLinear(l.Sub("self_attn.q_proj"), d, d, bias),
 				K:     nn.NewLinear(l.Sub("self_attn.k_proj"), d, d, bias),
 				V:     nn.NewLinear(l.Sub("self_attn.v_proj"), d, d, bias),
 				O:     nn.NewLinear(l.Sub("self_attn.out_proj"), d, d, bias),
 				Heads: c.NumHeads,
-			},
+			}).FuseQKV(),
 			LN1: m.layerNorm(l.Sub("self_attn_layer_norm"), d),
 			LN2: m.layerNorm(l.Sub("final_layer_norm"), d),
 			MLP: &nn.MLP{
@@ -241,11 +253,11 @@ func (m *Model) buildLlama(root checkpoint.Weights) {
 			gate:     nn.NewLinear(l.Sub("mlp.gate_proj"), d, f, mb),
 			up:       nn.NewLinear(l.Sub("mlp.up_proj"), d, f, mb),
 			down:     nn.NewLinear(l.Sub("mlp.down_proj"), f, d, mb),
-			inNorm:   l.Tensor("input_layernorm.weight", d),
-			postNorm: l.Tensor("post_attention_layernorm.weight", d),
+			inNorm:   l.Upload("input_layernorm.weight", d),
+			postNorm: l.Upload("post_attention_layernorm.weight", d),
 		})
 	}
-	m.norm = base.Tensor("norm.weight", d)
+	m.norm = base.Upload("norm.weight", d)
 	m.head = m.embed
 	if !c.TieWordEmbeddings {
 		m.head = nn.NewLinear(root.Sub("lm_head"), d, c.VocabSize, false)
@@ -253,19 +265,30 @@ func (m *Model) buildLlama(root checkpoint.Weights) {
 	m.invFreq = ropeInvFreq(c.HeadDim, c.RopeTheta)
 }
 
-// Pack packs every weight into the kernels' layout now rather than at its
-// first use (which a first Prefill otherwise pays for): loading then costs
-// what the first token would, and the checkpoint's pages are let go as
-// weights get packed. It is safe to call concurrently and more than once.
-func (m *Model) Pack() {
+// Pack makes every weight resident now — packed in the kernels' layout,
+// on the model's device — rather than at its first use: it runs the
+// Prepare of the store the model was built from (checkpoint.Store.Prepare,
+// which also prepares whatever else was built from that store, such as a
+// multimodal model's vision tower), the model's own linear layers packed
+// in parallel first. Load calls it; the owner of a store that New built
+// the model from calls it (or the store's Prepare) once its models are
+// built. The checkpoint's pages are let go as weights get packed. It is
+// safe to call concurrently and more than once, and returns the first
+// packing error.
+func (m *Model) Pack() error {
 	var ls []*nn.Linear
 	for _, b := range m.blocks {
-		ls = append(ls, b.SelfAttn.Q, b.SelfAttn.K, b.SelfAttn.V, b.SelfAttn.O, b.MLP.FC1, b.MLP.FC2)
+		// Q, K and V are packed side by side by the store's Prepare
+		// (FuseQKV).
+		ls = append(ls, b.SelfAttn.O, b.MLP.FC1, b.MLP.FC2)
 	}
 	for _, l := range m.layers {
 		ls = append(ls, l.q, l.k, l.v, l.o, l.gate, l.up, l.down)
 	}
 	ls = append(ls, m.head)
+	if m.embed != m.head {
+		ls = append(ls, m.embed)
+	}
 	if m.projIn != nil {
 		ls = append(ls, m.projIn, m.projOut)
 	}
@@ -286,53 +309,56 @@ func (m *Model) Pack() {
 	}
 	close(work)
 	wg.Wait()
+	// Prepare reports what failed (and packs the rest).
+	if err := m.src.Prepare(); err != nil {
+		return fmt.Errorf("llm: %w", err)
+	}
+	return nil
 }
 
-// Embed returns the token embeddings of ids, [len(ids), EmbedDim] (for
-// OPT, before project_in and without positions, as transformers'
-// get_input_embeddings()(ids) returns them): what a multimodal model
-// splices its image features into before Prefill.
+// Embed returns the token embeddings of ids, [len(ids), EmbedDim], on the
+// model's device (for OPT, before project_in and without positions, as
+// transformers' get_input_embeddings()(ids) returns them): what a
+// multimodal model splices its image features into before Prefill.
 func (m *Model) Embed(ids []int) (*tensor.Tensor, error) {
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w: no token ids to embed", ErrInput)
 	}
-	x := tensor.New(len(ids), m.EmbedDim())
-	if err := m.embedInto(x.Data(), ids); err != nil {
-		return nil, err
-	}
-	return x, nil
+	return m.gather(ids)
 }
 
 // EmbedBatch returns the token embeddings of rows of ids, all of one
-// length, as [len(ids), T, EmbedDim].
+// length, as [len(ids), T, EmbedDim] on the model's device.
 func (m *Model) EmbedBatch(ids [][]int) (*tensor.Tensor, error) {
 	if len(ids) == 0 || len(ids[0]) == 0 {
 		return nil, fmt.Errorf("%w: no token ids to embed", ErrInput)
 	}
-	t, e := len(ids[0]), m.EmbedDim()
-	x := tensor.New(len(ids), t, e)
-	xd := x.Data()
-	for b, row := range ids {
+	t := len(ids[0])
+	flat := make([]int, 0, len(ids)*t)
+	for _, row := range ids {
 		if len(row) != t {
 			return nil, fmt.Errorf("%w: token rows of different lengths (%d and %d)", ErrInput, t, len(row))
 		}
-		if err := m.embedInto(xd[b*t*e:(b+1)*t*e], row); err != nil {
-			return nil, err
-		}
+		flat = append(flat, row...)
 	}
-	return x, nil
+	x, err := m.gather(flat)
+	if err != nil {
+		return nil, err
+	}
+	return x.MustReshape(len(ids), t, m.EmbedDim()), nil
 }
 
-// embedInto writes the embeddings of ids, one row of EmbedDim each.
-func (m *Model) embedInto(dst []float32, ids []int) error {
-	e := m.EmbedDim()
+// gather returns the embeddings of ids, [len(ids), EmbedDim], on the
+// model's device: rows of the embedding table, 16-bit ones widened.
+func (m *Model) gather(ids []int) (*tensor.Tensor, error) {
 	for _, id := range ids {
 		if id < 0 || id >= m.cfg.VocabSize {
-			return fmt.Errorf("%w: token id %d outside the vocabulary of %d", ErrInput, id, m.cfg.VocabSize)
+			return nil, fmt.Errorf("%w: token id %d outside the vocabulary of %d", ErrInput, id, m.cfg.VocabSize)
 		}
 	}
-	for i, id := range ids {
-		m.embed.Row(id, dst[i*e:(i+1)*e])
+	x, err := m.embed.Gather(ids)
+	if err != nil {
+		return nil, fmt.Errorf("llm: token embeddings: %w", err)
 	}
-	return nil
+	return x, nil
 }

@@ -76,9 +76,12 @@ func (s *State) Reorder(idx []int) error {
 // Prefill feeds input embeddings embeds, [B, T, EmbedDim] (or [T,
 // EmbedDim] for a batch of one) — token embeddings from Embed with image
 // features spliced in, or anything else of that width — and returns the
-// logits of the token that follows each sequence, [B, VocabSize]. The
-// positions continue those already consumed, so Prefill may be called
-// again to feed more of a prompt.
+// logits of the token that follows each sequence, [B, VocabSize], on the
+// model's device (tensor.ToHost brings them to the host). The positions
+// continue those already consumed, so Prefill may be called again to feed
+// more of a prompt. Embeddings on the host are checked for NaN and
+// infinite values and uploaded to a model on a device; embeddings already
+// on the model's device are taken as they are.
 //
 // pad, on the first call only, gives each sequence's number of leading
 // padding positions (left padding, as transformers' generate pads a
@@ -100,7 +103,8 @@ func (s *State) Prefill(ctx context.Context, embeds *tensor.Tensor, pad []int) (
 }
 
 // Logits is Prefill returning the logits of every position fed,
-// [B, T, VocabSize] (teacher forcing, scoring a text).
+// [B, T, VocabSize] on the model's device (teacher forcing, scoring a
+// text).
 func (s *State) Logits(ctx context.Context, embeds *tensor.Tensor, pad []int) (*tensor.Tensor, error) {
 	h, err := s.hidden(ctx, embeds, pad)
 	if err != nil {
@@ -122,16 +126,18 @@ func (s *State) PrefillIDs(ctx context.Context, ids [][]int, pad []int) (*tensor
 }
 
 // Step feeds one token per sequence and returns the logits of the token
-// that follows each, [B, VocabSize].
+// that follows each, [B, VocabSize] on the model's device.
 func (s *State) Step(ctx context.Context, ids []int) (*tensor.Tensor, error) {
 	if len(ids) != s.batch {
 		return nil, fmt.Errorf("%w: %d tokens for a state of batch %d", ErrInput, len(ids), s.batch)
 	}
-	x := tensor.New(s.batch, 1, s.m.EmbedDim())
-	if err := s.m.embedInto(x.Data(), ids); err != nil {
+	e, err := s.m.gather(ids)
+	if err != nil {
 		return nil, err
 	}
-	defer tensor.Release(x)
+	x := e.MustReshape(s.batch, 1, s.m.EmbedDim())
+	defer tensor.Release(e)
+	defer tensor.Release(x) // the view first, then its storage
 	return s.Prefill(ctx, x, nil)
 }
 
@@ -140,7 +146,7 @@ func (s *State) Step(ctx context.Context, ids []int) (*tensor.Tensor, error) {
 func (m *Model) logits(h *tensor.Tensor) *tensor.Tensor {
 	var n *tensor.Tensor
 	if m.cfg.ModelType == Llama {
-		n = rmsNorm(h, m.norm, m.cfg.RMSNormEps)
+		n = must(tensor.RMSNorm(h, m.norm, m.cfg.RMSNormEps))
 	} else {
 		n = h
 		if m.finalLN != nil {
@@ -162,8 +168,8 @@ func (m *Model) logits(h *tensor.Tensor) *tensor.Tensor {
 }
 
 // checkInput validates embeddings and padding against the state and
-// returns embeds as a contiguous [B, T, E] tensor (a view or copy that the
-// caller releases when it differs from embeds).
+// returns embeds as a [B, T, E] tensor on the model's device (a view,
+// upload or copy that the caller releases when it differs from embeds).
 func (s *State) checkInput(embeds *tensor.Tensor, pad []int) (*tensor.Tensor, error) {
 	if s.layers == nil {
 		return nil, fmt.Errorf("%w: the state was released", ErrInput)
@@ -196,12 +202,69 @@ func (s *State) checkInput(embeds *tensor.Tensor, pad []int) (*tensor.Tensor, er
 			}
 		}
 	}
+	return s.m.onDevice(x)
+}
+
+// onDevice returns x on the model's device: x itself when it is there,
+// else (x on the host) after checking its values are finite, uploaded.
+// Embeddings on another device are an error.
+//
+//goformer:host validates caller-supplied host embeddings before they enter the model
+func (m *Model) onDevice(x *tensor.Tensor) (*tensor.Tensor, error) {
+	if x.Device() == m.dev && m.dev != nil {
+		return x, nil
+	}
+	if !x.OnHost() {
+		return nil, fmt.Errorf("%w: embeddings on %s for a model on %s", ErrInput, x.Device(), m.dev)
+	}
 	for _, v := range x.Data() {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, fmt.Errorf("%w: embeddings hold NaN or infinite values", ErrInput)
 		}
 	}
-	return x, nil
+	return m.dev.Upload(x)
+}
+
+// positions returns the position of every new row (b, i), b·t+i, of a
+// state that has consumed past positions: counted from the sequence's
+// first real token; padding positions get transformers' filler (OPT: −1,
+// Llama: 1), whose outputs nothing attends to.
+func (s *State) positions(past, t int) []int {
+	pos := make([]int, s.batch*t)
+	for b := range s.batch {
+		for i := range t {
+			p := past + i
+			if s.pad != nil {
+				p -= s.pad[b]
+				if p < 0 {
+					p = 1
+					if s.m.cfg.ModelType == OPT {
+						p = -1
+					}
+				}
+			}
+			pos[b*t+i] = p
+		}
+	}
+	return pos
+}
+
+// keyMask returns the attention mask of a state with left padding, [B, 1,
+// n] on the model's device: −Inf on every sequence's leading padding, 0
+// elsewhere (nil without padding). It is built on the host from the
+// padding counts and uploaded.
+func (s *State) keyMask(n int) (*tensor.Tensor, error) {
+	if s.pad == nil {
+		return nil, nil
+	}
+	md := make([]float32, s.batch*n)
+	ninf := float32(math.Inf(-1))
+	for b, p := range s.pad {
+		for j := 0; j < p; j++ {
+			md[b*n+j] = ninf
+		}
+	}
+	return s.m.dev.FromHost(md, s.batch, 1, n)
 }
 
 // hidden runs the decoder on embeds and returns the last layer's output
@@ -210,6 +273,11 @@ func (s *State) hidden(ctx context.Context, embeds *tensor.Tensor, pad []int) (*
 	in, err := s.checkInput(embeds, pad)
 	if err != nil {
 		return nil, err
+	}
+	if in != embeds {
+		// x below is a copy; an upload is ours to release (a view holds
+		// no storage).
+		defer tensor.Release(in)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -225,38 +293,18 @@ func (s *State) hidden(ctx context.Context, embeds *tensor.Tensor, pad []int) (*
 	m := s.m
 	t := in.Dim(1)
 	past := s.past
-	// pos is the position of new row (b, i): counted from the sequence's
-	// first real token; padding positions get transformers' filler (OPT:
-	// −1, Llama: 1), whose outputs nothing attends to.
-	pos := func(b, i int) int {
-		p := past + i
-		if s.pad != nil {
-			p -= s.pad[b]
-			if p < 0 {
-				if m.cfg.ModelType == OPT {
-					return -1
-				}
-				return 1
-			}
-		}
-		return p
+	pos := s.positions(past, t)
+	mask, err := s.keyMask(past + t)
+	if err != nil {
+		return nil, err
 	}
-	var mask *tensor.Tensor
-	if s.pad != nil {
-		// Key padding: −Inf on every sequence's leading padding.
-		mask = tensor.New(s.batch, 1, past+t)
-		md := mask.Data()
-		ninf := float32(math.Inf(-1))
-		for b, p := range s.pad {
-			for j := 0; j < p; j++ {
-				md[b*(past+t)+j] = ninf
-			}
-		}
-		defer tensor.Release(mask)
-	}
+	defer tensor.Release(mask)
 	x := in.Clone() // the residual stream, ours to update
 	if m.cfg.ModelType == OPT {
-		x = m.optEmbed(x, pos)
+		if x, err = m.optEmbed(x, pos); err != nil {
+			tensor.Release(x)
+			return nil, err
+		}
 	}
 	for i := range s.layers {
 		if err := ctx.Err(); err != nil {
@@ -288,24 +336,34 @@ func (s *State) abandon() {
 }
 
 // optEmbed turns OPT input embeddings x [B, T, E] into the first layer's
-// input: project_in when present, plus the learned positions (offset 2).
-func (m *Model) optEmbed(x *tensor.Tensor, pos func(b, t int) int) *tensor.Tensor {
+// input: project_in when present, plus the learned positions (offset 2) of
+// rows pos (b·T+t), gathered from the table and added in place.
+func (m *Model) optEmbed(x *tensor.Tensor, pos []int) (*tensor.Tensor, error) {
 	if m.projIn != nil {
 		y := m.projIn.Forward(x)
 		tensor.Release(x)
 		x = y
 	}
-	b, t, d := x.Dim(0), x.Dim(1), x.Dim(2)
-	xd, pe := x.Data(), m.pos.Contiguous().Data()
-	for bi := 0; bi < b; bi++ {
-		for ti := 0; ti < t; ti++ {
-			p := pos(bi, ti) + 2
-			row := xd[(bi*t+ti)*d : (bi*t+ti+1)*d]
-			pr := pe[p*d : (p+1)*d]
-			for j := range row {
-				row[j] += pr[j]
-			}
-		}
+	rows := make([]int, len(pos))
+	for i, p := range pos {
+		rows[i] = p + 2
 	}
-	return x
+	pe, err := tensor.Gather(m.pos, rows)
+	if err != nil {
+		return x, err
+	}
+	pv := pe.MustReshape(x.Shape()...)
+	err = tensor.AddInPlace(x, pv)
+	tensor.Release(pv)
+	tensor.Release(pe)
+	return x, err
+}
+
+// must panics on an error that shapes known correct by construction rule
+// out.
+func must(t *tensor.Tensor, err error) *tensor.Tensor {
+	if err != nil {
+		panic("llm: " + err.Error())
+	}
+	return t
 }

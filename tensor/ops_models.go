@@ -21,5 +21,13 @@ type ModelOps interface {
 
 	// ops: llm
 
+	// RMSNorm is Llama's RMS norm (float64 mean of squares) to a new tensor.
+	RMSNorm(x, w *Tensor, eps float64) (*Tensor, error)
+	// Rope rotates the heads of x [B, T, heads·dim] in place, row (b, t)
+	// at position pos[b·T+t] (rotate_half pairing).
+	Rope(x *Tensor, heads int, invFreq []float32, scale float64, pos []int) error
+	// GateInPlace multiplies g by u elementwise in place (SwiGLU).
+	GateInPlace(g, u *Tensor) error
+
 	// ops: end
 }

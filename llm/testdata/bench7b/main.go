@@ -1,5 +1,5 @@
 // Command bench7b measures a Llama-2-7B-shaped model at real size with
-// random BF16 weights: load time, packing time, peak RSS and ms/token of
+// random BF16 weights: load time (packing included), peak RSS and ms/token of
 // decoding. From the repository root:
 //
 //	go run ./llm/testdata/bench7b -build            # write /tmp/goformer-llama7b (≈ 13.5 GB)
@@ -184,7 +184,6 @@ func main() {
 	threads := flag.Int("threads", 2, "tensor threads")
 	tokens := flag.Int("tokens", 16, "tokens to decode")
 	promptLen := flag.Int("prompt", 8, "prompt tokens")
-	lazy := flag.Bool("lazy", false, "do not pack the weights at load (the first token pays)")
 	flag.Parse()
 	if *doBuild {
 		t0 := time.Now()
@@ -210,14 +209,8 @@ func main() {
 		os.Exit(1)
 	}
 	defer m.Close()
-	fmt.Printf("load (map + build): %v | %s\n", time.Since(t0).Round(time.Millisecond), mem())
-	if !*lazy {
-		t1 := time.Now()
-		u0, s0 := cpu()
-		m.Pack()
-		fmt.Printf("pack (BF16 panels): %v (%s) | %s\n", time.Since(t1).Round(time.Millisecond), since(u0, s0), mem())
-		fmt.Printf("load total: %v\n", time.Since(t0).Round(time.Millisecond))
-	}
+	// Load packs every weight (BF16 panels) before it returns.
+	fmt.Printf("load (map + build + pack): %v | %s\n", time.Since(t0).Round(time.Millisecond), mem())
 	ctx := context.Background()
 	s, err := m.NewState(1)
 	if err != nil {
