@@ -225,10 +225,19 @@ func (m *Model) buildOPT(root checkpoint.Weights) {
 			},
 		})
 	}
-	m.head = m.embed
-	if !c.TieWordEmbeddings {
-		m.head = nn.NewLinear(root.Sub("lm_head"), e, c.VocabSize, false)
+	m.tieHead(root, e)
+}
+
+// tieHead sets the output projection: the token embedding itself (its rows
+// then also looked up), or lm_head with the embedding only looked up.
+func (m *Model) tieHead(root checkpoint.Weights, in int) {
+	if m.cfg.TieWordEmbeddings {
+		m.head = m.embed
+		m.embed.Lookup = nn.LookupTied
+		return
 	}
+	m.embed.Lookup = nn.LookupOnly
+	m.head = nn.NewLinear(root.Sub("lm_head"), in, m.cfg.VocabSize, false)
 }
 
 // buildLlama reads LlamaForCausalLM weights (transformers v4.40
@@ -258,10 +267,7 @@ func (m *Model) buildLlama(root checkpoint.Weights) {
 		})
 	}
 	m.norm = base.Upload("norm.weight", d)
-	m.head = m.embed
-	if !c.TieWordEmbeddings {
-		m.head = nn.NewLinear(root.Sub("lm_head"), d, c.VocabSize, false)
-	}
+	m.tieHead(root, d)
 	m.invFreq = ropeInvFreq(c.HeadDim, c.RopeTheta)
 }
 
@@ -285,10 +291,7 @@ func (m *Model) Pack() error {
 	for _, l := range m.layers {
 		ls = append(ls, l.q, l.k, l.v, l.o, l.gate, l.up, l.down)
 	}
-	ls = append(ls, m.head)
-	if m.embed != m.head {
-		ls = append(ls, m.embed)
-	}
+	ls = append(ls, m.head) // an untied embedding is only looked up (LookupOnly)
 	if m.projIn != nil {
 		ls = append(ls, m.projIn, m.projOut)
 	}
