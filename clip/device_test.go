@@ -97,6 +97,9 @@ func TestDevice_clip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
+			if m.Device() != dev || host.Device() != nil {
+				t.Fatalf("model on %s, host model on %s", m.Device(), host.Device())
+			}
 
 			// Text, padded with its mask: the ids are gather indices,
 			// the features come down.

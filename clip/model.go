@@ -271,6 +271,9 @@ func (m *Model) WithTokenizer(tok *tokenizer.CLIP) *Model {
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }
 
+// Device returns the device the model computes on (nil: the host).
+func (m *Model) Device() *tensor.Device { return m.text.tok.Device() }
+
 // Dim returns the width of the joint embedding space.
 func (m *Model) Dim() int { return m.cfg.ProjectionDim }
 

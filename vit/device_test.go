@@ -70,8 +70,8 @@ func checkTransfers(t *testing.T, what string, tr tensor.Transfers, ups, upBytes
 
 // TestDevice_vit runs the forward passes of TestParity_vit with the model
 // on the checking device (whose tensors the host cannot read): every
-// result equals the host model's bit for bit, and each call moves only its
-// pixel values up and what it returns down.
+// result equals the host model's bit for bit (also with int8 weights), and
+// each call moves only its pixel values up and what it returns down.
 func TestDevice_vit(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
 	cases := readVitCases(t, dir)
@@ -87,7 +87,7 @@ func TestDevice_vit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if m.Encoder.Device() != dev || m.Encoder.CLS.Device() != dev || m.Encoder.Pos.Device() != dev {
+	if m.Device() != dev || host.Device() != nil || m.Encoder.Device() != dev || m.Encoder.CLS.Device() != dev || m.Encoder.Pos.Device() != dev {
 		t.Fatalf("encoder on %s (class token %s, positions %s), want %s", m.Encoder.Device(), m.Encoder.CLS.Device(), m.Encoder.Pos.Device(), dev)
 	}
 
@@ -187,6 +187,29 @@ func TestDevice_vit(t *testing.T) {
 	} else {
 		t.Errorf("fixture lacks pytorch_model.bin: %v", err)
 	}
+
+	// int8 weights: the same quantized products on both.
+	hq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hq.Close()
+	mq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8), WithDevice(dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mq.Close()
+	wantQ, err := hq.Logits(ctx, pixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotQ *tensor.Tensor
+	tr = transfersOf(dev, func() { gotQ, err = mq.Logits(ctx, pixels) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTransfers(t, "Logits (int8)", tr, 1, pixBytes, 0, 0)
+	sameOnDevice(t, "logits (int8)", dev, wantQ, gotQ)
 
 	// interpolate_pos_encoding at another resolution: the position
 	// embeddings are resized on the device.

@@ -178,6 +178,9 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	return m, nil
 }
 
+// Device returns the device the model computes on (nil: the host).
+func (m *Model) Device() *tensor.Device { return m.Encoder.Device() }
+
 // Processor returns the image processor that turns images into the model's
 // pixel values: the one of the directory's preprocessor_config.json for a
 // model made by Load, else ViTImageProcessor defaults at the model's image
