@@ -377,8 +377,9 @@ func (t *textTower) poolIndex(ids []int) int {
 }
 
 // forward returns the pooled output [B, D] (final layer norm applied, on
-// the model's device) of token sequences, which may differ in length. mask (optional) holds 1 for
-// tokens to attend to and 0 for padding, per sequence.
+// the model's device) of token sequences, which may differ in length. mask
+// (optional) holds 1 for tokens to attend to and 0 for padding, per
+// sequence.
 //
 // Attention is causal, so the pooled position depends only on the tokens up
 // to it: the batch runs on the shortest prefix holding every pooled position.

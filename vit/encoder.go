@@ -239,12 +239,12 @@ func (e *Encoder) Embeddings(pixels *tensor.Tensor, interpolate bool) (*tensor.T
 			return nil, err
 		}
 	}
-	if pos.Dim(0) != n+1 {
+	if np := pos.Dim(0) - 1; np != n {
 		if pos != e.Pos {
 			tensor.Release(pos)
 		}
 		tensor.Release(patches)
-		return nil, fmt.Errorf("%w: %d patches, %d position embeddings", ErrInput, n, pos.Dim(0)-1)
+		return nil, fmt.Errorf("%w: %d patches, %d position embeddings", ErrInput, n, np)
 	}
 	// [CLS; patches] + pos, each sum computed once as before: the class
 	// token and the patches are copied into place, then the position
