@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -25,14 +26,25 @@ type Features struct {
 	Embeds [][]float32 `json:"embeds"`
 }
 
-func (m *Model) features(pooled *tensor.Tensor, proj func(*tensor.Tensor) *tensor.Tensor) *Features {
-	p := proj(pooled)
-	f := &Features{Pooled: rows(pooled), Projected: rows(p)}
+// features projects a tower's pooled output [B, D] (on the model's device)
+// and brings both down as the result, normalized; it releases pooled.
+func (m *Model) features(pooled *tensor.Tensor, proj *nn.Linear) (*Features, error) {
+	p := proj.Forward(pooled)
+	defer tensor.Release(p)
+	defer tensor.Release(pooled)
+	f := &Features{}
+	var err error
+	if f.Pooled, err = downloadRows(pooled); err != nil {
+		return nil, err
+	}
+	if f.Projected, err = downloadRows(p); err != nil {
+		return nil, err
+	}
 	f.Embeds = make([][]float32, len(f.Projected))
 	for i, r := range f.Projected {
 		f.Embeds[i] = normalized(r)
 	}
-	return f
+	return f, nil
 }
 
 // TextFeatures runs the text tower on token ids (one sequence per text,
@@ -46,17 +58,18 @@ func (m *Model) TextFeatures(ctx context.Context, ids, mask [][]int) (*Features,
 	if err != nil {
 		return nil, err
 	}
-	return m.features(pooled, m.textProj.Forward), nil
+	return m.features(pooled, m.textProj)
 }
 
 // ImageFeatures runs the vision tower on preprocessed pixel values
-// [B, channels, image_size, image_size] (see Preprocess).
+// [B, channels, image_size, image_size] (see Preprocess), on the host or
+// on the model's device.
 func (m *Model) ImageFeatures(ctx context.Context, pixelValues *tensor.Tensor) (*Features, error) {
 	pooled, err := m.vision.forward(ctx, pixelValues)
 	if err != nil {
 		return nil, err
 	}
-	return m.features(pooled, m.visProj.Forward), nil
+	return m.features(pooled, m.visProj)
 }
 
 // Tokenize returns the token ids and attention masks of texts, padded to
@@ -148,6 +161,8 @@ func (m *Model) Similarity(ctx context.Context, texts []string, imgs []image.Ima
 
 // SimilarityOf compares unit-norm text and image embeddings (as returned by
 // EmbedTexts and EmbedImages, or the Embeds of Features).
+//
+//goformer:host post-processing of downloaded embeddings (dot products, softmax)
 func (m *Model) SimilarityOf(textEmbeds, imageEmbeds [][]float32) (*Similarity, error) {
 	if len(textEmbeds) == 0 || len(imageEmbeds) == 0 {
 		return nil, fmt.Errorf("%w: similarity needs at least one text and one image embedding", ErrInput)
@@ -260,6 +275,8 @@ func (m *Model) ZeroShotBatch(ctx context.Context, imgs []image.Image, labels []
 // ZeroShotOf ranks labels for each image from precomputed unit-norm
 // embeddings: labelEmbeds[j] is the embedding of label j's prompt. topK 0
 // keeps all labels.
+//
+//goformer:host ranking of downloaded similarities
 func (m *Model) ZeroShotOf(labelEmbeds, imageEmbeds [][]float32, labels []string, topK int) ([][]LabelScore, error) {
 	if len(labelEmbeds) != len(labels) {
 		return nil, fmt.Errorf("%w: %d label embeddings for %d labels", ErrInput, len(labelEmbeds), len(labels))
@@ -283,7 +300,9 @@ func (m *Model) ZeroShotOf(labelEmbeds, imageEmbeds [][]float32, labels []string
 	return out, nil
 }
 
-// rows copies a [N, D] tensor into N slices.
+// rows copies a host tensor [N, D] into N slices.
+//
+//goformer:host reads a host tensor (tests, downloaded results)
 func rows(t *tensor.Tensor) [][]float32 {
 	n, d := t.Dim(0), t.Dim(1)
 	data := t.Contiguous().Data()
@@ -294,7 +313,25 @@ func rows(t *tensor.Tensor) [][]float32 {
 	return out
 }
 
+// downloadRows brings a [N, D] result of the model's device down as N
+// slices (a copy on the host).
+//
+//goformer:host the features a call returns come down here
+func downloadRows(t *tensor.Tensor) ([][]float32, error) {
+	h, err := tensor.ToHost(t)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	out := rows(h)
+	if h != t {
+		tensor.Release(h)
+	}
+	return out, nil
+}
+
 // normalized returns v / ‖v‖₂ (v itself, copied, when its norm is 0).
+//
+//goformer:host post-processing of downloaded embeddings
 func normalized(v []float32) []float32 {
 	var s float64
 	for _, x := range v {

@@ -14,5 +14,11 @@
 // projected. Embeddings are L2-normalised and compared by a dot product
 // scaled by exp(logit_scale), which is what CLIPModel computes.
 //
+// With WithDevice (nn.WithDevice) both towers run on a tensor.Device with
+// their weights resident there from Load: the pixel values (and an
+// attention mask with holes) go up, the pooled and projected rows come
+// down. Similarities, zero-shot probabilities and index searches are
+// computed on the host from those downloaded embeddings.
+//
 // A Model is immutable and safe for concurrent use.
 package clip

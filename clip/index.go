@@ -173,6 +173,8 @@ func (ix *Index) Add(id string, embedding []float32) error {
 // Search returns the k entries most similar to query (any non-zero vector
 // of the index's dimension), best first; ties keep entry order. k ≤ 0 or
 // beyond Len returns every entry.
+//
+//goformer:host a search over embeddings kept in host memory
 func (ix *Index) Search(query []float32, k int) ([]Match, error) {
 	if len(query) != ix.dim {
 		return nil, fmt.Errorf("%w: query of %d values for an index of dimension %d", ErrInput, len(query), ix.dim)

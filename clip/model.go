@@ -44,9 +44,15 @@ type Option = nn.LoadOption
 // tensor.WeightQ8).
 func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
+// WithDevice builds the model on device d (nn.WithDevice): Load and
+// LoadOpenAI upload and pack its weights there, both towers run there
+// with only the inputs going up and the features coming down, and Close
+// frees the device memory. nil is the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
+
 // loadOptions are what Load and LoadOpenAI work from.
 type loadOptions struct {
-	WeightType tensor.WeightType
+	nn.LoadOptions
 	// TextHeads and VisionHeads set the attention head counts of an
 	// OpenAI-layout checkpoint (see OpenAIOptions).
 	TextHeads, VisionHeads int
@@ -57,7 +63,7 @@ func newLoadOptions(opts []Option, oa OpenAIOptions) (loadOptions, error) {
 	if err != nil {
 		return loadOptions{}, fmt.Errorf("clip: %w", err)
 	}
-	return loadOptions{WeightType: o.WeightType, TextHeads: oa.TextHeads, VisionHeads: oa.VisionHeads}, nil
+	return loadOptions{LoadOptions: o, TextHeads: oa.TextHeads, VisionHeads: oa.VisionHeads}, nil
 }
 
 // Model is a loaded CLIP model: text tower, vision tower, projections and
@@ -85,7 +91,8 @@ type Model struct {
 // a checkpoint file in OpenAI's layout (see LoadOpenAI), whose tokenizer
 // files are looked for beside it. A model without tokenizer files loads;
 // its text methods taking strings return ErrNoTokenizer (give one with
-// WithTokenizer).
+// WithTokenizer). The weights are made resident (packed, and uploaded to
+// the device of WithDevice) before Load returns.
 func Load(path string, opts ...Option) (*Model, error) {
 	return LoadOpenAI(path, OpenAIOptions{}, opts...)
 }
@@ -119,7 +126,7 @@ func loadHub(dir string, opt loadOptions) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	store.WeightType = opt.WeightType
+	opt.Apply(store)
 	m, err := newModel(cfg, store)
 	if err != nil {
 		store.Close()
@@ -169,7 +176,9 @@ func (m *Model) attach(dir string) error {
 // Hub layout (text_model.*, vision_model.*, text_projection.weight,
 // visual_projection.weight, logit_scale). The store must stay open while
 // the model is used. The model has no image processor or tokenizer until
-// they are given with WithProcessor and WithTokenizer.
+// they are given with WithProcessor and WithTokenizer. New prepares the
+// store (checkpoint.Store.Prepare): the model computes on the store's
+// Device with its weights resident there, freed when the store is closed.
 func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	return newModel(cfg, store)
 }
@@ -196,15 +205,25 @@ func newModel(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if ls.Len() != 1 {
 		return nil, fmt.Errorf("clip: %s: %w: logit_scale has shape %v, want a scalar", store.Source, checkpoint.ErrMissingWeights, ls.Shape())
 	}
-	raw := ls.Contiguous().Data()[0]
+	raw := scalar(ls)
 	m.logitScale = float32(math.Exp(float64(raw)))
 	m.id = fingerprint(cfg, m.textProj.Weight(), m.visProj.Weight(), raw)
+	if err := store.Prepare(); err != nil {
+		return nil, fmt.Errorf("clip: %s: %w", store.Source, err)
+	}
 	return m, nil
 }
+
+// scalar returns the value of a one-element host weight.
+//
+//goformer:host reads the logit scale of the checkpoint at load
+func scalar(t *tensor.Tensor) float32 { return t.Contiguous().Data()[0] }
 
 // fingerprint identifies a model by its dimensions and the weights of its
 // projections (which any retraining changes), cheaply and independently of
 // the checkpoint format it was loaded from.
+//
+//goformer:host hashes the checkpoint's projection weights at load
 func fingerprint(cfg Config, tp, vp *tensor.Tensor, logitScale float32) [32]byte {
 	h := sha256.New()
 	h.Write([]byte("goformer/clip model v1\x00"))
@@ -252,6 +271,9 @@ func (m *Model) WithTokenizer(tok *tokenizer.CLIP) *Model {
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }
 
+// Device returns the device the model computes on (nil: the host).
+func (m *Model) Device() *tensor.Device { return m.text.tok.Device() }
+
 // Dim returns the width of the joint embedding space.
 func (m *Model) Dim() int { return m.cfg.ProjectionDim }
 
@@ -271,9 +293,9 @@ func (m *Model) Processor() *imageproc.Processor { return m.proc }
 // HasTokenizer reports whether the model can tokenize text.
 func (m *Model) HasTokenizer() bool { return m.tok != nil }
 
-// Close releases the memory mappings behind the weights. The model, and
-// the copies WithProcessor and WithTokenizer made of it, must not be used
-// afterwards.
+// Close releases the memory mappings behind the weights and what Load made
+// resident (packed weights, device memory). The model, and the copies
+// WithProcessor and WithTokenizer made of it, must not be used afterwards.
 func (m *Model) Close() error {
 	if m.owned == nil {
 		return nil
@@ -285,8 +307,8 @@ func (m *Model) Close() error {
 
 type textTower struct {
 	cfg    TextConfig
-	tok    *tensor.Tensor // [V, D]
-	pos    *tensor.Tensor // [maxPos, D]
+	tok    *tensor.Tensor // [V, D], on the model's device
+	pos    *tensor.Tensor // [maxPos, D], on the model's device
 	layers []*nn.EncoderBlock
 	final  *nn.LayerNorm
 }
@@ -302,13 +324,13 @@ func newEncoderLayers(w checkpoint.Weights, n, d, inter, heads int, act string, 
 		aw := lw.Sub("self_attn")
 		out[i] = &nn.EncoderBlock{
 			PreNorm: true,
-			Attn: &nn.Attention{
+			Attn: (&nn.Attention{
 				Q:     nn.NewLinear(aw.Sub("q_proj"), d, d, true),
 				K:     nn.NewLinear(aw.Sub("k_proj"), d, d, true),
 				V:     nn.NewLinear(aw.Sub("v_proj"), d, d, true),
 				O:     nn.NewLinear(aw.Sub("out_proj"), d, d, true),
 				Heads: heads,
-			},
+			}).FuseQKV(),
 			LN1: nn.NewLayerNorm(lw.Sub("layer_norm1"), d, float32(eps)),
 			LN2: nn.NewLayerNorm(lw.Sub("layer_norm2"), d, float32(eps)),
 			MLP: &nn.MLP{
@@ -324,8 +346,8 @@ func newEncoderLayers(w checkpoint.Weights, n, d, inter, heads int, act string, 
 func newTextTower(w checkpoint.Weights, c TextConfig) (*textTower, error) {
 	d := c.HiddenSize
 	t := &textTower{cfg: c}
-	t.tok = w.Tensor("embeddings.token_embedding.weight", c.VocabSize, d)
-	t.pos = w.Tensor("embeddings.position_embedding.weight", c.MaxPositionEmbeddings, d)
+	t.tok = w.Upload("embeddings.token_embedding.weight", c.VocabSize, d)
+	t.pos = w.Upload("embeddings.position_embedding.weight", c.MaxPositionEmbeddings, d)
 	var err error
 	t.layers, err = newEncoderLayers(w.Sub("encoder"), c.NumHiddenLayers, d, c.IntermediateSize, c.NumAttentionHeads, c.HiddenAct, c.LayerNormEps)
 	if err != nil {
@@ -354,9 +376,10 @@ func (t *textTower) poolIndex(ids []int) int {
 	return best
 }
 
-// forward returns the pooled output [B, D] (final layer norm applied) of
-// token sequences, which may differ in length. mask (optional) holds 1 for
-// tokens to attend to and 0 for padding, per sequence.
+// forward returns the pooled output [B, D] (final layer norm applied, on
+// the model's device) of token sequences, which may differ in length. mask
+// (optional) holds 1 for tokens to attend to and 0 for padding, per
+// sequence.
 //
 // Attention is causal, so the pooled position depends only on the tokens up
 // to it: the batch runs on the shortest prefix holding every pooled position.
@@ -389,14 +412,13 @@ func (t *textTower) forward(ctx context.Context, ids, mask [][]int) (*tensor.Ten
 		pool[i] = t.poolIndex(row)
 		tmax = max(tmax, pool[i]+1)
 	}
-	x := tensor.New(b, tmax, d)
-	xd := x.Data()
-	tokD := t.tok.Contiguous().Data()
-	posD := t.pos.Contiguous().Data()
-	var maskT *tensor.Tensor
+	// The token and position embeddings: the table rows gathered on the
+	// device, the positions added to every sequence. The attention mask
+	// (made on the host) goes up with the ids.
+	flat := make([]int, b*tmax)
+	var maskD []float32
 	for i, row := range ids {
 		for j := 0; j < tmax; j++ {
-			dst := xd[(i*tmax+j)*d : (i*tmax+j+1)*d]
 			id := t.cfg.PadTokenID
 			if j < len(row) {
 				id = row[j]
@@ -404,37 +426,67 @@ func (t *textTower) forward(ctx context.Context, ids, mask [][]int) (*tensor.Ten
 			if id < 0 || id >= t.cfg.VocabSize {
 				id = 0 // padding beyond the sequence, never attended to
 			}
-			tr := tokD[id*d : (id+1)*d]
-			pr := posD[j*d : (j+1)*d]
-			for k := range dst {
-				dst[k] = tr[k] + pr[k]
-			}
+			flat[i*tmax+j] = id
 			if mask != nil && j <= pool[i] && mask[i][j] == 0 {
-				if maskT == nil {
-					maskT = tensor.New(b, 1, tmax)
+				if maskD == nil {
+					maskD = make([]float32, b*tmax)
 				}
 				// transformers adds the dtype's minimum, not −Inf.
-				maskT.Set(-math.MaxFloat32, i, 0, j)
+				maskD[i*tmax+j] = -math.MaxFloat32
 			}
 		}
 	}
+	emb, err := tensor.Gather(t.tok, flat)
+	if err != nil {
+		return nil, fmt.Errorf("clip: text embeddings: %w", err)
+	}
+	x := emb.MustReshape(b, tmax, d)
+	pos := t.pos.Slice(0, 0, tmax)
+	err = tensor.AddInPlace(x, pos)
+	tensor.Release(pos)
+	if err != nil {
+		tensor.Release(x)
+		tensor.Release(emb)
+		return nil, fmt.Errorf("clip: text embeddings: %w", err)
+	}
+	var maskT *tensor.Tensor
+	if maskD != nil {
+		if maskT, err = t.tok.Device().FromHost(maskD, b, 1, tmax); err != nil {
+			tensor.Release(x)
+			tensor.Release(emb)
+			return nil, fmt.Errorf("clip: attention mask: %w", err)
+		}
+		defer tensor.Release(maskT)
+	}
 	opt := nn.AttnOptions{Causal: true, Mask: maskT}
-	for _, l := range t.layers {
+	for i, l := range t.layers {
 		if err := ctx.Err(); err != nil {
+			tensor.Release(x)
+			tensor.Release(emb)
 			return nil, err
 		}
 		y := l.Forward(x, opt)
 		tensor.Release(x) // recycled by the next layer or call
+		if i == 0 {
+			tensor.Release(emb) // x was a view of it
+		}
 		x = y
 	}
-	tensor.Release(maskT)
-	pooled := tensor.New(b, d)
-	pd := pooled.Data()
-	xd = x.Data()
+	// The pooled rows, one per sequence.
+	rowsAt := make([]int, b)
 	for i := range b {
-		copy(pd[i*d:(i+1)*d], xd[(i*tmax+pool[i])*d:(i*tmax+pool[i]+1)*d])
+		rowsAt[i] = i*tmax + pool[i]
 	}
+	xf := x.MustReshape(b*tmax, d)
+	pooled, err := tensor.Gather(xf, rowsAt)
+	tensor.Release(xf)
 	tensor.Release(x)
+	if len(t.layers) == 0 {
+		tensor.Release(emb)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("clip: pooling: %w", err)
+	}
 	y := t.final.Forward(pooled)
 	tensor.Release(pooled)
 	return y, nil
@@ -459,8 +511,8 @@ func newVisionTower(w checkpoint.Weights, c VisionConfig) (*visionTower, error) 
 	return &visionTower{cfg: c, enc: enc}, nil
 }
 
-// forward returns the pooled output [B, D]: the class token after the
-// encoder and post_layernorm.
+// forward returns the pooled output [B, D] on the model's device: the class
+// token after the encoder and post_layernorm.
 func (v *visionTower) forward(ctx context.Context, pix *tensor.Tensor) (*tensor.Tensor, error) {
 	c := v.cfg
 	if pix == nil || pix.Rank() != 4 || pix.Dim(0) < 1 || pix.Dim(1) != c.NumChannels || pix.Dim(2) != c.ImageSize || pix.Dim(3) != c.ImageSize {

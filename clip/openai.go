@@ -33,12 +33,14 @@ func loadOpenAI(file string, opt loadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store.WeightType = opt.WeightType
+	opt.Apply(store)
 	m, err := newModel(cfg, store)
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	if err := m.attach(filepath.Dir(file)); err != nil {
+		store.Close()
 		return nil, err
 	}
 	m.owned = store

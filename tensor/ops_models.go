@@ -9,6 +9,11 @@ type ModelOps interface {
 
 	// ops: vit
 
+	// UpsampleBicubic resizes a channels-last grid [H, W, C] bicubically
+	// (PyTorch's interpolate, align_corners=False, given scale factors):
+	// ViT position embeddings at another input size.
+	UpsampleBicubic(x *Tensor, outH, outW int, scaleH, scaleW float64) (*Tensor, error)
+
 	// ops: clip
 
 	// ops: whisper

@@ -22,6 +22,16 @@
 // weight names under any prefix; its fields are exported so that other
 // families can fill it from their own names and reuse its forward pass.
 //
+// # Devices
+//
+// With WithDevice (nn.WithDevice) the weights are uploaded and packed on a
+// tensor.Device at load, and the whole forward pass (embeddings, the
+// bicubic resizing of the position embeddings, the blocks, the pooler and
+// the classifier) runs there: pixel values go up once per call, Forward's
+// outputs stay on the device, and Classify brings only the logits down.
+// The ViT encoders of the other vision families run on their store's
+// device the same way.
+//
 // Models and encoders are immutable after construction and safe for
 // concurrent use.
 package vit

@@ -90,13 +90,21 @@ func (c EncoderConfig) validate() error {
 // fields are exported so that a tower under yet other names can be filled
 // from its own weights. An Encoder is immutable after construction and safe
 // for concurrent use.
+//
+// The constructors read every weight on the store's device (see
+// checkpoint.Weights.Upload and nn.WithDevice) and register the packing of
+// the linear layers with the store, whose Prepare (the model's Load) makes
+// them resident: the forward pass then runs on that device, taking pixel
+// values from the host or the device and returning device tensors (read
+// them with tensor.ToHost).
 type Encoder struct {
 	Config EncoderConfig
 	// Patch is the patch-embedding convolution.
 	Patch *nn.PatchEmbedding
-	// CLS is the class token [D].
+	// CLS is the class token [D], on the encoder's device.
 	CLS *tensor.Tensor
-	// Pos holds the position embeddings [1+NumPatches, D], class token first.
+	// Pos holds the position embeddings [1+NumPatches, D], class token
+	// first, on the encoder's device.
 	Pos *tensor.Tensor
 	// PreNorm, when set, normalizes the embeddings before the first block
 	// (CLIP's pre_layrnorm); nil for ViT.
@@ -137,8 +145,8 @@ func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	e := &Encoder{
 		Config: cfg,
 		Patch:  nn.NewPatchEmbedding(emb.Sub("patch_embeddings").Sub("projection"), cfg.NumChannels, d, cfg.PatchSize, cfg.PatchBias),
-		CLS:    emb.Tensor("cls_token", 1, 1, d).MustReshape(d),
-		Pos:    emb.Tensor("position_embeddings", 1, cfg.NumPatches()+1, d).MustReshape(cfg.NumPatches()+1, d),
+		CLS:    emb.Upload("cls_token", 1, 1, d).MustReshape(d),
+		Pos:    emb.Upload("position_embeddings", 1, cfg.NumPatches()+1, d).MustReshape(cfg.NumPatches()+1, d),
 		Norm:   nn.NewLayerNorm(w.Sub("layernorm"), d, eps),
 	}
 	for i := 0; i < cfg.NumLayers; i++ {
@@ -146,13 +154,13 @@ func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 		att := l.Sub("attention")
 		e.Layers = append(e.Layers, &nn.EncoderBlock{
 			PreNorm: true,
-			Attn: &nn.Attention{
+			Attn: (&nn.Attention{
 				Q:     nn.NewLinear(att.Sub("attention").Sub("query"), d, d, cfg.QKVBias),
 				K:     nn.NewLinear(att.Sub("attention").Sub("key"), d, d, cfg.QKVBias),
 				V:     nn.NewLinear(att.Sub("attention").Sub("value"), d, d, cfg.QKVBias),
 				O:     nn.NewLinear(att.Sub("output").Sub("dense"), d, d, true),
 				Heads: cfg.NumHeads,
-			},
+			}).FuseQKV(),
 			LN1: nn.NewLayerNorm(l.Sub("layernorm_before"), d, eps),
 			LN2: nn.NewLayerNorm(l.Sub("layernorm_after"), d, eps),
 			MLP: &nn.MLP{
@@ -163,6 +171,15 @@ func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 		})
 	}
 	return e, nil
+}
+
+// Device returns the device the encoder computes on (nil: the host): that
+// of its patch embedding's weight.
+func (e *Encoder) Device() *tensor.Device {
+	if e == nil || e.Patch == nil || e.Patch.W == nil {
+		return nil
+	}
+	return e.Patch.W.Device()
 }
 
 // checkPixels validates pixel values [B, C, H, W] against the encoder.
@@ -203,7 +220,14 @@ func (e *Encoder) Embeddings(pixels *tensor.Tensor, interpolate bool) (*tensor.T
 	if err := e.checkPixels(pixels, interpolate); err != nil {
 		return nil, err
 	}
-	patches, err := e.Patch.Forward(pixels)
+	px, err := e.Device().Upload(pixels)
+	if err != nil {
+		return nil, fmt.Errorf("vit: pixel values to %s: %w", e.Device(), err)
+	}
+	patches, err := e.Patch.Forward(px)
+	if px != pixels {
+		tensor.Release(px)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInput, err)
 	}
@@ -211,31 +235,59 @@ func (e *Encoder) Embeddings(pixels *tensor.Tensor, interpolate bool) (*tensor.T
 	pos := e.Pos
 	if interpolate {
 		if pos, err = interpolatePosEmbed(e.Pos, pixels.Dim(2)/e.Config.PatchSize, pixels.Dim(3)/e.Config.PatchSize, pixels.Dim(2) == pixels.Dim(3)); err != nil {
+			tensor.Release(patches)
 			return nil, err
 		}
 	}
-	if pos.Dim(0) != n+1 {
-		return nil, fmt.Errorf("%w: %d patches, %d position embeddings", ErrInput, n, pos.Dim(0)-1)
+	if np := pos.Dim(0) - 1; np != n {
+		if pos != e.Pos {
+			tensor.Release(pos)
+		}
+		tensor.Release(patches)
+		return nil, fmt.Errorf("%w: %d patches, %d position embeddings", ErrInput, n, np)
 	}
-	out := tensor.New(b, n+1, d)
-	od, pd, cls, pp := out.Data(), patches.Data(), e.CLS.Data(), pos.Data()
-	for bi := 0; bi < b; bi++ {
-		o := od[bi*(n+1)*d : (bi+1)*(n+1)*d]
-		for j := 0; j < d; j++ {
-			o[j] = cls[j] + pp[j]
-		}
-		src := pd[bi*n*d : (bi+1)*n*d]
-		for i := 0; i < n*d; i++ {
-			o[d+i] = src[i] + pp[d+i]
-		}
+	// [CLS; patches] + pos, each sum computed once as before: the class
+	// token and the patches are copied into place, then the position
+	// embeddings are added to every row of the batch.
+	out := e.Device().New(b, n+1, d)
+	err = e.assemble(out, patches, pos)
+	if pos != e.Pos {
+		tensor.Release(pos)
 	}
 	tensor.Release(patches)
+	if err != nil {
+		tensor.Release(out)
+		return nil, err
+	}
 	return out, nil
 }
 
-// Forward runs the encoder on pixel values [B, C, H, W] and returns the last
-// hidden state [B, 1+N, D] (after Norm when set). The context is checked
-// between blocks.
+// assemble writes the class token and the patch embeddings [B, N, D] into
+// out [B, 1+N, D] and adds the position embeddings pos [1+N, D].
+func (e *Encoder) assemble(out, patches, pos *tensor.Tensor) error {
+	b, n, d := patches.Dim(0), patches.Dim(1), patches.Dim(2)
+	clsDst := out.Slice(1, 0, 1)
+	defer tensor.Release(clsDst)
+	cls, err := e.CLS.Expand(b, 1, d)
+	if err != nil {
+		return err
+	}
+	defer tensor.Release(cls)
+	if err := tensor.Copy(clsDst, cls); err != nil {
+		return err
+	}
+	rest := out.Slice(1, 1, n+1)
+	defer tensor.Release(rest)
+	if err := tensor.Copy(rest, patches); err != nil {
+		return err
+	}
+	return tensor.AddInPlace(out, pos)
+}
+
+// Forward runs the encoder on pixel values [B, C, H, W] (on the host or the
+// encoder's device) and returns the last hidden state [B, 1+N, D] (after
+// Norm when set) on the encoder's device. The context is checked between
+// blocks.
 func (e *Encoder) Forward(ctx context.Context, pixels *tensor.Tensor, interpolate bool) (*tensor.Tensor, error) {
 	last, _, err := e.forward(ctx, pixels, interpolate, false)
 	return last, err
@@ -264,7 +316,8 @@ func (e *Encoder) forward(ctx context.Context, pixels *tensor.Tensor, interpolat
 }
 
 // ForwardEmbeddings runs the blocks (and PreNorm, Norm when set) on
-// embeddings [B, T, D] as returned by Embeddings.
+// embeddings [B, T, D] as returned by Embeddings (on the host or the
+// encoder's device).
 func (e *Encoder) ForwardEmbeddings(ctx context.Context, x *tensor.Tensor) (*tensor.Tensor, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -272,7 +325,11 @@ func (e *Encoder) ForwardEmbeddings(ctx context.Context, x *tensor.Tensor) (*ten
 	if x == nil || x.Rank() != 3 || x.Dim(2) != e.Config.HiddenSize || x.Dim(0) < 1 || x.Dim(1) < 1 {
 		return nil, fmt.Errorf("%w: embeddings must be [batch, tokens, %d]", ErrInput, e.Config.HiddenSize)
 	}
-	last, _, err := e.run(ctx, x, false, false)
+	xd, err := e.Device().Upload(x)
+	if err != nil {
+		return nil, fmt.Errorf("vit: embeddings to %s: %w", e.Device(), err)
+	}
+	last, _, err := e.run(ctx, xd, xd != x, false)
 	return last, err
 }
 
@@ -295,6 +352,14 @@ func (e *Encoder) run(ctx context.Context, x *tensor.Tensor, own, collect bool) 
 	}
 	for i, l := range e.Layers {
 		if err := ctx.Err(); err != nil {
+			if own && !collect {
+				tensor.Release(x)
+			}
+			for _, h := range hidden {
+				if h != x || own {
+					tensor.Release(h)
+				}
+			}
 			return nil, nil, fmt.Errorf("vit: encoder stopped before layer %d: %w", i, err)
 		}
 		// Blocks return a new tensor and leave their input untouched, so

@@ -58,12 +58,19 @@ type Option = nn.LoadOption
 // accuracy measured on the fixtures is in tensor/PERFORMANCE.md).
 func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 
+// WithDevice builds the model on device d (nn.WithDevice): its weights are
+// uploaded and packed there by Load, Forward runs there, taking pixel
+// values from the host and returning tensors on d, and Close frees the
+// device memory. nil is the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
+
 // Load reads a ViT model from a Hub-layout directory: config.json (see
 // ParseConfig), the weights (model.safetensors preferred, else
 // pytorch_model.bin; all missing, mis-shaped and unexpected tensors are
 // reported in one error wrapping checkpoint.ErrMissingWeights) and
 // preprocessor_config.json (when absent, ViTImageProcessor defaults at the
-// model's image size).
+// model's image size). The weights are made resident (packed, and uploaded
+// to the device of WithDevice) before Load returns.
 func Load(dir string, opts ...Option) (*Model, error) {
 	o, err := nn.ApplyLoadOptions(opts)
 	if err != nil {
@@ -102,7 +109,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // tensor is reported in one error wrapping checkpoint.ErrMissingWeights. The model
 // preprocesses images with ViTImageProcessor defaults at its image size
 // (see WithProcessor). The store stays the caller's: Close does not close
-// it, and it must stay open while the model is used.
+// it, and it must stay open while the model is used. New prepares the
+// store (checkpoint.Store.Prepare): the model computes on the store's
+// Device with its weights resident there, freed when the store is closed.
 func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if store == nil {
 		return nil, fmt.Errorf("vit: %w: nil weight store", checkpoint.ErrMissingWeights)
@@ -163,8 +172,14 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if err := store.Err(true, ignore...); err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
+	if err := store.Prepare(); err != nil {
+		return nil, fmt.Errorf("vit: %s: %w", store.Source, err)
+	}
 	return m, nil
 }
+
+// Device returns the device the model computes on (nil: the host).
+func (m *Model) Device() *tensor.Device { return m.Encoder.Device() }
 
 // Processor returns the image processor that turns images into the model's
 // pixel values: the one of the directory's preprocessor_config.json for a
@@ -182,8 +197,9 @@ func (m *Model) WithProcessor(p *imageproc.Processor) *Model {
 	return &c
 }
 
-// Close releases the memory mapping of the weights. The model must not be
-// used afterwards.
+// Close releases the memory mapping of the weights and what Load made
+// resident (packed weights, device memory). The model must not be used
+// afterwards.
 func (m *Model) Close() error {
 	if m == nil || m.store == nil {
 		return nil
@@ -201,7 +217,9 @@ type Options struct {
 	OutputHiddenStates bool
 }
 
-// Output is the result of Forward for a batch of B images.
+// Output is the result of Forward for a batch of B images. Its tensors are
+// on the model's device (read them with tensor.ToHost or tensor.HostData
+// when that is not the host).
 type Output struct {
 	// LastHiddenState is the final-normalized hidden state [B, 1+N, D]
 	// (class token first), usable as patch embeddings.
@@ -235,34 +253,30 @@ func (o *Output) Release() {
 }
 
 // Forward runs the model on pixel values [B, C, H, W] as made by
-// imageproc.Processor.PreprocessBatch. The context is checked between layers.
+// imageproc.Processor.PreprocessBatch (on the host, or on the model's
+// device). The context is checked between layers.
 func (m *Model) Forward(ctx context.Context, pixels *tensor.Tensor, opt Options) (*Output, error) {
 	hidden, states, err := m.Encoder.forward(ctx, pixels, opt.InterpolatePosEncoding, opt.OutputHiddenStates)
 	if err != nil {
 		return nil, err
 	}
-	b, d := hidden.Dim(0), hidden.Dim(2)
-	cls := tensor.New(b, d)
-	hd, cd := hidden.Data(), cls.Data()
-	for i := 0; i < b; i++ {
-		copy(cd[i*d:(i+1)*d], hd[i*hidden.Dim(1)*d:])
+	cls, err := tensor.Position(hidden, 0)
+	if err != nil {
+		return nil, err
 	}
 	out := &Output{LastHiddenState: hidden, Pooled: cls, HiddenStates: states}
 	if m.Classifier != nil {
 		out.Logits = m.Classifier.Forward(cls)
 	}
 	if m.Pooler != nil {
-		p := m.Pooler.Forward(cls)
-		tensor.MapInPlace(p, tensor.Tanh)
-		out.Pooled = p
+		out.Pooled = m.Pooler.ForwardAct(cls, tensor.Tanh)
 		tensor.Release(cls) // the logits, if any, are computed
-
 	}
 	return out, nil
 }
 
 // Logits returns the classification logits [B, num_labels] for pixel values
-// [B, C, H, W] at the model's image size.
+// [B, C, H, W] at the model's image size, on the model's device.
 func (m *Model) Logits(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
 	if m.Classifier == nil {
 		return nil, ErrNoClassifier
@@ -271,7 +285,10 @@ func (m *Model) Logits(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tens
 	if err != nil {
 		return nil, err
 	}
-	return out.Logits, nil
+	logits := out.Logits
+	out.Logits = nil
+	out.Release()
+	return logits, nil
 }
 
 // ForwardImages preprocesses images with the model's Processor and runs
@@ -314,14 +331,31 @@ func (m *Model) ClassifyBatch(ctx context.Context, imgs []image.Image, k int) ([
 	if err != nil {
 		return nil, err
 	}
-	return TopK(out.Logits, m.Labels, k), nil
+	defer out.Release()
+	return topK(out.Logits, m.Labels, k)
 }
 
 // TopK turns logits [B, C] into the k most probable classes per row (softmax
 // probabilities, best first, ties by lower index). k ≤ 0 or k > C gives all
 // C classes. labels names the classes; missing names are left empty.
+// Logits on a device are downloaded first (nil is returned if that fails).
 func TopK(logits *tensor.Tensor, labels []string, k int) [][]Prediction {
-	probs := tensor.Softmax(logits)
+	res, _ := topK(logits, labels, k)
+	return res
+}
+
+// topK is TopK, reporting a failed download.
+//
+//goformer:host ranking the downloaded logits of a classification
+func topK(logits *tensor.Tensor, labels []string, k int) ([][]Prediction, error) {
+	h, err := tensor.ToHost(logits)
+	if err != nil {
+		return nil, fmt.Errorf("vit: logits: %w", err)
+	}
+	probs := tensor.Softmax(h)
+	if h != logits {
+		tensor.Release(h)
+	}
 	c := probs.Dim(-1)
 	rows := probs.Len() / max(c, 1)
 	if k <= 0 || k > c {
@@ -346,5 +380,6 @@ func TopK(logits *tensor.Tensor, labels []string, k int) [][]Prediction {
 		}
 		res[r] = preds
 	}
-	return res
+	tensor.Release(probs)
+	return res, nil
 }

@@ -37,8 +37,8 @@ func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	e := &Encoder{
 		Config:     cfg,
 		Patch:      nn.NewPatchEmbedding(emb.Sub("patch_embedding"), cfg.NumChannels, d, cfg.PatchSize, false),
-		CLS:        emb.Tensor("class_embedding", d),
-		Pos:        emb.Tensor("position_embedding.weight", cfg.NumPatches()+1, d),
+		CLS:        emb.Upload("class_embedding", d),
+		Pos:        emb.Upload("position_embedding.weight", cfg.NumPatches()+1, d),
 		PreNorm:    nn.NewLayerNorm(w.Sub("pre_layrnorm"), d, eps),
 		PooledNorm: nn.NewLayerNorm(w.Sub("post_layernorm"), d, eps),
 	}
@@ -47,13 +47,13 @@ func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 		a := l.Sub("self_attn")
 		e.Layers = append(e.Layers, &nn.EncoderBlock{
 			PreNorm: true,
-			Attn: &nn.Attention{
+			Attn: (&nn.Attention{
 				Q:     nn.NewLinear(a.Sub("q_proj"), d, d, true),
 				K:     nn.NewLinear(a.Sub("k_proj"), d, d, true),
 				V:     nn.NewLinear(a.Sub("v_proj"), d, d, true),
 				O:     nn.NewLinear(a.Sub("out_proj"), d, d, true),
 				Heads: cfg.NumHeads,
-			},
+			}).FuseQKV(),
 			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
 			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
 			MLP: &nn.MLP{
@@ -108,8 +108,8 @@ func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, err
 	e := &Encoder{
 		Config: cfg,
 		Patch:  nn.NewPatchEmbedding(emb.Sub("patch_embedding"), cfg.NumChannels, d, cfg.PatchSize, true),
-		CLS:    emb.Tensor("class_embedding", 1, 1, d).MustReshape(d),
-		Pos:    emb.Tensor("position_embedding", 1, n, d).MustReshape(n, d),
+		CLS:    emb.Upload("class_embedding", 1, 1, d).MustReshape(d),
+		Pos:    emb.Upload("position_embedding", 1, n, d).MustReshape(n, d),
 		Norm:   nn.NewLayerNorm(w.Sub("post_layernorm"), d, eps),
 	}
 	for i := 0; i < cfg.NumLayers; i++ {
@@ -120,11 +120,11 @@ func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, err
 		}
 		e.Layers = append(e.Layers, &nn.EncoderBlock{
 			PreNorm: true,
-			Attn: &nn.Attention{
+			Attn: (&nn.Attention{
 				Q: qkv.Rows(0, d), K: qkv.Rows(d, 2*d), V: qkv.Rows(2*d, 3*d),
 				O:     nn.NewLinear(l.Sub("self_attn.projection"), d, d, true),
 				Heads: cfg.NumHeads,
-			},
+			}).FuseQKV(),
 			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
 			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
 			MLP: &nn.MLP{
@@ -138,17 +138,18 @@ func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, err
 }
 
 // qkvBias reads the fused projection's bias [3D] under a (the view of
-// "self_attn."): qkv.bias, or q_bias and v_bias with a zero key bias
-// between them when only those are stored.
+// "self_attn.") on the store's device: qkv.bias, or q_bias and v_bias with
+// a zero key bias between them when only those are stored (joined on the
+// host at load, then uploaded).
 func qkvBias(a checkpoint.Weights, d int) *tensor.Tensor {
 	if a.Has("qkv.bias") || !a.Has("q_bias") || !a.Has("v_bias") {
-		return a.Tensor("qkv.bias", 3*d)
+		return a.Upload("qkv.bias", 3*d)
 	}
-	b := tensor.New(3 * d)
-	bd := b.Data()
-	copy(bd[:d], a.Tensor("q_bias", d).Contiguous().Data())
-	copy(bd[2*d:], a.Tensor("v_bias", d).Contiguous().Data())
-	return b
+	b, err := tensor.Concat(0, a.Tensor("q_bias", d), tensor.New(d), a.Tensor("v_bias", d))
+	if err != nil { // not reached: the shapes are checked by Tensor
+		panic(err)
+	}
+	return a.UploadTensor(b)
 }
 
 // Pooled returns the class token of each row of a last hidden state
