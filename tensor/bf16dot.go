@@ -128,6 +128,7 @@ type bfJob struct {
 	ldb           int
 	converting    bool
 	splitN        bool
+	group         int // panels per unit of work when splitting N
 	units, chunks int
 }
 
@@ -185,7 +186,13 @@ func gemmBF16Dot(threads, m int, alpha float32, a []float32, lda int, b *PackedB
 	j.converting = false
 	mr := j.mr()
 	j.splitN = b.npan >= 2*w || m < mr*w
-	j.units = b.npan
+	// A few rows go through the wide kernels: hand panels out in their
+	// groups.
+	j.group = 1
+	if j.set != nil && m < len(j.set.Wide) && j.set.Wide[m].NP > 1 {
+		j.group = j.set.Wide[m].NP
+	}
+	j.units = (b.npan + j.group - 1) / j.group
 	if !j.splitN {
 		j.units = (m + mr - 1) / mr
 	}
@@ -209,7 +216,7 @@ func (j *bfJob) runChunk(i int) {
 	}
 	lo, hi := i*j.units/j.chunks, (i+1)*j.units/j.chunks
 	if j.splitN {
-		j.block(0, j.m, lo*bfNR, min(j.b.n, hi*bfNR))
+		j.block(0, j.m, lo*j.group*bfNR, min(j.b.n, hi*j.group*bfNR))
 		return
 	}
 	mr := j.mr()

@@ -316,14 +316,14 @@ func BF16Gemm512M13(kp int, a *uint16, lda int, b *uint16, bstride int, c *float
 // BF16Gemm512M14 computes a 14x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
 func BF16Gemm512M14(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
 
-// BF16Gemm512M1x128 computes a 1x128 bfloat16 tile (4 full panels) with AVX512-BF16; see BF16Kernel.
-func BF16Gemm512M1x128(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+// BF16Gemm512M1x256 computes a 1x256 bfloat16 tile (8 full panels) with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M1x256(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
 
-// BF16Gemm512M2x64 computes a 2x64 bfloat16 tile (2 full panels) with AVX512-BF16; see BF16Kernel.
-func BF16Gemm512M2x64(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+// BF16Gemm512M2x128 computes a 2x128 bfloat16 tile (4 full panels) with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M2x128(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
 
-// BF16Gemm512M3x64 computes a 3x64 bfloat16 tile (2 full panels) with AVX512-BF16; see BF16Kernel.
-func BF16Gemm512M3x64(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+// BF16Gemm512M3x128 computes a 3x128 bfloat16 tile (4 full panels) with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M3x128(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
 
 // RoundBF16x512 sets dst[i] to float32(alpha·src[i]) rounded to bfloat16 for i < n; see RoundBF16Go.
 func RoundBF16x512(dst *uint16, src *float32, n int, alpha float32)

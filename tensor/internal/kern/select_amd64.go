@@ -42,9 +42,9 @@ func init() {
 				BF16Gemm512M8, BF16Gemm512M9, BF16Gemm512M10, BF16Gemm512M11, BF16Gemm512M12, BF16Gemm512M13, BF16Gemm512M14},
 			Wide: make([]BF16Wide, 15),
 		}
-		set.Wide[1] = BF16Wide{NP: 4, K: BF16Gemm512M1x128}
-		set.Wide[2] = BF16Wide{NP: 2, K: BF16Gemm512M2x64}
-		set.Wide[3] = BF16Wide{NP: 2, K: BF16Gemm512M3x64}
+		set.Wide[1] = BF16Wide{NP: 8, K: BF16Gemm512M1x256}
+		set.Wide[2] = BF16Wide{NP: 4, K: BF16Gemm512M2x128}
+		set.Wide[3] = BF16Wide{NP: 4, K: BF16Gemm512M3x128}
 		bf16sets = append(bf16sets, set)
 	}
 	if cpu.X86.HasAVX2 {
