@@ -271,6 +271,12 @@ func TestBF16DotPack(t *testing.T) {
 		}
 	}
 
+	p.Free()
+	p.Free() // a second Free does nothing
+	if p.bf != nil || p.Bytes() != 0 {
+		t.Fatalf("freed weight still holds %d bytes", p.Bytes())
+	}
+
 	// 16-bit checkpoints.
 	x := MustFromData(randSlice(r, 3*k), 3, k)
 	for _, src := range []WeightType{WeightBF16, WeightF16} {

@@ -61,7 +61,7 @@ func (p *PackedB) Free() {
 		m.unmap()
 	}
 	p.maps = nil
-	p.data, p.half, p.q8, p.qsc, p.raw, p.devData = nil, nil, nil, nil, nil, nil
+	p.data, p.half, p.q8, p.qsc, p.bf, p.raw, p.devData = nil, nil, nil, nil, nil, nil, nil
 }
 
 // Device returns the device holding the packed weight (nil: the host).
