@@ -169,7 +169,8 @@ type options struct {
 // WithWeightType packs float32 weights of linear layers as t
 // (tensor.WeightF16 or WeightBF16: half the memory), or quantizes the
 // weights of linear layers to int8 (tensor.WeightQ8: a quarter of
-// float32's memory, activations quantized on the fly).
+// float32's memory, activations quantized on the fly), or makes linear
+// layers compute in bfloat16 (tensor.WeightBF16Dot, with AVX512-BF16).
 func WithWeightType(t tensor.WeightType) Option { return func(o *options) { o.load.WeightType = t } }
 
 // WithKVType keeps decoders' cross-attention keys and values as t.

@@ -31,7 +31,8 @@ type Store struct {
 	// stored as F16 or BF16 in the checkpoint are kept in their own type
 	// regardless, which is exact). WeightQ8 quantizes the weights of every
 	// linear layer to int8, whatever their checkpoint type (see
-	// tensor.WeightQ8). Set it before building the model.
+	// tensor.WeightQ8); WeightBF16Dot makes every linear layer compute in
+	// bfloat16 (see tensor.WeightBF16Dot). Set it before building the model.
 	WeightType tensor.WeightType
 
 	// Device, when not nil, is where the model built from this store
@@ -409,14 +410,15 @@ func (w Weights) Half(name string, shape ...int) (*Half, bool) {
 func (w Weights) Err() error { return w.store.Err(false) }
 
 // PackType is the element type a layer built from tensor name keeps its
-// packed weight in: WeightQ8 when that is the store's WeightType (int8
-// quantization applies to every checkpoint type), else the checkpoint's
+// packed weight in: WeightQ8 or WeightBF16Dot when that is the store's
+// WeightType (they apply to every checkpoint type), else the checkpoint's
 // type when that is F16 or BF16 (exact), else the store's WeightType. Model code that builds a linear layer by
 // hand (a projection tied to an embedding) sets its type from it.
 func (w Weights) PackType(name string) tensor.WeightType {
-	if w.store.WeightType == tensor.WeightQ8 {
-		// int8 quantization applies to every checkpoint type.
-		return tensor.WeightQ8
+	if t := w.store.WeightType; t == tensor.WeightQ8 || t == tensor.WeightBF16Dot {
+		// int8 quantization and bfloat16 compute apply to every
+		// checkpoint type.
+		return t
 	}
 	switch w.DType(name) {
 	case "F16":

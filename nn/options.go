@@ -37,7 +37,9 @@ func WithDevice(d *tensor.Device) LoadOption {
 // WithWeightType packs the float32 weights of linear layers as t
 // (tensor.WeightF16 or WeightBF16) instead of float32, or quantizes the
 // weights of linear layers to int8 (tensor.WeightQ8, whatever their
-// checkpoint type; products then quantize their activations too).
+// checkpoint type; products then quantize their activations too), or
+// makes linear layers compute in bfloat16 (tensor.WeightBF16Dot, whatever
+// their checkpoint type).
 func WithWeightType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.WeightType = t }
 }
@@ -81,13 +83,13 @@ func (o LoadOptions) ApplyKV(blocks []*DecoderBlock) {
 }
 
 // CheckWeightType returns an error wrapping ErrConfig unless t is one of
-// tensor.WeightF32, WeightF16, WeightBF16 and WeightQ8.
+// tensor.WeightF32, WeightF16, WeightBF16, WeightQ8 and WeightBF16Dot.
 func CheckWeightType(t tensor.WeightType) error {
 	switch t {
-	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16, tensor.WeightQ8:
+	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16, tensor.WeightQ8, tensor.WeightBF16Dot:
 		return nil
 	}
-	return fmt.Errorf("%w: unknown weight type %d (want F32, F16, BF16 or Q8)", ErrConfig, int(t))
+	return fmt.Errorf("%w: unknown weight type %d (want F32, F16, BF16, Q8 or BF16Dot)", ErrConfig, int(t))
 }
 
 // CheckKVType returns an error wrapping ErrConfig unless t is one of

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 
 	"github.com/goformer/goformer/tensor/internal/kern"
@@ -28,6 +29,9 @@ type PackedB struct {
 	// offset by 128, and qsc their scales per panel, K block and column.
 	q8  []byte
 	qsc []float32
+	// bf holds the panels of a WeightBF16Dot matrix (see bf16dot.go):
+	// bfloat16 pairs along K.
+	bf []uint16
 	// Without kernels: the source matrix, op(B) = raw or rawᵀ.
 	raw      []float32
 	rawTrans bool
@@ -57,7 +61,7 @@ func (p *PackedB) Free() {
 		m.unmap()
 	}
 	p.maps = nil
-	p.data, p.half, p.q8, p.qsc, p.raw, p.devData = nil, nil, nil, nil, nil, nil
+	p.data, p.half, p.q8, p.qsc, p.bf, p.raw, p.devData = nil, nil, nil, nil, nil, nil, nil
 }
 
 // Device returns the device holding the packed weight (nil: the host).
@@ -88,14 +92,22 @@ type WeightType int
 // (per row and block) and multiply in integers (AVX512-VNNI where the CPU
 // has it, portable Go elsewhere, with identical results), at the cost of
 // both roundings (see PERFORMANCE.md for the measured accuracy).
+//
+// BF16Dot stores weights as bfloat16 like BF16, but computes in bfloat16
+// too (see bf16dot.go): products round their activations to bfloat16 on
+// the fly and multiply pairs of them with AVX512-BF16 (VDPBF16PS) into
+// float32 sums where the CPU has it, in portable Go with identical results
+// elsewhere (much slower there). Both roundings cost precision: about
+// 2.4e-3 rms relative error per product (see PERFORMANCE.md).
 const (
 	WeightF32 WeightType = iota
 	WeightF16
 	WeightBF16
 	WeightQ8
+	WeightBF16Dot
 )
 
-// String returns "F32", "F16", "BF16" or "Q8".
+// String returns "F32", "F16", "BF16", "Q8" or "BF16Dot".
 func (t WeightType) String() string {
 	switch t {
 	case WeightF16:
@@ -104,6 +116,8 @@ func (t WeightType) String() string {
 		return "BF16"
 	case WeightQ8:
 		return "Q8"
+	case WeightBF16Dot:
+		return "BF16Dot"
 	}
 	return "F32"
 }
@@ -147,6 +161,8 @@ func PackWeightWith(w *Tensor, t WeightType, done func(rows []float32)) (*Packed
 	case WeightF32, WeightF16, WeightBF16:
 	case WeightQ8:
 		return packQ8(src, n, k, done), nil
+	case WeightBF16Dot:
+		return packBF16Dot(src, n, k, done), nil
 	default:
 		return nil, fmt.Errorf("tensor: packing weight as unknown type %v", t)
 	}
@@ -257,6 +273,9 @@ func (p *PackedB) Bytes() int {
 	if p.kind == WeightQ8 {
 		return len(p.q8) + 4*len(p.qsc)
 	}
+	if p.kind == WeightBF16Dot {
+		return 2 * len(p.bf)
+	}
 	if p.half != nil {
 		return 2 * len(p.half)
 	}
@@ -326,6 +345,10 @@ func gemmPacked(threads, m int, alpha float32, a []float32, lda int, b *PackedB,
 	}
 	if b.kind == WeightQ8 {
 		gemmQ8(threads, m, alpha, a, lda, b, beta, c, ldc, bias, act)
+		return
+	}
+	if b.kind == WeightBF16Dot {
+		gemmBF16Dot(threads, m, alpha, a, lda, b, beta, c, ldc, bias, act)
 		return
 	}
 	if b.set == nil {
@@ -545,8 +568,9 @@ func linearPackedPad(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float3
 // GatherPacked returns rows ids of the [N, K] weight w holds (output
 // columns of the product) as a new float32 tensor [len(ids), K]: a
 // projection tied to an embedding table looks tokens up in the one
-// resident copy. F32 and 16-bit weights give their stored values exactly;
-// a WeightQ8 weight is not supported (its codes are not the table).
+// resident copy. F32 and 16-bit weights (WeightBF16Dot included) give
+// their stored values exactly; a WeightQ8 weight is not supported (its
+// codes are not the table).
 func GatherPacked(w *PackedB, ids []int) (*Tensor, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: gather from a nil packed weight", ErrShape)
@@ -566,6 +590,14 @@ func GatherPacked(w *PackedB, ids []int) (*Tensor, error) {
 	out := newUninit(len(ids), k)
 	for r, j := range ids {
 		dst := out.data[r*k : (r+1)*k]
+		if w.kind == WeightBF16Dot {
+			k2 := (k + 1) &^ 1
+			col := w.bf[j/bfNR*k2*bfNR+2*(j%bfNR):]
+			for kk := range dst {
+				dst[kk] = math.Float32frombits(uint32(col[(kk>>1)*(2*bfNR)+(kk&1)]) << 16)
+			}
+			continue
+		}
 		if w.raw != nil {
 			if w.rawTrans {
 				copy(dst, w.raw[j*w.rawLd:j*w.rawLd+k])

@@ -100,8 +100,8 @@ func packQ8Rows(n, k int, row func(j int, buf []float32) []float32, release func
 
 // PackWeightHalfAs is PackWeightHalf for a weight of 16-bit type src
 // (WeightF16 or WeightBF16) kept as t: src itself (PackWeightHalf), or
-// WeightQ8, quantized row by row from the 16-bit values without a float32
-// copy of the whole weight; other types widen it first.
+// WeightQ8 or WeightBF16Dot, converted row by row from the 16-bit values
+// without a float32 copy of the whole weight; other types widen it first.
 func PackWeightHalfAs(w []uint16, src WeightType, n, k int, t WeightType, done func(rows []uint16)) (*PackedB, error) {
 	return PackWeightHalfOn(nil, w, src, n, k, t, done)
 }
@@ -124,6 +124,9 @@ func PackWeightHalfOn(d *Device, w []uint16, src WeightType, n, k int, t WeightT
 	}
 	if n <= 0 || k <= 0 || k > len(w) || n > len(w)/k {
 		return nil, fmt.Errorf("%w: packing a [%d, %d] weight from %d values", ErrShape, n, k, len(w))
+	}
+	if t == WeightBF16Dot {
+		return packBF16Half(w, src, n, k, done), nil
 	}
 	if t != WeightQ8 {
 		f := make([]float32, n*k)

@@ -260,18 +260,23 @@ func (w *weightFlag) Set(s string) error {
 			return fmt.Errorf("%q: keys and values are f32, f16 or bf16", s)
 		}
 		w.t = tensor.WeightQ8
+	case "bf16dot":
+		if w.kv {
+			return fmt.Errorf("%q: keys and values are f32, f16 or bf16", s)
+		}
+		w.t = tensor.WeightBF16Dot
 	default:
 		if w.kv {
 			return fmt.Errorf("%q is not f32, f16 or bf16", s)
 		}
-		return fmt.Errorf("%q is not f32, f16, bf16 or q8", s)
+		return fmt.Errorf("%q is not f32, f16, bf16, q8 or bf16dot", s)
 	}
 	return nil
 }
 
 // weightsFlag adds -weights to fs.
 func weightsFlag(fs *flag.FlagSet) {
-	fs.Var(&weightFlag{}, "weights", "keep float32 weights packed as f16 or bf16: half their memory and of each decoded token's reads, rounding them (~7e-4 of the largest logit for f16; 16-bit checkpoints stay 16-bit regardless); or q8: linear layers' weights quantized to int8 (a quarter of float32's memory; activations quantized on the fly, about 1% error per product, see tensor/PERFORMANCE.md)")
+	fs.Var(&weightFlag{}, "weights", "keep float32 weights packed as f16 or bf16: half their memory and of each decoded token's reads, rounding them (~7e-4 of the largest logit for f16; 16-bit checkpoints stay 16-bit regardless); or q8: linear layers' weights quantized to int8 (a quarter of float32's memory; activations quantized on the fly, about 1% error per product, see tensor/PERFORMANCE.md); or bf16dot: linear layers compute in bfloat16 (weights and activations rounded, float32 sums; AVX512-BF16 where the CPU has it, much slower portable Go elsewhere; about 0.25% error per product)")
 	fs.String("device", "cpu", "where the model runs: cpu; cuda or cuda:N (an NVIDIA GPU, in a build with -tags cuda); check (the CPU through the checking device of the tests)")
 	fs.Int("threads", 0, "threads for the kernels (0: one per core, GOMAXPROCS; the environment variable GOMAXPROCS also caps Go's own threads)")
 	fs.Var(&weightFlag{kv: true}, "kv", "keep the decoders' cross-attention keys and values (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~1e-5 of the largest logit for f16)")

@@ -273,3 +273,57 @@ func Q8Gemm256M1(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *flo
 
 // Q8Gemm256M2 computes a 2x32 int8 tile with AVX2 (full tiles only); see Q8Kernel.
 func Q8Gemm256M2(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M1 computes a 1x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M1(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M2 computes a 2x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M2(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M3 computes a 3x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M3(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M4 computes a 4x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M4(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M5 computes a 5x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M5(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M6 computes a 6x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M6(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M7 computes a 7x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M7(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M8 computes a 8x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M8(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M9 computes a 9x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M9(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M10 computes a 10x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M10(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M11 computes a 11x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M11(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M12 computes a 12x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M12(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M13 computes a 13x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M13(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M14 computes a 14x32 bfloat16 tile with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M14(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M1x256 computes a 1x256 bfloat16 tile (8 full panels) with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M1x256(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M2x128 computes a 2x128 bfloat16 tile (4 full panels) with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M2x128(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// BF16Gemm512M3x128 computes a 3x128 bfloat16 tile (4 full panels) with AVX512-BF16; see BF16Kernel.
+func BF16Gemm512M3x128(kp int, a *uint16, lda int, b *uint16, bstride int, c *float32, ldc int, bias *float32, mask uint64, flags int)
+
+// RoundBF16x512 sets dst[i] to float32(alpha·src[i]) rounded to bfloat16 for i < n; see RoundBF16Go.
+func RoundBF16x512(dst *uint16, src *float32, n int, alpha float32)

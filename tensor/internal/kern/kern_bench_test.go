@@ -80,3 +80,38 @@ func benchMicroQ8(b *testing.B, set *Q8Set, mr int) {
 		})
 	}
 }
+
+// BenchmarkMicroBF16 is the bfloat16 micro-kernel on L1-resident operands
+// (128 K pairs), in GFLOP/s (2 per multiply-add) and as a multiple of the
+// float32 FMA peak measured alongside (VDPBF16PS does 2 multiply-adds per
+// 32-bit lane: 2 is the ideal where both issue at the same rate). mr×w
+// names the wide kernels (w columns).
+func BenchmarkMicroBF16(b *testing.B) {
+	if len(bf16sets) == 0 {
+		b.Skip(noBF16)
+	}
+	for _, set := range bf16sets {
+		for _, mr := range []int{1, 2, 3, 4, 5, 8, 14} {
+			kp := 128
+			a := make([]uint16, 14*2*kp)
+			bb := make([]uint16, 4*64*kp)
+			c := make([]float32, 14*128)
+			b.Run(fmt.Sprintf("%s/%d", set.Name, mr), func(b *testing.B) {
+				g, f := interleaved(func() {
+					set.M[mr](kp, &a[0], 2*kp, &bb[0], 0, &c[0], 128, nil, 0xffffffff, 1)
+				}, float64(2*mr*32*2*kp), 300*time.Millisecond)
+				b.ReportMetric(g, "GFLOP/s")
+				b.ReportMetric(f, "×FMA-peak")
+			})
+			if w := set.Wide[mr]; w.NP > 1 {
+				b.Run(fmt.Sprintf("%s/%dx%d", set.Name, mr, 32*w.NP), func(b *testing.B) {
+					g, f := interleaved(func() {
+						w.K(kp, &a[0], 2*kp, &bb[0], 128*kp, &c[0], 128, nil, 0, 1)
+					}, float64(2*mr*32*w.NP*2*kp), 300*time.Millisecond)
+					b.ReportMetric(g, "GFLOP/s")
+					b.ReportMetric(f, "×FMA-peak")
+				})
+			}
+		}
+	}
+}

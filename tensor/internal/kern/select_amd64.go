@@ -34,6 +34,19 @@ func init() {
 				Q8Gemm512M8, Q8Gemm512M9, Q8Gemm512M10, Q8Gemm512M11, Q8Gemm512M12, Q8Gemm512M13, Q8Gemm512M14},
 		})
 	}
+	if vec512 && cpu.X86.HasAVX512BF16 {
+		roundBF16 = RoundBF16x512
+		set := &BF16Set{
+			Name: "avx512bf16", MR: 14,
+			M: []BF16Kernel{nil, BF16Gemm512M1, BF16Gemm512M2, BF16Gemm512M3, BF16Gemm512M4, BF16Gemm512M5, BF16Gemm512M6, BF16Gemm512M7,
+				BF16Gemm512M8, BF16Gemm512M9, BF16Gemm512M10, BF16Gemm512M11, BF16Gemm512M12, BF16Gemm512M13, BF16Gemm512M14},
+			Wide: make([]BF16Wide, 15),
+		}
+		set.Wide[1] = BF16Wide{NP: 8, K: BF16Gemm512M1x256}
+		set.Wide[2] = BF16Wide{NP: 4, K: BF16Gemm512M2x128}
+		set.Wide[3] = BF16Wide{NP: 4, K: BF16Gemm512M3x128}
+		bf16sets = append(bf16sets, set)
+	}
 	if cpu.X86.HasAVX2 {
 		q8sets = append(q8sets, &Q8Set{Name: "avx2", MR: 2, M: []Q8Kernel{nil, Q8Gemm256M1, Q8Gemm256M2}})
 	}

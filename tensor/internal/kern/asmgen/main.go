@@ -41,6 +41,15 @@ func main() {
 	for mr := 1; mr <= MRQ8x256; mr++ {
 		q8gemm256(mr)
 	}
+	for mr := 1; mr <= MRBF16; mr++ {
+		bf16gemm512(mr, 1)
+	}
+	for mr := 1; mr <= MRBF16; mr++ {
+		if np := bf16Wide[mr]; np > 1 {
+			bf16gemm512(mr, np)
+		}
+	}
+	roundBF16()
 	Generate()
 }
 

@@ -1,0 +1,364 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"slices"
+	"testing"
+
+	"github.com/goformer/goformer/tensor/internal/kern"
+	"github.com/x448/float16"
+)
+
+// bf16Of rounds v to bfloat16 the way VCVTNEPS2BF16 does, written out
+// again from the instruction's definition (not kern's): to nearest even,
+// denormals to signed zeros, NaN quieted.
+func bf16Of(v float32) float64 {
+	b := math.Float32bits(v)
+	switch {
+	case b&0x7f800000 == 0:
+		b &= 0x80000000
+	case v != v:
+		b |= 0x400000
+	default:
+		b += 0x7fff + (b>>16)&1
+	}
+	return float64(math.Float32frombits(b &^ 0xffff))
+}
+
+// bfStep is one VDPBF16PS lane step from the instruction's definition:
+// acc + x·y (x, y bfloat16 values, the product exact) rounded once to
+// float32, denormal accumulators read as zero, denormal results flushed.
+func bfStep(acc float32, x, y float64) float32 {
+	flush := func(f float32) float32 {
+		if f != 0 && math.Abs(float64(f)) < 0x1p-126 {
+			return float32(math.Copysign(0, float64(f)))
+		}
+		return f
+	}
+	return flush(float32(float64(flush(acc)) + x*y))
+}
+
+// bfWant computes C = alpha·A·Wᵀ + beta·C (+ bias) the way WeightBF16Dot
+// products are defined, straight from the rows (no packing, no blocking,
+// no kernels): for each output, f = C (beta) + bias, then for each pair
+// of K values the odd one's product, then the even one's (an odd K padded
+// with a zero).
+func bfWant(m, n, k int, alpha float32, a []float32, lda int, w []float32, beta float32, c []float32, ldc int, bias []float32) []float32 {
+	out := slices.Clone(c)
+	k2 := (k + 1) &^ 1
+	wb := make([][]float64, n)
+	for j := range wb {
+		wb[j] = make([]float64, k2)
+		for p := 0; p < k; p++ {
+			wb[j][p] = bf16Of(w[j*k+p])
+		}
+	}
+	ab := make([]float64, k2)
+	for i := 0; i < m; i++ {
+		for p := 0; p < k; p++ {
+			ab[p] = bf16Of(float32(alpha * a[i*lda+p]))
+		}
+		for j := 0; j < n; j++ {
+			var f float32
+			if beta != 0 {
+				f = out[i*ldc+j]
+				if beta != 1 {
+					f *= beta
+				}
+				if bias != nil {
+					f += bias[j]
+				}
+			} else if bias != nil {
+				f = bias[j]
+			}
+			if k > 0 && alpha != 0 {
+				for p := 0; p < k2; p += 2 {
+					f = bfStep(f, ab[p+1], wb[j][p+1])
+					f = bfStep(f, ab[p], wb[j][p])
+				}
+			}
+			out[i*ldc+j] = f
+		}
+	}
+	return out
+}
+
+// withBF16Set runs f with the bfloat16 kernel set s (nil: the pure-Go
+// path).
+func withBF16Set(s *kern.BF16Set, f func()) {
+	old := bf16Set
+	bf16Set = s
+	defer func() { bf16Set = old }()
+	f()
+}
+
+// bf16Sets returns the kernel sets to test: the pure-Go path always, and
+// the assembly kernels this CPU has.
+func bf16Sets() []*kern.BF16Set { return append([]*kern.BF16Set{nil}, kern.BF16Sets()...) }
+
+func bf16Name(s *kern.BF16Set) string {
+	if s == nil {
+		return "go"
+	}
+	return s.Name
+}
+
+// TestBF16DotGemmExact checks GemmPacked with WeightBF16Dot weights, with
+// every kernel set (assembly and pure Go), the wide kernels of few rows,
+// and threading, bit for bit against bfWant.
+func TestBF16DotGemmExact(t *testing.T) {
+	r := rand.New(rand.NewSource(15))
+	if len(kern.BF16Sets()) == 0 {
+		t.Log("no bfloat16 assembly kernels on this CPU (AVX512-BF16 absent): testing the pure-Go path only")
+	}
+	type tc struct {
+		m, n, k    int
+		alpha      float32
+		beta       float32
+		bias       bool
+		threads    int
+		lda, ldcAd int
+	}
+	cases := []tc{
+		{1, 1, 1, 1, 0, false, 1, 0, 0},
+		{1, 33, 3, 1, 0, true, 1, 0, 0},
+		{1, 512, 512, 1, 0, true, 2, 0, 0},
+		{1, 160, 77, 1, 1, true, 1, 0, 3},
+		{1, 100, 700, 1, 1, true, 3, 0, 5},
+		{2, 64, 256, 1, 0, false, 1, 3, 0},
+		{2, 130, 65, 1, 0, true, 2, 0, 0},
+		{3, 31, 257, 0.5, 1, true, 2, 0, 0},
+		{3, 200, 100, 1, 0.5, false, 1, 0, 0},
+		{5, 96, 600, 1, 0, true, 2, 0, 0},
+		{14, 40, 130, 1, 0, false, 1, 0, 0},
+		{15, 65, 513, 1, 1, false, 3, 7, 2},
+		{29, 200, 96, 2, 0, true, 2, 0, 0},
+		{113, 70, 300, 1, 0.5, true, 2, 0, 0},
+		{260, 33, 1031, 1, 0, true, 3, 0, 0},
+		{300, 8, 64, 1, 0, true, 4, 0, 0},
+	}
+	for _, c := range cases {
+		lda := c.k + c.lda
+		ldc := c.n + c.ldcAd
+		a := randSlice(r, (c.m-1)*lda+c.k)
+		w := randSlice(r, c.n*c.k)
+		for i := range w { // uneven magnitudes
+			w[i] *= float32(1 + i%7)
+		}
+		var bias []float32
+		if c.bias {
+			bias = randSlice(r, c.n)
+		}
+		c0 := randSlice(r, (c.m-1)*ldc+c.n)
+		want := bfWant(c.m, c.n, c.k, c.alpha, a, lda, w, c.beta, c0, ldc, bias)
+		for _, s := range bf16Sets() {
+			t.Run(fmt.Sprintf("%s/m%d_n%d_k%d_t%d", bf16Name(s), c.m, c.n, c.k, c.threads), func(t *testing.T) {
+				withBF16Set(s, func() {
+					p, err := PackWeightAs(MustFromData(w, c.n, c.k), WeightBF16Dot)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if p.Type() != WeightBF16Dot {
+						t.Fatalf("packed as %v", p.Type())
+					}
+					got := slices.Clone(c0)
+					gemmPacked(c.threads, c.m, c.alpha, a, lda, p, c.beta, got, ldc, bias, nil)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("C[%d] = %g, want %g (bit-exact)", i, got[i], want[i])
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestBF16DotAccuracy bounds the rounding error of a product against the
+// float64 product of the unrounded operands, and checks that it is the
+// error of bfloat16 rounding (well above float32's, so that the type
+// cannot silently compute in float32).
+func TestBF16DotAccuracy(t *testing.T) {
+	r := rand.New(rand.NewSource(16))
+	for _, sz := range [][3]int{{1, 512, 512}, {1, 2048, 512}, {7, 512, 2048}, {50, 384, 384}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		a := make([]float32, m*k)
+		for i := range a {
+			a[i] = float32(r.NormFloat64())
+		}
+		w := make([]float32, n*k)
+		for i := range w {
+			w[i] = float32(r.NormFloat64() * 0.05)
+		}
+		x, wt := MustFromData(a, m, k), MustFromData(w, n, k)
+		p, err := PackWeightAs(wt, WeightBF16Dot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := LinearPacked(x, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := gemmWant(false, true, m, n, k, 1, a, k, w, k, 0, make([]float32, m*n), n, nil)
+		var maxErr, maxRef, se, sr float64
+		for i, v := range got.Data() {
+			d := float64(v) - ref[i]
+			maxErr = max(maxErr, math.Abs(d))
+			maxRef = max(maxRef, math.Abs(ref[i]))
+			se += d * d
+			sr += ref[i] * ref[i]
+		}
+		rel := maxErr / maxRef
+		rms := math.Sqrt(se / sr)
+		t.Logf("%d×%d×%d: max|Δ|/max|ref| = %.5f, rms rel = %.5f (kernels %s)", m, n, k, rel, rms, BF16DotKernel())
+		// Gaussian operands: each bfloat16 rounding (at most 2^-8 relative)
+		// adds ≈ 0.17% rms relative noise per product term, ≈ 0.24% for
+		// both.
+		if rel > 0.01 || rms > 0.004 {
+			t.Fatalf("%d×%d×%d: relative error %.5f (rms %.5f) above 0.01 (0.004)", m, n, k, rel, rms)
+		}
+		if rms < 0.0005 {
+			t.Fatalf("%d×%d×%d: rms relative error %.5f: not bfloat16 rounding", m, n, k, rms)
+		}
+	}
+}
+
+// TestBF16DotPack checks the packed layout and size, the release of
+// packed rows, the packing of 16-bit checkpoints without a float32 copy
+// (BF16 values kept exactly, F16 rounded like their float32 values), and
+// GatherPacked.
+func TestBF16DotPack(t *testing.T) {
+	r := rand.New(rand.NewSource(17))
+	n, k := 45, 515
+	w := randSlice(r, n*k)
+	w[3] = 1e-39 // denormal: a zero for the products
+	var released int
+	p, err := PackWeightWith(MustFromData(w, n, k), WeightBF16Dot, func(rows []float32) { released += len(rows) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if released != n*k {
+		t.Fatalf("done reported %d values, want %d", released, n*k)
+	}
+	k2 := (k + 1) &^ 1
+	if got, want := p.Bytes(), 2*2*k2*bfNR; got != want {
+		t.Fatalf("Bytes() = %d, want %d", got, want)
+	}
+	for j := 0; j < n; j++ {
+		pan, jj := j/bfNR, j%bfNR
+		for kk := 0; kk < k2; kk++ {
+			got := p.bf[pan*k2*bfNR+kk/2*2*bfNR+2*jj+kk%2]
+			want := uint16(0)
+			if kk < k {
+				want = uint16(math.Float32bits(float32(bf16Of(w[j*k+kk]))) >> 16)
+			}
+			if got != want {
+				t.Fatalf("w[%d][%d]: packed %#x, want %#x", j, kk, got, want)
+			}
+		}
+	}
+	g, err := GatherPacked(p, []int{44, 0, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, j := range []int{44, 0, 3} {
+		for kk := 0; kk < k; kk++ {
+			if got, want := g.At(r, kk), float32(bf16Of(w[j*k+kk])); got != want {
+				t.Fatalf("GatherPacked row %d [%d] = %g, want %g", j, kk, got, want)
+			}
+		}
+	}
+
+	p.Free()
+	p.Free() // a second Free does nothing
+	if p.bf != nil || p.Bytes() != 0 {
+		t.Fatalf("freed weight still holds %d bytes", p.Bytes())
+	}
+
+	// 16-bit checkpoints.
+	x := MustFromData(randSlice(r, 3*k), 3, k)
+	for _, src := range []WeightType{WeightBF16, WeightF16} {
+		h := make([]uint16, n*k)
+		wide := make([]float32, n*k)
+		for i, v := range w {
+			if src == WeightBF16 {
+				h[i] = uint16(math.Float32bits(v) >> 16)
+			} else {
+				h[i] = float16.Fromfloat32(v).Bits()
+			}
+		}
+		h[7] = 0x0001 // a denormal of either type
+		WidenHalf(wide, h, src)
+		var hreleased int
+		ph, err := PackWeightHalfAs(h, src, n, k, WeightBF16Dot, func(rows []uint16) { hreleased += len(rows) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hreleased != n*k || ph.Type() != WeightBF16Dot {
+			t.Fatalf("%v: released %d values, type %v", src, hreleased, ph.Type())
+		}
+		pw := mustP(PackWeightAs(MustFromData(wide, n, k), WeightBF16Dot))
+		// A BF16 value rounds to itself (denormals to zero): the panels
+		// are those of the widened weight.
+		if !slices.Equal(ph.bf, pw.bf) {
+			t.Fatalf("%v checkpoint: panels differ from those of the widened weight", src)
+		}
+		a, b := mustT(LinearPacked(x, pw, nil)).Data(), mustT(LinearPacked(x, ph, nil)).Data()
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("%v checkpoint: LinearPacked[%d] = %g, want %g", src, i, b[i], a[i])
+			}
+		}
+	}
+}
+
+// TestBF16DotLinearAct checks the fused activation and accumulation entry
+// points with a WeightBF16Dot weight against their unfused form, and the
+// checking device against the host, bit for bit.
+func TestBF16DotLinearAct(t *testing.T) {
+	r := rand.New(rand.NewSource(18))
+	m, n, k := 20, 70, 301
+	x := MustFromData(randSlice(r, m*k), 4, 5, k)
+	w := MustFromData(randSlice(r, n*k), n, k)
+	bias := MustFromData(randSlice(r, n), n)
+	p, err := PackWeightAs(w, WeightBF16Dot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := LinearPacked(x, p, bias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gelu := func(v float32) float32 { return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))) }
+	act, err := LinearPackedAct(x, p, bias, gelu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range plain.Data() {
+		if d := math.Abs(float64(act.Data()[i] - gelu(v))); d > 1e-5*max(1, math.Abs(float64(v))) {
+			t.Fatalf("act[%d] = %g, want gelu(%g) = %g", i, act.Data()[i], v, gelu(v))
+		}
+	}
+	// Accumulating starts each chain from C + bias: the same bits as
+	// computing C + bias first and adding the chain of the products.
+	dst := MustFromData(randSlice(r, m*n), 4, 5, n)
+	base := slices.Clone(dst.Data())
+	if err := LinearPackedAdd(dst, x, p, bias); err != nil {
+		t.Fatal(err)
+	}
+	want := bfWant(m, n, k, 1, x.Data(), k, w.Data(), 1, base, n, bias.Data())
+	for i, v := range dst.Data() {
+		if math.Float32bits(v) != math.Float32bits(want[i]) {
+			t.Fatalf("add[%d] = %g, want %g", i, v, want[i])
+		}
+	}
+
+	d := NewCheckingDevice()
+	dp := mustP(PackWeightAs(d.MustUpload(w), WeightBF16Dot))
+	if dp.Device() != d || dp.Type() != WeightBF16Dot {
+		t.Fatalf("packed on %v as %v", dp.Device(), dp.Type())
+	}
+	sameBits(t, "LinearPacked on the checking device", plain, mustT(LinearPacked(d.MustUpload(x), dp, d.MustUpload(bias))))
+}
