@@ -191,7 +191,7 @@ func (l *Linear) Pack() {
 			h := l.half
 			var p *tensor.PackedB
 			var err error
-			if l.Type == h.Kind || l.Type == tensor.WeightQ8 {
+			if l.Type == h.Kind || l.Type == tensor.WeightQ8 || l.Type == tensor.WeightBF16Dot {
 				p, err = tensor.PackWeightHalfAs(h.Data, h.Kind, h.Shape[0], h.Shape[1], l.Type, checkpoint.ReleaseMappedHalves)
 			} else {
 				p, err = tensor.PackWeightAs(h.Widen(), l.Type)
@@ -231,7 +231,7 @@ func (l *Linear) packOn(d *tensor.Device) (*tensor.PackedB, error) {
 	}
 	if l.W == nil && l.half != nil {
 		h := l.half
-		if l.Type == h.Kind || l.Type == tensor.WeightQ8 {
+		if l.Type == h.Kind || l.Type == tensor.WeightQ8 || l.Type == tensor.WeightBF16Dot {
 			return tensor.PackWeightHalfOn(d, h.Data, h.Kind, h.Shape[0], h.Shape[1], l.Type, nil)
 		}
 	}
