@@ -32,12 +32,13 @@ type Captioner struct {
 	tok     *tokenizer.BPE
 	gen     GenerationConfig
 	start   int
+	dev     *tensor.Device    // where the weights live and forward passes run (nil: the host)
 	store   *checkpoint.Store // set by LoadCaptioner, released by Close
 }
 
-// Close releases the memory mappings behind the weights of a captioner read
-// by LoadCaptioner (one built with NewCaptioner does not own its store:
-// Close does nothing). The captioner must not be used afterwards.
+// Close releases the memory mappings, packed weights and device memory
+// behind a captioner read by LoadCaptioner (one built with NewCaptioner
+// does not own its store: Close does nothing). The captioner must not be used afterwards.
 func (c *Captioner) Close() error {
 	if c.store == nil {
 		return nil
@@ -56,6 +57,8 @@ type vedConfig struct {
 // config.json (model_type "vision-encoder-decoder" with a "vit" encoder and
 // a "gpt2" decoder), generation_config.json when present,
 // preprocessor_config.json, the weights and the GPT-2 tokenizer files.
+// The weights are packed (and uploaded to the device of WithDevice) before
+// it returns.
 func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 	o, err := loadOpts(opts)
 	if err != nil {
@@ -120,8 +123,12 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 		store.Close()
 		return nil, err
 	}
-	c.proc, c.tok, c.store = proc, tok, store
 	o.ApplyKV(c.decoder.blocks)
+	if err := store.Prepare(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("gpt2: %s: %w", dir, err)
+	}
+	c.proc, c.tok, c.store = proc, tok, store
 	return c, nil
 }
 
@@ -141,7 +148,7 @@ func NewCaptioner(w checkpoint.Weights, enc vit.EncoderConfig, dec Config, gen G
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: encoder: %w", err)
 	}
-	c := &Captioner{encoder: encoder, gen: gen}
+	c := &Captioner{encoder: encoder, gen: gen, dev: w.Device()}
 	if enc.HiddenSize != dec.NEmbd {
 		c.proj = nn.NewLinear(w.Sub("enc_to_dec_proj"), enc.HiddenSize, dec.NEmbd, true)
 	}
@@ -279,9 +286,10 @@ func (c *Captioner) CaptionBatch(ctx context.Context, imgs []image.Image, opt Ca
 	return c.CaptionPixels(ctx, pixels, opt)
 }
 
-// Encode runs the encoder on pixel values [B, C, H, W] and returns the
-// hidden states [B, T, n_embd] the decoder's cross-attention reads (after
-// enc_to_dec_proj when the model has one).
+// Encode runs the encoder on pixel values [B, C, H, W] (on the host or
+// the captioner's device) and returns the hidden states [B, T, n_embd] the
+// decoder's cross-attention reads (after enc_to_dec_proj when the model has
+// one), on the captioner's device.
 func (c *Captioner) Encode(ctx context.Context, pixels *tensor.Tensor) (*tensor.Tensor, error) {
 	if pixels == nil || pixels.Rank() != 4 {
 		var shape []int
@@ -290,12 +298,21 @@ func (c *Captioner) Encode(ctx context.Context, pixels *tensor.Tensor) (*tensor.
 		}
 		return nil, fmt.Errorf("%w: pixel values %v, want [B, C, H, W]", ErrInput, shape)
 	}
-	h, err := c.encoder.Forward(ctx, pixels, false)
+	px, err := c.dev.Upload(pixels)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: pixel values: %w", err)
+	}
+	h, err := c.encoder.Forward(ctx, px, false)
+	if px != pixels {
+		tensor.Release(px)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: encoder: %w", err)
 	}
 	if c.proj != nil {
-		h = c.proj.Forward(h)
+		p := c.proj.Forward(h)
+		tensor.Release(h)
+		h = p
 	}
 	return h, nil
 }
@@ -310,11 +327,13 @@ func (c *Captioner) CaptionPixels(ctx context.Context, pixels *tensor.Tensor, op
 	if err != nil {
 		return nil, err
 	}
+	defer tensor.Release(enc)
 	search := c.Search(opt)
 	out := make([]Caption, enc.Dim(0))
 	for i := range out {
 		e := enc.Slice(0, i, i+1)
 		ids, err := c.decoder.Generate(ctx, e, []int{c.start}, search)
+		tensor.Release(e)
 		if err != nil {
 			return nil, err
 		}

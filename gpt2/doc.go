@@ -22,5 +22,10 @@
 // decoder_start_token_id until eos_token_id or the length limit, and
 // returns the text without special tokens.
 //
+// Loaded with [WithDevice], a model keeps its weights on that device and
+// runs there: pixels are uploaded, token embeddings are gathered on the
+// device, and generation downloads the next-token logits once per step;
+// the searches themselves run on the host.
+//
 // Models are immutable after loading and safe for concurrent use.
 package gpt2

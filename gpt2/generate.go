@@ -104,9 +104,18 @@ type stepper struct {
 
 // Step returns the next-token logits of every sequence after feeding
 // tokens.
+//
+//goformer:host the searches read the last position's logits, downloaded once per step
 func (s *stepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
 	s.release()
-	lg, err := s.m.NextLogits(ctx, s.st, tokens)
+	dl, err := s.m.NextLogits(ctx, s.st, tokens)
+	if err != nil {
+		return nil, err
+	}
+	lg, err := tensor.ToHost(dl)
+	if lg != dl {
+		tensor.Release(dl)
+	}
 	if err != nil {
 		return nil, err
 	}

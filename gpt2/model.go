@@ -26,10 +26,13 @@ var ErrInput = task.NewInputError("gpt2: invalid input")
 // checkpoint has its own lm_head.weight.
 //
 // A Model is immutable after loading and safe for concurrent use; the
-// per-call decoding state lives in a State.
+// per-call decoding state lives in a State. It computes on the device its
+// weights were loaded on (WithDevice); its results (Logits, NextLogits)
+// are tensors on that device.
 type Model struct {
 	cfg    Config
-	wte    *tensor.Tensor // [V, D]
+	dev    *tensor.Device // where the weights live and forward passes run (nil: the host)
+	wte    *tensor.Tensor // [V, D] when the LM head has its own weight; nil when tied (head.Gather)
 	wpe    *tensor.Tensor // [P, D]
 	blocks []*nn.DecoderBlock
 	// selfOnly are the blocks without their cross-attention, for running a
@@ -37,13 +40,13 @@ type Model struct {
 	// when encoder_hidden_states is None).
 	selfOnly []*nn.DecoderBlock
 	lnF      *nn.LayerNorm
-	head     *nn.Linear        // [V, D], packed once for the per-token projection
+	head     *nn.Linear        // [V, D], packed at load for the per-token projection
 	store    *checkpoint.Store // set by Load, released by Close
 }
 
-// Close releases the memory mappings behind the weights of a model read by
-// Load (a model built with New does not own its store: Close does
-// nothing). The model must not be used afterwards.
+// Close releases the memory mappings, packed weights and device memory
+// behind a model read by Load (a model built with New does not own its
+// store: Close does nothing). The model must not be used afterwards.
 func (m *Model) Close() error {
 	if m.store == nil {
 		return nil
@@ -72,6 +75,12 @@ func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 // the cost of rounding them.
 func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
 
+// WithDevice loads the model on device d (nn.WithDevice): its weights are
+// uploaded and packed there at load, forward passes and generation run
+// there with only token ids and pixels uploaded and logits downloaded, and
+// Close frees the device memory. nil means the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
+
 func loadOpts(opts []Option) (nn.LoadOptions, error) {
 	o, err := nn.ApplyLoadOptions(opts)
 	if err != nil {
@@ -81,7 +90,8 @@ func loadOpts(opts []Option) (nn.LoadOptions, error) {
 }
 
 // Load reads a GPT-2 checkpoint directory (config.json and weights; the
-// tokenizer is not loaded).
+// tokenizer is not loaded). The weights are packed (and uploaded to the
+// device of WithDevice) before it returns.
 func Load(dir string, opts ...Option) (*Model, error) {
 	o, err := loadOpts(opts)
 	if err != nil {
@@ -115,6 +125,10 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		store.Close()
 		return nil, err
 	}
+	if err := store.Prepare(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("gpt2: %s: %w", dir, err)
+	}
 	m.store = store
 	return m, nil
 }
@@ -123,7 +137,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // either GPT2LMHeadModel's "transformer.*" (plus an optional
 // "lm_head.weight") or GPT2Model's unprefixed names ("wte.weight",
 // "h.0.attn.c_attn.weight", …). Every missing or mis-shaped tensor is listed
-// in one error wrapping checkpoint.ErrMissingWeights.
+// in one error wrapping checkpoint.ErrMissingWeights. The model computes on
+// w's device (checkpoint.Weights.Device); its layers are packed by the
+// store's Prepare (or at first use).
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
@@ -138,14 +154,17 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	}
 	d := cfg.NEmbd
 	eps := float32(cfg.LayerNormEpsilon)
-	m := &Model{cfg: cfg}
-	m.wte = tw.Tensor("wte.weight", cfg.VocabSize, d)
-	m.wpe = tw.Tensor("wpe.weight", cfg.NPositions, d)
-	m.lnF = nn.NewLayerNorm(tw.Sub("ln_f"), d, eps)
-	m.head = &nn.Linear{W: m.wte, Type: tw.PackType("wte.weight")}
-	if h := w.Optional("lm_head.weight", cfg.VocabSize, d); h != nil {
-		m.head = &nn.Linear{W: h, Type: w.PackType("lm_head.weight")}
+	m := &Model{cfg: cfg, dev: w.Device()}
+	if w.Has("lm_head.weight") {
+		m.head = nn.NewLinear(w.Sub("lm_head"), d, cfg.VocabSize, false)
+		m.wte = tw.Upload("wte.weight", cfg.VocabSize, d)
+	} else {
+		// Tied: the head's weight is the token embedding table, looked up
+		// with head.Gather.
+		m.head = nn.NewLinear(tw.Sub("wte"), d, cfg.VocabSize, false)
 	}
+	m.wpe = tw.Upload("wpe.weight", cfg.NPositions, d)
+	m.lnF = nn.NewLayerNorm(tw.Sub("ln_f"), d, eps)
 	dh := d / cfg.NHead
 	for i := 0; i < cfg.NLayer; i++ {
 		lw := tw.Subf("h.%d", i)
@@ -159,11 +178,11 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 		qkv := splitConv1D(lw.Sub("attn.c_attn"), d, d, d, d)
 		blk := &nn.DecoderBlock{
 			PreNorm: true,
-			SelfAttn: &nn.Attention{
+			SelfAttn: (&nn.Attention{
 				Q: qkv[0], K: qkv[1], V: qkv[2],
 				O:     nn.NewLinearTransposed(lw.Sub("attn.c_proj"), d, d, true),
 				Heads: cfg.NHead, Scale: scale,
-			},
+			}).FuseQKV(),
 			LN1: nn.NewLayerNorm(lw.Sub("ln_1"), d, eps),
 			LN2: nn.NewLayerNorm(lw.Sub("ln_2"), d, eps),
 			MLP: &nn.MLP{
@@ -194,7 +213,10 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 
 // splitConv1D reads a GPT-2 Conv1D ([in, Σouts] weight and [Σouts] bias)
 // and splits it along the output dimension into one Linear per part, as
-// transformers' .split(split_size, dim=2) does for c_attn.
+// transformers' .split(split_size, dim=2) does for c_attn. The parts are
+// derived weights, held in a store of their own on w's device whose Prepare
+// and Close run with w's store's. They are packed as float32 whatever the
+// store's WeightType, as they always were.
 func splitConv1D(w checkpoint.Weights, in int, outs ...int) []*nn.Linear {
 	total := 0
 	for _, o := range outs {
@@ -202,20 +224,30 @@ func splitConv1D(w checkpoint.Weights, in int, outs ...int) []*nn.Linear {
 	}
 	wt := w.Tensor("weight", in, total)
 	bt := w.Tensor("bias", total)
-	var res []*nn.Linear
+	parts := make(map[string]*tensor.Tensor, 2*len(outs))
 	off := 0
-	for _, o := range outs {
-		res = append(res, &nn.Linear{
-			W: wt.Slice(1, off, off+o).Transpose(0, 1).Clone(),
-			B: bt.Slice(0, off, off+o).Clone(),
-		})
+	for i, o := range outs {
+		parts[fmt.Sprintf("%d.weight", i)] = wt.Slice(1, off, off+o).Transpose(0, 1).Clone()
+		parts[fmt.Sprintf("%d.bias", i)] = bt.Slice(0, off, off+o).Clone()
 		off += o
+	}
+	parent := w.Store()
+	split := checkpoint.NewStore(parent.Source+": "+w.Prefix()+"weight split", parts)
+	split.Device = parent.Device
+	parent.OnPrepare(split.Prepare)
+	parent.OnClose(func() { split.Close() })
+	res := make([]*nn.Linear, len(outs))
+	for i, o := range outs {
+		res[i] = nn.NewLinear(split.Root().Subf("%d", i), in, o, true)
 	}
 	return res
 }
 
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }
+
+// Device returns the device the model computes on (nil: the host).
+func (m *Model) Device() *tensor.Device { return m.dev }
 
 // State is the per-call decoding state of a Model: the self-attention
 // key/value cache of every layer, the cross-attention keys/values of the
@@ -232,7 +264,8 @@ type State struct {
 // output [batch, T, n_embd] that cross-attention attends to; nil runs a
 // cross-attention model without it, as transformers does when
 // encoder_hidden_states is None. A model without cross-attention layers
-// rejects a non-nil enc.
+// rejects a non-nil enc. An enc on another device than the model's is
+// copied to the model's.
 func (m *Model) NewState(batch int, enc *tensor.Tensor) (*State, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("%w: batch %d", ErrInput, batch)
@@ -246,6 +279,10 @@ func (m *Model) NewState(batch int, enc *tensor.Tensor) (*State, error) {
 	}
 	if enc.Rank() != 3 || enc.Dim(0) != batch || enc.Dim(2) != m.cfg.NEmbd || enc.Dim(1) < 1 {
 		return nil, fmt.Errorf("%w: encoder output %v, want [%d, T, %d]", ErrInput, enc.Shape(), batch, m.cfg.NEmbd)
+	}
+	enc, err := m.dev.Upload(enc)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: encoder output: %w", err)
 	}
 	enc = enc.Contiguous()
 	for i, b := range m.blocks {
@@ -306,25 +343,9 @@ func (m *Model) hidden(ctx context.Context, st *State, ids [][]int) (*tensor.Ten
 	if st.past+t > m.cfg.NPositions {
 		return nil, fmt.Errorf("%w: %d positions exceed n_positions %d", ErrInput, st.past+t, m.cfg.NPositions)
 	}
-	d := m.cfg.NEmbd
-	x := tensor.New(st.batch, t, d)
-	xd := x.Data()
-	wte, wpe := m.wte.Data(), m.wpe.Data()
-	for b, seq := range ids {
-		if len(seq) != t {
-			return nil, fmt.Errorf("%w: sequences of different lengths (%d and %d)", ErrInput, t, len(seq))
-		}
-		for i, id := range seq {
-			if id < 0 || id >= m.cfg.VocabSize {
-				return nil, fmt.Errorf("%w: token id %d outside vocabulary of %d", ErrInput, id, m.cfg.VocabSize)
-			}
-			row := xd[(b*t+i)*d : (b*t+i+1)*d]
-			te := wte[id*d : (id+1)*d]
-			pe := wpe[(st.past+i)*d : (st.past+i+1)*d]
-			for j := range row {
-				row[j] = te[j] + pe[j]
-			}
-		}
+	x, emb, err := m.embed(ids, st.past)
+	if err != nil {
+		return nil, err
 	}
 	blocks := m.blocks
 	if !st.cross {
@@ -332,19 +353,61 @@ func (m *Model) hidden(ctx context.Context, st *State, ids [][]int) (*tensor.Ten
 	}
 	for i, blk := range blocks {
 		if err := ctx.Err(); err != nil {
+			tensor.Release(x)
+			tensor.Release(emb)
 			return nil, err
 		}
 		y := blk.Forward(x, &st.layers[i], nn.AttnOptions{Causal: true}, nil)
 		tensor.Release(x) // x is ours: the embeddings or a block's output
+		tensor.Release(emb)
+		emb = nil
 		x = y
 	}
 	st.past += t
 	return x, nil
 }
 
+// embed returns the token plus position embeddings of ids ([batch][T],
+// one length for all) at positions past… as x [batch, T, n_embd] on the
+// model's device, a view of emb, which owns the storage (release both).
+func (m *Model) embed(ids [][]int, past int) (x, emb *tensor.Tensor, err error) {
+	t := len(ids[0])
+	flat := make([]int, 0, len(ids)*t)
+	for _, seq := range ids {
+		if len(seq) != t {
+			return nil, nil, fmt.Errorf("%w: sequences of different lengths (%d and %d)", ErrInput, t, len(seq))
+		}
+		for _, id := range seq {
+			if id < 0 || id >= m.cfg.VocabSize {
+				return nil, nil, fmt.Errorf("%w: token id %d outside vocabulary of %d", ErrInput, id, m.cfg.VocabSize)
+			}
+		}
+		flat = append(flat, seq...)
+	}
+	if m.wte != nil {
+		emb, err = tensor.Gather(m.wte, flat)
+	} else {
+		emb, err = m.head.Gather(flat)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("gpt2: token embeddings: %w", err)
+	}
+	x = emb.MustReshape(len(ids), t, m.cfg.NEmbd)
+	pos := m.wpe.Slice(0, past, past+t)
+	err = tensor.AddInPlace(x, pos)
+	tensor.Release(pos)
+	if err != nil {
+		tensor.Release(x)
+		tensor.Release(emb)
+		return nil, nil, fmt.Errorf("gpt2: position embeddings: %w", err)
+	}
+	return x, emb, nil
+}
+
 // Logits feeds new tokens ids ([batch][T], one length for all) and returns
-// the logits of every new position, [batch, T, vocab]. The state remembers
-// the tokens, so the next call continues after them.
+// the logits of every new position, [batch, T, vocab], on the model's
+// device. The state remembers the tokens, so the next call continues after
+// them.
 func (m *Model) Logits(ctx context.Context, st *State, ids [][]int) (*tensor.Tensor, error) {
 	h, err := m.hidden(ctx, st, ids)
 	if err != nil {
@@ -357,7 +420,8 @@ func (m *Model) Logits(ctx context.Context, st *State, ids [][]int) (*tensor.Ten
 }
 
 // NextLogits is Logits restricted to the last position: it returns
-// [batch, vocab], the scores of the token that follows each sequence.
+// [batch, vocab], the scores of the token that follows each sequence, on
+// the model's device.
 func (m *Model) NextLogits(ctx context.Context, st *State, ids [][]int) (*tensor.Tensor, error) {
 	h, err := m.hidden(ctx, st, ids)
 	if err != nil {

@@ -24,6 +24,13 @@ type ModelOps interface {
 
 	// ops: wav2vec2
 
+	// GroupNormChannels normalises each channel of a contiguous [C, T]
+	// over time in place (nn.GroupNorm, one group per channel).
+	GroupNormChannels(x, w, b *Tensor, eps float32) error
+	// LayerNormChannels normalises a contiguous [C, T] over the channels
+	// of each frame in place.
+	LayerNormChannels(x, w, b *Tensor, eps float32) error
+
 	// ops: llm
 
 	// RMSNorm is Llama's RMS norm (float64 mean of squares) to a new tensor.

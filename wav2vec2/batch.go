@@ -14,7 +14,8 @@ import (
 type BatchLogits struct {
 	// Logits holds [clips, frames, vocab_size], frames being those of the
 	// longest clip. The rows of a shorter clip past its Frames are padding,
-	// computed as transformers computes them, and carry no meaning.
+	// computed as transformers computes them, and carry no meaning. They
+	// are on the network's device (tensor.ToHost brings them to the host).
 	Logits *tensor.Tensor
 	// Frames holds the number of valid frames of each clip
 	// (Config.OutputFrames of its length).
@@ -98,26 +99,41 @@ func (n *Network) Forward(ctx context.Context, inputValues [][]float32, opt Forw
 // paddingMask zeroes the hidden states h [B, T, D] of the frames of each
 // row past frames[row] and returns the additive attention mask [B, 1, T]
 // for them (the lowest float32 on padded keys, as transformers uses
-// torch.finfo(dtype).min), or nil when no row is padded.
-func paddingMask(h *tensor.Tensor, frames []int) *tensor.Tensor {
+// torch.finfo(dtype).min) on h's device, or nil when no row is padded. The
+// mask is made on the host from the lengths and uploaded.
+func paddingMask(h *tensor.Tensor, frames []int) (*tensor.Tensor, error) {
 	b, t, d := h.Dim(0), h.Dim(1), h.Dim(2)
 	padded := false
 	for _, f := range frames {
 		padded = padded || f < t
 	}
 	if !padded {
-		return nil
+		return nil, nil
 	}
-	hd := h.Data()
-	mask := tensor.New(b, 1, t)
-	md := mask.Data()
+	dev := h.Device()
+	md := make([]float32, b*t)
+	zero := dev.New(1, d)
+	defer tensor.Release(zero)
 	for i, f := range frames {
-		clear(hd[(i*t+f)*d : (i+1)*t*d])
+		if f >= t {
+			continue
+		}
 		for j := f; j < t; j++ {
 			md[i*t+j] = -math.MaxFloat32
 		}
+		row := h.Index(i)
+		pad := row.Slice(0, f, t)
+		z, err := zero.Expand(t-f, d)
+		if err == nil {
+			err = tensor.Copy(pad, z)
+		}
+		tensor.Release(pad)
+		tensor.Release(row)
+		if err != nil {
+			return nil, err
+		}
 	}
-	return mask
+	return dev.FromHost(md, b, 1, t)
 }
 
 // InputValuesBatch returns the model input of several clips of mono samples
@@ -165,7 +181,8 @@ func (m *Model) InputValuesBatch(pcms [][]float32) ([][]float32, error) {
 // LogitsBatch returns the CTC logits of several clips of mono samples at
 // SampleRate() run as one padded batch, as transformers runs the output of
 // the feature extractor (InputValuesBatch) with its attention mask when it
-// returns one. Frames gives each clip's valid frames.
+// returns one. Frames gives each clip's valid frames. The logits are on
+// the model's device.
 func (m *Model) LogitsBatch(ctx context.Context, pcms [][]float32) (*BatchLogits, error) {
 	rows, err := m.InputValuesBatch(pcms)
 	if err != nil {

@@ -27,5 +27,11 @@
 // ignored by attention, so with a layer-norm feature encoder each clip's
 // result is the clip's alone.
 //
+// Loaded with nn.WithDevice, a model keeps its weights on that device and
+// runs its forward passes there: the samples (and a batch's attention
+// mask) are uploaded, logits stay on the device ([tensor.ToHost] brings
+// them back) and greedy decoding downloads only the argmax id of every
+// frame; the CTC collapse is host work.
+//
 // Models are immutable after loading and safe for concurrent use.
 package wav2vec2

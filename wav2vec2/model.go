@@ -25,7 +25,7 @@ type convLayer struct {
 	normW      *tensor.Tensor
 	normB      *tensor.Tensor
 	normEps    float32
-	activation func(float32) float32
+	activation func(float32) float32 // a named activation (tensor.Act)
 }
 
 // Network is the wav2vec2 or HuBERT CTC network (transformers'
@@ -36,6 +36,7 @@ type convLayer struct {
 // construction and safe for concurrent use.
 type Network struct {
 	cfg     Config
+	dev     *tensor.Device // where the weights live and forward passes run (nil: the host)
 	convs   []convLayer
 	fpNorm  *nn.LayerNorm // nil for HuBERT with feat_proj_layer_norm false
 	fpProj  *nn.Linear
@@ -56,6 +57,11 @@ type Network struct {
 // stored as weight_g/weight_v, as parametrizations.weight.original0/1 or
 // already folded into weight. Every missing or mis-shaped tensor is listed
 // in one error wrapping checkpoint.ErrMissingWeights.
+//
+// The network computes on the weights' device (checkpoint.Weights.Device,
+// set with nn.WithDevice through Load): its weights are uploaded there as
+// it is built, and its results (Logits, Hidden, Features, Forward) are
+// tensors on that device (tensor.ToHost brings them to the host).
 func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("wav2vec2: %w", err)
@@ -72,7 +78,7 @@ func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 	if p := cfg.weightPrefix(); w.Has(p + ".feature_projection.projection.weight") {
 		bw = w.Sub(p)
 	}
-	n := &Network{cfg: cfg}
+	n := &Network{cfg: cfg, dev: w.Device()}
 	in := 1
 	for i, out := range cfg.ConvDim {
 		lw := bw.Sub("feature_extractor").Subf("conv_layers.%d", i)
@@ -83,8 +89,8 @@ func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 		}
 		if cfg.FeatExtractNorm == "layer" || i == 0 {
 			l.norm = cfg.FeatExtractNorm
-			l.normW = lw.Tensor("layer_norm.weight", out)
-			l.normB = lw.Tensor("layer_norm.bias", out)
+			l.normW = lw.Upload("layer_norm.weight", out)
+			l.normB = lw.Upload("layer_norm.bias", out)
 		}
 		n.convs = append(n.convs, l)
 		in = out
@@ -100,8 +106,8 @@ func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 	ew := bw.Sub("encoder")
 	k, g := cfg.NumConvPosEmbeddings, cfg.NumConvPosEmbeddingGroups
 	n.posConv = &nn.Conv1d{
-		W:       posConvWeight(ew.Sub("pos_conv_embed.conv"), d, d/g, k),
-		B:       ew.Tensor("pos_conv_embed.conv.bias", d),
+		W:       ew.UploadTensor(posConvWeight(ew.Sub("pos_conv_embed.conv"), d, d/g, k)),
+		B:       ew.Upload("pos_conv_embed.conv.bias", d),
 		Padding: k / 2, Stride: 1, Groups: g,
 	}
 	n.posAct = featAct
@@ -110,13 +116,13 @@ func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 		lw := ew.Subf("layers.%d", i)
 		n.layers = append(n.layers, &nn.EncoderBlock{
 			PreNorm: cfg.DoStableLayerNorm,
-			Attn: &nn.Attention{
+			Attn: (&nn.Attention{
 				Q:     nn.NewLinear(lw.Sub("attention.q_proj"), d, d, true),
 				K:     nn.NewLinear(lw.Sub("attention.k_proj"), d, d, true),
 				V:     nn.NewLinear(lw.Sub("attention.v_proj"), d, d, true),
 				O:     nn.NewLinear(lw.Sub("attention.out_proj"), d, d, true),
 				Heads: cfg.NumAttentionHeads,
-			},
+			}).FuseQKV(),
 			LN1: nn.NewLayerNorm(lw.Sub("layer_norm"), d, eps),
 			LN2: nn.NewLayerNorm(lw.Sub("final_layer_norm"), d, eps),
 			MLP: &nn.MLP{
@@ -137,7 +143,8 @@ func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 
 // posConvWeight returns the position convolution's weight [out, in/groups,
 // k] with PyTorch's weight norm (dim=2) applied: w = g · v / ‖v‖, the norm
-// taken over the first two dimensions for each kernel tap.
+// taken over the first two dimensions for each kernel tap. It is a host
+// tensor (NewNetwork uploads it).
 func posConvWeight(w checkpoint.Weights, out, inPerGroup, k int) *tensor.Tensor {
 	var gName, vName string
 	switch {
@@ -156,6 +163,8 @@ func posConvWeight(w checkpoint.Weights, out, inPerGroup, k int) *tensor.Tensor 
 }
 
 // weightNormDim2 computes g·v/‖v‖ with the norm over dimensions 0 and 1.
+//
+//goformer:host load time: the weight norm of checkpoint tensors, uploaded afterwards
 func weightNormDim2(g, v *tensor.Tensor) *tensor.Tensor {
 	out, inPerGroup, k := v.Dim(0), v.Dim(1), v.Dim(2)
 	vd, gd := v.Contiguous().Data(), g.Contiguous().Data()
@@ -183,28 +192,42 @@ func weightNormDim2(g, v *tensor.Tensor) *tensor.Tensor {
 // Config returns the network's configuration.
 func (n *Network) Config() Config { return n.cfg }
 
+// Device returns the device the network computes on (nil: the host).
+func (n *Network) Device() *tensor.Device { return n.dev }
+
 // Features runs the convolutional feature encoder on normalised samples and
 // returns the extracted features [frames, conv_dim[-1]] (transformers'
-// extract_features before the projection's layer norm).
+// extract_features before the projection's layer norm), on the network's
+// device.
 func (n *Network) Features(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
 	if n.cfg.OutputFrames(len(inputValues)) < 1 {
 		return nil, fmt.Errorf("%w: %d samples are shorter than the feature encoder's receptive field", ErrInput, len(inputValues))
 	}
-	x := tensor.MustFromData(inputValues, 1, len(inputValues)) // [C=1, L]
+	x, err := n.dev.FromHost(inputValues, 1, len(inputValues)) // [C=1, L]
+	if err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
+	}
 	for i := range n.convs {
 		if err := ctx.Err(); err != nil {
+			tensor.Release(x)
 			return nil, err
 		}
 		l := &n.convs[i]
 		y, err := l.conv.Forward(x)
 		if err != nil {
+			tensor.Release(x)
 			return nil, fmt.Errorf("wav2vec2: conv layer %d: %w", i, err)
 		}
 		switch l.norm {
 		case "group":
-			groupNormPerChannel(y, l.normW, l.normB, l.normEps)
+			err = tensor.GroupNormChannels(y, l.normW, l.normB, l.normEps)
 		case "layer":
-			layerNormChannels(y, l.normW, l.normB, l.normEps)
+			err = tensor.LayerNormChannels(y, l.normW, l.normB, l.normEps)
+		}
+		if err != nil {
+			tensor.Release(x)
+			tensor.Release(y)
+			return nil, fmt.Errorf("wav2vec2: conv layer %d: %w", i, err)
 		}
 		tensor.MapInPlace(y, l.activation)
 		tensor.Release(x) // a no-op for the caller's samples
@@ -223,75 +246,8 @@ func transposed(x *tensor.Tensor) *tensor.Tensor {
 	return c
 }
 
-// groupNormPerChannel is nn.GroupNorm with one group per channel on x [C, T]:
-// each channel is normalised over time, then scaled and shifted.
-func groupNormPerChannel(x, w, b *tensor.Tensor, eps float32) {
-	c, t := x.Dim(0), x.Dim(1)
-	xd, wd, bd := x.Data(), w.Data(), b.Data()
-	tensor.Parallel(c, 1, func(lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			row := xd[ch*t : (ch+1)*t]
-			var sum float64
-			for _, v := range row {
-				sum += float64(v)
-			}
-			mean := sum / float64(t)
-			var sq float64
-			for _, v := range row {
-				dv := float64(v) - mean
-				sq += dv * dv
-			}
-			inv := 1 / math.Sqrt(sq/float64(t)+float64(eps))
-			a := float64(wd[ch]) * inv
-			s := float64(bd[ch]) - mean*a
-			for i, v := range row {
-				row[i] = float32(float64(v)*a + s)
-			}
-		}
-	})
-}
-
-// layerNormChannels is nn.LayerNorm over the channels of x [C, T] at each
-// frame (transformers transposes, normalises the last dimension and
-// transposes back).
-func layerNormChannels(x, w, b *tensor.Tensor, eps float32) {
-	c, t := x.Dim(0), x.Dim(1)
-	xd, wd, bd := x.Data(), w.Data(), b.Data()
-	tensor.Parallel(t, 256, func(lo, hi int) {
-		n := hi - lo
-		mean := make([]float64, n)
-		sq := make([]float64, n)
-		for ch := 0; ch < c; ch++ {
-			row := xd[ch*t+lo : ch*t+hi]
-			for i, v := range row {
-				mean[i] += float64(v)
-			}
-		}
-		for i := range mean {
-			mean[i] /= float64(c)
-		}
-		for ch := 0; ch < c; ch++ {
-			row := xd[ch*t+lo : ch*t+hi]
-			for i, v := range row {
-				dv := float64(v) - mean[i]
-				sq[i] += dv * dv
-			}
-		}
-		for i := range sq {
-			sq[i] = 1 / math.Sqrt(sq[i]/float64(c)+float64(eps))
-		}
-		for ch := 0; ch < c; ch++ {
-			row := xd[ch*t+lo : ch*t+hi]
-			wv, bv := float64(wd[ch]), float64(bd[ch])
-			for i, v := range row {
-				row[i] = float32((float64(v)-mean[i])*sq[i]*wv + bv)
-			}
-		}
-	})
-}
-
 // Hidden runs the whole encoder on normalised samples and returns the last
-// hidden state [frames, hidden_size].
+// hidden state [frames, hidden_size], on the network's device.
 func (n *Network) Hidden(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
 	h, err := n.encode(ctx, [][]float32{inputValues}, nil)
 	if err != nil {
@@ -315,12 +271,16 @@ func (n *Network) encode(ctx context.Context, rows [][]float32, frames []int) (*
 			return nil, err
 		}
 		if x == nil {
-			x = tensor.New(len(rows), f.Dim(0), f.Dim(1))
+			x = n.dev.New(len(rows), f.Dim(0), f.Dim(1))
 		}
 		v := x.Index(i)
-		copy(v.Data(), f.Data())
+		err = tensor.Copy(v, f)
 		tensor.Release(v)
 		tensor.Release(f)
+		if err != nil {
+			tensor.Release(x)
+			return nil, fmt.Errorf("wav2vec2: %w", err)
+		}
 	}
 	t := x.Dim(1)
 	// Intermediates are released once used (recycled by later calls).
@@ -333,7 +293,11 @@ func (n *Network) encode(ctx context.Context, rows [][]float32, frames []int) (*
 	tensor.Release(x)
 	var mask *tensor.Tensor
 	if frames != nil {
-		mask = paddingMask(h, frames)
+		var err error
+		if mask, err = paddingMask(h, frames); err != nil {
+			tensor.Release(h)
+			return nil, fmt.Errorf("wav2vec2: attention mask: %w", err)
+		}
 		defer tensor.Release(mask)
 	}
 
@@ -383,7 +347,7 @@ func (n *Network) encode(ctx context.Context, rows [][]float32, frames []int) (*
 }
 
 // Logits runs the network on normalised samples (input_values) and returns
-// the CTC logits [frames, vocab_size].
+// the CTC logits [frames, vocab_size], on the network's device.
 func (n *Network) Logits(ctx context.Context, inputValues []float32) (*tensor.Tensor, error) {
 	if n.head == nil {
 		return nil, fmt.Errorf("wav2vec2: %w: the checkpoint has no CTC head (lm_head)", checkpoint.ErrMissingWeights)

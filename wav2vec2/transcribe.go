@@ -55,7 +55,9 @@ type Model struct {
 // (config.json's model_type tells which): config.json, the
 // weights, vocab.json (with tokenizer_config.json, special_tokens_map.json
 // and added_tokens.json when present) and preprocessor_config.json (its
-// defaults when absent). opts set how weights are held (nn.WithWeightType).
+// defaults when absent). opts set how weights are held (nn.WithWeightType)
+// and where the model computes (nn.WithDevice): the weights are packed and
+// made resident there before Load returns, and Close frees them.
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	o, err := nn.ApplyLoadOptions(opts)
 	if err != nil {
@@ -95,11 +97,16 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 		store.Close()
 		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, checkpoint.ErrMissingWeights)
 	}
+	if err := store.Prepare(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("wav2vec2: %s: %w", dir, err)
+	}
 	return &Model{net: net, tok: tok, fe: fe, store: store}, nil
 }
 
-// Close releases the checkpoint mapping of a loaded model (a model made
-// with New holds none: its store stays the caller's). It is idempotent; the
+// Close releases the checkpoint mapping, packed weights and device memory
+// of a loaded model (a model made with New holds none: its store stays the
+// caller's). It is idempotent; the
 // model must not be used after.
 func (m *Model) Close() error {
 	m.closeOnce.Do(func() {
@@ -157,7 +164,8 @@ func (m *Model) InputValues(pcm []float32) ([]float32, error) {
 }
 
 // Logits returns the CTC logits [frames, vocab_size] of mono samples at
-// SampleRate().
+// SampleRate(), on the model's device (tensor.ToHost brings them to the
+// host).
 func (m *Model) Logits(ctx context.Context, pcm []float32) (*tensor.Tensor, error) {
 	iv, err := m.InputValues(pcm)
 	if err != nil {

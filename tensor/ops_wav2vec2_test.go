@@ -1,0 +1,99 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// channelNormRef normalises x [C, T] in float64: per channel over time
+// (group) or per frame over channels (layer).
+func channelNormRef(x, w, b *Tensor, eps float64, group bool) []float64 {
+	c, t := x.Dim(0), x.Dim(1)
+	xd, wd, bd := x.Data(), w.Data(), b.Data()
+	out := make([]float64, c*t)
+	at := func(ch, i int) float64 { return float64(xd[ch*t+i]) }
+	if group {
+		for ch := 0; ch < c; ch++ {
+			var m, v float64
+			for i := 0; i < t; i++ {
+				m += at(ch, i)
+			}
+			m /= float64(t)
+			for i := 0; i < t; i++ {
+				v += (at(ch, i) - m) * (at(ch, i) - m)
+			}
+			v /= float64(t)
+			for i := 0; i < t; i++ {
+				out[ch*t+i] = (at(ch, i)-m)/math.Sqrt(v+eps)*float64(wd[ch]) + float64(bd[ch])
+			}
+		}
+		return out
+	}
+	for i := 0; i < t; i++ {
+		var m, v float64
+		for ch := 0; ch < c; ch++ {
+			m += at(ch, i)
+		}
+		m /= float64(c)
+		for ch := 0; ch < c; ch++ {
+			v += (at(ch, i) - m) * (at(ch, i) - m)
+		}
+		v /= float64(c)
+		for ch := 0; ch < c; ch++ {
+			out[ch*t+i] = (at(ch, i)-m)/math.Sqrt(v+eps)*float64(wd[ch]) + float64(bd[ch])
+		}
+	}
+	return out
+}
+
+// TestChannelNorms checks GroupNormChannels and LayerNormChannels against
+// a float64 reference and the checking device against the host (bitwise),
+// with more frames than one parallel block, and their shape errors.
+func TestChannelNorms(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	d := NewCheckingDevice()
+	for _, tc := range []struct {
+		name  string
+		group bool
+		f     func(x, w, b *Tensor, eps float32) error
+	}{
+		{"GroupNormChannels", true, GroupNormChannels},
+		{"LayerNormChannels", false, LayerNormChannels},
+	} {
+		for _, shape := range [][2]int{{1, 1}, {3, 7}, {12, 600}} {
+			c, n := shape[0], shape[1]
+			x := randTensor(r, c, n)
+			for i := range x.data {
+				x.data[i] = 3*x.data[i] + 0.5 // off-centre values
+			}
+			w, b := randTensor(r, c), randTensor(r, c)
+			want := channelNormRef(x, w, b, 1e-5, tc.group)
+			dx := d.MustUpload(x)
+			if err := tc.f(x, w, b, 1e-5); err != nil {
+				t.Fatalf("%s %v: %v", tc.name, shape, err)
+			}
+			for i, v := range x.Data() {
+				if math.Abs(float64(v)-want[i]) > 1e-5*(1+math.Abs(want[i])) {
+					t.Fatalf("%s %v: element %d = %v, want %v", tc.name, shape, i, v, want[i])
+				}
+			}
+			if err := tc.f(dx, d.MustUpload(w), d.MustUpload(b), 1e-5); err != nil {
+				t.Fatalf("%s %v on the device: %v", tc.name, shape, err)
+			}
+			sameBits(t, tc.name, x, dx)
+		}
+		if err := tc.f(New(2, 3), New(3), New(3), 1e-5); err == nil {
+			t.Errorf("%s: [2 3] with a [3] weight: no error", tc.name)
+		}
+		if err := tc.f(New(2, 3, 4), New(2), New(2), 1e-5); err == nil {
+			t.Errorf("%s: a 3-D input: no error", tc.name)
+		}
+		if err := tc.f(New(3, 2).Transpose(0, 1), New(2), New(2), 1e-5); err == nil {
+			t.Errorf("%s: a transposed input: no error", tc.name)
+		}
+		if err := panics(func() { _ = tc.f(d.New(2, 3), New(2), New(2), 1e-5) }); err == nil {
+			t.Errorf("%s: a device input with host weights: no error", tc.name)
+		}
+	}
+}
