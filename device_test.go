@@ -2,6 +2,7 @@ package goformer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"os"
@@ -108,6 +109,9 @@ func runTask(ctx context.Context, m Model, tk string, img image.Image, pcm []flo
 			return nil, err
 		}
 		beam, err := tr.Transcribe(ctx, pcm[:len(pcm)/2], TranscribeOptions{Task: tk, Beams: 2})
+		if errors.Is(err, ErrInput) {
+			return greedy, nil // no beam search (CTC)
+		}
 		return [2]any{greedy, beam}, err
 	}
 	return nil, fmt.Errorf("unknown task %s", tk)
