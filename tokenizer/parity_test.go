@@ -7,23 +7,46 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/goformer/goformer/internal/testdata"
 )
 
-// readCases decodes a fixture's cases.json.
-func readCases(t *testing.T, fixture string, v any) string {
+// streamDecode pushes ids through sd, then flushes it, and returns all the
+// text it emitted.
+func streamDecode(sd *StreamDecoder, ids []int) string {
+	var sb strings.Builder
+	for _, id := range ids {
+		sb.WriteString(sd.Push(id))
+	}
+	sb.WriteString(sd.Flush())
+	return sb.String()
+}
+
+// loadKind loads path with load (LoadFromDir or LoadTokenizerJSON) and
+// checks that it gives a T.
+func loadKind[T Tokenizer](load func(string, ...Option) (Tokenizer, error), path string) (T, error) {
+	tk, err := load(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, ok := tk.(T)
+	if !ok {
+		return v, fmt.Errorf("loading %s gave %T, want %T", path, tk, v)
+	}
+	return v, nil
+}
+
+// loadAs is loadKind that fails t on an error.
+func loadAs[T Tokenizer](t testing.TB, load func(string, ...Option) (Tokenizer, error), path string) T {
 	t.Helper()
-	dir := testdata.Fixture(t, fixture)
-	b, err := os.ReadFile(filepath.Join(dir, "cases.json"))
+	v, err := loadKind[T](load, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s/cases.json: %v", fixture, err)
-	}
-	return dir
+	return v
 }
 
 // readI64Tensor reads an I64 tensor from a safetensors file.
@@ -100,7 +123,7 @@ func TestParity_tokenizers(t *testing.T) {
 			Tokens []string `json:"tokens"`
 		} `json:"bert"`
 	}
-	readCases(t, "tokenizers", &cases)
+	testdata.Cases(t, "tokenizers", &cases)
 	if len(cases.CLIP) == 0 || len(cases.Bert) == 0 {
 		t.Fatal("fixtures/tokenizers/cases.json has no clip or bert cases")
 	}
@@ -151,7 +174,7 @@ func TestParity_whisper(t *testing.T) {
 		} `json:"tokenizer"`
 		DetectedLanguageID int `json:"detected_language_id"`
 	}
-	dir := readCases(t, "whisper", &cases)
+	dir := testdata.Cases(t, "whisper", &cases)
 	if len(cases.Tokenizer) == 0 {
 		t.Fatal("no tokenizer cases")
 	}
@@ -198,17 +221,7 @@ func whisperTokenizers(t *testing.T, modelDir string) map[string]*Whisper {
 		"tiktoken": func() (*Whisper, error) {
 			return LoadWhisperTiktoken(filepath.Join(vocabDir, "multilingual.tiktoken"), 99)
 		},
-		"fromdir": func() (*Whisper, error) {
-			tk, err := LoadFromDir(modelDir)
-			if err != nil {
-				return nil, err
-			}
-			w, ok := tk.(*Whisper)
-			if !ok {
-				return nil, fmt.Errorf("LoadFromDir gave %T", tk)
-			}
-			return w, nil
-		},
+		"fromdir": func() (*Whisper, error) { return loadKind[*Whisper](LoadFromDir, modelDir) },
 	} {
 		w, err := load()
 		if err != nil {
@@ -234,7 +247,7 @@ func TestParity_whisperOpenAI(t *testing.T) {
 			} `json:"segments"`
 		} `json:"runs"`
 	}
-	dir := readCases(t, "whisper-openai", &cases)
+	dir := testdata.Cases(t, "whisper-openai", &cases)
 	if len(cases.Runs) == 0 {
 		t.Fatal("no runs")
 	}
@@ -268,13 +281,7 @@ func TestParity_whisperOpenAI(t *testing.T) {
 			}
 			eqText(t, "run text", tok.Decode(all, false), run.Text)
 			// The stream decoder emits the same text piece by piece.
-			sd := tok.NewStreamDecoder(false)
-			var got string
-			for _, id := range all {
-				got += sd.Push(id)
-			}
-			got += sd.Flush()
-			eqText(t, "streamed run text", got, run.Text)
+			eqText(t, "streamed run text", streamDecode(tok.NewStreamDecoder(false), all), run.Text)
 		})
 	}
 }
@@ -291,7 +298,7 @@ func TestParity_vitgpt2(t *testing.T) {
 			IDs  []int  `json:"ids"`
 		} `json:"tokenizer"`
 	}
-	dir := readCases(t, "vit-gpt2", &cases)
+	dir := testdata.Cases(t, "vit-gpt2", &cases)
 	if len(cases.Tokenizer) == 0 {
 		t.Fatal("no tokenizer cases")
 	}
@@ -327,15 +334,8 @@ func TestParity_blip(t *testing.T) {
 		Conditional   []gen  `json:"conditional"`
 		Beam          []gen  `json:"unconditional_beam3"`
 	}
-	dir := readCases(t, "blip-caption", &caption)
-	tok, err := LoadFromDir(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wp, ok := tok.(*WordPiece)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", tok)
-	}
+	dir := testdata.Cases(t, "blip-caption", &caption)
+	wp := loadAs[*WordPiece](t, LoadFromDir, filepath.Join(dir, "model"))
 	if id, ok := wp.ID("[DEC]"); !ok || id != 30522 || !wp.IsSpecial(id) {
 		t.Errorf("[DEC] = %d, %v", id, ok)
 	}
@@ -360,11 +360,11 @@ func TestParity_blip(t *testing.T) {
 			Answer      string `json:"answer"`
 		} `json:"qa"`
 	}
-	dir = readCases(t, "blip-vqa", &vqa)
+	dir = testdata.Cases(t, "blip-vqa", &vqa)
 	if len(vqa.QA) == 0 {
 		t.Fatal("no qa cases")
 	}
-	wp, err = LoadWordPiece(filepath.Join(dir, "model"))
+	wp, err := LoadWordPiece(filepath.Join(dir, "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,18 +382,11 @@ func TestParity_clip(t *testing.T) {
 		InputIDs [][]int  `json:"input_ids"`
 		Decoded  []string `json:"decoded"`
 	}
-	dir := readCases(t, "clip", &cases)
+	dir := testdata.Cases(t, "clip", &cases)
 	if len(cases.Texts) == 0 || len(cases.Texts) != len(cases.InputIDs) {
 		t.Fatalf("%d texts, %d input_ids", len(cases.Texts), len(cases.InputIDs))
 	}
-	tk, err := LoadFromDir(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, ok := tk.(*CLIP)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", tk)
-	}
+	tok := loadAs[*CLIP](t, LoadFromDir, filepath.Join(dir, "model"))
 	for i, text := range cases.Texts {
 		// The processor truncates to the model's context.
 		eqIDs(t, fmt.Sprintf("EncodeWith(%q, MaxLen)", text), tok.EncodeWith(text, EncodeOptions{MaxLen: tok.MaxLen()}), cases.InputIDs[i])
