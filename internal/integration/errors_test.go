@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"io"
 	"os"
@@ -165,21 +164,9 @@ func wavHeader(rate, bits, channels int, dataBytes uint32) []byte {
 	return b.Bytes()
 }
 
-// pngHeader returns the signature and IHDR chunk of a w×h RGB PNG: enough
-// for image.DecodeConfig, which must stop a decompression bomb here.
+// pngHeader is testdata.PNGHeader followed by 64 zero bytes.
 func pngHeader(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 2
-	binary.Write(&b, binary.BigEndian, uint32(13))
-	b.WriteString("IHDR")
-	b.Write(ihdr)
-	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte("IHDR"), ihdr...)))
-	b.Write(make([]byte, 64))
-	return b.Bytes()
+	return append(testdata.PNGHeader(w, h), make([]byte, 64)...)
 }
 
 // wantErr fails unless err wraps every one of want.

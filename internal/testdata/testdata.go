@@ -109,3 +109,20 @@ func WAV16(pcm []float32, rate int) []byte {
 	le.PutUint32(h[40:], uint32(len(data)))
 	return append(h, data...)
 }
+
+// FuzzSeedFiles adds the named files under the test-data root as seeds of
+// f, leaving out those that are absent or larger than max bytes (fuzz
+// targets must run without the shared data: they then start from fewer
+// seeds). Each elems lists the path elements of one file.
+func FuzzSeedFiles(f *testing.F, max int, elems ...[]string) {
+	root, ok := Root()
+	if !ok {
+		return
+	}
+	for _, e := range elems {
+		b, err := os.ReadFile(filepath.Join(append([]string{root}, e...)...))
+		if err == nil && len(b) <= max {
+			f.Add(b)
+		}
+	}
+}
