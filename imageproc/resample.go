@@ -19,21 +19,13 @@ const (
 	Hamming  Resample = 5
 )
 
+// resampleNames are PIL's names of the filters, by value.
+var resampleNames = [...]string{Nearest: "NEAREST", Lanczos: "LANCZOS", Bilinear: "BILINEAR", Bicubic: "BICUBIC", Box: "BOX", Hamming: "HAMMING"}
+
 // String returns PIL's name of the filter.
 func (r Resample) String() string {
-	switch r {
-	case Nearest:
-		return "NEAREST"
-	case Lanczos:
-		return "LANCZOS"
-	case Bilinear:
-		return "BILINEAR"
-	case Bicubic:
-		return "BICUBIC"
-	case Box:
-		return "BOX"
-	case Hamming:
-		return "HAMMING"
+	if r.valid() {
+		return resampleNames[r]
 	}
 	return fmt.Sprintf("Resample(%d)", int(r))
 }
