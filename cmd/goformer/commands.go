@@ -276,7 +276,7 @@ builds the index.`
 	}
 	var matches []goformer.Match
 	if *imageQuery != "" {
-		img, err := decodeImageFile(*imageQuery)
+		img, err := goformer.DecodeImageFile(*imageQuery)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
 
 	"github.com/goformer/goformer/audio"
 
@@ -17,20 +16,6 @@ import (
 // errBadInput marks a request the model cannot take as given (an option the
 // family does not have, a missing question). The server answers it with 400.
 var errBadInput = task.ErrInput
-
-// decodeImageFile reads an image file; errors name the file.
-func decodeImageFile(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
-}
 
 // decodeImageBytes decodes an uploaded image; name is used in errors.
 func decodeImageBytes(name string, data []byte) (image.Image, error) {

@@ -8,19 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/goformer/goformer/beam/internal/testref"
 )
 
-func TestMain(m *testing.M) {
-	f, _ := os.CreateTemp("", "goformer-beam-worker")
-	f.Close()
-	*jobopts.WorkerBinary = f.Name()
-	code := ptest.MainRetWithDefault(m, "prism")
-	os.Remove(f.Name())
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testref.RunPrism(m)) }
 
 // shared locates the reference data as the infer tests do.
 func shared(t *testing.T, elem ...string) string {

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 )
 
 // Dir returns the reference-data folder ("" when the module root cannot
@@ -47,4 +50,15 @@ func Path(tb testing.TB, elem ...string) string {
 		tb.Skipf("skipping: %s", msg)
 	}
 	return p
+}
+
+// RunPrism runs the tests of m on Beam's in-process Prism runner, with
+// loopback workers (an empty file stands for the worker binary, which is
+// never built), and returns their exit code: the body of a TestMain.
+func RunPrism(m *testing.M) int {
+	f, _ := os.CreateTemp("", "goformer-beam-worker")
+	f.Close()
+	defer os.Remove(f.Name())
+	*jobopts.WorkerBinary = f.Name()
+	return ptest.MainRetWithDefault(m, "prism")
 }
