@@ -1,15 +1,13 @@
 package tokenizer
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 )
 
@@ -47,51 +45,6 @@ func loadAs[T Tokenizer](t testing.TB, load func(string, ...Option) (Tokenizer, 
 		t.Fatal(err)
 	}
 	return v
-}
-
-// readI64Tensor reads an I64 tensor from a safetensors file.
-func readI64Tensor(t *testing.T, path, name string) (data []int64, shape []int) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 8 {
-		t.Fatalf("%s: too short", path)
-	}
-	n := binary.LittleEndian.Uint64(b)
-	if n > uint64(len(b)-8) {
-		t.Fatalf("%s: bad header length", path)
-	}
-	var hdr map[string]json.RawMessage
-	if err := json.Unmarshal(b[8:8+n], &hdr); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	raw, ok := hdr[name]
-	if !ok {
-		return nil, nil
-	}
-	var info struct {
-		Dtype   string `json:"dtype"`
-		Shape   []int  `json:"shape"`
-		Offsets [2]int `json:"data_offsets"`
-	}
-	if err := json.Unmarshal(raw, &info); err != nil {
-		t.Fatalf("%s: %s: %v", path, name, err)
-	}
-	if info.Dtype != "I64" {
-		t.Fatalf("%s: %s: dtype %s, want I64", path, name, info.Dtype)
-	}
-	body := b[8+n:]
-	if info.Offsets[1] > len(body) || info.Offsets[0] > info.Offsets[1] {
-		t.Fatalf("%s: %s: bad offsets", path, name)
-	}
-	seg := body[info.Offsets[0]:info.Offsets[1]]
-	data = make([]int64, len(seg)/8)
-	for i := range data {
-		data[i] = int64(binary.LittleEndian.Uint64(seg[8*i:]))
-	}
-	return data, info.Shape
 }
 
 func eqIDs(t *testing.T, what string, got, want []int) {
@@ -394,11 +347,12 @@ func TestParity_clip(t *testing.T) {
 			eqText(t, fmt.Sprintf("Decode %d", i), tok.Decode(cases.InputIDs[i], true), cases.Decoded[i])
 		}
 	}
-	want, shape := readI64Tensor(t, filepath.Join(dir, "expected.safetensors"), "input_ids")
-	wantMask, _ := readI64Tensor(t, filepath.Join(dir, "expected.safetensors"), "attention_mask")
-	if want == nil {
+	exp := filepath.Join(dir, "expected.safetensors")
+	if !expected.Has(t, exp, "input_ids") {
 		testdata.Missing(t, "expected.safetensors has no input_ids")
 	}
+	want, shape := expected.Int64s(t, exp, "input_ids")
+	wantMask, _ := expected.Int64s(t, exp, "attention_mask")
 	ids, mask := tok.EncodeBatch(cases.Texts, shape[1])
 	if len(ids) != shape[0] {
 		t.Fatalf("batch of %d, want %d", len(ids), shape[0])

@@ -42,29 +42,6 @@ func runPrism(t testing.TB, p *beam.Pipeline) (map[string]int64, error) {
 	return counters, nil
 }
 
-// readLines reads the JSON lines of the files matching glob, in file
-// order, with the files' names.
-func readLines(t *testing.T, glob string) (lines []string, files []string) {
-	t.Helper()
-	files, err := filepath.Glob(glob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if l != "" {
-				lines = append(lines, l)
-			}
-		}
-	}
-	return lines, files
-}
-
 // readRecords reads written records by key, failing on a key seen twice.
 func readRecords(t *testing.T, glob string) map[string]Record {
 	t.Helper()
@@ -81,7 +58,7 @@ func readDead(t *testing.T, glob string) map[string]DeadLetterRecord {
 // failing on a key seen twice.
 func readKeyed[T any](t *testing.T, glob string, key func(T) string) map[string]T {
 	t.Helper()
-	lines, files := readLines(t, glob)
+	lines, files := testref.ReadLines(t, glob)
 	if len(files) == 0 {
 		t.Fatalf("no files match %s", glob)
 	}
@@ -324,7 +301,7 @@ func TestEmbed(t *testing.T) {
 		ids    int
 	}{{"images", 3, len(good)}, {"texts", 2, len(distinct)}} {
 		seen := map[string]int{}
-		lines, files := readLines(t, filepath.Join(out, c.name, "vectors-*.jsonl"))
+		lines, files := testref.ReadLines(t, filepath.Join(out, c.name, "vectors-*.jsonl"))
 		if len(files) != c.shards {
 			t.Errorf("%s: %d vectors shards, want %d", c.name, len(files), c.shards)
 		}

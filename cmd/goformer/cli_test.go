@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer"
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/clip"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/transcript"
 	"github.com/goformer/goformer/whisper"
@@ -215,16 +215,8 @@ func TestEmbed(t *testing.T) {
 		Texts  []string `json:"texts"`
 	}
 	testdata.Cases(t, "clip", &cases)
-	exp, err := checkpoint.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	textEmbeds, _ := exp.Get("text_embeds")
-	imageEmbeds, _ := exp.Get("image_embeds")
-	if textEmbeds == nil || imageEmbeds == nil {
-		t.Fatal("expected.safetensors lacks text_embeds or image_embeds")
-	}
+	textEmbeds := expected.Tensor(t, "clip", "text_embeds")
+	imageEmbeds := expected.Tensor(t, "clip", "image_embeds")
 	args := []string{"embed", "-model", fixtureModel(t, "clip")}
 	for _, text := range cases.Texts {
 		args = append(args, "-text", text)

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 )
 
@@ -277,13 +277,8 @@ func TestServeEmbeddings(t *testing.T) {
 		Texts  []string `json:"texts"`
 	}
 	testdata.Cases(t, "clip", &cases)
-	exp, err := checkpoint.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	te, _ := exp.Get("text_embeds")
-	ie, _ := exp.Get("image_embeds")
+	te := expected.Tensor(t, "clip", "text_embeds")
+	ie := expected.Tensor(t, "clip", "image_embeds")
 	dim := te.Dim(1)
 	want := append(append([]float32{}, te.Contiguous().Data()...), ie.Contiguous().Data()...)
 	var images []string

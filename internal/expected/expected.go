@@ -51,6 +51,13 @@ func Int64s(tb testing.TB, path, name string) ([]int64, []int) {
 	return v, shape
 }
 
+// Has reports whether the safetensors file at path holds tensor name.
+func Has(tb testing.TB, path, name string) bool {
+	tb.Helper()
+	_, ok := open(tb, path).Info(name)
+	return ok
+}
+
 // open opens a safetensors file for the rest of the test.
 func open(tb testing.TB, path string) *checkpoint.Safetensors {
 	tb.Helper()

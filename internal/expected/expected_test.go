@@ -25,6 +25,9 @@ func TestReadAndInt64s(t *testing.T) {
 	if !slices.Equal(x.Shape(), []int{2, 3}) || !slices.Equal(x.Data(), []float32{1, 2, 3, 4, 5, 6}) {
 		t.Errorf("Read = %v %v", x.Shape(), x.Data())
 	}
+	if !Has(t, path, "ids") || Has(t, path, "none") {
+		t.Errorf("Has: ids %v, none %v", Has(t, path, "ids"), Has(t, path, "none"))
+	}
 	ids, shape := Int64s(t, path, "ids")
 	if !slices.Equal(ids, []int64{-7, 9}) || !slices.Equal(shape, []int{2}) {
 		t.Errorf("Int64s = %v %v", ids, shape)

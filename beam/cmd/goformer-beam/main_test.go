@@ -72,23 +72,12 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+// readAll returns the non-empty lines of the files matching glob.
 func readAll(t *testing.T, glob string) []string {
 	t.Helper()
-	files, _ := filepath.Glob(glob)
+	lines, files := testref.ReadLines(t, glob)
 	if len(files) == 0 {
 		t.Fatalf("nothing matches %s", glob)
-	}
-	var lines []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if l != "" {
-				lines = append(lines, l)
-			}
-		}
 	}
 	return lines
 }

@@ -7,6 +7,7 @@ package testref
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -61,4 +62,27 @@ func RunPrism(m *testing.M) int {
 	defer os.Remove(f.Name())
 	*jobopts.WorkerBinary = f.Name()
 	return ptest.MainRetWithDefault(m, "prism")
+}
+
+// ReadLines returns the non-empty lines of the files matching glob, in the
+// order of the files' sorted names, with those names.
+func ReadLines(tb testing.TB, glob string) (lines []string, files []string) {
+	tb.Helper()
+	files, err := filepath.Glob(glob)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines, files
 }
