@@ -26,12 +26,7 @@ func load(ctx context.Context, ref string) goformer.Model {
 
 // open decodes an image file.
 func open(path string) image.Image {
-	f, err := os.Open(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
+	img, err := goformer.DecodeImageFile(path)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -384,3 +384,18 @@ func DecodeAudio(r io.Reader, rate int) ([]float32, error) {
 // the vision families' processors expect (EXIF orientation applied, bounded
 // memory): imageproc.Decode.
 func DecodeImage(r io.Reader) (image.Image, error) { return imageproc.Decode(r) }
+
+// DecodeImageFile decodes the image file at path as DecodeImage does; its
+// errors name the file.
+func DecodeImageFile(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, err := DecodeImage(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}

@@ -1,11 +1,13 @@
 package goformer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"sort"
@@ -258,5 +260,33 @@ func TestDefaultModels(t *testing.T) {
 		if DefaultModel(tk) == "" {
 			t.Errorf("no default model for %s", tk)
 		}
+	}
+}
+
+// TestDecodeImageFile decodes a written PNG and names the file in the
+// error for one that is no image.
+func TestDecodeImageFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "q.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, testdata.Quadrants()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := DecodeImageFile(good)
+	if err != nil || img.Bounds().Dx() != 32 || img.Bounds().Dy() != 16 {
+		t.Fatalf("DecodeImageFile(png) = %v, %v", img, err)
+	}
+	bad := filepath.Join(dir, "notes.png")
+	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeImageFile(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("DecodeImageFile(not an image) = %v, want an error naming the file", err)
+	}
+	if _, err := DecodeImageFile(filepath.Join(dir, "missing.png")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("DecodeImageFile(missing) = %v, want os.ErrNotExist", err)
 	}
 }

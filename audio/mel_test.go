@@ -9,22 +9,16 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 )
 
+// readTensor returns the values and shape of a tensor of a safetensors
+// file.
 func readTensor(t testing.TB, path, name string) ([]float32, []int) {
 	t.Helper()
-	s, err := checkpoint.OpenSafetensors(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	x, err := s.Tensor(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append([]float32(nil), x.Data()...), x.Shape()
+	x := expected.Read(t, path, name)
+	return x.Data(), x.Shape()
 }
 
 // TestLogMelParityTransformers checks LogMel against the input_features of

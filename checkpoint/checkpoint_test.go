@@ -127,20 +127,22 @@ func TestSafetensorsErrors(t *testing.T) {
 	}
 	s.Close()
 
+	// rawFile writes a file of a header length n and the bytes of rest.
+	rawFile := func(n uint64, rest string) string {
+		p := filepath.Join(t.TempDir(), "x.safetensors")
+		var buf bytes.Buffer
+		binary.Write(&buf, binary.LittleEndian, n)
+		buf.WriteString(rest)
+		os.WriteFile(p, buf.Bytes(), 0o644)
+		return p
+	}
 	cases := []struct {
 		name string
 		file func() string
 		want string
 	}{
 		{"truncated data", func() string { return testdata.WriteSafetensors(t, good, make([]byte, 10)) }, "outside the 10-byte data section"},
-		{"header larger than file", func() string {
-			p := filepath.Join(t.TempDir(), "x.safetensors")
-			var buf bytes.Buffer
-			binary.Write(&buf, binary.LittleEndian, uint64(1000))
-			buf.WriteString("{}")
-			os.WriteFile(p, buf.Bytes(), 0o644)
-			return p
-		}, "header length 1000 is larger than the file"},
+		{"header larger than file", func() string { return rawFile(1000, "{}") }, "header length 1000 is larger than the file"},
 		{"tiny file", func() string {
 			p := filepath.Join(t.TempDir(), "x.safetensors")
 			os.WriteFile(p, []byte{1, 2}, 0o644)
@@ -155,14 +157,7 @@ func TestSafetensorsErrors(t *testing.T) {
 		{"overflowing shape", func() string {
 			return testdata.WriteSafetensors(t, map[string]any{"w": map[string]any{"dtype": "F32", "shape": []int{1 << 40, 1 << 40}, "data_offsets": []int{0, 8}}}, make([]byte, 8))
 		}, "overflows"},
-		{"bad json", func() string {
-			p := filepath.Join(t.TempDir(), "x.safetensors")
-			var buf bytes.Buffer
-			binary.Write(&buf, binary.LittleEndian, uint64(3))
-			buf.WriteString("{{{")
-			os.WriteFile(p, buf.Bytes(), 0o644)
-			return p
-		}, "not valid JSON"},
+		{"bad json", func() string { return rawFile(3, "{{{") }, "not valid JSON"},
 	}
 	for _, c := range cases {
 		_, err := LoadSafetensors(c.file())

@@ -56,32 +56,14 @@ func storeFromSafetensors(f *Safetensors, path string) (*Store, error) {
 // LoadSafetensorsIndex reads a sharded checkpoint through its
 // `model.safetensors.index.json` (weight_map: tensor name → shard file).
 func LoadSafetensorsIndex(indexPath string) (*Store, error) {
-	raw, err := os.ReadFile(indexPath)
+	weightMap, names, err := readShardIndex(indexPath)
 	if err != nil {
 		return nil, err
 	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", indexPath, ErrCorrupt, err)
-	}
-	if len(idx.WeightMap) == 0 {
+	if len(weightMap) == 0 {
 		return nil, fmt.Errorf("%s: %w: empty weight_map", indexPath, ErrCorrupt)
 	}
 	dir := filepath.Dir(indexPath)
-	shards := map[string]bool{}
-	for _, f := range idx.WeightMap {
-		if f == "" || strings.Contains(f, "..") || filepath.IsAbs(f) || strings.ContainsAny(f, `/\`) {
-			return nil, fmt.Errorf("%s: %w: shard name %q", indexPath, ErrCorrupt, f)
-		}
-		shards[f] = true
-	}
-	names := make([]string, 0, len(shards))
-	for f := range shards {
-		names = append(names, f)
-	}
-	sort.Strings(names)
 	all := NewStore(indexPath, map[string]*tensor.Tensor{})
 	for _, f := range names {
 		s, err := LoadSafetensors(filepath.Join(dir, f))
@@ -90,7 +72,7 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 			return nil, err
 		}
 		for _, n := range s.Names() {
-			if idx.WeightMap[n] != f {
+			if weightMap[n] != f {
 				continue
 			}
 			if h, ok := s.half[n]; ok {
@@ -106,7 +88,7 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 		all.closers = append(all.closers, s.closers...)
 	}
 	var missing []string
-	for n := range idx.WeightMap {
+	for n := range weightMap {
 		if _, ok := all.tensors[n]; !ok && all.half[n] == nil {
 			missing = append(missing, n)
 		}
@@ -159,28 +141,10 @@ func LoadFile(path string) (*Store, error) {
 }
 
 func loadPyTorchIndex(indexPath string) (*Store, error) {
-	raw, err := os.ReadFile(indexPath)
+	_, names, err := readShardIndex(indexPath)
 	if err != nil {
 		return nil, err
 	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", indexPath, ErrCorrupt, err)
-	}
-	shards := map[string]bool{}
-	for _, f := range idx.WeightMap {
-		if f == "" || strings.Contains(f, "..") || strings.ContainsAny(f, `/\`) {
-			return nil, fmt.Errorf("%s: %w: shard name %q", indexPath, ErrCorrupt, f)
-		}
-		shards[f] = true
-	}
-	names := make([]string, 0, len(shards))
-	for f := range shards {
-		names = append(names, f)
-	}
-	sort.Strings(names)
 	all := NewStore(indexPath, map[string]*tensor.Tensor{})
 	all.half = map[string]*Half{}
 	for _, f := range names {
@@ -196,4 +160,33 @@ func loadPyTorchIndex(indexPath string) (*Store, error) {
 		}
 	}
 	return all, nil
+}
+
+// readShardIndex reads the weight_map (tensor name → shard file) of a
+// sharded checkpoint's index and returns it with the shard files in
+// order. A shard must be a plain file name beside the index.
+func readShardIndex(indexPath string) (map[string]string, []string, error) {
+	raw, err := os.ReadFile(indexPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: %v", indexPath, ErrCorrupt, err)
+	}
+	shards := map[string]bool{}
+	for _, f := range idx.WeightMap {
+		if f == "" || strings.Contains(f, "..") || filepath.IsAbs(f) || strings.ContainsAny(f, `/\`) {
+			return nil, nil, fmt.Errorf("%s: %w: shard name %q", indexPath, ErrCorrupt, f)
+		}
+		shards[f] = true
+	}
+	names := make([]string, 0, len(shards))
+	for f := range shards {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	return idx.WeightMap, names, nil
 }

@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -15,20 +14,10 @@ import (
 
 // safetensorsSeeds are the fixtures' small checkpoints and a 16-bit one.
 func safetensorsSeeds(f *testing.F) {
-	if root, ok := testdata.Root(); ok {
-		for _, fx := range []string{"vit", "whisper", "clip"} {
-			b, err := os.ReadFile(filepath.Join(root, "fixtures", fx, "model", "model.safetensors"))
-			if err == nil && len(b) < 4<<20 {
-				f.Add(b)
-			}
-		}
+	for _, fx := range []string{"vit", "whisper", "clip"} {
+		testdata.FuzzSeedFiles(f, 4<<20-1, []string{"fixtures", fx, "model", "model.safetensors"})
 	}
-	var seed bytes.Buffer
-	h := []byte(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"__metadata__":{"format":"pt"}}`)
-	binary.Write(&seed, binary.LittleEndian, uint64(len(h)))
-	seed.Write(h)
-	seed.Write([]byte{0, 60, 0, 188})
-	f.Add(seed.Bytes())
+	f.Add(testdata.Safetensors(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"__metadata__":{"format":"pt"}}`, []byte{0, 60, 0, 188}))
 }
 
 // FuzzSafetensors feeds arbitrary bytes to the safetensors parser and reads

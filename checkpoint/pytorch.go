@@ -60,24 +60,19 @@ func readPyTorch(file string) (p *pyTorchFile, err error) {
 			p, err = nil, fmt.Errorf("%s: %w: pickle decoder failed: %v\n%s", file, ErrCorrupt, r, debug.Stack())
 		}
 	}()
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if zr, zerr := zip.NewReader(f, st.Size()); zerr == nil {
-		p, err = readZip(zr, st.Size())
-	} else {
-		p, err = readLegacy(f, st.Size())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return p, nil
+	return withFile(file, func(f *os.File, size int64) (*pyTorchFile, error) {
+		var p *pyTorchFile
+		var err error
+		if zr, zerr := zip.NewReader(f, size); zerr == nil {
+			p, err = readZip(zr, size)
+		} else {
+			p, err = readLegacy(f, size)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		return p, nil
+	})
 }
 
 // readZip reads a zip checkpoint: data.pkl (the shortest path of that

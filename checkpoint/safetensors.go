@@ -54,28 +54,37 @@ func dtypeSize(dt string) int {
 // OpenSafetensors memory-maps a safetensors file and validates its header
 // against the file size before anything is read.
 func OpenSafetensors(path string) (*Safetensors, error) {
+	return withFile(path, func(f *os.File, size int64) (*Safetensors, error) {
+		buf, unmap, err := mapFile(f, size)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		s, err := parseSafetensors(path, buf)
+		if err != nil {
+			if unmap != nil {
+				unmap()
+			}
+			return nil, err
+		}
+		s.unmap = unmap
+		return s, nil
+	})
+}
+
+// withFile opens path and calls read with the file and its size; the file
+// is closed when read returns.
+func withFile[T any](path string, read func(f *os.File, size int64) (T, error)) (T, error) {
+	var zero T
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	buf, unmap, err := mapFile(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	s, err := parseSafetensors(path, buf)
-	if err != nil {
-		if unmap != nil {
-			unmap()
-		}
-		return nil, err
-	}
-	s.unmap = unmap
-	return s, nil
+	return read(f, st.Size())
 }
 
 // ParseSafetensors reads a safetensors file held in memory (name is used in

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -341,7 +342,7 @@ func (w Weights) Tensor(name string, shape ...int) *tensor.Tensor {
 		w.store.problem("missing %s %v", full, shape)
 		return zeroTensor(shape)
 	}
-	if len(shape) > 0 && !shapeEq(t.Shape(), shape) {
+	if len(shape) > 0 && !slices.Equal(t.Shape(), shape) {
 		// A tensor with the same number of elements and trailing singleton
 		// dimensions is reshaped (e.g. [D] stored as [1, 1, D]).
 		if t.Len() == prod(shape) && squeezeEq(t.Shape(), shape) {
@@ -399,7 +400,7 @@ func (w Weights) Half(name string, shape ...int) (*Half, bool) {
 	w.store.mu.Lock()
 	defer w.store.mu.Unlock()
 	h, ok := w.store.half[full]
-	if !ok || !shapeEq(h.Shape, shape) {
+	if !ok || !slices.Equal(h.Shape, shape) {
 		return nil, false
 	}
 	w.store.used[full] = true
@@ -441,18 +442,6 @@ func zeroTensor(shape []int) *tensor.Tensor {
 	return tensor.New(shape...)
 }
 
-func shapeEq(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // squeezeEq reports whether a and b are equal once size-1 dimensions are
 // removed.
 func squeezeEq(a, b []int) bool {
@@ -465,7 +454,7 @@ func squeezeEq(a, b []int) bool {
 		}
 		return o
 	}
-	return shapeEq(sq(a), sq(b))
+	return slices.Equal(sq(a), sq(b))
 }
 
 func prod(s []int) int {

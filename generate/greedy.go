@@ -21,7 +21,16 @@ func Greedy(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]i
 	if err != nil {
 		return nil, err
 	}
-	procs := opt.Processors(promptLen)
+	return extend(ctx, s, prompts, opt, opt.Processors(promptLen), maxLen, "greedy search", tensor.Argmax)
+}
+
+// extend is the loop of Greedy and Sample: the logits of every row go
+// through procs, then pick chooses the row's next token (-1 when no score
+// is usable, an error naming the search what); rows that end with an EOS
+// token leave the batch, until none is left or the sequences reach maxLen
+// (opt's EOS tokens; opt is checked against the vocabulary). The context
+// is checked before every Step and between rows.
+func extend(ctx context.Context, s Stepper, prompts [][]int, opt Options, procs Processors, maxLen int, what string, pick func(row []float32) int) ([][]int, error) {
 	seqs := make([][]int, len(prompts))
 	active := make([]int, len(prompts)) // active[r]: the sequence row r decodes
 	for i, p := range prompts {
@@ -42,9 +51,9 @@ func Greedy(ctx context.Context, s Stepper, prompts [][]int, opt Options) ([][]i
 			}
 			seq := seqs[active[r]]
 			procs.Process(seq, row)
-			tok := tensor.Argmax(row)
+			tok := pick(row)
 			if tok < 0 {
-				return nil, fmt.Errorf("generate: greedy search: no usable score among %d logits", len(row))
+				return nil, fmt.Errorf("generate: %s: no usable score among %d logits", what, len(row))
 			}
 			seqs[active[r]] = append(seq, tok)
 			if !slices.Contains(opt.EOS, tok) {

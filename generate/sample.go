@@ -225,7 +225,8 @@ func SampleToken(r *rand.Rand, scores []float32) int {
 // The processors and warpers, and their order, are transformers'; the
 // random numbers are not torch's, so the texts differ from transformers'
 // for the same seed (they follow the same distribution). opt.NumBeams is
-// ignored.
+// ignored. The context is checked before every Step and between rows, as
+// in Greedy.
 func Sample(ctx context.Context, s Stepper, prompts [][]int, opt Options, sp Sampling) ([][]int, error) {
 	promptLen, maxLen, err := opt.check(prompts)
 	if err != nil {
@@ -239,48 +240,5 @@ func Sample(ctx context.Context, s Stepper, prompts [][]int, opt Options, sp Sam
 		rng = rand.New(rand.NewPCG(sp.Seed, 0x676f666f726d6572))
 	}
 	procs := append(opt.Processors(promptLen), sp.Warpers()...)
-	seqs := make([][]int, len(prompts))
-	active := make([]int, len(prompts))
-	for i, p := range prompts {
-		seqs[i] = slices.Clone(p)
-		active[i] = i
-	}
-	feed := prompts
-	m := &checked{s: s, opt: opt}
-	for {
-		logits, err := m.step(ctx, feed)
-		if err != nil {
-			return nil, err
-		}
-		var keep []int
-		for r, row := range logits {
-			seq := seqs[active[r]]
-			procs.Process(seq, row)
-			tok := SampleToken(rng, row)
-			if tok < 0 {
-				return nil, fmt.Errorf("generate: sampling: no usable score among %d logits", len(row))
-			}
-			seqs[active[r]] = append(seq, tok)
-			if !slices.Contains(opt.EOS, tok) {
-				keep = append(keep, r)
-			}
-		}
-		if len(keep) == 0 || len(seqs[active[0]]) >= maxLen {
-			return seqs, nil
-		}
-		if len(keep) < len(active) {
-			if err := s.Reorder(keep); err != nil {
-				return nil, err
-			}
-			na := make([]int, len(keep))
-			for i, r := range keep {
-				na[i] = active[r]
-			}
-			active = na
-		}
-		feed = make([][]int, len(active))
-		for r, a := range active {
-			feed[r] = seqs[a][len(seqs[a])-1:]
-		}
-	}
+	return extend(ctx, s, prompts, opt, procs, maxLen, "sampling", func(row []float32) int { return SampleToken(rng, row) })
 }

@@ -54,58 +54,54 @@ func toRGB(img image.Image) (out *rgbImage, err error) {
 	}
 	out = newRGB(w, h)
 	p := out.pix
+	// rows calls conv with each output row and the bytes of the same row of
+	// the image's pixels, which start at pix[off] and are stride apart.
+	rows := func(pix []uint8, stride, off int, conv func(o, s []uint8)) {
+		for y := 0; y < h; y++ {
+			conv(p[3*w*y:3*w*(y+1)], pix[off+y*stride:])
+		}
+	}
 	switch m := img.(type) {
 	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			o := p[3*w*y:]
-			for x := 0; x < w; x++ {
-				v := row[x]
-				o[3*x], o[3*x+1], o[3*x+2] = v, v, v
+		rows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), func(o, s []uint8) {
+			for x := range w {
+				o[3*x], o[3*x+1], o[3*x+2] = s[x], s[x], s[x]
 			}
-		}
+		})
 	case *image.Gray16:
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			o := p[3*w*y:]
-			for x := 0; x < w; x++ {
+		rows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), func(o, s []uint8) {
+			for x := range w {
 				v := uint8(255)
-				if row[2*x] == 0 {
-					v = row[2*x+1]
+				if s[2*x] == 0 {
+					v = s[2*x+1]
 				}
 				o[3*x], o[3*x+1], o[3*x+2] = v, v, v
 			}
-		}
+		})
 	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			o := p[3*w*y:]
-			for x := 0; x < w; x++ {
-				o[3*x], o[3*x+1], o[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+		rows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), func(o, s []uint8) {
+			for x := range w {
+				o[3*x], o[3*x+1], o[3*x+2] = s[4*x], s[4*x+1], s[4*x+2]
 			}
-		}
+		})
 	case *image.NRGBA64:
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			o := p[3*w*y:]
-			for x := 0; x < w; x++ {
-				o[3*x], o[3*x+1], o[3*x+2] = row[8*x], row[8*x+2], row[8*x+4]
+		rows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), func(o, s []uint8) {
+			for x := range w {
+				o[3*x], o[3*x+1], o[3*x+2] = s[8*x], s[8*x+2], s[8*x+4]
 			}
-		}
+		})
 	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			o := p[3*w*y:]
-			for x := 0; x < w; x++ {
-				s := row[4*x : 4*x+4]
-				if s[3] == 255 {
-					o[3*x], o[3*x+1], o[3*x+2] = s[0], s[1], s[2]
+		rows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), func(o, s []uint8) {
+			for x := range w {
+				c := s[4*x : 4*x+4]
+				if c[3] == 255 {
+					o[3*x], o[3*x+1], o[3*x+2] = c[0], c[1], c[2]
 				} else {
-					c := color.NRGBAModel.Convert(color.RGBA{s[0], s[1], s[2], s[3]}).(color.NRGBA)
-					o[3*x], o[3*x+1], o[3*x+2] = c.R, c.G, c.B
+					n := color.NRGBAModel.Convert(color.RGBA{c[0], c[1], c[2], c[3]}).(color.NRGBA)
+					o[3*x], o[3*x+1], o[3*x+2] = n.R, n.G, n.B
 				}
 			}
-		}
+		})
 	case *image.Paletted:
 		var pal [256][3]uint8
 		for i, c := range m.Palette {
@@ -114,26 +110,22 @@ func toRGB(img image.Image) (out *rgbImage, err error) {
 			}
 			pal[i] = straightRGB(c)
 		}
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			o := p[3*w*y:]
-			for x := 0; x < w; x++ {
-				c := pal[row[x]]
+		rows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), func(o, s []uint8) {
+			for x := range w {
+				c := pal[s[x]]
 				o[3*x], o[3*x+1], o[3*x+2] = c[0], c[1], c[2]
 			}
-		}
+		})
 	case *image.CMYK:
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			o := p[3*w*y:]
-			for x := 0; x < w; x++ {
-				s := row[4*x : 4*x+4]
-				nk := 255 - int(s[3])
-				o[3*x] = clip8(nk - mulDiv255(int(s[0]), nk))
-				o[3*x+1] = clip8(nk - mulDiv255(int(s[1]), nk))
-				o[3*x+2] = clip8(nk - mulDiv255(int(s[2]), nk))
+		rows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), func(o, s []uint8) {
+			for x := range w {
+				c := s[4*x : 4*x+4]
+				nk := 255 - int(c[3])
+				for i := range 3 {
+					o[3*x+i] = clip8(nk - mulDiv255(int(c[i]), nk))
+				}
 			}
-		}
+		})
 	case *image.YCbCr:
 		ycbcrToRGB(m, out)
 	case *image.NYCbCrA:
@@ -171,12 +163,6 @@ func mulDiv255(a, b int) int {
 	return ((t >> 8) + t) >> 8
 }
 
-func clip8(v int) uint8 {
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
-}
+// clip8 converts v to uint8, clipping it to [0, 255] (Pillow's clip8,
+// libjpeg's range limit).
+func clip8[T int | int32](v T) uint8 { return uint8(min(max(v, 0), 255)) }

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,7 +107,7 @@ func TestImageModes(t *testing.T) {
 					t.Fatalf("%s: %v", name, err)
 				}
 				h, w := p.OutputSize(c.w, c.h)
-				if s := px.Shape(); !sameShape(s, []int{3, h, w}) {
+				if s := px.Shape(); !slices.Equal(s, []int{3, h, w}) {
 					t.Fatalf("%s: shape %v, want [3 %d %d]", name, s, h, w)
 				}
 				for _, v := range px.Data() {
@@ -204,39 +205,8 @@ type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("boom") }
 
-// pngHeader returns a PNG signature and IHDR chunk declaring w×h RGB pixels,
-// with no image data: enough for DecodeConfig, far too little to decode.
-func pngHeader(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 2 // 8-bit RGB
-	binary.Write(&b, binary.BigEndian, uint32(13))
-	b.WriteString("IHDR")
-	b.Write(ihdr)
-	binary.Write(&b, binary.BigEndian, crc32IEEE(append([]byte("IHDR"), ihdr...)))
-	return b.Bytes()
-}
-
-func crc32IEEE(p []byte) uint32 {
-	crc := ^uint32(0)
-	for _, v := range p {
-		crc ^= uint32(v)
-		for k := 0; k < 8; k++ {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xedb88320
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	return ^crc
-}
-
 func TestDecompressionBomb(t *testing.T) {
-	_, err := Decode(bytes.NewReader(pngHeader(100000, 100000)))
+	_, err := Decode(bytes.NewReader(testdata.PNGHeader(100000, 100000)))
 	if !errors.Is(err, ErrImageTooLarge) {
 		t.Fatalf("10^10-pixel PNG header: %v, want ErrImageTooLarge", err)
 	}
@@ -254,22 +224,9 @@ func TestDecompressionBomb(t *testing.T) {
 		t.Errorf("MaxBytes 10: %v", err)
 	}
 	// A header within the limit but no pixel data is an invalid image.
-	if _, err := (DecodeOptions{MaxPixels: -1}).Decode(bytes.NewReader(pngHeader(100, 100))); !errors.Is(err, ErrInvalidImage) {
+	if _, err := (DecodeOptions{MaxPixels: -1}).Decode(bytes.NewReader(testdata.PNGHeader(100, 100))); !errors.Is(err, ErrInvalidImage) {
 		t.Errorf("header-only PNG: %v", err)
 	}
-}
-
-// quadrants returns a 32×16 image with red, green, blue and white quadrants
-// (top-left, top-right, bottom-left, bottom-right).
-func quadrants() *image.RGBA {
-	m := image.NewRGBA(image.Rect(0, 0, 32, 16))
-	for y := 0; y < 16; y++ {
-		for x := 0; x < 32; x++ {
-			c := [4]color.RGBA{{255, 0, 0, 255}, {0, 255, 0, 255}, {0, 0, 255, 255}, {255, 255, 255, 255}}[(y/8)*2+x/16]
-			m.SetRGBA(x, y, c)
-		}
-	}
-	return m
 }
 
 // withEXIFOrientation inserts an APP1 EXIF segment holding only the
@@ -304,7 +261,7 @@ func withEXIFOrientation(jpg []byte, orient uint16, bo binary.ByteOrder) []byte 
 // EXIF definition of each (as PIL's ImageOps.exif_transpose applies them).
 func TestEXIFOrientation(t *testing.T) {
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, quadrants(), &jpeg.Options{Quality: 95}); err != nil {
+	if err := jpeg.Encode(&buf, testdata.Quadrants(), &jpeg.Options{Quality: 95}); err != nil {
 		t.Fatal(err)
 	}
 	const R, G, B, W = "R", "G", "B", "W"
@@ -425,7 +382,7 @@ func TestConvertModes(t *testing.T) {
 		})
 	})
 	t.Run("sub-image", func(t *testing.T) {
-		q := quadrants()
+		q := testdata.Quadrants()
 		sub := q.SubImage(image.Rect(16, 8, 32, 16))
 		checkRGBOf(t, sub, func(_, _ int) [3]uint8 { return [3]uint8{255, 255, 255} })
 	})
@@ -456,7 +413,7 @@ func TestConvertModes(t *testing.T) {
 
 func TestDecodeBMP(t *testing.T) {
 	var buf bytes.Buffer
-	if err := bmp.Encode(&buf, quadrants()); err != nil {
+	if err := bmp.Encode(&buf, testdata.Quadrants()); err != nil {
 		t.Fatal(err)
 	}
 	img, err := Decode(&buf)
@@ -464,7 +421,7 @@ func TestDecodeBMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRGBOf(t, img, func(x, y int) [3]uint8 {
-		c := quadrants().RGBAAt(x, y)
+		c := testdata.Quadrants().RGBAAt(x, y)
 		return [3]uint8{c.R, c.G, c.B}
 	})
 }
@@ -577,16 +534,16 @@ func TestDecodeGIF(t *testing.T) {
 // would need millions of columns).
 func FuzzDecode(f *testing.F) {
 	var buf bytes.Buffer
-	png.Encode(&buf, quadrants())
+	png.Encode(&buf, testdata.Quadrants())
 	f.Add(buf.Bytes())
 	buf.Reset()
-	jpeg.Encode(&buf, quadrants(), nil)
+	jpeg.Encode(&buf, testdata.Quadrants(), nil)
 	f.Add(withEXIFOrientation(buf.Bytes(), 6, binary.BigEndian))
 	buf.Reset()
-	gif.Encode(&buf, quadrants(), nil)
+	gif.Encode(&buf, testdata.Quadrants(), nil)
 	f.Add(buf.Bytes())
 	f.Add(losslessWebP(2, 2, color.NRGBA{1, 2, 3, 4}))
-	f.Add(pngHeader(3, 3))
+	f.Add(testdata.PNGHeader(3, 3))
 	p, err := NewProcessor(DefaultProcessorConfig(CLIPImageProcessorType))
 	if err != nil {
 		f.Fatal(err)

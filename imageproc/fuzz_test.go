@@ -8,30 +8,12 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/image/bmp"
 
 	"github.com/goformer/goformer/internal/testdata"
 )
-
-// fuzzSeedFiles adds the named files under the shared test data as seeds,
-// skipping those that are absent or larger than max bytes (fuzz targets
-// must run without the shared data: they then start from fewer seeds).
-func fuzzSeedFiles(f *testing.F, max int, elems ...[]string) {
-	root, ok := testdata.Root()
-	if !ok {
-		return
-	}
-	for _, e := range elems {
-		b, err := os.ReadFile(filepath.Join(append([]string{root}, e...)...))
-		if err == nil && len(b) <= max {
-			f.Add(b)
-		}
-	}
-}
 
 // fuzzFixtures are the fixtures whose model directories hold the
 // preprocessor configs of the vision families.
@@ -59,7 +41,7 @@ func smallSize(s Size, max int) bool {
 // announces.
 func FuzzParseProcessorConfig(f *testing.F) {
 	for _, fx := range fuzzFixtures {
-		fuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "preprocessor_config.json"})
+		testdata.FuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "preprocessor_config.json"})
 	}
 	f.Add([]byte(`{"image_processor_type":"CLIPImageProcessor","size":{"shortest_edge":9},"crop_size":{"height":4,"width":6},"resample":3}`))
 	f.Add([]byte(`{"feature_extractor_type":"ViTFeatureExtractor","size":6,"resample":2,"do_normalize":false}`))
@@ -126,7 +108,7 @@ func FuzzPreprocess(f *testing.F) {
 	// Only the small media files: large seeds make every mutation and
 	// minimization slow.
 	for _, name := range []string{"palette_color.png", "truncated.jpg", "no_time_for_that_tiny.gif"} {
-		fuzzSeedFiles(f, 64<<10, []string{"media", "images", name})
+		testdata.FuzzSeedFiles(f, 64<<10, []string{"media", "images", name})
 	}
 	small := image.NewRGBA(image.Rect(0, 0, 9, 4))
 	for i := range small.Pix {

@@ -3,14 +3,12 @@ package imageproc
 import (
 	"encoding/json"
 	"image"
-	"math"
-	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
-	"github.com/goformer/goformer/tensor"
 )
 
 // fixtureImages returns the image file names of a fixture's cases.json in
@@ -18,14 +16,8 @@ import (
 // objects that has n of them (vit-gpt2's "captions", blip-vqa's "qa").
 func fixtureImages(t *testing.T, casesPath string, n int) []string {
 	t.Helper()
-	data, err := os.ReadFile(casesPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		t.Fatalf("%s: %v", casesPath, err)
-	}
+	testdata.ReadJSON(t, casesPath, &top)
 	if raw, ok := top["images"]; ok {
 		var names []string
 		if err := json.Unmarshal(raw, &names); err != nil {
@@ -55,60 +47,10 @@ func fixtureImages(t *testing.T, casesPath string, n int) []string {
 	return nil
 }
 
+// loadImageFile decodes an image of the shared media directory.
 func loadImageFile(t testing.TB, name string) image.Image {
 	t.Helper()
-	f, err := os.Open(testdata.Path(t, "media", "images", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return img
-}
-
-func readExpected(t testing.TB, fixture, name string) *tensor.Tensor {
-	t.Helper()
-	s, err := checkpoint.OpenSafetensors(filepath.Join(testdata.Fixture(t, fixture), "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	x, err := s.Tensor(name)
-	if err != nil {
-		t.Fatalf("%s %s: %v", fixture, name, err)
-	}
-	return x.Clone()
-}
-
-// maxAbsDiff returns max|a-b| and the flat index where it occurs, or +Inf
-// when the lengths differ.
-func maxAbsDiff(a, b []float32) (float64, int) {
-	if len(a) != len(b) {
-		return math.Inf(1), -1
-	}
-	m, at := 0.0, 0
-	for i := range a {
-		d := math.Abs(float64(a[i]) - float64(b[i]))
-		if d > m || math.IsNaN(d) {
-			m, at = d, i
-		}
-	}
-	return m, at
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return testdata.DecodeFile(t, testdata.Path(t, "media", "images", name), Decode)
 }
 
 // checkPixelValues compares a processor's output for every fixture image
@@ -119,7 +61,7 @@ func checkPixelValues(t *testing.T, fixture string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := readExpected(t, fixture, "pixel_values")
+	want := expected.Tensor(t, fixture, "pixel_values")
 	ws := want.Shape()
 	names := fixtureImages(t, filepath.Join(dir, "cases.json"), ws[0])
 	if len(names) != ws[0] {
@@ -133,10 +75,10 @@ func checkPixelValues(t *testing.T, fixture string) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		exp := want.Index(i)
-		if !sameShape(got.Shape(), exp.Shape()) {
+		if !slices.Equal(got.Shape(), exp.Shape()) {
 			t.Fatalf("%s: shape %v, want %v", name, got.Shape(), exp.Shape())
 		}
-		d, at := maxAbsDiff(got.Data(), exp.Data())
+		d, at := testdata.MaxAbsDiff(got.Data(), exp.Data())
 		t.Logf("%s %s: max|Δ| pixel_values = %.3g", fixture, name, d)
 		if d > 1e-5 {
 			sh := exp.Shape()
@@ -148,10 +90,10 @@ func checkPixelValues(t *testing.T, fixture string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameShape(batch.Shape(), ws) {
+	if !slices.Equal(batch.Shape(), ws) {
 		t.Fatalf("batch shape %v, want %v", batch.Shape(), ws)
 	}
-	if d, _ := maxAbsDiff(batch.Data(), want.Data()); d > 1e-5 {
+	if d, _ := testdata.MaxAbsDiff(batch.Data(), want.Data()); d > 1e-5 {
 		t.Errorf("batch pixel_values max|Δ| = %g", d)
 	}
 }
@@ -165,20 +107,13 @@ func TestParity_vit_gpt2(t *testing.T)     { checkPixelValues(t, "vit-gpt2") }
 // TestParity_vit_interpolated checks the processor at the other
 // resolution listed under "interpolated" in the vit fixture's cases.json.
 func TestParity_vit_interpolated(t *testing.T) {
-	dir := testdata.Fixture(t, "vit")
 	var cases struct {
 		Interpolated struct {
 			Images []string `json:"images"`
 			Size   int      `json:"size"`
 		} `json:"interpolated"`
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
+	dir := testdata.Cases(t, "vit", &cases)
 	if cases.Interpolated.Size == 0 {
 		testdata.Missing(t, "the vit fixture has no interpolated case")
 	}
@@ -191,13 +126,13 @@ func TestParity_vit_interpolated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := readExpected(t, "vit", "pixel_values_interpolated")
+	want := expected.Tensor(t, "vit", "pixel_values_interpolated")
 	for i, name := range cases.Interpolated.Images {
 		got, err := p.Preprocess(loadImageFile(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, _ := maxAbsDiff(got.Data(), want.Index(i).Data())
+		d, _ := testdata.MaxAbsDiff(got.Data(), want.Index(i).Data())
 		t.Logf("%s @%d: max|Δ| pixel_values = %.3g", name, cases.Interpolated.Size, d)
 		if d > 1e-5 {
 			t.Errorf("%s: max|Δ| = %g", name, d)

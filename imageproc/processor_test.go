@@ -5,8 +5,11 @@ import (
 	"image"
 	"math"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
 )
 
 func rgbRow(vals ...uint8) *rgbImage {
@@ -243,7 +246,7 @@ func TestPreprocessArithmetic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := px.Shape(); !sameShape(s, []int{3, 224, 224}) {
+	if s := px.Shape(); !slices.Equal(s, []int{3, 224, 224}) {
 		t.Fatalf("shape %v", s)
 	}
 	mean, std := openAIClipMean, openAIClipStd
@@ -267,29 +270,29 @@ func TestPreprocessArithmetic(t *testing.T) {
 
 func TestPreprocessBatch(t *testing.T) {
 	p, _ := NewProcessor(DefaultProcessorConfig(ViTImageProcessorType))
-	imgs := []image.Image{image.NewGray(image.Rect(0, 0, 30, 40)), quadrants(), image.NewCMYK(image.Rect(0, 0, 3, 3))}
+	imgs := []image.Image{image.NewGray(image.Rect(0, 0, 30, 40)), testdata.Quadrants(), image.NewCMYK(image.Rect(0, 0, 3, 3))}
 	batch, err := p.PreprocessBatch(imgs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := batch.Shape(); !sameShape(s, []int{3, 3, 224, 224}) {
+	if s := batch.Shape(); !slices.Equal(s, []int{3, 3, 224, 224}) {
 		t.Fatalf("shape %v", s)
 	}
 	for i, img := range imgs {
 		one, _ := p.Preprocess(img)
-		if d, _ := maxAbsDiff(one.Data(), batch.Index(i).Data()); d != 0 {
+		if d, _ := testdata.MaxAbsDiff(one.Data(), batch.Index(i).Data()); d != 0 {
 			t.Errorf("image %d differs from Preprocess by %g", i, d)
 		}
 	}
 	if _, err := p.PreprocessBatch(nil); err == nil {
 		t.Error("empty batch: no error")
 	}
-	if _, err := p.PreprocessBatch([]image.Image{quadrants(), nil}); !errors.Is(err, ErrUnsupportedImage) {
+	if _, err := p.PreprocessBatch([]image.Image{testdata.Quadrants(), nil}); !errors.Is(err, ErrUnsupportedImage) {
 		t.Errorf("nil image in batch: %v", err)
 	}
 	// Shortest-edge resizing without a crop gives sizes that cannot batch.
 	se, _ := NewProcessor(ProcessorConfig{DoResize: true, Size: Size{ShortestEdge: 8}, Resample: Bilinear})
-	if _, err := se.PreprocessBatch([]image.Image{quadrants(), image.NewGray(image.Rect(0, 0, 8, 8))}); err == nil {
+	if _, err := se.PreprocessBatch([]image.Image{testdata.Quadrants(), image.NewGray(image.Rect(0, 0, 8, 8))}); err == nil {
 		t.Error("batch of different sizes: no error")
 	}
 }
@@ -297,7 +300,7 @@ func TestPreprocessBatch(t *testing.T) {
 // TestProcessorConcurrent runs one Processor from many goroutines.
 func TestProcessorConcurrent(t *testing.T) {
 	p, _ := NewProcessor(DefaultProcessorConfig(CLIPImageProcessorType))
-	img := quadrants()
+	img := testdata.Quadrants()
 	want, _ := p.Preprocess(img)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -309,7 +312,7 @@ func TestProcessorConcurrent(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if d, _ := maxAbsDiff(got.Data(), want.Data()); d != 0 {
+			if d, _ := testdata.MaxAbsDiff(got.Data(), want.Data()); d != 0 {
 				t.Errorf("concurrent result differs by %g", d)
 			}
 		}()

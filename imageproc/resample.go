@@ -19,21 +19,13 @@ const (
 	Hamming  Resample = 5
 )
 
+// resampleNames are PIL's names of the filters, by value.
+var resampleNames = [...]string{Nearest: "NEAREST", Lanczos: "LANCZOS", Bilinear: "BILINEAR", Bicubic: "BICUBIC", Box: "BOX", Hamming: "HAMMING"}
+
 // String returns PIL's name of the filter.
 func (r Resample) String() string {
-	switch r {
-	case Nearest:
-		return "NEAREST"
-	case Lanczos:
-		return "LANCZOS"
-	case Bilinear:
-		return "BILINEAR"
-	case Bicubic:
-		return "BICUBIC"
-	case Box:
-		return "BOX"
-	case Hamming:
-		return "HAMMING"
+	if r.valid() {
+		return resampleNames[r]
 	}
 	return fmt.Sprintf("Resample(%d)", int(r))
 }
@@ -192,16 +184,7 @@ func precomputeCoeffs(inSize int, in0, in1 float32, outSize int, fl resampleFilt
 
 // clipFixed converts an accumulated fixed-point sample to uint8 with
 // clipping, like Pillow's clip8.
-func clipFixed(ss int32) uint8 {
-	v := ss >> precisionBits
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
-}
+func clipFixed(ss int32) uint8 { return clip8(ss >> precisionBits) }
 
 // resizeRGB resizes an RGB image to w×h exactly as Pillow's Image.resize
 // does for an 8-bit RGB image with the given filter and the default box

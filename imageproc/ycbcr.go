@@ -36,19 +36,9 @@ func buildYCCTables() {
 // yccToRGB converts one sample triple as libjpeg's ycc_rgb_convert.
 func yccToRGB(y, cb, cr uint8) (r, g, b uint8) {
 	yy := int32(y)
-	return clipInt32(yy + crRTab[cr]),
-		clipInt32(yy + (cbGTab[cb]+crGTab[cr])>>yccScaleBits),
-		clipInt32(yy + cbBTab[cb])
-}
-
-func clipInt32(v int32) uint8 {
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
+	return clip8(yy + crRTab[cr]),
+		clip8(yy + (cbGTab[cb]+crGTab[cr])>>yccScaleBits),
+		clip8(yy + cbBTab[cb])
 }
 
 // ycbcrToRGB converts a YCbCr image into out (of the same size). Images

@@ -64,16 +64,13 @@ func (t *BPE) Encode(text string) []int { return t.EncodeWith(text, EncodeOption
 // EncodeWith returns the ids of text as opt asks. Text longer than the input
 // limit is cut at the limit.
 func (t *BPE) EncodeWith(text string, opt EncodeOptions) []int {
-	return t.encode(t.limit(text), opt)
+	return t.encodeWith(t.encode, text, opt)
 }
 
 // TryEncode is EncodeWith that returns ErrInputTooLong instead of cutting
 // text longer than the input limit.
 func (t *BPE) TryEncode(text string, opt EncodeOptions) ([]int, error) {
-	if err := t.checkLen(text); err != nil {
-		return nil, err
-	}
-	return t.encode(text, opt), nil
+	return t.tryEncode(t.encode, text, opt)
 }
 
 func (t *BPE) encode(text string, opt EncodeOptions) []int {

@@ -17,22 +17,14 @@ import (
 	"github.com/goformer/goformer/internal/testdata"
 )
 
-var (
-	sharedGPT2Once sync.Once
-	sharedGPT2     *BPE
-	sharedGPT2Err  error
-)
+var sharedGPT2 testdata.Lazy[*BPE]
 
 // loadSharedGPT2 loads ../shared/vocab/gpt2 once, without clean-up so that
 // decoding is an exact inverse.
 func loadSharedGPT2(t testing.TB) *BPE {
 	t.Helper()
 	dir := testdata.Path(t, "vocab", "gpt2")
-	sharedGPT2Once.Do(func() { sharedGPT2, sharedGPT2Err = LoadBPE(dir, WithCleanUp(false)) })
-	if sharedGPT2Err != nil {
-		t.Fatal(sharedGPT2Err)
-	}
-	return sharedGPT2
+	return sharedGPT2.Get(t, func() (*BPE, error) { return LoadBPE(dir, WithCleanUp(false)) })
 }
 
 // pieces of text that random strings are made of.

@@ -2,12 +2,9 @@ package tokenizer
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/goformer/goformer/internal/testdata"
@@ -30,29 +27,25 @@ type goldenFile struct {
 	} `json:"invalid_utf8"`
 }
 
-var (
-	goldenOnce sync.Once
-	goldenData goldenFile
-	goldenErr  error
-)
+var goldenData testdata.Lazy[*goldenFile]
 
 func golden(t testing.TB) *goldenFile {
 	t.Helper()
-	goldenOnce.Do(func() {
-		b, err := os.ReadFile(filepath.Join("testdata", "golden.json"))
-		if err != nil {
-			goldenErr = err
-			return
-		}
-		goldenErr = json.Unmarshal(b, &goldenData)
+	return goldenData.Get(t, func() (*goldenFile, error) {
+		return readGolden("golden.json", func(g *goldenFile) int { return len(g.Cases) })
 	})
-	if goldenErr != nil {
-		t.Fatal(goldenErr)
+}
+
+// readGolden decodes testdata/<name>, which must have cases.
+func readGolden[T any](name string, cases func(*T) int) (*T, error) {
+	var g T
+	if err := testdata.DecodeJSON(filepath.Join("testdata", name), &g); err != nil {
+		return nil, err
 	}
-	if len(goldenData.Cases) == 0 {
-		t.Fatal("testdata/golden.json has no cases")
+	if cases(&g) == 0 {
+		return nil, fmt.Errorf("testdata/%s has no cases", name)
 	}
-	return &goldenData
+	return &g, nil
 }
 
 func collect(split func(string, func(string)), s string) []string {

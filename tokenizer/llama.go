@@ -23,6 +23,18 @@ type tokenizerFlags struct {
 // readTokenizerFlags reads legacy, add_prefix_space, add_bos_token,
 // add_eos_token and padding_side from dir/tokenizer_config.json, when
 // present.
+// readDirSettings reads what a tokenizer directory says besides its model:
+// the special and added tokens (readHFConfig), then tokenizer_config.json's
+// flags.
+func readDirSettings(dir string) (*hfConfig, tokenizerFlags, error) {
+	cfg, err := readHFConfig(dir)
+	if err != nil {
+		return nil, tokenizerFlags{}, err
+	}
+	flags, err := readTokenizerFlags(dir)
+	return cfg, flags, err
+}
+
 func readTokenizerFlags(dir string) (tokenizerFlags, error) {
 	var f tokenizerFlags
 	var tc map[string]json.RawMessage
@@ -84,11 +96,7 @@ func boolOr(p *bool, def bool) bool {
 // padding_side "left" makes EncodeBatch pad on the left.
 func LoadLlama(dir string, opts ...Option) (*SentencePiece, error) {
 	o := buildOptions(opts)
-	cfg, err := readHFConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	flags, err := readTokenizerFlags(dir)
+	cfg, flags, err := readDirSettings(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -229,19 +237,11 @@ func (b *tjBuild) spDecoders(raw json.RawMessage, out []spDecodeStep) ([]spDecod
 // loadSPJSON loads a tokenizer.json whose model is a BPE with byte
 // fallback (the SentencePiece family). The framing is left to the caller.
 func loadSPJSON(path string, cfg *hfConfig, o options) (*SentencePiece, error) {
-	var f tjFile
-	if err := readJSON(path, &f); err != nil {
+	f, b, m, err := readTokenizerJSONFile(path)
+	if err != nil {
 		return nil, err
 	}
-	b := &tjBuild{path: path}
-	if isNull(f.Model) {
-		return nil, b.malformed("no model")
-	}
-	var m tjModel
 	var sm tjSPModel
-	if err := json.Unmarshal(f.Model, &m); err != nil {
-		return nil, b.malformed("model: %v", err)
-	}
 	if err := json.Unmarshal(f.Model, &sm); err != nil {
 		return nil, b.malformed("model: %v", err)
 	}
@@ -257,19 +257,12 @@ func loadSPJSON(path string, cfg *hfConfig, o options) (*SentencePiece, error) {
 	if (m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "") || (m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "") {
 		return nil, b.unsupported("BPE subword prefix or suffix with byte fallback")
 	}
-	var mv map[string]int
-	if err := json.Unmarshal(m.Vocab, &mv); err != nil {
-		return nil, b.malformed("model.vocab: %v", err)
+	mv, err := b.modelVocab(m.Vocab)
+	if err != nil {
+		return nil, err
 	}
 	if len(mv) == 0 {
 		return nil, b.malformed("model.vocab is empty")
-	}
-	v := newVocab(path)
-	for tok, id := range mv {
-		if id < 0 || id >= maxTokenID {
-			return nil, b.malformed("model.vocab: token %q has id %d", tok, id)
-		}
-		v.set(tok, id)
 	}
 	merges, err := b.readMergesJSON(m.Merges)
 	if err != nil {
@@ -286,15 +279,9 @@ func loadSPJSON(path string, cfg *hfConfig, o options) (*SentencePiece, error) {
 		}
 		bm.addMerge(p[0], p[1], i)
 	}
-	for _, a := range f.AddedTokens {
-		if a.ID < 0 || a.ID >= maxTokenID || a.Content == "" {
-			return nil, b.malformed("added token %q has id %d", a.Content, a.ID)
-		}
-		id, inModel := mv[a.Content]
-		v.addToken(addedToken{
-			content: a.Content, id: a.ID, special: a.Special, lstrip: a.Lstrip, rstrip: a.Rstrip,
-			singleWord: a.SingleWord, normalized: a.Normalized,
-		}, inModel && id == a.ID)
+	v, err := b.vocabWith(mv, f.AddedTokens)
+	if err != nil {
+		return nil, err
 	}
 	cfg.applyTo(v, llamaDefaults)
 	t := &SentencePiece{vocab: v, model: bm, byteFallback: m.ByteFallback, fuseUnk: sm.FuseUnk}

@@ -32,29 +32,13 @@ type llamaGoldenFile struct {
 	} `json:"cases"`
 }
 
-var (
-	llamaGoldenOnce sync.Once
-	llamaGoldenData llamaGoldenFile
-	llamaGoldenErr  error
-)
+var llamaGoldenData testdata.Lazy[*llamaGoldenFile]
 
 func llamaGolden(t testing.TB) *llamaGoldenFile {
 	t.Helper()
-	llamaGoldenOnce.Do(func() {
-		b, err := os.ReadFile(filepath.Join("testdata", "llama_golden.json"))
-		if err != nil {
-			llamaGoldenErr = err
-			return
-		}
-		llamaGoldenErr = json.Unmarshal(b, &llamaGoldenData)
+	return llamaGoldenData.Get(t, func() (*llamaGoldenFile, error) {
+		return readGolden("llama_golden.json", func(g *llamaGoldenFile) int { return len(g.Cases) })
 	})
-	if llamaGoldenErr != nil {
-		t.Fatal(llamaGoldenErr)
-	}
-	if len(llamaGoldenData.Cases) == 0 {
-		t.Fatal("testdata/llama_golden.json has no cases")
-	}
-	return &llamaGoldenData
 }
 
 // copyDirWith copies the tokenizer files of src into a temporary directory,
@@ -95,15 +79,7 @@ func copyDirWith(t testing.TB, src string, edit map[string]any, skip ...string) 
 
 func loadLlama(t testing.TB, dir string) *SentencePiece {
 	t.Helper()
-	tk, err := LoadFromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, ok := tk.(*SentencePiece)
-	if !ok {
-		t.Fatalf("LoadFromDir(%s) gave %T", dir, tk)
-	}
-	return sp
+	return loadAs[*SentencePiece](t, LoadFromDir, dir)
 }
 
 // TestParity_llava checks the llava fixture's prompts (input_ids) and the
@@ -126,7 +102,7 @@ func TestParity_llava(t *testing.T) {
 			Decoded string   `json:"decoded"`
 		} `json:"tokenizer"`
 	}
-	dir := readCases(t, "llava", &cases)
+	dir := testdata.Cases(t, "llava", &cases)
 	if len(cases.Cases) == 0 {
 		t.Fatal("fixtures/llava/cases.json has no cases")
 	}
@@ -163,13 +139,8 @@ func TestParity_llava(t *testing.T) {
 		eqText(t, fmt.Sprintf("case %d: Decode(ids, true)", i), tok.Decode(c.IDs, true), c.FullText)
 		for _, ids := range [][]int{c.NewIDs, c.IDs} {
 			want := tok.Decode(ids, true)
-			sd := tok.NewStreamDecoder(true)
-			var sb strings.Builder
-			for _, id := range ids {
-				sb.WriteString(sd.Push(id))
-			}
-			sb.WriteString(sd.Flush())
-			eqText(t, fmt.Sprintf("case %d: stream", i), sb.String(), want)
+			streamed := streamDecode(tok.NewStreamDecoder(true), ids)
+			eqText(t, fmt.Sprintf("case %d: stream", i), streamed, want)
 		}
 	}
 }
@@ -201,7 +172,7 @@ func TestLlamaGolden(t *testing.T) {
 			{"llama legacy=false", tokLlama.EncodeWith(c.Text, all), c.LlamaLegacyFalse},
 			{"plain text", tokFalse.Encode(c.Text), c.PlainLegacyFalse},
 		} {
-			if !slicesEqual(k.got, k.want) {
+			if !slices.Equal(k.got, k.want) {
 				bad++
 				if bad < 20 {
 					t.Errorf("case %d %s %q:\n got %v\nwant %v", i, k.name, c.Text, k.got, k.want)
@@ -212,18 +183,6 @@ func TestLlamaGolden(t *testing.T) {
 	if bad > 0 {
 		t.Errorf("%d mismatches", bad)
 	}
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // spTokenizerJSON writes the tokenizer.json transformers 4.40 saves for a
@@ -446,14 +405,7 @@ func TestSentencePieceJSON_metaspaceDecoder(t *testing.T) {
 			"vocab":  map[string]int{"<unk>": 0, "<s>": 1, "▁": 2, "a": 3, "b": 4, "▁a": 5, "ab": 6, "▁ab": 7},
 			"merges": []string{"▁ a", "a b", "▁a b"}},
 	})
-	tk, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, ok := tk.(*SentencePiece)
-	if !ok {
-		t.Fatalf("LoadTokenizerJSON gave %T", tk)
-	}
+	tok := loadAs[*SentencePiece](t, LoadTokenizerJSON, filepath.Join(dir, "tokenizer.json"))
 	all := EncodeOptions{AllSpecial: true}
 	ids := tok.EncodeWith("ab  b<s>ab xyz", all)
 	// "▁ab", "▁", "▁b" after the split at "▁"; text after <s> gets "▁"
@@ -465,10 +417,5 @@ func TestSentencePieceJSON_metaspaceDecoder(t *testing.T) {
 	}
 	eqText(t, "Metaspace decode", tok.Decode([]int{7, 2, 2, 4}, true), "ab  b")
 	eqText(t, "Metaspace decode with <s>", tok.Decode([]int{1, 7, 2}, false), "<s> ab ")
-	sd := tok.NewStreamDecoder(true)
-	var sb strings.Builder
-	for _, id := range []int{7, 2, 2, 4} {
-		sb.WriteString(sd.Push(id))
-	}
-	eqText(t, "Metaspace stream", sb.String()+sd.Flush(), "ab  b")
+	eqText(t, "Metaspace stream", streamDecode(tok.NewStreamDecoder(true), []int{7, 2, 2, 4}), "ab  b")
 }

@@ -27,11 +27,8 @@ func LoadOPT(dir string, opts ...Option) (*BPE, error) {
 	if err != nil {
 		return nil, err
 	}
-	flags, err := readTokenizerFlags(dir)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := readHFConfig(dir)
+	// loadBPEDir has read the config already, so only the flags can fail here.
+	cfg, flags, err := readDirSettings(dir)
 	if err != nil {
 		return nil, err
 	}

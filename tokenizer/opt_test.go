@@ -33,20 +33,13 @@ func TestParity_blip2(t *testing.T) {
 			Decoded string `json:"decoded"`
 		} `json:"tokenizer"`
 	}
-	dir := readCases(t, "blip2", &cases)
+	dir := testdata.Cases(t, "blip2", &cases)
 	if len(cases.Tokenizer) == 0 || len(cases.Prompted) == 0 {
 		t.Fatal("fixtures/blip2/cases.json has no tokenizer or prompted cases")
 	}
 	all := EncodeOptions{AllSpecial: true}
 	for _, d := range []string{filepath.Join(dir, "model"), testdata.Path(t, "vocab", "opt")} {
-		tk, err := LoadFromDir(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, ok := tk.(*BPE)
-		if !ok {
-			t.Fatalf("LoadFromDir(%s) gave %T", d, tk)
-		}
+		tok := loadAs[*BPE](t, LoadFromDir, d)
 		direct, err := LoadOPT(d)
 		if err != nil {
 			t.Fatal(err)

@@ -1,74 +1,50 @@
 package tokenizer
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 )
 
-// readCases decodes a fixture's cases.json.
-func readCases(t *testing.T, fixture string, v any) string {
-	t.Helper()
-	dir := testdata.Fixture(t, fixture)
-	b, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
+// streamDecode pushes ids through sd, then flushes it, and returns all the
+// text it emitted.
+func streamDecode(sd *StreamDecoder, ids []int) string {
+	var sb strings.Builder
+	for _, id := range ids {
+		sb.WriteString(sd.Push(id))
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s/cases.json: %v", fixture, err)
-	}
-	return dir
+	sb.WriteString(sd.Flush())
+	return sb.String()
 }
 
-// readI64Tensor reads an I64 tensor from a safetensors file.
-func readI64Tensor(t *testing.T, path, name string) (data []int64, shape []int) {
+// loadKind loads path with load (LoadFromDir or LoadTokenizerJSON) and
+// checks that it gives a T.
+func loadKind[T Tokenizer](load func(string, ...Option) (Tokenizer, error), path string) (T, error) {
+	tk, err := load(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, ok := tk.(T)
+	if !ok {
+		return v, fmt.Errorf("loading %s gave %T, want %T", path, tk, v)
+	}
+	return v, nil
+}
+
+// loadAs is loadKind that fails t on an error.
+func loadAs[T Tokenizer](t testing.TB, load func(string, ...Option) (Tokenizer, error), path string) T {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	v, err := loadKind[T](load, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 8 {
-		t.Fatalf("%s: too short", path)
-	}
-	n := binary.LittleEndian.Uint64(b)
-	if n > uint64(len(b)-8) {
-		t.Fatalf("%s: bad header length", path)
-	}
-	var hdr map[string]json.RawMessage
-	if err := json.Unmarshal(b[8:8+n], &hdr); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	raw, ok := hdr[name]
-	if !ok {
-		return nil, nil
-	}
-	var info struct {
-		Dtype   string `json:"dtype"`
-		Shape   []int  `json:"shape"`
-		Offsets [2]int `json:"data_offsets"`
-	}
-	if err := json.Unmarshal(raw, &info); err != nil {
-		t.Fatalf("%s: %s: %v", path, name, err)
-	}
-	if info.Dtype != "I64" {
-		t.Fatalf("%s: %s: dtype %s, want I64", path, name, info.Dtype)
-	}
-	body := b[8+n:]
-	if info.Offsets[1] > len(body) || info.Offsets[0] > info.Offsets[1] {
-		t.Fatalf("%s: %s: bad offsets", path, name)
-	}
-	seg := body[info.Offsets[0]:info.Offsets[1]]
-	data = make([]int64, len(seg)/8)
-	for i := range data {
-		data[i] = int64(binary.LittleEndian.Uint64(seg[8*i:]))
-	}
-	return data, info.Shape
+	return v
 }
 
 func eqIDs(t *testing.T, what string, got, want []int) {
@@ -100,7 +76,7 @@ func TestParity_tokenizers(t *testing.T) {
 			Tokens []string `json:"tokens"`
 		} `json:"bert"`
 	}
-	readCases(t, "tokenizers", &cases)
+	testdata.Cases(t, "tokenizers", &cases)
 	if len(cases.CLIP) == 0 || len(cases.Bert) == 0 {
 		t.Fatal("fixtures/tokenizers/cases.json has no clip or bert cases")
 	}
@@ -151,7 +127,7 @@ func TestParity_whisper(t *testing.T) {
 		} `json:"tokenizer"`
 		DetectedLanguageID int `json:"detected_language_id"`
 	}
-	dir := readCases(t, "whisper", &cases)
+	dir := testdata.Cases(t, "whisper", &cases)
 	if len(cases.Tokenizer) == 0 {
 		t.Fatal("no tokenizer cases")
 	}
@@ -198,17 +174,7 @@ func whisperTokenizers(t *testing.T, modelDir string) map[string]*Whisper {
 		"tiktoken": func() (*Whisper, error) {
 			return LoadWhisperTiktoken(filepath.Join(vocabDir, "multilingual.tiktoken"), 99)
 		},
-		"fromdir": func() (*Whisper, error) {
-			tk, err := LoadFromDir(modelDir)
-			if err != nil {
-				return nil, err
-			}
-			w, ok := tk.(*Whisper)
-			if !ok {
-				return nil, fmt.Errorf("LoadFromDir gave %T", tk)
-			}
-			return w, nil
-		},
+		"fromdir": func() (*Whisper, error) { return loadKind[*Whisper](LoadFromDir, modelDir) },
 	} {
 		w, err := load()
 		if err != nil {
@@ -234,7 +200,7 @@ func TestParity_whisperOpenAI(t *testing.T) {
 			} `json:"segments"`
 		} `json:"runs"`
 	}
-	dir := readCases(t, "whisper-openai", &cases)
+	dir := testdata.Cases(t, "whisper-openai", &cases)
 	if len(cases.Runs) == 0 {
 		t.Fatal("no runs")
 	}
@@ -268,13 +234,7 @@ func TestParity_whisperOpenAI(t *testing.T) {
 			}
 			eqText(t, "run text", tok.Decode(all, false), run.Text)
 			// The stream decoder emits the same text piece by piece.
-			sd := tok.NewStreamDecoder(false)
-			var got string
-			for _, id := range all {
-				got += sd.Push(id)
-			}
-			got += sd.Flush()
-			eqText(t, "streamed run text", got, run.Text)
+			eqText(t, "streamed run text", streamDecode(tok.NewStreamDecoder(false), all), run.Text)
 		})
 	}
 }
@@ -291,7 +251,7 @@ func TestParity_vitgpt2(t *testing.T) {
 			IDs  []int  `json:"ids"`
 		} `json:"tokenizer"`
 	}
-	dir := readCases(t, "vit-gpt2", &cases)
+	dir := testdata.Cases(t, "vit-gpt2", &cases)
 	if len(cases.Tokenizer) == 0 {
 		t.Fatal("no tokenizer cases")
 	}
@@ -327,15 +287,8 @@ func TestParity_blip(t *testing.T) {
 		Conditional   []gen  `json:"conditional"`
 		Beam          []gen  `json:"unconditional_beam3"`
 	}
-	dir := readCases(t, "blip-caption", &caption)
-	tok, err := LoadFromDir(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wp, ok := tok.(*WordPiece)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", tok)
-	}
+	dir := testdata.Cases(t, "blip-caption", &caption)
+	wp := loadAs[*WordPiece](t, LoadFromDir, filepath.Join(dir, "model"))
 	if id, ok := wp.ID("[DEC]"); !ok || id != 30522 || !wp.IsSpecial(id) {
 		t.Errorf("[DEC] = %d, %v", id, ok)
 	}
@@ -360,11 +313,11 @@ func TestParity_blip(t *testing.T) {
 			Answer      string `json:"answer"`
 		} `json:"qa"`
 	}
-	dir = readCases(t, "blip-vqa", &vqa)
+	dir = testdata.Cases(t, "blip-vqa", &vqa)
 	if len(vqa.QA) == 0 {
 		t.Fatal("no qa cases")
 	}
-	wp, err = LoadWordPiece(filepath.Join(dir, "model"))
+	wp, err := LoadWordPiece(filepath.Join(dir, "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,18 +335,11 @@ func TestParity_clip(t *testing.T) {
 		InputIDs [][]int  `json:"input_ids"`
 		Decoded  []string `json:"decoded"`
 	}
-	dir := readCases(t, "clip", &cases)
+	dir := testdata.Cases(t, "clip", &cases)
 	if len(cases.Texts) == 0 || len(cases.Texts) != len(cases.InputIDs) {
 		t.Fatalf("%d texts, %d input_ids", len(cases.Texts), len(cases.InputIDs))
 	}
-	tk, err := LoadFromDir(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, ok := tk.(*CLIP)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", tk)
-	}
+	tok := loadAs[*CLIP](t, LoadFromDir, filepath.Join(dir, "model"))
 	for i, text := range cases.Texts {
 		// The processor truncates to the model's context.
 		eqIDs(t, fmt.Sprintf("EncodeWith(%q, MaxLen)", text), tok.EncodeWith(text, EncodeOptions{MaxLen: tok.MaxLen()}), cases.InputIDs[i])
@@ -401,11 +347,12 @@ func TestParity_clip(t *testing.T) {
 			eqText(t, fmt.Sprintf("Decode %d", i), tok.Decode(cases.InputIDs[i], true), cases.Decoded[i])
 		}
 	}
-	want, shape := readI64Tensor(t, filepath.Join(dir, "expected.safetensors"), "input_ids")
-	wantMask, _ := readI64Tensor(t, filepath.Join(dir, "expected.safetensors"), "attention_mask")
-	if want == nil {
+	exp := filepath.Join(dir, "expected.safetensors")
+	if !expected.Has(t, exp, "input_ids") {
 		testdata.Missing(t, "expected.safetensors has no input_ids")
 	}
+	want, shape := expected.Int64s(t, exp, "input_ids")
+	wantMask, _ := expected.Int64s(t, exp, "attention_mask")
 	ids, mask := tok.EncodeBatch(cases.Texts, shape[1])
 	if len(ids) != shape[0] {
 		t.Fatalf("batch of %d, want %d", len(ids), shape[0])

@@ -457,28 +457,19 @@ func (t *SentencePiece) Encode(text string) []int { return t.EncodeWith(text, En
 // tokenizer(text) is EncodeWith(text, EncodeOptions{AllSpecial: true}).
 // Text longer than the input limit is cut at the limit.
 func (t *SentencePiece) EncodeWith(text string, opt EncodeOptions) []int {
-	return t.encode(t.limit(text), opt)
+	return t.encodeWith(t.encode, text, opt)
 }
 
 // TryEncode is EncodeWith that returns ErrInputTooLong instead of cutting
 // text longer than the input limit.
 func (t *SentencePiece) TryEncode(text string, opt EncodeOptions) ([]int, error) {
-	if err := t.checkLen(text); err != nil {
-		return nil, err
-	}
-	return t.encode(text, opt), nil
+	return t.tryEncode(t.encode, text, opt)
 }
 
 // Tokenize returns the tokens of text (pieces such as "▁Hello", "<0x0A>"),
 // without the framing tokens.
 func (t *SentencePiece) Tokenize(text string, opt EncodeOptions) []string {
-	opt.NoFraming = true
-	ids := t.EncodeWith(text, opt)
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = t.tokens[id]
-	}
-	return out
+	return t.tokenize(t.encode, text, opt)
 }
 
 func (t *SentencePiece) encode(text string, opt EncodeOptions) []int {

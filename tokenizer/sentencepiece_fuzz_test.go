@@ -143,14 +143,9 @@ func FuzzLlamaEncode(f *testing.F) {
 			}
 			all := tok.EncodeWith(s, EncodeOptions{AllSpecial: true})
 			dec := tok.Decode(all, true)
-			sd := tok.NewStreamDecoder(true)
-			var sb strings.Builder
-			for _, id := range all {
-				sb.WriteString(sd.Push(id))
-			}
-			sb.WriteString(sd.Flush())
-			if sb.String() != dec {
-				t.Fatalf("stream %q != Decode %q", sb.String(), dec)
+			streamed := streamDecode(tok.NewStreamDecoder(true), all)
+			if streamed != dec {
+				t.Fatalf("stream %q != Decode %q", streamed, dec)
 			}
 			if !tok.Legacy() && !strings.HasPrefix(s, " ") {
 				prefix := " "

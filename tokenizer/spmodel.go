@@ -22,23 +22,21 @@ const (
 	PieceByte        PieceType = 6 // a byte-fallback piece <0xXX>
 )
 
+var pieceTypeNames = map[PieceType]string{
+	PieceNormal: "NORMAL", PieceUnknown: "UNKNOWN", PieceControl: "CONTROL",
+	PieceUserDefined: "USER_DEFINED", PieceUnused: "UNUSED", PieceByte: "BYTE",
+}
+
 // String returns the name SentencePiece gives the type.
-func (t PieceType) String() string {
-	switch t {
-	case PieceNormal:
-		return "NORMAL"
-	case PieceUnknown:
-		return "UNKNOWN"
-	case PieceControl:
-		return "CONTROL"
-	case PieceUserDefined:
-		return "USER_DEFINED"
-	case PieceUnused:
-		return "UNUSED"
-	case PieceByte:
-		return "BYTE"
+func (t PieceType) String() string { return enumName(pieceTypeNames, t, "PieceType") }
+
+// enumName returns the name of v in names, or typ(v) for a value without
+// one.
+func enumName[T ~int32](names map[T]string, v T, typ string) string {
+	if s, ok := names[v]; ok {
+		return s
 	}
-	return "PieceType(" + strconv.Itoa(int(t)) + ")"
+	return typ + "(" + strconv.Itoa(int(v)) + ")"
 }
 
 // SPModelType is the algorithm of a SentencePiece model
@@ -53,20 +51,10 @@ const (
 	SPChar    SPModelType = 4
 )
 
+var spModelTypeNames = map[SPModelType]string{SPUnigram: "UNIGRAM", SPBPE: "BPE", SPWord: "WORD", SPChar: "CHAR"}
+
 // String returns the name SentencePiece gives the model type.
-func (t SPModelType) String() string {
-	switch t {
-	case SPUnigram:
-		return "UNIGRAM"
-	case SPBPE:
-		return "BPE"
-	case SPWord:
-		return "WORD"
-	case SPChar:
-		return "CHAR"
-	}
-	return "SPModelType(" + strconv.Itoa(int(t)) + ")"
-}
+func (t SPModelType) String() string { return enumName(spModelTypeNames, t, "SPModelType") }
 
 // SPPiece is one piece of a SentencePiece vocabulary; its id is its index.
 type SPPiece struct {
@@ -245,66 +233,61 @@ func parsePiece(b []byte) (SPPiece, error) {
 // (negative numbers are sign-extended to 64 bits on the wire).
 func protoInt32(v uint64) int { return int(int32(v)) }
 
-func parseTrainerSpec(b []byte, t *SPTrainerSpec) error {
-	return protoFields(b, "trainer_spec", func(f protoField) error {
-		if f.typ == protowire.VarintType {
-			switch f.num {
-			case 3:
-				t.ModelType = SPModelType(int32(f.v))
-			case 4:
-				t.VocabSize = protoInt32(f.v)
-			case 24:
-				t.TreatWhitespaceAsSuffix = f.v != 0
-			case 25:
-				t.SplitDigits = f.v != 0
-			case 35:
-				t.ByteFallback = f.v != 0
-			case 40:
-				t.UnkID = protoInt32(f.v)
-			case 41:
-				t.BosID = protoInt32(f.v)
-			case 42:
-				t.EosID = protoInt32(f.v)
-			case 43:
-				t.PadID = protoInt32(f.v)
-			}
-			return nil
+// protoScalars maps the field numbers of a message to the Go fields that
+// its varint (int32 or bool) and string fields fill.
+type protoScalars struct {
+	ints    map[protowire.Number]*int
+	bools   map[protowire.Number]*bool
+	strings map[protowire.Number]*string
+}
+
+// set stores f in the Go field of its number when it has the wire type of
+// that field.
+func (s protoScalars) set(f protoField) {
+	switch f.typ {
+	case protowire.VarintType:
+		if p := s.ints[f.num]; p != nil {
+			*p = protoInt32(f.v)
 		}
-		if f.typ == protowire.BytesType {
-			if len(f.bytes) > maxPieceBytes {
-				return nil // a corpus path or the like; nothing read here is that long
-			}
-			switch f.num {
-			case 45:
-				t.UnkPiece = string(f.bytes)
-			case 46:
-				t.BosPiece = string(f.bytes)
-			case 47:
-				t.EosPiece = string(f.bytes)
-			case 48:
-				t.PadPiece = string(f.bytes)
-			}
+		if p := s.bools[f.num]; p != nil {
+			*p = f.v != 0
+		}
+	case protowire.BytesType:
+		if p := s.strings[f.num]; p != nil {
+			*p = string(f.bytes)
+		}
+	}
+}
+
+func parseTrainerSpec(b []byte, t *SPTrainerSpec) error {
+	fields := protoScalars{
+		ints:    map[protowire.Number]*int{4: &t.VocabSize, 40: &t.UnkID, 41: &t.BosID, 42: &t.EosID, 43: &t.PadID},
+		bools:   map[protowire.Number]*bool{24: &t.TreatWhitespaceAsSuffix, 25: &t.SplitDigits, 35: &t.ByteFallback},
+		strings: map[protowire.Number]*string{45: &t.UnkPiece, 46: &t.BosPiece, 47: &t.EosPiece, 48: &t.PadPiece},
+	}
+	return protoFields(b, "trainer_spec", func(f protoField) error {
+		switch {
+		case f.num == 3 && f.typ == protowire.VarintType:
+			t.ModelType = SPModelType(int32(f.v))
+		case f.typ == protowire.BytesType && len(f.bytes) > maxPieceBytes:
+			// a corpus path or the like; nothing read here is that long
+		default:
+			fields.set(f)
 		}
 		return nil
 	})
 }
 
 func parseNormalizerSpec(b []byte, n *SPNormalizerSpec, msg string) error {
+	fields := protoScalars{
+		bools:   map[protowire.Number]*bool{3: &n.AddDummyPrefix, 4: &n.RemoveExtraWhitespaces, 5: &n.EscapeWhitespaces},
+		strings: map[protowire.Number]*string{1: &n.Name, 6: &n.NormalizationRuleTSV},
+	}
 	return protoFields(b, msg, func(f protoField) error {
-		switch {
-		case f.num == 1 && f.typ == protowire.BytesType:
-			n.Name = string(f.bytes)
-		case f.num == 2 && f.typ == protowire.BytesType:
+		if f.num == 2 && f.typ == protowire.BytesType {
 			n.PrecompiledCharsmap = append([]byte(nil), f.bytes...)
-		case f.num == 3 && f.typ == protowire.VarintType:
-			n.AddDummyPrefix = f.v != 0
-		case f.num == 4 && f.typ == protowire.VarintType:
-			n.RemoveExtraWhitespaces = f.v != 0
-		case f.num == 5 && f.typ == protowire.VarintType:
-			n.EscapeWhitespaces = f.v != 0
-		case f.num == 6 && f.typ == protowire.BytesType:
-			n.NormalizationRuleTSV = string(f.bytes)
 		}
+		fields.set(f)
 		return nil
 	})
 }

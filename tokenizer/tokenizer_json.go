@@ -100,6 +100,58 @@ func isNull(raw json.RawMessage) bool {
 	return len(t) == 0 || string(t) == "null"
 }
 
+// readTokenizerJSONFile reads a tokenizer.json and its model section, which
+// every tokenizer.json must have.
+func readTokenizerJSONFile(path string) (*tjFile, *tjBuild, *tjModel, error) {
+	var f tjFile
+	if err := readJSON(path, &f); err != nil {
+		return nil, nil, nil, err
+	}
+	b := &tjBuild{path: path}
+	if isNull(f.Model) {
+		return nil, nil, nil, b.malformed("no model")
+	}
+	var m tjModel
+	if err := json.Unmarshal(f.Model, &m); err != nil {
+		return nil, nil, nil, b.malformed("model: %v", err)
+	}
+	return &f, b, &m, nil
+}
+
+// modelVocab reads model.vocab, refusing ids out of range.
+func (b *tjBuild) modelVocab(raw json.RawMessage) (map[string]int, error) {
+	var mv map[string]int
+	if err := json.Unmarshal(raw, &mv); err != nil {
+		return nil, b.malformed("model.vocab: %v", err)
+	}
+	for tok, id := range mv {
+		if id < 0 || id >= maxTokenID {
+			return nil, b.malformed("model.vocab: token %q has id %d", tok, id)
+		}
+	}
+	return mv, nil
+}
+
+// vocabWith returns the vocabulary of the model tokens mv and the
+// tokenizer.json's added tokens (not yet finished).
+func (b *tjBuild) vocabWith(mv map[string]int, added []tjAddedToken) (*vocab, error) {
+	v := newVocab(b.path)
+	for tok, id := range mv {
+		v.set(tok, id)
+	}
+	for _, a := range added {
+		if a.ID < 0 || a.ID >= maxTokenID || a.Content == "" {
+			return nil, b.malformed("added token %q has id %d", a.Content, a.ID)
+		}
+		id, inModel := mv[a.Content]
+		v.addToken(addedToken{
+			content: a.Content, id: a.ID, special: a.Special, lstrip: a.Lstrip, rstrip: a.Rstrip,
+			singleWord: a.SingleWord, normalized: a.Normalized,
+		}, inModel && id == a.ID)
+	}
+	return v, nil
+}
+
 // tjBuild collects what a tokenizer.json describes.
 type tjBuild struct {
 	path        string
@@ -676,17 +728,9 @@ func (b *tjBuild) readMergesJSON(raw json.RawMessage) ([][2]string, error) {
 // special_tokens_map.json next to the file, when present.
 func LoadTokenizerJSON(path string, opts ...Option) (Tokenizer, error) {
 	o := buildOptions(opts)
-	var f tjFile
-	if err := readJSON(path, &f); err != nil {
+	f, b, m, err := readTokenizerJSONFile(path)
+	if err != nil {
 		return nil, err
-	}
-	b := &tjBuild{path: path}
-	if isNull(f.Model) {
-		return nil, b.malformed("no model")
-	}
-	var m tjModel
-	if err := json.Unmarshal(f.Model, &m); err != nil {
-		return nil, b.malformed("model: %v", err)
 	}
 	if m.Type == "" {
 		switch {
@@ -703,16 +747,10 @@ func LoadTokenizerJSON(path string, opts ...Option) (Tokenizer, error) {
 		// The SentencePiece family (Llama, Mistral, Gemma).
 		return loadSPTokenizerJSON(path, o)
 	}
-	var mv map[string]int
-	if err := json.Unmarshal(m.Vocab, &mv); err != nil {
-		return nil, b.malformed("model.vocab: %v", err)
+	mv, err := b.modelVocab(m.Vocab)
+	if err != nil {
+		return nil, err
 	}
-	for tok, id := range mv {
-		if id < 0 || id >= maxTokenID {
-			return nil, b.malformed("model.vocab: token %q has id %d", tok, id)
-		}
-	}
-	var err error
 	if b.normalize, err = b.normalizer(f.Normalizer); err != nil {
 		return nil, err
 	}
@@ -729,22 +767,9 @@ func LoadTokenizerJSON(path string, opts ...Option) (Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := newVocab(path)
-	for tok, id := range mv {
-		v.set(tok, id)
-	}
-	for _, a := range f.AddedTokens {
-		if a.ID < 0 || a.ID >= maxTokenID || a.Content == "" {
-			return nil, b.malformed("added token %q has id %d", a.Content, a.ID)
-		}
-		fromModel := mv[a.Content] == a.ID
-		if _, ok := mv[a.Content]; !ok {
-			fromModel = false
-		}
-		v.addToken(addedToken{
-			content: a.Content, id: a.ID, special: a.Special, lstrip: a.Lstrip, rstrip: a.Rstrip,
-			singleWord: a.SingleWord, normalized: a.Normalized,
-		}, fromModel)
+	v, err := b.vocabWith(mv, f.AddedTokens)
+	if err != nil {
+		return nil, err
 	}
 	v.finish()
 	v.maxInput = o.maxInput

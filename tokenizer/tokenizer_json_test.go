@@ -100,14 +100,7 @@ func TestTokenizerJSON_GPT2(t *testing.T) {
 			"end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
 			"vocab": vocabJSON(t, filepath.Join(vdir, "vocab.json")), "merges": mergesList(t, filepath.Join(vdir, "merges.txt"), 0)},
 	})
-	fromJSON, err := LoadFromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, ok := fromJSON.(*BPE)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", fromJSON)
-	}
+	j := loadAs[*BPE](t, LoadFromDir, dir)
 	files, err := LoadBPE(vdir)
 	if err != nil {
 		t.Fatal(err)
@@ -147,14 +140,7 @@ func TestTokenizerJSON_Bert(t *testing.T) {
 		"model": map[string]any{"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
 			"max_input_chars_per_word": 100, "vocab": mv},
 	})
-	fromJSON, err := LoadFromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, ok := fromJSON.(*WordPiece)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", fromJSON)
-	}
+	j := loadAs[*WordPiece](t, LoadFromDir, dir)
 	files, err := LoadWordPiece(vdir)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +152,7 @@ func TestTokenizerJSON_Bert(t *testing.T) {
 			IDs  []int  `json:"ids"`
 		} `json:"bert"`
 	}
-	readCases(t, "tokenizers", &cases)
+	testdata.Cases(t, "tokenizers", &cases)
 	for _, c := range cases.Bert {
 		eqIDs(t, c.Text, j.EncodeWith(c.Text, EncodeOptions{AllSpecial: true}), c.IDs)
 	}
@@ -193,14 +179,7 @@ func TestTokenizerJSON_CLIP(t *testing.T) {
 			"end_of_word_suffix": "</w>", "fuse_unk": false, "vocab": mv,
 			"merges": mergesList(t, filepath.Join(vdir, "merges.txt"), clipMergeLimit)},
 	})
-	fromJSON, err := LoadFromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, ok := fromJSON.(*CLIP)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", fromJSON)
-	}
+	j := loadAs[*CLIP](t, LoadFromDir, dir)
 	files, err := LoadCLIP(vdir)
 	if err != nil {
 		t.Fatal(err)
@@ -234,14 +213,7 @@ func TestTokenizerJSON_Whisper(t *testing.T) {
 		"model": map[string]any{"type": "BPE", "vocab": vocabJSON(t, filepath.Join(vdir, "vocab.json")),
 			"merges": mergesList(t, filepath.Join(vdir, "merges.txt"), 0)},
 	})
-	tk, err := LoadFromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, ok := tk.(*Whisper)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", tk)
-	}
+	j := loadAs[*Whisper](t, LoadFromDir, dir)
 	files := loadSharedWhisper(t)
 	compareTokenizers(t, j, files, sampleTexts(t))
 	if j.SOT() != files.SOT() || j.TimestampBegin() != files.TimestampBegin() || j.VocabSize() != files.VocabSize() {

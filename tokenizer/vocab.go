@@ -253,6 +253,37 @@ func (v *vocab) checkLen(text string) error {
 	return nil
 }
 
+// encodeFunc is a tokenizer's own encoding of text that is within the input
+// limit.
+type encodeFunc func(text string, opt EncodeOptions) []int
+
+// encodeWith is EncodeWith of every tokenizer: text longer than the input
+// limit is cut at the limit, then encoded.
+func (v *vocab) encodeWith(encode encodeFunc, text string, opt EncodeOptions) []int {
+	return encode(v.limit(text), opt)
+}
+
+// tryEncode is TryEncode of every tokenizer: ErrInputTooLong instead of
+// cutting text longer than the input limit.
+func (v *vocab) tryEncode(encode encodeFunc, text string, opt EncodeOptions) ([]int, error) {
+	if err := v.checkLen(text); err != nil {
+		return nil, err
+	}
+	return encode(text, opt), nil
+}
+
+// tokenize is Tokenize of the tokenizers that have it: the tokens of the
+// ids encodeWith gives, without framing.
+func (v *vocab) tokenize(encode encodeFunc, text string, opt EncodeOptions) []string {
+	opt.NoFraming = true
+	ids := v.encodeWith(encode, text, opt)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = v.Token(id)
+	}
+	return out
+}
+
 // allowFunc turns EncodeOptions into a predicate on added tokens.
 func allowFunc(opt EncodeOptions) func(*addedToken) bool {
 	switch {

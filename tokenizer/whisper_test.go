@@ -7,27 +7,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/goformer/goformer/internal/testdata"
 )
 
-var (
-	sharedWhisperOnce sync.Once
-	sharedWhisper     *Whisper
-	sharedWhisperErr  error
-)
+var sharedWhisper testdata.Lazy[*Whisper]
 
 // loadSharedWhisper loads ../shared/vocab/whisper once for the tests.
 func loadSharedWhisper(t testing.TB) *Whisper {
 	t.Helper()
 	dir := testdata.Path(t, "vocab", "whisper")
-	sharedWhisperOnce.Do(func() { sharedWhisper, sharedWhisperErr = LoadWhisper(dir) })
-	if sharedWhisperErr != nil {
-		t.Fatal(sharedWhisperErr)
-	}
-	return sharedWhisper
+	return sharedWhisper.Get(t, func() (*Whisper, error) { return LoadWhisper(dir) })
 }
 
 // OpenAI's non_speech_tokens for the multilingual and the GPT-2 (English-only)
@@ -200,7 +191,7 @@ func TestWhisperSplitToWordTokens(t *testing.T) {
 			Decoded string `json:"decoded"`
 		} `json:"tokenizer"`
 	}
-	readCases(t, "whisper", &cases)
+	testdata.Cases(t, "whisper", &cases)
 	w := loadSharedWhisper(t)
 	for _, lang := range []string{"en", "zh"} {
 		wl, err := w.WithLanguage(lang)
@@ -280,14 +271,7 @@ func writeWhisperDir(t *testing.T, vocabDir string, eot, numLanguages int) strin
 func TestWhisperLargeV3(t *testing.T) {
 	base := testdata.Path(t, "vocab", "whisper")
 	dir := writeWhisperDir(t, base, 50257, 100)
-	tk, err := LoadFromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, ok := tk.(*Whisper)
-	if !ok {
-		t.Fatalf("LoadFromDir gave %T", tk)
-	}
+	w := loadAs[*Whisper](t, LoadFromDir, dir)
 	specials := WhisperTiktokenSpecials(50257, 100)
 	if w.VocabSize() != 51866 || w.NumLanguages() != 100 {
 		t.Errorf("VocabSize %d, %d languages", w.VocabSize(), w.NumLanguages())

@@ -48,28 +48,19 @@ func (t *WordPiece) EncodePlain(text string) []int {
 // tokenizer(text).input_ids, is EncodeWith(text, EncodeOptions{AllSpecial:
 // true}). Text longer than the input limit is cut at the limit.
 func (t *WordPiece) EncodeWith(text string, opt EncodeOptions) []int {
-	return t.encode(t.limit(text), opt)
+	return t.encodeWith(t.encode, text, opt)
 }
 
 // TryEncode is EncodeWith that returns ErrInputTooLong instead of cutting
 // text longer than the input limit.
 func (t *WordPiece) TryEncode(text string, opt EncodeOptions) ([]int, error) {
-	if err := t.checkLen(text); err != nil {
-		return nil, err
-	}
-	return t.encode(text, opt), nil
+	return t.tryEncode(t.encode, text, opt)
 }
 
 // Tokenize returns the WordPiece tokens of text (what transformers'
 // tokenize returns, with opt.AllSpecial for its default), without framing.
 func (t *WordPiece) Tokenize(text string, opt EncodeOptions) []string {
-	opt.NoFraming = true
-	ids := t.EncodeWith(text, opt)
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = t.Token(id)
-	}
-	return out
+	return t.tokenize(t.encode, text, opt)
 }
 
 func (t *WordPiece) encode(text string, opt EncodeOptions) []int {

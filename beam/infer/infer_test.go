@@ -17,22 +17,13 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/goformer/goformer"
+	"github.com/goformer/goformer/beam/internal/testref"
 	"github.com/goformer/goformer/transcript"
 )
 
-func TestMain(m *testing.M) {
-	// Loopback workers run in this process; no worker binary is built.
-	f, _ := os.CreateTemp("", "goformer-beam-worker")
-	f.Close()
-	*jobopts.WorkerBinary = f.Name()
-	code := ptest.MainRetWithDefault(m, "prism")
-	os.Remove(f.Name())
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testref.RunPrism(m)) }
 
 // runPrism runs p on the in-process Prism runner and returns the
 // goformer counters, summed over steps.
@@ -51,67 +42,37 @@ func runPrism(t testing.TB, p *beam.Pipeline) (map[string]int64, error) {
 	return counters, nil
 }
 
-// readLines reads the JSON lines of the files matching glob, in file
-// order, with the files' names.
-func readLines(t *testing.T, glob string) (lines []string, files []string) {
-	t.Helper()
-	files, err := filepath.Glob(glob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if l != "" {
-				lines = append(lines, l)
-			}
-		}
-	}
-	return lines, files
-}
-
 // readRecords reads written records by key, failing on a key seen twice.
 func readRecords(t *testing.T, glob string) map[string]Record {
 	t.Helper()
-	lines, files := readLines(t, glob)
-	if len(files) == 0 {
-		t.Fatalf("no files match %s", glob)
-	}
-	out := map[string]Record{}
-	for _, l := range lines {
-		var r Record
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatalf("%s: %v: %q", glob, err, l)
-		}
-		if _, dup := out[r.Key()]; dup {
-			t.Errorf("%s: %s written twice", glob, r.Key())
-		}
-		out[r.Key()] = r
-	}
-	return out
+	return readKeyed(t, glob, func(r Record) string { return r.Key() })
 }
 
 // readDead reads written dead letters by path.
 func readDead(t *testing.T, glob string) map[string]DeadLetterRecord {
 	t.Helper()
-	lines, files := readLines(t, glob)
+	return readKeyed(t, glob, func(d DeadLetterRecord) string { return d.Path })
+}
+
+// readKeyed reads the JSON lines of the files matching glob by key,
+// failing on a key seen twice.
+func readKeyed[T any](t *testing.T, glob string, key func(T) string) map[string]T {
+	t.Helper()
+	lines, files := testref.ReadLines(t, glob)
 	if len(files) == 0 {
 		t.Fatalf("no files match %s", glob)
 	}
-	out := map[string]DeadLetterRecord{}
+	out := map[string]T{}
 	for _, l := range lines {
-		var d DeadLetterRecord
-		if err := json.Unmarshal([]byte(l), &d); err != nil {
-			t.Fatal(err)
+		var v T
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("%s: %v: %q", glob, err, l)
 		}
-		if _, dup := out[d.Path]; dup {
-			t.Errorf("%s: %s written twice", glob, d.Path)
+		k := key(v)
+		if _, dup := out[k]; dup {
+			t.Errorf("%s: %s written twice", glob, k)
 		}
-		out[d.Path] = d
+		out[k] = v
 	}
 	return out
 }
@@ -136,16 +97,6 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// decodeImageFile decodes an image as the library's callers do.
-func decodeImageFile(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return goformer.DecodeImage(f)
-}
-
 // images returns the media images, those that decode and those that do
 // not (the truncated JPEG must be among the latter).
 func images(t testing.TB) (good, bad []string) {
@@ -156,7 +107,7 @@ func images(t testing.TB) (good, bad []string) {
 	}
 	sort.Strings(all)
 	for _, p := range all {
-		if _, err := decodeImageFile(p); err != nil {
+		if _, err := goformer.DecodeImageFile(p); err != nil {
 			bad = append(bad, p)
 		} else {
 			good = append(good, p)
@@ -234,7 +185,7 @@ func TestImageTasks(t *testing.T) {
 			}
 			m := load(t, fixtureModel(t, j.fixture))
 			for _, g := range good {
-				img, err := decodeImageFile(g)
+				img, err := goformer.DecodeImageFile(g)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -290,7 +241,7 @@ func TestEmbed(t *testing.T) {
 	ctx := context.Background()
 	want := map[string][]float32{}
 	for _, g := range good {
-		img, _ := decodeImageFile(g)
+		img, _ := goformer.DecodeImageFile(g)
 		v, err := em.EmbedImages(ctx, []image.Image{img})
 		if err != nil {
 			t.Fatal(err)
@@ -350,7 +301,7 @@ func TestEmbed(t *testing.T) {
 		ids    int
 	}{{"images", 3, len(good)}, {"texts", 2, len(distinct)}} {
 		seen := map[string]int{}
-		lines, files := readLines(t, filepath.Join(out, c.name, "vectors-*.jsonl"))
+		lines, files := testref.ReadLines(t, filepath.Join(out, c.name, "vectors-*.jsonl"))
 		if len(files) != c.shards {
 			t.Errorf("%s: %d vectors shards, want %d", c.name, len(files), c.shards)
 		}

@@ -53,21 +53,21 @@ func BenchmarkThroughput(b *testing.B) {
 		lib                 func(m goformer.Model, path string) error
 	}{
 		{"classify-vit", TaskClassify, "vit", imgs, Config{}, func(m goformer.Model, p string) error {
-			img, err := decodeImageFile(p)
+			img, err := goformer.DecodeImageFile(p)
 			if err == nil {
 				_, err = m.(goformer.Classifier).Classify(ctx, img, goformer.ClassifyOptions{})
 			}
 			return err
 		}},
 		{"caption-blip", TaskCaption, "blip-caption", imgs, Config{}, func(m goformer.Model, p string) error {
-			img, err := decodeImageFile(p)
+			img, err := goformer.DecodeImageFile(p)
 			if err == nil {
 				_, err = m.(goformer.Captioner).Caption(ctx, img, goformer.CaptionOptions{})
 			}
 			return err
 		}},
 		{"embed-clip", TaskEmbedImages, "clip", imgs, Config{}, func(m goformer.Model, p string) error {
-			img, err := decodeImageFile(p)
+			img, err := goformer.DecodeImageFile(p)
 			if err == nil {
 				_, err = m.(goformer.Embedder).EmbedImages(ctx, []image.Image{img})
 			}

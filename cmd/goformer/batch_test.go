@@ -178,7 +178,7 @@ func TestTranscribeHubert(t *testing.T) {
 	var cases struct {
 		Audio, Text string
 	}
-	readCases(t, "hubert", &cases)
+	testdata.Cases(t, "hubert", &cases)
 	out := mustRun(t, "transcribe", "-model", fixtureModel(t, "hubert"), testdata.Path(t, "media", "audio", cases.Audio))
 	if got := strings.TrimSpace(out); got != cases.Text {
 		t.Errorf("hubert transcript %q, want %q", got, cases.Text)

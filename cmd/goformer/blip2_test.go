@@ -4,14 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"image"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/blip2"
-	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/testdata"
 )
 
 // TestBLIP2 runs caption (unconditional, with -prompt, with -beam) and vqa
@@ -33,7 +33,7 @@ func TestBLIP2(t *testing.T) {
 			NumBeams     int `json:"num_beams"`
 		} `json:"generate"`
 	}
-	readCases(t, "blip2", &cases)
+	testdata.Cases(t, "blip2", &cases)
 	dir := fixtureModel(t, "blip2")
 	// The fixture's config.json names only model_type "blip-2".
 	m, err := loadPath(dir, "")
@@ -117,16 +117,8 @@ func question(prompt string) (string, bool) {
 	return q, true
 }
 
+// loadImageFile decodes the image file at path as the command does.
 func loadImageFile(t *testing.T, path string) image.Image {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return img
+	return testdata.DecodeFile(t, path, goformer.DecodeImage)
 }

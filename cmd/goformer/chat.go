@@ -9,14 +9,10 @@ import (
 	"strings"
 
 	"github.com/goformer/goformer"
-	"github.com/goformer/goformer/task"
 )
 
-// taskChat is the chat task (LLaVA).
-const taskChat = task.Chat
-
 // defaultChatModel is chat's model when -model is not given.
-var defaultChatModel = goformer.DefaultModel(taskChat)
+var defaultChatModel = goformer.DefaultModel(goformer.TaskChat)
 
 // chatOptionFlags names the flag of each chat option (chat's top_k is
 // -top-k, not classify's -k).
@@ -92,7 +88,7 @@ written to standard output as it is generated.`
 		}
 		imgs = append(imgs, img)
 	}
-	m, err := e.loadFor(*c.model, taskChat, opt)
+	m, err := e.loadFor(*c.model, goformer.TaskChat, opt)
 	if err != nil {
 		return err
 	}
@@ -163,8 +159,8 @@ func checkChatFlags(o goformer.ChatOptions) error {
 // chat asks the model about a conversation.
 func (m *model) chat(ctx context.Context, msgs []goformer.Message, opt goformer.ChatOptions) (*goformer.ChatResult, error) {
 	c, ok := m.Model.(goformer.Chatter)
-	if !ok || !m.Supports(taskChat) {
-		return nil, m.wrongTask(taskChat)
+	if !ok || !m.Supports(goformer.TaskChat) {
+		return nil, m.wrongTask(goformer.TaskChat)
 	}
 	return c.Chat(ctx, msgs, opt)
 }

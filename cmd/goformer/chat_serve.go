@@ -295,48 +295,42 @@ func completionID() string {
 }
 
 // chatCompletions handles POST /v1/chat/completions.
-func (s *server) chatCompletions(w http.ResponseWriter, r *http.Request) {
+func (s *server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	var req chatRequest
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	opt, err := s.chatParams(&req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	m, err := s.pick(r, taskChat, req.Model)
+	m, err := s.pick(r, goformer.TaskChat, req.Model)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	msgs, err := chatMessages(&req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	release, err := s.acquire(r.Context())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	defer release()
 	id, created := completionID(), time.Now().Unix()
 	if !req.Stream {
 		res, err := m.chat(r.Context(), msgs, opt)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		writeJSONResponse(w, http.StatusOK, chatCompletion{
 			ID: id, Object: "chat.completion", Created: created, Model: m.Name,
 			Choices: []chatChoice{{Message: chatReply{Role: "assistant", Content: res.Text}, Logprobs: jsonNull, FinishReason: res.FinishReason}},
 			Usage:   usageOf(res),
 		})
-		return
+		return nil
 	}
-	s.streamChat(w, r, m, msgs, opt, &req, id, created)
+	return s.streamChat(w, r, m, msgs, opt, &req, id, created)
 }
 
 func usageOf(res *goformer.ChatResult) chatUsage {
@@ -346,10 +340,10 @@ func usageOf(res *goformer.ChatResult) chatUsage {
 // streamChat answers with server-sent events: a chunk with the role, one
 // per piece of text as it is generated, one with the finish reason (and
 // one with the usage when asked), then [DONE]. Errors before the first
-// piece are ordinary error responses; later ones are an error event. A
-// client that goes away stops the generation.
+// piece are returned, for an ordinary error response; later ones are an
+// error event. A client that goes away stops the generation.
 func (s *server) streamChat(w http.ResponseWriter, r *http.Request, m *model, msgs []goformer.Message, opt goformer.ChatOptions,
-	req *chatRequest, id string, created int64) {
+	req *chatRequest, id string, created int64) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	rc := http.NewResponseController(w)
@@ -397,8 +391,7 @@ func (s *server) streamChat(w http.ResponseWriter, r *http.Request, m *model, ms
 	res, err := m.chat(ctx, msgs, opt)
 	if err != nil {
 		if !started {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		if writeErr != nil {
 			err = fmt.Errorf("client gone: %w", writeErr)
@@ -406,7 +399,7 @@ func (s *server) streamChat(w http.ResponseWriter, r *http.Request, m *model, ms
 		info(r).err = err
 		ae := toAPIError(r, err)
 		send(map[string]any{"error": map[string]any{"message": ae.msg, "type": ae.typ, "param": nil, "code": nil}})
-		return
+		return nil
 	}
 	start()
 	finish := res.FinishReason
@@ -421,4 +414,5 @@ func (s *server) streamChat(w http.ResponseWriter, r *http.Request, m *model, ms
 	} else {
 		info(r).err = fmt.Errorf("client gone: %w", writeErr)
 	}
+	return nil
 }

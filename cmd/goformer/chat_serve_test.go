@@ -10,9 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,7 +39,7 @@ func readLlavaCase(t *testing.T) llavaCase {
 			Text   string `json:"text"`
 		} `json:"cases"`
 	}
-	readCases(t, "llava", &cs)
+	testdata.Cases(t, "llava", &cs)
 	if len(cs.Cases) == 0 {
 		testdata.Missing(t, "llava generation cases")
 	}
@@ -53,11 +51,7 @@ func readLlavaCase(t *testing.T) llavaCase {
 	return llavaCase{image: c.Image, question: c.Prompt[len(pre) : len(c.Prompt)-len(post)], maxTokens: cs.Generate.MaxNewTokens, text: c.Text}
 }
 
-var (
-	chatModelsOnce sync.Once
-	chatModels     []*model
-	chatModelsErr  error
-)
+var chatModels testdata.Lazy[[]*model]
 
 // chatTestModels are the llava fixture (named "llava") and a model that
 // does not chat ("vit"), loaded once. They are kept apart from
@@ -65,23 +59,7 @@ var (
 // would make those endpoints' requests without a model name ambiguous.
 func chatTestModels(t *testing.T) []*model {
 	t.Helper()
-	fixtureModel(t, "llava")
-	fixtureModel(t, "vit")
-	chatModelsOnce.Do(func() {
-		for _, f := range []string{"llava", "vit"} {
-			m, err := loadPath(filepath.Join(testdata.Fixture(t, f), "model"), "")
-			if err != nil {
-				chatModelsErr = err
-				return
-			}
-			m.Name = f
-			chatModels = append(chatModels, m)
-		}
-	})
-	if chatModelsErr != nil {
-		t.Fatal(chatModelsErr)
-	}
-	return chatModels
+	return chatModels.Get(t, loadFixtureModels(t, []string{"llava", "vit"}))
 }
 
 func newChatServer(t *testing.T, cfg serverConfig, models ...*model) *httptest.Server {
@@ -125,12 +103,25 @@ func chatBody(url, question string, extra map[string]any) map[string]any {
 	return body
 }
 
-// completion is OpenAI's chat.completion as a client decodes it.
-type completion struct {
+// objectHead is what OpenAI's chat.completion and chat.completion.chunk
+// objects start with, as a client decodes them.
+type objectHead struct {
 	ID      string `json:"id"`
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	Model   string `json:"model"`
+}
+
+// tokenUsage is the usage of a chat.completion or its last chunk.
+type tokenUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// completion is OpenAI's chat.completion as a client decodes it.
+type completion struct {
+	objectHead
 	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
@@ -139,11 +130,7 @@ type completion struct {
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-		TotalTokens      int `json:"total_tokens"`
-	} `json:"usage"`
+	Usage tokenUsage `json:"usage"`
 }
 
 func TestServeChatCompletions(t *testing.T) {
@@ -151,10 +138,7 @@ func TestServeChatCompletions(t *testing.T) {
 	ts := newChatServer(t, serverConfig{})
 	llava := chatTestModels(t)[0]
 	path := imagePath(t, c.image)
-	img, err := decodeImageFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := loadImageFile(t, path)
 	want := libraryChat(t, llava, img, c.question, c.maxTokens)
 	if want.Text != c.text {
 		t.Errorf("library answer %q, the fixture's %q", want.Text, c.text)
@@ -264,10 +248,7 @@ func sseEvents(t *testing.T, r io.Reader) []string {
 
 // chunk is OpenAI's chat.completion.chunk as a client decodes it.
 type chunk struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	Model   string `json:"model"`
+	objectHead
 	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
@@ -276,21 +257,14 @@ type chunk struct {
 		} `json:"delta"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-		TotalTokens      int `json:"total_tokens"`
-	} `json:"usage"`
+	Usage *tokenUsage `json:"usage"`
 }
 
 func TestServeChatStreaming(t *testing.T) {
 	c := readLlavaCase(t)
 	ts := newChatServer(t, serverConfig{})
 	path := imagePath(t, c.image)
-	img, err := decodeImageFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := loadImageFile(t, path)
 	want := libraryChat(t, chatTestModels(t)[0], img, c.question, c.maxTokens)
 	raw, _ := json.Marshal(chatBody(dataURL(t, path), c.question,
 		map[string]any{"max_tokens": c.maxTokens, "stream": true, "stream_options": map[string]any{"include_usage": true}}))
@@ -422,11 +396,7 @@ func TestServeChatErrors(t *testing.T) {
 	if msg := apiErr(t, body); status != http.StatusBadRequest || !strings.Contains(msg, "JSON") {
 		t.Errorf("malformed JSON: %d %s", status, msg)
 	}
-	resp, err := http.Get(ts.URL + "/v1/chat/completions")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := get(t, ts.URL+"/v1/chat/completions")
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}

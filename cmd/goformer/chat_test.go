@@ -11,10 +11,7 @@ func TestChatCommand(t *testing.T) {
 	c := readLlavaCase(t)
 	dir := fixtureModel(t, "llava")
 	path := imagePath(t, c.image)
-	img, err := decodeImageFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := loadImageFile(t, path)
 	want := libraryChat(t, chatTestModels(t)[0], img, c.question, c.maxTokens)
 	if want.Text != c.text {
 		t.Errorf("library answer %q, the fixture's %q", want.Text, c.text)
@@ -116,10 +113,7 @@ func TestChatCaptionVQA(t *testing.T) {
 	c := readLlavaCase(t)
 	llava := fixtureModel(t, "llava")
 	path := imagePath(t, c.image)
-	img, err := decodeImageFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := loadImageFile(t, path)
 	m := chatTestModels(t)[0]
 	want := libraryChat(t, m, img, c.question, 4)
 	if out := mustRun(t, "vqa", "-model", llava, "-question", c.question, "-max-tokens", "4", path); out != strings.TrimSpace(want.Text)+"\n" {

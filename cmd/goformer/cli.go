@@ -21,11 +21,11 @@ import (
 // Default models, fetched from the Hub when -model is not given: the front
 // door's defaults per task.
 var (
-	defaultClassifyModel   = goformer.DefaultModel(taskClassify)
-	defaultCLIPModel       = goformer.DefaultModel(taskZeroShot)
-	defaultTranscribeModel = goformer.DefaultModel(taskTranscribe)
-	defaultCaptionModel    = goformer.DefaultModel(taskCaption)
-	defaultVQAModel        = goformer.DefaultModel(taskVQA)
+	defaultClassifyModel   = goformer.DefaultModel(goformer.TaskClassify)
+	defaultCLIPModel       = goformer.DefaultModel(goformer.TaskZeroShot)
+	defaultTranscribeModel = goformer.DefaultModel(goformer.TaskTranscribe)
+	defaultCaptionModel    = goformer.DefaultModel(goformer.TaskCaption)
+	defaultVQAModel        = goformer.DefaultModel(goformer.TaskVQA)
 )
 
 // Exit statuses.
@@ -362,9 +362,9 @@ func (e *env) loadFor(ref, task string, opt any) (*model, error) {
 	// the task tells which.
 	hint := ""
 	switch task {
-	case taskTranscribe, taskTranslate:
+	case goformer.TaskTranscribe, goformer.TaskTranslate:
 		hint = "whisper"
-	case taskZeroShot, taskEmbed, taskSearch:
+	case goformer.TaskZeroShot, goformer.TaskEmbed, goformer.TaskSearch:
 		hint = "clip"
 	}
 	m, err := e.loader.load(e.ctx, ref, hint)
@@ -381,7 +381,7 @@ func (e *env) loadFor(ref, task string, opt any) (*model, error) {
 			var oe *goformer.OptionError
 			if errors.As(err, &oe) {
 				flags := optionFlags
-				if task == taskChat {
+				if task == goformer.TaskChat {
 					flags = chatOptionFlags
 				}
 				return nil, usagef("%s: %v", flags[oe.Option], err)

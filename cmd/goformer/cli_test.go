@@ -8,14 +8,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/goformer/goformer"
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/clip"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/transcript"
 	"github.com/goformer/goformer/whisper"
@@ -50,17 +51,6 @@ func fixtureModel(t *testing.T, name string) string {
 func imagePath(t *testing.T, name string) string {
 	t.Helper()
 	return testdata.Path(t, "media", "images", name)
-}
-
-func readCases(t *testing.T, fixture string, v any) {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testdata.Fixture(t, fixture), "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // oneErrorLine checks that a failed command wrote exactly one line to
@@ -135,7 +125,7 @@ type vitCases struct {
 func readViTCases(t *testing.T) vitCases {
 	t.Helper()
 	var c vitCases
-	readCases(t, "vit", &c)
+	testdata.Cases(t, "vit", &c)
 	return c
 }
 
@@ -182,7 +172,7 @@ func TestZeroShot(t *testing.T) {
 			Probs  [][]float64 `json:"probs"`
 		} `json:"zero_shot"`
 	}
-	readCases(t, "clip", &cases)
+	testdata.Cases(t, "clip", &cases)
 	args := []string{"zeroshot", "-model", fixtureModel(t, "clip"), "-format", "json", "-labels", strings.Join(cases.ZeroShot.Labels, ",")}
 	for _, name := range cases.Images {
 		args = append(args, imagePath(t, name))
@@ -224,17 +214,9 @@ func TestEmbed(t *testing.T) {
 		Images []string `json:"images"`
 		Texts  []string `json:"texts"`
 	}
-	readCases(t, "clip", &cases)
-	exp, err := checkpoint.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	textEmbeds, _ := exp.Get("text_embeds")
-	imageEmbeds, _ := exp.Get("image_embeds")
-	if textEmbeds == nil || imageEmbeds == nil {
-		t.Fatal("expected.safetensors lacks text_embeds or image_embeds")
-	}
+	testdata.Cases(t, "clip", &cases)
+	textEmbeds := expected.Tensor(t, "clip", "text_embeds")
+	imageEmbeds := expected.Tensor(t, "clip", "image_embeds")
 	args := []string{"embed", "-model", fixtureModel(t, "clip")}
 	for _, text := range cases.Texts {
 		args = append(args, "-text", text)
@@ -285,7 +267,7 @@ func TestSearch(t *testing.T) {
 		Images []string `json:"images"`
 		Texts  []string `json:"texts"`
 	}
-	readCases(t, "clip", &cases)
+	testdata.Cases(t, "clip", &cases)
 	dir := t.TempDir()
 	for _, name := range append(append([]string{}, cases.Images...), "truncated.jpg") {
 		data, err := os.ReadFile(imagePath(t, name))
@@ -325,10 +307,7 @@ func TestSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mt := range first {
-		img, err := decodeImageFile(mt.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := loadImageFile(t, mt.ID)
 		v, err := m.EmbedImages(context.Background(), []image.Image{img})
 		if err != nil {
 			t.Fatal(err)
@@ -399,7 +378,7 @@ func TestCaptionBLIP(t *testing.T) {
 		Conditional   []genCase `json:"conditional"`
 		Beam3         []genCase `json:"unconditional_beam3"`
 	}
-	readCases(t, "blip-caption", &cases)
+	testdata.Cases(t, "blip-caption", &cases)
 	dir := fixtureModel(t, "blip-caption")
 	for i, name := range cases.Images {
 		if i < len(cases.Unconditional) {
@@ -430,7 +409,7 @@ func TestCaptionViTGPT2(t *testing.T) {
 	var cases struct {
 		Captions []genCase `json:"captions"`
 	}
-	readCases(t, "vit-gpt2", &cases)
+	testdata.Cases(t, "vit-gpt2", &cases)
 	args := []string{"caption", "-model", fixtureModel(t, "vit-gpt2"), "-format", "json"}
 	// One call per length: every case's caption with its own token budget.
 	for _, c := range cases.Captions {
@@ -454,7 +433,7 @@ func TestVQA(t *testing.T) {
 	var cases struct {
 		QA []genCase `json:"qa"`
 	}
-	readCases(t, "blip-vqa", &cases)
+	testdata.Cases(t, "blip-vqa", &cases)
 	for _, c := range cases.QA {
 		max := len(c.IDs) - 1
 		var got []AnswerResult
@@ -478,7 +457,7 @@ func TestTranscribeWav2Vec2(t *testing.T) {
 		Audio string `json:"audio"`
 		Text  string `json:"text"`
 	}
-	readCases(t, "wav2vec2", &cases)
+	testdata.Cases(t, "wav2vec2", &cases)
 	audioPath := testdata.Path(t, "media", "audio", cases.Audio)
 	got := strings.TrimSpace(mustRun(t, "transcribe", "-model", fixtureModel(t, "wav2vec2"), audioPath))
 	if got != cases.Text {
@@ -525,7 +504,7 @@ func TestTranscribeWhisperOpenAI(t *testing.T) {
 		Audio string               `json:"audio"`
 		Runs  map[string]openAIRun `json:"runs"`
 	}
-	readCases(t, "whisper-openai", &cases)
+	testdata.Cases(t, "whisper-openai", &cases)
 	fx := testdata.Fixture(t, "whisper-openai")
 	audioPath := filepath.Join(fx, cases.Audio)
 	if _, err := os.Stat(audioPath); err != nil {
@@ -551,25 +530,13 @@ func TestTranscribeWhisperOpenAI(t *testing.T) {
 	}
 	for i, w := range want.Segments {
 		g := got.Segments[i]
-		if g.Text != w.Text || g.Seek != w.Seek || math.Abs(g.Start-w.Start) > 1e-3 || math.Abs(g.End-w.End) > 1e-3 || !equalInts(g.Tokens, w.Tokens) {
+		if g.Text != w.Text || g.Seek != w.Seek || math.Abs(g.Start-w.Start) > 1e-3 || math.Abs(g.End-w.End) > 1e-3 || !slices.Equal(g.Tokens, w.Tokens) {
 			t.Errorf("segment %d: %+v, want %+v", i, g, w)
 		}
 	}
 	if got.Language != "english" || got.Task != "transcribe" {
 		t.Errorf("language %q task %q", got.Language, got.Task)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestTranscribeFormats(t *testing.T) {
@@ -798,7 +765,7 @@ func TestCheckpointFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if !m.Supports(taskTranscribe) || whisperOf(m).Tokenizer() == nil || !whisperOf(m).Tokenizer().HasText() {
+	if !m.Supports(goformer.TaskTranscribe) || whisperOf(m).Tokenizer() == nil || !whisperOf(m).Tokenizer().HasText() {
 		t.Errorf("openai.pt directory: tasks %v", m.Tasks())
 	}
 	// With no hint, a .pt file is tried as Whisper, then as CLIP.

@@ -43,7 +43,7 @@ func runClassify(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := e.loadFor(*c.model, taskClassify, goformer.ClassifyOptions{TopK: *k})
+	m, err := e.loadFor(*c.model, goformer.TaskClassify, goformer.ClassifyOptions{TopK: *k})
 	if err != nil {
 		return err
 	}
@@ -53,14 +53,8 @@ func runClassify(e *env, args []string) error {
 		if err != nil {
 			return imageResult{}, err
 		}
-		return imageResult{json: Classification{Image: name, Predictions: preds}, text: func(w io.Writer, name string, multi bool) {
-			if multi {
-				fmt.Fprintf(w, "%s:\n", name)
-			}
-			for _, p := range preds {
-				fmt.Fprintf(w, "%.4f  %s\n", p.Score, p.Label)
-			}
-		}}, nil
+		return imageResult{json: Classification{Image: name, Predictions: preds},
+			text: scoreLines(preds, func(p goformer.Prediction) (float32, string) { return p.Score, p.Label })}, nil
 	})
 }
 
@@ -90,7 +84,7 @@ func runZeroShot(e *env, args []string) error {
 		return err
 	}
 	opt := goformer.ZeroShotOptions{Template: *template, TopK: *k}
-	m, err := e.loadFor(*c.model, taskZeroShot, opt)
+	m, err := e.loadFor(*c.model, goformer.TaskZeroShot, opt)
 	if err != nil {
 		return err
 	}
@@ -100,15 +94,23 @@ func runZeroShot(e *env, args []string) error {
 		if err != nil {
 			return imageResult{}, err
 		}
-		return imageResult{json: ZeroShotResult{Image: name, Labels: scores}, text: func(w io.Writer, name string, multi bool) {
-			if multi {
-				fmt.Fprintf(w, "%s:\n", name)
-			}
-			for _, s := range scores {
-				fmt.Fprintf(w, "%.4f  %s\n", s.Probability, s.Label)
-			}
-		}}, nil
+		return imageResult{json: ZeroShotResult{Image: name, Labels: scores},
+			text: scoreLines(scores, func(s goformer.LabelScore) (float32, string) { return s.Probability, s.Label })}, nil
 	})
+}
+
+// scoreLines is the text output of classify and zeroshot: the image's name
+// (when there are several images), then a "score  label" line per item.
+func scoreLines[T any](items []T, scoreLabel func(T) (float32, string)) func(w io.Writer, name string, multi bool) {
+	return func(w io.Writer, name string, multi bool) {
+		if multi {
+			fmt.Fprintf(w, "%s:\n", name)
+		}
+		for _, it := range items {
+			score, label := scoreLabel(it)
+			fmt.Fprintf(w, "%.4f  %s\n", score, label)
+		}
+	}
 }
 
 func runEmbed(e *env, args []string) error {
@@ -133,7 +135,7 @@ func runEmbed(e *env, args []string) error {
 			return err
 		}
 	}
-	m, err := e.loadFor(*c.model, taskEmbed, nil)
+	m, err := e.loadFor(*c.model, goformer.TaskEmbed, nil)
 	if err != nil {
 		return err
 	}
@@ -222,14 +224,14 @@ builds the index.`
 			return fmt.Errorf("index %s: %w (give -dir to build it)", *indexPath, err)
 		}
 	}
-	m, err := e.loadFor(*c.model, taskSearch, nil)
+	m, err := e.loadFor(*c.model, goformer.TaskSearch, nil)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	searcher, ok := m.Model.(goformer.Searcher)
 	if !ok {
-		return m.wrongTask(taskSearch)
+		return m.wrongTask(goformer.TaskSearch)
 	}
 	var ix goformer.Index
 	switch {
@@ -274,7 +276,7 @@ builds the index.`
 	}
 	var matches []goformer.Match
 	if *imageQuery != "" {
-		img, err := decodeImageFile(*imageQuery)
+		img, err := goformer.DecodeImageFile(*imageQuery)
 		if err != nil {
 			return err
 		}
@@ -373,7 +375,7 @@ func runCaption(e *env, args []string) error {
 		return err
 	}
 	opt := captionParams{Prompt: *prompt, Beams: *beam, MaxNewTokens: *maxTokens}
-	m, err := e.loadFor(*c.model, taskCaption, opt)
+	m, err := e.loadFor(*c.model, goformer.TaskCaption, opt)
 	if err != nil {
 		return err
 	}
@@ -436,7 +438,7 @@ func runVQA(e *env, args []string) error {
 		return err
 	}
 	opt := captionParams{Beams: *beam, MaxNewTokens: *maxTokens}
-	m, err := e.loadFor(*c.model, taskVQA, goformer.AnswerOptions{Beams: *beam, MaxNewTokens: *maxTokens})
+	m, err := e.loadFor(*c.model, goformer.TaskVQA, goformer.AnswerOptions{Beams: *beam, MaxNewTokens: *maxTokens})
 	if err != nil {
 		return err
 	}
@@ -467,7 +469,7 @@ verbose_json are JSON Lines, one object per input with its "file".`
 	fs := flagSet("transcribe")
 	c := commonFlags(fs, defaultTranscribeModel, "text", strings.Join(transcriptFormats, ", ")+" (several, comma-separated, with -output-dir)")
 	language := fs.String("language", "", `spoken language, a code ("en") or name ("english"); empty: detect (Whisper)`)
-	taskName := fs.String("task", taskTranscribe, "transcribe, or translate to English (Whisper)")
+	taskName := fs.String("task", goformer.TaskTranscribe, "transcribe, or translate to English (Whisper)")
 	timestamps := fs.Bool("timestamps", false, "text format: one line per segment with its start and end")
 	words := fs.Bool("words", false, "word-level timestamps (verbose_json words, srt/vtt and -timestamps use them)")
 	beam := fs.Int("beam", 0, "beam-search width (Whisper; 0 or 1: greedy)")
@@ -485,7 +487,7 @@ verbose_json are JSON Lines, one object per input with its "file".`
 			return usagef("-format %q: want %s", f, strings.Join(transcriptFormats, ", "))
 		}
 	}
-	if *taskName != taskTranscribe && *taskName != taskTranslate {
+	if *taskName != goformer.TaskTranscribe && *taskName != goformer.TaskTranslate {
 		return usagef("-task %q: want transcribe or translate", *taskName)
 	}
 	if *language != "" {

@@ -10,18 +10,6 @@ import (
 	"github.com/goformer/goformer/tensor"
 )
 
-// Tasks a model can serve: the front door's names.
-const (
-	taskClassify   = task.Classify
-	taskZeroShot   = task.ZeroShot
-	taskEmbed      = task.Embed
-	taskSearch     = task.Search
-	taskTranscribe = task.Transcribe
-	taskTranslate  = task.Translate
-	taskCaption    = task.Caption
-	taskVQA        = task.VQA
-)
-
 // model is a loaded model with the name it was asked for. The command only
 // talks to it through the front door's task interfaces.
 type model struct {

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/goformer/goformer"
 )
 
 // serverConfig bounds what the server accepts and how long it works.
@@ -126,19 +128,30 @@ func (s *server) loading(next http.Handler) http.Handler {
 	})
 }
 
+// apiHandler is an endpoint of the API. An error it returns before writing
+// anything is answered as an API error (writeError).
+type apiHandler func(w http.ResponseWriter, r *http.Request) error
+
+func (h apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h(w, r); err != nil {
+		writeError(w, r, err)
+	}
+}
+
 // handler returns the HTTP API.
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	routes := []struct {
 		method, path string
-		h            http.HandlerFunc
+		h            apiHandler
 	}{
-		{"GET", "/healthz", func(w http.ResponseWriter, r *http.Request) {
+		{"GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 			writeJSONResponse(w, http.StatusOK, map[string]string{"status": "ok"})
+			return nil
 		}},
 		{"GET", "/v1/models", s.listModels},
-		{"POST", "/v1/audio/transcriptions", s.audio(taskTranscribe)},
-		{"POST", "/v1/audio/translations", s.audio(taskTranslate)},
+		{"POST", "/v1/audio/transcriptions", s.audio(goformer.TaskTranscribe)},
+		{"POST", "/v1/audio/translations", s.audio(goformer.TaskTranslate)},
 		{"POST", "/v1/classify", s.classify},
 		{"POST", "/v1/zeroshot", s.zeroShot},
 		{"POST", "/v1/embeddings", s.embeddings},
@@ -148,7 +161,7 @@ func (s *server) handler() http.Handler {
 	}
 	methods := map[string]string{}
 	for _, rt := range routes {
-		mux.HandleFunc(rt.method+" "+rt.path, rt.h)
+		mux.Handle(rt.method+" "+rt.path, rt.h)
 		methods[rt.path] = rt.method
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -413,12 +426,13 @@ type ModelInfo struct {
 	Tasks        []string `json:"tasks"`
 }
 
-func (s *server) listModels(w http.ResponseWriter, r *http.Request) {
+func (s *server) listModels(w http.ResponseWriter, r *http.Request) error {
 	data := []ModelInfo{}
 	for _, m := range s.models() {
 		data = append(data, ModelInfo{ID: m.Name, Object: "model", OwnedBy: "goformer", Family: m.Family(), Architecture: m.Arch(), Tasks: m.Tasks()})
 	}
 	writeJSONResponse(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+	return nil
 }
 
 // Limits on the non-file parts of a multipart request.
@@ -531,25 +545,22 @@ func formError(err error) error {
 }
 
 // audio handles /v1/audio/transcriptions and /v1/audio/translations.
-func (s *server) audio(task string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) audio(task string) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		form, err := readAudioForm(r)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		m, err := s.pick(r, task, form.get("model"))
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		format := form.get("response_format")
 		if format == "" {
 			format = "json"
 		}
 		if !validTranscriptFormat(format) {
-			writeError(w, r, badRequest("response_format", "response_format %q: want %s", format, strings.Join(transcriptFormats, ", ")))
-			return
+			return badRequest("response_format", "response_format %q: want %s", format, strings.Join(transcriptFormats, ", "))
 		}
 		// language is the spoken language for both endpoints (OpenAI's
 		// translations endpoint detects it; naming it is an extension).
@@ -557,8 +568,7 @@ func (s *server) audio(task string) http.HandlerFunc {
 		if t := form.get("temperature"); t != "" {
 			v, err := strconv.ParseFloat(t, 64)
 			if err != nil || math.IsNaN(v) || v < 0 || v > 1 {
-				writeError(w, r, badRequest("temperature", "temperature %q: want a number from 0 to 1", t))
-				return
+				return badRequest("temperature", "temperature %q: want a number from 0 to 1", t)
 			}
 			p.Temperature = v
 		}
@@ -573,41 +583,36 @@ func (s *server) audio(task string) http.HandlerFunc {
 				case "word":
 					g.words = true
 				default:
-					writeError(w, r, badRequest("timestamp_granularities", "timestamp granularity %q: want word or segment", x))
-					return
+					return badRequest("timestamp_granularities", "timestamp granularity %q: want word or segment", x)
 				}
 			}
 		}
 		p.Words = g.words && format != "json" && format != "text"
 		pcm, err := decodeAudio(bytes.NewReader(form.file), m.sampleRate())
 		if err != nil {
-			writeError(w, r, fmt.Errorf("%s: %w", form.fileName, err))
-			return
+			return fmt.Errorf("%s: %w", form.fileName, err)
 		}
 		if secs := float64(len(pcm)) / float64(m.sampleRate()); secs > s.cfg.MaxAudioSeconds {
-			writeError(w, r, badRequest("file", "%s: %.0f s of audio: this server takes at most %.0f s", form.fileName, secs, s.cfg.MaxAudioSeconds))
-			return
+			return badRequest("file", "%s: %.0f s of audio: this server takes at most %.0f s", form.fileName, secs, s.cfg.MaxAudioSeconds)
 		}
 		release, err := s.acquire(r.Context())
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		t, err := m.transcribe(r.Context(), pcm, p)
 		release()
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		var buf bytes.Buffer
 		if err := writeTranscript(&buf, t, format, g); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Content-Type", contentType(format))
 		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 		w.WriteHeader(http.StatusOK)
 		w.Write(buf.Bytes())
+		return nil
 	}
 }
 
@@ -679,38 +684,33 @@ type imageRequest struct {
 
 // imageTask runs the common part of the image endpoints: parse, pick the
 // model, decode the image, wait for a slot, run fn and answer its result.
-func (s *server) imageTask(w http.ResponseWriter, r *http.Request, task string, fn func(context.Context, *model, image.Image, *imageRequest) (any, error)) {
+func (s *server) imageTask(w http.ResponseWriter, r *http.Request, task string, fn func(context.Context, *model, image.Image, *imageRequest) (any, error)) error {
 	var req imageRequest
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.checkLimits(&req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	m, err := s.pick(r, task, req.Model)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	img, err := decodeImageField("image", req.Image)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	release, err := s.acquire(r.Context())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out, err := fn(r.Context(), m, img, &req)
 	release()
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSONResponse(w, http.StatusOK, out)
+	return nil
 }
 
 // maxLabels bounds the labels of one zero-shot request.
@@ -740,8 +740,8 @@ func topK(k *int, def int) int {
 	return *k
 }
 
-func (s *server) classify(w http.ResponseWriter, r *http.Request) {
-	s.imageTask(w, r, taskClassify, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
+func (s *server) classify(w http.ResponseWriter, r *http.Request) error {
+	return s.imageTask(w, r, goformer.TaskClassify, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
 		preds, err := m.classify(ctx, img, topK(req.TopK, 5))
 		if err != nil {
 			return nil, err
@@ -750,8 +750,8 @@ func (s *server) classify(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *server) zeroShot(w http.ResponseWriter, r *http.Request) {
-	s.imageTask(w, r, taskZeroShot, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
+func (s *server) zeroShot(w http.ResponseWriter, r *http.Request) error {
+	return s.imageTask(w, r, goformer.TaskZeroShot, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
 		if len(req.Labels) == 0 {
 			return nil, badRequest("labels", "no labels")
 		}
@@ -763,8 +763,8 @@ func (s *server) zeroShot(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *server) caption(w http.ResponseWriter, r *http.Request) {
-	s.imageTask(w, r, taskCaption, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
+func (s *server) caption(w http.ResponseWriter, r *http.Request) error {
+	return s.imageTask(w, r, goformer.TaskCaption, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
 		text, err := m.caption(ctx, img, captionParams{Prompt: req.Prompt, Beams: req.Beams, MaxNewTokens: req.MaxNewTokens})
 		if err != nil {
 			return nil, err
@@ -773,8 +773,8 @@ func (s *server) caption(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *server) vqa(w http.ResponseWriter, r *http.Request) {
-	s.imageTask(w, r, taskVQA, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
+func (s *server) vqa(w http.ResponseWriter, r *http.Request) error {
+	return s.imageTask(w, r, goformer.TaskVQA, func(ctx context.Context, m *model, img image.Image, req *imageRequest) (any, error) {
 		if strings.TrimSpace(req.Question) == "" {
 			return nil, badRequest("question", "no question")
 		}
@@ -811,11 +811,10 @@ type embeddingData struct {
 // maxEmbedInputs bounds the inputs of one embeddings request.
 const maxEmbedInputs = 256
 
-func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
+func (s *server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	var req embeddingsRequest
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var texts []string
 	if len(req.Input) > 0 && string(req.Input) != "null" {
@@ -823,46 +822,38 @@ func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 		if err := json.Unmarshal(req.Input, &one); err == nil {
 			texts = []string{one}
 		} else if err := json.Unmarshal(req.Input, &texts); err != nil {
-			writeError(w, r, badRequest("input", "input must be a string or a list of strings"))
-			return
+			return badRequest("input", "input must be a string or a list of strings")
 		}
 	}
 	if len(texts) == 0 && len(req.Images) == 0 {
-		writeError(w, r, badRequest("input", "nothing to embed: give input (texts) and/or images"))
-		return
+		return badRequest("input", "nothing to embed: give input (texts) and/or images")
 	}
 	if len(texts)+len(req.Images) > maxEmbedInputs {
-		writeError(w, r, badRequest("input", "more than %d inputs", maxEmbedInputs))
-		return
+		return badRequest("input", "more than %d inputs", maxEmbedInputs)
 	}
 	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
-		writeError(w, r, badRequest("encoding_format", "encoding_format %q: want float or base64", req.EncodingFormat))
-		return
+		return badRequest("encoding_format", "encoding_format %q: want float or base64", req.EncodingFormat)
 	}
-	m, err := s.pick(r, taskEmbed, req.Model)
+	m, err := s.pick(r, goformer.TaskEmbed, req.Model)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Dimensions != nil {
 		if d := embeddingDim(m); d > 0 && *req.Dimensions != d {
-			writeError(w, r, badRequest("dimensions", "dimensions %d: %s gives vectors of %d", *req.Dimensions, m.Name, d))
-			return
+			return badRequest("dimensions", "dimensions %d: %s gives vectors of %d", *req.Dimensions, m.Name, d)
 		}
 	}
 	var imgs []image.Image
 	for i, b64 := range req.Images {
 		img, err := decodeImageField(fmt.Sprintf("images[%d]", i), b64)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		imgs = append(imgs, img)
 	}
 	release, err := s.acquire(r.Context())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var vecs [][]float32
 	tokens := 0
@@ -881,8 +872,7 @@ func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	release()
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	data := make([]embeddingData, len(vecs))
 	for i, v := range vecs {
@@ -899,6 +889,7 @@ func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 		"object": "list", "data": data, "model": m.Name,
 		"usage": map[string]int{"prompt_tokens": tokens, "total_tokens": tokens},
 	})
+	return nil
 }
 
 // serveListener serves h on ln until ctx is done, then shuts down

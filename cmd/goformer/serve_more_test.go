@@ -17,21 +17,13 @@ func TestServeLoadingFirst(t *testing.T) {
 	ts := httptest.NewServer(s.handler())
 	defer ts.Close()
 	for _, path := range []string{"/healthz", "/v1/models"} {
-		resp, err := http.Get(ts.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := get(t, ts.URL+path)
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("%s while loading: %d %v", path, resp.StatusCode, resp.Header)
 		}
 	}
 	s.setModels(testModels(t))
-	resp, err := http.Get(ts.URL + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := get(t, ts.URL+"/healthz")
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz after loading: %d", resp.StatusCode)
 	}

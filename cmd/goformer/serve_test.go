@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 )
 
@@ -30,33 +30,46 @@ import (
 // fixtures.
 var serverFixtures = []string{"vit", "clip", "whisper", "whisper-openai", "blip-caption", "blip-vqa", "vit-gpt2", "wav2vec2"}
 
-var (
-	modelsOnce sync.Once
-	models     []*model
-	modelsErr  error
-)
+var models testdata.Lazy[[]*model]
 
 // testModels loads every fixture model once for all server tests.
 func testModels(t *testing.T) []*model {
 	t.Helper()
-	for _, f := range serverFixtures {
-		fixtureModel(t, f) // skips when the data is absent
+	return models.Get(t, loadFixtureModels(t, serverFixtures))
+}
+
+// get sends a GET request for url and returns the response, its body
+// closed.
+func get(t *testing.T, url string) *http.Response {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
 	}
-	modelsOnce.Do(func() {
-		for _, f := range serverFixtures {
-			m, err := loadPath(filepath.Join(testdata.Fixture(t, f), "model"), "")
+	resp.Body.Close()
+	return resp
+}
+
+// loadFixtureModels skips t unless every fixture is there, and returns the
+// loader of their models, each named after its fixture.
+func loadFixtureModels(t *testing.T, fixtures []string) func() ([]*model, error) {
+	t.Helper()
+	dirs := make([]string, len(fixtures))
+	for i, f := range fixtures {
+		dirs[i] = fixtureModel(t, f) // skips when the data is absent
+	}
+	return func() ([]*model, error) {
+		var ms []*model
+		for i, dir := range dirs {
+			m, err := loadPath(dir, "")
 			if err != nil {
-				modelsErr = err
-				return
+				return nil, err
 			}
-			m.Name = f
-			models = append(models, m)
+			m.Name = fixtures[i]
+			ms = append(ms, m)
 		}
-	})
-	if modelsErr != nil {
-		t.Fatal(modelsErr)
+		return ms, nil
 	}
-	return models
 }
 
 // newTestServer serves the fixture models over real HTTP on loopback.
@@ -193,11 +206,7 @@ func TestServeModels(t *testing.T) {
 			t.Errorf("%+v", m)
 		}
 	}
-	resp2, err := http.Get(ts.URL + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp2.Body.Close()
+	resp2 := get(t, ts.URL+"/healthz")
 	if resp2.StatusCode != http.StatusOK {
 		t.Errorf("healthz: %d", resp2.StatusCode)
 	}
@@ -232,7 +241,7 @@ func TestServeZeroShot(t *testing.T) {
 			Probs  [][]float64 `json:"probs"`
 		} `json:"zero_shot"`
 	}
-	readCases(t, "clip", &cases)
+	testdata.Cases(t, "clip", &cases)
 	ts, _ := newTestServer(t, serverConfig{})
 	for i, name := range cases.Images {
 		status, body := postJSON(t, ts.URL+"/v1/zeroshot", map[string]any{
@@ -267,14 +276,9 @@ func TestServeEmbeddings(t *testing.T) {
 		Images []string `json:"images"`
 		Texts  []string `json:"texts"`
 	}
-	readCases(t, "clip", &cases)
-	exp, err := checkpoint.LoadFile(filepath.Join(testdata.Fixture(t, "clip"), "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	te, _ := exp.Get("text_embeds")
-	ie, _ := exp.Get("image_embeds")
+	testdata.Cases(t, "clip", &cases)
+	te := expected.Tensor(t, "clip", "text_embeds")
+	ie := expected.Tensor(t, "clip", "image_embeds")
 	dim := te.Dim(1)
 	want := append(append([]float32{}, te.Contiguous().Data()...), ie.Contiguous().Data()...)
 	var images []string
@@ -346,15 +350,15 @@ func TestServeCaptionVQA(t *testing.T) {
 		Unconditional []genCase `json:"unconditional"`
 		Conditional   []genCase `json:"conditional"`
 	}
-	readCases(t, "blip-caption", &blipCases)
+	testdata.Cases(t, "blip-caption", &blipCases)
 	var gptCases struct {
 		Captions []genCase `json:"captions"`
 	}
-	readCases(t, "vit-gpt2", &gptCases)
+	testdata.Cases(t, "vit-gpt2", &gptCases)
 	var vqaCases struct {
 		QA []genCase `json:"qa"`
 	}
-	readCases(t, "blip-vqa", &vqaCases)
+	testdata.Cases(t, "blip-vqa", &vqaCases)
 	ts, _ := newTestServer(t, serverConfig{})
 	caption := func(req map[string]any, want string) {
 		t.Helper()
@@ -387,7 +391,7 @@ func TestServeTranscriptions(t *testing.T) {
 		Audio string `json:"audio"`
 		Text  string `json:"text"`
 	}
-	readCases(t, "wav2vec2", &w2v)
+	testdata.Cases(t, "wav2vec2", &w2v)
 	jfk := readFile(t, testdata.Path(t, "media", "audio", w2v.Audio))
 	ts, _ := newTestServer(t, serverConfig{})
 	url := ts.URL + "/v1/audio/transcriptions"
@@ -436,7 +440,7 @@ func TestServeTranslations(t *testing.T) {
 		Audio string               `json:"audio"`
 		Runs  map[string]openAIRun `json:"runs"`
 	}
-	readCases(t, "whisper-openai", &cases)
+	testdata.Cases(t, "whisper-openai", &cases)
 	want, ok := cases.Runs["translate"]
 	if !ok {
 		testdata.Missing(t, "no translate run in whisper-openai/cases.json")
@@ -531,11 +535,7 @@ func TestServeErrors(t *testing.T) {
 			}
 		})
 	}
-	resp, err := http.Get(ts.URL + "/v1/classify")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := get(t, ts.URL+"/v1/classify")
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /v1/classify: %d", resp.StatusCode)
 	}
@@ -733,7 +733,7 @@ func TestServeCommand(t *testing.T) {
 	var w2v struct {
 		Text string `json:"text"`
 	}
-	readCases(t, "wav2vec2", &w2v)
+	testdata.Cases(t, "wav2vec2", &w2v)
 	dir := fixtureModel(t, "wav2vec2")
 	jfk := readFile(t, testdata.Path(t, "media", "audio", "jfk.flac"))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
 
 	"github.com/goformer/goformer/audio"
 
@@ -17,20 +16,6 @@ import (
 // errBadInput marks a request the model cannot take as given (an option the
 // family does not have, a missing question). The server answers it with 400.
 var errBadInput = task.ErrInput
-
-// decodeImageFile reads an image file; errors name the file.
-func decodeImageFile(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
-}
 
 // decodeImageBytes decodes an uploaded image; name is used in errors.
 func decodeImageBytes(name string, data []byte) (image.Image, error) {
@@ -49,8 +34,8 @@ type Classification struct {
 
 func (m *model) classify(ctx context.Context, img image.Image, k int) ([]goformer.Prediction, error) {
 	c, ok := m.Model.(goformer.Classifier)
-	if !ok || !m.Supports(taskClassify) {
-		return nil, m.wrongTask(taskClassify)
+	if !ok || !m.Supports(goformer.TaskClassify) {
+		return nil, m.wrongTask(goformer.TaskClassify)
 	}
 	return c.Classify(ctx, img, goformer.ClassifyOptions{TopK: k})
 }
@@ -64,7 +49,7 @@ type ZeroShotResult struct {
 func (m *model) zeroShot(ctx context.Context, img image.Image, labels []string, template string, k int) ([]goformer.LabelScore, error) {
 	z, ok := m.Model.(goformer.ZeroShotClassifier)
 	if !ok {
-		return nil, m.wrongTask(taskZeroShot)
+		return nil, m.wrongTask(goformer.TaskZeroShot)
 	}
 	return z.ZeroShot(ctx, img, labels, goformer.ZeroShotOptions{Template: template, TopK: k})
 }
@@ -82,7 +67,7 @@ type Embedding struct {
 func (m *model) embedder() (goformer.Embedder, error) {
 	e, ok := m.Model.(goformer.Embedder)
 	if !ok {
-		return nil, m.wrongTask(taskEmbed)
+		return nil, m.wrongTask(goformer.TaskEmbed)
 	}
 	return e, nil
 }
@@ -137,7 +122,7 @@ type captionParams = goformer.CaptionOptions
 func (m *model) caption(ctx context.Context, img image.Image, p captionParams) (string, error) {
 	c, ok := m.Model.(goformer.Captioner)
 	if !ok {
-		return "", m.wrongTask(taskCaption)
+		return "", m.wrongTask(goformer.TaskCaption)
 	}
 	res, err := c.Caption(ctx, img, p)
 	if err != nil {
@@ -156,7 +141,7 @@ type AnswerResult struct {
 func (m *model) answer(ctx context.Context, img image.Image, question string, p captionParams) (string, error) {
 	a, ok := m.Model.(goformer.Answerer)
 	if !ok {
-		return "", m.wrongTask(taskVQA)
+		return "", m.wrongTask(goformer.TaskVQA)
 	}
 	if p.Prompt != "" {
 		return "", fmt.Errorf("%w: question answering takes no prompt", errBadInput)
@@ -216,7 +201,7 @@ func temperatures(t, inc float64) []float64 {
 func (m *model) transcriber() (goformer.Transcriber, error) {
 	t, ok := m.Model.(goformer.Transcriber)
 	if !ok {
-		return nil, m.wrongTask(taskTranscribe)
+		return nil, m.wrongTask(goformer.TaskTranscribe)
 	}
 	return t, nil
 }
@@ -268,9 +253,9 @@ func (p transcribeParams) options() goformer.TranscribeOptions {
 func (m *model) transcribe(ctx context.Context, pcm []float32, p transcribeParams) (*Transcript, error) {
 	name := p.Task
 	if name == "" {
-		name = taskTranscribe
+		name = goformer.TaskTranscribe
 	}
-	if name != taskTranscribe && name != taskTranslate {
+	if name != goformer.TaskTranscribe && name != goformer.TaskTranslate {
 		return nil, fmt.Errorf("%w: task %q (want transcribe or translate)", errBadInput, name)
 	}
 	if !m.Supports(name) {

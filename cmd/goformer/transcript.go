@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/tokenizer"
 	"github.com/goformer/goformer/transcript"
 )
@@ -39,25 +40,14 @@ func contentType(format string) string {
 
 // verboseTranscript is OpenAI's verbose_json transcription object.
 type verboseTranscript struct {
-	Task     string           `json:"task"`
-	Language string           `json:"language"`
-	Duration float64          `json:"duration"`
-	Text     string           `json:"text"`
-	Segments []verboseSegment `json:"segments,omitempty"`
-	Words    []verboseWord    `json:"words,omitempty"`
-}
-
-type verboseSegment struct {
-	ID               int     `json:"id"`
-	Seek             int     `json:"seek"`
-	Start            float64 `json:"start"`
-	End              float64 `json:"end"`
-	Text             string  `json:"text"`
-	Tokens           []int   `json:"tokens"`
-	Temperature      float64 `json:"temperature"`
-	AvgLogprob       float64 `json:"avg_logprob"`
-	CompressionRatio float64 `json:"compression_ratio"`
-	NoSpeechProb     float64 `json:"no_speech_prob"`
+	Task     string  `json:"task"`
+	Language string  `json:"language"`
+	Duration float64 `json:"duration"`
+	Text     string  `json:"text"`
+	// Segments are the transcript's segments without their words (which
+	// verbose_json lists apart, in Words), times rounded.
+	Segments []goformer.Segment `json:"segments,omitempty"`
+	Words    []verboseWord      `json:"words,omitempty"`
 }
 
 type verboseWord struct {
@@ -98,17 +88,13 @@ func writeTranscript(w io.Writer, t *Transcript, format string, g granularities)
 			}
 		}
 		if g.segments {
-			v.Segments = []verboseSegment{}
+			v.Segments = []goformer.Segment{}
 			for _, s := range r.Segments {
-				tokens := s.Tokens
-				if tokens == nil {
-					tokens = []int{}
+				if s.Tokens == nil {
+					s.Tokens = []int{}
 				}
-				v.Segments = append(v.Segments, verboseSegment{
-					ID: s.ID, Seek: s.Seek, Start: round3(s.Start), End: round3(s.End), Text: s.Text, Tokens: tokens,
-					Temperature: s.Temperature, AvgLogprob: s.AvgLogprob, CompressionRatio: s.CompressionRatio,
-					NoSpeechProb: s.NoSpeechProb,
-				})
+				s.Start, s.End, s.Words = round3(s.Start), round3(s.End), nil
+				v.Segments = append(v.Segments, s)
 			}
 		}
 		if g.words && t.Words {

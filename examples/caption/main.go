@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
 
 	"github.com/goformer/goformer"
 )
@@ -34,14 +33,9 @@ func main() {
 	}
 	opt := goformer.CaptionOptions{Prompt: *prefix, Beams: *beams, MaxNewTokens: *maxTokens}
 	for _, path := range flag.Args() {
-		f, err := os.Open(path)
+		img, err := goformer.DecodeImageFile(path)
 		if err != nil {
 			log.Fatal(err)
-		}
-		img, err := goformer.DecodeImage(f)
-		f.Close()
-		if err != nil {
-			log.Fatalf("%s: %v", path, err)
 		}
 		res, err := c.Caption(ctx, img, opt)
 		if err != nil {

@@ -37,14 +37,9 @@ func main() {
 	if !ok {
 		log.Fatalf("%s does not chat", *modelID)
 	}
-	f, err := os.Open(flag.Arg(0))
+	img, err := goformer.DecodeImageFile(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)
-	}
-	img, err := goformer.DecodeImage(f)
-	f.Close()
-	if err != nil {
-		log.Fatalf("%s: %v", flag.Arg(0), err)
 	}
 	images := []image.Image{img}
 	var history []goformer.Message

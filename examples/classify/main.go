@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
 
 	"github.com/goformer/goformer"
 )
@@ -32,14 +31,9 @@ func main() {
 		log.Fatalf("%s does not classify images", *modelID)
 	}
 	for _, path := range flag.Args() {
-		f, err := os.Open(path)
+		img, err := goformer.DecodeImageFile(path)
 		if err != nil {
 			log.Fatal(err)
-		}
-		img, err := goformer.DecodeImage(f)
-		f.Close()
-		if err != nil {
-			log.Fatalf("%s: %v", path, err)
 		}
 		preds, err := c.Classify(ctx, img, goformer.ClassifyOptions{TopK: *k})
 		if err != nil {

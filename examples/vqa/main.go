@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
 
 	"github.com/goformer/goformer"
 )
@@ -33,14 +32,9 @@ func main() {
 	if !ok {
 		log.Fatalf("%s does not answer questions about images", *modelID)
 	}
-	f, err := os.Open(flag.Arg(0))
+	img, err := goformer.DecodeImageFile(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		log.Fatalf("%s: %v", flag.Arg(0), err)
 	}
 	ans, err := a.Answer(ctx, img, *question, goformer.AnswerOptions{MaxNewTokens: *maxTokens})
 	if err != nil {

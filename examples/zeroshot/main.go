@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
 	"strings"
 
 	"github.com/goformer/goformer"
@@ -34,14 +33,9 @@ func main() {
 	if !ok {
 		log.Fatalf("%s does not do zero-shot classification", *modelID)
 	}
-	f, err := os.Open(flag.Arg(0))
+	img, err := goformer.DecodeImageFile(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := goformer.DecodeImage(f)
-	if err != nil {
-		log.Fatalf("%s: %v", flag.Arg(0), err)
 	}
 	scores, err := z.ZeroShot(ctx, img, strings.Split(*labels, ","), goformer.ZeroShotOptions{Template: *template})
 	if err != nil {

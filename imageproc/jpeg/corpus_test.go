@@ -3,7 +3,6 @@ package jpeg
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/goformer/goformer/internal/testdata"
 )
 
 // corpusEntry is one file of testdata/corpus.json (written by
@@ -38,14 +39,8 @@ type corpusManifest struct {
 
 func loadCorpus(tb testing.TB) corpusManifest {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "corpus.json"))
-	if err != nil {
-		tb.Fatalf("reading corpus manifest: %v", err)
-	}
 	var m corpusManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		tb.Fatalf("parsing corpus manifest: %v", err)
-	}
+	testdata.ReadJSON(tb, filepath.Join("testdata", "corpus.json"), &m)
 	if len(m.Files) < 30 {
 		tb.Fatalf("corpus manifest lists %d files, want at least 30", len(m.Files))
 	}
@@ -61,22 +56,16 @@ func readCorpusFile(tb testing.TB, name string) []byte {
 	return b
 }
 
+// readExpected reads a gzipped expected-pixels file of the corpus.
 func readExpected(tb testing.TB, name string) []byte {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", "corpus", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatalf("%s: %v", name, err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatalf("%s: %v", name, err)
-	}
-	return b
+	return testdata.DecodeFile(tb, filepath.Join("testdata", "corpus", name), func(r io.Reader) ([]byte, error) {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr)
+	})
 }
 
 // rgbBytes flattens a decoded image to the R,G,B bytes PIL's

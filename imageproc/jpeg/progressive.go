@@ -77,18 +77,14 @@ func (d *decoder) refill(s bitState, nbits uint) (bitState, error) {
 func (d *decoder) huffSlow(s bitState, h *huffTable, minBits uint) (int, bitState, error) {
 	var err error
 	l := minBits
-	if s.bl < l {
-		if s, err = d.refill(s, l); err != nil {
-			return 0, s, err
-		}
+	if s, err = d.need(s, l); err != nil {
+		return 0, s, err
 	}
 	s.bl -= l
 	code := int32(s.gb>>s.bl) & (1<<l - 1)
 	for code > h.maxcode[l] {
-		if s.bl < 1 {
-			if s, err = d.refill(s, 1); err != nil {
-				return 0, s, err
-			}
+		if s, err = d.need(s, 1); err != nil {
+			return 0, s, err
 		}
 		s.bl--
 		code = code<<1 | int32(s.gb>>s.bl)&1
@@ -99,6 +95,37 @@ func (d *decoder) huffSlow(s bitState, h *huffTable, minBits uint) (int, bitStat
 		return 0, s, nil
 	}
 	return int(h.vals[(code+h.valoffset[l])&0xff]), s, nil
+}
+
+// need is CHECK_BIT_BUFFER: it refills the buffer when fewer than n bits
+// are in it.
+func (d *decoder) need(s bitState, n uint) (bitState, error) {
+	if s.bl >= n {
+		return s, nil
+	}
+	return d.refill(s, n)
+}
+
+// huffFast is the inline part of HUFF_DECODE: the symbol of the next code
+// when at least huffLookahead bits are buffered and the code is no longer,
+// with its bits consumed; otherwise -1 and s unchanged, and huffLong
+// decodes the symbol.
+func huffFast(s bitState, h *huffTable) (int, bitState) {
+	if s.bl >= huffLookahead {
+		if sym, nb := h.peek(s.gb, s.bl); nb <= huffLookahead {
+			s.bl -= nb
+			return int(sym), s
+		}
+	}
+	return -1, s
+}
+
+// peek looks the next code up in the lookahead table: its symbol and its
+// length, or a length over huffLookahead for a longer code. At least
+// huffLookahead bits must be buffered in gb (bl of them).
+func (h *huffTable) peek(gb uint64, bl uint) (sym, nb uint) {
+	e := h.lookup[(gb>>(bl-huffLookahead))&(1<<huffLookahead-1)]
+	return uint(e & 0xff), uint(e >> huffLookahead)
 }
 
 // huffLong decodes a symbol when fewer than 8 bits are buffered or the code
@@ -113,11 +140,10 @@ func (d *decoder) huffLong(s bitState, h *huffTable) (int, bitState, error) {
 			return d.huffSlow(s, h, 1)
 		}
 	}
-	e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
-	nb := uint(e >> huffLookahead)
+	sym, nb := h.peek(s.gb, s.bl)
 	if nb <= huffLookahead {
 		s.bl -= nb
-		return int(e & 0xff), s, nil
+		return int(sym), s, nil
 	}
 	return d.huffSlow(s, h, nb)
 }
@@ -162,23 +188,15 @@ func (d *decoder) dcFirst(l *scanLayout, blocks *[maxBlocksInMCU]*[64]int16) err
 		ci := l.membership[b]
 		h := d.dcTables[d.scanComps[ci].dcTbl]
 		var v int
-		if s.bl >= huffLookahead {
-			e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
-			if nb := uint(e >> huffLookahead); nb <= huffLookahead {
-				s.bl -= nb
-				v = int(e & 0xff)
-			} else if v, s, err = d.huffSlow(s, h, nb); err != nil {
+		if v, s = huffFast(s, h); v < 0 {
+			if v, s, err = d.huffLong(s, h); err != nil {
 				return err
 			}
-		} else if v, s, err = d.huffLong(s, h); err != nil {
-			return err
 		}
 		if v != 0 {
 			n := uint(v)
-			if s.bl < n {
-				if s, err = d.refill(s, n); err != nil {
-					return err
-				}
+			if s, err = d.need(s, n); err != nil {
+				return err
 			}
 			s.bl -= n
 			v = extend(int(s.gb>>s.bl)&(1<<n-1), v)
@@ -199,10 +217,8 @@ func (d *decoder) dcRefine(l *scanLayout, blocks *[maxBlocksInMCU]*[64]int16) er
 	var err error
 	p1 := int16(1) << uint(d.al)
 	for b := 0; b < l.blocksInMCU; b++ {
-		if s.bl < 1 {
-			if s, err = d.refill(s, 1); err != nil {
-				return err
-			}
+		if s, err = d.need(s, 1); err != nil {
+			return err
 		}
 		s.bl--
 		if (s.gb>>s.bl)&1 != 0 {
@@ -224,25 +240,17 @@ func (d *decoder) acFirst(block *[64]int16) error {
 	al := uint(d.al)
 	for k := d.ss; k <= d.se; k++ {
 		var sym int
-		if s.bl >= huffLookahead {
-			e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
-			if nb := uint(e >> huffLookahead); nb <= huffLookahead {
-				s.bl -= nb
-				sym = int(e & 0xff)
-			} else if sym, s, err = d.huffSlow(s, h, nb); err != nil {
+		if sym, s = huffFast(s, h); sym < 0 {
+			if sym, s, err = d.huffLong(s, h); err != nil {
 				return err
 			}
-		} else if sym, s, err = d.huffLong(s, h); err != nil {
-			return err
 		}
 		r := sym >> 4
 		n := uint(sym & 15)
 		if n != 0 {
 			k += r
-			if s.bl < n {
-				if s, err = d.refill(s, n); err != nil {
-					return err
-				}
+			if s, err = d.need(s, n); err != nil {
+				return err
 			}
 			s.bl -= n
 			v := extend(int(s.gb>>s.bl)&(1<<n-1), int(n))
@@ -256,10 +264,8 @@ func (d *decoder) acFirst(block *[64]int16) error {
 		eob := 1 << uint(r)
 		if r != 0 {
 			n := uint(r)
-			if s.bl < n {
-				if s, err = d.refill(s, n); err != nil {
-					return err
-				}
+			if s, err = d.need(s, n); err != nil {
+				return err
 			}
 			s.bl -= n
 			eob += int(s.gb>>s.bl) & (1<<n - 1)
@@ -294,16 +300,10 @@ func (d *decoder) acRefine(block *[64]int16) error {
 	if eobrun == 0 {
 		for ; k <= se; k++ {
 			var sym int
-			if s.bl >= huffLookahead {
-				e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
-				if nb := uint(e >> huffLookahead); nb <= huffLookahead {
-					s.bl -= nb
-					sym = int(e & 0xff)
-				} else if sym, s, err = d.huffSlow(s, h, nb); err != nil {
+			if sym, s = huffFast(s, h); sym < 0 {
+				if sym, s, err = d.huffLong(s, h); err != nil {
 					return fail(err)
 				}
-			} else if sym, s, err = d.huffLong(s, h); err != nil {
-				return fail(err)
 			}
 			r := sym >> 4
 			n := sym & 15
@@ -312,10 +312,8 @@ func (d *decoder) acRefine(block *[64]int16) error {
 				if n != 1 {
 					d.warnf("corrupt JPEG data: bad Huffman code")
 				}
-				if s.bl < 1 {
-					if s, err = d.refill(s, 1); err != nil {
-						return fail(err)
-					}
+				if s, err = d.need(s, 1); err != nil {
+					return fail(err)
 				}
 				s.bl--
 				if (s.gb>>s.bl)&1 != 0 {
@@ -327,10 +325,8 @@ func (d *decoder) acRefine(block *[64]int16) error {
 				eobrun = 1 << uint(r)
 				if r != 0 {
 					n := uint(r)
-					if s.bl < n {
-						if s, err = d.refill(s, n); err != nil {
-							return fail(err)
-						}
+					if s, err = d.need(s, n); err != nil {
+						return fail(err)
 					}
 					s.bl -= n
 					eobrun += int(s.gb>>s.bl) & (1<<n - 1)
@@ -341,19 +337,11 @@ func (d *decoder) acRefine(block *[64]int16) error {
 			for k <= se {
 				pos := naturalOrder[k]
 				if v := int32(block[pos]); v != 0 {
-					if s.bl < 1 {
-						if s, err = d.refill(s, 1); err != nil {
-							return fail(err)
-						}
+					if s, err = d.need(s, 1); err != nil {
+						return fail(err)
 					}
 					s.bl--
-					if (s.gb>>s.bl)&1 != 0 && v&p1 == 0 {
-						if v >= 0 {
-							block[pos] = int16(v + p1)
-						} else {
-							block[pos] = int16(v + m1)
-						}
-					}
+					block[pos] = refineCoef(v, (s.gb>>s.bl)&1 != 0, p1, m1)
 				} else {
 					r--
 					if r < 0 {
@@ -374,19 +362,11 @@ func (d *decoder) acRefine(block *[64]int16) error {
 		for ; k <= se; k++ {
 			pos := naturalOrder[k]
 			if v := int32(block[pos]); v != 0 {
-				if s.bl < 1 {
-					if s, err = d.refill(s, 1); err != nil {
-						return fail(err)
-					}
+				if s, err = d.need(s, 1); err != nil {
+					return fail(err)
 				}
 				s.bl--
-				if (s.gb>>s.bl)&1 != 0 && v&p1 == 0 {
-					if v >= 0 {
-						block[pos] = int16(v + p1)
-					} else {
-						block[pos] = int16(v + m1)
-					}
-				}
+				block[pos] = refineCoef(v, (s.gb>>s.bl)&1 != 0, p1, m1)
 			}
 		}
 		eobrun--
@@ -394,4 +374,17 @@ func (d *decoder) acRefine(block *[64]int16) error {
 	d.eobrun = eobrun
 	d.storeBits(s)
 	return nil
+}
+
+// refineCoef is a correction bit applied to a coefficient v that is
+// already nonzero: when the bit is set and v does not have it yet, v moves
+// away from zero by p1 (p1 = 1<<Al, m1 = -1<<Al).
+func refineCoef(v int32, bit bool, p1, m1 int32) int16 {
+	if bit && v&p1 == 0 {
+		if v >= 0 {
+			return int16(v + p1)
+		}
+		return int16(v + m1)
+	}
+	return int16(v)
 }

@@ -464,23 +464,15 @@ func (d *decoder) sequentialMCUSlow(l *scanLayout, t *[maxBlocksInMCU]blockTable
 		bt := &t[b]
 		h := bt.dc
 		var sym int
-		if s.bl >= huffLookahead {
-			e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
-			if nb := uint(e >> huffLookahead); nb <= huffLookahead {
-				s.bl -= nb
-				sym = int(e & 0xff)
-			} else if sym, s, err = d.huffSlow(s, h, nb); err != nil {
+		if sym, s = huffFast(s, h); sym < 0 {
+			if sym, s, err = d.huffLong(s, h); err != nil {
 				return err
 			}
-		} else if sym, s, err = d.huffLong(s, h); err != nil {
-			return err
 		}
 		if sym != 0 {
 			n := uint(sym)
-			if s.bl < n {
-				if s, err = d.refill(s, n); err != nil {
-					return err
-				}
+			if s, err = d.need(s, n); err != nil {
+				return err
 			}
 			s.bl -= n
 			lastDC[bt.ci] += int32(extend(int(s.gb>>s.bl)&(1<<n-1), sym))
@@ -488,25 +480,17 @@ func (d *decoder) sequentialMCUSlow(l *scanLayout, t *[maxBlocksInMCU]blockTable
 		block[0] = int16(lastDC[bt.ci])
 		h = bt.ac
 		for k := 1; k < 64; k++ {
-			if s.bl >= huffLookahead {
-				e := h.lookup[(s.gb>>(s.bl-huffLookahead))&(1<<huffLookahead-1)]
-				if nb := uint(e >> huffLookahead); nb <= huffLookahead {
-					s.bl -= nb
-					sym = int(e & 0xff)
-				} else if sym, s, err = d.huffSlow(s, h, nb); err != nil {
+			if sym, s = huffFast(s, h); sym < 0 {
+				if sym, s, err = d.huffLong(s, h); err != nil {
 					return err
 				}
-			} else if sym, s, err = d.huffLong(s, h); err != nil {
-				return err
 			}
 			r := sym >> 4
 			n := uint(sym & 15)
 			if n != 0 {
 				k += r
-				if s.bl < n {
-					if s, err = d.refill(s, n); err != nil {
-						return err
-					}
+				if s, err = d.need(s, n); err != nil {
+					return err
 				}
 				s.bl -= n
 				block[naturalOrder[k&127]] = int16(extend(int(s.gb>>s.bl)&(1<<n-1), int(n)))
@@ -541,47 +525,15 @@ func (d *decoder) sequentialMCUFast(l *scanLayout, t *[maxBlocksInMCU]blockTable
 		bt := &t[b]
 
 		// DC coefficient.
-		if bl <= 16 {
-			for i := 0; i < 6; i++ {
-				c0 := data[p]
-				gb = gb<<8 | uint64(c0)
-				bl += 8
-				if c0 == 0xff {
-					if data[p+1] != 0 {
-						marker = true
-						gb &^= 0xff
-						continue
-					}
-					p++
-				}
-				p++
-			}
-		}
+		p, gb, bl, marker = fillFast(data, p, gb, bl, marker)
 		h := bt.dc
-		e := h.lookup[(gb>>(bl-huffLookahead))&(1<<huffLookahead-1)]
-		nb := uint(e >> huffLookahead)
+		s, nb := h.peek(gb, bl)
 		bl -= nb
-		s := uint(e & 0xff)
 		if nb > huffLookahead {
 			s, bl = d.fastSlowCode(h, gb, bl, nb)
 		}
 		if s != 0 {
-			if bl <= 16 {
-				for i := 0; i < 6; i++ {
-					c0 := data[p]
-					gb = gb<<8 | uint64(c0)
-					bl += 8
-					if c0 == 0xff {
-						if data[p+1] != 0 {
-							marker = true
-							gb &^= 0xff
-							continue
-						}
-						p++
-					}
-					p++
-				}
-			}
+			p, gb, bl, marker = fillFast(data, p, gb, bl, marker)
 			bl -= s
 			r := int(gb>>bl) & (1<<s - 1)
 			lastDC[bt.ci] += int32(extend(r, int(s)))
@@ -591,26 +543,9 @@ func (d *decoder) sequentialMCUFast(l *scanLayout, t *[maxBlocksInMCU]blockTable
 		// AC coefficients.
 		h = bt.ac
 		for k := 1; k < 64; k++ {
-			if bl <= 16 {
-				for i := 0; i < 6; i++ {
-					c0 := data[p]
-					gb = gb<<8 | uint64(c0)
-					bl += 8
-					if c0 == 0xff {
-						if data[p+1] != 0 {
-							marker = true
-							gb &^= 0xff
-							continue
-						}
-						p++
-					}
-					p++
-				}
-			}
-			e := h.lookup[(gb>>(bl-huffLookahead))&(1<<huffLookahead-1)]
-			nb := uint(e >> huffLookahead)
+			p, gb, bl, marker = fillFast(data, p, gb, bl, marker)
+			s, nb := h.peek(gb, bl)
 			bl -= nb
-			s := uint(e & 0xff)
 			if nb > huffLookahead {
 				s, bl = d.fastSlowCode(h, gb, bl, nb)
 			}
@@ -618,22 +553,7 @@ func (d *decoder) sequentialMCUFast(l *scanLayout, t *[maxBlocksInMCU]blockTable
 			s &= 15
 			if s != 0 {
 				k += r
-				if bl <= 16 {
-					for i := 0; i < 6; i++ {
-						c0 := data[p]
-						gb = gb<<8 | uint64(c0)
-						bl += 8
-						if c0 == 0xff {
-							if data[p+1] != 0 {
-								marker = true
-								gb &^= 0xff
-								continue
-							}
-							p++
-						}
-						p++
-					}
-				}
+				p, gb, bl, marker = fillFast(data, p, gb, bl, marker)
 				bl -= s
 				v := int(gb>>bl) & (1<<s - 1)
 				block[naturalOrder[k&127]] = int16(extend(v, int(s)))
@@ -650,6 +570,29 @@ func (d *decoder) sequentialMCUFast(l *scanLayout, t *[maxBlocksInMCU]blockTable
 	}
 	d.pos, d.getBuf, d.bitsLeft, d.lastDC = p, gb, int(bl), lastDC
 	return true
+}
+
+// fillFast is FILL_BIT_BUFFER_FAST: when 16 bits or fewer are buffered, six
+// bytes are read; a marker sets marker and stuffs zero bytes. It is small
+// enough to be inlined into the fast path.
+func fillFast(data []byte, p int, gb uint64, bl uint, marker bool) (int, uint64, uint, bool) {
+	if bl <= 16 {
+		for i := 0; i < 6; i++ {
+			c0 := data[p]
+			gb = gb<<8 | uint64(c0)
+			bl += 8
+			if c0 == 0xff {
+				if data[p+1] != 0 {
+					marker = true
+					gb &^= 0xff
+					continue
+				}
+				p++
+			}
+			p++
+		}
+	}
+	return p, gb, bl, marker
 }
 
 // fastSlowCode finishes decoding a code longer than the lookahead in the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"io"
 	"os"
@@ -146,40 +145,9 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-// wavHeader returns the 44-byte header of a PCM WAV file declaring
-// dataBytes of samples.
-func wavHeader(rate, bits, channels int, dataBytes uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("RIFF")
-	binary.Write(&b, binary.LittleEndian, 36+dataBytes)
-	b.WriteString("WAVEfmt ")
-	binary.Write(&b, binary.LittleEndian, uint32(16))
-	binary.Write(&b, binary.LittleEndian, uint16(1))
-	binary.Write(&b, binary.LittleEndian, uint16(channels))
-	binary.Write(&b, binary.LittleEndian, uint32(rate))
-	binary.Write(&b, binary.LittleEndian, uint32(rate*channels*bits/8))
-	binary.Write(&b, binary.LittleEndian, uint16(channels*bits/8))
-	binary.Write(&b, binary.LittleEndian, uint16(bits))
-	b.WriteString("data")
-	binary.Write(&b, binary.LittleEndian, dataBytes)
-	return b.Bytes()
-}
-
-// pngHeader returns the signature and IHDR chunk of a w×h RGB PNG: enough
-// for image.DecodeConfig, which must stop a decompression bomb here.
+// pngHeader is testdata.PNGHeader followed by 64 zero bytes.
 func pngHeader(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 2
-	binary.Write(&b, binary.BigEndian, uint32(13))
-	b.WriteString("IHDR")
-	b.Write(ihdr)
-	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte("IHDR"), ihdr...)))
-	b.Write(make([]byte, 64))
-	return b.Bytes()
+	return append(testdata.PNGHeader(w, h), make([]byte, 64)...)
 }
 
 // wantErr fails unless err wraps every one of want.
@@ -258,12 +226,12 @@ func TestAudioInputErrors(t *testing.T) {
 	}{
 		{"PNG bytes", pngHeader(4, 4), audio.ErrUnsupportedFormat},
 		{"text", []byte("this is not audio at all, just some text"), audio.ErrUnsupportedFormat},
-		{"WAV cut in its fmt chunk", wavHeader(16000, 16, 1, 32000)[:30], audio.ErrCorrupt},
-		{"WAV at 0 Hz", append(wavHeader(0, 16, 1, 100), make([]byte, 100)...), audio.ErrCorrupt},
-		{"3-bit WAV", append(wavHeader(16000, 3, 1, 100), make([]byte, 100)...), audio.ErrUnsupportedFormat},
+		{"WAV cut in its fmt chunk", testdata.WAVHeader(16000, 16, 1, 32000)[:30], audio.ErrCorrupt},
+		{"WAV at 0 Hz", append(testdata.WAVHeader(0, 16, 1, 100), make([]byte, 100)...), audio.ErrCorrupt},
+		{"3-bit WAV", append(testdata.WAVHeader(16000, 3, 1, 100), make([]byte, 100)...), audio.ErrUnsupportedFormat},
 		// 4 hours of 8-bit samples at 1 Hz: the limit counts the samples
 		// present, whatever the header declares.
-		{"4-hour WAV", append(wavHeader(1, 8, 1, 4*3600), make([]byte, 4*3600)...), audio.ErrTooLong},
+		{"4-hour WAV", append(testdata.WAVHeader(1, 8, 1, 4*3600), make([]byte, 4*3600)...), audio.ErrTooLong},
 	}
 	for _, c := range cases {
 		_, err := m.wav2vec2.TranscribeReader(ctx, bytes.NewReader(c.data), wav2vec2.Options{})

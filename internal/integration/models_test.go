@@ -2,11 +2,10 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
+	"fmt"
 	"image"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/goformer/goformer/audio"
@@ -44,11 +43,7 @@ type models struct {
 	jfk        []float32
 }
 
-var (
-	loadOnce  sync.Once
-	loaded    *models
-	loadError string
-)
+var loaded testdata.Lazy[*models]
 
 // imageNames are the media images the shared tests run on: the fixtures'
 // images (RGB, RGBA, grayscale) plus a JPEG and a paletted PNG.
@@ -58,18 +53,13 @@ var imageNames = []string{"chelsea.png", "astronaut.png", "coffee.png", "page.pn
 func loadModels(tb testing.TB) *models {
 	tb.Helper()
 	testdata.Dir(tb) // skip or fail early without the data
-	loadOnce.Do(func() {
+	return loaded.Get(tb, func() (*models, error) {
 		m, err := doLoad()
 		if err != nil {
-			loadError = err.Error()
-			return
+			return nil, fmt.Errorf("loading the fixture models: %w", err)
 		}
-		loaded = m
+		return m, nil
 	})
-	if loaded == nil {
-		tb.Fatalf("loading the fixture models: %s", loadError)
-	}
-	return loaded
 }
 
 func doLoad() (*models, error) {
@@ -112,7 +102,7 @@ func doLoad() (*models, error) {
 	var clipCases struct {
 		Texts []string `json:"texts"`
 	}
-	if err := readJSON(filepath.Join(root, "fixtures", "clip", "cases.json"), &clipCases); err != nil {
+	if err := testdata.DecodeJSON(filepath.Join(root, "fixtures", "clip", "cases.json"), &clipCases); err != nil {
 		return nil, err
 	}
 	m.texts = clipCases.Texts
@@ -121,7 +111,7 @@ func doLoad() (*models, error) {
 			Question string `json:"question"`
 		} `json:"qa"`
 	}
-	if err := readJSON(filepath.Join(root, "fixtures", "blip-vqa", "cases.json"), &vqaCases); err != nil {
+	if err := testdata.DecodeJSON(filepath.Join(root, "fixtures", "blip-vqa", "cases.json"), &vqaCases); err != nil {
 		return nil, err
 	}
 	for _, q := range vqaCases.QA {
@@ -131,12 +121,4 @@ func doLoad() (*models, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func readJSON(path string, v any) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
 }

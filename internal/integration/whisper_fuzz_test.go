@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -141,11 +140,7 @@ func normalized(r task.Transcript) task.Transcript {
 }
 
 // emptySafetensors is a valid safetensors file holding no tensors.
-func emptySafetensors() []byte {
-	h := []byte(`{"__metadata__":{"format":"pt"}}`)
-	b := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
-	return append(b, h...)
-}
+func emptySafetensors() []byte { return testdata.Safetensors(`{"__metadata__":{"format":"pt"}}`, nil) }
 
 // whisperParams estimates the number of floats a model of config c
 // allocates, in float64 so that absurd dimensions cannot overflow.

@@ -19,13 +19,19 @@ func WriteSafetensors(tb testing.TB, header map[string]any, data []byte) string 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, uint64(len(h)))
-	buf.Write(h)
-	buf.Write(data)
 	p := filepath.Join(tb.TempDir(), "model.safetensors")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, Safetensors(string(h), data), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	return p
+}
+
+// Safetensors returns the bytes of a safetensors file: the 8-byte length of
+// header, header (JSON, taken as it is), data.
+func Safetensors(header string, data []byte) []byte {
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, uint64(len(header)))
+	buf.WriteString(header)
+	buf.Write(data)
+	return buf.Bytes()
 }

@@ -101,11 +101,39 @@ func WAV16(pcm []float32, rate int) []byte {
 	for i, v := range pcm {
 		binary.LittleEndian.PutUint16(data[2*i:], uint16(int16(max(-1, min(1, v))*32767)))
 	}
+	return append(WAVHeader(rate, 16, 1, uint32(len(data))), data...)
+}
+
+// WAVHeader returns the 44-byte header of a PCM WAV file of rate Hz, bits
+// per sample and channels, declaring dataBytes of samples.
+func WAVHeader(rate, bits, channels int, dataBytes uint32) []byte {
 	le := binary.LittleEndian
-	h := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00")
-	le.PutUint32(h[4:], uint32(36+len(data)))
-	le.PutUint32(h[24:], uint32(rate))
-	le.PutUint32(h[28:], uint32(2*rate))
-	le.PutUint32(h[40:], uint32(len(data)))
-	return append(h, data...)
+	h := []byte("RIFF\x00\x00\x00\x00WAVEfmt ")
+	le.PutUint32(h[4:], 36+dataBytes)
+	h = le.AppendUint32(h, 16)
+	h = le.AppendUint16(h, 1) // PCM
+	h = le.AppendUint16(h, uint16(channels))
+	h = le.AppendUint32(h, uint32(rate))
+	h = le.AppendUint32(h, uint32(rate*channels*bits/8))
+	h = le.AppendUint16(h, uint16(channels*bits/8))
+	h = le.AppendUint16(h, uint16(bits))
+	h = append(h, "data"...)
+	return le.AppendUint32(h, dataBytes)
+}
+
+// FuzzSeedFiles adds the named files under the test-data root as seeds of
+// f, leaving out those that are absent or larger than max bytes (fuzz
+// targets must run without the shared data: they then start from fewer
+// seeds). Each elems lists the path elements of one file.
+func FuzzSeedFiles(f *testing.F, max int, elems ...[]string) {
+	root, ok := Root()
+	if !ok {
+		return
+	}
+	for _, e := range elems {
+		b, err := os.ReadFile(filepath.Join(append([]string{root}, e...)...))
+		if err == nil && len(b) <= max {
+			f.Add(b)
+		}
+	}
 }

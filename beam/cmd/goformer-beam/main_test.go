@@ -8,19 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/goformer/goformer/beam/internal/testref"
 )
 
-func TestMain(m *testing.M) {
-	f, _ := os.CreateTemp("", "goformer-beam-worker")
-	f.Close()
-	*jobopts.WorkerBinary = f.Name()
-	code := ptest.MainRetWithDefault(m, "prism")
-	os.Remove(f.Name())
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testref.RunPrism(m)) }
 
 // shared locates the reference data as the infer tests do.
 func shared(t *testing.T, elem ...string) string {
@@ -81,23 +72,12 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+// readAll returns the non-empty lines of the files matching glob.
 func readAll(t *testing.T, glob string) []string {
 	t.Helper()
-	files, _ := filepath.Glob(glob)
+	lines, files := testref.ReadLines(t, glob)
 	if len(files) == 0 {
 		t.Fatalf("nothing matches %s", glob)
-	}
-	var lines []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if l != "" {
-				lines = append(lines, l)
-			}
-		}
 	}
 	return lines
 }

@@ -7,8 +7,12 @@ package testref
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 )
 
 // Dir returns the reference-data folder ("" when the module root cannot
@@ -47,4 +51,38 @@ func Path(tb testing.TB, elem ...string) string {
 		tb.Skipf("skipping: %s", msg)
 	}
 	return p
+}
+
+// RunPrism runs the tests of m on Beam's in-process Prism runner, with
+// loopback workers (an empty file stands for the worker binary, which is
+// never built), and returns their exit code: the body of a TestMain.
+func RunPrism(m *testing.M) int {
+	f, _ := os.CreateTemp("", "goformer-beam-worker")
+	f.Close()
+	defer os.Remove(f.Name())
+	*jobopts.WorkerBinary = f.Name()
+	return ptest.MainRetWithDefault(m, "prism")
+}
+
+// ReadLines returns the non-empty lines of the files matching glob, in the
+// order of the files' sorted names, with those names.
+func ReadLines(tb testing.TB, glob string) (lines []string, files []string) {
+	tb.Helper()
+	files, err := filepath.Glob(glob)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines, files
 }

@@ -152,13 +152,10 @@ func gemm512(mr int, half string, packed bool) {
 	Load(Param("c"), pc)
 	Load(Param("ldc"), ldc)
 	SHLQ(U8(2), ldc)
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		PREFETCHT0(Mem{Base: pc})
 		PREFETCHT0(Mem{Base: pc, Disp: 64})
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 
 	acc := make([][]VecPhysical, mr)
 	zr := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
@@ -229,11 +226,7 @@ func gemm512(mr int, half string, packed bool) {
 	alpha, beta, tmp := Z28, Z29, Z30
 	VBROADCASTSS(addr("alpha"), alpha)
 	VBROADCASTSS(addr("beta"), beta)
-	Load(Param("c"), pc)
-	Load(Param("ldc"), ldc)
-	SHLQ(U8(2), ldc)
-	Load(Param("bias"), RSI)
-	Load(Param("flags"), RDI)
+	loadOutput(pc, ldc, RDI)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < nv; v++ {
 			VMULPS(alpha, acc[i][v], acc[i][v])
@@ -251,28 +244,22 @@ func gemm512(mr int, half string, packed bool) {
 	Label(name + "_nobias")
 	TESTQ(U32(1), RDI)
 	JE(LabelRef(name + "_nobeta"))
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		for v := 0; v < nv; v++ {
 			m := Mem{Base: pc, Disp: 64 * v}
 			VMOVUPS_Z(m, masks[v], tmp)
 			VFMADD231PS(beta, tmp, acc[i][v])
 			VMOVUPS(acc[i][v], masks[v], m)
 		}
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 	VZEROUPPER()
 	RET()
 	Label(name + "_nobeta")
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		for v := 0; v < nv; v++ {
 			VMOVUPS(acc[i][v], masks[v], Mem{Base: pc, Disp: 64 * v})
 		}
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 	VZEROUPPER()
 	RET()
 }
@@ -356,11 +343,7 @@ func gemm256(mr int, packed bool) {
 	alpha, beta := Y12, Y13
 	VBROADCASTSS(addr("alpha"), alpha)
 	VBROADCASTSS(addr("beta"), beta)
-	Load(Param("c"), pc)
-	Load(Param("ldc"), ldc)
-	SHLQ(U8(2), ldc)
-	Load(Param("bias"), RSI)
-	Load(Param("flags"), RDI)
+	loadOutput(pc, ldc, RDI)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < nv; v++ {
 			VMULPS(alpha, acc[i][v], acc[i][v])
@@ -376,24 +359,18 @@ func gemm256(mr int, packed bool) {
 	Label(name + "_nobias")
 	TESTQ(U32(1), RDI)
 	JE(LabelRef(name + "_nobeta"))
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		for v := 0; v < nv; v++ {
 			VFMADD231PS(Mem{Base: pc, Disp: 32 * v}, beta, acc[i][v])
 		}
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 	Load(Param("c"), pc)
 	Label(name + "_nobeta")
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		for v := 0; v < nv; v++ {
 			VMOVUPS(acc[i][v], Mem{Base: pc, Disp: 32 * v})
 		}
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 	VZEROUPPER()
 	RET()
 }
@@ -503,4 +480,38 @@ func aAdvance(steps, mrFull int, packed bool, pa, pa2 GPPhysical) {
 	}
 	ADDQ(U8(4*steps), pa)
 	ADDQ(U8(4*steps), pa2)
+}
+
+// perRow emits body(i) for each row i < mr of a tile, adding ld to every
+// pointer of ptrs between rows.
+func perRow(mr int, ld Op, ptrs []Op, body func(i int)) {
+	for i := 0; i < mr; i++ {
+		body(i)
+		if i+1 < mr {
+			for _, p := range ptrs {
+				ADDQ(ld, p)
+			}
+		}
+	}
+}
+
+// loadOutput loads the output arguments of a GEMM kernel: c into pc, ldc
+// (as a byte stride) into ldc, bias into RSI and flags into flags.
+func loadOutput(pc, ldc, flags Register) {
+	Load(Param("c"), pc)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	Load(Param("bias"), RSI)
+	Load(Param("flags"), flags)
+}
+
+// tailMaskK1 sets K1 to the mask of the n%16 lanes of a partial vector
+// (clobbering RCX and EAX).
+func tailMaskK1(n Op) {
+	MOVQ(n, RCX)
+	ANDQ(U8(15), RCX)
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K1)
 }

@@ -130,24 +130,16 @@ func q8gemm512(mr int) {
 	Load(Param("corr"), R8)
 	Load(Param("ss"), R13)
 	SHLQ(U8(2), R13)
-	for i := 0; i < mr; i++ {
+	perRow(mr, R13, []Op{RDI, R8}, func(i int) {
 		for v := 0; v < 2; v++ {
 			VPSUBD_BCST(Mem{Base: R8}, a[i][v], a[i][v])
 			VCVTDQ2PS(a[i][v], a[i][v])
 			VMULPS(sw[v], a[i][v], a[i][v])
 			VMULPS_BCST(Mem{Base: RDI}, a[i][v], a[i][v])
 		}
-		if i+1 < mr {
-			ADDQ(R13, RDI)
-			ADDQ(R13, R8)
-		}
-	}
+	})
 	pc, ldc := RDX, R9
-	Load(Param("c"), pc)
-	Load(Param("ldc"), ldc)
-	SHLQ(U8(2), ldc)
-	Load(Param("bias"), RSI)
-	Load(Param("flags"), RAX)
+	loadOutput(pc, ldc, RAX)
 	TESTQ(U32(2), RAX)
 	JE(LabelRef(name + "_nobias"))
 	VMOVUPS_Z(Mem{Base: RSI}, K1, Z30)
@@ -159,28 +151,22 @@ func q8gemm512(mr int) {
 	Label(name + "_nobias")
 	TESTQ(U32(1), RAX)
 	JE(LabelRef(name + "_nobeta"))
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		for v := 0; v < 2; v++ {
 			m := Mem{Base: pc, Disp: 64 * v}
 			VMOVUPS_Z(m, masks[v], sw[v])
 			VADDPS(sw[v], a[i][v], a[i][v])
 			VMOVUPS(a[i][v], masks[v], m)
 		}
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 	VZEROUPPER()
 	RET()
 	Label(name + "_nobeta")
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		for v := 0; v < 2; v++ {
 			VMOVUPS(a[i][v], masks[v], Mem{Base: pc, Disp: 64 * v})
 		}
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 	VZEROUPPER()
 	RET()
 }
@@ -206,12 +192,7 @@ func quantQ8() {
 	CMPQ(n, qk)
 	CMOVQLT(n, blen)
 	// Tail mask for blen%16 in K1.
-	MOVQ(blen, RCX)
-	ANDQ(U8(15), RCX)
-	MOVL(U32(1), EAX)
-	SHLL(CL, EAX)
-	DECL(EAX)
-	KMOVW(EAX, K1)
+	tailMaskK1(blen)
 
 	// Pass 1: m = max |x|.
 	VPXORD(Z0, Z0, Z0)
@@ -360,23 +341,16 @@ func q8gemm256(mr int) {
 	Load(Param("sa"), RDI)
 	Load(Param("ss"), R13)
 	SHLQ(U8(2), R13)
-	for i := 0; i < mr; i++ {
+	perRow(mr, R13, []Op{RDI}, func(i int) {
 		VBROADCASTSS(Mem{Base: RDI}, t)
 		for v := 0; v < 4; v++ {
 			VCVTDQ2PS(acc[i][v], acc[i][v])
 			VMULPS(Mem{Base: RBX, Disp: 32 * v}, acc[i][v], acc[i][v])
 			VMULPS(t, acc[i][v], acc[i][v])
 		}
-		if i+1 < mr {
-			ADDQ(R13, RDI)
-		}
-	}
+	})
 	pc, ldc := RDX, R9
-	Load(Param("c"), pc)
-	Load(Param("ldc"), ldc)
-	SHLQ(U8(2), ldc)
-	Load(Param("bias"), RSI)
-	Load(Param("flags"), RAX)
+	loadOutput(pc, ldc, RAX)
 	TESTQ(U32(2), RAX)
 	JE(LabelRef(name + "_nobias"))
 	for i := 0; i < mr; i++ {
@@ -388,23 +362,17 @@ func q8gemm256(mr int) {
 	TESTQ(U32(1), RAX)
 	JE(LabelRef(name + "_store"))
 	MOVQ(pc, R8)
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{R8}, func(i int) {
 		for v := 0; v < 4; v++ {
 			VADDPS(Mem{Base: R8, Disp: 32 * v}, acc[i][v], acc[i][v])
 		}
-		if i+1 < mr {
-			ADDQ(ldc, R8)
-		}
-	}
+	})
 	Label(name + "_store")
-	for i := 0; i < mr; i++ {
+	perRow(mr, ldc, []Op{pc}, func(i int) {
 		for v := 0; v < 4; v++ {
 			VMOVUPS(acc[i][v], Mem{Base: pc, Disp: 32 * v})
 		}
-		if i+1 < mr {
-			ADDQ(ldc, pc)
-		}
-	}
+	})
 	VZEROUPPER()
 	RET()
 }

@@ -484,12 +484,7 @@ func dotRows() {
 	SHLQ(U8(2), ld)
 	VBROADCASTSS(addr("alpha"), X15)
 	// tail mask for k%16 in K1 (all ones when k%16 == 0 is not needed).
-	MOVQ(k, RCX)
-	ANDQ(U8(15), RCX)
-	MOVL(U32(1), EAX)
-	SHLL(CL, EAX)
-	DECL(EAX)
-	KMOVW(EAX, K1)
+	tailMaskK1(k)
 	r1, r2, r3 := R11, R12, R13
 	Label(name + "_rows4")
 	CMPQ(n, U8(4))
