@@ -28,7 +28,10 @@ __device__ __forceinline__ long long strided(long long i, int rank, const Dims &
 
 #define GRID_LOOP(i, n) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 
-// 16-bit floats, as raw bits.
+// 16-bit floats, as raw bits. (The CPU emulation of the tests,
+// cuda/testdata/fakecuda, compiles this source with a host compiler and
+// provides these two itself.)
+#if defined(__CUDACC_RTC__) || defined(__CUDA_ARCH__)
 __device__ __forceinline__ float f16_to_f32(unsigned short h) {
 	float f;
 	asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
@@ -39,6 +42,7 @@ __device__ __forceinline__ unsigned short f32_to_f16(float f) {
 	asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
 	return h;
 }
+#endif
 __device__ __forceinline__ float bf16_to_f32(unsigned short h) {
 	return __uint_as_float(((unsigned int)h) << 16);
 }
