@@ -59,6 +59,10 @@ __device__ __forceinline__ unsigned short narrow(float f, int bf16) {
 	return bf16 ? f32_to_bf16(f) : f32_to_f16(f);
 }
 
+// 16-byte vectors for wide loads (own types: nothing is included).
+struct alignas(16) F4 { float x, y, z, w; };
+struct alignas(16) U4 { unsigned int x, y, z, w; };
+
 // Element types of attention keys and values.
 struct H16 { unsigned short x; };
 struct B16 { unsigned short x; };
@@ -314,7 +318,7 @@ __global__ void gemv_half(float *out, long long ldo, const float *x, long long l
 	bool vec = (k % 8) == 0 && (ldx % 4) == 0 && ((((unsigned long long)x) & 15) == 0) && ((((unsigned long long)w) & 15) == 0);
 	if (vec) {
 		for (int c = lane * 8; c < k; c += 256) {
-			uint4 pk = *(const uint4 *)(wr + c);
+			U4 pk = *(const U4 *)(wr + c);
 			float wv[8];
 			wv[0] = widen((unsigned short)(pk.x & 0xffff), bf16); wv[1] = widen((unsigned short)(pk.x >> 16), bf16);
 			wv[2] = widen((unsigned short)(pk.y & 0xffff), bf16); wv[3] = widen((unsigned short)(pk.y >> 16), bf16);
@@ -323,8 +327,8 @@ __global__ void gemv_half(float *out, long long ldo, const float *x, long long l
 #pragma unroll
 			for (int r = 0; r < 8; r++) {
 				if (r < m) {
-					const float4 *xp = (const float4 *)(x + r * ldx + c);
-					float4 a = xp[0], b = xp[1];
+					const F4 *xp = (const F4 *)(x + r * ldx + c);
+					F4 a = xp[0], b = xp[1];
 					acc[r] += a.x * wv[0] + a.y * wv[1] + a.z * wv[2] + a.w * wv[3] + b.x * wv[4] + b.y * wv[5] + b.z * wv[6] + b.w * wv[7];
 				}
 			}

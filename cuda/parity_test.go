@@ -649,3 +649,54 @@ func TestDevices(t *testing.T) {
 	}()
 	compare(t, "device after running out of memory", tensor.Scale(x, 3), tensor.Scale(a, 3), 0)
 }
+
+// TestConcurrentUse runs operations on one device from several
+// goroutines (a Backend must be safe for concurrent use).
+func TestConcurrentUse(t *testing.T) {
+	d := device(t)
+	r := rand.New(rand.NewPCG(1, 15))
+	w, bias := randT(r, 64, 32), randT(r, 64)
+	p := must(tensor.PackWeightAs(up(d, w), tensor.WeightF16))
+	hp := must(tensor.PackWeightAs(w, tensor.WeightF16))
+	dbias := up(d, bias)
+	xs := make([]*tensor.Tensor, 6)
+	for i := range xs {
+		xs[i] = randT(r, 3+i, 32)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(xs))
+	for i, x := range xs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				want := tensor.Softmax(must(tensor.LinearPackedAct(x, hp, bias, tensor.GELUExact)))
+				y, err := tensor.LinearPackedAct(up(d, x), p, dbias, tensor.GELUExact)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				s := tensor.Softmax(y)
+				tensor.Release(y)
+				got, err := tensor.HostData(s)
+				tensor.Release(s)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				for j, v := range want.Data() {
+					if math.Abs(float64(got[j]-v)) > tolGEMM {
+						errs[i] = fmt.Errorf("goroutine %d: element %d = %v, want %v", i, j, got[j], v)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}

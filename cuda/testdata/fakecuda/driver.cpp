@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include "kernels.cu"
@@ -27,14 +28,19 @@ namespace {
 
 enum State { Runnable, AtWarp, AtBlock, Done };
 
+// A fiber starts through ucontext and then switches with _setjmp and
+// _longjmp, which (unlike swapcontext) make no system call.
 struct Fiber {
 	ucontext_t ctx;
+	jmp_buf jb;
+	bool started;
 	State state;
 	std::vector<char> stack;
 };
 
 struct Sched {
 	ucontext_t main;
+	jmp_buf jb;
 	std::vector<Fiber> fibers;
 	unsigned current;
 	double slots[1024];
@@ -46,13 +52,13 @@ Sched sched;
 void yield(State s) {
 	Fiber &f = sched.fibers[sched.current];
 	f.state = s;
-	swapcontext(&f.ctx, &sched.main);
+	if (!_setjmp(f.jb)) _longjmp(sched.jb, 1);
 }
 
 void fiberMain() {
 	sched.run(sched.params);
 	sched.fibers[sched.current].state = Done;
-	// returning resumes uc_link (the scheduler)
+	_longjmp(sched.jb, 1);  // never returns
 }
 
 // runBlock runs the threads of one block to completion; false on a
@@ -67,17 +73,25 @@ bool runBlock(unsigned bx, void (*run)(void **), void **params) {
 		getcontext(&f.ctx);
 		f.ctx.uc_stack.ss_sp = f.stack.data();
 		f.ctx.uc_stack.ss_size = f.stack.size();
-		f.ctx.uc_link = &sched.main;
+		f.ctx.uc_link = nullptr;
 		makecontext(&f.ctx, fiberMain, 0);
+		f.started = false;
 		f.state = Runnable;
 	}
 	for (;;) {
 		bool ran = false;
 		for (unsigned t = 0; t < bx; t++) {
 			if (sched.fibers[t].state != Runnable) continue;
+			Fiber &f = sched.fibers[t];
 			sched.current = t;
 			threadIdx = {t, 0, 0};
-			swapcontext(&sched.main, &sched.fibers[t].ctx);
+			if (!_setjmp(sched.jb)) {
+				if (!f.started) {
+					f.started = true;
+					setcontext(&f.ctx);
+				}
+				_longjmp(f.jb, 1);
+			}
 			ran = true;
 		}
 		if (ran) continue;
