@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -246,6 +245,3 @@ func mustOK(err error) {
 		panic(err)
 	}
 }
-
-// isOOM reports whether err is an allocation failure.
-func isOOM(err error) bool { return errors.Is(err, ErrOutOfMemory) }

@@ -874,4 +874,3 @@ func compile(src, name string, major, minor int) ([]byte, error) {
 	C.free(unsafe.Pointer(image))
 	return out, nil
 }
-
