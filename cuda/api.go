@@ -28,7 +28,7 @@ var (
 	// ErrUnsupported is wrapped by the error of an operation the CUDA
 	// backend does not run (int8 weights, a head dimension above 256). It
 	// wraps tensor.ErrDevice.
-	ErrUnsupported error = &sentinel{"cuda: not supported on cuda"}
+	ErrUnsupported error = &sentinel{"cuda: unsupported operation"}
 )
 
 // Options configure a device (OpenWith).

@@ -131,7 +131,8 @@ func OpenWith(ordinal int, opts Options) (*tensor.Device, error) {
 
 // Close frees all device memory of d (a device Open returned): its
 // tensors, packed weights and packed keys/values must not be used
-// afterwards. A second Close does nothing.
+// afterwards (operations on them fail with ErrClosed), and Close must not
+// run concurrently with operations on d. A second Close does nothing.
 func Close(d *tensor.Device) error {
 	b, err := backendOf(d)
 	if err != nil {
