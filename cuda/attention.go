@@ -1,0 +1,341 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/goformer/goformer/tensor"
+)
+
+// maxHeadDim is the largest head dimension the attention kernel holds in
+// registers (8 values per lane of a warp).
+const maxHeadDim = 256
+
+// attnArgs are the arguments of the attention kernel (see kernelSource).
+type attnArgs struct {
+	out, q                  uintptr
+	qb, qld                 int
+	k                       uintptr
+	kb, khs, kld            int
+	v                       uintptr
+	vb, vhs, vld            int
+	bmap                    uintptr
+	batch, tq, tk, h, group int
+	dh                      int
+	scale                   float32
+	causal                  bool
+	mask                    uintptr
+	msb, msq, msk           int
+	probs                   uintptr
+}
+
+func (b *backend) attention(kernel int, a *attnArgs) error {
+	units := int64(a.batch) * int64(a.h) * int64(a.tq)
+	if units == 0 || a.dh == 0 {
+		return nil
+	}
+	causal := 0
+	if a.causal {
+		causal = 1
+	}
+	var p params
+	p.ptr(a.out).ptr(a.q).i64(a.qb).i64(a.qld).
+		ptr(a.k).i64(a.kb).i64(a.khs).i64(a.kld).
+		ptr(a.v).i64(a.vb).i64(a.vhs).i64(a.vld).
+		ptr(a.bmap).i32(a.batch).i32(a.tq).i32(a.tk).i32(a.h).i32(a.group).i32(a.dh).
+		f32(a.scale).i32(causal).ptr(a.mask).i64(a.msb).i64(a.msq).i64(a.msk).ptr(a.probs)
+	const warps = 4 // ATTN_WARPS
+	return b.launch(kernel, gridFor(units, warps), 32*warps, &p)
+}
+
+// maskProbs checks the mask and probabilities buffer of an attention over
+// [B, Tq, Tk] scores and H heads, and fills their arguments; the returned
+// temporary (a contiguous copy of the mask) is the caller's to release.
+func (b *backend) maskProbs(a *attnArgs, opt tensor.AttentionOptions) (tmp *tensor.Tensor, err error) {
+	if m := opt.Mask; m != nil {
+		ms := m.Shape()
+		want := []int{a.batch, a.tq, a.tk}
+		bs, err := broadcastShapes(want, ms)
+		if len(ms) > 3 || err != nil || bs[0] != a.batch || bs[1] != a.tq || bs[2] != a.tk {
+			return nil, fmt.Errorf("%w: attention mask %v must broadcast to [B, Tq, Tk] = %v", tensor.ErrShape, ms, want)
+		}
+		mc, mtmp, err := b.contiguous(m)
+		if err != nil {
+			return nil, err
+		}
+		if mtmp {
+			tmp = mc
+		}
+		st := broadcastStrides(mc, want)
+		a.mask, a.msb, a.msq, a.msk = mc.DeviceAddr(), st[0], st[1], st[2]
+	}
+	if p := opt.Probs; p != nil {
+		if p.Len() != a.batch*a.h*a.tq*a.tk || !p.IsContiguous() {
+			if tmp != nil {
+				tensor.Release(tmp)
+			}
+			return nil, fmt.Errorf("%w: attention probs buffer %v for [%d %d %d %d]", tensor.ErrShape, p.Shape(), a.batch, a.h, a.tq, a.tk)
+		}
+		a.probs = p.DeviceAddr()
+	}
+	return tmp, nil
+}
+
+// rowMajor3 returns t when its last dimension is dense, else a contiguous
+// copy (tmp set).
+func (b *backend) rowMajor3(t *tensor.Tensor) (*tensor.Tensor, bool, error) {
+	if t.Dim(2) <= 1 || t.Strides()[2] == 1 {
+		return t, false, nil
+	}
+	c, err := b.clone(t)
+	return c, err == nil, err
+}
+
+func checkAttnSizes(vs ...int) error {
+	if !fitsInt32(vs...) {
+		return fmt.Errorf("%w: attention sizes %v", ErrUnsupported, vs)
+	}
+	return nil
+}
+
+func (b *backend) Attention(q, k, v *tensor.Tensor, opt tensor.AttentionOptions) (*tensor.Tensor, error) {
+	if err := b.own(q, k, v, opt.Mask, opt.Probs); err != nil {
+		return nil, err
+	}
+	bs, tq, d := q.Dim(0), q.Dim(1), q.Dim(2)
+	tk := k.Dim(1)
+	h := opt.Heads
+	kvh := opt.KVHeads
+	if kvh <= 0 {
+		kvh = h
+	}
+	if h < 1 || d%h != 0 || kvh > h || h%kvh != 0 {
+		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", tensor.ErrShape, q.Shape(), k.Shape(), v.Shape(), h, kvh)
+	}
+	dh := d / h
+	if dkv := kvh * dh; k.Dim(0) != bs || v.Dim(0) != bs || k.Dim(2) != dkv || v.Dim(2) != dkv || v.Dim(1) != tk {
+		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", tensor.ErrShape, q.Shape(), k.Shape(), v.Shape(), h, kvh)
+	}
+	if dh > maxHeadDim {
+		return nil, fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, dh, maxHeadDim)
+	}
+	if err := checkAttnSizes(bs, tq, tk, h, d); err != nil {
+		return nil, err
+	}
+	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: h / kvh, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
+	mtmp, err := b.maskProbs(&a, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseIf(mtmp, mtmp != nil)
+	qc, qtmp, err := b.rowMajor3(q)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseIf(qc, qtmp)
+	kc, ktmp, err := b.rowMajor3(k)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseIf(kc, ktmp)
+	vc, vtmp, err := b.rowMajor3(v)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseIf(vc, vtmp)
+	out, err := b.newTensor([]int{bs, tq, d})
+	if err != nil {
+		return nil, err
+	}
+	qs, ks, vs := qc.Strides(), kc.Strides(), vc.Strides()
+	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), qc.DeviceAddr(), qs[0], qs[1]
+	a.k, a.kb, a.khs, a.kld = kc.DeviceAddr(), ks[0], dh, ks[1]
+	a.v, a.vb, a.vhs, a.vld = vc.DeviceAddr(), vs[0], dh, vs[1]
+	if err := b.attention(kAttentionF32, &a); err != nil {
+		tensor.Release(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+// kvStore is the device memory of packed keys and values: both [B, H,
+// Tk, Dh] of one element type. Reordered copies share it; its blocks
+// return to the allocator when no PackedKV refers to it any more.
+type kvStore struct {
+	k, v uintptr
+	t    tensor.WeightType
+}
+
+// kvData is what a PackedKV keeps on the device: the store and the map
+// from its batch rows to the store's (nil and 0: the identity).
+type kvData struct {
+	store   *kvStore
+	rows    []int
+	rowsDev uintptr
+}
+
+func (b *backend) kvOf(kv *tensor.PackedKV) (*kvData, error) {
+	data, ok := kv.DeviceData().(*kvData)
+	if kv.Device() != b.d || !ok {
+		return nil, fmt.Errorf("%w: packed keys and values on %s given to an operation on %s", tensor.ErrDevice, kv.Device().Name(), b.d.Name())
+	}
+	return data, nil
+}
+
+func (b *backend) PackKV(k, v *tensor.Tensor, heads int, t tensor.WeightType) (*tensor.PackedKV, error) {
+	if err := b.own(k, v); err != nil {
+		return nil, err
+	}
+	if k == nil || v == nil || k.Rank() != 3 || !tensor.SameShape(k, v) || heads < 1 || k.Dim(2)%heads != 0 {
+		var ks, vs []int
+		if k != nil {
+			ks = k.Shape()
+		}
+		if v != nil {
+			vs = v.Shape()
+		}
+		return nil, fmt.Errorf("%w: packing keys %v and values %v for %d heads", tensor.ErrShape, ks, vs, heads)
+	}
+	bs, tk, d := k.Dim(0), k.Dim(1), k.Dim(2)
+	dh := d / heads
+	if tk == 0 || bs == 0 || dh == 0 {
+		return nil, fmt.Errorf("%w: packing keys %v: empty", tensor.ErrShape, k.Shape())
+	}
+	if err := checkWeightType(t); err != nil {
+		return nil, err
+	}
+	if err := checkAttnSizes(bs, tk, heads, dh); err != nil {
+		return nil, err
+	}
+	n := bs * tk * d
+	st := &kvStore{t: t}
+	for i, src := range []*tensor.Tensor{k, v} {
+		sc, tmp, err := b.contiguous(src)
+		if err != nil {
+			b.freeStore(st)
+			return nil, err
+		}
+		addr, err := b.mem.alloc(int64(n)*elemSize(t), true)
+		if err == nil {
+			var p params
+			if t == tensor.WeightF32 {
+				p.ptr(addr).ptr(sc.DeviceAddr()).i64(bs).i32(tk).i32(heads).i32(dh)
+				err = b.launch(kPackHeadsF32, gridFor(int64(n), 256), 256, &p)
+			} else {
+				p.ptr(addr).ptr(sc.DeviceAddr()).i64(bs).i32(tk).i32(heads).i32(dh).i32(bf16Flag(t))
+				err = b.launch(kPackHeadsHalf, gridFor(int64(n), 256), 256, &p)
+			}
+			if err != nil {
+				b.mem.release(addr)
+			}
+		}
+		releaseIf(sc, tmp)
+		if err != nil {
+			b.freeStore(st)
+			return nil, err
+		}
+		if i == 0 {
+			st.k = addr
+		} else {
+			st.v = addr
+		}
+	}
+	mem := b.mem
+	runtime.AddCleanup(st, func(a [2]uintptr) { mem.release(a[0]); mem.release(a[1]) }, [2]uintptr{st.k, st.v})
+	return tensor.NewDevicePackedKV(b.d, bs, tk, heads, dh, t, &kvData{store: st}), nil
+}
+
+func (b *backend) freeStore(st *kvStore) {
+	if st.k != 0 {
+		b.mem.release(st.k)
+	}
+	if st.v != 0 {
+		b.mem.release(st.v)
+	}
+}
+
+func (b *backend) ReorderKV(kv *tensor.PackedKV, idx []int) (*tensor.PackedKV, error) {
+	if err := b.live(); err != nil {
+		return nil, err
+	}
+	data, err := b.kvOf(kv)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]int, len(idx))
+	for i, j := range idx {
+		if j < 0 || j >= kv.Batch() {
+			return nil, fmt.Errorf("%w: reorder index %d outside the batch of %d", tensor.ErrShape, j, kv.Batch())
+		}
+		if data.rows != nil {
+			j = data.rows[j]
+		}
+		rows[i] = j
+	}
+	nd := &kvData{store: data.store, rows: rows}
+	if len(rows) > 0 {
+		if nd.rowsDev, err = b.uploadInt32(rows, true); err != nil {
+			return nil, err
+		}
+		mem := b.mem
+		runtime.AddCleanup(nd, func(a uintptr) { mem.release(a) }, nd.rowsDev)
+	}
+	return tensor.NewDevicePackedKV(b.d, len(idx), kv.Len(), kv.Heads(), kv.HeadDim(), kv.Type(), nd), nil
+}
+
+func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt tensor.AttentionOptions) (*tensor.Tensor, error) {
+	if err := b.own(q, opt.Mask, opt.Probs); err != nil {
+		return nil, err
+	}
+	data, err := b.kvOf(kv)
+	if err != nil {
+		return nil, err
+	}
+	defer runtime.KeepAlive(data)
+	bs, h, dh, tk := kv.Batch(), kv.Heads(), kv.HeadDim(), kv.Len()
+	if q.Rank() != 3 || q.Dim(0) != bs || q.Dim(2) != h*dh || (opt.Heads != 0 && opt.Heads != h) {
+		return nil, fmt.Errorf("%w: attention q %v against packed keys/values [%d %d %d×%d]", tensor.ErrShape, q.Shape(), bs, tk, h, dh)
+	}
+	if dh > maxHeadDim {
+		return nil, fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, dh, maxHeadDim)
+	}
+	tq := q.Dim(1)
+	if err := checkAttnSizes(bs, tq, tk, h, h*dh); err != nil {
+		return nil, err
+	}
+	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: 1, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
+	mtmp, err := b.maskProbs(&a, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseIf(mtmp, mtmp != nil)
+	qc, qtmp, err := b.rowMajor3(q)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseIf(qc, qtmp)
+	out, err := b.newTensor([]int{bs, tq, h * dh})
+	if err != nil {
+		return nil, err
+	}
+	qs := qc.Strides()
+	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), qc.DeviceAddr(), qs[0], qs[1]
+	st := data.store
+	a.k, a.kb, a.khs, a.kld = st.k, h*tk*dh, tk*dh, dh
+	a.v, a.vb, a.vhs, a.vld = st.v, h*tk*dh, tk*dh, dh
+	a.bmap = data.rowsDev
+	kernel := kAttentionF32
+	switch st.t {
+	case tensor.WeightF16:
+		kernel = kAttentionF16
+	case tensor.WeightBF16:
+		kernel = kAttentionBF16
+	}
+	if err := b.attention(kernel, &a); err != nil {
+		tensor.Release(out)
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,321 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/goformer/goformer/tensor"
+)
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// newTensor returns an uninitialised contiguous tensor of shape on the
+// device, owning a block of the allocator.
+func (b *backend) newTensor(shape []int) (*tensor.Tensor, error) {
+	if err := b.live(); err != nil {
+		return nil, err
+	}
+	n := numel(shape)
+	if n == 0 {
+		return tensor.NewDeviceTensor(b.d, shape, 0, 0, true)
+	}
+	p, err := b.mem.alloc(4*int64(n), false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tensor %v: %w", b.d.Name(), shape, err)
+	}
+	t, err := tensor.NewDeviceTensor(b.d, shape, p, n, true)
+	if err != nil {
+		b.mem.release(p)
+		return nil, err
+	}
+	return t, nil
+}
+
+// own checks that every non-nil tensor is on this device.
+func (b *backend) own(ts ...*tensor.Tensor) error {
+	for _, t := range ts {
+		if t != nil && t.Device() != b.d {
+			return fmt.Errorf("%w: operand on %s given to an operation on %s", tensor.ErrDevice, t.Device().Name(), b.d.Name())
+		}
+	}
+	return b.live()
+}
+
+// mustOwn is own for methods without an error result.
+func (b *backend) mustOwn(ts ...*tensor.Tensor) { mustOK(b.own(ts...)) }
+
+// contiguous returns t when it is contiguous, else a contiguous copy
+// (tmp set: the caller releases it).
+func (b *backend) contiguous(t *tensor.Tensor) (c *tensor.Tensor, tmp bool, err error) {
+	if t == nil || t.IsContiguous() {
+		return t, false, nil
+	}
+	c, err = b.clone(t)
+	return c, err == nil, err
+}
+
+// release releases temporaries (nil entries skipped).
+func release(ts ...*tensor.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			tensor.Release(t)
+		}
+	}
+}
+
+// releaseIf releases t when tmp is set.
+func releaseIf(t *tensor.Tensor, tmp bool) {
+	if tmp {
+		tensor.Release(t)
+	}
+}
+
+// contiguousStrides returns row-major strides of shape.
+func contiguousStrides(shape []int) []int {
+	st := make([]int, len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
+}
+
+// coalesce drops dimensions of size 1 and merges neighbours that every
+// stride set lays out as one (stride[i] = stride[i+1]·shape[i+1]), so
+// that strided kernels do less index arithmetic and accept any rank that
+// collapses to maxRank. It returns the kernel arguments.
+func coalesce(shape []int, strides ...[]int) (rank int, sh dims, st []dims, err error) {
+	var outShape []int
+	outSt := make([][]int, len(strides))
+	for i, d := range shape {
+		if d == 1 {
+			continue
+		}
+		if r := len(outShape); r > 0 {
+			merge := true
+			for j, s := range strides {
+				if outSt[j][r-1] != s[i]*d {
+					merge = false
+					break
+				}
+			}
+			if merge {
+				outShape[r-1] *= d
+				for j, s := range strides {
+					outSt[j][r-1] = s[i]
+				}
+				continue
+			}
+		}
+		outShape = append(outShape, d)
+		for j, s := range strides {
+			outSt[j] = append(outSt[j], s[i])
+		}
+	}
+	if len(outShape) > maxRank {
+		return 0, sh, nil, fmt.Errorf("%w: a strided tensor of shape %v does not collapse to %d dimensions", ErrUnsupported, shape, maxRank)
+	}
+	rank = len(outShape)
+	for i, d := range outShape {
+		sh[i] = int64(d)
+	}
+	st = make([]dims, len(strides))
+	for j := range strides {
+		for i, v := range outSt[j] {
+			st[j][i] = int64(v)
+		}
+	}
+	return rank, sh, st, nil
+}
+
+// copyStrided copies src (addr, strides) into dst (addr, strides) for
+// every index of shape.
+func (b *backend) copyStrided(dst uintptr, dstSt []int, src uintptr, srcSt []int, shape []int) error {
+	n := numel(shape)
+	if n == 0 {
+		return nil
+	}
+	rank, sh, st, err := coalesce(shape, dstSt, srcSt)
+	if err != nil {
+		return err
+	}
+	var p params
+	p.ptr(dst).dims(&st[0]).ptr(src).dims(&st[1]).dims(&sh).i32(rank).i64(n)
+	return b.launch(kCopyStrided, gridFor(int64(n), 256), 256, &p)
+}
+
+// copyTensor copies src into dst (same shape, any strides).
+func (b *backend) copyTensor(dst, src *tensor.Tensor) error {
+	n := dst.Len()
+	if n == 0 {
+		return nil
+	}
+	if dst.IsContiguous() && src.IsContiguous() {
+		return b.c.dtod(dst.DeviceAddr(), src.DeviceAddr(), 4*n)
+	}
+	return b.copyStrided(dst.DeviceAddr(), dst.Strides(), src.DeviceAddr(), src.Strides(), dst.Shape())
+}
+
+// clone returns a contiguous copy of t.
+func (b *backend) clone(t *tensor.Tensor) (*tensor.Tensor, error) {
+	out, err := b.newTensor(t.Shape())
+	if err != nil {
+		return nil, err
+	}
+	if err := b.copyTensor(out, t); err != nil {
+		tensor.Release(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+// block is a temporary device block (indices, pointer arrays, scratch).
+type block struct {
+	b    *backend
+	addr uintptr
+}
+
+func (k block) free() {
+	if k.addr != 0 {
+		k.b.mem.release(k.addr)
+	}
+}
+
+// scratch allocates n bytes of temporary device memory.
+func (b *backend) scratch(n int64) (block, error) {
+	if err := b.live(); err != nil {
+		return block{}, err
+	}
+	p, err := b.mem.alloc(max(n, 1), false)
+	if err != nil {
+		return block{}, fmt.Errorf("%s: scratch of %s: %w", b.d.Name(), byteSize(n), err)
+	}
+	return block{b, p}, nil
+}
+
+// uploadInt64 copies ints to a temporary device array of long longs.
+func (b *backend) uploadInt64(v []int) (block, error) {
+	h := make([]int64, len(v))
+	for i, x := range v {
+		h[i] = int64(x)
+	}
+	k, err := b.scratch(int64(8 * len(h)))
+	if err != nil {
+		return k, err
+	}
+	if len(h) > 0 {
+		if err := b.c.htod(k.addr, unsafe.Pointer(&h[0]), 8*len(h)); err != nil {
+			k.free()
+			return block{}, err
+		}
+	}
+	return k, nil
+}
+
+// uploadInt32 copies ints to a device array of ints (exact: kept).
+func (b *backend) uploadInt32(v []int, exact bool) (uintptr, error) {
+	h := make([]int32, len(v))
+	for i, x := range v {
+		h[i] = int32(x)
+	}
+	p, err := b.mem.alloc(int64(max(4*len(h), 1)), exact)
+	if err != nil {
+		return 0, err
+	}
+	if len(h) > 0 {
+		if err := b.c.htod(p, unsafe.Pointer(&h[0]), 4*len(h)); err != nil {
+			b.mem.release(p)
+			return 0, err
+		}
+	}
+	return p, nil
+}
+
+// uploadPtrs copies device addresses to a temporary device array.
+func (b *backend) uploadPtrs(v []uintptr) (block, error) {
+	h := make([]uint64, len(v))
+	for i, x := range v {
+		h[i] = uint64(x)
+	}
+	k, err := b.scratch(int64(8 * len(h)))
+	if err != nil {
+		return k, err
+	}
+	if len(h) > 0 {
+		if err := b.c.htod(k.addr, unsafe.Pointer(&h[0]), 8*len(h)); err != nil {
+			k.free()
+			return block{}, err
+		}
+	}
+	return k, nil
+}
+
+// broadcastShapes returns the numpy broadcast of two shapes.
+func broadcastShapes(a, c []int) ([]int, error) {
+	n := max(len(a), len(c))
+	out := make([]int, n)
+	for i := 0; i < n; i++ {
+		da, dc := 1, 1
+		if j := len(a) - n + i; j >= 0 {
+			da = a[j]
+		}
+		if j := len(c) - n + i; j >= 0 {
+			dc = c[j]
+		}
+		switch {
+		case da == dc, dc == 1:
+			out[i] = da
+		case da == 1:
+			out[i] = dc
+		default:
+			return nil, fmt.Errorf("%w: cannot broadcast %v with %v", tensor.ErrShape, a, c)
+		}
+	}
+	return out, nil
+}
+
+// broadcastStrides returns strides reading t as shape out (0 for
+// dimensions t lacks or has of size 1).
+func broadcastStrides(t *tensor.Tensor, out []int) []int {
+	shape, strides := t.Shape(), t.Strides()
+	st := make([]int, len(out))
+	pad := len(out) - len(shape)
+	for i := range out {
+		if j := i - pad; j >= 0 && shape[j] != 1 {
+			st[i] = strides[j]
+		}
+	}
+	return st
+}
+
+// rowsOf returns the rows and width of t viewed as rows of its last
+// dimension (a scalar is one row of one).
+func rowsOf(t *tensor.Tensor) (rows, width int) {
+	width = 1
+	if t.Rank() > 0 {
+		width = t.Dim(-1)
+	}
+	if width == 0 {
+		return 0, 0
+	}
+	return t.Len() / width, width
+}
+
+// fitsInt32 reports whether every value fits a kernel's int parameter.
+func fitsInt32(vs ...int) bool {
+	for _, v := range vs {
+		if v < 0 || v > 1<<31-1 {
+			return false
+		}
+	}
+	return true
+}
