@@ -6,16 +6,15 @@ import (
 	"sync"
 )
 
-// Intermediate tensors are recycled: Release hands a tensor's buffer and
-// its header back, and operations draw their results from the recycled
-// ones instead of allocating (and zeroing) fresh memory. Steady-state
-// inference through package nn, which releases every intermediate, then
-// allocates nothing.
+// Intermediate tensors are recycled: Release hands a tensor's buffer back,
+// and operations draw their results from the recycled ones instead of
+// allocating (and zeroing) fresh memory. Steady-state inference through
+// package nn, which releases every intermediate, then allocates only the
+// small headers of its results (never reused, see freeHeader).
 //
 // Under the race detector, or with the build tag goformer_checkrelease,
-// released headers are emptied but never reused and released storage is
-// filled with NaN, so that a use after Release fails loudly instead of
-// reading another tensor (checkrelease.go).
+// released storage is filled with NaN, so that a use after Release fails
+// loudly instead of reading stale values (checkrelease.go).
 
 // poolMin is the smallest buffer (in floats) worth recycling.
 const poolMin = 64
