@@ -197,8 +197,7 @@ func (m *Model) positionLogits(h *tensor.Tensor, pos int) (*tensor.Tensor, error
 // download returns t's values in host memory (t itself on the host),
 // releasing a device t.
 //
-//goformer:host moves results off the device for the host-side decoding
-//rules.
+//goformer:host moves results off the device for the host-side decoding rules.
 func download(t *tensor.Tensor) (*tensor.Tensor, error) {
 	h, err := tensor.ToHost(t)
 	if h != t {

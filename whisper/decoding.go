@@ -480,8 +480,7 @@ func logSumExp(x []float32) float64 {
 // downloaded) as slices of dst (grown when short), and the host tensor
 // holding them, to be released once the slices are no longer used.
 //
-//goformer:host the decoding rules (suppression, timestamp rules, beam
-//search, sampling) read the next-token logits on the host.
+//goformer:host the decoding rules (suppression, timestamp rules, beam search, sampling) read the next-token logits on the host.
 func (m *Model) lastLogits(h *tensor.Tensor, pos int, dst [][]float32) ([][]float32, *tensor.Tensor, error) {
 	l, err := m.positionLogits(h, pos)
 	if err != nil {
@@ -504,8 +503,7 @@ func (m *Model) lastLogits(h *tensor.Tensor, pos int, dst [][]float32) ([][]floa
 // pos of every row of h [B, T, D] (the no-speech probability at the
 // start-of-transcript position).
 //
-//goformer:host the softmax of one token's probability runs on the
-//downloaded logits, as the decoding rules do.
+//goformer:host the softmax of one token's probability runs on the downloaded logits, as the decoding rules do.
 func (m *Model) noSpeechProbs(h *tensor.Tensor, pos, id int, dst []float64) error {
 	l, err := m.positionLogits(h, pos)
 	if err != nil {

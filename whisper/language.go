@@ -19,8 +19,7 @@ type LanguageProb struct {
 // host) and the probability of every language (softmax over the language
 // tokens only, as OpenAI's detect_language does).
 //
-//goformer:host the language probabilities are a softmax over the
-//downloaded logits of the language tokens.
+//goformer:host the language probabilities are a softmax over the downloaded logits of the language tokens.
 func (m *Model) languageLogits(ctx context.Context, enc *tensor.Tensor) ([]*tensor.Tensor, []map[string]float64, error) {
 	tok := m.specials()
 	if !tok.Multilingual || len(tok.Languages) == 0 {

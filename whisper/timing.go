@@ -176,8 +176,7 @@ func addT(a, b *tensor.Tensor) *tensor.Tensor {
 // findAlignment is OpenAI's timing.find_alignment (medfilt_width 7,
 // qk_scale 1).
 //
-//goformer:host the alignment (token probabilities, normalisation, median
-//filter, DTW) runs on the downloaded logits and cross-attention weights.
+//goformer:host the alignment (token probabilities, normalisation, median filter, DTW) runs on the downloaded logits and cross-attention weights.
 func (m *Model) findAlignment(ctx context.Context, tok *Tokenizer, language, task string, textTokens []int, enc *tensor.Tensor, numFrames int) ([]wordTiming, error) {
 	if len(textTokens) == 0 {
 		return nil, nil
