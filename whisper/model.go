@@ -467,7 +467,8 @@ func (m *Model) checkMel(mel *tensor.Tensor) (*tensor.Tensor, error) {
 // Encode runs the audio encoder on log-mel features [n_mels, frames] or
 // [batch, n_mels, frames] (frames = 2·max_source_positions = 3000) and
 // returns the audio features [batch, max_source_positions, d_model], on
-// the model's device (see nn.WithDevice; tensor.ToHost reads them there).
+// the model's device (see nn.WithDevice; the tensor package's ToHost
+// downloads them).
 // A host mel is uploaded to the device first.
 func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor, error) {
 	in, err := m.checkMel(mel)
