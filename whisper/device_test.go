@@ -388,6 +388,43 @@ func TestDevice_whisper_openai(t *testing.T) {
 	checkSteps(t, "DetectLanguage", tr, 1, melBytes, 1, int64(4*cfg.VocabSize))
 	sameValue(t, "DetectLanguage", probsH, probsD)
 
+	// Cross-attention keys and values packed F16 (AttentionPacked, also
+	// for the word-timing weights) and int8 weights (the tied embedding
+	// read from the table kept beside them), on a float32 checkpoint.
+	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{
+		{"f16 keys and values", []Option{WithKVType(tensor.WeightF16)}},
+		{"int8 weights", []Option{WithWeightType(tensor.WeightQ8)}},
+	} {
+		path := filepath.Join(dir, "model")
+		h, err := Load(path, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Load(path, append(c.opts, WithDevice(tensor.NewCheckingDevice()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 48, WordTimestamps: true}
+		resH, err := h.Transcribe(ctx, pcm, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resD, err := d.Transcribe(ctx, pcm, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameValue(t, c.name, resH, resD)
+		h.Close()
+		d.Close()
+	}
+
 	names := make([]string, 0, len(cases.Runs))
 	for n := range cases.Runs {
 		names = append(names, n)
