@@ -25,10 +25,12 @@ type Decoder struct {
 	// crossRow[i] is the audio row whose cross-attention keys/values
 	// sequence i uses (shared rows need no copy when beams reorder).
 	crossRow []int
+	ids      []int // scratch: the token ids of one Forward, flattened
 }
 
 // NewDecoder starts a decoding session on audio features [batch, T, D]
-// (Encode's output).
+// (Encode's output; features on the host are uploaded to the model's
+// device).
 func (m *Model) NewDecoder(audio *tensor.Tensor) (*Decoder, error) {
 	if audio == nil || audio.Rank() != 3 || audio.Dim(2) != m.Config.DModel || audio.Dim(0) < 1 || audio.Dim(1) < 1 {
 		var shape []int
@@ -36,6 +38,14 @@ func (m *Model) NewDecoder(audio *tensor.Tensor) (*Decoder, error) {
 			shape = audio.Shape()
 		}
 		return nil, fmt.Errorf("whisper: %w: audio features %v, want [batch, T, %d]", tensor.ErrShape, shape, m.Config.DModel)
+	}
+	if audio.Device() != m.dev {
+		up, err := m.dev.Upload(audio)
+		if err != nil {
+			return nil, fmt.Errorf("whisper: audio features to %s: %w", m.dev, err)
+		}
+		defer tensor.Release(up)
+		audio = up
 	}
 	audio = audio.Contiguous()
 	d := &Decoder{m: m, batch: audio.Dim(0), states: make([]nn.DecoderState, len(m.decBlocks))}
@@ -70,6 +80,7 @@ func (d *Decoder) Len() int { return d.pos }
 // length T for all b) and returns the final hidden states [batch, T, D];
 // project them with Logits. crossProbs, when non-nil, receives for every
 // decoder layer the cross-attention probabilities [batch, heads, T, Tk].
+// Results are on the model's device.
 func (d *Decoder) Forward(ctx context.Context, tokens [][]int, crossProbs []*tensor.Tensor) (*tensor.Tensor, error) {
 	if len(tokens) != d.batch {
 		return nil, fmt.Errorf("whisper: decoder got %d token rows for a batch of %d", len(tokens), d.batch)
@@ -107,28 +118,34 @@ func (d *Decoder) Forward(ctx context.Context, tokens [][]int, crossProbs []*ten
 
 func (d *Decoder) forward(ctx context.Context, tokens [][]int, pos int, crossProbs []*tensor.Tensor) (*tensor.Tensor, error) {
 	m := d.m
-	b, t, dm := len(tokens), len(tokens[0]), m.Config.DModel
-	x := tensor.New(b, t, dm)
-	m.embedTokens(x, tokens, pos)
+	b, t := len(tokens), len(tokens[0])
+	x, owner, err := m.embedTokens(tokens, pos, &d.ids)
+	if err != nil {
+		return nil, err
+	}
 	for i, blk := range m.decBlocks {
 		if err := ctx.Err(); err != nil {
+			tensor.Release(x)
+			tensor.Release(owner)
 			return nil, err
 		}
 		st := &d.states[i]
 		st.CrossProbs = nil
 		if crossProbs != nil {
 			tk := st.Cross.Len()
-			p := tensor.New(b, m.Config.DecoderHeads, t, tk)
+			p := m.dev.New(b, m.Config.DecoderHeads, t, tk)
 			st.CrossProbs = p
 			crossProbs[i] = p
 		}
 		y := blk.Forward(x, st, nn.AttnOptions{Causal: true}, nil)
 		tensor.Release(x)
-		x = y
+		tensor.Release(owner) // the embeddings' storage (x was a view of it)
+		x, owner = y, nil
 		st.CrossProbs = nil
 	}
 	y := m.decLN.Forward(x)
 	tensor.Release(x)
+	tensor.Release(owner) // still set when there are no layers
 	return y, nil
 }
 
@@ -153,7 +170,7 @@ func (d *Decoder) forwardNoCache(ctx context.Context, tokens [][]int, crossProbs
 }
 
 // Logits projects hidden states [..., D] onto the vocabulary with the
-// (tied) token embedding, returning [..., vocab].
+// (tied) token embedding, returning [..., vocab] on the model's device.
 func (d *Decoder) Logits(h *tensor.Tensor) (*tensor.Tensor, error) {
 	return d.m.logits(h)
 }
@@ -165,9 +182,28 @@ func (m *Model) logits(h *tensor.Tensor) (*tensor.Tensor, error) {
 	return m.proj.Forward(h), nil
 }
 
-// logitsRow projects one hidden-state row [D] to a new vocabulary row.
-func (m *Model) logitsRow(h []float32) []float32 {
-	return m.proj.Forward(tensor.MustFromData(h, 1, len(h))).Data()
+// positionLogits returns the logits [B, V] of position pos of every row
+// of hidden states h [B, T, D], on the model's device.
+func (m *Model) positionLogits(h *tensor.Tensor, pos int) (*tensor.Tensor, error) {
+	last, err := tensor.Position(h, pos)
+	if err != nil {
+		return nil, err
+	}
+	l, err := m.logits(last)
+	tensor.Release(last)
+	return l, err
+}
+
+// download returns t's values in host memory (t itself on the host),
+// releasing a device t.
+//
+//goformer:host moves results off the device for the host-side decoding rules.
+func download(t *tensor.Tensor) (*tensor.Tensor, error) {
+	h, err := tensor.ToHost(t)
+	if h != t {
+		tensor.Release(t)
+	}
+	return h, err
 }
 
 // Reorder keeps the sequences in the order given: sequence i continues old

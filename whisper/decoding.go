@@ -475,28 +475,51 @@ func logSumExp(x []float32) float64 {
 	return mx + math.Log(s)
 }
 
-// lastLogits projects the hidden state at position pos of every row of h
-// [B, T, D] onto the vocabulary, in one matrix product.
-// lastLogits returns the logits at position pos of every row of h as slices
-// of dst (grown when short), and the tensor holding them, to be released
-// once the slices are no longer used.
+// lastLogits returns the logits at position pos of every row of h
+// [B, T, D] (projected in one product on the model's device, then
+// downloaded) as slices of dst (grown when short), and the host tensor
+// holding them, to be released once the slices are no longer used.
+//
+//goformer:host the decoding rules (suppression, timestamp rules, beam search, sampling) read the next-token logits on the host.
 func (m *Model) lastLogits(h *tensor.Tensor, pos int, dst [][]float32) ([][]float32, *tensor.Tensor, error) {
-	last, err := tensor.Position(h, pos)
+	l, err := m.positionLogits(h, pos)
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := m.logits(last)
-	tensor.Release(last)
+	hl, err := download(l)
 	if err != nil {
 		return nil, nil, err
 	}
-	ld := l.Data()
-	v := l.Dim(1)
+	ld := hl.Data()
+	v := hl.Dim(1)
 	out := dst[:0]
-	for b := 0; b < h.Dim(0); b++ {
+	for b := 0; b < hl.Dim(0); b++ {
 		out = append(out, ld[b*v:(b+1)*v:(b+1)*v])
 	}
-	return out, l, nil
+	return out, hl, nil
+}
+
+// noSpeechProbs writes into dst the probability of token id at position
+// pos of every row of h [B, T, D] (the no-speech probability at the
+// start-of-transcript position).
+//
+//goformer:host the softmax of one token's probability runs on the downloaded logits, as the decoding rules do.
+func (m *Model) noSpeechProbs(h *tensor.Tensor, pos, id int, dst []float64) error {
+	l, err := m.positionLogits(h, pos)
+	if err != nil {
+		return err
+	}
+	hl, err := download(l)
+	if err != nil {
+		return err
+	}
+	defer tensor.Release(hl)
+	ld := hl.Data()
+	v := hl.Dim(1)
+	for b := range dst {
+		dst[b] = float64(softmaxAt(ld[b*v:(b+1)*v], id))
+	}
+	return nil
 }
 
 // logSoftmax32 returns the float32 log-softmax of a row in buf (grown when
@@ -600,9 +623,9 @@ func (t *decodeTask) run(ctx context.Context, enc *tensor.Tensor) ([]DecodingRes
 		}
 		last := h.Dim(1) - 1
 		if i == 0 && tok.NoSpeech >= 0 {
-			for b := 0; b < nBatch; b++ {
-				l := m.logitsRow(h.Index(b).Index(t.sotIndex).Contiguous().Data())
-				noSpeech[b] = float64(softmaxAt(l, tok.NoSpeech))
+			if err := m.noSpeechProbs(h, t.sotIndex, tok.NoSpeech, noSpeech); err != nil {
+				tensor.Release(h)
+				return nil, err
 			}
 		}
 		logits, lt, err := m.lastLogits(h, last, logitRows)

@@ -84,7 +84,9 @@ func (m *Model) Generate(ctx context.Context, mel *tensor.Tensor, opt GenerateOp
 		return nil, err
 	}
 	defer dec.Release() // its keys and values serve the next decoder
-	ids, err := generate.Generate(ctx, hfStepper{dec}, [][]int{prompt}, g)
+	st := &hfStepper{dec: dec}
+	defer st.release()
+	ids, err := generate.Generate(ctx, st, [][]int{prompt}, g)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
@@ -103,26 +105,48 @@ func (m *Model) inVocab(ids []int) []int {
 }
 
 // hfStepper runs a Decoder for package generate: each row's logits at its
-// last position, projected one row at a time as Decode does.
-type hfStepper struct{ dec *Decoder }
+// last position, projected in one product on the model's device and
+// downloaded for the search.
+type hfStepper struct {
+	dec  *Decoder
+	prev *tensor.Tensor // the host logits the rows of the last Step show
+}
 
 // Step implements generate.Stepper.
-func (s hfStepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
+//
+//goformer:host package generate's search reads the downloaded logits.
+func (s *hfStepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error) {
+	s.release() // the search is done with the previous rows
 	h, err := s.dec.Forward(ctx, tokens, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer tensor.Release(h)
-	last := h.Dim(1) - 1
+	l, err := s.dec.m.positionLogits(h, h.Dim(1)-1)
+	tensor.Release(h)
+	if err != nil {
+		return nil, err
+	}
+	hl, err := download(l)
+	if err != nil {
+		return nil, err
+	}
+	s.prev = hl
+	ld, v := hl.Data(), hl.Dim(1)
 	rows := make([][]float32, len(tokens))
 	for b := range rows {
-		rows[b] = s.dec.m.logitsRow(h.Index(b).Index(last).Contiguous().Data())
+		rows[b] = ld[b*v : (b+1)*v : (b+1)*v]
 	}
 	return rows, nil
 }
 
 // Reorder implements generate.Stepper.
-func (s hfStepper) Reorder(idx []int) error { return s.dec.Reorder(idx) }
+func (s *hfStepper) Reorder(idx []int) error { return s.dec.Reorder(idx) }
+
+// release hands the last Step's logits back for reuse.
+func (s *hfStepper) release() {
+	tensor.Release(s.prev)
+	s.prev = nil
+}
 
 // specials returns the tokenizer (always non-nil: computed from the vocab
 // size when the checkpoint came without tokenizer files).

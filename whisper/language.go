@@ -15,9 +15,11 @@ type LanguageProb struct {
 }
 
 // languageLogits runs the decoder on <|startoftranscript|> for every row of
-// the audio features and returns the raw logits [V] of each row and the
-// probability of every language (softmax over the language tokens only, as
-// OpenAI's detect_language does).
+// the audio features and returns the raw logits [V] of each row (on the
+// host) and the probability of every language (softmax over the language
+// tokens only, as OpenAI's detect_language does).
+//
+//goformer:host the language probabilities are a softmax over the downloaded logits of the language tokens.
 func (m *Model) languageLogits(ctx context.Context, enc *tensor.Tensor) ([]*tensor.Tensor, []map[string]float64, error) {
 	tok := m.specials()
 	if !tok.Multilingual || len(tok.Languages) == 0 {
@@ -37,13 +39,25 @@ func (m *Model) languageLogits(ctx context.Context, enc *tensor.Tensor) ([]*tens
 	if err != nil {
 		return nil, nil, err
 	}
+	l, err := m.positionLogits(h, 0)
+	tensor.Release(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	hl, err := download(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := hl.Dim(1)
+	ld := hl.Data()
 	var out []*tensor.Tensor
 	var probs []map[string]float64
 	for i := 0; i < b; i++ {
-		row := m.logitsRow(h.Index(i).Index(0).Contiguous().Data())
-		out = append(out, tensor.MustFromData(append([]float32(nil), row...), len(row)))
+		row := append([]float32(nil), ld[i*v:(i+1)*v]...)
+		out = append(out, tensor.MustFromData(row, v))
 		probs = append(probs, languageProbs(row, tok))
 	}
+	tensor.Release(hl)
 	return out, probs, nil
 }
 

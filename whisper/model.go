@@ -39,16 +39,20 @@ type Model struct {
 	HasGenerationConfig bool
 
 	conv1, conv2 *nn.Conv1d
-	encPos       *tensor.Tensor // [n_audio_ctx, D]
+	encPos       *tensor.Tensor // [n_audio_ctx, D], on dev
 	encBlocks    []*nn.EncoderBlock
 	encLN        *nn.LayerNorm
 
-	proj      *nn.Linear     // the output projection [V, D], tied to the token embedding (read with Row)
-	decPos    *tensor.Tensor // [n_text_ctx, D]
+	proj      *nn.Linear     // the output projection [V, D], tied to the token embedding (read with Gather)
+	decPos    *tensor.Tensor // [n_text_ctx, D], on dev
 	decBlocks []*nn.DecoderBlock
 	decLN     *nn.LayerNorm
 
 	act func(float32) float32
+
+	// dev is where the weights live and forward passes run (nil: the
+	// host; see nn.WithDevice).
+	dev *tensor.Device
 
 	// tok is the tokenizer with Whisper's special tokens; nil when the
 	// model directory has none (raw-id APIs still work).
@@ -79,6 +83,13 @@ func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 // whisper.cpp keeps them in F16: half the memory and of those reads, at the
 // cost of rounding them (measured: see TestWithKVType).
 func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
+
+// WithDevice keeps the weights on device d and runs the encoder and
+// decoder there (nn.WithDevice): only log-mel windows go up, and only
+// what the host-side decoding rules read comes down (the next-token
+// logits of each step, the cross-attention probabilities word timing
+// aligns). nil is the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
 
 func loadOpts(opts []Option) (nn.LoadOptions, error) {
 	o, err := nn.ApplyLoadOptions(opts)
@@ -174,6 +185,7 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 	}
 	cfg, err := openAIDims(path, extra)
 	if err != nil {
+		store.Close()
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
 	o.Apply(store)
@@ -186,6 +198,7 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 	})
 	m, err := build(cfg, store)
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	o.ApplyKV(m.decBlocks)
@@ -195,6 +208,7 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 	}
 	tok, err := loadTokenizer(dir, cfg.VocabSize)
 	if err != nil {
+		store.Close()
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
 	m.tok = tok
@@ -315,7 +329,9 @@ func openAIToHub(n string) string {
 	return "model." + strings.Join(out, ".")
 }
 
-// build constructs the layers from Hub-named weights.
+// build constructs the layers from Hub-named weights and makes them
+// resident (packed, and uploaded to the store's device) with the store's
+// Prepare, so that the first call runs as fast as the next ones.
 func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 	act, err := tensor.Activation(cfg.ActivationFunction)
 	if err != nil {
@@ -324,10 +340,10 @@ func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 	d := cfg.DModel
 	root := store.Root().Sub("model")
 	enc := root.Sub("encoder")
-	m := &Model{Config: cfg, act: act, store: store}
+	m := &Model{Config: cfg, act: act, store: store, dev: store.Device}
 	m.conv1 = nn.NewConv1d(enc.Sub("conv1"), cfg.NumMelBins, d, 3, 1, 1, 1, true)
 	m.conv2 = nn.NewConv1d(enc.Sub("conv2"), d, d, 3, 2, 1, 1, true)
-	m.encPos = enc.Tensor("embed_positions.weight", cfg.MaxSourcePositions, d)
+	m.encPos = enc.Upload("embed_positions.weight", cfg.MaxSourcePositions, d)
 	attn := func(w checkpoint.Weights, heads int) *nn.Attention {
 		return &nn.Attention{
 			Q:     nn.NewLinear(w.Sub("q_proj"), d, d, true),
@@ -337,11 +353,17 @@ func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 			Heads: heads,
 		}
 	}
+	// Self-attention projects Q, K and V in one product, packed so by
+	// Prepare; cross-attention projects its keys and values once per
+	// window (ProjectKV) and its queries per token, unfused.
+	selfAttn := func(w checkpoint.Weights, heads int) *nn.Attention {
+		return attn(w, heads).FuseQKV()
+	}
 	for i := 0; i < cfg.EncoderLayers; i++ {
 		l := enc.Subf("layers.%d", i)
 		m.encBlocks = append(m.encBlocks, &nn.EncoderBlock{
 			PreNorm: true,
-			Attn:    attn(l.Sub("self_attn"), cfg.EncoderHeads),
+			Attn:    selfAttn(l.Sub("self_attn"), cfg.EncoderHeads),
 			LN1:     nn.NewLayerNorm(l.Sub("self_attn_layer_norm"), d, layerNormEps),
 			LN2:     nn.NewLayerNorm(l.Sub("final_layer_norm"), d, layerNormEps),
 			MLP: &nn.MLP{
@@ -355,14 +377,14 @@ func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 
 	dec := root.Sub("decoder")
 	// The token embedding is also the output projection: one Linear holds
-	// it (16-bit when the checkpoint is) and serves lookups with Row.
+	// it (16-bit when the checkpoint is) and serves lookups with Gather.
 	m.proj = nn.NewLinear(dec.Sub("embed_tokens"), d, cfg.VocabSize, false)
-	m.decPos = dec.Tensor("embed_positions.weight", cfg.MaxTargetPositions, d)
+	m.decPos = dec.Upload("embed_positions.weight", cfg.MaxTargetPositions, d)
 	for i := 0; i < cfg.DecoderLayers; i++ {
 		l := dec.Subf("layers.%d", i)
 		m.decBlocks = append(m.decBlocks, &nn.DecoderBlock{
 			PreNorm:   true,
-			SelfAttn:  attn(l.Sub("self_attn"), cfg.DecoderHeads),
+			SelfAttn:  selfAttn(l.Sub("self_attn"), cfg.DecoderHeads),
 			CrossAttn: attn(l.Sub("encoder_attn"), cfg.DecoderHeads),
 			LN1:       nn.NewLayerNorm(l.Sub("self_attn_layer_norm"), d, layerNormEps),
 			LNCross:   nn.NewLayerNorm(l.Sub("encoder_attn_layer_norm"), d, layerNormEps),
@@ -380,31 +402,43 @@ func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if err := store.Err(false); err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
+	if err := store.Prepare(); err != nil {
+		return nil, fmt.Errorf("whisper: %s: %w", store.Source, err)
+	}
 	return m, nil
 }
 
-// embedTokens writes token embeddings plus positional embeddings into x
-// [len(rows), len(rows[0]), D], the first token of every row at position
-// pos.
-func (m *Model) embedTokens(x *tensor.Tensor, rows [][]int, pos int) {
-	dm := m.Config.DModel
-	xd := x.Data()
-	pe := m.decPos.Contiguous().Data()
-	t := len(rows[0])
-	for bi, row := range rows {
-		for ti, id := range row {
-			dst := xd[(bi*t+ti)*dm : (bi*t+ti+1)*dm]
-			m.proj.Row(id, dst)
-			p := pe[(pos+ti)*dm : (pos+ti+1)*dm]
-			for k := range dst {
-				dst[k] += p[k]
-			}
-		}
+// embedTokens returns the token embeddings plus positional embeddings of
+// rows [B][T] (the first token of every row at position pos) as x
+// [B, T, D] on the model's device, and the tensor owning x's storage;
+// release both after use. ids is scratch for the flattened ids (grown
+// when short).
+func (m *Model) embedTokens(rows [][]int, pos int, ids *[]int) (x, owner *tensor.Tensor, err error) {
+	b, t := len(rows), len(rows[0])
+	flat := (*ids)[:0]
+	for _, row := range rows {
+		flat = append(flat, row...)
 	}
+	*ids = flat
+	owner, err = m.proj.Gather(flat) // [B·T, D]
+	if err != nil {
+		return nil, nil, fmt.Errorf("whisper: token embedding: %w", err)
+	}
+	x = owner.MustReshape(b, t, m.Config.DModel)
+	p := m.decPos.Slice(0, pos, pos+t)
+	err = tensor.AddInPlace(x, p)
+	tensor.Release(p)
+	if err != nil {
+		tensor.Release(x)
+		tensor.Release(owner)
+		return nil, nil, fmt.Errorf("whisper: position embedding: %w", err)
+	}
+	return x, owner, nil
 }
 
-// Close releases the memory mappings behind the weights. The model must not
-// be used afterwards.
+// Close frees the packed weights (and their device memory) and releases
+// the memory mappings behind the weights. The model must not be used
+// afterwards; closing again does nothing.
 func (m *Model) Close() error {
 	if m.store == nil {
 		return nil
@@ -432,7 +466,10 @@ func (m *Model) checkMel(mel *tensor.Tensor) (*tensor.Tensor, error) {
 
 // Encode runs the audio encoder on log-mel features [n_mels, frames] or
 // [batch, n_mels, frames] (frames = 2·max_source_positions = 3000) and
-// returns the audio features [batch, max_source_positions, d_model].
+// returns the audio features [batch, max_source_positions, d_model], on
+// the model's device (see nn.WithDevice; the tensor package's ToHost
+// downloads them).
+// A host mel is uploaded to the device first.
 func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor, error) {
 	in, err := m.checkMel(mel)
 	if err != nil {
@@ -441,7 +478,14 @@ func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	x, err := m.conv1.Forward(in)
+	dx, err := m.dev.Upload(in)
+	if err != nil {
+		return nil, fmt.Errorf("whisper: mel spectrogram to %s: %w", m.dev, err)
+	}
+	x, err := m.conv1.Forward(dx)
+	if dx != in {
+		tensor.Release(dx)
+	}
 	if in != mel {
 		tensor.Release(in) // a view or a copy of the caller's mel
 	}
@@ -462,16 +506,13 @@ func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor,
 	x = xt.Clone() // [B, T, D]
 	tensor.Release(xt)
 	tensor.Release(x2)
-	b, t, d := x.Dim(0), x.Dim(1), x.Dim(2)
-	xd, pd := x.Data(), m.encPos.Contiguous().Data()
-	for bi := 0; bi < b; bi++ {
-		row := xd[bi*t*d : (bi+1)*t*d]
-		for i := range row {
-			row[i] += pd[i]
-		}
+	if err := tensor.AddInPlace(x, m.encPos); err != nil { // every batch row
+		tensor.Release(x)
+		return nil, fmt.Errorf("whisper: position embedding: %w", err)
 	}
 	for _, blk := range m.encBlocks {
 		if err := ctx.Err(); err != nil {
+			tensor.Release(x)
 			return nil, err
 		}
 		y := blk.Forward(x, nn.AttnOptions{})
@@ -482,6 +523,10 @@ func (m *Model) Encode(ctx context.Context, mel *tensor.Tensor) (*tensor.Tensor,
 	tensor.Release(x)
 	return y, nil
 }
+
+// Device returns the device the model keeps its weights on and computes
+// on (nil: the host; see nn.WithDevice).
+func (m *Model) Device() *tensor.Device { return m.dev }
 
 // Tokenizer returns the model's tokenizer, or nil when the checkpoint came
 // without tokenizer files.

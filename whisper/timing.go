@@ -2,6 +2,7 @@ package whisper
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -46,59 +47,127 @@ func (m *Model) alignmentHeads() [][2]int {
 }
 
 // alignmentForward runs the decoder on tokens (one sequence, no cache) over
-// one window's audio features and returns the logits [T, V] and, for every
-// alignment head, the raw scaled cross-attention scores [T, Tk] (OpenAI's
-// QK hooks).
-func (m *Model) alignmentForward(ctx context.Context, enc *tensor.Tensor, tokens []int, heads [][2]int) (*tensor.Tensor, [][]float32, error) {
+// one window's audio features, on the model's device, and returns the
+// logits [hi−lo, V] of positions lo..hi−1 and, for every alignment head,
+// the cross-attention weights [T, nf] over the first nf encoder positions:
+// OpenAI's QK hooks, scaled query·key scores, cut to the frames of the
+// window's audio and softmaxed over them (attention probabilities with the
+// later positions masked out). Release them after use.
+func (m *Model) alignmentForward(ctx context.Context, enc *tensor.Tensor, tokens []int, heads [][2]int, nf, lo, hi int) (logits *tensor.Tensor, weights []*tensor.Tensor, err error) {
 	dec, err := m.NewDecoder(enc)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer dec.Release() // its keys and values serve the next decoder
-	t, dm := len(tokens), m.Config.DModel
-	x := tensor.New(1, t, dm)
-	m.embedTokens(x, [][]int{tokens}, 0)
-	nh := m.Config.DecoderHeads
-	dh := dm / nh
-	scale := float32(1 / math.Sqrt(float64(dh)))
-	scores := make([][]float32, len(heads))
-	for l, blk := range m.decBlocks {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		st := &dec.states[l]
-		x = addT(x, blk.SelfAttn.Self(blk.LN1.Forward(x), nn.AttnOptions{Causal: true}))
-		h := blk.LNCross.Forward(x)
-		for hi, lh := range heads {
-			if lh[0] != l {
-				continue
-			}
-			q := blk.CrossAttn.Q.Forward(h).Contiguous().Data() // [1, T, D]
-			tk := st.Cross.Len()
-			s := make([]float32, t*tk)
-			off := lh[1] * dh
-			if p := st.Cross.Packed; p != nil {
-				tensor.GemmPacked(t, scale, q[off:], dm, p.Keys(0, lh[1]), 0, s, tk, nil)
-			} else {
-				kd := st.Cross.K.Contiguous().Data()
-				tensor.Gemm(false, true, t, tk, dh, scale, q[off:], dm, kd[off:], dm, 0, s, tk)
-			}
-			scores[hi] = s
-		}
-		x = addT(x, blk.CrossAttn.Cross(h, st.Cross, nn.AttnOptions{}))
-		x = addT(x, blk.MLP.Forward(blk.LN2.Forward(x)))
-	}
-	x = m.decLN.Forward(x)
-	logits, err := m.logits(x.Index(0))
+	x, owner, err := m.embedTokens([][]int{tokens}, 0, &dec.ids)
 	if err != nil {
 		return nil, nil, err
 	}
-	return logits, scores, nil
+	x = addT(x, nil) // an owned copy, so that owner can go
+	tensor.Release(owner)
+	weights = make([]*tensor.Tensor, len(heads))
+	defer func() {
+		if err != nil {
+			tensor.Release(x)
+			for _, w := range weights {
+				tensor.Release(w)
+			}
+		}
+	}()
+	tk := dec.states[0].Cross.Len()
+	var mask *tensor.Tensor
+	if nf < tk {
+		md := make([]float32, tk)
+		for j := nf; j < tk; j++ {
+			md[j] = float32(math.Inf(-1))
+		}
+		if mask, err = m.dev.FromHost(md, 1, 1, tk); err != nil {
+			return nil, nil, err
+		}
+		defer tensor.Release(mask)
+	}
+	for l, blk := range m.decBlocks {
+		if err = ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		st := &dec.states[l]
+		a := blk.LN1.Forward(x)
+		x = addT(x, blk.SelfAttn.Self(a, nn.AttnOptions{Causal: true}))
+		tensor.Release(a)
+		h := blk.LNCross.Forward(x)
+		if err = m.alignmentWeights(blk.CrossAttn, h, st.Cross, mask, l, heads, nf, weights); err != nil {
+			tensor.Release(h)
+			return nil, nil, err
+		}
+		x = addT(x, blk.CrossAttn.Cross(h, st.Cross, nn.AttnOptions{}))
+		tensor.Release(h)
+		a = blk.LN2.Forward(x)
+		x = addT(x, blk.MLP.Forward(a))
+		tensor.Release(a)
+	}
+	y := m.decLN.Forward(x)
+	tensor.Release(x)
+	x = nil
+	rows := y.Index(0).Slice(0, lo, hi)
+	logits, err = m.logits(rows)
+	tensor.Release(rows)
+	tensor.Release(y)
+	if err != nil {
+		return nil, nil, err
+	}
+	return logits, weights, nil
 }
 
+// alignmentWeights sets weights[i] for the alignment heads heads[i] of
+// layer l: the cross-attention probabilities [T, nf] of queries from h
+// [1, T, D] against kv with mask (nil when nf covers every position).
+func (m *Model) alignmentWeights(attn *nn.Attention, h *tensor.Tensor, kv *nn.CrossKV, mask *tensor.Tensor, l int, heads [][2]int, nf int, weights []*tensor.Tensor) error {
+	need := false
+	for _, lh := range heads {
+		need = need || lh[0] == l
+	}
+	if !need {
+		return nil
+	}
+	q := attn.Q.Forward(h)
+	defer tensor.Release(q)
+	p := m.dev.New(1, attn.Heads, h.Dim(1), kv.Len())
+	defer tensor.Release(p)
+	opt := tensor.AttentionOptions{Heads: attn.Heads, Scale: attn.Scale, Mask: mask, Probs: p}
+	var o *tensor.Tensor
+	var err error
+	if kv.Packed != nil {
+		o, err = tensor.AttentionPacked(q, kv.Packed, opt)
+	} else {
+		o, err = tensor.Attention(q, kv.K, kv.V, opt)
+	}
+	if err != nil {
+		return fmt.Errorf("whisper: alignment heads of layer %d: %w", l, err)
+	}
+	tensor.Release(o)
+	for i, lh := range heads {
+		if lh[0] != l {
+			continue
+		}
+		ph := p.Index(0).Index(lh[1])
+		v := ph.Slice(1, 0, nf)
+		weights[i] = v.Clone()
+		tensor.Release(v)
+		tensor.Release(ph)
+	}
+	return nil
+}
+
+// addT returns a + b (a copy of a when b is nil), releasing a and b.
 func addT(a, b *tensor.Tensor) *tensor.Tensor {
 	out := a.Clone()
-	if err := tensor.AddInPlace(out, b); err != nil {
+	tensor.Release(a)
+	if b == nil {
+		return out
+	}
+	err := tensor.AddInPlace(out, b)
+	tensor.Release(b)
+	if err != nil {
 		panic("whisper: " + err.Error())
 	}
 	return out
@@ -106,6 +175,8 @@ func addT(a, b *tensor.Tensor) *tensor.Tensor {
 
 // findAlignment is OpenAI's timing.find_alignment (medfilt_width 7,
 // qk_scale 1).
+//
+//goformer:host the alignment (token probabilities, normalisation, median filter, DTW) runs on the downloaded logits and cross-attention weights.
 func (m *Model) findAlignment(ctx context.Context, tok *Tokenizer, language, task string, textTokens []int, enc *tensor.Tensor, numFrames int) ([]wordTiming, error) {
 	if len(textTokens) == 0 {
 		return nil, nil
@@ -119,21 +190,6 @@ func (m *Model) findAlignment(ctx context.Context, tok *Tokenizer, language, tas
 	if len(tokens) > m.Config.MaxTargetPositions {
 		return nil, nil
 	}
-	heads := m.alignmentHeads()
-	logits, qk, err := m.alignmentForward(ctx, enc, tokens, heads)
-	if err != nil {
-		return nil, err
-	}
-	// probabilities of the text tokens over the text vocabulary
-	v := logits.Dim(1)
-	ld := logits.Contiguous().Data()
-	probs := make([]float64, len(textTokens))
-	for i, id := range textTokens {
-		row := append([]float32(nil), ld[(len(sot)+i)*v:(len(sot)+i)*v+tok.EOT]...)
-		tensor.SoftmaxRow(row)
-		probs[i] = float64(row[id])
-	}
-
 	// heads × tokens × frames
 	T := len(tokens)
 	tk := enc.Dim(1)
@@ -141,14 +197,40 @@ func (m *Model) findAlignment(ctx context.Context, tok *Tokenizer, language, tas
 	if nf <= 0 {
 		return nil, nil
 	}
+	heads := m.alignmentHeads()
+	// the logits of the positions that predict the text tokens
+	lo := len(sot)
+	logits, qk, err := m.alignmentForward(ctx, enc, tokens, heads, nf, lo, lo+len(textTokens))
+	if err != nil {
+		return nil, err
+	}
+	lt := logits.Slice(1, 0, tok.EOT)
+	ld, err := tensor.HostData(lt) // on the host, maybe logits' own storage
+	defer tensor.Release(logits)
+	defer tensor.Release(lt)
 	weights := make([][]float32, len(heads)) // each [T*nf]
-	for hi := range heads {
-		w := make([]float32, T*nf)
-		for r := 0; r < T; r++ {
-			row := w[r*nf : (r+1)*nf]
-			copy(row, qk[hi][r*tk:r*tk+nf])
-			tensor.SoftmaxRow(row)
+	for hi, q := range qk {
+		if err == nil {
+			var w *tensor.Tensor
+			if w, err = download(q); err == nil {
+				weights[hi] = w.Data()
+			}
+		} else {
+			tensor.Release(q)
 		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// probabilities of the text tokens over the text vocabulary
+	probs := make([]float64, len(textTokens))
+	for i, id := range textTokens {
+		row := ld[i*tok.EOT : (i+1)*tok.EOT]
+		tensor.SoftmaxRow(row)
+		probs[i] = float64(row[id])
+	}
+
+	for hi, w := range weights {
 		// standardise over the token axis (std_mean over dim -2, biased)
 		for c := 0; c < nf; c++ {
 			var sum float32

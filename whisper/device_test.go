@@ -1,0 +1,461 @@
+package whisper
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/goformer/goformer/audio"
+	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/tensor"
+)
+
+// The device tests load a fixture twice, on the host and on the checking
+// device (which refuses host reads of its storage and counts every copy
+// between it and the host), run the same forward passes and decoding on
+// both, and require identical results: bit for bit for tensors, equal ids,
+// text and segments. The transfer counts show that the forward passes run
+// on the device with only the mel windows going up and, per decoding step,
+// one row of logits per sequence coming down.
+
+// loadOnDevice loads the model at path on a new checking device.
+func loadOnDevice(t *testing.T, path string) (*Model, *tensor.Device) {
+	t.Helper()
+	d := tensor.NewCheckingDevice()
+	m, err := Load(path, WithDevice(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if m.Device() != d {
+		t.Fatalf("model on %v, want %v", m.Device(), d)
+	}
+	return m, d
+}
+
+// loadOnHost loads the model at path on the host.
+func loadOnHost(t *testing.T, path string) *Model {
+	t.Helper()
+	m, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// transfers returns the copies between d and the host that f makes.
+func transfers(d *tensor.Device, f func()) tensor.Transfers {
+	t0 := d.Transfers()
+	f()
+	t1 := d.Transfers()
+	return tensor.Transfers{
+		Uploads: t1.Uploads - t0.Uploads, Downloads: t1.Downloads - t0.Downloads,
+		UploadBytes: t1.UploadBytes - t0.UploadBytes, DownloadBytes: t1.DownloadBytes - t0.DownloadBytes,
+	}
+}
+
+// sameBits requires the host tensor want and the device tensor got to
+// hold the same shape and the same float32 bits.
+func sameBits(t *testing.T, name string, want, got *tensor.Tensor) {
+	t.Helper()
+	if !want.OnHost() || got.OnHost() {
+		t.Fatalf("%s: host result on %v, device result on %v", name, want.Device(), got.Device())
+	}
+	g, err := tensor.ToHost(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(want.Shape(), g.Shape()) {
+		t.Fatalf("%s: device shape %v, host %v", name, g.Shape(), want.Shape())
+	}
+	wd, gd := want.Data(), g.Data()
+	for i := range wd {
+		if math.Float32bits(wd[i]) != math.Float32bits(gd[i]) {
+			t.Fatalf("%s: element %d is %v on the device, %v on the host", name, i, gd[i], wd[i])
+		}
+	}
+}
+
+// sameValue requires two results to print identically (%+v prints every
+// float32/float64 so that it reads back to the same value, NaN included).
+func sameValue(t *testing.T, name string, want, got any) {
+	t.Helper()
+	w, g := fmt.Sprintf("%+v", want), fmt.Sprintf("%+v", got)
+	if w != g {
+		t.Errorf("%s differs on the device:\n got %.600s\nwant %.600s", name, g, w)
+	}
+}
+
+// checkSteps requires what a decoding call moved between host and device
+// to be the mel windows up (at most up uploads of a window's mel or less
+// each) and at most down downloads of no more than rowBytes each.
+func checkSteps(t *testing.T, name string, tr tensor.Transfers, up int, melBytes int64, down int, rowBytes int64) {
+	t.Helper()
+	t.Logf("%s: %d uploads (%d bytes), %d downloads (%d bytes)", name, tr.Uploads, tr.UploadBytes, tr.Downloads, tr.DownloadBytes)
+	if tr.Uploads > int64(up) || tr.UploadBytes > int64(up)*melBytes {
+		t.Errorf("%s: %d uploads of %d bytes, want at most %d of a %d-byte mel window", name, tr.Uploads, tr.UploadBytes, up, melBytes)
+	}
+	if tr.Downloads > int64(down) || tr.DownloadBytes > tr.Downloads*rowBytes {
+		t.Errorf("%s: %d downloads of %d bytes, want at most %d of at most %d bytes (one logits row per sequence)", name, tr.Downloads, tr.DownloadBytes, down, rowBytes)
+	}
+}
+
+func TestDevice_whisper(t *testing.T) {
+	dir := testdata.Fixture(t, "whisper")
+	path := filepath.Join(dir, "model")
+	host := loadOnHost(t, path)
+	dm, dev := loadOnDevice(t, path)
+	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases whisperCases
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exp.Close() })
+	feat, err := exp.Tensor("input_features")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg := host.Config
+	mel := feat.Index(0).Contiguous()
+	melBytes := int64(4 * mel.Len())
+	rowBytes := int64(4 * cfg.VocabSize)
+
+	// encoder: the mel goes up, nothing comes down
+	encH, err := host.Encode(ctx, mel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var encD *tensor.Tensor
+	tr := transfers(dev, func() {
+		if encD, err = dm.Encode(ctx, mel); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if tr.Uploads != 1 || tr.UploadBytes != melBytes || tr.Downloads != 0 {
+		t.Errorf("Encode: %+v, want the mel (%d bytes) up and nothing down", tr, melBytes)
+	}
+	sameBits(t, "encoder_out", encH, encD)
+
+	// teacher-forced logits and cross-attention probabilities: no transfer
+	forced := func(m *Model, enc *tensor.Tensor) (*tensor.Tensor, []*tensor.Tensor) {
+		dec, err := m.NewDecoder(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dec.Release()
+		probs := make([]*tensor.Tensor, cfg.DecoderLayers)
+		h, err := dec.Forward(ctx, [][]int{cases.TeacherForcedIDs}, probs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := dec.Logits(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, probs
+	}
+	lH, pH := forced(host, encH)
+	var lD *tensor.Tensor
+	var pD []*tensor.Tensor
+	if tr := transfers(dev, func() { lD, pD = forced(dm, encD) }); tr != (tensor.Transfers{}) {
+		t.Errorf("teacher-forced decoder pass: %+v, want no transfer", tr)
+	}
+	sameBits(t, "teacher_forced_logits", lH, lD)
+	for l := range pH {
+		sameBits(t, fmt.Sprintf("cross-attention probabilities of layer %d", l), pH[l], pD[l])
+	}
+
+	// one token at a time through the KV cache: no transfer per step
+	decH, err := host.NewDecoder(encH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decD, err := dm.NewDecoder(encD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range cases.TeacherForcedIDs {
+		h, err := decH.Forward(ctx, [][]int{{id}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := decH.Logits(h)
+		var got *tensor.Tensor
+		tr := transfers(dev, func() {
+			h, err := decD.Forward(ctx, [][]int{{id}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ = decD.Logits(h)
+		})
+		if tr != (tensor.Transfers{}) {
+			t.Errorf("decoder step %d: %+v, want no transfer", i, tr)
+		}
+		sameBits(t, fmt.Sprintf("incremental logits %d", i), want, got)
+	}
+	// beams: the caches reordered on the device
+	for _, dec := range []*Decoder{decH, decD} {
+		if err := dec.Reorder([]int{0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := [][]int{{1}, {2}, {3}}
+	hH, err := decH.Forward(ctx, rows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hD, err := decD.Forward(ctx, rows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "reordered decoder states", hH, hD)
+	decH.Release()
+	decD.Release()
+
+	// language detection: one row of logits down
+	langH, probsH, err := host.languageLogits(ctx, encH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var langD []*tensor.Tensor
+	var probsD []map[string]float64
+	tr = transfers(dev, func() {
+		if langD, probsD, err = dm.languageLogits(ctx, encD); err != nil {
+			t.Fatal(err)
+		}
+	})
+	checkSteps(t, "language detection", tr, 0, melBytes, 1, rowBytes)
+	sameValue(t, "language logits", langH[0].Data(), langD[0].Data())
+	sameValue(t, "language probabilities", probsH, probsD)
+
+	// transformers-style greedy and beam search
+	for _, beams := range []int{1, 3} {
+		want := cases.Greedy
+		if beams > 1 {
+			want = cases.Beam3
+		}
+		opt := GenerateOptions{Prompt: cases.Prompt, MaxNewTokens: len(want) - len(cases.Prompt), NumBeams: beams}
+		idsH, err := host.Generate(ctx, mel, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var idsD []int
+		tr := transfers(dev, func() {
+			if idsD, err = dm.Generate(ctx, mel, opt); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if !slices.Equal(idsD, idsH) || !slices.Equal(idsD, want) {
+			t.Errorf("Generate with %d beams: device %v, host %v, want %v", beams, idsD, idsH, want)
+		}
+		checkSteps(t, fmt.Sprintf("Generate, %d beams", beams), tr, 1, melBytes, opt.MaxNewTokens, int64(beams)*rowBytes)
+	}
+
+	// OpenAI's decoding task: greedy with timestamps and language
+	// detection, beam search, best-of sampling
+	const sampleLen = 24
+	for _, opt := range []DecodingOptions{
+		{SampleLen: sampleLen},
+		{SampleLen: sampleLen, Language: "en", BeamSize: 3},
+		{SampleLen: sampleLen, Language: "en", Temperature: 0.7, BestOf: 2, Seed: 3},
+		{SampleLen: sampleLen, Language: "en", WithoutTimestamps: true, PromptText: "a prompt"},
+	} {
+		name := fmt.Sprintf("Decode %+v", opt)
+		resH, err := host.Decode(ctx, mel, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resD []DecodingResult
+		tr := transfers(dev, func() {
+			if resD, err = dm.Decode(ctx, mel, opt); err != nil {
+				t.Fatal(err)
+			}
+		})
+		sameValue(t, name, resH, resD)
+		// per step one logits row per sequence, and the no-speech and
+		// language logits at the start
+		group := max(opt.BeamSize, opt.BestOf, 1)
+		checkSteps(t, name, tr, 1, melBytes, sampleLen+2, int64(group)*rowBytes)
+	}
+
+	// long-form transcription with word timestamps (jfk.flac followed
+	// by silence, as TestLongForm)
+	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm = append(pcm, make([]float32, 50*audio.SampleRate)...)
+	for _, words := range []bool{false, true} {
+		opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 48, WordTimestamps: words}
+		resH, err := host.Transcribe(ctx, pcm, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resD *Result
+		tr := transfers(dev, func() {
+			if resD, err = dm.Transcribe(ctx, pcm, opt); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Logf("long-form (word timestamps %v): %d segments; %d uploads (%d bytes), %d downloads (%d bytes)",
+			words, len(resD.Segments), tr.Uploads, tr.UploadBytes, tr.Downloads, tr.DownloadBytes)
+		if len(resH.Segments) == 0 {
+			t.Fatal("no segments")
+		}
+		sameValue(t, fmt.Sprintf("Transcribe (word timestamps %v)", words), resH, resD)
+	}
+}
+
+func TestDevice_whisper_openai(t *testing.T) {
+	dir := testdata.Fixture(t, "whisper-openai")
+	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases openaiCases
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exp.Close() })
+	melPadded, err := exp.Tensor("mel_padded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// the Hub checkpoint and OpenAI's .pt (LoadOpenAI), each on both
+	hubH := loadOnHost(t, filepath.Join(dir, "model"))
+	hubD, hubDev := loadOnDevice(t, filepath.Join(dir, "model"))
+	oaiH := loadOnHost(t, filepath.Join(dir, "model", "openai.pt"))
+	oaiD, oaiDev := loadOnDevice(t, filepath.Join(dir, "model", "openai.pt"))
+	cfg := hubH.Config
+	w, err := audio.MelWindow(melPadded, 0, cfg.NumFrames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	melBytes := int64(4 * w.Len())
+	for _, c := range []struct {
+		name string
+		h, d *Model
+		dev  *tensor.Device
+	}{{"hub", hubH, hubD, hubDev}, {"openai.pt", oaiH, oaiD, oaiDev}} {
+		encH, err := c.h.Encode(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var encD *tensor.Tensor
+		tr := transfers(c.dev, func() {
+			if encD, err = c.d.Encode(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		})
+		checkSteps(t, c.name+" Encode", tr, 1, melBytes, 0, 0)
+		sameBits(t, c.name+" encoder output", encH, encD)
+		tensor.Release(encH)
+		tensor.Release(encD)
+	}
+
+	probsH, err := hubH.DetectLanguage(ctx, melPadded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probsD []LanguageProb
+	tr := transfers(hubDev, func() {
+		if probsD, err = hubD.DetectLanguage(ctx, melPadded); err != nil {
+			t.Fatal(err)
+		}
+	})
+	checkSteps(t, "DetectLanguage", tr, 1, melBytes, 1, int64(4*cfg.VocabSize))
+	sameValue(t, "DetectLanguage", probsH, probsD)
+
+	// Cross-attention keys and values packed F16 (AttentionPacked, also
+	// for the word-timing weights) and int8 weights (the tied embedding
+	// read from the table kept beside them), on a float32 checkpoint.
+	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{
+		{"f16 keys and values", []Option{WithKVType(tensor.WeightF16)}},
+		{"int8 weights", []Option{WithWeightType(tensor.WeightQ8)}},
+	} {
+		path := filepath.Join(dir, "model")
+		h, err := Load(path, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Load(path, append(c.opts, WithDevice(tensor.NewCheckingDevice()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 48, WordTimestamps: true}
+		resH, err := h.Transcribe(ctx, pcm, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resD, err := d.Transcribe(ctx, pcm, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameValue(t, c.name, resH, resD)
+		h.Close()
+		d.Close()
+	}
+
+	names := make([]string, 0, len(cases.Runs))
+	for n := range cases.Runs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		run := cases.Runs[name]
+		t.Run(name, func(t *testing.T) {
+			kw := map[string]any{}
+			for k, v := range cases.CommonOptions {
+				kw[k] = v
+			}
+			for k, v := range run.Options {
+				kw[k] = v
+			}
+			opt, err := optionsFromOpenAI(kw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resH, err := oaiH.TranscribeMel(ctx, melPadded, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resD *Result
+			tr := transfers(oaiDev, func() {
+				if resD, err = oaiD.TranscribeMel(ctx, melPadded, opt); err != nil {
+					t.Fatal(err)
+				}
+			})
+			t.Logf("%d segments; %d uploads (%d bytes), %d downloads (%d bytes)", len(resD.Segments), tr.Uploads, tr.UploadBytes, tr.Downloads, tr.DownloadBytes)
+			sameValue(t, name, resH, resD)
+		})
+	}
+}
