@@ -162,6 +162,7 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 		// Tied: the head's weight is the token embedding table, looked up
 		// with head.Gather.
 		m.head = nn.NewLinear(tw.Sub("wte"), d, cfg.VocabSize, false)
+		m.head.Lookup = nn.LookupTied
 	}
 	m.wpe = tw.Upload("wpe.weight", cfg.NPositions, d)
 	m.lnF = nn.NewLayerNorm(tw.Sub("ln_f"), d, eps)

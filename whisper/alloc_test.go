@@ -61,7 +61,10 @@ func TestSteadyStateAllocations(t *testing.T) {
 	for range 12 {
 		step()
 	}
-	if n, large := allocs.Measure(15, step); large != 0 {
-		t.Errorf("decoding allocates %v times per token, %v of them larger than a tensor header, want none", n, large)
+	// As for encoding, sync.Pool's bookkeeping may add a rare allocation
+	// (less than one per token, which AllocsPerRun's truncated mean let
+	// pass before headers were counted).
+	if n, large := allocs.Measure(15, step); large >= 1 {
+		t.Errorf("decoding allocates %v times per token, %v of them larger than a tensor header, want less than one", n, large)
 	}
 }

@@ -379,6 +379,7 @@ func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 	// The token embedding is also the output projection: one Linear holds
 	// it (16-bit when the checkpoint is) and serves lookups with Gather.
 	m.proj = nn.NewLinear(dec.Sub("embed_tokens"), d, cfg.VocabSize, false)
+	m.proj.Lookup = nn.LookupTied
 	m.decPos = dec.Upload("embed_positions.weight", cfg.MaxTargetPositions, d)
 	for i := 0; i < cfg.DecoderLayers; i++ {
 		l := dec.Subf("layers.%d", i)
