@@ -116,6 +116,34 @@ func (a *allocator) release(p uintptr) {
 	a.cached += size
 }
 
+// freeNow returns the block at p to the driver at once instead of to the
+// cache (the memory of a packed weight, which is large, of its own size,
+// and freed when a model closes), after the work queued before that may
+// still read it. Addresses not handed out, and frees after close, are
+// ignored.
+func (a *allocator) freeNow(p uintptr) error {
+	a.mu.Lock()
+	_, ok := a.live[p]
+	closed := a.closed
+	a.mu.Unlock()
+	if !ok || closed {
+		return nil
+	}
+	err := a.c.sync()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	size, ok := a.live[p]
+	if !ok || a.closed {
+		return err
+	}
+	delete(a.live, p)
+	a.inUse -= size
+	if e := a.c.memFree(p); err == nil {
+		err = e
+	}
+	return err
+}
+
 // trim frees every cached block, after the work that may still use them.
 func (a *allocator) trim() error {
 	if err := a.c.sync(); err != nil {

@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/goformer/goformer/tensor"
 )
@@ -161,11 +162,23 @@ func (b *backend) Attention(q, k, v *tensor.Tensor, opt tensor.AttentionOptions)
 }
 
 // kvStore is the device memory of packed keys and values: both [B, H,
-// Tk, Dh] of one element type. Reordered copies share it; its blocks
-// return to the allocator when no PackedKV refers to it any more.
+// Tk, Dh] of one element type. Reordered copies share it: it counts the
+// kvData referring to it and returns its blocks to the allocator when
+// the last of them is freed (FreeKV, or its cleanup when garbage
+// collected without one).
 type kvStore struct {
 	k, v uintptr
 	t    tensor.WeightType
+	refs atomic.Int64
+	mem  *allocator
+}
+
+// unref drops one reference, releasing the blocks with the last.
+func (st *kvStore) unref() {
+	if st.refs.Add(-1) == 0 {
+		st.mem.release(st.k)
+		st.mem.release(st.v)
+	}
 }
 
 // kvData is what a PackedKV keeps on the device: the store and the map
@@ -174,10 +187,57 @@ type kvData struct {
 	store   *kvStore
 	rows    []int
 	rowsDev uintptr
+	// freed is set by the first free (FreeKV or the cleanup), which
+	// alone drops the references; cleanup is stopped by FreeKV.
+	freed   atomic.Bool
+	cleanup runtime.Cleanup
+}
+
+// kvRefs is what freeing a kvData releases.
+type kvRefs struct {
+	store   *kvStore
+	rowsDev uintptr
+}
+
+func (r kvRefs) release() {
+	if r.rowsDev != 0 {
+		r.store.mem.release(r.rowsDev)
+	}
+	r.store.unref()
+}
+
+// newKV returns packed keys and values of store (rows, rowsDev: the row
+// map) holding a reference to it.
+func (b *backend) newKV(store *kvStore, rows []int, rowsDev uintptr, bs, tk, heads, dh int) *tensor.PackedKV {
+	store.refs.Add(1)
+	data := &kvData{store: store, rows: rows, rowsDev: rowsDev}
+	data.cleanup = runtime.AddCleanup(data, kvRefs.release, kvRefs{store, rowsDev})
+	return tensor.NewDevicePackedKV(b.d, bs, tk, heads, dh, store.t, data)
+}
+
+// FreeKV releases packed keys and values now (tensor.PackedKV.Free): the
+// store's memory returns to the allocator when no reordered copy refers
+// to it any more. Freeing twice does nothing.
+func (b *backend) FreeKV(kv *tensor.PackedKV) {
+	if kv == nil || kv.Device() != b.d {
+		return
+	}
+	data, ok := kv.DeviceData().(*kvData)
+	if !ok || data == nil || !data.freed.CompareAndSwap(false, true) {
+		return
+	}
+	data.cleanup.Stop()
+	kvRefs{data.store, data.rowsDev}.release()
 }
 
 func (b *backend) kvOf(kv *tensor.PackedKV) (*kvData, error) {
+	if kv == nil {
+		return nil, fmt.Errorf("%w: nil packed keys and values", tensor.ErrShape)
+	}
 	data, ok := kv.DeviceData().(*kvData)
+	if kv.Device() == b.d && (!ok || data.freed.Load()) {
+		return nil, fmt.Errorf("%w: packed keys and values used after Free on %s", tensor.ErrDevice, b.d.Name())
+	}
 	if kv.Device() != b.d || !ok {
 		return nil, fmt.Errorf("%w: packed keys and values on %s given to an operation on %s", tensor.ErrDevice, kv.Device().Name(), b.d.Name())
 	}
@@ -210,7 +270,7 @@ func (b *backend) PackKV(k, v *tensor.Tensor, heads int, t tensor.WeightType) (*
 		return nil, err
 	}
 	n := bs * tk * d
-	st := &kvStore{t: t}
+	st := &kvStore{t: t, mem: b.mem}
 	for i, src := range []*tensor.Tensor{k, v} {
 		sc, tmp, err := b.contiguous(src)
 		if err != nil {
@@ -242,9 +302,7 @@ func (b *backend) PackKV(k, v *tensor.Tensor, heads int, t tensor.WeightType) (*
 			st.v = addr
 		}
 	}
-	mem := b.mem
-	runtime.AddCleanup(st, func(a [2]uintptr) { mem.release(a[0]); mem.release(a[1]) }, [2]uintptr{st.k, st.v})
-	return tensor.NewDevicePackedKV(b.d, bs, tk, heads, dh, t, &kvData{store: st}), nil
+	return b.newKV(st, nil, 0, bs, tk, heads, dh), nil
 }
 
 func (b *backend) freeStore(st *kvStore) {
@@ -274,15 +332,13 @@ func (b *backend) ReorderKV(kv *tensor.PackedKV, idx []int) (*tensor.PackedKV, e
 		}
 		rows[i] = j
 	}
-	nd := &kvData{store: data.store, rows: rows}
+	var rowsDev uintptr
 	if len(rows) > 0 {
-		if nd.rowsDev, err = b.uploadInt32(rows, true); err != nil {
+		if rowsDev, err = b.uploadInt32(rows, false); err != nil {
 			return nil, err
 		}
-		mem := b.mem
-		runtime.AddCleanup(nd, func(a uintptr) { mem.release(a) }, nd.rowsDev)
 	}
-	return tensor.NewDevicePackedKV(b.d, len(idx), kv.Len(), kv.Heads(), kv.HeadDim(), kv.Type(), nd), nil
+	return b.newKV(data.store, rows, rowsDev, len(idx), kv.Len(), kv.Heads(), kv.HeadDim()), nil
 }
 
 func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt tensor.AttentionOptions) (*tensor.Tensor, error) {

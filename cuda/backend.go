@@ -15,12 +15,6 @@ import (
 // the compiled kernels, a cuBLAS handle and a caching allocator. All work
 // goes to the context's default stream, in order.
 type backend struct {
-	// ModelOps holds the family operations of tensor.ModelOps this
-	// backend does not implement yet (none exist today): left nil, so
-	// that the build does not break when the interface grows; calling
-	// such an operation panics. TestModelOpsImplemented lists them.
-	tensor.ModelOps
-
 	d       *tensor.Device
 	ordinal int
 	info    deviceInfo
@@ -36,6 +30,11 @@ type backend struct {
 	closed  atomic.Bool
 	closeMu sync.Mutex
 }
+
+// backend implements every operation of tensor.Backend, the family
+// operations of tensor.ModelOps included: an operation added to the seam
+// needs its kernel here before the build with -tags cuda compiles.
+var _ tensor.Backend = (*backend)(nil)
 
 // modules caches the compiled kernels by compute capability, so that a
 // second device of the same kind loads them without compiling.

@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
@@ -332,15 +333,37 @@ type packedWeight struct {
 	addr uintptr
 	t    tensor.WeightType
 	n, k int
+	// freed is set by the first free (FreePacked, or the cleanup run
+	// when the weight is garbage collected without one), which alone
+	// returns the memory; cleanup is that cleanup, stopped by FreePacked.
+	freed   atomic.Bool
+	cleanup runtime.Cleanup
 }
 
-// newPacked wraps a block holding a packed weight; the block returns to
-// the allocator when the weight is garbage collected (or at Close).
+// newPacked wraps a block holding a packed weight: FreePacked
+// (tensor.PackedB.Free, which a model's Close calls) returns it to the
+// driver; a weight garbage collected without that is freed by a cleanup
+// (and everything is freed by Close of the device).
 func (b *backend) newPacked(addr uintptr, t tensor.WeightType, n, k int) *tensor.PackedB {
 	pw := &packedWeight{addr: addr, t: t, n: n, k: k}
 	mem := b.mem
-	runtime.AddCleanup(pw, func(a uintptr) { mem.release(a) }, addr)
+	pw.cleanup = runtime.AddCleanup(pw, func(a uintptr) { mem.freeNow(a) }, addr)
 	return tensor.NewDevicePacked(b.d, n, k, t, pw)
+}
+
+// FreePacked returns a packed weight's device memory to the driver now.
+// Freeing twice (or a weight of another device) does nothing; the
+// garbage collector's cleanup of a freed weight does not run.
+func (b *backend) FreePacked(w *tensor.PackedB) {
+	if w == nil || w.Device() != b.d {
+		return
+	}
+	pw, ok := w.DeviceData().(*packedWeight)
+	if !ok || pw == nil || !pw.freed.CompareAndSwap(false, true) {
+		return
+	}
+	pw.cleanup.Stop()
+	b.mem.freeNow(pw.addr)
 }
 
 // packedOf returns the device form of a packed weight of this device.
@@ -349,6 +372,9 @@ func (b *backend) packedOf(w *tensor.PackedB) (*packedWeight, error) {
 		return nil, fmt.Errorf("%w: nil packed weight", tensor.ErrShape)
 	}
 	pw, ok := w.DeviceData().(*packedWeight)
+	if w.Device() == b.d && (!ok || pw.freed.Load()) {
+		return nil, fmt.Errorf("%w: a packed weight used after Free on %s", tensor.ErrDevice, b.d.Name())
+	}
 	if w.Device() != b.d || !ok {
 		return nil, fmt.Errorf("%w: packed weight on %s given to an operation on %s", tensor.ErrDevice, w.Device().Name(), b.d.Name())
 	}

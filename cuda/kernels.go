@@ -406,6 +406,129 @@ __global__ void pack_heads_half(unsigned short *out, const float *in, long long 
 	}
 }
 
+// The operations of the model families (tensor.ModelOps). Where the host
+// kernel rounds every step, the intrinsics __fadd_rn etc. keep the
+// compiler from fusing a product and a sum into one FMA, so that the
+// device rounds as the host does.
+
+// UpsampleBicubic (tensor.UpsampleBicubic): out[y, xo, k] of a
+// channels-last grid [gh, gw, c]; hidx/hw hold the 4 row taps of every
+// output row, widx/ww the 4 column taps of every output column (computed
+// on the host as the tensor package does). Per source row, the column
+// taps are summed first (float32), then weighted by the row tap.
+__global__ void upsample_bicubic(float *out, const float *grid, int gw, int c, int outh, int outw,
+                                 const int *hidx, const float *hw, const int *widx, const float *ww) {
+	GRID_LOOP(i, (long long)outh * outw * c) {
+		int k = (int)(i % c);
+		long long q = i / c;
+		int xo = (int)(q % outw);
+		int y = (int)(q / outw);
+		float acc = 0.0f;
+		for (int j = 0; j < 4; j++) {
+			const float *row = grid + (long long)hidx[4 * y + j] * gw * c + k;
+			float tmp = 0.0f;
+			for (int t = 0; t < 4; t++) {
+				float p = __fmul_rn(row[(long long)widx[4 * xo + t] * c], ww[4 * xo + t]);
+				tmp = t == 0 ? p : __fadd_rn(tmp, p);
+			}
+			float p = __fmul_rn(tmp, hw[4 * y + j]);
+			acc = j == 0 ? p : __fadd_rn(acc, p);
+		}
+		out[i] = acc;
+	}
+}
+
+// GroupNormChannels (tensor.GroupNormChannels): each channel (row of t
+// values) of a contiguous [c, t] normalised over time in place, mean and
+// biased variance in double; one block per channel.
+__global__ void groupnorm_channels(float *x, long long c, long long t, const float *w, const float *b, float eps) {
+	__shared__ double sh[32];
+	for (long long ch = blockIdx.x; ch < c; ch += gridDim.x) {
+		float *row = x + ch * t;
+		double s = 0.0;
+		for (long long i = threadIdx.x; i < t; i += blockDim.x) s = __dadd_rn(s, (double)row[i]);
+		double mean = block_sum_d(s, sh) / (double)t;
+		double v = 0.0;
+		for (long long i = threadIdx.x; i < t; i += blockDim.x) {
+			double d = __dsub_rn((double)row[i], mean);
+			v = __dadd_rn(v, __dmul_rn(d, d));
+		}
+		double sq = block_sum_d(v, sh);
+		double inv = 1.0 / sqrt(__dadd_rn(sq / (double)t, (double)eps));
+		double a = __dmul_rn((double)w[ch], inv);
+		double sft = __dsub_rn((double)b[ch], __dmul_rn(mean, a));
+		for (long long i = threadIdx.x; i < t; i += blockDim.x) row[i] = (float)__dadd_rn(__dmul_rn((double)row[i], a), sft);
+		__syncthreads();
+	}
+}
+
+// LayerNormChannels (tensor.LayerNormChannels): each frame (column) of a
+// contiguous [c, t] normalised over its c channels in place; one thread
+// per frame, summing the channels in order as the host does (so the
+// results are the host's bit for bit).
+__global__ void layernorm_channels(float *x, int c, long long t, const float *w, const float *b, float eps) {
+	GRID_LOOP(i, t) {
+		float *col = x + i;
+		double mean = 0.0;
+		for (int ch = 0; ch < c; ch++) mean = __dadd_rn(mean, (double)col[ch * t]);
+		mean = mean / (double)c;
+		double sq = 0.0;
+		for (int ch = 0; ch < c; ch++) {
+			double d = __dsub_rn((double)col[ch * t], mean);
+			sq = __dadd_rn(sq, __dmul_rn(d, d));
+		}
+		double inv = 1.0 / sqrt(__dadd_rn(sq / (double)c, (double)eps));
+		for (int ch = 0; ch < c; ch++) {
+			double v = __dmul_rn(__dmul_rn(__dsub_rn((double)col[ch * t], mean), inv), (double)w[ch]);
+			col[ch * t] = (float)__dadd_rn(v, (double)b[ch]);
+		}
+	}
+}
+
+// RMSNorm (tensor.RMSNorm): out = w · (x · inv) per row of d values, inv
+// = 1/√(mean(x²) + eps) with the mean of squares in double, rounded to
+// float; one block per row.
+__global__ void rmsnorm_rows(float *out, const float *in, long long rows, int d, const float *w, double eps) {
+	__shared__ double sh[32];
+	for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+		const float *x = in + r * d;
+		float *y = out + r * d;
+		double s = 0.0;
+		for (int j = threadIdx.x; j < d; j += blockDim.x) {
+			double v = (double)x[j];
+			s = __dadd_rn(s, __dmul_rn(v, v));
+		}
+		s = block_sum_d(s, sh);
+		float inv = (float)(1.0 / sqrt(__dadd_rn(s / (double)d, eps)));
+		for (int j = threadIdx.x; j < d; j += blockDim.x) y[j] = __fmul_rn(w[j], __fmul_rn(x[j], inv));
+		__syncthreads();
+	}
+}
+
+// Rope (tensor.Rope): rotates the heads of rows of heads·2·half values in
+// place, row r at position pos[r]: the angle (pos/scale)·inv_freq[f] in
+// float, its cosine and sine in double rounded to float, pairs (f, f+half)
+// of every head. One thread per (row, frequency), looping over the heads.
+__global__ void rope(float *x, long long rows, int heads, int half, const float *inv_freq, const long long *pos,
+                     float scale, int scaled) {
+	long long width = (long long)heads * 2 * half;
+	GRID_LOOP(i, rows * half) {
+		int f = (int)(i % half);
+		long long r = i / half;
+		float p = (float)pos[r];
+		if (scaled) p = __fdiv_rn(p, scale);
+		double a = (double)__fmul_rn(inv_freq[f], p);
+		float cs = (float)cos(a), sn = (float)sin(a);
+		float *row = x + r * width;
+		for (int h = 0; h < heads; h++) {
+			float *hd = row + (long long)h * 2 * half;
+			float x1 = hd[f], x2 = hd[f + half];
+			hd[f] = __fsub_rn(__fmul_rn(x1, cs), __fmul_rn(x2, sn));
+			hd[f + half] = __fadd_rn(__fmul_rn(x2, cs), __fmul_rn(x1, sn));
+		}
+	}
+}
+
 } // extern "C"
 
 // Attention: one warp per (batch, head, query row), online softmax over
@@ -541,6 +664,11 @@ const (
 	kAttentionF32
 	kAttentionF16
 	kAttentionBF16
+	kUpsampleBicubic
+	kGroupNormChannels
+	kLayerNormChannels
+	kRMSNormRows
+	kRope
 	numKernels
 )
 
@@ -553,4 +681,6 @@ var kernelNames = [numKernels]string{
 	kWidenHalf: "widen_half", kGemvHalf: "gemv_half", kIm2col1d: "im2col1d", kPatchify: "patchify",
 	kPackHeadsF32: "pack_heads_f32", kPackHeadsHalf: "pack_heads_half",
 	kAttentionF32: "attention_f32", kAttentionF16: "attention_f16", kAttentionBF16: "attention_bf16",
+	kUpsampleBicubic: "upsample_bicubic", kGroupNormChannels: "groupnorm_channels",
+	kLayerNormChannels: "layernorm_channels", kRMSNormRows: "rmsnorm_rows", kRope: "rope",
 }

@@ -64,6 +64,12 @@ func (p *params) f32(v float32) *params {
 	return p
 }
 
+// f64 adds a double.
+func (p *params) f64(v float64) *params {
+	binary.LittleEndian.PutUint64(p.slot(8, 8), math.Float64bits(v))
+	return p
+}
+
 // dims adds a struct Dims.
 func (p *params) dims(d *dims) *params {
 	b := p.slot(8*maxRank, 8)

@@ -156,6 +156,7 @@ const Kernel kernels[] = {
 	K(bias_channels), K(softmax_rows), K(layernorm_rows), K(argmax_rows), K(gather_rows),
 	K(gather_half_rows), K(narrow_half), K(widen_half), K(gemv_half), K(im2col1d), K(patchify),
 	K(pack_heads_f32), K(pack_heads_half), K(attention_f32), K(attention_f16), K(attention_bf16),
+	K(upsample_bicubic), K(groupnorm_channels), K(layernorm_channels), K(rmsnorm_rows), K(rope),
 };
 
 // Device memory: host blocks with guard bytes on both sides; fresh

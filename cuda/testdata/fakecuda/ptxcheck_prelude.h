@@ -16,7 +16,16 @@ __device__ inline float __int_as_float(int i) { return __builtin_bit_cast(float,
 __device__ inline float __uint_as_float(unsigned i) { return __builtin_bit_cast(float, i); }
 __device__ inline unsigned __float_as_uint(float f) { return __builtin_bit_cast(unsigned, f); }
 __device__ inline int min(int a, int b) { return a < b ? a : b; }
+// The rounded operations as NVRTC emits them: PTX add/mul with an explicit
+// rounding modifier, which ptxas never contracts into an FMA.
+__device__ inline float __fadd_rn(float a, float b) { float r; asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+__device__ inline float __fsub_rn(float a, float b) { float r; asm("sub.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+__device__ inline float __fmul_rn(float a, float b) { float r; asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+__device__ inline float __fdiv_rn(float a, float b) { float r; asm("div.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+__device__ inline double __dadd_rn(double a, double b) { double r; asm("add.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b)); return r; }
+__device__ inline double __dsub_rn(double a, double b) { double r; asm("sub.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b)); return r; }
+__device__ inline double __dmul_rn(double a, double b) { double r; asm("mul.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b)); return r; }
 extern "C" {
 __device__ double erf(double); __device__ double tanh(double); __device__ double exp(double); __device__ double sqrt(double);
-__device__ double log(double); __device__ float expf(float); __device__ float fmaxf(float, float);
+__device__ double log(double); __device__ double cos(double); __device__ double sin(double); __device__ float expf(float); __device__ float fmaxf(float, float);
 }
