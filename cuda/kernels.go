@@ -153,8 +153,10 @@ __global__ void binary(int op, float *out, const float *a, Dims a_st, const floa
 	}
 }
 
-__global__ void add_inplace(float *a, const float *b, long long n) {
-	GRID_LOOP(i, n) { a[i] += b[i]; }
+// a[i] += b[i mod nb]: b's shape is a trailing part of a's (broadcast
+// over the leading dimensions), or b has a's length.
+__global__ void add_inplace(float *a, const float *b, long long n, long long nb) {
+	GRID_LOOP(i, n) { a[i] += b[nb == n ? i : i % nb]; }
 }
 
 __global__ void scale(float *out, const float *in, float s, long long n) {

@@ -195,10 +195,12 @@ func (b *backend) AddInPlace(x, y *tensor.Tensor) error {
 	if err := b.own(x, y); err != nil {
 		return err
 	}
-	if !x.IsContiguous() || x.Len() != y.Len() {
+	// The tensor package has checked the shapes: y has x's length, or
+	// its shape is a trailing part of x's (added to every leading index).
+	n, ny := x.Len(), y.Len()
+	if !x.IsContiguous() || ny == 0 || n%ny != 0 {
 		return fmt.Errorf("%w: in-place add %v += %v", tensor.ErrShape, x.Shape(), y.Shape())
 	}
-	n := x.Len()
 	if n == 0 {
 		return nil
 	}
@@ -208,7 +210,7 @@ func (b *backend) AddInPlace(x, y *tensor.Tensor) error {
 	}
 	defer releaseIf(yc, tmp)
 	var p params
-	p.ptr(x.DeviceAddr()).ptr(yc.DeviceAddr()).i64(n)
+	p.ptr(x.DeviceAddr()).ptr(yc.DeviceAddr()).i64(n).i64(ny)
 	return b.launch(kAddInPlace, gridFor(int64(n), 256), 256, &p)
 }
 

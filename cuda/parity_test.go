@@ -236,6 +236,19 @@ func TestParity_Elementwise(t *testing.T) {
 	noErr(t, tensor.AddInPlace(y, z.Transpose(0, 1)))
 	noErr(t, tensor.AddInPlace(dy, up(d, z).Transpose(0, 1)))
 	compare(t, "AddInPlace of a strided operand", y, dy, tolF32)
+	for _, c := range []struct{ a, b []int }{{[]int{3, 4, 5}, []int{4, 5}}, {[]int{3, 4, 5}, []int{1, 4, 5}}, {[]int{2, 50, 64}, []int{50, 64}}, {[]int{2, 3}, []int{1, 1, 3}}} {
+		a, b := randT(r, c.a...), randT(r, c.b...)
+		h, g := a.Clone(), up(d, a)
+		noErr(t, tensor.AddInPlace(h, b))
+		noErr(t, tensor.AddInPlace(g, up(d, b)))
+		compare(t, fmt.Sprintf("AddInPlace broadcast %v += %v", c.a, c.b), h, g, 0)
+	}
+	pe := randT(r, 4, 6)
+	h, g := randT(r, 2, 6, 4), (*tensor.Tensor)(nil)
+	g = up(d, h)
+	noErr(t, tensor.AddInPlace(h, pe.Transpose(0, 1)))
+	noErr(t, tensor.AddInPlace(g, up(d, pe).Transpose(0, 1)))
+	compare(t, "AddInPlace broadcast of a strided operand", h, g, 0)
 	compare(t, "Scale", tensor.Scale(x, -2.5), tensor.Scale(dx, -2.5), tolF32)
 	compare(t, "Scale of a transpose", tensor.Scale(x.Transpose(0, 1), 3), tensor.Scale(dx.Transpose(0, 1), 3), tolF32)
 }
