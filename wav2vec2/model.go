@@ -253,7 +253,16 @@ func (n *Network) Hidden(ctx context.Context, inputValues []float32) (*tensor.Te
 	if err != nil {
 		return nil, err
 	}
-	return h.MustReshape(h.Dim(1), h.Dim(2)), nil
+	v := h.MustReshape(h.Dim(1), h.Dim(2))
+	if n.dev == nil {
+		return v, nil // a view of h, which the garbage collector frees
+	}
+	// On a device, storage is freed by Release only, which a view cannot
+	// do for h: return a tensor that owns its storage.
+	c := v.Clone()
+	tensor.Release(v)
+	tensor.Release(h)
+	return c, nil
 }
 
 // encode runs the encoder on rows of normalised samples, all of one length,
@@ -352,9 +361,14 @@ func (n *Network) Logits(ctx context.Context, inputValues []float32) (*tensor.Te
 	if n.head == nil {
 		return nil, fmt.Errorf("wav2vec2: %w: the checkpoint has no CTC head (lm_head)", checkpoint.ErrMissingWeights)
 	}
-	h, err := n.Hidden(ctx, inputValues)
+	h, err := n.encode(ctx, [][]float32{inputValues}, nil)
 	if err != nil {
 		return nil, err
 	}
-	return n.head.Forward(h), nil
+	v := h.MustReshape(h.Dim(1), h.Dim(2))
+	logits := n.head.Forward(v)
+	// Release h (on a device its storage is freed by Release only).
+	tensor.Release(v)
+	tensor.Release(h)
+	return logits, nil
 }
