@@ -99,7 +99,9 @@ func (s *State) Prefill(ctx context.Context, embeds *tensor.Tensor, pad []int) (
 	if err != nil {
 		return nil, err
 	}
-	return s.m.logits(last), nil
+	out := s.m.logits(last)
+	tensor.Release(last) // on a device, freed by Release only
+	return out, nil
 }
 
 // Logits is Prefill returning the logits of every position fed,
