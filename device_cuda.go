@@ -1,12 +1,11 @@
 package goformer
 
 import (
-	"fmt"
-
+	"github.com/goformer/goformer/cuda"
 	"github.com/goformer/goformer/tensor"
 )
 
-// openCUDA opens GPU n; replaced when the cuda package lands.
-func openCUDA(n int) (*tensor.Device, error) {
-	return nil, fmt.Errorf("%w: cuda:%d: this build has no CUDA backend (build with -tags cuda)", tensor.ErrDevice, n)
-}
+// openCUDA opens GPU n with the cuda package: a device in a build with
+// -tags cuda where the driver, cuBLAS and NVRTC load; otherwise an error
+// wrapping cuda.ErrNotAvailable (and tensor.ErrDevice) that says why.
+func openCUDA(n int) (*tensor.Device, error) { return cuda.Open(n) }
