@@ -2,30 +2,12 @@ package vit
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
-
-// fuzzSeedFiles adds the named files under the shared test data as seeds,
-// skipping those that are absent or larger than max bytes (fuzz targets
-// must run without the shared data: they then start from fewer seeds).
-func fuzzSeedFiles(f *testing.F, max int, elems ...[]string) {
-	root, ok := testdata.Root()
-	if !ok {
-		return
-	}
-	for _, e := range elems {
-		b, err := os.ReadFile(filepath.Join(append([]string{root}, e...)...))
-		if err == nil && len(b) <= max {
-			f.Add(b)
-		}
-	}
-}
 
 // fuzzFixtures are the fixtures whose model directories hold ViT-style
 // vision configs.
@@ -48,9 +30,9 @@ func vitParams(c Config) float64 {
 // that building a (small) model from it with no weights fails cleanly with
 // checkpoint.ErrMissingWeights (or nn.ErrConfig for a classifier without labels).
 func FuzzParseConfig(f *testing.F) {
-	fuzzSeedFiles(f, 1<<20, []string{"configs", "vit-base-patch16-224", "config.json"})
+	testdata.FuzzSeedFiles(f, 1<<20, []string{"configs", "vit-base-patch16-224", "config.json"})
 	for _, fx := range fuzzFixtures {
-		fuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "config.json"})
+		testdata.FuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "config.json"})
 	}
 	f.Add([]byte(`{"model_type":"vit","architectures":["ViTForImageClassification"],"hidden_size":8,` +
 		`"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16,"image_size":16,"patch_size":8,` +

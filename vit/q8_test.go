@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -24,11 +25,11 @@ func TestQ8_vit(t *testing.T) {
 	if m.Classifier.Type != tensor.WeightQ8 || m.Encoder.Layers[0].MLP.FC1.Type != tensor.WeightQ8 {
 		t.Fatalf("classifier packed as %v, fc1 as %v; want Q8", m.Classifier.Type, m.Encoder.Layers[0].MLP.FC1.Type)
 	}
-	out, err := m.Forward(context.Background(), readExpected(t, "vit", "pixel_values"), Options{})
+	out, err := m.Forward(context.Background(), expected.Tensor(t, "vit", "pixel_values"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := readExpected(t, "vit", "logits")
+	want := expected.Tensor(t, "vit", "logits")
 	a := testdata.CompareLogits(out.Logits.Contiguous().Data(), want.Contiguous().Data(), want.Dim(-1))
 	t.Logf("Q8 (%s kernels): logits %v", tensor.Q8Kernel(), a)
 	if a.Rel > testdata.Q8Rel || a.Rel == 0 || a.Top1 < testdata.Q8Top1 {

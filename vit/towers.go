@@ -31,7 +31,6 @@ func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	act, _ := tensor.Activation(cfg.HiddenAct)
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
 	emb := w.Sub("embeddings")
 	e := &Encoder{
@@ -45,23 +44,9 @@ func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	for i := 0; i < cfg.NumLayers; i++ {
 		l := w.Subf("encoder.layers.%d", i)
 		a := l.Sub("self_attn")
-		e.Layers = append(e.Layers, &nn.EncoderBlock{
-			PreNorm: true,
-			Attn: (&nn.Attention{
-				Q:     nn.NewLinear(a.Sub("q_proj"), d, d, true),
-				K:     nn.NewLinear(a.Sub("k_proj"), d, d, true),
-				V:     nn.NewLinear(a.Sub("v_proj"), d, d, true),
-				O:     nn.NewLinear(a.Sub("out_proj"), d, d, true),
-				Heads: cfg.NumHeads,
-			}).FuseQKV(),
-			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
-			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("mlp.fc1"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(l.Sub("mlp.fc2"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
-		})
+		e.Layers = append(e.Layers, cfg.block(
+			cfg.attention(a.Sub("q_proj"), a.Sub("k_proj"), a.Sub("v_proj"), a.Sub("out_proj"), true),
+			l.Sub("layer_norm1"), l.Sub("layer_norm2"), l.Sub("mlp.fc1"), l.Sub("mlp.fc2")))
 	}
 	return e, nil
 }
@@ -101,7 +86,6 @@ func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, err
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	act, _ := tensor.Activation(cfg.HiddenAct)
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
 	n := cfg.NumPatches() + 1
 	emb := w.Sub("embeddings")
@@ -118,21 +102,12 @@ func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, err
 		if cfg.QKVBias {
 			qkv.B = qkvBias(l.Sub("self_attn"), d)
 		}
-		e.Layers = append(e.Layers, &nn.EncoderBlock{
-			PreNorm: true,
-			Attn: (&nn.Attention{
-				Q: qkv.Rows(0, d), K: qkv.Rows(d, 2*d), V: qkv.Rows(2*d, 3*d),
-				O:     nn.NewLinear(l.Sub("self_attn.projection"), d, d, true),
-				Heads: cfg.NumHeads,
-			}).FuseQKV(),
-			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
-			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("mlp.fc1"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(l.Sub("mlp.fc2"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
-		})
+		attn := &nn.Attention{
+			Q: qkv.Rows(0, d), K: qkv.Rows(d, 2*d), V: qkv.Rows(2*d, 3*d),
+			O:     nn.NewLinear(l.Sub("self_attn.projection"), d, d, true),
+			Heads: cfg.NumHeads,
+		}
+		e.Layers = append(e.Layers, cfg.block(attn, l.Sub("layer_norm1"), l.Sub("layer_norm2"), l.Sub("mlp.fc1"), l.Sub("mlp.fc2")))
 	}
 	return e, nil
 }
