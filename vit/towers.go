@@ -145,3 +145,38 @@ func (e *Encoder) Pooled(last *tensor.Tensor) (*tensor.Tensor, error) {
 	tensor.Release(cls)
 	return y, nil
 }
+
+// VisionConfig is the vision_config of the families built on a ViT tower
+// (transformers' CLIPVisionConfig, BlipVisionConfig and the like): the
+// fields their config.json files share, named after their keys in the
+// json tags. EncoderConfig turns it into the tower's EncoderConfig.
+type VisionConfig struct {
+	// HiddenSize is the transformer width.
+	HiddenSize int `json:"hidden_size"`
+	// IntermediateSize is the width of the MLP's hidden layer.
+	IntermediateSize int `json:"intermediate_size"`
+	// NumHiddenLayers is the number of transformer blocks.
+	NumHiddenLayers int `json:"num_hidden_layers"`
+	// NumAttentionHeads splits HiddenSize into heads.
+	NumAttentionHeads int `json:"num_attention_heads"`
+	// NumChannels is the number of image channels (3).
+	NumChannels int `json:"num_channels"`
+	// ImageSize is the side of the square input in pixels.
+	ImageSize int `json:"image_size"`
+	// PatchSize is the side of a patch in pixels.
+	PatchSize int `json:"patch_size"`
+	// HiddenAct is the MLP activation.
+	HiddenAct string `json:"hidden_act"`
+	// LayerNormEps is the layer norms' epsilon.
+	LayerNormEps float64 `json:"layer_norm_eps"`
+}
+
+// EncoderConfig returns the encoder configuration of c; the family's
+// constructor (NewCLIPEncoder, NewBLIPEncoder, …) sets the biases.
+func (c VisionConfig) EncoderConfig() EncoderConfig {
+	return EncoderConfig{
+		HiddenSize: c.HiddenSize, NumLayers: c.NumHiddenLayers, NumHeads: c.NumAttentionHeads,
+		IntermediateSize: c.IntermediateSize, HiddenAct: c.HiddenAct, LayerNormEps: c.LayerNormEps,
+		ImageSize: c.ImageSize, PatchSize: c.PatchSize, NumChannels: c.NumChannels,
+	}
+}
