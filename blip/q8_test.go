@@ -2,12 +2,10 @@ package blip
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -50,54 +48,28 @@ func q8IDs(t *testing.T, m *Model, embeds *tensor.Tensor, gc []genCase, gen func
 // conditional) and beam captions keep the fixture's ids.
 func TestQ8_blip_caption(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-caption")
-	var cases captionCases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases.raw)
+	cases := readCaptionCases(t, dir)
 	m := q8Model(t, dir)
-	exp := expected(t, dir)
+	exp := filepath.Join(dir, "expected.safetensors")
 	ctx := context.Background()
-	embeds, err := m.EncodeImages(ctx, expTensor(t, exp, "pixel_values"))
+	embeds, err := m.EncodeImages(ctx, expected.Read(t, exp, "pixel_values"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEmb := expTensor(t, exp, "vision_last_hidden_state")
+	wantEmb := expected.Read(t, exp, "vision_last_hidden_state")
 	ae := testdata.CompareLogits(embeds.Contiguous().Data(), wantEmb.Contiguous().Data(), wantEmb.Dim(-1))
-	wantTF := expTensor(t, exp, "teacher_forced_logits")
+	wantTF := expected.Read(t, exp, "teacher_forced_logits")
 	logits := teacherForced(t, m, embeds, cases.TeacherForcedIDs, wantTF.Dim(0))
 	al := testdata.CompareLogits(logits.Contiguous().Data(), wantTF.Contiguous().Data(), wantTF.Dim(-1))
 	t.Logf("Q8 (%s kernels): vision_last_hidden_state max|Δ|/max|x| = %.4f", tensor.Q8Kernel(), ae.Rel)
 	t.Logf("Q8: teacher-forced logits %v", al)
 
-	report := func(what string, gc []genCase, prompt []int, base Options) {
-		same := q8IDs(t, m, embeds, gc, func(emb *tensor.Tensor, _ []int, o Options) ([][]int, error) {
-			o.NumBeams = base.NumBeams
-			return m.GenerateIDs(ctx, emb, prompt, o)
+	for _, r := range cases.runs(t) {
+		same := q8IDs(t, m, embeds, r.cases, func(emb *tensor.Tensor, _ []int, o Options) ([][]int, error) {
+			o.NumBeams = r.beams
+			return m.GenerateIDs(ctx, emb, r.prompt, o)
 		})
-		t.Logf("Q8: %s: %d of %d sequences identical to the fixture's", what, same, len(gc))
-	}
-	report("unconditional", cases.Unconditional, nil, Options{})
-	if len(cases.Conditional) > 0 {
-		report("conditional", cases.Conditional, cases.Conditional[0].PromptIDs, Options{})
-	}
-	var keys []string
-	for k := range cases.raw {
-		if beamKey.MatchString(k) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		sub := beamKey.FindStringSubmatch(k)
-		beams, _ := strconv.Atoi(sub[2])
-		var gc []genCase
-		if err := json.Unmarshal(cases.raw[k], &gc); err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
-		var prompt []int
-		if sub[1] == "conditional" {
-			prompt = gc[0].PromptIDs
-		}
-		report(k, gc, prompt, Options{NumBeams: beams})
+		t.Logf("Q8: %s: %d of %d sequences identical to the fixture's", r.name, same, len(r.cases))
 	}
 	if ae.Rel > testdata.Q8Rel || al.Rel > testdata.Q8Rel || al.Rel == 0 || al.Top1 < testdata.Q8Top1 {
 		t.Errorf("Q8 accuracy out of budget: vision %.4f (≤ %g), logits %.4f (in (0, %g]), top-1 %.3f (≥ %g)", ae.Rel, testdata.Q8Rel, al.Rel, testdata.Q8Rel, al.Top1, testdata.Q8Top1)
@@ -112,11 +84,11 @@ func TestQ8_blip_vqa(t *testing.T) {
 	var cases struct {
 		QA []vqaCase `json:"qa"`
 	}
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
 	m, m32 := q8Model(t, dir), loadModel(t, dir)
-	exp := expected(t, dir)
+	exp := filepath.Join(dir, "expected.safetensors")
 	ctx := context.Background()
-	px := expTensor(t, exp, "pixel_values")
+	px := expected.Read(t, exp, "pixel_values")
 	embeds, err := m.EncodeImages(ctx, px)
 	if err != nil {
 		t.Fatal(err)
