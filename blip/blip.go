@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 
 	"github.com/goformer/goformer/task"
+	"github.com/goformer/goformer/vit"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
@@ -340,19 +341,7 @@ func (m *Model) PixelValues(images []image.Image) (*tensor.Tensor, error) {
 	if m.proc == nil {
 		return nil, fmt.Errorf("blip: no image processor: the model was not loaded from a directory with preprocessor_config.json")
 	}
-	if len(images) == 0 {
-		return nil, fmt.Errorf("%w: no images", ErrInput)
-	}
-	for i, img := range images {
-		if img == nil {
-			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
-		}
-	}
-	px, err := m.proc.PreprocessBatch(images)
-	if err != nil {
-		return nil, fmt.Errorf("blip: %w", err)
-	}
-	return px, nil
+	return vit.PixelValues(m.proc, images, ErrInput, "blip: ")
 }
 
 // EncodeImages runs the vision encoder on pixel values [B, C, H, W] and
