@@ -10,6 +10,7 @@ import (
 
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
 )
 
 // Features are the outputs of one tower for a batch, one row per input.
@@ -91,19 +92,7 @@ func (m *Model) Preprocess(imgs []image.Image) (*tensor.Tensor, error) {
 	if m.proc == nil {
 		return nil, fmt.Errorf("%w: the model has no image processor", ErrInput)
 	}
-	if len(imgs) == 0 {
-		return nil, fmt.Errorf("%w: no images", ErrInput)
-	}
-	for i, img := range imgs {
-		if img == nil {
-			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
-		}
-	}
-	pix, err := m.proc.PreprocessBatch(imgs)
-	if err != nil {
-		return nil, fmt.Errorf("clip: preprocess: %w", err)
-	}
-	return pix, nil
+	return vit.PixelValues(m.proc, imgs, ErrInput, "clip: preprocess: ")
 }
 
 // EmbedTexts returns the unit-norm embeddings of texts, one row per text.
