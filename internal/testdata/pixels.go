@@ -23,3 +23,19 @@ func SamePixels[T Tensor[T]](tb testing.TB, what string, imgs []image.Image, got
 		tb.Errorf("%s: pixel values %v differ from its processor's %v", what, g.Shape(), w.Shape())
 	}
 }
+
+// CheckPixelValues checks the pixel values preprocess makes of imgs, as
+// one batch, against want, a fixture's reference [N, C, H, W] for the same
+// images: max|Δ| ≤ tol. It returns them.
+func CheckPixelValues[T Tensor[T]](tb testing.TB, imgs []image.Image, preprocess func([]image.Image) (T, error), want T, tol float64) T {
+	tb.Helper()
+	if len(imgs) != want.Dim(0) {
+		tb.Fatalf("%d images, %d in pixel_values", len(imgs), want.Dim(0))
+	}
+	px, err := preprocess(imgs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	CheckClose(tb, "pixel_values", px, want, tol)
+	return px
+}
