@@ -108,16 +108,7 @@ func TestDevice_vit(t *testing.T) {
 	}
 
 	// The same weights from pytorch_model.bin.
-	mb, err := Load(binOnly(t, filepath.Join(dir, "model")), WithDevice(dev))
-	if err != nil {
-		t.Fatalf("pytorch_model.bin: %v", err)
-	}
-	defer mb.Close()
-	lb, err := mb.Logits(ctx, pixels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expected.SameOnDevice(t, "logits (pytorch_model.bin)", dev, want.Logits, lb)
+	expected.SameOnDevice(t, "logits (pytorch_model.bin)", dev, want.Logits, binLogits(t, dir, pixels, WithDevice(dev)))
 
 	// int8 weights: the same quantized products on both.
 	hq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))

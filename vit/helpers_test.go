@@ -1,6 +1,7 @@
 package vit
 
 import (
+	"context"
 	"image"
 	"os"
 	"path/filepath"
@@ -27,21 +28,32 @@ func loadImageFiles(t testing.TB, names []string) []image.Image {
 	return imgs
 }
 
-// binOnly returns a folder holding only the configs of the model folder dir
-// and its pytorch_model.bin (links), so that Load reads the pickle. It fails
-// the test when dir has no pytorch_model.bin.
-func binOnly(t *testing.T, dir string) string {
+// binLogits loads the model of the fixture folder dir from its
+// pytorch_model.bin alone (a folder of links to it and the configs; the
+// model is closed with the test) and returns its logits for pixels. It
+// fails the test when the fixture has no pytorch_model.bin.
+func binLogits(t *testing.T, dir string, pixels *tensor.Tensor, opts ...Option) *tensor.Tensor {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "pytorch_model.bin")); err != nil {
+	model := filepath.Join(dir, "model")
+	if _, err := os.Stat(filepath.Join(model, "pytorch_model.bin")); err != nil {
 		t.Fatalf("fixture lacks pytorch_model.bin: %v", err)
 	}
 	only := t.TempDir()
 	for _, name := range []string{"config.json", "preprocessor_config.json", "pytorch_model.bin"} {
-		if err := os.Symlink(filepath.Join(dir, name), filepath.Join(only, name)); err != nil {
+		if err := os.Symlink(filepath.Join(model, name), filepath.Join(only, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return only
+	m, err := Load(only, opts...)
+	if err != nil {
+		t.Fatalf("pytorch_model.bin: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	logits, err := m.Logits(context.Background(), pixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return logits
 }
 
 // interpolatedPixels preprocesses the images of the fixture's

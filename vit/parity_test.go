@@ -44,12 +44,7 @@ func TestParity_vit(t *testing.T) {
 	defer m.Close()
 
 	imgs := loadImageFiles(t, cases.Images)
-	pixels, err := m.Processor().PreprocessBatch(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantPix := expected.Tensor(t, "vit", "pixel_values")
-	testdata.CheckClose(t, "pixel_values", pixels, wantPix, 1e-5)
+	pixels := testdata.CheckPixelValues(t, imgs, m.Processor().PreprocessBatch, expected.Tensor(t, "vit", "pixel_values"), 1e-5)
 
 	// The fixture's "embeddings" and "last_hidden_state" are transformers'
 	// hidden_states[0] and hidden_states[-1]: the embedding output and the
@@ -103,16 +98,7 @@ func TestParity_vit(t *testing.T) {
 	}
 
 	// The same weights from pytorch_model.bin.
-	mb, err := Load(binOnly(t, filepath.Join(dir, "model")))
-	if err != nil {
-		t.Fatalf("pytorch_model.bin: %v", err)
-	}
-	defer mb.Close()
-	lb, err := mb.Logits(ctx, pixels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testdata.CheckClose(t, "logits (pytorch_model.bin)", lb, wantLogits, 1e-4)
+	testdata.CheckClose(t, "logits (pytorch_model.bin)", binLogits(t, dir, pixels), wantLogits, 1e-4)
 
 	// interpolate_pos_encoding at another resolution.
 	ip := cases.Interpolated
