@@ -32,7 +32,5 @@ func TestQ8_vit(t *testing.T) {
 	want := expected.Tensor(t, "vit", "logits")
 	a := testdata.CompareLogits(out.Logits.Contiguous().Data(), want.Contiguous().Data(), want.Dim(-1))
 	t.Logf("Q8 (%s kernels): logits %v", tensor.Q8Kernel(), a)
-	if a.Rel > testdata.Q8Rel || a.Rel == 0 || a.Top1 < testdata.Q8Top1 {
-		t.Errorf("Q8 logits: relative error %.4f (want in (0, %g]), top-1 agreement %.3f (want ≥ %g)", a.Rel, testdata.Q8Rel, a.Top1, testdata.Q8Top1)
-	}
+	testdata.CheckQ8Logits(t, "logits", a)
 }
