@@ -40,7 +40,5 @@ func TestQ8_vit_gpt2(t *testing.T) {
 	}
 	a := testdata.CompareLogits(got, want, q8.Decoder().Config().VocabSize)
 	t.Logf("Q8 (%s kernels): teacher-forced logits %v; %d of %d greedy captions identical to the fixture's", tensor.Q8Kernel(), a, same, len(cases.Captions))
-	if a.Rel > testdata.Q8Rel || a.Rel == 0 || a.Top1 < testdata.Q8Top1 {
-		t.Errorf("Q8 logits: relative error %.4f (want in (0, %g]), top-1 agreement %.3f (want ≥ %g)", a.Rel, testdata.Q8Rel, a.Top1, testdata.Q8Top1)
-	}
+	testdata.CheckQ8Logits(t, "logits", a)
 }
