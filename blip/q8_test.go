@@ -71,9 +71,8 @@ func TestQ8_blip_caption(t *testing.T) {
 		})
 		t.Logf("Q8: %s: %d of %d sequences identical to the fixture's", r.name, same, len(r.cases))
 	}
-	if ae.Rel > testdata.Q8Rel || al.Rel > testdata.Q8Rel || al.Rel == 0 || al.Top1 < testdata.Q8Top1 {
-		t.Errorf("Q8 accuracy out of budget: vision %.4f (≤ %g), logits %.4f (in (0, %g]), top-1 %.3f (≥ %g)", ae.Rel, testdata.Q8Rel, al.Rel, testdata.Q8Rel, al.Top1, testdata.Q8Top1)
-	}
+	testdata.CheckQ8Rel(t, "vision_last_hidden_state", ae.Rel)
+	testdata.CheckQ8Logits(t, "teacher-forced logits", al)
 }
 
 // TestQ8_blip_vqa runs the blip-vqa fixture with int8 weights: the vision
@@ -110,7 +109,5 @@ func TestQ8_blip_vqa(t *testing.T) {
 		return m.AnswerIDs(ctx, emb, qs, o)
 	})
 	t.Logf("Q8 (%s kernels): vision features max|Δ|/max|x| = %.4f; %d of %d greedy answers identical to the fixture's", tensor.Q8Kernel(), ae.Rel, same, len(gc))
-	if ae.Rel > testdata.Q8Rel || ae.Rel == 0 {
-		t.Errorf("Q8 vision features: relative error %.4f, want in (0, %g]", ae.Rel, testdata.Q8Rel)
-	}
+	testdata.CheckQ8Rel(t, "vision features", ae.Rel)
 }
