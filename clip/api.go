@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -197,14 +198,10 @@ type ZeroShotOptions struct {
 }
 
 // LabelScore is one label of a zero-shot classification.
-type LabelScore struct {
-	// Label is the label as given (not the prompt made of it).
-	Label string `json:"label"`
-	// Probability is the softmax over all labels (0–1).
-	Probability float32 `json:"probability"`
-	// Logit is exp(logit_scale)·cos(image, prompt).
-	Logit float32 `json:"logit"`
-}
+//
+// Label is the label as given (not the prompt made of it), Probability the
+// softmax over all labels (0–1), Logit exp(logit_scale)·cos(image, prompt).
+type LabelScore = task.LabelScore
 
 // Prompts returns the prompts the template makes of labels.
 func (o ZeroShotOptions) Prompts(labels []string) ([]string, error) {
