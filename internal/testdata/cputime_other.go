@@ -4,5 +4,5 @@ package testdata
 
 import "time"
 
-// ProcessCPU is unavailable here: it returns 0, so CPU metrics read 0.
-func ProcessCPU() time.Duration { return 0 }
+// CPUTimes is unavailable here: CPU-based figures read 0.
+func CPUTimes() (user, sys time.Duration) { return 0, 0 }

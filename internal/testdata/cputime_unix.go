@@ -7,13 +7,12 @@ import (
 	"time"
 )
 
-// ProcessCPU returns the user+system CPU time of the process so far, for
-// benchmarks that report CPU per operation next to wall time on a shared
-// machine. It returns 0 where the platform does not tell.
-func ProcessCPU() time.Duration {
+// CPUTimes returns the user and system CPU time of the process so far
+// (zero when the system does not say).
+func CPUTimes() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }

@@ -22,9 +22,9 @@ func TestCheckQ8(t *testing.T) {
 		{Accuracy{Rel: Q8Rel / 2, Top1: Q8Top1 / 2}, true},
 	} {
 		r := &errRecorder{TB: t}
-		CheckQ8Logits(r, "logits", c.a)
+		CheckQ8(r, "logits", c.a)
 		if r.failed != c.fail {
-			t.Errorf("CheckQ8Logits(%+v): failed %v, want %v", c.a, r.failed, c.fail)
+			t.Errorf("CheckQ8(%+v): failed %v, want %v", c.a, r.failed, c.fail)
 		}
 		r = &errRecorder{TB: t}
 		CheckQ8Rel(r, "features", c.a.Rel)
