@@ -51,8 +51,8 @@ func TestDevice_blip_caption(t *testing.T) {
 		embeds, err = m.EncodeImages(ctx, px)
 		return err
 	})
-	expected.CheckTransfers(t, "EncodeImages", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * px.Len())})
-	expected.SameOnDevice(t, "vision_last_hidden_state", d, want, embeds)
+	expected.ExactTransfers(t, "EncodeImages", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * px.Len())})
+	expected.SameBits(t, "vision_last_hidden_state", want, embeds)
 
 	// Teacher-forced logits: nothing moves; the logits stay on the device.
 	n := expected.Read(t, exp, "teacher_forced_logits").Dim(0)
@@ -69,8 +69,8 @@ func TestDevice_blip_caption(t *testing.T) {
 		lg, err = m.DecoderLogits(ctx, embeds.Slice(0, 0, n).Contiguous(), ids)
 		return err
 	})
-	expected.CheckTransfers(t, "DecoderLogits", tr, tensor.Transfers{})
-	expected.SameOnDevice(t, "teacher_forced_logits", d, wantLg, lg)
+	expected.ExactTransfers(t, "DecoderLogits", tr, tensor.Transfers{})
+	expected.SameBits(t, "teacher_forced_logits", wantLg, lg)
 
 	// Generation, greedy and beam, unconditional and with the prefix, from
 	// the image embeddings on the device (ids identical to the host's,
@@ -151,7 +151,7 @@ func TestDevice_blip_vqa(t *testing.T) {
 		embeds, err = m.EncodeImages(ctx, px)
 		return err
 	})
-	expected.SameOnDevice(t, "vision_last_hidden_state", d, want, embeds)
+	expected.SameBits(t, "vision_last_hidden_state", want, embeds)
 
 	// The fixture's questions, and the same with the first one shortened
 	// by a token, so that the batch is padded and masked (the question
@@ -186,7 +186,7 @@ func TestDevice_blip_vqa(t *testing.T) {
 		if tr.Uploads > 1 || tr.Downloads != 0 {
 			t.Errorf("%s: EncodeQuestions: %+v, want at most the padding mask up, nothing down", tc.name, tr)
 		}
-		expected.SameOnDevice(t, tc.name+": question encoder", d, wantQ, q)
+		expected.SameBits(t, tc.name+": question encoder", wantQ, q)
 		if !slices.Equal(lens, wantLens) {
 			t.Errorf("%s: lengths %v, want %v", tc.name, lens, wantLens)
 		}

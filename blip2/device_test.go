@@ -47,18 +47,18 @@ func TestDevice_blip2(t *testing.T) {
 			}
 			return err
 		})
-		expected.SameOnDevice(t, "qformer_last_hidden_state", d, want.QFormer, q)
-		expected.SameOnDevice(t, "language_model_inputs", d, want.LanguageInputs, proj)
+		expected.SameBits(t, "qformer_last_hidden_state", want.QFormer, q)
+		expected.SameBits(t, "language_model_inputs", want.LanguageInputs, proj)
 	})
 	var f *Features
 	tr := expected.OnDevice(t, d, "Encode", func() (err error) {
 		f, err = m.Encode(ctx, px)
 		return err
 	})
-	expected.CheckTransfers(t, "Encode", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * px.Len())})
-	expected.SameOnDevice(t, "vision_last_hidden_state", d, want.Vision, f.Vision)
-	expected.SameOnDevice(t, "qformer_last_hidden_state", d, want.QFormer, f.QFormer)
-	expected.SameOnDevice(t, "language_model_inputs", d, want.LanguageInputs, f.LanguageInputs)
+	expected.ExactTransfers(t, "Encode", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * px.Len())})
+	expected.SameBits(t, "vision_last_hidden_state", want.Vision, f.Vision)
+	expected.SameBits(t, "qformer_last_hidden_state", want.QFormer, f.QFormer)
+	expected.SameBits(t, "language_model_inputs", want.LanguageInputs, f.LanguageInputs)
 
 	t.Run("teacher_forced", func(t *testing.T) {
 		tf := c.TeacherForced
@@ -84,7 +84,7 @@ func TestDevice_blip2(t *testing.T) {
 		if tr.Uploads > 3 || tr.Downloads != 0 {
 			t.Errorf("Logits: %+v, want the inputs up and nothing down", tr)
 		}
-		expected.SameOnDevice(t, "teacher_forced_logits", d, wantLg, lg)
+		expected.SameBits(t, "teacher_forced_logits", wantLg, lg)
 	})
 
 	imgs := c.images(t)

@@ -27,7 +27,7 @@ func deviceFeatures(t *testing.T, what string, dev *tensor.Device, host, m *Mode
 		t.Fatal(err)
 	}
 	var got *Features
-	expected.CheckTransfers(t, what, expected.OnDevice(t, dev, what, func() (err error) {
+	expected.ExactTransfers(t, what, expected.OnDevice(t, dev, what, func() (err error) {
 		got, err = call(m)
 		return err
 	}), tr)

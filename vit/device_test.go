@@ -54,15 +54,15 @@ func TestDevice_vit(t *testing.T) {
 		got, err = m.Forward(ctx, pixels, Options{OutputHiddenStates: true})
 		return err
 	})
-	expected.CheckTransfers(t, "Forward", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
-	expected.SameOnDevice(t, "last_hidden_state", dev, want.LastHiddenState, got.LastHiddenState)
-	expected.SameOnDevice(t, "pooled", dev, want.Pooled, got.Pooled)
-	expected.SameOnDevice(t, "logits", dev, want.Logits, got.Logits)
+	expected.ExactTransfers(t, "Forward", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
+	expected.SameBits(t, "last_hidden_state", want.LastHiddenState, got.LastHiddenState)
+	expected.SameBits(t, "pooled", want.Pooled, got.Pooled)
+	expected.SameBits(t, "logits", want.Logits, got.Logits)
 	if len(got.HiddenStates) != len(want.HiddenStates) {
 		t.Fatalf("%d hidden states, want %d", len(got.HiddenStates), len(want.HiddenStates))
 	}
 	for i := range want.HiddenStates {
-		expected.SameOnDevice(t, "hidden_states", dev, want.HiddenStates[i], got.HiddenStates[i])
+		expected.SameBits(t, "hidden_states", want.HiddenStates[i], got.HiddenStates[i])
 	}
 	got.Release()
 
@@ -73,8 +73,8 @@ func TestDevice_vit(t *testing.T) {
 		logits, err = m.Logits(ctx, dpix)
 		return err
 	})
-	expected.CheckTransfers(t, "Logits (device pixels)", tr, tensor.Transfers{})
-	expected.SameOnDevice(t, "logits (device pixels)", dev, want.Logits, logits)
+	expected.ExactTransfers(t, "Logits (device pixels)", tr, tensor.Transfers{})
+	expected.SameBits(t, "logits (device pixels)", want.Logits, logits)
 	tensor.Release(logits)
 	tensor.Release(dpix)
 
@@ -88,7 +88,7 @@ func TestDevice_vit(t *testing.T) {
 		gotTop, err = m.ClassifyBatch(ctx, imgs, 3)
 		return err
 	})
-	expected.CheckTransfers(t, "ClassifyBatch", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes, Downloads: 1, DownloadBytes: int64(4 * want.Logits.Len())})
+	expected.ExactTransfers(t, "ClassifyBatch", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes, Downloads: 1, DownloadBytes: int64(4 * want.Logits.Len())})
 	for i := range imgs {
 		one, err := m.Classify(ctx, imgs[i], 3)
 		if err != nil {
@@ -108,7 +108,7 @@ func TestDevice_vit(t *testing.T) {
 	}
 
 	// The same weights from pytorch_model.bin.
-	expected.SameOnDevice(t, "logits (pytorch_model.bin)", dev, want.Logits, binLogits(t, dir, pixels, WithDevice(dev)))
+	expected.SameBits(t, "logits (pytorch_model.bin)", want.Logits, binLogits(t, dir, pixels, WithDevice(dev)))
 
 	// int8 weights: the same quantized products on both.
 	hq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
@@ -130,8 +130,8 @@ func TestDevice_vit(t *testing.T) {
 		gotQ, err = mq.Logits(ctx, pixels)
 		return err
 	})
-	expected.CheckTransfers(t, "Logits (int8)", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
-	expected.SameOnDevice(t, "logits (int8)", dev, wantQ, gotQ)
+	expected.ExactTransfers(t, "Logits (int8)", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
+	expected.SameBits(t, "logits (int8)", wantQ, gotQ)
 
 	// interpolate_pos_encoding at another resolution: the position
 	// embeddings are resized on the device.
@@ -152,9 +152,9 @@ func TestDevice_vit(t *testing.T) {
 		igot, err = m.Forward(ctx, ipix, Options{InterpolatePosEncoding: true})
 		return err
 	})
-	expected.CheckTransfers(t, "Forward (interpolated)", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * ipix.Len())})
-	expected.SameOnDevice(t, "logits_interpolated", dev, iwant.Logits, igot.Logits)
-	expected.SameOnDevice(t, "last_hidden_state (interpolated)", dev, iwant.LastHiddenState, igot.LastHiddenState)
+	expected.ExactTransfers(t, "Forward (interpolated)", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * ipix.Len())})
+	expected.SameBits(t, "logits_interpolated", iwant.Logits, igot.Logits)
+	expected.SameBits(t, "last_hidden_state (interpolated)", iwant.LastHiddenState, igot.LastHiddenState)
 }
 
 // TestDeviceTowers builds the encoders of the other vision families (a
@@ -250,10 +250,10 @@ func TestDeviceTowers(t *testing.T) {
 					last, hidden, err = e.ForwardHidden(ctx, in.px, in.interpolate)
 					return err
 				})
-				expected.CheckTransfers(t, in.what, tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * in.px.Len())})
-				expected.SameOnDevice(t, in.what+": last hidden state", dev, wantLast, last)
+				expected.ExactTransfers(t, in.what, tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * in.px.Len())})
+				expected.SameBits(t, in.what+": last hidden state", wantLast, last)
 				for i := range wantHidden {
-					expected.SameOnDevice(t, in.what+": hidden state", dev, wantHidden[i], hidden[i])
+					expected.SameBits(t, in.what+": hidden state", wantHidden[i], hidden[i])
 				}
 				wantPooled, err := host.Pooled(wantLast)
 				if err != nil {
@@ -263,7 +263,7 @@ func TestDeviceTowers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				expected.SameOnDevice(t, in.what+": pooled", dev, wantPooled, pooled)
+				expected.SameBits(t, in.what+": pooled", wantPooled, pooled)
 				emb, err := host.Embeddings(in.px, in.interpolate)
 				if err != nil {
 					t.Fatal(err)
@@ -276,7 +276,7 @@ func TestDeviceTowers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				expected.SameOnDevice(t, in.what+": from embeddings", dev, want, got)
+				expected.SameBits(t, in.what+": from embeddings", want, got)
 			}
 		})
 	}
@@ -305,9 +305,9 @@ func TestDeviceTowers(t *testing.T) {
 			got, err = m.ForwardImages(ctx, img, Options{})
 			return err
 		})
-		expected.CheckTransfers(t, "ForwardImages", tr, tensor.Transfers{Uploads: 1, UploadBytes: 4 * 3 * 32 * 32})
-		expected.SameOnDevice(t, "pooler output", dev, want.Pooled, got.Pooled)
-		expected.SameOnDevice(t, "last hidden state", dev, want.LastHiddenState, got.LastHiddenState)
+		expected.ExactTransfers(t, "ForwardImages", tr, tensor.Transfers{Uploads: 1, UploadBytes: 4 * 3 * 32 * 32})
+		expected.SameBits(t, "pooler output", want.Pooled, got.Pooled)
+		expected.SameBits(t, "last hidden state", want.LastHiddenState, got.LastHiddenState)
 	})
 }
 
