@@ -4,7 +4,6 @@ import (
 	"context"
 	"image"
 	"math/rand"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
@@ -21,17 +20,9 @@ func TestDevice_vit(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
 	cases := readVitCases(t, dir)
 	ctx := context.Background()
-	host, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
+	host := testdata.LoadModel(t, dir, Load)
 	dev := tensor.NewCheckingDevice()
-	m, err := Load(filepath.Join(dir, "model"), WithDevice(dev))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, dir, Load, WithDevice(dev))
 	if m.Device() != dev || host.Device() != nil || m.Encoder.Device() != dev || m.Encoder.CLS.Device() != dev || m.Encoder.Pos.Device() != dev {
 		t.Fatalf("encoder on %s (class token %s, positions %s), want %s", m.Encoder.Device(), m.Encoder.CLS.Device(), m.Encoder.Pos.Device(), dev)
 	}
@@ -111,16 +102,8 @@ func TestDevice_vit(t *testing.T) {
 	expected.SameBits(t, "logits (pytorch_model.bin)", want.Logits, binLogits(t, dir, pixels, WithDevice(dev)))
 
 	// int8 weights: the same quantized products on both.
-	hq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hq.Close()
-	mq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8), WithDevice(dev))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mq.Close()
+	hq := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8))
+	mq := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8), WithDevice(dev))
 	wantQ, err := hq.Logits(ctx, pixels)
 	if err != nil {
 		t.Fatal(err)

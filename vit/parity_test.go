@@ -37,11 +37,7 @@ func readVitCases(t *testing.T, dir string) vitCases {
 func TestParity_vit(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
 	cases := readVitCases(t, dir)
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, dir, Load)
 
 	imgs := loadImageFiles(t, cases.Images)
 	pixels := testdata.CheckPixelValues(t, imgs, m.Processor().PreprocessBatch, expected.Tensor(t, "vit", "pixel_values"), 1e-5)

@@ -2,7 +2,6 @@ package vit
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/internal/expected"
@@ -17,11 +16,7 @@ import (
 // (testdata.Q8Rel, testdata.Q8Top1; tensor/PERFORMANCE.md).
 func TestQ8_vit(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
-	m, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8))
 	if m.Classifier.Type != tensor.WeightQ8 || m.Encoder.Layers[0].MLP.FC1.Type != tensor.WeightQ8 {
 		t.Fatalf("classifier packed as %v, fc1 as %v; want Q8", m.Classifier.Type, m.Encoder.Layers[0].MLP.FC1.Type)
 	}
