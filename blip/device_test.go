@@ -23,11 +23,7 @@ import (
 func loadDevice(t *testing.T, dir string) (*Model, *tensor.Device) {
 	t.Helper()
 	d := tensor.NewCheckingDevice()
-	m, err := Load(filepath.Join(dir, "model"), WithDevice(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m := testdata.LoadModel(t, dir, Load, WithDevice(d))
 	return m, d
 }
 

@@ -50,12 +50,7 @@ type vqaCase struct {
 
 func loadModel(t *testing.T, dir string) *Model {
 	t.Helper()
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return testdata.LoadModel(t, dir, Load)
 }
 
 func loadImage(t *testing.T, name string) image.Image {

@@ -13,12 +13,7 @@ import (
 // q8Model loads a fixture with int8 weights (WithWeightType(WeightQ8)).
 func q8Model(t *testing.T, dir string) *Model {
 	t.Helper()
-	m, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8))
 }
 
 // q8IDs generates the cases' sequences (batched by length limit, as the

@@ -35,10 +35,7 @@ func TestWithWeightType(t *testing.T) {
 		{tensor.WeightF16, 2e-3, 2e-3},
 		{tensor.WeightBF16, 2e-2, 2e-2},
 	} {
-		m, err := Load(filepath.Join(dir, "model"), WithWeightType(c.typ))
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := testdata.LoadModel(t, dir, Load, WithWeightType(c.typ))
 		ctx := context.Background()
 		emb, err := m.EncodeImages(ctx, px)
 		if err != nil {
@@ -95,10 +92,7 @@ func TestWithKVType(t *testing.T) {
 		typ tensor.WeightType
 		tol float64
 	}{{tensor.WeightF16, 1e-3}, {tensor.WeightBF16, 1e-2}} {
-		m, err := Load(filepath.Join(dir, "model"), WithKVType(c.typ))
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := testdata.LoadModel(t, dir, Load, WithKVType(c.typ))
 		emb, err := m.EncodeImages(ctx, px)
 		if err != nil {
 			t.Fatal(err)
