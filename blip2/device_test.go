@@ -3,7 +3,6 @@ package blip2
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -22,11 +21,7 @@ func TestDevice_blip2(t *testing.T) {
 	c := readCases(t, dir)
 	host := loadModel(t, dir)
 	d := tensor.NewCheckingDevice()
-	m, err := Load(filepath.Join(dir, "model"), nn.WithDevice(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m := testdata.LoadModel(t, dir, Load, nn.WithDevice(d))
 	ctx := context.Background()
 	vocab := m.Config().Text.VocabSize
 	px := expTensor(t, dir, "pixel_values")

@@ -300,10 +300,7 @@ func TestHalfWeights(t *testing.T) {
 		typ tensor.WeightType
 		tol float64 // relative to the largest logit
 	}{{tensor.WeightF16, 5e-3}, {tensor.WeightBF16, 5e-2}} {
-		m, err := Load(filepath.Join(dir, "model"), nn.WithWeightType(wt.typ))
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := testdata.LoadModel(t, dir, Load, nn.WithWeightType(wt.typ))
 		lg, err := m.Logits(context.Background(), px, [][]int{c.TeacherForced.IDs})
 		if err != nil {
 			t.Fatal(err)

@@ -62,12 +62,7 @@ func readCases(t testing.TB, dir string) cases {
 
 func loadModel(t testing.TB, dir string) *Model {
 	t.Helper()
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return testdata.LoadModel(t, dir, Load)
 }
 
 func loadImage(t testing.TB, name string) image.Image {
