@@ -4,7 +4,6 @@ import (
 	"context"
 	"image"
 	"math"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -43,12 +42,7 @@ func readCases(t *testing.T) (vitGPT2Cases, string) {
 // loadCaptioner loads the fixture's captioner (closed with the test).
 func loadCaptioner(t *testing.T, dir string, opts ...nn.LoadOption) *Captioner {
 	t.Helper()
-	c, err := LoadCaptioner(filepath.Join(dir, "model"), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testdata.LoadModel(t, dir, LoadCaptioner, opts...)
 }
 
 func loadImage(t *testing.T, name string) image.Image {
