@@ -364,6 +364,18 @@ func (m *Model) checkEmbeds(embeds *tensor.Tensor) error {
 	return nil
 }
 
+// encodeImages preprocesses images and runs the vision encoder on them
+// (see PixelValues and EncodeImages).
+func (m *Model) encodeImages(ctx context.Context, images []image.Image) (*tensor.Tensor, error) {
+	px, err := m.PixelValues(images)
+	if err != nil {
+		return nil, err
+	}
+	embeds, err := m.EncodeImages(ctx, px)
+	tensor.Release(px)
+	return embeds, err
+}
+
 // upload returns t on the model's device (t itself when it is there
 // already) and a function releasing the copy, if one was made.
 func (m *Model) upload(t *tensor.Tensor) (*tensor.Tensor, func(), error) {
@@ -606,12 +618,7 @@ func (m *Model) caption(ctx context.Context, images []image.Image, prompt []int,
 	if _, err := m.resolve(opts, promptLen); err != nil {
 		return nil, err
 	}
-	px, err := m.PixelValues(images)
-	if err != nil {
-		return nil, err
-	}
-	embeds, err := m.EncodeImages(ctx, px)
-	tensor.Release(px)
+	embeds, err := m.encodeImages(ctx, images)
 	if err != nil {
 		return nil, err
 	}
@@ -664,12 +671,7 @@ func (m *Model) Answer(ctx context.Context, images []image.Image, questions []st
 	if _, err := m.resolve(opts, 1); err != nil {
 		return nil, err
 	}
-	px, err := m.PixelValues(images)
-	if err != nil {
-		return nil, err
-	}
-	embeds, err := m.EncodeImages(ctx, px)
-	tensor.Release(px)
+	embeds, err := m.encodeImages(ctx, images)
 	if err != nil {
 		return nil, err
 	}
