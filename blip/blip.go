@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 
 	"github.com/goformer/goformer/task"
+	"github.com/goformer/goformer/vit"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
@@ -340,19 +341,7 @@ func (m *Model) PixelValues(images []image.Image) (*tensor.Tensor, error) {
 	if m.proc == nil {
 		return nil, fmt.Errorf("blip: no image processor: the model was not loaded from a directory with preprocessor_config.json")
 	}
-	if len(images) == 0 {
-		return nil, fmt.Errorf("%w: no images", ErrInput)
-	}
-	for i, img := range images {
-		if img == nil {
-			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
-		}
-	}
-	px, err := m.proc.PreprocessBatch(images)
-	if err != nil {
-		return nil, fmt.Errorf("blip: %w", err)
-	}
-	return px, nil
+	return vit.PixelValues(m.proc, images, ErrInput, "blip: ")
 }
 
 // EncodeImages runs the vision encoder on pixel values [B, C, H, W] and
@@ -373,6 +362,18 @@ func (m *Model) checkEmbeds(embeds *tensor.Tensor) error {
 		return fmt.Errorf("%w: image embeddings have shape %v, want [B, N, %d]", ErrInput, s, m.cfg.Text.EncoderHiddenSize)
 	}
 	return nil
+}
+
+// encodeImages preprocesses images and runs the vision encoder on them
+// (see PixelValues and EncodeImages).
+func (m *Model) encodeImages(ctx context.Context, images []image.Image) (*tensor.Tensor, error) {
+	px, err := m.PixelValues(images)
+	if err != nil {
+		return nil, err
+	}
+	embeds, err := m.EncodeImages(ctx, px)
+	tensor.Release(px)
+	return embeds, err
 }
 
 // upload returns t on the model's device (t itself when it is there
@@ -617,12 +618,7 @@ func (m *Model) caption(ctx context.Context, images []image.Image, prompt []int,
 	if _, err := m.resolve(opts, promptLen); err != nil {
 		return nil, err
 	}
-	px, err := m.PixelValues(images)
-	if err != nil {
-		return nil, err
-	}
-	embeds, err := m.EncodeImages(ctx, px)
-	tensor.Release(px)
+	embeds, err := m.encodeImages(ctx, images)
 	if err != nil {
 		return nil, err
 	}
@@ -675,12 +671,7 @@ func (m *Model) Answer(ctx context.Context, images []image.Image, questions []st
 	if _, err := m.resolve(opts, 1); err != nil {
 		return nil, err
 	}
-	px, err := m.PixelValues(images)
-	if err != nil {
-		return nil, err
-	}
-	embeds, err := m.EncodeImages(ctx, px)
-	tensor.Release(px)
+	embeds, err := m.encodeImages(ctx, images)
 	if err != nil {
 		return nil, err
 	}

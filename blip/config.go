@@ -6,6 +6,7 @@ import (
 
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/vit"
 )
 
 // Config is a BLIP checkpoint's config.json (transformers' BlipConfig).
@@ -56,19 +57,9 @@ type TextConfig struct {
 	EarlyStopping generate.EarlyStopping `json:"early_stopping"`
 }
 
-// VisionConfig is the ViT image encoder's configuration; fields are named
-// after the vision_config keys in their json tags.
-type VisionConfig struct {
-	HiddenSize        int     `json:"hidden_size"`
-	IntermediateSize  int     `json:"intermediate_size"`
-	NumHiddenLayers   int     `json:"num_hidden_layers"`
-	NumAttentionHeads int     `json:"num_attention_heads"`
-	NumChannels       int     `json:"num_channels"`
-	ImageSize         int     `json:"image_size"`
-	PatchSize         int     `json:"patch_size"`
-	HiddenAct         string  `json:"hidden_act"`
-	LayerNormEps      float64 `json:"layer_norm_eps"`
-}
+// VisionConfig is the ViT image encoder's configuration (vision_config):
+// the vision_config fields of the ViT-tower families.
+type VisionConfig = vit.VisionConfig
 
 // DefaultConfig returns transformers' BlipConfig defaults (the base-size
 // model), which LoadConfig starts from.
@@ -165,13 +156,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: text_config.num_beams must be at least 1, got %d", nn.ErrConfig, t.NumBeams)
 	}
 	return nil
-}
-
-// numPositions is the number of image tokens the vision encoder produces
-// (patches plus the class token).
-func (v VisionConfig) numPositions() int {
-	n := v.ImageSize / v.PatchSize
-	return n*n + 1
 }
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"image"
 	"log"
-	"os"
 
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/blip"
-	"github.com/goformer/goformer/imageproc"
 )
 
 // Captioning an image, unconditionally and continuing a prefix, with a
@@ -19,12 +18,7 @@ func ExampleModel_CaptionWithPrefix() {
 		log.Fatal(err)
 	}
 	defer m.Close()
-	f, err := os.Open("cat.jpg")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
+	img, err := goformer.DecodeImageFile("cat.jpg")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -48,12 +42,7 @@ func ExampleModel_Answer() {
 		log.Fatal(err)
 	}
 	defer m.Close()
-	f, err := os.Open("cat.jpg")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
+	img, err := goformer.DecodeImageFile("cat.jpg")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package blip
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,18 +28,11 @@ func blipParams(c Config) float64 {
 // from it without weights fails cleanly (missing weights, or an
 // unsupported architecture or inconsistent config that New rejects).
 func FuzzLoadConfig(f *testing.F) {
-	if root, ok := testdata.Root(); ok {
-		for _, p := range [][]string{
-			{"configs", "blip-image-captioning-base", "config.json"},
-			{"configs", "blip-vqa-base", "config.json"},
-			{"fixtures", "blip-caption", "model", "config.json"},
-			{"fixtures", "blip-vqa", "model", "config.json"},
-		} {
-			if b, err := os.ReadFile(filepath.Join(append([]string{root}, p...)...)); err == nil {
-				f.Add(b)
-			}
-		}
-	}
+	testdata.FuzzSeedFiles(f, 1<<20,
+		[]string{"configs", "blip-image-captioning-base", "config.json"},
+		[]string{"configs", "blip-vqa-base", "config.json"},
+		[]string{"fixtures", "blip-caption", "model", "config.json"},
+		[]string{"fixtures", "blip-vqa", "model", "config.json"})
 	f.Add([]byte(`{"architectures":["BlipForQuestionAnswering"],"text_config":{"vocab_size":12,"hidden_size":8,` +
 		`"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":8,` +
 		`"bos_token_id":10,"sep_token_id":3,"pad_token_id":0,"early_stopping":"never"},` +
@@ -57,21 +49,13 @@ func FuzzLoadConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 		cfg, err := LoadConfig(path)
-		if err != nil {
-			if !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-				t.Fatalf("error wraps neither nn.ErrConfig nor nn.ErrUnsupportedArchitecture: %v", err)
-			}
+		if !testdata.Parsed(t, cfg, err, nn.ErrConfig, nn.ErrUnsupportedArchitecture) {
 			return
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("accepted config does not validate: %v", err)
 		}
 		if blipParams(cfg) > 1<<18 {
 			return
 		}
 		_, err = New(cfg, checkpoint.NewStore("fuzz", nil))
-		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrUnsupportedArchitecture) && !errors.Is(err, nn.ErrConfig) {
-			t.Fatalf("building without weights: want a sentinel error, got %v", err)
-		}
+		testdata.WantError(t, "building without weights", err, checkpoint.ErrMissingWeights, nn.ErrUnsupportedArchitecture, nn.ErrConfig)
 	})
 }

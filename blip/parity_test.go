@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"image"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,8 +11,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -49,59 +48,76 @@ type vqaCase struct {
 	MinMargin   float64 `json:"min_margin"`
 }
 
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
-// expected opens a fixture's expected.safetensors.
-func expected(t *testing.T, dir string) *checkpoint.Safetensors {
-	t.Helper()
-	s, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func expTensor(t *testing.T, s *checkpoint.Safetensors, name string) *tensor.Tensor {
-	t.Helper()
-	x, err := s.Tensor(name)
-	if err != nil {
-		t.Fatalf("expected %s: %v", name, err)
-	}
-	return x
-}
-
 func loadModel(t *testing.T, dir string) *Model {
 	t.Helper()
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return testdata.LoadModel(t, dir, Load)
 }
 
 func loadImage(t *testing.T, name string) image.Image {
 	t.Helper()
-	f, err := os.Open(testdata.Path(t, "media", "images", name))
-	if err != nil {
-		t.Fatal(err)
+	return testdata.DecodeFile(t, testdata.Path(t, "media", "images", name), imageproc.Decode)
+}
+
+// readCaptionCases reads the blip-caption fixture's cases.json.
+func readCaptionCases(t *testing.T, dir string) captionCases {
+	t.Helper()
+	var c captionCases
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &c)
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &c.raw)
+	return c
+}
+
+// genRun is one list of reference generations of the caption cases.
+type genRun struct {
+	name   string
+	prompt []int // the conditional cases' prompt; nil: unconditional
+	beams  int   // 0: greedy
+	cases  []genCase
+}
+
+// runs returns the caption fixture's reference generations: greedy
+// unconditional and (when present) conditional, then every
+// "<kind>_beam<N>" list, in the order of their keys. It fails t when there
+// is no beam-search list.
+func (c captionCases) runs(t *testing.T) []genRun {
+	t.Helper()
+	runs := []genRun{{name: "unconditional", cases: c.Unconditional}}
+	if len(c.Conditional) > 0 {
+		runs = append(runs, genRun{name: "conditional", prompt: c.Conditional[0].PromptIDs, cases: c.Conditional})
 	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+	var keys []string
+	for k := range c.raw {
+		if beamKey.MatchString(k) {
+			keys = append(keys, k)
+		}
 	}
-	return img
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		t.Errorf("cases.json has no beam-search cases")
+	}
+	for _, k := range keys {
+		sub := beamKey.FindStringSubmatch(k)
+		r := genRun{name: k}
+		r.beams, _ = strconv.Atoi(sub[2])
+		if err := json.Unmarshal(c.raw[k], &r.cases); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if sub[1] == "conditional" {
+			r.prompt = r.cases[0].PromptIDs
+		}
+		runs = append(runs, r)
+	}
+	return runs
+}
+
+// images decodes the images of the cases.
+func (c captionCases) images(t *testing.T) []image.Image {
+	t.Helper()
+	imgs := make([]image.Image, len(c.Images))
+	for i, name := range c.Images {
+		imgs[i] = loadImage(t, name)
+	}
+	return imgs
 }
 
 // lengthOptions returns the length limit a reference generation implies: a
@@ -155,41 +171,29 @@ var beamKey = regexp.MustCompile(`^(unconditional|conditional)_beam(\d+)$`)
 
 func TestParity_blip_caption(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-caption")
-	var cases captionCases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases.raw)
+	cases := readCaptionCases(t, dir)
 	m := loadModel(t, dir)
 	if m.Task() != TaskCaptioning {
 		t.Fatalf("task %v, want captioning", m.Task())
 	}
-	exp := expected(t, dir)
+	exp := filepath.Join(dir, "expected.safetensors")
 	ctx := context.Background()
 	sep := m.Config().Text.SepTokenID
 
 	// Preprocessing: the fixture's images through the model's processor.
-	wantPx := expTensor(t, exp, "pixel_values")
-	if len(cases.Images) != wantPx.Dim(0) {
-		t.Fatalf("%d images in cases.json, %d in pixel_values", len(cases.Images), wantPx.Dim(0))
-	}
-	imgs := make([]image.Image, len(cases.Images))
-	for i, name := range cases.Images {
-		imgs[i] = loadImage(t, name)
-	}
-	px, err := m.PixelValues(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testdata.CheckClose(t, "pixel_values", px, wantPx, tolPixels)
+	wantPx := expected.Read(t, exp, "pixel_values")
+	imgs := cases.images(t)
+	testdata.CheckPixelValues(t, imgs, m.PixelValues, wantPx, tolPixels)
 
 	// Vision encoder, from the reference pixel values.
 	embeds, err := m.EncodeImages(ctx, wantPx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testdata.CheckClose(t, "vision_last_hidden_state", embeds, expTensor(t, exp, "vision_last_hidden_state"), tolHidden)
+	testdata.CheckClose(t, "vision_last_hidden_state", embeds, expected.Read(t, exp, "vision_last_hidden_state"), tolHidden)
 
 	// Teacher-forced decoder logits on the first images.
-	wantTF := expTensor(t, exp, "teacher_forced_logits")
+	wantTF := expected.Read(t, exp, "teacher_forced_logits")
 	nTF := wantTF.Dim(0)
 	tfIDs := make([][]int, nTF)
 	for i := range tfIDs {
@@ -244,41 +248,16 @@ func TestParity_blip_caption(t *testing.T) {
 		}
 		m.checkTexts(t, what, got, gc)
 	}
-	run("unconditional", cases.Unconditional, nil, Options{})
 	for i, c := range cases.Conditional {
 		if !slices.Equal(c.PromptIDs, cases.Conditional[0].PromptIDs) {
 			t.Fatalf("conditional[%d]: prompt_ids differ from the first case's", i)
 		}
 	}
 	if len(cases.Conditional) > 0 {
-		prompt := cases.Conditional[0].PromptIDs
-		m.checkPrompt(t, cases.Prefix, prompt)
-		run("conditional", cases.Conditional, prompt, Options{})
+		m.checkPrompt(t, cases.Prefix, cases.Conditional[0].PromptIDs)
 	}
-
-	// Beam search: every "<kind>_beam<N>" list of cases.
-	var keys []string
-	for k := range cases.raw {
-		if beamKey.MatchString(k) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	if len(keys) == 0 {
-		t.Errorf("cases.json has no beam-search cases")
-	}
-	for _, k := range keys {
-		sub := beamKey.FindStringSubmatch(k)
-		beams, _ := strconv.Atoi(sub[2])
-		var gc []genCase
-		if err := json.Unmarshal(cases.raw[k], &gc); err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
-		var prompt []int
-		if sub[1] == "conditional" {
-			prompt = gc[0].PromptIDs
-		}
-		run(k, gc, prompt, Options{NumBeams: beams})
+	for _, r := range cases.runs(t) {
+		run(r.name, r.cases, r.prompt, Options{NumBeams: r.beams})
 	}
 }
 
@@ -287,28 +266,21 @@ func TestParity_blip_vqa(t *testing.T) {
 	var cases struct {
 		QA []vqaCase `json:"qa"`
 	}
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
 	m := loadModel(t, dir)
 	if m.Task() != TaskQuestionAnswering {
 		t.Fatalf("task %v, want question answering", m.Task())
 	}
-	exp := expected(t, dir)
+	exp := filepath.Join(dir, "expected.safetensors")
 	ctx := context.Background()
 	sep := m.Config().Text.SepTokenID
 
-	wantPx := expTensor(t, exp, "pixel_values")
-	if len(cases.QA) != wantPx.Dim(0) {
-		t.Fatalf("%d cases, %d images in pixel_values", len(cases.QA), wantPx.Dim(0))
-	}
+	wantPx := expected.Read(t, exp, "pixel_values")
 	imgs := make([]image.Image, len(cases.QA))
 	for i, c := range cases.QA {
 		imgs[i] = loadImage(t, c.Image)
 	}
-	px, err := m.PixelValues(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testdata.CheckClose(t, "pixel_values", px, wantPx, tolPixels)
+	testdata.CheckPixelValues(t, imgs, m.PixelValues, wantPx, tolPixels)
 
 	embeds, err := m.EncodeImages(ctx, wantPx)
 	if err != nil {

@@ -2,10 +2,10 @@ package blip
 
 import (
 	"image"
-	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/testdata"
 )
 
 // TestWithProcessor checks that WithProcessor returns a copy that
@@ -34,17 +34,7 @@ func TestWithProcessor(t *testing.T) {
 	if m2 == m || m2.Processor() != p || m.Processor() != nil || m2.Task() != m.Task() {
 		t.Fatalf("WithProcessor: copy has %p (task %v), original %p (task %v), want %p and nil", m2.Processor(), m2.Task(), m.Processor(), m.Task(), p)
 	}
-	got, err := m2.PixelValues(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := p.PreprocessBatch(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got.Shape(), want.Shape()) || !slices.Equal(got.Data(), want.Data()) {
-		t.Errorf("copy's pixel values %v differ from its processor's %v", got.Shape(), want.Shape())
-	}
+	testdata.SamePixels(t, "copy", imgs, m2.PixelValues, p.PreprocessBatch)
 	if _, err := m2.WithProcessor(nil).PixelValues(imgs); err == nil {
 		t.Error("PixelValues after WithProcessor(nil): no error")
 	}

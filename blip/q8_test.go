@@ -2,12 +2,10 @@ package blip
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -15,12 +13,7 @@ import (
 // q8Model loads a fixture with int8 weights (WithWeightType(WeightQ8)).
 func q8Model(t *testing.T, dir string) *Model {
 	t.Helper()
-	m, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8))
 }
 
 // q8IDs generates the cases' sequences (batched by length limit, as the
@@ -50,58 +43,31 @@ func q8IDs(t *testing.T, m *Model, embeds *tensor.Tensor, gc []genCase, gen func
 // conditional) and beam captions keep the fixture's ids.
 func TestQ8_blip_caption(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-caption")
-	var cases captionCases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases.raw)
+	cases := readCaptionCases(t, dir)
 	m := q8Model(t, dir)
-	exp := expected(t, dir)
+	exp := filepath.Join(dir, "expected.safetensors")
 	ctx := context.Background()
-	embeds, err := m.EncodeImages(ctx, expTensor(t, exp, "pixel_values"))
+	embeds, err := m.EncodeImages(ctx, expected.Read(t, exp, "pixel_values"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEmb := expTensor(t, exp, "vision_last_hidden_state")
+	wantEmb := expected.Read(t, exp, "vision_last_hidden_state")
 	ae := testdata.CompareLogits(embeds.Contiguous().Data(), wantEmb.Contiguous().Data(), wantEmb.Dim(-1))
-	wantTF := expTensor(t, exp, "teacher_forced_logits")
+	wantTF := expected.Read(t, exp, "teacher_forced_logits")
 	logits := teacherForced(t, m, embeds, cases.TeacherForcedIDs, wantTF.Dim(0))
 	al := testdata.CompareLogits(logits.Contiguous().Data(), wantTF.Contiguous().Data(), wantTF.Dim(-1))
 	t.Logf("Q8 (%s kernels): vision_last_hidden_state max|Δ|/max|x| = %.4f", tensor.Q8Kernel(), ae.Rel)
 	t.Logf("Q8: teacher-forced logits %v", al)
 
-	report := func(what string, gc []genCase, prompt []int, base Options) {
-		same := q8IDs(t, m, embeds, gc, func(emb *tensor.Tensor, _ []int, o Options) ([][]int, error) {
-			o.NumBeams = base.NumBeams
-			return m.GenerateIDs(ctx, emb, prompt, o)
+	for _, r := range cases.runs(t) {
+		same := q8IDs(t, m, embeds, r.cases, func(emb *tensor.Tensor, _ []int, o Options) ([][]int, error) {
+			o.NumBeams = r.beams
+			return m.GenerateIDs(ctx, emb, r.prompt, o)
 		})
-		t.Logf("Q8: %s: %d of %d sequences identical to the fixture's", what, same, len(gc))
+		t.Logf("Q8: %s: %d of %d sequences identical to the fixture's", r.name, same, len(r.cases))
 	}
-	report("unconditional", cases.Unconditional, nil, Options{})
-	if len(cases.Conditional) > 0 {
-		report("conditional", cases.Conditional, cases.Conditional[0].PromptIDs, Options{})
-	}
-	var keys []string
-	for k := range cases.raw {
-		if beamKey.MatchString(k) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		sub := beamKey.FindStringSubmatch(k)
-		beams, _ := strconv.Atoi(sub[2])
-		var gc []genCase
-		if err := json.Unmarshal(cases.raw[k], &gc); err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
-		var prompt []int
-		if sub[1] == "conditional" {
-			prompt = gc[0].PromptIDs
-		}
-		report(k, gc, prompt, Options{NumBeams: beams})
-	}
-	if ae.Rel > testdata.Q8Rel || al.Rel > testdata.Q8Rel || al.Rel == 0 || al.Top1 < testdata.Q8Top1 {
-		t.Errorf("Q8 accuracy out of budget: vision %.4f (≤ %g), logits %.4f (in (0, %g]), top-1 %.3f (≥ %g)", ae.Rel, testdata.Q8Rel, al.Rel, testdata.Q8Rel, al.Top1, testdata.Q8Top1)
-	}
+	testdata.CheckQ8Rel(t, "vision_last_hidden_state", ae.Rel)
+	testdata.CheckQ8(t, "teacher-forced logits", al)
 }
 
 // TestQ8_blip_vqa runs the blip-vqa fixture with int8 weights: the vision
@@ -112,11 +78,11 @@ func TestQ8_blip_vqa(t *testing.T) {
 	var cases struct {
 		QA []vqaCase `json:"qa"`
 	}
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
 	m, m32 := q8Model(t, dir), loadModel(t, dir)
-	exp := expected(t, dir)
+	exp := filepath.Join(dir, "expected.safetensors")
 	ctx := context.Background()
-	px := expTensor(t, exp, "pixel_values")
+	px := expected.Read(t, exp, "pixel_values")
 	embeds, err := m.EncodeImages(ctx, px)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +104,5 @@ func TestQ8_blip_vqa(t *testing.T) {
 		return m.AnswerIDs(ctx, emb, qs, o)
 	})
 	t.Logf("Q8 (%s kernels): vision features max|Δ|/max|x| = %.4f; %d of %d greedy answers identical to the fixture's", tensor.Q8Kernel(), ae.Rel, same, len(gc))
-	if ae.Rel > testdata.Q8Rel || ae.Rel == 0 {
-		t.Errorf("Q8 vision features: relative error %.4f, want in (0, %g]", ae.Rel, testdata.Q8Rel)
-	}
+	testdata.CheckQ8Rel(t, "vision features", ae.Rel)
 }

@@ -39,7 +39,7 @@ func randomStore(cfg Config, task Task, seed uint64) *checkpoint.Store {
 	normal("vision_model.embeddings.class_embedding", 1, 1, d)
 	normal("vision_model.embeddings.patch_embedding.weight", d, v.NumChannels, v.PatchSize, v.PatchSize)
 	normal("vision_model.embeddings.patch_embedding.bias", d)
-	normal("vision_model.embeddings.position_embedding", 1, v.numPositions(), d)
+	normal("vision_model.embeddings.position_embedding", 1, v.EncoderConfig().NumPatches()+1, d)
 	for i := 0; i < v.NumHiddenLayers; i++ {
 		p := fmt.Sprintf("vision_model.encoder.layers.%d.", i)
 		lnorm(p+"layer_norm1", d)

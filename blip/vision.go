@@ -22,11 +22,7 @@ type visionModel struct {
 // newVisionModel builds the vision model from weights under
 // "vision_model.".
 func newVisionModel(w checkpoint.Weights, cfg VisionConfig) (*visionModel, error) {
-	enc, err := vit.NewBLIPEncoder(w, vit.EncoderConfig{
-		HiddenSize: cfg.HiddenSize, NumLayers: cfg.NumHiddenLayers, NumHeads: cfg.NumAttentionHeads,
-		IntermediateSize: cfg.IntermediateSize, HiddenAct: cfg.HiddenAct, LayerNormEps: cfg.LayerNormEps,
-		ImageSize: cfg.ImageSize, PatchSize: cfg.PatchSize, NumChannels: cfg.NumChannels,
-	})
+	enc, err := vit.NewBLIPEncoder(w, cfg.EncoderConfig())
 	if err != nil {
 		return nil, fmt.Errorf("vision_config: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -22,11 +23,11 @@ func TestWithWeightType(t *testing.T) {
 		t.Fatalf("unknown weight type: err %v, want nn.ErrConfig", err)
 	}
 	var cases captionCases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
-	exp := expected(t, dir)
-	px := expTensor(t, exp, "pixel_values")
-	wantEmb := expTensor(t, exp, "vision_last_hidden_state")
-	wantTF := expTensor(t, exp, "teacher_forced_logits")
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	exp := filepath.Join(dir, "expected.safetensors")
+	px := expected.Read(t, exp, "pixel_values")
+	wantEmb := expected.Read(t, exp, "vision_last_hidden_state")
+	wantTF := expected.Read(t, exp, "teacher_forced_logits")
 	for _, c := range []struct {
 		typ          tensor.WeightType
 		embTol, lTol float64
@@ -34,10 +35,7 @@ func TestWithWeightType(t *testing.T) {
 		{tensor.WeightF16, 2e-3, 2e-3},
 		{tensor.WeightBF16, 2e-2, 2e-2},
 	} {
-		m, err := Load(filepath.Join(dir, "model"), WithWeightType(c.typ))
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := testdata.LoadModel(t, dir, Load, WithWeightType(c.typ))
 		ctx := context.Background()
 		emb, err := m.EncodeImages(ctx, px)
 		if err != nil {
@@ -75,10 +73,10 @@ func teacherForced(t *testing.T, m *Model, emb *tensor.Tensor, ids []int, n int)
 func TestWithKVType(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-caption")
 	var cases captionCases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cases)
-	exp := expected(t, dir)
-	wantTF := expTensor(t, exp, "teacher_forced_logits")
-	px := expTensor(t, exp, "pixel_values")
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	exp := filepath.Join(dir, "expected.safetensors")
+	wantTF := expected.Read(t, exp, "teacher_forced_logits")
+	px := expected.Read(t, exp, "pixel_values")
 	ctx := context.Background()
 	ref := loadModel(t, dir)
 	refEmb, err := ref.EncodeImages(ctx, px)
@@ -94,10 +92,7 @@ func TestWithKVType(t *testing.T) {
 		typ tensor.WeightType
 		tol float64
 	}{{tensor.WeightF16, 1e-3}, {tensor.WeightBF16, 1e-2}} {
-		m, err := Load(filepath.Join(dir, "model"), WithKVType(c.typ))
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := testdata.LoadModel(t, dir, Load, WithKVType(c.typ))
 		emb, err := m.EncodeImages(ctx, px)
 		if err != nil {
 			t.Fatal(err)

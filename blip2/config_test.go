@@ -104,21 +104,9 @@ func TestParseConfigErrors(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type": "blip-2"}`))
 	f.Add([]byte(`{"num_query_tokens": 8, "qformer_config": {"cross_attention_frequency": 1}, "text_config": {"model_type": "opt", "max_new_tokens": 3}}`))
-	if root, ok := testdata.Root(); ok {
-		if raw, err := os.ReadFile(filepath.Join(root, "fixtures", "blip2", "model", "config.json")); err == nil {
-			f.Add(raw)
-		}
-	}
+	testdata.FuzzSeedFiles(f, 1<<20, []string{"fixtures", "blip2", "model", "config.json"})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c, err := ParseConfig(raw)
-		if err != nil {
-			if !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-				t.Fatalf("error %v matches neither nn.ErrConfig nor nn.ErrUnsupportedArchitecture", err)
-			}
-			return
-		}
-		if err := c.Validate(); err != nil {
-			t.Fatalf("parsed config does not validate: %v", err)
-		}
+		testdata.Parsed(t, c, err, nn.ErrConfig, nn.ErrUnsupportedArchitecture)
 	})
 }

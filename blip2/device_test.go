@@ -3,64 +3,14 @@ package blip2
 import (
 	"context"
 	"fmt"
-	"image"
-	"math"
-	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
-
-// onDevice runs f, turning a panic (an operation that read device storage
-// on the host, or mixed devices) into a test failure.
-func onDevice(t *testing.T, what string, f func() error) {
-	t.Helper()
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("panic: %v", r)
-			}
-		}()
-		return f()
-	}()
-	if err != nil {
-		t.Fatalf("%s on the device: %v", what, err)
-	}
-}
-
-// sameBits requires a (on the host) and b (on the device) to hold the
-// same shape and the same float32 bits.
-func sameBits(t *testing.T, name string, a, b *tensor.Tensor) {
-	t.Helper()
-	if b.OnHost() {
-		t.Errorf("%s: the device model returned a host tensor", name)
-	}
-	h, err := tensor.ToHost(b)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if !slices.Equal(a.Shape(), h.Shape()) {
-		t.Fatalf("%s: shape %v on the device, %v on the host", name, h.Shape(), a.Shape())
-	}
-	ad, hd := a.Contiguous().Data(), h.Data()
-	for i := range ad {
-		if math.Float32bits(ad[i]) != math.Float32bits(hd[i]) {
-			t.Fatalf("%s: element %d is %g on the device, %g on the host", name, i, hd[i], ad[i])
-		}
-	}
-}
-
-// transfers returns what d moved since before.
-func transfers(d *tensor.Device, before tensor.Transfers) tensor.Transfers {
-	now := d.Transfers()
-	return tensor.Transfers{
-		Uploads: now.Uploads - before.Uploads, Downloads: now.Downloads - before.Downloads,
-		UploadBytes: now.UploadBytes - before.UploadBytes, DownloadBytes: now.DownloadBytes - before.DownloadBytes,
-	}
-}
 
 // TestDevice_blip2 runs the blip2 fixture's forward passes and generations
 // on tensor.NewCheckingDevice, whose storage the host cannot read, and
@@ -71,14 +21,10 @@ func TestDevice_blip2(t *testing.T) {
 	c := readCases(t, dir)
 	host := loadModel(t, dir)
 	d := tensor.NewCheckingDevice()
-	m, err := Load(filepath.Join(dir, "model"), nn.WithDevice(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m := testdata.LoadModel(t, dir, Load, nn.WithDevice(d))
 	ctx := context.Background()
 	vocab := m.Config().Text.VocabSize
-	px := expTensor(t, expected(t, dir), "pixel_values")
+	px := expTensor(t, dir, "pixel_values")
 
 	// The image side: pixels up, nothing down.
 	want, err := host.Encode(ctx, px)
@@ -90,27 +36,24 @@ func TestDevice_blip2(t *testing.T) {
 		// vision features uploaded.
 		img := d.MustUpload(want.Vision)
 		var q, proj *tensor.Tensor
-		onDevice(t, "Q-Former", func() (err error) {
+		expected.OnDevice(t, d, "Q-Former", func() (err error) {
 			if q, err = m.qformer.forward(ctx, img); err == nil {
 				proj = m.proj.Forward(q)
 			}
 			return err
 		})
-		sameBits(t, "qformer_last_hidden_state", want.QFormer, q)
-		sameBits(t, "language_model_inputs", want.LanguageInputs, proj)
+		expected.SameBits(t, "qformer_last_hidden_state", want.QFormer, q)
+		expected.SameBits(t, "language_model_inputs", want.LanguageInputs, proj)
 	})
 	var f *Features
-	before := d.Transfers()
-	onDevice(t, "Encode", func() (err error) {
+	tr := expected.OnDevice(t, d, "Encode", func() (err error) {
 		f, err = m.Encode(ctx, px)
 		return err
 	})
-	if tr := transfers(d, before); tr.Uploads != 1 || tr.Downloads != 0 || tr.UploadBytes != int64(4*px.Len()) {
-		t.Errorf("Encode: %+v, want the pixel values up and nothing down", tr)
-	}
-	sameBits(t, "vision_last_hidden_state", want.Vision, f.Vision)
-	sameBits(t, "qformer_last_hidden_state", want.QFormer, f.QFormer)
-	sameBits(t, "language_model_inputs", want.LanguageInputs, f.LanguageInputs)
+	expected.ExactTransfers(t, "Encode", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * px.Len())})
+	expected.SameBits(t, "vision_last_hidden_state", want.Vision, f.Vision)
+	expected.SameBits(t, "qformer_last_hidden_state", want.QFormer, f.QFormer)
+	expected.SameBits(t, "language_model_inputs", want.LanguageInputs, f.LanguageInputs)
 
 	t.Run("teacher_forced", func(t *testing.T) {
 		tf := c.TeacherForced
@@ -127,38 +70,26 @@ func TestDevice_blip2(t *testing.T) {
 			t.Fatal(err)
 		}
 		var lg *tensor.Tensor
-		before := d.Transfers()
-		onDevice(t, "Logits", func() (err error) {
+		tr := expected.OnDevice(t, d, "Logits", func() (err error) {
 			lg, err = m.Logits(ctx, one, [][]int{tf.IDs})
 			return err
 		})
 		// The pixel values up (the language model may upload a mask);
 		// the logits stay on the device.
-		if tr := transfers(d, before); tr.Uploads > 3 || tr.Downloads != 0 {
+		if tr.Uploads > 3 || tr.Downloads != 0 {
 			t.Errorf("Logits: %+v, want the inputs up and nothing down", tr)
 		}
-		sameBits(t, "teacher_forced_logits", wantLg, lg)
+		expected.SameBits(t, "teacher_forced_logits", wantLg, lg)
 	})
 
-	imgs := make([]image.Image, len(c.Images))
-	for i, name := range c.Images {
-		imgs[i] = loadImage(t, name)
-	}
+	imgs := c.images(t)
 	// checkTransfers bounds what a generation of rows sequences with at
 	// most maxNew new tokens moved: per step, at most the inputs up and
 	// the logits of the rows down.
 	checkTransfers := func(t *testing.T, what string, tr tensor.Transfers, rows, maxNew int) {
 		t.Helper()
 		steps := int64(maxNew + 1)
-		if tr.Uploads > 2+2*steps {
-			t.Errorf("%s: %d uploads for at most %d steps", what, tr.Uploads, steps)
-		}
-		if tr.Downloads < 1 || tr.Downloads > steps {
-			t.Errorf("%s: %d downloads, want one per step (at most %d)", what, tr.Downloads, steps)
-		}
-		if max := tr.Downloads * int64(4*rows*vocab); tr.DownloadBytes > max {
-			t.Errorf("%s: %d bytes downloaded in %d downloads, more than the logits of %d rows", what, tr.DownloadBytes, tr.Downloads, rows)
-		}
+		expected.CheckStepTransfers(t, what, tr, 2+2*steps, steps, rows, vocab)
 	}
 	for _, kind := range []string{"unconditional", "prompted", "unconditional_beam3"} {
 		t.Run(kind, func(t *testing.T) {
@@ -179,12 +110,11 @@ func TestDevice_blip2(t *testing.T) {
 				}
 				var got [][]int
 				what := fmt.Sprintf("%s %s", kind, c.Images[i])
-				before := d.Transfers()
-				onDevice(t, what, func() (err error) {
+				tr := expected.OnDevice(t, d, what, func() (err error) {
 					got, err = m.GenerateIDs(ctx, one, prompts, opt)
 					return err
 				})
-				checkTransfers(t, what, transfers(d, before), max(opt.NumBeams, 1), opt.MaxNewTokens)
+				checkTransfers(t, what, tr, max(opt.NumBeams, 1), opt.MaxNewTokens)
 				if !slices.EqualFunc(got, wantIDs, slices.Equal) {
 					t.Errorf("%s: ids on the device %v, on the host %v", what, got, wantIDs)
 				}
@@ -196,7 +126,7 @@ func TestDevice_blip2(t *testing.T) {
 					t.Fatal(err)
 				}
 				var r Result
-				onDevice(t, what+" from the image", func() (err error) {
+				expected.OnDevice(t, d, what+" from the image", func() (err error) {
 					r, err = m.Caption(ctx, imgs[i], gc.Prompt, o)
 					return err
 				})
@@ -219,12 +149,11 @@ func TestDevice_blip2(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got [][]int
-		before := d.Transfers()
-		onDevice(t, "GenerateFromInputs", func() (err error) {
+		tr := expected.OnDevice(t, d, "GenerateFromInputs", func() (err error) {
 			got, err = m.GenerateFromInputs(ctx, f.LanguageInputs, prompts, opt)
 			return err
 		})
-		checkTransfers(t, "GenerateFromInputs", transfers(d, before), len(prompts), opt.MaxNewTokens)
+		checkTransfers(t, "GenerateFromInputs", tr, len(prompts), opt.MaxNewTokens)
 		if !slices.EqualFunc(got, wantIDs, slices.Equal) {
 			t.Errorf("batch: ids on the device %v, on the host %v", got, wantIDs)
 		}

@@ -5,26 +5,12 @@ import (
 	"fmt"
 	"image"
 	"log"
-	"os"
 	"path/filepath"
 
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/blip2"
-	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/tokenizer"
 )
-
-func decodeFile(path string) image.Image {
-	f, err := os.Open(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
-	if err != nil {
-		log.Fatal(err)
-	}
-	return img
-}
 
 // Captioning an image and answering a question about it, on the test
 // fixture (a random-weight BLIP-2 with OPT's real tokenizer: the texts are
@@ -37,7 +23,10 @@ func ExampleModel_Caption() {
 		log.Fatal(err)
 	}
 	defer m.Close()
-	img := decodeFile(filepath.Join(shared, "media", "images", "chelsea.png"))
+	img, err := goformer.DecodeImageFile(filepath.Join(shared, "media", "images", "chelsea.png"))
+	if err != nil {
+		log.Fatal(err)
+	}
 	ctx := context.Background()
 
 	r, err := m.Caption(ctx, img, "", blip2.Options{MaxNewTokens: 12})
@@ -70,7 +59,11 @@ func ExampleModel_GenerateFromInputs() {
 		log.Fatal(err)
 	}
 	defer m.Close()
-	px, err := m.PixelValues([]image.Image{decodeFile(filepath.Join(shared, "media", "images", "coffee.png"))})
+	img, err := goformer.DecodeImageFile(filepath.Join(shared, "media", "images", "coffee.png"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	px, err := m.PixelValues([]image.Image{img})
 	if err != nil {
 		log.Fatal(err)
 	}

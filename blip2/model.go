@@ -219,15 +219,7 @@ func (m *Model) PixelValues(images []image.Image) (*tensor.Tensor, error) {
 	if m.proc == nil {
 		return nil, fmt.Errorf("blip2: no image processor: the model was not loaded from a directory with preprocessor_config.json (see WithProcessor)")
 	}
-	if len(images) == 0 {
-		return nil, fmt.Errorf("%w: no images", ErrInput)
-	}
-	for i, img := range images {
-		if img == nil {
-			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
-		}
-	}
-	px, err := m.proc.PreprocessBatch(images)
+	px, err := vit.PixelValues(m.proc, images, ErrInput, "")
 	if err != nil {
 		return nil, inputErr(err)
 	}

@@ -24,7 +24,7 @@ import (
 // ([1, 3, H, W]).
 func fixturePixels(t *testing.T, dir string, i int) *tensor.Tensor {
 	t.Helper()
-	px := expTensor(t, expected(t, dir), "pixel_values")
+	px := expTensor(t, dir, "pixel_values")
 	return px.Slice(0, i, i+1).Clone()
 }
 
@@ -286,7 +286,7 @@ func TestConcurrent(t *testing.T) {
 func TestHalfWeights(t *testing.T) {
 	dir := testdata.Fixture(t, "blip2")
 	c := readCases(t, dir)
-	want := expTensor(t, expected(t, dir), "teacher_forced_logits")
+	want := expTensor(t, dir, "teacher_forced_logits")
 	i := slices.Index(c.Images, c.TeacherForced.Image)
 	if i < 0 || len(c.TeacherForced.IDs) == 0 {
 		testdata.Missing(t, "blip2 teacher_forced case")
@@ -300,10 +300,7 @@ func TestHalfWeights(t *testing.T) {
 		typ tensor.WeightType
 		tol float64 // relative to the largest logit
 	}{{tensor.WeightF16, 5e-3}, {tensor.WeightBF16, 5e-2}} {
-		m, err := Load(filepath.Join(dir, "model"), nn.WithWeightType(wt.typ))
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := testdata.LoadModel(t, dir, Load, nn.WithWeightType(wt.typ))
 		lg, err := m.Logits(context.Background(), px, [][]int{c.TeacherForced.IDs})
 		if err != nil {
 			t.Fatal(err)

@@ -2,17 +2,14 @@ package blip2
 
 import (
 	"context"
-	"encoding/json"
 	"image"
-	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/tensor"
@@ -58,79 +55,40 @@ type cases struct {
 
 func readCases(t testing.TB, dir string) cases {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c cases
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatalf("cases.json: %v", err)
-	}
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &c)
 	return c
 }
 
 func loadModel(t testing.TB, dir string) *Model {
 	t.Helper()
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return testdata.LoadModel(t, dir, Load)
 }
 
 func loadImage(t testing.TB, name string) image.Image {
 	t.Helper()
-	f, err := os.Open(testdata.Path(t, "media", "images", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return img
+	return testdata.DecodeFile(t, testdata.Path(t, "media", "images", name), imageproc.Decode)
 }
 
-func expected(t testing.TB, dir string) *checkpoint.Safetensors {
+// images decodes the images of the cases.
+func (c cases) images(t testing.TB) []image.Image {
 	t.Helper()
-	s, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
+	imgs := make([]image.Image, len(c.Images))
+	for i, name := range c.Images {
+		imgs[i] = loadImage(t, name)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return imgs
 }
 
-func expTensor(t testing.TB, s *checkpoint.Safetensors, name string) *tensor.Tensor {
+// expTensor returns a tensor of the fixture's expected.safetensors
+// (dir: the fixture's folder), skipping the test when it is absent.
+func expTensor(t testing.TB, dir, name string) *tensor.Tensor {
 	t.Helper()
-	x, err := s.Tensor(name)
-	if err != nil {
-		testdata.Missing(t, "%s in expected.safetensors: %v", name, err)
+	path := filepath.Join(dir, "expected.safetensors")
+	if !expected.Has(t, path, name) {
+		testdata.Missing(t, "%s in expected.safetensors", name)
 	}
-	return x
-}
-
-// compare checks max|got−want| ≤ tol and equal shapes, logging the error.
-func compare(t testing.TB, name string, got, want *tensor.Tensor, tol float64) {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Errorf("%s: shape %v, want %v", name, got.Shape(), want.Shape())
-		return
-	}
-	g, w := got.Contiguous().Data(), want.Contiguous().Data()
-	m, at := 0.0, 0
-	for i := range g {
-		d := math.Abs(float64(g[i]) - float64(w[i]))
-		if d > m || math.IsNaN(d) {
-			m, at = d, i
-		}
-	}
-	t.Logf("%s %v: max|Δ| = %.3g", name, want.Shape(), m)
-	if !(m <= tol) {
-		t.Errorf("%s: max|Δ| = %.3g at flat index %d (got %g, want %g), tolerance %g", name, m, at, g[at], w[at], tol)
-	}
+	return expected.Read(t, path, name)
 }
 
 // options turns a group's generate() arguments into search settings.
@@ -162,25 +120,14 @@ func TestParity_blip2(t *testing.T) {
 	dir := testdata.Fixture(t, "blip2")
 	c := readCases(t, dir)
 	m := loadModel(t, dir)
-	exp := expected(t, dir)
 	ctx := context.Background()
 	if c.NumQueryTokens != 0 && c.NumQueryTokens != m.Config().NumQueryTokens {
 		t.Fatalf("cases.json num_query_tokens %d, config %d", c.NumQueryTokens, m.Config().NumQueryTokens)
 	}
 
-	wantPx := expTensor(t, exp, "pixel_values")
-	if len(c.Images) != wantPx.Dim(0) {
-		t.Fatalf("%d images in cases.json, %d in pixel_values", len(c.Images), wantPx.Dim(0))
-	}
-	imgs := make([]image.Image, len(c.Images))
-	for i, name := range c.Images {
-		imgs[i] = loadImage(t, name)
-	}
-	px, err := m.PixelValues(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compare(t, "pixel_values", px, wantPx, tolPixels)
+	wantPx := expTensor(t, dir, "pixel_values")
+	imgs := c.images(t)
+	testdata.CheckPixelValues(t, imgs, m.PixelValues, wantPx, tolPixels)
 
 	// The image side on the reference pixels, so that each stage is
 	// checked on its own.
@@ -188,9 +135,9 @@ func TestParity_blip2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "vision_last_hidden_state", f.Vision, expTensor(t, exp, "vision_last_hidden_state"), tolHidden)
-	compare(t, "qformer_last_hidden_state", f.QFormer, expTensor(t, exp, "qformer_last_hidden_state"), tolHidden)
-	compare(t, "language_model_inputs", f.LanguageInputs, expTensor(t, exp, "language_model_inputs"), tolHidden)
+	testdata.CheckClose(t, "vision_last_hidden_state", f.Vision, expTensor(t, dir, "vision_last_hidden_state"), tolHidden)
+	testdata.CheckClose(t, "qformer_last_hidden_state", f.QFormer, expTensor(t, dir, "qformer_last_hidden_state"), tolHidden)
+	testdata.CheckClose(t, "language_model_inputs", f.LanguageInputs, expTensor(t, dir, "language_model_inputs"), tolHidden)
 	imageIndex := func(name string) int {
 		i := slices.Index(c.Images, name)
 		if i < 0 {
@@ -212,7 +159,7 @@ func TestParity_blip2(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		compare(t, "teacher_forced_logits", lg, expTensor(t, exp, "teacher_forced_logits"), tolHidden)
+		testdata.CheckClose(t, "teacher_forced_logits", lg, expTensor(t, dir, "teacher_forced_logits"), tolHidden)
 	})
 
 	bos := m.Config().Text.BOSTokenID

@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
 )
 
 // Features are the outputs of one tower for a batch, one row per input.
@@ -91,19 +93,7 @@ func (m *Model) Preprocess(imgs []image.Image) (*tensor.Tensor, error) {
 	if m.proc == nil {
 		return nil, fmt.Errorf("%w: the model has no image processor", ErrInput)
 	}
-	if len(imgs) == 0 {
-		return nil, fmt.Errorf("%w: no images", ErrInput)
-	}
-	for i, img := range imgs {
-		if img == nil {
-			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
-		}
-	}
-	pix, err := m.proc.PreprocessBatch(imgs)
-	if err != nil {
-		return nil, fmt.Errorf("clip: preprocess: %w", err)
-	}
-	return pix, nil
+	return vit.PixelValues(m.proc, imgs, ErrInput, "clip: preprocess: ")
 }
 
 // EmbedTexts returns the unit-norm embeddings of texts, one row per text.
@@ -208,14 +198,10 @@ type ZeroShotOptions struct {
 }
 
 // LabelScore is one label of a zero-shot classification.
-type LabelScore struct {
-	// Label is the label as given (not the prompt made of it).
-	Label string `json:"label"`
-	// Probability is the softmax over all labels (0–1).
-	Probability float32 `json:"probability"`
-	// Logit is exp(logit_scale)·cos(image, prompt).
-	Logit float32 `json:"logit"`
-}
+//
+// Label is the label as given (not the prompt made of it), Probability the
+// softmax over all labels (0–1), Logit exp(logit_scale)·cos(image, prompt).
+type LabelScore = task.LabelScore
 
 // Prompts returns the prompts the template makes of labels.
 func (o ZeroShotOptions) Prompts(labels []string) ([]string, error) {

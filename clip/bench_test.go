@@ -55,7 +55,7 @@ func randomStore(cfg Config, seed uint64) *checkpoint.Store {
 	ln("text_model.final_layer_norm", t.HiddenSize)
 	rnd("vision_model.embeddings.patch_embedding.weight", v.HiddenSize, v.NumChannels, v.PatchSize, v.PatchSize)
 	rnd("vision_model.embeddings.class_embedding", v.HiddenSize)
-	rnd("vision_model.embeddings.position_embedding.weight", v.numPatches()+1, v.HiddenSize)
+	rnd("vision_model.embeddings.position_embedding.weight", v.EncoderConfig().NumPatches()+1, v.HiddenSize)
 	ln("vision_model.pre_layrnorm", v.HiddenSize)
 	layers("vision_model", v.NumHiddenLayers, v.HiddenSize, v.IntermediateSize)
 	ln("vision_model.post_layernorm", v.HiddenSize)

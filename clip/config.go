@@ -8,6 +8,7 @@ import (
 
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
 )
 
 // Config is a CLIPModel configuration (config.json). Fields a file leaves
@@ -58,27 +59,9 @@ type TextConfig struct {
 	PadTokenID int `json:"pad_token_id"`
 }
 
-// VisionConfig configures the vision transformer (CLIPVisionConfig).
-type VisionConfig struct {
-	// HiddenSize is the transformer width.
-	HiddenSize int `json:"hidden_size"`
-	// IntermediateSize is the width of the MLP's hidden layer.
-	IntermediateSize int `json:"intermediate_size"`
-	// NumHiddenLayers is the number of transformer blocks.
-	NumHiddenLayers int `json:"num_hidden_layers"`
-	// NumAttentionHeads splits HiddenSize into heads.
-	NumAttentionHeads int `json:"num_attention_heads"`
-	// NumChannels is the number of image channels (3).
-	NumChannels int `json:"num_channels"`
-	// ImageSize is the side of the square input in pixels.
-	ImageSize int `json:"image_size"`
-	// PatchSize is the side of a patch in pixels.
-	PatchSize int `json:"patch_size"`
-	// HiddenAct is the MLP activation.
-	HiddenAct string `json:"hidden_act"`
-	// LayerNormEps is the layer norms' epsilon.
-	LayerNormEps float64 `json:"layer_norm_eps"`
-}
+// VisionConfig configures the vision transformer (CLIPVisionConfig): the
+// vision_config fields of the ViT-tower families.
+type VisionConfig = vit.VisionConfig
 
 // DefaultConfig returns transformers' CLIPConfig defaults.
 func DefaultConfig() Config {
@@ -192,12 +175,6 @@ func (c Config) Validate() error {
 		return bad("layer_norm_eps must be positive")
 	}
 	return nil
-}
-
-// numPatches is the number of patch tokens of one image.
-func (v VisionConfig) numPatches() int {
-	g := v.ImageSize / v.PatchSize
-	return g * g
 }
 
 func sortedKeys(m map[string]int) []string {

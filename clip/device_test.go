@@ -2,61 +2,36 @@ package clip
 
 import (
 	"context"
-	"math"
 	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/tensor"
 )
 
-// sameRows fails unless got and want hold identical values, bit for bit.
-func sameRows(t *testing.T, what string, want, got [][]float32) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: %d rows, want %d", what, len(got), len(want))
-		return
-	}
-	for i := range want {
-		if len(got[i]) != len(want[i]) {
-			t.Errorf("%s: row %d has %d values, want %d", what, i, len(got[i]), len(want[i]))
-			return
-		}
-		for j := range want[i] {
-			if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
-				t.Errorf("%s: [%d][%d] = %v on the device, %v on the host", what, i, j, got[i][j], want[i][j])
-				return
-			}
-		}
-	}
-}
-
+// sameFeatures fails unless got holds exactly want's rows, bit for bit.
 func sameFeatures(t *testing.T, what string, want, got *Features) {
 	t.Helper()
-	sameRows(t, what+" pooled", want.Pooled, got.Pooled)
-	sameRows(t, what+" projected", want.Projected, got.Projected)
-	sameRows(t, what+" embeds", want.Embeds, got.Embeds)
+	expected.SameRows(t, what+" pooled", want.Pooled, got.Pooled)
+	expected.SameRows(t, what+" projected", want.Projected, got.Projected)
+	expected.SameRows(t, what+" embeds", want.Embeds, got.Embeds)
 }
 
-// transfersOf runs f and returns the copies between the host and dev it
-// made.
-func transfersOf(dev *tensor.Device, f func()) tensor.Transfers {
-	before := dev.Transfers()
-	f()
-	after := dev.Transfers()
-	return tensor.Transfers{
-		Uploads: after.Uploads - before.Uploads, Downloads: after.Downloads - before.Downloads,
-		UploadBytes: after.UploadBytes - before.UploadBytes, DownloadBytes: after.DownloadBytes - before.DownloadBytes,
-	}
-}
-
-// checkTransfers fails unless tr is exactly the uploads and downloads
-// wanted.
-func checkTransfers(t *testing.T, what string, tr tensor.Transfers, ups, upBytes, downs, downBytes int64) {
+// deviceFeatures runs call on the host model and on m, the same model on
+// dev: the features must be identical, and the device call must make
+// exactly the transfers tr.
+func deviceFeatures(t *testing.T, what string, dev *tensor.Device, host, m *Model, tr tensor.Transfers, call func(*Model) (*Features, error)) {
 	t.Helper()
-	want := tensor.Transfers{Uploads: ups, UploadBytes: upBytes, Downloads: downs, DownloadBytes: downBytes}
-	if tr != want {
-		t.Errorf("%s: transfers %+v, want %+v (inputs up, results down, nothing else)", what, tr, want)
+	want, err := call(host)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var got *Features
+	expected.ExactTransfers(t, what, expected.OnDevice(t, dev, what, func() (err error) {
+		got, err = call(m)
+		return err
+	}), tr)
+	sameFeatures(t, what, want, got)
 }
 
 // TestDevice_clip runs the calls of TestParity_clip with the model on the
@@ -75,7 +50,8 @@ func TestDevice_clip(t *testing.T) {
 	n := int64(len(ids))
 	textDown := 4 * n * int64(cfg.Text.HiddenSize+cfg.ProjectionDim)
 	nImg := int64(pixels.Dim(0))
-	imageDown := 4 * nImg * int64(cfg.Vision.HiddenSize+cfg.ProjectionDim)
+	imageTr := tensor.Transfers{Uploads: 1, UploadBytes: 4 * int64(pixels.Len()), Downloads: 2,
+		DownloadBytes: 4 * nImg * int64(cfg.Vision.HiddenSize+cfg.ProjectionDim)}
 
 	for _, wt := range []struct {
 		name string
@@ -103,26 +79,13 @@ func TestDevice_clip(t *testing.T) {
 
 			// Text, padded with its mask: the ids are gather indices,
 			// the features come down.
-			want, err := host.TextFeatures(ctx, ids, mask)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got *Features
-			tr := transfersOf(dev, func() { got, err = m.TextFeatures(ctx, ids, mask) })
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkTransfers(t, "TextFeatures", tr, 0, 0, 2, textDown)
-			sameFeatures(t, "text", want, got)
-
+			deviceFeatures(t, "text", dev, host, m, tensor.Transfers{Downloads: 2, DownloadBytes: textDown}, func(m *Model) (*Features, error) {
+				return m.TextFeatures(ctx, ids, mask)
+			})
 			// Unpadded, no mask.
-			if want, err = host.TextFeatures(ctx, f.cases.InputIDs, nil); err != nil {
-				t.Fatal(err)
-			}
-			if got, err = m.TextFeatures(ctx, f.cases.InputIDs, nil); err != nil {
-				t.Fatal(err)
-			}
-			sameFeatures(t, "text (unpadded)", want, got)
+			deviceFeatures(t, "text (unpadded)", dev, host, m, tensor.Transfers{Downloads: 2, DownloadBytes: textDown}, func(m *Model) (*Features, error) {
+				return m.TextFeatures(ctx, f.cases.InputIDs, nil)
+			})
 
 			// A mask with a hole before the end token goes up.
 			holed := make([][]int, len(mask))
@@ -132,28 +95,14 @@ func TestDevice_clip(t *testing.T) {
 				holed[i][1] = 0
 				tmax = max(tmax, host.text.poolIndex(ids[i])+1)
 			}
-			if want, err = host.TextFeatures(ctx, ids, holed); err != nil {
-				t.Fatal(err)
-			}
-			tr = transfersOf(dev, func() { got, err = m.TextFeatures(ctx, ids, holed) })
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkTransfers(t, "TextFeatures (masked)", tr, 1, 4*n*int64(tmax), 2, textDown)
-			sameFeatures(t, "text (masked)", want, got)
+			deviceFeatures(t, "text (masked)", dev, host, m, tensor.Transfers{Uploads: 1, UploadBytes: 4 * n * int64(tmax), Downloads: 2, DownloadBytes: textDown}, func(m *Model) (*Features, error) {
+				return m.TextFeatures(ctx, ids, holed)
+			})
 
 			// Images: the pixels go up.
-			wantImg, err := host.ImageFeatures(ctx, pixels)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var gotImg *Features
-			tr = transfersOf(dev, func() { gotImg, err = m.ImageFeatures(ctx, pixels) })
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkTransfers(t, "ImageFeatures", tr, 1, 4*int64(pixels.Len()), 2, imageDown)
-			sameFeatures(t, "image", wantImg, gotImg)
+			deviceFeatures(t, "image", dev, host, m, imageTr, func(m *Model) (*Features, error) {
+				return m.ImageFeatures(ctx, pixels)
+			})
 
 			imgs := f.images(t)
 			wantEmb, err := host.EmbedImages(ctx, imgs)
@@ -164,7 +113,7 @@ func TestDevice_clip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameRows(t, "image embeds (files)", wantEmb, gotEmb)
+			expected.SameRows(t, "image embeds (files)", wantEmb, gotEmb)
 
 			// Zero-shot from strings: host post-processing of the
 			// downloaded embeddings.
@@ -193,19 +142,7 @@ func TestDevice_clip(t *testing.T) {
 
 	// OpenAI's TorchScript checkpoint on the device.
 	t.Run("openai-tiny-jit.pt", func(t *testing.T) {
-		tiny := loadOpenAITiny(t, f)
-		remap := map[int]int{}
-		for i, id := range tiny.TokenIDs {
-			remap[id] = i
-		}
-		var tids [][]int
-		for _, row := range f.cases.InputIDs {
-			r := make([]int, len(row))
-			for j, id := range row {
-				r[j] = remap[id]
-			}
-			tids = append(tids, r)
-		}
+		tids := loadOpenAITiny(t, f).inputIDs(f)
 		file := filepath.Join("testdata", "openai-tiny-jit.pt")
 		h, err := LoadOpenAI(file, OpenAIOptions{})
 		if err != nil {
@@ -218,27 +155,11 @@ func TestDevice_clip(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		want, err := h.TextFeatures(ctx, tids, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got *Features
-		tr := transfersOf(dev, func() { got, err = m.TextFeatures(ctx, tids, nil) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkTransfers(t, "TextFeatures", tr, 0, 0, 2, textDown)
-		sameFeatures(t, "openai text", want, got)
-		wantImg, err := h.ImageFeatures(ctx, pixels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var gotImg *Features
-		tr = transfersOf(dev, func() { gotImg, err = m.ImageFeatures(ctx, pixels) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkTransfers(t, "ImageFeatures", tr, 1, 4*int64(pixels.Len()), 2, imageDown)
-		sameFeatures(t, "openai image", wantImg, gotImg)
+		deviceFeatures(t, "openai text", dev, h, m, tensor.Transfers{Downloads: 2, DownloadBytes: textDown}, func(m *Model) (*Features, error) {
+			return m.TextFeatures(ctx, tids, nil)
+		})
+		deviceFeatures(t, "openai image", dev, h, m, imageTr, func(m *Model) (*Features, error) {
+			return m.ImageFeatures(ctx, pixels)
+		})
 	})
 }

@@ -8,8 +8,8 @@ import (
 	"log"
 	"os"
 
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/clip"
-	"github.com/goformer/goformer/imageproc"
 )
 
 // Zero-shot classification of one image with prompts.
@@ -18,12 +18,7 @@ func ExampleModel_ZeroShot() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	f, err := os.Open("cat.jpg")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
+	img, err := goformer.DecodeImageFile("cat.jpg")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -99,12 +94,7 @@ func ExampleModel_Similarity() {
 	}
 	var imgs []image.Image
 	for _, name := range []string{"cat.jpg", "diagram.png"} {
-		f, err := os.Open(name)
-		if err != nil {
-			log.Fatal(err)
-		}
-		img, err := imageproc.Decode(f)
-		f.Close()
+		img, err := goformer.DecodeImageFile(name)
 		if err != nil {
 			log.Fatal(err)
 		}

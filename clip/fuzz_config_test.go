@@ -1,9 +1,6 @@
 package clip
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
@@ -29,17 +26,10 @@ func clipParams(c Config) float64 {
 // nn.ErrUnsupportedArchitecture, an accepted config validates, and building
 // a small model from it without weights fails with checkpoint.ErrMissingWeights.
 func FuzzParseConfig(f *testing.F) {
-	if root, ok := testdata.Root(); ok {
-		for _, p := range [][]string{
-			{"configs", "clip-vit-base-patch32", "config.json"},
-			{"fixtures", "clip", "model", "config.json"},
-			{"fixtures", "vit", "model", "config.json"},
-		} {
-			if b, err := os.ReadFile(filepath.Join(append([]string{root}, p...)...)); err == nil {
-				f.Add(b)
-			}
-		}
-	}
+	testdata.FuzzSeedFiles(f, 1<<20,
+		[]string{"configs", "clip-vit-base-patch32", "config.json"},
+		[]string{"fixtures", "clip", "model", "config.json"},
+		[]string{"fixtures", "vit", "model", "config.json"})
 	f.Add([]byte(`{"model_type":"clip","projection_dim":4,"text_config":{"vocab_size":10,"hidden_size":8,` +
 		`"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":6},` +
 		`"vision_config":{"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,` +
@@ -47,20 +37,13 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"text_config_dict":{"hidden_size":4,"num_attention_heads":1},"vision_config_dict":null,"text_config":{"hidden_act":"gelu"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz.json", data)
-		if err != nil {
-			if !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-				t.Fatalf("error wraps neither nn.ErrConfig nor nn.ErrUnsupportedArchitecture: %v", err)
-			}
+		if !testdata.Parsed(t, cfg, err, nn.ErrConfig, nn.ErrUnsupportedArchitecture) {
 			return
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("accepted config does not validate: %v", err)
 		}
 		if clipParams(cfg) > 1<<18 {
 			return
 		}
-		if _, err := New(cfg, checkpoint.NewStore("fuzz", nil)); !errors.Is(err, checkpoint.ErrMissingWeights) {
-			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights, got %v", err)
-		}
+		_, err = New(cfg, checkpoint.NewStore("fuzz", nil))
+		testdata.WantError(t, "building without weights", err, checkpoint.ErrMissingWeights)
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/goformer/goformer/task"
 )
 
 // ErrIndexRoot marks an index used with another folder than the one it was
@@ -70,22 +72,14 @@ func (ix *Index) CheckRoot(dir string) error {
 	return fmt.Errorf("%w: the index was built over %s, not %s: rebuild it for this folder (or use an index file per folder)", ErrIndexRoot, ix.root, want)
 }
 
-// IndexChanges counts what UpdateIndex (or OpenIndex) did to an index.
-type IndexChanges struct {
-	// Added counts the image files new to the index, embedded.
-	Added int `json:"added"`
-	// Updated counts the files whose size or modification time changed,
-	// embedded again.
-	Updated int `json:"updated"`
-	// Removed counts the entries dropped: files deleted, no longer image
-	// files of the folder, or no longer decodable (skipped by OnError).
-	Removed int `json:"removed"`
-	// Unchanged counts the entries kept as they were, not embedded again.
-	Unchanged int `json:"unchanged"`
-}
-
-// Changed reports whether any entry was added, updated or removed.
-func (c IndexChanges) Changed() bool { return c.Added+c.Updated+c.Removed > 0 }
+// IndexChanges counts what UpdateIndex (or OpenIndex) did to an index:
+// Added, the image files new to the index, embedded; Updated, the files
+// whose size or modification time changed, embedded again; Removed, the
+// entries dropped (files deleted, no longer image files of the folder, or
+// no longer decodable and skipped by OnError); Unchanged, the entries kept
+// as they were, not embedded again. Changed reports whether any entry was
+// added, updated or removed. It is the front door's task.IndexChanges.
+type IndexChanges = task.IndexChanges
 
 // UpdateIndex brings an index made by IndexDir up to date with its folder
 // (Root), as IndexDir with opt would index it now: image files that are

@@ -500,11 +500,7 @@ type visionTower struct {
 }
 
 func newVisionTower(w checkpoint.Weights, c VisionConfig) (*visionTower, error) {
-	enc, err := vit.NewCLIPEncoder(w, vit.EncoderConfig{
-		HiddenSize: c.HiddenSize, NumLayers: c.NumHiddenLayers, NumHeads: c.NumAttentionHeads,
-		IntermediateSize: c.IntermediateSize, HiddenAct: c.HiddenAct, LayerNormEps: c.LayerNormEps,
-		ImageSize: c.ImageSize, PatchSize: c.PatchSize, NumChannels: c.NumChannels,
-	})
+	enc, err := vit.NewCLIPEncoder(w, c.EncoderConfig())
 	if err != nil {
 		return nil, fmt.Errorf("clip: vision_config: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -33,13 +32,7 @@ type openAITiny struct {
 func loadOpenAITiny(t *testing.T, f *clipFixture) openAITiny {
 	t.Helper()
 	var d openAITiny
-	raw, err := os.ReadFile(filepath.Join("testdata", "openai-tiny.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatal(err)
-	}
+	testdata.ReadJSON(t, filepath.Join("testdata", "openai-tiny.json"), &d)
 	model, err := os.ReadFile(filepath.Join(f.dir, "model", "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,12 +44,11 @@ func loadOpenAITiny(t *testing.T, f *clipFixture) openAITiny {
 	return d
 }
 
-func TestOpenAICheckpoints(t *testing.T) {
-	f := loadClipFixture(t)
-	tiny := loadOpenAITiny(t, f)
-	ctx := context.Background()
+// inputIDs returns the fixture's input ids in the tiny checkpoints'
+// vocabulary (TokenIDs: the ids the cases use, in order).
+func (d openAITiny) inputIDs(f *clipFixture) [][]int {
 	remap := map[int]int{}
-	for i, id := range tiny.TokenIDs {
+	for i, id := range d.TokenIDs {
 		remap[id] = i
 	}
 	var ids [][]int
@@ -67,6 +59,14 @@ func TestOpenAICheckpoints(t *testing.T) {
 		}
 		ids = append(ids, r)
 	}
+	return ids
+}
+
+func TestOpenAICheckpoints(t *testing.T) {
+	f := loadClipFixture(t)
+	tiny := loadOpenAITiny(t, f)
+	ctx := context.Background()
+	ids := tiny.inputIDs(f)
 	hub := f.model.Config()
 
 	for _, tc := range []struct {

@@ -107,16 +107,7 @@ func (f *clipFixture) images(t testing.TB) []image.Image {
 	t.Helper()
 	var imgs []image.Image
 	for _, name := range f.cases.Images {
-		r, err := os.Open(testdata.Path(t, "media", "images", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := imageproc.Decode(r)
-		r.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		imgs = append(imgs, img)
+		imgs = append(imgs, testdata.DecodeFile(t, testdata.Path(t, "media", "images", name), imageproc.Decode))
 	}
 	return imgs
 }

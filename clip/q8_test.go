@@ -49,12 +49,7 @@ func TestQ8_clip(t *testing.T) {
 	at, ai, al := cmp(textF.Embeds, "text_embeds"), cmp(imgF.Embeds, "image_embeds"), cmp(s.LogitsPerImage, "logits_per_image")
 	t.Logf("Q8 (%s kernels): text_embeds max|Δ|/max|x| = %.4f, image_embeds %.4f", tensor.Q8Kernel(), at.Rel, ai.Rel)
 	t.Logf("Q8: logits_per_image %v", al)
-	for _, a := range []testdata.Accuracy{at, ai, al} {
-		if a.Rel > testdata.Q8Rel || a.Rel == 0 {
-			t.Errorf("Q8: relative error %.4f, want in (0, %g]", a.Rel, testdata.Q8Rel)
-		}
-	}
-	if al.Top1 < testdata.Q8Top1 {
-		t.Errorf("Q8 logits_per_image: top-1 agreement %.3f, want ≥ %g", al.Top1, testdata.Q8Top1)
-	}
+	testdata.CheckQ8Rel(t, "text_embeds", at.Rel)
+	testdata.CheckQ8Rel(t, "image_embeds", ai.Rel)
+	testdata.CheckQ8(t, "logits_per_image", al)
 }

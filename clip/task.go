@@ -65,15 +65,7 @@ func (t *taskModel) ZeroShot(ctx context.Context, img image.Image, labels []stri
 	if len(labels) == 0 {
 		return nil, fmt.Errorf("%w: zero-shot classification needs labels", ErrInput)
 	}
-	scores, err := t.Model.ZeroShot(ctx, img, labels, ZeroShotOptions{Template: o.Template, TopK: o.TopK})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]task.LabelScore, len(scores))
-	for i, s := range scores {
-		out[i] = task.LabelScore(s)
-	}
-	return out, nil
+	return t.Model.ZeroShot(ctx, img, labels, ZeroShotOptions{Template: o.Template, TopK: o.TopK})
 }
 
 func (t *taskModel) IndexDir(ctx context.Context, dir string, o task.IndexOptions) (task.Index, error) {
@@ -89,7 +81,7 @@ func (t *taskModel) OpenIndex(ctx context.Context, path, dir string, o task.Inde
 	if err != nil {
 		return nil, task.IndexChanges{}, err
 	}
-	return &taskIndex{m: t.Model, ix: ix}, task.IndexChanges(ch), nil
+	return &taskIndex{m: t.Model, ix: ix}, ch, nil
 }
 
 func (t *taskModel) LoadIndex(path string) (task.Index, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -136,20 +137,8 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestConcurrentCaptions(t *testing.T) {
-	dir := testdata.Fixture(t, "vit-gpt2")
-	c, err := LoadCaptioner(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	px, err := st.Tensor("pixel_values")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadCaptioner(t, testdata.Fixture(t, "vit-gpt2"))
+	px := expected.Tensor(t, "vit-gpt2", "pixel_values")
 	ctx := context.Background()
 	opt := CaptionOptions{MaxNewTokens: 4, Beams: 2}
 	want, err := c.CaptionPixels(ctx, px, opt)
@@ -174,12 +163,7 @@ func TestConcurrentCaptions(t *testing.T) {
 // counts over n_positions are refused with ErrInput naming the limit before
 // the encoder runs (a cancelled context would otherwise be reported).
 func TestCaptionLimits(t *testing.T) {
-	dir := testdata.Fixture(t, "vit-gpt2")
-	c, err := LoadCaptioner(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := loadCaptioner(t, testdata.Fixture(t, "vit-gpt2"))
 	n := c.Decoder().Config().NPositions
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -2,38 +2,12 @@ package gpt2
 
 import (
 	"context"
-	"math"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
-	"github.com/goformer/goformer/imageproc"
-	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/tensor"
 )
-
-// sameBits fails unless got (a device tensor) holds exactly want's values
-// (a host tensor), downloading it.
-func sameBits(t *testing.T, what string, want, got *tensor.Tensor) {
-	t.Helper()
-	if got.Device() == nil {
-		t.Fatalf("%s: result on the host, want on the device", what)
-	}
-	h, err := tensor.ToHost(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(h.Shape(), want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", what, h.Shape(), want.Shape())
-	}
-	wd, gd := want.Contiguous().Data(), h.Data()
-	for i := range wd {
-		if math.Float32bits(wd[i]) != math.Float32bits(gd[i]) {
-			t.Fatalf("%s: element %d = %v on the device, %v on the host", what, i, gd[i], wd[i])
-		}
-	}
-}
 
 // TestDevice_vit_gpt2 runs the vit-gpt2 fixture on the checking device and
 // on the host: the encoder output, the decoder's teacher-forced logits
@@ -41,45 +15,15 @@ func sameBits(t *testing.T, what string, want, got *tensor.Tensor) {
 // text), with only pixels uploaded and one row of logits per sequence
 // downloaded per decoding step.
 func TestDevice_vit_gpt2(t *testing.T) {
-	dir := testdata.Fixture(t, "vit-gpt2")
-	var cases vitGPT2Cases
-	readCases(t, dir, &cases)
-	if len(cases.Captions) == 0 {
-		t.Fatal("cases.json has no captions")
-	}
-	host, err := LoadCaptioner(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
+	cases, dir := readCases(t)
+	host := loadCaptioner(t, dir)
 	d := tensor.NewCheckingDevice()
-	dc, err := LoadCaptioner(filepath.Join(dir, "model"), WithDevice(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := loadCaptioner(t, dir, WithDevice(d))
 	if dc.Decoder().Device() != d {
 		t.Fatalf("decoder on %v, want %v", dc.Decoder().Device(), d)
 	}
-	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	pixels, err := exp.Tensor("pixel_values")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pixels := expected.Tensor(t, "vit-gpt2", "pixel_values")
 	ctx := context.Background()
-
-	// transfers runs f and returns how many copies it made between the
-	// host and the device.
-	transfers := func(f func()) (ups, downs int64) {
-		before := d.Transfers()
-		f()
-		after := d.Transfers()
-		return after.Uploads - before.Uploads, after.Downloads - before.Downloads
-	}
 
 	t.Run("decoder", func(t *testing.T) {
 		// The decoder alone, from the host encoder's output uploaded.
@@ -100,20 +44,18 @@ func TestDevice_vit_gpt2(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got *tensor.Tensor
-			ups, downs := transfers(func() {
+			what := cs.Image + ": teacher-forced logits"
+			tr := expected.OnDevice(t, d, what, func() error {
 				dst, err := dc.Decoder().NewState(1, denc)
 				if err != nil {
-					t.Fatal(err)
+					return err
 				}
-				if got, err = dc.Decoder().Logits(ctx, dst, [][]int{prompt}); err != nil {
-					t.Fatal(err)
-				}
-				dst.Release()
+				defer dst.Release()
+				got, err = dc.Decoder().Logits(ctx, dst, [][]int{prompt})
+				return err
 			})
-			if ups != 0 || downs != 0 {
-				t.Errorf("%s: teacher-forced logits: %d uploads, %d downloads (want none)", cs.Image, ups, downs)
-			}
-			sameBits(t, cs.Image+": teacher-forced logits", want, got)
+			expected.ExactTransfers(t, what, tr, tensor.Transfers{})
+			expected.SameBits(t, what, want, got)
 			tensor.Release(got)
 			hst.Release()
 
@@ -124,11 +66,11 @@ func TestDevice_vit_gpt2(t *testing.T) {
 					t.Fatal(err)
 				}
 				var ids []int
-				ups, downs := transfers(func() {
-					if ids, err = dc.Decoder().Generate(ctx, denc, []int{dc.start}, search); err != nil {
-						t.Fatal(err)
-					}
+				tr := expected.OnDevice(t, d, "Generate", func() (err error) {
+					ids, err = dc.Decoder().Generate(ctx, denc, []int{dc.start}, search)
+					return err
 				})
+				ups, downs := tr.Uploads, tr.Downloads
 				if !slices.Equal(ids, wantIDs) {
 					t.Errorf("%s, %d beams: ids on the device %v, on the host %v", cs.Image, beams, ids, wantIDs)
 				}
@@ -154,15 +96,14 @@ func TestDevice_vit_gpt2(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got *tensor.Tensor
-			ups, downs := transfers(func() {
-				if got, err = dc.Encode(ctx, px); err != nil {
-					t.Fatal(err)
-				}
+			tr := expected.OnDevice(t, d, "Encode", func() (err error) {
+				got, err = dc.Encode(ctx, px)
+				return err
 			})
-			if ups != 1 || downs != 0 {
-				t.Errorf("%s: Encode: %d uploads, %d downloads (want the pixels up)", cs.Image, ups, downs)
+			if tr.Uploads != 1 || tr.Downloads != 0 {
+				t.Errorf("%s: Encode: %d uploads, %d downloads (want the pixels up)", cs.Image, tr.Uploads, tr.Downloads)
 			}
-			sameBits(t, cs.Image+": encoder output", want, got)
+			expected.SameBits(t, cs.Image+": encoder output", want, got)
 			tensor.Release(got)
 			for _, beams := range []int{1, 3} {
 				opt := CaptionOptions{MaxNewTokens: len(cs.IDs) - 1, Beams: beams}
@@ -171,11 +112,11 @@ func TestDevice_vit_gpt2(t *testing.T) {
 					t.Fatal(err)
 				}
 				var caps []Caption
-				ups, downs := transfers(func() {
-					if caps, err = dc.CaptionPixels(ctx, px, opt); err != nil {
-						t.Fatal(err)
-					}
+				tr := expected.OnDevice(t, d, "CaptionPixels", func() (err error) {
+					caps, err = dc.CaptionPixels(ctx, px, opt)
+					return err
 				})
+				ups, downs := tr.Uploads, tr.Downloads
 				if !slices.Equal(caps[0].IDs, wantCaps[0].IDs) || caps[0].Text != wantCaps[0].Text {
 					t.Errorf("%s, %d beams: caption on the device %+v, on the host %+v", cs.Image, beams, caps[0], wantCaps[0])
 				}
@@ -189,11 +130,7 @@ func TestDevice_vit_gpt2(t *testing.T) {
 		}
 		// From the image file, as Caption runs it.
 		cs := cases.Captions[0]
-		img, err := imageproc.Decode(loadImage(t, cs.Image))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := dc.Caption(ctx, img, CaptionOptions{MaxNewTokens: len(cs.IDs) - 1})
+		got, err := dc.Caption(ctx, loadImage(t, cs.Image), CaptionOptions{MaxNewTokens: len(cs.IDs) - 1})
 		if err != nil {
 			t.Fatal(err)
 		}

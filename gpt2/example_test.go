@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/gpt2"
-	"github.com/goformer/goformer/imageproc"
 )
 
 // Caption an image with a ViT-GPT2 checkpoint downloaded from the Hub
@@ -18,12 +17,7 @@ func ExampleCaptioner_Caption() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	f, err := os.Open("cat.jpg")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
+	img, err := goformer.DecodeImageFile("cat.jpg")
 	if err != nil {
 		log.Fatal(err)
 	}

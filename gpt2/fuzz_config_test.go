@@ -1,7 +1,6 @@
 package gpt2
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,12 +24,8 @@ func gpt2Params(c Config) float64 {
 // fuzzConfigSeeds adds the vit-gpt2 fixture's config.json (whole, and its
 // decoder part is found by the fuzzer's mutations) and small configs.
 func fuzzConfigSeeds(f *testing.F) {
-	if root, ok := testdata.Root(); ok {
-		for _, fx := range []string{"vit-gpt2", "whisper", "clip"} {
-			if b, err := os.ReadFile(filepath.Join(root, "fixtures", fx, "model", "config.json")); err == nil {
-				f.Add(b)
-			}
-		}
+	for _, fx := range []string{"vit-gpt2", "whisper", "clip"} {
+		testdata.FuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "config.json"})
 	}
 	f.Add([]byte(`{"vocab_size":11,"n_positions":6,"n_embd":8,"n_layer":2,"n_head":2,"n_inner":null,` +
 		`"activation_function":"gelu_new","add_cross_attention":true,"scale_attn_by_inverse_layer_idx":true}`))
@@ -46,18 +41,14 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz.json", data)
 		if err != nil {
-			if !errors.Is(err, nn.ErrConfig) {
-				t.Fatalf("error does not wrap nn.ErrConfig: %v", err)
-			}
+			testdata.WantError(t, "parsing", err, nn.ErrConfig)
 			return
 		}
 		if gpt2Params(cfg) > 1<<18 {
 			return
 		}
 		_, err = New(cfg, checkpoint.NewStore("fuzz", nil).Root())
-		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
-			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights, got %v", err)
-		}
+		testdata.WantError(t, "building without weights", err, checkpoint.ErrMissingWeights, nn.ErrConfig)
 	})
 }
 

@@ -2,16 +2,15 @@ package gpt2
 
 import (
 	"context"
-	"encoding/json"
+	"image"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -28,47 +27,54 @@ type vitGPT2Cases struct {
 	} `json:"tokenizer"`
 }
 
-func readCases(t *testing.T, dir string, v any) {
+// readCases reads the vit-gpt2 fixture's cases.json and returns the
+// fixture's folder.
+func readCases(t *testing.T) (vitGPT2Cases, string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
+	var c vitGPT2Cases
+	dir := testdata.Cases(t, "vit-gpt2", &c)
+	if len(c.Captions) == 0 {
+		t.Fatal("cases.json has no captions")
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		t.Fatal(err)
-	}
+	return c, dir
 }
 
-func loadImage(t *testing.T, name string) *os.File {
+// loadCaptioner loads the fixture's captioner (closed with the test).
+func loadCaptioner(t *testing.T, dir string, opts ...nn.LoadOption) *Captioner {
 	t.Helper()
-	f, err := os.Open(testdata.Path(t, "media", "images", name))
+	return testdata.LoadModel(t, dir, LoadCaptioner, opts...)
+}
+
+func loadImage(t *testing.T, name string) image.Image {
+	t.Helper()
+	return testdata.DecodeFile(t, testdata.Path(t, "media", "images", name), imageproc.Decode)
+}
+
+// teacherForced returns the decoder's logits over ids (all but the last
+// fed) after the encoder's output for pixel values px [1, C, H, W].
+func teacherForced(t *testing.T, c *Captioner, px *tensor.Tensor, ids []int) *tensor.Tensor {
+	t.Helper()
+	ctx := context.Background()
+	enc, err := c.Encode(ctx, px)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	st, err := c.Decoder().NewState(1, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release()
+	logits, err := c.Decoder().Logits(ctx, st, [][]int{ids[:len(ids)-1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return logits
 }
 
 func TestParity_vit_gpt2(t *testing.T) {
-	dir := testdata.Fixture(t, "vit-gpt2")
-	var cases vitGPT2Cases
-	readCases(t, dir, &cases)
-	if len(cases.Captions) == 0 {
-		t.Fatal("cases.json has no captions")
-	}
-	c, err := LoadCaptioner(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	wantPixels, err := exp.Tensor("pixel_values")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cases, dir := readCases(t)
+	c := loadCaptioner(t, dir)
+	wantPixels := expected.Tensor(t, "vit-gpt2", "pixel_values")
 	if wantPixels.Dim(0) != len(cases.Captions) {
 		t.Fatalf("pixel_values has %d images for %d cases", wantPixels.Dim(0), len(cases.Captions))
 	}
@@ -76,11 +82,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 
 	t.Run("pixel_values", func(t *testing.T) {
 		for i, cs := range cases.Captions {
-			img, err := imageproc.Decode(loadImage(t, cs.Image))
-			if err != nil {
-				t.Fatal(err)
-			}
-			px, err := c.Processor().Preprocess(img)
+			px, err := c.Processor().Preprocess(loadImage(t, cs.Image))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,18 +114,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 		// one teacher-forced pass over the expected ids: it must agree with
 		// the fixture's min_margin (a check on the logits themselves).
 		for i, cs := range cases.Captions {
-			enc, err := c.Encode(ctx, wantPixels.Slice(0, i, i+1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := c.Decoder().NewState(1, enc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			logits, err := c.Decoder().Logits(ctx, st, [][]int{cs.IDs[:len(cs.IDs)-1]})
-			if err != nil {
-				t.Fatal(err)
-			}
+			logits := teacherForced(t, c, wantPixels.Slice(0, i, i+1), cs.IDs)
 			v := logits.Dim(-1)
 			ld := logits.Data()
 			margin := math.Inf(1)
@@ -155,11 +146,7 @@ func TestParity_vit_gpt2(t *testing.T) {
 
 	t.Run("caption_images", func(t *testing.T) {
 		for _, cs := range cases.Captions {
-			img, err := imageproc.Decode(loadImage(t, cs.Image))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := c.Caption(ctx, img, CaptionOptions{MaxNewTokens: len(cs.IDs) - 1})
+			got, err := c.Caption(ctx, loadImage(t, cs.Image), CaptionOptions{MaxNewTokens: len(cs.IDs) - 1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -54,7 +54,7 @@ func BenchmarkViTBase(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := testdata.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				out, err := m.Forward(ctx, px, Options{})
 				if err != nil {
@@ -64,7 +64,7 @@ func BenchmarkViTBase(b *testing.B) {
 			}
 			// CPU time per op tells the work apart from waiting on a
 			// machine shared with other jobs.
-			b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((testdata.ProcessCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 			b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "images/s")
 		})
 	}

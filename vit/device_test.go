@@ -3,70 +3,14 @@ package vit
 import (
 	"context"
 	"image"
-	"math"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
-	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
-
-// sameOnDevice fails unless got, a tensor on dev, holds exactly the values
-// of the host tensor want (bit for bit, NaNs included).
-func sameOnDevice(t *testing.T, what string, dev *tensor.Device, want, got *tensor.Tensor) {
-	t.Helper()
-	if want == nil || got == nil {
-		if want != got {
-			t.Errorf("%s: host %v, device %v", what, want, got)
-		}
-		return
-	}
-	if got.Device() != dev {
-		t.Errorf("%s: result on %s, want on %s", what, got.Device(), dev)
-		return
-	}
-	h, err := tensor.ToHost(got)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	if !sameShape(h.Shape(), want.Shape()) {
-		t.Errorf("%s: shape %v, want %v", what, h.Shape(), want.Shape())
-		return
-	}
-	w, g := want.Contiguous().Data(), h.Data()
-	for i := range w {
-		if math.Float32bits(w[i]) != math.Float32bits(g[i]) {
-			t.Errorf("%s: element %d = %v on the device, %v on the host", what, i, g[i], w[i])
-			return
-		}
-	}
-}
-
-// transfersOf runs f and returns the copies between the host and dev it
-// made.
-func transfersOf(dev *tensor.Device, f func()) tensor.Transfers {
-	before := dev.Transfers()
-	f()
-	after := dev.Transfers()
-	return tensor.Transfers{
-		Uploads: after.Uploads - before.Uploads, Downloads: after.Downloads - before.Downloads,
-		UploadBytes: after.UploadBytes - before.UploadBytes, DownloadBytes: after.DownloadBytes - before.DownloadBytes,
-	}
-}
-
-// checkTransfers fails unless tr is exactly the uploads and downloads
-// wanted: ups of upBytes bytes in all, downs of downBytes.
-func checkTransfers(t *testing.T, what string, tr tensor.Transfers, ups, upBytes, downs, downBytes int64) {
-	t.Helper()
-	want := tensor.Transfers{Uploads: ups, UploadBytes: upBytes, Downloads: downs, DownloadBytes: downBytes}
-	if tr != want {
-		t.Errorf("%s: transfers %+v, want %+v (inputs up, results down, nothing else)", what, tr, want)
-	}
-}
 
 // TestDevice_vit runs the forward passes of TestParity_vit with the model
 // on the checking device (whose tensors the host cannot read): every
@@ -76,25 +20,14 @@ func TestDevice_vit(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
 	cases := readVitCases(t, dir)
 	ctx := context.Background()
-	host, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
+	host := testdata.LoadModel(t, dir, Load)
 	dev := tensor.NewCheckingDevice()
-	m, err := Load(filepath.Join(dir, "model"), WithDevice(dev))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, dir, Load, WithDevice(dev))
 	if m.Device() != dev || host.Device() != nil || m.Encoder.Device() != dev || m.Encoder.CLS.Device() != dev || m.Encoder.Pos.Device() != dev {
 		t.Fatalf("encoder on %s (class token %s, positions %s), want %s", m.Encoder.Device(), m.Encoder.CLS.Device(), m.Encoder.Pos.Device(), dev)
 	}
 
-	imgs := make([]image.Image, len(cases.Images))
-	for i, name := range cases.Images {
-		imgs[i] = loadImageFile(t, name)
-	}
+	imgs := loadImageFiles(t, cases.Images)
 	pixels, err := host.Processor().PreprocessBatch(imgs)
 	if err != nil {
 		t.Fatal(err)
@@ -108,31 +41,31 @@ func TestDevice_vit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got *Output
-	tr := transfersOf(dev, func() { got, err = m.Forward(ctx, pixels, Options{OutputHiddenStates: true}) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTransfers(t, "Forward", tr, 1, pixBytes, 0, 0)
-	sameOnDevice(t, "last_hidden_state", dev, want.LastHiddenState, got.LastHiddenState)
-	sameOnDevice(t, "pooled", dev, want.Pooled, got.Pooled)
-	sameOnDevice(t, "logits", dev, want.Logits, got.Logits)
+	tr := expected.OnDevice(t, dev, "Forward", func() (err error) {
+		got, err = m.Forward(ctx, pixels, Options{OutputHiddenStates: true})
+		return err
+	})
+	expected.ExactTransfers(t, "Forward", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
+	expected.SameBits(t, "last_hidden_state", want.LastHiddenState, got.LastHiddenState)
+	expected.SameBits(t, "pooled", want.Pooled, got.Pooled)
+	expected.SameBits(t, "logits", want.Logits, got.Logits)
 	if len(got.HiddenStates) != len(want.HiddenStates) {
 		t.Fatalf("%d hidden states, want %d", len(got.HiddenStates), len(want.HiddenStates))
 	}
 	for i := range want.HiddenStates {
-		sameOnDevice(t, "hidden_states", dev, want.HiddenStates[i], got.HiddenStates[i])
+		expected.SameBits(t, "hidden_states", want.HiddenStates[i], got.HiddenStates[i])
 	}
 	got.Release()
 
 	// Pixels already on the device go in as they are.
 	dpix := dev.MustUpload(pixels)
 	var logits *tensor.Tensor
-	tr = transfersOf(dev, func() { logits, err = m.Logits(ctx, dpix) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTransfers(t, "Logits (device pixels)", tr, 0, 0, 0, 0)
-	sameOnDevice(t, "logits (device pixels)", dev, want.Logits, logits)
+	tr = expected.OnDevice(t, dev, "Logits (device pixels)", func() (err error) {
+		logits, err = m.Logits(ctx, dpix)
+		return err
+	})
+	expected.ExactTransfers(t, "Logits (device pixels)", tr, tensor.Transfers{})
+	expected.SameBits(t, "logits (device pixels)", want.Logits, logits)
 	tensor.Release(logits)
 	tensor.Release(dpix)
 
@@ -142,11 +75,11 @@ func TestDevice_vit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gotTop [][]Prediction
-	tr = transfersOf(dev, func() { gotTop, err = m.ClassifyBatch(ctx, imgs, 3) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTransfers(t, "ClassifyBatch", tr, 1, pixBytes, 1, int64(4*want.Logits.Len()))
+	tr = expected.OnDevice(t, dev, "ClassifyBatch", func() (err error) {
+		gotTop, err = m.ClassifyBatch(ctx, imgs, 3)
+		return err
+	})
+	expected.ExactTransfers(t, "ClassifyBatch", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes, Downloads: 1, DownloadBytes: int64(4 * want.Logits.Len())})
 	for i := range imgs {
 		one, err := m.Classify(ctx, imgs[i], 3)
 		if err != nil {
@@ -166,50 +99,22 @@ func TestDevice_vit(t *testing.T) {
 	}
 
 	// The same weights from pytorch_model.bin.
-	bin := filepath.Join(dir, "model", "pytorch_model.bin")
-	if _, err := os.Stat(bin); err == nil {
-		only := t.TempDir()
-		for _, name := range []string{"config.json", "preprocessor_config.json", "pytorch_model.bin"} {
-			if err := os.Symlink(filepath.Join(dir, "model", name), filepath.Join(only, name)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		mb, err := Load(only, WithDevice(dev))
-		if err != nil {
-			t.Fatalf("pytorch_model.bin: %v", err)
-		}
-		defer mb.Close()
-		lb, err := mb.Logits(ctx, pixels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameOnDevice(t, "logits (pytorch_model.bin)", dev, want.Logits, lb)
-	} else {
-		t.Errorf("fixture lacks pytorch_model.bin: %v", err)
-	}
+	expected.SameBits(t, "logits (pytorch_model.bin)", want.Logits, binLogits(t, dir, pixels, WithDevice(dev)))
 
 	// int8 weights: the same quantized products on both.
-	hq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hq.Close()
-	mq, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8), WithDevice(dev))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mq.Close()
+	hq := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8))
+	mq := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8), WithDevice(dev))
 	wantQ, err := hq.Logits(ctx, pixels)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var gotQ *tensor.Tensor
-	tr = transfersOf(dev, func() { gotQ, err = mq.Logits(ctx, pixels) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTransfers(t, "Logits (int8)", tr, 1, pixBytes, 0, 0)
-	sameOnDevice(t, "logits (int8)", dev, wantQ, gotQ)
+	tr = expected.OnDevice(t, dev, "Logits (int8)", func() (err error) {
+		gotQ, err = mq.Logits(ctx, pixels)
+		return err
+	})
+	expected.ExactTransfers(t, "Logits (int8)", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
+	expected.SameBits(t, "logits (int8)", wantQ, gotQ)
 
 	// interpolate_pos_encoding at another resolution: the position
 	// embeddings are resized on the device.
@@ -217,20 +122,7 @@ func TestDevice_vit(t *testing.T) {
 	if ip.Size == 0 {
 		return
 	}
-	pc := host.Processor().Config()
-	pc.Size = imageproc.Size{Height: ip.Size, Width: ip.Size}
-	proc, err := imageproc.NewProcessor(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iimgs := make([]image.Image, len(ip.Images))
-	for i, name := range ip.Images {
-		iimgs[i] = loadImageFile(t, name)
-	}
-	ipix, err := proc.PreprocessBatch(iimgs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ipix := interpolatedPixels(t, host, cases)
 	if _, err := m.Forward(ctx, ipix, Options{}); err == nil {
 		t.Errorf("%dpx input without InterpolatePosEncoding: no error", ip.Size)
 	}
@@ -239,13 +131,13 @@ func TestDevice_vit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var igot *Output
-	tr = transfersOf(dev, func() { igot, err = m.Forward(ctx, ipix, Options{InterpolatePosEncoding: true}) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTransfers(t, "Forward (interpolated)", tr, 1, int64(4*ipix.Len()), 0, 0)
-	sameOnDevice(t, "logits_interpolated", dev, iwant.Logits, igot.Logits)
-	sameOnDevice(t, "last_hidden_state (interpolated)", dev, iwant.LastHiddenState, igot.LastHiddenState)
+	tr = expected.OnDevice(t, dev, "Forward (interpolated)", func() (err error) {
+		igot, err = m.Forward(ctx, ipix, Options{InterpolatePosEncoding: true})
+		return err
+	})
+	expected.ExactTransfers(t, "Forward (interpolated)", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * ipix.Len())})
+	expected.SameBits(t, "logits_interpolated", iwant.Logits, igot.Logits)
+	expected.SameBits(t, "last_hidden_state (interpolated)", iwant.LastHiddenState, igot.LastHiddenState)
 }
 
 // TestDeviceTowers builds the encoders of the other vision families (a
@@ -320,10 +212,9 @@ func TestDeviceTowers(t *testing.T) {
 			e, ds := build(dev)
 			defer ds.Close()
 			if tc.lazyQKV {
-				tr := transfersOf(dev, func() {
-					if _, err := e.Forward(ctx, px, false); err != nil {
-						t.Fatal(err)
-					}
+				tr := expected.OnDevice(t, dev, "first call", func() error {
+					_, err := e.Forward(ctx, px, false)
+					return err
 				})
 				t.Logf("first call (packs the fused qkv weight): %+v", tr)
 			}
@@ -338,14 +229,14 @@ func TestDeviceTowers(t *testing.T) {
 				}
 				var last *tensor.Tensor
 				var hidden []*tensor.Tensor
-				tr := transfersOf(dev, func() { last, hidden, err = e.ForwardHidden(ctx, in.px, in.interpolate) })
-				if err != nil {
-					t.Fatal(err)
-				}
-				checkTransfers(t, in.what, tr, 1, int64(4*in.px.Len()), 0, 0)
-				sameOnDevice(t, in.what+": last hidden state", dev, wantLast, last)
+				tr := expected.OnDevice(t, dev, in.what, func() (err error) {
+					last, hidden, err = e.ForwardHidden(ctx, in.px, in.interpolate)
+					return err
+				})
+				expected.ExactTransfers(t, in.what, tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * in.px.Len())})
+				expected.SameBits(t, in.what+": last hidden state", wantLast, last)
 				for i := range wantHidden {
-					sameOnDevice(t, in.what+": hidden state", dev, wantHidden[i], hidden[i])
+					expected.SameBits(t, in.what+": hidden state", wantHidden[i], hidden[i])
 				}
 				wantPooled, err := host.Pooled(wantLast)
 				if err != nil {
@@ -355,7 +246,7 @@ func TestDeviceTowers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sameOnDevice(t, in.what+": pooled", dev, wantPooled, pooled)
+				expected.SameBits(t, in.what+": pooled", wantPooled, pooled)
 				emb, err := host.Embeddings(in.px, in.interpolate)
 				if err != nil {
 					t.Fatal(err)
@@ -368,18 +259,13 @@ func TestDeviceTowers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sameOnDevice(t, in.what+": from embeddings", dev, want, got)
+				expected.SameBits(t, in.what+": from embeddings", want, got)
 			}
 		})
 	}
 
 	t.Run("ViTModel pooler", func(t *testing.T) {
-		c := tinyConfig()
-		c.ID2Label = nil
-		c.Architectures = []string{"ViTModel"}
-		shapes := weightShapes(c, 0)
-		shapes["pooler.dense.weight"] = []int{16, 16}
-		shapes["pooler.dense.bias"] = []int{16}
+		c, shapes := poolerConfig()
 		host, err := New(c, randomStore(shapes, 4))
 		if err != nil {
 			t.Fatal(err)
@@ -392,19 +278,19 @@ func TestDeviceTowers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img := []image.Image{quadrants()}
+		img := []image.Image{testdata.Quadrants()}
 		want, err := host.ForwardImages(ctx, img, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got *Output
-		tr := transfersOf(dev, func() { got, err = m.ForwardImages(ctx, img, Options{}) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkTransfers(t, "ForwardImages", tr, 1, 4*3*32*32, 0, 0)
-		sameOnDevice(t, "pooler output", dev, want.Pooled, got.Pooled)
-		sameOnDevice(t, "last hidden state", dev, want.LastHiddenState, got.LastHiddenState)
+		tr := expected.OnDevice(t, dev, "ForwardImages", func() (err error) {
+			got, err = m.ForwardImages(ctx, img, Options{})
+			return err
+		})
+		expected.ExactTransfers(t, "ForwardImages", tr, tensor.Transfers{Uploads: 1, UploadBytes: 4 * 3 * 32 * 32})
+		expected.SameBits(t, "pooler output", want.Pooled, got.Pooled)
+		expected.SameBits(t, "last hidden state", want.LastHiddenState, got.LastHiddenState)
 	})
 }
 

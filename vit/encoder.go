@@ -139,7 +139,6 @@ func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	act, _ := tensor.Activation(cfg.HiddenAct)
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
 	emb := w.Sub("embeddings")
 	e := &Encoder{
@@ -152,25 +151,45 @@ func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	for i := 0; i < cfg.NumLayers; i++ {
 		l := w.Sub("encoder").Subf("layer.%d", i)
 		att := l.Sub("attention")
-		e.Layers = append(e.Layers, &nn.EncoderBlock{
-			PreNorm: true,
-			Attn: (&nn.Attention{
-				Q:     nn.NewLinear(att.Sub("attention").Sub("query"), d, d, cfg.QKVBias),
-				K:     nn.NewLinear(att.Sub("attention").Sub("key"), d, d, cfg.QKVBias),
-				V:     nn.NewLinear(att.Sub("attention").Sub("value"), d, d, cfg.QKVBias),
-				O:     nn.NewLinear(att.Sub("output").Sub("dense"), d, d, true),
-				Heads: cfg.NumHeads,
-			}).FuseQKV(),
-			LN1: nn.NewLayerNorm(l.Sub("layernorm_before"), d, eps),
-			LN2: nn.NewLayerNorm(l.Sub("layernorm_after"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("intermediate").Sub("dense"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(l.Sub("output").Sub("dense"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
-		})
+		qkv := att.Sub("attention")
+		e.Layers = append(e.Layers, cfg.block(
+			cfg.attention(qkv.Sub("query"), qkv.Sub("key"), qkv.Sub("value"), att.Sub("output").Sub("dense"), cfg.QKVBias),
+			l.Sub("layernorm_before"), l.Sub("layernorm_after"), l.Sub("intermediate").Sub("dense"), l.Sub("output").Sub("dense")))
 	}
 	return e, nil
+}
+
+// attention returns a self-attention of c with the query, key, value and
+// output projections under q, k, v and o (the first three with biases when
+// qkvBias is set).
+func (c EncoderConfig) attention(q, k, v, o checkpoint.Weights, qkvBias bool) *nn.Attention {
+	d := c.HiddenSize
+	return &nn.Attention{
+		Q:     nn.NewLinear(q, d, d, qkvBias),
+		K:     nn.NewLinear(k, d, d, qkvBias),
+		V:     nn.NewLinear(v, d, d, qkvBias),
+		O:     nn.NewLinear(o, d, d, true),
+		Heads: c.NumHeads,
+	}
+}
+
+// block returns a pre-norm transformer layer of c: attn (its Q, K and V
+// fused at Prepare), the layer norms under ln1 and ln2 and the MLP's
+// projections under fc1 and fc2.
+func (c EncoderConfig) block(attn *nn.Attention, ln1, ln2, fc1, fc2 checkpoint.Weights) *nn.EncoderBlock {
+	act, _ := tensor.Activation(c.HiddenAct)
+	d, eps := c.HiddenSize, float32(c.LayerNormEps)
+	return &nn.EncoderBlock{
+		PreNorm: true,
+		Attn:    attn.FuseQKV(),
+		LN1:     nn.NewLayerNorm(ln1, d, eps),
+		LN2:     nn.NewLayerNorm(ln2, d, eps),
+		MLP: &nn.MLP{
+			FC1: nn.NewLinear(fc1, d, c.IntermediateSize, true),
+			FC2: nn.NewLinear(fc2, c.IntermediateSize, d, true),
+			Act: act,
+		},
+	}
 }
 
 // Device returns the device the encoder computes on (nil: the host): that

@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 
-	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/vit"
 )
@@ -29,12 +28,7 @@ func ExampleLoad() {
 		log.Fatal(err)
 	}
 	defer m.Close()
-	f, err := os.Open("cat.jpg")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
+	img, err := goformer.DecodeImageFile("cat.jpg")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,31 +1,12 @@
 package vit
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
-
-// fuzzSeedFiles adds the named files under the shared test data as seeds,
-// skipping those that are absent or larger than max bytes (fuzz targets
-// must run without the shared data: they then start from fewer seeds).
-func fuzzSeedFiles(f *testing.F, max int, elems ...[]string) {
-	root, ok := testdata.Root()
-	if !ok {
-		return
-	}
-	for _, e := range elems {
-		b, err := os.ReadFile(filepath.Join(append([]string{root}, e...)...))
-		if err == nil && len(b) <= max {
-			f.Add(b)
-		}
-	}
-}
 
 // fuzzFixtures are the fixtures whose model directories hold ViT-style
 // vision configs.
@@ -48,9 +29,9 @@ func vitParams(c Config) float64 {
 // that building a (small) model from it with no weights fails cleanly with
 // checkpoint.ErrMissingWeights (or nn.ErrConfig for a classifier without labels).
 func FuzzParseConfig(f *testing.F) {
-	fuzzSeedFiles(f, 1<<20, []string{"configs", "vit-base-patch16-224", "config.json"})
+	testdata.FuzzSeedFiles(f, 1<<20, []string{"configs", "vit-base-patch16-224", "config.json"})
 	for _, fx := range fuzzFixtures {
-		fuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "config.json"})
+		testdata.FuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "config.json"})
 	}
 	f.Add([]byte(`{"model_type":"vit","architectures":["ViTForImageClassification"],"hidden_size":8,` +
 		`"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16,"image_size":16,"patch_size":8,` +
@@ -59,14 +40,8 @@ func FuzzParseConfig(f *testing.F) {
 		`"num_attention_heads":1,"intermediate_size":4,"image_size":4,"patch_size":4,"num_channels":1,"qkv_bias":false}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
-		if err != nil {
-			if !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-				t.Fatalf("error wraps neither nn.ErrConfig nor nn.ErrUnsupportedArchitecture: %v", err)
-			}
+		if !testdata.Parsed(t, &cfg, err, nn.ErrConfig, nn.ErrUnsupportedArchitecture) {
 			return
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("accepted config does not validate: %v", err)
 		}
 		_ = cfg.EncoderConfig().NumPatches()
 		labels, err := cfg.Labels()
@@ -83,8 +58,6 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		// A classifier config without id2label needs the classifier weight
 		// to know its classes: nn.ErrConfig.
-		if !errors.Is(err, checkpoint.ErrMissingWeights) && !errors.Is(err, nn.ErrConfig) {
-			t.Fatalf("building without weights: want checkpoint.ErrMissingWeights or nn.ErrConfig, got %v", err)
-		}
+		testdata.WantError(t, "building without weights", err, checkpoint.ErrMissingWeights, nn.ErrConfig)
 	})
 }

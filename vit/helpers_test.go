@@ -1,14 +1,12 @@
 package vit
 
 import (
+	"context"
 	"image"
-	"image/color"
-	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
@@ -17,70 +15,60 @@ import (
 // loadImageFile decodes an image of the shared media directory.
 func loadImageFile(t testing.TB, name string) image.Image {
 	t.Helper()
-	f, err := os.Open(testdata.Path(t, "media", "images", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return img
+	return testdata.DecodeFile(t, testdata.Path(t, "media", "images", name), imageproc.Decode)
 }
 
-// readExpected returns a tensor of a fixture's expected.safetensors.
-func readExpected(t testing.TB, fixture, name string) *tensor.Tensor {
+// loadImageFiles decodes images of the shared media directory.
+func loadImageFiles(t testing.TB, names []string) []image.Image {
 	t.Helper()
-	s, err := checkpoint.OpenSafetensors(filepath.Join(testdata.Fixture(t, fixture), "expected.safetensors"))
+	imgs := make([]image.Image, len(names))
+	for i, name := range names {
+		imgs[i] = loadImageFile(t, name)
+	}
+	return imgs
+}
+
+// binLogits loads the model of the fixture folder dir from its
+// pytorch_model.bin alone (a folder of links to it and the configs; the
+// model is closed with the test) and returns its logits for pixels. It
+// fails the test when the fixture has no pytorch_model.bin.
+func binLogits(t *testing.T, dir string, pixels *tensor.Tensor, opts ...Option) *tensor.Tensor {
+	t.Helper()
+	model := filepath.Join(dir, "model")
+	if _, err := os.Stat(filepath.Join(model, "pytorch_model.bin")); err != nil {
+		t.Fatalf("fixture lacks pytorch_model.bin: %v", err)
+	}
+	only := t.TempDir()
+	for _, name := range []string{"config.json", "preprocessor_config.json", "pytorch_model.bin"} {
+		if err := os.Symlink(filepath.Join(model, name), filepath.Join(only, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := Load(only, opts...)
+	if err != nil {
+		t.Fatalf("pytorch_model.bin: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	logits, err := m.Logits(context.Background(), pixels)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	x, err := s.Tensor(name)
+	return logits
+}
+
+// interpolatedPixels preprocesses the images of the fixture's
+// interpolate_pos_encoding case at its size with m's processor otherwise.
+func interpolatedPixels(t *testing.T, m *Model, c vitCases) *tensor.Tensor {
+	t.Helper()
+	pc := m.Processor().Config()
+	pc.Size = imageproc.Size{Height: c.Interpolated.Size, Width: c.Interpolated.Size}
+	proc, err := imageproc.NewProcessor(pc)
 	if err != nil {
-		t.Fatalf("%s %s: %v", fixture, name, err)
+		t.Fatal(err)
 	}
-	return x.Clone()
-}
-
-// maxAbsDiff returns max|a-b| and the flat index where it occurs, or +Inf
-// when the lengths differ.
-func maxAbsDiff(a, b []float32) (float64, int) {
-	if len(a) != len(b) {
-		return math.Inf(1), -1
+	px, err := proc.PreprocessBatch(loadImageFiles(t, c.Interpolated.Images))
+	if err != nil {
+		t.Fatal(err)
 	}
-	m, at := 0.0, 0
-	for i := range a {
-		d := math.Abs(float64(a[i]) - float64(b[i]))
-		if d > m || math.IsNaN(d) {
-			m, at = d, i
-		}
-	}
-	return m, at
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// quadrants returns a 32×16 image with red, green, blue and white quadrants
-// (top-left, top-right, bottom-left, bottom-right).
-func quadrants() *image.RGBA {
-	m := image.NewRGBA(image.Rect(0, 0, 32, 16))
-	for y := 0; y < 16; y++ {
-		for x := 0; x < 32; x++ {
-			c := [4]color.RGBA{{255, 0, 0, 255}, {0, 255, 0, 255}, {0, 0, 255, 255}, {255, 255, 255, 255}}[(y/8)*2+x/16]
-			m.SetRGBA(x, y, c)
-		}
-	}
-	return m
+	return px
 }

@@ -304,12 +304,9 @@ func (m *Model) ForwardImages(ctx context.Context, imgs []image.Image, opt Optio
 	return m.Forward(ctx, pixels, opt)
 }
 
-// Prediction is one class of a classification result.
-type Prediction struct {
-	Label string  `json:"label"`
-	Index int     `json:"index"`
-	Score float32 `json:"score"` // softmax probability
-}
+// Prediction is one class of a classification result: its label, index
+// and softmax probability (the front door's task.Prediction).
+type Prediction = task.Prediction
 
 // Classify returns the k most probable classes of img, best first, with
 // softmax probabilities as scores (transformers' image-classification

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -120,7 +121,7 @@ func TestWeightShapesMatchCheckpoint(t *testing.T) {
 	want := weightShapes(cfg, len(cfg.ID2Label))
 	for _, name := range st.Names() {
 		info, _ := st.Info(name)
-		if s, ok := want[name]; !ok || !sameShape(s, info.Shape) {
+		if s, ok := want[name]; !ok || !slices.Equal(s, info.Shape) {
 			t.Errorf("%s %v: helper has %v", name, info.Shape, s)
 		}
 	}
@@ -183,15 +184,22 @@ func TestNewWeightErrors(t *testing.T) {
 	}
 }
 
-// TestViTModelWithoutHead loads bare ViTModel names (no "vit." prefix, a
-// pooler, no classifier).
-func TestViTModelWithoutHead(t *testing.T) {
+// poolerConfig returns the tiny config as a bare ViTModel (no classifier,
+// a pooler) and its weights' shapes.
+func poolerConfig() (Config, map[string][]int) {
 	cfg := tinyConfig()
 	cfg.ID2Label = nil
 	cfg.Architectures = []string{"ViTModel"}
 	shapes := weightShapes(cfg, 0)
 	shapes["pooler.dense.weight"] = []int{16, 16}
 	shapes["pooler.dense.bias"] = []int{16}
+	return cfg, shapes
+}
+
+// TestViTModelWithoutHead loads bare ViTModel names (no "vit." prefix, a
+// pooler, no classifier).
+func TestViTModelWithoutHead(t *testing.T) {
+	cfg, shapes := poolerConfig()
 	m, err := New(cfg, randomStore(shapes, 4))
 	if err != nil {
 		t.Fatal(err)
@@ -200,14 +208,14 @@ func TestViTModelWithoutHead(t *testing.T) {
 		t.Fatalf("classifier %v pooler %v", m.Classifier, m.Pooler)
 	}
 	ctx := context.Background()
-	if _, err := m.Classify(ctx, quadrants(), 1); !errors.Is(err, ErrNoClassifier) {
+	if _, err := m.Classify(ctx, testdata.Quadrants(), 1); !errors.Is(err, ErrNoClassifier) {
 		t.Errorf("Classify: %v", err)
 	}
-	out, err := m.ForwardImages(ctx, []image.Image{quadrants()}, Options{})
+	out, err := m.ForwardImages(ctx, []image.Image{testdata.Quadrants()}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Logits != nil || !sameShape(out.Pooled.Shape(), []int{1, 16}) || !sameShape(out.LastHiddenState.Shape(), []int{1, 17, 16}) {
+	if out.Logits != nil || !slices.Equal(out.Pooled.Shape(), []int{1, 16}) || !slices.Equal(out.LastHiddenState.Shape(), []int{1, 17, 16}) {
 		t.Fatalf("output %v %v %v", out.Logits, out.Pooled, out.LastHiddenState)
 	}
 	for _, v := range out.Pooled.Data() {
@@ -279,7 +287,7 @@ func TestInterpolateNonSquare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameShape(out.LastHiddenState.Shape(), []int{2, 16, 16}) || !sameShape(out.Logits.Shape(), []int{2, 3}) {
+	if !slices.Equal(out.LastHiddenState.Shape(), []int{2, 16, 16}) || !slices.Equal(out.Logits.Shape(), []int{2, 3}) {
 		t.Fatalf("shapes %v %v", out.LastHiddenState.Shape(), out.Logits.Shape())
 	}
 	same, err := interpolatePosEmbed(m.Encoder.Pos, 4, 4, true)
@@ -307,7 +315,7 @@ func TestContextCancel(t *testing.T) {
 	m := tinyModel(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := m.Classify(ctx, quadrants(), 1); !errors.Is(err, context.Canceled) {
+	if _, err := m.Classify(ctx, testdata.Quadrants(), 1); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
 }
@@ -317,7 +325,7 @@ func TestContextCancel(t *testing.T) {
 func TestModelConcurrent(t *testing.T) {
 	m := tinyModel(t)
 	ctx := context.Background()
-	imgs := []image.Image{quadrants(), image.NewGray(image.Rect(0, 0, 50, 20)), image.NewCMYK(image.Rect(0, 0, 9, 9))}
+	imgs := []image.Image{testdata.Quadrants(), image.NewGray(image.Rect(0, 0, 50, 20)), image.NewCMYK(image.Rect(0, 0, 9, 9))}
 	want, err := m.ClassifyBatch(ctx, imgs, 0)
 	if err != nil {
 		t.Fatal(err)

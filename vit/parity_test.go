@@ -2,14 +2,11 @@ package vit
 
 import (
 	"context"
-	"encoding/json"
-	"image"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 )
 
@@ -28,28 +25,9 @@ type vitCases struct {
 
 func readVitCases(t *testing.T, dir string) vitCases {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c vitCases
-	if err := json.Unmarshal(data, &c); err != nil {
-		t.Fatal(err)
-	}
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &c)
 	return c
-}
-
-func checkClose(t *testing.T, what string, got, want []float32, shapeGot, shapeWant []int, tol float64) {
-	t.Helper()
-	if !sameShape(shapeGot, shapeWant) {
-		t.Errorf("%s: shape %v, want %v", what, shapeGot, shapeWant)
-		return
-	}
-	d, at := testdata.MaxAbsDiff(got, want)
-	t.Logf("%s: max|Δ| = %.3g", what, d)
-	if d > tol {
-		t.Errorf("%s: max|Δ| = %g at %d (got %g, want %g), tolerance %g", what, d, at, got[at], want[at], tol)
-	}
 }
 
 // TestParity_vit checks the whole pipeline against transformers on every
@@ -59,22 +37,10 @@ func checkClose(t *testing.T, what string, got, want []float32, shapeGot, shapeW
 func TestParity_vit(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
 	cases := readVitCases(t, dir)
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, dir, Load)
 
-	imgs := make([]image.Image, len(cases.Images))
-	for i, name := range cases.Images {
-		imgs[i] = loadImageFile(t, name)
-	}
-	pixels, err := m.Processor().PreprocessBatch(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantPix := readExpected(t, "vit", "pixel_values")
-	checkClose(t, "pixel_values", pixels.Data(), wantPix.Data(), pixels.Shape(), wantPix.Shape(), 1e-5)
+	imgs := loadImageFiles(t, cases.Images)
+	pixels := testdata.CheckPixelValues(t, imgs, m.Processor().PreprocessBatch, expected.Tensor(t, "vit", "pixel_values"), 1e-5)
 
 	// The fixture's "embeddings" and "last_hidden_state" are transformers'
 	// hidden_states[0] and hidden_states[-1]: the embedding output and the
@@ -89,19 +55,18 @@ func TestParity_vit(t *testing.T) {
 		t.Fatalf("%d hidden states, want %d", len(out.HiddenStates), m.Config.NumHiddenLayers+1)
 	}
 	emb := out.HiddenStates[0]
-	wantEmb := readExpected(t, "vit", "embeddings")
-	checkClose(t, "embeddings", emb.Data(), wantEmb.Data(), emb.Shape(), wantEmb.Shape(), 1e-4)
+	wantEmb := expected.Tensor(t, "vit", "embeddings")
+	testdata.CheckClose(t, "embeddings", emb, wantEmb, 1e-4)
 	last := out.HiddenStates[len(out.HiddenStates)-1]
-	wantHidden := readExpected(t, "vit", "last_hidden_state")
-	checkClose(t, "last_hidden_state (hidden_states[-1])", last.Data(), wantHidden.Data(), last.Shape(), wantHidden.Shape(), 1e-4)
+	wantHidden := expected.Tensor(t, "vit", "last_hidden_state")
+	testdata.CheckClose(t, "last_hidden_state (hidden_states[-1])", last, wantHidden, 1e-4)
 	// LastHiddenState is that state after the final layer norm, and the
 	// default Pooled output is its class token.
 	normed := m.Encoder.Norm.Forward(last)
-	checkClose(t, "LastHiddenState = layernorm(hidden_states[-1])", out.LastHiddenState.Data(), normed.Data(), out.LastHiddenState.Shape(), normed.Shape(), 0)
-	d := m.Config.HiddenSize
-	checkClose(t, "Pooled = class token", out.Pooled.Data()[:d], normed.Data()[:d], []int{d}, []int{d}, 0)
-	wantLogits := readExpected(t, "vit", "logits")
-	checkClose(t, "logits", out.Logits.Data(), wantLogits.Data(), out.Logits.Shape(), wantLogits.Shape(), 1e-4)
+	testdata.CheckClose(t, "LastHiddenState = layernorm(hidden_states[-1])", out.LastHiddenState, normed, 0)
+	testdata.CheckClose(t, "Pooled = class token", out.Pooled.Index(0), normed.Index(0).Index(0), 0)
+	wantLogits := expected.Tensor(t, "vit", "logits")
+	testdata.CheckClose(t, "logits", out.Logits, wantLogits, 1e-4)
 
 	// Top-3 through the task API, one image at a time and as a batch.
 	batch, err := m.ClassifyBatch(ctx, imgs, 3)
@@ -129,50 +94,16 @@ func TestParity_vit(t *testing.T) {
 	}
 
 	// The same weights from pytorch_model.bin.
-	bin := filepath.Join(dir, "model", "pytorch_model.bin")
-	if _, err := os.Stat(bin); err == nil {
-		// A folder holding only the .bin (and the configs).
-		only := t.TempDir()
-		for _, name := range []string{"config.json", "preprocessor_config.json", "pytorch_model.bin"} {
-			if err := os.Symlink(filepath.Join(dir, "model", name), filepath.Join(only, name)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		mb, err := Load(only)
-		if err != nil {
-			t.Fatalf("pytorch_model.bin: %v", err)
-		}
-		defer mb.Close()
-		lb, err := mb.Logits(ctx, pixels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkClose(t, "logits (pytorch_model.bin)", lb.Data(), wantLogits.Data(), lb.Shape(), wantLogits.Shape(), 1e-4)
-	} else {
-		t.Errorf("fixture lacks pytorch_model.bin: %v", err)
-	}
+	testdata.CheckClose(t, "logits (pytorch_model.bin)", binLogits(t, dir, pixels), wantLogits, 1e-4)
 
 	// interpolate_pos_encoding at another resolution.
 	ip := cases.Interpolated
 	if ip.Size == 0 {
 		return
 	}
-	pc := m.Processor().Config()
-	pc.Size = imageproc.Size{Height: ip.Size, Width: ip.Size}
-	proc, err := imageproc.NewProcessor(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iimgs := make([]image.Image, len(ip.Images))
-	for i, name := range ip.Images {
-		iimgs[i] = loadImageFile(t, name)
-	}
-	ipix, err := proc.PreprocessBatch(iimgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantIPix := readExpected(t, "vit", "pixel_values_interpolated")
-	checkClose(t, "pixel_values_interpolated", ipix.Data(), wantIPix.Data(), ipix.Shape(), wantIPix.Shape(), 1e-5)
+	ipix := interpolatedPixels(t, m, cases)
+	wantIPix := expected.Tensor(t, "vit", "pixel_values_interpolated")
+	testdata.CheckClose(t, "pixel_values_interpolated", ipix, wantIPix, 1e-5)
 	if _, err := m.Forward(ctx, ipix, Options{}); err == nil {
 		t.Errorf("%dpx input without InterpolatePosEncoding: no error", ip.Size)
 	}
@@ -180,6 +111,6 @@ func TestParity_vit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantILogits := readExpected(t, "vit", "logits_interpolated")
-	checkClose(t, "logits_interpolated", iout.Logits.Data(), wantILogits.Data(), iout.Logits.Shape(), wantILogits.Shape(), 1e-4)
+	wantILogits := expected.Tensor(t, "vit", "logits_interpolated")
+	testdata.CheckClose(t, "logits_interpolated", iout.Logits, wantILogits, 1e-4)
 }

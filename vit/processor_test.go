@@ -38,7 +38,7 @@ func TestWithProcessor(t *testing.T) {
 		t.Fatalf("WithProcessor: copy has %p, original %p, want %p and %p", m2.Processor(), m.Processor(), p, def)
 	}
 	ctx := context.Background()
-	imgs := []image.Image{quadrants()}
+	imgs := []image.Image{testdata.Quadrants()}
 	logits := func(m *Model) []float32 {
 		t.Helper()
 		out, err := m.ForwardImages(ctx, imgs, Options{})
@@ -55,10 +55,10 @@ func TestWithProcessor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := maxAbsDiff(logits(m2), want.Data()); d != 0 {
+	if d, _ := testdata.MaxAbsDiff(logits(m2), want.Data()); d != 0 {
 		t.Errorf("copy's logits differ from those of its processor's pixels by %g", d)
 	}
-	if d, _ := maxAbsDiff(logits(m), want.Data()); d == 0 {
+	if d, _ := testdata.MaxAbsDiff(logits(m), want.Data()); d == 0 {
 		t.Error("original's logits are those of the copy's processor")
 	}
 	if _, err := m.WithProcessor(nil).Classify(ctx, imgs[0], 1); !errors.Is(err, ErrInput) {

@@ -2,9 +2,9 @@ package vit
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -16,22 +16,16 @@ import (
 // (testdata.Q8Rel, testdata.Q8Top1; tensor/PERFORMANCE.md).
 func TestQ8_vit(t *testing.T) {
 	dir := testdata.Fixture(t, "vit")
-	m, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8))
 	if m.Classifier.Type != tensor.WeightQ8 || m.Encoder.Layers[0].MLP.FC1.Type != tensor.WeightQ8 {
 		t.Fatalf("classifier packed as %v, fc1 as %v; want Q8", m.Classifier.Type, m.Encoder.Layers[0].MLP.FC1.Type)
 	}
-	out, err := m.Forward(context.Background(), readExpected(t, "vit", "pixel_values"), Options{})
+	out, err := m.Forward(context.Background(), expected.Tensor(t, "vit", "pixel_values"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := readExpected(t, "vit", "logits")
+	want := expected.Tensor(t, "vit", "logits")
 	a := testdata.CompareLogits(out.Logits.Contiguous().Data(), want.Contiguous().Data(), want.Dim(-1))
 	t.Logf("Q8 (%s kernels): logits %v", tensor.Q8Kernel(), a)
-	if a.Rel > testdata.Q8Rel || a.Rel == 0 || a.Top1 < testdata.Q8Top1 {
-		t.Errorf("Q8 logits: relative error %.4f (want in (0, %g]), top-1 agreement %.3f (want ≥ %g)", a.Rel, testdata.Q8Rel, a.Top1, testdata.Q8Top1)
-	}
+	testdata.CheckQ8(t, "logits", a)
 }

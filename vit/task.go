@@ -50,13 +50,5 @@ func (t *taskModel) Close() error    { return t.m.Close() }
 func (t *taskModel) Model() *Model { return t.m }
 
 func (t *taskModel) Classify(ctx context.Context, img image.Image, o task.ClassifyOptions) ([]task.Prediction, error) {
-	preds, err := t.m.Classify(ctx, img, o.TopK)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]task.Prediction, len(preds))
-	for i, p := range preds {
-		out[i] = task.Prediction(p)
-	}
-	return out, nil
+	return t.m.Classify(ctx, img, o.TopK)
 }

@@ -31,7 +31,6 @@ func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	act, _ := tensor.Activation(cfg.HiddenAct)
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
 	emb := w.Sub("embeddings")
 	e := &Encoder{
@@ -45,23 +44,9 @@ func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	for i := 0; i < cfg.NumLayers; i++ {
 		l := w.Subf("encoder.layers.%d", i)
 		a := l.Sub("self_attn")
-		e.Layers = append(e.Layers, &nn.EncoderBlock{
-			PreNorm: true,
-			Attn: (&nn.Attention{
-				Q:     nn.NewLinear(a.Sub("q_proj"), d, d, true),
-				K:     nn.NewLinear(a.Sub("k_proj"), d, d, true),
-				V:     nn.NewLinear(a.Sub("v_proj"), d, d, true),
-				O:     nn.NewLinear(a.Sub("out_proj"), d, d, true),
-				Heads: cfg.NumHeads,
-			}).FuseQKV(),
-			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
-			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("mlp.fc1"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(l.Sub("mlp.fc2"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
-		})
+		e.Layers = append(e.Layers, cfg.block(
+			cfg.attention(a.Sub("q_proj"), a.Sub("k_proj"), a.Sub("v_proj"), a.Sub("out_proj"), true),
+			l.Sub("layer_norm1"), l.Sub("layer_norm2"), l.Sub("mlp.fc1"), l.Sub("mlp.fc2")))
 	}
 	return e, nil
 }
@@ -101,7 +86,6 @@ func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, err
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	act, _ := tensor.Activation(cfg.HiddenAct)
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
 	n := cfg.NumPatches() + 1
 	emb := w.Sub("embeddings")
@@ -118,21 +102,12 @@ func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, err
 		if cfg.QKVBias {
 			qkv.B = qkvBias(l.Sub("self_attn"), d)
 		}
-		e.Layers = append(e.Layers, &nn.EncoderBlock{
-			PreNorm: true,
-			Attn: (&nn.Attention{
-				Q: qkv.Rows(0, d), K: qkv.Rows(d, 2*d), V: qkv.Rows(2*d, 3*d),
-				O:     nn.NewLinear(l.Sub("self_attn.projection"), d, d, true),
-				Heads: cfg.NumHeads,
-			}).FuseQKV(),
-			LN1: nn.NewLayerNorm(l.Sub("layer_norm1"), d, eps),
-			LN2: nn.NewLayerNorm(l.Sub("layer_norm2"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("mlp.fc1"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(l.Sub("mlp.fc2"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
-		})
+		attn := &nn.Attention{
+			Q: qkv.Rows(0, d), K: qkv.Rows(d, 2*d), V: qkv.Rows(2*d, 3*d),
+			O:     nn.NewLinear(l.Sub("self_attn.projection"), d, d, true),
+			Heads: cfg.NumHeads,
+		}
+		e.Layers = append(e.Layers, cfg.block(attn, l.Sub("layer_norm1"), l.Sub("layer_norm2"), l.Sub("mlp.fc1"), l.Sub("mlp.fc2")))
 	}
 	return e, nil
 }
@@ -169,4 +144,39 @@ func (e *Encoder) Pooled(last *tensor.Tensor) (*tensor.Tensor, error) {
 	y := e.PooledNorm.Forward(cls)
 	tensor.Release(cls)
 	return y, nil
+}
+
+// VisionConfig is the vision_config of the families built on a ViT tower
+// (transformers' CLIPVisionConfig, BlipVisionConfig and the like): the
+// fields their config.json files share, named after their keys in the
+// json tags. EncoderConfig turns it into the tower's EncoderConfig.
+type VisionConfig struct {
+	// HiddenSize is the transformer width.
+	HiddenSize int `json:"hidden_size"`
+	// IntermediateSize is the width of the MLP's hidden layer.
+	IntermediateSize int `json:"intermediate_size"`
+	// NumHiddenLayers is the number of transformer blocks.
+	NumHiddenLayers int `json:"num_hidden_layers"`
+	// NumAttentionHeads splits HiddenSize into heads.
+	NumAttentionHeads int `json:"num_attention_heads"`
+	// NumChannels is the number of image channels (3).
+	NumChannels int `json:"num_channels"`
+	// ImageSize is the side of the square input in pixels.
+	ImageSize int `json:"image_size"`
+	// PatchSize is the side of a patch in pixels.
+	PatchSize int `json:"patch_size"`
+	// HiddenAct is the MLP activation.
+	HiddenAct string `json:"hidden_act"`
+	// LayerNormEps is the layer norms' epsilon.
+	LayerNormEps float64 `json:"layer_norm_eps"`
+}
+
+// EncoderConfig returns the encoder configuration of c; the family's
+// constructor (NewCLIPEncoder, NewBLIPEncoder, …) sets the biases.
+func (c VisionConfig) EncoderConfig() EncoderConfig {
+	return EncoderConfig{
+		HiddenSize: c.HiddenSize, NumLayers: c.NumHiddenLayers, NumHeads: c.NumAttentionHeads,
+		IntermediateSize: c.IntermediateSize, HiddenAct: c.HiddenAct, LayerNormEps: c.LayerNormEps,
+		ImageSize: c.ImageSize, PatchSize: c.PatchSize, NumChannels: c.NumChannels,
+	}
 }

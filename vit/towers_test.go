@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -13,14 +14,7 @@ import (
 // "vision_model.", without the qkv bias.
 func blipTower(r *rand.Rand, cfg EncoderConfig) map[string]*tensor.Tensor {
 	d, n := cfg.HiddenSize, cfg.NumPatches()+1
-	rnd := func(shape ...int) *tensor.Tensor {
-		x := tensor.New(shape...)
-		xd := x.Data()
-		for i := range xd {
-			xd[i] = float32(r.NormFloat64() * 0.2)
-		}
-		return x
-	}
+	rnd := func(shape ...int) *tensor.Tensor { return randTensor(r, shape...) }
 	m := map[string]*tensor.Tensor{
 		"vision_model.embeddings.patch_embedding.weight": rnd(d, cfg.NumChannels, cfg.PatchSize, cfg.PatchSize),
 		"vision_model.embeddings.patch_embedding.bias":   rnd(d),
@@ -88,16 +82,16 @@ func TestNewBLIP2Encoder(t *testing.T) {
 	}
 	const a = "vision_model.encoder.layers.0.self_attn."
 	want := run(map[string]*tensor.Tensor{a + "qkv.bias": fused}, cfg)
-	if d, at := maxAbsDiff(run(map[string]*tensor.Tensor{a + "q_bias": q, a + "v_bias": v}, cfg), want); d > 1e-6 {
+	if d, at := testdata.MaxAbsDiff(run(map[string]*tensor.Tensor{a + "q_bias": q, a + "v_bias": v}, cfg), want); d > 1e-6 {
 		t.Errorf("q_bias/v_bias: max|Δ| %g at %d from qkv.bias", d, at)
 	}
 	zero := run(map[string]*tensor.Tensor{a + "qkv.bias": tensor.New(3 * d)}, cfg)
 	noBias := cfg
 	noBias.QKVBias = false
-	if d, at := maxAbsDiff(run(nil, noBias), zero); d > 1e-6 {
+	if d, at := testdata.MaxAbsDiff(run(nil, noBias), zero); d > 1e-6 {
 		t.Errorf("qkv_bias false: max|Δ| %g at %d from a zero bias", d, at)
 	}
-	if d, _ := maxAbsDiff(zero, want); d < 1e-4 {
+	if d, _ := testdata.MaxAbsDiff(zero, want); d < 1e-4 {
 		t.Errorf("the bias changes nothing (max|Δ| %g): the test cannot fail", d)
 	}
 	// A missing bias is reported.

@@ -2,6 +2,7 @@ package testdata
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,4 +43,45 @@ func TestLazyBuildsOnce(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("build ran %d times, want 1", calls)
 	}
+}
+
+type validated struct{ err error }
+
+func (v validated) Validate() error { return v.err }
+
+func TestParsed(t *testing.T) {
+	errA, errB := errors.New("a"), errors.New("b")
+	r := &failRecorder{TB: t}
+	if !Parsed(r, validated{}, nil, errA) || r.failed {
+		t.Fatal("a valid config: not accepted")
+	}
+	if Parsed(r, validated{}, fmt.Errorf("x: %w", errA), errB, errA) || r.failed {
+		t.Fatal("an error wrapping a sentinel: accepted, or a failure")
+	}
+	for _, c := range []struct {
+		v   validated
+		err error
+	}{{validated{errA}, nil}, {validated{}, errA}} {
+		r := &failRecorder{TB: t}
+		func() {
+			defer func() { recover() }()
+			Parsed(r, c.v, c.err, errB)
+		}()
+		if !r.failed {
+			t.Errorf("%+v, %v: no failure", c.v, c.err)
+		}
+	}
+}
+
+// failRecorder is a testing.TB whose Fatalf records the failure and
+// stops the caller with a panic.
+type failRecorder struct {
+	testing.TB
+	failed bool
+}
+
+func (r *failRecorder) Helper() {}
+func (r *failRecorder) Fatalf(string, ...any) {
+	r.failed = true
+	panic(r)
 }

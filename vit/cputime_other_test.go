@@ -1,8 +1,0 @@
-//go:build !unix
-
-package vit
-
-import "time"
-
-// processCPU is unavailable here; the cpu-s/op metric reads 0.
-func processCPU() time.Duration { return 0 }
