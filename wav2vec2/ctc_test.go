@@ -85,14 +85,9 @@ func TestLoadCTCTokenizerConfigFiles(t *testing.T) {
 }
 
 func TestWordTimestamps(t *testing.T) {
-	v := variants[0]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 3).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := NewCTCTokenizer(toyVocab, DefaultTokenizerConfig())
-	m, _ := New(n, tok, DefaultFeatureExtractorConfig())
+	n, c, _ := smallNetwork(t, variants[0], 3)
+	m := smallModel(t, n, DefaultFeatureExtractorConfig())
+	tok := m.Tokenizer()
 	pcm := make([]float32, 400)
 	for i := range pcm {
 		pcm[i] = float32(i%37) / 37
@@ -130,14 +125,8 @@ func argmax(x []float32) int {
 }
 
 func TestConcurrentTranscribe(t *testing.T) {
-	v := variants[1]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 5).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := NewCTCTokenizer(toyVocab, DefaultTokenizerConfig())
-	m, _ := New(n, tok, DefaultFeatureExtractorConfig())
+	n, _, _ := smallNetwork(t, variants[1], 5)
+	m := smallModel(t, n, DefaultFeatureExtractorConfig())
 	pcm := make([]float32, 900)
 	for i := range pcm {
 		pcm[i] = float32((i*7)%23) / 23

@@ -411,12 +411,7 @@ func TestVariantsMatchReference(t *testing.T) {
 	ctx := context.Background()
 	for i, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			c := smallConfig(v)
-			s := randomStore(t, c, v, uint64(i+1))
-			n, err := NewNetwork(c, s.Root())
-			if err != nil {
-				t.Fatal(err)
-			}
+			n, c, s := smallNetwork(t, v, uint64(i+1))
 			if un := s.Unused(); len(un) > 0 {
 				t.Errorf("weights not read: %v", un)
 			}
@@ -436,12 +431,7 @@ func TestVariantsMatchReference(t *testing.T) {
 			if got.Dim(0) != c.OutputFrames(len(input)) {
 				t.Errorf("OutputFrames = %d, network made %d", c.OutputFrames(len(input)), got.Dim(0))
 			}
-			var maxd float64
-			for a := range want {
-				for b := range want[a] {
-					maxd = math.Max(maxd, math.Abs(float64(got.At(a, b))-want[a][b]))
-				}
-			}
+			maxd := refDiff(got, want)
 			t.Logf("%d frames, max|Δ| vs float64 reference = %.3g", len(want), maxd)
 			if maxd > 1e-4 {
 				t.Errorf("max|Δ| = %g > 1e-4", maxd)
@@ -469,20 +459,8 @@ func TestMissingWeightsListed(t *testing.T) {
 }
 
 func TestShortAndBadInput(t *testing.T) {
-	v := variants[0]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 3).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := NewCTCTokenizer(map[string]int{"<pad>": 0, "|": 1, "A": 2, "B": 3, "<s>": 4, "</s>": 5, "<unk>": 6}, DefaultTokenizerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(n, tok, DefaultFeatureExtractorConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, _, _ := smallNetwork(t, variants[0], 3)
+	m := smallModel(t, n, DefaultFeatureExtractorConfig())
 	ctx := context.Background()
 	// The receptive field of kernels 5,3,2 with strides 3,2,2 is 17 samples.
 	for _, samples := range [][]float32{nil, make([]float32, 16)} {
