@@ -11,6 +11,7 @@ import (
 
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
 )
 
 var toyVocab = map[string]int{"<pad>": 0, "|": 1, "A": 2, "B": 3, "<s>": 4, "</s>": 5, "<unk>": 6, ".": 7, "'": 8, "S": 9}
@@ -97,10 +98,7 @@ func TestWordTimestamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	logits, _ := m.Logits(context.Background(), pcm)
-	ids := make([]int, logits.Dim(0))
-	for i := range ids {
-		ids[i] = argmax(logits.Index(i).Data())
-	}
+	ids := tensor.ArgmaxRows(logits)
 	spans := tok.Words(ids)
 	if len(res.Words) != len(spans) {
 		t.Fatalf("%d words, want %d", len(res.Words), len(spans))
@@ -112,16 +110,6 @@ func TestWordTimestamps(t *testing.T) {
 		}
 	}
 	t.Logf("text %q, %d words", res.Text, len(res.Words))
-}
-
-func argmax(x []float32) int {
-	b := 0
-	for i, v := range x {
-		if v > x[b] {
-			b = i
-		}
-	}
-	return b
 }
 
 func TestConcurrentTranscribe(t *testing.T) {
