@@ -261,7 +261,7 @@ func TestDevice_blip2_opt(t *testing.T) {
 	dir := testdata.Cases(t, "blip2", &cs)
 	d := tensor.NewCheckingDevice()
 	m, dm := fixtureModel(t, dir), fixtureModel(t, dir, nn.WithDevice(d))
-	lmi := fixtureTensors(t, dir, "language_model_inputs")[0]
+	lmi := expected.Tensors(t, "blip2", "language_model_inputs")[0]
 	bos := m.Config().BOSTokenID
 	// inputs returns the image's query outputs and the prompt's token
 	// embeddings on the host and, spliced on the device, on d.
@@ -274,7 +274,7 @@ func TestDevice_blip2_opt(t *testing.T) {
 		if len(tf.IDs) == 0 {
 			testdata.Missing(t, "blip2 teacher_forced case")
 		}
-		x, dx := inputs(t, imageIndex(t, cs.Images, tf.Image), tf.IDs)
+		x, dx := inputs(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
 		lg := logitsOf(t, m, x)
 		for _, in := range []*tensor.Tensor{dx, x} { // device inputs, host inputs
 			expected.SameBits(t, "teacher-forced logits", lg, logitsOf(t, dm, in))
@@ -326,7 +326,7 @@ func TestDevice_llava_llama(t *testing.T) {
 	dir := testdata.Cases(t, "llava", &cs)
 	d := tensor.NewCheckingDevice()
 	m, dm := fixtureModel(t, dir), fixtureModel(t, dir, nn.WithDevice(d))
-	feats := fixtureTensors(t, dir, "image_features")[0]
+	feats := expected.Tensors(t, "llava", "image_features")[0]
 	// merged returns the prompt's embeddings with the image's features in
 	// place of its <image> token, built on the host and on d.
 	merged := func(t *testing.T, img int, ids []int) (*tensor.Tensor, *tensor.Tensor) {
@@ -340,7 +340,7 @@ func TestDevice_llava_llama(t *testing.T) {
 		if len(tf.IDs) == 0 {
 			testdata.Missing(t, "llava teacher_forced case")
 		}
-		x, dx := merged(t, imageIndex(t, cs.Images, tf.Image), tf.IDs)
+		x, dx := merged(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
 		lg := logitsOf(t, m, x)
 		for _, in := range []*tensor.Tensor{dx, x} {
 			expected.SameBits(t, "teacher-forced logits", lg, logitsOf(t, dm, in))
@@ -352,7 +352,7 @@ func TestDevice_llava_llama(t *testing.T) {
 			testdata.Missing(t, "llava generation cases")
 		}
 		for _, c := range cs.Cases {
-			x, dx := merged(t, imageIndex(t, cs.Images, c.Image), c.InputIDs)
+			x, dx := merged(t, testdata.Index(t, cs.Images, c.Image), c.InputIDs)
 			hp, dp := []Prompt{{IDs: c.InputIDs, Embeds: x}}, []Prompt{{IDs: c.InputIDs, Embeds: dx}}
 			opt := cs.Generate.options(m)
 			devicePair(t, c.Image+" greedy", m, dm, d, hp, dp, opt)

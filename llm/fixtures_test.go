@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -51,24 +52,6 @@ func fixtureModel(t *testing.T, dir string, opts ...nn.LoadOption) *Model {
 	return m
 }
 
-// fixtureTensors returns tensors of the fixture's expected.safetensors
-// (a missing one skips the test like testdata.Missing).
-func fixtureTensors(t *testing.T, dir string, names ...string) []*tensor.Tensor {
-	t.Helper()
-	f, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	out := make([]*tensor.Tensor, len(names))
-	for i, n := range names {
-		if out[i], err = f.Tensor(n); err != nil {
-			testdata.Missing(t, "%s in %s: %v", n, dir, err)
-		}
-	}
-	return out
-}
-
 // concatRows stacks 2-D tensors [Ti, E] into [ΣTi, E].
 func concatRows(t *testing.T, parts ...*tensor.Tensor) *tensor.Tensor {
 	t.Helper()
@@ -83,15 +66,6 @@ func concatRows(t *testing.T, parts ...*tensor.Tensor) *tensor.Tensor {
 		t.Fatal(err)
 	}
 	return x
-}
-
-func imageIndex(t *testing.T, images []string, name string) int {
-	t.Helper()
-	i := slices.Index(images, name)
-	if i < 0 {
-		t.Fatalf("image %q is not among the fixture's images %v", name, images)
-	}
-	return i
 }
 
 // embed returns m's embeddings of ids (none for no ids).
@@ -192,7 +166,7 @@ func TestLM_blip2_opt(t *testing.T) {
 	var cs blip2Cases
 	dir := testdata.Cases(t, "blip2", &cs)
 	m := fixtureModel(t, dir)
-	exp := fixtureTensors(t, dir, "language_model_inputs", "teacher_forced_logits")
+	exp := expected.Tensors(t, "blip2", "language_model_inputs", "teacher_forced_logits")
 	lmi, wantTF := exp[0], exp[1]
 	if lmi.Dim(0) != len(cs.Images) || lmi.Dim(2) != m.EmbedDim() {
 		t.Fatalf("language_model_inputs %v for %d images and embedding width %d", lmi.Shape(), len(cs.Images), m.EmbedDim())
@@ -212,7 +186,7 @@ func TestLM_blip2_opt(t *testing.T) {
 		if len(tf.IDs) == 0 {
 			testdata.Missing(t, "blip2 teacher_forced case")
 		}
-		lg := logitsOf(t, m, inputs(t, imageIndex(t, cs.Images, tf.Image), tf.IDs))
+		lg := logitsOf(t, m, inputs(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs))
 		got := lg.Slice(1, nq, lg.Dim(1))
 		d := testdata.TensorDiff(t, "teacher-forced logits", got, wantTF)
 		t.Logf("teacher-forced logits %v: max|Δ| = %.3g", wantTF.Shape(), d)
@@ -315,7 +289,7 @@ func TestLM_llava_llama(t *testing.T) {
 	var cs llavaCases
 	dir := testdata.Cases(t, "llava", &cs)
 	m := fixtureModel(t, dir)
-	exp := fixtureTensors(t, dir, "image_features", "teacher_forced_logits")
+	exp := expected.Tensors(t, "llava", "image_features", "teacher_forced_logits")
 	feats, wantTF := exp[0], exp[1]
 	if feats.Dim(0) != len(cs.Images) || feats.Dim(2) != m.EmbedDim() {
 		t.Fatalf("image_features %v for %d images and embedding width %d", feats.Shape(), len(cs.Images), m.EmbedDim())
@@ -334,7 +308,7 @@ func TestLM_llava_llama(t *testing.T) {
 		if tf.NumPatches != 0 && tf.NumPatches != np {
 			t.Fatalf("num_patches %d, image_features has %d rows", tf.NumPatches, np)
 		}
-		x, p := merged(t, imageIndex(t, cs.Images, tf.Image), tf.IDs)
+		x, p := merged(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
 		if p != tf.ImageTokenPosition {
 			t.Fatalf("<image> at %d, cases.json says %d", p, tf.ImageTokenPosition)
 		}
@@ -353,7 +327,7 @@ func TestLM_llava_llama(t *testing.T) {
 			testdata.Missing(t, "llava generation cases")
 		}
 		for _, c := range cs.Cases {
-			x, _ := merged(t, imageIndex(t, cs.Images, c.Image), c.InputIDs)
+			x, _ := merged(t, testdata.Index(t, cs.Images, c.Image), c.InputIDs)
 			opt := cs.Generate.options(m)
 			var streamed []int
 			opt.OnToken = func(id int) { streamed = append(streamed, id) }

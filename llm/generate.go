@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/goformer/goformer/generate"
@@ -65,6 +67,25 @@ func (o GenerateOptions) Clone() GenerateOptions {
 		o.Sample = &s
 	}
 	return o
+}
+
+// LoadGenerationConfig applies dir's generation_config.json to base
+// (ParseGenerationConfig), returning base when the file is absent. Errors
+// name the file.
+func LoadGenerationConfig(dir string, base GenerateOptions) (GenerateOptions, error) {
+	path := filepath.Join(dir, "generation_config.json")
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return base, nil
+	}
+	if err != nil {
+		return base, fmt.Errorf("llm: %w", err)
+	}
+	o, err := ParseGenerationConfig(raw, base)
+	if err != nil {
+		return base, fmt.Errorf("%s: %w", path, err)
+	}
+	return o, nil
 }
 
 // ParseGenerationConfig applies a generation_config.json to base: the

@@ -104,14 +104,9 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if top.ModelType != OPT && top.ModelType != Llama && top.TextConfig != nil {
 		prefix = "language_model."
 	}
-	defaults := DefaultOptions(cfg)
-	genPath := filepath.Join(dir, "generation_config.json")
-	if graw, err := os.ReadFile(genPath); err == nil {
-		if defaults, err = ParseGenerationConfig(graw, defaults); err != nil {
-			return nil, fmt.Errorf("%s: %w", genPath, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("llm: %w", err)
+	defaults, err := LoadGenerationConfig(dir, DefaultOptions(cfg))
+	if err != nil {
+		return nil, err
 	}
 	store, err := checkpoint.LoadDir(dir)
 	if err != nil {

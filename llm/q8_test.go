@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -27,14 +28,14 @@ func TestQ8_blip2(t *testing.T) {
 	var cs blip2Cases
 	dir := testdata.Cases(t, "blip2", &cs)
 	m := fixtureModel(t, dir, nn.WithWeightType(tensor.WeightQ8))
-	exp := fixtureTensors(t, dir, "language_model_inputs", "teacher_forced_logits")
+	exp := expected.Tensors(t, "blip2", "language_model_inputs", "teacher_forced_logits")
 	lmi, wantTF := exp[0], exp[1]
 	nq := lmi.Dim(1)
 	tf := cs.TeacherForced
 	if len(tf.IDs) == 0 {
 		testdata.Missing(t, "blip2 teacher_forced case")
 	}
-	lg := logitsOf(t, m, blip2Inputs(t, m, lmi.Index(imageIndex(t, cs.Images, tf.Image)), tf.IDs))
+	lg := logitsOf(t, m, blip2Inputs(t, m, lmi.Index(testdata.Index(t, cs.Images, tf.Image)), tf.IDs))
 	same := 0
 	opt := cs.Generate["unconditional"].options(m)
 	bos := m.Config().BOSTokenID
@@ -57,11 +58,11 @@ func TestQ8_llava(t *testing.T) {
 	var cs llavaCases
 	dir := testdata.Cases(t, "llava", &cs)
 	m := fixtureModel(t, dir, nn.WithWeightType(tensor.WeightQ8))
-	exp := fixtureTensors(t, dir, "image_features", "teacher_forced_logits")
+	exp := expected.Tensors(t, "llava", "image_features", "teacher_forced_logits")
 	feats, wantTF := exp[0], exp[1]
 	np := feats.Dim(1)
 	merged := func(img string, ids []int) (*tensor.Tensor, int) {
-		return llavaMerged(t, m, feats.Index(imageIndex(t, cs.Images, img)), cs.ImageTokenIndex, ids)
+		return llavaMerged(t, m, feats.Index(testdata.Index(t, cs.Images, img)), cs.ImageTokenIndex, ids)
 	}
 	tf := cs.TeacherForced
 	if len(tf.IDs) == 0 {
