@@ -114,7 +114,8 @@ func TestReadChatTemplate(t *testing.T) {
 	}
 }
 
-// chatImage is the first image of the fixture's first case.
+// chatCase returns the fixture's model, the question and image of its
+// first case (which must be one chat turn) and its cases.
 func chatCase(t *testing.T) (*Model, string, image.Image, llavaCases) {
 	t.Helper()
 	m, dir := loadFixture(t)

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"image"
 	"log"
-	"os"
 
-	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer"
 	"github.com/goformer/goformer/llava"
 	"github.com/goformer/goformer/task"
 )
@@ -22,12 +21,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer m.Close()
-	f, err := os.Open("../../shared/media/images/chelsea.png")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
+	img, err := goformer.DecodeImageFile("../../shared/media/images/chelsea.png")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -89,13 +89,8 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	defaults := llm.DefaultOptions(cfg.Text)
-	genPath := filepath.Join(dir, "generation_config.json")
-	if raw, err := os.ReadFile(genPath); err == nil {
-		if defaults, err = llm.ParseGenerationConfig(raw, defaults); err != nil {
-			return nil, fmt.Errorf("llava: %s: %w", genPath, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	defaults, err := llm.LoadGenerationConfig(dir, llm.DefaultOptions(cfg.Text))
+	if err != nil {
 		return nil, fmt.Errorf("llava: %w", err)
 	}
 	var proc *imageproc.Processor
@@ -256,17 +251,7 @@ func (m *Model) Template() Template { return m.tmpl }
 // DefaultOptions returns the model's generation defaults: transformers'
 // (greedy, at most 20 new tokens) with the end tokens of the config,
 // updated by generation_config.json when Load found one.
-func (m *Model) DefaultOptions() llm.GenerateOptions {
-	o := m.defaults
-	o.EOS = append([]int(nil), o.EOS...)
-	o.SuppressTokens = append([]int(nil), o.SuppressTokens...)
-	o.ForcedEOS = append([]int(nil), o.ForcedEOS...)
-	if o.Sample != nil {
-		s := *o.Sample
-		o.Sample = &s
-	}
-	return o
-}
+func (m *Model) DefaultOptions() llm.GenerateOptions { return m.defaults.Clone() }
 
 // WithProcessor returns a copy of the model that preprocesses images with
 // p (nil: none; the image-level calls then fail). The copy shares the

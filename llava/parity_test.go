@@ -2,22 +2,19 @@ package llava
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"image"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/imageproc"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/task"
-	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
 )
 
@@ -40,17 +37,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// generateSettings are the generate arguments of the fixture's cases.
+type generateSettings struct {
+	MaxNewTokens int  `json:"max_new_tokens"`
+	MinNewTokens int  `json:"min_new_tokens"`
+	NumBeams     int  `json:"num_beams"`
+	DoSample     bool `json:"do_sample"`
+}
+
 // llavaCases is the fixture's cases.json.
 type llavaCases struct {
-	Images          []string `json:"images"`
-	ImageTokenIndex int      `json:"image_token_index"`
-	Generate        struct {
-		MaxNewTokens int  `json:"max_new_tokens"`
-		MinNewTokens int  `json:"min_new_tokens"`
-		NumBeams     int  `json:"num_beams"`
-		DoSample     bool `json:"do_sample"`
-	} `json:"generate"`
-	Cases []struct {
+	Images          []string         `json:"images"`
+	ImageTokenIndex int              `json:"image_token_index"`
+	Generate        generateSettings `json:"generate"`
+	Cases           []struct {
 		Image     string  `json:"image"`
 		Prompt    string  `json:"prompt"`
 		InputIDs  []int   `json:"input_ids"`
@@ -69,89 +69,34 @@ type llavaCases struct {
 	} `json:"teacher_forced"`
 }
 
+// options returns m's defaults with the fixture's generate settings:
+// greedy search (or beam search), the new tokens bounded.
+func (g generateSettings) options(m *Model) llm.GenerateOptions {
+	opt := m.DefaultOptions()
+	opt.MaxNewTokens, opt.MaxLength, opt.MinNewTokens = g.MaxNewTokens, 0, g.MinNewTokens
+	opt.NumBeams = max(g.NumBeams, 1)
+	return opt
+}
+
 func readCases(t *testing.T, dir string) llavaCases {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cs llavaCases
-	if err := json.Unmarshal(raw, &cs); err != nil {
-		t.Fatalf("cases.json: %v", err)
-	}
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cs)
 	return cs
 }
 
-var (
-	fixtureOnce  sync.Once
-	fixtureModel *Model
-	fixtureErr   error
-)
+var fixture testdata.Lazy[*Model]
 
 // loadFixture loads the fixture's model once for the package's tests.
 func loadFixture(t *testing.T) (*Model, string) {
 	t.Helper()
 	dir := testdata.Fixture(t, "llava")
-	fixtureOnce.Do(func() { fixtureModel, fixtureErr = Load(filepath.Join(dir, "model")) })
-	if fixtureErr != nil {
-		t.Fatal(fixtureErr)
-	}
-	return fixtureModel, dir
+	return fixture.Get(t, func() (*Model, error) { return Load(filepath.Join(dir, "model")) }), dir
 }
 
 func readImage(t *testing.T, name string) image.Image {
 	t.Helper()
-	f, err := os.Open(testdata.Path(t, "media", "images", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := imageproc.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return img
-}
-
-func expectedTensors(t *testing.T, dir string, names ...string) []*tensor.Tensor {
-	t.Helper()
-	f, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	out := make([]*tensor.Tensor, len(names))
-	for i, n := range names {
-		if out[i], err = f.Tensor(n); err != nil {
-			testdata.Missing(t, "%s in %s: %v", n, dir, err)
-		}
-	}
-	return out
-}
-
-func maxAbsDiff(t *testing.T, what string, got, want *tensor.Tensor) float64 {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", what, got.Shape(), want.Shape())
-	}
-	g, w := got.Contiguous().Data(), want.Contiguous().Data()
-	var m float64
-	for i := range g {
-		d := math.Abs(float64(g[i]) - float64(w[i]))
-		if d > m || d != d {
-			m = d
-		}
-	}
-	return m
-}
-
-func imageIndex(t *testing.T, images []string, name string) int {
-	t.Helper()
-	i := slices.Index(images, name)
-	if i < 0 {
-		t.Fatalf("image %q is not among the fixture's images %v", name, images)
-	}
-	return i
+	return testdata.DecodeFile(t, testdata.Path(t, "media", "images", name), imageproc.Decode)
 }
 
 func TestParity_llava(t *testing.T) {
@@ -160,7 +105,7 @@ func TestParity_llava(t *testing.T) {
 	if cs.ImageTokenIndex != 0 && cs.ImageTokenIndex != m.Config().ImageTokenIndex {
 		t.Fatalf("cases.json image_token_index %d, config.json %d", cs.ImageTokenIndex, m.Config().ImageTokenIndex)
 	}
-	exp := expectedTensors(t, dir, "pixel_values", "vision_selected_features", "image_features", "teacher_forced_logits")
+	exp := expected.Tensors(t, "llava", "pixel_values", "vision_selected_features", "image_features", "teacher_forced_logits")
 	wantPx, wantSel, wantFeat, wantTF := exp[0], exp[1], exp[2], exp[3]
 	if wantPx.Dim(0) != len(cs.Images) {
 		t.Fatalf("pixel_values %v for %d images", wantPx.Shape(), len(cs.Images))
@@ -176,11 +121,7 @@ func TestParity_llava(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := maxAbsDiff(t, "pixel_values", px, wantPx)
-		t.Logf("pixel_values %v: max|Δ| = %.3g", wantPx.Shape(), d)
-		if d > tolPixels {
-			t.Errorf("pixel_values max|Δ| = %g > %g", d, tolPixels)
-		}
+		testdata.CheckClose(t, "pixel_values", px, wantPx, tolPixels)
 	})
 
 	t.Run("features", func(t *testing.T) {
@@ -189,29 +130,17 @@ func TestParity_llava(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := maxAbsDiff(t, "vision_selected_features", sel, wantSel)
-		t.Logf("vision_selected_features %v: max|Δ| = %.3g", wantSel.Shape(), d)
-		if d > tolFeatures {
-			t.Errorf("vision_selected_features max|Δ| = %g > %g", d, tolFeatures)
-		}
+		testdata.CheckClose(t, "vision_selected_features", sel, wantSel, tolFeatures)
 		feat, err := m.Project(wantSel)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d = maxAbsDiff(t, "image_features", feat, wantFeat)
-		t.Logf("image_features (projected from the reference selection) %v: max|Δ| = %.3g", wantFeat.Shape(), d)
-		if d > tolFeatures {
-			t.Errorf("image_features max|Δ| = %g > %g", d, tolFeatures)
-		}
+		testdata.CheckClose(t, "image_features (projected from the reference selection)", feat, wantFeat, tolFeatures)
 		all, err := m.ImageFeatures(ctx, wantPx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d = maxAbsDiff(t, "image_features", all, wantFeat)
-		t.Logf("image_features (tower and projector) %v: max|Δ| = %.3g", wantFeat.Shape(), d)
-		if d > tolFeatures {
-			t.Errorf("image_features from pixel values max|Δ| = %g > %g", d, tolFeatures)
-		}
+		testdata.CheckClose(t, "image_features (tower and projector)", all, wantFeat, tolFeatures)
 		if rows := m.Config().FeatureRows(); wantFeat.Dim(1) != rows {
 			t.Errorf("config gives %d feature rows per image, the reference %d", rows, wantFeat.Dim(1))
 		}
@@ -230,7 +159,7 @@ func TestParity_llava(t *testing.T) {
 		if tf.NumPatches != 0 && tf.NumPatches != rows {
 			t.Fatalf("num_patches %d, the config gives %d rows", tf.NumPatches, rows)
 		}
-		img := imageIndex(t, cs.Images, tf.Image)
+		img := testdata.Index(t, cs.Images, tf.Image)
 		px := wantPx.Slice(0, img, img+1).Contiguous()
 		lg, err := m.Logits(ctx, tf.IDs, px)
 		if err != nil {
@@ -241,11 +170,7 @@ func TestParity_llava(t *testing.T) {
 		}
 		// Rows after the image: merged index p + rows + j for ids[p+1+j].
 		got := lg.Slice(1, p+rows, lg.Dim(1))
-		d := maxAbsDiff(t, "teacher_forced_logits", got, wantTF)
-		t.Logf("teacher-forced logits %v: max|Δ| = %.3g", wantTF.Shape(), d)
-		if d > tolLogits {
-			t.Errorf("teacher-forced logits max|Δ| = %g > %g", d, tolLogits)
-		}
+		testdata.CheckClose(t, "teacher_forced_logits", got, wantTF, tolLogits)
 		if tok := m.Tokenizer(); tok != nil && tf.Text != "" {
 			if ids := tok.EncodeWith(tf.Text, tokenizer.EncodeOptions{AllSpecial: true}); !slices.Equal(ids, tf.IDs) {
 				t.Errorf("teacher-forced text %q encodes as %v, want %v", tf.Text, ids, tf.IDs)
@@ -257,8 +182,7 @@ func TestParity_llava(t *testing.T) {
 		if len(cs.Cases) == 0 {
 			testdata.Missing(t, "llava generation cases")
 		}
-		g := cs.Generate
-		if g.DoSample {
+		if cs.Generate.DoSample {
 			t.Fatalf("the generation cases sample; want greedy or beam search")
 		}
 		tok := m.Tokenizer()
@@ -285,9 +209,7 @@ func TestParity_llava(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opt := m.DefaultOptions()
-			opt.MaxNewTokens, opt.MaxLength, opt.MinNewTokens = g.MaxNewTokens, 0, g.MinNewTokens
-			opt.NumBeams = max(g.NumBeams, 1)
+			opt := cs.Generate.options(m)
 			var streamed []int
 			if opt.NumBeams == 1 {
 				opt.OnToken = func(id int) { streamed = append(streamed, id) }

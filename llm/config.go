@@ -172,22 +172,12 @@ func ParseConfig(raw []byte) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("llm: config: %w", err)
 	}
-	setInt := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setBool := func(dst *bool, v *bool) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setInt(&c.VocabSize, r.VocabSize)
-	setInt(&c.HiddenSize, r.HiddenSize)
-	setInt(&c.NumLayers, r.NumLayers)
-	setInt(&c.NumHeads, r.NumHeads)
-	setInt(&c.MaxPositions, r.MaxPositions)
-	setBool(&c.TieWordEmbeddings, r.TieWordEmbeddings)
+	setIf(&c.VocabSize, r.VocabSize)
+	setIf(&c.HiddenSize, r.HiddenSize)
+	setIf(&c.NumLayers, r.NumLayers)
+	setIf(&c.NumHeads, r.NumHeads)
+	setIf(&c.MaxPositions, r.MaxPositions)
+	setIf(&c.TieWordEmbeddings, r.TieWordEmbeddings)
 	if r.BOSTokenID != nil {
 		c.BOSTokenID = *r.BOSTokenID
 	} else if hasNull(raw, "bos_token_id") {
@@ -207,40 +197,32 @@ func ParseConfig(raw []byte) (Config, error) {
 	}
 	switch mt {
 	case OPT:
-		setInt(&c.IntermediateSize, r.FFNDim)
-		if r.ActivationFn != nil {
-			c.Activation = *r.ActivationFn
-		}
+		setIf(&c.IntermediateSize, r.FFNDim)
+		setIf(&c.Activation, r.ActivationFn)
 		c.WordEmbedProjDim = c.HiddenSize
-		setInt(&c.WordEmbedProjDim, r.WordEmbedProjDim)
-		setBool(&c.DoLayerNormBefore, r.DoLayerNormBefore)
-		setBool(&c.RemoveFinalLayerNorm, r.RemoveFinalLN)
-		setBool(&c.EnableBias, r.EnableBias)
-		setBool(&c.LayerNormElementwiseAffine, r.LNAffine)
+		setIf(&c.WordEmbedProjDim, r.WordEmbedProjDim)
+		setIf(&c.DoLayerNormBefore, r.DoLayerNormBefore)
+		setIf(&c.RemoveFinalLayerNorm, r.RemoveFinalLN)
+		setIf(&c.EnableBias, r.EnableBias)
+		setIf(&c.LayerNormElementwiseAffine, r.LNAffine)
 		c.NumKVHeads = c.NumHeads
 		if c.NumHeads > 0 {
 			c.HeadDim = c.HiddenSize / c.NumHeads
 		}
 	case Llama:
-		setInt(&c.IntermediateSize, r.IntermediateSize)
-		if r.HiddenAct != nil {
-			c.Activation = *r.HiddenAct
-		}
+		setIf(&c.IntermediateSize, r.IntermediateSize)
+		setIf(&c.Activation, r.HiddenAct)
 		c.WordEmbedProjDim = c.HiddenSize
 		c.NumKVHeads = c.NumHeads
-		setInt(&c.NumKVHeads, r.NumKVHeads)
+		setIf(&c.NumKVHeads, r.NumKVHeads)
 		if c.NumHeads > 0 {
 			c.HeadDim = c.HiddenSize / c.NumHeads
 		}
-		setInt(&c.HeadDim, r.HeadDim)
-		if r.RMSNormEps != nil {
-			c.RMSNormEps = *r.RMSNormEps
-		}
-		if r.RopeTheta != nil {
-			c.RopeTheta = *r.RopeTheta
-		}
-		setBool(&c.AttentionBias, r.AttentionBias)
-		setBool(&c.MLPBias, r.MLPBias)
+		setIf(&c.HeadDim, r.HeadDim)
+		setIf(&c.RMSNormEps, r.RMSNormEps)
+		setIf(&c.RopeTheta, r.RopeTheta)
+		setIf(&c.AttentionBias, r.AttentionBias)
+		setIf(&c.MLPBias, r.MLPBias)
 		f, err := ropeScaling(r.RopeScaling)
 		if err != nil {
 			return Config{}, fmt.Errorf("llm: config: %w", err)

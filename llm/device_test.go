@@ -2,15 +2,13 @@ package llm
 
 import (
 	"context"
-	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -20,31 +18,6 @@ import (
 // storage the host cannot read (Data panics): the forward passes and the
 // searches must give results bit-identical to the host model's, with only
 // inputs uploaded and logits downloaded.
-
-// sameBits fails unless the device tensor got holds exactly the values of
-// the host tensor want.
-func sameBits(t *testing.T, what string, want, got *tensor.Tensor) {
-	t.Helper()
-	if got.OnHost() {
-		t.Fatalf("%s: result on the host, want on the device", what)
-	}
-	if !want.OnHost() {
-		t.Fatalf("%s: host result on %s", what, want.Device())
-	}
-	h, err := tensor.ToHost(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(h.Shape(), want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", what, h.Shape(), want.Shape())
-	}
-	wd, gd := want.Contiguous().Data(), h.Data()
-	for i := range wd {
-		if math.Float32bits(wd[i]) != math.Float32bits(gd[i]) {
-			t.Fatalf("%s: element %d = %v on the device, %v on the host", what, i, gd[i], wd[i])
-		}
-	}
-}
 
 // deviceModel builds the model of cfg on d from the same random weights as
 // newTestModel, resident after Pack.
@@ -64,17 +37,6 @@ func deviceModel(t *testing.T, cfg Config, seed uint64, prefix string, d *tensor
 		t.Fatalf("model on %v, want %v", m.dev, d)
 	}
 	return m
-}
-
-// transfers returns what moved between the host and d during f.
-func transfers(d *tensor.Device, f func()) tensor.Transfers {
-	a := d.Transfers()
-	f()
-	b := d.Transfers()
-	return tensor.Transfers{
-		Uploads: b.Uploads - a.Uploads, Downloads: b.Downloads - a.Downloads,
-		UploadBytes: b.UploadBytes - a.UploadBytes, DownloadBytes: b.DownloadBytes - a.DownloadBytes,
-	}
 }
 
 // TestDevice_configs runs every architectural option on the checking
@@ -101,7 +63,7 @@ func TestDevice_configs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameBits(t, "EmbedBatch", x, dx)
+			expected.SameBits(t, "EmbedBatch", x, dx)
 			st, _ := m.NewState(3)
 			defer st.Release()
 			dst, _ := dm.NewState(3)
@@ -111,11 +73,11 @@ func TestDevice_configs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var dlg *tensor.Tensor
-			tr := transfers(d, func() { dlg, err = dst.Logits(ctx, dx, pad) })
+			tr := expected.Transfers(d, func() { dlg, err = dst.Logits(ctx, dx, pad) })
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameBits(t, "logits", lg, dlg)
+			expected.SameBits(t, "logits", lg, dlg)
 			if tr.Downloads != 0 || tr.Uploads != 1 {
 				t.Errorf("logits of a padded batch: %+v, want the mask uploaded and nothing downloaded", tr)
 			}
@@ -134,11 +96,11 @@ func TestDevice_configs(t *testing.T) {
 					t.Fatal(err)
 				}
 				var dlg *tensor.Tensor
-				tr := transfers(d, func() { dlg, err = dst.Step(ctx, ids) })
+				tr := expected.Transfers(d, func() { dlg, err = dst.Step(ctx, ids) })
 				if err != nil {
 					t.Fatal(err)
 				}
-				sameBits(t, "step logits", lg, dlg)
+				expected.SameBits(t, "step logits", lg, dlg)
 				if tr.Downloads != 0 || tr.Uploads > 1 {
 					t.Errorf("step %d: %+v, want at most the mask uploaded", i, tr)
 				}
@@ -154,15 +116,8 @@ func TestDevice_configs(t *testing.T) {
 			}
 			hp := append(slices.Clone(prompts), Prompt{IDs: []int{3}, Embeds: hostEmb}, Prompt{IDs: []int{3, 4}, Embeds: hostEmb})
 			dp := append(slices.Clone(prompts), Prompt{IDs: []int{3}, Embeds: hostEmb}, Prompt{IDs: []int{3, 4}, Embeds: devEmb})
-			for _, mode := range []string{"greedy", "beam", "sample"} {
-				opt := m.DefaultOptions()
-				opt.MaxNewTokens, opt.MinNewTokens, opt.RepetitionPenalty = 6, 2, 1.3
-				switch mode {
-				case "beam":
-					opt.NumBeams = 3
-				case "sample":
-					opt.Sample = &generate.Sampling{Temperature: 0.8, TopK: 20, TopP: 0.95, Seed: 77}
-				}
+			for _, mode := range searchModes {
+				opt := searchOptions(m, mode)
 				for i := range hp {
 					var hs, ds []int
 					o := opt
@@ -173,7 +128,7 @@ func TestDevice_configs(t *testing.T) {
 					}
 					o.OnToken = func(id int) { ds = append(ds, id) }
 					var got []int
-					tr := transfers(d, func() { got, err = dm.Generate(ctx, dp[i], o) })
+					tr := expected.Transfers(d, func() { got, err = dm.Generate(ctx, dp[i], o) })
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -190,19 +145,8 @@ func TestDevice_configs(t *testing.T) {
 						t.Errorf("%s prompt %d: %+v for %d new tokens, want %d uploads and a download per step", mode, i, tr, len(got)-len(dp[i].IDs), up)
 					}
 				}
-				if mode == "sample" {
-					continue
-				}
-				want, err := m.GenerateBatch(ctx, hp, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := dm.GenerateBatch(ctx, dp, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(slices.Concat(got...), slices.Concat(want...)) {
-					t.Errorf("%s batch: device %v, host %v", mode, got, want)
+				if mode != "sample" {
+					devicePair(t, mode+" batch", m, dm, d, hp, dp, opt)
 				}
 			}
 		})
@@ -246,11 +190,11 @@ func TestDevice_load(t *testing.T) {
 				dst, _ := dm.NewState(1)
 				defer dst.Release()
 				var dlg *tensor.Tensor
-				tr := transfers(d, func() { dlg, err = dst.PrefillIDs(ctx, [][]int{ids}, nil) })
+				tr := expected.Transfers(d, func() { dlg, err = dst.PrefillIDs(ctx, [][]int{ids}, nil) })
 				if err != nil {
 					t.Fatal(err)
 				}
-				sameBits(t, "logits", lg, dlg)
+				expected.SameBits(t, "logits", lg, dlg)
 				if tr != (tensor.Transfers{}) {
 					t.Errorf("prefill of ids: %+v, want no transfers", tr)
 				}
@@ -263,38 +207,11 @@ func TestDevice_load(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					sameBits(t, "step logits", lg, dlg)
+					expected.SameBits(t, "step logits", lg, dlg)
 				}
 			})
 		}
 	}
-}
-
-// fixtureDeviceModel is fixtureModel on device d.
-func fixtureDeviceModel(t *testing.T, dir string, d *tensor.Device) *Model {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "model", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := ParseConfig(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := checkpoint.LoadDir(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store.Device = d
-	t.Cleanup(func() { store.Close() })
-	m, err := New(cfg, store.Root(), "language_model.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Pack(); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // devicePair runs a generation on the host model and the device model and
@@ -315,7 +232,7 @@ func devicePair(t *testing.T, what string, m, dm *Model, d *tensor.Device, hp, d
 		opt.OnToken = func(id int) { ds = append(ds, id) }
 	}
 	var got [][]int
-	tr := transfers(d, func() { got, err = dm.GenerateBatch(ctx, dp, opt) })
+	tr := expected.Transfers(d, func() { got, err = dm.GenerateBatch(ctx, dp, opt) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,34 +257,16 @@ func devicePair(t *testing.T, what string, m, dm *Model, d *tensor.Device, hp, d
 // the checking device: teacher-forced logits and every generation of
 // TestLM_blip2_opt identical to the host model's.
 func TestDevice_blip2_opt(t *testing.T) {
-	dir := testdata.Fixture(t, "blip2")
 	var cs blip2Cases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cs)
+	dir := testdata.Cases(t, "blip2", &cs)
 	d := tensor.NewCheckingDevice()
-	m, dm := fixtureModel(t, dir), fixtureDeviceModel(t, dir, d)
-	lmi := expected(t, dir, "language_model_inputs")[0]
-	ctx := context.Background()
+	m, dm := fixtureModel(t, dir), fixtureModel(t, dir, nn.WithDevice(d))
+	lmi := expected.Tensors(t, "blip2", "language_model_inputs")[0]
 	bos := m.Config().BOSTokenID
 	// inputs returns the image's query outputs and the prompt's token
 	// embeddings on the host and, spliced on the device, on d.
 	inputs := func(t *testing.T, img int, ids []int) (*tensor.Tensor, *tensor.Tensor) {
-		emb, err := m.Embed(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		demb, err := dm.Embed(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := d.Upload(lmi.Index(img).Contiguous())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dx, err := tensor.Concat(0, q, demb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return concatRows(t, lmi.Index(img), emb), dx
+		return blip2Inputs(t, m, lmi.Index(img), ids), blip2Inputs(t, dm, upload(t, d, lmi.Index(img)), ids)
 	}
 
 	t.Run("teacher_forced", func(t *testing.T) {
@@ -375,21 +274,10 @@ func TestDevice_blip2_opt(t *testing.T) {
 		if len(tf.IDs) == 0 {
 			testdata.Missing(t, "blip2 teacher_forced case")
 		}
-		x, dx := inputs(t, imageIndex(t, cs.Images, tf.Image), tf.IDs)
-		st, _ := m.NewState(1)
-		defer st.Release()
-		lg, err := st.Logits(ctx, x, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		x, dx := inputs(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
+		lg := logitsOf(t, m, x)
 		for _, in := range []*tensor.Tensor{dx, x} { // device inputs, host inputs
-			dst, _ := dm.NewState(1)
-			dlg, err := dst.Logits(ctx, in, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameBits(t, "teacher-forced logits", lg, dlg)
-			dst.Release()
+			expected.SameBits(t, "teacher-forced logits", lg, logitsOf(t, dm, in))
 		}
 	})
 
@@ -399,14 +287,7 @@ func TestDevice_blip2_opt(t *testing.T) {
 			if !ok {
 				testdata.Missing(t, "generate settings for %s", kind)
 			}
-			opt := m.DefaultOptions()
-			opt.MaxNewTokens, opt.MinNewTokens, opt.NumBeams = g.MaxNewTokens, g.MinNewTokens, g.NumBeams
-			if g.LengthPenalty != nil {
-				opt.LengthPenalty = *g.LengthPenalty
-			}
-			if g.EarlyStopping != nil && *g.EarlyStopping {
-				opt.EarlyStopping = 1
-			}
+			opt := g.options(m)
 			var hp, dp []Prompt
 			for i := range cs.Images {
 				ids := []int{bos}
@@ -441,48 +322,17 @@ func TestDevice_blip2_opt(t *testing.T) {
 // generations of TestLM_llava_llama identical to the host model's, beam
 // search and seeded sampling too.
 func TestDevice_llava_llama(t *testing.T) {
-	dir := testdata.Fixture(t, "llava")
 	var cs llavaCases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cs)
+	dir := testdata.Cases(t, "llava", &cs)
 	d := tensor.NewCheckingDevice()
-	m, dm := fixtureModel(t, dir), fixtureDeviceModel(t, dir, d)
-	feats := expected(t, dir, "image_features")[0]
-	ctx := context.Background()
+	m, dm := fixtureModel(t, dir), fixtureModel(t, dir, nn.WithDevice(d))
+	feats := expected.Tensors(t, "llava", "image_features")[0]
 	// merged returns the prompt's embeddings with the image's features in
 	// place of its <image> token, built on the host and on d.
 	merged := func(t *testing.T, img int, ids []int) (*tensor.Tensor, *tensor.Tensor) {
-		p := slices.Index(ids, cs.ImageTokenIndex)
-		if p < 0 {
-			t.Fatalf("no <image> (%d) in %v", cs.ImageTokenIndex, ids)
-		}
-		f, err := d.Upload(feats.Index(img).Contiguous())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hs, ds []*tensor.Tensor
-		for _, part := range [][]int{ids[:p], nil, ids[p+1:]} {
-			if part == nil {
-				hs, ds = append(hs, feats.Index(img)), append(ds, f)
-				continue
-			}
-			if len(part) == 0 {
-				continue
-			}
-			e, err := m.Embed(part)
-			if err != nil {
-				t.Fatal(err)
-			}
-			de, err := dm.Embed(part)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs, ds = append(hs, e), append(ds, de)
-		}
-		dx, err := tensor.Concat(0, ds...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return concatRows(t, hs...), dx
+		x, _ := llavaMerged(t, m, feats.Index(img), cs.ImageTokenIndex, ids)
+		dx, _ := llavaMerged(t, dm, upload(t, d, feats.Index(img)), cs.ImageTokenIndex, ids)
+		return x, dx
 	}
 
 	t.Run("teacher_forced", func(t *testing.T) {
@@ -490,21 +340,10 @@ func TestDevice_llava_llama(t *testing.T) {
 		if len(tf.IDs) == 0 {
 			testdata.Missing(t, "llava teacher_forced case")
 		}
-		x, dx := merged(t, imageIndex(t, cs.Images, tf.Image), tf.IDs)
-		st, _ := m.NewState(1)
-		defer st.Release()
-		lg, err := st.Logits(ctx, x, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		x, dx := merged(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
+		lg := logitsOf(t, m, x)
 		for _, in := range []*tensor.Tensor{dx, x} {
-			dst, _ := dm.NewState(1)
-			dlg, err := dst.Logits(ctx, in, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameBits(t, "teacher-forced logits", lg, dlg)
-			dst.Release()
+			expected.SameBits(t, "teacher-forced logits", lg, logitsOf(t, dm, in))
 		}
 	})
 
@@ -512,12 +351,10 @@ func TestDevice_llava_llama(t *testing.T) {
 		if len(cs.Cases) == 0 {
 			testdata.Missing(t, "llava generation cases")
 		}
-		g := cs.Generate
 		for _, c := range cs.Cases {
-			x, dx := merged(t, imageIndex(t, cs.Images, c.Image), c.InputIDs)
+			x, dx := merged(t, testdata.Index(t, cs.Images, c.Image), c.InputIDs)
 			hp, dp := []Prompt{{IDs: c.InputIDs, Embeds: x}}, []Prompt{{IDs: c.InputIDs, Embeds: dx}}
-			opt := m.DefaultOptions()
-			opt.MaxNewTokens, opt.MinNewTokens, opt.NumBeams = g.MaxNewTokens, g.MinNewTokens, g.NumBeams
+			opt := cs.Generate.options(m)
 			devicePair(t, c.Image+" greedy", m, dm, d, hp, dp, opt)
 			opt.NumBeams = 3
 			devicePair(t, c.Image+" beam", m, dm, d, hp, dp, opt)
@@ -526,4 +363,14 @@ func TestDevice_llava_llama(t *testing.T) {
 			devicePair(t, c.Image+" sampling", m, dm, d, hp, dp, opt)
 		}
 	})
+}
+
+// upload copies x to d.
+func upload(t *testing.T, d *tensor.Device, x *tensor.Tensor) *tensor.Tensor {
+	t.Helper()
+	u, err := d.Upload(x.Contiguous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -2,15 +2,15 @@ package llm
 
 import (
 	"context"
-	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -18,20 +18,11 @@ import (
 // the fixtures' projected image features (the vision parts are the
 // families' business): teacher-forced logits and generated ids.
 
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 // fixtureModel builds the language model of a multimodal fixture from its
-// config.json (text_config) and weights under "language_model.".
-func fixtureModel(t *testing.T, dir string) *Model {
+// config.json (text_config) and weights under "language_model.", with
+// the store's weight type and device set by opts, and packs it (as Load
+// does).
+func fixtureModel(t *testing.T, dir string, opts ...nn.LoadOption) *Model {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(dir, "model", "config.json"))
 	if err != nil {
@@ -41,46 +32,22 @@ func fixtureModel(t *testing.T, dir string) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o, err := nn.ApplyLoadOptions(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	store, err := checkpoint.LoadDir(filepath.Join(dir, "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	o.Apply(store)
 	m, err := New(cfg, store.Root(), "language_model.")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
-}
-
-func expected(t *testing.T, dir string, names ...string) []*tensor.Tensor {
-	t.Helper()
-	f, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
+	if err := m.Pack(); err != nil {
 		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	out := make([]*tensor.Tensor, len(names))
-	for i, n := range names {
-		if out[i], err = f.Tensor(n); err != nil {
-			testdata.Missing(t, "%s in %s: %v", n, dir, err)
-		}
-	}
-	return out
-}
-
-func maxAbsDiff(t *testing.T, got, want *tensor.Tensor) float64 {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Fatalf("shape %v, want %v", got.Shape(), want.Shape())
-	}
-	g, w := got.Contiguous().Data(), want.Contiguous().Data()
-	var m float64
-	for i := range g {
-		d := math.Abs(float64(g[i]) - float64(w[i]))
-		if d > m || d != d {
-			m = d
-		}
 	}
 	return m
 }
@@ -101,13 +68,76 @@ func concatRows(t *testing.T, parts ...*tensor.Tensor) *tensor.Tensor {
 	return x
 }
 
-func imageIndex(t *testing.T, images []string, name string) int {
+// embed returns m's embeddings of ids (none for no ids).
+func embed(t *testing.T, m *Model, ids []int) *tensor.Tensor {
 	t.Helper()
-	i := slices.Index(images, name)
-	if i < 0 {
-		t.Fatalf("image %q is not among the fixture's images %v", name, images)
+	if len(ids) == 0 {
+		return nil
 	}
-	return i
+	x, err := m.Embed(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// blip2Inputs builds transformers' inputs_embeds of BLIP-2: an image's
+// query outputs q, then the prompt's token embeddings by m (on m's device
+// when q is there).
+func blip2Inputs(t *testing.T, m *Model, q *tensor.Tensor, ids []int) *tensor.Tensor {
+	t.Helper()
+	return concatRows(t, q, embed(t, m, ids))
+}
+
+// llavaMerged is transformers 4.40's _merge_input_ids_with_image_features
+// for one image: the embeddings of ids by m with the one <image> token's
+// (imageToken) replaced by the image's feature rows feats (on m's device
+// when feats is there), and the token's position.
+func llavaMerged(t *testing.T, m *Model, feats *tensor.Tensor, imageToken int, ids []int) (*tensor.Tensor, int) {
+	t.Helper()
+	p := slices.Index(ids, imageToken)
+	if p < 0 || slices.Index(ids[p+1:], imageToken) >= 0 {
+		t.Fatalf("want exactly one <image> (%d) in %v", imageToken, ids)
+	}
+	return concatRows(t, embed(t, m, ids[:p]), feats, embed(t, m, ids[p+1:])), p
+}
+
+// logitsOf returns m's logits at every position of one sequence of input
+// embeddings x.
+func logitsOf(t *testing.T, m *Model, x *tensor.Tensor) *tensor.Tensor {
+	t.Helper()
+	st, err := m.NewState(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release()
+	lg, err := st.Logits(context.Background(), x, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lg
+}
+
+// generateSettings are a fixture's generate arguments.
+type generateSettings struct {
+	MaxNewTokens  int      `json:"max_new_tokens"`
+	MinNewTokens  int      `json:"min_new_tokens"`
+	NumBeams      int      `json:"num_beams"`
+	LengthPenalty *float64 `json:"length_penalty"`
+	EarlyStopping *bool    `json:"early_stopping"`
+}
+
+// options returns m's defaults with the settings applied.
+func (g generateSettings) options(m *Model) GenerateOptions {
+	opt := m.DefaultOptions()
+	opt.MaxNewTokens, opt.MinNewTokens, opt.NumBeams = g.MaxNewTokens, g.MinNewTokens, g.NumBeams
+	if g.LengthPenalty != nil {
+		opt.LengthPenalty = *g.LengthPenalty
+	}
+	if g.EarlyStopping != nil && *g.EarlyStopping {
+		opt.EarlyStopping = 1
+	}
+	return opt
 }
 
 type blip2Cases struct {
@@ -125,13 +155,7 @@ type blip2Cases struct {
 	Beam3 []struct {
 		IDs []int `json:"ids"`
 	} `json:"unconditional_beam3"`
-	Generate map[string]struct {
-		MaxNewTokens  int      `json:"max_new_tokens"`
-		MinNewTokens  int      `json:"min_new_tokens"`
-		NumBeams      int      `json:"num_beams"`
-		LengthPenalty *float64 `json:"length_penalty"`
-		EarlyStopping *bool    `json:"early_stopping"`
-	} `json:"generate"`
+	Generate      map[string]generateSettings `json:"generate"`
 	TeacherForced struct {
 		Image string `json:"image"`
 		IDs   []int  `json:"ids"`
@@ -139,11 +163,10 @@ type blip2Cases struct {
 }
 
 func TestLM_blip2_opt(t *testing.T) {
-	dir := testdata.Fixture(t, "blip2")
 	var cs blip2Cases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cs)
+	dir := testdata.Cases(t, "blip2", &cs)
 	m := fixtureModel(t, dir)
-	exp := expected(t, dir, "language_model_inputs", "teacher_forced_logits")
+	exp := expected.Tensors(t, "blip2", "language_model_inputs", "teacher_forced_logits")
 	lmi, wantTF := exp[0], exp[1]
 	if lmi.Dim(0) != len(cs.Images) || lmi.Dim(2) != m.EmbedDim() {
 		t.Fatalf("language_model_inputs %v for %d images and embedding width %d", lmi.Shape(), len(cs.Images), m.EmbedDim())
@@ -154,14 +177,8 @@ func TestLM_blip2_opt(t *testing.T) {
 	}
 	ctx := context.Background()
 	bos := m.Config().BOSTokenID
-	// inputs builds transformers' inputs_embeds: the image's query
-	// outputs, then the prompt's token embeddings.
 	inputs := func(t *testing.T, img int, ids []int) *tensor.Tensor {
-		emb, err := m.Embed(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return concatRows(t, lmi.Index(img), emb)
+		return blip2Inputs(t, m, lmi.Index(img), ids)
 	}
 
 	t.Run("teacher_forced", func(t *testing.T) {
@@ -169,17 +186,9 @@ func TestLM_blip2_opt(t *testing.T) {
 		if len(tf.IDs) == 0 {
 			testdata.Missing(t, "blip2 teacher_forced case")
 		}
-		st, err := m.NewState(1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Release()
-		lg, err := st.Logits(ctx, inputs(t, imageIndex(t, cs.Images, tf.Image), tf.IDs), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		lg := logitsOf(t, m, inputs(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs))
 		got := lg.Slice(1, nq, lg.Dim(1))
-		d := maxAbsDiff(t, got, wantTF)
+		d := testdata.TensorDiff(t, "teacher-forced logits", got, wantTF)
 		t.Logf("teacher-forced logits %v: max|Δ| = %.3g", wantTF.Shape(), d)
 		if d > 1e-4 {
 			t.Errorf("teacher-forced logits max|Δ| = %g > 1e-4", d)
@@ -192,14 +201,7 @@ func TestLM_blip2_opt(t *testing.T) {
 		if !ok {
 			testdata.Missing(t, "generate settings for %s", kind)
 		}
-		opt := m.DefaultOptions()
-		opt.MaxNewTokens, opt.MinNewTokens, opt.NumBeams = g.MaxNewTokens, g.MinNewTokens, g.NumBeams
-		if g.LengthPenalty != nil {
-			opt.LengthPenalty = *g.LengthPenalty
-		}
-		if g.EarlyStopping != nil && *g.EarlyStopping {
-			opt.EarlyStopping = 1
-		}
+		opt := g.options(m)
 		var streamed []int
 		if g.NumBeams <= 1 {
 			opt.OnToken = func(id int) { streamed = append(streamed, id) }
@@ -266,14 +268,10 @@ func TestLM_blip2_opt(t *testing.T) {
 }
 
 type llavaCases struct {
-	Images          []string `json:"images"`
-	ImageTokenIndex int      `json:"image_token_index"`
-	Generate        struct {
-		MaxNewTokens int `json:"max_new_tokens"`
-		MinNewTokens int `json:"min_new_tokens"`
-		NumBeams     int `json:"num_beams"`
-	} `json:"generate"`
-	Cases []struct {
+	Images          []string         `json:"images"`
+	ImageTokenIndex int              `json:"image_token_index"`
+	Generate        generateSettings `json:"generate"`
+	Cases           []struct {
 		Image     string  `json:"image"`
 		InputIDs  []int   `json:"input_ids"`
 		IDs       []int   `json:"ids"`
@@ -288,38 +286,18 @@ type llavaCases struct {
 }
 
 func TestLM_llava_llama(t *testing.T) {
-	dir := testdata.Fixture(t, "llava")
 	var cs llavaCases
-	readJSON(t, filepath.Join(dir, "cases.json"), &cs)
+	dir := testdata.Cases(t, "llava", &cs)
 	m := fixtureModel(t, dir)
-	exp := expected(t, dir, "image_features", "teacher_forced_logits")
+	exp := expected.Tensors(t, "llava", "image_features", "teacher_forced_logits")
 	feats, wantTF := exp[0], exp[1]
 	if feats.Dim(0) != len(cs.Images) || feats.Dim(2) != m.EmbedDim() {
 		t.Fatalf("image_features %v for %d images and embedding width %d", feats.Shape(), len(cs.Images), m.EmbedDim())
 	}
 	np := feats.Dim(1)
 	ctx := context.Background()
-	// merged is transformers 4.40's _merge_input_ids_with_image_features
-	// for one image: the <image> token's embedding replaced by the image's
-	// feature rows.
 	merged := func(t *testing.T, img int, ids []int) (*tensor.Tensor, int) {
-		p := slices.Index(ids, cs.ImageTokenIndex)
-		if p < 0 || slices.Index(ids[p+1:], cs.ImageTokenIndex) >= 0 {
-			t.Fatalf("want exactly one <image> (%d) in %v", cs.ImageTokenIndex, ids)
-		}
-		var before, after *tensor.Tensor
-		var err error
-		if p > 0 {
-			if before, err = m.Embed(ids[:p]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if p+1 < len(ids) {
-			if after, err = m.Embed(ids[p+1:]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return concatRows(t, before, feats.Index(img), after), p
+		return llavaMerged(t, m, feats.Index(img), cs.ImageTokenIndex, ids)
 	}
 
 	t.Run("teacher_forced", func(t *testing.T) {
@@ -330,22 +308,14 @@ func TestLM_llava_llama(t *testing.T) {
 		if tf.NumPatches != 0 && tf.NumPatches != np {
 			t.Fatalf("num_patches %d, image_features has %d rows", tf.NumPatches, np)
 		}
-		x, p := merged(t, imageIndex(t, cs.Images, tf.Image), tf.IDs)
+		x, p := merged(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
 		if p != tf.ImageTokenPosition {
 			t.Fatalf("<image> at %d, cases.json says %d", p, tf.ImageTokenPosition)
 		}
-		st, err := m.NewState(1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Release()
-		lg, err := st.Logits(ctx, x, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		lg := logitsOf(t, m, x)
 		// Rows after the image: merged index p + np + j for ids[p+1+j].
 		got := lg.Slice(1, p+np, lg.Dim(1))
-		d := maxAbsDiff(t, got, wantTF)
+		d := testdata.TensorDiff(t, "teacher-forced logits", got, wantTF)
 		t.Logf("teacher-forced logits %v: max|Δ| = %.3g", wantTF.Shape(), d)
 		if d > 1e-4 {
 			t.Errorf("teacher-forced logits max|Δ| = %g > 1e-4", d)
@@ -356,11 +326,9 @@ func TestLM_llava_llama(t *testing.T) {
 		if len(cs.Cases) == 0 {
 			testdata.Missing(t, "llava generation cases")
 		}
-		g := cs.Generate
 		for _, c := range cs.Cases {
-			x, _ := merged(t, imageIndex(t, cs.Images, c.Image), c.InputIDs)
-			opt := m.DefaultOptions()
-			opt.MaxNewTokens, opt.MinNewTokens, opt.NumBeams = g.MaxNewTokens, g.MinNewTokens, g.NumBeams
+			x, _ := merged(t, testdata.Index(t, cs.Images, c.Image), c.InputIDs)
+			opt := cs.Generate.options(m)
 			var streamed []int
 			opt.OnToken = func(id int) { streamed = append(streamed, id) }
 			got, err := m.Generate(ctx, Prompt{IDs: c.InputIDs, Embeds: x}, opt)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/goformer/goformer/generate"
@@ -52,7 +54,11 @@ func DefaultOptions(cfg Config) GenerateOptions {
 // of its config, updated by generation_config.json when Load found one.
 // The slices are copies.
 func (m *Model) DefaultOptions() GenerateOptions {
-	o := m.defaults
+	return m.defaults.Clone()
+}
+
+// Clone returns a copy of o that shares no slice or Sampling with it.
+func (o GenerateOptions) Clone() GenerateOptions {
 	o.EOS = slices.Clone(o.EOS)
 	o.SuppressTokens = slices.Clone(o.SuppressTokens)
 	o.ForcedEOS = slices.Clone(o.ForcedEOS)
@@ -61,6 +67,25 @@ func (m *Model) DefaultOptions() GenerateOptions {
 		o.Sample = &s
 	}
 	return o
+}
+
+// LoadGenerationConfig applies dir's generation_config.json to base
+// (ParseGenerationConfig), returning base when the file is absent. Errors
+// name the file.
+func LoadGenerationConfig(dir string, base GenerateOptions) (GenerateOptions, error) {
+	path := filepath.Join(dir, "generation_config.json")
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return base, nil
+	}
+	if err != nil {
+		return base, fmt.Errorf("llm: %w", err)
+	}
+	o, err := ParseGenerationConfig(raw, base)
+	if err != nil {
+		return base, fmt.Errorf("%s: %w", path, err)
+	}
+	return o, nil
 }
 
 // ParseGenerationConfig applies a generation_config.json to base: the
@@ -93,11 +118,6 @@ func ParseGenerationConfig(raw []byte, base GenerateOptions) (GenerateOptions, e
 		return base, fmt.Errorf("llm: %w", err)
 	}
 	o := base
-	set := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
 	if g.MaxNewTokens != nil {
 		o.MaxNewTokens, o.MaxLength = *g.MaxNewTokens, 0
 	} else if g.MaxLength != nil && *g.MaxLength != 20 {
@@ -105,19 +125,13 @@ func ParseGenerationConfig(raw []byte, base GenerateOptions) (GenerateOptions, e
 		// value bounds the whole sequence.
 		o.MaxLength, o.MaxNewTokens = *g.MaxLength, 0
 	}
-	set(&o.MinNewTokens, g.MinNewTokens)
-	set(&o.MinLength, g.MinLength)
-	set(&o.NumBeams, g.NumBeams)
-	set(&o.NoRepeatNgramSize, g.NoRepeatNgramSize)
-	if g.LengthPenalty != nil {
-		o.LengthPenalty = *g.LengthPenalty
-	}
-	if g.EarlyStopping != nil {
-		o.EarlyStopping = *g.EarlyStopping
-	}
-	if g.RepetitionPenalty != nil {
-		o.RepetitionPenalty = *g.RepetitionPenalty
-	}
+	setIf(&o.MinNewTokens, g.MinNewTokens)
+	setIf(&o.MinLength, g.MinLength)
+	setIf(&o.NumBeams, g.NumBeams)
+	setIf(&o.NoRepeatNgramSize, g.NoRepeatNgramSize)
+	setIf(&o.LengthPenalty, g.LengthPenalty)
+	setIf(&o.EarlyStopping, g.EarlyStopping)
+	setIf(&o.RepetitionPenalty, g.RepetitionPenalty)
 	if len(g.EOS) > 0 {
 		ids, err := intOrList(g.EOS)
 		if err != nil {
@@ -139,15 +153,9 @@ func ParseGenerationConfig(raw []byte, base GenerateOptions) (GenerateOptions, e
 	}
 	if g.DoSample != nil && *g.DoSample {
 		s := generate.Sampling{TopK: 50}
-		if g.Temperature != nil {
-			s.Temperature = *g.Temperature
-		}
-		if g.TopK != nil {
-			s.TopK = *g.TopK
-		}
-		if g.TopP != nil {
-			s.TopP = *g.TopP
-		}
+		setIf(&s.Temperature, g.Temperature)
+		setIf(&s.TopK, g.TopK)
+		setIf(&s.TopP, g.TopP)
 		o.Sample = &s
 	} else if g.DoSample != nil {
 		o.Sample = nil
@@ -462,4 +470,11 @@ func (s *stepper) release() {
 	tensor.Release(s.in)
 	s.in = nil
 	s.st.Release()
+}
+
+// setIf sets *dst to *v when the optional v is given.
+func setIf[T any](dst, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }

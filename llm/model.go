@@ -104,14 +104,9 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if top.ModelType != OPT && top.ModelType != Llama && top.TextConfig != nil {
 		prefix = "language_model."
 	}
-	defaults := DefaultOptions(cfg)
-	genPath := filepath.Join(dir, "generation_config.json")
-	if graw, err := os.ReadFile(genPath); err == nil {
-		if defaults, err = ParseGenerationConfig(graw, defaults); err != nil {
-			return nil, fmt.Errorf("%s: %w", genPath, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("llm: %w", err)
+	defaults, err := LoadGenerationConfig(dir, DefaultOptions(cfg))
+	if err != nil {
+		return nil, err
 	}
 	store, err := checkpoint.LoadDir(dir)
 	if err != nil {
@@ -208,21 +203,11 @@ func (m *Model) buildOPT(root checkpoint.Weights) {
 	for i := 0; i < c.NumLayers; i++ {
 		l := dec.Subf("layers.%d", i)
 		m.blocks = append(m.blocks, &nn.DecoderBlock{
-			PreNorm: c.DoLayerNormBefore,
-			SelfAttn: (&nn.Attention{
-				Q:     nn.NewLinear(l.Sub("self_attn.q_proj"), d, d, bias),
-				K:     nn.NewLinear(l.Sub("self_attn.k_proj"), d, d, bias),
-				V:     nn.NewLinear(l.Sub("self_attn.v_proj"), d, d, bias),
-				O:     nn.NewLinear(l.Sub("self_attn.out_proj"), d, d, bias),
-				Heads: c.NumHeads,
-			}).FuseQKV(),
-			LN1: m.layerNorm(l.Sub("self_attn_layer_norm"), d),
-			LN2: m.layerNorm(l.Sub("final_layer_norm"), d),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("fc1"), d, f, bias),
-				FC2: nn.NewLinear(l.Sub("fc2"), f, d, bias),
-				Act: m.act,
-			},
+			PreNorm:  c.DoLayerNormBefore,
+			SelfAttn: nn.NewAttention(l.Sub("self_attn"), d, c.NumHeads, bias).FuseQKV(),
+			LN1:      m.layerNorm(l.Sub("self_attn_layer_norm"), d),
+			LN2:      m.layerNorm(l.Sub("final_layer_norm"), d),
+			MLP:      nn.NewMLP(l.Sub("fc1"), l.Sub("fc2"), d, f, bias, m.act),
 		})
 	}
 	m.tieHead(root, e)

@@ -81,9 +81,10 @@ func maxDiffRows(got []float32, v int, want mat) float64 {
 	for i, row := range want {
 		for j, x := range row {
 			d := math.Abs(float64(got[i*v+j]) - x)
-			if d > m || d != d {
-				m = d
+			if math.IsNaN(d) {
+				return math.Inf(1)
 			}
+			m = max(m, d)
 		}
 	}
 	return m
@@ -100,24 +101,14 @@ func TestModelMatchesReference(t *testing.T) {
 				want := refLogits(cfg, w, prefix, refEmbed(cfg, w, prefix, ids))
 				v := cfg.VocabSize
 				// All positions at once.
-				st, _ := m.NewState(1)
-				x, err := m.Embed(ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				lg, err := st.Logits(ctx, x, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d := maxDiffRows(lg.Data(), v, want)
+				d := maxDiffRows(logitsOf(t, m, embed(t, m, ids)).Data(), v, want)
 				t.Logf("%q: logits max|Δ| = %.2g", prefix, d)
 				if d > 1e-4 {
 					t.Errorf("%q: logits max|Δ| = %g", prefix, d)
 				}
-				st.Release()
 				// Prefill part, then one token at a time through the cache.
-				st, _ = m.NewState(1)
-				lg, err = st.PrefillIDs(ctx, [][]int{ids[:4]}, nil)
+				st, _ := m.NewState(1)
+				lg, err := st.PrefillIDs(ctx, [][]int{ids[:4]}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -404,6 +395,24 @@ func configEqual(a, b Config) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// searchModes are the searches searchOptions sets up.
+var searchModes = []string{"greedy", "beam", "sample"}
+
+// searchOptions returns m's defaults for up to six new tokens (at least
+// two) with a repetition penalty, searching by mode: greedily, with three
+// beams or by seeded sampling.
+func searchOptions(m *Model, mode string) GenerateOptions {
+	opt := m.DefaultOptions()
+	opt.MaxNewTokens, opt.MinNewTokens, opt.RepetitionPenalty = 6, 2, 1.3
+	switch mode {
+	case "beam":
+		opt.NumBeams = 3
+	case "sample":
+		opt.Sample = &generate.Sampling{Temperature: 0.8, TopK: 20, TopP: 0.95, Seed: 77}
+	}
+	return opt
+}
+
 func TestGenerate(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range []string{"opt_postnorm_proj", "llama_gqa"} {
@@ -414,15 +423,8 @@ func TestGenerate(t *testing.T) {
 		// An embeddings prompt equal to its ids' embeddings gives the same.
 		emb, _ := m.Embed(prompts[2].IDs)
 		prompts = append(prompts, Prompt{IDs: []int{prompts[2].IDs[0]}, Embeds: emb})
-		for _, mode := range []string{"greedy", "beam", "sample"} {
-			opt := m.DefaultOptions()
-			opt.MaxNewTokens, opt.MinNewTokens, opt.RepetitionPenalty = 6, 2, 1.3
-			switch mode {
-			case "beam":
-				opt.NumBeams = 3
-			case "sample":
-				opt.Sample = &generate.Sampling{Temperature: 0.8, TopK: 20, TopP: 0.95, Seed: 77}
-			}
+		for _, mode := range searchModes {
+			opt := searchOptions(m, mode)
 			// Each prompt alone, streamed.
 			var alone [][]int
 			for i, p := range prompts {

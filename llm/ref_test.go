@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 	"github.com/x448/float16"
 )
@@ -189,7 +190,7 @@ func randomWeights(cfg Config, seed uint64, prefix string) *weights {
 }
 
 // mat is a row-major matrix of float64 rows.
-type mat [][]float64
+type mat = testdata.Mat
 
 func (w *weights) get(name string) []float64 {
 	v, ok := w.vals[name]
@@ -203,52 +204,8 @@ func (w *weights) get(name string) []float64 {
 	return out
 }
 
-// linear is x·Wᵀ + b for W [out, in] (b may be nil).
-func linear(x mat, wt, b []float64, out int) mat {
-	in := len(wt) / out
-	y := make(mat, len(x))
-	for i, row := range x {
-		y[i] = make([]float64, out)
-		for o := 0; o < out; o++ {
-			var s float64
-			for j := 0; j < in; j++ {
-				s += row[j] * wt[o*in+j]
-			}
-			if b != nil {
-				s += b[o]
-			}
-			y[i][o] = s
-		}
-	}
-	return y
-}
-
 func (w *weights) lin(x mat, name string, out int) mat {
-	return linear(x, w.get(name+".weight"), w.get(name+".bias"), out)
-}
-
-func layerNormRef(x mat, wt, b []float64) mat {
-	y := make(mat, len(x))
-	for i, row := range x {
-		var mu, v float64
-		for _, a := range row {
-			mu += a
-		}
-		mu /= float64(len(row))
-		for _, a := range row {
-			v += (a - mu) * (a - mu)
-		}
-		v /= float64(len(row))
-		y[i] = make([]float64, len(row))
-		for j, a := range row {
-			z := (a - mu) / math.Sqrt(v+1e-5)
-			if wt != nil {
-				z = z*wt[j] + b[j]
-			}
-			y[i][j] = z
-		}
-	}
-	return y
+	return testdata.Linear(x, w.get(name+".weight"), w.get(name+".bias"), out)
 }
 
 func rmsNormRef(x mat, wt []float64, eps float64) mat {
@@ -262,17 +219,6 @@ func rmsNormRef(x mat, wt []float64, eps float64) mat {
 		y[i] = make([]float64, len(row))
 		for j, a := range row {
 			y[i][j] = wt[j] * a * inv
-		}
-	}
-	return y
-}
-
-func add(a, b mat) mat {
-	y := make(mat, len(a))
-	for i := range a {
-		y[i] = make([]float64, len(a[i]))
-		for j := range a[i] {
-			y[i][j] = a[i][j] + b[i][j]
 		}
 	}
 	return y
@@ -356,7 +302,9 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 			}
 			x[t] = row
 		}
-		ln := func(x mat, name string) mat { return layerNormRef(x, w.get(name+".weight"), w.get(name+".bias")) }
+		ln := func(x mat, name string) mat {
+			return testdata.LayerNorm(x, w.get(name+".weight"), w.get(name+".bias"), 1e-5)
+		}
 		act := func(a float64) float64 { return math.Max(a, 0) }
 		for i := 0; i < cfg.NumLayers; i++ {
 			l := fmt.Sprintf("%slayers.%d.", p, i)
@@ -365,7 +313,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 				h = ln(x, l+"self_attn_layer_norm")
 			}
 			o := attend(w.lin(h, l+"self_attn.q_proj", d), w.lin(h, l+"self_attn.k_proj", d), w.lin(h, l+"self_attn.v_proj", d), cfg.NumHeads, cfg.NumHeads, d/cfg.NumHeads)
-			x = add(x, w.lin(o, l+"self_attn.out_proj", d))
+			x = testdata.Add(x, w.lin(o, l+"self_attn.out_proj", d))
 			if !cfg.DoLayerNormBefore {
 				x = ln(x, l+"self_attn_layer_norm")
 			}
@@ -379,7 +327,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 					row[j] = act(row[j])
 				}
 			}
-			x = add(x, w.lin(f, l+"fc2", d))
+			x = testdata.Add(x, w.lin(f, l+"fc2", d))
 			if !cfg.DoLayerNormBefore {
 				x = ln(x, l+"final_layer_norm")
 			}
@@ -404,7 +352,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 			ropeRef(q, cfg.NumHeads, hd, cfg.RopeTheta, cfg.RopeScalingFactor)
 			ropeRef(k, cfg.NumKVHeads, hd, cfg.RopeTheta, cfg.RopeScalingFactor)
 			o := attend(q, k, vv, cfg.NumHeads, cfg.NumKVHeads, hd)
-			x = add(x, w.lin(o, l+"self_attn.o_proj", d))
+			x = testdata.Add(x, w.lin(o, l+"self_attn.o_proj", d))
 			h = rmsNormRef(x, w.get(l+"post_attention_layernorm.weight"), cfg.RMSNormEps)
 			g := w.lin(h, l+"mlp.gate_proj", cfg.IntermediateSize)
 			u := w.lin(h, l+"mlp.up_proj", cfg.IntermediateSize)
@@ -413,7 +361,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 					g[r][j] = silu(g[r][j]) * u[r][j]
 				}
 			}
-			x = add(x, w.lin(g, l+"mlp.down_proj", d))
+			x = testdata.Add(x, w.lin(g, l+"mlp.down_proj", d))
 		}
 		x = rmsNormRef(x, w.get(p+"norm.weight"), cfg.RMSNormEps)
 		head = p + "embed_tokens"
@@ -421,7 +369,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 	if !cfg.TieWordEmbeddings {
 		head = prefix + "lm_head"
 	}
-	return linear(x, w.get(head+".weight"), nil, v)
+	return testdata.Linear(x, w.get(head+".weight"), nil, v)
 }
 
 // refEmbed looks ids up in the reference's token embedding.

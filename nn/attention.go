@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -28,6 +29,19 @@ type Attention struct {
 	qkvOnce sync.Once
 	qkv     *tensor.PackedB
 	qkvBias *tensor.Tensor
+}
+
+// NewAttention reads attention over dim-wide inputs with heads heads from
+// the linear layers q_proj, k_proj, v_proj and out_proj of w (each
+// [dim, dim]), with or without biases. A self-attention takes .FuseQKV().
+func NewAttention(w checkpoint.Weights, dim, heads int, bias bool) *Attention {
+	return &Attention{
+		Q:     NewLinear(w.Sub("q_proj"), dim, dim, bias),
+		K:     NewLinear(w.Sub("k_proj"), dim, dim, bias),
+		V:     NewLinear(w.Sub("v_proj"), dim, dim, bias),
+		O:     NewLinear(w.Sub("out_proj"), dim, dim, bias),
+		Heads: heads,
+	}
 }
 
 // FuseQKV marks a self-attention whose query, key and value projections

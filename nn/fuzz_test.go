@@ -1,11 +1,10 @@
 package nn
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
@@ -19,20 +18,10 @@ import (
 // are), which is packed, run and read back: errors are fine, panics and
 // out-of-range reads are not.
 func FuzzLinearFromSafetensors(f *testing.F) {
-	if root, ok := testdata.Root(); ok {
-		for _, fx := range []string{"vit", "whisper", "clip"} {
-			b, err := os.ReadFile(filepath.Join(root, "fixtures", fx, "model", "model.safetensors"))
-			if err == nil && len(b) < 4<<20 {
-				f.Add(b)
-			}
-		}
+	for _, fx := range []string{"vit", "whisper", "clip"} {
+		testdata.FuzzSeedFiles(f, 4<<20-1, []string{"fixtures", fx, "model", "model.safetensors"})
 	}
-	var seed bytes.Buffer
-	h := []byte(`{"a":{"dtype":"F16","shape":[1,2],"data_offsets":[0,4]},"__metadata__":{"format":"pt"}}`)
-	binary.Write(&seed, binary.LittleEndian, uint64(len(h)))
-	seed.Write(h)
-	seed.Write([]byte{0, 60, 0, 188})
-	f.Add(seed.Bytes())
+	f.Add(testdata.Safetensors(`{"a":{"dtype":"F16","shape":[1,2],"data_offsets":[0,4]},"__metadata__":{"format":"pt"}}`, []byte{0, 60, 0, 188}))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, "fuzz.safetensors")
@@ -52,11 +41,7 @@ func FuzzLinearFromSafetensors(f *testing.F) {
 			}
 		}
 		names := st.Names()
-		index := map[string]int{}
-		for i, n := range names {
-			index[n] = i
-		}
-		st.Rename(func(n string) string { return fmt.Sprintf("t%d.weight", index[n]) })
+		st.Rename(func(n string) string { return fmt.Sprintf("t%d.weight", slices.Index(names, n)) })
 		for i, name := range names {
 			shape := shapes[name]
 			key := fmt.Sprintf("t%d", i)

@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
@@ -243,14 +244,8 @@ func TestPyTorchHalfTypes(t *testing.T) {
 		if got := st.DType(name); got != dt {
 			t.Errorf("%s: DType %q, want %q", name, got, dt)
 		}
-		x, ok := st.Get(name)
-		if !ok {
-			t.Fatalf("%s missing", name)
-		}
-		for i, v := range want[name] {
-			if x.Data()[i] != v {
-				t.Fatalf("%s[%d] = %g, want %g", name, i, x.Data()[i], v)
-			}
+		if x, ok := st.Get(name); !ok || !slices.Equal(x.Data(), want[name]) {
+			t.Fatalf("%s: %v (present %v), want %v", name, x, ok, want[name])
 		}
 	}
 	a := NewLinear(st.Root().Sub("a"), 16, 32, true)

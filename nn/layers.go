@@ -321,6 +321,13 @@ func NewLinearTransposed(w checkpoint.Weights, in, out int, bias bool) *Linear {
 	return l
 }
 
+// NewMLP reads an MLP of dim inputs and outputs and hidden units from the
+// linear layers fc1 [hidden, dim] and fc2 [dim, hidden], both with or
+// without bias.
+func NewMLP(fc1, fc2 checkpoint.Weights, dim, hidden int, bias bool, act func(float32) float32) *MLP {
+	return &MLP{FC1: NewLinear(fc1, dim, hidden, bias), FC2: NewLinear(fc2, hidden, dim, bias), Act: act}
+}
+
 // In returns the input width.
 func (l *Linear) In() int {
 	if l.W == nil && l.half != nil {

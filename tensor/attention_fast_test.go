@@ -118,17 +118,7 @@ func TestAttentionFastPaths(t *testing.T) {
 				name := fmt.Sprintf("%+v/%s/threads%d", c, setName(s), threads)
 				probs := New(c.b, c.h, c.tq, c.tk)
 				out := New(c.b, c.tq, d)
-				qc, qb, qld := rowMajor3(q)
-				kc, kb, kld := rowMajor3(k)
-				vc, vb, vld := rowMajor3(v)
-				job := attnJob{q: qc, qb: qb, qld: qld, k: kc, kb: kb, kld: kld, v: vc, vb: vb, vld: vld,
-					b: c.b, tq: c.tq, tk: c.tk, h: c.h, dh: c.dh, d: d, scale: float32(1 / math.Sqrt(float64(c.dh))),
-					causal: c.causal, probs: probs.data, out: out.data}
-				if mask != nil {
-					mc := mask.Contiguous()
-					st := broadcastStrides(mc, []int{c.b, c.tq, c.tk})
-					job.mask, job.msb, job.msq, job.msk = mc.Data(), st[0], st[1], st[2]
-				}
+				job := testAttnJob(q, k, v, c.h, c.dh, c.causal, mask, out.data, probs.data)
 				job.run(s, threads)
 				for i, w := range want {
 					if d := math.Abs(float64(out.data[i]) - w); d > 2e-5 {
@@ -163,4 +153,23 @@ func copyInto(dst, src *Tensor) {
 	s := src.Contiguous().Data()
 	i := 0
 	dst.each(func(off int) { dst.data[off] = s[i]; i++ })
+}
+
+// testAttnJob is the attnJob of attention over q [b, tq, h·dh] and k, v
+// [b, tk, ·] with h heads of dh, causal or masked (mask [b|1, tq|1, tk]
+// or nil), writing out (and probs when not nil).
+func testAttnJob(q, k, v *Tensor, h, dh int, causal bool, mask *Tensor, out, probs []float32) attnJob {
+	qc, qb, qld := rowMajor3(q)
+	kc, kb, kld := rowMajor3(k)
+	vc, vb, vld := rowMajor3(v)
+	b, tq, tk := q.Dim(0), q.Dim(1), k.Dim(1)
+	job := attnJob{q: qc, qb: qb, qld: qld, k: kc, kb: kb, kld: kld, v: vc, vb: vb, vld: vld,
+		b: b, tq: tq, tk: tk, h: h, dh: dh, d: h * dh, scale: float32(1 / math.Sqrt(float64(dh))),
+		causal: causal, probs: probs, out: out}
+	if mask != nil {
+		mc := mask.Contiguous()
+		st := broadcastStrides(mc, []int{b, tq, tk})
+		job.mask, job.msb, job.msq, job.msk = mc.Data(), st[0], st[1], st[2]
+	}
+	return job
 }

@@ -49,17 +49,8 @@ func TestAttentionGroupedQuery(t *testing.T) {
 		for _, s := range kernelSets() {
 			name := fmt.Sprintf("%+v/%s", c, setName(s))
 			out := New(c.b, c.tq, d)
-			qc, qb, qld := rowMajor3(q)
-			kc, kb, kld := rowMajor3(k)
-			vc, vb, vld := rowMajor3(v)
-			job := attnJob{q: qc, qb: qb, qld: qld, k: kc, kb: kb, kld: kld, v: vc, vb: vb, vld: vld,
-				b: c.b, tq: c.tq, tk: c.tk, h: c.h, dh: c.dh, d: d, scale: float32(1 / math.Sqrt(float64(c.dh))),
-				causal: c.causal, out: out.data, group: group}
-			if mask != nil {
-				mc := mask.Contiguous()
-				st := broadcastStrides(mc, []int{c.b, c.tq, c.tk})
-				job.mask, job.msb, job.msq, job.msk = mc.Data(), st[0], st[1], st[2]
-			}
+			job := testAttnJob(q, k, v, c.h, c.dh, c.causal, mask, out.data, nil)
+			job.group = group
 			job.run(s, 2)
 			for i, w := range want {
 				if d := math.Abs(float64(out.data[i]) - w); d > 2e-5 {

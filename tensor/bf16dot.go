@@ -1,8 +1,6 @@
 package tensor
 
 import (
-	"runtime"
-
 	"github.com/goformer/goformer/tensor/internal/kern"
 )
 
@@ -51,23 +49,15 @@ func BF16DotKernel() string {
 // packBF16Dot rounds the row-major weight src [n, k] into a WeightBF16Dot
 // PackedB. done, when not nil, gets consecutive ranges of finished rows.
 func packBF16Dot(src []float32, n, k int, done func(rows []float32)) *PackedB {
-	var release func(r0, r1 int)
-	if done != nil {
-		release = func(r0, r1 int) { done(src[r0*k : r1*k]) }
-	}
 	return packBF16Rows(n, k, func(j int, buf []uint16) {
 		kern.RoundBF16(buf, src[j*k:(j+1)*k], 1)
-	}, release)
+	}, rowsDone(src, k, done))
 }
 
 // packBF16Half packs a 16-bit weight w [n, k] of type src as
 // WeightBF16Dot: BF16 values as they are (denormals, which the products
 // read as zero, stored as zeros), F16 values rounded row by row.
 func packBF16Half(w []uint16, src WeightType, n, k int, done func(rows []uint16)) *PackedB {
-	var release func(r0, r1 int)
-	if done != nil {
-		release = func(r0, r1 int) { done(w[r0*k : r1*k]) }
-	}
 	var f []float32
 	if src != WeightBF16 {
 		f = make([]float32, k)
@@ -81,7 +71,7 @@ func packBF16Half(w []uint16, src WeightType, n, k int, done func(rows []uint16)
 		}
 		WidenHalf(f, row, src)
 		kern.RoundBF16(buf, f, 1)
-	}, release)
+	}, rowsDone(w, k, done))
 }
 
 // packBF16Rows packs an n×k weight whose row j row(j, buf) writes as k
@@ -103,33 +93,17 @@ func packBF16Rows(n, k int, row func(j int, buf []uint16), release func(r0, r1 i
 				col[(kk>>1)*(2*bfNR)+(kk&1)] = v
 			}
 		}
-		if rows := min(n, jp+bfNR); release != nil && ((rows-released)*k >= 1<<18 || rows == n) {
-			release(released, rows)
-			released = rows
-		}
+		releaseRows(release, &released, min(n, jp+bfNR), n, k)
 	}
 	return p
 }
 
 // bfJob is one product with a WeightBF16Dot weight as its workers see it.
 type bfJob struct {
-	set           *kern.BF16Set
-	m             int
-	a             []float32
-	lda           int
-	alpha         float32
-	b             *PackedB
-	beta          bool
-	c             []float32
-	ldc           int
-	bias          []float32
-	act           func([]float32)
-	ab            []uint16 // A rounded to bfloat16, rows ldb values apart
-	ldb           int
-	converting    bool
-	splitN        bool
-	group         int // panels per unit of work when splitting N
-	units, chunks int
+	lowpJob
+	set *kern.BF16Set
+	ab  []uint16 // A rounded to bfloat16, rows ldb values apart
+	ldb int
 }
 
 var bfJobs jobPool[bfJob]
@@ -150,12 +124,7 @@ func gemmBF16Dot(threads, m int, alpha float32, a []float32, lda int, b *PackedB
 	}
 	if k == 0 || alpha == 0 {
 		// An empty chain: C (+ bias).
-		scaleC(m, n, beta, c, ldc, bias)
-		if act != nil {
-			for i := 0; i < m; i++ {
-				act(c[i*ldc : i*ldc+n])
-			}
-		}
+		gemmEmpty(m, n, beta, c, ldc, bias, act)
 		return
 	}
 	gemmNeed("A", a, m, k, lda)
@@ -170,58 +139,22 @@ func gemmBF16Dot(threads, m int, alpha float32, a []float32, lda int, b *PackedB
 	defer putBuf(abuf)
 	j := bfJobs.get()
 	defer bfJobs.put(j)
-	*j = bfJob{set: bf16Set, m: m, a: a, lda: lda, alpha: alpha, b: b, beta: beta != 0, c: c, ldc: ldc, bias: bias, act: act,
-		ab: kern.Uint16s(*abuf)[:m*ldb], ldb: ldb}
-	w := 1
-	if threads > 1 && (m*n*k >= parallelWork || n*k >= parallelRead) {
-		w = threads
+	*j = bfJob{set: bf16Set, ab: kern.Uint16s(*abuf)[:m*ldb], ldb: ldb}
+	mr := 4
+	if j.set != nil {
+		mr = j.set.MR
 	}
-	j.converting = true
-	if cw := min(w, m); cw > 1 && m*k >= 1<<16 {
-		j.chunks = min(m, 4*cw)
-		runChunks(cw, j.chunks, j)
-	} else {
-		j.convertRows(0, m)
-	}
-	j.converting = false
-	mr := j.mr()
-	j.splitN = b.npan >= 2*w || m < mr*w
 	// A few rows go through the wide kernels: hand panels out in their
 	// groups.
-	j.group = 1
+	group := 1
 	if j.set != nil && m < len(j.set.Wide) && j.set.Wide[m].NP > 1 {
-		j.group = j.set.Wide[m].NP
+		group = j.set.Wide[m].NP
 	}
-	j.units = (b.npan + j.group - 1) / j.group
-	if !j.splitN {
-		j.units = (m + mr - 1) / mr
-	}
-	w = min(w, j.units)
-	j.chunks = min(j.units, 4*w)
-	runChunks(w, j.chunks, j)
-	runtime.KeepAlive(b)
+	j.lowpJob = lowpJob{m: m, a: a, lda: lda, alpha: alpha, b: b, beta: beta != 0, c: c, ldc: ldc, bias: bias, act: act, mr: mr, group: group}
+	j.run(threads, j)
 }
 
-func (j *bfJob) mr() int {
-	if j.set != nil {
-		return j.set.MR
-	}
-	return 4
-}
-
-func (j *bfJob) runChunk(i int) {
-	if j.converting {
-		j.convertRows(i*j.m/j.chunks, (i+1)*j.m/j.chunks)
-		return
-	}
-	lo, hi := i*j.units/j.chunks, (i+1)*j.units/j.chunks
-	if j.splitN {
-		j.block(0, j.m, lo*j.group*bfNR, min(j.b.n, hi*j.group*bfNR))
-		return
-	}
-	mr := j.mr()
-	j.block(lo*mr, min(j.m, hi*mr), 0, j.b.n)
-}
+func (j *bfJob) runChunk(i int) { j.chunk(i, j) }
 
 // convertRows rounds rows [i0, i1) of alpha·A to bfloat16, zero-padded to
 // an even length.
@@ -244,14 +177,8 @@ func (j *bfJob) block(m0, m1, n0, n1 int) {
 	k2 := (b.k + 1) &^ 1
 	kp := k2 / 2
 	psize := k2 * bfNR
-	mr := j.mr()
-	flags := 0
-	if j.beta {
-		flags |= kern.FlagBeta
-	}
-	if j.bias != nil {
-		flags |= kern.FlagBias
-	}
+	mr := j.mr
+	flags := j.flags()
 	for ic := m0; ic < m1; ic += bfMC {
 		ie := min(m1, ic+bfMC)
 		// Few rows: a wide kernel covers several panels per call.
@@ -290,16 +217,5 @@ func (j *bfJob) block(m0, m1, n0, n1 int) {
 			j.finish(ic, ie, jp, jp+jn)
 			jp += jn
 		}
-	}
-}
-
-// finish applies the activation to the finished columns [j0, j1) of rows
-// [i0, i1).
-func (j *bfJob) finish(i0, i1, j0, j1 int) {
-	if j.act == nil {
-		return
-	}
-	for i := i0; i < i1; i++ {
-		j.act(j.c[i*j.ldc+j0 : i*j.ldc+j1])
 	}
 }

@@ -94,34 +94,24 @@ func withBF16Set(s *kern.BF16Set, f func()) {
 	f()
 }
 
-// bf16Sets returns the kernel sets to test: the pure-Go path always, and
+// bf16Variants are the kernel sets to test: the pure-Go path always, and
 // the assembly kernels this CPU has.
-func bf16Sets() []*kern.BF16Set { return append([]*kern.BF16Set{nil}, kern.BF16Sets()...) }
-
-func bf16Name(s *kern.BF16Set) string {
-	if s == nil {
-		return "go"
+func bf16Variants() []kernelVariant {
+	vs := []kernelVariant{{"go", func(f func()) { withBF16Set(nil, f) }}}
+	for _, s := range kern.BF16Sets() {
+		vs = append(vs, kernelVariant{s.Name, func(f func()) { withBF16Set(s, f) }})
 	}
-	return s.Name
+	return vs
 }
 
 // TestBF16DotGemmExact checks GemmPacked with WeightBF16Dot weights, with
 // every kernel set (assembly and pure Go), the wide kernels of few rows,
 // and threading, bit for bit against bfWant.
 func TestBF16DotGemmExact(t *testing.T) {
-	r := rand.New(rand.NewSource(15))
 	if len(kern.BF16Sets()) == 0 {
 		t.Log("no bfloat16 assembly kernels on this CPU (AVX512-BF16 absent): testing the pure-Go path only")
 	}
-	type tc struct {
-		m, n, k    int
-		alpha      float32
-		beta       float32
-		bias       bool
-		threads    int
-		lda, ldcAd int
-	}
-	cases := []tc{
+	testGemmExact(t, WeightBF16Dot, 15, []lowpCase{
 		{1, 1, 1, 1, 0, false, 1, 0, 0},
 		{1, 33, 3, 1, 0, true, 1, 0, 0},
 		{1, 512, 512, 1, 0, true, 2, 0, 0},
@@ -138,42 +128,7 @@ func TestBF16DotGemmExact(t *testing.T) {
 		{113, 70, 300, 1, 0.5, true, 2, 0, 0},
 		{260, 33, 1031, 1, 0, true, 3, 0, 0},
 		{300, 8, 64, 1, 0, true, 4, 0, 0},
-	}
-	for _, c := range cases {
-		lda := c.k + c.lda
-		ldc := c.n + c.ldcAd
-		a := randSlice(r, (c.m-1)*lda+c.k)
-		w := randSlice(r, c.n*c.k)
-		for i := range w { // uneven magnitudes
-			w[i] *= float32(1 + i%7)
-		}
-		var bias []float32
-		if c.bias {
-			bias = randSlice(r, c.n)
-		}
-		c0 := randSlice(r, (c.m-1)*ldc+c.n)
-		want := bfWant(c.m, c.n, c.k, c.alpha, a, lda, w, c.beta, c0, ldc, bias)
-		for _, s := range bf16Sets() {
-			t.Run(fmt.Sprintf("%s/m%d_n%d_k%d_t%d", bf16Name(s), c.m, c.n, c.k, c.threads), func(t *testing.T) {
-				withBF16Set(s, func() {
-					p, err := PackWeightAs(MustFromData(w, c.n, c.k), WeightBF16Dot)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if p.Type() != WeightBF16Dot {
-						t.Fatalf("packed as %v", p.Type())
-					}
-					got := slices.Clone(c0)
-					gemmPacked(c.threads, c.m, c.alpha, a, lda, p, c.beta, got, ldc, bias, nil)
-					for i := range got {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("C[%d] = %g, want %g (bit-exact)", i, got[i], want[i])
-						}
-					}
-				})
-			})
-		}
-	}
+	}, bf16Variants(), bfWant)
 }
 
 // TestBF16DotAccuracy bounds the rounding error of a product against the
@@ -181,48 +136,18 @@ func TestBF16DotGemmExact(t *testing.T) {
 // error of bfloat16 rounding (well above float32's, so that the type
 // cannot silently compute in float32).
 func TestBF16DotAccuracy(t *testing.T) {
-	r := rand.New(rand.NewSource(16))
-	for _, sz := range [][3]int{{1, 512, 512}, {1, 2048, 512}, {7, 512, 2048}, {50, 384, 384}} {
-		m, n, k := sz[0], sz[1], sz[2]
-		a := make([]float32, m*k)
-		for i := range a {
-			a[i] = float32(r.NormFloat64())
-		}
-		w := make([]float32, n*k)
-		for i := range w {
-			w[i] = float32(r.NormFloat64() * 0.05)
-		}
-		x, wt := MustFromData(a, m, k), MustFromData(w, n, k)
-		p, err := PackWeightAs(wt, WeightBF16Dot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := LinearPacked(x, p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref := gemmWant(false, true, m, n, k, 1, a, k, w, k, 0, make([]float32, m*n), n, nil)
-		var maxErr, maxRef, se, sr float64
-		for i, v := range got.Data() {
-			d := float64(v) - ref[i]
-			maxErr = max(maxErr, math.Abs(d))
-			maxRef = max(maxRef, math.Abs(ref[i]))
-			se += d * d
-			sr += ref[i] * ref[i]
-		}
-		rel := maxErr / maxRef
-		rms := math.Sqrt(se / sr)
-		t.Logf("%d×%d×%d: max|Δ|/max|ref| = %.5f, rms rel = %.5f (kernels %s)", m, n, k, rel, rms, BF16DotKernel())
-		// Gaussian operands: each bfloat16 rounding (at most 2^-8 relative)
-		// adds ≈ 0.17% rms relative noise per product term, ≈ 0.24% for
-		// both.
+	testAccuracy(t, WeightBF16Dot, 16, BF16DotKernel(), func(rel, rms float64) error {
+		// Gaussian operands: each bfloat16 rounding (at most 2^-8
+		// relative) adds ≈ 0.17% rms relative noise per product term,
+		// ≈ 0.24% for both.
 		if rel > 0.01 || rms > 0.004 {
-			t.Fatalf("%d×%d×%d: relative error %.5f (rms %.5f) above 0.01 (0.004)", m, n, k, rel, rms)
+			return fmt.Errorf("relative error %.5f (rms %.5f) above 0.01 (0.004)", rel, rms)
 		}
 		if rms < 0.0005 {
-			t.Fatalf("%d×%d×%d: rms relative error %.5f: not bfloat16 rounding", m, n, k, rms)
+			return fmt.Errorf("rms relative error %.5f: not bfloat16 rounding", rms)
 		}
-	}
+		return nil
+	})
 }
 
 // TestBF16DotPack checks the packed layout and size, the release of
@@ -234,14 +159,7 @@ func TestBF16DotPack(t *testing.T) {
 	n, k := 45, 515
 	w := randSlice(r, n*k)
 	w[3] = 1e-39 // denormal: a zero for the products
-	var released int
-	p, err := PackWeightWith(MustFromData(w, n, k), WeightBF16Dot, func(rows []float32) { released += len(rows) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if released != n*k {
-		t.Fatalf("done reported %d values, want %d", released, n*k)
-	}
+	p := testPackReleases(t, WeightBF16Dot, w, n, k)
 	k2 := (k + 1) &^ 1
 	if got, want := p.Bytes(), 2*2*k2*bfNR; got != want {
 		t.Fatalf("Bytes() = %d, want %d", got, want)
@@ -318,47 +236,20 @@ func TestBF16DotPack(t *testing.T) {
 // points with a WeightBF16Dot weight against their unfused form, and the
 // checking device against the host, bit for bit.
 func TestBF16DotLinearAct(t *testing.T) {
-	r := rand.New(rand.NewSource(18))
-	m, n, k := 20, 70, 301
-	x := MustFromData(randSlice(r, m*k), 4, 5, k)
-	w := MustFromData(randSlice(r, n*k), n, k)
-	bias := MustFromData(randSlice(r, n), n)
-	p, err := PackWeightAs(w, WeightBF16Dot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := LinearPacked(x, p, bias)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gelu := func(v float32) float32 { return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))) }
-	act, err := LinearPackedAct(x, p, bias, gelu)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range plain.Data() {
-		if d := math.Abs(float64(act.Data()[i] - gelu(v))); d > 1e-5*max(1, math.Abs(float64(v))) {
-			t.Fatalf("act[%d] = %g, want gelu(%g) = %g", i, act.Data()[i], v, gelu(v))
-		}
-	}
+	c := testLinearAct(t, WeightBF16Dot, 18, 20, 70, 301)
 	// Accumulating starts each chain from C + bias: the same bits as
 	// computing C + bias first and adding the chain of the products.
-	dst := MustFromData(randSlice(r, m*n), 4, 5, n)
-	base := slices.Clone(dst.Data())
-	if err := LinearPackedAdd(dst, x, p, bias); err != nil {
-		t.Fatal(err)
-	}
-	want := bfWant(m, n, k, 1, x.Data(), k, w.Data(), 1, base, n, bias.Data())
-	for i, v := range dst.Data() {
+	want := bfWant(c.m, c.n, c.k, 1, c.x.Data(), c.k, c.w.Data(), 1, c.base, c.n, c.bias.Data())
+	for i, v := range c.dst.Data() {
 		if math.Float32bits(v) != math.Float32bits(want[i]) {
 			t.Fatalf("add[%d] = %g, want %g", i, v, want[i])
 		}
 	}
 
 	d := NewCheckingDevice()
-	dp := mustP(PackWeightAs(d.MustUpload(w), WeightBF16Dot))
+	dp := mustP(PackWeightAs(d.MustUpload(c.w), WeightBF16Dot))
 	if dp.Device() != d || dp.Type() != WeightBF16Dot {
 		t.Fatalf("packed on %v as %v", dp.Device(), dp.Type())
 	}
-	sameBits(t, "LinearPacked on the checking device", plain, mustT(LinearPacked(d.MustUpload(x), dp, d.MustUpload(bias))))
+	sameBits(t, "LinearPacked on the checking device", c.plain, mustT(LinearPacked(d.MustUpload(c.x), dp, d.MustUpload(c.bias))))
 }

@@ -86,12 +86,7 @@ func gemmDrive(s *kern.Set, threads int, transA, transB bool, m, n, k int, alpha
 		return
 	}
 	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc, bias)
-		if act != nil {
-			for i := 0; i < m; i++ {
-				act(c[i*ldc : i*ldc+n])
-			}
-		}
+		gemmEmpty(m, n, beta, c, ldc, bias, act)
 		return
 	}
 	if pb == nil && m <= 8 && transB && !transA {
@@ -202,6 +197,17 @@ func (j *gemmJob) copyRows(i0, i1 int) {
 		src := a[p*lda+i0 : p*lda+i1]
 		for i, v := range src {
 			ap[(i0+i)*ldp+p] = v
+		}
+	}
+}
+
+// gemmEmpty is a product without terms (k = 0 or alpha = 0): C =
+// act(beta·C (+ bias)).
+func gemmEmpty(m, n int, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
+	scaleC(m, n, beta, c, ldc, bias)
+	if act != nil {
+		for i := 0; i < m; i++ {
+			act(c[i*ldc : i*ldc+n])
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor/internal/kern"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -20,7 +21,7 @@ func benchGemm(b *testing.B, m, n, k int, f func(c []float32)) {
 	c := make([]float32, m*n)
 	f(c) // warm up (pools, pages)
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := testdata.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		f(c)
 	}
@@ -28,7 +29,7 @@ func benchGemm(b *testing.B, m, n, k int, f func(c []float32)) {
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	// GFLOP per CPU-second and thread: the kernel's speed on the CPU time
 	// it actually got, which other jobs on a shared machine do not dilute.
-	if cpu := (processCPU() - cpu0).Seconds(); cpu > 0 {
+	if cpu := (testdata.ProcessCPU() - cpu0).Seconds(); cpu > 0 {
 		b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 	}
 	if *peakRatio {
@@ -152,7 +153,7 @@ func BenchmarkPeakFMA(b *testing.B) {
 	var flops float64
 	var mu sync.Mutex
 	start := time.Now()
-	cpu0 := processCPU()
+	cpu0 := testdata.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		var wg sync.WaitGroup
 		for t := 0; t < Threads(); t++ {
@@ -168,7 +169,7 @@ func BenchmarkPeakFMA(b *testing.B) {
 		wg.Wait()
 	}
 	b.ReportMetric(flops/time.Since(start).Seconds()/1e9, "GFLOP/s")
-	if cpu := (processCPU() - cpu0).Seconds(); cpu > 0 {
+	if cpu := (testdata.ProcessCPU() - cpu0).Seconds(); cpu > 0 {
 		b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 	}
 }

@@ -42,32 +42,28 @@ func UpsampleBicubic(x *Tensor, outH, outW int, scaleH, scaleW float64) (*Tensor
 				for i := 0; i < 4; i++ {
 					col := wIdx[4*xo+i]
 					wt := wW[4*xo+i]
-					s := grid[(row*gw+col)*c : (row*gw+col+1)*c]
-					if i == 0 {
-						for k, v := range s {
-							tmp[k] = float32(v * wt)
-						}
-					} else {
-						for k, v := range s {
-							tmp[k] += float32(v * wt)
-						}
-					}
+					scaleInto(tmp, grid[(row*gw+col)*c:(row*gw+col+1)*c], wt, i == 0)
 				}
-				ht := hW[4*y+j]
-				if j == 0 {
-					for k, v := range tmp {
-						acc[k] = float32(v * ht)
-					}
-				} else {
-					for k, v := range tmp {
-						acc[k] += float32(v * ht)
-					}
-				}
+				scaleInto(acc, tmp, hW[4*y+j], j == 0)
 			}
 			copy(od[(y*outW+xo)*c:], acc)
 		}
 	}
 	return out, nil
+}
+
+// scaleInto sets dst to src·w (first) or adds src·w to it, each product
+// rounded to float32 before the sum.
+func scaleInto(dst, src []float32, w float32, first bool) {
+	if first {
+		for k, v := range src {
+			dst[k] = float32(v * w)
+		}
+		return
+	}
+	for k, v := range src {
+		dst[k] += float32(v * w)
+	}
 }
 
 // cubicTaps returns, for each of outSize outputs, the 4 clamped input

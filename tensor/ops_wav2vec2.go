@@ -20,20 +20,32 @@ func checkChannelNorm(what string, x, w, b *Tensor) error {
 	return nil
 }
 
+// channelNorm checks the operands of a normalisation of x [C, T] in
+// place and runs it on x's device (onDevice) or on the host (onHost, with
+// x's, w's and b's values).
+func channelNorm(what string, x, w, b *Tensor, eps float32,
+	onDevice func(ModelOps, *Tensor, *Tensor, *Tensor, float32) error,
+	onHost func(xd, wd, bd []float32, c, t int, eps float32)) error {
+	if err := checkChannelNorm(what, x, w, b); err != nil {
+		return err
+	}
+	if d := dev3(x, w, b); d != nil {
+		return onDevice(d.be, x, w, b, eps)
+	}
+	onHost(x.Data(), w.Contiguous().Data(), b.Contiguous().Data(), x.Dim(0), x.Dim(1), eps)
+	return nil
+}
+
 // GroupNormChannels normalises x [C, T] (contiguous) in place as PyTorch's
 // nn.GroupNorm with one group per channel: each channel is normalised over
 // time (mean and biased variance accumulated in float64), then scaled by
 // w[c] and shifted by b[c] (both [C]). It is the first layer norm of
 // wav2vec2's feature encoder with feat_extract_norm "group".
 func GroupNormChannels(x, w, b *Tensor, eps float32) error {
-	if err := checkChannelNorm("group norm per channel", x, w, b); err != nil {
-		return err
-	}
-	if d := dev3(x, w, b); d != nil {
-		return d.be.GroupNormChannels(x, w, b, eps)
-	}
-	c, t := x.Dim(0), x.Dim(1)
-	xd, wd, bd := x.Data(), w.Contiguous().Data(), b.Contiguous().Data()
+	return channelNorm("group norm per channel", x, w, b, eps, ModelOps.GroupNormChannels, groupNormChannels)
+}
+
+func groupNormChannels(xd, wd, bd []float32, c, t int, eps float32) {
 	Parallel(c, 1, func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			row := xd[ch*t : (ch+1)*t]
@@ -55,7 +67,6 @@ func GroupNormChannels(x, w, b *Tensor, eps float32) error {
 			}
 		}
 	})
-	return nil
 }
 
 // LayerNormChannels normalises x [C, T] (contiguous) in place as PyTorch's
@@ -65,14 +76,10 @@ func GroupNormChannels(x, w, b *Tensor, eps float32) error {
 // then scaled by w[c] and shifted by b[c] (both [C]). It is the layer norm
 // of wav2vec2's feature encoder with feat_extract_norm "layer".
 func LayerNormChannels(x, w, b *Tensor, eps float32) error {
-	if err := checkChannelNorm("layer norm over channels", x, w, b); err != nil {
-		return err
-	}
-	if d := dev3(x, w, b); d != nil {
-		return d.be.LayerNormChannels(x, w, b, eps)
-	}
-	c, t := x.Dim(0), x.Dim(1)
-	xd, wd, bd := x.Data(), w.Contiguous().Data(), b.Contiguous().Data()
+	return channelNorm("layer norm over channels", x, w, b, eps, ModelOps.LayerNormChannels, layerNormChannels)
+}
+
+func layerNormChannels(xd, wd, bd []float32, c, t int, eps float32) {
 	Parallel(t, 256, func(lo, hi int) {
 		n := hi - lo
 		mean := make([]float64, n)
@@ -104,7 +111,6 @@ func LayerNormChannels(x, w, b *Tensor, eps float32) error {
 			}
 		}
 	})
-	return nil
 }
 
 func (c *checkBackend) GroupNormChannels(x, w, b *Tensor, eps float32) error {

@@ -12,37 +12,30 @@ func channelNormRef(x, w, b *Tensor, eps float64, group bool) []float64 {
 	c, t := x.Dim(0), x.Dim(1)
 	xd, wd, bd := x.Data(), w.Data(), b.Data()
 	out := make([]float64, c*t)
-	at := func(ch, i int) float64 { return float64(xd[ch*t+i]) }
-	if group {
-		for ch := 0; ch < c; ch++ {
+	// norm normalises groups of n values; value i of group g is at
+	// index(g, i), in channel ch(g, i).
+	norm := func(groups, n int, index, ch func(g, i int) int) {
+		for g := 0; g < groups; g++ {
 			var m, v float64
-			for i := 0; i < t; i++ {
-				m += at(ch, i)
+			for i := 0; i < n; i++ {
+				m += float64(xd[index(g, i)])
 			}
-			m /= float64(t)
-			for i := 0; i < t; i++ {
-				v += (at(ch, i) - m) * (at(ch, i) - m)
+			m /= float64(n)
+			for i := 0; i < n; i++ {
+				d := float64(xd[index(g, i)]) - m
+				v += d * d
 			}
-			v /= float64(t)
-			for i := 0; i < t; i++ {
-				out[ch*t+i] = (at(ch, i)-m)/math.Sqrt(v+eps)*float64(wd[ch]) + float64(bd[ch])
+			v /= float64(n)
+			for i := 0; i < n; i++ {
+				k := index(g, i)
+				out[k] = (float64(xd[k])-m)/math.Sqrt(v+eps)*float64(wd[ch(g, i)]) + float64(bd[ch(g, i)])
 			}
 		}
-		return out
 	}
-	for i := 0; i < t; i++ {
-		var m, v float64
-		for ch := 0; ch < c; ch++ {
-			m += at(ch, i)
-		}
-		m /= float64(c)
-		for ch := 0; ch < c; ch++ {
-			v += (at(ch, i) - m) * (at(ch, i) - m)
-		}
-		v /= float64(c)
-		for ch := 0; ch < c; ch++ {
-			out[ch*t+i] = (at(ch, i)-m)/math.Sqrt(v+eps)*float64(wd[ch]) + float64(bd[ch])
-		}
+	if group {
+		norm(c, t, func(ch, i int) int { return ch*t + i }, func(ch, _ int) int { return ch })
+	} else {
+		norm(t, c, func(i, ch int) int { return ch*t + i }, func(_, ch int) int { return ch })
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/goformer/goformer/tensor/internal/kern"
 )
@@ -53,11 +52,7 @@ func Q8Kernel() string {
 // packQ8 quantizes the row-major weight src [n, k] into a WeightQ8 PackedB.
 // done, when not nil, gets consecutive ranges of finished rows.
 func packQ8(src []float32, n, k int, done func(rows []float32)) *PackedB {
-	var release func(r0, r1 int)
-	if done != nil {
-		release = func(r0, r1 int) { done(src[r0*k : r1*k]) }
-	}
-	return packQ8Rows(n, k, func(j int, _ []float32) []float32 { return src[j*k : (j+1)*k] }, release)
+	return packQ8Rows(n, k, func(j int, _ []float32) []float32 { return src[j*k : (j+1)*k] }, rowsDone(src, k, done))
 }
 
 // packQ8Rows quantizes an n×k weight whose row j row(j, buf) returns (buf
@@ -90,10 +85,7 @@ func packQ8Rows(n, k int, row func(j int, buf []float32) []float32, release func
 				col[(kk>>2)*(4*q8NR)+(kk&3)] = c + 128
 			}
 		}
-		if rows := min(n, jp+q8NR); release != nil && ((rows-released)*k >= 1<<18 || rows == n) {
-			release(released, rows)
-			released = rows
-		}
+		releaseRows(release, &released, min(n, jp+q8NR), n, k)
 	}
 	return p
 }
@@ -136,37 +128,21 @@ func PackWeightHalfOn(d *Device, w []uint16, src WeightType, n, k int, t WeightT
 		}
 		return PackWeightAs(MustFromData(f, n, k), t)
 	}
-	var release func(r0, r1 int)
-	if done != nil {
-		release = func(r0, r1 int) { done(w[r0*k : r1*k]) }
-	}
 	return packQ8Rows(n, k, func(j int, buf []float32) []float32 {
 		WidenHalf(buf, w[j*k:(j+1)*k], src)
 		return buf
-	}, release), nil
+	}, rowsDone(w, k, done)), nil
 }
 
 // q8Job is one product with an int8 weight as its workers see it.
 type q8Job struct {
-	set           *kern.Q8Set
-	m             int
-	a             []float32
-	lda           int
-	alpha         float32
-	b             *PackedB
-	beta          bool
-	c             []float32
-	ldc           int
-	bias          []float32
-	act           func([]float32)
-	aq            []byte // quantized A, rows ldq bytes apart
-	ldq           int
-	sa            []float32 // per row and block: scale, ss apart
-	corr          []int32   // per row and block: 128·Σ codes
-	ss            int
-	quantizing    bool
-	splitN        bool
-	units, chunks int
+	lowpJob
+	set  *kern.Q8Set
+	aq   []byte // quantized A, rows ldq bytes apart
+	ldq  int
+	sa   []float32 // per row and block: scale, ss apart
+	corr []int32   // per row and block: 128·Σ codes
+	ss   int
 }
 
 var q8Jobs jobPool[q8Job]
@@ -184,12 +160,7 @@ func gemmQ8(threads, m int, alpha float32, a []float32, lda int, b *PackedB, bet
 		beta = 1
 	}
 	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc, bias)
-		if act != nil {
-			for i := 0; i < m; i++ {
-				act(c[i*ldc : i*ldc+n])
-			}
-		}
+		gemmEmpty(m, n, beta, c, ldc, bias, act)
 		return
 	}
 	gemmNeed("A", a, m, k, lda)
@@ -207,55 +178,19 @@ func gemmQ8(threads, m int, alpha float32, a []float32, lda int, b *PackedB, bet
 	defer putBuf(sbuf)
 	j := q8Jobs.get()
 	defer q8Jobs.put(j)
-	*j = q8Job{set: q8Set, m: m, a: a, lda: lda, alpha: alpha, b: b, beta: beta != 0, c: c, ldc: ldc, bias: bias, act: act,
-		aq: kern.Bytes(*qbuf)[:m*ldq], ldq: ldq, sa: (*sbuf)[:m*nblk], corr: kern.Int32s((*sbuf)[m*nblk : 2*m*nblk]), ss: nblk}
-	w := 1
-	if threads > 1 && (m*n*k >= parallelWork || n*k >= parallelRead) {
-		w = threads
-	}
-	// Quantize A (in parallel when it is large).
-	j.quantizing = true
-	if qw := min(w, m); qw > 1 && m*k >= 1<<16 {
-		j.chunks = min(m, 4*qw)
-		runChunks(qw, j.chunks, j)
-	} else {
-		j.quantRows(0, m)
-	}
-	j.quantizing = false
+	*j = q8Job{set: q8Set, aq: kern.Bytes(*qbuf)[:m*ldq], ldq: ldq, sa: (*sbuf)[:m*nblk], corr: kern.Int32s((*sbuf)[m*nblk : 2*m*nblk]), ss: nblk}
 	mr := 4
 	if j.set != nil {
 		mr = j.set.MR
 	}
-	j.splitN = b.npan >= 2*w || m < mr*w
-	j.units = b.npan
-	if !j.splitN {
-		j.units = (m + mr - 1) / mr
-	}
-	w = min(w, j.units)
-	j.chunks = min(j.units, 4*w)
-	runChunks(w, j.chunks, j)
-	runtime.KeepAlive(b)
+	j.lowpJob = lowpJob{m: m, a: a, lda: lda, alpha: alpha, b: b, beta: beta != 0, c: c, ldc: ldc, bias: bias, act: act, mr: mr, group: 1}
+	j.run(threads, j)
 }
 
-func (j *q8Job) runChunk(i int) {
-	if j.quantizing {
-		j.quantRows(i*j.m/j.chunks, (i+1)*j.m/j.chunks)
-		return
-	}
-	lo, hi := i*j.units/j.chunks, (i+1)*j.units/j.chunks
-	if j.splitN {
-		j.block(0, j.m, lo*q8NR, min(j.b.n, hi*q8NR))
-		return
-	}
-	mr := 4
-	if j.set != nil {
-		mr = j.set.MR
-	}
-	j.block(lo*mr, min(j.m, hi*mr), 0, j.b.n)
-}
+func (j *q8Job) runChunk(i int) { j.chunk(i, j) }
 
-// quantRows quantizes rows [i0, i1) of A.
-func (j *q8Job) quantRows(i0, i1 int) {
+// convertRows quantizes rows [i0, i1) of A.
+func (j *q8Job) convertRows(i0, i1 int) {
 	k, kp := j.b.k, (j.b.k+3)&^3
 	for i := i0; i < i1; i++ {
 		row := j.aq[i*j.ldq : i*j.ldq+kp]
@@ -279,10 +214,7 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 	k := b.k
 	kp := (k + 3) &^ 3
 	nblk := j.ss
-	mr := 4
-	if j.set != nil {
-		mr = j.set.MR
-	}
+	mr := j.mr
 	var tile []float32
 	for ic := m0; ic < m1; ic += q8MC {
 		ie := min(m1, ic+q8MC)
@@ -295,13 +227,7 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 				kq := (min(q8Block, k-pc) + 3) / 4
 				flags := kern.FlagBeta
 				if blk == 0 {
-					flags = 0
-					if j.beta {
-						flags = kern.FlagBeta
-					}
-					if j.bias != nil {
-						flags |= kern.FlagBias
-					}
+					flags = j.flags()
 				}
 				var bias []float32
 				if flags&kern.FlagBias != 0 {
@@ -341,11 +267,7 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 					}
 				}
 			}
-			if j.act != nil {
-				for i := ic; i < ie; i++ {
-					j.act(j.c[i*j.ldc+jp : i*j.ldc+jp+jn])
-				}
-			}
+			j.finish(ic, ie, jp, jp+jn)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+
+	"github.com/goformer/goformer/internal/testdata"
 )
 
 // BenchmarkWeightTypes compares the weight types on one product shape at a
@@ -72,10 +74,10 @@ func BenchmarkWeightTypes(b *testing.B) {
 			wall := make([]time.Duration, len(types))
 			cpu := make([]time.Duration, len(types))
 			run := func(i int) {
-				t0, c0 := time.Now(), processCPU()
+				t0, c0 := time.Now(), testdata.ProcessCPU()
 				product(i)
 				wall[i] += time.Since(t0)
-				cpu[i] += processCPU() - c0
+				cpu[i] += testdata.ProcessCPU() - c0
 			}
 			for i := range types { // warm up: pools, pages
 				run(i)
@@ -86,12 +88,12 @@ func BenchmarkWeightTypes(b *testing.B) {
 			b.ResetTimer()
 			for it := 0; it < b.N; it++ {
 				for i := range types {
-					t0, c0 := time.Now(), processCPU()
+					t0, c0 := time.Now(), testdata.ProcessCPU()
 					for range reps {
 						product(i)
 					}
 					wall[i] += time.Since(t0)
-					cpu[i] += processCPU() - c0
+					cpu[i] += testdata.ProcessCPU() - c0
 				}
 			}
 			n := float64(b.N * reps)

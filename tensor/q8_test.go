@@ -73,33 +73,23 @@ func withQ8Set(s *kern.Q8Set, f func()) {
 	f()
 }
 
-// q8Sets returns the kernel sets to test: the pure-Go path always, and the
-// assembly kernels this CPU has.
-func q8Sets() []*kern.Q8Set { return append([]*kern.Q8Set{nil}, kern.Q8Sets()...) }
-
-func q8Name(s *kern.Q8Set) string {
-	if s == nil {
-		return "go"
+// q8Variants are the kernel sets to test: the pure-Go path always, and
+// the assembly kernels this CPU has.
+func q8Variants() []kernelVariant {
+	vs := []kernelVariant{{"go", func(f func()) { withQ8Set(nil, f) }}}
+	for _, s := range kern.Q8Sets() {
+		vs = append(vs, kernelVariant{s.Name, func(f func()) { withQ8Set(s, f) }})
 	}
-	return s.Name
+	return vs
 }
 
 // TestQ8GemmExact checks GemmPacked with Q8 weights, with every kernel set
 // (assembly and pure Go) and threading, bit for bit against q8Want.
 func TestQ8GemmExact(t *testing.T) {
-	r := rand.New(rand.NewSource(5))
 	if len(kern.Q8Sets()) == 0 {
 		t.Log("no int8 assembly kernels on this CPU (AVX512-VNNI absent): testing the pure-Go path only")
 	}
-	type tc struct {
-		m, n, k    int
-		alpha      float32
-		beta       float32
-		bias       bool
-		threads    int
-		lda, ldcAd int
-	}
-	cases := []tc{
+	testGemmExact(t, WeightQ8, 5, []lowpCase{
 		{1, 1, 1, 1, 0, false, 1, 0, 0},
 		{1, 33, 3, 1, 0, true, 1, 0, 0},
 		{1, 512, 512, 1, 0, true, 2, 0, 0},
@@ -113,84 +103,19 @@ func TestQ8GemmExact(t *testing.T) {
 		{113, 70, 300, 1, 0.5, true, 2, 0, 0},
 		{260, 33, 1030, 1, 0, true, 3, 0, 0},
 		{300, 8, 64, 1, 0, true, 4, 0, 0},
-	}
-	for _, c := range cases {
-		lda := c.k + c.lda
-		ldc := c.n + c.ldcAd
-		a := randSlice(r, (c.m-1)*lda+c.k)
-		w := randSlice(r, c.n*c.k)
-		for i := range w { // uneven magnitudes across blocks and rows
-			w[i] *= float32(1 + i%7)
-		}
-		var bias []float32
-		if c.bias {
-			bias = randSlice(r, c.n)
-		}
-		c0 := randSlice(r, (c.m-1)*ldc+c.n)
-		want := q8Want(c.m, c.n, c.k, c.alpha, a, lda, w, c.beta, c0, ldc, bias)
-		for _, s := range q8Sets() {
-			t.Run(fmt.Sprintf("%s/m%d_n%d_k%d_t%d", q8Name(s), c.m, c.n, c.k, c.threads), func(t *testing.T) {
-				withQ8Set(s, func() {
-					p, err := PackWeightAs(MustFromData(w, c.n, c.k), WeightQ8)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if p.Type() != WeightQ8 {
-						t.Fatalf("packed as %v", p.Type())
-					}
-					got := slices.Clone(c0)
-					gemmPacked(c.threads, c.m, c.alpha, a, lda, p, c.beta, got, ldc, bias, nil)
-					for i := range got {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("C[%d] = %g, want %g (bit-exact)", i, got[i], want[i])
-						}
-					}
-				})
-			})
-		}
-	}
+	}, q8Variants(), q8Want)
 }
 
 // TestQ8Accuracy bounds the quantization error of a product against the
 // float64 product of the unquantized operands.
 func TestQ8Accuracy(t *testing.T) {
-	r := rand.New(rand.NewSource(6))
-	for _, sz := range [][3]int{{1, 512, 512}, {1, 2048, 512}, {7, 512, 2048}, {50, 384, 384}} {
-		m, n, k := sz[0], sz[1], sz[2]
-		a := make([]float32, m*k)
-		for i := range a {
-			a[i] = float32(r.NormFloat64())
-		}
-		w := make([]float32, n*k)
-		for i := range w {
-			w[i] = float32(r.NormFloat64() * 0.05)
-		}
-		x, wt := MustFromData(a, m, k), MustFromData(w, n, k)
-		p, err := PackWeightAs(wt, WeightQ8)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := LinearPacked(x, p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref := gemmWant(false, true, m, n, k, 1, a, k, w, k, 0, make([]float32, m*n), n, nil)
-		var maxErr, maxRef, se, sr float64
-		for i, v := range got.Data() {
-			d := float64(v) - ref[i]
-			maxErr = max(maxErr, math.Abs(d))
-			maxRef = max(maxRef, math.Abs(ref[i]))
-			se += d * d
-			sr += ref[i] * ref[i]
-		}
-		rel := maxErr / maxRef
-		rms := math.Sqrt(se / sr)
-		t.Logf("%d×%d×%d: max|Δ|/max|ref| = %.4f, rms rel = %.4f (kernels %s)", m, n, k, rel, rms, Q8Kernel())
+	testAccuracy(t, WeightQ8, 6, Q8Kernel(), func(rel, rms float64) error {
 		// Gaussian operands: each int8 rounding adds ≈ 0.5% rms noise.
 		if rel > 0.02 || rms > 0.02 {
-			t.Fatalf("%d×%d×%d: relative error %.4f (rms %.4f) above 0.02", m, n, k, rel, rms)
+			return fmt.Errorf("relative error %.4f (rms %.4f) above 0.02", rel, rms)
 		}
-	}
+		return nil
+	})
 }
 
 // TestQ8PackLayout checks the packed codes and scales against the rows
@@ -199,14 +124,7 @@ func TestQ8PackLayout(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
 	n, k := 45, 515
 	w := randSlice(r, n*k)
-	var released int
-	p, err := PackWeightWith(MustFromData(w, n, k), WeightQ8, func(rows []float32) { released += len(rows) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if released != n*k {
-		t.Fatalf("done reported %d values, want %d", released, n*k)
-	}
+	p := testPackReleases(t, WeightQ8, w, n, k)
 	kp := (k + 3) &^ 3
 	nb := (k + q8Block - 1) / q8Block
 	if got, want := p.Bytes(), 2*kp*q8NR+4*2*nb*q8NR; got != want {
@@ -238,37 +156,11 @@ func TestQ8PackLayout(t *testing.T) {
 // TestQ8LinearAct checks the fused activation and accumulation entry
 // points with a Q8 weight against their unfused form.
 func TestQ8LinearAct(t *testing.T) {
-	r := rand.New(rand.NewSource(8))
-	m, n, k := 20, 70, 300
-	x := MustFromData(randSlice(r, m*k), 4, 5, k)
-	w := MustFromData(randSlice(r, n*k), n, k)
-	bias := MustFromData(randSlice(r, n), n)
-	p, err := PackWeightAs(w, WeightQ8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := LinearPacked(x, p, bias)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gelu := func(v float32) float32 { return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))) }
-	act, err := LinearPackedAct(x, p, bias, gelu)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range plain.Data() {
-		if d := math.Abs(float64(act.Data()[i] - gelu(v))); d > 1e-5*max(1, math.Abs(float64(v))) {
-			t.Fatalf("act[%d] = %g, want gelu(%g) = %g", i, act.Data()[i], v, gelu(v))
-		}
-	}
-	dst := MustFromData(randSlice(r, m*n), 4, 5, n)
-	base := slices.Clone(dst.Data())
-	if err := LinearPackedAdd(dst, x, p, bias); err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range dst.Data() {
-		if d := math.Abs(float64(v - (base[i] + plain.Data()[i]))); d > 1e-5*max(1, math.Abs(float64(v))) {
-			t.Fatalf("add[%d] = %g, want %g", i, v, base[i]+plain.Data()[i])
+	c := testLinearAct(t, WeightQ8, 8, 20, 70, 300)
+	for i, v := range c.dst.Data() {
+		want := c.base[i] + c.plain.Data()[i]
+		if d := math.Abs(float64(v - want)); d > 1e-5*max(1, math.Abs(float64(v))) {
+			t.Fatalf("add[%d] = %g, want %g", i, v, want)
 		}
 	}
 }

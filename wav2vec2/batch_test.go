@@ -18,12 +18,7 @@ func TestBatchMatchesReference(t *testing.T) {
 	ctx := context.Background()
 	for i, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			c := smallConfig(v)
-			s := randomStore(t, c, v, uint64(i+11))
-			n, err := NewNetwork(c, s.Root())
-			if err != nil {
-				t.Fatal(err)
-			}
+			n, c, s := smallNetwork(t, v, uint64(i+11))
 			r := rand.New(rand.NewPCG(7, uint64(i)))
 			lengths := []int{90, 157, 17, 157}
 			clips := make([][]float32, len(lengths))
@@ -54,12 +49,7 @@ func TestBatchMatchesReference(t *testing.T) {
 					if !masked {
 						valid = -1
 					}
-					want := refLogitsMasked(s, c, row, valid)
-					for a := range want {
-						for b := range want[a] {
-							maxd = max(maxd, math.Abs(float64(got.Logits.At(j, a, b))-want[a][b]))
-						}
-					}
+					maxd = max(maxd, refDiff(got.Logits.Index(j), refLogitsMasked(s, c, row, valid)))
 				}
 				t.Logf("mask %v: max|Δ| vs float64 reference = %.3g", masked, maxd)
 				if maxd > 1e-4 {
@@ -89,12 +79,7 @@ func TestBatchMatchesReference(t *testing.T) {
 }
 
 func TestBatchBadInput(t *testing.T) {
-	v := variants[4]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 5).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, _, _ := smallNetwork(t, variants[4], 5)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
@@ -114,14 +99,7 @@ func TestBatchBadInput(t *testing.T) {
 		t.Errorf("cancelled context: err = %v", err)
 	}
 
-	tok, err := NewCTCTokenizer(map[string]int{"<pad>": 0, "|": 1, "A": 2, "B": 3, "<s>": 4, "</s>": 5, "<unk>": 6}, DefaultTokenizerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(n, tok, DefaultFeatureExtractorConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := smallModel(t, n, DefaultFeatureExtractorConfig())
 	bad := make([]float32, 100)
 	bad[3] = float32(math.Inf(1))
 	for name, clips := range map[string][][]float32{
@@ -139,16 +117,7 @@ func TestBatchBadInput(t *testing.T) {
 // that a masked batch of a layer-norm model transcribes each clip as
 // Transcribe does.
 func TestModelBatch(t *testing.T) {
-	v := variants[4]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 9).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := NewCTCTokenizer(map[string]int{"<pad>": 0, "|": 1, "A": 2, "B": 3, "<s>": 4, "</s>": 5, "<unk>": 6}, DefaultTokenizerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, c, _ := smallNetwork(t, variants[4], 9)
 	r := rand.New(rand.NewPCG(3, 4))
 	clips := make([][]float32, 3)
 	for j, l := range []int{300, 120, 41} {
@@ -161,10 +130,7 @@ func TestModelBatch(t *testing.T) {
 	for _, withMask := range []bool{true, false} {
 		fe := DefaultFeatureExtractorConfig()
 		fe.ReturnAttentionMask = withMask
-		m, err := New(n, tok, fe)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := smallModel(t, n, fe)
 		rows, err := m.InputValuesBatch(clips)
 		if err != nil {
 			t.Fatal(err)
@@ -218,7 +184,7 @@ func TestModelBatch(t *testing.T) {
 				t.Errorf("clip %d: TranscribeBatch %+v, Transcribe %+v", j, res[j], one)
 			}
 			ids := tensor.ArgmaxRows(alone)
-			if got := tok.Decode(ids); got != res[j].Text {
+			if got := m.Tokenizer().Decode(ids); got != res[j].Text {
 				t.Errorf("clip %d: text %q, decoded argmax %q", j, res[j].Text, got)
 			}
 		}

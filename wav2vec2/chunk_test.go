@@ -2,18 +2,13 @@ package wav2vec2
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -153,31 +148,18 @@ func TestStitchCancel(t *testing.T) {
 // frame with one pass (a random-weight model attends to the whole input,
 // so only most frames can agree); bad options are refused.
 func TestChunkedTranscription(t *testing.T) {
-	dir := testdata.Fixture(t, "wav2vec2")
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cs parityCases
-	if err := json.Unmarshal(raw, &cs); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk16k.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, cs := loadFixture(t, "wav2vec2")
+	pcm := jfk(t)
 	ctx := context.Background()
 	logits, err := m.Logits(ctx, pcm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	onePass := tensor.ArgmaxRows(logits)
-	seconds := float64(len(pcm)) / float64(m.SampleRate())
-	for _, opt := range []Options{{}, {ChunkLength: seconds + 1}, {ChunkLength: -1}, {ChunkLength: math.Ceil(seconds), StrideLength: -1}} {
+	// chunkIDs returns the frames' argmax ids of a chunked pass and the
+	// number of chunks.
+	chunkIDs := func(opt Options) ([]int, int) {
+		t.Helper()
 		plan, err := m.chunking(len(pcm), opt)
 		if err != nil {
 			t.Fatal(err)
@@ -186,8 +168,12 @@ func TestChunkedTranscription(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(ids, onePass) {
-			t.Errorf("%+v (%d chunks): ids differ from one pass", opt, len(plan))
+		return ids, len(plan)
+	}
+	seconds := float64(len(pcm)) / float64(m.SampleRate())
+	for _, opt := range []Options{{}, {ChunkLength: seconds + 1}, {ChunkLength: -1}, {ChunkLength: math.Ceil(seconds), StrideLength: -1}} {
+		if ids, chunks := chunkIDs(opt); !slices.Equal(ids, onePass) {
+			t.Errorf("%+v (%d chunks): ids differ from one pass", opt, chunks)
 		}
 		res, err := m.Transcribe(ctx, pcm, opt)
 		if err != nil {
@@ -198,22 +184,14 @@ func TestChunkedTranscription(t *testing.T) {
 		}
 	}
 
-	opt := Options{ChunkLength: 4}
-	plan, err := m.chunking(len(pcm), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := m.frameIDs(ctx, pcm, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids, chunks := chunkIDs(Options{ChunkLength: 4})
 	same := 0
 	for i := range min(len(ids), len(onePass)) {
 		if ids[i] == onePass[i] {
 			same++
 		}
 	}
-	t.Logf("chunks of 4 s (%d chunks): %d frames, one pass %d; %d agree (%.0f%%)", len(plan), len(ids), len(onePass), same, 100*float64(same)/float64(len(onePass)))
+	t.Logf("chunks of 4 s (%d chunks): %d frames, one pass %d; %d agree (%.0f%%)", chunks, len(ids), len(onePass), same, 100*float64(same)/float64(len(onePass)))
 	if len(ids) != len(onePass) {
 		t.Errorf("chunks of 4 s: %d frames, one pass %d", len(ids), len(onePass))
 	}

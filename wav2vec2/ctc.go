@@ -156,15 +156,9 @@ func LoadCTCTokenizer(dir string) (*CTCTokenizer, error) {
 		if s, ok := tokenField(c.Delim); ok {
 			cfg.WordDelimiterToken = s
 		}
-		if c.Replace != nil {
-			cfg.ReplaceWordDelimiterChar = *c.Replace
-		}
-		if c.DoLower != nil {
-			cfg.DoLowerCase = *c.DoLower
-		}
-		if c.CleanUp != nil {
-			cfg.CleanUpTokenizationSpaces = *c.CleanUp
-		}
+		setIf(&cfg.ReplaceWordDelimiterChar, c.Replace)
+		setIf(&cfg.DoLowerCase, c.DoLower)
+		setIf(&cfg.CleanUpTokenizationSpaces, c.CleanUp)
 		if c.TokClass != "" && c.TokClass != "Wav2Vec2CTCTokenizer" {
 			return nil, fmt.Errorf("%w: %s: tokenizer_class %q (want Wav2Vec2CTCTokenizer)", ErrTokenizer, path, c.TokClass)
 		}
@@ -292,4 +286,11 @@ func (t *CTCTokenizer) english() bool {
 		}
 	}
 	return true
+}
+
+// setIf sets *dst to *v when the optional v is given.
+func setIf[T any](dst, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
 )
 
 var toyVocab = map[string]int{"<pad>": 0, "|": 1, "A": 2, "B": 3, "<s>": 4, "</s>": 5, "<unk>": 6, ".": 7, "'": 8, "S": 9}
@@ -85,14 +86,9 @@ func TestLoadCTCTokenizerConfigFiles(t *testing.T) {
 }
 
 func TestWordTimestamps(t *testing.T) {
-	v := variants[0]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 3).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := NewCTCTokenizer(toyVocab, DefaultTokenizerConfig())
-	m, _ := New(n, tok, DefaultFeatureExtractorConfig())
+	n, c, _ := smallNetwork(t, variants[0], 3)
+	m := smallModel(t, n, DefaultFeatureExtractorConfig())
+	tok := m.Tokenizer()
 	pcm := make([]float32, 400)
 	for i := range pcm {
 		pcm[i] = float32(i%37) / 37
@@ -102,10 +98,7 @@ func TestWordTimestamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	logits, _ := m.Logits(context.Background(), pcm)
-	ids := make([]int, logits.Dim(0))
-	for i := range ids {
-		ids[i] = argmax(logits.Index(i).Data())
-	}
+	ids := tensor.ArgmaxRows(logits)
 	spans := tok.Words(ids)
 	if len(res.Words) != len(spans) {
 		t.Fatalf("%d words, want %d", len(res.Words), len(spans))
@@ -119,25 +112,9 @@ func TestWordTimestamps(t *testing.T) {
 	t.Logf("text %q, %d words", res.Text, len(res.Words))
 }
 
-func argmax(x []float32) int {
-	b := 0
-	for i, v := range x {
-		if v > x[b] {
-			b = i
-		}
-	}
-	return b
-}
-
 func TestConcurrentTranscribe(t *testing.T) {
-	v := variants[1]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 5).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := NewCTCTokenizer(toyVocab, DefaultTokenizerConfig())
-	m, _ := New(n, tok, DefaultFeatureExtractorConfig())
+	n, _, _ := smallNetwork(t, variants[1], 5)
+	m := smallModel(t, n, DefaultFeatureExtractorConfig())
 	pcm := make([]float32, 900)
 	for i := range pcm {
 		pcm[i] = float32((i*7)%23) / 23

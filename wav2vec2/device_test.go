@@ -2,16 +2,10 @@ package wav2vec2
 
 import (
 	"context"
-	"encoding/json"
-	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/checkpoint"
-	"github.com/goformer/goformer/internal/testdata"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -20,93 +14,33 @@ func TestDevice_wav2vec2(t *testing.T) { testDevice(t, "wav2vec2") }
 
 func TestDevice_hubert(t *testing.T) { testDevice(t, "hubert") }
 
-// sameBits fails unless got (a device tensor) holds exactly want's values
-// (a host tensor), downloading it.
-func sameBits(t *testing.T, what string, want, got *tensor.Tensor) {
-	t.Helper()
-	if got.Device() == nil {
-		t.Fatalf("%s: result on the host, want on the device", what)
-	}
-	h, err := tensor.ToHost(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(h.Shape(), want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", what, h.Shape(), want.Shape())
-	}
-	wd, gd := want.Contiguous().Data(), h.Data()
-	for i := range wd {
-		if math.Float32bits(wd[i]) != math.Float32bits(gd[i]) {
-			t.Fatalf("%s: element %d = %v on the device, %v on the host", what, i, gd[i], wd[i])
-		}
-	}
-}
-
 // testDevice runs a fixture's forward passes (the network from the
 // reference input values, the model from the audio file, greedy CTC in
 // one pass and in chunks, a padded batch with and without the attention
 // mask) on the checking device and on the host: identical logits and
 // text, with only the inputs uploaded and the results downloaded.
 func testDevice(t *testing.T, fixture string) {
-	dir := testdata.Fixture(t, fixture)
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cs hubertCases
-	if err := json.Unmarshal(raw, &cs); err != nil {
-		t.Fatal(err)
-	}
-	host, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
+	host, cs := loadFixture(t, fixture)
 	d := tensor.NewCheckingDevice()
-	dm, err := Load(filepath.Join(dir, "model"), nn.WithDevice(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dm.Close()
+	dm, _ := loadFixture(t, fixture, nn.WithDevice(d))
 	if dm.Network().Device() != d {
 		t.Fatalf("network on %v, want %v", dm.Network().Device(), d)
 	}
-	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	iv := expectTensor(t, exp, "input_values").Contiguous().Data()
-	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk16k.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	iv := expected.Tensor(t, fixture, "input_values").Data()
+	pcm := jfk(t)
 	ctx := context.Background()
-
-	// transfers runs f and checks how many copies it made between the host
-	// and the device.
-	transfers := func(t *testing.T, what string, ups, downs int64, f func()) {
-		t.Helper()
-		before := d.Transfers()
-		f()
-		after := d.Transfers()
-		if u, dn := after.Uploads-before.Uploads, after.Downloads-before.Downloads; u != ups || dn != downs {
-			t.Errorf("%s: %d uploads and %d downloads, want %d and %d", what, u, dn, ups, downs)
-		}
-	}
-
 	t.Run("logits", func(t *testing.T) {
 		want, err := host.Network().Logits(ctx, iv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got *tensor.Tensor
-		transfers(t, "Network.Logits", 1, 0, func() {
+		expected.CheckTransfers(t, "Network.Logits", d, 1, 0, func() {
 			if got, err = dm.Network().Logits(ctx, iv); err != nil {
 				t.Fatal(err)
 			}
 		})
-		sameBits(t, "logits from input_values", want, got)
+		expected.SameBits(t, "logits from input_values", want, got)
 		if ids, wantIDs := tensor.ArgmaxRows(got), tensor.ArgmaxRows(want); !slices.Equal(ids, wantIDs) {
 			t.Errorf("argmax ids on the device %v, on the host %v", ids, wantIDs)
 		}
@@ -116,12 +50,12 @@ func testDevice(t *testing.T, fixture string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		transfers(t, "Model.Logits", 1, 0, func() {
+		expected.CheckTransfers(t, "Model.Logits", d, 1, 0, func() {
 			if got, err = dm.Logits(ctx, pcm); err != nil {
 				t.Fatal(err)
 			}
 		})
-		sameBits(t, "logits from the wav file", want, got)
+		expected.SameBits(t, "logits from the wav file", want, got)
 		tensor.Release(got)
 	})
 
@@ -137,7 +71,7 @@ func testDevice(t *testing.T, fixture string) {
 			}
 			var got *Transcription
 			// Per pass: the samples up, the argmax ids down.
-			transfers(t, "Transcribe", chunks, chunks, func() {
+			expected.CheckTransfers(t, "Transcribe", d, chunks, chunks, func() {
 				if got, err = dm.Transcribe(ctx, pcm, opt); err != nil {
 					t.Fatal(err)
 				}
@@ -180,12 +114,12 @@ func testDevice(t *testing.T, fixture string) {
 			if !opt.NoAttentionMask {
 				ups++
 			}
-			transfers(t, "Network.Forward", ups, 0, func() {
+			expected.CheckTransfers(t, "Network.Forward", d, ups, 0, func() {
 				if got, err = dm.Network().Forward(ctx, rows, opt); err != nil {
 					t.Fatal(err)
 				}
 			})
-			sameBits(t, "batch logits", want.Logits, got.Logits)
+			expected.SameBits(t, "batch logits", want.Logits, got.Logits)
 			if !slices.Equal(got.Frames, want.Frames) {
 				t.Errorf("frames %v, want %v", got.Frames, want.Frames)
 			}

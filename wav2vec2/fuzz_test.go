@@ -34,12 +34,8 @@ func w2vParams(c Config) float64 {
 // it without weights fails with checkpoint.ErrMissingWeights (or nn.ErrConfig for
 // an unknown activation).
 func FuzzParseConfig(f *testing.F) {
-	if root, ok := testdata.Root(); ok {
-		for _, fx := range []string{"wav2vec2", "hubert", "whisper", "vit"} {
-			if b, err := os.ReadFile(filepath.Join(root, "fixtures", fx, "model", "config.json")); err == nil {
-				f.Add(b)
-			}
-		}
+	for _, fx := range []string{"wav2vec2", "hubert", "whisper", "vit"} {
+		testdata.FuzzSeedFiles(f, 1<<20, []string{"fixtures", fx, "model", "config.json"})
 	}
 	f.Add([]byte(`{"architectures":["Wav2Vec2ForCTC"],"model_type":"wav2vec2","hidden_size":8,"num_hidden_layers":1,` +
 		`"num_attention_heads":2,"intermediate_size":8,"vocab_size":5,"conv_dim":[4,4],"conv_stride":[5,2],"conv_kernel":[10,3],` +

@@ -116,20 +116,10 @@ func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
 		lw := ew.Subf("layers.%d", i)
 		n.layers = append(n.layers, &nn.EncoderBlock{
 			PreNorm: cfg.DoStableLayerNorm,
-			Attn: (&nn.Attention{
-				Q:     nn.NewLinear(lw.Sub("attention.q_proj"), d, d, true),
-				K:     nn.NewLinear(lw.Sub("attention.k_proj"), d, d, true),
-				V:     nn.NewLinear(lw.Sub("attention.v_proj"), d, d, true),
-				O:     nn.NewLinear(lw.Sub("attention.out_proj"), d, d, true),
-				Heads: cfg.NumAttentionHeads,
-			}).FuseQKV(),
-			LN1: nn.NewLayerNorm(lw.Sub("layer_norm"), d, eps),
-			LN2: nn.NewLayerNorm(lw.Sub("final_layer_norm"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(lw.Sub("feed_forward.intermediate_dense"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(lw.Sub("feed_forward.output_dense"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
+			Attn:    nn.NewAttention(lw.Sub("attention"), d, cfg.NumAttentionHeads, true).FuseQKV(),
+			LN1:     nn.NewLayerNorm(lw.Sub("layer_norm"), d, eps),
+			LN2:     nn.NewLayerNorm(lw.Sub("final_layer_norm"), d, eps),
+			MLP:     nn.NewMLP(lw.Sub("feed_forward.intermediate_dense"), lw.Sub("feed_forward.output_dense"), d, cfg.IntermediateSize, true, act),
 		})
 	}
 	if bw.Prefix() != w.Prefix() || w.Has("lm_head.weight") {

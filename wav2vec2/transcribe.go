@@ -232,15 +232,7 @@ func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Tr
 	if err != nil {
 		return nil, err
 	}
-	res := &Transcription{Text: m.tok.Decode(ids)}
-	if opt.WordTimestamps {
-		sec := float64(m.net.cfg.InputsToLogitsRatio()) / float64(m.fe.SamplingRate)
-		res.Words = []Word{}
-		for _, w := range m.tok.Words(ids) {
-			res.Words = append(res.Words, Word{Text: w.Text, Start: float64(w.Start) * sec, End: float64(w.End) * sec})
-		}
-	}
-	return res, nil
+	return m.transcription(ids, opt), nil
 }
 
 // TranscribeReader decodes an audio file (any format the audio package

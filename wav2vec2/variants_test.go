@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -128,7 +129,7 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *checkpoint.Sto
 
 // ---- float64 reference, written from modeling_wav2vec2.py ----
 
-type mat [][]float64 // [rows][cols]
+type mat = testdata.Mat // [rows][cols]
 
 func get(s *checkpoint.Store, name string) []float64 {
 	t, ok := s.Get(name)
@@ -174,25 +175,6 @@ func refConv1d(x mat, w, b []float64, cout, k, stride, pad, groups int) mat {
 	return y
 }
 
-func refLayerNormRow(x, w, b []float64, eps float64) []float64 {
-	n := float64(len(x))
-	mean := 0.0
-	for _, v := range x {
-		mean += v
-	}
-	mean /= n
-	vr := 0.0
-	for _, v := range x {
-		vr += (v - mean) * (v - mean)
-	}
-	vr /= n
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = (v-mean)/math.Sqrt(vr+eps)*w[i] + b[i]
-	}
-	return out
-}
-
 func transpose(x mat) mat {
 	y := make(mat, len(x[0]))
 	for i := range y {
@@ -204,40 +186,8 @@ func transpose(x mat) mat {
 	return y
 }
 
-func refLinear(x mat, w, b []float64, out int) mat {
-	in := len(x[0])
-	y := make(mat, len(x))
-	for r := range x {
-		y[r] = make([]float64, out)
-		for o := 0; o < out; o++ {
-			s := b[o]
-			for i := 0; i < in; i++ {
-				s += w[o*in+i] * x[r][i]
-			}
-			y[r][o] = s
-		}
-	}
-	return y
-}
-
 func lnRows(x mat, s *checkpoint.Store, p string, eps float64) mat {
-	w, b := get(s, p+".weight"), get(s, p+".bias")
-	y := make(mat, len(x))
-	for i := range x {
-		y[i] = refLayerNormRow(x[i], w, b, eps)
-	}
-	return y
-}
-
-func add(a, b mat) mat {
-	y := make(mat, len(a))
-	for i := range a {
-		y[i] = make([]float64, len(a[i]))
-		for j := range a[i] {
-			y[i][j] = a[i][j] + b[i][j]
-		}
-	}
-	return y
+	return testdata.LayerNorm(x, get(s, p+".weight"), get(s, p+".bias"), eps)
 }
 
 // refAttention is self-attention over the first keys frames of x (all of
@@ -245,9 +195,9 @@ func add(a, b mat) mat {
 // others gives them zero weight.
 func refAttention(x mat, s *checkpoint.Store, p string, heads, keys int) mat {
 	d := len(x[0])
-	q := refLinear(x, get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
-	k := refLinear(x, get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
-	v := refLinear(x, get(s, p+"v_proj.weight"), get(s, p+"v_proj.bias"), d)
+	q := testdata.Linear(x, get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
+	k := testdata.Linear(x, get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
+	v := testdata.Linear(x, get(s, p+"v_proj.weight"), get(s, p+"v_proj.bias"), d)
 	dh := d / heads
 	scaling := math.Pow(float64(dh), -0.5)
 	o := make(mat, len(x))
@@ -276,17 +226,17 @@ func refAttention(x mat, s *checkpoint.Store, p string, heads, keys int) mat {
 			}
 		}
 	}
-	return refLinear(o, get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
+	return testdata.Linear(o, get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
 }
 
 func refFeedForward(x mat, s *checkpoint.Store, p string, c Config) mat {
-	h := refLinear(x, get(s, p+"intermediate_dense.weight"), get(s, p+"intermediate_dense.bias"), c.IntermediateSize)
+	h := testdata.Linear(x, get(s, p+"intermediate_dense.weight"), get(s, p+"intermediate_dense.bias"), c.IntermediateSize)
 	for i := range h {
 		for j := range h[i] {
 			h[i][j] = gelu(h[i][j])
 		}
 	}
-	return refLinear(h, get(s, p+"output_dense.weight"), get(s, p+"output_dense.bias"), c.HiddenSize)
+	return testdata.Linear(h, get(s, p+"output_dense.weight"), get(s, p+"output_dense.bias"), c.HiddenSize)
 }
 
 // refLogits is Wav2Vec2ForCTC.forward (HubertForCTC.forward for HuBERT) in
@@ -316,12 +266,7 @@ func refLogitsMasked(s *checkpoint.Store, c Config, input []float32, valid int) 
 			// nn.GroupNorm(num_groups=C, num_channels=C): each channel over time.
 			w, bb := get(s, p+"layer_norm.weight"), get(s, p+"layer_norm.bias")
 			for ch := range x {
-				ones := make([]float64, len(x[ch]))
-				zeros := make([]float64, len(x[ch]))
-				for j := range ones {
-					ones[j] = 1
-				}
-				row := refLayerNormRow(x[ch], ones, zeros, 1e-5)
+				row := testdata.LayerNorm(mat{x[ch]}, nil, nil, 1e-5)[0]
 				for j := range row {
 					row[j] = row[j]*w[ch] + bb[ch]
 				}
@@ -341,7 +286,7 @@ func refLogitsMasked(s *checkpoint.Store, c Config, input []float32, valid int) 
 	if c.hasFeatProjLayerNorm() {
 		feats = lnRows(feats, s, base+"feature_projection.layer_norm", eps)
 	}
-	h := refLinear(feats, get(s, base+"feature_projection.projection.weight"), get(s, base+"feature_projection.projection.bias"), c.HiddenSize)
+	h := testdata.Linear(feats, get(s, base+"feature_projection.projection.weight"), get(s, base+"feature_projection.projection.bias"), c.HiddenSize)
 	keys := len(h)
 	if valid >= 0 {
 		// The feature-level mask: frames past the valid samples' output
@@ -374,24 +319,24 @@ func refLogitsMasked(s *checkpoint.Store, c Config, input []float32, valid int) 
 			pos[i][j] = gelu(pos[i][j])
 		}
 	}
-	h = add(h, transpose(pos))
+	h = testdata.Add(h, transpose(pos))
 	if !c.DoStableLayerNorm {
 		h = lnRows(h, s, base+"encoder.layer_norm", eps)
 	}
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		p := fmt.Sprintf(base+"encoder.layers.%d.", i)
 		if c.DoStableLayerNorm {
-			h = add(h, refAttention(lnRows(h, s, p+"layer_norm", eps), s, p+"attention.", c.NumAttentionHeads, keys))
-			h = add(h, refFeedForward(lnRows(h, s, p+"final_layer_norm", eps), s, p+"feed_forward.", c))
+			h = testdata.Add(h, refAttention(lnRows(h, s, p+"layer_norm", eps), s, p+"attention.", c.NumAttentionHeads, keys))
+			h = testdata.Add(h, refFeedForward(lnRows(h, s, p+"final_layer_norm", eps), s, p+"feed_forward.", c))
 		} else {
-			h = lnRows(add(h, refAttention(h, s, p+"attention.", c.NumAttentionHeads, keys)), s, p+"layer_norm", eps)
-			h = lnRows(add(h, refFeedForward(h, s, p+"feed_forward.", c)), s, p+"final_layer_norm", eps)
+			h = lnRows(testdata.Add(h, refAttention(h, s, p+"attention.", c.NumAttentionHeads, keys)), s, p+"layer_norm", eps)
+			h = lnRows(testdata.Add(h, refFeedForward(h, s, p+"feed_forward.", c)), s, p+"final_layer_norm", eps)
 		}
 	}
 	if c.DoStableLayerNorm {
 		h = lnRows(h, s, base+"encoder.layer_norm", eps)
 	}
-	return refLinear(h, get(s, "lm_head.weight"), get(s, "lm_head.bias"), c.VocabSize)
+	return testdata.Linear(h, get(s, "lm_head.weight"), get(s, "lm_head.bias"), c.VocabSize)
 }
 
 // weightNormRef is torch._weight_norm(v, g, dim=2): v·g/‖v‖ per kernel tap.
@@ -411,12 +356,7 @@ func TestVariantsMatchReference(t *testing.T) {
 	ctx := context.Background()
 	for i, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			c := smallConfig(v)
-			s := randomStore(t, c, v, uint64(i+1))
-			n, err := NewNetwork(c, s.Root())
-			if err != nil {
-				t.Fatal(err)
-			}
+			n, c, s := smallNetwork(t, v, uint64(i+1))
 			if un := s.Unused(); len(un) > 0 {
 				t.Errorf("weights not read: %v", un)
 			}
@@ -436,12 +376,7 @@ func TestVariantsMatchReference(t *testing.T) {
 			if got.Dim(0) != c.OutputFrames(len(input)) {
 				t.Errorf("OutputFrames = %d, network made %d", c.OutputFrames(len(input)), got.Dim(0))
 			}
-			var maxd float64
-			for a := range want {
-				for b := range want[a] {
-					maxd = math.Max(maxd, math.Abs(float64(got.At(a, b))-want[a][b]))
-				}
-			}
+			maxd := refDiff(got, want)
 			t.Logf("%d frames, max|Δ| vs float64 reference = %.3g", len(want), maxd)
 			if maxd > 1e-4 {
 				t.Errorf("max|Δ| = %g > 1e-4", maxd)
@@ -469,20 +404,8 @@ func TestMissingWeightsListed(t *testing.T) {
 }
 
 func TestShortAndBadInput(t *testing.T) {
-	v := variants[0]
-	c := smallConfig(v)
-	n, err := NewNetwork(c, randomStore(t, c, v, 3).Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := NewCTCTokenizer(map[string]int{"<pad>": 0, "|": 1, "A": 2, "B": 3, "<s>": 4, "</s>": 5, "<unk>": 6}, DefaultTokenizerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(n, tok, DefaultFeatureExtractorConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, _, _ := smallNetwork(t, variants[0], 3)
+	m := smallModel(t, n, DefaultFeatureExtractorConfig())
 	ctx := context.Background()
 	// The receptive field of kernels 5,3,2 with strides 3,2,2 is 17 samples.
 	for _, samples := range [][]float32{nil, make([]float32, 16)} {

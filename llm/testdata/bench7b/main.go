@@ -23,11 +23,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/tensor"
 )
@@ -84,33 +83,15 @@ func build(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
 		return err
 	}
-	sh := shapes()
-	names := make([]string, 0, len(sh))
-	for n := range sh {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	hdr := map[string]any{"__metadata__": map[string]string{"format": "pt"}}
-	off := 0
-	for _, n := range names {
-		cnt := 1
-		for _, d := range sh[n] {
-			cnt *= d
-		}
-		hdr[n] = map[string]any{"dtype": "BF16", "shape": sh[n], "data_offsets": []int{off, off + 2*cnt}}
-		off += 2 * cnt
-	}
-	hj, _ := json.Marshal(hdr)
-	for len(hj)%8 != 0 {
-		hj = append(hj, ' ')
-	}
 	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	binary.Write(f, binary.LittleEndian, uint64(len(hj)))
-	f.Write(hj)
+	entries, err := testdata.WriteSafetensorsHeader(f, shapes(), "BF16", 2, map[string]string{"format": "pt"})
+	if err != nil {
+		return err
+	}
 	r := rand.New(rand.NewPCG(7, 7))
 	const tab = 1 << 22
 	table := make([]byte, 2*tab)
@@ -121,18 +102,14 @@ func build(dir string) error {
 	for i := 0; i < hidden; i++ {
 		binary.LittleEndian.PutUint16(one[2*i:], bf16(1))
 	}
-	for _, n := range names {
-		cnt := 1
-		for _, d := range sh[n] {
-			cnt *= d
-		}
-		if strings.HasSuffix(n, "norm.weight") {
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name, "norm.weight") {
 			if _, err := f.Write(one); err != nil {
 				return err
 			}
 			continue
 		}
-		for left := 2 * cnt; left > 0; {
+		for left := 2 * e.Len; left > 0; {
 			o := 2 * r.IntN(tab/2)
 			chunk := min(left, len(table)-o)
 			if _, err := f.Write(table[o : o+chunk]); err != nil {
@@ -146,35 +123,20 @@ func build(dir string) error {
 
 // mem returns the process's current and peak resident set sizes in GiB.
 func mem() string {
-	b, _ := os.ReadFile("/proc/self/status")
 	var parts []string
-	for _, l := range strings.Split(string(b), "\n") {
-		for _, k := range []string{"VmHWM", "VmRSS", "RssAnon", "RssFile"} {
-			if strings.HasPrefix(l, k+":") {
-				f := strings.Fields(l)
-				var kb float64
-				fmt.Sscan(f[1], &kb)
-				parts = append(parts, fmt.Sprintf("%s %.2f GiB", k, kb/(1<<20)))
-			}
-		}
+	for _, f := range testdata.MemStatus() {
+		parts = append(parts, fmt.Sprintf("%s %.2f GiB", f.Name, f.KB/(1<<20)))
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return fmt.Sprintf("%s; Go heap %.2f GiB", strings.Join(parts, ", "), float64(ms.HeapAlloc)/(1<<30))
 }
 
-// cpu returns the process's user and system CPU time so far: on a shared
-// machine, the wall-clock figures say how long a step took and the CPU
-// figures how much work it was.
-func cpu() (user, sys time.Duration) {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
-}
-
-// since formats the CPU time spent since (u0, s0).
+// since formats the CPU time spent since (u0, s0): on a shared machine,
+// the wall-clock figures say how long a step took and the CPU figures how
+// much work it was.
 func since(u0, s0 time.Duration) string {
-	u, s := cpu()
+	u, s := testdata.CPUTimes()
 	return fmt.Sprintf("CPU user %v sys %v", (u - u0).Round(time.Millisecond), (s - s0).Round(time.Millisecond))
 }
 
@@ -222,13 +184,13 @@ func main() {
 		prompt[i] = 100 + 37*i
 	}
 	t1 := time.Now()
-	u0, s0 := cpu()
+	u0, s0 := testdata.CPUTimes()
 	lg, err := s.PrefillIDs(ctx, [][]int{prompt}, nil)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Printf("prefill %d tokens: %v (%s) | %s\n", len(prompt), time.Since(t1).Round(time.Millisecond), since(u0, s0), mem())
-	u0, s0 = cpu()
+	u0, s0 = testdata.CPUTimes()
 	var per []float64
 	next := tensor.Argmax(lg.Data())
 	tensor.Release(lg)

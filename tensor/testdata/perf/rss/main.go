@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -21,10 +20,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/whisper"
 	"github.com/x448/float16"
@@ -68,47 +67,25 @@ func shapes(d, ffn, enc, dec, mels, vocab, src, tgt int) map[string][]int {
 }
 
 func writeSafetensors(path string, sh map[string][]int, f16 bool) error {
-	names := make([]string, 0, len(sh))
-	for n := range sh {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	header := map[string]any{}
-	off := 0
-	es := 4
-	dt := "F32"
+	es, dt := 4, "F32"
 	if f16 {
 		es, dt = 2, "F16"
-	}
-	for _, n := range names {
-		cnt := 1
-		for _, v := range sh[n] {
-			cnt *= v
-		}
-		header[n] = map[string]any{"dtype": dt, "shape": sh[n], "data_offsets": []int{off, off + cnt*es}}
-		off += cnt * es
-	}
-	hj, _ := json.Marshal(header)
-	for len(hj)%8 != 0 {
-		hj = append(hj, ' ')
 	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	binary.Write(f, binary.LittleEndian, uint64(len(hj)))
-	f.Write(hj)
+	entries, err := testdata.WriteSafetensorsHeader(f, sh, dt, es, nil)
+	if err != nil {
+		return err
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	buf := make([]byte, 0, 1<<20)
-	for _, n := range names {
-		cnt := 1
-		for _, v := range sh[n] {
-			cnt *= v
-		}
-		for i := 0; i < cnt; i++ {
+	for _, e := range entries {
+		for i := 0; i < e.Len; i++ {
 			v := float32(r.NormFloat64() * 0.02)
-			if strings.HasSuffix(n, "layer_norm.weight") {
+			if strings.HasSuffix(e.Name, "layer_norm.weight") {
 				v = 1
 			}
 			if f16 {
@@ -127,14 +104,9 @@ func writeSafetensors(path string, sh map[string][]int, f16 bool) error {
 }
 
 func vmHWM() string {
-	b, _ := os.ReadFile("/proc/self/status")
 	var parts []string
-	for _, l := range strings.Split(string(b), "\n") {
-		for _, k := range []string{"VmHWM", "VmRSS", "RssAnon", "RssFile"} {
-			if strings.HasPrefix(l, k+":") {
-				parts = append(parts, strings.Join(strings.Fields(l), " "))
-			}
-		}
+	for _, f := range testdata.MemStatus() {
+		parts = append(parts, fmt.Sprintf("%s: %.0f kB", f.Name, f.KB))
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
