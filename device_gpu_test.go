@@ -54,7 +54,7 @@ func TestGPUMatchesHost(t *testing.T) {
 		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
 			t.Fatalf("GOFORMER_REQUIRE_CUDA=1 but device %s cannot be opened: %v", name, err)
 		}
-		t.Skipf("skipping: no device %s to compare with the host (%v); set GOFORMER_TEST_DEVICE=check for the checking device", name, err)
+		t.Skipf("skipping: missing test hardware: no device %s to compare with the host (%v); set GOFORMER_TEST_DEVICE=check for the checking device", name, err)
 	}
 	isCUDA := strings.HasPrefix(dev.Name(), "cuda")
 	if isCUDA {
@@ -83,7 +83,7 @@ func TestGPUMatchesHost(t *testing.T) {
 			}{{"f32", tensor.WeightF32}, {"f16", tensor.WeightF16}} {
 				t.Run(arch+"/"+mode.name, func(t *testing.T) {
 					if only != nil && !only[fixture] {
-						t.Skipf("skipping: fixture %s not in GOFORMER_TEST_FIXTURES", fixture)
+						t.Skipf("skipping: missing test data: fixture %s left out by GOFORMER_TEST_FIXTURES", fixture)
 					}
 					dir := withArchitecture(t, filepath.Join(testdata.Fixture(t, fixture), "model"), arch)
 					opts := []Option{}

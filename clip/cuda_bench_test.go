@@ -29,7 +29,7 @@ func BenchmarkCUDA_CLIP(b *testing.B) {
 		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
 			b.Fatal(err)
 		}
-		b.Skipf("skipping: %v", err)
+		b.Skipf("skipping: missing test hardware: no CUDA device to benchmark (%v)", err)
 	}
 	defer cuda.Close(d)
 	cfg, err := LoadConfig(filepath.Join(testdata.Path(b, "configs", "clip-vit-base-patch32"), "config.json"))

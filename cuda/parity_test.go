@@ -54,7 +54,7 @@ func device(t testing.TB) *tensor.Device {
 		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
 			t.Fatalf("GOFORMER_REQUIRE_CUDA=1 but no CUDA device: %v", devErr)
 		}
-		t.Skipf("skipping: no CUDA device (%v)", devErr)
+		t.Skipf("skipping: missing test hardware: no CUDA device (%v); GOFORMER_REQUIRE_CUDA=1 makes this a failure", devErr)
 	}
 	return dev
 }

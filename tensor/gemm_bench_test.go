@@ -148,7 +148,7 @@ func BenchmarkSgemmSkinny(b *testing.B) {
 // goroutines: the ceiling the kernels are measured against.
 func BenchmarkPeakFMA(b *testing.B) {
 	if kern.PeakFLOPs(1) == 0 {
-		b.Skip("skipping: no assembly kernels in this build (purego or another architecture): there is no FMA peak to measure")
+		b.Skip("skipping: missing assembly kernels in this build (purego or another architecture): there is no FMA peak to measure")
 	}
 	var flops float64
 	var mu sync.Mutex

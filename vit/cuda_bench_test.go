@@ -28,7 +28,7 @@ func BenchmarkCUDA_ViTBase(b *testing.B) {
 		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
 			b.Fatal(err)
 		}
-		b.Skipf("skipping: %v", err)
+		b.Skipf("skipping: missing test hardware: no CUDA device to benchmark (%v)", err)
 	}
 	defer cuda.Close(d)
 	cfg, err := LoadConfig(testdata.Path(b, "configs", "vit-base-patch16-224", "config.json"))

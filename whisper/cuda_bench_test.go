@@ -25,7 +25,7 @@ func cudaModel(b *testing.B, wt tensor.WeightType) *Model {
 		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
 			b.Fatal(err)
 		}
-		b.Skipf("skipping: %v", err)
+		b.Skipf("skipping: missing test hardware: no CUDA device to benchmark (%v)", err)
 	}
 	b.Cleanup(func() { cuda.Close(d) })
 	cfg, err := LoadConfig(testdata.Path(b, "configs", "whisper-base", "config.json"))

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-const noBF16 = "skipping: this CPU lacks AVX512-BF16 (VDPBF16PS, VCVTNEPS2BF16), so the assembly kernels under test cannot run (the pure-Go BF16Tile and RoundBF16Go, which compute the same bits, are tested everywhere)"
+const noBF16 = "skipping: missing CPU instruction: this CPU lacks AVX512-BF16 (VDPBF16PS, VCVTNEPS2BF16), so the assembly kernels under test cannot run (the pure-Go BF16Tile and RoundBF16Go, which compute the same bits, are tested everywhere)"
 
 // randBF16 returns a bfloat16 value of a Gaussian of magnitude 2^±spread.
 func randBF16(r *rand.Rand, spread int) uint16 {

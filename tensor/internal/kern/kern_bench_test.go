@@ -51,7 +51,7 @@ func BenchmarkMicro512(b *testing.B) {
 // per 32-bit lane: 4 is the ideal where both issue at the same rate).
 func BenchmarkMicroQ8(b *testing.B) {
 	if len(q8sets) == 0 {
-		b.Skip("skipping: this CPU has neither AVX512-VNNI nor AVX2: there is no int8 assembly kernel to measure")
+		b.Skip("skipping: missing CPU instruction: this CPU has neither AVX512-VNNI nor AVX2: there is no int8 assembly kernel to measure")
 	}
 	for _, set := range q8sets {
 		for _, mr := range []int{1, 2, 4, 8, 14} {

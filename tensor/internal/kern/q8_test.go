@@ -9,7 +9,7 @@ import (
 
 func TestQuantQ8Exact(t *testing.T) {
 	if quantQ8 == nil {
-		t.Skip("skipping: this CPU has no AVX-512, so the assembly int8 quantizer cannot run (QuantQ8Go, which it replaces, is tested by TestQuantQ8Go)")
+		t.Skip("skipping: missing CPU instruction: this CPU has no AVX-512, so the assembly int8 quantizer cannot run (QuantQ8Go, which it replaces, is tested by TestQuantQ8Go)")
 	}
 	r := rand.New(rand.NewSource(1))
 	for _, n := range []int{1, 3, 15, 16, 17, 100, 255, 256, 257, 511, 512, 700, 2048, 2051} {
@@ -86,7 +86,7 @@ func TestQuantQ8Go(t *testing.T) {
 // flag combinations.
 func TestQ8KernelsExact(t *testing.T) {
 	if len(q8sets) == 0 {
-		t.Skip("skipping: this CPU has neither AVX512-VNNI nor AVX2, so the int8 assembly kernels cannot run (the pure-Go Q8Tile, tested everywhere, computes the products)")
+		t.Skip("skipping: missing CPU instruction: this CPU has neither AVX512-VNNI nor AVX2, so the int8 assembly kernels cannot run (the pure-Go Q8Tile, tested everywhere, computes the products)")
 	}
 	r := rand.New(rand.NewSource(3))
 	for _, s := range q8sets {
@@ -149,7 +149,7 @@ func TestQ8KernelsExact(t *testing.T) {
 // (codes ±127 against weights 1 and 255) over a long block.
 func TestQ8Extremes(t *testing.T) {
 	if len(q8sets) == 0 {
-		t.Skip("skipping: this CPU has neither AVX512-VNNI nor AVX2, so the int8 assembly kernels under test cannot run (the pure-Go path is tested everywhere)")
+		t.Skip("skipping: missing CPU instruction: this CPU has neither AVX512-VNNI nor AVX2, so the int8 assembly kernels under test cannot run (the pure-Go path is tested everywhere)")
 	}
 	for _, s := range q8sets {
 		q8Extremes(t, s)

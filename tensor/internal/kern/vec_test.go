@@ -13,7 +13,7 @@ import (
 
 func needAVX512(t *testing.T) {
 	if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512DQ {
-		t.Skip("skipping: this CPU has no AVX-512, so the AVX-512 kernels under test cannot run (the AVX2 and Go paths are tested elsewhere)")
+		t.Skip("skipping: missing CPU instruction: this CPU has no AVX-512, so the AVX-512 kernels under test cannot run (the AVX2 and Go paths are tested elsewhere)")
 	}
 }
 
