@@ -6,11 +6,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/goformer/goformer/cuda"
+	"github.com/goformer/goformer/cuda/cudatest"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -24,14 +23,7 @@ import (
 // TextFeatures return them), so the time includes the work. It skips
 // where no device opens, unless GOFORMER_REQUIRE_CUDA=1.
 func BenchmarkCUDA_CLIP(b *testing.B) {
-	d, err := cuda.Open(0)
-	if err != nil {
-		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
-			b.Fatal(err)
-		}
-		b.Skipf("skipping: missing test hardware: no CUDA device to benchmark (%v)", err)
-	}
-	defer cuda.Close(d)
+	d := cudatest.Open(b)
 	cfg, err := LoadConfig(filepath.Join(testdata.Path(b, "configs", "clip-vit-base-patch32"), "config.json"))
 	if err != nil {
 		b.Fatal(err)

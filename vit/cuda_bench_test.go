@@ -6,10 +6,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 
-	"github.com/goformer/goformer/cuda"
+	"github.com/goformer/goformer/cuda/cudatest"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -23,14 +22,7 @@ import (
 // exactly; WithWeightType). It skips where no device opens, unless
 // GOFORMER_REQUIRE_CUDA=1.
 func BenchmarkCUDA_ViTBase(b *testing.B) {
-	d, err := cuda.Open(0)
-	if err != nil {
-		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
-			b.Fatal(err)
-		}
-		b.Skipf("skipping: missing test hardware: no CUDA device to benchmark (%v)", err)
-	}
-	defer cuda.Close(d)
+	d := cudatest.Open(b)
 	cfg, err := LoadConfig(testdata.Path(b, "configs", "vit-base-patch16-224", "config.json"))
 	if err != nil {
 		b.Fatal(err)

@@ -5,12 +5,11 @@ package whisper
 import (
 	"context"
 	"math/rand/v2"
-	"os"
 	"runtime/debug"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
-	"github.com/goformer/goformer/cuda"
+	"github.com/goformer/goformer/cuda/cudatest"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -20,14 +19,7 @@ import (
 // unless GOFORMER_REQUIRE_CUDA=1. The device and the store are closed
 // when the benchmark ends.
 func cudaModel(b *testing.B, wt tensor.WeightType) *Model {
-	d, err := cuda.Open(0)
-	if err != nil {
-		if os.Getenv("GOFORMER_REQUIRE_CUDA") == "1" {
-			b.Fatal(err)
-		}
-		b.Skipf("skipping: missing test hardware: no CUDA device to benchmark (%v)", err)
-	}
-	b.Cleanup(func() { cuda.Close(d) })
+	d := cudatest.Open(b)
 	cfg, err := LoadConfig(testdata.Path(b, "configs", "whisper-base", "config.json"))
 	if err != nil {
 		b.Fatal(err)
