@@ -55,29 +55,22 @@ func TestDevice_configs(t *testing.T) {
 			// A left-padded batch, all positions.
 			rows := [][]int{randIDs(r, 7, v), randIDs(r, 7, v), randIDs(r, 7, v)}
 			pad := []int{0, 4, 2}
-			x, err := m.EmbedBatch(rows)
-			if err != nil {
-				t.Fatal(err)
+			must := func(x *tensor.Tensor, err error) *tensor.Tensor {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return x
 			}
-			dx, err := dm.EmbedBatch(rows)
-			if err != nil {
-				t.Fatal(err)
-			}
+			x, dx := must(m.EmbedBatch(rows)), must(dm.EmbedBatch(rows))
 			expected.SameBits(t, "EmbedBatch", x, dx)
 			st, _ := m.NewState(3)
 			defer st.Release()
 			dst, _ := dm.NewState(3)
 			defer dst.Release()
-			lg, err := st.Logits(ctx, x, pad)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var dlg *tensor.Tensor
-			tr := expected.Transfers(d, func() { dlg, err = dst.Logits(ctx, dx, pad) })
-			if err != nil {
-				t.Fatal(err)
-			}
-			expected.SameBits(t, "logits", lg, dlg)
+			tr := expected.SameOnDevice(t, "logits", d,
+				func() (*tensor.Tensor, error) { return st.Logits(ctx, x, pad) },
+				func() (*tensor.Tensor, error) { return dst.Logits(ctx, dx, pad) })
 			if tr.Downloads != 0 || tr.Uploads != 1 {
 				t.Errorf("logits of a padded batch: %+v, want the mask uploaded and nothing downloaded", tr)
 			}
@@ -91,16 +84,9 @@ func TestDevice_configs(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				lg, err := st.Step(ctx, ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var dlg *tensor.Tensor
-				tr := expected.Transfers(d, func() { dlg, err = dst.Step(ctx, ids) })
-				if err != nil {
-					t.Fatal(err)
-				}
-				expected.SameBits(t, "step logits", lg, dlg)
+				tr := expected.SameOnDevice(t, "step logits", d,
+					func() (*tensor.Tensor, error) { return st.Step(ctx, ids) },
+					func() (*tensor.Tensor, error) { return dst.Step(ctx, ids) })
 				if tr.Downloads != 0 || tr.Uploads > 1 {
 					t.Errorf("step %d: %+v, want at most the mask uploaded", i, tr)
 				}
@@ -183,31 +169,18 @@ func TestDevice_load(t *testing.T) {
 				ids := randIDs(rand.New(rand.NewPCG(2, 2)), 7, cfg.VocabSize)
 				st, _ := m.NewState(1)
 				defer st.Release()
-				lg, err := st.PrefillIDs(ctx, [][]int{ids}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
 				dst, _ := dm.NewState(1)
 				defer dst.Release()
-				var dlg *tensor.Tensor
-				tr := expected.Transfers(d, func() { dlg, err = dst.PrefillIDs(ctx, [][]int{ids}, nil) })
-				if err != nil {
-					t.Fatal(err)
-				}
-				expected.SameBits(t, "logits", lg, dlg)
+				tr := expected.SameOnDevice(t, "logits", d,
+					func() (*tensor.Tensor, error) { return st.PrefillIDs(ctx, [][]int{ids}, nil) },
+					func() (*tensor.Tensor, error) { return dst.PrefillIDs(ctx, [][]int{ids}, nil) })
 				if tr != (tensor.Transfers{}) {
 					t.Errorf("prefill of ids: %+v, want no transfers", tr)
 				}
 				for _, id := range []int{4, 9} {
-					lg, err := st.Step(ctx, []int{id})
-					if err != nil {
-						t.Fatal(err)
-					}
-					dlg, err := dst.Step(ctx, []int{id})
-					if err != nil {
-						t.Fatal(err)
-					}
-					expected.SameBits(t, "step logits", lg, dlg)
+					expected.SameOnDevice(t, "step logits", d,
+						func() (*tensor.Tensor, error) { return st.Step(ctx, []int{id}) },
+						func() (*tensor.Tensor, error) { return dst.Step(ctx, []int{id}) })
 				}
 			})
 		}
