@@ -93,7 +93,7 @@ func TestDevice_llava(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, mode := range []string{"greedy", "beam", "sample"} {
-				opt := cs.Generate.options(m)
+				opt := options(m, cs.Generate)
 				switch mode {
 				case "beam":
 					opt.NumBeams = 3

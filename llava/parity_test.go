@@ -37,19 +37,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// generateSettings are the generate arguments of the fixture's cases.
-type generateSettings struct {
-	MaxNewTokens int  `json:"max_new_tokens"`
-	MinNewTokens int  `json:"min_new_tokens"`
-	NumBeams     int  `json:"num_beams"`
-	DoSample     bool `json:"do_sample"`
-}
-
 // llavaCases is the fixture's cases.json.
 type llavaCases struct {
-	Images          []string         `json:"images"`
-	ImageTokenIndex int              `json:"image_token_index"`
-	Generate        generateSettings `json:"generate"`
+	Images          []string                  `json:"images"`
+	ImageTokenIndex int                       `json:"image_token_index"`
+	Generate        testdata.GenerateSettings `json:"generate"`
 	Cases           []struct {
 		Image     string  `json:"image"`
 		Prompt    string  `json:"prompt"`
@@ -71,7 +63,7 @@ type llavaCases struct {
 
 // options returns m's defaults with the fixture's generate settings:
 // greedy search (or beam search), the new tokens bounded.
-func (g generateSettings) options(m *Model) llm.GenerateOptions {
+func options(m *Model, g testdata.GenerateSettings) llm.GenerateOptions {
 	opt := m.DefaultOptions()
 	opt.MaxNewTokens, opt.MaxLength, opt.MinNewTokens = g.MaxNewTokens, 0, g.MinNewTokens
 	opt.NumBeams = max(g.NumBeams, 1)
@@ -209,7 +201,7 @@ func TestParity_llava(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opt := cs.Generate.options(m)
+			opt := options(m, cs.Generate)
 			var streamed []int
 			if opt.NumBeams == 1 {
 				opt.OnToken = func(id int) { streamed = append(streamed, id) }

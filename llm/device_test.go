@@ -265,7 +265,7 @@ func testDeviceLM(t *testing.T, f *lmFixture) {
 				what := fmt.Sprintf("image %s", f.images[g.image])
 				h, dv := f.prompt(t, m, nil, g), f.prompt(t, dm, d, g)
 				hp, dp = append(hp, h), append(dp, dv)
-				opt = g.settings.options(m)
+				opt = options(m, g.settings)
 				devicePair(t, what, m, dm, d, []Prompt{h}, []Prompt{dv}, opt)
 				if kind != f.kinds[0] {
 					continue

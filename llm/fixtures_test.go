@@ -105,17 +105,9 @@ func logitsOf(t *testing.T, m *Model, x *tensor.Tensor) *tensor.Tensor {
 	return lg
 }
 
-// generateSettings are a fixture's generate arguments.
-type generateSettings struct {
-	MaxNewTokens  int      `json:"max_new_tokens"`
-	MinNewTokens  int      `json:"min_new_tokens"`
-	NumBeams      int      `json:"num_beams"`
-	LengthPenalty *float64 `json:"length_penalty"`
-	EarlyStopping *bool    `json:"early_stopping"`
-}
-
-// options returns m's defaults with the settings applied.
-func (g generateSettings) options(m *Model) GenerateOptions {
+// options returns m's defaults with a fixture's generate settings
+// applied.
+func options(m *Model, g testdata.GenerateSettings) GenerateOptions {
 	opt := m.DefaultOptions()
 	opt.MaxNewTokens, opt.MinNewTokens, opt.NumBeams = g.MaxNewTokens, g.MinNewTokens, g.NumBeams
 	if g.LengthPenalty != nil {
@@ -156,7 +148,7 @@ type lmGen struct {
 	image         int
 	embed, prompt []int
 	want          []int
-	settings      generateSettings
+	settings      testdata.GenerateSettings
 }
 
 // blip2Fixture reads the blip2 fixture: the OPT language model is given
@@ -177,7 +169,7 @@ func blip2Fixture(t *testing.T) *lmFixture {
 		Beam3 []struct {
 			IDs []int `json:"ids"`
 		} `json:"unconditional_beam3"`
-		Generate      map[string]generateSettings `json:"generate"`
+		Generate      map[string]testdata.GenerateSettings `json:"generate"`
 		TeacherForced struct {
 			Image string `json:"image"`
 			IDs   []int  `json:"ids"`
@@ -229,9 +221,9 @@ func blip2Fixture(t *testing.T) *lmFixture {
 // features (transformers 4.40's _merge_input_ids_with_image_features).
 func llavaFixture(t *testing.T) *lmFixture {
 	var cs struct {
-		Images          []string         `json:"images"`
-		ImageTokenIndex int              `json:"image_token_index"`
-		Generate        generateSettings `json:"generate"`
+		Images          []string                  `json:"images"`
+		ImageTokenIndex int                       `json:"image_token_index"`
+		Generate        testdata.GenerateSettings `json:"generate"`
 		Cases           []struct {
 			Image    string `json:"image"`
 			InputIDs []int  `json:"input_ids"`
@@ -344,7 +336,7 @@ func testLM(t *testing.T, f *lmFixture) {
 				if g.kind != kind {
 					continue
 				}
-				opt := g.settings.options(m)
+				opt := options(m, g.settings)
 				var streamed []int
 				if opt.NumBeams <= 1 {
 					opt.OnToken = func(id int) { streamed = append(streamed, id) }
@@ -377,7 +369,7 @@ func testLM(t *testing.T, f *lmFixture) {
 			if g.kind == f.batchKind {
 				ps = append(ps, f.prompt(t, m, nil, g))
 				want = append(want, g.want)
-				opt = g.settings.options(m)
+				opt = options(m, g.settings)
 			}
 		}
 		got, err := m.GenerateBatch(ctx, ps, opt)

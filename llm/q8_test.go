@@ -32,7 +32,7 @@ func testQ8(t *testing.T, f *lmFixture) {
 		if g.kind != f.kinds[0] {
 			continue
 		}
-		ids, err := m.Generate(context.Background(), f.prompt(t, m, nil, g), g.settings.options(m))
+		ids, err := m.Generate(context.Background(), f.prompt(t, m, nil, g), options(m, g.settings))
 		if err != nil {
 			t.Fatal(err)
 		}
