@@ -2,7 +2,6 @@ package llava
 
 import (
 	"context"
-	"flag"
 	"image"
 	"os"
 	"path/filepath"
@@ -27,15 +26,7 @@ const (
 
 // TestMain leaves the example out when the shared fixtures it loads are
 // absent (tests skip then, or fail under CI=true, through testdata).
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if _, ok := testdata.Root(); !ok && os.Getenv("CI") != "true" {
-		if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
-			flag.Set("test.run", "^(Test|Fuzz)")
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(testdata.MainWithoutData(m)) }
 
 // llavaCases is the fixture's cases.json.
 type llavaCases struct {
