@@ -29,28 +29,7 @@ const (
 func TestMain(m *testing.M) { os.Exit(testdata.MainWithoutData(m)) }
 
 // llavaCases is the fixture's cases.json.
-type llavaCases struct {
-	Images          []string                  `json:"images"`
-	ImageTokenIndex int                       `json:"image_token_index"`
-	Generate        testdata.GenerateSettings `json:"generate"`
-	Cases           []struct {
-		Image     string  `json:"image"`
-		Prompt    string  `json:"prompt"`
-		InputIDs  []int   `json:"input_ids"`
-		IDs       []int   `json:"ids"`
-		NewIDs    []int   `json:"new_ids"`
-		MinMargin float64 `json:"min_margin"`
-		Text      string  `json:"text"`
-		FullText  string  `json:"full_text"`
-	} `json:"cases"`
-	TeacherForced struct {
-		Image              string `json:"image"`
-		Text               string `json:"text"`
-		IDs                []int  `json:"ids"`
-		ImageTokenPosition int    `json:"image_token_position"`
-		NumPatches         int    `json:"num_patches"`
-	} `json:"teacher_forced"`
-}
+type llavaCases = testdata.LlavaCases
 
 // options returns m's defaults with the fixture's generate settings:
 // greedy search (or beam search), the new tokens bounded.

@@ -44,19 +44,17 @@ func fixtureModel(t *testing.T, dir string, opts ...nn.LoadOption) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := checkpoint.LoadDir(filepath.Join(dir, "model"))
+	m, store, err := nn.LoadStore("llm", filepath.Join(dir, "model"), o, func(store *checkpoint.Store) (*Model, error) {
+		m, err := New(cfg, store.Root(), "language_model.")
+		if err != nil {
+			return nil, err
+		}
+		return m, m.Pack()
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	o.Apply(store)
-	m, err := New(cfg, store.Root(), "language_model.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Pack(); err != nil {
-		t.Fatal(err)
-	}
 	return m
 }
 
@@ -220,22 +218,7 @@ func blip2Fixture(t *testing.T) *lmFixture {
 // the prompt's embeddings with its <image> token's replaced by the image
 // features (transformers 4.40's _merge_input_ids_with_image_features).
 func llavaFixture(t *testing.T) *lmFixture {
-	var cs struct {
-		Images          []string                  `json:"images"`
-		ImageTokenIndex int                       `json:"image_token_index"`
-		Generate        testdata.GenerateSettings `json:"generate"`
-		Cases           []struct {
-			Image    string `json:"image"`
-			InputIDs []int  `json:"input_ids"`
-			IDs      []int  `json:"ids"`
-		} `json:"cases"`
-		TeacherForced struct {
-			Image              string `json:"image"`
-			IDs                []int  `json:"ids"`
-			ImageTokenPosition int    `json:"image_token_position"`
-			NumPatches         int    `json:"num_patches"`
-		} `json:"teacher_forced"`
-	}
+	var cs testdata.LlavaCases
 	dir := testdata.Cases(t, "llava", &cs)
 	exp := expected.Tensors(t, "llava", "image_features", "teacher_forced_logits")
 	tf := cs.TeacherForced
