@@ -89,10 +89,8 @@ func bfWant(m, n, k int, alpha float32, a []float32, lda int, w []float32, beta 
 // every kernel set (assembly and pure Go), the wide kernels of few rows,
 // and threading, bit for bit against bfWant.
 func TestBF16DotGemmExact(t *testing.T) {
-	if len(kern.BF16Sets()) == 0 {
-		t.Log("no bfloat16 assembly kernels on this CPU (AVX512-BF16 absent): testing the pure-Go path only")
-	}
-	testGemmExact(t, WeightBF16Dot, 15, lowpCases, kernelVariants(&bf16Set, kern.BF16Sets(), func(s *kern.BF16Set) string { return s.Name }), bfWant)
+	vs := kernelVariants(t, "AVX512-BF16", &bf16Set, kern.BF16Sets(), func(s *kern.BF16Set) string { return s.Name })
+	testGemmExact(t, WeightBF16Dot, 15, lowpCases, vs, bfWant)
 }
 
 // TestBF16DotAccuracy bounds the rounding error of a product against the

@@ -20,8 +20,12 @@ type kernelVariant struct {
 
 // kernelVariants are the kernel sets to test, selected through *cur: the
 // pure-Go path (the zero set) always, and sets, the assembly kernels this
-// CPU has, named by name.
-func kernelVariants[S comparable](cur *S, sets []S, name func(S) string) []kernelVariant {
+// CPU has (needing feature, which t's log says when there are none),
+// named by name.
+func kernelVariants[S comparable](t *testing.T, feature string, cur *S, sets []S, name func(S) string) []kernelVariant {
+	if len(sets) == 0 {
+		t.Logf("no assembly kernels on this CPU (%s absent): testing the pure-Go path only", feature)
+	}
 	var none S
 	vs := []kernelVariant{}
 	for _, s := range append([]S{none}, sets...) {
