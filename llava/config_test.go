@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 )
 
@@ -88,14 +89,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"vision_feature_layer": -1, "vision_feature_select_strategy": "full", "text_config": null}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c, err := ParseConfig("config.json", raw)
-		if err != nil {
-			if !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-				t.Fatalf("error %v matches neither ErrConfig nor ErrUnsupportedArchitecture", err)
-			}
+		if !testdata.Parsed(t, c, err, nn.ErrConfig, nn.ErrUnsupportedArchitecture) {
 			return
-		}
-		if err := c.Validate(); err != nil {
-			t.Fatalf("parsed config does not validate: %v", err)
 		}
 		if l, err := c.featureLayer(); err != nil || l < 0 || l > c.Vision.NumHiddenLayers {
 			t.Fatalf("feature layer %d (%v) of %d layers", l, err, c.Vision.NumHiddenLayers)

@@ -36,20 +36,6 @@ func TestDevice_llava(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("features", func(t *testing.T) {
-		want, err := m.SelectedFeatures(ctx, px)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got *tensor.Tensor
-		tr := expected.Transfers(d, func() { got, err = dm.SelectedFeatures(ctx, px) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		expected.SameBits(t, "selected features", want, got)
-		if tr.Uploads != 1 || tr.Downloads != 0 {
-			t.Errorf("vision tower: %+v, want the pixel values uploaded, nothing downloaded", tr)
-		}
-		// The projector from host features (uploaded) and from the tower's.
 		must := func(x *tensor.Tensor, err error) *tensor.Tensor {
 			t.Helper()
 			if err != nil {
@@ -57,6 +43,13 @@ func TestDevice_llava(t *testing.T) {
 			}
 			return x
 		}
+		var got *tensor.Tensor
+		want := must(m.SelectedFeatures(ctx, px))
+		if tr := expected.Transfers(d, func() { got = must(dm.SelectedFeatures(ctx, px)) }); tr.Uploads != 1 || tr.Downloads != 0 {
+			t.Errorf("vision tower: %+v, want the pixel values uploaded, nothing downloaded", tr)
+		}
+		expected.SameBits(t, "selected features", want, got)
+		// The projector from host features (uploaded) and from the tower's.
 		expected.SameBits(t, "image features from the reference selection", must(m.Project(sel)), must(dm.Project(sel)))
 		wantF, gotF := must(m.Project(want)), must(dm.Project(got))
 		expected.SameBits(t, "image features", wantF, gotF)
@@ -82,16 +75,9 @@ func TestDevice_llava(t *testing.T) {
 		}
 		i := testdata.Index(t, cs.Images, tf.Image)
 		p := px.Slice(0, i, i+1).Contiguous()
-		want, err := m.Logits(ctx, tf.IDs, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got *tensor.Tensor
-		tr := expected.Transfers(d, func() { got, err = dm.Logits(ctx, tf.IDs, p) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		expected.SameBits(t, "teacher-forced logits", want, got)
+		tr := expected.SameOnDevice(t, "teacher-forced logits", d,
+			func() (*tensor.Tensor, error) { return m.Logits(ctx, tf.IDs, p) },
+			func() (*tensor.Tensor, error) { return dm.Logits(ctx, tf.IDs, p) })
 		if tr.Uploads != 1 || tr.Downloads != 0 {
 			t.Errorf("teacher-forced logits: %+v, want the pixel values uploaded, nothing downloaded", tr)
 		}
@@ -107,7 +93,7 @@ func TestDevice_llava(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, mode := range []string{"greedy", "beam", "sample"} {
-				opt := cs.Generate.options(m)
+				opt := options(m, cs.Generate)
 				switch mode {
 				case "beam":
 					opt.NumBeams = 3

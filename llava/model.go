@@ -109,22 +109,20 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := checkpoint.LoadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("llava: %w", err)
-	}
-	o.Apply(store)
-	renameNewLayout(store)
-	m, err := New(cfg, store)
-	if err == nil {
+	m, store, err := nn.LoadStore("llava", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		renameNewLayout(store)
+		m, err := New(cfg, store)
+		if err != nil {
+			return nil, err
+		}
 		// The language model's layers are packed in parallel, then the
 		// store's Prepare makes the rest resident (tower, projector).
-		if err = m.lm.Pack(); err != nil {
-			err = fmt.Errorf("llava: %w", err)
+		if err := m.lm.Pack(); err != nil {
+			return nil, fmt.Errorf("llava: %w", err)
 		}
-	}
+		return m, nil
+	})
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	m.res = &resources{store: store}

@@ -2,7 +2,6 @@ package llava
 
 import (
 	"context"
-	"flag"
 	"image"
 	"os"
 	"path/filepath"
@@ -27,51 +26,14 @@ const (
 
 // TestMain leaves the example out when the shared fixtures it loads are
 // absent (tests skip then, or fail under CI=true, through testdata).
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if _, ok := testdata.Root(); !ok && os.Getenv("CI") != "true" {
-		if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
-			flag.Set("test.run", "^(Test|Fuzz)")
-		}
-	}
-	os.Exit(m.Run())
-}
-
-// generateSettings are the generate arguments of the fixture's cases.
-type generateSettings struct {
-	MaxNewTokens int  `json:"max_new_tokens"`
-	MinNewTokens int  `json:"min_new_tokens"`
-	NumBeams     int  `json:"num_beams"`
-	DoSample     bool `json:"do_sample"`
-}
+func TestMain(m *testing.M) { os.Exit(testdata.MainWithoutData(m)) }
 
 // llavaCases is the fixture's cases.json.
-type llavaCases struct {
-	Images          []string         `json:"images"`
-	ImageTokenIndex int              `json:"image_token_index"`
-	Generate        generateSettings `json:"generate"`
-	Cases           []struct {
-		Image     string  `json:"image"`
-		Prompt    string  `json:"prompt"`
-		InputIDs  []int   `json:"input_ids"`
-		IDs       []int   `json:"ids"`
-		NewIDs    []int   `json:"new_ids"`
-		MinMargin float64 `json:"min_margin"`
-		Text      string  `json:"text"`
-		FullText  string  `json:"full_text"`
-	} `json:"cases"`
-	TeacherForced struct {
-		Image              string `json:"image"`
-		Text               string `json:"text"`
-		IDs                []int  `json:"ids"`
-		ImageTokenPosition int    `json:"image_token_position"`
-		NumPatches         int    `json:"num_patches"`
-	} `json:"teacher_forced"`
-}
+type llavaCases = testdata.LlavaCases
 
 // options returns m's defaults with the fixture's generate settings:
 // greedy search (or beam search), the new tokens bounded.
-func (g generateSettings) options(m *Model) llm.GenerateOptions {
+func options(m *Model, g testdata.GenerateSettings) llm.GenerateOptions {
 	opt := m.DefaultOptions()
 	opt.MaxNewTokens, opt.MaxLength, opt.MinNewTokens = g.MaxNewTokens, 0, g.MinNewTokens
 	opt.NumBeams = max(g.NumBeams, 1)
@@ -209,7 +171,7 @@ func TestParity_llava(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opt := cs.Generate.options(m)
+			opt := options(m, cs.Generate)
 			var streamed []int
 			if opt.NumBeams == 1 {
 				opt.OnToken = func(id int) { streamed = append(streamed, id) }

@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/internal/expected"
-	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
@@ -55,29 +55,22 @@ func TestDevice_configs(t *testing.T) {
 			// A left-padded batch, all positions.
 			rows := [][]int{randIDs(r, 7, v), randIDs(r, 7, v), randIDs(r, 7, v)}
 			pad := []int{0, 4, 2}
-			x, err := m.EmbedBatch(rows)
-			if err != nil {
-				t.Fatal(err)
+			must := func(x *tensor.Tensor, err error) *tensor.Tensor {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return x
 			}
-			dx, err := dm.EmbedBatch(rows)
-			if err != nil {
-				t.Fatal(err)
-			}
+			x, dx := must(m.EmbedBatch(rows)), must(dm.EmbedBatch(rows))
 			expected.SameBits(t, "EmbedBatch", x, dx)
 			st, _ := m.NewState(3)
 			defer st.Release()
 			dst, _ := dm.NewState(3)
 			defer dst.Release()
-			lg, err := st.Logits(ctx, x, pad)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var dlg *tensor.Tensor
-			tr := expected.Transfers(d, func() { dlg, err = dst.Logits(ctx, dx, pad) })
-			if err != nil {
-				t.Fatal(err)
-			}
-			expected.SameBits(t, "logits", lg, dlg)
+			tr := expected.SameOnDevice(t, "logits", d,
+				func() (*tensor.Tensor, error) { return st.Logits(ctx, x, pad) },
+				func() (*tensor.Tensor, error) { return dst.Logits(ctx, dx, pad) })
 			if tr.Downloads != 0 || tr.Uploads != 1 {
 				t.Errorf("logits of a padded batch: %+v, want the mask uploaded and nothing downloaded", tr)
 			}
@@ -91,16 +84,9 @@ func TestDevice_configs(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				lg, err := st.Step(ctx, ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var dlg *tensor.Tensor
-				tr := expected.Transfers(d, func() { dlg, err = dst.Step(ctx, ids) })
-				if err != nil {
-					t.Fatal(err)
-				}
-				expected.SameBits(t, "step logits", lg, dlg)
+				tr := expected.SameOnDevice(t, "step logits", d,
+					func() (*tensor.Tensor, error) { return st.Step(ctx, ids) },
+					func() (*tensor.Tensor, error) { return dst.Step(ctx, ids) })
 				if tr.Downloads != 0 || tr.Uploads > 1 {
 					t.Errorf("step %d: %+v, want at most the mask uploaded", i, tr)
 				}
@@ -183,31 +169,18 @@ func TestDevice_load(t *testing.T) {
 				ids := randIDs(rand.New(rand.NewPCG(2, 2)), 7, cfg.VocabSize)
 				st, _ := m.NewState(1)
 				defer st.Release()
-				lg, err := st.PrefillIDs(ctx, [][]int{ids}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
 				dst, _ := dm.NewState(1)
 				defer dst.Release()
-				var dlg *tensor.Tensor
-				tr := expected.Transfers(d, func() { dlg, err = dst.PrefillIDs(ctx, [][]int{ids}, nil) })
-				if err != nil {
-					t.Fatal(err)
-				}
-				expected.SameBits(t, "logits", lg, dlg)
+				tr := expected.SameOnDevice(t, "logits", d,
+					func() (*tensor.Tensor, error) { return st.PrefillIDs(ctx, [][]int{ids}, nil) },
+					func() (*tensor.Tensor, error) { return dst.PrefillIDs(ctx, [][]int{ids}, nil) })
 				if tr != (tensor.Transfers{}) {
 					t.Errorf("prefill of ids: %+v, want no transfers", tr)
 				}
 				for _, id := range []int{4, 9} {
-					lg, err := st.Step(ctx, []int{id})
-					if err != nil {
-						t.Fatal(err)
-					}
-					dlg, err := dst.Step(ctx, []int{id})
-					if err != nil {
-						t.Fatal(err)
-					}
-					expected.SameBits(t, "step logits", lg, dlg)
+					expected.SameOnDevice(t, "step logits", d,
+						func() (*tensor.Tensor, error) { return st.Step(ctx, []int{id}) },
+						func() (*tensor.Tensor, error) { return dst.Step(ctx, []int{id}) })
 				}
 			})
 		}
@@ -256,113 +229,60 @@ func devicePair(t *testing.T, what string, m, dm *Model, d *tensor.Device, hp, d
 // TestDevice_blip2_opt runs the OPT language model of the blip2 fixture on
 // the checking device: teacher-forced logits and every generation of
 // TestLM_blip2_opt identical to the host model's.
-func TestDevice_blip2_opt(t *testing.T) {
-	var cs blip2Cases
-	dir := testdata.Cases(t, "blip2", &cs)
+func TestDevice_blip2_opt(t *testing.T) { testDeviceLM(t, blip2Fixture(t)) }
+
+// TestDevice_llava_llama runs the Llama language model of the llava
+// fixture on the checking device: teacher-forced logits and the greedy
+// generations of TestLM_llava_llama identical to the host model's.
+func TestDevice_llava_llama(t *testing.T) { testDeviceLM(t, llavaFixture(t)) }
+
+// testDeviceLM runs the fixture's language model on the checking device,
+// its inputs built there (and, for the teacher-forced logits, on the host
+// too): the teacher-forced logits and every generation identical to the
+// host model's, the batch of generations too, and for the generations of
+// the first kind beam search and seeded sampling as well.
+func testDeviceLM(t *testing.T, f *lmFixture) {
 	d := tensor.NewCheckingDevice()
-	m, dm := fixtureModel(t, dir), fixtureModel(t, dir, nn.WithDevice(d))
-	lmi := expected.Tensors(t, "blip2", "language_model_inputs")[0]
-	bos := m.Config().BOSTokenID
-	// inputs returns the image's query outputs and the prompt's token
-	// embeddings on the host and, spliced on the device, on d.
-	inputs := func(t *testing.T, img int, ids []int) (*tensor.Tensor, *tensor.Tensor) {
-		return blip2Inputs(t, m, lmi.Index(img), ids), blip2Inputs(t, dm, upload(t, d, lmi.Index(img)), ids)
-	}
+	m, dm := fixtureModel(t, f.dir), fixtureModel(t, f.dir, nn.WithDevice(d))
 
 	t.Run("teacher_forced", func(t *testing.T) {
-		tf := cs.TeacherForced
-		if len(tf.IDs) == 0 {
-			testdata.Missing(t, "blip2 teacher_forced case")
-		}
-		x, dx := inputs(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
+		x, _ := f.tfInputs(t, m, nil)
+		dx, _ := f.tfInputs(t, dm, d)
 		lg := logitsOf(t, m, x)
 		for _, in := range []*tensor.Tensor{dx, x} { // device inputs, host inputs
 			expected.SameBits(t, "teacher-forced logits", lg, logitsOf(t, dm, in))
 		}
 	})
 
-	for _, kind := range []string{"unconditional", "prompted", "unconditional_beam3"} {
+	for _, kind := range f.kinds {
 		t.Run(kind, func(t *testing.T) {
-			g, ok := cs.Generate[kind]
-			if !ok {
-				testdata.Missing(t, "generate settings for %s", kind)
-			}
-			opt := g.options(m)
 			var hp, dp []Prompt
-			for i := range cs.Images {
-				ids := []int{bos}
-				if kind == "prompted" {
-					if len(cs.Prompted) != len(cs.Images) {
-						t.Fatalf("%d prompted cases for %d images", len(cs.Prompted), len(cs.Images))
-					}
-					ids = cs.Prompted[i].PromptIDs
+			var opt GenerateOptions
+			for _, g := range f.gens {
+				if g.kind != kind {
+					continue
 				}
-				x, dx := inputs(t, i, ids)
-				hp = append(hp, Prompt{IDs: []int{bos}, Embeds: x})
-				dp = append(dp, Prompt{IDs: []int{bos}, Embeds: dx})
-				devicePair(t, cs.Images[i], m, dm, d, hp[i:i+1], dp[i:i+1], opt)
+				what := fmt.Sprintf("image %s", f.images[g.image])
+				h, dv := f.prompt(t, m, nil, g), f.prompt(t, dm, d, g)
+				hp, dp = append(hp, h), append(dp, dv)
+				opt = options(m, g.settings)
+				devicePair(t, what, m, dm, d, []Prompt{h}, []Prompt{dv}, opt)
+				if kind != f.kinds[0] {
+					continue
+				}
+				beam := opt
+				beam.NumBeams = 3
+				devicePair(t, what+" beam", m, dm, d, []Prompt{h}, []Prompt{dv}, beam)
+				sample := opt
+				sample.Sample = &generate.Sampling{Temperature: 0.8, TopK: 40, TopP: 0.9, Seed: 11}
+				devicePair(t, what+" sampling", m, dm, d, []Prompt{h}, []Prompt{dv}, sample)
 			}
-			if kind == "prompted" {
+			if kind == f.batchKind {
 				// Prompts of different lengths: a left-padded batch.
 				devicePair(t, "batch", m, dm, d, hp, dp, opt)
 			}
 		})
 	}
-	t.Run("sample", func(t *testing.T) {
-		x, dx := inputs(t, 0, []int{bos})
-		opt := m.DefaultOptions()
-		opt.MaxNewTokens = 12
-		opt.Sample = &generate.Sampling{Temperature: 0.9, TopK: 30, TopP: 0.9, Seed: 5}
-		devicePair(t, "sampling", m, dm, d, []Prompt{{IDs: []int{bos}, Embeds: x}}, []Prompt{{IDs: []int{bos}, Embeds: dx}}, opt)
-	})
-}
-
-// TestDevice_llava_llama runs the Llama language model of the llava
-// fixture on the checking device: teacher-forced logits and the greedy
-// generations of TestLM_llava_llama identical to the host model's, beam
-// search and seeded sampling too.
-func TestDevice_llava_llama(t *testing.T) {
-	var cs llavaCases
-	dir := testdata.Cases(t, "llava", &cs)
-	d := tensor.NewCheckingDevice()
-	m, dm := fixtureModel(t, dir), fixtureModel(t, dir, nn.WithDevice(d))
-	feats := expected.Tensors(t, "llava", "image_features")[0]
-	// merged returns the prompt's embeddings with the image's features in
-	// place of its <image> token, built on the host and on d.
-	merged := func(t *testing.T, img int, ids []int) (*tensor.Tensor, *tensor.Tensor) {
-		x, _ := llavaMerged(t, m, feats.Index(img), cs.ImageTokenIndex, ids)
-		dx, _ := llavaMerged(t, dm, upload(t, d, feats.Index(img)), cs.ImageTokenIndex, ids)
-		return x, dx
-	}
-
-	t.Run("teacher_forced", func(t *testing.T) {
-		tf := cs.TeacherForced
-		if len(tf.IDs) == 0 {
-			testdata.Missing(t, "llava teacher_forced case")
-		}
-		x, dx := merged(t, testdata.Index(t, cs.Images, tf.Image), tf.IDs)
-		lg := logitsOf(t, m, x)
-		for _, in := range []*tensor.Tensor{dx, x} {
-			expected.SameBits(t, "teacher-forced logits", lg, logitsOf(t, dm, in))
-		}
-	})
-
-	t.Run("generate", func(t *testing.T) {
-		if len(cs.Cases) == 0 {
-			testdata.Missing(t, "llava generation cases")
-		}
-		for _, c := range cs.Cases {
-			x, dx := merged(t, testdata.Index(t, cs.Images, c.Image), c.InputIDs)
-			hp, dp := []Prompt{{IDs: c.InputIDs, Embeds: x}}, []Prompt{{IDs: c.InputIDs, Embeds: dx}}
-			opt := cs.Generate.options(m)
-			devicePair(t, c.Image+" greedy", m, dm, d, hp, dp, opt)
-			opt.NumBeams = 3
-			devicePair(t, c.Image+" beam", m, dm, d, hp, dp, opt)
-			opt.NumBeams = 1
-			opt.Sample = &generate.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, Seed: 11}
-			devicePair(t, c.Image+" sampling", m, dm, d, hp, dp, opt)
-		}
-	})
 }
 
 // upload copies x to d.

@@ -420,18 +420,9 @@ func (s *stepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 //
 //goformer:host the search turns the last position's logits into tokens on the host
 func (s *stepper) hostRows(lg *tensor.Tensor) ([][]float32, error) {
-	h, err := tensor.ToHost(lg)
-	if h != lg {
-		tensor.Release(lg)
-	}
+	h, rows, err := tensor.HostRows(lg, s.rows)
 	if err != nil {
 		return nil, err
-	}
-	v := h.Dim(1)
-	ld := h.Data()
-	rows := s.rows[:0]
-	for i := 0; i < h.Dim(0); i++ {
-		rows = append(rows, ld[i*v:(i+1)*v:(i+1)*v])
 	}
 	s.prev, s.rows = h, rows
 	return rows, nil

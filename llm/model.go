@@ -108,17 +108,14 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := checkpoint.LoadDir(dir)
+	m, store, err := nn.LoadStore("llm", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		m, err := New(cfg, store.Root(), prefix)
+		if err != nil {
+			return nil, err
+		}
+		return m, m.Pack()
+	})
 	if err != nil {
-		return nil, fmt.Errorf("llm: %w", err)
-	}
-	o.Apply(store)
-	m, err := New(cfg, store.Root(), prefix)
-	if err == nil {
-		err = m.Pack()
-	}
-	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	m.defaults = defaults

@@ -205,7 +205,7 @@ func (w *weights) get(name string) []float64 {
 }
 
 func (w *weights) lin(x mat, name string, out int) mat {
-	return testdata.Linear(x, w.get(name+".weight"), w.get(name+".bias"), out)
+	return x.Linear(w.get(name+".weight"), w.get(name+".bias"), out)
 }
 
 func rmsNormRef(x mat, wt []float64, eps float64) mat {
@@ -303,7 +303,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 			x[t] = row
 		}
 		ln := func(x mat, name string) mat {
-			return testdata.LayerNorm(x, w.get(name+".weight"), w.get(name+".bias"), 1e-5)
+			return x.LayerNorm(w.get(name+".weight"), w.get(name+".bias"), 1e-5)
 		}
 		act := func(a float64) float64 { return math.Max(a, 0) }
 		for i := 0; i < cfg.NumLayers; i++ {
@@ -313,7 +313,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 				h = ln(x, l+"self_attn_layer_norm")
 			}
 			o := attend(w.lin(h, l+"self_attn.q_proj", d), w.lin(h, l+"self_attn.k_proj", d), w.lin(h, l+"self_attn.v_proj", d), cfg.NumHeads, cfg.NumHeads, d/cfg.NumHeads)
-			x = testdata.Add(x, w.lin(o, l+"self_attn.out_proj", d))
+			x = x.Add(w.lin(o, l+"self_attn.out_proj", d))
 			if !cfg.DoLayerNormBefore {
 				x = ln(x, l+"self_attn_layer_norm")
 			}
@@ -327,7 +327,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 					row[j] = act(row[j])
 				}
 			}
-			x = testdata.Add(x, w.lin(f, l+"fc2", d))
+			x = x.Add(w.lin(f, l+"fc2", d))
 			if !cfg.DoLayerNormBefore {
 				x = ln(x, l+"final_layer_norm")
 			}
@@ -352,7 +352,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 			ropeRef(q, cfg.NumHeads, hd, cfg.RopeTheta, cfg.RopeScalingFactor)
 			ropeRef(k, cfg.NumKVHeads, hd, cfg.RopeTheta, cfg.RopeScalingFactor)
 			o := attend(q, k, vv, cfg.NumHeads, cfg.NumKVHeads, hd)
-			x = testdata.Add(x, w.lin(o, l+"self_attn.o_proj", d))
+			x = x.Add(w.lin(o, l+"self_attn.o_proj", d))
 			h = rmsNormRef(x, w.get(l+"post_attention_layernorm.weight"), cfg.RMSNormEps)
 			g := w.lin(h, l+"mlp.gate_proj", cfg.IntermediateSize)
 			u := w.lin(h, l+"mlp.up_proj", cfg.IntermediateSize)
@@ -361,7 +361,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 					g[r][j] = silu(g[r][j]) * u[r][j]
 				}
 			}
-			x = testdata.Add(x, w.lin(g, l+"mlp.down_proj", d))
+			x = x.Add(w.lin(g, l+"mlp.down_proj", d))
 		}
 		x = rmsNormRef(x, w.get(p+"norm.weight"), cfg.RMSNormEps)
 		head = p + "embed_tokens"
@@ -369,7 +369,7 @@ func refLogits(cfg Config, w *weights, prefix string, embeds mat) mat {
 	if !cfg.TieWordEmbeddings {
 		head = prefix + "lm_head"
 	}
-	return testdata.Linear(x, w.get(head+".weight"), nil, v)
+	return x.Linear(w.get(head+".weight"), nil, v)
 }
 
 // refEmbed looks ids up in the reference's token embedding.

@@ -72,6 +72,26 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 // Apply sets the options on a store before a model is built from it.
 func (o LoadOptions) Apply(s *checkpoint.Store) { s.WeightType, s.Device = o.WeightType, o.Device }
 
+// LoadStore opens the checkpoint in dir (checkpoint.LoadDir) with o
+// applied and builds a model from it with build, closing the store when
+// build fails; it returns the model and the store, which the model's
+// Close is to close. Errors opening the checkpoint are wrapped with pkg
+// ("wav2vec2: ..."); build's are returned as they are.
+func LoadStore[M any](pkg, dir string, o LoadOptions, build func(*checkpoint.Store) (M, error)) (M, *checkpoint.Store, error) {
+	var none M
+	store, err := checkpoint.LoadDir(dir)
+	if err != nil {
+		return none, nil, fmt.Errorf("%s: %w", pkg, err)
+	}
+	o.Apply(store)
+	m, err := build(store)
+	if err != nil {
+		store.Close()
+		return none, nil, err
+	}
+	return m, store, nil
+}
+
 // ApplyKV sets KVType on the cross-attention of decoder blocks (nil ones
 // are skipped).
 func (o LoadOptions) ApplyKV(blocks []*DecoderBlock) {

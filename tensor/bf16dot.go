@@ -113,22 +113,11 @@ var bfJobs jobPool[bfJob]
 // of A rounded to bfloat16 (after scaling by alpha), starting from C + bias
 // (another beta scales C first).
 func gemmBF16Dot(threads, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
-	n, k := b.n, b.k
-	if m == 0 || n == 0 {
+	lj, ok := newLowpJob(m, alpha, a, lda, b, beta, c, ldc, bias, act)
+	if !ok {
 		return
 	}
-	gemmNeed("C", c, m, n, ldc)
-	if beta != 0 && beta != 1 {
-		scaleC(m, n, beta, c, ldc, nil)
-		beta = 1
-	}
-	if k == 0 || alpha == 0 {
-		// An empty chain: C (+ bias).
-		gemmEmpty(m, n, beta, c, ldc, bias, act)
-		return
-	}
-	gemmNeed("A", a, m, k, lda)
-	k2 := (k + 1) &^ 1
+	k2 := (b.k + 1) &^ 1
 	// Rows of bfloat16 A: a multiple of 64 bytes, off multiples of 4 KiB
 	// (rows that map to few L1 sets slow the kernel reading 14 at once).
 	ldb := (k2 + 31) &^ 31
@@ -139,18 +128,15 @@ func gemmBF16Dot(threads, m int, alpha float32, a []float32, lda int, b *PackedB
 	defer putBuf(abuf)
 	j := bfJobs.get()
 	defer bfJobs.put(j)
-	*j = bfJob{set: bf16Set, ab: kern.Uint16s(*abuf)[:m*ldb], ldb: ldb}
-	mr := 4
-	if j.set != nil {
-		mr = j.set.MR
+	*j = bfJob{lowpJob: lj, set: bf16Set, ab: kern.Uint16s(*abuf)[:m*ldb], ldb: ldb}
+	if s := j.set; s != nil {
+		j.mr = s.MR
+		// A few rows go through the wide kernels: hand panels out in
+		// their groups.
+		if m < len(s.Wide) && s.Wide[m].NP > 1 {
+			j.group = s.Wide[m].NP
+		}
 	}
-	// A few rows go through the wide kernels: hand panels out in their
-	// groups.
-	group := 1
-	if j.set != nil && m < len(j.set.Wide) && j.set.Wide[m].NP > 1 {
-		group = j.set.Wide[m].NP
-	}
-	j.lowpJob = lowpJob{m: m, a: a, lda: lda, alpha: alpha, b: b, beta: beta != 0, c: c, ldc: ldc, bias: bias, act: act, mr: mr, group: group}
 	j.run(threads, j)
 }
 

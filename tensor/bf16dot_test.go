@@ -85,50 +85,12 @@ func bfWant(m, n, k int, alpha float32, a []float32, lda int, w []float32, beta 
 	return out
 }
 
-// withBF16Set runs f with the bfloat16 kernel set s (nil: the pure-Go
-// path).
-func withBF16Set(s *kern.BF16Set, f func()) {
-	old := bf16Set
-	bf16Set = s
-	defer func() { bf16Set = old }()
-	f()
-}
-
-// bf16Variants are the kernel sets to test: the pure-Go path always, and
-// the assembly kernels this CPU has.
-func bf16Variants() []kernelVariant {
-	vs := []kernelVariant{{"go", func(f func()) { withBF16Set(nil, f) }}}
-	for _, s := range kern.BF16Sets() {
-		vs = append(vs, kernelVariant{s.Name, func(f func()) { withBF16Set(s, f) }})
-	}
-	return vs
-}
-
 // TestBF16DotGemmExact checks GemmPacked with WeightBF16Dot weights, with
 // every kernel set (assembly and pure Go), the wide kernels of few rows,
 // and threading, bit for bit against bfWant.
 func TestBF16DotGemmExact(t *testing.T) {
-	if len(kern.BF16Sets()) == 0 {
-		t.Log("no bfloat16 assembly kernels on this CPU (AVX512-BF16 absent): testing the pure-Go path only")
-	}
-	testGemmExact(t, WeightBF16Dot, 15, []lowpCase{
-		{1, 1, 1, 1, 0, false, 1, 0, 0},
-		{1, 33, 3, 1, 0, true, 1, 0, 0},
-		{1, 512, 512, 1, 0, true, 2, 0, 0},
-		{1, 160, 77, 1, 1, true, 1, 0, 3},
-		{1, 100, 700, 1, 1, true, 3, 0, 5},
-		{2, 64, 256, 1, 0, false, 1, 3, 0},
-		{2, 130, 65, 1, 0, true, 2, 0, 0},
-		{3, 31, 257, 0.5, 1, true, 2, 0, 0},
-		{3, 200, 100, 1, 0.5, false, 1, 0, 0},
-		{5, 96, 600, 1, 0, true, 2, 0, 0},
-		{14, 40, 130, 1, 0, false, 1, 0, 0},
-		{15, 65, 513, 1, 1, false, 3, 7, 2},
-		{29, 200, 96, 2, 0, true, 2, 0, 0},
-		{113, 70, 300, 1, 0.5, true, 2, 0, 0},
-		{260, 33, 1031, 1, 0, true, 3, 0, 0},
-		{300, 8, 64, 1, 0, true, 4, 0, 0},
-	}, bf16Variants(), bfWant)
+	vs := kernelVariants(t, "AVX512-BF16", &bf16Set, kern.BF16Sets(), func(s *kern.BF16Set) string { return s.Name })
+	testGemmExact(t, WeightBF16Dot, 15, lowpCases, vs, bfWant)
 }
 
 // TestBF16DotAccuracy bounds the rounding error of a product against the

@@ -3,6 +3,7 @@ package tensor
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -238,5 +239,22 @@ func TestReleaseTwiceIsHarmless(t *testing.T) {
 		if f.Rank() != 2 {
 			t.Fatalf("%s: releasing a view after its parent broke a later result", dev)
 		}
+	}
+}
+
+// TestHostRows downloads logits from the host and from the checking
+// device: the same rows, the slice reused, the device tensor released.
+func TestHostRows(t *testing.T) {
+	x := MustFromData([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	var rows [][]float32
+	for _, in := range []*Tensor{x, NewCheckingDevice().MustUpload(x)} {
+		h, got, err := HostRows(in, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.OnHost() || len(got) != 2 || !slices.Equal(got[1], []float32{4, 5, 6}) || cap(got[0]) != 3 {
+			t.Fatalf("HostRows: %v on the host %v", got, h.OnHost())
+		}
+		rows = got
 	}
 }

@@ -43,6 +43,29 @@ type lowpDriver interface {
 	block(m0, m1, n0, n1 int)
 }
 
+// newLowpJob starts a low-precision product C = act(alpha·A·B + beta·C
+// (+ bias)): it returns its job (the pure-Go kernels' 4 rows per tile, one
+// panel per unit) and true when the kernels are to run; C is first scaled
+// by a beta other than 0 and 1 (the kernels add C itself), and a product
+// without terms is done here (C = act(beta·C (+ bias))).
+func newLowpJob(m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) (lowpJob, bool) {
+	n, k := b.n, b.k
+	if m == 0 || n == 0 {
+		return lowpJob{}, false
+	}
+	gemmNeed("C", c, m, n, ldc)
+	if beta != 0 && beta != 1 {
+		scaleC(m, n, beta, c, ldc, nil)
+		beta = 1
+	}
+	if k == 0 || alpha == 0 {
+		gemmEmpty(m, n, beta, c, ldc, bias, act)
+		return lowpJob{}, false
+	}
+	gemmNeed("A", a, m, k, lda)
+	return lowpJob{m: m, a: a, lda: lda, alpha: alpha, b: b, beta: beta != 0, c: c, ldc: ldc, bias: bias, act: act, mr: 4, group: 1}, true
+}
+
 // run computes the product of d, whose job j is, on up to threads
 // goroutines.
 func (j *lowpJob) run(threads int, d lowpDriver) {

@@ -18,6 +18,31 @@ type kernelVariant struct {
 	with func(f func())
 }
 
+// kernelVariants are the kernel sets to test, selected through *cur: the
+// pure-Go path (the zero set) always, and sets, the assembly kernels this
+// CPU has (needing feature, which t's log says when there are none),
+// named by name.
+func kernelVariants[S comparable](t *testing.T, feature string, cur *S, sets []S, name func(S) string) []kernelVariant {
+	if len(sets) == 0 {
+		t.Logf("no assembly kernels on this CPU (%s absent): testing the pure-Go path only", feature)
+	}
+	var none S
+	vs := []kernelVariant{}
+	for _, s := range append([]S{none}, sets...) {
+		n := "go"
+		if s != none {
+			n = name(s)
+		}
+		vs = append(vs, kernelVariant{n, func(f func()) {
+			old := *cur
+			*cur = s
+			defer func() { *cur = old }()
+			f()
+		}})
+	}
+	return vs
+}
+
 // lowpWant is the bit-exact reference of a weight type's products: C =
 // alpha·A·Wᵀ + beta·C (+ bias).
 type lowpWant func(m, n, k int, alpha float32, a []float32, lda int, w []float32, beta float32, c []float32, ldc int, bias []float32) []float32
@@ -31,6 +56,30 @@ type lowpCase struct {
 	bias       bool
 	threads    int
 	lda, ldcAd int
+}
+
+// lowpCases are the products the low-precision types are checked on: a
+// row (the wide kernels), few rows, more than a cache block; K below a
+// block, odd, over several blocks; alpha, beta, bias, padded rows and
+// threads.
+var lowpCases = []lowpCase{
+	{1, 1, 1, 1, 0, false, 1, 0, 0},
+	{1, 33, 3, 1, 0, true, 1, 0, 0},
+	{1, 512, 512, 1, 0, true, 2, 0, 0},
+	{1, 160, 77, 1, 1, true, 1, 0, 3},
+	{1, 100, 700, 1, 1, true, 3, 0, 5},
+	{2, 64, 256, 1, 0, false, 1, 3, 0},
+	{2, 130, 65, 1, 0, true, 2, 0, 0},
+	{3, 31, 257, 0.5, 1, true, 2, 0, 0},
+	{3, 200, 100, 1, 0.5, false, 1, 0, 0},
+	{5, 96, 600, 1, 0, true, 2, 0, 0},
+	{14, 40, 130, 1, 0, false, 1, 0, 0},
+	{15, 65, 513, 1, 1, false, 3, 7, 2},
+	{29, 200, 96, 2, 0, true, 2, 0, 0},
+	{113, 70, 300, 1, 0.5, true, 2, 0, 0},
+	{260, 33, 1030, 1, 0, true, 3, 0, 0},
+	{260, 33, 1031, 1, 0, true, 3, 0, 0},
+	{300, 8, 64, 1, 0, true, 4, 0, 0},
 }
 
 // testGemmExact checks GemmPacked with weights packed as typ, with every

@@ -150,20 +150,11 @@ var q8Jobs jobPool[q8Job]
 // gemmQ8 computes C = act(alpha·A·B + beta·C (+ bias)) for a WeightQ8 B
 // (the kernels add C itself: another beta scales C first).
 func gemmQ8(threads, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
-	n, k := b.n, b.k
-	if m == 0 || n == 0 {
+	lj, ok := newLowpJob(m, alpha, a, lda, b, beta, c, ldc, bias, act)
+	if !ok {
 		return
 	}
-	gemmNeed("C", c, m, n, ldc)
-	if beta != 0 && beta != 1 && k > 0 && alpha != 0 {
-		scaleC(m, n, beta, c, ldc, nil)
-		beta = 1
-	}
-	if k == 0 || alpha == 0 {
-		gemmEmpty(m, n, beta, c, ldc, bias, act)
-		return
-	}
-	gemmNeed("A", a, m, k, lda)
+	k := b.k
 	nblk := (k + q8Block - 1) / q8Block
 	kp := (k + 3) &^ 3
 	// Rows of quantized A: a multiple of 64 bytes, off multiples of 512
@@ -178,12 +169,10 @@ func gemmQ8(threads, m int, alpha float32, a []float32, lda int, b *PackedB, bet
 	defer putBuf(sbuf)
 	j := q8Jobs.get()
 	defer q8Jobs.put(j)
-	*j = q8Job{set: q8Set, aq: kern.Bytes(*qbuf)[:m*ldq], ldq: ldq, sa: (*sbuf)[:m*nblk], corr: kern.Int32s((*sbuf)[m*nblk : 2*m*nblk]), ss: nblk}
-	mr := 4
+	*j = q8Job{lowpJob: lj, set: q8Set, aq: kern.Bytes(*qbuf)[:m*ldq], ldq: ldq, sa: (*sbuf)[:m*nblk], corr: kern.Int32s((*sbuf)[m*nblk : 2*m*nblk]), ss: nblk}
 	if j.set != nil {
-		mr = j.set.MR
+		j.mr = j.set.MR
 	}
-	j.lowpJob = lowpJob{m: m, a: a, lda: lda, alpha: alpha, b: b, beta: beta != 0, c: c, ldc: ldc, bias: bias, act: act, mr: mr, group: 1}
 	j.run(threads, j)
 }
 

@@ -65,45 +65,11 @@ func q8Want(m, n, k int, alpha float32, a []float32, lda int, w []float32, beta 
 	return out
 }
 
-// withQ8Set runs f with the int8 kernel set s (nil: the pure-Go path).
-func withQ8Set(s *kern.Q8Set, f func()) {
-	old := q8Set
-	q8Set = s
-	defer func() { q8Set = old }()
-	f()
-}
-
-// q8Variants are the kernel sets to test: the pure-Go path always, and
-// the assembly kernels this CPU has.
-func q8Variants() []kernelVariant {
-	vs := []kernelVariant{{"go", func(f func()) { withQ8Set(nil, f) }}}
-	for _, s := range kern.Q8Sets() {
-		vs = append(vs, kernelVariant{s.Name, func(f func()) { withQ8Set(s, f) }})
-	}
-	return vs
-}
-
 // TestQ8GemmExact checks GemmPacked with Q8 weights, with every kernel set
 // (assembly and pure Go) and threading, bit for bit against q8Want.
 func TestQ8GemmExact(t *testing.T) {
-	if len(kern.Q8Sets()) == 0 {
-		t.Log("no int8 assembly kernels on this CPU (AVX512-VNNI absent): testing the pure-Go path only")
-	}
-	testGemmExact(t, WeightQ8, 5, []lowpCase{
-		{1, 1, 1, 1, 0, false, 1, 0, 0},
-		{1, 33, 3, 1, 0, true, 1, 0, 0},
-		{1, 512, 512, 1, 0, true, 2, 0, 0},
-		{1, 100, 700, 1, 1, true, 3, 0, 5},
-		{2, 64, 256, 1, 0, false, 1, 3, 0},
-		{3, 31, 257, 0.5, 1, true, 2, 0, 0},
-		{5, 96, 600, 1, 0, true, 2, 0, 0},
-		{14, 40, 130, 1, 0, false, 1, 0, 0},
-		{15, 65, 513, 1, 1, false, 3, 7, 2},
-		{29, 200, 96, 2, 0, true, 2, 0, 0},
-		{113, 70, 300, 1, 0.5, true, 2, 0, 0},
-		{260, 33, 1030, 1, 0, true, 3, 0, 0},
-		{300, 8, 64, 1, 0, true, 4, 0, 0},
-	}, q8Variants(), q8Want)
+	vs := kernelVariants(t, "AVX512-VNNI", &q8Set, kern.Q8Sets(), func(s *kern.Q8Set) string { return s.Name })
+	testGemmExact(t, WeightQ8, 5, lowpCases, vs, q8Want)
 }
 
 // TestQ8Accuracy bounds the quantization error of a product against the

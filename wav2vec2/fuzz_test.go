@@ -46,10 +46,7 @@ func FuzzParseConfig(f *testing.F) {
 		`"conv_dim":[2],"conv_stride":[1],"conv_kernel":[1],"num_conv_pos_embeddings":1,"num_conv_pos_embedding_groups":4,"conv_bias":true}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz.json", data)
-		if err != nil {
-			if !errors.Is(err, nn.ErrConfig) && !errors.Is(err, nn.ErrUnsupportedArchitecture) {
-				t.Fatalf("error wraps neither nn.ErrConfig nor nn.ErrUnsupportedArchitecture: %v", err)
-			}
+		if !testdata.Parsed(t, cfg, err, nn.ErrConfig, nn.ErrUnsupportedArchitecture) {
 			return
 		}
 		for _, n := range []int{0, 1, 400, 16000} {
@@ -94,9 +91,7 @@ func FuzzCTCTokenizer(f *testing.F) {
 		}
 		tok, err := LoadCTCTokenizer(dir)
 		if err != nil {
-			if !errors.Is(err, ErrTokenizer) {
-				t.Fatalf("error does not wrap ErrTokenizer: %v", err)
-			}
+			testdata.WantError(t, "LoadCTCTokenizer", err, ErrTokenizer)
 			return
 		}
 		ids := make([]int, len(idBytes))

@@ -2,7 +2,6 @@ package wav2vec2
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/audio"
@@ -40,12 +39,7 @@ func loadFixture(t *testing.T, fixture string, opts ...nn.LoadOption) (*Model, f
 	t.Helper()
 	var cs fixtureCases
 	dir := testdata.Cases(t, fixture, &cs)
-	m, err := Load(filepath.Join(dir, "model"), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m, cs
+	return testdata.LoadModel(t, dir, Load, opts...), cs
 }
 
 // jfk returns the fixtures' waveform, media/audio/jfk16k.wav (jfk.flac at

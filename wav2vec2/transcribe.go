@@ -83,23 +83,21 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := checkpoint.LoadDir(dir)
+	net, store, err := nn.LoadStore("wav2vec2", dir, o, func(store *checkpoint.Store) (*Network, error) {
+		net, err := NewNetwork(cfg, store.Root())
+		if err != nil {
+			return nil, err
+		}
+		if net.head == nil {
+			return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, checkpoint.ErrMissingWeights)
+		}
+		if err := store.Prepare(); err != nil {
+			return nil, fmt.Errorf("wav2vec2: %s: %w", dir, err)
+		}
+		return net, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("wav2vec2: %w", err)
-	}
-	o.Apply(store)
-	net, err := NewNetwork(cfg, store.Root())
-	if err != nil {
-		store.Close()
 		return nil, err
-	}
-	if net.head == nil {
-		store.Close()
-		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, checkpoint.ErrMissingWeights)
-	}
-	if err := store.Prepare(); err != nil {
-		store.Close()
-		return nil, fmt.Errorf("wav2vec2: %s: %w", dir, err)
 	}
 	return &Model{net: net, tok: tok, fe: fe, store: store}, nil
 }

@@ -187,7 +187,7 @@ func transpose(x mat) mat {
 }
 
 func lnRows(x mat, s *checkpoint.Store, p string, eps float64) mat {
-	return testdata.LayerNorm(x, get(s, p+".weight"), get(s, p+".bias"), eps)
+	return x.LayerNorm(get(s, p+".weight"), get(s, p+".bias"), eps)
 }
 
 // refAttention is self-attention over the first keys frames of x (all of
@@ -195,9 +195,9 @@ func lnRows(x mat, s *checkpoint.Store, p string, eps float64) mat {
 // others gives them zero weight.
 func refAttention(x mat, s *checkpoint.Store, p string, heads, keys int) mat {
 	d := len(x[0])
-	q := testdata.Linear(x, get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
-	k := testdata.Linear(x, get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
-	v := testdata.Linear(x, get(s, p+"v_proj.weight"), get(s, p+"v_proj.bias"), d)
+	q := x.Linear(get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
+	k := x.Linear(get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
+	v := x.Linear(get(s, p+"v_proj.weight"), get(s, p+"v_proj.bias"), d)
 	dh := d / heads
 	scaling := math.Pow(float64(dh), -0.5)
 	o := make(mat, len(x))
@@ -226,17 +226,17 @@ func refAttention(x mat, s *checkpoint.Store, p string, heads, keys int) mat {
 			}
 		}
 	}
-	return testdata.Linear(o, get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
+	return o.Linear(get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
 }
 
 func refFeedForward(x mat, s *checkpoint.Store, p string, c Config) mat {
-	h := testdata.Linear(x, get(s, p+"intermediate_dense.weight"), get(s, p+"intermediate_dense.bias"), c.IntermediateSize)
+	h := x.Linear(get(s, p+"intermediate_dense.weight"), get(s, p+"intermediate_dense.bias"), c.IntermediateSize)
 	for i := range h {
 		for j := range h[i] {
 			h[i][j] = gelu(h[i][j])
 		}
 	}
-	return testdata.Linear(h, get(s, p+"output_dense.weight"), get(s, p+"output_dense.bias"), c.HiddenSize)
+	return h.Linear(get(s, p+"output_dense.weight"), get(s, p+"output_dense.bias"), c.HiddenSize)
 }
 
 // refLogits is Wav2Vec2ForCTC.forward (HubertForCTC.forward for HuBERT) in
@@ -266,7 +266,7 @@ func refLogitsMasked(s *checkpoint.Store, c Config, input []float32, valid int) 
 			// nn.GroupNorm(num_groups=C, num_channels=C): each channel over time.
 			w, bb := get(s, p+"layer_norm.weight"), get(s, p+"layer_norm.bias")
 			for ch := range x {
-				row := testdata.LayerNorm(mat{x[ch]}, nil, nil, 1e-5)[0]
+				row := mat{x[ch]}.LayerNorm(nil, nil, 1e-5)[0]
 				for j := range row {
 					row[j] = row[j]*w[ch] + bb[ch]
 				}
@@ -286,7 +286,7 @@ func refLogitsMasked(s *checkpoint.Store, c Config, input []float32, valid int) 
 	if c.hasFeatProjLayerNorm() {
 		feats = lnRows(feats, s, base+"feature_projection.layer_norm", eps)
 	}
-	h := testdata.Linear(feats, get(s, base+"feature_projection.projection.weight"), get(s, base+"feature_projection.projection.bias"), c.HiddenSize)
+	h := feats.Linear(get(s, base+"feature_projection.projection.weight"), get(s, base+"feature_projection.projection.bias"), c.HiddenSize)
 	keys := len(h)
 	if valid >= 0 {
 		// The feature-level mask: frames past the valid samples' output
@@ -319,24 +319,24 @@ func refLogitsMasked(s *checkpoint.Store, c Config, input []float32, valid int) 
 			pos[i][j] = gelu(pos[i][j])
 		}
 	}
-	h = testdata.Add(h, transpose(pos))
+	h = h.Add(transpose(pos))
 	if !c.DoStableLayerNorm {
 		h = lnRows(h, s, base+"encoder.layer_norm", eps)
 	}
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		p := fmt.Sprintf(base+"encoder.layers.%d.", i)
 		if c.DoStableLayerNorm {
-			h = testdata.Add(h, refAttention(lnRows(h, s, p+"layer_norm", eps), s, p+"attention.", c.NumAttentionHeads, keys))
-			h = testdata.Add(h, refFeedForward(lnRows(h, s, p+"final_layer_norm", eps), s, p+"feed_forward.", c))
+			h = h.Add(refAttention(lnRows(h, s, p+"layer_norm", eps), s, p+"attention.", c.NumAttentionHeads, keys))
+			h = h.Add(refFeedForward(lnRows(h, s, p+"final_layer_norm", eps), s, p+"feed_forward.", c))
 		} else {
-			h = lnRows(testdata.Add(h, refAttention(h, s, p+"attention.", c.NumAttentionHeads, keys)), s, p+"layer_norm", eps)
-			h = lnRows(testdata.Add(h, refFeedForward(h, s, p+"feed_forward.", c)), s, p+"final_layer_norm", eps)
+			h = lnRows(h.Add(refAttention(h, s, p+"attention.", c.NumAttentionHeads, keys)), s, p+"layer_norm", eps)
+			h = lnRows(h.Add(refFeedForward(h, s, p+"feed_forward.", c)), s, p+"final_layer_norm", eps)
 		}
 	}
 	if c.DoStableLayerNorm {
 		h = lnRows(h, s, base+"encoder.layer_norm", eps)
 	}
-	return testdata.Linear(h, get(s, "lm_head.weight"), get(s, "lm_head.bias"), c.VocabSize)
+	return h.Linear(get(s, "lm_head.weight"), get(s, "lm_head.bias"), c.VocabSize)
 }
 
 // weightNormRef is torch._weight_norm(v, g, dim=2): v·g/‖v‖ per kernel tap.

@@ -10,7 +10,7 @@ import "math"
 type Mat [][]float64
 
 // Add returns a + b, element by element.
-func Add(a, b Mat) Mat {
+func (a Mat) Add(b Mat) Mat {
 	y := make(Mat, len(a))
 	for i := range a {
 		y[i] = make([]float64, len(a[i]))
@@ -22,7 +22,7 @@ func Add(a, b Mat) Mat {
 }
 
 // Linear returns x·Wᵀ + b for W [out, in] stored row-major (b may be nil).
-func Linear(x Mat, w, b []float64, out int) Mat {
+func (x Mat) Linear(w, b []float64, out int) Mat {
 	in := len(w) / out
 	y := make(Mat, len(x))
 	for i, row := range x {
@@ -44,7 +44,7 @@ func Linear(x Mat, w, b []float64, out int) Mat {
 // LayerNorm normalises each row of x to zero mean and unit variance
 // (biased, with eps added), then scales by w and shifts by b when w is not
 // nil.
-func LayerNorm(x Mat, w, b []float64, eps float64) Mat {
+func (x Mat) LayerNorm(w, b []float64, eps float64) Mat {
 	y := make(Mat, len(x))
 	for i, row := range x {
 		var mu, v float64
