@@ -22,7 +22,7 @@ var familyDirs = []string{"nn", "vit", "clip", "whisper", "blip", "blip2", "gpt2
 const hostDirective = "//goformer:host"
 
 // TestNoHostReadsInForwardPasses fails for every function of a model
-// package that reads tensor storage on the host (Data, At, Set,
+// package that reads tensor storage on the host (Data, At, Set, tensor.HostRows,
 // tensor.HostData, tensor.ToHost, tensor.Parallel closures over slices)
 // without the //goformer:host directive: the static half of the device
 // check, whose dynamic half is every family's TestDevice_* test on the
@@ -89,7 +89,7 @@ func hasDirective(doc *ast.CommentGroup) bool {
 
 // hostReads lists the host accesses to tensor storage in a function body
 // (matched by shape: x.Data(), x.At(i, …), x.Set(v, i, …), and the tensor
-// package's HostData, ToHost and Parallel).
+// package's HostData, HostRows, ToHost and Parallel).
 func hostReads(body *ast.BlockStmt) []string {
 	seen := map[string]bool{}
 	ast.Inspect(body, func(n ast.Node) bool {
@@ -104,7 +104,7 @@ func hostReads(body *ast.BlockStmt) []string {
 		name := sel.Sel.Name
 		if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "tensor" {
 			switch name {
-			case "HostData", "ToHost", "Parallel":
+			case "HostData", "HostRows", "ToHost", "Parallel":
 				seen["tensor."+name] = true
 			}
 			return true
