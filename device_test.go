@@ -22,7 +22,8 @@ import (
 // every task it advertises on real inputs: the results must be identical,
 // and the device must see only inputs going up and results coming down.
 // This is what proves, without a GPU, that a device backend can run each
-// whole model.
+// whole model. The same runs on a CPU device of the model's own (Load with
+// WithThreads) give the host's results too.
 func TestDeviceMatchesHost(t *testing.T) {
 	ctx := context.Background()
 	img := mustImage(t, testdata.Path(t, "media", "images", "chelsea.png"))
@@ -36,6 +37,11 @@ func TestDeviceMatchesHost(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer host.Close()
+				threaded, err := Load(ctx, dir, WithThreads(3))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer threaded.Close()
 				dev := tensor.NewCheckingDevice()
 				m, err := Load(ctx, dir, WithDevice(dev))
 				if err != nil {
@@ -54,6 +60,11 @@ func TestDeviceMatchesHost(t *testing.T) {
 					}
 					if !reflect.DeepEqual(got, want) {
 						t.Errorf("%s: device result differs from the host's:\n got  %+v\n want %+v", tk, got, want)
+					}
+					if got, err := runTask(ctx, threaded, tk, img, pcm); err != nil {
+						t.Errorf("%s with 3 threads of its own: %v", tk, err)
+					} else if !reflect.DeepEqual(got, want) {
+						t.Errorf("%s: result with 3 threads of its own differs from the host's:\n got  %+v\n want %+v", tk, got, want)
 					}
 					tr := dev.Transfers()
 					t.Logf("%s: %d uploads (%d bytes), %d downloads (%d bytes) for the call; %d uploads (%d bytes) at load",
@@ -143,4 +154,27 @@ func mustAudio(t *testing.T, path string) []float32 {
 		t.Fatal(err)
 	}
 	return pcm
+}
+
+// TestWithThreads checks the options of a model's own thread count: a CPU
+// device of that many threads, refused with another device or below 0.
+func TestWithThreads(t *testing.T) {
+	o, err := parseOptions([]Option{WithThreads(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := o.load.Device; d == nil || d.Name() != "cpu(3 threads)" {
+		t.Errorf("WithThreads(3): device %v, want cpu(3 threads)", d)
+	}
+	if o, err := parseOptions(nil); err != nil || o.load.Device != nil {
+		t.Errorf("no options: device %v, %v; want the host", o.load.Device, err)
+	}
+	for _, opts := range [][]Option{
+		{WithThreads(-1)},
+		{WithThreads(2), WithDevice(tensor.NewCheckingDevice())},
+	} {
+		if _, err := parseOptions(opts); !errors.Is(err, ErrInput) {
+			t.Errorf("%d options: error %v, want ErrInput", len(opts), err)
+		}
+	}
 }

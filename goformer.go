@@ -161,9 +161,10 @@ func Families() []Family { return task.Families() }
 type Option func(*options)
 
 type options struct {
-	load   task.LoadOptions
-	hub    *hub.Client
-	family string
+	load    task.LoadOptions
+	hub     *hub.Client
+	family  string
+	threads int
 }
 
 // WithWeightType packs float32 weights of linear layers as t
@@ -180,6 +181,13 @@ func WithKVType(t tensor.WeightType) Option { return func(o *options) { o.load.K
 // default): its weights are uploaded and packed there at load, its forward
 // passes run there, and Close frees the device memory. See OpenDevice.
 func WithDevice(d *tensor.Device) Option { return func(o *options) { o.load.Device = d } }
+
+// WithThreads makes the model compute on the host with n goroutines (n ≥
+// 1) instead of the process-wide tensor.Threads(): the model gets a CPU
+// device of its own (tensor.NewCPUDevice), so that models loaded with
+// different counts keep to them in one process. Results are the same as
+// on the host. It cannot be combined with WithDevice.
+func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
 
 // OpenDevice returns the device a name designates: "cpu" (or "") is the
 // host (nil), "check" a new checking device (tensor.NewCheckingDevice: the
@@ -220,11 +228,9 @@ func WithFamily(name string) Option { return func(o *options) { o.family = name 
 // huggingface_hub cache on first use (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT,
 // HF_TOKEN and HF_HUB_OFFLINE are honoured).
 func Load(ctx context.Context, ref string, opts ...Option) (Model, error) {
-	var o options
-	for _, f := range opts {
-		if f != nil {
-			f(&o)
-		}
+	o, err := parseOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	path, err := resolve(ctx, ref, o.hub)
 	if err != nil {
@@ -265,6 +271,25 @@ func looksLikePath(ref string) bool {
 	return strings.HasPrefix(ref, ".") || strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "~") ||
 		filepath.IsAbs(ref) || strings.Count(ref, "/") > 1 || strings.ContainsRune(ref, '\\') ||
 		strings.HasSuffix(ref, ".pt") || strings.HasSuffix(ref, ".bin") || strings.HasSuffix(ref, ".safetensors")
+}
+
+// parseOptions applies opts to the zero options.
+func parseOptions(opts []Option) (options, error) {
+	var o options
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	switch {
+	case o.threads < 0:
+		return o, fmt.Errorf("%w: %d threads", task.ErrInput, o.threads)
+	case o.threads > 0 && o.load.Device != nil:
+		return o, fmt.Errorf("%w: threads (%d) apply to the host; the model is on device %s", task.ErrInput, o.threads, o.load.Device.Name())
+	case o.threads > 0:
+		o.load.Device = tensor.NewCPUDevice(o.threads)
+	}
+	return o, nil
 }
 
 func loadPath(path string, o options) (Model, error) {

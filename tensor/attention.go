@@ -74,7 +74,7 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	job.v, job.vb, job.vld = rowMajor3(v)
 	out := newUninit(b, tq, d)
 	job.out = out.data
-	job.run(fastSet, Threads())
+	job.run(fastSet, workers(int(q.threads)))
 	return out, nil
 }
 
@@ -153,7 +153,7 @@ func (a *attnJob) run(s *kern.Set, threads int) {
 		chunks = min(nblk, (threads+units-1)/units)
 	}
 	a.set, a.chunks, a.nblk, a.blk = s, chunks, nblk, blk
-	parallelRange(units*chunks, 1, a)
+	parallelRange(threads, units*chunks, 1, a)
 }
 
 // runRange does the (batch, head, query chunk) units [lo, hi) of run.

@@ -156,7 +156,7 @@ func AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOptions) (*Tensor, er
 	job.a.q, job.a.qb, job.a.qld = rowMajor3(q)
 	out := newUninit(b, tq, d)
 	job.a.out = out.data
-	parallelRange(b*kv.h, 1, job)
+	parallelRange(int(q.threads), b*kv.h, 1, job)
 	return out, nil
 }
 

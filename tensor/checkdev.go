@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // NewCheckingDevice returns a device whose storage is host memory that
 // nothing outside this package can read: Data, At and Set panic on its
@@ -20,7 +23,34 @@ func NewCheckingDevice() *Device {
 	return d
 }
 
-type checkBackend struct{ d *Device }
+// NewCPUDevice returns a device that computes on the host with its own
+// number of goroutines, threads (at least 1), instead of the process-wide
+// Threads(): two models loaded on two such devices (nn.WithDevice,
+// goformer.WithThreads) keep to their own counts in one process. Its
+// kernels are the host's, so results are bit-identical to the host's for
+// any count. It is a device like the others: its storage is host memory
+// that only its operations read (Data, At and Set panic; results come back
+// with ToHost), and Upload and ToHost copy.
+func NewCPUDevice(threads int) *Device {
+	threads = min(max(threads, 1), math.MaxInt32)
+	c := &checkBackend{threads: int32(threads)}
+	name := fmt.Sprintf("cpu(%d threads)", threads)
+	if threads == 1 {
+		name = "cpu(1 thread)"
+	}
+	d := NewDevice(name, c)
+	c.d = d
+	return d
+}
+
+// checkBackend is the backend of the checking device and of CPU devices:
+// host kernels on host memory it keeps to itself. threads, when positive,
+// is the CPU device's thread count, which every host view it hands the
+// kernels carries.
+type checkBackend struct {
+	d       *Device
+	threads int32
+}
 
 // host returns a host view of a tensor of this device (nil stays nil).
 func (c *checkBackend) host(t *Tensor) *Tensor {
@@ -31,7 +61,7 @@ func (c *checkBackend) host(t *Tensor) *Tensor {
 		panic(fmt.Errorf("%w: operand on %s given to an operation on %s", ErrDevice, t.dev.Name(), c.d.name))
 	}
 	h := header(t.shape, t.strides)
-	h.offset, h.data, h.view = t.offset, t.data, true
+	h.offset, h.data, h.view, h.threads = t.offset, t.data, true, c.threads
 	return h
 }
 

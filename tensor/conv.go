@@ -44,7 +44,7 @@ func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
 			// col[(c*k+kk)*lout + t] = x[bi, g*cing+c, t*stride+kk-padding]
 			j := im2colJobs.get()
 			*j = im2colJob{src: xc[(bi*cin+g*cing)*l:], col: col, l: l, k: k, lout: lout, stride: stride, padding: padding}
-			parallelRange(cing, max(1, 4096/max(k*lout, 1)), j)
+			parallelRange(int(x.threads), cing, max(1, 4096/max(k*lout, 1)), j)
 			im2colJobs.put(j)
 			o := out.data[(bi*cout+g*coutg)*lout:]
 			beta := float32(0)
@@ -58,7 +58,7 @@ func Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
 				}
 				beta = 1
 			}
-			Gemm(false, false, coutg, lout, cing*k, 1, wc[g*coutg*cing*k:], cing*k, col, lout, beta, o, lout)
+			gemmWith(int(x.threads), false, false, coutg, lout, cing*k, 1, wc[g*coutg*cing*k:], cing*k, col, lout, beta, o, lout)
 		}
 	}
 	if !batched {
@@ -88,10 +88,11 @@ func PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
 	xc := x.Contiguous().Data()
 	kdim := c * p * p
 	cols := newUninit(b, np, kdim)
+	cols.threads = x.threads
 	defer Release(cols)
 	j := patchJobs.get()
 	*j = patchJob{src: xc, cols: cols.data, np: np, gw: gw, c: c, h: h, w: wd, p: p}
-	parallelRange(b*np, 16, j)
+	parallelRange(int(x.threads), b*np, 16, j)
 	patchJobs.put(j)
 	w2 := w.MustReshape(d, kdim)
 	defer Release(w2)

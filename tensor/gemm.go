@@ -43,8 +43,13 @@ func putBuf(p *[]float32) { poolPut(p) }
 
 // gemmFast is the GemmFunc of the assembly kernels.
 func gemmFast(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmFastThreads(Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmFastThreads is gemmFast on up to threads goroutines.
+func gemmFastThreads(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	gemmCheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemmDrive(fastSet, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc, nil, nil)
+	gemmDrive(fastSet, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc, nil, nil)
 }
 
 // checkGemm panics with a clear message when an operand slice is too short

@@ -5,7 +5,7 @@ package tensor
 // GemmRef stays in place). SetGemm(nil) still restores GemmRef.
 func init() {
 	if fastSet != nil {
-		gemmImpl = gemmFast
+		gemmImpl, gemmThreads = gemmFast, gemmFastThreads
 	}
 }
 

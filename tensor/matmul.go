@@ -24,11 +24,29 @@ var gemmImpl GemmFunc = GemmRef
 // layout.
 func SetGemm(f GemmFunc) GemmFunc {
 	old := gemmImpl
+	gemmThreads = nil
 	if f == nil {
-		f = GemmRef
+		f, gemmThreads = GemmRef, gemmRef
 	}
 	gemmImpl = f
 	return old
+}
+
+// gemmThreads is gemmImpl taking the number of goroutines it may use, for
+// this package's kernels (nil for a kernel set with SetGemm, which
+// chooses its own).
+var gemmThreads = gemmRef
+
+// gemmWith is Gemm on up to workers(th) goroutines.
+func gemmWith(th int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if gemmThreads == nil {
+		gemmImpl(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	gemmThreads(workers(th), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C with the active kernel.
@@ -42,11 +60,16 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 // GemmRef is the portable pure-Go GEMM: row-parallel, with the inner loops
 // arranged for sequential memory access.
 func GemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmRef(Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmRef is GemmRef on up to threads goroutines.
+func gemmRef(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	grain := 1
 	if work := n * k; work < 1<<14 {
 		grain = max(1, (1<<14)/max(work, 1))
 	}
-	Parallel(m, grain, func(lo, hi int) {
+	parallelRange(threads, m, grain, rangeFunc(func(lo, hi int) {
 		var arow []float32
 		if transA {
 			arow = make([]float32, k)
@@ -81,7 +104,7 @@ func GemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 				}
 			}
 		}
-	})
+	}))
 }
 
 // dot returns Σ x[i]·y[i] with four partial sums.
@@ -198,11 +221,11 @@ func matmul(a, b *Tensor, transB bool) (*Tensor, error) {
 	// A batch of products that share B (b is 2-D) and a contiguous A can be
 	// done as one tall GEMM.
 	if b.Rank() == 2 && !ta && a.IsContiguous() && len(aoffs) > 1 {
-		Gemm(false, tb, len(aoffs)*m, n, k, 1, a.data[a.offset:], lda, b.data[b.offset:], ldb, 0, out.data, n)
+		gemmWith(int(a.threads), false, tb, len(aoffs)*m, n, k, 1, a.data[a.offset:], lda, b.data[b.offset:], ldb, 0, out.data, n)
 		return out, nil
 	}
 	for f := range aoffs {
-		Gemm(ta, tb, m, n, k, 1, a.data[aoffs[f]:], lda, b.data[boffs[f]:], ldb, 0, out.data[f*m*n:], n)
+		gemmWith(int(a.threads), ta, tb, m, n, k, 1, a.data[aoffs[f]:], lda, b.data[boffs[f]:], ldb, 0, out.data[f*m*n:], n)
 	}
 	return out, nil
 }
@@ -279,6 +302,6 @@ func Linear(x, w, bias *Tensor) (*Tensor, error) {
 		}
 		beta = 1
 	}
-	Gemm(false, true, m, n, k, 1, x.data[x.offset:], k, wc.data[wc.offset:], k, beta, out.data, n)
+	gemmWith(int(x.threads), false, true, m, n, k, 1, x.data[x.offset:], k, wc.data[wc.offset:], k, beta, out.data, n)
 	return out, nil
 }

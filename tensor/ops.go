@@ -184,16 +184,16 @@ func Map(t *Tensor, f func(float32) float32) *Tensor {
 	}
 	if v := vectorised(f); v != nil {
 		out := t.Clone()
-		parallelSlices(out.data, v)
+		parallelSlices(int(t.threads), out.data, v)
 		return out
 	}
 	out := newUninit(t.shape...)
 	src := t.Data()
-	Parallel(len(src), 1<<14, func(lo, hi int) {
+	parallelRange(int(t.threads), len(src), 1<<14, rangeFunc(func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out.data[i] = f(src[i])
 		}
-	})
+	}))
 	return out
 }
 
@@ -206,14 +206,14 @@ func MapInPlace(t *Tensor, f func(float32) float32) {
 	}
 	d := t.Data()
 	if v := vectorised(f); v != nil {
-		parallelSlices(d, v)
+		parallelSlices(int(t.threads), d, v)
 		return
 	}
-	Parallel(len(d), 1<<14, func(lo, hi int) {
+	parallelRange(int(t.threads), len(d), 1<<14, rangeFunc(func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			d[i] = f(d[i])
 		}
-	})
+	}))
 }
 
 // GELUExact is x·Φ(x) with the exact erf form (PyTorch's default "gelu").
@@ -300,7 +300,7 @@ func SoftmaxInPlace(t *Tensor) {
 	d, n, w := rows(t)
 	j := rowJobs.get()
 	*j = rowJob{op: rowSoftmax, d: d, width: w}
-	parallelRange(n, max(1, 4096/max(w, 1)), j)
+	parallelRange(int(t.threads), n, max(1, 4096/max(w, 1)), j)
 	rowJobs.put(j)
 }
 
@@ -403,7 +403,7 @@ func LayerNormInPlace(x, w, b *Tensor, eps float32) error {
 	}
 	j := rowJobs.get()
 	*j = rowJob{op: rowLayerNorm, d: d, width: width, w: wd, b: bd, eps: eps}
-	parallelRange(n, max(1, 4096/max(width, 1)), j)
+	parallelRange(int(x.threads), n, max(1, 4096/max(width, 1)), j)
 	rowJobs.put(j)
 	return nil
 }
@@ -443,11 +443,12 @@ func (j *rowJob) runRange(lo, hi int) {
 	}
 }
 
-// parallelSlices applies the vectorised v to d in parallel ranges.
-func parallelSlices(d []float32, v func([]float32)) {
+// parallelSlices applies the vectorised v to d in parallel ranges on up
+// to workers(th) goroutines.
+func parallelSlices(th int, d []float32, v func([]float32)) {
 	j := rowJobs.get()
 	*j = rowJob{op: rowSlices, d: d, vec: v}
-	parallelRange(len(d), 1<<14, j)
+	parallelRange(th, len(d), 1<<14, j)
 	rowJobs.put(j)
 }
 

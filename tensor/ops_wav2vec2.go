@@ -25,14 +25,14 @@ func checkChannelNorm(what string, x, w, b *Tensor) error {
 // x's, w's and b's values).
 func channelNorm(what string, x, w, b *Tensor, eps float32,
 	onDevice func(ModelOps, *Tensor, *Tensor, *Tensor, float32) error,
-	onHost func(xd, wd, bd []float32, c, t int, eps float32)) error {
+	onHost func(th int, xd, wd, bd []float32, c, t int, eps float32)) error {
 	if err := checkChannelNorm(what, x, w, b); err != nil {
 		return err
 	}
 	if d := dev3(x, w, b); d != nil {
 		return onDevice(d.be, x, w, b, eps)
 	}
-	onHost(x.Data(), w.Contiguous().Data(), b.Contiguous().Data(), x.Dim(0), x.Dim(1), eps)
+	onHost(int(x.threads), x.Data(), w.Contiguous().Data(), b.Contiguous().Data(), x.Dim(0), x.Dim(1), eps)
 	return nil
 }
 
@@ -45,8 +45,8 @@ func GroupNormChannels(x, w, b *Tensor, eps float32) error {
 	return channelNorm("group norm per channel", x, w, b, eps, ModelOps.GroupNormChannels, groupNormChannels)
 }
 
-func groupNormChannels(xd, wd, bd []float32, c, t int, eps float32) {
-	Parallel(c, 1, func(lo, hi int) {
+func groupNormChannels(th int, xd, wd, bd []float32, c, t int, eps float32) {
+	parallelRange(th, c, 1, rangeFunc(func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			row := xd[ch*t : (ch+1)*t]
 			var sum float64
@@ -66,7 +66,7 @@ func groupNormChannels(xd, wd, bd []float32, c, t int, eps float32) {
 				row[i] = float32(float64(v)*a + s)
 			}
 		}
-	})
+	}))
 }
 
 // LayerNormChannels normalises x [C, T] (contiguous) in place as PyTorch's
@@ -79,8 +79,8 @@ func LayerNormChannels(x, w, b *Tensor, eps float32) error {
 	return channelNorm("layer norm over channels", x, w, b, eps, ModelOps.LayerNormChannels, layerNormChannels)
 }
 
-func layerNormChannels(xd, wd, bd []float32, c, t int, eps float32) {
-	Parallel(t, 256, func(lo, hi int) {
+func layerNormChannels(th int, xd, wd, bd []float32, c, t int, eps float32) {
+	parallelRange(th, t, 256, rangeFunc(func(lo, hi int) {
 		n := hi - lo
 		mean := make([]float64, n)
 		sq := make([]float64, n)
@@ -110,7 +110,7 @@ func layerNormChannels(xd, wd, bd []float32, c, t int, eps float32) {
 				row[i] = float32((float64(v)-mean[i])*sq[i]*wv + bv)
 			}
 		}
-	})
+	}))
 }
 
 func (c *checkBackend) GroupNormChannels(x, w, b *Tensor, eps float32) error {

@@ -561,7 +561,7 @@ func linearPackedPad(dst, x *Tensor, w *PackedB, bias *Tensor, act func([]float3
 	if w.k > 0 {
 		xd = x.data[x.offset:]
 	}
-	gemmPacked(Threads(), m, 1, xd, lda, w, beta, out.data[out.offset:], ldc, bd, act)
+	gemmPacked(workers(int(x.threads)), m, 1, xd, lda, w, beta, out.data[out.offset:], ldc, bd, act)
 	return out, nil
 }
 

@@ -19,15 +19,26 @@ func SetThreads(n int) int {
 	return int(threads.Swap(int32(n)))
 }
 
-// Threads returns the number of goroutines kernels may use.
+// Threads returns the number of goroutines kernels may use on the host
+// (a CPU device made by NewCPUDevice has its own count).
 func Threads() int { return int(threads.Load()) }
+
+// workers returns the goroutines a kernel may use: th when positive (the
+// count of the CPU device the operands belong to, see NewCPUDevice),
+// otherwise the process-wide Threads().
+func workers(th int) int {
+	if th > 0 {
+		return th
+	}
+	return Threads()
+}
 
 // Parallel splits [0, n) into contiguous chunks of at least grain items and
 // runs fn on them across up to Threads() goroutines, returning when all are
 // done. fn must be safe to call concurrently on disjoint ranges. Chunks are
 // handed out dynamically (a few per goroutine), so a goroutine slowed down
 // by other load on the machine does not hold the others up.
-func Parallel(n, grain int, fn func(lo, hi int)) { parallelRange(n, grain, rangeFunc(fn)) }
+func Parallel(n, grain int, fn func(lo, hi int)) { parallelRange(0, n, grain, rangeFunc(fn)) }
 
 // rangeRunner is the body of a parallel loop over ranges: runRange(lo, hi)
 // does [lo, hi). Kernels pass recycled jobs (pointers) so that a loop
@@ -38,25 +49,26 @@ type rangeFunc func(lo, hi int)
 
 func (f rangeFunc) runRange(lo, hi int) { f(lo, hi) }
 
-// parallelRange is Parallel over a rangeRunner.
-func parallelRange(n, grain int, fn rangeRunner) {
+// parallelRange is Parallel over a rangeRunner on up to workers(th)
+// goroutines.
+func parallelRange(th, n, grain int, fn rangeRunner) {
 	if n <= 0 {
 		return
 	}
 	if grain < 1 {
 		grain = 1
 	}
-	workers := Threads()
+	w := workers(th)
 	maxChunks := max(1, n/grain)
-	if workers > maxChunks {
-		workers = maxChunks
+	if w > maxChunks {
+		w = maxChunks
 	}
-	if workers <= 1 {
+	if w <= 1 {
 		fn.runRange(0, n)
 		return
 	}
-	chunks := min(maxChunks, 4*workers)
-	runRanges(workers, chunks, n, fn)
+	chunks := min(maxChunks, 4*w)
+	runRanges(w, chunks, n, fn)
 }
 
 // chunkRunner is the body of a parallel loop: runChunk(i) does chunk i.
@@ -183,7 +195,14 @@ func runRanges(w, chunks, n int, fn rangeRunner) {
 	runLoop(w, chunks, nil, fn, n)
 }
 
+// loopWidth, when set (by tests), receives the number of goroutines each
+// parallel loop may use.
+var loopWidth func(w int)
+
 func runLoop(w, chunks int, body chunkRunner, rangeFn rangeRunner, rangeN int) {
+	if loopWidth != nil {
+		loopWidth(min(w, chunks))
+	}
 	want := min(w, chunks) - 1
 	ensureHelpers(want)
 	l := loopPool.Get().(*loop)

@@ -20,6 +20,16 @@
 // become resident with PackWeightAs / PackWeightHalfOn on the weight's
 // device and are freed with PackedB.Free.
 //
+// # Threads
+//
+// Host kernels run on up to Threads() goroutines (SetThreads, process
+// wide; GOMAXPROCS by default). A model that should keep to its own count
+// is put on a CPU device (NewCPUDevice(n)): the host kernels on host
+// memory, every parallel loop of its operations capped at n, results
+// bit-identical to the host's. Parallel loops share one set of helper
+// goroutines, so loops from many models and calls run at once without
+// oversubscribing.
+//
 // # Host kernels
 //
 // On amd64 the GEMM behind Gemm, MatMul, Linear, convolutions and attention
@@ -64,6 +74,10 @@ type Tensor struct {
 	// view marks a header made by a view operation, which Release may
 	// recycle (storage untouched).
 	view bool
+	// threads is, on a host view of a CPU device's tensor (NewCPUDevice)
+	// and on views and clones of it, that device's thread count, which the
+	// host kernels use instead of the process-wide Threads(); 0 elsewhere.
+	threads int32
 	// box, when set, is the pool's box of owned storage (so that releasing
 	// it again allocates nothing).
 	box *[]float32
@@ -194,7 +208,7 @@ func (t *Tensor) Contiguous() *Tensor {
 			return t
 		}
 		c := header(t.shape, nil)
-		c.data, c.view, c.dev = t.data[t.offset:t.offset+t.Len()], true, t.dev
+		c.data, c.view, c.dev, c.threads = t.data[t.offset:t.offset+t.Len()], true, t.dev, t.threads
 		return c
 	}
 	return t.Clone()
@@ -206,6 +220,7 @@ func (t *Tensor) Clone() *Tensor {
 		return t.dev.be.Clone(t)
 	}
 	out := newUninit(t.shape...)
+	out.threads = t.threads
 	if t.IsContiguous() {
 		copy(out.data, t.data[t.offset:t.offset+len(out.data)])
 		return out

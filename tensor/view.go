@@ -30,12 +30,12 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 	}
 	out := header(shape, nil)
 	if t.IsContiguous() {
-		out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
+		out.offset, out.data, out.view, out.dev, out.threads = t.offset, t.data, true, t.dev, t.threads
 		return out, nil
 	}
 	// The copy's storage passes to the result, which owns it.
 	c := t.Contiguous()
-	out.data, out.owned, out.box, out.dev = c.data, true, c.box, c.dev
+	out.data, out.owned, out.box, out.dev, out.threads = c.data, true, c.box, c.dev, c.threads
 	freeHeader(c)
 	return out, nil
 }
@@ -59,7 +59,7 @@ func (t *Tensor) Transpose(i, j int) *Tensor {
 		j += r
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
+	out.offset, out.data, out.view, out.dev, out.threads = t.offset, t.data, true, t.dev, t.threads
 	out.shape[i], out.shape[j] = out.shape[j], out.shape[i]
 	out.strides[i], out.strides[j] = out.strides[j], out.strides[i]
 	return out
@@ -72,7 +72,7 @@ func (t *Tensor) Permute(perm ...int) *Tensor {
 		panic(fmt.Sprintf("tensor: permutation %v for rank %d", cloneInts(perm), len(t.shape)))
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
+	out.offset, out.data, out.view, out.dev, out.threads = t.offset, t.data, true, t.dev, t.threads
 	for k, p := range perm {
 		out.shape[k] = t.shape[p]
 		out.strides[k] = t.strides[p]
@@ -89,7 +89,7 @@ func (t *Tensor) Slice(dim, start, end int) *Tensor {
 		panic(fmt.Sprintf("tensor: slice [%d:%d] of dim %d size %d", start, end, dim, t.shape[dim]))
 	}
 	out := header(t.shape, t.strides)
-	out.offset, out.data, out.view, out.dev = t.offset+start*t.strides[dim], t.data, true, t.dev
+	out.offset, out.data, out.view, out.dev, out.threads = t.offset+start*t.strides[dim], t.data, true, t.dev, t.threads
 	out.shape[dim] = end - start
 	return out
 }
@@ -100,7 +100,7 @@ func (t *Tensor) Index(i int) *Tensor {
 		panic(fmt.Sprintf("tensor: index %d out of range for dim 0 size %d", i, t.shape[0]))
 	}
 	out := header(t.shape[1:], t.strides[1:])
-	out.offset, out.data, out.view, out.dev = t.offset+i*t.strides[0], t.data, true, t.dev
+	out.offset, out.data, out.view, out.dev, out.threads = t.offset+i*t.strides[0], t.data, true, t.dev, t.threads
 	return out
 }
 
@@ -202,7 +202,7 @@ func (t *Tensor) Expand(shape ...int) (*Tensor, error) {
 			return nil, fmt.Errorf("%w: cannot expand %v to %v", ErrShape, cloneInts(t.shape), cloneInts(shape))
 		}
 	}
-	out.offset, out.data, out.view, out.dev = t.offset, t.data, true, t.dev
+	out.offset, out.data, out.view, out.dev, out.threads = t.offset, t.data, true, t.dev, t.threads
 	return out, nil
 }
 
