@@ -103,6 +103,9 @@ func rowAddrs(mr int, p, p2, ld, ld3, ld5 GPPhysical) []Mem {
 	return m
 }
 
+// pfAheadLog is log2 of how many k steps ahead one-row kernels prefetch B.
+const pfAheadLog = 5
+
 // gemm512 generates the AVX-512 micro-kernel of mr rows; half selects the
 // element type of the B panel: "" float32, "H" IEEE half, "B" bfloat16
 // (widened to float32 in registers).
@@ -188,12 +191,29 @@ func gemm512(mr int, half string, packed bool) {
 			}
 		}
 	}
+	// A one-row product streams B once, bound by memory: prefetch the B
+	// rows pfAhead steps ahead into L1 (also across pages, where the
+	// hardware prefetchers stop). lda5 is free with one row.
+	pfb := lda5
+	if mr == 1 {
+		MOVQ(bs, pfb)
+		SHLQ(U8(pfAheadLog), pfb)
+		ADDQ(pb, pfb)
+	}
 	Label(name + "_loop4")
 	CMPQ(kc, U8(4))
 	JL(LabelRef(name + "_tail"))
 	// Prefetch one line of the next B panel into L2 per four steps.
 	PREFETCHT1(Mem{Base: RDI})
 	ADDQ(U8(64), RDI)
+	if mr == 1 {
+		for _, m := range []Mem{{Base: pfb}, {Base: pfb, Index: bs, Scale: 1}, {Base: pfb, Index: bs, Scale: 2}, {Base: pfb, Index: bs3, Scale: 1}} {
+			for l := 0; l < nv*bw/64; l++ {
+				PREFETCHT0(m.Offset(64 * l))
+			}
+		}
+		LEAQ(Mem{Base: pfb, Index: bs, Scale: 4}, pfb)
+	}
 	for u := 0; u < 4; u++ {
 		var base Mem
 		switch u {
