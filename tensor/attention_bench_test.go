@@ -1,0 +1,34 @@
+package tensor
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkAttentionDecode is one decoding step's attention of Whisper-base
+// (8 heads of 64) over 1500 encoder frames, as cross-attention runs it:
+// one query row against keys and values in token layout (f32) and packed
+// (f16), each of six layers' copies in turn so that they come from memory
+// as in a whole decoder step.
+func BenchmarkAttentionDecode(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const layers, tk, d, heads = 6, 1500, 512, 8
+	q := randTensor(r, 1, 1, d)
+	ks := make([]*Tensor, layers)
+	vs := make([]*Tensor, layers)
+	kvs := make([]*PackedKV, layers)
+	for i := range ks {
+		ks[i], vs[i] = randTensor(r, 1, tk, d), randTensor(r, 1, tk, d)
+		kvs[i] = mustKV(PackKV(ks[i], vs[i], heads, WeightF16))
+	}
+	b.Run("f32", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			Release(mustT(Attention(q, ks[i%layers], vs[i%layers], AttentionOptions{Heads: heads})))
+		}
+	})
+	b.Run("packed-f16", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			Release(mustT(AttentionPacked(q, kvs[i%layers], AttentionOptions{Heads: heads})))
+		}
+	})
+}
