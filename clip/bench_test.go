@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -65,13 +66,17 @@ func randomStore(cfg Config, seed uint64) *checkpoint.Store {
 	return checkpoint.NewStore("random", m)
 }
 
+// benchModel builds clip-vit-base-patch32 with random weights, linear
+// weights packed as GOFORMER_BENCH_WEIGHTS says (float32 unset).
 func benchModel(b *testing.B) *Model {
 	b.Helper()
 	cfg, err := LoadConfig(filepath.Join(testdata.Path(b, "configs", "clip-vit-base-patch32"), "config.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(cfg, randomStore(cfg, 1))
+	st := randomStore(cfg, 1)
+	st.WeightType = expected.BenchWeightType(b)
+	m, err := New(cfg, st)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -19,7 +20,8 @@ var (
 )
 
 // vitBase builds google/vit-base-patch16-224 (configs/vit-base-patch16-224)
-// with random weights, once per test binary.
+// with random weights, once per test binary, linear weights packed as
+// GOFORMER_BENCH_WEIGHTS says (float32 unset).
 func vitBase(b *testing.B) *Model {
 	path := testdata.Path(b, "configs", "vit-base-patch16-224", "config.json")
 	baseOnce.Do(func() {
@@ -28,7 +30,9 @@ func vitBase(b *testing.B) *Model {
 			baseErr = err
 			return
 		}
-		baseModel, baseErr = New(cfg, randomStore(weightShapes(cfg, len(cfg.ID2Label)), 7))
+		st := randomStore(weightShapes(cfg, len(cfg.ID2Label)), 7)
+		st.WeightType = expected.BenchWeightType(b)
+		baseModel, baseErr = New(cfg, st)
 	})
 	if baseErr != nil {
 		b.Fatal(baseErr)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -117,9 +118,13 @@ func greedyStep(tb testing.TB, dec *Decoder, h *tensor.Tensor, feed [][]int) *te
 	return h
 }
 
-// BenchmarkEncoder encodes one 30-second window at whisper-base size.
+// BenchmarkEncoder encodes one 30-second window at whisper-base size
+// (linear weights packed as GOFORMER_BENCH_WEIGHTS says, float32 unset).
 func BenchmarkEncoder(b *testing.B) {
 	m := baseModel(b)
+	if wt := expected.BenchWeightType(b); wt != tensor.WeightF32 {
+		m = randomModelAs(b, m.Config, wt)
+	}
 	mel := tensor.New(m.Config.NumMelBins, m.Config.NumFrames())
 	ctx := context.Background()
 	// One untimed pass packs the weights (a one-time load cost, measured
