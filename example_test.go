@@ -2,6 +2,7 @@ package goformer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"log"
@@ -31,6 +32,23 @@ func open(path string) image.Image {
 		log.Fatal(err)
 	}
 	return img
+}
+
+// LoadAs returns the model as the interface of a task it does, and refuses
+// a task it does not do.
+func ExampleLoadAs() {
+	ctx := context.Background()
+	a, m, err := goformer.LoadAs[goformer.Answerer](ctx, "../shared/fixtures/blip-vqa/model")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	fmt.Println(a != nil, m.Info().Tasks)
+	_, _, err = goformer.LoadAs[goformer.Captioner](ctx, "../shared/fixtures/blip-vqa/model")
+	fmt.Println(errors.Is(err, goformer.ErrUnsupported))
+	// Output:
+	// true [vqa]
+	// true
 }
 
 // Load picks the family from config.json; Info tells what the model does.

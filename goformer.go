@@ -12,6 +12,10 @@
 //		fmt.Println(res.Text)
 //	}
 //
+// LoadAs loads a model as the interface of the one task a program needs
+// (goformer.LoadAs[goformer.Transcriber]), refusing a model that does not
+// do it.
+//
 // Every built-in family (vit, clip, whisper, blip, blip2, vit-gpt2,
 // wav2vec2, llava) is registered when this package is imported; Families
 // lists them. A Chatter (LLaVA) holds conversations about images. The family
@@ -36,6 +40,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -237,6 +242,52 @@ func Load(ctx context.Context, ref string, opts ...Option) (Model, error) {
 		return nil, err
 	}
 	return loadPath(path, o)
+}
+
+// LoadAs loads ref as Load does and returns it as T, the task interface a
+// program needs (Classifier, ZeroShotClassifier, Embedder, Searcher,
+// Transcriber, Captioner, Answerer or Chatter), together with the Model,
+// which the caller closes. A model that does not do T's task (it does not
+// implement T, or its Info does not list the task) is closed and the error
+// matches ErrUnsupported, naming the tasks it does.
+func LoadAs[T any](ctx context.Context, ref string, opts ...Option) (T, Model, error) {
+	var zero T
+	m, err := Load(ctx, ref, opts...)
+	if err != nil {
+		return zero, nil, err
+	}
+	name, listed := taskOf[T]()
+	t, ok := m.(T)
+	if !ok || (listed && !m.Info().Does(name)) {
+		err := task.Unsupported(ref, m, name)
+		m.Close()
+		return zero, nil, err
+	}
+	return t, m, nil
+}
+
+// taskOf returns the task whose interface T is, and whether it is one of
+// the task interfaces (else it returns T's name).
+func taskOf[T any]() (string, bool) {
+	switch any((*T)(nil)).(type) {
+	case *Classifier:
+		return TaskClassify, true
+	case *ZeroShotClassifier:
+		return TaskZeroShot, true
+	case *Embedder:
+		return TaskEmbed, true
+	case *Searcher:
+		return TaskSearch, true
+	case *Transcriber:
+		return TaskTranscribe, true
+	case *Captioner:
+		return TaskCaption, true
+	case *Answerer:
+		return TaskVQA, true
+	case *Chatter:
+		return TaskChat, true
+	}
+	return reflect.TypeFor[T]().String(), false
 }
 
 // Resolve returns the local path of ref: an existing file or folder as it

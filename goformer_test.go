@@ -290,3 +290,47 @@ func TestDecodeImageFile(t *testing.T) {
 		t.Errorf("DecodeImageFile(missing) = %v, want os.ErrNotExist", err)
 	}
 }
+
+// TestLoadAs loads a model as the interface of a task it does, and refuses
+// one it does not do (by its interface or by its Info), naming what it does.
+func TestLoadAs(t *testing.T) {
+	ctx := context.Background()
+	vqa := filepath.Join(testdata.Fixture(t, "blip-vqa"), "model")
+	a, m, err := LoadAs[Answerer](ctx, vqa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == nil || m == nil || !m.Info().Does(TaskVQA) {
+		t.Errorf("LoadAs[Answerer]: %v, %v", a, m)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for _, c := range []struct {
+		dir  string
+		load func(dir string) (Model, error)
+		want []string // in the error
+	}{
+		// A BLIP question-answering checkpoint does not caption.
+		{vqa, func(dir string) (Model, error) { _, m, err := LoadAs[Captioner](ctx, dir); return m, err }, []string{"does vqa", "not caption"}},
+		// A ViTModel has no classification head: its Info lists no task.
+		{withArchitecture(t, filepath.Join(testdata.Fixture(t, "vit"), "model"), "ViTModel"),
+			func(dir string) (Model, error) { _, m, err := LoadAs[Classifier](ctx, dir); return m, err }, []string{"does no task", "not classify"}},
+		// An interface of no task is only asserted.
+		{vqa, func(dir string) (Model, error) { _, m, err := LoadAs[OptionChecker](ctx, dir); return m, err }, []string{"not task.OptionChecker"}},
+	} {
+		m, err := c.load(c.dir)
+		if !errors.Is(err, ErrUnsupported) || m != nil {
+			t.Errorf("%s: %v, %v; want no model and an error matching ErrUnsupported", c.dir, m, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not say %q", c.dir, err, w)
+			}
+		}
+	}
+	if _, _, err := LoadAs[Chatter](ctx, filepath.Join(t.TempDir(), "missing")); err == nil || errors.Is(err, ErrUnsupported) {
+		t.Errorf("missing model: %v, want Load's error", err)
+	}
+}

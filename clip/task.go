@@ -17,29 +17,24 @@ func init() {
 		Architectures: []string{"CLIPModel"},
 		ModelTypes:    []string{"clip"},
 		Tasks:         []string{task.ZeroShot, task.Embed, task.Search},
-		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, o.NN()...)
-			if err != nil {
-				return nil, err
-			}
-			return m.AsTask("CLIPModel", dir), nil
-		},
-		LoadFile: func(path string, o task.LoadOptions) (task.Model, error) {
-			p := path
-			if st, err := os.Stat(path); err == nil && st.IsDir() {
-				matches, _ := filepath.Glob(filepath.Join(path, "*.pt"))
-				if len(matches) != 1 {
-					return nil, fmt.Errorf("%s: %w (and %d .pt checkpoint files, need exactly one)", path, checkpoint.ErrNotFound, len(matches))
-				}
-				p = matches[0]
-			}
-			m, err := Load(p, o.NN()...)
-			if err != nil {
-				return nil, err
-			}
-			return m.AsTask("openai-clip", path), nil
-		},
+		Load:          task.Loader(Load, func(m *Model, dir string) task.Model { return m.AsTask("CLIPModel", dir) }),
+		LoadFile: task.Loader(loadOpenAIFile, func(m *Model, path string) task.Model {
+			return m.AsTask("openai-clip", path)
+		}),
 	})
+}
+
+// loadOpenAIFile loads an OpenAI CLIP checkpoint file, or the one .pt file
+// of a folder.
+func loadOpenAIFile(path string, opts ...Option) (*Model, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		matches, _ := filepath.Glob(filepath.Join(path, "*.pt"))
+		if len(matches) != 1 {
+			return nil, fmt.Errorf("%s: %w (and %d .pt checkpoint files, need exactly one)", path, checkpoint.ErrNotFound, len(matches))
+		}
+		path = matches[0]
+	}
+	return Load(path, opts...)
 }
 
 // AsTask returns m as a task.ZeroShotClassifier, task.Embedder and

@@ -15,13 +15,9 @@ func init() {
 		Architectures: []string{"LlavaForConditionalGeneration"},
 		ModelTypes:    []string{"llava"},
 		Tasks:         []string{task.Chat, task.Caption, task.VQA},
-		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, o.NN()...)
-			if err != nil {
-				return nil, err
-			}
-			return m.AsTask("LlavaForConditionalGeneration", dir), nil
-		},
+		Load: task.Loader(Load, func(m *Model, dir string) task.Model {
+			return m.AsTask("LlavaForConditionalGeneration", dir)
+		}),
 	})
 }
 
@@ -30,26 +26,18 @@ func init() {
 const CaptionPrompt = "Provide a one-sentence caption for the provided image."
 
 // AsTask returns m for the front door: a task.Chatter, task.Captioner and
-// task.Answerer; arch and path fill its Info. Closing it closes m.
+// task.Answerer; arch and path fill its Info. Closing it closes m; its
+// Model method returns m.
 func (m *Model) AsTask(arch, path string) task.Model {
-	return &taskModel{m: m, info: task.Info{Family: "llava", Architecture: arch, Path: path,
-		Tasks: []string{task.Chat, task.Caption, task.VQA}}}
+	return &taskModel{task.NewAdapter(m, task.Info{Family: "llava", Architecture: arch, Path: path,
+		Tasks: []string{task.Chat, task.Caption, task.VQA}})}
 }
 
-type taskModel struct {
-	m    *Model
-	info task.Info
-}
-
-func (t *taskModel) Info() task.Info { return t.info }
-func (t *taskModel) Close() error    { return t.m.Close() }
-
-// Model returns the LLaVA model behind a front-door model.
-func (t *taskModel) Model() *Model { return t.m }
+type taskModel struct{ task.Adapter[*Model] }
 
 // Chat implements task.Chatter.
 func (t *taskModel) Chat(ctx context.Context, msgs []task.Message, opt task.ChatOptions) (*task.ChatResult, error) {
-	return t.m.Chat(ctx, msgs, opt)
+	return t.Model().Chat(ctx, msgs, opt)
 }
 
 // Caption answers CaptionPrompt (or the prompt given, as the user's
@@ -62,7 +50,7 @@ func (t *taskModel) Caption(ctx context.Context, img image.Image, o task.Caption
 	if strings.TrimSpace(prompt) == "" {
 		prompt = CaptionPrompt
 	}
-	res, err := t.m.ask(ctx, img, prompt, o.Beams, o.MaxNewTokens)
+	res, err := t.Model().ask(ctx, img, prompt, o.Beams, o.MaxNewTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +65,7 @@ func (t *taskModel) Answer(ctx context.Context, img image.Image, question string
 	if err := t.CheckOptions(o); err != nil {
 		return nil, err
 	}
-	res, err := t.m.ask(ctx, img, question, o.Beams, o.MaxNewTokens)
+	res, err := t.Model().ask(ctx, img, question, o.Beams, o.MaxNewTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -108,29 +96,11 @@ func (m *Model) ask(ctx context.Context, img image.Image, text string, beams, ma
 // CheckOptions tells whether the model honours the options of a task
 // (task.OptionChecker).
 func (t *taskModel) CheckOptions(opt any) error {
-	gen := func(beams, maxNew int) error {
-		switch {
-		case beams < 0:
-			return &task.OptionError{Option: "beams", Err: fmt.Errorf("%w: beams must not be negative", ErrInput)}
-		case beams > MaxBeams:
-			return &task.OptionError{Option: "beams", Err: fmt.Errorf("%w: %d beams, over the limit of %d", ErrInput, beams, MaxBeams)}
-		case maxNew < 0:
-			return &task.OptionError{Option: "max_new_tokens", Err: fmt.Errorf("%w: max tokens must not be negative", ErrInput)}
-		case maxNew > t.m.cfg.Text.MaxPositions:
-			return &task.OptionError{Option: "max_new_tokens", Err: fmt.Errorf("%w: %d new tokens, over the language model's %d positions", ErrInput, maxNew, t.m.cfg.Text.MaxPositions)}
-		}
-		return nil
-	}
-	switch o := opt.(type) {
-	case task.CaptionOptions:
-		return gen(o.Beams, o.MaxNewTokens)
-	case task.AnswerOptions:
-		return gen(o.Beams, o.MaxNewTokens)
-	case task.ChatOptions:
+	if o, ok := opt.(task.ChatOptions); ok {
 		if err := CheckChatOptions(o); err != nil {
 			return err
 		}
-		return gen(0, o.MaxNewTokens)
 	}
-	return nil
+	limits := task.GenerationLimits{Beams: MaxBeams, Positions: t.Model().cfg.Text.MaxPositions}
+	return limits.Check(ErrInput, opt)
 }

@@ -5,8 +5,9 @@
 // architectures it runs.
 //
 // The package sits below the families and imports none of them: a family
-// package implements the interfaces in an adapter of its own and registers
-// it from an init function. Programs normally use package goformer, which
+// package implements the interfaces in an adapter of its own (embedding
+// Adapter, which gives Info, Close and Model) and registers it from an init
+// function (Loader makes the Family's Load of the package's Load). Programs normally use package goformer, which
 // re-exports these names and imports every built-in family.
 //
 // Conventions shared by all families:

@@ -77,7 +77,11 @@ func Unsupported(name string, m Model, task string) error {
 	if info.Architecture != "" && info.Architecture != kind {
 		kind += " (" + info.Architecture + ")"
 	}
-	return &unsupportedError{fmt.Sprintf("%s is a %s model: it does %s, not %s", name, kind, joinTasks(info.Tasks), task)}
+	does := "no task"
+	if len(info.Tasks) > 0 {
+		does = joinTasks(info.Tasks)
+	}
+	return &unsupportedError{fmt.Sprintf("%s is a %s model: it does %s, not %s", name, kind, does, task)}
 }
 
 type unsupportedError struct{ msg string }

@@ -13,42 +13,29 @@ func init() {
 		Architectures: []string{"ViTForImageClassification", "ViTModel"},
 		ModelTypes:    []string{"vit"},
 		Tasks:         []string{task.Classify},
-		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, o.NN()...)
-			if err != nil {
-				return nil, err
-			}
+		Load: task.Loader(Load, func(m *Model, dir string) task.Model {
 			arch := "ViTForImageClassification"
 			if m.Classifier == nil {
 				arch = "ViTModel"
 			}
-			return m.AsTask(arch, dir), nil
-		},
+			return m.AsTask(arch, dir)
+		}),
 	})
 }
 
 // AsTask returns m as a task.Classifier (and task.Model) for the front
 // door; arch and path fill its Info. A ViTModel without a classification
-// head advertises no task. Closing it closes m.
+// head advertises no task. Closing it closes m; its Model method returns m.
 func (m *Model) AsTask(arch, path string) task.Model {
 	info := task.Info{Family: "vit", Architecture: arch, Path: path}
 	if m.Classifier != nil {
 		info.Tasks = []string{task.Classify}
 	}
-	return &taskModel{m: m, info: info}
+	return &taskModel{task.NewAdapter(m, info)}
 }
 
-type taskModel struct {
-	m    *Model
-	info task.Info
-}
-
-func (t *taskModel) Info() task.Info { return t.info }
-func (t *taskModel) Close() error    { return t.m.Close() }
-
-// Model returns the ViT model behind a front-door model.
-func (t *taskModel) Model() *Model { return t.m }
+type taskModel struct{ task.Adapter[*Model] }
 
 func (t *taskModel) Classify(ctx context.Context, img image.Image, o task.ClassifyOptions) ([]task.Prediction, error) {
-	return t.m.Classify(ctx, img, o.TopK)
+	return t.Model().Classify(ctx, img, o.TopK)
 }

@@ -2,7 +2,6 @@ package wav2vec2
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/goformer/goformer/task"
@@ -14,33 +13,22 @@ func init() {
 		Architectures: []string{"Wav2Vec2ForCTC", "HubertForCTC"},
 		ModelTypes:    []string{ModelTypeWav2Vec2, ModelTypeHubert},
 		Tasks:         []string{task.Transcribe},
-		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			m, err := Load(dir, o.NN()...)
-			if err != nil {
-				return nil, err
-			}
-			return m.AsTask(m.Network().Config().Architecture(), dir), nil
-		},
+		Load: task.Loader(Load, func(m *Model, dir string) task.Model {
+			return m.AsTask(m.Network().Config().Architecture(), dir)
+		}),
 	})
 }
 
 // AsTask returns m as a task.Transcriber (and task.Model) for the front
-// door; arch and path fill its Info. Closing it closes m.
+// door; arch and path fill its Info. Closing it closes m; its Model method
+// returns m.
 func (m *Model) AsTask(arch, path string) task.Model {
-	return &taskModel{m: m, info: task.Info{Family: "wav2vec2", Architecture: arch, Path: path, Tasks: []string{task.Transcribe}}}
+	return &taskModel{task.NewAdapter(m, task.Info{Family: "wav2vec2", Architecture: arch, Path: path, Tasks: []string{task.Transcribe}})}
 }
 
-type taskModel struct {
-	m    *Model
-	info task.Info
-}
+type taskModel struct{ task.Adapter[*Model] }
 
-func (t *taskModel) Info() task.Info { return t.info }
-func (t *taskModel) Close() error    { return t.m.Close() }
-func (t *taskModel) SampleRate() int { return t.m.SampleRate() }
-
-// Model returns the wav2vec2 model behind a front-door model.
-func (t *taskModel) Model() *Model { return t.m }
+func (t *taskModel) SampleRate() int { return t.Model().SampleRate() }
 
 // Transcribe runs greedy CTC. A CTC model is trained on one language and
 // has no prompt, sampling or beam search: asking for them is an error
@@ -49,11 +37,11 @@ func (t *taskModel) Transcribe(ctx context.Context, pcm []float32, o task.Transc
 	if err := t.check(o); err != nil {
 		return nil, err
 	}
-	tr, err := t.m.Transcribe(ctx, pcm, Options{WordTimestamps: o.Words})
+	tr, err := t.Model().Transcribe(ctx, pcm, Options{WordTimestamps: o.Words})
 	if err != nil {
 		return nil, err
 	}
-	duration := float64(len(pcm)) / float64(t.m.SampleRate())
+	duration := float64(len(pcm)) / float64(t.Model().SampleRate())
 	seg := task.Segment{End: duration, Text: " " + tr.Text}
 	if o.Words {
 		seg.Words = []task.Word{}
@@ -77,11 +65,11 @@ func (t *taskModel) CheckOptions(opt any) error {
 }
 
 func optionErr(option, format string, a ...any) error {
-	return &task.OptionError{Option: option, Err: fmt.Errorf("%w: %s", ErrInput, fmt.Sprintf(format, a...))}
+	return task.OptionErrorf(ErrInput, option, format, a...)
 }
 
 func (t *taskModel) check(o task.TranscribeOptions) error {
-	name := t.info.Family
+	name := t.Info().Family
 	switch {
 	case o.Task == task.Translate:
 		return optionErr("task", "a %s model transcribes but cannot translate; use a Whisper model", name)
@@ -91,7 +79,7 @@ func (t *taskModel) check(o task.TranscribeOptions) error {
 		return optionErr("beams", "a %s model decodes greedily (CTC): it has no beam search", name)
 	case o.Beams < 0:
 		return optionErr("beams", "beam size %d", o.Beams)
-	case o.Language != "" && !(isEnglish(o.Language) && t.m.tok.english()):
+	case o.Language != "" && !(isEnglish(o.Language) && t.Model().tok.english()):
 		return optionErr("language", "a %s model transcribes the one language it was trained on and cannot be given one (%q)", name, o.Language)
 	case o.Prompt != "":
 		return optionErr("prompt", "a %s model takes no prompt", name)

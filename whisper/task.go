@@ -2,7 +2,6 @@ package whisper
 
 import (
 	"context"
-	"fmt"
 	"math"
 
 	"github.com/goformer/goformer/audio"
@@ -15,54 +14,36 @@ func init() {
 		Architectures: []string{"WhisperForConditionalGeneration"},
 		ModelTypes:    []string{"whisper"},
 		Tasks:         []string{task.Transcribe, task.Translate},
-		Load: func(dir string, o task.LoadOptions) (task.Model, error) {
-			return loadTask(dir, "", o)
-		},
-		LoadFile: func(path string, o task.LoadOptions) (task.Model, error) {
-			return loadTask(path, "openai-whisper", o)
-		},
+		Load: task.Loader(Load, func(m *Model, dir string) task.Model {
+			return m.AsTask("WhisperForConditionalGeneration", dir)
+		}),
+		LoadFile: task.Loader(Load, func(m *Model, path string) task.Model {
+			return m.AsTask("openai-whisper", path)
+		}),
 	})
 }
 
-func loadTask(path, arch string, o task.LoadOptions) (task.Model, error) {
-	m, err := Load(path, o.NN()...)
-	if err != nil {
-		return nil, err
-	}
-	if arch == "" {
-		arch = "WhisperForConditionalGeneration"
-	}
-	return m.AsTask(arch, path), nil
-}
-
 // AsTask returns m as a task.Transcriber (and task.Model) for the front
-// door; arch and path fill its Info. Closing it closes m.
+// door; arch and path fill its Info. Closing it closes m; its Model method
+// returns m.
 func (m *Model) AsTask(arch, path string) task.Model {
-	return &taskModel{m: m, info: task.Info{
+	return &taskModel{task.NewAdapter(m, task.Info{
 		Family: "whisper", Architecture: arch, Path: path,
 		Tasks: []string{task.Transcribe, task.Translate},
-	}}
+	})}
 }
 
 // taskModel adapts a Model to the task interfaces.
-type taskModel struct {
-	m    *Model
-	info task.Info
-}
+type taskModel struct{ task.Adapter[*Model] }
 
-func (t *taskModel) Info() task.Info { return t.info }
-func (t *taskModel) Close() error    { return t.m.Close() }
 func (t *taskModel) SampleRate() int { return audio.SampleRate }
-
-// Model returns the Whisper model behind a front-door model.
-func (t *taskModel) Model() *Model { return t.m }
 
 func (t *taskModel) Transcribe(ctx context.Context, pcm []float32, o task.TranscribeOptions) (*task.Transcript, error) {
 	opt, err := t.options(o)
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.m.Transcribe(ctx, pcm, opt)
+	res, err := t.Model().Transcribe(ctx, pcm, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +76,7 @@ func (t *taskModel) CheckOptions(opt any) error {
 }
 
 func optionErr(option, format string, a ...any) error {
-	return &task.OptionError{Option: option, Err: fmt.Errorf("%w: %s", ErrInput, fmt.Sprintf(format, a...))}
+	return task.OptionErrorf(ErrInput, option, format, a...)
 }
 
 // options checks the front door's options against what Whisper can do and
@@ -120,7 +101,7 @@ func (t *taskModel) options(o task.TranscribeOptions) (Options, error) {
 		}
 	}
 	if o.Language != "" {
-		tok := t.m.Tokenizer()
+		tok := t.Model().Tokenizer()
 		if tok == nil {
 			return Options{}, optionErr("language", "%v", ErrNoTokenizer)
 		}

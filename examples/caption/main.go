@@ -22,15 +22,11 @@ func main() {
 	log.SetFlags(0)
 	ctx := context.Background()
 
-	model, err := goformer.Load(ctx, *modelID)
+	c, model, err := goformer.LoadAs[goformer.Captioner](ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-	c, ok := model.(goformer.Captioner)
-	if !ok {
-		log.Fatalf("%s does not caption images", *modelID)
-	}
 	opt := goformer.CaptionOptions{Prompt: *prefix, Beams: *beams, MaxNewTokens: *maxTokens}
 	for _, path := range flag.Args() {
 		img, err := goformer.DecodeImageFile(path)

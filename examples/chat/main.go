@@ -28,15 +28,11 @@ func main() {
 	}
 	ctx := context.Background()
 
-	model, err := goformer.Load(ctx, *modelID)
+	chat, model, err := goformer.LoadAs[goformer.Chatter](ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-	chat, ok := model.(goformer.Chatter)
-	if !ok {
-		log.Fatalf("%s does not chat", *modelID)
-	}
 	img, err := goformer.DecodeImageFile(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)

@@ -19,17 +19,15 @@ func main() {
 	log.SetFlags(0)
 	ctx := context.Background()
 
-	// Load downloads the model into the Hugging Face cache (or reads a
-	// local folder as it is) and picks the family from its config.json.
-	model, err := goformer.Load(ctx, *modelID)
+	// LoadAs downloads the model into the Hugging Face cache (or reads a
+	// local folder as it is), picks the family from its config.json and
+	// returns the model as a Classifier (an error for a model that does not
+	// classify); model is what to close.
+	c, model, err := goformer.LoadAs[goformer.Classifier](ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-	c, ok := model.(goformer.Classifier)
-	if !ok {
-		log.Fatalf("%s does not classify images", *modelID)
-	}
 	for _, path := range flag.Args() {
 		img, err := goformer.DecodeImageFile(path)
 		if err != nil {

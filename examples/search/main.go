@@ -27,15 +27,11 @@ func main() {
 	query := strings.Join(flag.Args(), " ")
 	ctx := context.Background()
 
-	model, err := goformer.Load(ctx, *modelID)
+	s, model, err := goformer.LoadAs[goformer.Searcher](ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-	s, ok := model.(goformer.Searcher)
-	if !ok {
-		log.Fatalf("%s cannot search images", *modelID)
-	}
 
 	skip := func(path string, err error) error { // keep going past unreadable files
 		fmt.Fprintf(os.Stderr, "skipping %v\n", err)

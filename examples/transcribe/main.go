@@ -29,15 +29,11 @@ func main() {
 	}
 	ctx := context.Background()
 
-	model, err := goformer.Load(ctx, *modelID)
+	t, model, err := goformer.LoadAs[goformer.Transcriber](ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-	t, ok := model.(goformer.Transcriber)
-	if !ok {
-		log.Fatalf("%s does not transcribe speech", *modelID)
-	}
 
 	// The zero options are the reference implementation's defaults.
 	opt := goformer.TranscribeOptions{Language: *language}

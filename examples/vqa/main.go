@@ -23,15 +23,11 @@ func main() {
 	}
 	ctx := context.Background()
 
-	model, err := goformer.Load(ctx, *modelID)
+	a, model, err := goformer.LoadAs[goformer.Answerer](ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-	a, ok := model.(goformer.Answerer)
-	if !ok {
-		log.Fatalf("%s does not answer questions about images", *modelID)
-	}
 	img, err := goformer.DecodeImageFile(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)

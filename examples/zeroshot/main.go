@@ -24,15 +24,11 @@ func main() {
 	}
 	ctx := context.Background()
 
-	model, err := goformer.Load(ctx, *modelID)
+	z, model, err := goformer.LoadAs[goformer.ZeroShotClassifier](ctx, *modelID)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer model.Close()
-	z, ok := model.(goformer.ZeroShotClassifier)
-	if !ok {
-		log.Fatalf("%s does not do zero-shot classification", *modelID)
-	}
 	img, err := goformer.DecodeImageFile(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)
