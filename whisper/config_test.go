@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/internal/testdata"
@@ -148,7 +149,7 @@ func TestSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := m.Decode(context.Background(), mel, o)
-	if !equalInts(a[0].Tokens, b[0].Tokens) || a[0].Temperature != 1 {
+	if !slices.Equal(a[0].Tokens, b[0].Tokens) || a[0].Temperature != 1 {
 		t.Errorf("seeded sampling is not reproducible: %v vs %v", a[0].Tokens, b[0].Tokens)
 	}
 }

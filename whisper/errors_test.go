@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -132,11 +133,8 @@ func TestInputErrors(t *testing.T) {
 }
 
 func TestBatchDecode(t *testing.T) {
-	m, exp, _ := loadFixture(t, "whisper")
-	feat, err := exp.Tensor("input_features")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, get := loadFixture(t, "whisper", nil)
+	feat := get("input_features")
 	ctx := context.Background()
 	silence := tensor.New(80, 3000)
 	batch, err := tensor.Concat(0, feat, silence.MustReshape(1, 80, 3000))
@@ -156,43 +154,20 @@ func TestBatchDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !equalInts(got[i].Tokens, one[0].Tokens) || got[i].Language != one[0].Language ||
-				absf(got[i].AvgLogprob-one[0].AvgLogprob) > 1e-4 || absf(got[i].NoSpeechProb-one[0].NoSpeechProb) > 1e-5 {
+			if !slices.Equal(got[i].Tokens, one[0].Tokens) || got[i].Language != one[0].Language ||
+				math.Abs(got[i].AvgLogprob-one[0].AvgLogprob) > 1e-4 || math.Abs(got[i].NoSpeechProb-one[0].NoSpeechProb) > 1e-5 {
 				t.Errorf("%+v window %d: batched %+v, alone %+v", o, i, got[i], one[0])
 			}
 		}
 	}
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func absf(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 // TestConcurrentUse runs transcriptions of one model from several
 // goroutines; results must equal the sequential one (and -race must stay
 // quiet).
 func TestConcurrentUse(t *testing.T) {
-	m, exp, _ := loadFixture(t, "whisper")
-	pcmT, err := exp.Tensor("audio")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := pcmT.Contiguous().Data()
+	m, get := loadFixture(t, "whisper", nil)
+	pcm := get("audio").Contiguous().Data()
 	opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 12, WordTimestamps: true}
 	want, err := m.Transcribe(context.Background(), pcm, opt)
 	if err != nil {
