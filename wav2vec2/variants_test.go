@@ -199,34 +199,14 @@ func refAttention(x mat, s *checkpoint.Store, p string, heads, keys int) mat {
 	q := x.Linear(get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
 	k := x.Linear(get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
 	v := x.Linear(get(s, p+"v_proj.weight"), get(s, p+"v_proj.bias"), d)
-	dh := d / heads
-	scaling := math.Pow(float64(dh), -0.5)
-	o := make(mat, len(x))
-	for i := range o {
-		o[i] = make([]float64, d)
-	}
-	for h := 0; h < heads; h++ {
-		for i := range x {
-			sc := make([]float64, keys)
-			mx := math.Inf(-1)
-			for j := range sc {
-				for c := h * dh; c < (h+1)*dh; c++ {
-					sc[j] += q[i][c] * scaling * k[j][c]
-				}
-				mx = math.Max(mx, sc[j])
-			}
-			sum := 0.0
-			for j := range sc {
-				sc[j] = math.Exp(sc[j] - mx)
-				sum += sc[j]
-			}
-			for j := range sc {
-				for c := h * dh; c < (h+1)*dh; c++ {
-					o[i][c] += sc[j] / sum * v[j][c]
-				}
-			}
+	// q·scaling·k, as transformers scales the queries
+	scaling := math.Pow(float64(d/heads), -0.5)
+	for i := range q {
+		for c := range q[i] {
+			q[i][c] *= scaling
 		}
 	}
+	o := q.Attention(k[:keys], v[:keys], heads, 1, false)
 	return o.Linear(get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
 }
 
