@@ -100,21 +100,8 @@ func TestDevice_whisper(t *testing.T) {
 
 	// teacher-forced logits and cross-attention probabilities: no transfer
 	forced := func(m *Model, enc *tensor.Tensor) (*tensor.Tensor, []*tensor.Tensor) {
-		dec, err := m.NewDecoder(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dec.Release()
 		probs := make([]*tensor.Tensor, cfg.DecoderLayers)
-		h, err := dec.Forward(ctx, [][]int{cases.TeacherForcedIDs}, probs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := dec.Logits(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l, probs
+		return forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, probs), probs
 	}
 	lH, pH := forced(host, encH)
 	var lD *tensor.Tensor

@@ -61,6 +61,27 @@ func loadFixture(t *testing.T, name string, cases any, opts ...Option) (*Model, 
 	return testdata.LoadModel(t, dir, Load, opts...), get
 }
 
+// forcedLogits runs m's decoder once over ids (teacher forcing) on the
+// encoder output enc and returns the logits [1, len(ids), vocab]; probs,
+// when not nil, receives each layer's cross-attention probabilities.
+func forcedLogits(t *testing.T, ctx context.Context, m *Model, enc *tensor.Tensor, ids []int, probs []*tensor.Tensor) *tensor.Tensor {
+	t.Helper()
+	dec, err := m.NewDecoder(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Release()
+	h, err := dec.Forward(ctx, [][]int{ids}, probs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := dec.Logits(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func TestParity_whisper(t *testing.T) {
 	var cases whisperCases
 	m, get := loadFixture(t, "whisper", &cases)
@@ -83,25 +104,11 @@ func TestParity_whisper(t *testing.T) {
 	testdata.CheckClose(t, "encoder_out", enc, get("encoder_out"), tol)
 
 	// teacher-forced logits
-	dec, err := m.NewDecoder(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := dec.Forward(ctx, [][]int{cases.TeacherForcedIDs}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logits, err := dec.Logits(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logits := forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, nil)
 	testdata.CheckClose(t, "teacher_forced_logits", logits, get("teacher_forced_logits"), tol)
 	// cross-attention probabilities, as word timing reads them
-	dec3, _ := m.NewDecoder(enc)
 	probsOut := make([]*tensor.Tensor, m.Config.DecoderLayers)
-	if _, err := dec3.Forward(ctx, [][]int{cases.TeacherForcedIDs}, probsOut); err != nil {
-		t.Fatal(err)
-	}
+	forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, probsOut)
 	for l, p := range probsOut {
 		want := []int{1, m.Config.DecoderHeads, len(cases.TeacherForcedIDs), enc.Dim(1)}
 		if !slices.Equal(p.Shape(), want) {

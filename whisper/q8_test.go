@@ -30,18 +30,7 @@ func TestQ8_whisper(t *testing.T) {
 	}
 	wantEnc := get("encoder_out")
 	ae := testdata.CompareLogits(enc.Contiguous().Data(), wantEnc.Contiguous().Data(), wantEnc.Dim(-1))
-	dec, err := m.NewDecoder(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := dec.Forward(ctx, [][]int{cases.TeacherForcedIDs}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logits, err := dec.Logits(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logits := forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, nil)
 	want := get("teacher_forced_logits")
 	al := testdata.CompareLogits(logits.Contiguous().Data(), want.Contiguous().Data(), want.Dim(-1))
 	greedy, err := m.Generate(ctx, mel, GenerateOptions{Prompt: cases.Prompt, MaxNewTokens: len(cases.Greedy) - len(cases.Prompt)})
