@@ -3,7 +3,6 @@ package whisper
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -137,11 +136,7 @@ func TestBeamSearchPatience(t *testing.T) {
 }
 
 func TestSampling(t *testing.T) {
-	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, testdata.Fixture(t, "whisper"), Load)
 	mel := tensor.New(80, 3000)
 	o := DecodingOptions{Language: "en", Temperature: 1, BestOf: 3, SampleLen: 10, Seed: 7}
 	a, err := m.Decode(context.Background(), mel, o)

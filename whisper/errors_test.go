@@ -72,11 +72,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestInputErrors(t *testing.T) {
-	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, testdata.Fixture(t, "whisper"), Load)
 	ctx := context.Background()
 	for _, shape := range [][]int{{80, 2999}, {79, 3000}, {80}, {1, 2, 80, 3000}} {
 		if _, err := m.Encode(ctx, tensor.New(shape...)); !errors.Is(err, tensor.ErrShape) {
@@ -185,11 +181,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestEdgeInputs(t *testing.T) {
-	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, testdata.Fixture(t, "whisper"), Load)
 	ctx := context.Background()
 	opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 8}
 	res, err := m.Transcribe(ctx, nil, opt)
