@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -37,12 +38,7 @@ func randomGPT2(c Config, seed uint64, prefixed, untied bool) *checkpoint.Store 
 		p = "transformer."
 	}
 	put := func(name string, scale, offset float64, shape ...int) {
-		x := tensor.New(shape...)
-		d := x.Data()
-		for i := range d {
-			d[i] = float32(offset + scale*(2*r.Float64()-1))
-		}
-		m[name] = x
+		m[name] = expected.Uniform(r, scale, offset, shape...)
 	}
 	d := c.NEmbd
 	put(p+"wte.weight", 1, 0, c.VocabSize, d)

@@ -65,12 +65,7 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *checkpoint.Sto
 	r := rand.New(rand.NewPCG(seed, 1))
 	m := map[string]*tensor.Tensor{}
 	put := func(name string, scale, offset float64, shape ...int) {
-		x := tensor.New(shape...)
-		d := x.Data()
-		for i := range d {
-			d[i] = float32(offset + scale*(2*r.Float64()-1))
-		}
-		m[name] = x
+		m[name] = expected.Uniform(r, scale, offset, shape...)
 	}
 	base := c.weightPrefix() + "."
 	in := 1

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -84,12 +85,7 @@ func randomStore(cfg Config) *checkpoint.Store {
 	r := rand.New(rand.NewPCG(1, 2))
 	ts := map[string]*tensor.Tensor{}
 	for name, shape := range hubShapes(cfg) {
-		t := tensor.New(shape...)
-		d := t.Data()
-		for i := range d {
-			d[i] = float32(r.NormFloat64() * 0.02)
-		}
-		ts[name] = t
+		ts[name] = expected.Normal(r, 0.02, shape...)
 	}
 	return checkpoint.NewStore("random", ts)
 }
