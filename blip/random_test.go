@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -15,12 +16,7 @@ func randomStore(cfg Config, task Task, seed uint64) *checkpoint.Store {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	ts := map[string]*tensor.Tensor{}
 	normal := func(name string, shape ...int) {
-		t := tensor.New(shape...)
-		d := t.Data()
-		for i := range d {
-			d[i] = float32(r.NormFloat64() * 0.02)
-		}
-		ts[name] = t
+		ts[name] = expected.Normal(r, 0.02, shape...)
 	}
 	lnorm := func(prefix string, dim int) {
 		w := tensor.New(dim)

@@ -30,22 +30,13 @@ type genCase struct {
 	MinMargin float64 `json:"min_margin"`
 }
 
-// genSettings are the generate() arguments of a group of cases.
-type genSettings struct {
-	MaxNewTokens  int      `json:"max_new_tokens"`
-	MinNewTokens  int      `json:"min_new_tokens"`
-	NumBeams      int      `json:"num_beams"`
-	LengthPenalty *float64 `json:"length_penalty"`
-	EarlyStopping *bool    `json:"early_stopping"`
-}
-
 type cases struct {
-	Images         []string               `json:"images"`
-	NumQueryTokens int                    `json:"num_query_tokens"`
-	Unconditional  []genCase              `json:"unconditional"`
-	Prompted       []genCase              `json:"prompted"`
-	Beam3          []genCase              `json:"unconditional_beam3"`
-	Generate       map[string]genSettings `json:"generate"`
+	Images         []string                             `json:"images"`
+	NumQueryTokens int                                  `json:"num_query_tokens"`
+	Unconditional  []genCase                            `json:"unconditional"`
+	Prompted       []genCase                            `json:"prompted"`
+	Beam3          []genCase                            `json:"unconditional_beam3"`
+	Generate       map[string]testdata.GenerateSettings `json:"generate"`
 	TeacherForced  struct {
 		Image string `json:"image"`
 		Text  string `json:"text"`

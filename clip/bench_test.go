@@ -19,12 +19,7 @@ func randomStore(cfg Config, seed uint64) *checkpoint.Store {
 	r := rand.New(rand.NewPCG(seed, 1))
 	m := map[string]*tensor.Tensor{}
 	rnd := func(name string, shape ...int) {
-		t := tensor.New(shape...)
-		d := t.Data()
-		for i := range d {
-			d[i] = float32(r.NormFloat64() * 0.02)
-		}
-		m[name] = t
+		m[name] = expected.Normal(r, 0.02, shape...)
 	}
 	ln := func(name string, dim int) {
 		w := tensor.New(dim)

@@ -54,12 +54,7 @@ func BenchmarkCUDA_CLIP(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				run()
-				b.ResetTimer()
-				for range b.N {
-					run()
-				}
-				b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/batch")
+				testdata.TimeCalls(b, "batch", run)
 				b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "images/s")
 			})
 		}
@@ -82,12 +77,7 @@ func BenchmarkCUDA_CLIP(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				run()
-				b.ResetTimer()
-				for range b.N {
-					run()
-				}
-				b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/batch")
+				testdata.TimeCalls(b, "batch", run)
 			})
 		}
 		m.Close()

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -36,12 +38,7 @@ func randomGPT2(c Config, seed uint64, prefixed, untied bool) *checkpoint.Store 
 		p = "transformer."
 	}
 	put := func(name string, scale, offset float64, shape ...int) {
-		x := tensor.New(shape...)
-		d := x.Data()
-		for i := range d {
-			d[i] = float32(offset + scale*(2*r.Float64()-1))
-		}
-		m[name] = x
+		m[name] = expected.Uniform(r, scale, offset, shape...)
 	}
 	d := c.NEmbd
 	put(p+"wte.weight", 1, 0, c.VocabSize, d)
@@ -110,80 +107,10 @@ func conv1D(x [][]float64, w, b []float64, out int) [][]float64 {
 	return y
 }
 
-func lnRef(x [][]float64, w, b []float64, eps float64) [][]float64 {
-	y := make([][]float64, len(x))
-	for r, row := range x {
-		mean, vr := 0.0, 0.0
-		for _, v := range row {
-			mean += v
-		}
-		mean /= float64(len(row))
-		for _, v := range row {
-			vr += (v - mean) * (v - mean)
-		}
-		vr /= float64(len(row))
-		y[r] = make([]float64, len(row))
-		for i, v := range row {
-			y[r][i] = (v-mean)/math.Sqrt(vr+eps)*w[i] + b[i]
-		}
-	}
-	return y
-}
-
 func cols(x [][]float64, lo, hi int) [][]float64 {
 	y := make([][]float64, len(x))
 	for i := range x {
 		y[i] = x[i][lo:hi]
-	}
-	return y
-}
-
-// attnRef: q [Tq, D], k/v [Tk, D]; causal aligns the last query with the last key.
-func attnRef(q, k, v [][]float64, heads int, scale float64, causal bool) [][]float64 {
-	d := len(q[0])
-	dh := d / heads
-	out := make([][]float64, len(q))
-	for i := range out {
-		out[i] = make([]float64, d)
-	}
-	off := len(k) - len(q)
-	for h := 0; h < heads; h++ {
-		for i := range q {
-			sc := make([]float64, len(k))
-			mx := math.Inf(-1)
-			for j := range k {
-				if causal && j > i+off {
-					sc[j] = math.Inf(-1)
-					continue
-				}
-				for c := h * dh; c < (h+1)*dh; c++ {
-					sc[j] += q[i][c] * k[j][c]
-				}
-				sc[j] *= scale
-				mx = math.Max(mx, sc[j])
-			}
-			sum := 0.0
-			for j := range sc {
-				sc[j] = math.Exp(sc[j] - mx)
-				sum += sc[j]
-			}
-			for j := range sc {
-				for c := h * dh; c < (h+1)*dh; c++ {
-					out[i][c] += sc[j] / sum * v[j][c]
-				}
-			}
-		}
-	}
-	return out
-}
-
-func addRef(a, b [][]float64) [][]float64 {
-	y := make([][]float64, len(a))
-	for i := range a {
-		y[i] = make([]float64, len(a[i]))
-		for j := range a[i] {
-			y[i][j] = a[i][j] + b[i][j]
-		}
 	}
 	return y
 }
@@ -214,27 +141,27 @@ func refGPT2(s *checkpoint.Store, c Config, p string, ids []int, enc [][]float64
 		if c.ScaleAttnByInverseLayerIdx {
 			scale /= float64(i + 1)
 		}
-		h := lnRef(x, vec(s, l+"ln_1.weight"), vec(s, l+"ln_1.bias"), eps)
+		h := testdata.Mat(x).LayerNorm(vec(s, l+"ln_1.weight"), vec(s, l+"ln_1.bias"), eps)
 		qkv := conv1D(h, vec(s, l+"attn.c_attn.weight"), vec(s, l+"attn.c_attn.bias"), 3*d)
-		a := attnRef(cols(qkv, 0, d), cols(qkv, d, 2*d), cols(qkv, 2*d, 3*d), c.NHead, scale, true)
-		x = addRef(x, conv1D(a, vec(s, l+"attn.c_proj.weight"), vec(s, l+"attn.c_proj.bias"), d))
+		a := testdata.Mat(cols(qkv, 0, d)).Attention(cols(qkv, d, 2*d), cols(qkv, 2*d, 3*d), c.NHead, scale, true)
+		x = testdata.Mat(x).Add(conv1D(a, vec(s, l+"attn.c_proj.weight"), vec(s, l+"attn.c_proj.bias"), d))
 		if enc != nil {
-			h = lnRef(x, vec(s, l+"ln_cross_attn.weight"), vec(s, l+"ln_cross_attn.bias"), eps)
+			h = testdata.Mat(x).LayerNorm(vec(s, l+"ln_cross_attn.weight"), vec(s, l+"ln_cross_attn.bias"), eps)
 			q := conv1D(h, vec(s, l+"crossattention.q_attn.weight"), vec(s, l+"crossattention.q_attn.bias"), d)
 			kv := conv1D(enc, vec(s, l+"crossattention.c_attn.weight"), vec(s, l+"crossattention.c_attn.bias"), 2*d)
-			a = attnRef(q, cols(kv, 0, d), cols(kv, d, 2*d), c.NHead, scale, false)
-			x = addRef(x, conv1D(a, vec(s, l+"crossattention.c_proj.weight"), vec(s, l+"crossattention.c_proj.bias"), d))
+			a = testdata.Mat(q).Attention(cols(kv, 0, d), cols(kv, d, 2*d), c.NHead, scale, false)
+			x = testdata.Mat(x).Add(conv1D(a, vec(s, l+"crossattention.c_proj.weight"), vec(s, l+"crossattention.c_proj.bias"), d))
 		}
-		h = lnRef(x, vec(s, l+"ln_2.weight"), vec(s, l+"ln_2.bias"), eps)
+		h = testdata.Mat(x).LayerNorm(vec(s, l+"ln_2.weight"), vec(s, l+"ln_2.bias"), eps)
 		h = conv1D(h, vec(s, l+"mlp.c_fc.weight"), vec(s, l+"mlp.c_fc.bias"), c.NInner)
 		for r := range h {
 			for j := range h[r] {
 				h[r][j] = geluNew(h[r][j])
 			}
 		}
-		x = addRef(x, conv1D(h, vec(s, l+"mlp.c_proj.weight"), vec(s, l+"mlp.c_proj.bias"), d))
+		x = testdata.Mat(x).Add(conv1D(h, vec(s, l+"mlp.c_proj.weight"), vec(s, l+"mlp.c_proj.bias"), d))
 	}
-	x = lnRef(x, vec(s, p+"ln_f.weight"), vec(s, p+"ln_f.bias"), eps)
+	x = testdata.Mat(x).LayerNorm(vec(s, p+"ln_f.weight"), vec(s, p+"ln_f.bias"), eps)
 	head := wte
 	if _, ok := s.Get("lm_head.weight"); ok {
 		head = vec(s, "lm_head.weight")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/task"
@@ -403,14 +404,7 @@ func TestMissingWeights(t *testing.T) {
 		store.Delete(n)
 	}
 	_, err = New(cfg, store)
-	if !errors.Is(err, checkpoint.ErrMissingWeights) {
-		t.Fatalf("error %v, want ErrMissingWeights", err)
-	}
-	for _, n := range gone {
-		if !strings.Contains(err.Error(), n) {
-			t.Errorf("error does not name %s: %v", n, err)
-		}
-	}
+	expected.MissingWeights(t, err, gone...)
 }
 
 func TestLoadNewLayout(t *testing.T) {

@@ -120,16 +120,8 @@ func TestAttentionFastPaths(t *testing.T) {
 				out := New(c.b, c.tq, d)
 				job := testAttnJob(q, k, v, c.h, c.dh, c.causal, mask, out.data, probs.data)
 				job.run(s, threads)
-				for i, w := range want {
-					if d := math.Abs(float64(out.data[i]) - w); d > 2e-5 {
-						t.Fatalf("%s: out[%d] = %g want %g", name, i, out.data[i], w)
-					}
-				}
-				for i, w := range wantP {
-					if d := math.Abs(float64(probs.data[i]) - w); d > 2e-6 {
-						t.Fatalf("%s: probs[%d] = %g want %g", name, i, probs.data[i], w)
-					}
-				}
+				checkNear(t, name, "out", out.data, want, 2e-5)
+				checkNear(t, name, "probs", probs.data, wantP, 2e-6)
 			}
 		}
 		// Public entry point, views as operands (a KV cache with spare room).
@@ -172,4 +164,15 @@ func testAttnJob(q, k, v *Tensor, h, dh int, causal bool, mask *Tensor, out, pro
 		job.mask, job.msb, job.msq, job.msk = mc.Data(), st[0], st[1], st[2]
 	}
 	return job
+}
+
+// checkNear fails t unless each got[i] is within tol of want[i], the
+// float64 reference; name and what say which result it is.
+func checkNear(t *testing.T, name, what string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	for i, w := range want {
+		if d := math.Abs(float64(got[i]) - w); d > tol {
+			t.Fatalf("%s: %s[%d] = %g want %g", name, what, i, got[i], w)
+		}
+	}
 }

@@ -52,11 +52,7 @@ func TestAttentionGroupedQuery(t *testing.T) {
 			job := testAttnJob(q, k, v, c.h, c.dh, c.causal, mask, out.data, nil)
 			job.group = group
 			job.run(s, 2)
-			for i, w := range want {
-				if d := math.Abs(float64(out.data[i]) - w); d > 2e-5 {
-					t.Fatalf("%s: out[%d] = %g want %g", name, i, out.data[i], w)
-				}
-			}
+			checkNear(t, name, "out", out.data, want, 2e-5)
 		}
 		got, err := Attention(q, k, v, AttentionOptions{Heads: c.h, KVHeads: c.kvh, Causal: c.causal, Mask: mask})
 		if err != nil {

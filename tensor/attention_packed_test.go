@@ -58,16 +58,8 @@ func TestAttentionPacked(t *testing.T) {
 				if kv.Type() == WeightF32 {
 					want, wantP = want32, want32P
 				}
-				for i, w := range want {
-					if d := math.Abs(float64(out.data[i]) - w); d > 3e-5 {
-						t.Fatalf("%s: out[%d] = %g want %g", name, i, out.data[i], w)
-					}
-				}
-				for i, w := range wantP {
-					if d := math.Abs(float64(probs.data[i]) - w); d > 3e-6 {
-						t.Fatalf("%s: probs[%d] = %g want %g", name, i, probs.data[i], w)
-					}
-				}
+				checkNear(t, name, "out", out.data, want, 3e-5)
+				checkNear(t, name, "probs", probs.data, wantP, 3e-6)
 				if c.b > 1 {
 					// Reversed batch: row i attends to the keys of row b−1−i.
 					idx := make([]int, c.b)

@@ -57,12 +57,7 @@ func BenchmarkCUDA_ViTBase(b *testing.B) {
 					}
 					tensor.Release(l)
 				}
-				run() // kernels and cuBLAS warm up
-				b.ResetTimer()
-				for range b.N {
-					run()
-				}
-				b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/batch")
+				testdata.TimeCalls(b, "batch", run)
 				b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "images/s")
 			})
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -64,12 +65,7 @@ func randomStore(t *testing.T, c Config, v variant, seed uint64) *checkpoint.Sto
 	r := rand.New(rand.NewPCG(seed, 1))
 	m := map[string]*tensor.Tensor{}
 	put := func(name string, scale, offset float64, shape ...int) {
-		x := tensor.New(shape...)
-		d := x.Data()
-		for i := range d {
-			d[i] = float32(offset + scale*(2*r.Float64()-1))
-		}
-		m[name] = x
+		m[name] = expected.Uniform(r, scale, offset, shape...)
 	}
 	base := c.weightPrefix() + "."
 	in := 1
@@ -198,34 +194,14 @@ func refAttention(x mat, s *checkpoint.Store, p string, heads, keys int) mat {
 	q := x.Linear(get(s, p+"q_proj.weight"), get(s, p+"q_proj.bias"), d)
 	k := x.Linear(get(s, p+"k_proj.weight"), get(s, p+"k_proj.bias"), d)
 	v := x.Linear(get(s, p+"v_proj.weight"), get(s, p+"v_proj.bias"), d)
-	dh := d / heads
-	scaling := math.Pow(float64(dh), -0.5)
-	o := make(mat, len(x))
-	for i := range o {
-		o[i] = make([]float64, d)
-	}
-	for h := 0; h < heads; h++ {
-		for i := range x {
-			sc := make([]float64, keys)
-			mx := math.Inf(-1)
-			for j := range sc {
-				for c := h * dh; c < (h+1)*dh; c++ {
-					sc[j] += q[i][c] * scaling * k[j][c]
-				}
-				mx = math.Max(mx, sc[j])
-			}
-			sum := 0.0
-			for j := range sc {
-				sc[j] = math.Exp(sc[j] - mx)
-				sum += sc[j]
-			}
-			for j := range sc {
-				for c := h * dh; c < (h+1)*dh; c++ {
-					o[i][c] += sc[j] / sum * v[j][c]
-				}
-			}
+	// q·scaling·k, as transformers scales the queries
+	scaling := math.Pow(float64(d/heads), -0.5)
+	for i := range q {
+		for c := range q[i] {
+			q[i][c] *= scaling
 		}
 	}
+	o := q.Attention(k[:keys], v[:keys], heads, 1, false)
 	return o.Linear(get(s, p+"out_proj.weight"), get(s, p+"out_proj.bias"), d)
 }
 
@@ -393,14 +369,7 @@ func TestMissingWeightsListed(t *testing.T) {
 	s.Delete("wav2vec2.feature_extractor.conv_layers.2.layer_norm.bias")
 	s.Delete("wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original0")
 	_, err := NewNetwork(c, s.Root())
-	if !errors.Is(err, checkpoint.ErrMissingWeights) {
-		t.Fatalf("err = %v, want ErrMissingWeights", err)
-	}
-	for _, name := range []string{"layers.1.attention.q_proj.weight", "conv_layers.2.layer_norm.bias", "original0"} {
-		if !strings.Contains(err.Error(), name) {
-			t.Errorf("error does not name %s: %v", name, err)
-		}
-	}
+	expected.MissingWeights(t, err, "layers.1.attention.q_proj.weight", "conv_layers.2.layer_norm.bias", "original0")
 }
 
 func TestShortAndBadInput(t *testing.T) {

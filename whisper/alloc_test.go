@@ -18,7 +18,7 @@ import (
 // race detector and goformer_checkrelease, under which released storage is
 // not reused.
 func TestSteadyStateAllocations(t *testing.T) {
-	m, _, _ := loadFixture(t, "whisper")
+	m, _ := loadFixture(t, "whisper", nil)
 	// A garbage collection empties the recycling pools (they are refilled
 	// by the next call); none may run during the measurement, so that what
 	// is counted is what the calls themselves allocate.

@@ -70,23 +70,24 @@ func randomModel(tb testing.TB, cfg Config) *Model {
 // WithWeightType does).
 func randomModelAs(tb testing.TB, cfg Config, wt tensor.WeightType) *Model {
 	tb.Helper()
-	r := rand.New(rand.NewPCG(1, 2))
-	ts := map[string]*tensor.Tensor{}
-	for name, shape := range hubShapes(cfg) {
-		t := tensor.New(shape...)
-		d := t.Data()
-		for i := range d {
-			d[i] = float32(r.NormFloat64() * 0.02)
-		}
-		ts[name] = t
-	}
-	st := checkpoint.NewStore("random", ts)
+	st := randomStore(cfg)
 	st.WeightType = wt
 	m, err := build(cfg, st)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return m
+}
+
+// randomStore holds every tensor of a checkpoint of cfg, with random
+// weights (normal, σ = 0.02, the same for every call).
+func randomStore(cfg Config) *checkpoint.Store {
+	r := rand.New(rand.NewPCG(1, 2))
+	ts := map[string]*tensor.Tensor{}
+	for name, shape := range hubShapes(cfg) {
+		ts[name] = expected.Normal(r, 0.02, shape...)
+	}
+	return checkpoint.NewStore("random", ts)
 }
 
 func baseModel(b *testing.B) *Model {

@@ -3,7 +3,7 @@ package whisper
 import (
 	"context"
 	"math"
-	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/internal/testdata"
@@ -136,11 +136,7 @@ func TestBeamSearchPatience(t *testing.T) {
 }
 
 func TestSampling(t *testing.T) {
-	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, testdata.Fixture(t, "whisper"), Load)
 	mel := tensor.New(80, 3000)
 	o := DecodingOptions{Language: "en", Temperature: 1, BestOf: 3, SampleLen: 10, Seed: 7}
 	a, err := m.Decode(context.Background(), mel, o)
@@ -148,7 +144,7 @@ func TestSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := m.Decode(context.Background(), mel, o)
-	if !equalInts(a[0].Tokens, b[0].Tokens) || a[0].Temperature != 1 {
+	if !slices.Equal(a[0].Tokens, b[0].Tokens) || a[0].Temperature != 1 {
 		t.Errorf("seeded sampling is not reproducible: %v vs %v", a[0].Tokens, b[0].Tokens)
 	}
 }

@@ -4,11 +4,9 @@ package whisper
 
 import (
 	"context"
-	"math/rand/v2"
 	"runtime/debug"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/cuda/cudatest"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
@@ -24,17 +22,7 @@ func cudaModel(b *testing.B, wt tensor.WeightType) *Model {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(1, 2))
-	ts := map[string]*tensor.Tensor{}
-	for name, shape := range hubShapes(cfg) {
-		t := tensor.New(shape...)
-		v := t.Data()
-		for i := range v {
-			v[i] = float32(r.NormFloat64() * 0.02)
-		}
-		ts[name] = t
-	}
-	st := checkpoint.NewStore("random", ts)
+	st := randomStore(cfg)
 	st.Device, st.WeightType = d, wt
 	m, err := build(cfg, st)
 	if err != nil {

@@ -2,17 +2,13 @@ package whisper
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"testing"
 
 	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -51,39 +47,6 @@ func loadOnHost(t *testing.T, path string) *Model {
 	return m
 }
 
-// transfers returns the copies between d and the host that f makes.
-func transfers(d *tensor.Device, f func()) tensor.Transfers {
-	t0 := d.Transfers()
-	f()
-	t1 := d.Transfers()
-	return tensor.Transfers{
-		Uploads: t1.Uploads - t0.Uploads, Downloads: t1.Downloads - t0.Downloads,
-		UploadBytes: t1.UploadBytes - t0.UploadBytes, DownloadBytes: t1.DownloadBytes - t0.DownloadBytes,
-	}
-}
-
-// sameBits requires the host tensor want and the device tensor got to
-// hold the same shape and the same float32 bits.
-func sameBits(t *testing.T, name string, want, got *tensor.Tensor) {
-	t.Helper()
-	if !want.OnHost() || got.OnHost() {
-		t.Fatalf("%s: host result on %v, device result on %v", name, want.Device(), got.Device())
-	}
-	g, err := tensor.ToHost(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(want.Shape(), g.Shape()) {
-		t.Fatalf("%s: device shape %v, host %v", name, g.Shape(), want.Shape())
-	}
-	wd, gd := want.Data(), g.Data()
-	for i := range wd {
-		if math.Float32bits(wd[i]) != math.Float32bits(gd[i]) {
-			t.Fatalf("%s: element %d is %v on the device, %v on the host", name, i, gd[i], wd[i])
-		}
-	}
-}
-
 // sameValue requires two results to print identically (%+v prints every
 // float32/float64 so that it reads back to the same value, NaN included).
 func sameValue(t *testing.T, name string, want, got any) {
@@ -109,27 +72,10 @@ func checkSteps(t *testing.T, name string, tr tensor.Transfers, up int, melBytes
 }
 
 func TestDevice_whisper(t *testing.T) {
-	dir := testdata.Fixture(t, "whisper")
-	path := filepath.Join(dir, "model")
-	host := loadOnHost(t, path)
-	dm, dev := loadOnDevice(t, path)
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases whisperCases
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exp.Close() })
-	feat, err := exp.Tensor("input_features")
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, get := loadFixture(t, "whisper", &cases)
+	dm, dev := loadOnDevice(t, filepath.Join(testdata.Fixture(t, "whisper"), "model"))
+	feat := get("input_features")
 	ctx := context.Background()
 	cfg := host.Config
 	mel := feat.Index(0).Contiguous()
@@ -142,7 +88,7 @@ func TestDevice_whisper(t *testing.T) {
 		t.Fatal(err)
 	}
 	var encD *tensor.Tensor
-	tr := transfers(dev, func() {
+	tr := expected.Transfers(dev, func() {
 		if encD, err = dm.Encode(ctx, mel); err != nil {
 			t.Fatal(err)
 		}
@@ -150,35 +96,22 @@ func TestDevice_whisper(t *testing.T) {
 	if tr.Uploads != 1 || tr.UploadBytes != melBytes || tr.Downloads != 0 {
 		t.Errorf("Encode: %+v, want the mel (%d bytes) up and nothing down", tr, melBytes)
 	}
-	sameBits(t, "encoder_out", encH, encD)
+	expected.SameBits(t, "encoder_out", encH, encD)
 
 	// teacher-forced logits and cross-attention probabilities: no transfer
 	forced := func(m *Model, enc *tensor.Tensor) (*tensor.Tensor, []*tensor.Tensor) {
-		dec, err := m.NewDecoder(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dec.Release()
 		probs := make([]*tensor.Tensor, cfg.DecoderLayers)
-		h, err := dec.Forward(ctx, [][]int{cases.TeacherForcedIDs}, probs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := dec.Logits(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l, probs
+		return forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, probs), probs
 	}
 	lH, pH := forced(host, encH)
 	var lD *tensor.Tensor
 	var pD []*tensor.Tensor
-	if tr := transfers(dev, func() { lD, pD = forced(dm, encD) }); tr != (tensor.Transfers{}) {
+	if tr := expected.Transfers(dev, func() { lD, pD = forced(dm, encD) }); tr != (tensor.Transfers{}) {
 		t.Errorf("teacher-forced decoder pass: %+v, want no transfer", tr)
 	}
-	sameBits(t, "teacher_forced_logits", lH, lD)
+	expected.SameBits(t, "teacher_forced_logits", lH, lD)
 	for l := range pH {
-		sameBits(t, fmt.Sprintf("cross-attention probabilities of layer %d", l), pH[l], pD[l])
+		expected.SameBits(t, fmt.Sprintf("cross-attention probabilities of layer %d", l), pH[l], pD[l])
 	}
 
 	// one token at a time through the KV cache: no transfer per step
@@ -197,7 +130,7 @@ func TestDevice_whisper(t *testing.T) {
 		}
 		want, _ := decH.Logits(h)
 		var got *tensor.Tensor
-		tr := transfers(dev, func() {
+		tr := expected.Transfers(dev, func() {
 			h, err := decD.Forward(ctx, [][]int{{id}}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -207,7 +140,7 @@ func TestDevice_whisper(t *testing.T) {
 		if tr != (tensor.Transfers{}) {
 			t.Errorf("decoder step %d: %+v, want no transfer", i, tr)
 		}
-		sameBits(t, fmt.Sprintf("incremental logits %d", i), want, got)
+		expected.SameBits(t, fmt.Sprintf("incremental logits %d", i), want, got)
 	}
 	// beams: the caches reordered on the device
 	for _, dec := range []*Decoder{decH, decD} {
@@ -224,7 +157,7 @@ func TestDevice_whisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameBits(t, "reordered decoder states", hH, hD)
+	expected.SameBits(t, "reordered decoder states", hH, hD)
 	decH.Release()
 	decD.Release()
 
@@ -235,7 +168,7 @@ func TestDevice_whisper(t *testing.T) {
 	}
 	var langD []*tensor.Tensor
 	var probsD []map[string]float64
-	tr = transfers(dev, func() {
+	tr = expected.Transfers(dev, func() {
 		if langD, probsD, err = dm.languageLogits(ctx, encD); err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +189,7 @@ func TestDevice_whisper(t *testing.T) {
 			t.Fatal(err)
 		}
 		var idsD []int
-		tr := transfers(dev, func() {
+		tr := expected.Transfers(dev, func() {
 			if idsD, err = dm.Generate(ctx, mel, opt); err != nil {
 				t.Fatal(err)
 			}
@@ -282,7 +215,7 @@ func TestDevice_whisper(t *testing.T) {
 			t.Fatal(err)
 		}
 		var resD []DecodingResult
-		tr := transfers(dev, func() {
+		tr := expected.Transfers(dev, func() {
 			if resD, err = dm.Decode(ctx, mel, opt); err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +241,7 @@ func TestDevice_whisper(t *testing.T) {
 			t.Fatal(err)
 		}
 		var resD *Result
-		tr := transfers(dev, func() {
+		tr := expected.Transfers(dev, func() {
 			if resD, err = dm.Transcribe(ctx, pcm, opt); err != nil {
 				t.Fatal(err)
 			}
@@ -323,24 +256,9 @@ func TestDevice_whisper(t *testing.T) {
 }
 
 func TestDevice_whisper_openai(t *testing.T) {
-	dir := testdata.Fixture(t, "whisper-openai")
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases openaiCases
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exp.Close() })
-	melPadded, err := exp.Tensor("mel_padded")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, get := openFixture(t, "whisper-openai", &cases)
+	melPadded := get("mel_padded")
 	ctx := context.Background()
 
 	// the Hub checkpoint and OpenAI's .pt (LoadOpenAI), each on both
@@ -364,13 +282,13 @@ func TestDevice_whisper_openai(t *testing.T) {
 			t.Fatal(err)
 		}
 		var encD *tensor.Tensor
-		tr := transfers(c.dev, func() {
+		tr := expected.Transfers(c.dev, func() {
 			if encD, err = c.d.Encode(ctx, w); err != nil {
 				t.Fatal(err)
 			}
 		})
 		checkSteps(t, c.name+" Encode", tr, 1, melBytes, 0, 0)
-		sameBits(t, c.name+" encoder output", encH, encD)
+		expected.SameBits(t, c.name+" encoder output", encH, encD)
 		tensor.Release(encH)
 		tensor.Release(encD)
 	}
@@ -380,7 +298,7 @@ func TestDevice_whisper_openai(t *testing.T) {
 		t.Fatal(err)
 	}
 	var probsD []LanguageProb
-	tr := transfers(hubDev, func() {
+	tr := expected.Transfers(hubDev, func() {
 		if probsD, err = hubD.DetectLanguage(ctx, melPadded); err != nil {
 			t.Fatal(err)
 		}
@@ -425,37 +343,18 @@ func TestDevice_whisper_openai(t *testing.T) {
 		d.Close()
 	}
 
-	names := make([]string, 0, len(cases.Runs))
-	for n := range cases.Runs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		run := cases.Runs[name]
-		t.Run(name, func(t *testing.T) {
-			kw := map[string]any{}
-			for k, v := range cases.CommonOptions {
-				kw[k] = v
-			}
-			for k, v := range run.Options {
-				kw[k] = v
-			}
-			opt, err := optionsFromOpenAI(kw)
-			if err != nil {
+	eachRun(t, cases, func(t *testing.T, name string, _ openaiRun, opt Options) {
+		resH, err := oaiH.TranscribeMel(ctx, melPadded, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resD *Result
+		tr := expected.Transfers(oaiDev, func() {
+			if resD, err = oaiD.TranscribeMel(ctx, melPadded, opt); err != nil {
 				t.Fatal(err)
 			}
-			resH, err := oaiH.TranscribeMel(ctx, melPadded, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var resD *Result
-			tr := transfers(oaiDev, func() {
-				if resD, err = oaiD.TranscribeMel(ctx, melPadded, opt); err != nil {
-					t.Fatal(err)
-				}
-			})
-			t.Logf("%d segments; %d uploads (%d bytes), %d downloads (%d bytes)", len(resD.Segments), tr.Uploads, tr.UploadBytes, tr.Downloads, tr.DownloadBytes)
-			sameValue(t, name, resH, resD)
 		})
-	}
+		t.Logf("%d segments; %d uploads (%d bytes), %d downloads (%d bytes)", len(resD.Segments), tr.Uploads, tr.UploadBytes, tr.Downloads, tr.DownloadBytes)
+		sameValue(t, name, resH, resD)
+	})
 }

@@ -8,10 +8,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -60,14 +62,7 @@ func TestLoadErrors(t *testing.T) {
 		"model.encoder.conv1.weight": tensor.New(3, 3, 3),
 	})
 	_, err := Load(dir)
-	if !errors.Is(err, checkpoint.ErrMissingWeights) {
-		t.Fatalf("incomplete checkpoint: %v", err)
-	}
-	for _, name := range []string{"model.encoder.conv1.weight", "model.decoder.embed_tokens.weight", "model.decoder.layers.1.fc2.bias"} {
-		if !strings.Contains(err.Error(), name) {
-			t.Errorf("error does not name %s: %.300s", name, err)
-		}
-	}
+	expected.MissingWeights(t, err, "model.encoder.conv1.weight", "model.decoder.embed_tokens.weight", "model.decoder.layers.1.fc2.bias")
 	// a corrupt OpenAI checkpoint
 	pt := filepath.Join(t.TempDir(), "model.pt")
 	os.WriteFile(pt, []byte("this is not a pickle"), 0o644)
@@ -77,11 +72,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestInputErrors(t *testing.T) {
-	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, testdata.Fixture(t, "whisper"), Load)
 	ctx := context.Background()
 	for _, shape := range [][]int{{80, 2999}, {79, 3000}, {80}, {1, 2, 80, 3000}} {
 		if _, err := m.Encode(ctx, tensor.New(shape...)); !errors.Is(err, tensor.ErrShape) {
@@ -132,11 +123,8 @@ func TestInputErrors(t *testing.T) {
 }
 
 func TestBatchDecode(t *testing.T) {
-	m, exp, _ := loadFixture(t, "whisper")
-	feat, err := exp.Tensor("input_features")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, get := loadFixture(t, "whisper", nil)
+	feat := get("input_features")
 	ctx := context.Background()
 	silence := tensor.New(80, 3000)
 	batch, err := tensor.Concat(0, feat, silence.MustReshape(1, 80, 3000))
@@ -156,43 +144,20 @@ func TestBatchDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !equalInts(got[i].Tokens, one[0].Tokens) || got[i].Language != one[0].Language ||
-				absf(got[i].AvgLogprob-one[0].AvgLogprob) > 1e-4 || absf(got[i].NoSpeechProb-one[0].NoSpeechProb) > 1e-5 {
+			if !slices.Equal(got[i].Tokens, one[0].Tokens) || got[i].Language != one[0].Language ||
+				math.Abs(got[i].AvgLogprob-one[0].AvgLogprob) > 1e-4 || math.Abs(got[i].NoSpeechProb-one[0].NoSpeechProb) > 1e-5 {
 				t.Errorf("%+v window %d: batched %+v, alone %+v", o, i, got[i], one[0])
 			}
 		}
 	}
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func absf(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 // TestConcurrentUse runs transcriptions of one model from several
 // goroutines; results must equal the sequential one (and -race must stay
 // quiet).
 func TestConcurrentUse(t *testing.T) {
-	m, exp, _ := loadFixture(t, "whisper")
-	pcmT, err := exp.Tensor("audio")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := pcmT.Contiguous().Data()
+	m, get := loadFixture(t, "whisper", nil)
+	pcm := get("audio").Contiguous().Data()
 	opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 12, WordTimestamps: true}
 	want, err := m.Transcribe(context.Background(), pcm, opt)
 	if err != nil {
@@ -216,11 +181,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestEdgeInputs(t *testing.T) {
-	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, testdata.Fixture(t, "whisper"), Load)
 	ctx := context.Background()
 	opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 8}
 	res, err := m.Transcribe(ctx, nil, opt)

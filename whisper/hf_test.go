@@ -2,9 +2,6 @@ package whisper
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -15,20 +12,9 @@ import (
 // fixture: a suppressed token is never generated, a begin-suppressed one
 // only not first, and ids outside the vocabulary are ignored.
 func TestGenerateSuppressTokens(t *testing.T) {
-	m, exp, dir := loadFixture(t, "whisper")
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases whisperCases
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatal(err)
-	}
-	pcm, err := exp.Tensor("audio")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mel, err := audio.LogMel(pcm.Contiguous().Data(), m.Config.NumMelBins)
+	m, get := loadFixture(t, "whisper", &cases)
+	mel, err := audio.LogMel(get("audio").Contiguous().Data(), m.Config.NumMelBins)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // naming the limit, before any audio is decoded or encoded: on a cancelled
 // context the refusal comes first.
 func TestLimits(t *testing.T) {
-	m, _, _ := loadFixture(t, "whisper")
+	m, _ := loadFixture(t, "whisper", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	n := m.Config.MaxTargetPositions

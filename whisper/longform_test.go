@@ -3,7 +3,6 @@ package whisper
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/goformer/goformer/audio"
@@ -14,11 +13,7 @@ import (
 // the random-weight fixture model: the sequential algorithm must run to the
 // end with segment times that never go backwards.
 func TestLongForm(t *testing.T) {
-	m, err := Load(filepath.Join(testdata.Fixture(t, "whisper"), "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testdata.LoadModel(t, testdata.Fixture(t, "whisper"), Load)
 	pcm, err := audio.Load16kFile(testdata.Path(t, "media", "audio", "jfk.flac"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,31 +2,56 @@ package whisper
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"testing"
 
 	"github.com/goformer/goformer/audio"
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
 
 type openaiCases struct {
-	Audio         string         `json:"audio"`
-	CommonOptions map[string]any `json:"common_options"`
-	Runs          map[string]struct {
-		Options  map[string]any `json:"options"`
-		Language string         `json:"language"`
-		Text     string         `json:"text"`
-		Segments []Segment      `json:"segments"`
-	} `json:"runs"`
-	DetectLanguageFirstWindow [][2]any `json:"detect_language_first_window"`
+	Audio                     string               `json:"audio"`
+	CommonOptions             map[string]any       `json:"common_options"`
+	Runs                      map[string]openaiRun `json:"runs"`
+	DetectLanguageFirstWindow [][2]any             `json:"detect_language_first_window"`
+}
+
+// openaiRun is one transcribe() call of the whisper-openai fixture: its
+// keyword arguments beyond the common ones, and what it returned.
+type openaiRun struct {
+	Options  map[string]any `json:"options"`
+	Language string         `json:"language"`
+	Text     string         `json:"text"`
+	Segments []Segment      `json:"segments"`
+}
+
+// eachRun runs f in a subtest for each run of cases, in the order of their
+// names, with the run's transcribe() keyword arguments (the common ones,
+// overridden by the run's own) mapped onto Options.
+func eachRun(t *testing.T, cases openaiCases, f func(t *testing.T, name string, run openaiRun, opt Options)) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(cases.Runs)) {
+		run := cases.Runs[name]
+		t.Run(name, func(t *testing.T) {
+			kw := map[string]any{}
+			for k, v := range cases.CommonOptions {
+				kw[k] = v
+			}
+			for k, v := range run.Options {
+				kw[k] = v
+			}
+			opt, err := optionsFromOpenAI(kw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f(t, name, run, opt)
+		})
+	}
 }
 
 // optionsFromOpenAI maps transcribe() keyword arguments onto Options.
@@ -132,37 +157,11 @@ func splitComma(s string) []string {
 }
 
 func TestParity_whisper_openai(t *testing.T) {
-	dir := testdata.Fixture(t, "whisper-openai")
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases openaiCases
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatal(err)
-	}
-	hub, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close() })
-	oai, err := Load(filepath.Join(dir, "model", "openai.pt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exp.Close() })
-	melPadded, err := exp.Tensor("mel_padded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcmT, err := exp.Tensor("audio")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, get := openFixture(t, "whisper-openai", &cases)
+	hub := testdata.LoadModel(t, dir, Load)
+	oai := loadOnHost(t, filepath.Join(dir, "model", "openai.pt"))
+	melPadded, pcmT := get("mel_padded"), get("audio")
 	ctx := context.Background()
 
 	t.Run("mel_padded", func(t *testing.T) {
@@ -221,88 +220,69 @@ func TestParity_whisper_openai(t *testing.T) {
 		}
 	})
 
-	names := make([]string, 0, len(cases.Runs))
-	for n := range cases.Runs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		run := cases.Runs[name]
-		t.Run(name, func(t *testing.T) {
-			kw := map[string]any{}
-			for k, v := range cases.CommonOptions {
-				kw[k] = v
-			}
-			for k, v := range run.Options {
-				kw[k] = v
-			}
-			opt, err := optionsFromOpenAI(kw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := oai.TranscribeMel(ctx, melPadded, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Language != run.Language {
-				t.Errorf("language %q, want %q", res.Language, run.Language)
-			}
-			if len(res.Segments) != len(run.Segments) {
-				t.Errorf("%d segments, want %d", len(res.Segments), len(run.Segments))
-			}
-			bad := 0
-			var dLP, dCR, dNS, dWT, dWP float64
-			defer func() {
-				t.Logf("%d segments; max|Δ| avg_logprob %.2g, compression_ratio %.2g, no_speech_prob %.2g, word time %.2g, word probability %.2g",
-					len(res.Segments), dLP, dCR, dNS, dWT, dWP)
-			}()
-			for i := 0; i < min(len(res.Segments), len(run.Segments)); i++ {
-				g, w := res.Segments[i], run.Segments[i]
-				dLP = max(dLP, math.Abs(g.AvgLogprob-w.AvgLogprob))
-				dCR = max(dCR, math.Abs(g.CompressionRatio-w.CompressionRatio))
-				dNS = max(dNS, math.Abs(g.NoSpeechProb-w.NoSpeechProb))
-				if len(g.Words) == len(w.Words) {
-					for j := range g.Words {
-						dWT = max(dWT, math.Abs(g.Words[j].Start-w.Words[j].Start), math.Abs(g.Words[j].End-w.Words[j].End))
-						dWP = max(dWP, math.Abs(g.Words[j].Probability-w.Words[j].Probability))
-					}
+	eachRun(t, cases, func(t *testing.T, _ string, run openaiRun, opt Options) {
+		res, err := oai.TranscribeMel(ctx, melPadded, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Language != run.Language {
+			t.Errorf("language %q, want %q", res.Language, run.Language)
+		}
+		if len(res.Segments) != len(run.Segments) {
+			t.Errorf("%d segments, want %d", len(res.Segments), len(run.Segments))
+		}
+		bad := 0
+		var dLP, dCR, dNS, dWT, dWP float64
+		defer func() {
+			t.Logf("%d segments; max|Δ| avg_logprob %.2g, compression_ratio %.2g, no_speech_prob %.2g, word time %.2g, word probability %.2g",
+				len(res.Segments), dLP, dCR, dNS, dWT, dWP)
+		}()
+		for i := 0; i < min(len(res.Segments), len(run.Segments)); i++ {
+			g, w := res.Segments[i], run.Segments[i]
+			dLP = max(dLP, math.Abs(g.AvgLogprob-w.AvgLogprob))
+			dCR = max(dCR, math.Abs(g.CompressionRatio-w.CompressionRatio))
+			dNS = max(dNS, math.Abs(g.NoSpeechProb-w.NoSpeechProb))
+			if len(g.Words) == len(w.Words) {
+				for j := range g.Words {
+					dWT = max(dWT, math.Abs(g.Words[j].Start-w.Words[j].Start), math.Abs(g.Words[j].End-w.Words[j].End))
+					dWP = max(dWP, math.Abs(g.Words[j].Probability-w.Words[j].Probability))
 				}
-				var errs []string
-				if !slices.Equal(g.Tokens, w.Tokens) {
-					errs = append(errs, fmt.Sprintf("tokens %v, want %v", g.Tokens, w.Tokens))
-				}
-				if g.Text != w.Text {
-					errs = append(errs, fmt.Sprintf("text %q, want %q", g.Text, w.Text))
-				}
-				if g.Seek != w.Seek || g.Start != w.Start || g.End != w.End {
-					errs = append(errs, fmt.Sprintf("seek/start/end %d %v %v, want %d %v %v", g.Seek, g.Start, g.End, w.Seek, w.Start, w.End))
-				}
-				if math.Abs(g.AvgLogprob-w.AvgLogprob) > 1e-3 || math.Abs(g.CompressionRatio-w.CompressionRatio) > 1e-3 || math.Abs(g.NoSpeechProb-w.NoSpeechProb) > 1e-3 {
-					errs = append(errs, fmt.Sprintf("avg_logprob %v compression %v no_speech %v, want %v %v %v", g.AvgLogprob, g.CompressionRatio, g.NoSpeechProb, w.AvgLogprob, w.CompressionRatio, w.NoSpeechProb))
-				}
-				if len(g.Words) != len(w.Words) {
-					errs = append(errs, fmt.Sprintf("%d words, want %d", len(g.Words), len(w.Words)))
-				} else {
-					for j := range g.Words {
-						gw, ww := g.Words[j], w.Words[j]
-						if gw.Word != ww.Word || math.Abs(gw.Start-ww.Start) > 0.02+1e-9 || math.Abs(gw.End-ww.End) > 0.02+1e-9 || math.Abs(gw.Probability-ww.Probability) > 1e-3 {
-							errs = append(errs, fmt.Sprintf("word %d %+v, want %+v", j, gw, ww))
-						}
-					}
-				}
-				if len(errs) > 0 {
-					bad++
-					if bad <= 3 {
-						t.Errorf("segment %d: %v", i, errs)
+			}
+			var errs []string
+			if !slices.Equal(g.Tokens, w.Tokens) {
+				errs = append(errs, fmt.Sprintf("tokens %v, want %v", g.Tokens, w.Tokens))
+			}
+			if g.Text != w.Text {
+				errs = append(errs, fmt.Sprintf("text %q, want %q", g.Text, w.Text))
+			}
+			if g.Seek != w.Seek || g.Start != w.Start || g.End != w.End {
+				errs = append(errs, fmt.Sprintf("seek/start/end %d %v %v, want %d %v %v", g.Seek, g.Start, g.End, w.Seek, w.Start, w.End))
+			}
+			if math.Abs(g.AvgLogprob-w.AvgLogprob) > 1e-3 || math.Abs(g.CompressionRatio-w.CompressionRatio) > 1e-3 || math.Abs(g.NoSpeechProb-w.NoSpeechProb) > 1e-3 {
+				errs = append(errs, fmt.Sprintf("avg_logprob %v compression %v no_speech %v, want %v %v %v", g.AvgLogprob, g.CompressionRatio, g.NoSpeechProb, w.AvgLogprob, w.CompressionRatio, w.NoSpeechProb))
+			}
+			if len(g.Words) != len(w.Words) {
+				errs = append(errs, fmt.Sprintf("%d words, want %d", len(g.Words), len(w.Words)))
+			} else {
+				for j := range g.Words {
+					gw, ww := g.Words[j], w.Words[j]
+					if gw.Word != ww.Word || math.Abs(gw.Start-ww.Start) > 0.02+1e-9 || math.Abs(gw.End-ww.End) > 0.02+1e-9 || math.Abs(gw.Probability-ww.Probability) > 1e-3 {
+						errs = append(errs, fmt.Sprintf("word %d %+v, want %+v", j, gw, ww))
 					}
 				}
 			}
-			if bad > 3 {
-				t.Errorf("... %d segments differ in all", bad)
+			if len(errs) > 0 {
+				bad++
+				if bad <= 3 {
+					t.Errorf("segment %d: %v", i, errs)
+				}
 			}
-			if res.Text != run.Text {
-				t.Errorf("text differs:\n got %.200q\nwant %.200q", res.Text, run.Text)
-			}
-		})
-	}
+		}
+		if bad > 3 {
+			t.Errorf("... %d segments differ in all", bad)
+		}
+		if res.Text != run.Text {
+			t.Errorf("text differs:\n got %.200q\nwant %.200q", res.Text, run.Text)
+		}
+	})
 }

@@ -2,9 +2,7 @@ package whisper
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -30,39 +28,63 @@ type whisperCases struct {
 	} `json:"tokenizer"`
 }
 
-func loadFixture(t *testing.T, name string) (*Model, *checkpoint.Safetensors, string) {
+// openFixture opens fixture name for the test: it decodes the fixture's
+// cases.json into cases (unless cases is nil) and returns the fixture's
+// folder and get, which returns a tensor of its expected.safetensors
+// (failing t when it is missing; call it from t's goroutine).
+func openFixture(t *testing.T, name string, cases any) (dir string, get func(name string) *tensor.Tensor) {
 	t.Helper()
-	dir := testdata.Fixture(t, name)
-	m, err := Load(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
+	dir = testdata.Fixture(t, name)
+	if cases != nil {
+		testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), cases)
 	}
-	t.Cleanup(func() { m.Close() })
 	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { exp.Close() })
-	return m, exp, dir
-}
-
-func TestParity_whisper(t *testing.T) {
-	m, exp, dir := loadFixture(t, "whisper")
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases whisperCases
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatal(err)
-	}
-	get := func(name string) *tensor.Tensor {
+	return dir, func(name string) *tensor.Tensor {
+		t.Helper()
 		x, err := exp.Tensor(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return x
 	}
+}
+
+// loadFixture opens fixture name like openFixture and loads its model with
+// opts (closed when the test ends).
+func loadFixture(t *testing.T, name string, cases any, opts ...Option) (*Model, func(name string) *tensor.Tensor) {
+	t.Helper()
+	dir, get := openFixture(t, name, cases)
+	return testdata.LoadModel(t, dir, Load, opts...), get
+}
+
+// forcedLogits runs m's decoder once over ids (teacher forcing) on the
+// encoder output enc and returns the logits [1, len(ids), vocab]; probs,
+// when not nil, receives each layer's cross-attention probabilities.
+func forcedLogits(t *testing.T, ctx context.Context, m *Model, enc *tensor.Tensor, ids []int, probs []*tensor.Tensor) *tensor.Tensor {
+	t.Helper()
+	dec, err := m.NewDecoder(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Release()
+	h, err := dec.Forward(ctx, [][]int{ids}, probs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := dec.Logits(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestParity_whisper(t *testing.T) {
+	var cases whisperCases
+	m, get := loadFixture(t, "whisper", &cases)
 	ctx := context.Background()
 	const tol = 1e-4
 
@@ -72,47 +94,21 @@ func TestParity_whisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := testdata.TensorDiff(t, "input_features", feat.MustReshape(wantFeat.Shape()...), wantFeat)
-	t.Logf("input_features max|Δ| = %.3g", d)
-	if d > tol {
-		t.Errorf("input_features max|Δ| = %g > %g", d, tol)
-	}
+	testdata.CheckClose(t, "input_features", feat.MustReshape(wantFeat.Shape()...), wantFeat, tol)
 
 	mel := wantFeat.Index(0)
 	enc, err := m.Encode(ctx, mel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d = testdata.TensorDiff(t, "encoder_out", enc, get("encoder_out"))
-	t.Logf("encoder_out max|Δ| = %.3g", d)
-	if d > tol {
-		t.Errorf("encoder_out max|Δ| = %g > %g", d, tol)
-	}
+	testdata.CheckClose(t, "encoder_out", enc, get("encoder_out"), tol)
 
 	// teacher-forced logits
-	dec, err := m.NewDecoder(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := dec.Forward(ctx, [][]int{cases.TeacherForcedIDs}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logits, err := dec.Logits(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d = testdata.TensorDiff(t, "teacher_forced_logits", logits, get("teacher_forced_logits"))
-	t.Logf("teacher_forced_logits max|Δ| = %.3g", d)
-	if d > tol {
-		t.Errorf("teacher_forced_logits max|Δ| = %g > %g", d, tol)
-	}
+	logits := forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, nil)
+	testdata.CheckClose(t, "teacher_forced_logits", logits, get("teacher_forced_logits"), tol)
 	// cross-attention probabilities, as word timing reads them
-	dec3, _ := m.NewDecoder(enc)
 	probsOut := make([]*tensor.Tensor, m.Config.DecoderLayers)
-	if _, err := dec3.Forward(ctx, [][]int{cases.TeacherForcedIDs}, probsOut); err != nil {
-		t.Fatal(err)
-	}
+	forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, probsOut)
 	for l, p := range probsOut {
 		want := []int{1, m.Config.DecoderHeads, len(cases.TeacherForcedIDs), enc.Dim(1)}
 		if !slices.Equal(p.Shape(), want) {
@@ -150,11 +146,7 @@ func TestParity_whisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d = testdata.TensorDiff(t, "language_logits", langLogits[0], get("language_logits"))
-	t.Logf("language_logits max|Δ| = %.3g", d)
-	if d > tol {
-		t.Errorf("language_logits max|Δ| = %g > %g", d, tol)
-	}
+	testdata.CheckClose(t, "language_logits", langLogits[0], get("language_logits"), tol)
 	tok := m.specials()
 	best, bestP := "", -1.0
 	for code, p := range probs[0] {

@@ -2,12 +2,8 @@ package whisper
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
@@ -21,34 +17,10 @@ import (
 // (tensor/PERFORMANCE.md); ids are reported, not asserted (a random-weight
 // model's margins can be below the quantization noise).
 func TestQ8_whisper(t *testing.T) {
-	dir := testdata.Fixture(t, "whisper")
-	m, err := Load(filepath.Join(dir, "model"), WithWeightType(tensor.WeightQ8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	var cases whisperCases
+	m, get := loadFixture(t, "whisper", &cases, WithWeightType(tensor.WeightQ8))
 	if m.proj.Type != tensor.WeightQ8 || m.encBlocks[0].MLP.FC1.Type != tensor.WeightQ8 {
 		t.Fatalf("projection packed as %v, fc1 as %v; want Q8", m.proj.Type, m.encBlocks[0].MLP.FC1.Type)
-	}
-	exp, err := checkpoint.OpenSafetensors(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases whisperCases
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatal(err)
-	}
-	get := func(name string) *tensor.Tensor {
-		x, err := exp.Tensor(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x
 	}
 	ctx := context.Background()
 	mel := get("input_features").Index(0)
@@ -58,18 +30,7 @@ func TestQ8_whisper(t *testing.T) {
 	}
 	wantEnc := get("encoder_out")
 	ae := testdata.CompareLogits(enc.Contiguous().Data(), wantEnc.Contiguous().Data(), wantEnc.Dim(-1))
-	dec, err := m.NewDecoder(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := dec.Forward(ctx, [][]int{cases.TeacherForcedIDs}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logits, err := dec.Logits(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logits := forcedLogits(t, ctx, m, enc, cases.TeacherForcedIDs, nil)
 	want := get("teacher_forced_logits")
 	al := testdata.CompareLogits(logits.Contiguous().Data(), want.Contiguous().Data(), want.Dim(-1))
 	greedy, err := m.Generate(ctx, mel, GenerateOptions{Prompt: cases.Prompt, MaxNewTokens: len(cases.Greedy) - len(cases.Prompt)})

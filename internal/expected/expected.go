@@ -1,7 +1,8 @@
 // Package expected reads the reference tensors of the shared fixtures
 // (fixtures/<name>/expected.safetensors) for the parity tests, and compares
 // what a model computes on a device with what it computes on the host for
-// the device tests.
+// the device tests; it also makes the seeded random tensors of the tests'
+// synthetic checkpoints (Uniform, Normal).
 //
 // It imports checkpoint and tensor, so the tests inside those two packages
 // cannot use it; every package above them can.

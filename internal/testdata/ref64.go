@@ -67,3 +67,46 @@ func (x Mat) LayerNorm(w, b []float64, eps float64) Mat {
 	}
 	return y
 }
+
+// Attention returns multi-head softmax attention of the query rows q over
+// the key rows k and value rows v (heads take equal slices of the
+// columns): scores (q·k)·scale, softmax over the keys, the weighted sum of
+// the values. With causal, query i sees only the keys up to
+// i + len(k) − len(q) (the last query aligned with the last key).
+func (q Mat) Attention(k, v Mat, heads int, scale float64, causal bool) Mat {
+	d := len(q[0])
+	dh := d / heads
+	out := make(Mat, len(q))
+	for i := range out {
+		out[i] = make([]float64, d)
+	}
+	off := len(k) - len(q)
+	for h := 0; h < heads; h++ {
+		for i := range q {
+			sc := make([]float64, len(k))
+			mx := math.Inf(-1)
+			for j := range k {
+				if causal && j > i+off {
+					sc[j] = math.Inf(-1)
+					continue
+				}
+				for c := h * dh; c < (h+1)*dh; c++ {
+					sc[j] += q[i][c] * k[j][c]
+				}
+				sc[j] *= scale
+				mx = math.Max(mx, sc[j])
+			}
+			sum := 0.0
+			for j := range sc {
+				sc[j] = math.Exp(sc[j] - mx)
+				sum += sc[j]
+			}
+			for j := range sc {
+				for c := h * dh; c < (h+1)*dh; c++ {
+					out[i][c] += sc[j] / sum * v[j][c]
+				}
+			}
+		}
+	}
+	return out
+}

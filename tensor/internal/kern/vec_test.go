@@ -3,6 +3,7 @@
 package kern
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -156,30 +157,44 @@ func TestVecMathSweep(t *testing.T) {
 	}
 }
 
+// randStrided returns a vector x of k values and n rows of k values, ld
+// apart, in w; all uniform in [−0.5, 0.5), drawn x first.
+func randStrided(r *rand.Rand, k, n, ld int) (x, w []float32) {
+	x = make([]float32, k)
+	w = make([]float32, (n-1)*ld+k)
+	for i := range x {
+		x[i] = r.Float32() - 0.5
+	}
+	for i := range w {
+		w[i] = r.Float32() - 0.5
+	}
+	return x, w
+}
+
+// checkDots fails t unless each out[j] is scale·(x · row j of w, rows ld
+// apart) within tol of the float64 product.
+func checkDots(t *testing.T, what string, x, w []float32, ld int, scale float64, out []float32, tol float64) {
+	t.Helper()
+	for j := range out {
+		var s float64
+		for p := range x {
+			s += float64(x[p]) * float64(w[j*ld+p])
+		}
+		if math.Abs(scale*s-float64(out[j])) > tol {
+			t.Fatalf("%s j=%d: %g want %g", what, j, out[j], scale*s)
+		}
+	}
+}
+
 func TestVecDots(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	for _, d := range []int{16, 48, 64, 128, 20} {
 		for _, n := range []int{1, 7, 100} {
 			ldk := d + 3
-			q := make([]float32, d)
-			k := make([]float32, (n-1)*ldk+d)
-			for i := range q {
-				q[i] = r.Float32() - 0.5
-			}
-			for i := range k {
-				k[i] = r.Float32() - 0.5
-			}
+			q, k := randStrided(r, d, n, ldk)
 			out := make([]float32, n)
 			VecDots(q, k, ldk, 0.5, out)
-			for j := range out {
-				var s float64
-				for p := range q {
-					s += float64(q[p]) * float64(k[j*ldk+p])
-				}
-				if math.Abs(0.5*s-float64(out[j])) > 1e-5 {
-					t.Fatalf("VecDots d=%d n=%d j=%d: %g want %g", d, n, j, out[j], 0.5*s)
-				}
-			}
+			checkDots(t, fmt.Sprintf("VecDots d=%d n=%d", d, n), q, k, ldk, 0.5, out, 1e-5)
 		}
 	}
 }
@@ -219,25 +234,10 @@ func TestVecDotRows(t *testing.T) {
 	for _, k := range []int{1, 15, 16, 17, 100, 768} {
 		for _, n := range []int{1, 3, 4, 5, 9} {
 			ldw := k + 5
-			x := make([]float32, k)
-			w := make([]float32, (n-1)*ldw+k)
-			for i := range x {
-				x[i] = r.Float32() - 0.5
-			}
-			for i := range w {
-				w[i] = r.Float32() - 0.5
-			}
+			x, w := randStrided(r, k, n, ldw)
 			out := make([]float32, n)
 			VecDotRows(x, w, ldw, 2, out)
-			for j := range out {
-				var s float64
-				for p := range x {
-					s += float64(x[p]) * float64(w[j*ldw+p])
-				}
-				if math.Abs(2*s-float64(out[j])) > 1e-5*(1+math.Sqrt(float64(k))) {
-					t.Fatalf("VecDotRows k=%d n=%d j=%d: %g want %g", k, n, j, out[j], 2*s)
-				}
-			}
+			checkDots(t, fmt.Sprintf("VecDotRows k=%d n=%d", k, n), x, w, ldw, 2, out, 1e-5*(1+math.Sqrt(float64(k))))
 			if d := VecDot(x, w); math.Abs(float64(d)-float64(out[0])/2) > 1e-5*(1+math.Sqrt(float64(k))) {
 				t.Fatalf("VecDot k=%d: %g want %g", k, d, out[0]/2)
 			}
