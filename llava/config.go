@@ -114,12 +114,8 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 		ImageTokenIndex: 32000, ProjectorHiddenAct: "gelu", VisionFeatureLayer: -2,
 		VisionFeatureSelectStrategy: "default", PadTokenID: -1,
 	}
-	if r.ImageTokenIndex != nil {
-		c.ImageTokenIndex = *r.ImageTokenIndex
-	}
-	if r.ProjectorHiddenAct != nil {
-		c.ProjectorHiddenAct = *r.ProjectorHiddenAct
-	}
+	nn.SetIf(&c.ImageTokenIndex, r.ImageTokenIndex)
+	nn.SetIf(&c.ProjectorHiddenAct, r.ProjectorHiddenAct)
 	if !isNull(r.VisionFeatureLayer) {
 		if err := json.Unmarshal(r.VisionFeatureLayer, &c.VisionFeatureLayer); err != nil {
 			// Later transformers take a list of layers (concatenated
@@ -127,12 +123,8 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 			return Config{}, fmt.Errorf("llava: %s: %w: vision_feature_layer %s: want one layer index", name, nn.ErrConfig, r.VisionFeatureLayer)
 		}
 	}
-	if r.VisionFeatureSelectStrategy != nil {
-		c.VisionFeatureSelectStrategy = *r.VisionFeatureSelectStrategy
-	}
-	if r.PadTokenID != nil {
-		c.PadTokenID = *r.PadTokenID
-	}
+	nn.SetIf(&c.VisionFeatureSelectStrategy, r.VisionFeatureSelectStrategy)
+	nn.SetIf(&c.PadTokenID, r.PadTokenID)
 	c.Vision = llavaVisionDefaults()
 	if !isNull(r.VisionConfig) {
 		c.Vision = clipVisionDefaults()
