@@ -81,21 +81,13 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := checkpoint.LoadDir(dir)
+	m, store, err := nn.LoadStore("blip2", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		return New(cfg, store.Root())
+	})
 	if err != nil {
-		return nil, fmt.Errorf("blip2: %w", err)
-	}
-	o.Apply(store)
-	m, err := New(cfg, store.Root())
-	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	m.proc, m.tok, m.store = proc, tok, store
-	if err := store.Prepare(); err != nil {
-		store.Close()
-		return nil, fmt.Errorf("blip2: %s: %w", store.Source, err)
-	}
 	return m, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
 )
 
 // Config is a LlavaForConditionalGeneration config.json (transformers
@@ -40,28 +41,8 @@ type Config struct {
 }
 
 // VisionConfig is the vision tower's configuration (transformers'
-// CLIPVisionConfig).
-type VisionConfig struct {
-	HiddenSize        int     `json:"hidden_size"`
-	IntermediateSize  int     `json:"intermediate_size"`
-	NumHiddenLayers   int     `json:"num_hidden_layers"`
-	NumAttentionHeads int     `json:"num_attention_heads"`
-	NumChannels       int     `json:"num_channels"`
-	ImageSize         int     `json:"image_size"`
-	PatchSize         int     `json:"patch_size"`
-	HiddenAct         string  `json:"hidden_act"`
-	LayerNormEps      float64 `json:"layer_norm_eps"`
-}
-
-// NumPatches is the number of patches of one image, (ImageSize /
-// PatchSize)².
-func (v VisionConfig) NumPatches() int {
-	if v.PatchSize <= 0 {
-		return 0
-	}
-	g := v.ImageSize / v.PatchSize
-	return g * g
-}
+// CLIPVisionConfig), the vision_config the ViT-tower families share.
+type VisionConfig = vit.VisionConfig
 
 // clipVisionDefaults are CLIPVisionConfig's defaults (a vision_config
 // object fills in from them).

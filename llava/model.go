@@ -190,11 +190,9 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	// hidden_states[layer] is the output of the first layer layers (0:
 	// the embeddings after pre_layrnorm): the layers after it are neither
 	// built nor made resident, since they never run.
-	tower, err := vit.NewCLIPEncoder(root.Sub("vision_tower.vision_model"), vit.EncoderConfig{
-		HiddenSize: v.HiddenSize, NumLayers: max(layer, 1), NumHeads: v.NumAttentionHeads,
-		IntermediateSize: v.IntermediateSize, HiddenAct: v.HiddenAct, LayerNormEps: v.LayerNormEps,
-		ImageSize: v.ImageSize, PatchSize: v.PatchSize, NumChannels: v.NumChannels,
-	})
+	ec := v.EncoderConfig()
+	ec.NumLayers = max(layer, 1)
+	tower, err := vit.NewCLIPEncoder(root.Sub("vision_tower.vision_model"), ec)
 	if err != nil {
 		return nil, fmt.Errorf("llava: vision_config: %w", err)
 	}

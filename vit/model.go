@@ -86,14 +86,10 @@ func Load(dir string, opts ...Option) (*Model, error) {
 			return nil, fmt.Errorf("vit: %w", err)
 		}
 	}
-	store, err := checkpoint.LoadDir(dir)
+	m, store, err := nn.LoadStore("vit", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		return New(cfg, store)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("vit: %w", err)
-	}
-	o.Apply(store)
-	m, err := New(cfg, store)
-	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	m.store = store // Load's store is the model's; New's stays the caller's

@@ -171,6 +171,16 @@ type VisionConfig struct {
 	LayerNormEps float64 `json:"layer_norm_eps"`
 }
 
+// NumPatches is the number of patches of one image, (ImageSize /
+// PatchSize)²; 0 when PatchSize is not positive.
+func (c VisionConfig) NumPatches() int {
+	if c.PatchSize <= 0 {
+		return 0
+	}
+	g := c.ImageSize / c.PatchSize
+	return g * g
+}
+
 // EncoderConfig returns the encoder configuration of c; the family's
 // constructor (NewCLIPEncoder, NewBLIPEncoder, …) sets the biases.
 func (c VisionConfig) EncoderConfig() EncoderConfig {
