@@ -184,11 +184,7 @@ func (c EncoderConfig) block(attn *nn.Attention, ln1, ln2, fc1, fc2 checkpoint.W
 		Attn:    attn.FuseQKV(),
 		LN1:     nn.NewLayerNorm(ln1, d, eps),
 		LN2:     nn.NewLayerNorm(ln2, d, eps),
-		MLP: &nn.MLP{
-			FC1: nn.NewLinear(fc1, d, c.IntermediateSize, true),
-			FC2: nn.NewLinear(fc2, c.IntermediateSize, d, true),
-			Act: act,
-		},
+		MLP:     nn.NewMLP(fc1, fc2, d, c.IntermediateSize, true, act),
 	}
 }
 
