@@ -26,18 +26,15 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"os"
-	"path/filepath"
-
-	"github.com/goformer/goformer/task"
-	"github.com/goformer/goformer/vit"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
+	"github.com/goformer/goformer/vit"
 )
 
 // ErrInput marks invalid input to a model call: wrong pixel shapes, empty
@@ -137,11 +134,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, err
 	}
 	m.store = store
-	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if m.proc, err = imageproc.LoadProcessor(dir); err != nil {
-			store.Close()
-			return nil, fmt.Errorf("blip: %w", err)
-		}
+	if m.proc, err = imageproc.LoadProcessorIfPresent(dir); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("blip: %w", err)
 	}
 	if m.tok, err = loadTokenizer(dir); err != nil {
 		store.Close()

@@ -71,11 +71,9 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	var proc *imageproc.Processor
-	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if proc, err = imageproc.LoadProcessor(dir); err != nil {
-			return nil, fmt.Errorf("blip2: %w", err)
-		}
+	proc, err := imageproc.LoadProcessorIfPresent(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blip2: %w", err)
 	}
 	tok, err := loadTokenizer(dir)
 	if err != nil {

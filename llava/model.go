@@ -93,11 +93,9 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llava: %w", err)
 	}
-	var proc *imageproc.Processor
-	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if proc, err = imageproc.LoadProcessor(dir); err != nil {
-			return nil, fmt.Errorf("llava: %w", err)
-		}
+	proc, err := imageproc.LoadProcessorIfPresent(dir)
+	if err != nil {
+		return nil, fmt.Errorf("llava: %w", err)
 	}
 	var tok *tokenizer.SentencePiece
 	if exists(filepath.Join(dir, "tokenizer.model")) || exists(filepath.Join(dir, "tokenizer.json")) {

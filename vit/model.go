@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -80,11 +79,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	var proc *imageproc.Processor
-	if _, statErr := os.Stat(filepath.Join(dir, "preprocessor_config.json")); statErr == nil {
-		if proc, err = imageproc.LoadProcessor(dir); err != nil {
-			return nil, fmt.Errorf("vit: %w", err)
-		}
+	proc, err := imageproc.LoadProcessorIfPresent(dir)
+	if err != nil {
+		return nil, fmt.Errorf("vit: %w", err)
 	}
 	m, store, err := nn.LoadStore("vit", dir, o, func(store *checkpoint.Store) (*Model, error) {
 		return New(cfg, store)
