@@ -126,12 +126,7 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	v := cfg.Vision
-	enc, err := vit.NewBLIP2Encoder(w.Sub("vision_model"), vit.EncoderConfig{
-		HiddenSize: v.HiddenSize, NumLayers: v.NumHiddenLayers, NumHeads: v.NumAttentionHeads,
-		IntermediateSize: v.IntermediateSize, HiddenAct: v.HiddenAct, LayerNormEps: v.LayerNormEps,
-		ImageSize: v.ImageSize, PatchSize: v.PatchSize, NumChannels: numChannels, QKVBias: v.QKVBias,
-	})
+	enc, err := vit.NewBLIP2Encoder(w.Sub("vision_model"), cfg.Vision.encoderConfig())
 	if err != nil {
 		return nil, fmt.Errorf("blip2: vision_config: %w", err)
 	}

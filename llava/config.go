@@ -161,43 +161,17 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(path, raw)
 }
 
-// maxDim bounds the vision tower's sizes, so that a malformed config
-// cannot ask for unbounded memory before the weights are read.
-const maxDim = 1 << 16
-
 // Validate checks that the configuration is usable; errors wrap
 // nn.ErrConfig.
 func (c Config) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("llava: %w: %s", nn.ErrConfig, fmt.Sprintf(format, a...))
 	}
-	v := c.Vision
-	for _, f := range []struct {
-		name string
-		n    int
-	}{
-		{"hidden_size", v.HiddenSize}, {"intermediate_size", v.IntermediateSize},
-		{"num_hidden_layers", v.NumHiddenLayers}, {"num_attention_heads", v.NumAttentionHeads},
-		{"num_channels", v.NumChannels}, {"image_size", v.ImageSize}, {"patch_size", v.PatchSize},
-	} {
-		if f.n <= 0 || f.n > 4*maxDim {
-			return bad("vision_config.%s %d", f.name, f.n)
-		}
+	if err := c.Vision.Validate(); err != nil {
+		return fmt.Errorf("llava: vision_config: %w", err)
 	}
-	if v.HiddenSize%v.NumAttentionHeads != 0 {
-		return bad("vision_config.hidden_size %d is not a multiple of num_attention_heads %d", v.HiddenSize, v.NumAttentionHeads)
-	}
-	if v.PatchSize > v.ImageSize {
-		return bad("vision_config.patch_size %d exceeds image_size %d", v.PatchSize, v.ImageSize)
-	}
-	if v.NumHiddenLayers > 1024 || v.NumChannels > 64 || v.ImageSize > maxDim {
-		return bad("implausible vision_config %+v", v)
-	}
-	if _, err := tensor.Activation(v.HiddenAct); err != nil {
-		return bad("vision_config.hidden_act: %v", err)
-	}
-	if !(v.LayerNormEps >= 0) || v.LayerNormEps > 1 {
-		return bad("vision_config.layer_norm_eps %g", v.LayerNormEps)
+	if c.Vision.LayerNormEps > 1 {
+		return bad("vision_config.layer_norm_eps %g", c.Vision.LayerNormEps)
 	}
 	if _, err := tensor.Activation(c.ProjectorHiddenAct); err != nil {
 		return bad("projector_hidden_act: %v", err)

@@ -44,7 +44,12 @@ func (c EncoderConfig) NumPatches() int {
 	return g * g
 }
 
-func (c EncoderConfig) validate() error {
+// Validate checks that the sizes are positive and plausible, the width a
+// multiple of the head count, the patch no larger than the image, the
+// activation known and the layer-norm epsilon finite and non-negative.
+// Errors wrap nn.ErrConfig and name the field by its config.json key. The
+// constructors call it.
+func (c EncoderConfig) Validate() error {
 	var bad []string
 	for _, f := range []struct {
 		name string
@@ -136,7 +141,7 @@ type Encoder struct {
 // w.Store().Err after construction. The error returned here is for an
 // invalid configuration only.
 func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
