@@ -273,21 +273,12 @@ func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 		return nil, err
 	}
 	// On the host, h is lg itself; on a device, a downloaded copy.
-	h, err := tensor.ToHost(lg)
-	if h != lg {
-		tensor.Release(lg)
-	}
+	h, rows, err := tensor.HostRows(lg, d.rows)
 	if err != nil {
 		return nil, err
 	}
-	v := h.Dim(1)
-	ld := h.Data()
-	out := d.rows[:0]
-	for i := 0; i < h.Dim(0); i++ {
-		out = append(out, ld[i*v:(i+1)*v:(i+1)*v])
-	}
-	d.prev, d.rows = h, out
-	return out, nil
+	d.prev, d.rows = h, rows
+	return rows, nil
 }
 
 // next runs the decoder on tokens and returns the logits [rows, V] of the
