@@ -26,18 +26,15 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"os"
-	"path/filepath"
-
-	"github.com/goformer/goformer/task"
-	"github.com/goformer/goformer/vit"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
 	"github.com/goformer/goformer/imageproc"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/task"
 	"github.com/goformer/goformer/tensor"
 	"github.com/goformer/goformer/tokenizer"
+	"github.com/goformer/goformer/vit"
 )
 
 // ErrInput marks invalid input to a model call: wrong pixel shapes, empty
@@ -126,30 +123,20 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := checkpoint.LoadDir(dir)
+	m, store, err := nn.LoadStore("blip", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		m, err := New(cfg, store)
+		if err == nil && m.decoder != nil {
+			o.ApplyKV(m.decoder.layers)
+		}
+		return m, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("blip: %w", err)
-	}
-	o.Apply(store)
-	m, err := New(cfg, store)
-	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	m.store = store
-	if m.decoder != nil {
-		o.ApplyKV(m.decoder.layers)
-	}
-	// Weights resident now (packed, on the device), not at the first call.
-	if err := store.Prepare(); err != nil {
+	if m.proc, err = imageproc.LoadProcessorIfPresent(dir); err != nil {
 		store.Close()
-		return nil, fmt.Errorf("blip: %s: %w", store.Source, err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if m.proc, err = imageproc.LoadProcessor(dir); err != nil {
-			store.Close()
-			return nil, fmt.Errorf("blip: %w", err)
-		}
+		return nil, fmt.Errorf("blip: %w", err)
 	}
 	if m.tok, err = loadTokenizer(dir); err != nil {
 		store.Close()

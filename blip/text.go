@@ -52,13 +52,7 @@ func newTextModel(w checkpoint.Weights, head *checkpoint.Weights, cfg TextConfig
 		embLN: nn.NewLayerNorm(emb.Sub("LayerNorm"), d, eps),
 	}
 	attn := func(a checkpoint.Weights, kvIn int) *nn.Attention {
-		return &nn.Attention{
-			Q:     nn.NewLinear(a.Sub("self.query"), d, d, true),
-			K:     nn.NewLinear(a.Sub("self.key"), kvIn, d, true),
-			V:     nn.NewLinear(a.Sub("self.value"), kvIn, d, true),
-			O:     nn.NewLinear(a.Sub("output.dense"), d, d, true),
-			Heads: cfg.NumAttentionHeads,
-		}
+		return nn.NewBERTAttention(a, "self", d, kvIn, cfg.NumAttentionHeads)
 	}
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		lw := w.Subf("encoder.layer.%d", i)
@@ -69,11 +63,7 @@ func newTextModel(w checkpoint.Weights, head *checkpoint.Weights, cfg TextConfig
 			LN1:       nn.NewLayerNorm(lw.Sub("attention.output.LayerNorm"), d, eps),
 			LNCross:   nn.NewLayerNorm(lw.Sub("crossattention.output.LayerNorm"), d, eps),
 			LN2:       nn.NewLayerNorm(lw.Sub("output.LayerNorm"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(lw.Sub("intermediate.dense"), d, cfg.IntermediateSize, true),
-				FC2: nn.NewLinear(lw.Sub("output.dense"), cfg.IntermediateSize, d, true),
-				Act: act,
-			},
+			MLP:       nn.NewMLP(lw.Sub("intermediate.dense"), lw.Sub("output.dense"), d, cfg.IntermediateSize, true, act),
 		})
 	}
 	if head != nil {
@@ -283,21 +273,12 @@ func (d *decoder) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 		return nil, err
 	}
 	// On the host, h is lg itself; on a device, a downloaded copy.
-	h, err := tensor.ToHost(lg)
-	if h != lg {
-		tensor.Release(lg)
-	}
+	h, rows, err := tensor.HostRows(lg, d.rows)
 	if err != nil {
 		return nil, err
 	}
-	v := h.Dim(1)
-	ld := h.Data()
-	out := d.rows[:0]
-	for i := 0; i < h.Dim(0); i++ {
-		out = append(out, ld[i*v:(i+1)*v:(i+1)*v])
-	}
-	d.prev, d.rows = h, out
-	return out, nil
+	d.prev, d.rows = h, rows
+	return rows, nil
 }
 
 // next runs the decoder on tokens and returns the logits [rows, V] of the

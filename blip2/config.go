@@ -10,6 +10,7 @@ import (
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
 )
 
 // Config is a BLIP-2 checkpoint's config.json (transformers' Blip2Config,
@@ -56,6 +57,16 @@ type VisionConfig struct {
 	// QKVBias gives the fused qkv projection a bias (query and value; the
 	// key's is zero).
 	QKVBias bool `json:"qkv_bias"`
+}
+
+// encoderConfig returns the vision tower's configuration as the ViT
+// encoder takes it (RGB input: Blip2VisionEmbeddings takes 3 channels).
+func (v VisionConfig) encoderConfig() vit.EncoderConfig {
+	return vit.EncoderConfig{
+		HiddenSize: v.HiddenSize, NumLayers: v.NumHiddenLayers, NumHeads: v.NumAttentionHeads,
+		IntermediateSize: v.IntermediateSize, HiddenAct: v.HiddenAct, LayerNormEps: v.LayerNormEps,
+		ImageSize: v.ImageSize, PatchSize: v.PatchSize, NumChannels: numChannels, QKVBias: v.QKVBias,
+	}
 }
 
 // QFormerConfig is the Querying Transformer's configuration
@@ -229,14 +240,11 @@ func (c Config) Validate() error {
 			return bad("%s %d (want 1…%d)", f.name, f.val, maxDim)
 		}
 	}
-	if v.HiddenSize%v.NumAttentionHeads != 0 {
-		return bad("vision_config.hidden_size %d is not a multiple of num_attention_heads %d", v.HiddenSize, v.NumAttentionHeads)
+	if err := v.encoderConfig().Validate(); err != nil {
+		return fmt.Errorf("blip2: config: vision_config: %w", err)
 	}
 	if q.HiddenSize%q.NumAttentionHeads != 0 {
 		return bad("qformer_config.hidden_size %d is not a multiple of num_attention_heads %d", q.HiddenSize, q.NumAttentionHeads)
-	}
-	if v.PatchSize > v.ImageSize {
-		return bad("vision_config.patch_size %d exceeds image_size %d", v.PatchSize, v.ImageSize)
 	}
 	if g := v.ImageSize / v.PatchSize; g*g > maxDim {
 		return bad("vision_config: %d×%d patches of %d pixels (at most %d patches)", g, g, v.PatchSize, maxDim)
@@ -244,18 +252,11 @@ func (c Config) Validate() error {
 	if q.PositionEmbeddingType != "" && q.PositionEmbeddingType != "absolute" {
 		return bad("qformer_config.position_embedding_type %q (only \"absolute\" is supported)", q.PositionEmbeddingType)
 	}
-	for _, a := range []struct{ name, act string }{{"vision_config.hidden_act", v.HiddenAct}, {"qformer_config.hidden_act", q.HiddenAct}} {
-		if _, err := tensor.Activation(a.act); err != nil {
-			return bad("%s: %v", a.name, err)
-		}
+	if _, err := tensor.Activation(q.HiddenAct); err != nil {
+		return bad("qformer_config.hidden_act: %v", err)
 	}
-	for _, e := range []struct {
-		name string
-		val  float64
-	}{{"vision_config.layer_norm_eps", v.LayerNormEps}, {"qformer_config.layer_norm_eps", q.LayerNormEps}} {
-		if !(e.val >= 0) || math.IsInf(e.val, 0) {
-			return bad("%s %v", e.name, e.val)
-		}
+	if !(q.LayerNormEps >= 0) || math.IsInf(q.LayerNormEps, 0) {
+		return bad("qformer_config.layer_norm_eps %v", q.LayerNormEps)
 	}
 	if err := c.Text.Validate(); err != nil {
 		return fmt.Errorf("blip2: text_config: %w", err)

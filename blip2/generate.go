@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"slices"
 	"strings"
 
 	"github.com/goformer/goformer/generate"
@@ -18,15 +17,7 @@ import (
 // counting the placeholder id, greedy search), for GenerateIDs. The slices
 // are copies.
 func (m *Model) DefaultOptions() llm.GenerateOptions {
-	o := m.cfg.Generation
-	o.EOS = slices.Clone(o.EOS)
-	o.SuppressTokens = slices.Clone(o.SuppressTokens)
-	o.ForcedEOS = slices.Clone(o.ForcedEOS)
-	if o.Sample != nil {
-		s := *o.Sample
-		o.Sample = &s
-	}
-	return o
+	return m.cfg.Generation.Clone()
 }
 
 // GenerateIDs is Blip2ForConditionalGeneration.generate on pixel values

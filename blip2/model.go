@@ -71,31 +71,21 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	var proc *imageproc.Processor
-	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if proc, err = imageproc.LoadProcessor(dir); err != nil {
-			return nil, fmt.Errorf("blip2: %w", err)
-		}
+	proc, err := imageproc.LoadProcessorIfPresent(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blip2: %w", err)
 	}
 	tok, err := loadTokenizer(dir)
 	if err != nil {
 		return nil, err
 	}
-	store, err := checkpoint.LoadDir(dir)
+	m, store, err := nn.LoadStore("blip2", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		return New(cfg, store.Root())
+	})
 	if err != nil {
-		return nil, fmt.Errorf("blip2: %w", err)
-	}
-	o.Apply(store)
-	m, err := New(cfg, store.Root())
-	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	m.proc, m.tok, m.store = proc, tok, store
-	if err := store.Prepare(); err != nil {
-		store.Close()
-		return nil, fmt.Errorf("blip2: %s: %w", store.Source, err)
-	}
 	return m, nil
 }
 
@@ -136,12 +126,7 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	v := cfg.Vision
-	enc, err := vit.NewBLIP2Encoder(w.Sub("vision_model"), vit.EncoderConfig{
-		HiddenSize: v.HiddenSize, NumLayers: v.NumHiddenLayers, NumHeads: v.NumAttentionHeads,
-		IntermediateSize: v.IntermediateSize, HiddenAct: v.HiddenAct, LayerNormEps: v.LayerNormEps,
-		ImageSize: v.ImageSize, PatchSize: v.PatchSize, NumChannels: numChannels, QKVBias: v.QKVBias,
-	})
+	enc, err := vit.NewBLIP2Encoder(w.Sub("vision_model"), cfg.Vision.encoderConfig())
 	if err != nil {
 		return nil, fmt.Errorf("blip2: vision_config: %w", err)
 	}

@@ -42,13 +42,7 @@ func newQFormer(w checkpoint.Weights, cfg Config) (*qformer, error) {
 	q := w.Sub("qformer")
 	qf.ln = nn.NewLayerNorm(q.Sub("layernorm"), d, eps)
 	attn := func(a checkpoint.Weights, kvIn int) *nn.Attention {
-		return &nn.Attention{
-			Q:     nn.NewLinear(a.Sub("attention.query"), d, d, true),
-			K:     nn.NewLinear(a.Sub("attention.key"), kvIn, d, true),
-			V:     nn.NewLinear(a.Sub("attention.value"), kvIn, d, true),
-			O:     nn.NewLinear(a.Sub("output.dense"), d, d, true),
-			Heads: c.NumAttentionHeads,
-		}
+		return nn.NewBERTAttention(a, "attention", d, kvIn, c.NumAttentionHeads)
 	}
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		l := q.Subf("encoder.layer.%d", i)
@@ -57,11 +51,7 @@ func newQFormer(w checkpoint.Weights, cfg Config) (*qformer, error) {
 			SelfAttn: attn(l.Sub("attention"), d).FuseQKV(),
 			LN1:      nn.NewLayerNorm(l.Sub("attention.output.LayerNorm"), d, eps),
 			LN2:      nn.NewLayerNorm(l.Sub("output_query.LayerNorm"), d, eps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("intermediate_query.dense"), d, c.IntermediateSize, true),
-				FC2: nn.NewLinear(l.Sub("output_query.dense"), c.IntermediateSize, d, true),
-				Act: act,
-			},
+			MLP:      nn.NewMLP(l.Sub("intermediate_query.dense"), l.Sub("output_query.dense"), d, c.IntermediateSize, true, act),
 		}
 		if i%c.CrossAttentionFrequency == 0 {
 			b.CrossAttn = attn(l.Sub("crossattention"), c.EncoderHiddenSize)

@@ -113,20 +113,15 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	store, err := checkpoint.LoadDir(dir)
+	c, store, err := nn.LoadStore("gpt2", dir, o, func(store *checkpoint.Store) (*Captioner, error) {
+		c, err := NewCaptioner(store.Root(), ecfg.EncoderConfig(), dcfg, gen)
+		if err == nil {
+			o.ApplyKV(c.decoder.blocks)
+		}
+		return c, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("gpt2: %w", err)
-	}
-	o.Apply(store)
-	c, err := NewCaptioner(store.Root(), ecfg.EncoderConfig(), dcfg, gen)
-	if err != nil {
-		store.Close()
 		return nil, err
-	}
-	o.ApplyKV(c.decoder.blocks)
-	if err := store.Prepare(); err != nil {
-		store.Close()
-		return nil, fmt.Errorf("gpt2: %s: %w", dir, err)
 	}
 	c.proc, c.tok, c.store = proc, tok, store
 	return c, nil

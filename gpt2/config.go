@@ -73,35 +73,20 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 		return Config{}, err
 	}
 	c := DefaultConfig()
-	setInt := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setInt(&c.VocabSize, r.VocabSize)
-	setInt(&c.NPositions, r.NPositions)
-	setInt(&c.NEmbd, r.NEmbd)
-	setInt(&c.NLayer, r.NLayer)
-	setInt(&c.NHead, r.NHead)
+	nn.SetIf(&c.VocabSize, r.VocabSize)
+	nn.SetIf(&c.NPositions, r.NPositions)
+	nn.SetIf(&c.NEmbd, r.NEmbd)
+	nn.SetIf(&c.NLayer, r.NLayer)
+	nn.SetIf(&c.NHead, r.NHead)
 	c.NInner = 4 * c.NEmbd
-	setInt(&c.NInner, r.NInner)
-	setInt(&c.BOSTokenID, r.BOSTokenID)
-	setInt(&c.EOSTokenID, r.EOSTokenID)
-	if r.ActivationFunction != nil {
-		c.ActivationFunction = *r.ActivationFunction
-	}
-	if r.LayerNormEpsilon != nil {
-		c.LayerNormEpsilon = *r.LayerNormEpsilon
-	}
-	if r.AddCrossAttention != nil {
-		c.AddCrossAttention = *r.AddCrossAttention
-	}
-	if r.ScaleAttnWeights != nil {
-		c.ScaleAttnWeights = *r.ScaleAttnWeights
-	}
-	if r.ScaleAttnByInverseLayerIdx != nil {
-		c.ScaleAttnByInverseLayerIdx = *r.ScaleAttnByInverseLayerIdx
-	}
+	nn.SetIf(&c.NInner, r.NInner)
+	nn.SetIf(&c.BOSTokenID, r.BOSTokenID)
+	nn.SetIf(&c.EOSTokenID, r.EOSTokenID)
+	nn.SetIf(&c.ActivationFunction, r.ActivationFunction)
+	nn.SetIf(&c.LayerNormEpsilon, r.LayerNormEpsilon)
+	nn.SetIf(&c.AddCrossAttention, r.AddCrossAttention)
+	nn.SetIf(&c.ScaleAttnWeights, r.ScaleAttnWeights)
+	nn.SetIf(&c.ScaleAttnByInverseLayerIdx, r.ScaleAttnByInverseLayerIdx)
 	if err := c.validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -181,20 +166,15 @@ type rawGeneration struct {
 	NumBeamGroups       *int            `json:"num_beam_groups"`
 }
 
-// tokenIDs decodes an id field that may be an integer or a list.
+// tokenIDs decodes an id field that may be an integer or a list (absent
+// or null leaves *dst as it is).
 func tokenIDs(name, field string, raw json.RawMessage, dst *[]int) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var one int
-	var many []int
-	switch {
-	case json.Unmarshal(raw, &one) == nil:
-		*dst = []int{one}
-	case json.Unmarshal(raw, &many) == nil:
-		*dst = many
-	default:
+	ids, err := nn.IntOrList(raw)
+	if err != nil {
 		return fmt.Errorf("%s: %w: %s %s", name, nn.ErrConfig, field, raw)
+	}
+	if ids != nil {
+		*dst = ids
 	}
 	return nil
 }
@@ -205,30 +185,19 @@ func mergeGeneration(name string, raw []byte, g *GenerationConfig) error {
 	if err := nn.DecodeJSON(name, raw, &r); err != nil {
 		return err
 	}
-	set := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&g.DecoderStartTokenID, r.DecoderStartTokenID)
-	set(&g.BOSTokenID, r.BOSTokenID)
-	set(&g.PadTokenID, r.PadTokenID)
-	set(&g.MaxLength, r.MaxLength)
-	set(&g.MaxNewTokens, r.MaxNewTokens)
-	set(&g.MinLength, r.MinLength)
-	set(&g.MinNewTokens, r.MinNewTokens)
-	set(&g.NumBeams, r.NumBeams)
-	set(&g.NoRepeatNgramSize, r.NoRepeatNgramSize)
-	set(&g.NumBeamGroups, r.NumBeamGroups)
-	if r.LengthPenalty != nil {
-		g.LengthPenalty = *r.LengthPenalty
-	}
-	if r.RepetitionPenalty != nil {
-		g.RepetitionPenalty = *r.RepetitionPenalty
-	}
-	if r.DoSample != nil {
-		g.DoSample = *r.DoSample
-	}
+	nn.SetIf(&g.DecoderStartTokenID, r.DecoderStartTokenID)
+	nn.SetIf(&g.BOSTokenID, r.BOSTokenID)
+	nn.SetIf(&g.PadTokenID, r.PadTokenID)
+	nn.SetIf(&g.MaxLength, r.MaxLength)
+	nn.SetIf(&g.MaxNewTokens, r.MaxNewTokens)
+	nn.SetIf(&g.MinLength, r.MinLength)
+	nn.SetIf(&g.MinNewTokens, r.MinNewTokens)
+	nn.SetIf(&g.NumBeams, r.NumBeams)
+	nn.SetIf(&g.NoRepeatNgramSize, r.NoRepeatNgramSize)
+	nn.SetIf(&g.NumBeamGroups, r.NumBeamGroups)
+	nn.SetIf(&g.LengthPenalty, r.LengthPenalty)
+	nn.SetIf(&g.RepetitionPenalty, r.RepetitionPenalty)
+	nn.SetIf(&g.DoSample, r.DoSample)
 	if err := tokenIDs(name, "eos_token_id", r.EOSTokenID, &g.EOSTokenIDs); err != nil {
 		return err
 	}

@@ -112,18 +112,9 @@ func (s *stepper) Step(ctx context.Context, tokens [][]int) ([][]float32, error)
 	if err != nil {
 		return nil, err
 	}
-	lg, err := tensor.ToHost(dl)
-	if lg != dl {
-		tensor.Release(dl)
-	}
+	lg, rows, err := tensor.HostRows(dl, s.rows)
 	if err != nil {
 		return nil, err
-	}
-	v := lg.Dim(1)
-	ld := lg.Data()
-	rows := s.rows[:0]
-	for i := 0; i < lg.Dim(0); i++ {
-		rows = append(rows, ld[i*v:(i+1)*v:(i+1)*v])
 	}
 	s.prev, s.rows = lg, rows
 	return rows, nil

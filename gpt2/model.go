@@ -115,19 +115,11 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}
-	store, err := checkpoint.LoadDir(dir)
+	m, store, err := nn.LoadStore("gpt2", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		return New(cfg, store.Root())
+	})
 	if err != nil {
-		return nil, fmt.Errorf("gpt2: %w", err)
-	}
-	o.Apply(store)
-	m, err := New(cfg, store.Root())
-	if err != nil {
-		store.Close()
 		return nil, err
-	}
-	if err := store.Prepare(); err != nil {
-		store.Close()
-		return nil, fmt.Errorf("gpt2: %s: %w", dir, err)
 	}
 	m.store = store
 	return m, nil

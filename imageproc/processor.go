@@ -365,6 +365,17 @@ func LoadProcessor(dir string) (*Processor, error) {
 	return NewProcessor(cfg)
 }
 
+// LoadProcessorIfPresent is LoadProcessor for a model directory whose
+// preprocessor_config.json is optional: it returns nil and no error when
+// the file is not there (os.Stat fails), so that the model's pixel-level
+// calls work and its image-level ones report the missing processor.
+func LoadProcessorIfPresent(dir string) (*Processor, error) {
+	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err != nil {
+		return nil, nil
+	}
+	return LoadProcessor(dir)
+}
+
 // Config returns a copy of the processor's configuration.
 func (p *Processor) Config() ProcessorConfig {
 	c := p.cfg

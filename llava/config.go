@@ -9,6 +9,7 @@ import (
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
+	"github.com/goformer/goformer/vit"
 )
 
 // Config is a LlavaForConditionalGeneration config.json (transformers
@@ -40,28 +41,8 @@ type Config struct {
 }
 
 // VisionConfig is the vision tower's configuration (transformers'
-// CLIPVisionConfig).
-type VisionConfig struct {
-	HiddenSize        int     `json:"hidden_size"`
-	IntermediateSize  int     `json:"intermediate_size"`
-	NumHiddenLayers   int     `json:"num_hidden_layers"`
-	NumAttentionHeads int     `json:"num_attention_heads"`
-	NumChannels       int     `json:"num_channels"`
-	ImageSize         int     `json:"image_size"`
-	PatchSize         int     `json:"patch_size"`
-	HiddenAct         string  `json:"hidden_act"`
-	LayerNormEps      float64 `json:"layer_norm_eps"`
-}
-
-// NumPatches is the number of patches of one image, (ImageSize /
-// PatchSize)².
-func (v VisionConfig) NumPatches() int {
-	if v.PatchSize <= 0 {
-		return 0
-	}
-	g := v.ImageSize / v.PatchSize
-	return g * g
-}
+// CLIPVisionConfig), the vision_config the ViT-tower families share.
+type VisionConfig = vit.VisionConfig
 
 // clipVisionDefaults are CLIPVisionConfig's defaults (a vision_config
 // object fills in from them).
@@ -114,12 +95,8 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 		ImageTokenIndex: 32000, ProjectorHiddenAct: "gelu", VisionFeatureLayer: -2,
 		VisionFeatureSelectStrategy: "default", PadTokenID: -1,
 	}
-	if r.ImageTokenIndex != nil {
-		c.ImageTokenIndex = *r.ImageTokenIndex
-	}
-	if r.ProjectorHiddenAct != nil {
-		c.ProjectorHiddenAct = *r.ProjectorHiddenAct
-	}
+	nn.SetIf(&c.ImageTokenIndex, r.ImageTokenIndex)
+	nn.SetIf(&c.ProjectorHiddenAct, r.ProjectorHiddenAct)
 	if !isNull(r.VisionFeatureLayer) {
 		if err := json.Unmarshal(r.VisionFeatureLayer, &c.VisionFeatureLayer); err != nil {
 			// Later transformers take a list of layers (concatenated
@@ -127,12 +104,8 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 			return Config{}, fmt.Errorf("llava: %s: %w: vision_feature_layer %s: want one layer index", name, nn.ErrConfig, r.VisionFeatureLayer)
 		}
 	}
-	if r.VisionFeatureSelectStrategy != nil {
-		c.VisionFeatureSelectStrategy = *r.VisionFeatureSelectStrategy
-	}
-	if r.PadTokenID != nil {
-		c.PadTokenID = *r.PadTokenID
-	}
+	nn.SetIf(&c.VisionFeatureSelectStrategy, r.VisionFeatureSelectStrategy)
+	nn.SetIf(&c.PadTokenID, r.PadTokenID)
 	c.Vision = llavaVisionDefaults()
 	if !isNull(r.VisionConfig) {
 		c.Vision = clipVisionDefaults()
@@ -188,43 +161,17 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(path, raw)
 }
 
-// maxDim bounds the vision tower's sizes, so that a malformed config
-// cannot ask for unbounded memory before the weights are read.
-const maxDim = 1 << 16
-
 // Validate checks that the configuration is usable; errors wrap
 // nn.ErrConfig.
 func (c Config) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("llava: %w: %s", nn.ErrConfig, fmt.Sprintf(format, a...))
 	}
-	v := c.Vision
-	for _, f := range []struct {
-		name string
-		n    int
-	}{
-		{"hidden_size", v.HiddenSize}, {"intermediate_size", v.IntermediateSize},
-		{"num_hidden_layers", v.NumHiddenLayers}, {"num_attention_heads", v.NumAttentionHeads},
-		{"num_channels", v.NumChannels}, {"image_size", v.ImageSize}, {"patch_size", v.PatchSize},
-	} {
-		if f.n <= 0 || f.n > 4*maxDim {
-			return bad("vision_config.%s %d", f.name, f.n)
-		}
+	if err := c.Vision.Validate(); err != nil {
+		return fmt.Errorf("llava: vision_config: %w", err)
 	}
-	if v.HiddenSize%v.NumAttentionHeads != 0 {
-		return bad("vision_config.hidden_size %d is not a multiple of num_attention_heads %d", v.HiddenSize, v.NumAttentionHeads)
-	}
-	if v.PatchSize > v.ImageSize {
-		return bad("vision_config.patch_size %d exceeds image_size %d", v.PatchSize, v.ImageSize)
-	}
-	if v.NumHiddenLayers > 1024 || v.NumChannels > 64 || v.ImageSize > maxDim {
-		return bad("implausible vision_config %+v", v)
-	}
-	if _, err := tensor.Activation(v.HiddenAct); err != nil {
-		return bad("vision_config.hidden_act: %v", err)
-	}
-	if !(v.LayerNormEps >= 0) || v.LayerNormEps > 1 {
-		return bad("vision_config.layer_norm_eps %g", v.LayerNormEps)
+	if c.Vision.LayerNormEps > 1 {
+		return bad("vision_config.layer_norm_eps %g", c.Vision.LayerNormEps)
 	}
 	if _, err := tensor.Activation(c.ProjectorHiddenAct); err != nil {
 		return bad("projector_hidden_act: %v", err)

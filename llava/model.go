@@ -93,11 +93,9 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llava: %w", err)
 	}
-	var proc *imageproc.Processor
-	if _, err := os.Stat(filepath.Join(dir, "preprocessor_config.json")); err == nil {
-		if proc, err = imageproc.LoadProcessor(dir); err != nil {
-			return nil, fmt.Errorf("llava: %w", err)
-		}
+	proc, err := imageproc.LoadProcessorIfPresent(dir)
+	if err != nil {
+		return nil, fmt.Errorf("llava: %w", err)
 	}
 	var tok *tokenizer.SentencePiece
 	if exists(filepath.Join(dir, "tokenizer.model")) || exists(filepath.Join(dir, "tokenizer.json")) {
@@ -190,11 +188,9 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	// hidden_states[layer] is the output of the first layer layers (0:
 	// the embeddings after pre_layrnorm): the layers after it are neither
 	// built nor made resident, since they never run.
-	tower, err := vit.NewCLIPEncoder(root.Sub("vision_tower.vision_model"), vit.EncoderConfig{
-		HiddenSize: v.HiddenSize, NumLayers: max(layer, 1), NumHeads: v.NumAttentionHeads,
-		IntermediateSize: v.IntermediateSize, HiddenAct: v.HiddenAct, LayerNormEps: v.LayerNormEps,
-		ImageSize: v.ImageSize, PatchSize: v.PatchSize, NumChannels: v.NumChannels,
-	})
+	ec := v.EncoderConfig()
+	ec.NumLayers = max(layer, 1)
+	tower, err := vit.NewCLIPEncoder(root.Sub("vision_tower.vision_model"), ec)
 	if err != nil {
 		return nil, fmt.Errorf("llava: vision_config: %w", err)
 	}

@@ -172,12 +172,12 @@ func ParseConfig(raw []byte) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("llm: config: %w", err)
 	}
-	setIf(&c.VocabSize, r.VocabSize)
-	setIf(&c.HiddenSize, r.HiddenSize)
-	setIf(&c.NumLayers, r.NumLayers)
-	setIf(&c.NumHeads, r.NumHeads)
-	setIf(&c.MaxPositions, r.MaxPositions)
-	setIf(&c.TieWordEmbeddings, r.TieWordEmbeddings)
+	nn.SetIf(&c.VocabSize, r.VocabSize)
+	nn.SetIf(&c.HiddenSize, r.HiddenSize)
+	nn.SetIf(&c.NumLayers, r.NumLayers)
+	nn.SetIf(&c.NumHeads, r.NumHeads)
+	nn.SetIf(&c.MaxPositions, r.MaxPositions)
+	nn.SetIf(&c.TieWordEmbeddings, r.TieWordEmbeddings)
 	if r.BOSTokenID != nil {
 		c.BOSTokenID = *r.BOSTokenID
 	} else if hasNull(raw, "bos_token_id") {
@@ -189,7 +189,7 @@ func ParseConfig(raw []byte) (Config, error) {
 		c.PadTokenID = -1
 	}
 	if len(r.EOSTokenID) > 0 {
-		ids, err := intOrList(r.EOSTokenID)
+		ids, err := nn.IntOrList(r.EOSTokenID)
 		if err != nil {
 			return Config{}, fmt.Errorf("llm: config: %w: eos_token_id: %v", nn.ErrConfig, err)
 		}
@@ -197,32 +197,32 @@ func ParseConfig(raw []byte) (Config, error) {
 	}
 	switch mt {
 	case OPT:
-		setIf(&c.IntermediateSize, r.FFNDim)
-		setIf(&c.Activation, r.ActivationFn)
+		nn.SetIf(&c.IntermediateSize, r.FFNDim)
+		nn.SetIf(&c.Activation, r.ActivationFn)
 		c.WordEmbedProjDim = c.HiddenSize
-		setIf(&c.WordEmbedProjDim, r.WordEmbedProjDim)
-		setIf(&c.DoLayerNormBefore, r.DoLayerNormBefore)
-		setIf(&c.RemoveFinalLayerNorm, r.RemoveFinalLN)
-		setIf(&c.EnableBias, r.EnableBias)
-		setIf(&c.LayerNormElementwiseAffine, r.LNAffine)
+		nn.SetIf(&c.WordEmbedProjDim, r.WordEmbedProjDim)
+		nn.SetIf(&c.DoLayerNormBefore, r.DoLayerNormBefore)
+		nn.SetIf(&c.RemoveFinalLayerNorm, r.RemoveFinalLN)
+		nn.SetIf(&c.EnableBias, r.EnableBias)
+		nn.SetIf(&c.LayerNormElementwiseAffine, r.LNAffine)
 		c.NumKVHeads = c.NumHeads
 		if c.NumHeads > 0 {
 			c.HeadDim = c.HiddenSize / c.NumHeads
 		}
 	case Llama:
-		setIf(&c.IntermediateSize, r.IntermediateSize)
-		setIf(&c.Activation, r.HiddenAct)
+		nn.SetIf(&c.IntermediateSize, r.IntermediateSize)
+		nn.SetIf(&c.Activation, r.HiddenAct)
 		c.WordEmbedProjDim = c.HiddenSize
 		c.NumKVHeads = c.NumHeads
-		setIf(&c.NumKVHeads, r.NumKVHeads)
+		nn.SetIf(&c.NumKVHeads, r.NumKVHeads)
 		if c.NumHeads > 0 {
 			c.HeadDim = c.HiddenSize / c.NumHeads
 		}
-		setIf(&c.HeadDim, r.HeadDim)
-		setIf(&c.RMSNormEps, r.RMSNormEps)
-		setIf(&c.RopeTheta, r.RopeTheta)
-		setIf(&c.AttentionBias, r.AttentionBias)
-		setIf(&c.MLPBias, r.MLPBias)
+		nn.SetIf(&c.HeadDim, r.HeadDim)
+		nn.SetIf(&c.RMSNormEps, r.RMSNormEps)
+		nn.SetIf(&c.RopeTheta, r.RopeTheta)
+		nn.SetIf(&c.AttentionBias, r.AttentionBias)
+		nn.SetIf(&c.MLPBias, r.MLPBias)
 		f, err := ropeScaling(r.RopeScaling)
 		if err != nil {
 			return Config{}, fmt.Errorf("llm: config: %w", err)
@@ -243,23 +243,6 @@ func hasNull(raw []byte, key string) bool {
 	}
 	v, ok := m[key]
 	return ok && strings.TrimSpace(string(v)) == "null"
-}
-
-// intOrList reads an int, a list of ints or null (none).
-func intOrList(raw json.RawMessage) ([]int, error) {
-	s := strings.TrimSpace(string(raw))
-	if s == "null" {
-		return nil, nil
-	}
-	var one int
-	if err := json.Unmarshal(raw, &one); err == nil {
-		return []int{one}, nil
-	}
-	var list []int
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("want an integer or a list of integers, got %s", s)
-	}
-	return list, nil
 }
 
 // ropeScaling reads Llama's rope_scaling: null, or {"type" (or

@@ -125,15 +125,15 @@ func ParseGenerationConfig(raw []byte, base GenerateOptions) (GenerateOptions, e
 		// value bounds the whole sequence.
 		o.MaxLength, o.MaxNewTokens = *g.MaxLength, 0
 	}
-	setIf(&o.MinNewTokens, g.MinNewTokens)
-	setIf(&o.MinLength, g.MinLength)
-	setIf(&o.NumBeams, g.NumBeams)
-	setIf(&o.NoRepeatNgramSize, g.NoRepeatNgramSize)
-	setIf(&o.LengthPenalty, g.LengthPenalty)
-	setIf(&o.EarlyStopping, g.EarlyStopping)
-	setIf(&o.RepetitionPenalty, g.RepetitionPenalty)
+	nn.SetIf(&o.MinNewTokens, g.MinNewTokens)
+	nn.SetIf(&o.MinLength, g.MinLength)
+	nn.SetIf(&o.NumBeams, g.NumBeams)
+	nn.SetIf(&o.NoRepeatNgramSize, g.NoRepeatNgramSize)
+	nn.SetIf(&o.LengthPenalty, g.LengthPenalty)
+	nn.SetIf(&o.EarlyStopping, g.EarlyStopping)
+	nn.SetIf(&o.RepetitionPenalty, g.RepetitionPenalty)
 	if len(g.EOS) > 0 {
-		ids, err := intOrList(g.EOS)
+		ids, err := nn.IntOrList(g.EOS)
 		if err != nil {
 			return base, fmt.Errorf("llm: generation_config.json: %w: eos_token_id: %v", nn.ErrConfig, err)
 		}
@@ -142,7 +142,7 @@ func ParseGenerationConfig(raw []byte, base GenerateOptions) (GenerateOptions, e
 		}
 	}
 	if len(g.ForcedEOS) > 0 {
-		ids, err := intOrList(g.ForcedEOS)
+		ids, err := nn.IntOrList(g.ForcedEOS)
 		if err != nil {
 			return base, fmt.Errorf("llm: generation_config.json: %w: forced_eos_token_id: %v", nn.ErrConfig, err)
 		}
@@ -153,9 +153,9 @@ func ParseGenerationConfig(raw []byte, base GenerateOptions) (GenerateOptions, e
 	}
 	if g.DoSample != nil && *g.DoSample {
 		s := generate.Sampling{TopK: 50}
-		setIf(&s.Temperature, g.Temperature)
-		setIf(&s.TopK, g.TopK)
-		setIf(&s.TopP, g.TopP)
+		nn.SetIf(&s.Temperature, g.Temperature)
+		nn.SetIf(&s.TopK, g.TopK)
+		nn.SetIf(&s.TopP, g.TopP)
 		o.Sample = &s
 	} else if g.DoSample != nil {
 		o.Sample = nil
@@ -461,11 +461,4 @@ func (s *stepper) release() {
 	tensor.Release(s.in)
 	s.in = nil
 	s.st.Release()
-}
-
-// setIf sets *dst to *v when the optional v is given.
-func setIf[T any](dst, v *T) {
-	if v != nil {
-		*dst = *v
-	}
 }

@@ -44,6 +44,25 @@ func NewAttention(w checkpoint.Weights, dim, heads int, bias bool) *Attention {
 	}
 }
 
+// NewBERTAttention reads a BERT-style attention (transformers'
+// BertAttention and the models built like it: BLIP's text model, BLIP-2's
+// Q-Former) from w: the query, key and value projections under
+// self+".query", ".key" and ".value" ("self" in BERT, "attention" in
+// BLIP-2's Q-Former) and the output projection output.dense, all with
+// biases. Queries and outputs are dim wide; keys and values are projected
+// from kvDim-wide inputs (dim for self-attention, the encoder's width for
+// cross-attention). A self-attention takes .FuseQKV().
+func NewBERTAttention(w checkpoint.Weights, self string, dim, kvDim, heads int) *Attention {
+	s := w.Sub(self)
+	return &Attention{
+		Q:     NewLinear(s.Sub("query"), dim, dim, true),
+		K:     NewLinear(s.Sub("key"), kvDim, dim, true),
+		V:     NewLinear(s.Sub("value"), kvDim, dim, true),
+		O:     NewLinear(w.Sub("output.dense"), dim, dim, true),
+		Heads: heads,
+	}
+}
+
 // FuseQKV marks a self-attention whose query, key and value projections
 // are to be packed side by side, one product instead of three: the store's
 // Prepare (model Load) packs them so, not one by one, and its Close frees

@@ -40,6 +40,35 @@ func DecodeJSON(name string, raw []byte, v any, required ...string) error {
 	return nil
 }
 
+// SetIf sets *dst to *v when the optional field v was given (non-nil): a
+// config field decoded into a pointer overrides a default only when the
+// JSON has it.
+func SetIf[T any](dst, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// IntOrList decodes a JSON field that holds one integer or a list of them,
+// as transformers' eos_token_id does: an integer gives a list of one, null
+// or an absent field (empty raw) gives nil. Anything else is an error
+// (which does not wrap ErrConfig: the caller names the field).
+func IntOrList(raw json.RawMessage) ([]int, error) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return nil, nil
+	}
+	var one int
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return []int{one}, nil
+	}
+	var list []int
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("want an integer or a list of integers, got %s", s)
+	}
+	return list, nil
+}
+
 func hasKey(m map[string]any, dotted string) bool {
 	parts := strings.Split(dotted, ".")
 	var cur any = m

@@ -73,10 +73,13 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 func (o LoadOptions) Apply(s *checkpoint.Store) { s.WeightType, s.Device = o.WeightType, o.Device }
 
 // LoadStore opens the checkpoint in dir (checkpoint.LoadDir) with o
-// applied and builds a model from it with build, closing the store when
-// build fails; it returns the model and the store, which the model's
-// Close is to close. Errors opening the checkpoint are wrapped with pkg
-// ("wav2vec2: ..."); build's are returned as they are.
+// applied, builds a model from it with build, then makes every weight the
+// build registered resident (the store's Prepare: packed, on the device),
+// so that the first call runs as fast as the next ones. It closes the
+// store when build or Prepare fails, and otherwise returns the model and
+// the store, which the model's Close is to close. Errors opening or
+// preparing the checkpoint are wrapped with pkg ("wav2vec2: ..."); build's
+// are returned as they are.
 func LoadStore[M any](pkg, dir string, o LoadOptions, build func(*checkpoint.Store) (M, error)) (M, *checkpoint.Store, error) {
 	var none M
 	store, err := checkpoint.LoadDir(dir)
@@ -88,6 +91,10 @@ func LoadStore[M any](pkg, dir string, o LoadOptions, build func(*checkpoint.Sto
 	if err != nil {
 		store.Close()
 		return none, nil, err
+	}
+	if err := store.Prepare(); err != nil {
+		store.Close()
+		return none, nil, fmt.Errorf("%s: %s: %w", pkg, store.Source, err)
 	}
 	return m, store, nil
 }

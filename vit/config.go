@@ -85,7 +85,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	ec := c.EncoderConfig()
-	if err := ec.validate(); err != nil {
+	if err := ec.Validate(); err != nil {
 		return err
 	}
 	if _, err := c.Labels(); err != nil {

@@ -44,7 +44,12 @@ func (c EncoderConfig) NumPatches() int {
 	return g * g
 }
 
-func (c EncoderConfig) validate() error {
+// Validate checks that the sizes are positive and plausible, the width a
+// multiple of the head count, the patch no larger than the image, the
+// activation known and the layer-norm epsilon finite and non-negative.
+// Errors wrap nn.ErrConfig and name the field by its config.json key. The
+// constructors call it.
+func (c EncoderConfig) Validate() error {
 	var bad []string
 	for _, f := range []struct {
 		name string
@@ -136,7 +141,7 @@ type Encoder struct {
 // w.Store().Err after construction. The error returned here is for an
 // invalid configuration only.
 func NewEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
@@ -184,11 +189,7 @@ func (c EncoderConfig) block(attn *nn.Attention, ln1, ln2, fc1, fc2 checkpoint.W
 		Attn:    attn.FuseQKV(),
 		LN1:     nn.NewLayerNorm(ln1, d, eps),
 		LN2:     nn.NewLayerNorm(ln2, d, eps),
-		MLP: &nn.MLP{
-			FC1: nn.NewLinear(fc1, d, c.IntermediateSize, true),
-			FC2: nn.NewLinear(fc2, c.IntermediateSize, d, true),
-			Act: act,
-		},
+		MLP:     nn.NewMLP(fc1, fc2, d, c.IntermediateSize, true, act),
 	}
 }
 

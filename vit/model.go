@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -80,20 +79,14 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	var proc *imageproc.Processor
-	if _, statErr := os.Stat(filepath.Join(dir, "preprocessor_config.json")); statErr == nil {
-		if proc, err = imageproc.LoadProcessor(dir); err != nil {
-			return nil, fmt.Errorf("vit: %w", err)
-		}
-	}
-	store, err := checkpoint.LoadDir(dir)
+	proc, err := imageproc.LoadProcessorIfPresent(dir)
 	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
-	o.Apply(store)
-	m, err := New(cfg, store)
+	m, store, err := nn.LoadStore("vit", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		return New(cfg, store)
+	})
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	m.store = store // Load's store is the model's; New's stays the caller's

@@ -28,7 +28,7 @@ import (
 // hidden_states. Weight problems are recorded in the store.
 func NewCLIPEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	cfg.PatchBias, cfg.QKVBias = false, true
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
@@ -83,7 +83,7 @@ func NewBLIP2Encoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) 
 // newBLIPStyleEncoder reads BLIP's and BLIP-2's vision towers.
 func newBLIPStyleEncoder(w checkpoint.Weights, cfg EncoderConfig) (*Encoder, error) {
 	cfg.PatchBias = true
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
@@ -170,6 +170,20 @@ type VisionConfig struct {
 	// LayerNormEps is the layer norms' epsilon.
 	LayerNormEps float64 `json:"layer_norm_eps"`
 }
+
+// NumPatches is the number of patches of one image, (ImageSize /
+// PatchSize)²; 0 when PatchSize is not positive.
+func (c VisionConfig) NumPatches() int {
+	if c.PatchSize <= 0 {
+		return 0
+	}
+	g := c.ImageSize / c.PatchSize
+	return g * g
+}
+
+// Validate checks c as EncoderConfig.Validate checks the tower's
+// configuration; errors wrap nn.ErrConfig and name the field.
+func (c VisionConfig) Validate() error { return c.EncoderConfig().Validate() }
 
 // EncoderConfig returns the encoder configuration of c; the family's
 // constructor (NewCLIPEncoder, NewBLIPEncoder, …) sets the biases.

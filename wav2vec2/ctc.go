@@ -156,9 +156,9 @@ func LoadCTCTokenizer(dir string) (*CTCTokenizer, error) {
 		if s, ok := tokenField(c.Delim); ok {
 			cfg.WordDelimiterToken = s
 		}
-		setIf(&cfg.ReplaceWordDelimiterChar, c.Replace)
-		setIf(&cfg.DoLowerCase, c.DoLower)
-		setIf(&cfg.CleanUpTokenizationSpaces, c.CleanUp)
+		nn.SetIf(&cfg.ReplaceWordDelimiterChar, c.Replace)
+		nn.SetIf(&cfg.DoLowerCase, c.DoLower)
+		nn.SetIf(&cfg.CleanUpTokenizationSpaces, c.CleanUp)
 		if c.TokClass != "" && c.TokClass != "Wav2Vec2CTCTokenizer" {
 			return nil, fmt.Errorf("%w: %s: tokenizer_class %q (want Wav2Vec2CTCTokenizer)", ErrTokenizer, path, c.TokClass)
 		}
@@ -286,11 +286,4 @@ func (t *CTCTokenizer) english() bool {
 		}
 	}
 	return true
-}
-
-// setIf sets *dst to *v when the optional v is given.
-func setIf[T any](dst, v *T) {
-	if v != nil {
-		*dst = *v
-	}
 }

@@ -91,9 +91,6 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 		if net.head == nil {
 			return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, checkpoint.ErrMissingWeights)
 		}
-		if err := store.Prepare(); err != nil {
-			return nil, fmt.Errorf("wav2vec2: %s: %w", dir, err)
-		}
 		return net, nil
 	})
 	if err != nil {

@@ -366,11 +366,7 @@ func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 			Attn:    selfAttn(l.Sub("self_attn"), cfg.EncoderHeads),
 			LN1:     nn.NewLayerNorm(l.Sub("self_attn_layer_norm"), d, layerNormEps),
 			LN2:     nn.NewLayerNorm(l.Sub("final_layer_norm"), d, layerNormEps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("fc1"), d, cfg.EncoderFFN, true),
-				FC2: nn.NewLinear(l.Sub("fc2"), cfg.EncoderFFN, d, true),
-				Act: act,
-			},
+			MLP:     nn.NewMLP(l.Sub("fc1"), l.Sub("fc2"), d, cfg.EncoderFFN, true, act),
 		})
 	}
 	m.encLN = nn.NewLayerNorm(enc.Sub("layer_norm"), d, layerNormEps)
@@ -390,11 +386,7 @@ func build(cfg Config, store *checkpoint.Store) (*Model, error) {
 			LN1:       nn.NewLayerNorm(l.Sub("self_attn_layer_norm"), d, layerNormEps),
 			LNCross:   nn.NewLayerNorm(l.Sub("encoder_attn_layer_norm"), d, layerNormEps),
 			LN2:       nn.NewLayerNorm(l.Sub("final_layer_norm"), d, layerNormEps),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(l.Sub("fc1"), d, cfg.DecoderFFN, true),
-				FC2: nn.NewLinear(l.Sub("fc2"), cfg.DecoderFFN, d, true),
-				Act: act,
-			},
+			MLP:       nn.NewMLP(l.Sub("fc1"), l.Sub("fc2"), d, cfg.DecoderFFN, true, act),
 		})
 	}
 	m.decLN = nn.NewLayerNorm(dec.Sub("layer_norm"), d, layerNormEps)
