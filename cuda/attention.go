@@ -58,7 +58,7 @@ func (b *backend) maskProbs(a *attnArgs, opt tensor.AttentionOptions) (tmp *tens
 	if m := opt.Mask; m != nil {
 		ms := m.Shape()
 		want := []int{a.batch, a.tq, a.tk}
-		bs, err := broadcastShapes(want, ms)
+		bs, err := tensor.BroadcastShapes(want, ms)
 		if len(ms) > 3 || err != nil || bs[0] != a.batch || bs[1] != a.tq || bs[2] != a.tk {
 			return nil, fmt.Errorf("%w: attention mask %v must broadcast to [B, Tq, Tk] = %v", tensor.ErrShape, ms, want)
 		}

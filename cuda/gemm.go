@@ -171,7 +171,7 @@ func (b *backend) MatMul(x, y *tensor.Tensor, transB bool) (*tensor.Tensor, erro
 		return nil, fmt.Errorf("%w: matmul %v · %v (transposed: %v): inner dimensions %d and %d differ", tensor.ErrShape, x.Shape(), y.Shape(), transB, k, kb)
 	}
 	xs, ys := x.Shape(), y.Shape()
-	bshape, err := broadcastShapes(xs[:len(xs)-2], ys[:len(ys)-2])
+	bshape, err := tensor.BroadcastShapes(xs[:len(xs)-2], ys[:len(ys)-2])
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math"
 	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
@@ -55,8 +54,8 @@ func (b *backend) UpsampleBicubic(x *tensor.Tensor, outH, outW int, scaleH, scal
 		return nil, err
 	}
 	defer releaseIf(xc, tmp)
-	hIdx, hW := cubicTaps(gh, outH, scaleH)
-	wIdx, wW := cubicTaps(gw, outW, scaleW)
+	hIdx, hW := tensor.BicubicTaps(gh, outH, scaleH)
+	wIdx, wW := tensor.BicubicTaps(gw, outW, scaleW)
 	hi, hw, err := b.uploadTaps(hIdx, hW)
 	if err != nil {
 		return nil, err
@@ -81,38 +80,6 @@ func (b *backend) UpsampleBicubic(x *tensor.Tensor, outH, outW int, scaleH, scal
 		return nil, err
 	}
 	return out, nil
-}
-
-// cubicTaps returns, for each of outSize outputs, the 4 clamped input
-// indices and weights of PyTorch's bicubic upsampling (A = −0.75,
-// align_corners=False) with the source coordinate (i+0.5)/scaleFactor −
-// 0.5: the tensor package's computation of the taps (ops_vit.go), in the
-// same float32 and float64 steps, so that both sides use the same taps.
-func cubicTaps(inSize, outSize int, scaleFactor float64) ([]int, []float32) {
-	scale := float32(1.0 / scaleFactor)
-	idx := make([]int, 4*outSize)
-	wts := make([]float32, 4*outSize)
-	for i := 0; i < outSize; i++ {
-		real := float32(float64(scale)*(float64(i)+0.5) - 0.5)
-		in := int(math.Floor(float64(real)))
-		t := real - float32(in)
-		c := cubicCoeffs(t)
-		for j := 0; j < 4; j++ {
-			idx[4*i+j] = min(max(in-1+j, 0), inSize-1)
-			wts[4*i+j] = c[j]
-		}
-	}
-	return idx, wts
-}
-
-func cubicCoeffs(t float32) [4]float32 {
-	const a = float32(-0.75)
-	conv1 := func(x float32) float32 { return float32(float32(float32(float32((a+2)*x)-(a+3))*x)*x) + 1 }
-	conv2 := func(x float32) float32 {
-		return float32(float32(float32(float32(float32(a*x)-5*a)*x)+8*a)*x) - 4*a
-	}
-	x2 := 1 - t
-	return [4]float32{conv2(t + 1), conv1(t), conv1(x2), conv2(x2 + 1)}
 }
 
 // channelNorm checks the operands of the channel norms: x a contiguous

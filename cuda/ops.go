@@ -165,7 +165,7 @@ func (b *backend) Elementwise(op tensor.ElemOp, x, y *tensor.Tensor) (*tensor.Te
 	if op > tensor.OpDiv {
 		return nil, fmt.Errorf("cuda: unknown elementwise operation %d", op)
 	}
-	shape, err := broadcastShapes(x.Shape(), y.Shape())
+	shape, err := tensor.BroadcastShapes(x.Shape(), y.Shape())
 	if err != nil {
 		return nil, err
 	}

@@ -259,30 +259,6 @@ func (b *backend) uploadPtrs(v []uintptr) (block, error) {
 	return k, nil
 }
 
-// broadcastShapes returns the numpy broadcast of two shapes.
-func broadcastShapes(a, c []int) ([]int, error) {
-	n := max(len(a), len(c))
-	out := make([]int, n)
-	for i := 0; i < n; i++ {
-		da, dc := 1, 1
-		if j := len(a) - n + i; j >= 0 {
-			da = a[j]
-		}
-		if j := len(c) - n + i; j >= 0 {
-			dc = c[j]
-		}
-		switch {
-		case da == dc, dc == 1:
-			out[i] = da
-		case da == 1:
-			out[i] = dc
-		default:
-			return nil, fmt.Errorf("%w: cannot broadcast %v with %v", tensor.ErrShape, a, c)
-		}
-	}
-	return out, nil
-}
-
 // broadcastStrides returns strides reading t as shape out (0 for
 // dimensions t lacks or has of size 1).
 func broadcastStrides(t *tensor.Tensor, out []int) []int {
