@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
 )
@@ -260,34 +259,26 @@ func (b *backend) sgemmBatched(g gemmArgs, aoffs, boffs []int, count int) error 
 	if err := checkGemmSizes(g.m, g.n, g.k, g.lda, g.ldb, g.ldc, count); err != nil {
 		return err
 	}
-	pa, pb, pc := make([]uintptr, count), make([]uintptr, count), make([]uintptr, count)
+	// One array of pointers: count to A matrices, count to B, count to C.
+	ptrs := make([]uintptr, 3*count)
 	for i := range count {
-		pa[i] = g.a + uintptr(4*aoffs[i])
-		pb[i] = g.b + uintptr(4*boffs[i])
-		pc[i] = g.c + uintptr(4*i*g.m*g.n)
+		ptrs[i] = g.a + uintptr(4*aoffs[i])
+		ptrs[count+i] = g.b + uintptr(4*boffs[i])
+		ptrs[2*count+i] = g.c + uintptr(4*i*g.m*g.n)
 	}
-	da, err := b.uploadPtrs(pa)
+	dp, err := b.uploadPtrs(ptrs)
 	if err != nil {
 		return err
 	}
-	defer da.free()
-	db, err := b.uploadPtrs(pb)
-	if err != nil {
-		return err
-	}
-	defer db.free()
-	dc, err := b.uploadPtrs(pc)
-	if err != nil {
-		return err
-	}
-	defer dc.free()
+	defer dp.free()
+	da, db, dc := dp.addr, dp.addr+uintptr(8*count), dp.addr+uintptr(16*count)
 	ta, tb := g.cublasOps()
 	b.blasMu.Lock()
 	defer b.blasMu.Unlock()
 	if err := b.live(); err != nil {
 		return err
 	}
-	return b.after(b.c.sgemmBatched(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, db.addr, g.ldb, da.addr, g.lda, g.beta, dc.addr, g.ldc, count))
+	return b.after(b.c.sgemmBatched(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, db, g.ldb, da, g.lda, g.beta, dc, g.ldc, count))
 }
 
 func (b *backend) Linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
@@ -472,43 +463,38 @@ func (b *backend) PackWeightHalf(d *tensor.Device, w []uint16, src tensor.Weight
 	if err != nil {
 		return nil, fmt.Errorf("%s: packing a [%d %d] weight: %w", b.d.Name(), n, k, err)
 	}
-	fail := func(err error) (*tensor.PackedB, error) {
+	if t == src {
+		err = htodSlice(b, addr, w[:nk])
+	} else {
+		err = b.repackHalf(addr, w[:nk], src, t)
+	}
+	if err != nil {
 		b.mem.release(addr)
 		return nil, err
 	}
-	if t == src {
-		if err := b.c.htod(addr, unsafe.Pointer(&w[0]), 2*nk); err != nil {
-			return fail(err)
-		}
-		return b.newPacked(addr, t, n, k), nil
-	}
-	// Another type: upload the 16-bit values, widen (exactly), narrow.
-	h, err := b.scratch(int64(2 * nk))
+	return b.newPacked(addr, t, n, k), nil
+}
+
+// repackHalf uploads 16-bit floats of type src and stores them at dst as
+// type t: widened (exactly) to float32, then narrowed when t is 16-bit.
+func (b *backend) repackHalf(dst uintptr, w []uint16, src, t tensor.WeightType) error {
+	h, err := uploadScratch(b, w)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer h.free()
-	if err := b.c.htod(h.addr, unsafe.Pointer(&w[0]), 2*nk); err != nil {
-		return fail(err)
-	}
 	if t == tensor.WeightF32 {
-		if err := b.widenInto(addr, h.addr, nk, src); err != nil {
-			return fail(err)
-		}
-		return b.newPacked(addr, t, n, k), nil
+		return b.widenInto(dst, h.addr, len(w), src)
 	}
-	f, err := b.scratch(int64(4 * nk))
+	f, err := b.scratch(int64(4 * len(w)))
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer f.free()
-	if err := b.widenInto(f.addr, h.addr, nk, src); err != nil {
-		return fail(err)
+	if err := b.widenInto(f.addr, h.addr, len(w), src); err != nil {
+		return err
 	}
-	if err := b.narrowInto(addr, f.addr, nk, t); err != nil {
-		return fail(err)
-	}
-	return b.newPacked(addr, t, n, k), nil
+	return b.narrowInto(dst, f.addr, len(w), t)
 }
 
 // gemvMaxRows is the most rows a product with a 16-bit weight runs with

@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
 )
@@ -14,27 +13,12 @@ import (
 // (see the kernels in kernels.go). The tensor package has checked the
 // operands' shapes before calling these.
 
-// uploadF32 copies floats to a temporary device array.
-func (b *backend) uploadF32(v []float32) (block, error) {
-	k, err := b.scratch(int64(4 * len(v)))
-	if err != nil {
-		return k, err
-	}
-	if len(v) > 0 {
-		if err := b.c.htod(k.addr, unsafe.Pointer(&v[0]), 4*len(v)); err != nil {
-			k.free()
-			return block{}, err
-		}
-	}
-	return k, nil
-}
-
 // uploadTaps copies the indices and weights of bicubic taps to the device.
 func (b *backend) uploadTaps(idx []int, wts []float32) (ix uintptr, wk block, err error) {
 	if ix, err = b.uploadInt32(idx, false); err != nil {
 		return 0, block{}, err
 	}
-	if wk, err = b.uploadF32(wts); err != nil {
+	if wk, err = uploadScratch(b, wts); err != nil {
 		b.mem.release(ix)
 		return 0, block{}, err
 	}
@@ -189,7 +173,7 @@ func (b *backend) Rope(x *tensor.Tensor, heads int, invFreq []float32, scale flo
 	if !fitsInt32(heads, half) {
 		return fmt.Errorf("%w: rotary embedding of %d heads of %d frequencies", ErrUnsupported, heads, half)
 	}
-	f, err := b.uploadF32(invFreq)
+	f, err := uploadScratch(b, invFreq)
 	if err != nil {
 		return err
 	}

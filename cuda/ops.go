@@ -26,11 +26,9 @@ func (b *backend) Upload(d *tensor.Device, t *tensor.Tensor) (*tensor.Tensor, er
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > 0 {
-		if err := b.c.htod(out.DeviceAddr(), unsafe.Pointer(&data[0]), 4*len(data)); err != nil {
-			tensor.Release(out)
-			return nil, err
-		}
+	if err := htodSlice(b, out.DeviceAddr(), data); err != nil {
+		tensor.Release(out)
+		return nil, err
 	}
 	return out, nil
 }

@@ -202,61 +202,55 @@ func (b *backend) scratch(n int64) (block, error) {
 	return block{b, p}, nil
 }
 
-// uploadInt64 copies ints to a temporary device array of long longs.
-func (b *backend) uploadInt64(v []int) (block, error) {
-	h := make([]int64, len(v))
-	for i, x := range v {
-		h[i] = int64(x)
+// htodSlice copies the elements of h to device address dst.
+func htodSlice[T any](b *backend, dst uintptr, h []T) error {
+	if len(h) == 0 {
+		return nil
 	}
-	k, err := b.scratch(int64(8 * len(h)))
+	return b.c.htod(dst, unsafe.Pointer(&h[0]), int(unsafe.Sizeof(h[0]))*len(h))
+}
+
+// uploadScratch copies h to a temporary device block.
+func uploadScratch[T any](b *backend, h []T) (block, error) {
+	k, err := b.scratch(int64(unsafe.Sizeof(*new(T))) * int64(len(h)))
 	if err != nil {
 		return k, err
 	}
-	if len(h) > 0 {
-		if err := b.c.htod(k.addr, unsafe.Pointer(&h[0]), 8*len(h)); err != nil {
-			k.free()
-			return block{}, err
-		}
+	if err := htodSlice(b, k.addr, h); err != nil {
+		k.free()
+		return block{}, err
 	}
 	return k, nil
+}
+
+// convertInts returns v with every element converted to T.
+func convertInts[T, S ~int | ~int32 | ~int64 | ~uint64 | ~uintptr](v []S) []T {
+	h := make([]T, len(v))
+	for i, x := range v {
+		h[i] = T(x)
+	}
+	return h
+}
+
+// uploadInt64 copies ints to a temporary device array of long longs.
+func (b *backend) uploadInt64(v []int) (block, error) { return uploadScratch(b, convertInts[int64](v)) }
+
+// uploadPtrs copies device addresses to a temporary device array.
+func (b *backend) uploadPtrs(v []uintptr) (block, error) {
+	return uploadScratch(b, convertInts[uint64](v))
 }
 
 // uploadInt32 copies ints to a device array of ints (exact: kept).
 func (b *backend) uploadInt32(v []int, exact bool) (uintptr, error) {
-	h := make([]int32, len(v))
-	for i, x := range v {
-		h[i] = int32(x)
-	}
-	p, err := b.mem.alloc(int64(max(4*len(h), 1)), exact)
+	p, err := b.mem.alloc(int64(max(4*len(v), 1)), exact)
 	if err != nil {
 		return 0, err
 	}
-	if len(h) > 0 {
-		if err := b.c.htod(p, unsafe.Pointer(&h[0]), 4*len(h)); err != nil {
-			b.mem.release(p)
-			return 0, err
-		}
+	if err := htodSlice(b, p, convertInts[int32](v)); err != nil {
+		b.mem.release(p)
+		return 0, err
 	}
 	return p, nil
-}
-
-// uploadPtrs copies device addresses to a temporary device array.
-func (b *backend) uploadPtrs(v []uintptr) (block, error) {
-	h := make([]uint64, len(v))
-	for i, x := range v {
-		h[i] = uint64(x)
-	}
-	k, err := b.scratch(int64(8 * len(h)))
-	if err != nil {
-		return k, err
-	}
-	if len(h) > 0 {
-		if err := b.c.htod(k.addr, unsafe.Pointer(&h[0]), 8*len(h)); err != nil {
-			k.free()
-			return block{}, err
-		}
-	}
-	return k, nil
 }
 
 // broadcastStrides returns strides reading t as shape out (0 for
