@@ -131,29 +131,19 @@ func (b *backend) Attention(q, k, v *tensor.Tensor, opt tensor.AttentionOptions)
 		return nil, err
 	}
 	defer releaseIf(mtmp, mtmp != nil)
-	qc, qtmp, err := b.rowMajor3(q)
+	done, err := replaceEach(b.rowMajor3, &q, &k, &v)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(qc, qtmp)
-	kc, ktmp, err := b.rowMajor3(k)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(kc, ktmp)
-	vc, vtmp, err := b.rowMajor3(v)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(vc, vtmp)
+	defer done()
 	out, err := b.newTensor([]int{bs, tq, d})
 	if err != nil {
 		return nil, err
 	}
-	qs, ks, vs := qc.Strides(), kc.Strides(), vc.Strides()
-	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), qc.DeviceAddr(), qs[0], qs[1]
-	a.k, a.kb, a.khs, a.kld = kc.DeviceAddr(), ks[0], dh, ks[1]
-	a.v, a.vb, a.vhs, a.vld = vc.DeviceAddr(), vs[0], dh, vs[1]
+	qs, ks, vs := q.Strides(), k.Strides(), v.Strides()
+	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), q.DeviceAddr(), qs[0], qs[1]
+	a.k, a.kb, a.khs, a.kld = k.DeviceAddr(), ks[0], dh, ks[1]
+	a.v, a.vb, a.vhs, a.vld = v.DeviceAddr(), vs[0], dh, vs[1]
 	if err := b.attention(kAttentionF32, &a); err != nil {
 		tensor.Release(out)
 		return nil, err
@@ -367,17 +357,17 @@ func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt ten
 		return nil, err
 	}
 	defer releaseIf(mtmp, mtmp != nil)
-	qc, qtmp, err := b.rowMajor3(q)
+	done, err := replaceEach(b.rowMajor3, &q)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(qc, qtmp)
+	defer done()
 	out, err := b.newTensor([]int{bs, tq, h * dh})
 	if err != nil {
 		return nil, err
 	}
-	qs := qc.Strides()
-	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), qc.DeviceAddr(), qs[0], qs[1]
+	qs := q.Strides()
+	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), q.DeviceAddr(), qs[0], qs[1]
 	st := data.store
 	a.k, a.kb, a.khs, a.kld = st.k, h*tk*dh, tk*dh, dh
 	a.v, a.vb, a.vhs, a.vld = st.v, h*tk*dh, tk*dh, dh

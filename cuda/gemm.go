@@ -291,23 +291,18 @@ func (b *backend) Linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
 // linear is x·wᵀ + bias for x [..., K], w [N, K].
 func (b *backend) linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
 	n, k := w.Dim(0), w.Dim(1)
-	xc, xtmp, err := b.contiguous(x)
+	done, err := b.contiguousAll(&x, &w)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(xc, xtmp)
-	wc, wtmp, err := b.contiguous(w)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(wc, wtmp)
+	defer done()
 	xs := x.Shape()
 	m := numel(xs[:len(xs)-1])
 	out, err := b.newTensor(append(xs[:len(xs)-1:len(xs)-1], n))
 	if err != nil {
 		return nil, err
 	}
-	err = b.sgemm(gemmArgs{transB: true, m: m, n: n, k: k, alpha: 1, a: xc.DeviceAddr(), lda: max(k, 1), b: wc.DeviceAddr(), ldb: max(k, 1), c: out.DeviceAddr(), ldc: max(n, 1)})
+	err = b.sgemm(gemmArgs{transB: true, m: m, n: n, k: k, alpha: 1, a: x.DeviceAddr(), lda: max(k, 1), b: w.DeviceAddr(), ldb: max(k, 1), c: out.DeviceAddr(), ldc: max(n, 1)})
 	if err == nil {
 		err = b.biasAct(out.DeviceAddr(), m, n, n, bias, tensor.ActNone)
 	}

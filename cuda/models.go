@@ -66,59 +66,45 @@ func (b *backend) UpsampleBicubic(x *tensor.Tensor, outH, outW int, scaleH, scal
 	return out, nil
 }
 
-// channelNorm checks the operands of the channel norms: x a contiguous
-// [C, T] of this device, w and b of C values (made contiguous: the
-// returned cleanup releases the copies).
-func (b *backend) channelNorm(x, w, bias *tensor.Tensor) (wc, bc *tensor.Tensor, done func(), err error) {
+// channelNorm checks the operands of the channel norms (x a contiguous
+// [C, T] of this device, w and bias of C values) and, unless x is empty,
+// runs launch with the addresses of contiguous forms of w and bias.
+func (b *backend) channelNorm(x, w, bias *tensor.Tensor, launch func(c, t int, w, bias uintptr) error) error {
 	if err := b.own(x, w, bias); err != nil {
-		return nil, nil, nil, err
+		return err
 	}
 	if x.Rank() != 2 || !x.IsContiguous() || w.Len() != x.Dim(0) || bias.Len() != x.Dim(0) {
-		return nil, nil, nil, fmt.Errorf("%w: channel norm of %v with weight %v and bias %v", tensor.ErrShape, x.Shape(), w.Shape(), bias.Shape())
+		return fmt.Errorf("%w: channel norm of %v with weight %v and bias %v", tensor.ErrShape, x.Shape(), w.Shape(), bias.Shape())
 	}
-	wc, wtmp, err := b.contiguous(w)
+	c, t := x.Dim(0), x.Dim(1)
+	if c == 0 || t == 0 {
+		return nil
+	}
+	done, err := b.contiguousAll(&w, &bias)
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	bc, btmp, err := b.contiguous(bias)
-	if err != nil {
-		releaseIf(wc, wtmp)
-		return nil, nil, nil, err
-	}
-	return wc, bc, func() { releaseIf(wc, wtmp); releaseIf(bc, btmp) }, nil
+	defer done()
+	return launch(c, t, w.DeviceAddr(), bias.DeviceAddr())
 }
 
 func (b *backend) GroupNormChannels(x, w, bias *tensor.Tensor, eps float32) error {
-	wc, bc, done, err := b.channelNorm(x, w, bias)
-	if err != nil {
-		return err
-	}
-	defer done()
-	c, t := x.Dim(0), x.Dim(1)
-	if c == 0 || t == 0 {
-		return nil
-	}
-	var p params
-	p.ptr(x.DeviceAddr()).i64(c).i64(t).ptr(wc.DeviceAddr()).ptr(bc.DeviceAddr()).f32(eps)
-	return b.launch(kGroupNormChannels, rowsGrid(c), rowBlock(t), &p)
+	return b.channelNorm(x, w, bias, func(c, t int, wa, ba uintptr) error {
+		var p params
+		p.ptr(x.DeviceAddr()).i64(c).i64(t).ptr(wa).ptr(ba).f32(eps)
+		return b.launch(kGroupNormChannels, rowsGrid(c), rowBlock(t), &p)
+	})
 }
 
 func (b *backend) LayerNormChannels(x, w, bias *tensor.Tensor, eps float32) error {
-	wc, bc, done, err := b.channelNorm(x, w, bias)
-	if err != nil {
-		return err
-	}
-	defer done()
-	c, t := x.Dim(0), x.Dim(1)
-	if c == 0 || t == 0 {
-		return nil
-	}
-	if !fitsInt32(c) {
-		return fmt.Errorf("%w: layer norm over %d channels", ErrUnsupported, c)
-	}
-	var p params
-	p.ptr(x.DeviceAddr()).i32(c).i64(t).ptr(wc.DeviceAddr()).ptr(bc.DeviceAddr()).f32(eps)
-	return b.launch(kLayerNormChannels, gridFor(int64(t), 128), 128, &p)
+	return b.channelNorm(x, w, bias, func(c, t int, wa, ba uintptr) error {
+		if !fitsInt32(c) {
+			return fmt.Errorf("%w: layer norm over %d channels", ErrUnsupported, c)
+		}
+		var p params
+		p.ptr(x.DeviceAddr()).i32(c).i64(t).ptr(wa).ptr(ba).f32(eps)
+		return b.launch(kLayerNormChannels, gridFor(int64(t), 128), 128, &p)
+	})
 }
 
 func (b *backend) RMSNorm(x, w *tensor.Tensor, eps float64) (*tensor.Tensor, error) {
@@ -132,11 +118,11 @@ func (b *backend) RMSNorm(x, w *tensor.Tensor, eps float64) (*tensor.Tensor, err
 	if !fitsInt32(d) {
 		return nil, fmt.Errorf("%w: RMS norm of rows of %d values", ErrUnsupported, d)
 	}
-	wc, wtmp, err := b.contiguous(w)
+	done, err := b.contiguousAll(&w)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(wc, wtmp)
+	defer done()
 	in, tmp, err := b.contiguous(x)
 	if err != nil {
 		return nil, err
@@ -149,7 +135,7 @@ func (b *backend) RMSNorm(x, w *tensor.Tensor, eps float64) (*tensor.Tensor, err
 	}
 	if rows > 0 {
 		var p params
-		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(d).ptr(wc.DeviceAddr()).f64(eps)
+		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(d).ptr(w.DeviceAddr()).f64(eps)
 		if err := b.launch(kRMSNormRows, rowsGrid(rows), rowBlock(d), &p); err != nil {
 			tensor.Release(out)
 			return nil, err

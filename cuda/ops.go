@@ -351,22 +351,17 @@ func (b *backend) LayerNorm(x, w, bias *tensor.Tensor, eps float32, inPlace bool
 	if !fitsInt32(width) {
 		return nil, fmt.Errorf("%w: layer norm rows of %d values", ErrUnsupported, width)
 	}
-	wc, wtmp, err := b.contiguous(w)
+	done, err := b.contiguousAll(&w, &bias)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(wc, wtmp)
-	bc, btmp, err := b.contiguous(bias)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(bc, btmp)
+	defer done()
 	run := func(out, in *tensor.Tensor) error {
 		if rows == 0 {
 			return nil
 		}
 		var p params
-		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(width).ptr(wc.DeviceAddr()).ptr(bc.DeviceAddr()).f32(eps)
+		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(width).ptr(w.DeviceAddr()).ptr(bias.DeviceAddr()).f32(eps)
 		return b.launch(kLayerNormRows, rowsGrid(rows), rowBlock(width), &p)
 	}
 	if inPlace && x.IsContiguous() {

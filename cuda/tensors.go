@@ -62,6 +62,34 @@ func (b *backend) contiguous(t *tensor.Tensor) (c *tensor.Tensor, tmp bool, err 
 	return c, err == nil, err
 }
 
+// replaceEach sets every non-nil *t to to(*t) (b.contiguous, b.rowMajor3)
+// and returns a function releasing the copies it made; after an error
+// nothing is left to release.
+func replaceEach(to func(*tensor.Tensor) (*tensor.Tensor, bool, error), ts ...**tensor.Tensor) (done func(), err error) {
+	var tmps []*tensor.Tensor
+	for _, t := range ts {
+		if *t == nil {
+			continue
+		}
+		c, tmp, err := to(*t)
+		if err != nil {
+			release(tmps...)
+			return nil, err
+		}
+		if tmp {
+			tmps = append(tmps, c)
+		}
+		*t = c
+	}
+	return func() { release(tmps...) }, nil
+}
+
+// contiguousAll replaces each operand by a contiguous form of it (see
+// contiguous); the caller defers the returned release.
+func (b *backend) contiguousAll(ts ...**tensor.Tensor) (done func(), err error) {
+	return replaceEach(b.contiguous, ts...)
+}
+
 // release releases temporaries (nil entries skipped).
 func release(ts ...*tensor.Tensor) {
 	for _, t := range ts {
