@@ -174,13 +174,10 @@ func (st *kvStore) unref() {
 // kvData is what a PackedKV keeps on the device: the store and the map
 // from its batch rows to the store's (nil and 0: the identity).
 type kvData struct {
-	store   *kvStore
-	rows    []int
-	rowsDev uintptr
-	// freed is set by the first free (FreeKV or the cleanup), which
-	// alone drops the references; cleanup is stopped by FreeKV.
-	freed   atomic.Bool
-	cleanup runtime.Cleanup
+	store    *kvStore
+	rows     []int
+	rowsDev  uintptr
+	freeOnce // FreeKV drops the references, or the cleanup does
 }
 
 // kvRefs is what freeing a kvData releases.
@@ -213,10 +210,9 @@ func (b *backend) FreeKV(kv *tensor.PackedKV) {
 		return
 	}
 	data, ok := kv.DeviceData().(*kvData)
-	if !ok || data == nil || !data.freed.CompareAndSwap(false, true) {
+	if !ok || data == nil || !data.takeFree() {
 		return
 	}
-	data.cleanup.Stop()
 	kvRefs{data.store, data.rowsDev}.release()
 }
 
@@ -224,14 +220,7 @@ func (b *backend) kvOf(kv *tensor.PackedKV) (*kvData, error) {
 	if kv == nil {
 		return nil, fmt.Errorf("%w: nil packed keys and values", tensor.ErrShape)
 	}
-	data, ok := kv.DeviceData().(*kvData)
-	if kv.Device() == b.d && (!ok || data.freed.Load()) {
-		return nil, fmt.Errorf("%w: packed keys and values used after Free on %s", tensor.ErrDevice, b.d.Name())
-	}
-	if kv.Device() != b.d || !ok {
-		return nil, fmt.Errorf("%w: packed keys and values on %s given to an operation on %s", tensor.ErrDevice, kv.Device().Name(), b.d.Name())
-	}
-	return data, nil
+	return deviceState[*kvData](b, kv.Device(), kv.DeviceData(), "packed keys and values")
 }
 
 func (b *backend) PackKV(k, v *tensor.Tensor, heads int, t tensor.WeightType) (*tensor.PackedKV, error) {

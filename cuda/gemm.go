@@ -5,7 +5,6 @@ package cuda
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 
 	"github.com/goformer/goformer/tensor"
 )
@@ -316,14 +315,10 @@ func (b *backend) linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
 // packedWeight is what a packed weight keeps on the device: its [N, K]
 // matrix, row-major, as float32 or 16-bit floats.
 type packedWeight struct {
-	addr uintptr
-	t    tensor.WeightType
-	n, k int
-	// freed is set by the first free (FreePacked, or the cleanup run
-	// when the weight is garbage collected without one), which alone
-	// returns the memory; cleanup is that cleanup, stopped by FreePacked.
-	freed   atomic.Bool
-	cleanup runtime.Cleanup
+	addr     uintptr
+	t        tensor.WeightType
+	n, k     int
+	freeOnce // FreePacked returns the memory, or the cleanup does
 }
 
 // newPacked wraps a block holding a packed weight: FreePacked
@@ -345,10 +340,9 @@ func (b *backend) FreePacked(w *tensor.PackedB) {
 		return
 	}
 	pw, ok := w.DeviceData().(*packedWeight)
-	if !ok || pw == nil || !pw.freed.CompareAndSwap(false, true) {
+	if !ok || pw == nil || !pw.takeFree() {
 		return
 	}
-	pw.cleanup.Stop()
 	b.mem.freeNow(pw.addr)
 }
 
@@ -357,14 +351,7 @@ func (b *backend) packedOf(w *tensor.PackedB) (*packedWeight, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: nil packed weight", tensor.ErrShape)
 	}
-	pw, ok := w.DeviceData().(*packedWeight)
-	if w.Device() == b.d && (!ok || pw.freed.Load()) {
-		return nil, fmt.Errorf("%w: a packed weight used after Free on %s", tensor.ErrDevice, b.d.Name())
-	}
-	if w.Device() != b.d || !ok {
-		return nil, fmt.Errorf("%w: packed weight on %s given to an operation on %s", tensor.ErrDevice, w.Device().Name(), b.d.Name())
-	}
-	return pw, nil
+	return deviceState[*packedWeight](b, w.Device(), w.DeviceData(), "packed weight")
 }
 
 func elemSize(t tensor.WeightType) int64 {

@@ -4,6 +4,8 @@ package cuda
 
 import (
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
@@ -60,6 +62,40 @@ func (b *backend) contiguous(t *tensor.Tensor) (c *tensor.Tensor, tmp bool, err 
 	}
 	c, err = b.clone(t)
 	return c, err == nil, err
+}
+
+// freeOnce is the free state of what a packed weight or packed keys and
+// values keep on the device: freed is set by the first Free, which alone
+// releases the memory and stops cleanup (the release run when the object
+// is garbage collected without a Free).
+type freeOnce struct {
+	freed   atomic.Bool
+	cleanup runtime.Cleanup
+}
+
+// takeFree reports whether this is the first Free, stopping the cleanup.
+func (f *freeOnce) takeFree() bool {
+	if !f.freed.CompareAndSwap(false, true) {
+		return false
+	}
+	f.cleanup.Stop()
+	return true
+}
+
+func (f *freeOnce) isFreed() bool { return f.freed.Load() }
+
+// deviceState returns data, the device state of an object (named what)
+// on device on, checking that the object is of this device and not freed.
+func deviceState[T interface{ isFreed() bool }](b *backend, on *tensor.Device, data any, what string) (T, error) {
+	var none T
+	v, ok := data.(T)
+	if on == b.d && (!ok || v.isFreed()) {
+		return none, fmt.Errorf("%w: %s used after Free on %s", tensor.ErrDevice, what, b.d.Name())
+	}
+	if on != b.d || !ok {
+		return none, fmt.Errorf("%w: %s on %s given to an operation on %s", tensor.ErrDevice, what, on.Name(), b.d.Name())
+	}
+	return v, nil
 }
 
 // replaceEach sets every non-nil *t to to(*t) (b.contiguous, b.rowMajor3)
