@@ -232,36 +232,10 @@ func gemm512(mr int, half string, packed bool) {
 			VMULPS(alpha, acc[i][v], acc[i][v])
 		}
 	}
-	// bias (flags&2)
-	TESTQ(U32(2), RDI)
-	JE(LabelRef(name + "_nobias"))
-	VMOVUPS_Z(Mem{Base: RSI}, K1, tmp)
-	VMOVUPS_Z(Mem{Base: RSI, Disp: 64}, K2, Z31)
-	for i := 0; i < mr; i++ {
-		VADDPS(tmp, acc[i][0], acc[i][0])
-		VADDPS(Z31, acc[i][1], acc[i][1])
-	}
-	Label(name + "_nobias")
-	TESTQ(U32(1), RDI)
-	JE(LabelRef(name + "_nobeta"))
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < nv; v++ {
-			m := Mem{Base: pc, Disp: 64 * v}
-			VMOVUPS_Z(m, masks[v], tmp)
-			VFMADD231PS(beta, tmp, acc[i][v])
-			VMOVUPS(acc[i][v], masks[v], m)
-		}
+	storeTile512(name, acc, pc, ldc, RDI, func(v int, m Mem, r VecPhysical) {
+		VMOVUPS_Z(m, masks[v], tmp)
+		VFMADD231PS(beta, tmp, r) // r += beta·C
 	})
-	VZEROUPPER()
-	RET()
-	Label(name + "_nobeta")
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < nv; v++ {
-			VMOVUPS(acc[i][v], masks[v], Mem{Base: pc, Disp: 64 * v})
-		}
-	})
-	VZEROUPPER()
-	RET()
 }
 
 // gemm256 is the AVX2+FMA micro-kernel: MR256 rows × 16 columns. It has no
@@ -503,6 +477,44 @@ func loadOutput(pc, ldc, flags Register) {
 	SHLQ(U8(2), ldc)
 	Load(Param("bias"), RSI)
 	Load(Param("flags"), flags)
+}
+
+// storeTile512 ends a 512-bit GEMM kernel of 32 columns (C and ldc
+// loaded by loadOutput, bias in RSI, column masks in K1 and K2): adds the
+// bias row when flags&2 (through Z30 and Z31), then stores each row of
+// acc, after addC has folded C's values at m into column register r when
+// flags&1.
+func storeTile512(name string, acc [][]VecPhysical, pc, ldc, flags Register, addC func(v int, m Mem, r VecPhysical)) {
+	mr := len(acc)
+	masks := []Op{K1, K2}
+	TESTQ(U32(2), flags)
+	JE(LabelRef(name + "_nobias"))
+	VMOVUPS_Z(Mem{Base: RSI}, K1, Z30)
+	VMOVUPS_Z(Mem{Base: RSI, Disp: 64}, K2, Z31)
+	for i := 0; i < mr; i++ {
+		VADDPS(Z30, acc[i][0], acc[i][0])
+		VADDPS(Z31, acc[i][1], acc[i][1])
+	}
+	Label(name + "_nobias")
+	TESTQ(U32(1), flags)
+	JE(LabelRef(name + "_nobeta"))
+	perRow(mr, ldc, []Op{pc}, func(i int) {
+		for v, r := range acc[i] {
+			m := Mem{Base: pc, Disp: 64 * v}
+			addC(v, m, r)
+			VMOVUPS(r, masks[v], m)
+		}
+	})
+	VZEROUPPER()
+	RET()
+	Label(name + "_nobeta")
+	perRow(mr, ldc, []Op{pc}, func(i int) {
+		for v, r := range acc[i] {
+			VMOVUPS(r, masks[v], Mem{Base: pc, Disp: 64 * v})
+		}
+	})
+	VZEROUPPER()
+	RET()
 }
 
 // tailMaskK1 sets K1 to the mask of the n%16 lanes of a partial vector

@@ -140,35 +140,10 @@ func q8gemm512(mr int) {
 	})
 	pc, ldc := RDX, R9
 	loadOutput(pc, ldc, RAX)
-	TESTQ(U32(2), RAX)
-	JE(LabelRef(name + "_nobias"))
-	VMOVUPS_Z(Mem{Base: RSI}, K1, Z30)
-	VMOVUPS_Z(Mem{Base: RSI, Disp: 64}, K2, Z31)
-	for i := 0; i < mr; i++ {
-		VADDPS(Z30, a[i][0], a[i][0])
-		VADDPS(Z31, a[i][1], a[i][1])
-	}
-	Label(name + "_nobias")
-	TESTQ(U32(1), RAX)
-	JE(LabelRef(name + "_nobeta"))
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < 2; v++ {
-			m := Mem{Base: pc, Disp: 64 * v}
-			VMOVUPS_Z(m, masks[v], sw[v])
-			VADDPS(sw[v], a[i][v], a[i][v])
-			VMOVUPS(a[i][v], masks[v], m)
-		}
+	storeTile512(name, a, pc, ldc, RAX, func(v int, m Mem, r VecPhysical) {
+		VMOVUPS_Z(m, masks[v], sw[v])
+		VADDPS(sw[v], r, r) // r += C
 	})
-	VZEROUPPER()
-	RET()
-	Label(name + "_nobeta")
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < 2; v++ {
-			VMOVUPS(a[i][v], masks[v], Mem{Base: pc, Disp: 64 * v})
-		}
-	})
-	VZEROUPPER()
-	RET()
 }
 
 // quantQ8 generates QuantQ8x512: one row of n floats quantized in blocks of
