@@ -119,32 +119,50 @@ func (b *backend) Attention(q, k, v *tensor.Tensor, opt tensor.AttentionOptions)
 	if dkv := kvh * dh; k.Dim(0) != bs || v.Dim(0) != bs || k.Dim(2) != dkv || v.Dim(2) != dkv || v.Dim(1) != tk {
 		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", tensor.ErrShape, q.Shape(), k.Shape(), v.Shape(), h, kvh)
 	}
-	if dh > maxHeadDim {
-		return nil, fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, dh, maxHeadDim)
-	}
-	if err := checkAttnSizes(bs, tq, tk, h, d); err != nil {
-		return nil, err
-	}
 	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: h / kvh, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
-	mtmp, err := b.maskProbs(&a, opt)
-	if err != nil {
+	if err := checkAttn(&a); err != nil {
 		return nil, err
 	}
-	defer releaseIf(mtmp, mtmp != nil)
-	done, err := replaceEach(b.rowMajor3, &q, &k, &v)
+	done, err := replaceEach(b.rowMajor3, &k, &v)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	out, err := b.newTensor([]int{bs, tq, d})
+	ks, vs := k.Strides(), v.Strides()
+	a.k, a.kb, a.khs, a.kld = k.DeviceAddr(), ks[0], dh, ks[1]
+	a.v, a.vb, a.vhs, a.vld = v.DeviceAddr(), vs[0], dh, vs[1]
+	return b.runAttention(kAttentionF32, &a, q, opt)
+}
+
+// checkAttn rejects attention sizes the kernel does not take.
+func checkAttn(a *attnArgs) error {
+	if a.dh > maxHeadDim {
+		return fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, a.dh, maxHeadDim)
+	}
+	return checkAttnSizes(a.batch, a.tq, a.tk, a.h, a.h*a.dh)
+}
+
+// runAttention completes a's arguments (sizes, keys and values set) with
+// opt's mask and probabilities buffer, q (rows made dense) and a new
+// [B, Tq, H·Dh] result, and runs kernel into that result.
+func (b *backend) runAttention(kernel int, a *attnArgs, q *tensor.Tensor, opt tensor.AttentionOptions) (*tensor.Tensor, error) {
+	mtmp, err := b.maskProbs(a, opt)
 	if err != nil {
 		return nil, err
 	}
-	qs, ks, vs := q.Strides(), k.Strides(), v.Strides()
+	defer releaseIf(mtmp, mtmp != nil)
+	done, err := replaceEach(b.rowMajor3, &q)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	out, err := b.newTensor([]int{a.batch, a.tq, a.h * a.dh})
+	if err != nil {
+		return nil, err
+	}
+	qs := q.Strides()
 	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), q.DeviceAddr(), qs[0], qs[1]
-	a.k, a.kb, a.khs, a.kld = k.DeviceAddr(), ks[0], dh, ks[1]
-	a.v, a.vb, a.vhs, a.vld = v.DeviceAddr(), vs[0], dh, vs[1]
-	if err := b.attention(kAttentionF32, &a); err != nil {
+	if err := b.attention(kernel, a); err != nil {
 		tensor.Release(out)
 		return nil, err
 	}
@@ -333,30 +351,10 @@ func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt ten
 	if q.Rank() != 3 || q.Dim(0) != bs || q.Dim(2) != h*dh || (opt.Heads != 0 && opt.Heads != h) {
 		return nil, fmt.Errorf("%w: attention q %v against packed keys/values [%d %d %d×%d]", tensor.ErrShape, q.Shape(), bs, tk, h, dh)
 	}
-	if dh > maxHeadDim {
-		return nil, fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, dh, maxHeadDim)
-	}
-	tq := q.Dim(1)
-	if err := checkAttnSizes(bs, tq, tk, h, h*dh); err != nil {
+	a := attnArgs{batch: bs, tq: q.Dim(1), tk: tk, h: h, group: 1, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
+	if err := checkAttn(&a); err != nil {
 		return nil, err
 	}
-	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: 1, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
-	mtmp, err := b.maskProbs(&a, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(mtmp, mtmp != nil)
-	done, err := replaceEach(b.rowMajor3, &q)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	out, err := b.newTensor([]int{bs, tq, h * dh})
-	if err != nil {
-		return nil, err
-	}
-	qs := q.Strides()
-	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), q.DeviceAddr(), qs[0], qs[1]
 	st := data.store
 	a.k, a.kb, a.khs, a.kld = st.k, h*tk*dh, tk*dh, dh
 	a.v, a.vb, a.vhs, a.vld = st.v, h*tk*dh, tk*dh, dh
@@ -368,9 +366,5 @@ func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt ten
 	case tensor.WeightBF16:
 		kernel = kAttentionBF16
 	}
-	if err := b.attention(kernel, &a); err != nil {
-		tensor.Release(out)
-		return nil, err
-	}
-	return out, nil
+	return b.runAttention(kernel, &a, q, opt)
 }
