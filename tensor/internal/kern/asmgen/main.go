@@ -136,15 +136,10 @@ func gemm512(mr int, half string, packed bool) {
 	Load(Param("lda"), lda)
 	Load(Param("b"), pb)
 	Load(Param("bstride"), bs)
-	Load(Param("mask"), RDI)
-	KMOVW(EDI, K1)
-	SHRQ(U8(16), RDI)
-	KMOVW(EDI, K2)
+	loadMasks()
 	Load(Param("pf"), RDI)
 	SHLQ(U8(2), lda)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
-	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+	rowStrides(pa, pa2, lda, lda3, lda5)
 	LEAQ(Mem{Base: bs, Index: bs, Scale: 2}, bs3)
 	masks := []Op{K1, K2}
 	// Prefetch the C tile into L1 while the loop runs: its rows are read and
@@ -263,9 +258,7 @@ func gemm256(mr int, packed bool) {
 	Load(Param("b"), pb)
 	Load(Param("bstride"), bs)
 	SHLQ(U8(2), lda)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
-	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+	rowStrides(pa, pa2, lda, lda3, lda5)
 	LEAQ(Mem{Base: bs, Index: bs, Scale: 2}, bs3)
 	Load(Param("pf"), RDI)
 	yr := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
@@ -477,6 +470,23 @@ func loadOutput(pc, ldc, flags Register) {
 	SHLQ(U8(2), ldc)
 	Load(Param("bias"), RSI)
 	Load(Param("flags"), flags)
+}
+
+// loadMasks sets K1 and K2 to the column masks of a 32-column tile's two
+// halves (the low and high 16 bits of parameter mask), clobbering RDI.
+func loadMasks() {
+	Load(Param("mask"), RDI)
+	KMOVW(EDI, K1)
+	SHRQ(U8(16), RDI)
+	KMOVW(EDI, K2)
+}
+
+// rowStrides sets lda3 and lda5 to 3·lda and 5·lda and pa2 to pa + 5·lda:
+// the registers rowAddrs and aAddr address the rows of A with.
+func rowStrides(pa, pa2, lda, lda3, lda5 GPPhysical) {
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
+	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
 }
 
 // storeTile512 ends a 512-bit GEMM kernel of 32 columns (C and ldc

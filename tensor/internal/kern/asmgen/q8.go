@@ -51,13 +51,8 @@ func q8gemm512(mr int) {
 	Load(Param("a"), pa)
 	Load(Param("lda"), lda)
 	Load(Param("b"), pb)
-	Load(Param("mask"), RDI)
-	KMOVW(EDI, K1)
-	SHRQ(U8(16), RDI)
-	KMOVW(EDI, K2)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
-	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+	loadMasks()
+	rowStrides(pa, pa2, lda, lda3, lda5)
 	masks := []Op{K1, K2}
 
 	// One or two sets of accumulators: with few rows, alternate quads go
