@@ -112,6 +112,16 @@ func matLayout(t *tensor.Tensor) (trans bool, ld int, ok bool) {
 	return false, 0, false
 }
 
+// matrixForm returns t when matLayout takes its last two dimensions as
+// they are, else a contiguous copy (tmp set).
+func (b *backend) matrixForm(t *tensor.Tensor) (*tensor.Tensor, bool, error) {
+	if _, _, ok := matLayout(t); ok {
+		return t, false, nil
+	}
+	c, err := b.clone(t)
+	return c, err == nil, err
+}
+
 // batchOffsets returns, for every index of the broadcast batch shape out,
 // the element offset of that matrix in a tensor of batch shape in and
 // strides (broadcast dimensions have size 1 or are missing).
@@ -173,26 +183,13 @@ func (b *backend) MatMul(x, y *tensor.Tensor, transB bool) (*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
-	ta, lda, ok := matLayout(x)
-	if !ok {
-		c, err := b.clone(x)
-		if err != nil {
-			return nil, err
-		}
-		defer tensor.Release(c)
-		x = c
-		ta, lda, _ = matLayout(x)
+	done, err := replaceEach(b.matrixForm, &x, &y)
+	if err != nil {
+		return nil, err
 	}
-	tb, ldb, ok := matLayout(y)
-	if !ok {
-		c, err := b.clone(y)
-		if err != nil {
-			return nil, err
-		}
-		defer tensor.Release(c)
-		y = c
-		tb, ldb, _ = matLayout(y)
-	}
+	defer done()
+	ta, lda, _ := matLayout(x)
+	tb, ldb, _ := matLayout(y)
 	if transB {
 		tb = !tb
 	}
