@@ -63,12 +63,20 @@ func (b *backend) sgemm(g gemmArgs) error {
 		return err
 	}
 	ta, tb := g.cublasOps()
+	return b.withBLAS(func() error {
+		return b.c.sgemm(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, g.a, g.lda, g.beta, g.c, g.ldc)
+	})
+}
+
+// withBLAS runs a cuBLAS call (holding the handle's lock, on a live device)
+// and checks its result with after.
+func (b *backend) withBLAS(call func() error) error {
 	b.blasMu.Lock()
 	defer b.blasMu.Unlock()
 	if err := b.live(); err != nil {
 		return err
 	}
-	return b.after(b.c.sgemm(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, g.a, g.lda, g.beta, g.c, g.ldc))
+	return b.after(call())
 }
 
 // after checks a cuBLAS result and, in sync mode, the work it queued.
@@ -237,13 +245,10 @@ func (b *backend) sgemmStrided(g gemmArgs, sa, sb, sc, count int) error {
 		return err
 	}
 	ta, tb := g.cublasOps()
-	b.blasMu.Lock()
-	defer b.blasMu.Unlock()
-	if err := b.live(); err != nil {
-		return err
-	}
-	return b.after(b.c.sgemmStrided(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, int64(sb), g.a, g.lda, int64(sa),
-		g.beta, g.c, g.ldc, int64(sc), count))
+	return b.withBLAS(func() error {
+		return b.c.sgemmStrided(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, int64(sb), g.a, g.lda, int64(sa),
+			g.beta, g.c, g.ldc, int64(sc), count)
+	})
 }
 
 // sgemmBatched runs count products at the given element offsets (output
@@ -269,12 +274,9 @@ func (b *backend) sgemmBatched(g gemmArgs, aoffs, boffs []int, count int) error 
 	defer dp.free()
 	da, db, dc := dp.addr, dp.addr+uintptr(8*count), dp.addr+uintptr(16*count)
 	ta, tb := g.cublasOps()
-	b.blasMu.Lock()
-	defer b.blasMu.Unlock()
-	if err := b.live(); err != nil {
-		return err
-	}
-	return b.after(b.c.sgemmBatched(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, db, g.ldb, da, g.lda, g.beta, dc, g.ldc, count))
+	return b.withBLAS(func() error {
+		return b.c.sgemmBatched(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, db, g.ldb, da, g.lda, g.beta, dc, g.ldc, count)
+	})
 }
 
 func (b *backend) Linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
@@ -590,12 +592,9 @@ func (b *backend) packedProduct(pw *packedWeight, x uintptr, m int, beta float32
 		if pw.t == tensor.WeightBF16 {
 			typ = cudaR16BF
 		}
-		b.blasMu.Lock()
-		defer b.blasMu.Unlock()
-		if err := b.live(); err != nil {
-			return err
-		}
-		return b.after(b.c.gemmEx(b.blas, opT, opN, n, m, k, 1, pw.addr, typ, k, h.addr, typ, k, beta, c, cudaR32F, n, computeF32))
+		return b.withBLAS(func() error {
+			return b.c.gemmEx(b.blas, opT, opN, n, m, k, 1, pw.addr, typ, k, h.addr, typ, k, beta, c, cudaR32F, n, computeF32)
+		})
 	}
 	// Exact: widen the weight to float32 scratch, then SGEMM.
 	f, err := b.scratch(int64(4 * n * k))
