@@ -489,6 +489,23 @@ func rowStrides(pa, pa2, lda, lda3, lda5 GPPhysical) {
 	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
 }
 
+// loopRBX16 emits a loop over the RBX values left, 16 at a time: full
+// handles 16 (advancing its pointers), then tail the last RBX%16 (masked
+// by K1), if any; the labels are label, label+"tail" and label+"done".
+func loopRBX16(label string, full, tail func()) {
+	Label(label)
+	CMPQ(RBX, U8(16))
+	JL(LabelRef(label + "tail"))
+	full()
+	SUBQ(U8(16), RBX)
+	JMP(LabelRef(label))
+	Label(label + "tail")
+	TESTQ(RBX, RBX)
+	JE(LabelRef(label + "done"))
+	tail()
+	Label(label + "done")
+}
+
 // storeTile512 ends a 512-bit GEMM kernel of 32 columns (C and ldc
 // loaded by loadOutput, bias in RSI, column masks in K1 and K2): adds the
 // bias row when flags&2 (through Z30 and Z31), then stores each row of
