@@ -58,7 +58,7 @@ func (b *backend) maskProbs(a *attnArgs, opt tensor.AttentionOptions) (tmp *tens
 	if m := opt.Mask; m != nil {
 		ms := m.Shape()
 		want := []int{a.batch, a.tq, a.tk}
-		bs, err := broadcastShapes(want, ms)
+		bs, err := tensor.BroadcastShapes(want, ms)
 		if len(ms) > 3 || err != nil || bs[0] != a.batch || bs[1] != a.tq || bs[2] != a.tk {
 			return nil, fmt.Errorf("%w: attention mask %v must broadcast to [B, Tq, Tk] = %v", tensor.ErrShape, ms, want)
 		}
@@ -119,42 +119,50 @@ func (b *backend) Attention(q, k, v *tensor.Tensor, opt tensor.AttentionOptions)
 	if dkv := kvh * dh; k.Dim(0) != bs || v.Dim(0) != bs || k.Dim(2) != dkv || v.Dim(2) != dkv || v.Dim(1) != tk {
 		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", tensor.ErrShape, q.Shape(), k.Shape(), v.Shape(), h, kvh)
 	}
-	if dh > maxHeadDim {
-		return nil, fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, dh, maxHeadDim)
-	}
-	if err := checkAttnSizes(bs, tq, tk, h, d); err != nil {
+	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: h / kvh, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
+	if err := checkAttn(&a); err != nil {
 		return nil, err
 	}
-	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: h / kvh, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
-	mtmp, err := b.maskProbs(&a, opt)
+	done, err := replaceEach(b.rowMajor3, &k, &v)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ks, vs := k.Strides(), v.Strides()
+	a.k, a.kb, a.khs, a.kld = k.DeviceAddr(), ks[0], dh, ks[1]
+	a.v, a.vb, a.vhs, a.vld = v.DeviceAddr(), vs[0], dh, vs[1]
+	return b.runAttention(kAttentionF32, &a, q, opt)
+}
+
+// checkAttn rejects attention sizes the kernel does not take.
+func checkAttn(a *attnArgs) error {
+	if a.dh > maxHeadDim {
+		return fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, a.dh, maxHeadDim)
+	}
+	return checkAttnSizes(a.batch, a.tq, a.tk, a.h, a.h*a.dh)
+}
+
+// runAttention completes a's arguments (sizes, keys and values set) with
+// opt's mask and probabilities buffer, q (rows made dense) and a new
+// [B, Tq, H·Dh] result, and runs kernel into that result.
+func (b *backend) runAttention(kernel int, a *attnArgs, q *tensor.Tensor, opt tensor.AttentionOptions) (*tensor.Tensor, error) {
+	mtmp, err := b.maskProbs(a, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer releaseIf(mtmp, mtmp != nil)
-	qc, qtmp, err := b.rowMajor3(q)
+	done, err := replaceEach(b.rowMajor3, &q)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(qc, qtmp)
-	kc, ktmp, err := b.rowMajor3(k)
+	defer done()
+	out, err := b.newTensor([]int{a.batch, a.tq, a.h * a.dh})
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(kc, ktmp)
-	vc, vtmp, err := b.rowMajor3(v)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(vc, vtmp)
-	out, err := b.newTensor([]int{bs, tq, d})
-	if err != nil {
-		return nil, err
-	}
-	qs, ks, vs := qc.Strides(), kc.Strides(), vc.Strides()
-	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), qc.DeviceAddr(), qs[0], qs[1]
-	a.k, a.kb, a.khs, a.kld = kc.DeviceAddr(), ks[0], dh, ks[1]
-	a.v, a.vb, a.vhs, a.vld = vc.DeviceAddr(), vs[0], dh, vs[1]
-	if err := b.attention(kAttentionF32, &a); err != nil {
+	qs := q.Strides()
+	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), q.DeviceAddr(), qs[0], qs[1]
+	if err := b.attention(kernel, a); err != nil {
 		tensor.Release(out)
 		return nil, err
 	}
@@ -184,13 +192,10 @@ func (st *kvStore) unref() {
 // kvData is what a PackedKV keeps on the device: the store and the map
 // from its batch rows to the store's (nil and 0: the identity).
 type kvData struct {
-	store   *kvStore
-	rows    []int
-	rowsDev uintptr
-	// freed is set by the first free (FreeKV or the cleanup), which
-	// alone drops the references; cleanup is stopped by FreeKV.
-	freed   atomic.Bool
-	cleanup runtime.Cleanup
+	store    *kvStore
+	rows     []int
+	rowsDev  uintptr
+	freeOnce // FreeKV drops the references, or the cleanup does
 }
 
 // kvRefs is what freeing a kvData releases.
@@ -223,10 +228,9 @@ func (b *backend) FreeKV(kv *tensor.PackedKV) {
 		return
 	}
 	data, ok := kv.DeviceData().(*kvData)
-	if !ok || data == nil || !data.freed.CompareAndSwap(false, true) {
+	if !ok || data == nil || !data.takeFree() {
 		return
 	}
-	data.cleanup.Stop()
 	kvRefs{data.store, data.rowsDev}.release()
 }
 
@@ -234,14 +238,7 @@ func (b *backend) kvOf(kv *tensor.PackedKV) (*kvData, error) {
 	if kv == nil {
 		return nil, fmt.Errorf("%w: nil packed keys and values", tensor.ErrShape)
 	}
-	data, ok := kv.DeviceData().(*kvData)
-	if kv.Device() == b.d && (!ok || data.freed.Load()) {
-		return nil, fmt.Errorf("%w: packed keys and values used after Free on %s", tensor.ErrDevice, b.d.Name())
-	}
-	if kv.Device() != b.d || !ok {
-		return nil, fmt.Errorf("%w: packed keys and values on %s given to an operation on %s", tensor.ErrDevice, kv.Device().Name(), b.d.Name())
-	}
-	return data, nil
+	return deviceState[*kvData](b, kv.Device(), kv.DeviceData(), "packed keys and values")
 }
 
 func (b *backend) PackKV(k, v *tensor.Tensor, heads int, t tensor.WeightType) (*tensor.PackedKV, error) {
@@ -354,30 +351,10 @@ func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt ten
 	if q.Rank() != 3 || q.Dim(0) != bs || q.Dim(2) != h*dh || (opt.Heads != 0 && opt.Heads != h) {
 		return nil, fmt.Errorf("%w: attention q %v against packed keys/values [%d %d %d×%d]", tensor.ErrShape, q.Shape(), bs, tk, h, dh)
 	}
-	if dh > maxHeadDim {
-		return nil, fmt.Errorf("%w: attention head dimension %d (at most %d)", ErrUnsupported, dh, maxHeadDim)
-	}
-	tq := q.Dim(1)
-	if err := checkAttnSizes(bs, tq, tk, h, h*dh); err != nil {
+	a := attnArgs{batch: bs, tq: q.Dim(1), tk: tk, h: h, group: 1, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
+	if err := checkAttn(&a); err != nil {
 		return nil, err
 	}
-	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: 1, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
-	mtmp, err := b.maskProbs(&a, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(mtmp, mtmp != nil)
-	qc, qtmp, err := b.rowMajor3(q)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(qc, qtmp)
-	out, err := b.newTensor([]int{bs, tq, h * dh})
-	if err != nil {
-		return nil, err
-	}
-	qs := qc.Strides()
-	a.out, a.q, a.qb, a.qld = out.DeviceAddr(), qc.DeviceAddr(), qs[0], qs[1]
 	st := data.store
 	a.k, a.kb, a.khs, a.kld = st.k, h*tk*dh, tk*dh, dh
 	a.v, a.vb, a.vhs, a.vld = st.v, h*tk*dh, tk*dh, dh
@@ -389,9 +366,5 @@ func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt ten
 	case tensor.WeightBF16:
 		kernel = kAttentionBF16
 	}
-	if err := b.attention(kernel, &a); err != nil {
-		tensor.Release(out)
-		return nil, err
-	}
-	return out, nil
+	return b.runAttention(kernel, &a, q, opt)
 }

@@ -42,16 +42,11 @@ func (b *backend) Conv1d(x, w, bias *tensor.Tensor, stride, padding, groups int)
 	if !fitsInt32(cin, l, k, lout, stride, padding, cin*k, cout) {
 		return nil, fmt.Errorf("%w: conv1d sizes", ErrUnsupported)
 	}
-	xc, xtmp, err := b.contiguous(x)
+	done, err := b.contiguousAll(&x, &w)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(xc, xtmp)
-	wc, wtmp, err := b.contiguous(w)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(wc, wtmp)
+	defer done()
 	shape := []int{bs, cout, lout}
 	if !batched {
 		shape = shape[1:]
@@ -75,7 +70,7 @@ func (b *backend) Conv1d(x, w, bias *tensor.Tensor, stride, padding, groups int)
 	}
 	defer col.free()
 	var p params
-	p.ptr(col.addr).ptr(xc.DeviceAddr()).i64(bs).i32(cin).i32(l).i32(k).i32(lout).i32(stride).i32(padding)
+	p.ptr(col.addr).ptr(x.DeviceAddr()).i64(bs).i32(cin).i32(l).i32(k).i32(lout).i32(stride).i32(padding)
 	if err := b.launch(kIm2col1d, gridFor(ncol, 256), 256, &p); err != nil {
 		return fail(err)
 	}
@@ -83,7 +78,7 @@ func (b *backend) Conv1d(x, w, bias *tensor.Tensor, stride, padding, groups int)
 	for g := 0; g < groups; g++ {
 		// out[b, g·Coutg:, :] = W_g [Coutg, Cing·K] · col[b, g·Cing·K:, :]
 		ga := gemmArgs{m: coutg, n: lout, k: cing * k, alpha: 1,
-			a: wc.DeviceAddr() + uintptr(4*g*coutg*cing*k), lda: max(cing*k, 1),
+			a: w.DeviceAddr() + uintptr(4*g*coutg*cing*k), lda: max(cing*k, 1),
 			b: col.addr + uintptr(4*g*cing*k*lout), ldb: lout,
 			c: out.DeviceAddr() + uintptr(4*g*coutg*lout), ldc: lout}
 		if bs == 1 {
@@ -145,11 +140,11 @@ func (b *backend) PatchEmbed(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) 
 	gh, gw := h/p, wd/p
 	np := gh * gw
 	kdim := c * p * p
-	xc, xtmp, err := b.contiguous(x)
+	done, err := b.contiguousAll(&x, &w)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(xc, xtmp)
+	defer done()
 	cols, err := b.newTensor([]int{bs, np, kdim})
 	if err != nil {
 		return nil, err
@@ -157,17 +152,12 @@ func (b *backend) PatchEmbed(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) 
 	defer tensor.Release(cols)
 	if n := cols.Len(); n > 0 {
 		var pr params
-		pr.ptr(cols.DeviceAddr()).ptr(xc.DeviceAddr()).i64(bs).i32(c).i32(h).i32(wd).i32(p).i32(gh).i32(gw)
+		pr.ptr(cols.DeviceAddr()).ptr(x.DeviceAddr()).i64(bs).i32(c).i32(h).i32(wd).i32(p).i32(gh).i32(gw)
 		if err := b.launch(kPatchify, gridFor(int64(n), 256), 256, &pr); err != nil {
 			return nil, err
 		}
 	}
-	wc, wtmp, err := b.contiguous(w)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(wc, wtmp)
-	w2, err := wc.Reshape(d, kdim)
+	w2, err := w.Reshape(d, kdim)
 	if err != nil {
 		return nil, err
 	}

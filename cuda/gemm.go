@@ -5,8 +5,6 @@ package cuda
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
-	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
 )
@@ -65,12 +63,20 @@ func (b *backend) sgemm(g gemmArgs) error {
 		return err
 	}
 	ta, tb := g.cublasOps()
+	return b.withBLAS(func() error {
+		return b.c.sgemm(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, g.a, g.lda, g.beta, g.c, g.ldc)
+	})
+}
+
+// withBLAS runs a cuBLAS call (holding the handle's lock, on a live device)
+// and checks its result with after.
+func (b *backend) withBLAS(call func() error) error {
 	b.blasMu.Lock()
 	defer b.blasMu.Unlock()
 	if err := b.live(); err != nil {
 		return err
 	}
-	return b.after(b.c.sgemm(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, g.a, g.lda, g.beta, g.c, g.ldc))
+	return b.after(call())
 }
 
 // after checks a cuBLAS result and, in sync mode, the work it queued.
@@ -112,6 +118,16 @@ func matLayout(t *tensor.Tensor) (trans bool, ld int, ok bool) {
 		return true, max(cs, rows, 1), true
 	}
 	return false, 0, false
+}
+
+// matrixForm returns t when matLayout takes its last two dimensions as
+// they are, else a contiguous copy (tmp set).
+func (b *backend) matrixForm(t *tensor.Tensor) (*tensor.Tensor, bool, error) {
+	if _, _, ok := matLayout(t); ok {
+		return t, false, nil
+	}
+	c, err := b.clone(t)
+	return c, err == nil, err
 }
 
 // batchOffsets returns, for every index of the broadcast batch shape out,
@@ -171,30 +187,17 @@ func (b *backend) MatMul(x, y *tensor.Tensor, transB bool) (*tensor.Tensor, erro
 		return nil, fmt.Errorf("%w: matmul %v · %v (transposed: %v): inner dimensions %d and %d differ", tensor.ErrShape, x.Shape(), y.Shape(), transB, k, kb)
 	}
 	xs, ys := x.Shape(), y.Shape()
-	bshape, err := broadcastShapes(xs[:len(xs)-2], ys[:len(ys)-2])
+	bshape, err := tensor.BroadcastShapes(xs[:len(xs)-2], ys[:len(ys)-2])
 	if err != nil {
 		return nil, err
 	}
-	ta, lda, ok := matLayout(x)
-	if !ok {
-		c, err := b.clone(x)
-		if err != nil {
-			return nil, err
-		}
-		defer tensor.Release(c)
-		x = c
-		ta, lda, _ = matLayout(x)
+	done, err := replaceEach(b.matrixForm, &x, &y)
+	if err != nil {
+		return nil, err
 	}
-	tb, ldb, ok := matLayout(y)
-	if !ok {
-		c, err := b.clone(y)
-		if err != nil {
-			return nil, err
-		}
-		defer tensor.Release(c)
-		y = c
-		tb, ldb, _ = matLayout(y)
-	}
+	defer done()
+	ta, lda, _ := matLayout(x)
+	tb, ldb, _ := matLayout(y)
 	if transB {
 		tb = !tb
 	}
@@ -242,13 +245,10 @@ func (b *backend) sgemmStrided(g gemmArgs, sa, sb, sc, count int) error {
 		return err
 	}
 	ta, tb := g.cublasOps()
-	b.blasMu.Lock()
-	defer b.blasMu.Unlock()
-	if err := b.live(); err != nil {
-		return err
-	}
-	return b.after(b.c.sgemmStrided(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, int64(sb), g.a, g.lda, int64(sa),
-		g.beta, g.c, g.ldc, int64(sc), count))
+	return b.withBLAS(func() error {
+		return b.c.sgemmStrided(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, g.b, g.ldb, int64(sb), g.a, g.lda, int64(sa),
+			g.beta, g.c, g.ldc, int64(sc), count)
+	})
 }
 
 // sgemmBatched runs count products at the given element offsets (output
@@ -260,34 +260,23 @@ func (b *backend) sgemmBatched(g gemmArgs, aoffs, boffs []int, count int) error 
 	if err := checkGemmSizes(g.m, g.n, g.k, g.lda, g.ldb, g.ldc, count); err != nil {
 		return err
 	}
-	pa, pb, pc := make([]uintptr, count), make([]uintptr, count), make([]uintptr, count)
+	// One array of pointers: count to A matrices, count to B, count to C.
+	ptrs := make([]uintptr, 3*count)
 	for i := range count {
-		pa[i] = g.a + uintptr(4*aoffs[i])
-		pb[i] = g.b + uintptr(4*boffs[i])
-		pc[i] = g.c + uintptr(4*i*g.m*g.n)
+		ptrs[i] = g.a + uintptr(4*aoffs[i])
+		ptrs[count+i] = g.b + uintptr(4*boffs[i])
+		ptrs[2*count+i] = g.c + uintptr(4*i*g.m*g.n)
 	}
-	da, err := b.uploadPtrs(pa)
+	dp, err := b.uploadPtrs(ptrs)
 	if err != nil {
 		return err
 	}
-	defer da.free()
-	db, err := b.uploadPtrs(pb)
-	if err != nil {
-		return err
-	}
-	defer db.free()
-	dc, err := b.uploadPtrs(pc)
-	if err != nil {
-		return err
-	}
-	defer dc.free()
+	defer dp.free()
+	da, db, dc := dp.addr, dp.addr+uintptr(8*count), dp.addr+uintptr(16*count)
 	ta, tb := g.cublasOps()
-	b.blasMu.Lock()
-	defer b.blasMu.Unlock()
-	if err := b.live(); err != nil {
-		return err
-	}
-	return b.after(b.c.sgemmBatched(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, db.addr, g.ldb, da.addr, g.lda, g.beta, dc.addr, g.ldc, count))
+	return b.withBLAS(func() error {
+		return b.c.sgemmBatched(b.blas, ta, tb, g.n, g.m, g.k, g.alpha, db, g.ldb, da, g.lda, g.beta, dc, g.ldc, count)
+	})
 }
 
 func (b *backend) Linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
@@ -300,23 +289,18 @@ func (b *backend) Linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
 // linear is x·wᵀ + bias for x [..., K], w [N, K].
 func (b *backend) linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
 	n, k := w.Dim(0), w.Dim(1)
-	xc, xtmp, err := b.contiguous(x)
+	done, err := b.contiguousAll(&x, &w)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(xc, xtmp)
-	wc, wtmp, err := b.contiguous(w)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(wc, wtmp)
+	defer done()
 	xs := x.Shape()
 	m := numel(xs[:len(xs)-1])
 	out, err := b.newTensor(append(xs[:len(xs)-1:len(xs)-1], n))
 	if err != nil {
 		return nil, err
 	}
-	err = b.sgemm(gemmArgs{transB: true, m: m, n: n, k: k, alpha: 1, a: xc.DeviceAddr(), lda: max(k, 1), b: wc.DeviceAddr(), ldb: max(k, 1), c: out.DeviceAddr(), ldc: max(n, 1)})
+	err = b.sgemm(gemmArgs{transB: true, m: m, n: n, k: k, alpha: 1, a: x.DeviceAddr(), lda: max(k, 1), b: w.DeviceAddr(), ldb: max(k, 1), c: out.DeviceAddr(), ldc: max(n, 1)})
 	if err == nil {
 		err = b.biasAct(out.DeviceAddr(), m, n, n, bias, tensor.ActNone)
 	}
@@ -330,14 +314,10 @@ func (b *backend) linear(x, w, bias *tensor.Tensor) (*tensor.Tensor, error) {
 // packedWeight is what a packed weight keeps on the device: its [N, K]
 // matrix, row-major, as float32 or 16-bit floats.
 type packedWeight struct {
-	addr uintptr
-	t    tensor.WeightType
-	n, k int
-	// freed is set by the first free (FreePacked, or the cleanup run
-	// when the weight is garbage collected without one), which alone
-	// returns the memory; cleanup is that cleanup, stopped by FreePacked.
-	freed   atomic.Bool
-	cleanup runtime.Cleanup
+	addr     uintptr
+	t        tensor.WeightType
+	n, k     int
+	freeOnce // FreePacked returns the memory, or the cleanup does
 }
 
 // newPacked wraps a block holding a packed weight: FreePacked
@@ -359,10 +339,9 @@ func (b *backend) FreePacked(w *tensor.PackedB) {
 		return
 	}
 	pw, ok := w.DeviceData().(*packedWeight)
-	if !ok || pw == nil || !pw.freed.CompareAndSwap(false, true) {
+	if !ok || pw == nil || !pw.takeFree() {
 		return
 	}
-	pw.cleanup.Stop()
 	b.mem.freeNow(pw.addr)
 }
 
@@ -371,14 +350,7 @@ func (b *backend) packedOf(w *tensor.PackedB) (*packedWeight, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: nil packed weight", tensor.ErrShape)
 	}
-	pw, ok := w.DeviceData().(*packedWeight)
-	if w.Device() == b.d && (!ok || pw.freed.Load()) {
-		return nil, fmt.Errorf("%w: a packed weight used after Free on %s", tensor.ErrDevice, b.d.Name())
-	}
-	if w.Device() != b.d || !ok {
-		return nil, fmt.Errorf("%w: packed weight on %s given to an operation on %s", tensor.ErrDevice, w.Device().Name(), b.d.Name())
-	}
-	return pw, nil
+	return deviceState[*packedWeight](b, w.Device(), w.DeviceData(), "packed weight")
 }
 
 func elemSize(t tensor.WeightType) int64 {
@@ -472,43 +444,38 @@ func (b *backend) PackWeightHalf(d *tensor.Device, w []uint16, src tensor.Weight
 	if err != nil {
 		return nil, fmt.Errorf("%s: packing a [%d %d] weight: %w", b.d.Name(), n, k, err)
 	}
-	fail := func(err error) (*tensor.PackedB, error) {
+	if t == src {
+		err = htodSlice(b, addr, w[:nk])
+	} else {
+		err = b.repackHalf(addr, w[:nk], src, t)
+	}
+	if err != nil {
 		b.mem.release(addr)
 		return nil, err
 	}
-	if t == src {
-		if err := b.c.htod(addr, unsafe.Pointer(&w[0]), 2*nk); err != nil {
-			return fail(err)
-		}
-		return b.newPacked(addr, t, n, k), nil
-	}
-	// Another type: upload the 16-bit values, widen (exactly), narrow.
-	h, err := b.scratch(int64(2 * nk))
+	return b.newPacked(addr, t, n, k), nil
+}
+
+// repackHalf uploads 16-bit floats of type src and stores them at dst as
+// type t: widened (exactly) to float32, then narrowed when t is 16-bit.
+func (b *backend) repackHalf(dst uintptr, w []uint16, src, t tensor.WeightType) error {
+	h, err := uploadScratch(b, w)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer h.free()
-	if err := b.c.htod(h.addr, unsafe.Pointer(&w[0]), 2*nk); err != nil {
-		return fail(err)
-	}
 	if t == tensor.WeightF32 {
-		if err := b.widenInto(addr, h.addr, nk, src); err != nil {
-			return fail(err)
-		}
-		return b.newPacked(addr, t, n, k), nil
+		return b.widenInto(dst, h.addr, len(w), src)
 	}
-	f, err := b.scratch(int64(4 * nk))
+	f, err := b.scratch(int64(4 * len(w)))
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer f.free()
-	if err := b.widenInto(f.addr, h.addr, nk, src); err != nil {
-		return fail(err)
+	if err := b.widenInto(f.addr, h.addr, len(w), src); err != nil {
+		return err
 	}
-	if err := b.narrowInto(addr, f.addr, nk, t); err != nil {
-		return fail(err)
-	}
-	return b.newPacked(addr, t, n, k), nil
+	return b.narrowInto(dst, f.addr, len(w), t)
 }
 
 // gemvMaxRows is the most rows a product with a 16-bit weight runs with
@@ -625,12 +592,9 @@ func (b *backend) packedProduct(pw *packedWeight, x uintptr, m int, beta float32
 		if pw.t == tensor.WeightBF16 {
 			typ = cudaR16BF
 		}
-		b.blasMu.Lock()
-		defer b.blasMu.Unlock()
-		if err := b.live(); err != nil {
-			return err
-		}
-		return b.after(b.c.gemmEx(b.blas, opT, opN, n, m, k, 1, pw.addr, typ, k, h.addr, typ, k, beta, c, cudaR32F, n, computeF32))
+		return b.withBLAS(func() error {
+			return b.c.gemmEx(b.blas, opT, opN, n, m, k, 1, pw.addr, typ, k, h.addr, typ, k, beta, c, cudaR32F, n, computeF32)
+		})
 	}
 	// Exact: widen the weight to float32 scratch, then SGEMM.
 	f, err := b.scratch(int64(4 * n * k))

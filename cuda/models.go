@@ -4,8 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math"
-	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
 )
@@ -15,27 +13,12 @@ import (
 // (see the kernels in kernels.go). The tensor package has checked the
 // operands' shapes before calling these.
 
-// uploadF32 copies floats to a temporary device array.
-func (b *backend) uploadF32(v []float32) (block, error) {
-	k, err := b.scratch(int64(4 * len(v)))
-	if err != nil {
-		return k, err
-	}
-	if len(v) > 0 {
-		if err := b.c.htod(k.addr, unsafe.Pointer(&v[0]), 4*len(v)); err != nil {
-			k.free()
-			return block{}, err
-		}
-	}
-	return k, nil
-}
-
 // uploadTaps copies the indices and weights of bicubic taps to the device.
 func (b *backend) uploadTaps(idx []int, wts []float32) (ix uintptr, wk block, err error) {
 	if ix, err = b.uploadInt32(idx, false); err != nil {
 		return 0, block{}, err
 	}
-	if wk, err = b.uploadF32(wts); err != nil {
+	if wk, err = uploadScratch(b, wts); err != nil {
 		b.mem.release(ix)
 		return 0, block{}, err
 	}
@@ -55,8 +38,8 @@ func (b *backend) UpsampleBicubic(x *tensor.Tensor, outH, outW int, scaleH, scal
 		return nil, err
 	}
 	defer releaseIf(xc, tmp)
-	hIdx, hW := cubicTaps(gh, outH, scaleH)
-	wIdx, wW := cubicTaps(gw, outW, scaleW)
+	hIdx, hW := tensor.BicubicTaps(gh, outH, scaleH)
+	wIdx, wW := tensor.BicubicTaps(gw, outW, scaleW)
 	hi, hw, err := b.uploadTaps(hIdx, hW)
 	if err != nil {
 		return nil, err
@@ -83,91 +66,45 @@ func (b *backend) UpsampleBicubic(x *tensor.Tensor, outH, outW int, scaleH, scal
 	return out, nil
 }
 
-// cubicTaps returns, for each of outSize outputs, the 4 clamped input
-// indices and weights of PyTorch's bicubic upsampling (A = −0.75,
-// align_corners=False) with the source coordinate (i+0.5)/scaleFactor −
-// 0.5: the tensor package's computation of the taps (ops_vit.go), in the
-// same float32 and float64 steps, so that both sides use the same taps.
-func cubicTaps(inSize, outSize int, scaleFactor float64) ([]int, []float32) {
-	scale := float32(1.0 / scaleFactor)
-	idx := make([]int, 4*outSize)
-	wts := make([]float32, 4*outSize)
-	for i := 0; i < outSize; i++ {
-		real := float32(float64(scale)*(float64(i)+0.5) - 0.5)
-		in := int(math.Floor(float64(real)))
-		t := real - float32(in)
-		c := cubicCoeffs(t)
-		for j := 0; j < 4; j++ {
-			idx[4*i+j] = min(max(in-1+j, 0), inSize-1)
-			wts[4*i+j] = c[j]
-		}
-	}
-	return idx, wts
-}
-
-func cubicCoeffs(t float32) [4]float32 {
-	const a = float32(-0.75)
-	conv1 := func(x float32) float32 { return float32(float32(float32(float32((a+2)*x)-(a+3))*x)*x) + 1 }
-	conv2 := func(x float32) float32 {
-		return float32(float32(float32(float32(float32(a*x)-5*a)*x)+8*a)*x) - 4*a
-	}
-	x2 := 1 - t
-	return [4]float32{conv2(t + 1), conv1(t), conv1(x2), conv2(x2 + 1)}
-}
-
-// channelNorm checks the operands of the channel norms: x a contiguous
-// [C, T] of this device, w and b of C values (made contiguous: the
-// returned cleanup releases the copies).
-func (b *backend) channelNorm(x, w, bias *tensor.Tensor) (wc, bc *tensor.Tensor, done func(), err error) {
+// channelNorm checks the operands of the channel norms (x a contiguous
+// [C, T] of this device, w and bias of C values) and, unless x is empty,
+// runs launch with the addresses of contiguous forms of w and bias.
+func (b *backend) channelNorm(x, w, bias *tensor.Tensor, launch func(c, t int, w, bias uintptr) error) error {
 	if err := b.own(x, w, bias); err != nil {
-		return nil, nil, nil, err
+		return err
 	}
 	if x.Rank() != 2 || !x.IsContiguous() || w.Len() != x.Dim(0) || bias.Len() != x.Dim(0) {
-		return nil, nil, nil, fmt.Errorf("%w: channel norm of %v with weight %v and bias %v", tensor.ErrShape, x.Shape(), w.Shape(), bias.Shape())
+		return fmt.Errorf("%w: channel norm of %v with weight %v and bias %v", tensor.ErrShape, x.Shape(), w.Shape(), bias.Shape())
 	}
-	wc, wtmp, err := b.contiguous(w)
+	c, t := x.Dim(0), x.Dim(1)
+	if c == 0 || t == 0 {
+		return nil
+	}
+	done, err := b.contiguousAll(&w, &bias)
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	bc, btmp, err := b.contiguous(bias)
-	if err != nil {
-		releaseIf(wc, wtmp)
-		return nil, nil, nil, err
-	}
-	return wc, bc, func() { releaseIf(wc, wtmp); releaseIf(bc, btmp) }, nil
+	defer done()
+	return launch(c, t, w.DeviceAddr(), bias.DeviceAddr())
 }
 
 func (b *backend) GroupNormChannels(x, w, bias *tensor.Tensor, eps float32) error {
-	wc, bc, done, err := b.channelNorm(x, w, bias)
-	if err != nil {
-		return err
-	}
-	defer done()
-	c, t := x.Dim(0), x.Dim(1)
-	if c == 0 || t == 0 {
-		return nil
-	}
-	var p params
-	p.ptr(x.DeviceAddr()).i64(c).i64(t).ptr(wc.DeviceAddr()).ptr(bc.DeviceAddr()).f32(eps)
-	return b.launch(kGroupNormChannels, rowsGrid(c), rowBlock(t), &p)
+	return b.channelNorm(x, w, bias, func(c, t int, wa, ba uintptr) error {
+		var p params
+		p.ptr(x.DeviceAddr()).i64(c).i64(t).ptr(wa).ptr(ba).f32(eps)
+		return b.launch(kGroupNormChannels, rowsGrid(c), rowBlock(t), &p)
+	})
 }
 
 func (b *backend) LayerNormChannels(x, w, bias *tensor.Tensor, eps float32) error {
-	wc, bc, done, err := b.channelNorm(x, w, bias)
-	if err != nil {
-		return err
-	}
-	defer done()
-	c, t := x.Dim(0), x.Dim(1)
-	if c == 0 || t == 0 {
-		return nil
-	}
-	if !fitsInt32(c) {
-		return fmt.Errorf("%w: layer norm over %d channels", ErrUnsupported, c)
-	}
-	var p params
-	p.ptr(x.DeviceAddr()).i32(c).i64(t).ptr(wc.DeviceAddr()).ptr(bc.DeviceAddr()).f32(eps)
-	return b.launch(kLayerNormChannels, gridFor(int64(t), 128), 128, &p)
+	return b.channelNorm(x, w, bias, func(c, t int, wa, ba uintptr) error {
+		if !fitsInt32(c) {
+			return fmt.Errorf("%w: layer norm over %d channels", ErrUnsupported, c)
+		}
+		var p params
+		p.ptr(x.DeviceAddr()).i32(c).i64(t).ptr(wa).ptr(ba).f32(eps)
+		return b.launch(kLayerNormChannels, gridFor(int64(t), 128), 128, &p)
+	})
 }
 
 func (b *backend) RMSNorm(x, w *tensor.Tensor, eps float64) (*tensor.Tensor, error) {
@@ -181,11 +118,11 @@ func (b *backend) RMSNorm(x, w *tensor.Tensor, eps float64) (*tensor.Tensor, err
 	if !fitsInt32(d) {
 		return nil, fmt.Errorf("%w: RMS norm of rows of %d values", ErrUnsupported, d)
 	}
-	wc, wtmp, err := b.contiguous(w)
+	done, err := b.contiguousAll(&w)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(wc, wtmp)
+	defer done()
 	in, tmp, err := b.contiguous(x)
 	if err != nil {
 		return nil, err
@@ -198,7 +135,7 @@ func (b *backend) RMSNorm(x, w *tensor.Tensor, eps float64) (*tensor.Tensor, err
 	}
 	if rows > 0 {
 		var p params
-		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(d).ptr(wc.DeviceAddr()).f64(eps)
+		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(d).ptr(w.DeviceAddr()).f64(eps)
 		if err := b.launch(kRMSNormRows, rowsGrid(rows), rowBlock(d), &p); err != nil {
 			tensor.Release(out)
 			return nil, err
@@ -222,7 +159,7 @@ func (b *backend) Rope(x *tensor.Tensor, heads int, invFreq []float32, scale flo
 	if !fitsInt32(heads, half) {
 		return fmt.Errorf("%w: rotary embedding of %d heads of %d frequencies", ErrUnsupported, heads, half)
 	}
-	f, err := b.uploadF32(invFreq)
+	f, err := uploadScratch(b, invFreq)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,7 +91,7 @@ func TestParity_LLMOps(t *testing.T) {
 	dxt := up(d, xt)
 	compare(t, "RMSNorm of a transpose", must(tensor.RMSNorm(xt.Transpose(0, 1), w, 1e-5)),
 		must(tensor.RMSNorm(dxt.Transpose(0, 1), up(d, w), 1e-5)), tolF32)
-	if got := must(tensor.ToHost(dxt)); !equalData(got.Data(), xt.Data()) {
+	if got := must(tensor.ToHost(dxt)); !slices.Equal(got.Data(), xt.Data()) {
 		t.Error("RMSNorm of a view changed its input")
 	}
 
@@ -132,18 +133,6 @@ func TestParity_LLMOps(t *testing.T) {
 	noErr(t, tensor.GateInPlace(h, u.Transpose(0, 1).Contiguous()))
 	noErr(t, tensor.GateInPlace(dg, up(d, u).Transpose(0, 1)))
 	compare(t, "GateInPlace of a transposed u", h, dg, 0)
-}
-
-func equalData(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestFree: PackedB.Free and PackedKV.Free (what a model's Close calls)

@@ -26,11 +26,9 @@ func (b *backend) Upload(d *tensor.Device, t *tensor.Tensor) (*tensor.Tensor, er
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > 0 {
-		if err := b.c.htod(out.DeviceAddr(), unsafe.Pointer(&data[0]), 4*len(data)); err != nil {
-			tensor.Release(out)
-			return nil, err
-		}
+	if err := htodSlice(b, out.DeviceAddr(), data); err != nil {
+		tensor.Release(out)
+		return nil, err
 	}
 	return out, nil
 }
@@ -165,7 +163,7 @@ func (b *backend) Elementwise(op tensor.ElemOp, x, y *tensor.Tensor) (*tensor.Te
 	if op > tensor.OpDiv {
 		return nil, fmt.Errorf("cuda: unknown elementwise operation %d", op)
 	}
-	shape, err := broadcastShapes(x.Shape(), y.Shape())
+	shape, err := tensor.BroadcastShapes(x.Shape(), y.Shape())
 	if err != nil {
 		return nil, err
 	}
@@ -353,22 +351,17 @@ func (b *backend) LayerNorm(x, w, bias *tensor.Tensor, eps float32, inPlace bool
 	if !fitsInt32(width) {
 		return nil, fmt.Errorf("%w: layer norm rows of %d values", ErrUnsupported, width)
 	}
-	wc, wtmp, err := b.contiguous(w)
+	done, err := b.contiguousAll(&w, &bias)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseIf(wc, wtmp)
-	bc, btmp, err := b.contiguous(bias)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseIf(bc, btmp)
+	defer done()
 	run := func(out, in *tensor.Tensor) error {
 		if rows == 0 {
 			return nil
 		}
 		var p params
-		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(width).ptr(wc.DeviceAddr()).ptr(bc.DeviceAddr()).f32(eps)
+		p.ptr(out.DeviceAddr()).ptr(in.DeviceAddr()).i64(rows).i32(width).ptr(w.DeviceAddr()).ptr(bias.DeviceAddr()).f32(eps)
 		return b.launch(kLayerNormRows, rowsGrid(rows), rowBlock(width), &p)
 	}
 	if inPlace && x.IsContiguous() {

@@ -4,6 +4,8 @@ package cuda
 
 import (
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/goformer/goformer/tensor"
@@ -60,6 +62,68 @@ func (b *backend) contiguous(t *tensor.Tensor) (c *tensor.Tensor, tmp bool, err 
 	}
 	c, err = b.clone(t)
 	return c, err == nil, err
+}
+
+// freeOnce is the free state of what a packed weight or packed keys and
+// values keep on the device: freed is set by the first Free, which alone
+// releases the memory and stops cleanup (the release run when the object
+// is garbage collected without a Free).
+type freeOnce struct {
+	freed   atomic.Bool
+	cleanup runtime.Cleanup
+}
+
+// takeFree reports whether this is the first Free, stopping the cleanup.
+func (f *freeOnce) takeFree() bool {
+	if !f.freed.CompareAndSwap(false, true) {
+		return false
+	}
+	f.cleanup.Stop()
+	return true
+}
+
+func (f *freeOnce) isFreed() bool { return f.freed.Load() }
+
+// deviceState returns data, the device state of an object (named what)
+// on device on, checking that the object is of this device and not freed.
+func deviceState[T interface{ isFreed() bool }](b *backend, on *tensor.Device, data any, what string) (T, error) {
+	var none T
+	v, ok := data.(T)
+	if on == b.d && (!ok || v.isFreed()) {
+		return none, fmt.Errorf("%w: %s used after Free on %s", tensor.ErrDevice, what, b.d.Name())
+	}
+	if on != b.d || !ok {
+		return none, fmt.Errorf("%w: %s on %s given to an operation on %s", tensor.ErrDevice, what, on.Name(), b.d.Name())
+	}
+	return v, nil
+}
+
+// replaceEach sets every non-nil *t to to(*t) (b.contiguous, b.rowMajor3)
+// and returns a function releasing the copies it made; after an error
+// nothing is left to release.
+func replaceEach(to func(*tensor.Tensor) (*tensor.Tensor, bool, error), ts ...**tensor.Tensor) (done func(), err error) {
+	var tmps []*tensor.Tensor
+	for _, t := range ts {
+		if *t == nil {
+			continue
+		}
+		c, tmp, err := to(*t)
+		if err != nil {
+			release(tmps...)
+			return nil, err
+		}
+		if tmp {
+			tmps = append(tmps, c)
+		}
+		*t = c
+	}
+	return func() { release(tmps...) }, nil
+}
+
+// contiguousAll replaces each operand by a contiguous form of it (see
+// contiguous); the caller defers the returned release.
+func (b *backend) contiguousAll(ts ...**tensor.Tensor) (done func(), err error) {
+	return replaceEach(b.contiguous, ts...)
 }
 
 // release releases temporaries (nil entries skipped).
@@ -202,85 +266,55 @@ func (b *backend) scratch(n int64) (block, error) {
 	return block{b, p}, nil
 }
 
-// uploadInt64 copies ints to a temporary device array of long longs.
-func (b *backend) uploadInt64(v []int) (block, error) {
-	h := make([]int64, len(v))
-	for i, x := range v {
-		h[i] = int64(x)
+// htodSlice copies the elements of h to device address dst.
+func htodSlice[T any](b *backend, dst uintptr, h []T) error {
+	if len(h) == 0 {
+		return nil
 	}
-	k, err := b.scratch(int64(8 * len(h)))
+	return b.c.htod(dst, unsafe.Pointer(&h[0]), int(unsafe.Sizeof(h[0]))*len(h))
+}
+
+// uploadScratch copies h to a temporary device block.
+func uploadScratch[T any](b *backend, h []T) (block, error) {
+	k, err := b.scratch(int64(unsafe.Sizeof(*new(T))) * int64(len(h)))
 	if err != nil {
 		return k, err
 	}
-	if len(h) > 0 {
-		if err := b.c.htod(k.addr, unsafe.Pointer(&h[0]), 8*len(h)); err != nil {
-			k.free()
-			return block{}, err
-		}
+	if err := htodSlice(b, k.addr, h); err != nil {
+		k.free()
+		return block{}, err
 	}
 	return k, nil
+}
+
+// convertInts returns v with every element converted to T.
+func convertInts[T, S ~int | ~int32 | ~int64 | ~uint64 | ~uintptr](v []S) []T {
+	h := make([]T, len(v))
+	for i, x := range v {
+		h[i] = T(x)
+	}
+	return h
+}
+
+// uploadInt64 copies ints to a temporary device array of long longs.
+func (b *backend) uploadInt64(v []int) (block, error) { return uploadScratch(b, convertInts[int64](v)) }
+
+// uploadPtrs copies device addresses to a temporary device array.
+func (b *backend) uploadPtrs(v []uintptr) (block, error) {
+	return uploadScratch(b, convertInts[uint64](v))
 }
 
 // uploadInt32 copies ints to a device array of ints (exact: kept).
 func (b *backend) uploadInt32(v []int, exact bool) (uintptr, error) {
-	h := make([]int32, len(v))
-	for i, x := range v {
-		h[i] = int32(x)
-	}
-	p, err := b.mem.alloc(int64(max(4*len(h), 1)), exact)
+	p, err := b.mem.alloc(int64(max(4*len(v), 1)), exact)
 	if err != nil {
 		return 0, err
 	}
-	if len(h) > 0 {
-		if err := b.c.htod(p, unsafe.Pointer(&h[0]), 4*len(h)); err != nil {
-			b.mem.release(p)
-			return 0, err
-		}
+	if err := htodSlice(b, p, convertInts[int32](v)); err != nil {
+		b.mem.release(p)
+		return 0, err
 	}
 	return p, nil
-}
-
-// uploadPtrs copies device addresses to a temporary device array.
-func (b *backend) uploadPtrs(v []uintptr) (block, error) {
-	h := make([]uint64, len(v))
-	for i, x := range v {
-		h[i] = uint64(x)
-	}
-	k, err := b.scratch(int64(8 * len(h)))
-	if err != nil {
-		return k, err
-	}
-	if len(h) > 0 {
-		if err := b.c.htod(k.addr, unsafe.Pointer(&h[0]), 8*len(h)); err != nil {
-			k.free()
-			return block{}, err
-		}
-	}
-	return k, nil
-}
-
-// broadcastShapes returns the numpy broadcast of two shapes.
-func broadcastShapes(a, c []int) ([]int, error) {
-	n := max(len(a), len(c))
-	out := make([]int, n)
-	for i := 0; i < n; i++ {
-		da, dc := 1, 1
-		if j := len(a) - n + i; j >= 0 {
-			da = a[j]
-		}
-		if j := len(c) - n + i; j >= 0 {
-			dc = c[j]
-		}
-		switch {
-		case da == dc, dc == 1:
-			out[i] = da
-		case da == 1:
-			out[i] = dc
-		default:
-			return nil, fmt.Errorf("%w: cannot broadcast %v with %v", tensor.ErrShape, a, c)
-		}
-	}
-	return out, nil
 }
 
 // broadcastStrides returns strides reading t as shape out (0 for

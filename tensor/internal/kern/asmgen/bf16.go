@@ -103,10 +103,7 @@ func bf16gemm512(mr, np int) {
 	Load(Param("c"), pc)
 	Load(Param("ldc"), ldc)
 	SHLQ(U8(2), ldc)
-	Load(Param("mask"), RDI)
-	KMOVW(EDI, K1)
-	SHRQ(U8(16), RDI)
-	KMOVW(EDI, K2)
+	loadMasks()
 
 	// Initial accumulators: C (FlagBeta) + bias (FlagBias), bias, or 0.
 	flags, bias, crow := R11, R12, R13
@@ -156,9 +153,7 @@ func bf16gemm512(mr, np int) {
 	Load(Param("b"), pb)
 	Load(Param("bstride"), bs)
 	SHLQ(U8(1), lda)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
-	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+	rowStrides(pa, pa2, lda, lda3, lda5)
 	LEAQ(Mem{Base: bs, Index: bs, Scale: 2}, bs3)
 	pb2 := RDI // panels 4…7
 	if np > 4 {

@@ -139,15 +139,10 @@ func gemm512(mr int, half string, packed bool) {
 	Load(Param("lda"), lda)
 	Load(Param("b"), pb)
 	Load(Param("bstride"), bs)
-	Load(Param("mask"), RDI)
-	KMOVW(EDI, K1)
-	SHRQ(U8(16), RDI)
-	KMOVW(EDI, K2)
+	loadMasks()
 	Load(Param("pf"), RDI)
 	SHLQ(U8(2), lda)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
-	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+	rowStrides(pa, pa2, lda, lda3, lda5)
 	LEAQ(Mem{Base: bs, Index: bs, Scale: 2}, bs3)
 	masks := []Op{K1, K2}
 	// Prefetch the C tile into L1 while the loop runs: its rows are read and
@@ -252,36 +247,10 @@ func gemm512(mr int, half string, packed bool) {
 			VMULPS(alpha, acc[i][v], acc[i][v])
 		}
 	}
-	// bias (flags&2)
-	TESTQ(U32(2), RDI)
-	JE(LabelRef(name + "_nobias"))
-	VMOVUPS_Z(Mem{Base: RSI}, K1, tmp)
-	VMOVUPS_Z(Mem{Base: RSI, Disp: 64}, K2, Z31)
-	for i := 0; i < mr; i++ {
-		VADDPS(tmp, acc[i][0], acc[i][0])
-		VADDPS(Z31, acc[i][1], acc[i][1])
-	}
-	Label(name + "_nobias")
-	TESTQ(U32(1), RDI)
-	JE(LabelRef(name + "_nobeta"))
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < nv; v++ {
-			m := Mem{Base: pc, Disp: 64 * v}
-			VMOVUPS_Z(m, masks[v], tmp)
-			VFMADD231PS(beta, tmp, acc[i][v])
-			VMOVUPS(acc[i][v], masks[v], m)
-		}
+	storeTile512(name, acc, pc, ldc, RDI, func(v int, m Mem, r VecPhysical) {
+		VMOVUPS_Z(m, masks[v], tmp)
+		VFMADD231PS(beta, tmp, r) // r += beta·C
 	})
-	VZEROUPPER()
-	RET()
-	Label(name + "_nobeta")
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < nv; v++ {
-			VMOVUPS(acc[i][v], masks[v], Mem{Base: pc, Disp: 64 * v})
-		}
-	})
-	VZEROUPPER()
-	RET()
 }
 
 // gemm256 is the AVX2+FMA micro-kernel: MR256 rows × 16 columns. It has no
@@ -309,9 +278,7 @@ func gemm256(mr int, packed bool) {
 	Load(Param("b"), pb)
 	Load(Param("bstride"), bs)
 	SHLQ(U8(2), lda)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
-	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+	rowStrides(pa, pa2, lda, lda3, lda5)
 	LEAQ(Mem{Base: bs, Index: bs, Scale: 2}, bs3)
 	Load(Param("pf"), RDI)
 	yr := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
@@ -523,6 +490,78 @@ func loadOutput(pc, ldc, flags Register) {
 	SHLQ(U8(2), ldc)
 	Load(Param("bias"), RSI)
 	Load(Param("flags"), flags)
+}
+
+// loadMasks sets K1 and K2 to the column masks of a 32-column tile's two
+// halves (the low and high 16 bits of parameter mask), clobbering RDI.
+func loadMasks() {
+	Load(Param("mask"), RDI)
+	KMOVW(EDI, K1)
+	SHRQ(U8(16), RDI)
+	KMOVW(EDI, K2)
+}
+
+// rowStrides sets lda3 and lda5 to 3·lda and 5·lda and pa2 to pa + 5·lda:
+// the registers rowAddrs and aAddr address the rows of A with.
+func rowStrides(pa, pa2, lda, lda3, lda5 GPPhysical) {
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
+	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+}
+
+// loopRBX16 emits a loop over the RBX values left, 16 at a time: full
+// handles 16 (advancing its pointers), then tail the last RBX%16 (masked
+// by K1), if any; the labels are label, label+"tail" and label+"done".
+func loopRBX16(label string, full, tail func()) {
+	Label(label)
+	CMPQ(RBX, U8(16))
+	JL(LabelRef(label + "tail"))
+	full()
+	SUBQ(U8(16), RBX)
+	JMP(LabelRef(label))
+	Label(label + "tail")
+	TESTQ(RBX, RBX)
+	JE(LabelRef(label + "done"))
+	tail()
+	Label(label + "done")
+}
+
+// storeTile512 ends a 512-bit GEMM kernel of 32 columns (C and ldc
+// loaded by loadOutput, bias in RSI, column masks in K1 and K2): adds the
+// bias row when flags&2 (through Z30 and Z31), then stores each row of
+// acc, after addC has folded C's values at m into column register r when
+// flags&1.
+func storeTile512(name string, acc [][]VecPhysical, pc, ldc, flags Register, addC func(v int, m Mem, r VecPhysical)) {
+	mr := len(acc)
+	masks := []Op{K1, K2}
+	TESTQ(U32(2), flags)
+	JE(LabelRef(name + "_nobias"))
+	VMOVUPS_Z(Mem{Base: RSI}, K1, Z30)
+	VMOVUPS_Z(Mem{Base: RSI, Disp: 64}, K2, Z31)
+	for i := 0; i < mr; i++ {
+		VADDPS(Z30, acc[i][0], acc[i][0])
+		VADDPS(Z31, acc[i][1], acc[i][1])
+	}
+	Label(name + "_nobias")
+	TESTQ(U32(1), flags)
+	JE(LabelRef(name + "_nobeta"))
+	perRow(mr, ldc, []Op{pc}, func(i int) {
+		for v, r := range acc[i] {
+			m := Mem{Base: pc, Disp: 64 * v}
+			addC(v, m, r)
+			VMOVUPS(r, masks[v], m)
+		}
+	})
+	VZEROUPPER()
+	RET()
+	Label(name + "_nobeta")
+	perRow(mr, ldc, []Op{pc}, func(i int) {
+		for v, r := range acc[i] {
+			VMOVUPS(r, masks[v], Mem{Base: pc, Disp: 64 * v})
+		}
+	})
+	VZEROUPPER()
+	RET()
 }
 
 // tailMaskK1 sets K1 to the mask of the n%16 lanes of a partial vector

@@ -51,13 +51,8 @@ func q8gemm512(mr int) {
 	Load(Param("a"), pa)
 	Load(Param("lda"), lda)
 	Load(Param("b"), pb)
-	Load(Param("mask"), RDI)
-	KMOVW(EDI, K1)
-	SHRQ(U8(16), RDI)
-	KMOVW(EDI, K2)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
-	LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
-	LEAQ(Mem{Base: pa, Index: lda5, Scale: 1}, pa2)
+	loadMasks()
+	rowStrides(pa, pa2, lda, lda3, lda5)
 	masks := []Op{K1, K2}
 
 	// One or two sets of accumulators: with few rows, alternate quads go
@@ -140,35 +135,10 @@ func q8gemm512(mr int) {
 	})
 	pc, ldc := RDX, R9
 	loadOutput(pc, ldc, RAX)
-	TESTQ(U32(2), RAX)
-	JE(LabelRef(name + "_nobias"))
-	VMOVUPS_Z(Mem{Base: RSI}, K1, Z30)
-	VMOVUPS_Z(Mem{Base: RSI, Disp: 64}, K2, Z31)
-	for i := 0; i < mr; i++ {
-		VADDPS(Z30, a[i][0], a[i][0])
-		VADDPS(Z31, a[i][1], a[i][1])
-	}
-	Label(name + "_nobias")
-	TESTQ(U32(1), RAX)
-	JE(LabelRef(name + "_nobeta"))
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < 2; v++ {
-			m := Mem{Base: pc, Disp: 64 * v}
-			VMOVUPS_Z(m, masks[v], sw[v])
-			VADDPS(sw[v], a[i][v], a[i][v])
-			VMOVUPS(a[i][v], masks[v], m)
-		}
+	storeTile512(name, a, pc, ldc, RAX, func(v int, m Mem, r VecPhysical) {
+		VMOVUPS_Z(m, masks[v], sw[v])
+		VADDPS(sw[v], r, r) // r += C
 	})
-	VZEROUPPER()
-	RET()
-	Label(name + "_nobeta")
-	perRow(mr, ldc, []Op{pc}, func(i int) {
-		for v := 0; v < 2; v++ {
-			VMOVUPS(a[i][v], masks[v], Mem{Base: pc, Disp: 64 * v})
-		}
-	})
-	VZEROUPPER()
-	RET()
 }
 
 // quantQ8 generates QuantQ8x512: one row of n floats quantized in blocks of
@@ -198,21 +168,15 @@ func quantQ8() {
 	VPXORD(Z0, Z0, Z0)
 	MOVQ(px, RAX)
 	MOVQ(blen, RBX)
-	Label(name + "_max")
-	CMPQ(RBX, U8(16))
-	JL(LabelRef(name + "_maxtail"))
-	VANDPS(Mem{Base: RAX}, Z31, Z1)
-	VMAXPS(Z1, Z0, Z0)
-	ADDQ(U8(64), RAX)
-	SUBQ(U8(16), RBX)
-	JMP(LabelRef(name + "_max"))
-	Label(name + "_maxtail")
-	TESTQ(RBX, RBX)
-	JE(LabelRef(name + "_maxdone"))
-	VMOVUPS_Z(Mem{Base: RAX}, K1, Z1)
-	VANDPS(Z31, Z1, Z1)
-	VMAXPS(Z1, Z0, Z0)
-	Label(name + "_maxdone")
+	loopRBX16(name+"_max", func() {
+		VANDPS(Mem{Base: RAX}, Z31, Z1)
+		VMAXPS(Z1, Z0, Z0)
+		ADDQ(U8(64), RAX)
+	}, func() {
+		VMOVUPS_Z(Mem{Base: RAX}, K1, Z1)
+		VANDPS(Z31, Z1, Z1)
+		VMAXPS(Z1, Z0, Z0)
+	})
 	hsum(Z0, Z1, maxOp)
 	// inv = 127/m and scale = m/127, both 0 unless m > tiny.
 	UCOMISS(cst("q8tiny"), X0)
@@ -233,26 +197,20 @@ func quantQ8() {
 	MOVQ(px, RAX)
 	MOVQ(blen, RBX)
 	MOVQ(pq, R12)
-	Label(name + "_q")
-	CMPQ(RBX, U8(16))
-	JL(LabelRef(name + "_qtail"))
-	VMULPS(Mem{Base: RAX}, Z3, Z1)
-	VCVTPS2DQ(Z1, Z1)
-	VPADDD(Z1, Z5, Z5)
-	VPMOVSDB(Z1, Mem{Base: R12})
-	ADDQ(U8(64), RAX)
-	ADDQ(U8(16), R12)
-	SUBQ(U8(16), RBX)
-	JMP(LabelRef(name + "_q"))
-	Label(name + "_qtail")
-	TESTQ(RBX, RBX)
-	JE(LabelRef(name + "_qdone"))
-	VMOVUPS_Z(Mem{Base: RAX}, K1, Z1)
-	VMULPS(Z3, Z1, Z1)
-	VCVTPS2DQ(Z1, Z1)
-	VPADDD(Z1, Z5, Z5)
-	VPMOVSDB(Z1, K1, Mem{Base: R12})
-	Label(name + "_qdone")
+	loopRBX16(name+"_q", func() {
+		VMULPS(Mem{Base: RAX}, Z3, Z1)
+		VCVTPS2DQ(Z1, Z1)
+		VPADDD(Z1, Z5, Z5)
+		VPMOVSDB(Z1, Mem{Base: R12})
+		ADDQ(U8(64), RAX)
+		ADDQ(U8(16), R12)
+	}, func() {
+		VMOVUPS_Z(Mem{Base: RAX}, K1, Z1)
+		VMULPS(Z3, Z1, Z1)
+		VCVTPS2DQ(Z1, Z1)
+		VPADDD(Z1, Z5, Z5)
+		VPMOVSDB(Z1, K1, Mem{Base: R12})
+	})
 	VEXTRACTI32X8(U8(1), Z5, Y6)
 	VPADDD(Y6, Y5, Y5)
 	VEXTRACTI128(U8(1), Y5, X6)

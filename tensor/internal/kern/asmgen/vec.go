@@ -499,25 +499,19 @@ func dotRows() {
 	}
 	XORQ(RAX, RAX) // byte offset
 	MOVQ(k, RBX)
-	Label(name + "_k4")
-	CMPQ(RBX, U8(16))
-	JL(LabelRef(name + "_k4tail"))
-	VMOVUPS(Mem{Base: px, Index: RAX, Scale: 1}, Z4)
-	for i, a := range acc {
-		VFMADD231PS(Mem{Base: rows[i], Index: RAX, Scale: 1}, Z4, a)
-	}
-	ADDQ(U8(64), RAX)
-	SUBQ(U8(16), RBX)
-	JMP(LabelRef(name + "_k4"))
-	Label(name + "_k4tail")
-	TESTQ(RBX, RBX)
-	JE(LabelRef(name + "_k4done"))
-	VMOVUPS_Z(Mem{Base: px, Index: RAX, Scale: 1}, K1, Z4)
-	for i, a := range acc {
-		VMOVUPS_Z(Mem{Base: rows[i], Index: RAX, Scale: 1}, K1, Z5)
-		VFMADD231PS(Z5, Z4, a)
-	}
-	Label(name + "_k4done")
+	loopRBX16(name+"_k4", func() {
+		VMOVUPS(Mem{Base: px, Index: RAX, Scale: 1}, Z4)
+		for i, a := range acc {
+			VFMADD231PS(Mem{Base: rows[i], Index: RAX, Scale: 1}, Z4, a)
+		}
+		ADDQ(U8(64), RAX)
+	}, func() {
+		VMOVUPS_Z(Mem{Base: px, Index: RAX, Scale: 1}, K1, Z4)
+		for i, a := range acc {
+			VMOVUPS_Z(Mem{Base: rows[i], Index: RAX, Scale: 1}, K1, Z5)
+			VFMADD231PS(Z5, Z4, a)
+		}
+	})
 	for i, a := range acc {
 		hsum(a, Z5, addOp)
 		VMULSS(X15, a.AsX(), a.AsX())
@@ -534,21 +528,15 @@ func dotRows() {
 	VXORPS(Y0, Y0, Y0)
 	XORQ(RAX, RAX)
 	MOVQ(k, RBX)
-	Label(name + "_k1")
-	CMPQ(RBX, U8(16))
-	JL(LabelRef(name + "_k1tail"))
-	VMOVUPS(Mem{Base: px, Index: RAX, Scale: 1}, Z4)
-	VFMADD231PS(Mem{Base: pw, Index: RAX, Scale: 1}, Z4, Z0)
-	ADDQ(U8(64), RAX)
-	SUBQ(U8(16), RBX)
-	JMP(LabelRef(name + "_k1"))
-	Label(name + "_k1tail")
-	TESTQ(RBX, RBX)
-	JE(LabelRef(name + "_k1done"))
-	VMOVUPS_Z(Mem{Base: px, Index: RAX, Scale: 1}, K1, Z4)
-	VMOVUPS_Z(Mem{Base: pw, Index: RAX, Scale: 1}, K1, Z5)
-	VFMADD231PS(Z5, Z4, Z0)
-	Label(name + "_k1done")
+	loopRBX16(name+"_k1", func() {
+		VMOVUPS(Mem{Base: px, Index: RAX, Scale: 1}, Z4)
+		VFMADD231PS(Mem{Base: pw, Index: RAX, Scale: 1}, Z4, Z0)
+		ADDQ(U8(64), RAX)
+	}, func() {
+		VMOVUPS_Z(Mem{Base: px, Index: RAX, Scale: 1}, K1, Z4)
+		VMOVUPS_Z(Mem{Base: pw, Index: RAX, Scale: 1}, K1, Z5)
+		VFMADD231PS(Z5, Z4, Z0)
+	})
 	hsum(Z0, Z5, addOp)
 	VMULSS(X15, X0, X0)
 	VMOVSS(X0, Mem{Base: po})
