@@ -105,6 +105,33 @@ func ExampleClassifier() {
 	// 0.1398 astronaut
 }
 
+// WithThreads gives a model its own number of goroutines: two models in
+// one process, each keeping to its count, with the host's results.
+func ExampleWithThreads() {
+	ctx := context.Background()
+	one, m1, err := goformer.LoadAs[goformer.Classifier](ctx, "../shared/fixtures/vit/model", goformer.WithThreads(1))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m1.Close()
+	two, m2, err := goformer.LoadAs[goformer.Classifier](ctx, "../shared/fixtures/vit/model", goformer.WithThreads(2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m2.Close()
+	img := open("../shared/media/images/chelsea.png")
+	for _, c := range []goformer.Classifier{one, two} {
+		preds, err := c.Classify(ctx, img, goformer.ClassifyOptions{TopK: 1})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%.4f %s\n", preds[0].Score, preds[0].Label)
+	}
+	// Output:
+	// 0.3642 galaxy
+	// 0.3642 galaxy
+}
+
 func ExampleZeroShotClassifier() {
 	ctx := context.Background()
 	m := load(ctx, "../shared/fixtures/clip/model")
