@@ -60,10 +60,7 @@ func TestDevice_blip2(t *testing.T) {
 		if len(tf.IDs) == 0 {
 			testdata.Missing(t, "blip2 teacher_forced case")
 		}
-		i := slices.Index(c.Images, tf.Image)
-		if i < 0 {
-			t.Fatalf("image %q is not among %v", tf.Image, c.Images)
-		}
+		i := c.imageIndex(t, tf.Image)
 		one := px.Slice(0, i, i+1)
 		wantLg, err := host.Logits(ctx, one, [][]int{tf.IDs})
 		if err != nil {
@@ -91,12 +88,9 @@ func TestDevice_blip2(t *testing.T) {
 		steps := int64(maxNew + 1)
 		expected.CheckStepTransfers(t, what, tr, 2+2*steps, steps, rows, vocab)
 	}
-	for _, kind := range []string{"unconditional", "prompted", "unconditional_beam3"} {
+	for _, kind := range genKinds {
 		t.Run(kind, func(t *testing.T) {
-			cs := map[string][]genCase{"unconditional": c.Unconditional, "prompted": c.Prompted, "unconditional_beam3": c.Beam3}[kind]
-			if len(cs) != len(c.Images) {
-				t.Fatalf("%d %s cases for %d images", len(cs), kind, len(c.Images))
-			}
+			cs := c.generations(t, kind)
 			opt := options(t, m, c, kind)
 			for i, gc := range cs {
 				var prompts [][]int

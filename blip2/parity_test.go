@@ -71,6 +71,30 @@ func (c cases) images(t testing.TB) []image.Image {
 	return imgs
 }
 
+// genKinds are the generation groups of cases.json.
+var genKinds = []string{"unconditional", "prompted", "unconditional_beam3"}
+
+// generations returns the cases of a generation group (one of genKinds),
+// one per image.
+func (c cases) generations(t testing.TB, kind string) []genCase {
+	t.Helper()
+	cs := map[string][]genCase{"unconditional": c.Unconditional, "prompted": c.Prompted, "unconditional_beam3": c.Beam3}[kind]
+	if len(cs) != len(c.Images) {
+		t.Fatalf("%d %s cases for %d images", len(cs), kind, len(c.Images))
+	}
+	return cs
+}
+
+// imageIndex returns the position of the named image among the cases'.
+func (c cases) imageIndex(t testing.TB, name string) int {
+	t.Helper()
+	i := slices.Index(c.Images, name)
+	if i < 0 {
+		t.Fatalf("image %q is not among %v", name, c.Images)
+	}
+	return i
+}
+
 // expTensor returns a tensor of the fixture's expected.safetensors
 // (dir: the fixture's folder), skipping the test when it is absent.
 func expTensor(t testing.TB, dir, name string) *tensor.Tensor {
@@ -129,13 +153,6 @@ func TestParity_blip2(t *testing.T) {
 	testdata.CheckClose(t, "vision_last_hidden_state", f.Vision, expTensor(t, dir, "vision_last_hidden_state"), tolHidden)
 	testdata.CheckClose(t, "qformer_last_hidden_state", f.QFormer, expTensor(t, dir, "qformer_last_hidden_state"), tolHidden)
 	testdata.CheckClose(t, "language_model_inputs", f.LanguageInputs, expTensor(t, dir, "language_model_inputs"), tolHidden)
-	imageIndex := func(name string) int {
-		i := slices.Index(c.Images, name)
-		if i < 0 {
-			t.Fatalf("image %q is not among %v", name, c.Images)
-		}
-		return i
-	}
 
 	t.Run("teacher_forced", func(t *testing.T) {
 		tf := c.TeacherForced
@@ -145,7 +162,7 @@ func TestParity_blip2(t *testing.T) {
 		if ids := m.Tokenizer().EncodeWith(tf.Text, tokenizer.EncodeOptions{AllSpecial: true}); !slices.Equal(ids, tf.IDs) {
 			t.Errorf("tokenizer(%q) = %v, want %v", tf.Text, ids, tf.IDs)
 		}
-		i := imageIndex(tf.Image)
+		i := c.imageIndex(t, tf.Image)
 		lg, err := m.Logits(ctx, wantPx.Slice(0, i, i+1), [][]int{tf.IDs})
 		if err != nil {
 			t.Fatal(err)
@@ -154,10 +171,8 @@ func TestParity_blip2(t *testing.T) {
 	})
 
 	bos := m.Config().Text.BOSTokenID
-	check := func(t *testing.T, kind string, cs []genCase, prompted bool) {
-		if len(cs) != len(c.Images) {
-			t.Fatalf("%d %s cases for %d images", len(cs), kind, len(c.Images))
-		}
+	check := func(t *testing.T, kind string) {
+		cs, prompted := c.generations(t, kind), kind == "prompted"
 		opt := options(t, m, c, kind)
 		for i, gc := range cs {
 			var prompts [][]int
@@ -206,18 +221,15 @@ func TestParity_blip2(t *testing.T) {
 			}
 		}
 	}
-	t.Run("unconditional", func(t *testing.T) { check(t, "unconditional", c.Unconditional, false) })
-	t.Run("prompted", func(t *testing.T) { check(t, "prompted", c.Prompted, true) })
-	t.Run("unconditional_beam3", func(t *testing.T) { check(t, "unconditional_beam3", c.Beam3, false) })
+	for _, kind := range genKinds {
+		t.Run(kind, func(t *testing.T) { check(t, kind) })
+	}
 
 	t.Run("batch", func(t *testing.T) {
 		// The prompted cases as one batch of images, one prompt each
 		// (left-padded in the language model), give what each gives alone.
-		if len(c.Prompted) != len(c.Images) {
-			t.Fatalf("%d prompted cases for %d images", len(c.Prompted), len(c.Images))
-		}
 		var prompts [][]int
-		for _, gc := range c.Prompted {
+		for _, gc := range c.generations(t, "prompted") {
 			prompts = append(prompts, gc.PromptIDs)
 		}
 		out, err := m.GenerateFromInputs(ctx, f.LanguageInputs, prompts, options(t, m, c, "prompted"))

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"os"
-	"path/filepath"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/generate"
@@ -60,14 +58,9 @@ type vedConfig struct {
 // The weights are packed (and uploaded to the device of WithDevice) before
 // it returns.
 func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
-	o, err := loadOpts(opts)
+	o, cfgPath, raw, err := readConfigFile(dir, opts)
 	if err != nil {
 		return nil, err
-	}
-	cfgPath := filepath.Join(dir, "config.json")
-	raw, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return nil, fmt.Errorf("gpt2: %w", err)
 	}
 	var vc vedConfig
 	if err := nn.DecodeJSON(cfgPath, raw, &vc); err != nil {

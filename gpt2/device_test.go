@@ -24,15 +24,22 @@ func TestDevice_vit_gpt2(t *testing.T) {
 	}
 	pixels := expected.Tensor(t, "vit-gpt2", "pixel_values")
 	ctx := context.Background()
+	// Each caption's pixel values and the host encoder's output for them.
+	pxs := make([]*tensor.Tensor, len(cases.Captions))
+	encs := make([]*tensor.Tensor, len(cases.Captions))
+	for i := range cases.Captions {
+		pxs[i] = pixels.Slice(0, i, i+1).Contiguous()
+		enc, err := host.Encode(ctx, pxs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		encs[i] = enc
+	}
 
 	t.Run("decoder", func(t *testing.T) {
 		// The decoder alone, from the host encoder's output uploaded.
 		for i, cs := range cases.Captions {
-			px := pixels.Slice(0, i, i+1).Contiguous()
-			enc, err := host.Encode(ctx, px)
-			if err != nil {
-				t.Fatal(err)
-			}
+			enc := encs[i]
 			denc := d.MustUpload(enc)
 			prompt := cs.IDs[:len(cs.IDs)-1]
 			hst, err := host.Decoder().NewState(1, enc)
@@ -90,11 +97,7 @@ func TestDevice_vit_gpt2(t *testing.T) {
 	t.Run("caption", func(t *testing.T) {
 		// The whole captioner: pixels in, ids out.
 		for i, cs := range cases.Captions {
-			px := pixels.Slice(0, i, i+1).Contiguous()
-			want, err := host.Encode(ctx, px)
-			if err != nil {
-				t.Fatal(err)
-			}
+			px, want := pxs[i], encs[i]
 			var got *tensor.Tensor
 			tr := expected.OnDevice(t, d, "Encode", func() (err error) {
 				got, err = dc.Encode(ctx, px)

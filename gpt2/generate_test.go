@@ -92,7 +92,6 @@ func boostedModel(t *testing.T, seed uint64) (*Model, *tensor.Tensor) {
 }
 
 func TestGreedyMatchesUncached(t *testing.T) {
-	ctx := context.Background()
 	for seed := uint64(1); seed <= 6; seed++ {
 		m, enc := boostedModel(t, seed)
 		eos := m.cfg.EOSTokenID
@@ -102,22 +101,34 @@ func TestGreedyMatchesUncached(t *testing.T) {
 			{MaxLength: 10, EOS: []int{eos, 5}, MinLength: 6, RepetitionPenalty: 1.4, ForcedEOS: []int{eos}},
 			{MaxLength: 8},
 		} {
-			got, err := m.Generate(ctx, enc, []int{eos}, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := generate.Greedy(ctx, &uncached{t: t, m: m, enc: enc}, [][]int{{eos}}, searchOptions(t, opt))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, want[0]) {
-				t.Errorf("seed %d %+v: greedy %v, want %v", seed, opt, got, want[0])
-			}
+			got := matchesUncached(t, "greedy", generate.Greedy, seed, m, enc, opt)
 			if n := opt.NoRepeatNgramSize; n > 0 && hasRepeatedNgram(got[:len(got)-1], n) {
 				t.Errorf("seed %d: %v repeats a %d-gram", seed, got, n)
 			}
 		}
 	}
+}
+
+// matchesUncached generates from the end token with m.Generate and opt,
+// and reports an error unless search (generate.Greedy or generate.Beam)
+// on the uncached reference model gives the same ids; it returns
+// Generate's.
+func matchesUncached(t *testing.T, what string, search func(context.Context, generate.Stepper, [][]int, generate.Options) ([][]int, error), seed uint64, m *Model, enc *tensor.Tensor, opt SearchOptions) []int {
+	t.Helper()
+	ctx := context.Background()
+	eos := m.cfg.EOSTokenID
+	got, err := m.Generate(ctx, enc, []int{eos}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := search(ctx, &uncached{t: t, m: m, enc: enc}, [][]int{{eos}}, searchOptions(t, opt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want[0]) {
+		t.Errorf("seed %d %+v: %s %v, want %v", seed, opt, what, got, want[0])
+	}
+	return got
 }
 
 func hasRepeatedNgram(seq []int, n int) bool {
@@ -133,7 +144,6 @@ func hasRepeatedNgram(seq []int, n int) bool {
 }
 
 func TestBeamSearchMatchesUncached(t *testing.T) {
-	ctx := context.Background()
 	endedEarly := 0
 	runs := 0
 	for seed := uint64(1); seed <= 4; seed++ {
@@ -151,17 +161,7 @@ func TestBeamSearchMatchesUncached(t *testing.T) {
 			{NumBeams: 2, LengthPenalty: 1},
 		} {
 			opt.MaxLength = 9
-			got, err := m.Generate(ctx, enc, []int{eos}, opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := generate.Beam(ctx, &uncached{t: t, m: m, enc: enc}, [][]int{{eos}}, searchOptions(t, opt))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, want[0]) {
-				t.Errorf("seed %d %+v: beam search %v, want %v", seed, opt, got, want[0])
-			}
+			got := matchesUncached(t, "beam search", generate.Beam, seed, m, enc, opt)
 			runs++
 			if len(got) < opt.MaxLength {
 				endedEarly++

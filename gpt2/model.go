@@ -81,26 +81,26 @@ func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
 // Close frees the device memory. nil means the host.
 func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
 
-func loadOpts(opts []Option) (nn.LoadOptions, error) {
-	o, err := nn.ApplyLoadOptions(opts)
-	if err != nil {
-		return o, fmt.Errorf("gpt2: %w", err)
+// readConfigFile applies the load options and reads dir's config.json,
+// returning its path and bytes: the first steps of Load and LoadCaptioner.
+func readConfigFile(dir string, opts []Option) (o nn.LoadOptions, path string, raw []byte, err error) {
+	if o, err = nn.ApplyLoadOptions(opts); err != nil {
+		return o, "", nil, fmt.Errorf("gpt2: %w", err)
 	}
-	return o, nil
+	path = filepath.Join(dir, "config.json")
+	if raw, err = os.ReadFile(path); err != nil {
+		return o, "", nil, fmt.Errorf("gpt2: %w", err)
+	}
+	return o, path, raw, nil
 }
 
 // Load reads a GPT-2 checkpoint directory (config.json and weights; the
 // tokenizer is not loaded). The weights are packed (and uploaded to the
 // device of WithDevice) before it returns.
 func Load(dir string, opts ...Option) (*Model, error) {
-	o, err := loadOpts(opts)
+	o, cfgPath, raw, err := readConfigFile(dir, opts)
 	if err != nil {
 		return nil, err
-	}
-	cfgPath := filepath.Join(dir, "config.json")
-	raw, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return nil, fmt.Errorf("gpt2: %w", err)
 	}
 	var kind struct {
 		ModelType string `json:"model_type"`
