@@ -44,18 +44,11 @@ func TestDevice_blip_caption(t *testing.T) {
 
 	// Teacher-forced logits: nothing moves; the logits stay on the device.
 	n := expected.Read(t, exp, "teacher_forced_logits").Dim(0)
-	ids := make([][]int, n)
-	for i := range ids {
-		ids[i] = cases.TeacherForcedIDs
-	}
-	wantLg, err := host.DecoderLogits(ctx, want.Slice(0, 0, n).Contiguous(), ids)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantLg := teacherForced(t, host, want, cases.TeacherForcedIDs, n)
 	var lg *tensor.Tensor
-	tr = expected.OnDevice(t, d, "DecoderLogits", func() (err error) {
-		lg, err = m.DecoderLogits(ctx, embeds.Slice(0, 0, n).Contiguous(), ids)
-		return err
+	tr = expected.OnDevice(t, d, "DecoderLogits", func() error {
+		lg = teacherForced(t, m, embeds, cases.TeacherForcedIDs, n)
+		return nil
 	})
 	expected.ExactTransfers(t, "DecoderLogits", tr, tensor.Transfers{})
 	expected.SameBits(t, "teacher_forced_logits", wantLg, lg)

@@ -194,15 +194,7 @@ func TestParity_blip_caption(t *testing.T) {
 
 	// Teacher-forced decoder logits on the first images.
 	wantTF := expected.Read(t, exp, "teacher_forced_logits")
-	nTF := wantTF.Dim(0)
-	tfIDs := make([][]int, nTF)
-	for i := range tfIDs {
-		tfIDs[i] = cases.TeacherForcedIDs
-	}
-	logits, err := m.DecoderLogits(ctx, embeds.Slice(0, 0, nTF).Contiguous(), tfIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logits := teacherForced(t, m, embeds, cases.TeacherForcedIDs, wantTF.Dim(0))
 	testdata.CheckClose(t, "teacher_forced_logits", logits, wantTF, tolHidden)
 
 	// Greedy captions, unconditional and with the prefix: from the
