@@ -102,10 +102,7 @@ func TestDevice_blip_caption(t *testing.T) {
 
 func TestDevice_blip_vqa(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-vqa")
-	var cases struct {
-		QA []vqaCase `json:"qa"`
-	}
-	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	cases := readVQACases(t, dir)
 	host := loadModel(t, dir)
 	m, d := loadDevice(t, dir)
 	ctx := context.Background()
