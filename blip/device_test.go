@@ -38,32 +38,17 @@ func TestDevice_blip_caption(t *testing.T) {
 	px := expected.Read(t, exp, "pixel_values")
 
 	// The vision encoder: pixels up, nothing down.
-	want, err := host.EncodeImages(ctx, px)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var embeds *tensor.Tensor
-	tr := expected.OnDevice(t, d, "EncodeImages", func() (err error) {
-		embeds, err = m.EncodeImages(ctx, px)
-		return err
-	})
+	want, embeds, tr := expected.OnBoth(t, d, "EncodeImages", host, m, func(m *Model) (*tensor.Tensor, error) { return m.EncodeImages(ctx, px) })
 	expected.ExactTransfers(t, "EncodeImages", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * px.Len())})
 	expected.SameBits(t, "vision_last_hidden_state", want, embeds)
 
 	// Teacher-forced logits: nothing moves; the logits stay on the device.
 	n := expected.Read(t, exp, "teacher_forced_logits").Dim(0)
-	ids := make([][]int, n)
-	for i := range ids {
-		ids[i] = cases.TeacherForcedIDs
-	}
-	wantLg, err := host.DecoderLogits(ctx, want.Slice(0, 0, n).Contiguous(), ids)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantLg := teacherForced(t, host, want, cases.TeacherForcedIDs, n)
 	var lg *tensor.Tensor
-	tr = expected.OnDevice(t, d, "DecoderLogits", func() (err error) {
-		lg, err = m.DecoderLogits(ctx, embeds.Slice(0, 0, n).Contiguous(), ids)
-		return err
+	tr = expected.OnDevice(t, d, "DecoderLogits", func() error {
+		lg = teacherForced(t, m, embeds, cases.TeacherForcedIDs, n)
+		return nil
 	})
 	expected.ExactTransfers(t, "DecoderLogits", tr, tensor.Transfers{})
 	expected.SameBits(t, "teacher_forced_logits", wantLg, lg)
@@ -93,22 +78,11 @@ func TestDevice_blip_caption(t *testing.T) {
 			t.Errorf("%s: ids on the device %v, on the host %v", what, got, wantIDs)
 		}
 
-		var caps, wantCaps []Caption
-		if prompt == nil {
-			wantCaps, err = host.Caption(ctx, imgs, o)
-		} else {
-			wantCaps, err = host.CaptionWithPrefix(ctx, imgs, cases.Prefix, o)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		tr = expected.OnDevice(t, d, what+" from the images", func() (err error) {
+		wantCaps, caps, tr := expected.OnBoth(t, d, what+" from the images", host, m, func(m *Model) ([]Caption, error) {
 			if prompt == nil {
-				caps, err = m.Caption(ctx, imgs, o)
-			} else {
-				caps, err = m.CaptionWithPrefix(ctx, imgs, cases.Prefix, o)
+				return m.Caption(ctx, imgs, o)
 			}
-			return err
+			return m.CaptionWithPrefix(ctx, imgs, cases.Prefix, o)
 		})
 		expected.CheckStepTransfers(t, what+" from the images", tr, 1, int64(c.MaxLength), beams*len(imgs), cfg.VocabSize)
 		if !slices.EqualFunc(caps, wantCaps, func(a, b Caption) bool { return a.Text == b.Text && slices.Equal(a.IDs, b.IDs) }) {
@@ -128,25 +102,14 @@ func TestDevice_blip_caption(t *testing.T) {
 
 func TestDevice_blip_vqa(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-vqa")
-	var cases struct {
-		QA []vqaCase `json:"qa"`
-	}
-	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	cases := readVQACases(t, dir)
 	host := loadModel(t, dir)
 	m, d := loadDevice(t, dir)
 	ctx := context.Background()
 	cfg := m.Config().Text
 	px := expected.Read(t, expected.Path(t, "blip-vqa"), "pixel_values")
 
-	want, err := host.EncodeImages(ctx, px)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var embeds *tensor.Tensor
-	expected.OnDevice(t, d, "EncodeImages", func() (err error) {
-		embeds, err = m.EncodeImages(ctx, px)
-		return err
-	})
+	want, embeds, _ := expected.OnBoth(t, d, "EncodeImages", host, m, func(m *Model) (*tensor.Tensor, error) { return m.EncodeImages(ctx, px) })
 	expected.SameBits(t, "vision_last_hidden_state", want, embeds)
 
 	// The fixture's questions, and the same with the first one shortened
@@ -214,15 +177,7 @@ func TestDevice_blip_vqa(t *testing.T) {
 		imgs[i], texts[i] = loadImage(t, c.Image), c.Question
 	}
 	o := Options{MaxLength: maxLen}
-	wantAns, err := host.Answer(ctx, imgs, texts, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ans []Answer
-	tr := expected.OnDevice(t, d, "Answer", func() (err error) {
-		ans, err = m.Answer(ctx, imgs, texts, o)
-		return err
-	})
+	wantAns, ans, tr := expected.OnBoth(t, d, "Answer", host, m, func(m *Model) ([]Answer, error) { return m.Answer(ctx, imgs, texts, o) })
 	expected.CheckStepTransfers(t, "Answer", tr, 3, int64(maxLen), len(imgs), cfg.VocabSize)
 	if !slices.EqualFunc(ans, wantAns, func(a, b Answer) bool {
 		return a.Question == b.Question && a.Text == b.Text && slices.Equal(a.IDs, b.IDs)

@@ -67,6 +67,19 @@ func readCaptionCases(t *testing.T, dir string) captionCases {
 	return c
 }
 
+// vqaCases is the blip-vqa fixture's cases.json.
+type vqaCases struct {
+	QA []vqaCase `json:"qa"`
+}
+
+// readVQACases reads the blip-vqa fixture's cases.json.
+func readVQACases(t *testing.T, dir string) vqaCases {
+	t.Helper()
+	var c vqaCases
+	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &c)
+	return c
+}
+
 // genRun is one list of reference generations of the caption cases.
 type genRun struct {
 	name   string
@@ -194,15 +207,7 @@ func TestParity_blip_caption(t *testing.T) {
 
 	// Teacher-forced decoder logits on the first images.
 	wantTF := expected.Read(t, exp, "teacher_forced_logits")
-	nTF := wantTF.Dim(0)
-	tfIDs := make([][]int, nTF)
-	for i := range tfIDs {
-		tfIDs[i] = cases.TeacherForcedIDs
-	}
-	logits, err := m.DecoderLogits(ctx, embeds.Slice(0, 0, nTF).Contiguous(), tfIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logits := teacherForced(t, m, embeds, cases.TeacherForcedIDs, wantTF.Dim(0))
 	testdata.CheckClose(t, "teacher_forced_logits", logits, wantTF, tolHidden)
 
 	// Greedy captions, unconditional and with the prefix: from the
@@ -263,10 +268,7 @@ func TestParity_blip_caption(t *testing.T) {
 
 func TestParity_blip_vqa(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-vqa")
-	var cases struct {
-		QA []vqaCase `json:"qa"`
-	}
-	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	cases := readVQACases(t, dir)
 	m := loadModel(t, dir)
 	if m.Task() != TaskQuestionAnswering {
 		t.Fatalf("task %v, want question answering", m.Task())

@@ -75,10 +75,7 @@ func TestQ8_blip_caption(t *testing.T) {
 // many greedy answers keep the fixture's ids.
 func TestQ8_blip_vqa(t *testing.T) {
 	dir := testdata.Fixture(t, "blip-vqa")
-	var cases struct {
-		QA []vqaCase `json:"qa"`
-	}
-	testdata.ReadJSON(t, filepath.Join(dir, "cases.json"), &cases)
+	cases := readVQACases(t, dir)
 	m, m32 := q8Model(t, dir), loadModel(t, dir)
 	exp := filepath.Join(dir, "expected.safetensors")
 	ctx := context.Background()

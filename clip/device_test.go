@@ -22,15 +22,8 @@ func sameFeatures(t *testing.T, what string, want, got *Features) {
 // exactly the transfers tr.
 func deviceFeatures(t *testing.T, what string, dev *tensor.Device, host, m *Model, tr tensor.Transfers, call func(*Model) (*Features, error)) {
 	t.Helper()
-	want, err := call(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got *Features
-	expected.ExactTransfers(t, what, expected.OnDevice(t, dev, what, func() (err error) {
-		got, err = call(m)
-		return err
-	}), tr)
+	want, got, gotTr := expected.OnBoth(t, dev, what, host, m, call)
+	expected.ExactTransfers(t, what, gotTr, tr)
 	sameFeatures(t, what, want, got)
 }
 
@@ -105,27 +98,15 @@ func TestDevice_clip(t *testing.T) {
 			})
 
 			imgs := f.images(t)
-			wantEmb, err := host.EmbedImages(ctx, imgs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotEmb, err := m.EmbedImages(ctx, imgs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			wantEmb, gotEmb, _ := expected.OnBoth(t, dev, "EmbedImages", host, m, func(m *Model) ([][]float32, error) { return m.EmbedImages(ctx, imgs) })
 			expected.SameRows(t, "image embeds (files)", wantEmb, gotEmb)
 
 			// Zero-shot from strings: host post-processing of the
 			// downloaded embeddings.
 			labels := f.cases.ZeroShot.Labels
-			wantZS, err := host.ZeroShotBatch(ctx, imgs, labels, ZeroShotOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotZS, err := m.ZeroShotBatch(ctx, imgs, labels, ZeroShotOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			wantZS, gotZS, _ := expected.OnBoth(t, dev, "ZeroShotBatch", host, m, func(m *Model) ([][]LabelScore, error) {
+				return m.ZeroShotBatch(ctx, imgs, labels, ZeroShotOptions{})
+			})
 			for i := range wantZS {
 				for j := range wantZS[i] {
 					if gotZS[i][j] != wantZS[i][j] {

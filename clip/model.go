@@ -126,13 +126,19 @@ func loadHub(dir string, opt loadOptions) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
+	return own(store, cfg, dir, opt)
+}
+
+// own builds the model of cfg over a store Load opened, applying the load
+// options, and attaches the image processor and tokenizer found in dir.
+// The model owns the store (Close closes it); on failure own closes it.
+func own(store *checkpoint.Store, cfg Config, dir string, opt loadOptions) (*Model, error) {
 	opt.Apply(store)
 	m, err := newModel(cfg, store)
-	if err != nil {
-		store.Close()
-		return nil, err
+	if err == nil {
+		err = m.attach(dir)
 	}
-	if err := m.attach(dir); err != nil {
+	if err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -333,11 +339,7 @@ func newEncoderLayers(w checkpoint.Weights, n, d, inter, heads int, act string, 
 			}).FuseQKV(),
 			LN1: nn.NewLayerNorm(lw.Sub("layer_norm1"), d, float32(eps)),
 			LN2: nn.NewLayerNorm(lw.Sub("layer_norm2"), d, float32(eps)),
-			MLP: &nn.MLP{
-				FC1: nn.NewLinear(lw.Sub("mlp").Sub("fc1"), d, inter, true),
-				FC2: nn.NewLinear(lw.Sub("mlp").Sub("fc2"), inter, d, true),
-				Act: f,
-			},
+			MLP: nn.NewMLP(lw.Sub("mlp.fc1"), lw.Sub("mlp.fc2"), d, inter, true, f),
 		}
 	}
 	return out, nil

@@ -33,18 +33,7 @@ func loadOpenAI(file string, opt loadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt.Apply(store)
-	m, err := newModel(cfg, store)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	if err := m.attach(filepath.Dir(file)); err != nil {
-		store.Close()
-		return nil, err
-	}
-	m.owned = store
-	return m, nil
+	return own(store, cfg, filepath.Dir(file), opt)
 }
 
 // readCheckpointFile reads every tensor of a checkpoint file as float32: a

@@ -36,14 +36,8 @@ func TestDevice_vit(t *testing.T) {
 
 	// The first call after Load: weights already resident, only the
 	// pixels go up.
-	want, err := host.Forward(ctx, pixels, Options{OutputHiddenStates: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got *Output
-	tr := expected.OnDevice(t, dev, "Forward", func() (err error) {
-		got, err = m.Forward(ctx, pixels, Options{OutputHiddenStates: true})
-		return err
+	want, got, tr := expected.OnBoth(t, dev, "Forward", host, m, func(m *Model) (*Output, error) {
+		return m.Forward(ctx, pixels, Options{OutputHiddenStates: true})
 	})
 	expected.ExactTransfers(t, "Forward", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
 	expected.SameBits(t, "last_hidden_state", want.LastHiddenState, got.LastHiddenState)
@@ -70,15 +64,7 @@ func TestDevice_vit(t *testing.T) {
 	tensor.Release(dpix)
 
 	// Classification: the logits come down, nothing else.
-	wantTop, err := host.ClassifyBatch(ctx, imgs, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gotTop [][]Prediction
-	tr = expected.OnDevice(t, dev, "ClassifyBatch", func() (err error) {
-		gotTop, err = m.ClassifyBatch(ctx, imgs, 3)
-		return err
-	})
+	wantTop, gotTop, tr := expected.OnBoth(t, dev, "ClassifyBatch", host, m, func(m *Model) ([][]Prediction, error) { return m.ClassifyBatch(ctx, imgs, 3) })
 	expected.ExactTransfers(t, "ClassifyBatch", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes, Downloads: 1, DownloadBytes: int64(4 * want.Logits.Len())})
 	for i := range imgs {
 		one, err := m.Classify(ctx, imgs[i], 3)
@@ -104,15 +90,7 @@ func TestDevice_vit(t *testing.T) {
 	// int8 weights: the same quantized products on both.
 	hq := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8))
 	mq := testdata.LoadModel(t, dir, Load, WithWeightType(tensor.WeightQ8), WithDevice(dev))
-	wantQ, err := hq.Logits(ctx, pixels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gotQ *tensor.Tensor
-	tr = expected.OnDevice(t, dev, "Logits (int8)", func() (err error) {
-		gotQ, err = mq.Logits(ctx, pixels)
-		return err
-	})
+	wantQ, gotQ, tr := expected.OnBoth(t, dev, "Logits (int8)", hq, mq, func(m *Model) (*tensor.Tensor, error) { return m.Logits(ctx, pixels) })
 	expected.ExactTransfers(t, "Logits (int8)", tr, tensor.Transfers{Uploads: 1, UploadBytes: pixBytes})
 	expected.SameBits(t, "logits (int8)", wantQ, gotQ)
 
@@ -126,14 +104,8 @@ func TestDevice_vit(t *testing.T) {
 	if _, err := m.Forward(ctx, ipix, Options{}); err == nil {
 		t.Errorf("%dpx input without InterpolatePosEncoding: no error", ip.Size)
 	}
-	iwant, err := host.Forward(ctx, ipix, Options{InterpolatePosEncoding: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var igot *Output
-	tr = expected.OnDevice(t, dev, "Forward (interpolated)", func() (err error) {
-		igot, err = m.Forward(ctx, ipix, Options{InterpolatePosEncoding: true})
-		return err
+	iwant, igot, tr := expected.OnBoth(t, dev, "Forward (interpolated)", host, m, func(m *Model) (*Output, error) {
+		return m.Forward(ctx, ipix, Options{InterpolatePosEncoding: true})
 	})
 	expected.ExactTransfers(t, "Forward (interpolated)", tr, tensor.Transfers{Uploads: 1, UploadBytes: int64(4 * ipix.Len())})
 	expected.SameBits(t, "logits_interpolated", iwant.Logits, igot.Logits)
@@ -251,14 +223,7 @@ func TestDeviceTowers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := e.ForwardEmbeddings(ctx, emb)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := host.ForwardEmbeddings(ctx, emb)
-				if err != nil {
-					t.Fatal(err)
-				}
+				want, got, _ := expected.OnBoth(t, dev, in.what+": from embeddings", host, e, func(e *Encoder) (*tensor.Tensor, error) { return e.ForwardEmbeddings(ctx, emb) })
 				expected.SameBits(t, in.what+": from embeddings", want, got)
 			}
 		})

@@ -47,14 +47,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := m.NewDecoder(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := dec.Forward(ctx, [][]int{{50258, 50259, 50359, 50363}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dec, h := startDecoder(t, m, enc, false)
 	feed := [][]int{{0}}
 	step := func() { h = greedyStep(t, dec, h, feed) }
 	// Past the KV cache's growth to 32 positions: 4 + 12 + 1 + 15 tokens.

@@ -98,6 +98,24 @@ func baseModel(b *testing.B) *Model {
 	return randomModel(b, cfg)
 }
 
+// startDecoder makes a decoder over the encoder output enc (noCache: the
+// decoder recomputes every position instead of using its KV cache) and runs
+// the 4-token English transcription prompt through it, returning the
+// decoder and the prompt's hidden states.
+func startDecoder(tb testing.TB, m *Model, enc *tensor.Tensor, noCache bool) (*Decoder, *tensor.Tensor) {
+	tb.Helper()
+	dec, err := m.NewDecoder(enc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec.noCache = noCache
+	h, err := dec.Forward(context.Background(), [][]int{{50258, 50259, 50359, 50363}}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dec, h
+}
+
 // greedyStep feeds the most probable token after h's last position and
 // returns the new hidden states, releasing what it used (h included) as the
 // decoding loop does, so that steady state allocates (almost) nothing. feed
@@ -190,7 +208,6 @@ func BenchmarkDecoderToken(b *testing.B) {
 	m8kv := randomModelAs(b, cfg, tensor.WeightQ8)
 	nn.LoadOptions{KVType: tensor.WeightF16}.ApplyKV(m8kv.decBlocks)
 	enc := tensor.New(1, cfg.MaxSourcePositions, cfg.DModel)
-	ctx := context.Background()
 	const steps = 60
 	for _, c := range []struct {
 		name    string
@@ -205,15 +222,7 @@ func BenchmarkDecoderToken(b *testing.B) {
 			var cpu time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				dec, err := m.NewDecoder(enc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				dec.noCache = noCache
-				h, err := dec.Forward(ctx, [][]int{{50258, 50259, 50359, 50363}}, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
+				dec, h := startDecoder(b, m, enc, noCache)
 				b.StartTimer()
 				c0 := processCPU()
 				for s := 0; s < steps; s++ {

@@ -100,14 +100,7 @@ func BenchmarkCUDA_WhisperBaseDecoding(b *testing.B) {
 				if timed {
 					b.StopTimer()
 				}
-				dec, err := m.NewDecoder(enc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				h, err := dec.Forward(ctx, [][]int{{50258, 50259, 50359, 50363}}, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
+				dec, h := startDecoder(b, m, enc, false)
 				if timed {
 					b.StartTimer()
 				}

@@ -83,16 +83,7 @@ func TestDevice_whisper(t *testing.T) {
 	rowBytes := int64(4 * cfg.VocabSize)
 
 	// encoder: the mel goes up, nothing comes down
-	encH, err := host.Encode(ctx, mel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var encD *tensor.Tensor
-	tr := expected.Transfers(dev, func() {
-		if encD, err = dm.Encode(ctx, mel); err != nil {
-			t.Fatal(err)
-		}
-	})
+	encH, encD, tr := expected.OnBoth(t, dev, "Encode", host, dm, func(m *Model) (*tensor.Tensor, error) { return m.Encode(ctx, mel) })
 	if tr.Uploads != 1 || tr.UploadBytes != melBytes || tr.Downloads != 0 {
 		t.Errorf("Encode: %+v, want the mel (%d bytes) up and nothing down", tr, melBytes)
 	}
@@ -184,16 +175,7 @@ func TestDevice_whisper(t *testing.T) {
 			want = cases.Beam3
 		}
 		opt := GenerateOptions{Prompt: cases.Prompt, MaxNewTokens: len(want) - len(cases.Prompt), NumBeams: beams}
-		idsH, err := host.Generate(ctx, mel, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var idsD []int
-		tr := expected.Transfers(dev, func() {
-			if idsD, err = dm.Generate(ctx, mel, opt); err != nil {
-				t.Fatal(err)
-			}
-		})
+		idsH, idsD, tr := expected.OnBoth(t, dev, fmt.Sprintf("Generate, %d beams", beams), host, dm, func(m *Model) ([]int, error) { return m.Generate(ctx, mel, opt) })
 		if !slices.Equal(idsD, idsH) || !slices.Equal(idsD, want) {
 			t.Errorf("Generate with %d beams: device %v, host %v, want %v", beams, idsD, idsH, want)
 		}
@@ -210,16 +192,7 @@ func TestDevice_whisper(t *testing.T) {
 		{SampleLen: sampleLen, Language: "en", WithoutTimestamps: true, PromptText: "a prompt"},
 	} {
 		name := fmt.Sprintf("Decode %+v", opt)
-		resH, err := host.Decode(ctx, mel, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resD []DecodingResult
-		tr := expected.Transfers(dev, func() {
-			if resD, err = dm.Decode(ctx, mel, opt); err != nil {
-				t.Fatal(err)
-			}
-		})
+		resH, resD, tr := expected.OnBoth(t, dev, name, host, dm, func(m *Model) ([]DecodingResult, error) { return m.Decode(ctx, mel, opt) })
 		sameValue(t, name, resH, resD)
 		// per step one logits row per sequence, and the no-speech and
 		// language logits at the start
@@ -236,16 +209,7 @@ func TestDevice_whisper(t *testing.T) {
 	pcm = append(pcm, make([]float32, 50*audio.SampleRate)...)
 	for _, words := range []bool{false, true} {
 		opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 48, WordTimestamps: words}
-		resH, err := host.Transcribe(ctx, pcm, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resD *Result
-		tr := expected.Transfers(dev, func() {
-			if resD, err = dm.Transcribe(ctx, pcm, opt); err != nil {
-				t.Fatal(err)
-			}
-		})
+		resH, resD, tr := expected.OnBoth(t, dev, "long-form Transcribe", host, dm, func(m *Model) (*Result, error) { return m.Transcribe(ctx, pcm, opt) })
 		t.Logf("long-form (word timestamps %v): %d segments; %d uploads (%d bytes), %d downloads (%d bytes)",
 			words, len(resD.Segments), tr.Uploads, tr.UploadBytes, tr.Downloads, tr.DownloadBytes)
 		if len(resH.Segments) == 0 {
@@ -277,32 +241,14 @@ func TestDevice_whisper_openai(t *testing.T) {
 		h, d *Model
 		dev  *tensor.Device
 	}{{"hub", hubH, hubD, hubDev}, {"openai.pt", oaiH, oaiD, oaiDev}} {
-		encH, err := c.h.Encode(ctx, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var encD *tensor.Tensor
-		tr := expected.Transfers(c.dev, func() {
-			if encD, err = c.d.Encode(ctx, w); err != nil {
-				t.Fatal(err)
-			}
-		})
+		encH, encD, tr := expected.OnBoth(t, c.dev, c.name+" Encode", c.h, c.d, func(m *Model) (*tensor.Tensor, error) { return m.Encode(ctx, w) })
 		checkSteps(t, c.name+" Encode", tr, 1, melBytes, 0, 0)
 		expected.SameBits(t, c.name+" encoder output", encH, encD)
 		tensor.Release(encH)
 		tensor.Release(encD)
 	}
 
-	probsH, err := hubH.DetectLanguage(ctx, melPadded)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var probsD []LanguageProb
-	tr := expected.Transfers(hubDev, func() {
-		if probsD, err = hubD.DetectLanguage(ctx, melPadded); err != nil {
-			t.Fatal(err)
-		}
-	})
+	probsH, probsD, tr := expected.OnBoth(t, hubDev, "DetectLanguage", hubH, hubD, func(m *Model) ([]LanguageProb, error) { return m.DetectLanguage(ctx, melPadded) })
 	checkSteps(t, "DetectLanguage", tr, 1, melBytes, 1, int64(4*cfg.VocabSize))
 	sameValue(t, "DetectLanguage", probsH, probsD)
 
@@ -330,30 +276,14 @@ func TestDevice_whisper_openai(t *testing.T) {
 			t.Fatal(err)
 		}
 		opt := Options{Language: "en", Temperatures: []float64{0}, MaxTokens: 48, WordTimestamps: true}
-		resH, err := h.Transcribe(ctx, pcm, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resD, err := d.Transcribe(ctx, pcm, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resH, resD, _ := expected.OnBoth(t, d.Device(), c.name, h, d, func(m *Model) (*Result, error) { return m.Transcribe(ctx, pcm, opt) })
 		sameValue(t, c.name, resH, resD)
 		h.Close()
 		d.Close()
 	}
 
 	eachRun(t, cases, func(t *testing.T, name string, _ openaiRun, opt Options) {
-		resH, err := oaiH.TranscribeMel(ctx, melPadded, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resD *Result
-		tr := expected.Transfers(oaiDev, func() {
-			if resD, err = oaiD.TranscribeMel(ctx, melPadded, opt); err != nil {
-				t.Fatal(err)
-			}
-		})
+		resH, resD, tr := expected.OnBoth(t, oaiDev, name, oaiH, oaiD, func(m *Model) (*Result, error) { return m.TranscribeMel(ctx, melPadded, opt) })
 		t.Logf("%d segments; %d uploads (%d bytes), %d downloads (%d bytes)", len(resD.Segments), tr.Uploads, tr.UploadBytes, tr.Downloads, tr.DownloadBytes)
 		sameValue(t, name, resH, resD)
 	})

@@ -153,19 +153,28 @@ func Load(path string, opts ...Option) (*Model, error) {
 		// WhisperModel saved without the "model." prefix.
 		store.Rename(func(n string) string { return "model." + n })
 	}
+	return finish(cfg, store, o, gen, hasGen, path)
+}
+
+// finish completes Load and LoadOpenAI over the store they opened (the
+// load options o applied, the weights under their Hub names): it builds
+// the model of cfg, sets the cross-attention key-value type of o, the
+// generation config gen when hasGen, and the tokenizer from the files in
+// dir. On failure it closes the store.
+func finish(cfg Config, store *checkpoint.Store, o nn.LoadOptions, gen GenerationConfig, hasGen bool, dir string) (*Model, error) {
 	m, err := build(cfg, store)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	o.ApplyKV(m.decBlocks)
-	m.Generation, m.HasGenerationConfig = gen, hasGen
-	tok, err := loadTokenizer(path, cfg.VocabSize)
-	if err != nil {
+	if hasGen {
+		m.Generation, m.HasGenerationConfig = gen, true
+	}
+	if m.tok, err = loadTokenizer(dir, cfg.VocabSize); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("whisper: %w", err)
 	}
-	m.tok = tok
 	return m, nil
 }
 
@@ -196,23 +205,11 @@ func LoadOpenAI(path string, opts ...Option) (*Model, error) {
 		}
 		return openAIToHub(n)
 	})
-	m, err := build(cfg, store)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	o.ApplyKV(m.decBlocks)
 	dir := filepath.Dir(path)
-	if gen, ok, err := loadGenerationConfig(dir); err == nil && ok {
-		m.Generation, m.HasGenerationConfig = gen, true
-	}
-	tok, err := loadTokenizer(dir, cfg.VocabSize)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("whisper: %w", err)
-	}
-	m.tok = tok
-	return m, nil
+	// A generation_config.json beside the checkpoint is optional: one that
+	// does not read (ok false) is passed over.
+	gen, ok, _ := loadGenerationConfig(dir)
+	return finish(cfg, store, o, gen, ok, dir)
 }
 
 // openAIDims converts OpenAI's ModelDimensions into a Config.
