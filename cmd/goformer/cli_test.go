@@ -43,6 +43,15 @@ func mustRun(t *testing.T, args ...string) string {
 	return out
 }
 
+// wantUsage runs the command and reports an error unless it exits with
+// exitUsage and stderr names want.
+func wantUsage(t *testing.T, want string, args ...string) {
+	t.Helper()
+	if _, stderr, code := runCLI(t, args...); code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("goformer %s: exit %d, stderr %q; want %d naming %s", strings.Join(args, " "), code, stderr, exitUsage, want)
+	}
+}
+
 func fixtureModel(t *testing.T, name string) string {
 	t.Helper()
 	return filepath.Join(testdata.Fixture(t, name), "model")
