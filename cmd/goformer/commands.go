@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"io"
@@ -97,6 +98,25 @@ func runZeroShot(e *env, args []string) error {
 		return imageResult{json: ZeroShotResult{Image: name, Labels: scores},
 			text: scoreLines(scores, func(s goformer.LabelScore) (float32, string) { return s.Probability, s.Label })}, nil
 	})
+}
+
+// textLine writes one text per image: alone, or after the image's name
+// when there are several images.
+func textLine(text string) func(w io.Writer, name string, multi bool) {
+	return func(w io.Writer, name string, multi bool) {
+		if multi {
+			fmt.Fprintf(w, "%s: %s\n", name, text)
+		} else {
+			fmt.Fprintln(w, text)
+		}
+	}
+}
+
+// generationFlags defines caption's and vqa's -beam and -max-tokens.
+func generationFlags(fs *flag.FlagSet) (beam, maxTokens *int) {
+	beam = fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
+	maxTokens = fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
+	return beam, maxTokens
 }
 
 // scoreLines is the text output of classify and zeroshot: the image's name
@@ -358,8 +378,7 @@ func runCaption(e *env, args []string) error {
 	fs := flagSet("caption")
 	c := commonFlags(fs, defaultCaptionModel, "text", "text, json or jsonl")
 	prompt := fs.String("prompt", "", `text the caption starts with, e.g. "a photography of" (BLIP and BLIP-2)`)
-	beam := fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
-	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
+	beam, maxTokens := generationFlags(fs)
 	pos, err := parse(e, fs, usage, args)
 	if err != nil {
 		return err
@@ -385,13 +404,7 @@ func runCaption(e *env, args []string) error {
 		if err != nil {
 			return imageResult{}, err
 		}
-		return imageResult{json: CaptionResult{Image: name, Text: text}, text: func(w io.Writer, name string, multi bool) {
-			if multi {
-				fmt.Fprintf(w, "%s: %s\n", name, text)
-			} else {
-				fmt.Fprintln(w, text)
-			}
-		}}, nil
+		return imageResult{json: CaptionResult{Image: name, Text: text}, text: textLine(text)}, nil
 	})
 }
 
@@ -418,8 +431,7 @@ func runVQA(e *env, args []string) error {
 	fs := flagSet("vqa")
 	c := commonFlags(fs, defaultVQAModel, "text", "text, json or jsonl")
 	question := fs.String("question", "", "the question to answer about each image")
-	beam := fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
-	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
+	beam, maxTokens := generationFlags(fs)
 	pos, err := parse(e, fs, usage, args)
 	if err != nil {
 		return err
@@ -448,13 +460,7 @@ func runVQA(e *env, args []string) error {
 		if err != nil {
 			return imageResult{}, err
 		}
-		return imageResult{json: AnswerResult{Image: name, Question: *question, Answer: ans}, text: func(w io.Writer, name string, multi bool) {
-			if multi {
-				fmt.Fprintf(w, "%s: %s\n", name, ans)
-			} else {
-				fmt.Fprintln(w, ans)
-			}
-		}}, nil
+		return imageResult{json: AnswerResult{Image: name, Question: *question, Answer: ans}, text: textLine(ans)}, nil
 	})
 }
 

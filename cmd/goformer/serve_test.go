@@ -99,16 +99,8 @@ func postJSON(t *testing.T, url string, v any) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
+	status, _, out := postRaw(t, url, "application/json", body)
+	return status, out
 }
 
 // formFile is a multipart form: fields (repeatable) and one file.
@@ -224,12 +216,7 @@ func TestServeClassify(t *testing.T) {
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatal(err)
 		}
-		for j, w := range cases.Top3[i] {
-			p := got.Predictions[j]
-			if p.Label != w.Label || math.Abs(float64(p.Score)-w.Score) > tol {
-				t.Errorf("%s #%d: %s %.6f, want %s %.6f", name, j, p.Label, p.Score, w.Label, w.Score)
-			}
-		}
+		checkTop3(t, name, cases.Top3[i], got, tol, true)
 	}
 }
 

@@ -28,22 +28,6 @@ func oneClassification(t *testing.T, name, out string) Classification {
 	return got[0]
 }
 
-// checkTop3 compares got's predictions with the fixture's top 3 of the
-// first image: every score within tol, and the labels too when labels is
-// set. It logs the largest score difference.
-func checkTop3(t *testing.T, name string, cases vitCases, got Classification, tol float64, labels bool) {
-	t.Helper()
-	var d float64
-	for j, w := range cases.Top3[0] {
-		p := got.Predictions[j]
-		d = math.Max(d, math.Abs(float64(p.Score)-w.Score))
-		if (labels && p.Label != w.Label) || math.Abs(float64(p.Score)-w.Score) > tol {
-			t.Errorf("%s #%d: %s %.6f, want %s %.6f ± %g", name, j, p.Label, p.Score, w.Label, w.Score, tol)
-		}
-	}
-	t.Logf("%s: top-3 scores max|Δ| %.3g against transformers", name, d)
-}
-
 // TestWeightsFlag runs classify with -weights f16 and bf16: the top-3
 // scores move by no more than the opt-in's rounding allows (the fixture's
 // scores are probabilities; F32 matches them within 1e-4), and a bad value
@@ -57,7 +41,9 @@ func TestWeightsFlag(t *testing.T) {
 		tol  float64
 	}{{"f16", 2e-3}, {"bf16", 2e-2}} {
 		out := classifyViT(t, img, "-weights", c.flag)
-		checkTop3(t, "-weights "+c.flag, cases, oneClassification(t, "-weights "+c.flag, out), c.tol, false)
+		name := "-weights " + c.flag
+		d := checkTop3(t, name, cases.Top3[0], oneClassification(t, name, out), c.tol, false)
+		t.Logf("%s: top-3 scores max|Δ| %.3g against transformers", name, d)
 		if out == f32 {
 			t.Errorf("-weights %s gives the float32 output: the option did not reach the model", c.flag)
 		}
