@@ -358,12 +358,7 @@ func LoadWordPiece(dir string, opts ...Option) (*WordPiece, error) {
 		padID:      cfg.roleID(v, "pad_token"),
 		cleanup:    cleanupSetting(o, cfg, true),
 	}
-	if t.cls >= 0 {
-		t.prefixIDs = []int{t.cls}
-	}
-	if t.sep >= 0 {
-		t.suffixIDs = []int{t.sep}
-	}
+	t.frameCLSSEP()
 	return t, nil
 }
 
@@ -393,11 +388,17 @@ func NewWordPiece(vocab []string, opts ...Option) (*WordPiece, error) {
 		cls: cfg.roleID(v, "cls_token"), sep: cfg.roleID(v, "sep_token"), padID: cfg.roleID(v, "pad_token"),
 		cleanup: cleanupSetting(o, nil, true),
 	}
+	t.frameCLSSEP()
+	return t, nil
+}
+
+// frameCLSSEP frames encodings as BERT does, [CLS] … [SEP], with the
+// tokens the vocabulary has.
+func (t *WordPiece) frameCLSSEP() {
 	if t.cls >= 0 {
 		t.prefixIDs = []int{t.cls}
 	}
 	if t.sep >= 0 {
 		t.suffixIDs = []int{t.sep}
 	}
-	return t, nil
 }
