@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,9 +19,7 @@ func writeTokenizerJSON(t *testing.T, v map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "tokenizer.json", string(b))
 	return dir
 }
 

@@ -246,9 +246,7 @@ func writeWhisperDir(t *testing.T, vocabDir string, eot, numLanguages int) strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, dir, f, string(b))
 	}
 	added := map[string]int{}
 	for tok, id := range WhisperTiktokenSpecials(eot, numLanguages) {
@@ -261,9 +259,7 @@ func writeWhisperDir(t *testing.T, vocabDir string, eot, numLanguages int) strin
 		added[tok] = id
 	}
 	b, _ := json.Marshal(added)
-	if err := os.WriteFile(filepath.Join(dir, "added_tokens.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "added_tokens.json", string(b))
 	return dir
 }
 
