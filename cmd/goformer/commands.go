@@ -25,16 +25,26 @@ func needInputs(pos []string, what string, exts []string) ([]string, error) {
 	return expandInputs(pos, exts)
 }
 
+// parseImageCommand parses the arguments of an image command (classify,
+// zeroshot, caption, vqa) and checks its -format: text, json or jsonl.
+func parseImageCommand(e *env, fs *flag.FlagSet, c common, usage string, args []string) ([]string, error) {
+	pos, err := parse(e, fs, usage, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
 func runClassify(e *env, args []string) error {
 	const usage = "[-model ID|DIR] [-k N] [-format text|json|jsonl] [-o FILE] IMAGE|DIR|GLOB|-..."
 	fs := flagSet("classify")
 	c := commonFlags(fs, defaultClassifyModel, "text", "text, json or jsonl")
 	k := fs.Int("k", 5, "number of classes to show per image (0: all)")
-	pos, err := parse(e, fs, usage, args)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if *k < 0 {
@@ -67,11 +77,8 @@ func runZeroShot(e *env, args []string) error {
 	fs.Var(labels, "labels", "comma-separated candidate labels (repeatable)")
 	template := fs.String("template", "", `prompt template, "{label}" standing for each label (e.g. "a photo of {label}")`)
 	k := fs.Int("k", 0, "number of labels to show per image (0: all)")
-	pos, err := parse(e, fs, usage, args)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if len(labels.items) == 0 {
@@ -379,11 +386,8 @@ func runCaption(e *env, args []string) error {
 	c := commonFlags(fs, defaultCaptionModel, "text", "text, json or jsonl")
 	prompt := fs.String("prompt", "", `text the caption starts with, e.g. "a photography of" (BLIP and BLIP-2)`)
 	beam, maxTokens := generationFlags(fs)
-	pos, err := parse(e, fs, usage, args)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if err := checkGeneration(*beam, *maxTokens); err != nil {
@@ -432,11 +436,8 @@ func runVQA(e *env, args []string) error {
 	c := commonFlags(fs, defaultVQAModel, "text", "text, json or jsonl")
 	question := fs.String("question", "", "the question to answer about each image")
 	beam, maxTokens := generationFlags(fs)
-	pos, err := parse(e, fs, usage, args)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*question) == "" {
