@@ -288,10 +288,7 @@ func TestWhisperLargeV3(t *testing.T) {
 // vocabulary with the specials from 50257.
 func TestWhisperEnglishOnly(t *testing.T) {
 	dir := writeWhisperDir(t, testdata.Path(t, "vocab", "gpt2"), 50256, 99)
-	w, err := LoadWhisper(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustLoad(t, LoadWhisper, dir)
 	if w.IsMultilingual() || w.EOT() != 50256 || w.SOT() != 50257 || w.VocabSize() != 51864 {
 		t.Errorf("multilingual %v, EOT %d, SOT %d, VocabSize %d", w.IsMultilingual(), w.EOT(), w.SOT(), w.VocabSize())
 	}
