@@ -118,8 +118,16 @@ func TestDecodeJFKFlac(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Truncated: cut inside a frame, and cut at a point where the remaining
-	// frames are simply missing.
-	for _, n := range []int{len(raw) / 2, len(raw) - 1, 100, 45} {
+	// frames are simply missing. A flipped bit inside the audio fails the
+	// frame CRC.
+	wantCorrupt(t, raw, []int{len(raw) / 2, len(raw) - 1, 100, 45}, len(raw)/3, 0x10)
+}
+
+// wantCorrupt checks that Decode refuses with ErrCorrupt raw cut to each
+// length of cuts, and raw with byte at xored with flip.
+func wantCorrupt(t *testing.T, raw []byte, cuts []int, at int, flip byte) {
+	t.Helper()
+	for _, n := range cuts {
 		_, err := Decode(bytes.NewReader(raw[:n]))
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("cut at %d bytes: %v, want ErrCorrupt", n, err)
@@ -127,9 +135,8 @@ func TestDecodeJFKFlac(t *testing.T) {
 			t.Logf("cut at %d bytes: %v", n, err)
 		}
 	}
-	// A flipped bit inside the audio fails the frame CRC.
 	bad := append([]byte(nil), raw...)
-	bad[len(bad)/3] ^= 0x10
+	bad[at] ^= flip
 	if _, err := Decode(bytes.NewReader(bad)); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("flipped bit: %v, want ErrCorrupt", err)
 	} else {

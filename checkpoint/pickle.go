@@ -109,25 +109,31 @@ func (o *torchObject) PySetState(state interface{}) error {
 	switch s := state.(type) {
 	case *types.Dict:
 		for _, e := range *s {
-			k, ok := e.Key.(string)
-			if !ok {
-				return fmt.Errorf("%s: attribute name %T is not a string", o.class, e.Key)
+			if err := o.setAttr(e.Key, e.Value); err != nil {
+				return err
 			}
-			o.set(k, e.Value)
 		}
 		return nil
 	case *types.OrderedDict:
 		for e := s.List.Front(); e != nil; e = e.Next() {
 			ent := e.Value.(*types.OrderedDictEntry)
-			k, ok := ent.Key.(string)
-			if !ok {
-				return fmt.Errorf("%s: attribute name %T is not a string", o.class, ent.Key)
+			if err := o.setAttr(ent.Key, ent.Value); err != nil {
+				return err
 			}
-			o.set(k, ent.Value)
 		}
 		return nil
 	}
 	// Objects with a custom __getstate__ keep state that holds no weights.
+	return nil
+}
+
+// setAttr sets the attribute named key, which must be a string.
+func (o *torchObject) setAttr(key, value any) error {
+	k, ok := key.(string)
+	if !ok {
+		return fmt.Errorf("%s: attribute name %T is not a string", o.class, key)
+	}
+	o.set(k, value)
 	return nil
 }
 

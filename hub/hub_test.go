@@ -91,13 +91,8 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(p, "/api/models/")
 		i := strings.Index(rest, "/revision/")
 		id := rest[:i]
-		files, ok := h.repos[id]
+		files, ok := h.repo(w, r, id, "not found")
 		if !ok {
-			http.Error(w, "not found", 404)
-			return
-		}
-		if h.gated[id] && r.Header.Get("Authorization") != "Bearer secret" {
-			http.Error(w, "gated", 401)
 			return
 		}
 		var sib []map[string]string
@@ -114,13 +109,8 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, file := parts[0]+"/"+parts[1], parts[4]
-	files, ok := h.repos[id]
+	files, ok := h.repo(w, r, id, "repo not found")
 	if !ok {
-		http.Error(w, "repo not found", 404)
-		return
-	}
-	if h.gated[id] && r.Header.Get("Authorization") != "Bearer secret" {
-		http.Error(w, "gated", 401)
 		return
 	}
 	content, ok := files[file]
@@ -144,6 +134,21 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write(content)
+}
+
+// repo returns the files of repository id, or answers 404 (with notFound)
+// when there is none and 401 when it is gated and the request has no token.
+func (h *fakeHub) repo(w http.ResponseWriter, r *http.Request, id, notFound string) (map[string][]byte, bool) {
+	files, ok := h.repos[id]
+	if !ok {
+		http.Error(w, notFound, 404)
+		return nil, false
+	}
+	if h.gated[id] && r.Header.Get("Authorization") != "Bearer secret" {
+		http.Error(w, "gated", 401)
+		return nil, false
+	}
+	return files, true
 }
 
 func (h *fakeHub) client(t *testing.T) *Client {

@@ -87,17 +87,11 @@ func benchEncode(b *testing.B, tok interface{ Encode(string) []int }) {
 func BenchmarkEncode1MB(b *testing.B) {
 	dir := testdata.Path(b, "vocab", "gpt2")
 	b.Run("gpt2", func(b *testing.B) {
-		tok, err := LoadBPE(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
+		tok := mustLoad(b, LoadBPE, dir)
 		benchEncode(b, tok)
 	})
 	b.Run("gpt2-nocache", func(b *testing.B) {
-		tok, err := LoadBPE(dir, WithCacheSize(0))
-		if err != nil {
-			b.Fatal(err)
-		}
+		tok := mustLoad(b, LoadBPE, dir, WithCacheSize(0))
 		benchEncode(b, tok)
 	})
 	b.Run("whisper-tiktoken", func(b *testing.B) {
@@ -108,27 +102,18 @@ func BenchmarkEncode1MB(b *testing.B) {
 		benchEncode(b, tok)
 	})
 	b.Run("clip", func(b *testing.B) {
-		tok, err := LoadCLIP(testdata.Path(b, "vocab", "clip"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		tok := mustLoad(b, LoadCLIP, testdata.Path(b, "vocab", "clip"))
 		benchEncode(b, tok)
 	})
 	b.Run("bert", func(b *testing.B) {
-		tok, err := LoadWordPiece(testdata.Path(b, "vocab", "bert-base-uncased"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		tok := mustLoad(b, LoadWordPiece, testdata.Path(b, "vocab", "bert-base-uncased"))
 		benchEncode(b, tok)
 	})
 }
 
 // BenchmarkDecode1MB decodes the ids of 1 MB of English text.
 func BenchmarkDecode1MB(b *testing.B) {
-	tok, err := LoadBPE(testdata.Path(b, "vocab", "gpt2"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := mustLoad(b, LoadBPE, testdata.Path(b, "vocab", "gpt2"))
 	text := englishText(1 << 20)
 	ids := tok.Encode(text)
 	b.SetBytes(int64(len(text)))

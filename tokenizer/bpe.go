@@ -352,41 +352,39 @@ func LoadByteLevelBPE(vocabPath, mergesPath string, opts ...Option) (*BPE, error
 // (add_prefix_space, clean_up_tokenization_spaces and the special tokens are
 // honoured). A directory with only a tokenizer.json is loaded from it.
 func LoadBPE(dir string, opts ...Option) (*BPE, error) {
-	vocabPath := filepath.Join(dir, "vocab.json")
-	if !exists(vocabPath) && exists(filepath.Join(dir, "tokenizer.json")) {
-		tk, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"), opts...)
-		if err != nil {
-			return nil, err
-		}
-		b, ok := tk.(*BPE)
-		if !ok {
-			return nil, fmt.Errorf("tokenizer: %s: %w: not a BPE model", filepath.Join(dir, "tokenizer.json"), ErrFormat)
-		}
-		return b, nil
+	if onlyTokenizerJSON(dir, "vocab.json") {
+		return tokenizerJSONAs[*BPE](dir, "BPE", opts, nil)
 	}
 	return loadBPEDir(dir, gpt2Defaults, opts)
 }
 
-func loadBPEDir(dir string, defaults map[string]string, opts []Option) (*BPE, error) {
-	o := buildOptions(opts)
-	vocabPath := filepath.Join(dir, "vocab.json")
-	mv, err := readVocabJSON(vocabPath)
-	if err != nil {
-		return nil, err
+// readBPEDir reads dir's vocab.json, merges.txt (the first mergeLimit
+// merges when it is positive) and tokenizer configuration, and builds the
+// vocabulary with the configuration's tokens over defaults.
+func readBPEDir(dir string, mergeLimit int, defaults map[string]string) (v *vocab, mv map[string]int, merges [][2]string, cfg *hfConfig, err error) {
+	if mv, err = readVocabJSON(filepath.Join(dir, "vocab.json")); err != nil {
+		return nil, nil, nil, nil, err
 	}
-	merges, err := readMerges(filepath.Join(dir, "merges.txt"), 0)
-	if err != nil {
-		return nil, err
+	if merges, err = readMerges(filepath.Join(dir, "merges.txt"), mergeLimit); err != nil {
+		return nil, nil, nil, nil, err
 	}
-	cfg, err := readHFConfig(dir)
-	if err != nil {
-		return nil, err
+	if cfg, err = readHFConfig(dir); err != nil {
+		return nil, nil, nil, nil, err
 	}
-	v := newVocab(dir)
+	v = newVocab(dir)
 	for tok, id := range mv {
 		v.set(tok, id)
 	}
 	cfg.applyTo(v, defaults)
+	return v, mv, merges, cfg, nil
+}
+
+func loadBPEDir(dir string, defaults map[string]string, opts []Option) (*BPE, error) {
+	o := buildOptions(opts)
+	v, mv, merges, cfg, err := readBPEDir(dir, 0, defaults)
+	if err != nil {
+		return nil, err
+	}
 	t := newByteLevelBPE(v, mv, merges, o)
 	t.model.unk = cfg.roleID(v, "unk_token")
 	t.padID = cfg.roleID(v, "pad_token")

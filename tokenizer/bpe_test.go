@@ -174,10 +174,7 @@ func TestConcurrentEncode(t *testing.T) {
 	for i := range texts {
 		texts[i] = randomText(rng, 20)
 	}
-	small, err := LoadBPE(testdata.Path(t, "vocab", "gpt2"), WithCacheSize(cacheShards))
-	if err != nil {
-		t.Fatal(err)
-	}
+	small := mustLoad(t, LoadBPE, testdata.Path(t, "vocab", "gpt2"), WithCacheSize(cacheShards))
 	for i, s := range texts {
 		want[i] = gpt2.Encode(s)
 	}
@@ -202,10 +199,7 @@ func TestConcurrentEncode(t *testing.T) {
 
 // TestInputLimit checks the input guard.
 func TestInputLimit(t *testing.T) {
-	tok, err := LoadBPE(testdata.Path(t, "vocab", "gpt2"), WithMaxInputBytes(10))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustLoad(t, LoadBPE, testdata.Path(t, "vocab", "gpt2"), WithMaxInputBytes(10))
 	if _, err := tok.TryEncode("hello world, this is long", EncodeOptions{}); !errors.Is(err, ErrInputTooLong) {
 		t.Errorf("TryEncode error %v", err)
 	}

@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -43,15 +42,10 @@ func clipNormalize(s string) string {
 // tokenizer_config.json, whose model_max_length sets the truncation length)
 // or from its tokenizer.json.
 func LoadCLIP(dir string, opts ...Option) (*CLIP, error) {
-	vocabPath := filepath.Join(dir, "vocab.json")
-	if !exists(vocabPath) && exists(filepath.Join(dir, "tokenizer.json")) {
-		tk, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"), opts...)
+	if onlyTokenizerJSON(dir, "vocab.json") {
+		b, err := tokenizerJSONAs(dir, "CLIP BPE", opts, func(b *BPE) bool { return b.model.suffix != "" })
 		if err != nil {
 			return nil, err
-		}
-		b, ok := tk.(*BPE)
-		if !ok || b.model.suffix == "" {
-			return nil, fmt.Errorf("tokenizer: %s: %w: not a CLIP BPE model", filepath.Join(dir, "tokenizer.json"), ErrFormat)
 		}
 		c := &CLIP{BPE: b, bos: -1, eos: -1}
 		if len(b.prefixIDs) > 0 {
@@ -66,23 +60,10 @@ func LoadCLIP(dir string, opts ...Option) (*CLIP, error) {
 		return c, nil
 	}
 	o := buildOptions(opts)
-	mv, err := readVocabJSON(vocabPath)
+	v, mv, merges, cfg, err := readBPEDir(dir, clipMergeLimit, clipDefaults)
 	if err != nil {
 		return nil, err
 	}
-	merges, err := readMerges(filepath.Join(dir, "merges.txt"), clipMergeLimit)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := readHFConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	v := newVocab(dir)
-	for tok, id := range mv {
-		v.set(tok, id)
-	}
-	cfg.applyTo(v, clipDefaults)
 	v.maxInput = o.maxInput
 	m := newBPEModel()
 	m.byteLevel = true

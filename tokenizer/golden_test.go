@@ -89,10 +89,7 @@ func TestGolden_invalidUTF8(t *testing.T) {
 // real vocabulary, long words included.
 func TestGolden_gpt2(t *testing.T) {
 	g := golden(t)
-	tok, err := LoadBPE(testdata.Path(t, "vocab", "gpt2"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustLoad(t, LoadBPE, testdata.Path(t, "vocab", "gpt2"))
 	for i, c := range g.Cases {
 		eqIDs(t, fmt.Sprintf("case %d %q", i, c.Text), tok.Encode(c.Text), c.GPT2IDs)
 		if got := tok.Decode(c.GPT2IDs, false); got != cleanUpTokenization(c.Text) {
@@ -105,10 +102,7 @@ func TestGolden_gpt2(t *testing.T) {
 // and WordpieceTokenizer algorithms run on the real vocabulary.
 func TestGolden_bert(t *testing.T) {
 	g := golden(t)
-	tok, err := LoadWordPiece(testdata.Path(t, "vocab", "bert-base-uncased"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustLoad(t, LoadWordPiece, testdata.Path(t, "vocab", "bert-base-uncased"))
 	for i, c := range g.Cases {
 		got := tok.Tokenize(c.Text, EncodeOptions{})
 		if !slices.Equal(got, append([]string{}, c.BertTokens...)) {
@@ -125,10 +119,7 @@ func TestGolden_bert(t *testing.T) {
 func TestGolden_whisperTiktokenAgrees(t *testing.T) {
 	g := golden(t)
 	dir := testdata.Path(t, "vocab", "whisper")
-	hf, err := LoadWhisper(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hf := mustLoad(t, LoadWhisper, dir)
 	tk, err := LoadWhisperTiktoken(filepath.Join(dir, "multilingual.tiktoken"), 99)
 	if err != nil {
 		t.Fatal(err)

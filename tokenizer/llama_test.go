@@ -107,10 +107,7 @@ func TestParity_llava(t *testing.T) {
 		t.Fatal("fixtures/llava/cases.json has no cases")
 	}
 	tok := loadLlama(t, filepath.Join(dir, "model"))
-	direct, err := LoadLlama(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	direct := mustLoad(t, LoadLlama, filepath.Join(dir, "model"))
 	if id, ok := tok.ID("<image>"); !ok || id != cases.ImageTokenIndex {
 		t.Errorf("<image> has id %d (%v), want image_token_index %d", id, ok, cases.ImageTokenIndex)
 	}
@@ -269,10 +266,7 @@ func TestLlamaTokenizerJSON(t *testing.T) {
 			if fromJSON.Legacy() != legacy {
 				t.Errorf("Legacy() = %v from the tokenizer.json", fromJSON.Legacy())
 			}
-			generic, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			generic := mustLoad(t, LoadTokenizerJSON, filepath.Join(dir, "tokenizer.json"))
 			if _, ok := generic.(*SentencePiece); !ok {
 				t.Fatalf("LoadTokenizerJSON gave %T", generic)
 			}
@@ -350,10 +344,7 @@ func TestLlamaBatchAndLimits(t *testing.T) {
 	if got := tok.EncodeWith("Hello world, how are you?", EncodeOptions{MaxLen: 3}); len(got) != 3 || got[0] != tok.BOS() {
 		t.Fatalf("MaxLen 3: %v", got)
 	}
-	small, err := LoadLlama(filepath.Join(testdata.Fixture(t, "llava"), "model"), WithMaxInputBytes(4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	small := mustLoad(t, LoadLlama, filepath.Join(testdata.Fixture(t, "llava"), "model"), WithMaxInputBytes(4))
 	if _, err := small.TryEncode("Hello", EncodeOptions{}); !errors.Is(err, ErrInputTooLong) {
 		t.Fatalf("TryEncode: %v", err)
 	}

@@ -112,3 +112,26 @@ func isOPT(dir string) bool {
 	f, err := readTokenizerFlags(dir)
 	return err == nil && boolOr(f.addBOS, false)
 }
+
+// onlyTokenizerJSON reports whether dir lacks the vocabulary file vocabName
+// but has a tokenizer.json, which a directory loader then reads instead.
+func onlyTokenizerJSON(dir, vocabName string) bool {
+	return !exists(filepath.Join(dir, vocabName)) && exists(filepath.Join(dir, "tokenizer.json"))
+}
+
+// tokenizerJSONAs loads dir's tokenizer.json for the loader of a T: an
+// ErrFormat error saying it is not a what model when it is not a T or ok
+// (when not nil) refuses it.
+func tokenizerJSONAs[T Tokenizer](dir, what string, opts []Option, ok func(T) bool) (T, error) {
+	var zero T
+	path := filepath.Join(dir, "tokenizer.json")
+	tk, err := LoadTokenizerJSON(path, opts...)
+	if err != nil {
+		return zero, err
+	}
+	t, isT := tk.(T)
+	if !isT || (ok != nil && !ok(t)) {
+		return zero, fmt.Errorf("tokenizer: %s: %w: not a %s model", path, ErrFormat, what)
+	}
+	return t, nil
+}

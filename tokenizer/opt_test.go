@@ -40,10 +40,7 @@ func TestParity_blip2(t *testing.T) {
 	all := EncodeOptions{AllSpecial: true}
 	for _, d := range []string{filepath.Join(dir, "model"), testdata.Path(t, "vocab", "opt")} {
 		tok := loadAs[*BPE](t, LoadFromDir, d)
-		direct, err := LoadOPT(d)
-		if err != nil {
-			t.Fatal(err)
-		}
+		direct := mustLoad(t, LoadOPT, d)
 		for i, c := range cases.Tokenizer {
 			eqIDs(t, fmt.Sprintf("%s tokenizer %d: EncodeWith(%q, AllSpecial)", d, i, c.Text), tok.EncodeWith(c.Text, all), c.IDs)
 			eqIDs(t, fmt.Sprintf("%s tokenizer %d: LoadOPT", d, i), direct.EncodeWith(c.Text, all), c.IDs)

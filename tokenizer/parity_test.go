@@ -47,6 +47,17 @@ func loadAs[T Tokenizer](t testing.TB, load func(string, ...Option) (Tokenizer, 
 	return v
 }
 
+// mustLoad calls a loader (LoadBPE, LoadWordPiece, LoadFromDir, ...) and
+// fails t on its error.
+func mustLoad[T any](t testing.TB, load func(string, ...Option) (T, error), path string, opts ...Option) T {
+	t.Helper()
+	v, err := load(path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func eqIDs(t *testing.T, what string, got, want []int) {
 	t.Helper()
 	if !slices.Equal(got, want) {
@@ -81,10 +92,7 @@ func TestParity_tokenizers(t *testing.T) {
 		t.Fatal("fixtures/tokenizers/cases.json has no clip or bert cases")
 	}
 	for _, dir := range []string{testdata.Path(t, "vocab", "clip"), filepath.Join(testdata.Fixture(t, "clip"), "model")} {
-		tok, err := LoadCLIP(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := mustLoad(t, LoadCLIP, dir)
 		for i, c := range cases.CLIP {
 			t.Run(fmt.Sprintf("clip/%s/%d", filepath.Base(filepath.Dir(dir)), i), func(t *testing.T) {
 				eqIDs(t, fmt.Sprintf("Encode(%q)", c.Text), tok.Encode(c.Text), c.IDs)
@@ -97,10 +105,7 @@ func TestParity_tokenizers(t *testing.T) {
 		filepath.Join(testdata.Fixture(t, "blip-caption"), "model"),
 		filepath.Join(testdata.Fixture(t, "blip-vqa"), "model"),
 	} {
-		tok, err := LoadWordPiece(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := mustLoad(t, LoadWordPiece, dir)
 		for i, c := range cases.Bert {
 			t.Run(fmt.Sprintf("bert/%s/%d", filepath.Base(filepath.Dir(dir)), i), func(t *testing.T) {
 				// transformers recognises special tokens written in the text.
@@ -204,10 +209,7 @@ func TestParity_whisperOpenAI(t *testing.T) {
 	if len(cases.Runs) == 0 {
 		t.Fatal("no runs")
 	}
-	tok, err := LoadWhisper(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustLoad(t, LoadWhisper, filepath.Join(dir, "model"))
 	for _, pair := range cases.DetectFirst {
 		if code, ok := pair[0].(string); !ok {
 			t.Errorf("detect_language_first_window entry %v", pair)
@@ -256,10 +258,7 @@ func TestParity_vitgpt2(t *testing.T) {
 		t.Fatal("no tokenizer cases")
 	}
 	for _, d := range []string{filepath.Join(dir, "model"), testdata.Path(t, "vocab", "gpt2")} {
-		tok, err := LoadFromDir(d)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := mustLoad(t, LoadFromDir, d)
 		if _, ok := tok.(*BPE); !ok {
 			t.Fatalf("LoadFromDir(%s) gave %T", d, tok)
 		}
@@ -317,10 +316,7 @@ func TestParity_blip(t *testing.T) {
 	if len(vqa.QA) == 0 {
 		t.Fatal("no qa cases")
 	}
-	wp, err := LoadWordPiece(filepath.Join(dir, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wp = mustLoad(t, LoadWordPiece, filepath.Join(dir, "model"))
 	for i, q := range vqa.QA {
 		eqIDs(t, fmt.Sprintf("question %d %q", i, q.Question), wp.Encode(q.Question), q.QuestionIDs)
 		eqText(t, fmt.Sprintf("answer %d", i), wp.Decode(q.IDs, true), q.Answer)

@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,9 +19,7 @@ func writeTokenizerJSON(t *testing.T, v map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "tokenizer.json", string(b))
 	return dir
 }
 
@@ -101,10 +98,7 @@ func TestTokenizerJSON_GPT2(t *testing.T) {
 			"vocab": vocabJSON(t, filepath.Join(vdir, "vocab.json")), "merges": mergesList(t, filepath.Join(vdir, "merges.txt"), 0)},
 	})
 	j := loadAs[*BPE](t, LoadFromDir, dir)
-	files, err := LoadBPE(vdir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := mustLoad(t, LoadBPE, vdir)
 	compareTokenizers(t, j, files, sampleTexts(t))
 }
 
@@ -141,10 +135,7 @@ func TestTokenizerJSON_Bert(t *testing.T) {
 			"max_input_chars_per_word": 100, "vocab": mv},
 	})
 	j := loadAs[*WordPiece](t, LoadFromDir, dir)
-	files, err := LoadWordPiece(vdir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := mustLoad(t, LoadWordPiece, vdir)
 	compareTokenizers(t, j, files, sampleTexts(t))
 	var cases struct {
 		Bert []struct {
@@ -180,10 +171,7 @@ func TestTokenizerJSON_CLIP(t *testing.T) {
 			"merges": mergesList(t, filepath.Join(vdir, "merges.txt"), clipMergeLimit)},
 	})
 	j := loadAs[*CLIP](t, LoadFromDir, dir)
-	files, err := LoadCLIP(vdir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := mustLoad(t, LoadCLIP, vdir)
 	var texts []string
 	for _, s := range sampleTexts(t) {
 		// The special tokens are recognised identically only when allowed:

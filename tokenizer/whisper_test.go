@@ -246,9 +246,7 @@ func writeWhisperDir(t *testing.T, vocabDir string, eot, numLanguages int) strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, dir, f, string(b))
 	}
 	added := map[string]int{}
 	for tok, id := range WhisperTiktokenSpecials(eot, numLanguages) {
@@ -261,9 +259,7 @@ func writeWhisperDir(t *testing.T, vocabDir string, eot, numLanguages int) strin
 		added[tok] = id
 	}
 	b, _ := json.Marshal(added)
-	if err := os.WriteFile(filepath.Join(dir, "added_tokens.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "added_tokens.json", string(b))
 	return dir
 }
 
@@ -292,10 +288,7 @@ func TestWhisperLargeV3(t *testing.T) {
 // vocabulary with the specials from 50257.
 func TestWhisperEnglishOnly(t *testing.T) {
 	dir := writeWhisperDir(t, testdata.Path(t, "vocab", "gpt2"), 50256, 99)
-	w, err := LoadWhisper(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustLoad(t, LoadWhisper, dir)
 	if w.IsMultilingual() || w.EOT() != 50256 || w.SOT() != 50257 || w.VocabSize() != 51864 {
 		t.Errorf("multilingual %v, EOT %d, SOT %d, VocabSize %d", w.IsMultilingual(), w.EOT(), w.SOT(), w.VocabSize())
 	}

@@ -316,20 +316,11 @@ func readVocabTxt(path string) (map[string]int, []string, error) {
 // strip_accents, tokenize_chinese_chars, clean_up_tokenization_spaces), or
 // from its tokenizer.json.
 func LoadWordPiece(dir string, opts ...Option) (*WordPiece, error) {
-	vocabPath := filepath.Join(dir, "vocab.txt")
-	if !exists(vocabPath) && exists(filepath.Join(dir, "tokenizer.json")) {
-		tk, err := LoadTokenizerJSON(filepath.Join(dir, "tokenizer.json"), opts...)
-		if err != nil {
-			return nil, err
-		}
-		w, ok := tk.(*WordPiece)
-		if !ok {
-			return nil, fmt.Errorf("tokenizer: %s: %w: not a WordPiece model", filepath.Join(dir, "tokenizer.json"), ErrFormat)
-		}
-		return w, nil
+	if onlyTokenizerJSON(dir, "vocab.txt") {
+		return tokenizerJSONAs[*WordPiece](dir, "WordPiece", opts, nil)
 	}
 	o := buildOptions(opts)
-	mv, lines, err := readVocabTxt(vocabPath)
+	mv, lines, err := readVocabTxt(filepath.Join(dir, "vocab.txt"))
 	if err != nil {
 		return nil, err
 	}
@@ -367,12 +358,7 @@ func LoadWordPiece(dir string, opts ...Option) (*WordPiece, error) {
 		padID:      cfg.roleID(v, "pad_token"),
 		cleanup:    cleanupSetting(o, cfg, true),
 	}
-	if t.cls >= 0 {
-		t.prefixIDs = []int{t.cls}
-	}
-	if t.sep >= 0 {
-		t.suffixIDs = []int{t.sep}
-	}
+	t.frameCLSSEP()
 	return t, nil
 }
 
@@ -402,11 +388,17 @@ func NewWordPiece(vocab []string, opts ...Option) (*WordPiece, error) {
 		cls: cfg.roleID(v, "cls_token"), sep: cfg.roleID(v, "sep_token"), padID: cfg.roleID(v, "pad_token"),
 		cleanup: cleanupSetting(o, nil, true),
 	}
+	t.frameCLSSEP()
+	return t, nil
+}
+
+// frameCLSSEP frames encodings as BERT does, [CLS] … [SEP], with the
+// tokens the vocabulary has.
+func (t *WordPiece) frameCLSSEP() {
 	if t.cls >= 0 {
 		t.prefixIDs = []int{t.cls}
 	}
 	if t.sep >= 0 {
 		t.suffixIDs = []int{t.sep}
 	}
-	return t, nil
 }

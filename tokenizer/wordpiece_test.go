@@ -11,10 +11,7 @@ func TestWordPieceConfig(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nhéllo\nHello\n!\n")
 	writeFile(t, dir, "tokenizer_config.json", `{"do_lower_case": false, "added_tokens_decoder": {"9": {"content": "[NEW]", "special": true}, "1": {"content": "[UNK]", "special": true}}}`)
-	tok, err := LoadWordPiece(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustLoad(t, LoadWordPiece, dir)
 	if id, ok := tok.ID("[NEW]"); !ok || id != 9 || !tok.IsSpecial(9) || tok.VocabSize() != 10 {
 		t.Errorf("[NEW] = %d %v, VocabSize %d", id, ok, tok.VocabSize())
 	}

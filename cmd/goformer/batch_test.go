@@ -162,11 +162,7 @@ func TestFlagsCheckedBeforeLoading(t *testing.T) {
 		{[]string{"-temperature", "0.5"}, "-temperature"},
 		{[]string{"-beam", "4"}, "-beam"},
 	} {
-		args := append(append([]string{"transcribe", "-model", w2v}, c.args...), jfk)
-		_, stderr, code := runCLI(t, args...)
-		if code != exitUsage || !strings.Contains(stderr, c.flag) {
-			t.Errorf("wav2vec2 %v: exit %d, stderr %q; want %d naming %s", c.args, code, stderr, exitUsage, c.flag)
-		}
+		wantUsage(t, c.flag, append(append([]string{"transcribe", "-model", w2v}, c.args...), jfk)...)
 	}
 	if out := mustRun(t, "transcribe", "-model", w2v, "-language", "en", "-fallback", "0", jfk); strings.TrimSpace(out) == "" {
 		t.Error("wav2vec2 -language en: no transcript")

@@ -73,15 +73,9 @@ func TestChatFlags(t *testing.T) {
 		{[]string{"-format", "jsonl"}, "-format"},
 		{[]string{"-seed", "x"}, "-seed"},
 	} {
-		args := append(append([]string{"chat", "-model", missing, "-image", img}, c.args...), "hello")
-		_, stderr, code := runCLI(t, args...)
-		if code != exitUsage || !strings.Contains(stderr, c.flag) {
-			t.Errorf("%v: exit %d, stderr %q; want %d naming %s", c.args, code, stderr, exitUsage, c.flag)
-		}
+		wantUsage(t, c.flag, append(append([]string{"chat", "-model", missing, "-image", img}, c.args...), "hello")...)
 	}
-	if _, stderr, code := runCLI(t, "chat", "-model", missing); code != exitUsage || !strings.Contains(stderr, "no prompt") {
-		t.Errorf("no prompt: exit %d, %q", code, stderr)
-	}
+	wantUsage(t, "no prompt", "chat", "-model", missing)
 	// A missing image fails before the model loads, naming the file.
 	_, stderr, code := runCLI(t, "chat", "-model", missing, "-image", "nope.png", "hi")
 	oneErrorLine(t, stderr, "nope.png")
@@ -90,10 +84,7 @@ func TestChatFlags(t *testing.T) {
 	}
 	// Options the model refuses once it is known name the flag.
 	llava := fixtureModel(t, "llava")
-	_, stderr, code = runCLI(t, "chat", "-model", llava, "-image", img, "-max-tokens", "100000000", "hi")
-	if code != exitUsage || !strings.Contains(stderr, "-max-tokens") {
-		t.Errorf("-max-tokens 1e8: exit %d, %q", code, stderr)
-	}
+	wantUsage(t, "-max-tokens", "chat", "-model", llava, "-image", img, "-max-tokens", "100000000", "hi")
 	// A model that does not chat.
 	_, stderr, code = runCLI(t, "chat", "-model", fixtureModel(t, "vit"), "hi")
 	oneErrorLine(t, stderr, "classify", "chat")

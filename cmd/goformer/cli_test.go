@@ -43,6 +43,15 @@ func mustRun(t *testing.T, args ...string) string {
 	return out
 }
 
+// wantUsage runs the command and reports an error unless it exits with
+// exitUsage and stderr names want.
+func wantUsage(t *testing.T, want string, args ...string) {
+	t.Helper()
+	if _, stderr, code := runCLI(t, args...); code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("goformer %s: exit %d, stderr %q; want %d naming %s", strings.Join(args, " "), code, stderr, exitUsage, want)
+	}
+}
+
 func fixtureModel(t *testing.T, name string) string {
 	t.Helper()
 	return filepath.Join(testdata.Fixture(t, name), "model")
@@ -115,11 +124,14 @@ func TestDispatchArchitectures(t *testing.T) {
 
 // vitCases is the part of fixtures/vit/cases.json the CLI tests read.
 type vitCases struct {
-	Images []string `json:"images"`
-	Top3   [][]struct {
-		Label string  `json:"label"`
-		Score float64 `json:"score"`
-	} `json:"top3"`
+	Images []string       `json:"images"`
+	Top3   [][]vitPredict `json:"top3"`
+}
+
+// vitPredict is one of the fixture's top-3 predictions of an image.
+type vitPredict struct {
+	Label string  `json:"label"`
+	Score float64 `json:"score"`
 }
 
 func readViTCases(t *testing.T) vitCases {
@@ -127,6 +139,26 @@ func readViTCases(t *testing.T) vitCases {
 	var c vitCases
 	testdata.Cases(t, "vit", &c)
 	return c
+}
+
+// checkTop3 compares got's predictions with want, the fixture's top 3 of
+// an image: every score within tol, and the labels too when labels is set.
+// name says which image or run it was. It returns the largest score
+// difference.
+func checkTop3(t *testing.T, name string, want []vitPredict, got Classification, tol float64, labels bool) float64 {
+	t.Helper()
+	if len(got.Predictions) < len(want) {
+		t.Fatalf("%s: %d predictions, want %d", name, len(got.Predictions), len(want))
+	}
+	var d float64
+	for j, w := range want {
+		p := got.Predictions[j]
+		d = math.Max(d, math.Abs(float64(p.Score)-w.Score))
+		if (labels && p.Label != w.Label) || math.Abs(float64(p.Score)-w.Score) > tol {
+			t.Errorf("%s #%d: %s %.6f, want %s %.6f ± %g", name, j, p.Label, p.Score, w.Label, w.Score, tol)
+		}
+	}
+	return d
 }
 
 func TestClassify(t *testing.T) {
@@ -148,13 +180,7 @@ func TestClassify(t *testing.T) {
 		if len(got[i].Predictions) != len(want) {
 			t.Fatalf("%s: %d predictions, want %d", cases.Images[i], len(got[i].Predictions), len(want))
 		}
-		for j, w := range want {
-			p := got[i].Predictions[j]
-			maxD = math.Max(maxD, math.Abs(float64(p.Score)-w.Score))
-			if p.Label != w.Label || math.Abs(float64(p.Score)-w.Score) > tol {
-				t.Errorf("%s #%d: %s %.6f, want %s %.6f", cases.Images[i], j, p.Label, p.Score, w.Label, w.Score)
-			}
-		}
+		maxD = math.Max(maxD, checkTop3(t, cases.Images[i], want, got[i], tol, true))
 	}
 	// The text format shows the same labels, best first.
 	out := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-k", "3", imagePath(t, cases.Images[0]))
@@ -164,15 +190,50 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestZeroShot(t *testing.T) {
-	var cases struct {
-		Images   []string `json:"images"`
-		ZeroShot struct {
-			Labels []string    `json:"labels"`
-			Probs  [][]float64 `json:"probs"`
-		} `json:"zero_shot"`
+// zeroShotCases is the part of fixtures/clip/cases.json the zero-shot
+// tests read.
+type zeroShotCases struct {
+	Images   []string `json:"images"`
+	ZeroShot struct {
+		Labels []string    `json:"labels"`
+		Probs  [][]float64 `json:"probs"`
+	} `json:"zero_shot"`
+}
+
+func readZeroShotCases(t *testing.T) zeroShotCases {
+	t.Helper()
+	var c zeroShotCases
+	testdata.Cases(t, "clip", &c)
+	return c
+}
+
+// check compares got with the fixture's probabilities of image i: every
+// label present, within tol. It returns the largest difference.
+func (c zeroShotCases) check(t *testing.T, i int, got ZeroShotResult) float64 {
+	t.Helper()
+	var maxD float64
+	for j, label := range c.ZeroShot.Labels {
+		want := c.ZeroShot.Probs[i][j]
+		found := false
+		for _, s := range got.Labels {
+			if s.Label == label {
+				found = true
+				d := math.Abs(float64(s.Probability) - want)
+				maxD = math.Max(maxD, d)
+				if d > tol {
+					t.Errorf("%s %q: %.6f, want %.6f", c.Images[i], label, s.Probability, want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no %q in %+v", c.Images[i], label, got.Labels)
+		}
 	}
-	testdata.Cases(t, "clip", &cases)
+	return maxD
+}
+
+func TestZeroShot(t *testing.T) {
+	cases := readZeroShotCases(t)
 	args := []string{"zeroshot", "-model", fixtureModel(t, "clip"), "-format", "json", "-labels", strings.Join(cases.ZeroShot.Labels, ",")}
 	for _, name := range cases.Images {
 		args = append(args, imagePath(t, name))
@@ -186,18 +247,8 @@ func TestZeroShot(t *testing.T) {
 	}
 	maxD := 0.0
 	defer func() { t.Logf("zero-shot probabilities: max|Δ| %.3g", maxD) }()
-	for i, probs := range cases.ZeroShot.Probs {
-		byLabel := map[string]float32{}
-		for _, s := range got[i].Labels {
-			byLabel[s.Label] = s.Probability
-		}
-		for j, label := range cases.ZeroShot.Labels {
-			p, ok := byLabel[label]
-			maxD = math.Max(maxD, math.Abs(float64(p)-probs[j]))
-			if !ok || math.Abs(float64(p)-probs[j]) > tol {
-				t.Errorf("%s %q: %.6f, want %.6f", cases.Images[i], label, p, probs[j])
-			}
-		}
+	for i := range cases.ZeroShot.Probs {
+		maxD = math.Max(maxD, cases.check(t, i, got[i]))
 		if !sort.SliceIsSorted(got[i].Labels, func(a, b int) bool { return got[i].Labels[a].Probability > got[i].Labels[b].Probability }) {
 			t.Errorf("%s: labels not sorted by probability", cases.Images[i])
 		}

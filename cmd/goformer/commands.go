@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"io"
@@ -24,16 +25,26 @@ func needInputs(pos []string, what string, exts []string) ([]string, error) {
 	return expandInputs(pos, exts)
 }
 
+// parseImageCommand parses the arguments of an image command (classify,
+// zeroshot, caption, vqa) and checks its -format: text, json or jsonl.
+func parseImageCommand(e *env, fs *flag.FlagSet, c common, usage string, args []string) ([]string, error) {
+	pos, err := parse(e, fs, usage, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
 func runClassify(e *env, args []string) error {
 	const usage = "[-model ID|DIR] [-k N] [-format text|json|jsonl] [-o FILE] IMAGE|DIR|GLOB|-..."
 	fs := flagSet("classify")
 	c := commonFlags(fs, defaultClassifyModel, "text", "text, json or jsonl")
 	k := fs.Int("k", 5, "number of classes to show per image (0: all)")
-	pos, err := parse(e, fs, usage, args)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if *k < 0 {
@@ -66,11 +77,8 @@ func runZeroShot(e *env, args []string) error {
 	fs.Var(labels, "labels", "comma-separated candidate labels (repeatable)")
 	template := fs.String("template", "", `prompt template, "{label}" standing for each label (e.g. "a photo of {label}")`)
 	k := fs.Int("k", 0, "number of labels to show per image (0: all)")
-	pos, err := parse(e, fs, usage, args)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if len(labels.items) == 0 {
@@ -97,6 +105,25 @@ func runZeroShot(e *env, args []string) error {
 		return imageResult{json: ZeroShotResult{Image: name, Labels: scores},
 			text: scoreLines(scores, func(s goformer.LabelScore) (float32, string) { return s.Probability, s.Label })}, nil
 	})
+}
+
+// textLine writes one text per image: alone, or after the image's name
+// when there are several images.
+func textLine(text string) func(w io.Writer, name string, multi bool) {
+	return func(w io.Writer, name string, multi bool) {
+		if multi {
+			fmt.Fprintf(w, "%s: %s\n", name, text)
+		} else {
+			fmt.Fprintln(w, text)
+		}
+	}
+}
+
+// generationFlags defines caption's and vqa's -beam and -max-tokens.
+func generationFlags(fs *flag.FlagSet) (beam, maxTokens *int) {
+	beam = fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
+	maxTokens = fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
+	return beam, maxTokens
 }
 
 // scoreLines is the text output of classify and zeroshot: the image's name
@@ -358,13 +385,9 @@ func runCaption(e *env, args []string) error {
 	fs := flagSet("caption")
 	c := commonFlags(fs, defaultCaptionModel, "text", "text, json or jsonl")
 	prompt := fs.String("prompt", "", `text the caption starts with, e.g. "a photography of" (BLIP and BLIP-2)`)
-	beam := fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
-	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
-	pos, err := parse(e, fs, usage, args)
+	beam, maxTokens := generationFlags(fs)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if err := checkGeneration(*beam, *maxTokens); err != nil {
@@ -385,13 +408,7 @@ func runCaption(e *env, args []string) error {
 		if err != nil {
 			return imageResult{}, err
 		}
-		return imageResult{json: CaptionResult{Image: name, Text: text}, text: func(w io.Writer, name string, multi bool) {
-			if multi {
-				fmt.Fprintf(w, "%s: %s\n", name, text)
-			} else {
-				fmt.Fprintln(w, text)
-			}
-		}}, nil
+		return imageResult{json: CaptionResult{Image: name, Text: text}, text: textLine(text)}, nil
 	})
 }
 
@@ -418,13 +435,9 @@ func runVQA(e *env, args []string) error {
 	fs := flagSet("vqa")
 	c := commonFlags(fs, defaultVQAModel, "text", "text, json or jsonl")
 	question := fs.String("question", "", "the question to answer about each image")
-	beam := fs.Int("beam", 0, "beam-search width (0: the model's setting, 1: greedy)")
-	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the model's setting)")
-	pos, err := parse(e, fs, usage, args)
+	beam, maxTokens := generationFlags(fs)
+	pos, err := parseImageCommand(e, fs, c, usage, args)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*c.format, "text", "json", "jsonl"); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*question) == "" {
@@ -448,13 +461,7 @@ func runVQA(e *env, args []string) error {
 		if err != nil {
 			return imageResult{}, err
 		}
-		return imageResult{json: AnswerResult{Image: name, Question: *question, Answer: ans}, text: func(w io.Writer, name string, multi bool) {
-			if multi {
-				fmt.Fprintf(w, "%s: %s\n", name, ans)
-			} else {
-				fmt.Fprintln(w, ans)
-			}
-		}}, nil
+		return imageResult{json: AnswerResult{Image: name, Question: *question, Answer: ans}, text: textLine(ans)}, nil
 	})
 }
 

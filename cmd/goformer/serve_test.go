@@ -99,16 +99,8 @@ func postJSON(t *testing.T, url string, v any) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
+	status, _, out := postRaw(t, url, "application/json", body)
+	return status, out
 }
 
 // formFile is a multipart form: fields (repeatable) and one file.
@@ -224,24 +216,12 @@ func TestServeClassify(t *testing.T) {
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatal(err)
 		}
-		for j, w := range cases.Top3[i] {
-			p := got.Predictions[j]
-			if p.Label != w.Label || math.Abs(float64(p.Score)-w.Score) > tol {
-				t.Errorf("%s #%d: %s %.6f, want %s %.6f", name, j, p.Label, p.Score, w.Label, w.Score)
-			}
-		}
+		checkTop3(t, name, cases.Top3[i], got, tol, true)
 	}
 }
 
 func TestServeZeroShot(t *testing.T) {
-	var cases struct {
-		Images   []string `json:"images"`
-		ZeroShot struct {
-			Labels []string    `json:"labels"`
-			Probs  [][]float64 `json:"probs"`
-		} `json:"zero_shot"`
-	}
-	testdata.Cases(t, "clip", &cases)
+	cases := readZeroShotCases(t)
 	ts, _ := newTestServer(t, serverConfig{})
 	for i, name := range cases.Images {
 		status, body := postJSON(t, ts.URL+"/v1/zeroshot", map[string]any{
@@ -254,20 +234,7 @@ func TestServeZeroShot(t *testing.T) {
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatal(err)
 		}
-		for j, label := range cases.ZeroShot.Labels {
-			found := false
-			for _, s := range got.Labels {
-				if s.Label == label {
-					found = true
-					if math.Abs(float64(s.Probability)-cases.ZeroShot.Probs[i][j]) > tol {
-						t.Errorf("%s %q: %.6f, want %.6f", name, label, s.Probability, cases.ZeroShot.Probs[i][j])
-					}
-				}
-			}
-			if !found {
-				t.Errorf("%s: no %q in %s", name, label, body)
-			}
-		}
+		cases.check(t, i, got)
 	}
 }
 

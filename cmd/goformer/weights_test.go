@@ -9,39 +9,46 @@ import (
 	"github.com/goformer/goformer/internal/testdata"
 )
 
+// classifyViT runs classify on img with the vit fixture, the given flags,
+// -k 3 and -format json, and returns the output.
+func classifyViT(t *testing.T, img string, flags ...string) string {
+	t.Helper()
+	args := append([]string{"classify", "-model", fixtureModel(t, "vit")}, flags...)
+	return mustRun(t, append(args, "-k", "3", "-format", "json", img)...)
+}
+
+// oneClassification parses classify's JSON output out, which must hold the
+// result of exactly one image; name says which run it was.
+func oneClassification(t *testing.T, name, out string) Classification {
+	t.Helper()
+	var got []Classification
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
+		t.Fatalf("%s: %v (%q)", name, err, out)
+	}
+	return got[0]
+}
+
 // TestWeightsFlag runs classify with -weights f16 and bf16: the top-3
 // scores move by no more than the opt-in's rounding allows (the fixture's
 // scores are probabilities; F32 matches them within 1e-4), and a bad value
 // is a usage error.
 func TestWeightsFlag(t *testing.T) {
 	cases := readViTCases(t)
-	f32 := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-weights", "f32", "-k", "3", "-format", "json", imagePath(t, cases.Images[0]))
+	img := imagePath(t, cases.Images[0])
+	f32 := classifyViT(t, img, "-weights", "f32")
 	for _, c := range []struct {
 		flag string
 		tol  float64
 	}{{"f16", 2e-3}, {"bf16", 2e-2}} {
-		out := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-weights", c.flag, "-k", "3", "-format", "json", imagePath(t, cases.Images[0]))
-		var got []Classification
-		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
-			t.Fatalf("-weights %s: %v (%q)", c.flag, err, out)
-		}
-		var d float64
-		for j, w := range cases.Top3[0] {
-			p := got[0].Predictions[j]
-			d = math.Max(d, math.Abs(float64(p.Score)-w.Score))
-			if math.Abs(float64(p.Score)-w.Score) > c.tol {
-				t.Errorf("-weights %s #%d: %s %.6f, want %s %.6f ± %g", c.flag, j, p.Label, p.Score, w.Label, w.Score, c.tol)
-			}
-		}
-		t.Logf("-weights %s: top-3 scores max|Δ| %.3g against transformers", c.flag, d)
+		out := classifyViT(t, img, "-weights", c.flag)
+		name := "-weights " + c.flag
+		d := checkTop3(t, name, cases.Top3[0], oneClassification(t, name, out), c.tol, false)
+		t.Logf("%s: top-3 scores max|Δ| %.3g against transformers", name, d)
 		if out == f32 {
 			t.Errorf("-weights %s gives the float32 output: the option did not reach the model", c.flag)
 		}
 	}
-	_, errs, code := runCLI(t, "classify", "-model", fixtureModel(t, "vit"), "-weights", "int4", imagePath(t, cases.Images[0]))
-	if code != 2 || !strings.Contains(errs, "int4") {
-		t.Errorf("-weights int4: exit %d, stderr %q", code, errs)
-	}
+	wantUsage(t, "int4", "classify", "-model", fixtureModel(t, "vit"), "-weights", "int4", img)
 }
 
 // TestWeightsFlagQ8 runs classify with -weights q8 (int8 linear weights):
@@ -51,23 +58,17 @@ func TestWeightsFlag(t *testing.T) {
 func TestWeightsFlagQ8(t *testing.T) {
 	cases := readViTCases(t)
 	img := imagePath(t, cases.Images[0])
-	f32 := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-k", "3", "-format", "json", img)
-	out := mustRun(t, "classify", "-model", fixtureModel(t, "vit"), "-weights", "q8", "-k", "3", "-format", "json", img)
-	var got []Classification
-	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
-		t.Fatalf("-weights q8: %v (%q)", err, out)
-	}
+	f32 := classifyViT(t, img)
+	out := classifyViT(t, img, "-weights", "q8")
+	got := oneClassification(t, "-weights q8", out)
 	want := cases.Top3[0][0]
-	if p := got[0].Predictions[0]; p.Label != want.Label || math.Abs(float64(p.Score)-want.Score) > 0.05 {
+	if p := got.Predictions[0]; p.Label != want.Label || math.Abs(float64(p.Score)-want.Score) > 0.05 {
 		t.Errorf("-weights q8: top-1 %s %.4f, want %s %.4f ± 0.05", p.Label, p.Score, want.Label, want.Score)
 	}
 	if out == f32 {
 		t.Errorf("-weights q8 gives the float32 output: the option did not reach the model")
 	}
-	_, errs, code := runCLI(t, "classify", "-model", fixtureModel(t, "vit"), "-kv", "q8", img)
-	if code != 2 || !strings.Contains(errs, "q8") {
-		t.Errorf("-kv q8: exit %d, stderr %q", code, errs)
-	}
+	wantUsage(t, "q8", "classify", "-model", fixtureModel(t, "vit"), "-kv", "q8", img)
 }
 
 // TestKVFlag transcribes jfk with -kv f16: the command runs and names the
@@ -81,8 +82,5 @@ func TestKVFlag(t *testing.T) {
 		t.Fatalf("-kv f16: output %q", f16)
 	}
 	t.Logf("float32: %.120s\nf16 keys/values: %.120s", f32, f16)
-	_, errs, code := runCLI(t, append(args, "-kv", "fp8", jfk)...)
-	if code != 2 || !strings.Contains(errs, "fp8") {
-		t.Errorf("-kv fp8: exit %d, stderr %q", code, errs)
-	}
+	wantUsage(t, "fp8", append(args, "-kv", "fp8", jfk)...)
 }

@@ -58,41 +58,32 @@ func BenchmarkDecode(b *testing.B) {
 		for _, in := range inputs {
 			size += int64(len(in))
 		}
-		b.Run(f.name+"/goformer", func(b *testing.B) {
-			b.SetBytes(size)
-			b.ReportAllocs()
-			for b.Loop() {
-				for _, in := range inputs {
-					if _, _, err := (DecodeOptions{}).DecodeBytes(in); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-		})
-		b.Run(f.name+"/imagejpeg", func(b *testing.B) {
-			b.SetBytes(size)
-			b.ReportAllocs()
-			for b.Loop() {
-				for _, in := range inputs {
-					if _, err := stdjpeg.Decode(bytes.NewReader(in)); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-		})
-		b.Run(f.name+"/imagejpeg+rgba", func(b *testing.B) {
-			b.SetBytes(size)
-			b.ReportAllocs()
-			for b.Loop() {
-				for _, in := range inputs {
-					img, err := stdjpeg.Decode(bytes.NewReader(in))
-					if err != nil {
-						b.Fatal(err)
-					}
+		for _, d := range []struct {
+			name   string
+			decode func(in []byte) error
+		}{
+			{"goformer", func(in []byte) error { _, _, err := (DecodeOptions{}).DecodeBytes(in); return err }},
+			{"imagejpeg", func(in []byte) error { _, err := stdjpeg.Decode(bytes.NewReader(in)); return err }},
+			{"imagejpeg+rgba", func(in []byte) error {
+				img, err := stdjpeg.Decode(bytes.NewReader(in))
+				if err == nil {
 					toRGBA(img)
 				}
-			}
-		})
+				return err
+			}},
+		} {
+			b.Run(f.name+"/"+d.name, func(b *testing.B) {
+				b.SetBytes(size)
+				b.ReportAllocs()
+				for b.Loop() {
+					for _, in := range inputs {
+						if err := d.decode(in); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+		}
 	}
 }
 

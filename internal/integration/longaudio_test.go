@@ -56,9 +56,7 @@ func TestLongAudioMemory(t *testing.T) {
 		longAudioChildRun(t, dir)
 		return
 	}
-	if os.Getenv(longAudioEnv) == "" || testing.Short() {
-		t.Skipf("skipping: opt-in long test (about 3 minutes, never in -short mode): set %s=1 to run the one-hour transcription memory test", longAudioEnv)
-	}
+	skipUnlessLongAudio(t, "3 minutes", "the one-hour transcription memory test")
 	cfgName := envOr("GOFORMER_LONG_AUDIO_CONFIG", "whisper-base")
 	dir := os.Getenv("GOFORMER_LONG_AUDIO_DIR")
 	if dir == "" {
@@ -72,9 +70,7 @@ func TestLongAudioMemory(t *testing.T) {
 		}
 		t.Logf("built %s in %v", dir, time.Since(start).Round(time.Second))
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLongAudioMemory$", "-test.v", "-test.timeout=0")
-	cmd.Env = append(os.Environ(), longAudioChild+"="+dir)
-	out, err := cmd.CombinedOutput()
+	out, err := runTestChild("TestLongAudioMemory", longAudioChild+"="+dir)
 	t.Logf("child process:\n%s", out)
 	if err != nil {
 		t.Fatalf("child: %v", err)
@@ -91,6 +87,24 @@ func TestLongAudioMemory(t *testing.T) {
 	if over > 512<<20 {
 		t.Errorf("peak RSS exceeds weights + PCM by %s (limit 512 MiB)", mib(over))
 	}
+}
+
+// skipUnlessLongAudio skips an opt-in long test (about the given time)
+// unless GOFORMER_LONG_AUDIO is set, and always in -short mode.
+func skipUnlessLongAudio(t *testing.T, about, what string) {
+	t.Helper()
+	if os.Getenv(longAudioEnv) == "" || testing.Short() {
+		t.Skipf("skipping: opt-in long test (about %s, never in -short mode): set %s=1 to run %s", about, longAudioEnv, what)
+	}
+}
+
+// runTestChild runs the test named test alone in a fresh process of this
+// test binary, with env (NAME=value) added to its environment, and returns
+// its output.
+func runTestChild(test, env string) ([]byte, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v", "-test.timeout=0")
+	cmd.Env = append(os.Environ(), env)
+	return cmd.CombinedOutput()
 }
 
 func envOr(k, def string) string {

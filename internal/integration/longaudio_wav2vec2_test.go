@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -34,14 +33,10 @@ func TestWav2vec2LongAudioMemory(t *testing.T) {
 		w2vLongAudioChildRun(t, spec)
 		return
 	}
-	if os.Getenv(longAudioEnv) == "" || testing.Short() {
-		t.Skipf("skipping: opt-in long test (about a minute, never in -short mode): set %s=1 to run the wav2vec2 long-audio memory test", longAudioEnv)
-	}
+	skipUnlessLongAudio(t, "a minute", "the wav2vec2 long-audio memory test")
 	testdata.Fixture(t, "wav2vec2")
 	run := func(seconds int, chunk float64) (rest int64) {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestWav2vec2LongAudioMemory$", "-test.v", "-test.timeout=0")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%g", w2vLongAudioChild, seconds, chunk))
-		out, err := cmd.CombinedOutput()
+		out, err := runTestChild("TestWav2vec2LongAudioMemory", fmt.Sprintf("%s=%d,%g", w2vLongAudioChild, seconds, chunk))
 		if err != nil {
 			t.Fatalf("child (%d s): %v\n%s", seconds, err, out)
 		}
