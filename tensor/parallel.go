@@ -123,13 +123,35 @@ func ensureHelpers(n int) {
 }
 
 func helper() {
-	for l := range offers {
+	for {
+		l := nextOffer()
 		if !l.join() {
 			continue
 		}
 		l.work()
 		l.leave()
 	}
+}
+
+// helperSpins is how many times an idle helper looks for a new offer,
+// yielding its thread in between, before it parks on the channel: a model
+// runs its operations back to back (a decoding step is some forty parallel
+// loops a few tens of microseconds apart), and waking a parked helper costs
+// about as much as a loop, while a yielding helper leaves the processor to
+// any other goroutine that wants it.
+const helperSpins = 200
+
+// nextOffer returns the next loop offered to the helpers.
+func nextOffer() *loop {
+	for range helperSpins {
+		select {
+		case l := <-offers:
+			return l
+		default:
+			runtime.Gosched()
+		}
+	}
+	return <-offers
 }
 
 func (l *loop) join() bool {
