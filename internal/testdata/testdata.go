@@ -43,7 +43,7 @@ func Root() (string, bool) {
 		}
 		root = filepath.Clean(root)
 		if st, err := os.Stat(filepath.Join(root, "fixtures")); err != nil || !st.IsDir() {
-			rootErr = "test data not found at " + root + " (set GOFORMER_TESTDATA to a directory holding fixtures/, media/, vocab/, configs/)"
+			rootErr = "not found at " + root + " (set GOFORMER_TESTDATA to a directory holding fixtures/, media/, vocab/, configs/)"
 		}
 	})
 	return root, rootErr == ""
@@ -56,9 +56,9 @@ func Dir(tb testing.TB) string {
 	r, ok := Root()
 	if !ok {
 		if os.Getenv("CI") == "true" {
-			tb.Fatalf("CI=true but %s", rootErr)
+			tb.Fatalf("CI=true but the test data is missing: %s", rootErr)
 		}
-		tb.Skipf("skipping: %s", rootErr)
+		tb.Skipf("skipping: missing test data: %s", rootErr)
 	}
 	return r
 }

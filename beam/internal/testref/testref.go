@@ -44,11 +44,10 @@ func Path(tb testing.TB, elem ...string) string {
 	tb.Helper()
 	p := filepath.Join(append([]string{Dir()}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
-		msg := "missing test data: " + p + " (set GOFORMER_TESTDATA to the shared/ folder)"
 		if os.Getenv("CI") == "true" {
-			tb.Fatalf("CI=true but %s", msg)
+			tb.Fatalf("CI=true but missing test data: %s (set GOFORMER_TESTDATA to the shared/ folder)", p)
 		}
-		tb.Skipf("skipping: %s", msg)
+		tb.Skipf("skipping: missing test data: %s (set GOFORMER_TESTDATA to the shared/ folder)", p)
 	}
 	return p
 }
