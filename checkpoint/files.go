@@ -50,6 +50,9 @@ func storeFromSafetensors(f *Safetensors, path string) (*Store, error) {
 	s := NewStore(path, m)
 	s.half = half
 	s.closers = append(s.closers, f.Close)
+	if f.mapped != nil {
+		s.mapped = append(s.mapped, f.mapped)
+	}
 	return s, nil
 }
 
@@ -86,6 +89,7 @@ func LoadSafetensorsIndex(indexPath string) (*Store, error) {
 			all.tensors[n] = t
 		}
 		all.closers = append(all.closers, s.closers...)
+		all.mapped = append(all.mapped, s.mapped...)
 	}
 	var missing []string
 	for n := range weightMap {

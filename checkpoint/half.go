@@ -72,3 +72,10 @@ func ReleaseMappedHalves(d []uint16) {
 		releaseMappedBytes(unsafe.Slice((*byte)(unsafe.Pointer(&d[0])), 2*len(d)))
 	}
 }
+
+// ReleaseMappedHalvesAround is ReleaseMappedAround for 16-bit storage.
+func ReleaseMappedHalvesAround(d []uint16) {
+	if len(d) > 0 {
+		releaseAround(uintptr(unsafe.Pointer(&d[0])), uintptr(2*len(d)))
+	}
+}

@@ -21,5 +21,12 @@ func ReleaseMappedFloats(d []float32) {}
 
 func releaseMappedBytes(b []byte) {}
 
+// ReleaseMappedAround is a no-op where files are read rather than mapped.
+func ReleaseMappedAround(d []float32) {}
+
+func releaseAround(start, n uintptr) {}
+
+func releaseMapping(b []byte) {}
+
 // IsMapped reports false: files are read, not mapped, on this platform.
 func IsMapped(t *tensor.Tensor) bool { return false }

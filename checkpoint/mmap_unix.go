@@ -93,6 +93,53 @@ func releaseRange(start, n uintptr) {
 	}
 }
 
+// lookupBlock is the span around a looked-up row whose mapped pages
+// ReleaseMappedAround drops. A fault maps more than the page it hits: the
+// kernel maps the neighbours along (fault-around, 64 KiB by default), and
+// with large folios in the page cache the whole folio, up to 2 MiB, aligned
+// in the file. Dropping only the row's own pages would leave most of what
+// the read brought in.
+const lookupBlock = 2 << 20
+
+// ReleaseMappedAround lets go of the mapped pages of the 2 MiB blocks (in
+// file offsets) holding d, when d lies in a file mapping: for a few rows
+// read from a large table (token embeddings looked up while decoding),
+// which would otherwise accumulate in memory. The pages stay readable
+// (they fault back in from the file); what else the blocks hold is only
+// read again at the cost of a minor fault.
+func ReleaseMappedAround(d []float32) {
+	if len(d) == 0 {
+		return
+	}
+	releaseAround(uintptr(unsafe.Pointer(&d[0])), uintptr(len(d))*4)
+}
+
+// releaseMapping drops every page of a file mapping b (the whole of it, as
+// mapFile returned it).
+func releaseMapping(b []byte) {
+	if len(b) > 0 {
+		releaseAround(uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	}
+}
+
+// releaseAround drops the lookupBlock-aligned blocks (counted from the
+// start of the file) holding [start, start+n), clipped to the live mapping
+// holding the range.
+func releaseAround(start, n uintptr) {
+	end := start + n
+	page := uintptr(os.Getpagesize())
+	mappings.Lock()
+	defer mappings.Unlock()
+	for ms, me := range mappings.m {
+		if start >= ms && end <= me {
+			s := ms + (start-ms)&^(lookupBlock-1)
+			e := min(ms+(end-ms+lookupBlock-1)&^(lookupBlock-1), (me+page-1)&^(page-1))
+			syscall.Syscall(syscall.SYS_MADVISE, s, e-s, syscall.MADV_DONTNEED)
+			return
+		}
+	}
+}
+
 // IsMapped reports whether t's storage lies in a live file mapping, that is
 // whether it was read from a checkpoint without copying.
 func IsMapped(t *tensor.Tensor) bool {

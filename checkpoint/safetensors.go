@@ -34,6 +34,7 @@ type Safetensors struct {
 	Metadata map[string]string
 	infos    map[string]TensorInfo
 	data     []byte // tensor byte buffer (after the header)
+	mapped   []byte // the whole file mapping (nil when the file was read)
 	unmap    func() error
 }
 
@@ -67,6 +68,9 @@ func OpenSafetensors(path string) (*Safetensors, error) {
 			return nil, err
 		}
 		s.unmap = unmap
+		if unmap != nil {
+			s.mapped = buf
+		}
 		return s, nil
 	})
 }
@@ -202,7 +206,7 @@ func (s *Safetensors) Tensor(name string) (*tensor.Tensor, error) {
 	var out []float32
 	switch ti.DType {
 	case "F32":
-		if n > 0 && uintptr(unsafe.Pointer(&raw[0]))%4 == 0 && nativeLittleEndian {
+		if n >= smallTensor && uintptr(unsafe.Pointer(&raw[0]))%4 == 0 && nativeLittleEndian {
 			out = unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), n)
 		} else {
 			out = make([]float32, n)
@@ -311,6 +315,14 @@ var nativeLittleEndian = func() bool {
 }()
 
 // ZeroCopy reports whether this platform reads F32 safetensors tensors
-// without copying them (4-byte aligned ones alias the file mapping: a unix
-// system on a little-endian machine). IsMapped tells for one tensor.
+// without copying them (4-byte aligned ones of at least 16384 values alias
+// the file mapping: a unix system on a little-endian machine). IsMapped
+// tells for one tensor.
 var ZeroCopy = mapsFiles && nativeLittleEndian
+
+// smallTensor is the size (values) below which F32 tensors are copied
+// rather than aliased: biases and norms are read at every call, and each
+// read of a few kilobytes would keep the 64 KiB around it mapped (the
+// kernel maps a faulting page's neighbours along); copied, they leave the
+// mapping alone once the model is built (Store.Prepare drops its pages).
+const smallTensor = 16 << 10

@@ -19,6 +19,8 @@ type Store struct {
 	Source string
 	// closers release memory mappings when the store is no longer needed.
 	closers []func() error
+	// mapped are the file mappings behind the tensors.
+	mapped [][]byte
 	// dtypes records the stored element type of 16-bit tensors that have
 	// been widened ("F16", "BF16"); absent names were float32 (or unknown).
 	dtypes map[string]string
@@ -249,6 +251,12 @@ func (s *Store) Prepare() error {
 		if err := f(); err != nil {
 			return err
 		}
+	}
+	// Packing read the weights; the pages loading touched are let go now,
+	// and what the model reads from the files at run time (tensors it uses
+	// as they are) faults back in as it is used.
+	for _, b := range s.mapped {
+		releaseMapping(b)
 	}
 	return nil
 }

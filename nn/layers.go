@@ -75,15 +75,22 @@ func (l *Linear) hasWeight() bool { return l.W != nil || l.half != nil }
 // Row copies row i of the weight (the In values of output i) into dst as
 // float32: how a projection tied to an embedding table looks a token up
 // without a float32 copy of a 16-bit table. dst must hold In values.
+// A lookup reads a few rows of a large table: the checkpoint pages it
+// faulted in (and their neighbours, which the kernel maps along) are let
+// go again, so that decoding does not gather the table into memory.
 //
 //goformer:host reads the checkpoint's host copy of the weight (host path).
 func (l *Linear) Row(i int, dst []float32) {
 	in := l.In()
 	if l.W == nil && l.half != nil {
-		tensor.WidenHalf(dst[:in], l.half.Data[i*in:(i+1)*in], l.half.Kind)
+		row := l.half.Data[i*in : (i+1)*in]
+		tensor.WidenHalf(dst[:in], row, l.half.Kind)
+		checkpoint.ReleaseMappedHalvesAround(row)
 		return
 	}
-	copy(dst[:in], l.W.Contiguous().Data()[i*in:(i+1)*in])
+	row := l.W.Contiguous().Data()[i*in : (i+1)*in]
+	copy(dst[:in], row)
+	checkpoint.ReleaseMappedAround(row)
 }
 
 // Gather returns rows ids of the weight as float32 [len(ids), In] on the
@@ -102,6 +109,13 @@ func (l *Linear) Gather(ids []int) (*tensor.Tensor, error) {
 		}
 	}
 	if l.Dev == nil {
+		if l.exactPack() && l.Lookup != LookupOnly {
+			// The packed weight holds the checkpoint's values exactly:
+			// reading it leaves the checkpoint's pages alone.
+			if p := l.packedW(); p != nil {
+				return tensor.GatherPacked(p, ids)
+			}
+		}
 		in := l.In()
 		t := tensor.New(len(ids), in)
 		d := t.Data()
@@ -476,9 +490,37 @@ func (m *MLP) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return m.FC2.Forward(h)
 }
 
+// mlpChunk is how many hidden activations (floats) an MLP computes at a
+// time on the host: long inputs (an audio encoder's 1500 frames, a batch
+// of images) go through in row blocks, so the hidden layer, the widest
+// intermediate of a transformer block, takes a few megabytes instead of
+// tens. Rows are independent, so the results do not change.
+const mlpChunk = 1 << 20
+
 // forwardAdd adds the MLP's output into dst.
 func (m *MLP) forwardAdd(x, dst *tensor.Tensor) {
-	h := m.FC1.forwardActPadded(x, m.Act)
-	defer tensor.Release(h)
-	m.FC2.ForwardAdd(h, dst)
+	d, hidden := x.Dim(x.Rank()-1), m.FC1.Out()
+	rows := x.Len() / max(d, 1)
+	step := max(64, mlpChunk/max(hidden, 1)/64*64)
+	if x.Device() != nil || rows <= step || !x.IsContiguous() || !dst.IsContiguous() || dst.Len() != rows*m.FC2.Out() {
+		h := m.FC1.forwardActPadded(x, m.Act)
+		defer tensor.Release(h)
+		m.FC2.ForwardAdd(h, dst)
+		return
+	}
+	// Blocks of equal size (the last at most one row shorter), so that
+	// they all recycle one buffer.
+	n := (rows + step - 1) / step
+	x2, dst2 := x.MustReshape(rows, d), dst.MustReshape(rows, m.FC2.Out())
+	for i := range n {
+		r, e := i*rows/n, (i+1)*rows/n
+		xs, ds := x2.Slice(0, r, e), dst2.Slice(0, r, e)
+		h := m.FC1.forwardActPadded(xs, m.Act)
+		m.FC2.ForwardAdd(h, ds)
+		tensor.Release(h)
+		tensor.Release(xs)
+		tensor.Release(ds)
+	}
+	tensor.Release(x2)
+	tensor.Release(dst2)
 }

@@ -165,3 +165,40 @@ func TestLinearGatherOnDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestMLPRowBlocks checks that an MLP over more rows than it computes at a
+// time (mlpChunk) adds exactly what one pass over all rows adds, for every
+// weight type, with batched and flat inputs.
+func TestMLPRowBlocks(t *testing.T) {
+	const d, hidden = 48, 4096 // blocks of 256 rows
+	r := rand.New(rand.NewSource(7))
+	st := randStore(r, map[string][]int{
+		"fc1.weight": {hidden, d}, "fc1.bias": {hidden},
+		"fc2.weight": {d, hidden}, "fc2.bias": {d},
+	})
+	for _, typ := range []tensor.WeightType{tensor.WeightF32, tensor.WeightF16, tensor.WeightQ8} {
+		st.WeightType = typ
+		m := NewMLP(st.Root().Sub("fc1"), st.Root().Sub("fc2"), d, hidden, true, tensor.GELUExact)
+		for _, shape := range [][]int{{700, d}, {3, 301, d}, {256, d}, {257, d}} {
+			x := tensor.New(shape...)
+			for i := range x.Data() {
+				x.Data()[i] = r.Float32()*2 - 1
+			}
+			base := tensor.New(shape...)
+			for i := range base.Data() {
+				base.Data()[i] = float32(i%13) * 0.1
+			}
+			got := base.Clone()
+			m.forwardAdd(x, got)
+			// The reference: one pass over all rows.
+			h := m.FC1.forwardActPadded(x, m.Act)
+			want := base.Clone()
+			m.FC2.ForwardAdd(h, want)
+			for i, v := range want.Data() {
+				if got.Data()[i] != v {
+					t.Fatalf("%v %v: element %d = %v, want %v", typ, shape, i, got.Data()[i], v)
+				}
+			}
+		}
+	}
+}

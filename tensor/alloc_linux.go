@@ -24,7 +24,7 @@ const madvPopulateWrite = 23
 func allocWeights[T float32 | uint16 | byte](n int, owner *PackedB) []T {
 	var zero T
 	size := n * int(unsafe.Sizeof(zero))
-	if size < 1<<20 {
+	if size < 64<<10 {
 		return make([]T, n)
 	}
 	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)

@@ -3,6 +3,7 @@ package tensor
 import (
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 )
 
@@ -57,8 +58,30 @@ func classOf(c int) int {
 	return 4*e + q
 }
 
+// Buffers of bigMin floats or more are kept in one shared list per class
+// instead: a sync.Pool keeps one item per thread (P) where other threads
+// cannot take it, so a large buffer released on one thread is missed by the
+// next request made on another, and a second buffer of that size gets
+// allocated. For the megabyte-sized intermediates of an encoder that nearly
+// doubled the working memory. The lists age as sync.Pool does: a buffer not
+// taken again between two garbage collections is dropped.
+const bigMin = 64 << 10
+
+// bigClass is the first class of bigPool (classes grow with capacity).
+var bigClass = classOf(bigMin)
+
+// bigPool holds the recycled large buffers by class: cur those put since
+// the last collection, old those put before it.
+var bigPool struct {
+	sync.Mutex
+	cur, old [4 * 64][]*[]float32
+}
+
 func poolGet(n int) (*[]float32, bool) {
 	cls, _ := classFor(n)
+	if cls >= bigClass {
+		return bigGet(cls, n)
+	}
 	if p, ok := storePools[cls].Get().(*[]float32); ok && cap(*p) >= n {
 		*p = (*p)[:n]
 		return p, true
@@ -69,8 +92,57 @@ func poolGet(n int) (*[]float32, bool) {
 func poolPut(p *[]float32) {
 	d := (*p)[:cap(*p)]
 	*p = d
-	storePools[classOf(cap(d))].Put(p)
+	cls := classOf(cap(d))
+	if cls >= bigClass {
+		bigPool.Lock()
+		bigPool.cur[cls] = append(bigPool.cur[cls], p)
+		bigPool.Unlock()
+		return
+	}
+	storePools[cls].Put(p)
 }
+
+// bigGet takes a buffer of class cls holding n floats from bigPool.
+func bigGet(cls, n int) (*[]float32, bool) {
+	bigPool.Lock()
+	defer bigPool.Unlock()
+	for _, l := range []*[]*[]float32{&bigPool.cur[cls], &bigPool.old[cls]} {
+		if k := len(*l); k > 0 {
+			p := (*l)[k-1]
+			(*l)[k-1] = nil
+			*l = (*l)[:k-1]
+			if cap(*p) >= n {
+				*p = (*p)[:n]
+				return p, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// ageBig drops the large buffers not taken since the previous collection
+// and marks the others old; it runs after every garbage collection.
+func ageBig() {
+	bigPool.Lock()
+	defer bigPool.Unlock()
+	for i := range bigPool.cur {
+		clear(bigPool.old[i])
+		bigPool.old[i], bigPool.cur[i] = bigPool.cur[i], bigPool.old[i][:0]
+	}
+}
+
+// gcSentinel is garbage as soon as it is made: its finalizer runs after
+// each collection and arms the next one.
+type gcSentinel struct{ _ *int }
+
+func armAging() {
+	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
+		ageBig()
+		armAging()
+	})
+}
+
+func init() { armAging() }
 
 // newUninit returns a contiguous tensor whose elements are unspecified
 // (recycled storage when available): for results that are fully written.
@@ -165,6 +237,11 @@ func FreeScratch() {
 		for storePools[i].Get() != nil {
 		}
 	}
+	bigPool.Lock()
+	for i := range bigPool.cur {
+		bigPool.cur[i], bigPool.old[i] = nil, nil
+	}
+	bigPool.Unlock()
 }
 
 // jobPool recycles the parameter blocks of parallel loops (jobs), so that

@@ -3,6 +3,8 @@
 package tensor
 
 import (
+	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"github.com/goformer/goformer/internal/allocs"
@@ -45,5 +47,54 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}
 	if perRun > 16 {
 		t.Fatalf("%v allocations per step, want at most 16 (its result and view headers)", perRun)
+	}
+}
+
+// TestLargeBuffersShared checks that a large buffer released on one
+// goroutine (and thread) is what the next request of its size gets on
+// another, that it stays through one garbage collection without use and
+// is dropped after the second (the aging of bigPool), and that FreeScratch
+// drops it at once.
+func TestLargeBuffersShared(t *testing.T) {
+	// No collection may age the pool behind the test's back.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	FreeScratch()
+	const n = bigMin + 1000
+	released := func() *float32 {
+		ch := make(chan *float32)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			x := newUninit(n)
+			p := &x.data[0]
+			Release(x)
+			ch <- p
+		}()
+		return <-ch
+	}
+	takes := func(p *float32) bool {
+		y := newUninit(n)
+		defer Release(y)
+		return &y.data[0] == p
+	}
+	p := released()
+	if !takes(p) {
+		t.Fatal("a large buffer released on another thread was not reused")
+	}
+	p = released()
+	ageBig()
+	if !takes(p) {
+		t.Fatal("a large buffer was dropped after one collection")
+	}
+	p = released()
+	ageBig()
+	ageBig()
+	if takes(p) {
+		t.Fatal("a large buffer unused for two collections was kept")
+	}
+	p = released()
+	FreeScratch()
+	if takes(p) {
+		t.Fatal("FreeScratch kept a large buffer")
 	}
 }

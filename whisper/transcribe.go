@@ -440,6 +440,7 @@ func (lf *longForm) run(ctx context.Context, mel melSource, opt Options) (*Resul
 		}
 		tensor.Release(enc)
 		enc, err = lf.encode(ctx, melSegment)
+		tensor.FreeScratch()
 		tensor.Release(melSegment)
 		if err != nil {
 			return nil, err
