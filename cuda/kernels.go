@@ -108,26 +108,19 @@ __device__ __forceinline__ float warp_max(float v) {
 
 // Block reductions (blockDim.x a multiple of 32, at most 1024); every
 // thread gets the result. sh holds 32 values.
-__device__ double block_sum_d(double v, double *sh) {
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-	v = warp_sum_d(v);
-	__syncthreads();
-	if (lane == 0) sh[warp] = v;
-	__syncthreads();
-	v = lane < nw ? sh[lane] : 0.0;
-	v = warp_sum_d(v);
-	return v;
+#define BLOCK_REDUCE(name, T, warp_op, identity) \
+__device__ T name(T v, T *sh) { \
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5; \
+	v = warp_op(v); \
+	__syncthreads(); \
+	if (lane == 0) sh[warp] = v; \
+	__syncthreads(); \
+	v = lane < nw ? sh[lane] : identity; \
+	v = warp_op(v); \
+	return v; \
 }
-__device__ float block_max(float v, float *sh) {
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-	v = warp_max(v);
-	__syncthreads();
-	if (lane == 0) sh[warp] = v;
-	__syncthreads();
-	v = lane < nw ? sh[lane] : NEG_INF;
-	v = warp_max(v);
-	return v;
-}
+BLOCK_REDUCE(block_sum_d, double, warp_sum_d, 0.0)
+BLOCK_REDUCE(block_max, float, warp_max, NEG_INF)
 
 extern "C" {
 
