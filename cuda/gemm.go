@@ -149,21 +149,11 @@ func (b *backend) MatMul(x, y *tensor.Tensor, transB bool) (*tensor.Tensor, erro
 	if err := b.own(x, y); err != nil {
 		return nil, err
 	}
-	m, k := x.Dim(-2), x.Dim(-1)
-	var kb, n int
-	if transB {
-		n, kb = y.Dim(-2), y.Dim(-1)
-	} else {
-		kb, n = y.Dim(-2), y.Dim(-1)
-	}
-	if k != kb {
-		return nil, fmt.Errorf("%w: matmul %v · %v (transposed: %v): inner dimensions %d and %d differ", tensor.ErrShape, x.Shape(), y.Shape(), transB, k, kb)
-	}
-	xs, ys := x.Shape(), y.Shape()
-	bshape, err := tensor.BroadcastShapes(xs[:len(xs)-2], ys[:len(ys)-2])
+	bshape, m, k, n, err := tensor.MatMulShape(x, y, transB)
 	if err != nil {
 		return nil, err
 	}
+	xs, ys := x.Shape(), y.Shape()
 	done, err := replaceEach(b.matrixForm, &x, &y)
 	if err != nil {
 		return nil, err

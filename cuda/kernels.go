@@ -376,29 +376,24 @@ __global__ void patchify(float *cols, const float *x, long long bsz, int c, int 
 	}
 }
 
-// Keys or values [B, Tk, H*Dh] (contiguous) into heads [B, H, Tk, Dh].
+// Keys or values [B, Tk, H*Dh] (contiguous) into heads [B, H, Tk, Dh]:
+// head_src is the element of the input that element i of the output is.
+__device__ __forceinline__ long long head_src(long long i, int tk, int heads, int dh) {
+	int d = (int)(i % dh);
+	long long q = i / dh;
+	int j = (int)(q % tk);
+	q /= tk;
+	int h = (int)(q % heads);
+	long long b = q / heads;
+	return (b * tk + j) * (long long)(heads * dh) + h * dh + d;
+}
+
 __global__ void pack_heads_f32(float *out, const float *in, long long bsz, int tk, int heads, int dh) {
-	GRID_LOOP(i, bsz * heads * tk * dh) {
-		int d = (int)(i % dh);
-		long long q = i / dh;
-		int j = (int)(q % tk);
-		q /= tk;
-		int h = (int)(q % heads);
-		long long b = q / heads;
-		out[i] = in[(b * tk + j) * (long long)(heads * dh) + h * dh + d];
-	}
+	GRID_LOOP(i, bsz * heads * tk * dh) out[i] = in[head_src(i, tk, heads, dh)];
 }
 
 __global__ void pack_heads_half(unsigned short *out, const float *in, long long bsz, int tk, int heads, int dh, int bf16) {
-	GRID_LOOP(i, bsz * heads * tk * dh) {
-		int d = (int)(i % dh);
-		long long q = i / dh;
-		int j = (int)(q % tk);
-		q /= tk;
-		int h = (int)(q % heads);
-		long long b = q / heads;
-		out[i] = narrow(in[(b * tk + j) * (long long)(heads * dh) + h * dh + d], bf16);
-	}
+	GRID_LOOP(i, bsz * heads * tk * dh) out[i] = narrow(in[head_src(i, tk, heads, dh)], bf16);
 }
 
 // The operations of the model families (tensor.ModelOps). Where the host

@@ -33,5 +33,13 @@ func BatchOffsets(out, in, strides []int, offset int) []int {
 	return batchOffsets(out, in, strides, offset)
 }
 
+// MatMulShape checks the operands of MatMul(a, b) (MatMulT with transB),
+// both of rank ≥ 2, and returns the broadcast batch shape and the sizes
+// of each matrix product, m×k by k×n; an error wrapping ErrShape when the
+// inner dimensions differ or the batch dimensions do not broadcast.
+func MatMulShape(a, b *Tensor, transB bool) (batch []int, m, k, n int, err error) {
+	return matmulShape(a, b, transB)
+}
+
 // ContiguousStrides returns the row-major strides of shape.
 func ContiguousStrides(shape []int) []int { return contiguousStrides(shape) }

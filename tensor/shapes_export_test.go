@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -49,5 +50,33 @@ func TestBatchOffsets(t *testing.T) {
 	}
 	if got := ContiguousStrides([]int{2, 3, 4}); len(got) != 3 || got[0] != 12 || got[1] != 4 || got[2] != 1 {
 		t.Fatalf("ContiguousStrides = %v", got)
+	}
+}
+
+func TestMatMulShape(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		a, b    []int
+		transB  bool
+		batch   []int // nil with m < 0: an error wrapping ErrShape
+		m, k, n int
+	}{
+		{"plain", []int{2, 3}, []int{3, 4}, false, []int{}, 2, 3, 4},
+		{"transposed", []int{2, 3}, []int{4, 3}, true, []int{}, 2, 3, 4},
+		{"broadcast batch", []int{5, 1, 2, 3}, []int{4, 3, 6}, false, []int{5, 4}, 2, 3, 6},
+		{"inner dimensions", []int{2, 3}, []int{4, 4}, false, nil, -1, 0, 0},
+		{"inner dimensions transposed", []int{2, 3}, []int{3, 4}, true, nil, -1, 0, 0},
+		{"batch", []int{2, 2, 3}, []int{3, 3, 4}, false, nil, -1, 0, 0},
+	} {
+		batch, m, k, n, err := MatMulShape(New(c.a...), New(c.b...), c.transB)
+		if c.m < 0 {
+			if !errors.Is(err, ErrShape) {
+				t.Errorf("%s: err = %v, want ErrShape", c.name, err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(batch, c.batch) || m != c.m || k != c.k || n != c.n {
+			t.Errorf("%s: MatMulShape = %v %d %d %d %v, want %v %d %d %d", c.name, batch, m, k, n, err, c.batch, c.m, c.k, c.n)
+		}
 	}
 }
