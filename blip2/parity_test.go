@@ -22,13 +22,7 @@ const (
 )
 
 // genCase is one expected generation of cases.json.
-type genCase struct {
-	Prompt    string  `json:"prompt"`
-	PromptIDs []int   `json:"prompt_ids"`
-	IDs       []int   `json:"ids"`
-	Text      string  `json:"text"`
-	MinMargin float64 `json:"min_margin"`
-}
+type genCase = testdata.Generation
 
 type cases struct {
 	Images         []string                             `json:"images"`

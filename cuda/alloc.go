@@ -101,9 +101,12 @@ func (a *allocator) alloc(n int64, exact bool) (uintptr, error) {
 	return p, nil
 }
 
-// release returns the block at p to the cache (addresses not handed out
-// by alloc, and releases after close, are ignored).
+// release returns the block at p to the cache (0, addresses not handed
+// out by alloc, and releases after close, are ignored).
 func (a *allocator) release(p uintptr) {
+	if p == 0 {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	size, ok := a.live[p]

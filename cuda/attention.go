@@ -105,19 +105,10 @@ func (b *backend) Attention(q, k, v *tensor.Tensor, opt tensor.AttentionOptions)
 	if err := b.own(q, k, v, opt.Mask, opt.Probs); err != nil {
 		return nil, err
 	}
-	bs, tq, d := q.Dim(0), q.Dim(1), q.Dim(2)
-	tk := k.Dim(1)
-	h := opt.Heads
-	kvh := opt.KVHeads
-	if kvh <= 0 {
-		kvh = h
-	}
-	if h < 1 || d%h != 0 || kvh > h || h%kvh != 0 {
-		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", tensor.ErrShape, q.Shape(), k.Shape(), v.Shape(), h, kvh)
-	}
-	dh := d / h
-	if dkv := kvh * dh; k.Dim(0) != bs || v.Dim(0) != bs || k.Dim(2) != dkv || v.Dim(2) != dkv || v.Dim(1) != tk {
-		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", tensor.ErrShape, q.Shape(), k.Shape(), v.Shape(), h, kvh)
+	bs, tq, tk := q.Dim(0), q.Dim(1), k.Dim(1)
+	h, kvh, dh, err := tensor.AttentionHeads(q, k, v, opt)
+	if err != nil {
+		return nil, err
 	}
 	a := attnArgs{batch: bs, tq: tq, tk: tk, h: h, group: h / kvh, dh: dh, scale: defaultScale(opt.Scale, dh), causal: opt.Causal}
 	if err := checkAttn(&a); err != nil {
@@ -205,9 +196,7 @@ type kvRefs struct {
 }
 
 func (r kvRefs) release() {
-	if r.rowsDev != 0 {
-		r.store.mem.release(r.rowsDev)
-	}
+	r.store.mem.release(r.rowsDev)
 	r.store.unref()
 }
 
@@ -303,12 +292,8 @@ func (b *backend) PackKV(k, v *tensor.Tensor, heads int, t tensor.WeightType) (*
 }
 
 func (b *backend) freeStore(st *kvStore) {
-	if st.k != 0 {
-		b.mem.release(st.k)
-	}
-	if st.v != 0 {
-		b.mem.release(st.v)
-	}
+	b.mem.release(st.k)
+	b.mem.release(st.v)
 }
 
 func (b *backend) ReorderKV(kv *tensor.PackedKV, idx []int) (*tensor.PackedKV, error) {

@@ -31,51 +31,63 @@ typedef int cublasStatus_t;
 typedef int nvrtcResult;
 typedef void *nvrtcProgram;
 
+// The functions used, a list per library: X(return type, pointer,
+// symbol, parameter types). The pointers are declared from the lists and
+// resolved from them by the bind functions below.
+
 // Driver API.
-static CUresult (*p_cuInit)(unsigned int);
-static CUresult (*p_cuDriverGetVersion)(int *);
-static CUresult (*p_cuDeviceGetCount)(int *);
-static CUresult (*p_cuDeviceGet)(CUdevice *, int);
-static CUresult (*p_cuDeviceGetName)(char *, int, CUdevice);
-static CUresult (*p_cuDeviceGetAttribute)(int *, int, CUdevice);
-static CUresult (*p_cuDeviceTotalMem)(size_t *, CUdevice);
-static CUresult (*p_cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
-static CUresult (*p_cuDevicePrimaryCtxRelease)(CUdevice);
-static CUresult (*p_cuCtxSetCurrent)(CUcontext);
-static CUresult (*p_cuCtxSynchronize)(void);
-static CUresult (*p_cuMemAlloc)(CUdeviceptr *, size_t);
-static CUresult (*p_cuMemFree)(CUdeviceptr);
-static CUresult (*p_cuMemGetInfo)(size_t *, size_t *);
-static CUresult (*p_cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
-static CUresult (*p_cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
-static CUresult (*p_cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
-static CUresult (*p_cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
-static CUresult (*p_cuModuleLoadData)(CUmodule *, const void *);
-static CUresult (*p_cuModuleUnload)(CUmodule);
-static CUresult (*p_cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
-static CUresult (*p_cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **);
-static CUresult (*p_cuGetErrorName)(CUresult, const char **);
-static CUresult (*p_cuGetErrorString)(CUresult, const char **);
+#define DRIVER_FUNCS(X) \
+	X(CUresult, p_cuInit, "cuInit", (unsigned int)) \
+	X(CUresult, p_cuDriverGetVersion, "cuDriverGetVersion", (int *)) \
+	X(CUresult, p_cuDeviceGetCount, "cuDeviceGetCount", (int *)) \
+	X(CUresult, p_cuDeviceGet, "cuDeviceGet", (CUdevice *, int)) \
+	X(CUresult, p_cuDeviceGetName, "cuDeviceGetName", (char *, int, CUdevice)) \
+	X(CUresult, p_cuDeviceGetAttribute, "cuDeviceGetAttribute", (int *, int, CUdevice)) \
+	X(CUresult, p_cuDeviceTotalMem, "cuDeviceTotalMem_v2", (size_t *, CUdevice)) \
+	X(CUresult, p_cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", (CUcontext *, CUdevice)) \
+	X(CUresult, p_cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", (CUdevice)) \
+	X(CUresult, p_cuCtxSetCurrent, "cuCtxSetCurrent", (CUcontext)) \
+	X(CUresult, p_cuCtxSynchronize, "cuCtxSynchronize", (void)) \
+	X(CUresult, p_cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *, size_t)) \
+	X(CUresult, p_cuMemFree, "cuMemFree_v2", (CUdeviceptr)) \
+	X(CUresult, p_cuMemGetInfo, "cuMemGetInfo_v2", (size_t *, size_t *)) \
+	X(CUresult, p_cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr, const void *, size_t)) \
+	X(CUresult, p_cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *, CUdeviceptr, size_t)) \
+	X(CUresult, p_cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2", (CUdeviceptr, CUdeviceptr, size_t, CUstream)) \
+	X(CUresult, p_cuMemsetD8Async, "cuMemsetD8Async", (CUdeviceptr, unsigned char, size_t, CUstream)) \
+	X(CUresult, p_cuModuleLoadData, "cuModuleLoadData", (CUmodule *, const void *)) \
+	X(CUresult, p_cuModuleUnload, "cuModuleUnload", (CUmodule)) \
+	X(CUresult, p_cuModuleGetFunction, "cuModuleGetFunction", (CUfunction *, CUmodule, const char *)) \
+	X(CUresult, p_cuLaunchKernel, "cuLaunchKernel", (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **)) \
+	X(CUresult, p_cuGetErrorName, "cuGetErrorName", (CUresult, const char **)) \
+	X(CUresult, p_cuGetErrorString, "cuGetErrorString", (CUresult, const char **))
 
 // cuBLAS.
-static cublasStatus_t (*p_cublasCreate)(cublasHandle_t *);
-static cublasStatus_t (*p_cublasDestroy)(cublasHandle_t);
-static cublasStatus_t (*p_cublasSetMathMode)(cublasHandle_t, int);
-static cublasStatus_t (*p_cublasSgemm)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, const float *, int, const float *, float *, int);
-static cublasStatus_t (*p_cublasSgemmStridedBatched)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, long long, const float *, int, long long, const float *, float *, int, long long, int);
-static cublasStatus_t (*p_cublasSgemmBatched)(cublasHandle_t, int, int, int, int, int, const float *, const float *const *, int, const float *const *, int, const float *, float *const *, int, int);
-static cublasStatus_t (*p_cublasGemmEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *, void *, int, int, int, int);
+#define CUBLAS_FUNCS(X) \
+	X(cublasStatus_t, p_cublasCreate, "cublasCreate_v2", (cublasHandle_t *)) \
+	X(cublasStatus_t, p_cublasDestroy, "cublasDestroy_v2", (cublasHandle_t)) \
+	X(cublasStatus_t, p_cublasSetMathMode, "cublasSetMathMode", (cublasHandle_t, int)) \
+	X(cublasStatus_t, p_cublasSgemm, "cublasSgemm_v2", (cublasHandle_t, int, int, int, int, int, const float *, const float *, int, const float *, int, const float *, float *, int)) \
+	X(cublasStatus_t, p_cublasSgemmStridedBatched, "cublasSgemmStridedBatched", (cublasHandle_t, int, int, int, int, int, const float *, const float *, int, long long, const float *, int, long long, const float *, float *, int, long long, int)) \
+	X(cublasStatus_t, p_cublasSgemmBatched, "cublasSgemmBatched", (cublasHandle_t, int, int, int, int, int, const float *, const float *const *, int, const float *const *, int, const float *, float *const *, int, int)) \
+	X(cublasStatus_t, p_cublasGemmEx, "cublasGemmEx", (cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *, void *, int, int, int, int))
 
 // NVRTC.
-static nvrtcResult (*p_nvrtcVersion)(int *, int *);
-static nvrtcResult (*p_nvrtcCreateProgram)(nvrtcProgram *, const char *, const char *, int, const char *const *, const char *const *);
-static nvrtcResult (*p_nvrtcDestroyProgram)(nvrtcProgram *);
-static nvrtcResult (*p_nvrtcCompileProgram)(nvrtcProgram, int, const char *const *);
-static nvrtcResult (*p_nvrtcGetProgramLogSize)(nvrtcProgram, size_t *);
-static nvrtcResult (*p_nvrtcGetProgramLog)(nvrtcProgram, char *);
-static nvrtcResult (*p_nvrtcGetCUBINSize)(nvrtcProgram, size_t *);
-static nvrtcResult (*p_nvrtcGetCUBIN)(nvrtcProgram, char *);
-static const char *(*p_nvrtcGetErrorString)(nvrtcResult);
+#define NVRTC_FUNCS(X) \
+	X(nvrtcResult, p_nvrtcVersion, "nvrtcVersion", (int *, int *)) \
+	X(nvrtcResult, p_nvrtcCreateProgram, "nvrtcCreateProgram", (nvrtcProgram *, const char *, const char *, int, const char *const *, const char *const *)) \
+	X(nvrtcResult, p_nvrtcDestroyProgram, "nvrtcDestroyProgram", (nvrtcProgram *)) \
+	X(nvrtcResult, p_nvrtcCompileProgram, "nvrtcCompileProgram", (nvrtcProgram, int, const char *const *)) \
+	X(nvrtcResult, p_nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize", (nvrtcProgram, size_t *)) \
+	X(nvrtcResult, p_nvrtcGetProgramLog, "nvrtcGetProgramLog", (nvrtcProgram, char *)) \
+	X(nvrtcResult, p_nvrtcGetCUBINSize, "nvrtcGetCUBINSize", (nvrtcProgram, size_t *)) \
+	X(nvrtcResult, p_nvrtcGetCUBIN, "nvrtcGetCUBIN", (nvrtcProgram, char *)) \
+	X(const char *, p_nvrtcGetErrorString, "nvrtcGetErrorString", (nvrtcResult))
+
+#define DECLARE(ret, var, name, params) static ret (*var) params;
+DRIVER_FUNCS(DECLARE)
+CUBLAS_FUNCS(DECLARE)
+NVRTC_FUNCS(DECLARE)
 
 static void *gf_dlopen(const char *path, int global) {
 	return dlopen(path, RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL));
@@ -97,61 +109,13 @@ static const char *gf_path(void *handle, const char *sym) {
 	return info.dli_fname;
 }
 
-#define BIND(h, var, name) do { *(void **)(&var) = dlsym(h, name); if (var == NULL) return name; } while (0)
+#define BIND(ret, var, name, params) *(void **)(&var) = dlsym(h, name); if (var == NULL) return name;
 
 // The bind functions resolve every symbol of a library, returning the
 // name of the first one missing (NULL when all are found).
-static const char *gf_bind_driver(void *h) {
-	BIND(h, p_cuInit, "cuInit");
-	BIND(h, p_cuDriverGetVersion, "cuDriverGetVersion");
-	BIND(h, p_cuDeviceGetCount, "cuDeviceGetCount");
-	BIND(h, p_cuDeviceGet, "cuDeviceGet");
-	BIND(h, p_cuDeviceGetName, "cuDeviceGetName");
-	BIND(h, p_cuDeviceGetAttribute, "cuDeviceGetAttribute");
-	BIND(h, p_cuDeviceTotalMem, "cuDeviceTotalMem_v2");
-	BIND(h, p_cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
-	BIND(h, p_cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
-	BIND(h, p_cuCtxSetCurrent, "cuCtxSetCurrent");
-	BIND(h, p_cuCtxSynchronize, "cuCtxSynchronize");
-	BIND(h, p_cuMemAlloc, "cuMemAlloc_v2");
-	BIND(h, p_cuMemFree, "cuMemFree_v2");
-	BIND(h, p_cuMemGetInfo, "cuMemGetInfo_v2");
-	BIND(h, p_cuMemcpyHtoD, "cuMemcpyHtoD_v2");
-	BIND(h, p_cuMemcpyDtoH, "cuMemcpyDtoH_v2");
-	BIND(h, p_cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2");
-	BIND(h, p_cuMemsetD8Async, "cuMemsetD8Async");
-	BIND(h, p_cuModuleLoadData, "cuModuleLoadData");
-	BIND(h, p_cuModuleUnload, "cuModuleUnload");
-	BIND(h, p_cuModuleGetFunction, "cuModuleGetFunction");
-	BIND(h, p_cuLaunchKernel, "cuLaunchKernel");
-	BIND(h, p_cuGetErrorName, "cuGetErrorName");
-	BIND(h, p_cuGetErrorString, "cuGetErrorString");
-	return NULL;
-}
-
-static const char *gf_bind_cublas(void *h) {
-	BIND(h, p_cublasCreate, "cublasCreate_v2");
-	BIND(h, p_cublasDestroy, "cublasDestroy_v2");
-	BIND(h, p_cublasSetMathMode, "cublasSetMathMode");
-	BIND(h, p_cublasSgemm, "cublasSgemm_v2");
-	BIND(h, p_cublasSgemmStridedBatched, "cublasSgemmStridedBatched");
-	BIND(h, p_cublasSgemmBatched, "cublasSgemmBatched");
-	BIND(h, p_cublasGemmEx, "cublasGemmEx");
-	return NULL;
-}
-
-static const char *gf_bind_nvrtc(void *h) {
-	BIND(h, p_nvrtcVersion, "nvrtcVersion");
-	BIND(h, p_nvrtcCreateProgram, "nvrtcCreateProgram");
-	BIND(h, p_nvrtcDestroyProgram, "nvrtcDestroyProgram");
-	BIND(h, p_nvrtcCompileProgram, "nvrtcCompileProgram");
-	BIND(h, p_nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize");
-	BIND(h, p_nvrtcGetProgramLog, "nvrtcGetProgramLog");
-	BIND(h, p_nvrtcGetCUBINSize, "nvrtcGetCUBINSize");
-	BIND(h, p_nvrtcGetCUBIN, "nvrtcGetCUBIN");
-	BIND(h, p_nvrtcGetErrorString, "nvrtcGetErrorString");
-	return NULL;
-}
+static const char *gf_bind_driver(void *h) { DRIVER_FUNCS(BIND) return NULL; }
+static const char *gf_bind_cublas(void *h) { CUBLAS_FUNCS(BIND) return NULL; }
+static const char *gf_bind_nvrtc(void *h) { NVRTC_FUNCS(BIND) return NULL; }
 
 static const char *gf_cu_error(CUresult r) {
 	const char *name = NULL;

@@ -130,33 +130,6 @@ func (b *backend) matrixForm(t *tensor.Tensor) (*tensor.Tensor, bool, error) {
 	return c, err == nil, err
 }
 
-// batchOffsets returns, for every index of the broadcast batch shape out,
-// the element offset of that matrix in a tensor of batch shape in and
-// strides (broadcast dimensions have size 1 or are missing).
-func batchOffsets(out, in, strides []int) []int {
-	n := numel(out)
-	offs := make([]int, n)
-	pad := len(out) - len(in)
-	idx := make([]int, len(out))
-	for f := 0; f < n; f++ {
-		o := 0
-		for d := range out {
-			if d >= pad && in[d-pad] != 1 {
-				o += idx[d] * strides[d-pad]
-			}
-		}
-		offs[f] = o
-		for d := len(out) - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < out[d] {
-				break
-			}
-			idx[d] = 0
-		}
-	}
-	return offs
-}
-
 // uniformStep returns the constant difference of offs (ok false when
 // there is none).
 func uniformStep(offs []int) (step int, ok bool) {
@@ -176,21 +149,11 @@ func (b *backend) MatMul(x, y *tensor.Tensor, transB bool) (*tensor.Tensor, erro
 	if err := b.own(x, y); err != nil {
 		return nil, err
 	}
-	m, k := x.Dim(-2), x.Dim(-1)
-	var kb, n int
-	if transB {
-		n, kb = y.Dim(-2), y.Dim(-1)
-	} else {
-		kb, n = y.Dim(-2), y.Dim(-1)
-	}
-	if k != kb {
-		return nil, fmt.Errorf("%w: matmul %v · %v (transposed: %v): inner dimensions %d and %d differ", tensor.ErrShape, x.Shape(), y.Shape(), transB, k, kb)
-	}
-	xs, ys := x.Shape(), y.Shape()
-	bshape, err := tensor.BroadcastShapes(xs[:len(xs)-2], ys[:len(ys)-2])
+	bshape, m, k, n, err := tensor.MatMulShape(x, y, transB)
 	if err != nil {
 		return nil, err
 	}
+	xs, ys := x.Shape(), y.Shape()
 	done, err := replaceEach(b.matrixForm, &x, &y)
 	if err != nil {
 		return nil, err
@@ -209,8 +172,8 @@ func (b *backend) MatMul(x, y *tensor.Tensor, transB bool) (*tensor.Tensor, erro
 		return out, nil
 	}
 	xst, yst := x.Strides(), y.Strides()
-	aoffs := batchOffsets(bshape, xs[:len(xs)-2], xst[:len(xst)-2])
-	boffs := batchOffsets(bshape, ys[:len(ys)-2], yst[:len(yst)-2])
+	aoffs := tensor.BatchOffsets(bshape, xs[:len(xs)-2], xst[:len(xst)-2], 0)
+	boffs := tensor.BatchOffsets(bshape, ys[:len(ys)-2], yst[:len(yst)-2], 0)
 	g := gemmArgs{transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: x.DeviceAddr(), lda: lda, b: y.DeviceAddr(), ldb: ldb, c: out.DeviceAddr(), ldc: n}
 	count := len(aoffs)
 	switch sa, aok := uniformStep(aoffs); {
@@ -382,22 +345,23 @@ func checkWeightType(t tensor.WeightType) error {
 
 // narrowInto rounds n floats at src to 16-bit type t at dst.
 func (b *backend) narrowInto(dst, src uintptr, n int, t tensor.WeightType) error {
-	if n == 0 {
-		return nil
-	}
-	var p params
-	p.ptr(dst).ptr(src).i64(n).i32(bf16Flag(t))
-	return b.launch(kNarrowHalf, gridFor(int64(n), 256), 256, &p)
+	return b.convertHalf(kNarrowHalf, dst, src, n, t)
 }
 
 // widenInto converts n 16-bit floats of type t at src to float32 at dst.
 func (b *backend) widenInto(dst, src uintptr, n int, t tensor.WeightType) error {
+	return b.convertHalf(kWidenHalf, dst, src, n, t)
+}
+
+// convertHalf runs the elementwise conversion kernel k (kNarrowHalf or
+// kWidenHalf) over n values between float32 and 16-bit type t.
+func (b *backend) convertHalf(k int, dst, src uintptr, n int, t tensor.WeightType) error {
 	if n == 0 {
 		return nil
 	}
 	var p params
 	p.ptr(dst).ptr(src).i64(n).i32(bf16Flag(t))
-	return b.launch(kWidenHalf, gridFor(int64(n), 256), 256, &p)
+	return b.launch(k, gridFor(int64(n), 256), 256, &p)
 }
 
 func (b *backend) PackWeight(w *tensor.Tensor, t tensor.WeightType) (*tensor.PackedB, error) {

@@ -108,26 +108,19 @@ __device__ __forceinline__ float warp_max(float v) {
 
 // Block reductions (blockDim.x a multiple of 32, at most 1024); every
 // thread gets the result. sh holds 32 values.
-__device__ double block_sum_d(double v, double *sh) {
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-	v = warp_sum_d(v);
-	__syncthreads();
-	if (lane == 0) sh[warp] = v;
-	__syncthreads();
-	v = lane < nw ? sh[lane] : 0.0;
-	v = warp_sum_d(v);
-	return v;
+#define BLOCK_REDUCE(name, T, warp_op, identity) \
+__device__ T name(T v, T *sh) { \
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5; \
+	v = warp_op(v); \
+	__syncthreads(); \
+	if (lane == 0) sh[warp] = v; \
+	__syncthreads(); \
+	v = lane < nw ? sh[lane] : identity; \
+	v = warp_op(v); \
+	return v; \
 }
-__device__ float block_max(float v, float *sh) {
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-	v = warp_max(v);
-	__syncthreads();
-	if (lane == 0) sh[warp] = v;
-	__syncthreads();
-	v = lane < nw ? sh[lane] : NEG_INF;
-	v = warp_max(v);
-	return v;
-}
+BLOCK_REDUCE(block_sum_d, double, warp_sum_d, 0.0)
+BLOCK_REDUCE(block_max, float, warp_max, NEG_INF)
 
 extern "C" {
 
@@ -383,29 +376,24 @@ __global__ void patchify(float *cols, const float *x, long long bsz, int c, int 
 	}
 }
 
-// Keys or values [B, Tk, H*Dh] (contiguous) into heads [B, H, Tk, Dh].
+// Keys or values [B, Tk, H*Dh] (contiguous) into heads [B, H, Tk, Dh]:
+// head_src is the element of the input that element i of the output is.
+__device__ __forceinline__ long long head_src(long long i, int tk, int heads, int dh) {
+	int d = (int)(i % dh);
+	long long q = i / dh;
+	int j = (int)(q % tk);
+	q /= tk;
+	int h = (int)(q % heads);
+	long long b = q / heads;
+	return (b * tk + j) * (long long)(heads * dh) + h * dh + d;
+}
+
 __global__ void pack_heads_f32(float *out, const float *in, long long bsz, int tk, int heads, int dh) {
-	GRID_LOOP(i, bsz * heads * tk * dh) {
-		int d = (int)(i % dh);
-		long long q = i / dh;
-		int j = (int)(q % tk);
-		q /= tk;
-		int h = (int)(q % heads);
-		long long b = q / heads;
-		out[i] = in[(b * tk + j) * (long long)(heads * dh) + h * dh + d];
-	}
+	GRID_LOOP(i, bsz * heads * tk * dh) out[i] = in[head_src(i, tk, heads, dh)];
 }
 
 __global__ void pack_heads_half(unsigned short *out, const float *in, long long bsz, int tk, int heads, int dh, int bf16) {
-	GRID_LOOP(i, bsz * heads * tk * dh) {
-		int d = (int)(i % dh);
-		long long q = i / dh;
-		int j = (int)(q % tk);
-		q /= tk;
-		int h = (int)(q % heads);
-		long long b = q / heads;
-		out[i] = narrow(in[(b * tk + j) * (long long)(heads * dh) + h * dh + d], bf16);
-	}
+	GRID_LOOP(i, bsz * heads * tk * dh) out[i] = narrow(in[head_src(i, tk, heads, dh)], bf16);
 }
 
 // The operations of the model families (tensor.ModelOps). Where the host

@@ -190,7 +190,7 @@ func (b *backend) GateInPlace(g, u *tensor.Tensor) error {
 		return nil
 	}
 	shape := g.Shape()
-	rank, sh, st, err := coalesce(shape, contiguousStrides(shape), u.Strides())
+	rank, sh, st, err := coalesce(shape, tensor.ContiguousStrides(shape), u.Strides())
 	if err != nil {
 		return err
 	}

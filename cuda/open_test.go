@@ -177,7 +177,7 @@ func TestCoalesce(t *testing.T) {
 	if _, _, _, err := coalesce([]int{2, 2, 2, 2, 2, 2, 2, 2, 2}, []int{1, 2, 4, 8, 16, 32, 64, 128, 256}); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("rank 9 that does not collapse: %v", err)
 	}
-	if rank, _, _, err := coalesce([]int{2, 2, 2, 2, 2, 2, 2, 2, 2}, contiguousStrides([]int{2, 2, 2, 2, 2, 2, 2, 2, 2})); err != nil || rank != 1 {
+	if rank, _, _, err := coalesce([]int{2, 2, 2, 2, 2, 2, 2, 2, 2}, tensor.ContiguousStrides([]int{2, 2, 2, 2, 2, 2, 2, 2, 2})); err != nil || rank != 1 {
 		t.Fatalf("contiguous rank 9: %d %v", rank, err)
 	}
 }
@@ -239,9 +239,9 @@ func TestMatLayoutAndBatches(t *testing.T) {
 			t.Errorf("%s: matLayout = %v %d %v, want %v %d %v", c.name, trans, ld, ok, c.trans, c.ld, c.ok)
 		}
 	}
-	offs := batchOffsets([]int{2, 3}, []int{1, 3}, []int{99, 10})
+	offs := tensor.BatchOffsets([]int{2, 3}, []int{1, 3}, []int{99, 10}, 0)
 	if !reflect.DeepEqual(offs, []int{0, 10, 20, 0, 10, 20}) {
-		t.Fatalf("batchOffsets = %v", offs)
+		t.Fatalf("BatchOffsets = %v", offs)
 	}
 	if s, ok := uniformStep(offs); ok {
 		t.Fatalf("uniformStep(%v) = %d", offs, s)

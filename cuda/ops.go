@@ -175,7 +175,7 @@ func (b *backend) Elementwise(op tensor.ElemOp, x, y *tensor.Tensor) (*tensor.Te
 	if n == 0 {
 		return out, nil
 	}
-	rank, sh, st, err := coalesce(shape, contiguousStrides(shape), broadcastStrides(x, shape), broadcastStrides(y, shape))
+	rank, sh, st, err := coalesce(shape, tensor.ContiguousStrides(shape), broadcastStrides(x, shape), broadcastStrides(y, shape))
 	if err == nil {
 		// The output is contiguous: its coalesced strides are implied.
 		var p params

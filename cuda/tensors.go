@@ -142,17 +142,6 @@ func releaseIf(t *tensor.Tensor, tmp bool) {
 	}
 }
 
-// contiguousStrides returns row-major strides of shape.
-func contiguousStrides(shape []int) []int {
-	st := make([]int, len(shape))
-	s := 1
-	for i := len(shape) - 1; i >= 0; i-- {
-		st[i] = s
-		s *= shape[i]
-	}
-	return st
-}
-
 // coalesce drops dimensions of size 1 and merges neighbours that every
 // stride set lays out as one (stride[i] = stride[i+1]·shape[i+1]), so
 // that strided kernels do less index arithmetic and accept any rank that
@@ -248,11 +237,7 @@ type block struct {
 	addr uintptr
 }
 
-func (k block) free() {
-	if k.addr != 0 {
-		k.b.mem.release(k.addr)
-	}
-}
+func (k block) free() { k.b.mem.release(k.addr) }
 
 // scratch allocates n bytes of temporary device memory.
 func (b *backend) scratch(n int64) (block, error) {

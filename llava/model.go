@@ -288,19 +288,7 @@ func (m *Model) PixelValues(imgs []image.Image) (*tensor.Tensor, error) {
 	if m.proc == nil {
 		return nil, errors.New("llava: no image processor: the model was not loaded from a directory with preprocessor_config.json (see WithProcessor)")
 	}
-	if len(imgs) == 0 {
-		return nil, fmt.Errorf("%w: no images", ErrInput)
-	}
-	for i, img := range imgs {
-		if img == nil {
-			return nil, fmt.Errorf("%w: image %d is nil", ErrInput, i)
-		}
-	}
-	px, err := m.proc.PreprocessBatch(imgs)
-	if err != nil {
-		return nil, fmt.Errorf("llava: %w", err)
-	}
-	return px, nil
+	return vit.PixelValues(m.proc, imgs, ErrInput, "llava: ")
 }
 
 // SelectedFeatures runs the vision tower on pixel values [N, C, H, W] (on

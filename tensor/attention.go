@@ -47,17 +47,9 @@ func Attention(q, k, v *Tensor, opt AttentionOptions) (*Tensor, error) {
 	}
 	b, tq, d := q.Dim(0), q.Dim(1), q.Dim(2)
 	tk := k.Dim(1)
-	h := opt.Heads
-	kvh := opt.KVHeads
-	if kvh <= 0 {
-		kvh = h
-	}
-	if h < 1 || d%h != 0 || kvh > h || h%kvh != 0 {
-		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", ErrShape, q.shape, k.shape, v.shape, h, kvh)
-	}
-	dh := d / h
-	if dkv := kvh * dh; k.Dim(0) != b || v.Dim(0) != b || k.Dim(2) != dkv || v.Dim(2) != dkv || v.Dim(1) != tk {
-		return nil, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", ErrShape, q.shape, k.shape, v.shape, h, kvh)
+	h, kvh, dh, err := attentionHeads(q, k, v, opt)
+	if err != nil {
+		return nil, err
 	}
 	scale := opt.Scale
 	if scale == 0 {
@@ -306,4 +298,25 @@ func rowMajor3(t *Tensor) (data []float32, batchStride, rowStride int) {
 		rs = t.shape[2]
 	}
 	return t.data[t.offset:], t.strides[0], rs
+}
+
+// attentionHeads checks the [B, T, D] operands of Attention against
+// opt's head counts and returns the query heads, the key/value heads and
+// the head dimension.
+func attentionHeads(q, k, v *Tensor, opt AttentionOptions) (h, kvh, dh int, err error) {
+	h, kvh = opt.Heads, opt.KVHeads
+	if kvh <= 0 {
+		kvh = h
+	}
+	d := q.Dim(2)
+	ok := h >= 1 && d%h == 0 && kvh <= h && h%kvh == 0
+	if ok {
+		dh = d / h
+		dkv := kvh * dh
+		ok = k.Dim(0) == q.Dim(0) && v.Dim(0) == q.Dim(0) && k.Dim(2) == dkv && v.Dim(2) == dkv && v.Dim(1) == k.Dim(1)
+	}
+	if !ok {
+		return 0, 0, 0, fmt.Errorf("%w: attention q %v k %v v %v with %d heads, %d key/value heads", ErrShape, q.shape, k.shape, v.shape, h, kvh)
+	}
+	return h, kvh, dh, nil
 }

@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -74,6 +75,42 @@ func TestAttentionGroupedQuery(t *testing.T) {
 	} {
 		if _, err := Attention(q, k, k, o); err == nil {
 			t.Errorf("Attention(q %v, k %v, %+v): no error", q.Shape(), k.Shape(), o)
+		}
+	}
+}
+
+// TestAttentionHeads checks the head rule Attention and the device
+// backends apply (AttentionHeads).
+func TestAttentionHeads(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		q, k, v    []int
+		heads, kvh int
+		wantH      int // < 0: an error wrapping ErrShape
+		wantKV     int
+		wantDh     int
+	}{
+		{"multi-head", []int{2, 3, 8}, []int{2, 5, 8}, []int{2, 5, 8}, 2, 0, 2, 2, 4},
+		{"grouped", []int{1, 3, 8}, []int{1, 4, 4}, []int{1, 4, 4}, 4, 2, 4, 2, 2},
+		{"no heads", []int{1, 3, 8}, []int{1, 4, 8}, []int{1, 4, 8}, 0, 0, -1, 0, 0},
+		{"heads do not divide", []int{1, 3, 8}, []int{1, 4, 8}, []int{1, 4, 8}, 3, 0, -1, 0, 0},
+		{"kv heads above heads", []int{1, 3, 8}, []int{1, 4, 8}, []int{1, 4, 8}, 2, 4, -1, 0, 0},
+		{"kv heads do not divide", []int{1, 3, 12}, []int{1, 4, 8}, []int{1, 4, 8}, 3, 2, -1, 0, 0},
+		{"batch of k", []int{2, 3, 8}, []int{1, 4, 8}, []int{2, 4, 8}, 2, 0, -1, 0, 0},
+		{"batch of v", []int{2, 3, 8}, []int{2, 4, 8}, []int{1, 4, 8}, 2, 0, -1, 0, 0},
+		{"width of k", []int{1, 3, 8}, []int{1, 4, 6}, []int{1, 4, 8}, 2, 0, -1, 0, 0},
+		{"width of v", []int{1, 3, 8}, []int{1, 4, 8}, []int{1, 4, 6}, 2, 0, -1, 0, 0},
+		{"length of v", []int{1, 3, 8}, []int{1, 4, 8}, []int{1, 5, 8}, 2, 0, -1, 0, 0},
+	} {
+		h, kvh, dh, err := AttentionHeads(New(c.q...), New(c.k...), New(c.v...), AttentionOptions{Heads: c.heads, KVHeads: c.kvh})
+		if c.wantH < 0 {
+			if !errors.Is(err, ErrShape) {
+				t.Errorf("%s: err = %v, want ErrShape", c.name, err)
+			}
+			continue
+		}
+		if err != nil || h != c.wantH || kvh != c.wantKV || dh != c.wantDh {
+			t.Errorf("%s: AttentionHeads = %d %d %d %v, want %d %d %d", c.name, h, kvh, dh, err, c.wantH, c.wantKV, c.wantDh)
 		}
 	}
 }

@@ -188,21 +188,7 @@ func matmul(a, b *Tensor, transB bool) (*Tensor, error) {
 	if d := dev2(a, b); d != nil {
 		return d.be.MatMul(a, b, transB)
 	}
-	m, k := a.Dim(-2), a.Dim(-1)
-	var kb, n int
-	if transB {
-		n, kb = b.Dim(-2), b.Dim(-1)
-	} else {
-		kb, n = b.Dim(-2), b.Dim(-1)
-	}
-	if k != kb {
-		op := "·"
-		if transB {
-			op = "·ᵀ"
-		}
-		return nil, fmt.Errorf("%w: matmul %v %s %v: inner dimensions %d and %d differ", ErrShape, a.shape, op, b.shape, k, kb)
-	}
-	bshape, err := batchDims(a.shape[:a.Rank()-2], b.shape[:b.Rank()-2])
+	bshape, m, k, n, err := matmulShape(a, b, transB)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +214,31 @@ func matmul(a, b *Tensor, transB bool) (*Tensor, error) {
 		gemmWith(int(a.threads), ta, tb, m, n, k, 1, a.data[aoffs[f]:], lda, b.data[boffs[f]:], ldb, 0, out.data[f*m*n:], n)
 	}
 	return out, nil
+}
+
+// matmulShape checks the operands of a product a·b (a·bᵀ with transB),
+// both of rank ≥ 2, and returns the broadcast batch shape and the sizes
+// m×k by k×n of each matrix product.
+func matmulShape(a, b *Tensor, transB bool) (batch []int, m, k, n int, err error) {
+	m, k = a.Dim(-2), a.Dim(-1)
+	var kb int
+	if transB {
+		n, kb = b.Dim(-2), b.Dim(-1)
+	} else {
+		kb, n = b.Dim(-2), b.Dim(-1)
+	}
+	if k != kb {
+		op := "·"
+		if transB {
+			op = "·ᵀ"
+		}
+		return nil, 0, 0, 0, fmt.Errorf("%w: matmul %v %s %v: inner dimensions %d and %d differ", ErrShape, a.shape, op, b.shape, k, kb)
+	}
+	batch, err = batchDims(a.shape[:a.Rank()-2], b.shape[:b.Rank()-2])
+	if err != nil {
+		return nil, 0, 0, 0, err
+	}
+	return batch, m, k, n, nil
 }
 
 // gemmOperand returns t, or a contiguous copy when its last two dimensions

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/goformer/goformer/internal/testdata"
@@ -410,5 +411,45 @@ func TestAttentionProbsAndStridedKV(t *testing.T) {
 	}
 	if _, err := Attention(q, k, v, AttentionOptions{Heads: 3}); !errors.Is(err, ErrShape) {
 		t.Fatal("heads not dividing the width accepted")
+	}
+}
+
+// TestBatchOffsets checks the batch walk and strides MatMul and the device
+// backends share.
+func TestBatchOffsets(t *testing.T) {
+	if got, want := BatchOffsets([]int{2, 3}, []int{1, 3}, []int{99, 10}, 7), []int{7, 17, 27, 7, 17, 27}; !slices.Equal(got, want) {
+		t.Fatalf("BatchOffsets = %v, want %v", got, want)
+	}
+	if got, want := ContiguousStrides([]int{2, 3, 4}), []int{12, 4, 1}; !slices.Equal(got, want) {
+		t.Fatalf("ContiguousStrides = %v, want %v", got, want)
+	}
+}
+
+// TestMatMulShape checks the operand rule of MatMul and MatMulT.
+func TestMatMulShape(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		a, b    []int
+		transB  bool
+		batch   []int // nil with m < 0: an error wrapping ErrShape
+		m, k, n int
+	}{
+		{"plain", []int{2, 3}, []int{3, 4}, false, []int{}, 2, 3, 4},
+		{"transposed", []int{2, 3}, []int{4, 3}, true, []int{}, 2, 3, 4},
+		{"broadcast batch", []int{5, 1, 2, 3}, []int{4, 3, 6}, false, []int{5, 4}, 2, 3, 6},
+		{"inner dimensions", []int{2, 3}, []int{4, 4}, false, nil, -1, 0, 0},
+		{"inner dimensions transposed", []int{2, 3}, []int{3, 4}, true, nil, -1, 0, 0},
+		{"batch", []int{2, 2, 3}, []int{3, 3, 4}, false, nil, -1, 0, 0},
+	} {
+		batch, m, k, n, err := MatMulShape(New(c.a...), New(c.b...), c.transB)
+		if c.m < 0 {
+			if !errors.Is(err, ErrShape) {
+				t.Errorf("%s: err = %v, want ErrShape", c.name, err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(batch, c.batch) || m != c.m || k != c.k || n != c.n {
+			t.Errorf("%s: MatMulShape = %v %d %d %d %v, want %v %d %d %d", c.name, batch, m, k, n, err, c.batch, c.m, c.k, c.n)
+		}
 	}
 }
