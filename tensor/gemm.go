@@ -356,17 +356,25 @@ func gemmBlockNC(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha 
 				}
 				mask := kern.Mask(jn)
 				pfBase, pfLen := nextPanel(pb, bbuf, hk != nil || wbuf != nil, pc, kc, k, jp, n0, n1, nr)
+				// A full tile prefetches 16·kc bytes from pf, the tiles
+				// consecutive parts of the next panel; with fewer tiles
+				// than that takes (a float32 panel of pre-packed B is
+				// 4·nr·kc bytes), twice as much each.
+				pfGap, kflags := 16*kc, flags
+				if s.PF2 && pfLen > 0 && hk == nil && wbuf == nil && (mc+s.MR-1)/s.MR*16 < 4*nr {
+					pfGap, kflags = 32*kc, flags|kern.FlagPF2
+				}
 				for ir := 0; ir < mc; ir += s.MR {
 					pf := pfBase
 					if pfLen > 0 {
-						pf = (*byte)(unsafe.Add(unsafe.Pointer(pfBase), min(ir/s.MR*16*kc, pfLen-1)))
+						pf = (*byte)(unsafe.Add(unsafe.Pointer(pfBase), min(ir/s.MR*pfGap, pfLen-1)))
 					}
 					mr := min(s.MR, mc-ir)
 					cp := &c[(ic+ir)*ldc+jp]
 					if hk != nil {
 						hk[mr](kc, &ablk[ir*alda], alda, hptr, bstride, cp, ldc, alpha, bt, bb, mask, flags, pf)
 					} else if jn == nr || s.Masked {
-						s.M[mr](kc, &ablk[ir*alda], alda, bptr, bstride, cp, ldc, alpha, bt, bb, mask, flags, pf)
+						s.M[mr](kc, &ablk[ir*alda], alda, bptr, bstride, cp, ldc, alpha, bt, bb, mask, kflags, pf)
 					}
 					if hk != nil || jn == nr || s.Masked {
 						if act != nil && last {

@@ -185,7 +185,7 @@ func BenchmarkLinearShapes(b *testing.B) {
 		{"vit-qkv", 197, 768, 2304}, {"vit-fc1", 197, 768, 3072}, {"vit-fc2", 197, 3072, 768},
 		{"vit8-fc1", 1576, 768, 3072}, {"vit8-fc2", 1576, 3072, 768},
 		{"whisper-fc1", 1500, 512, 2048}, {"whisper-fc2", 1500, 2048, 512},
-		{"clip-image-qkv", 50, 768, 2304}, {"clip-image-fc1", 50, 768, 3072}, {"clip-text-fc1", 128, 512, 2048},
+		{"clip-image-qkv", 50, 768, 2304}, {"clip-image-out", 50, 768, 768}, {"clip-image-fc1", 50, 768, 3072}, {"clip-image-fc2", 50, 3072, 768}, {"clip-text-fc1", 128, 512, 2048},
 	} {
 		b.Run(s.name, func(b *testing.B) {
 			x, w := benchOperands(s.m, s.n, s.k)

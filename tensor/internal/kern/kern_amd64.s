@@ -135,6 +135,9 @@ TEXT ·Sgemm512M2(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -157,7 +160,8 @@ Sgemm512M2_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M2_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -275,6 +279,9 @@ TEXT ·Sgemm512M3(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -302,7 +309,8 @@ Sgemm512M3_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M3_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -449,6 +457,9 @@ TEXT ·Sgemm512M4(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -481,7 +492,8 @@ Sgemm512M4_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M4_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -657,6 +669,9 @@ TEXT ·Sgemm512M5(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -694,7 +709,8 @@ Sgemm512M5_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M5_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -899,6 +915,9 @@ TEXT ·Sgemm512M6(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -941,7 +960,8 @@ Sgemm512M6_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M6_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -1175,6 +1195,9 @@ TEXT ·Sgemm512M7(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -1222,7 +1245,8 @@ Sgemm512M7_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M7_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -1485,6 +1509,9 @@ TEXT ·Sgemm512M8(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -1537,7 +1564,8 @@ Sgemm512M8_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M8_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -1829,6 +1857,9 @@ TEXT ·Sgemm512M9(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -1886,7 +1917,8 @@ Sgemm512M9_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M9_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -2207,6 +2239,9 @@ TEXT ·Sgemm512M10(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -2269,7 +2304,8 @@ Sgemm512M10_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M10_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -2619,6 +2655,9 @@ TEXT ·Sgemm512M11(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -2686,7 +2725,8 @@ Sgemm512M11_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M11_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -3065,6 +3105,9 @@ TEXT ·Sgemm512M12(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -3137,7 +3180,8 @@ Sgemm512M12_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M12_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -3545,6 +3589,9 @@ TEXT ·Sgemm512M13(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -3622,7 +3669,8 @@ Sgemm512M13_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M13_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -4059,6 +4107,9 @@ TEXT ·Sgemm512M14(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -4141,7 +4192,8 @@ Sgemm512M14_loop4:
 	CMPQ         CX, $0x04
 	JL           Sgemm512M14_tail
 	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	PREFETCHT1   (DI)(R14*1)
+	LEAQ         64(DI)(R14*1), DI
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
