@@ -248,6 +248,12 @@ func gemmBlock(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha fl
 	mc := m1 - m0
 	if pb != nil {
 		mc = s.MC
+		// Few rows: wider blocks (C's block still about 256 KiB), so that
+		// a chunk of panels is one block whose panels prefetch each other
+		// (the next panel of a block's last is not prefetched).
+		if m1-m0 < s.MC {
+			nc = max(nc, gemmCBlock/(m1-m0)/s.NR*s.NR)
+		}
 	}
 	for j := n0; j < n1; j += nc {
 		for i := m0; i < m1; i += mc {
@@ -256,8 +262,12 @@ func gemmBlock(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha fl
 	}
 }
 
-// gemmNC is the width of the column blocks of gemmBlock.
+// gemmNC is the width of the column blocks of gemmBlock; gemmCBlock the
+// size (floats) of a block of C of a product with pre-packed B and fewer
+// than MC rows, whose blocks are wider.
 var gemmNC = 256
+
+const gemmCBlock = 64 << 10
 
 func gemmBlockNC(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, pb *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
 	if m0 >= m1 || n0 >= n1 {
