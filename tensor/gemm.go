@@ -366,20 +366,26 @@ func gemmBlockNC(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha 
 				}
 				mask := kern.Mask(jn)
 				pfBase, pfLen := nextPanel(pb, bbuf, hk != nil || wbuf != nil, pc, kc, k, jp, n0, n1, nr)
-				// A full tile prefetches 16·kc bytes from pf, the tiles
+				// The rows are split evenly into tiles (50 rows: 12, 13,
+				// 12, 13 rather than 14, 14, 14, 8), since a kernel of few
+				// rows does less work per B value it loads; each element's
+				// sum is the same whatever the tile.
+				tiles := (mc + s.MR - 1) / s.MR
+				// A tile prefetches 16·kc bytes from pf, the tiles
 				// consecutive parts of the next panel; with fewer tiles
 				// than that takes (a float32 panel of pre-packed B is
 				// 4·nr·kc bytes), twice as much each.
 				pfGap, kflags := 16*kc, flags
-				if s.PF2 && pfLen > 0 && hk == nil && wbuf == nil && (mc+s.MR-1)/s.MR*16 < 4*nr {
+				if s.PF2 && pfLen > 0 && hk == nil && wbuf == nil && tiles*16 < 4*nr {
 					pfGap, kflags = 32*kc, flags|kern.FlagPF2
 				}
-				for ir := 0; ir < mc; ir += s.MR {
+				for t := 0; t < tiles; t++ {
 					pf := pfBase
 					if pfLen > 0 {
-						pf = (*byte)(unsafe.Add(unsafe.Pointer(pfBase), min(ir/s.MR*pfGap, pfLen-1)))
+						pf = (*byte)(unsafe.Add(unsafe.Pointer(pfBase), min(t*pfGap, pfLen-1)))
 					}
-					mr := min(s.MR, mc-ir)
+					ir := t * mc / tiles
+					mr := (t+1)*mc/tiles - ir
 					cp := &c[(ic+ir)*ldc+jp]
 					if hk != nil {
 						hk[mr](kc, &ablk[ir*alda], alda, hptr, bstride, cp, ldc, alpha, bt, bb, mask, flags, pf)
