@@ -384,13 +384,17 @@ func gemmBlockNC(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha 
 					if pfLen > 0 {
 						pf = (*byte)(unsafe.Add(unsafe.Pointer(pfBase), min(t*pfGap, pfLen-1)))
 					}
-					ir := t * mc / tiles
-					mr := (t+1)*mc/tiles - ir
+					ir := (t*mc + tiles - 1) / tiles
+					mr := ((t+1)*mc+tiles-1)/tiles - ir
 					cp := &c[(ic+ir)*ldc+jp]
 					if hk != nil {
 						hk[mr](kc, &ablk[ir*alda], alda, hptr, bstride, cp, ldc, alpha, bt, bb, mask, flags, pf)
 					} else if jn == nr || s.Masked {
-						s.M[mr](kc, &ablk[ir*alda], alda, bptr, bstride, cp, ldc, alpha, bt, bb, mask, kflags, pf)
+						f := kflags
+						if t == 0 && pb != nil && wbuf == nil && s.PF2 {
+							f |= kern.FlagPFB
+						}
+						s.M[mr](kc, &ablk[ir*alda], alda, bptr, bstride, cp, ldc, alpha, bt, bb, mask, f, pf)
 					}
 					if hk != nil || jn == nr || s.Masked {
 						if act != nil && last {

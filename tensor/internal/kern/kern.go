@@ -28,11 +28,16 @@ type HalfKernel func(kc int, a *float32, lda int, b *uint16, bstride int, c *flo
 
 // Flags of a Kernel call. FlagPF2 doubles the prefetch of the next panel
 // (see Kernel), for products with too few tiles per panel to fetch all of
-// it at one line per four steps.
+// it at one line per four steps; FlagPFB has the kernel prefetch its own B
+// panel into L1 a few steps of k ahead (the first tile on a panel that is
+// in L2 at best), for a packed panel only (bstride = 4·NR). Kernels of a
+// set with PF2 false ignore both, as do those of one row and the half
+// kernels.
 const (
 	FlagBeta = 1 << iota
 	FlagBias
 	FlagPF2
+	FlagPFB
 )
 
 // Set is a family of micro-kernels for one instruction set.
@@ -48,7 +53,7 @@ type Set struct {
 	// number of A rows per L2 block.
 	KC, MC int
 	// PF2 reports whether the float32 kernels M[mr] with mr > 1 take
-	// FlagPF2 (the half kernels never do).
+	// FlagPF2 and FlagPFB (the half kernels never do).
 	PF2 bool
 	// M[mr] computes a tile of mr rows, 1 ≤ mr ≤ MR.
 	M []Kernel

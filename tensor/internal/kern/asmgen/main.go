@@ -103,6 +103,10 @@ func rowAddrs(mr int, p, p2, ld, ld3, ld5 GPPhysical) []Mem {
 	return m
 }
 
+// pfbAhead is how many k steps ahead multi-row kernels prefetch a packed
+// B panel into L1 with flag 8.
+const pfbAhead = 16
+
 // pfAheadLog is log2 of how many k steps ahead one-row kernels prefetch B.
 const pfAheadLog = 5
 
@@ -214,6 +218,16 @@ func gemm512(mr int, half string, packed bool) {
 		LEAQ(Mem{Base: RDI, Index: R14, Scale: 1, Disp: 64}, RDI)
 	} else {
 		ADDQ(U8(64), RDI)
+	}
+	if pf2 {
+		// Flag 8: the first tile on a panel of pre-packed B (bstride =
+		// 128) brings it into L1 ahead of its loads, pfbAhead steps.
+		TESTQ(U32(8), addr("flags"))
+		JE(LabelRef(name + "_nopfb"))
+		for l := 0; l < 8; l++ {
+			PREFETCHT0(Mem{Base: pb, Disp: pfbAhead*128 + 64*l})
+		}
+		Label(name + "_nopfb")
 	}
 	if mr == 1 {
 		for _, m := range []Mem{{Base: pfb}, {Base: pfb, Index: bs, Scale: 1}, {Base: pfb, Index: bs, Scale: 2}, {Base: pfb, Index: bs3, Scale: 1}} {
