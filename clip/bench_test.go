@@ -95,11 +95,15 @@ func BenchmarkImageEmbed(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := testdata.ProcessCPU()
 	for b.Loop() {
 		if _, err := m.ImageFeatures(ctx, pix); err != nil {
 			b.Fatal(err)
 		}
 	}
+	// CPU time per embedding: what other jobs on a shared machine do not
+	// dilute (wall time does).
+	b.ReportMetric(float64((testdata.ProcessCPU()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkTextEmbed embeds 8 texts of 16 tokens (start, 14 words, end)

@@ -248,6 +248,12 @@ func gemmBlock(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha fl
 	mc := m1 - m0
 	if pb != nil {
 		mc = s.MC
+		// Few rows: wider blocks (C's block still about 256 KiB), so that
+		// a chunk of panels is one block whose panels prefetch each other
+		// (the next panel of a block's last is not prefetched).
+		if m1-m0 < s.MC {
+			nc = max(nc, gemmCBlock/(m1-m0)/s.NR*s.NR)
+		}
 	}
 	for j := n0; j < n1; j += nc {
 		for i := m0; i < m1; i += mc {
@@ -256,8 +262,12 @@ func gemmBlock(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha fl
 	}
 }
 
-// gemmNC is the width of the column blocks of gemmBlock.
+// gemmNC is the width of the column blocks of gemmBlock; gemmCBlock the
+// size (floats) of a block of C of a product with pre-packed B and fewer
+// than MC rows, whose blocks are wider.
 var gemmNC = 256
+
+const gemmCBlock = 64 << 10
 
 func gemmBlockNC(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, pb *PackedB, beta float32, c []float32, ldc int, bias []float32, act func([]float32)) {
 	if m0 >= m1 || n0 >= n1 {
@@ -356,17 +366,35 @@ func gemmBlockNC(s *kern.Set, transA, transB bool, m0, m1, n0, n1, k int, alpha 
 				}
 				mask := kern.Mask(jn)
 				pfBase, pfLen := nextPanel(pb, bbuf, hk != nil || wbuf != nil, pc, kc, k, jp, n0, n1, nr)
-				for ir := 0; ir < mc; ir += s.MR {
+				// The rows are split evenly into tiles (50 rows: 12, 13,
+				// 12, 13 rather than 14, 14, 14, 8), since a kernel of few
+				// rows does less work per B value it loads; each element's
+				// sum is the same whatever the tile.
+				tiles := (mc + s.MR - 1) / s.MR
+				// A tile prefetches 16·kc bytes from pf, the tiles
+				// consecutive parts of the next panel; with fewer tiles
+				// than that takes (a float32 panel of pre-packed B is
+				// 4·nr·kc bytes), twice as much each.
+				pfGap, kflags := 16*kc, flags
+				if s.PF2 && pfLen > 0 && hk == nil && wbuf == nil && tiles*16 < 4*nr {
+					pfGap, kflags = 32*kc, flags|kern.FlagPF2
+				}
+				for t := 0; t < tiles; t++ {
 					pf := pfBase
 					if pfLen > 0 {
-						pf = (*byte)(unsafe.Add(unsafe.Pointer(pfBase), min(ir/s.MR*16*kc, pfLen-1)))
+						pf = (*byte)(unsafe.Add(unsafe.Pointer(pfBase), min(t*pfGap, pfLen-1)))
 					}
-					mr := min(s.MR, mc-ir)
+					ir := (t*mc + tiles - 1) / tiles
+					mr := ((t+1)*mc+tiles-1)/tiles - ir
 					cp := &c[(ic+ir)*ldc+jp]
 					if hk != nil {
 						hk[mr](kc, &ablk[ir*alda], alda, hptr, bstride, cp, ldc, alpha, bt, bb, mask, flags, pf)
 					} else if jn == nr || s.Masked {
-						s.M[mr](kc, &ablk[ir*alda], alda, bptr, bstride, cp, ldc, alpha, bt, bb, mask, flags, pf)
+						f := kflags
+						if t == 0 && pb != nil && wbuf == nil && s.PF2 {
+							f |= kern.FlagPFB
+						}
+						s.M[mr](kc, &ablk[ir*alda], alda, bptr, bstride, cp, ldc, alpha, bt, bb, mask, f, pf)
 					}
 					if hk != nil || jn == nr || s.Masked {
 						if act != nil && last {

@@ -15,7 +15,8 @@ package kern
 //   - flags bit 0: read C (beta applied); clear: C is overwritten and never
 //     read; bit 1: add bias[j] (bias points at the tile's first column);
 //   - pf is prefetched into L2, one 64-byte line per four steps of k (kc/4
-//     lines from pf on): callers point it at the panel they use next. It
+//     lines from pf on; two lines, kc/2, with FlagPF2 in kernels of a set
+//     with PF2): callers point it at the panel they use next. It
 //     must point into (or at the end of) a live Go object; prefetching never
 //     faults, so the lines may run past it.
 type Kernel func(kc int, a *float32, lda int, b *float32, bstride int, c *float32, ldc int, alpha, beta float32, bias *float32, mask uint64, flags int, pf *byte)
@@ -25,10 +26,18 @@ type Kernel func(kc int, a *float32, lda int, b *float32, bstride int, c *float3
 // is still in bytes.
 type HalfKernel func(kc int, a *float32, lda int, b *uint16, bstride int, c *float32, ldc int, alpha, beta float32, bias *float32, mask uint64, flags int, pf *byte)
 
-// Flags of a Kernel call.
+// Flags of a Kernel call. FlagPF2 doubles the prefetch of the next panel
+// (see Kernel), for products with too few tiles per panel to fetch all of
+// it at one line per four steps; FlagPFB has the kernel prefetch its own B
+// panel into L1 a few steps of k ahead (the first tile on a panel that is
+// in L2 at best), for a packed panel only (bstride = 4·NR). Kernels of a
+// set with PF2 false ignore both, as do those of one row and the half
+// kernels.
 const (
 	FlagBeta = 1 << iota
 	FlagBias
+	FlagPF2
+	FlagPFB
 )
 
 // Set is a family of micro-kernels for one instruction set.
@@ -43,6 +52,9 @@ type Set struct {
 	// KC is the depth of a cache block (B panels of KC×NR stay in L1), MC the
 	// number of A rows per L2 block.
 	KC, MC int
+	// PF2 reports whether the float32 kernels M[mr] with mr > 1 take
+	// FlagPF2 and FlagPFB (the half kernels never do).
+	PF2 bool
 	// M[mr] computes a tile of mr rows, 1 ≤ mr ≤ MR.
 	M []Kernel
 	// F16[mr] and BF16[mr] read 16-bit B panels (nil when the set has

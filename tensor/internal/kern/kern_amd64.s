@@ -135,6 +135,9 @@ TEXT ·Sgemm512M2(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -154,10 +157,23 @@ TEXT ·Sgemm512M2(SB), NOSPLIT, $0-96
 	VPXORD     Z3, Z3, Z3
 
 Sgemm512M2_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M2_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M2_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M2_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M2_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -275,6 +291,9 @@ TEXT ·Sgemm512M3(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -299,10 +318,23 @@ TEXT ·Sgemm512M3(SB), NOSPLIT, $0-96
 	VPXORD     Z5, Z5, Z5
 
 Sgemm512M3_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M3_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M3_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M3_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M3_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -449,6 +481,9 @@ TEXT ·Sgemm512M4(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -478,10 +513,23 @@ TEXT ·Sgemm512M4(SB), NOSPLIT, $0-96
 	VPXORD     Z7, Z7, Z7
 
 Sgemm512M4_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M4_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M4_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M4_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M4_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -657,6 +705,9 @@ TEXT ·Sgemm512M5(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -691,10 +742,23 @@ TEXT ·Sgemm512M5(SB), NOSPLIT, $0-96
 	VPXORD     Z9, Z9, Z9
 
 Sgemm512M5_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M5_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M5_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M5_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M5_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -899,6 +963,9 @@ TEXT ·Sgemm512M6(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -938,10 +1005,23 @@ TEXT ·Sgemm512M6(SB), NOSPLIT, $0-96
 	VPXORD     Z11, Z11, Z11
 
 Sgemm512M6_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M6_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M6_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M6_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M6_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -1175,6 +1255,9 @@ TEXT ·Sgemm512M7(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -1219,10 +1302,23 @@ TEXT ·Sgemm512M7(SB), NOSPLIT, $0-96
 	VPXORD     Z13, Z13, Z13
 
 Sgemm512M7_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M7_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M7_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M7_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M7_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -1485,6 +1581,9 @@ TEXT ·Sgemm512M8(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -1534,10 +1633,23 @@ TEXT ·Sgemm512M8(SB), NOSPLIT, $0-96
 	VPXORD     Z15, Z15, Z15
 
 Sgemm512M8_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M8_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M8_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M8_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M8_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -1829,6 +1941,9 @@ TEXT ·Sgemm512M9(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -1883,10 +1998,23 @@ TEXT ·Sgemm512M9(SB), NOSPLIT, $0-96
 	VPXORD     Z17, Z17, Z17
 
 Sgemm512M9_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M9_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M9_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M9_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M9_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -2207,6 +2335,9 @@ TEXT ·Sgemm512M10(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -2266,10 +2397,23 @@ TEXT ·Sgemm512M10(SB), NOSPLIT, $0-96
 	VPXORD     Z19, Z19, Z19
 
 Sgemm512M10_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M10_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M10_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M10_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M10_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -2619,6 +2763,9 @@ TEXT ·Sgemm512M11(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -2683,10 +2830,23 @@ TEXT ·Sgemm512M11(SB), NOSPLIT, $0-96
 	VPXORD     Z21, Z21, Z21
 
 Sgemm512M11_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M11_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M11_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M11_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M11_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -3065,6 +3225,9 @@ TEXT ·Sgemm512M12(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -3134,10 +3297,23 @@ TEXT ·Sgemm512M12(SB), NOSPLIT, $0-96
 	VPXORD     Z23, Z23, Z23
 
 Sgemm512M12_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M12_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M12_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M12_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M12_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -3545,6 +3721,9 @@ TEXT ·Sgemm512M13(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -3619,10 +3798,23 @@ TEXT ·Sgemm512M13(SB), NOSPLIT, $0-96
 	VPXORD     Z25, Z25, Z25
 
 Sgemm512M13_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M13_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M13_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M13_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M13_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30
@@ -4059,6 +4251,9 @@ TEXT ·Sgemm512M14(SB), NOSPLIT, $0-96
 	SHRQ       $0x10, DI
 	KMOVW      DI, K2
 	MOVQ       pf+88(FP), DI
+	MOVQ       flags+80(FP), R14
+	ANDQ       $0x04, R14
+	SHLQ       $0x04, R14
 	SHLQ       $0x02, SI
 	LEAQ       (SI)(SI*2), R11
 	LEAQ       (SI)(SI*4), R12
@@ -4138,10 +4333,23 @@ TEXT ·Sgemm512M14(SB), NOSPLIT, $0-96
 	VPXORD     Z27, Z27, Z27
 
 Sgemm512M14_loop4:
-	CMPQ         CX, $0x04
-	JL           Sgemm512M14_tail
-	PREFETCHT1   (DI)
-	ADDQ         $0x40, DI
+	CMPQ       CX, $0x04
+	JL         Sgemm512M14_tail
+	PREFETCHT1 (DI)
+	PREFETCHT1 (DI)(R14*1)
+	LEAQ       64(DI)(R14*1), DI
+	TESTQ      $0x00000008, flags+80(FP)
+	JE         Sgemm512M14_nopfb
+	PREFETCHT0 2048(BX)
+	PREFETCHT0 2112(BX)
+	PREFETCHT0 2176(BX)
+	PREFETCHT0 2240(BX)
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	PREFETCHT0 2432(BX)
+	PREFETCHT0 2496(BX)
+
+Sgemm512M14_nopfb:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	VBROADCASTSS (AX), Z30

@@ -17,7 +17,7 @@ func init() {
 		}
 		asm.f16ToF32, asm.bf16ToF32 = F16ToF32x512, BF16ToF32x512
 		sets = append(sets, &Set{
-			Name: "avx512", MR: 14, NR: 32, Masked: true, KC: 256, MC: 238,
+			Name: "avx512", MR: 14, NR: 32, Masked: true, KC: 256, MC: 238, PF2: true,
 			M: []Kernel{nil, Sgemm512M1, Sgemm512M2, Sgemm512M3, Sgemm512M4, Sgemm512M5, Sgemm512M6, Sgemm512M7,
 				Sgemm512M8, Sgemm512M9, Sgemm512M10, Sgemm512M11, Sgemm512M12, Sgemm512M13, Sgemm512M14},
 			F16: []HalfKernel{nil, Sgemm512HM1, Sgemm512HM2, Sgemm512HM3, Sgemm512HM4, Sgemm512HM5, Sgemm512HM6, Sgemm512HM7,

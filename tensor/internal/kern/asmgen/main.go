@@ -103,6 +103,10 @@ func rowAddrs(mr int, p, p2, ld, ld3, ld5 GPPhysical) []Mem {
 	return m
 }
 
+// pfbAhead is how many k steps ahead multi-row kernels prefetch a packed
+// B panel into L1 with flag 8.
+const pfbAhead = 16
+
 // pfAheadLog is log2 of how many k steps ahead one-row kernels prefetch B.
 const pfAheadLog = 5
 
@@ -141,6 +145,12 @@ func gemm512(mr int, half string, packed bool) {
 	Load(Param("bstride"), bs)
 	loadMasks()
 	Load(Param("pf"), RDI)
+	pf2 := mr > 1 && half == "" && !packed
+	if pf2 {
+		Load(Param("flags"), R14)
+		ANDQ(U8(4), R14)
+		SHLQ(U8(4), R14)
+	}
 	SHLQ(U8(2), lda)
 	rowStrides(pa, pa2, lda, lda3, lda5)
 	LEAQ(Mem{Base: bs, Index: bs, Scale: 2}, bs3)
@@ -198,9 +208,27 @@ func gemm512(mr int, half string, packed bool) {
 	Label(name + "_loop4")
 	CMPQ(kc, U8(4))
 	JL(LabelRef(name + "_tail"))
-	// Prefetch one line of the next B panel into L2 per four steps.
+	// Prefetch the next B panel into L2: one line per four steps, or two
+	// with flag 4 in the multi-row float32 kernels, so that the few tiles
+	// of a product with few rows (50 in CLIP's image tower: four tiles)
+	// fetch the whole next panel (R14 = 64 with the flag, else 0).
 	PREFETCHT1(Mem{Base: RDI})
-	ADDQ(U8(64), RDI)
+	if pf2 {
+		PREFETCHT1(Mem{Base: RDI, Index: R14, Scale: 1})
+		LEAQ(Mem{Base: RDI, Index: R14, Scale: 1, Disp: 64}, RDI)
+	} else {
+		ADDQ(U8(64), RDI)
+	}
+	if pf2 {
+		// Flag 8: the first tile on a panel of pre-packed B (bstride =
+		// 128) brings it into L1 ahead of its loads, pfbAhead steps.
+		TESTQ(U32(8), addr("flags"))
+		JE(LabelRef(name + "_nopfb"))
+		for l := 0; l < 8; l++ {
+			PREFETCHT0(Mem{Base: pb, Disp: pfbAhead*128 + 64*l})
+		}
+		Label(name + "_nopfb")
+	}
 	if mr == 1 {
 		for _, m := range []Mem{{Base: pfb}, {Base: pfb, Index: bs, Scale: 1}, {Base: pfb, Index: bs, Scale: 2}, {Base: pfb, Index: bs3, Scale: 1}} {
 			for l := 0; l < nv*bw/64; l++ {
