@@ -460,6 +460,11 @@ func (c *Conv1d) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 type PatchEmbedding struct {
 	W, B  *tensor.Tensor // [D, C, P, P], [D] or nil
 	Patch int
+
+	// proj is W flattened to [D, C·P·P] as a float32 Linear, packed by the
+	// store's Prepare like every other product, for host models built by
+	// NewPatchEmbedding (nil otherwise: PatchEmbed packs W at every call).
+	proj *Linear
 }
 
 // NewPatchEmbedding reads "weight" [dim, channels, patch, patch] and,
@@ -469,12 +474,26 @@ func NewPatchEmbedding(w checkpoint.Weights, channels, dim, patch int, bias bool
 	if bias {
 		p.B = w.Upload("bias", dim)
 	}
+	if s := w.Store(); s.Device == nil && p.W != nil && p.W.Rank() == 4 {
+		// Exact float32, whatever the store's weight type (a convolution
+		// stem stays float32 in every mode).
+		p.proj = &Linear{W: p.W.MustReshape(dim, channels*patch*patch), B: p.B, Type: tensor.WeightF32}
+		p.proj.attach(s)
+	}
 	return p
 }
 
 // Forward maps pixels [B, C, H, W] to patch tokens [B, (H/P)(W/P), D].
 func (p *PatchEmbedding) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
-	return tensor.PatchEmbed(x, p.W, p.B)
+	if p.proj == nil || x.Device() != nil || x.Rank() != 4 || x.Dim(1)*p.Patch*p.Patch != p.proj.In() {
+		return tensor.PatchEmbed(x, p.W, p.B)
+	}
+	cols, err := tensor.Patches(x, p.Patch)
+	if err != nil {
+		return nil, err
+	}
+	defer tensor.Release(cols)
+	return p.proj.Forward(cols), nil
 }
 
 // MLP is FC2(act(FC1(x))).

@@ -78,9 +78,42 @@ func PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
 	if d := dev3(x, w, bias); d != nil {
 		return d.be.PatchEmbed(x, w, bias)
 	}
+	cols, err := Patches(x, w.Dim(2))
+	if err != nil {
+		return nil, err
+	}
+	defer Release(cols)
+	w2 := w.MustReshape(w.Dim(0), cols.Dim(2))
+	defer Release(w2)
+	// The kernel packed as a layer packs it (nn.PatchEmbedding keeps it so):
+	// the same sums in the same order, whichever holds the packed copy.
+	pw, err := PackWeightAs(w2, WeightF32)
+	if err != nil {
+		return nil, err
+	}
+	defer pw.Free()
+	return linearPacked(nil, cols, pw, bias, nil)
+}
+
+// Patches lays out the non-overlapping p×p patches of images x [B, C, H,
+// W] (on the host) as rows [B, (H/p)·(W/p), C·p·p], patches in row-major
+// order and each row in (channel, row, column) order: PatchEmbed is
+// Patches times the flattened kernel, which a caller holding that kernel
+// packed (nn.PatchEmbedding) multiplies itself. Rows and columns that do
+// not fill a patch are left out, as a strided Conv2d leaves them.
+func Patches(x *Tensor, p int) (*Tensor, error) {
+	if x == nil || x.Rank() != 4 {
+		var s []int
+		if x != nil {
+			s = x.shape
+		}
+		return nil, fmt.Errorf("%w: patches of %v, want [B, C, H, W]", ErrShape, s)
+	}
+	if x.dev != nil {
+		return nil, fmt.Errorf("%w: Patches runs on the host (PatchEmbed on a device)", ErrDevice)
+	}
 	b, c, h, wd := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
-	d, p := w.Dim(0), w.Dim(2)
-	if p == 0 || h < p || wd < p {
+	if p <= 0 || h < p || wd < p {
 		return nil, fmt.Errorf("%w: image %dx%d smaller than patch %d", ErrShape, h, wd, p)
 	}
 	gh, gw := h/p, wd/p
@@ -89,14 +122,11 @@ func PatchEmbed(x, w, bias *Tensor) (*Tensor, error) {
 	kdim := c * p * p
 	cols := newUninit(b, np, kdim)
 	cols.threads = x.threads
-	defer Release(cols)
 	j := patchJobs.get()
 	*j = patchJob{src: xc, cols: cols.data, np: np, gw: gw, c: c, h: h, w: wd, p: p}
 	parallelRange(int(x.threads), b*np, 16, j)
 	patchJobs.put(j)
-	w2 := w.MustReshape(d, kdim)
-	defer Release(w2)
-	return Linear(cols, w2, bias)
+	return cols, nil
 }
 
 // im2colJob lays out the Conv1d input columns of channels [lo, hi):

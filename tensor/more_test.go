@@ -453,3 +453,51 @@ func TestMatMulShape(t *testing.T) {
 		}
 	}
 }
+
+// TestPatches checks the patch rows PatchEmbed multiplies: their layout
+// (channel, row, column within a patch; patches row-major; a partial
+// border left out) and the errors for bad input.
+func TestPatches(t *testing.T) {
+	const b, c, h, w, p = 2, 3, 5, 7, 2
+	x := New(b, c, h, w)
+	for i := range x.data {
+		x.data[i] = float32(i)
+	}
+	cols, err := Patches(x, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh, gw := h/p, w/p
+	if !SameShape(cols, New(b, gh*gw, c*p*p)) {
+		t.Fatalf("shape %v", cols.Shape())
+	}
+	for bi := 0; bi < b; bi++ {
+		for py := 0; py < gh; py++ {
+			for px := 0; px < gw; px++ {
+				for ci := 0; ci < c; ci++ {
+					for ky := 0; ky < p; ky++ {
+						for kx := 0; kx < p; kx++ {
+							got := cols.At(bi, py*gw+px, (ci*p+ky)*p+kx)
+							if want := x.At(bi, ci, py*p+ky, px*p+kx); got != want {
+								t.Fatalf("patch (%d,%d) of image %d, [%d,%d,%d] = %v, want %v", py, px, bi, ci, ky, kx, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, bad := range []struct {
+		x *Tensor
+		p int
+	}{{nil, 2}, {New(3, 4, 4), 2}, {x, 0}, {x, 6}, {x, -1}} {
+		if _, err := Patches(bad.x, bad.p); !errors.Is(err, ErrShape) {
+			t.Errorf("Patches(%v, %d): %v, want ErrShape", bad.x.Shape(), bad.p, err)
+		}
+	}
+	d := NewCheckingDevice()
+	dx, _ := d.Upload(x)
+	if _, err := Patches(dx, p); !errors.Is(err, ErrDevice) {
+		t.Errorf("Patches on a device: %v, want ErrDevice", err)
+	}
+}
