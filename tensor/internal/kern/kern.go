@@ -25,6 +25,18 @@ type Kernel func(kc int, a *float32, lda int, b *float32, bstride int, c *float3
 // is still in bytes.
 type HalfKernel func(kc int, a *float32, lda int, b *uint16, bstride int, c *float32, ldc int, alpha, beta float32, bias *float32, mask uint64, flags int, pf *byte)
 
+// WideKernel computes one row of C over np full packed panels of B at once
+// (np·NR columns; see Set.M1Wide): a is the row's kc values, b the first
+// panel's kc rows of NR floats (row after row), the other panels
+// following pstride bytes apart, c and bias (when flags has FlagBias) the
+// np·NR columns. C = alpha·a·B + beta·C (+ bias) as a Kernel of one row
+// computes it, to the bit: a one-row product streams several panels side
+// by side.
+type WideKernel func(kc int, a *float32, b *float32, pstride int, c *float32, alpha, beta float32, bias *float32, flags int)
+
+// HalfWideKernel is a WideKernel whose panels hold IEEE half floats.
+type HalfWideKernel func(kc int, a *float32, b *uint16, pstride int, c *float32, alpha, beta float32, bias *float32, flags int)
+
 // Flags of a Kernel call.
 const (
 	FlagBeta = 1 << iota
@@ -48,6 +60,10 @@ type Set struct {
 	// F16[mr] and BF16[mr] read 16-bit B panels (nil when the set has
 	// none: 16-bit panels are then widened to float32 before use).
 	F16, BF16 []HalfKernel
+	// M1Wide[np] and F16M1Wide[np] are one-row kernels over np panels
+	// (nil where the set has none).
+	M1Wide    [9]WideKernel
+	F16M1Wide [9]HalfWideKernel
 }
 
 // Mask returns the column mask of a tile with n valid columns.
