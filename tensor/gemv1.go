@@ -73,7 +73,10 @@ func gemv1(threads int, alpha float32, a []float32, b *PackedB, beta float32, c 
 	if w <= 1 {
 		j.group(0, j.units)
 	} else {
-		j.chunks = min(j.units, 4*w)
+		// Many chunks per worker: a worker that other load on the machine
+		// holds up leaves little of a large product (the vocabulary
+		// projection: 106 MB) to the others' waiting.
+		j.chunks = min(j.units, 16*w)
 		runChunks(w, j.chunks, j)
 	}
 	*j = gemv1Job{}
