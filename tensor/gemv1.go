@@ -145,3 +145,25 @@ func (j *gemv1Job) group(g0, g1 int) {
 		}
 	}
 }
+
+// gemv1Strided sets c[:n] = alpha·a[:k]·B for B read in place (k rows of n
+// values, ldb apart) as gemmBlock(s, false, false, 0, 1, 0, n, k, alpha, a,
+// k, b, ldb, nil, 0, c, n, nil, nil) computes it, to the bit, reading each
+// row's n values in one piece (attention's values of one head); it
+// reports false (doing nothing) when no strided kernel fits n.
+func gemv1Strided(s *kern.Set, k, n int, alpha float32, a, b []float32, ldb int, c []float32) bool {
+	if s == nil || k == 0 || n%32 != 0 || n/32 >= len(s.M1Strided) || s.M1Strided[n/32] == nil {
+		return false
+	}
+	f := s.M1Strided[n/32]
+	_, _, _ = a[k-1], b[(k-1)*ldb+n-1], c[n-1]
+	for pc := 0; pc < k; pc += s.KC {
+		kc := min(s.KC, k-pc)
+		flags, bt := 0, float32(0)
+		if pc > 0 {
+			flags, bt = kern.FlagBeta, 1
+		}
+		f(kc, &a[pc], &b[pc*ldb], ldb*4, &c[0], alpha, bt, flags)
+	}
+	return true
+}

@@ -65,3 +65,42 @@ func TestGemv1(t *testing.T) {
 		}
 	}
 }
+
+// TestGemv1Strided checks the strided one-row kernels (attention's values
+// of one head) against gemmBlock reading the matrix in place: bit-identical.
+func TestGemv1Strided(t *testing.T) {
+	if fastSet == nil {
+		t.Skip("no assembly kernels")
+	}
+	r := rand.New(rand.NewSource(9))
+	for _, n := range []int{64, 128} {
+		for _, k := range []int{1, 5, 255, 256, 257, 1500} {
+			ldb := 512 + n
+			b := make([]float32, k*ldb)
+			for i := range b {
+				b[i] = float32(r.NormFloat64())
+			}
+			a := make([]float32, k)
+			for i := range a {
+				a[i] = float32(r.NormFloat64())
+			}
+			want := make([]float32, n)
+			got := make([]float32, n)
+			for i := range got {
+				got[i] = float32(math.NaN()) // beta 0: never read
+			}
+			gemmBlock(fastSet, false, false, 0, 1, 0, n, k, 0.3, a, k, b, ldb, nil, 0, want, n, nil, nil)
+			if !gemv1Strided(fastSet, k, n, 0.3, a, b, ldb, got) {
+				t.Fatalf("n %d: strided kernel not used", n)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n %d k %d: column %d = %v, want %v (bit-identical)", n, k, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	if gemv1Strided(fastSet, 10, 96, 1, make([]float32, 10), make([]float32, 960), 96, make([]float32, 96)) {
+		t.Error("a width without a strided kernel was accepted")
+	}
+}

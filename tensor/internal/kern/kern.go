@@ -37,6 +37,12 @@ type WideKernel func(kc int, a *float32, b *float32, pstride int, c *float32, al
 // HalfWideKernel is a WideKernel whose panels hold IEEE half floats.
 type HalfWideKernel func(kc int, a *float32, b *uint16, pstride int, c *float32, alpha, beta float32, bias *float32, flags int)
 
+// StridedKernel computes one row of C over np·NR columns of B read in
+// place (row p of B bstride bytes after row p−1, its np·NR columns
+// contiguous): C = alpha·a·B + beta·C (flags: FlagBeta only), bit for bit
+// as np calls of a one-row Kernel (see Set.M1Strided).
+type StridedKernel func(kc int, a *float32, b *float32, bstride int, c *float32, alpha, beta float32, flags int)
+
 // Flags of a Kernel call.
 const (
 	FlagBeta = 1 << iota
@@ -64,6 +70,9 @@ type Set struct {
 	// (nil where the set has none).
 	M1Wide    [9]WideKernel
 	F16M1Wide [9]HalfWideKernel
+	// M1Strided[np] is the one-row kernel over np panels' columns of a
+	// matrix read in place (nil where the set has none).
+	M1Strided [5]StridedKernel
 }
 
 // Mask returns the column mask of a tile with n valid columns.

@@ -339,3 +339,9 @@ func Sgemm512HM1x128(kc int, a *float32, b *uint16, pstride int, c *float32, alp
 
 // Sgemm512HM1x256 computes a 1x256 tile over 8 full panels (pstride bytes apart); see WideKernel.
 func Sgemm512HM1x256(kc int, a *float32, b *uint16, pstride int, c *float32, alpha float32, beta float32, bias *float32, flags int)
+
+// Sgemm512M1x64S computes a 1x64 tile of B rows read in place (bstride bytes apart); see StridedKernel.
+func Sgemm512M1x64S(kc int, a *float32, b *float32, bstride int, c *float32, alpha float32, beta float32, flags int)
+
+// Sgemm512M1x128S computes a 1x128 tile of B rows read in place (bstride bytes apart); see StridedKernel.
+func Sgemm512M1x128S(kc int, a *float32, b *float32, bstride int, c *float32, alpha float32, beta float32, flags int)

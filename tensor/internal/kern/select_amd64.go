@@ -27,6 +27,7 @@ func init() {
 		}
 		s.M1Wide[4], s.M1Wide[8] = Sgemm512M1x128, Sgemm512M1x256
 		s.F16M1Wide[4], s.F16M1Wide[8] = Sgemm512HM1x128, Sgemm512HM1x256
+		s.M1Strided[2], s.M1Strided[4] = Sgemm512M1x64S, Sgemm512M1x128S
 		sets = append(sets, s)
 	}
 	if vec512 && cpu.X86.HasAVX512VNNI {

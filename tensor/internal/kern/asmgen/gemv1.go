@@ -164,4 +164,80 @@ func gemm512M1Wides() {
 			gemm512M1Wide(np, half)
 		}
 	}
+	gemm512M1Strided(2)
+	gemm512M1Strided(4)
+}
+
+const sigStrided = "func(kc int, a *float32, b *float32, bstride int, c *float32, alpha, beta float32, flags int)"
+
+// gemm512M1Strided generates Sgemm512M1x<32·np>S: one row of A times kc
+// rows of B read in place, np·32 columns (np panels side by side in each
+// row), rows bstride bytes apart: attention's one query row times the
+// values of one head, each row's columns read in one contiguous piece
+// instead of one pass per 32 columns. Same sums and epilogue as np calls
+// of Sgemm512M1 (no bias): bit-identical results.
+func gemm512M1Strided(np int) {
+	name := fmt.Sprintf("Sgemm512M1x%dS", 32*np)
+	TEXT(name, NOSPLIT, sigStrided)
+	Doc(fmt.Sprintf("%s computes a 1x%d tile of B rows read in place (bstride bytes apart); see StridedKernel.", name, 32*np))
+	nv := 2 * np
+	kc, pa, pb, bs, pfb := RCX, RAX, RBX, R8, RDI
+	Load(Param("kc"), kc)
+	Load(Param("a"), pa)
+	Load(Param("b"), pb)
+	Load(Param("bstride"), bs)
+	zr := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+	acc := zr[:nv]
+	aregs := zr[nv : nv+2]
+	for _, r := range acc {
+		VPXORD(r, r, r)
+	}
+	// Rows pfAheadLog² ahead are prefetched into L1, as Sgemm512M1 does.
+	MOVQ(bs, pfb)
+	SHLQ(U8(pfAheadLog), pfb)
+	ADDQ(pb, pfb)
+	step := func(prefetch bool) {
+		ar := aregs[0]
+		VBROADCASTSS(Mem{Base: pa}, ar)
+		for v := 0; v < nv; v++ {
+			VFMADD231PS(Mem{Base: pb, Disp: 64 * v}, ar, acc[v])
+		}
+		if prefetch {
+			for l := 0; l < nv; l++ {
+				PREFETCHT0(Mem{Base: pfb, Disp: 64 * l})
+			}
+			ADDQ(bs, pfb)
+		}
+		ADDQ(U8(4), pa)
+		ADDQ(bs, pb)
+	}
+	Label(name + "_loop")
+	TESTQ(kc, kc)
+	JE(LabelRef(name + "_store"))
+	step(true)
+	DECQ(kc)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_store")
+	pc, flags := RDX, R11
+	alpha, beta, tmp := zr[nv+2], zr[nv+3], zr[nv+4]
+	Load(Param("c"), pc)
+	Load(Param("flags"), flags)
+	VBROADCASTSS(addr("alpha"), alpha)
+	VBROADCASTSS(addr("beta"), beta)
+	for _, r := range acc {
+		VMULPS(alpha, r, r)
+	}
+	TESTQ(U32(1), flags)
+	JE(LabelRef(name + "_nobeta"))
+	for v, r := range acc {
+		VMOVUPS(Mem{Base: pc, Disp: 64 * v}, tmp)
+		VFMADD231PS(beta, tmp, r)
+	}
+	Label(name + "_nobeta")
+	for v, r := range acc {
+		VMOVUPS(r, Mem{Base: pc, Disp: 64 * v})
+	}
+	VZEROUPPER()
+	RET()
 }
