@@ -225,7 +225,9 @@ func (a *attnJob) head(s *kern.Set, bi, head, r0, r1 int) {
 			kern.VecDots(qa[r*a.qld:r*a.qld+dh], ka, a.kld, a.scale, row)
 			inv := a.rowScores(row, bi, head, r)
 			o := oa[r*a.d : r*a.d+dh]
-			gemmBlock(s, false, false, 0, 1, 0, dh, tk, inv, row, tk, va, a.vld, nil, 0, o, dh, nil, nil)
+			if !gemv1Strided(s, tk, dh, inv, row, va, a.vld, o) {
+				gemmBlock(s, false, false, 0, 1, 0, dh, tk, inv, row, tk, va, a.vld, nil, 0, o, dh, nil, nil)
+			}
 		}
 		return
 	}

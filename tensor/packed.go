@@ -369,6 +369,10 @@ func gemmPacked(threads, m int, alpha float32, a []float32, lda int, b *PackedB,
 		runtime.KeepAlive(b)
 		return
 	}
+	if m == 1 && gemv1(threads, alpha, a, b, beta, c, bias, act) {
+		runtime.KeepAlive(b)
+		return
+	}
 	gemmNeed("A", a, m, b.k, lda)
 	gemmNeed("C", c, m, b.n, ldc)
 	gemmDrive(b.set, threads, false, false, m, b.n, b.k, alpha, a, lda, nil, 0, b, beta, c, ldc, bias, act)

@@ -26,6 +26,24 @@ type Kernel func(kc int, a *float32, lda int, b *float32, bstride int, c *float3
 // is still in bytes.
 type HalfKernel func(kc int, a *float32, lda int, b *uint16, bstride int, c *float32, ldc int, alpha, beta float32, bias *float32, mask uint64, flags int, pf *byte)
 
+// WideKernel computes one row of C over np full packed panels of B at once
+// (np·NR columns; see Set.M1Wide): a is the row's kc values, b the first
+// panel's kc rows of NR floats (row after row), the other panels
+// following pstride bytes apart, c and bias (when flags has FlagBias) the
+// np·NR columns. C = alpha·a·B + beta·C (+ bias) as a Kernel of one row
+// computes it, to the bit: a one-row product streams several panels side
+// by side.
+type WideKernel func(kc int, a *float32, b *float32, pstride int, c *float32, alpha, beta float32, bias *float32, flags int)
+
+// HalfWideKernel is a WideKernel whose panels hold IEEE half floats.
+type HalfWideKernel func(kc int, a *float32, b *uint16, pstride int, c *float32, alpha, beta float32, bias *float32, flags int)
+
+// StridedKernel computes one row of C over np·NR columns of B read in
+// place (row p of B bstride bytes after row p−1, its np·NR columns
+// contiguous): C = alpha·a·B + beta·C (flags: FlagBeta only), bit for bit
+// as np calls of a one-row Kernel (see Set.M1Strided).
+type StridedKernel func(kc int, a *float32, b *float32, bstride int, c *float32, alpha, beta float32, flags int)
+
 // Flags of a Kernel call. FlagPF2 doubles the prefetch of the next panel
 // (see Kernel), for products with too few tiles per panel to fetch all of
 // it at one line per four steps; FlagPFB has the kernel prefetch its own B
@@ -60,6 +78,13 @@ type Set struct {
 	// F16[mr] and BF16[mr] read 16-bit B panels (nil when the set has
 	// none: 16-bit panels are then widened to float32 before use).
 	F16, BF16 []HalfKernel
+	// M1Wide[np] and F16M1Wide[np] are one-row kernels over np panels
+	// (nil where the set has none).
+	M1Wide    [9]WideKernel
+	F16M1Wide [9]HalfWideKernel
+	// M1Strided[np] is the one-row kernel over np panels' columns of a
+	// matrix read in place (nil where the set has none).
+	M1Strided [5]StridedKernel
 }
 
 // Mask returns the column mask of a tile with n valid columns.

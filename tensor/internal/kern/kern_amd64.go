@@ -327,3 +327,21 @@ func BF16Gemm512M3x128(kp int, a *uint16, lda int, b *uint16, bstride int, c *fl
 
 // RoundBF16x512 sets dst[i] to float32(alpha·src[i]) rounded to bfloat16 for i < n; see RoundBF16Go.
 func RoundBF16x512(dst *uint16, src *float32, n int, alpha float32)
+
+// Sgemm512M1x128 computes a 1x128 tile over 4 full panels (pstride bytes apart); see WideKernel.
+func Sgemm512M1x128(kc int, a *float32, b *float32, pstride int, c *float32, alpha float32, beta float32, bias *float32, flags int)
+
+// Sgemm512M1x256 computes a 1x256 tile over 8 full panels (pstride bytes apart); see WideKernel.
+func Sgemm512M1x256(kc int, a *float32, b *float32, pstride int, c *float32, alpha float32, beta float32, bias *float32, flags int)
+
+// Sgemm512HM1x128 computes a 1x128 tile over 4 full panels (pstride bytes apart); see WideKernel.
+func Sgemm512HM1x128(kc int, a *float32, b *uint16, pstride int, c *float32, alpha float32, beta float32, bias *float32, flags int)
+
+// Sgemm512HM1x256 computes a 1x256 tile over 8 full panels (pstride bytes apart); see WideKernel.
+func Sgemm512HM1x256(kc int, a *float32, b *uint16, pstride int, c *float32, alpha float32, beta float32, bias *float32, flags int)
+
+// Sgemm512M1x64S computes a 1x64 tile of B rows read in place (bstride bytes apart); see StridedKernel.
+func Sgemm512M1x64S(kc int, a *float32, b *float32, bstride int, c *float32, alpha float32, beta float32, flags int)
+
+// Sgemm512M1x128S computes a 1x128 tile of B rows read in place (bstride bytes apart); see StridedKernel.
+func Sgemm512M1x128S(kc int, a *float32, b *float32, bstride int, c *float32, alpha float32, beta float32, flags int)

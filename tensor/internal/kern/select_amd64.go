@@ -16,7 +16,7 @@ func init() {
 			nil, Dots512D1, Dots512D2, Dots512D3, Dots512D4, Dots512D5, Dots512D6, Dots512D7, Dots512D8,
 		}
 		asm.f16ToF32, asm.bf16ToF32 = F16ToF32x512, BF16ToF32x512
-		sets = append(sets, &Set{
+		s := &Set{
 			Name: "avx512", MR: 14, NR: 32, Masked: true, KC: 256, MC: 238, PF2: true,
 			M: []Kernel{nil, Sgemm512M1, Sgemm512M2, Sgemm512M3, Sgemm512M4, Sgemm512M5, Sgemm512M6, Sgemm512M7,
 				Sgemm512M8, Sgemm512M9, Sgemm512M10, Sgemm512M11, Sgemm512M12, Sgemm512M13, Sgemm512M14},
@@ -24,7 +24,11 @@ func init() {
 				Sgemm512HM8, Sgemm512HM9, Sgemm512HM10, Sgemm512HM11, Sgemm512HM12, Sgemm512HM13, Sgemm512HM14},
 			BF16: []HalfKernel{nil, Sgemm512BM1, Sgemm512BM2, Sgemm512BM3, Sgemm512BM4, Sgemm512BM5, Sgemm512BM6, Sgemm512BM7,
 				Sgemm512BM8, Sgemm512BM9, Sgemm512BM10, Sgemm512BM11, Sgemm512BM12, Sgemm512BM13, Sgemm512BM14},
-		})
+		}
+		s.M1Wide[4], s.M1Wide[8] = Sgemm512M1x128, Sgemm512M1x256
+		s.F16M1Wide[4], s.F16M1Wide[8] = Sgemm512HM1x128, Sgemm512HM1x256
+		s.M1Strided[2], s.M1Strided[4] = Sgemm512M1x64S, Sgemm512M1x128S
+		sets = append(sets, s)
 	}
 	if vec512 && cpu.X86.HasAVX512VNNI {
 		quantQ8 = QuantQ8x512

@@ -50,6 +50,7 @@ func main() {
 		}
 	}
 	roundBF16()
+	gemm512M1Wides()
 	Generate()
 }
 
