@@ -161,23 +161,7 @@ func bf16gemm512(mr, np int) {
 	}
 
 	rows := rowAddrs(mr, pa, pa2, lda, lda3, lda5)
-	panel := func(p int, disp int) Mem {
-		base := pb
-		if p >= 4 {
-			base, p = pb2, p-4
-		}
-		switch p {
-		case 0:
-			return Mem{Base: base, Disp: disp}
-		case 1:
-			return Mem{Base: base, Index: bs, Scale: 1, Disp: disp}
-		case 2:
-			return Mem{Base: base, Index: bs, Scale: 2, Disp: disp}
-		case 3:
-			return Mem{Base: base, Index: bs3, Scale: 1, Disp: disp}
-		}
-		panic("too many panels")
-	}
+	panel := func(p int, disp int) Mem { return panelAddr(pb, pb2, bs, bs3, p, disp) }
 	step := func(u int) {
 		if np > 1 {
 			for i := 0; i < mr; i++ {

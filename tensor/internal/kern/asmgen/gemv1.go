@@ -56,23 +56,7 @@ func gemm512M1Wide(np int, half string) {
 	for _, r := range acc {
 		VPXORD(r, r, r)
 	}
-	panel := func(p int, disp int) Mem {
-		base := pb
-		if p >= 4 {
-			base, p = pb2, p-4
-		}
-		switch p {
-		case 0:
-			return Mem{Base: base, Disp: disp}
-		case 1:
-			return Mem{Base: base, Index: ps, Scale: 1, Disp: disp}
-		case 2:
-			return Mem{Base: base, Index: ps, Scale: 2, Disp: disp}
-		case 3:
-			return Mem{Base: base, Index: ps3, Scale: 1, Disp: disp}
-		}
-		panic("too many panels")
-	}
+	panel := func(p int, disp int) Mem { return panelAddr(pb, pb2, ps, ps3, p, disp) }
 	ahead := wideAhead
 	nb := 0
 	step := func(u int, prefetch bool) {
@@ -123,24 +107,36 @@ func gemm512M1Wide(np int, half string) {
 	JMP(LabelRef(name + "_tail"))
 
 	// Epilogue, as Sgemm512M1's: alpha·acc (+ bias) (+ beta·C).
+	storeRow1(name, acc, zr[nv+2], zr[nv+3], zr[nv+4], true)
+}
+
+// storeRow1 is the epilogue of the one-row kernels: C = alpha·acc
+// (+ bias, when withBias and flags has FlagBias) (+ beta·C when flags has
+// FlagBeta), acc holding consecutive 16-float vectors of C; it returns.
+func storeRow1(name string, acc []VecPhysical, alpha, beta, tmp VecPhysical, withBias bool) {
 	Label(name + "_store")
-	pc, flags, bias := RDX, R11, RSI
-	alpha, beta, tmp := zr[nv+2], zr[nv+3], zr[nv+4]
+	pc, flags := RDX, R11
 	Load(Param("c"), pc)
 	Load(Param("flags"), flags)
-	Load(Param("bias"), bias)
+	var bias GPPhysical
+	if withBias {
+		bias = RSI
+		Load(Param("bias"), bias)
+	}
 	VBROADCASTSS(addr("alpha"), alpha)
 	VBROADCASTSS(addr("beta"), beta)
 	for _, r := range acc {
 		VMULPS(alpha, r, r)
 	}
-	TESTQ(U32(2), flags)
-	JE(LabelRef(name + "_nobias"))
-	for v, r := range acc {
-		VMOVUPS(Mem{Base: bias, Disp: 64 * v}, tmp)
-		VADDPS(tmp, r, r)
+	if withBias {
+		TESTQ(U32(2), flags)
+		JE(LabelRef(name + "_nobias"))
+		for v, r := range acc {
+			VMOVUPS(Mem{Base: bias, Disp: 64 * v}, tmp)
+			VADDPS(tmp, r, r)
+		}
+		Label(name + "_nobias")
 	}
-	Label(name + "_nobias")
 	TESTQ(U32(1), flags)
 	JE(LabelRef(name + "_nobeta"))
 	for v, r := range acc {
@@ -153,6 +149,26 @@ func gemm512M1Wide(np int, half string) {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// panelAddr addresses disp bytes into panel p (0…7) of a run of packed
+// panels: panels 0–3 from base, 4–7 from base2, stride (and stride3 =
+// 3·stride) bytes apart.
+func panelAddr(base, base2, stride, stride3 Register, p, disp int) Mem {
+	if p >= 4 {
+		base, p = base2, p-4
+	}
+	switch p {
+	case 0:
+		return Mem{Base: base, Disp: disp}
+	case 1:
+		return Mem{Base: base, Index: stride, Scale: 1, Disp: disp}
+	case 2:
+		return Mem{Base: base, Index: stride, Scale: 2, Disp: disp}
+	case 3:
+		return Mem{Base: base, Index: stride3, Scale: 1, Disp: disp}
+	}
+	panic("too many panels")
 }
 
 // wideNP lists the panel counts of the wide one-row kernels.
@@ -218,26 +234,5 @@ func gemm512M1Strided(np int) {
 	DECQ(kc)
 	JMP(LabelRef(name + "_loop"))
 
-	Label(name + "_store")
-	pc, flags := RDX, R11
-	alpha, beta, tmp := zr[nv+2], zr[nv+3], zr[nv+4]
-	Load(Param("c"), pc)
-	Load(Param("flags"), flags)
-	VBROADCASTSS(addr("alpha"), alpha)
-	VBROADCASTSS(addr("beta"), beta)
-	for _, r := range acc {
-		VMULPS(alpha, r, r)
-	}
-	TESTQ(U32(1), flags)
-	JE(LabelRef(name + "_nobeta"))
-	for v, r := range acc {
-		VMOVUPS(Mem{Base: pc, Disp: 64 * v}, tmp)
-		VFMADD231PS(beta, tmp, r)
-	}
-	Label(name + "_nobeta")
-	for v, r := range acc {
-		VMOVUPS(r, Mem{Base: pc, Disp: 64 * v})
-	}
-	VZEROUPPER()
-	RET()
+	storeRow1(name, acc, zr[nv+2], zr[nv+3], zr[nv+4], false)
 }
