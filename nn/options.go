@@ -17,8 +17,9 @@ type LoadOptions struct {
 	// WeightType is the element type float32 checkpoint weights of linear
 	// layers are packed in (see checkpoint.Store.WeightType).
 	WeightType tensor.WeightType
-	// KVType is the element type decoders keep the cross-attention keys and
-	// values of an encoder output in (see Attention.KVType).
+	// KVType is the element type decoders keep attention keys and values
+	// in: the cross-attention keys and values of an encoder output and the
+	// self-attention cache of past positions (see Attention.KVType).
 	KVType tensor.WeightType
 	// Device is where the model keeps its weights and computes (nil: the
 	// host). See WithDevice.
@@ -44,9 +45,13 @@ func WithWeightType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.WeightType = t }
 }
 
-// WithKVType keeps the cross-attention keys and values that a decoder
-// computes once per encoder output packed as t (tensor.WeightF16 or
-// WeightBF16) instead of float32.
+// WithKVType keeps the keys and values a decoder attends to as t
+// (tensor.WeightF16 or WeightBF16) instead of float32: the cross-attention
+// keys and values computed once per encoder output (tensor.PackKV) and the
+// self-attention cache of the positions decoded so far (tensor.HalfKV;
+// float32 on a device that keeps no 16-bit caches, such as cuda). One knob
+// for both: half the memory and of the bytes each decoded token reads, at
+// the cost of rounding them.
 func WithKVType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.KVType = t }
 }
@@ -99,11 +104,17 @@ func LoadStore[M any](pkg, dir string, o LoadOptions, build func(*checkpoint.Sto
 	return m, store, nil
 }
 
-// ApplyKV sets KVType on the cross-attention of decoder blocks (nil ones
-// are skipped).
+// ApplyKV sets KVType on the self- and cross-attention of decoder blocks
+// (nil ones are skipped).
 func (o LoadOptions) ApplyKV(blocks []*DecoderBlock) {
 	for _, b := range blocks {
-		if b != nil && b.CrossAttn != nil {
+		if b == nil {
+			continue
+		}
+		if b.SelfAttn != nil {
+			b.SelfAttn.KVType = o.KVType
+		}
+		if b.CrossAttn != nil {
 			b.CrossAttn.KVType = o.KVType
 		}
 	}
@@ -120,8 +131,8 @@ func CheckWeightType(t tensor.WeightType) error {
 }
 
 // CheckKVType returns an error wrapping ErrConfig unless t is one of
-// tensor.WeightF32, WeightF16 and WeightBF16 (the types cross-attention
-// keys and values can be kept in).
+// tensor.WeightF32, WeightF16 and WeightBF16 (the types attention keys and
+// values can be kept in).
 func CheckKVType(t tensor.WeightType) error {
 	switch t {
 	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16:
