@@ -24,7 +24,9 @@ type Attention struct {
 	// and values so (tensor.HalfKV). Half their memory and of the bytes
 	// each decoded token reads, at the cost of rounding them. On a device
 	// that keeps no 16-bit caches (cuda) the self-attention cache stays
-	// float32. Set it before the first use.
+	// float32. Set it before the first use (LoadOptions.ApplyKV sets it
+	// from WithKVType on cross-attention, from WithSelfKVType on
+	// self-attention).
 	KVType tensor.WeightType
 
 	// Self-attention projects Q, K and V in one product with their weights

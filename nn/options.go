@@ -17,10 +17,12 @@ type LoadOptions struct {
 	// WeightType is the element type float32 checkpoint weights of linear
 	// layers are packed in (see checkpoint.Store.WeightType).
 	WeightType tensor.WeightType
-	// KVType is the element type decoders keep attention keys and values
-	// in: the cross-attention keys and values of an encoder output and the
-	// self-attention cache of past positions (see Attention.KVType).
+	// KVType is the element type decoders keep the cross-attention keys and
+	// values of an encoder output in (see Attention.KVType).
 	KVType tensor.WeightType
+	// SelfKVType is the element type decoders keep their self-attention
+	// caches of past positions in (see Attention.KVType, WithSelfKVType).
+	SelfKVType tensor.WeightType
 	// Device is where the model keeps its weights and computes (nil: the
 	// host). See WithDevice.
 	Device *tensor.Device
@@ -45,15 +47,24 @@ func WithWeightType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.WeightType = t }
 }
 
-// WithKVType keeps the keys and values a decoder attends to as t
-// (tensor.WeightF16 or WeightBF16) instead of float32: the cross-attention
-// keys and values computed once per encoder output (tensor.PackKV) and the
-// self-attention cache of the positions decoded so far (tensor.HalfKV;
-// float32 on a device that keeps no 16-bit caches, such as cuda). One knob
-// for both: half the memory and of the bytes each decoded token reads, at
-// the cost of rounding them.
+// WithKVType keeps the cross-attention keys and values that a decoder
+// computes once per encoder output packed as t (tensor.WeightF16 or
+// WeightBF16) instead of float32.
 func WithKVType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.KVType = t }
+}
+
+// WithSelfKVType keeps a decoder's self-attention caches (the keys and
+// values of the positions decoded so far, nn.KVCache) as t
+// (tensor.WeightF16 or WeightBF16; tensor.HalfKV) instead of float32:
+// half their memory and of the bytes each decoded token reads from them,
+// at the cost of rounding them, which costs more accuracy than rounding
+// the cross-attention keys and values (WithKVType): see the 16-bit
+// self-attention cache section of tensor/PERFORMANCE.md. On a device that
+// keeps no 16-bit caches (cuda) they stay float32. Models whose decoders
+// take WithKVType (whisper, blip, gpt2 captioning) take it too.
+func WithSelfKVType(t tensor.WeightType) LoadOption {
+	return func(o *LoadOptions) { o.SelfKVType = t }
 }
 
 // ApplyLoadOptions applies opts in order and checks the result (an error
@@ -69,6 +80,9 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 		return o, err
 	}
 	if err := CheckKVType(o.KVType); err != nil {
+		return o, err
+	}
+	if err := CheckKVType(o.SelfKVType); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -104,15 +118,15 @@ func LoadStore[M any](pkg, dir string, o LoadOptions, build func(*checkpoint.Sto
 	return m, store, nil
 }
 
-// ApplyKV sets KVType on the self- and cross-attention of decoder blocks
-// (nil ones are skipped).
+// ApplyKV sets KVType on the cross-attention of decoder blocks and
+// SelfKVType on their self-attention (nil ones are skipped).
 func (o LoadOptions) ApplyKV(blocks []*DecoderBlock) {
 	for _, b := range blocks {
 		if b == nil {
 			continue
 		}
 		if b.SelfAttn != nil {
-			b.SelfAttn.KVType = o.KVType
+			b.SelfAttn.KVType = o.SelfKVType
 		}
 		if b.CrossAttn != nil {
 			b.CrossAttn.KVType = o.KVType
