@@ -279,6 +279,12 @@ var halfAttnJobs jobPool[halfAttnJob]
 func (j *halfAttnJob) runRange(lo, hi int) {
 	a, c := &j.a, j.c
 	chunks, nblk, blk := a.chunks, a.nblk, a.blk
+	if a.set != nil && a.tq <= 4 {
+		for unit := lo; unit < hi; unit++ {
+			j.decode(unit)
+		}
+		return
+	}
 	n := c.len * c.dh
 	kb, vb := getBuf(n), getBuf(n)
 	defer putBuf(kb)
@@ -302,6 +308,68 @@ func (j *halfAttnJob) runRange(lo, hi int) {
 			u.headRef(bi, hd, r0, r1)
 		} else {
 			u.head(a.set, bi, hd, r0, r1)
+		}
+	}
+}
+
+// halfKeyChunk is the number of cached keys decode widens at a time (an
+// L1-sized scratch).
+const halfKeyChunk = 64
+
+// decode is runRange's work for one (batch, head) unit when there are at
+// most 4 query rows (decoding), with the assembly kernels: the same
+// arithmetic as Attention's decoding path (one dot product per key, then
+// one row-times-values product) with the keys widened a chunk at a time
+// and the values read 16-bit in place by the half GEMM kernels where the
+// kernel set has them (the same float32 kernels otherwise, on the values
+// widened).
+func (j *halfAttnJob) decode(unit int) {
+	a, c, s := &j.a, j.c, j.a.set
+	tq, tk, dh := a.tq, a.tk, c.dh
+	bi, hd := unit/a.h, unit%a.h
+	off := unit * c.cap * dh
+	sb := getBuf(tq * tk)
+	kb := getBuf(halfKeyChunk * dh)
+	defer putBuf(sb)
+	defer putBuf(kb)
+	qa := a.q[bi*a.qb+hd*dh:]
+	for j0 := 0; j0 < tk; j0 += halfKeyChunk {
+		n := min(halfKeyChunk, tk-j0)
+		WidenHalf((*kb)[:n*dh], c.k[off+j0*dh:off+(j0+n)*dh], c.typ)
+		for r := 0; r < tq; r++ {
+			kern.VecDots(qa[r*a.qld:r*a.qld+dh], *kb, dh, a.scale, (*sb)[r*tk+j0:r*tk+j0+n])
+		}
+	}
+	hk := s.F16
+	if c.typ == WeightBF16 {
+		hk = s.BF16
+	}
+	var vb *[]float32
+	if hk == nil || !s.Masked {
+		vb = getBuf(tk * dh)
+		defer putBuf(vb)
+		WidenHalf((*vb)[:tk*dh], c.v[off:off+tk*dh], c.typ)
+	}
+	oa := a.out[bi*tq*a.d+hd*dh:]
+	for r := 0; r < tq; r++ {
+		row := (*sb)[r*tk : (r+1)*tk]
+		inv := a.rowScores(row, bi, hd, r)
+		o := oa[r*a.d : r*a.d+dh]
+		if vb != nil {
+			gemmBlock(s, false, false, 0, 1, 0, dh, tk, inv, row, tk, *vb, dh, nil, 0, o, dh, nil, nil)
+			continue
+		}
+		// gemmBlock's direct one-row loop, on the 16-bit rows in place.
+		for pc := 0; pc < tk; pc += s.KC {
+			kc := min(s.KC, tk-pc)
+			flags, bt := 0, float32(0)
+			if pc > 0 {
+				flags, bt = kern.FlagBeta, 1
+			}
+			for jp := 0; jp < dh; jp += s.NR {
+				jn := min(s.NR, dh-jp)
+				hk[1](kc, &row[pc], tk, &c.v[off+pc*dh+jp], 2*dh, &o[jp], dh, inv, bt, nil, kern.Mask(jn), flags, nil)
+			}
 		}
 	}
 }

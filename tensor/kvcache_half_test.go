@@ -29,6 +29,8 @@ var halfKVCases = []halfKVCase{
 	{b: 1, h: 1, dh: 64, steps: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 20}, causal: true, strided: true},
 	{b: 4, h: 4, dh: 8, steps: []int{9, 1, 1, 1}, causal: true, mask: "row", reorderAt: 3, idx: []int{3, 2, 1, 0, 0}},
 	{b: 2, h: 2, dh: 64, steps: []int{130, 1}, causal: true},
+	{b: 1, h: 2, dh: 64, steps: []int{300, 1, 2}, causal: true, mask: "key", reorderAt: 2, idx: []int{0, 0}},
+	{b: 1, h: 2, dh: 48, steps: []int{257, 4, 1}, causal: true, strided: true},
 }
 
 // TestHalfKV appends keys and values to 16-bit caches step by step
