@@ -17,10 +17,13 @@ import (
 //
 // Keys and values are stored per (batch row, head) as rows of head-dim
 // values, [B, H, capacity, Dh], so that appending positions writes in
-// place; the capacity doubles when full. AttentionHalfKV widens a head's
-// cached rows exactly to float32 and runs the kernels of Attention on
-// them, so its results are those of Attention over the rounded keys and
-// values, bit for bit.
+// place; the capacity doubles when full. AttentionHalfKV runs the
+// arithmetic of Attention on them: decoding steps (at most 4 query rows)
+// widen the keys a chunk at a time for the dot products and read the
+// values 16-bit in place with the half GEMM kernels; longer query blocks
+// widen a head's keys and values to float32 scratch. Widening is exact,
+// so its results are those of Attention over the rounded keys and values,
+// bit for bit.
 //
 // A HalfKV belongs to one decoding call: it is not safe for concurrent
 // use. Its storage lives on the device it was made for (NewHalfKV).
@@ -171,7 +174,25 @@ func narrowHalf(dst []uint16, src []float32, t WeightType) {
 		kern.NarrowBF16(dst, src)
 		return
 	}
-	kern.NarrowF16(dst, src)
+	narrowF16(dst, src)
+}
+
+// narrowF16 is kern.NarrowF16 (IEEE half, to nearest even) with a short
+// path for values whose result is a normal half or infinity, the rest
+// (zeros, subnormals, NaN) rounded by kern.NarrowF16.
+func narrowF16(dst []uint16, src []float32) {
+	for i, v := range src[:len(dst)] {
+		b := math.Float32bits(v)
+		a := b & 0x7fffffff
+		if a >= 0x38800000 && a < 0x47800000 {
+			// Round the 13 dropped mantissa bits to nearest even (a carry
+			// moves into the exponent), then rebias 127 → 15.
+			a += 0x0fff + (a>>13)&1
+			dst[i] = uint16(b>>16&0x8000) | uint16((a-0x38000000)>>13)
+			continue
+		}
+		kern.NarrowF16(dst[i:i+1], src[i:i+1])
+	}
 }
 
 // Reorder keeps the batch rows in the order given (beam search): row i

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/goformer/goformer/tensor/internal/kern"
 )
 
 // halfKVCase is a decoding session against a HalfKV: a prompt of steps[0]
@@ -248,4 +250,27 @@ func TestDeviceHalfKV(t *testing.T) {
 		}()
 		_ = dc.Append(New(1, 1, 4), New(1, 1, 4))
 	}()
+}
+
+// TestNarrowF16 checks HalfKV's rounding to F16 against kern.NarrowF16
+// (PackKV's) on a spread of float32 bit patterns covering every exponent,
+// both signs, the normal/subnormal and overflow boundaries, and NaNs.
+func TestNarrowF16(t *testing.T) {
+	var src []float32
+	for b := uint64(0); b < 1<<32; b += 65521 {
+		src = append(src, math.Float32frombits(uint32(b)))
+	}
+	for _, e := range []uint32{0x38800000, 0x387fffff, 0x387ff000, 0x387fefff, 0x477fefff, 0x477ff000, 0x477fffff, 0x47800000, 0x7f800000, 0x7fc00000, 0x33000000, 0x33000001} {
+		for _, d := range []uint32{0, 1, 0xfff, 0x1000, 0x1fff, 0x2000} {
+			src = append(src, math.Float32frombits(e+d), math.Float32frombits(e-d), math.Float32frombits((e+d)|0x80000000))
+		}
+	}
+	got, want := make([]uint16, len(src)), make([]uint16, len(src))
+	narrowF16(got, src)
+	kern.NarrowF16(want, src)
+	for i := range src {
+		if got[i] != want[i] {
+			t.Fatalf("%#08x rounds to %#04x, kern.NarrowF16 gives %#04x", math.Float32bits(src[i]), got[i], want[i])
+		}
+	}
 }
