@@ -353,3 +353,30 @@ func (b *backend) AttentionPacked(q *tensor.Tensor, kv *tensor.PackedKV, opt ten
 	}
 	return b.runAttention(kernel, &a, q, opt)
 }
+
+// NewHalfKV: this backend keeps no 16-bit self-attention caches
+// (tensor.HalfKV); it fails with an error wrapping ErrUnsupported (and
+// tensor.ErrDevice), and package nn keeps float32 caches on cuda instead.
+func (b *backend) NewHalfKV(d *tensor.Device, batch, heads, headDim int, t tensor.WeightType) (*tensor.HalfKV, error) {
+	if err := b.live(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: a %v self-attention key/value cache (tensor.HalfKV) on %s: keep it float32", ErrUnsupported, t, d.Name())
+}
+
+// AppendHalfKV, ReorderHalfKV and AttentionHalfKV are never reached (no
+// cache is made on this backend); they fail like NewHalfKV.
+func (b *backend) AppendHalfKV(c *tensor.HalfKV, k, v *tensor.Tensor) error {
+	return fmt.Errorf("%w: 16-bit key/value caches (tensor.HalfKV)", ErrUnsupported)
+}
+
+func (b *backend) ReorderHalfKV(c *tensor.HalfKV, idx []int) error {
+	return fmt.Errorf("%w: 16-bit key/value caches (tensor.HalfKV)", ErrUnsupported)
+}
+
+func (b *backend) AttentionHalfKV(q *tensor.Tensor, c *tensor.HalfKV, opt tensor.AttentionOptions) (*tensor.Tensor, error) {
+	return nil, fmt.Errorf("%w: 16-bit key/value caches (tensor.HalfKV)", ErrUnsupported)
+}
+
+// FreeHalfKV does nothing: this backend holds no such cache.
+func (b *backend) FreeHalfKV(c *tensor.HalfKV) {}

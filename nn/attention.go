@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -17,10 +18,15 @@ type Attention struct {
 	Heads      int
 	// Scale multiplies the scores; 0 means 1/√(head dim).
 	Scale float32
-	// KVType, when tensor.WeightF16 or WeightBF16, makes ProjectKV keep
-	// cross-attention keys and values packed in that type (see
-	// tensor.PackKV): half their memory and of the bytes each decoded token
-	// reads, at the cost of rounding them. Set it before the first use.
+	// KVType, when tensor.WeightF16 or WeightBF16, keeps keys and values
+	// in that type: ProjectKV packs cross-attention keys and values so
+	// (tensor.PackKV), and Self with a KVCache keeps the cache's past keys
+	// and values so (tensor.HalfKV). Half their memory and of the bytes
+	// each decoded token reads, at the cost of rounding them. On a device
+	// that keeps no 16-bit caches (cuda) the self-attention cache stays
+	// float32. Set it before the first use (LoadOptions.ApplyKV sets it
+	// from WithKVType on cross-attention, from WithSelfKVType on
+	// self-attention).
 	KVType tensor.WeightType
 
 	// Self-attention projects Q, K and V in one product with their weights
@@ -152,16 +158,51 @@ func (a *Attention) fusedQKV() (*tensor.PackedB, *tensor.Tensor) {
 // self-attention layer during incremental decoding. Its zero value is ready
 // to use; it belongs to one decoding call and is not safe for concurrent use.
 // Its storage lives on the device of the keys it is given.
+//
+// Used by Attention.Self of an attention whose KVType is 16-bit, it keeps
+// the keys and values in that type (a tensor.HalfKV); otherwise, and for
+// Append, float32. A cache holds one kind: a 16-bit cache refuses Append.
 type KVCache struct {
 	// kt, vt hold the keys and values as [b, cap, d] (recycled storage,
 	// tensor.Release).
 	kt, vt   *tensor.Tensor
 	b, d     int
 	len, cap int
+	// half, when set, holds the keys and values instead of kt and vt.
+	half *tensor.HalfKV
 }
 
 // Len returns the number of cached positions.
-func (c *KVCache) Len() int { return c.len }
+func (c *KVCache) Len() int {
+	if c.half != nil {
+		return c.half.Len()
+	}
+	return c.len
+}
+
+// useHalf reports whether self-attention of a on keys k [B, T, D] keeps c
+// 16-bit, making the 16-bit cache on first use. An empty cache takes the
+// kind of its first use; a device without 16-bit caches keeps float32.
+func (c *KVCache) useHalf(a *Attention, k *tensor.Tensor) bool {
+	if c.half != nil {
+		h := c.half
+		if h.Batch() == k.Dim(0) && h.Heads()*h.HeadDim() == k.Dim(2) && h.Device() == k.Device() {
+			return true
+		}
+		// Another batch or width: a new sequence, as append does.
+		c.Release()
+	}
+	if a.KVType != tensor.WeightF16 && a.KVType != tensor.WeightBF16 || c.len > 0 || a.Heads < 1 || k.Dim(2)%a.Heads != 0 {
+		return false
+	}
+	h, err := tensor.NewHalfKV(k.Device(), k.Dim(0), a.Heads, k.Dim(2)/a.Heads, a.KVType)
+	if errors.Is(err, tensor.ErrDevice) {
+		return false
+	}
+	c.Release()
+	c.half = must2(h, err)
+	return true
+}
 
 // alloc replaces the storage by room for b rows of capacity nc on dev,
 // keeping the first keep positions of the rows idx (old row idx[i] to new
@@ -214,6 +255,12 @@ func (c *KVCache) append(k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
 // Reorder keeps batch rows in the order given (beam search): row i of the
 // result is old row idx[i]. len(idx) may differ from the old batch size.
 func (c *KVCache) Reorder(idx []int) {
+	if c.half != nil {
+		if err := c.half.Reorder(idx); err != nil {
+			panic("nn: " + err.Error())
+		}
+		return
+	}
 	if c.kt == nil {
 		return
 	}
@@ -221,11 +268,17 @@ func (c *KVCache) Reorder(idx []int) {
 }
 
 // Reset empties the cache, keeping its memory.
-func (c *KVCache) Reset() { c.len = 0 }
+func (c *KVCache) Reset() {
+	c.len = 0
+	if c.half != nil {
+		c.half.Reset()
+	}
+}
 
 // Release empties the cache and hands its memory back for reuse
 // (tensor.Release).
 func (c *KVCache) Release() {
+	c.half.Free()
 	tensor.Release(c.kt)
 	tensor.Release(c.vt)
 	*c = KVCache{}
@@ -329,6 +382,14 @@ func (a *Attention) selfHeads(x *tensor.Tensor, opt AttnOptions) *tensor.Tensor 
 		defer tensor.Release(v)
 	}
 	ka, va := k, v
+	if c := opt.Cache; c != nil && c.useHalf(a, k) {
+		if err := c.half.Append(k, v); err != nil {
+			panic("nn: " + err.Error())
+		}
+		return must(tensor.AttentionHalfKV(q, c.half, tensor.AttentionOptions{
+			Heads: a.Heads, Scale: a.Scale, Causal: opt.Causal, Mask: opt.Mask, Probs: opt.Probs,
+		}))
+	}
 	if opt.Cache != nil {
 		ka, va = opt.Cache.append(k, v)
 		defer tensor.Release(ka)

@@ -175,6 +175,18 @@ func TestApplyLoadOptions(t *testing.T) {
 	if _, err := ApplyLoadOptions([]LoadOption{WithKVType(tensor.WeightQ8)}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("Q8 keys/values: err %v, want ErrConfig", err)
 	}
+	if _, err := ApplyLoadOptions([]LoadOption{WithSelfKVType(tensor.WeightQ8)}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Q8 self-attention cache: err %v, want ErrConfig", err)
+	}
+	o, err = ApplyLoadOptions([]LoadOption{WithKVType(tensor.WeightF16), WithSelfKVType(tensor.WeightBF16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := &DecoderBlock{SelfAttn: &Attention{}, CrossAttn: &Attention{}}
+	o.ApplyKV([]*DecoderBlock{blk, nil, {SelfAttn: &Attention{}}})
+	if blk.CrossAttn.KVType != tensor.WeightF16 || blk.SelfAttn.KVType != tensor.WeightBF16 {
+		t.Fatalf("ApplyKV: cross %v, self %v", blk.CrossAttn.KVType, blk.SelfAttn.KVType)
+	}
 }
 
 // TestQ8Linear checks that a store with WeightType Q8 makes Linear layers

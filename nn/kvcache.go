@@ -11,8 +11,14 @@ import (
 // attention code that is not Attention.Self (rotary embeddings, grouped
 // keys and values). Release the views after use (tensor.Release); they are
 // valid until the next Append, Reorder or Release. The batch size and
-// width must stay those of the cached positions.
+// width must stay those of the cached positions. Append keeps float32
+// keys and values: a cache that Attention.Self keeps 16-bit (KVType)
+// refuses it, so callers that need these views (rotary embeddings,
+// grouped keys and values in package llm) keep float32 caches.
 func (c *KVCache) Append(k, v *tensor.Tensor) (keys, values *tensor.Tensor, err error) {
+	if c.half != nil {
+		return nil, nil, fmt.Errorf("nn: %w: Append to a KV cache kept %v by Attention.Self (Attention.KVType); it has no float32 views", tensor.ErrShape, c.half.Type())
+	}
 	if k == nil || v == nil || k.Rank() != 3 || !tensor.SameShape(k, v) {
 		return nil, nil, fmt.Errorf("nn: %w: KV cache keys and values must be [B, T, D] of one shape", tensor.ErrShape)
 	}

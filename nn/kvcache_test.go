@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -71,5 +72,72 @@ func TestKVCacheAppend(t *testing.T) {
 	c.Release()
 	if c.Len() != 0 {
 		t.Fatalf("Len %d after Release", c.Len())
+	}
+}
+
+// TestSelfHalfKVCache decodes with self-attention whose KVType is 16-bit:
+// the cache keeps its keys and values in that type (Append is refused),
+// and every step stays within the rounding error of the float32 causal
+// pass (but not equal to it: the keys and values are rounded), before and
+// after a beam reorder that changes the batch size.
+func TestSelfHalfKVCache(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	const d, B = 16, 2
+	for _, c := range []struct {
+		kind tensor.WeightType
+		tol  float64
+	}{{tensor.WeightF16, 4e-3}, {tensor.WeightBF16, 3e-2}} {
+		blk := newTestDecoder(r, d, true)
+		a := blk.SelfAttn
+		a.Heads = 4
+		x := tensor.New(B, 9, d)
+		for i, dd := 0, x.Data(); i < len(dd); i++ {
+			dd[i] = r.Float32()*2 - 1
+		}
+		full := a.Self(x, AttnOptions{Causal: true})
+		a.KVType = c.kind
+		var cache, ref KVCache
+		var worst float64
+		check := func(what string, got, want *tensor.Tensor) {
+			t.Helper()
+			diff := testdata.TensorDiff(t, what, got, want)
+			if diff > c.tol {
+				t.Fatalf("%v %s: differs from float32 by %g (tolerance %g)", c.kind, what, diff, c.tol)
+			}
+			worst = max(worst, diff)
+		}
+		steps := [][2]int{{0, 3}, {3, 4}, {4, 5}, {5, 6}}
+		for _, s := range steps {
+			got := a.Self(x.Slice(1, s[0], s[1]).Contiguous(), AttnOptions{Causal: true, Cache: &cache})
+			check("step", got, full.Slice(1, s[0], s[1]).Contiguous())
+		}
+		if cache.half == nil || cache.half.Type() != c.kind || cache.Len() != 6 {
+			t.Fatalf("%v: cache not kept 16-bit (%v), Len %d", c.kind, cache.half, cache.Len())
+		}
+		if _, _, err := cache.Append(tensor.New(B, 1, d), tensor.New(B, 1, d)); err == nil {
+			t.Errorf("%v: Append to a 16-bit cache succeeded", c.kind)
+		}
+		// The float32 cache fed the same positions, reordered alike.
+		f32 := &Attention{Q: a.Q, K: a.K, V: a.V, O: a.O, Heads: a.Heads}
+		tensor.Release(f32.Self(x.Slice(1, 0, 6).Contiguous(), AttnOptions{Causal: true, Cache: &ref}))
+		if ref.half != nil {
+			t.Fatal("float32 attention made a 16-bit cache")
+		}
+		idx := []int{1, 1, 0}
+		cache.Reorder(idx)
+		ref.Reorder(idx)
+		xs := must(tensor.Gather(x.Slice(1, 6, 9).Contiguous(), idx))
+		for p := 0; p < 3; p++ {
+			in := xs.Slice(1, p, p+1).Contiguous()
+			check("after reorder", a.Self(in, AttnOptions{Causal: true, Cache: &cache}), f32.Self(in, AttnOptions{Causal: true, Cache: &ref}))
+		}
+		if worst == 0 {
+			t.Errorf("%v: results equal float32's: keys and values not rounded", c.kind)
+		}
+		t.Logf("%v: max |Δ| against float32 %.3g", c.kind, worst)
+		cache.Release()
+		if cache.Len() != 0 || cache.half != nil {
+			t.Fatal("Release left the cache")
+		}
 	}
 }

@@ -20,6 +20,9 @@ type LoadOptions struct {
 	// KVType is the element type decoders keep the cross-attention keys and
 	// values of an encoder output in (see Attention.KVType).
 	KVType tensor.WeightType
+	// SelfKVType is the element type decoders keep their self-attention
+	// caches of past positions in (see Attention.KVType, WithSelfKVType).
+	SelfKVType tensor.WeightType
 	// Device is where the model keeps its weights and computes (nil: the
 	// host). See WithDevice.
 	Device *tensor.Device
@@ -51,6 +54,19 @@ func WithKVType(t tensor.WeightType) LoadOption {
 	return func(o *LoadOptions) { o.KVType = t }
 }
 
+// WithSelfKVType keeps a decoder's self-attention caches (the keys and
+// values of the positions decoded so far, nn.KVCache) as t
+// (tensor.WeightF16 or WeightBF16; tensor.HalfKV) instead of float32:
+// half their memory and of the bytes each decoded token reads from them,
+// at the cost of rounding them, which costs more accuracy than rounding
+// the cross-attention keys and values (WithKVType): see the 16-bit
+// self-attention cache section of tensor/PERFORMANCE.md. On a device that
+// keeps no 16-bit caches (cuda) they stay float32. Models whose decoders
+// take WithKVType (whisper, blip, gpt2 captioning) take it too.
+func WithSelfKVType(t tensor.WeightType) LoadOption {
+	return func(o *LoadOptions) { o.SelfKVType = t }
+}
+
 // ApplyLoadOptions applies opts in order and checks the result (an error
 // wrapping ErrConfig for an unknown weight type).
 func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
@@ -64,6 +80,9 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 		return o, err
 	}
 	if err := CheckKVType(o.KVType); err != nil {
+		return o, err
+	}
+	if err := CheckKVType(o.SelfKVType); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -99,11 +118,17 @@ func LoadStore[M any](pkg, dir string, o LoadOptions, build func(*checkpoint.Sto
 	return m, store, nil
 }
 
-// ApplyKV sets KVType on the cross-attention of decoder blocks (nil ones
-// are skipped).
+// ApplyKV sets KVType on the cross-attention of decoder blocks and
+// SelfKVType on their self-attention (nil ones are skipped).
 func (o LoadOptions) ApplyKV(blocks []*DecoderBlock) {
 	for _, b := range blocks {
-		if b != nil && b.CrossAttn != nil {
+		if b == nil {
+			continue
+		}
+		if b.SelfAttn != nil {
+			b.SelfAttn.KVType = o.SelfKVType
+		}
+		if b.CrossAttn != nil {
 			b.CrossAttn.KVType = o.KVType
 		}
 	}
@@ -120,8 +145,8 @@ func CheckWeightType(t tensor.WeightType) error {
 }
 
 // CheckKVType returns an error wrapping ErrConfig unless t is one of
-// tensor.WeightF32, WeightF16 and WeightBF16 (the types cross-attention
-// keys and values can be kept in).
+// tensor.WeightF32, WeightF16 and WeightBF16 (the types attention keys and
+// values can be kept in).
 func CheckKVType(t tensor.WeightType) error {
 	switch t {
 	case tensor.WeightF32, tensor.WeightF16, tensor.WeightBF16:

@@ -245,6 +245,48 @@ func (c *checkBackend) AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOpt
 	return c.devErr(AttentionPacked(c.host(q), c.hostKV(kv), c.hostOpt(opt)))
 }
 
+func (c *checkBackend) hostHalfKV(kv *HalfKV) *HalfKV {
+	if kv.dev != c.d {
+		panic(fmt.Errorf("%w: key/value cache on %s given to an operation on %s", ErrDevice, kv.dev.Name(), c.d.name))
+	}
+	h := *kv
+	h.dev = nil
+	return &h
+}
+
+func (c *checkBackend) NewHalfKV(d *Device, batch, heads, headDim int, t WeightType) (*HalfKV, error) {
+	kv, err := NewHalfKV(nil, batch, heads, headDim, t)
+	if kv != nil {
+		kv.dev = c.d
+	}
+	return kv, err
+}
+
+// AppendHalfKV and ReorderHalfKV run the host code on a host copy of the
+// cache and keep its storage.
+func (c *checkBackend) AppendHalfKV(kv *HalfKV, k, v *Tensor) error {
+	h := c.hostHalfKV(kv)
+	h.appendStore(c.host(k), c.host(v))
+	kv.k, kv.v, kv.cap = h.k, h.v, h.cap
+	return nil
+}
+
+func (c *checkBackend) ReorderHalfKV(kv *HalfKV, idx []int) error {
+	h := c.hostHalfKV(kv)
+	if err := h.Reorder(idx); err != nil {
+		return err
+	}
+	kv.k, kv.v, kv.cap = h.k, h.v, h.cap
+	return nil
+}
+
+func (c *checkBackend) AttentionHalfKV(q *Tensor, kv *HalfKV, opt AttentionOptions) (*Tensor, error) {
+	return c.devErr(AttentionHalfKV(c.host(q), c.hostHalfKV(kv), c.hostOpt(opt)))
+}
+
+// FreeHalfKV: the storage is Go memory HalfKV.Free drops.
+func (c *checkBackend) FreeHalfKV(kv *HalfKV) {}
+
 func (c *checkBackend) Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error) {
 	return c.devErr(Conv1d(c.host(x), c.host(w), c.host(bias), stride, padding, groups))
 }

@@ -359,6 +359,19 @@ type Backend interface {
 	// valid after kv is freed (FreeKV).
 	ReorderKV(kv *PackedKV, idx []int) (*PackedKV, error)
 	AttentionPacked(q *Tensor, kv *PackedKV, opt AttentionOptions) (*Tensor, error)
+	// NewHalfKV makes an empty 16-bit self-attention key/value cache on d
+	// (see HalfKV; an error wrapping ErrDevice where the backend keeps
+	// none, and callers keep float32 caches instead). AppendHalfKV stores
+	// the positions [c.Len(), c.Len()+T) from k and v [B, T, H·Dh],
+	// growing the storage as needed; ReorderHalfKV makes row i of the
+	// storage old row idx[i] (len(idx) rows; indices are checked). The
+	// package function updates Len and Batch after either succeeds.
+	// AttentionHalfKV is AttentionHalfKV; FreeHalfKV frees the storage.
+	NewHalfKV(d *Device, batch, heads, headDim int, t WeightType) (*HalfKV, error)
+	AppendHalfKV(c *HalfKV, k, v *Tensor) error
+	ReorderHalfKV(c *HalfKV, idx []int) error
+	AttentionHalfKV(q *Tensor, c *HalfKV, opt AttentionOptions) (*Tensor, error)
+	FreeHalfKV(c *HalfKV)
 	Conv1d(x, w, bias *Tensor, stride, padding, groups int) (*Tensor, error)
 	PatchEmbed(x, w, bias *Tensor) (*Tensor, error)
 

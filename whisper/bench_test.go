@@ -194,8 +194,10 @@ func BenchmarkEncoderWeights(b *testing.B) {
 // tokens, with the KV cache and, to show what it saves, without it;
 // kvcache-f16 is kvcache with the weights packed F16 (WithWeightType, or an
 // F16 checkpoint), kvcache-f16-f16kv also with the cross-attention keys and
-// values in F16 (WithKVType); kvcache-q8 and kvcache-q8-f16kv are the same
-// with int8 weights (WithWeightType(tensor.WeightQ8)). cpu-ms/token is the
+// values in F16 (WithKVType), kvcache-f16-f16kv-self with the
+// self-attention caches F16 too (nn.WithSelfKVType); kvcache-q8 and
+// kvcache-q8-f16kv are the same with int8 weights
+// (WithWeightType(tensor.WeightQ8)). cpu-ms/token is the
 // process's CPU time per token (all threads), which other load on a shared
 // machine does not dilute.
 func BenchmarkDecoderToken(b *testing.B) {
@@ -204,6 +206,8 @@ func BenchmarkDecoderToken(b *testing.B) {
 	m16 := randomModelAs(b, cfg, tensor.WeightF16)
 	m16kv := randomModelAs(b, cfg, tensor.WeightF16)
 	nn.LoadOptions{KVType: tensor.WeightF16}.ApplyKV(m16kv.decBlocks)
+	m16kvs := randomModelAs(b, cfg, tensor.WeightF16)
+	nn.LoadOptions{KVType: tensor.WeightF16, SelfKVType: tensor.WeightF16}.ApplyKV(m16kvs.decBlocks)
 	m8 := randomModelAs(b, cfg, tensor.WeightQ8)
 	m8kv := randomModelAs(b, cfg, tensor.WeightQ8)
 	nn.LoadOptions{KVType: tensor.WeightF16}.ApplyKV(m8kv.decBlocks)
@@ -214,6 +218,7 @@ func BenchmarkDecoderToken(b *testing.B) {
 		m       *Model
 		noCache bool
 	}{{"kvcache", m32, false}, {"nocache", m32, true}, {"kvcache-f16", m16, false}, {"kvcache-f16-f16kv", m16kv, false},
+		{"kvcache-f16-f16kv-self", m16kvs, false},
 		{"kvcache-q8", m8, false}, {"kvcache-q8-f16kv", m8kv, false}} {
 		m, noCache := c.m, c.noCache
 		m.proj.Pack() // the vocabulary projection; the layers pack in the untimed prompt pass

@@ -81,7 +81,9 @@ func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
 // (37 MB per window in float32 at whisper-base size, read whole for every
 // decoded token) packed as t (tensor.WeightF16 or WeightBF16), as
 // whisper.cpp keeps them in F16: half the memory and of those reads, at the
-// cost of rounding them (measured: see TestWithKVType).
+// cost of rounding them (measured: see TestWithKVType). The decoder's
+// self-attention caches take nn.WithSelfKVType (an Option too), which
+// costs more accuracy (TestWithSelfKVType_whisper).
 func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
 
 // WithDevice keeps the weights on device d and runs the encoder and
