@@ -182,6 +182,13 @@ func WithWeightType(t tensor.WeightType) Option { return func(o *options) { o.lo
 // WithKVType keeps decoders' cross-attention keys and values as t.
 func WithKVType(t tensor.WeightType) Option { return func(o *options) { o.load.KVType = t } }
 
+// WithSelfKVType keeps decoders' self-attention caches (the keys and
+// values of the positions decoded so far) as t, tensor.WeightF16 or
+// WeightBF16 (see nn.WithSelfKVType: it rounds more than WithKVType).
+func WithSelfKVType(t tensor.WeightType) Option {
+	return func(o *options) { o.load.SelfKVType = t }
+}
+
 // WithDevice loads the model onto device d (nil: the host, the
 // default): its weights are uploaded and packed there at load, its forward
 // passes run there, and Close frees the device memory. See OpenDevice.
@@ -348,6 +355,9 @@ func loadPath(path string, o options) (Model, error) {
 		return nil, err
 	}
 	if err := nn.CheckKVType(o.load.KVType); err != nil {
+		return nil, err
+	}
+	if err := nn.CheckKVType(o.load.SelfKVType); err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(path)

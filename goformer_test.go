@@ -16,6 +16,7 @@ import (
 
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
+	"github.com/goformer/goformer/tensor"
 )
 
 // TestMain leaves the examples out when the shared fixtures they load are
@@ -332,5 +333,19 @@ func TestLoadAs(t *testing.T) {
 	}
 	if _, _, err := LoadAs[Chatter](ctx, filepath.Join(t.TempDir(), "missing")); err == nil || errors.Is(err, ErrUnsupported) {
 		t.Errorf("missing model: %v, want Load's error", err)
+	}
+}
+
+// TestWithSelfKVType loads Whisper with 16-bit self-attention caches
+// through the front door, and refuses a type caches cannot take.
+func TestWithSelfKVType(t *testing.T) {
+	dir := testdata.Path(t, "fixtures", "whisper", "model")
+	m, err := Load(context.Background(), dir, WithSelfKVType(tensor.WeightF16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if _, err := Load(context.Background(), dir, WithSelfKVType(tensor.WeightQ8)); err == nil {
+		t.Error("WithSelfKVType(WeightQ8) loaded")
 	}
 }

@@ -18,6 +18,9 @@ type LoadOptions struct {
 	// KVType is the element type decoders keep cross-attention keys and
 	// values in.
 	KVType tensor.WeightType
+	// SelfKVType is the element type decoders keep their self-attention
+	// caches in.
+	SelfKVType tensor.WeightType
 	// Device is where the model keeps its weights and computes (nil: the
 	// host).
 	Device *tensor.Device
@@ -131,5 +134,5 @@ func Architectures() []string {
 
 // NN returns the options as the family packages' Load takes them.
 func (o LoadOptions) NN() []nn.LoadOption {
-	return []nn.LoadOption{nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType), nn.WithDevice(o.Device)}
+	return []nn.LoadOption{nn.WithWeightType(o.WeightType), nn.WithKVType(o.KVType), nn.WithSelfKVType(o.SelfKVType), nn.WithDevice(o.Device)}
 }

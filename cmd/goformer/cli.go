@@ -181,6 +181,9 @@ func parse(e *env, fs *flag.FlagSet, usage string, args []string) ([]string, err
 		if f := fs.Lookup("kv"); f != nil {
 			e.loader.kvType = f.Value.(*weightFlag).t
 		}
+		if f := fs.Lookup("selfkv"); f != nil {
+			e.loader.selfKVType = f.Value.(*weightFlag).t
+		}
 		if f := fs.Lookup("device"); f != nil {
 			if name := f.Value.String(); name != e.loader.deviceName {
 				d, err := goformer.OpenDevice(name)
@@ -280,6 +283,7 @@ func weightsFlag(fs *flag.FlagSet) {
 	fs.String("device", "cpu", "where the model runs: cpu; cuda or cuda:N (an NVIDIA GPU, in a build with -tags cuda); check (the CPU through the checking device of the tests)")
 	fs.Int("threads", 0, "threads for the kernels (0: one per core, GOMAXPROCS; the environment variable GOMAXPROCS also caps Go's own threads)")
 	fs.Var(&weightFlag{kv: true}, "kv", "keep the decoders' cross-attention keys and values (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~1e-5 of the largest logit for f16)")
+	fs.Var(&weightFlag{kv: true}, "selfkv", "keep the decoders' self-attention caches (whisper, blip, vit-gpt2) as f16 or bf16: half their memory and reads per token (~2e-4 of the largest logit for f16)")
 }
 
 // common are the flags every inference command has.

@@ -44,8 +44,9 @@ type loader struct {
 	// stderr receives download progress when it is a terminal.
 	stderr io.Writer
 	// weightType is what float32 weights are packed as (-weights); kvType
-	// what decoders keep cross-attention keys and values as (-kv).
-	weightType, kvType tensor.WeightType
+	// what decoders keep cross-attention keys and values as (-kv),
+	// selfKVType their self-attention caches (-selfkv).
+	weightType, kvType, selfKVType tensor.WeightType
 	// device is where models load (-device; nil: the host).
 	device     *tensor.Device
 	deviceName string
@@ -63,7 +64,7 @@ func (l *loader) load(ctx context.Context, ref, family string) (*model, error) {
 		}
 	}
 	m, err := goformer.Load(ctx, ref, goformer.WithHub(c), goformer.WithFamily(family),
-		goformer.WithWeightType(l.weightType), goformer.WithKVType(l.kvType), goformer.WithDevice(l.device))
+		goformer.WithWeightType(l.weightType), goformer.WithKVType(l.kvType), goformer.WithSelfKVType(l.selfKVType), goformer.WithDevice(l.device))
 	if err != nil {
 		return nil, err
 	}

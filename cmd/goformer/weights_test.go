@@ -83,4 +83,11 @@ func TestKVFlag(t *testing.T) {
 	}
 	t.Logf("float32: %.120s\nf16 keys/values: %.120s", f32, f16)
 	wantUsage(t, "fp8", append(args, "-kv", "fp8", jfk)...)
+	// -selfkv: the self-attention caches too; the fixture's transcript is
+	// that of float32 (whisper's TestWithSelfKVType checks the ids).
+	self := mustRun(t, append(args[:len(args):len(args)], "-kv", "f16", "-selfkv", "f16", jfk)...)
+	if self != f16 {
+		t.Errorf("-selfkv f16: %.200s, want the -kv f16 transcript %.200s", self, f16)
+	}
+	wantUsage(t, "q8", append(args, "-selfkv", "q8", jfk)...)
 }
