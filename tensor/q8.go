@@ -172,9 +172,17 @@ func gemmQ8(threads, m int, alpha float32, a []float32, lda int, b *PackedB, bet
 	*j = q8Job{lowpJob: lj, set: q8Set, aq: kern.Bytes(*qbuf)[:m*ldq], ldq: ldq, sa: (*sbuf)[:m*nblk], corr: kern.Int32s((*sbuf)[m*nblk : 2*m*nblk]), ss: nblk}
 	if j.set != nil {
 		j.mr = j.set.MR
+		if m == 1 && j.set.M1Wide[q8WideNP] != nil {
+			j.group = q8WideNP // workers take whole groups of panels
+		}
 	}
 	j.run(threads, j)
 }
+
+// q8WideNP is how many panels a one-row product reads side by side
+// (kern.Q8Set.M1Wide): 4 measured faster than 8 on the decoder's 512- and
+// 2048-wide products, where 8 leaves too few groups per worker.
+const q8WideNP = 4
 
 func (j *q8Job) runChunk(i int) { j.chunk(i, j) }
 
@@ -205,6 +213,9 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 	nblk := j.ss
 	mr := j.mr
 	var tile []float32
+	if m1-m0 == 1 && j.set != nil && j.set.M1Wide[q8WideNP] != nil {
+		n0 = j.wideRow(m0, n0, n1)
+	}
 	for ic := m0; ic < m1; ic += q8MC {
 		ie := min(m1, ic+q8MC)
 		for jp := n0; jp < n1; jp += q8NR {
@@ -259,4 +270,35 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 			j.finish(ic, ie, jp, jp+jn)
 		}
 	}
+}
+
+// wideRow computes row i over the full groups of q8WideNP panels from
+// column n0 on (decoding: the panels stream side by side, see
+// kern.Q8WideKernel) and returns where the columns it left (a partial
+// group at the end) start.
+func (j *q8Job) wideRow(i, n0, n1 int) int {
+	b := j.b
+	k, nblk := b.k, j.ss
+	kp := (k + 3) &^ 3
+	wide := j.set.M1Wide[q8WideNP]
+	gw := q8WideNP * q8NR
+	for ; n0+gw <= n1; n0 += gw {
+		pan := n0 / q8NR
+		for blk := 0; blk < nblk; blk++ {
+			pc := blk * q8Block
+			kq := (min(q8Block, k-pc) + 3) / 4
+			flags := kern.FlagBeta
+			if blk == 0 {
+				flags = j.flags()
+			}
+			var bias *float32
+			if flags&kern.FlagBias != 0 {
+				bias = &j.bias[n0]
+			}
+			wide(kq, &j.aq[i*j.ldq+pc], &b.q8[(pan*kp+pc)*q8NR], kp*q8NR, &j.c[i*j.ldc+n0],
+				&j.sa[i*nblk+blk], &j.corr[i*nblk+blk], &b.qsc[(pan*nblk+blk)*q8NR], 4*nblk*q8NR, bias, flags)
+		}
+		j.finish(i, i+1, n0, n0+gw)
+	}
+	return n0
 }

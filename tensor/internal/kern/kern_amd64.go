@@ -268,6 +268,12 @@ func Q8Gemm512M14(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *fl
 // QuantQ8x512 quantizes n floats of x to int8 in blocks of qk (a multiple of 16); see QuantQ8Go.
 func QuantQ8x512(x *float32, n int, q *byte, sa *float32, corr *int32, qk int)
 
+// Q8Gemm512M1x128 computes a 1x128 int8 tile over 4 full panels (pstride bytes apart) with AVX512-VNNI; see Q8WideKernel.
+func Q8Gemm512M1x128(kq int, a *byte, b *byte, pstride int, c *float32, sa *float32, corr *int32, sw *float32, swstride int, bias *float32, flags int)
+
+// Q8Gemm512M1x256 computes a 1x256 int8 tile over 8 full panels (pstride bytes apart) with AVX512-VNNI; see Q8WideKernel.
+func Q8Gemm512M1x256(kq int, a *byte, b *byte, pstride int, c *float32, sa *float32, corr *int32, sw *float32, swstride int, bias *float32, flags int)
+
 // Q8Gemm256M1 computes a 1x32 int8 tile with AVX2 (full tiles only); see Q8Kernel.
 func Q8Gemm256M1(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
 

@@ -45,6 +45,15 @@ const q8Tiny = float32(1e-30)
 // read ss elements apart per row.
 type Q8Kernel func(kq int, a *byte, lda int, b *byte, c *float32, ldc int, sa *float32, corr *int32, ss int, sw *float32, bias *float32, mask uint64, flags int)
 
+// Q8WideKernel computes one row of C over np full int8 panels of one K
+// block at once (np·Q8NR columns; see Q8Set.M1Wide): a is the row's kq
+// quads, b the first panel's block (the other panels pstride bytes apart),
+// sw the first panel's Q8NR scales of the block (the other panels'
+// swstride bytes apart), sa and corr the row's scale and correction for
+// the block, c and bias (when flags has FlagBias) the np·Q8NR columns. It
+// computes what np calls of a one-row Q8Kernel compute, to the bit.
+type Q8WideKernel func(kq int, a *byte, b *byte, pstride int, c *float32, sa *float32, corr *int32, sw *float32, swstride int, bias *float32, flags int)
+
 // Q8Set is a family of int8 kernels for one instruction set.
 type Q8Set struct {
 	// Name identifies the set ("avx512vnni", "avx2").
@@ -56,6 +65,9 @@ type Q8Set struct {
 	// MR is the tile height; M[mr] computes mr rows, 1 ≤ mr ≤ MR.
 	MR int
 	M  []Q8Kernel
+	// M1Wide[np], when set, computes one row over np panels at once
+	// (decoding's one-row products stream several panels side by side).
+	M1Wide [9]Q8WideKernel
 }
 
 var q8sets []*Q8Set

@@ -183,3 +183,57 @@ func q8Extremes(t *testing.T, s *Q8Set) {
 		}
 	}
 }
+
+// TestQ8Wide checks the wide one-row int8 kernels bit for bit against
+// np calls of the set's one-row kernel, for every flag combination and
+// block lengths around the unrolling.
+func TestQ8Wide(t *testing.T) {
+	tested := false
+	r := rand.New(rand.NewSource(3))
+	for _, s := range Q8Sets() {
+		for np, wide := range s.M1Wide {
+			if wide == nil {
+				continue
+			}
+			tested = true
+			for _, kq := range []int{1, 3, 4, 5, 17, 64} {
+				for flags := 0; flags < 4; flags++ {
+					pstride := 128*kq + 64*r.Intn(3) // panels need not be adjacent
+					a := make([]byte, 4*kq)
+					b := make([]byte, pstride*np)
+					for i := range a {
+						a[i] = byte(r.Intn(255) - 127)
+					}
+					for i := range b {
+						b[i] = byte(r.Intn(256))
+					}
+					swstride := Q8NR + 16*r.Intn(3)
+					sw := make([]float32, swstride*np)
+					for i := range sw {
+						sw[i] = float32(r.NormFloat64()) * 1e-2
+					}
+					sa := []float32{float32(r.Float64()) * 0.1}
+					corr := []int32{int32(r.Intn(1 << 16))}
+					bias := make([]float32, Q8NR*np)
+					c0 := make([]float32, Q8NR*np)
+					for i := range bias {
+						bias[i], c0[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+					}
+					want, got := slices.Clone(c0), slices.Clone(c0)
+					for p := 0; p < np; p++ {
+						s.M[1](kq, &a[0], 4*kq, &b[p*pstride], &want[p*Q8NR], Q8NR, &sa[0], &corr[0], 1, &sw[p*swstride], &bias[p*Q8NR], Mask(Q8NR), flags)
+					}
+					wide(kq, &a[0], &b[0], pstride, &got[0], &sa[0], &corr[0], &sw[0], 4*swstride, &bias[0], flags)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s M1Wide[%d], kq %d, flags %d: column %d = %v, want %v", s.Name, np, kq, flags, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	if !tested {
+		t.Skip("skipping: missing CPU instruction: no wide one-row int8 kernel on this CPU (AVX512-VNNI); the one-row kernels they replace are tested by the Q8 tests")
+	}
+}

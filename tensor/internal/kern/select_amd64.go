@@ -32,11 +32,13 @@ func init() {
 	}
 	if vec512 && cpu.X86.HasAVX512VNNI {
 		quantQ8 = QuantQ8x512
-		q8sets = append(q8sets, &Q8Set{
+		qs := &Q8Set{
 			Name: "avx512vnni", MR: 14, Masked: true,
 			M: []Q8Kernel{nil, Q8Gemm512M1, Q8Gemm512M2, Q8Gemm512M3, Q8Gemm512M4, Q8Gemm512M5, Q8Gemm512M6, Q8Gemm512M7,
 				Q8Gemm512M8, Q8Gemm512M9, Q8Gemm512M10, Q8Gemm512M11, Q8Gemm512M12, Q8Gemm512M13, Q8Gemm512M14},
-		})
+		}
+		qs.M1Wide[4], qs.M1Wide[8] = Q8Gemm512M1x128, Q8Gemm512M1x256
+		q8sets = append(q8sets, qs)
 	}
 	if vec512 && cpu.X86.HasAVX512BF16 {
 		roundBF16 = RoundBF16x512

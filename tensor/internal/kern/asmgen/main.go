@@ -38,6 +38,9 @@ func main() {
 		q8gemm512(mr)
 	}
 	quantQ8()
+	for _, np := range wideNP {
+		q8gemm512M1Wide(np)
+	}
 	for mr := 1; mr <= MRQ8x256; mr++ {
 		q8gemm256(mr)
 	}

@@ -141,6 +141,118 @@ func q8gemm512(mr int) {
 	})
 }
 
+const sigQ8Wide = "func(kq int, a *byte, b *byte, pstride int, c *float32, sa *float32, corr *int32, sw *float32, swstride int, bias *float32, flags int)"
+
+// q8gemm512M1Wide generates Q8Gemm512M1x<32·np>: one row of quantized A
+// times np full int8 panels of one K block at once (pstride bytes apart;
+// their scales swstride bytes apart), so that a one-row product (decoding)
+// streams np panels side by side with 2·np independent accumulator chains,
+// prefetching each wideAhead bytes ahead. The integer sums are exact and
+// the epilogue is Q8Gemm512M1's, in its order: results are bit-identical
+// to np calls of it (see Q8WideKernel).
+func q8gemm512M1Wide(np int) {
+	name := fmt.Sprintf("Q8Gemm512M1x%d", 32*np)
+	TEXT(name, NOSPLIT, sigQ8Wide)
+	Doc(fmt.Sprintf("%s computes a 1x%d int8 tile over %d full panels (pstride bytes apart) with AVX512-VNNI; see Q8WideKernel.", name, 32*np, np))
+	nv := 2 * np
+	kq, pa, pb, ps, ps3, pb2 := RCX, RAX, RBX, R8, R13, RDI
+	Load(Param("kq"), kq)
+	Load(Param("a"), pa)
+	Load(Param("b"), pb)
+	Load(Param("pstride"), ps)
+	LEAQ(Mem{Base: ps, Index: ps, Scale: 2}, ps3)
+	if np > 4 {
+		LEAQ(Mem{Base: pb, Index: ps, Scale: 4}, pb2)
+	}
+	zr := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+	acc := zr[:nv]
+	bregs := zr[nv : nv+6]
+	for _, r := range acc {
+		VPXORD(r, r, r)
+	}
+	panel := func(p int, disp int) Mem { return panelAddr(pb, pb2, ps, ps3, p, disp) }
+	nb := 0
+	step := func(u int, prefetch bool) {
+		for v := 0; v < nv; v++ {
+			b := bregs[nb%len(bregs)]
+			nb++
+			VMOVDQU32(panel(v/2, 128*u+64*(v%2)), b)
+			vpdpbusd(Mem{Base: pa, Disp: 4 * u}, b, acc[v], true)
+		}
+		if prefetch {
+			for p := 0; p < np; p++ {
+				for l := 0; l < 2; l++ {
+					PREFETCHT0(panel(p, wideAhead+128*u+64*l))
+				}
+			}
+		}
+	}
+	advance := func(quads int) {
+		ADDQ(U8(4*quads), pa)
+		ADDQ(U32(128*quads), pb)
+		if np > 4 {
+			ADDQ(U32(128*quads), pb2)
+		}
+	}
+	Label(name + "_loop4")
+	CMPQ(kq, U8(4))
+	JL(LabelRef(name + "_tail"))
+	for u := 0; u < 4; u++ {
+		step(u, true)
+	}
+	advance(4)
+	SUBQ(U8(4), kq)
+	JMP(LabelRef(name + "_loop4"))
+	Label(name + "_tail")
+	TESTQ(kq, kq)
+	JE(LabelRef(name + "_scale"))
+	step(0, false)
+	advance(1)
+	DECQ(kq)
+	JMP(LabelRef(name + "_tail"))
+
+	// Epilogue, as Q8Gemm512M1's: f = float32(Σ − corr)·sw[j]·sa, + bias,
+	// + C.
+	Label(name + "_scale")
+	psa, pcorr, psw, sws, pc, bias, flags := R9, R10, R11, R12, RDX, RSI, RBX
+	Load(Param("sa"), psa)
+	Load(Param("corr"), pcorr)
+	Load(Param("sw"), psw)
+	Load(Param("swstride"), sws)
+	Load(Param("c"), pc)
+	Load(Param("bias"), bias)
+	Load(Param("flags"), flags)
+	for p := 0; p < np; p++ {
+		for v := 0; v < 2; v++ {
+			a := acc[2*p+v]
+			VPSUBD_BCST(Mem{Base: pcorr}, a, a)
+			VCVTDQ2PS(a, a)
+			VMULPS(Mem{Base: psw, Disp: 64 * v}, a, a)
+			VMULPS_BCST(Mem{Base: psa}, a, a)
+		}
+		if p+1 < np {
+			ADDQ(sws, psw)
+		}
+	}
+	TESTQ(U32(2), flags)
+	JE(LabelRef(name + "_nobias"))
+	for v, r := range acc {
+		VADDPS(Mem{Base: bias, Disp: 64 * v}, r, r)
+	}
+	Label(name + "_nobias")
+	TESTQ(U32(1), flags)
+	JE(LabelRef(name + "_nobeta"))
+	for v, r := range acc {
+		VADDPS(Mem{Base: pc, Disp: 64 * v}, r, r)
+	}
+	Label(name + "_nobeta")
+	for v, r := range acc {
+		VMOVUPS(r, Mem{Base: pc, Disp: 64 * v})
+	}
+	VZEROUPPER()
+	RET()
+}
+
 // quantQ8 generates QuantQ8x512: one row of n floats quantized in blocks of
 // qk values to symmetric int8 (see QuantQ8Go, which it reproduces exactly).
 func quantQ8() {
