@@ -14,7 +14,7 @@ import (
 // k not a multiple of the unrolling.
 func TestGemv1(t *testing.T) {
 	if fastSet == nil {
-		t.Skip("no assembly kernels: one-row products use the reference GEMM")
+		t.Skip("skipping: missing CPU instruction: no AVX-512 assembly kernels on this CPU or build (purego); one-row products then use the reference GEMM, tested by the GEMM tests")
 	}
 	r := rand.New(rand.NewSource(7))
 	for _, typ := range []WeightType{WeightF32, WeightF16} {
@@ -70,7 +70,7 @@ func TestGemv1(t *testing.T) {
 // of one head) against gemmBlock reading the matrix in place: bit-identical.
 func TestGemv1Strided(t *testing.T) {
 	if fastSet == nil {
-		t.Skip("no assembly kernels")
+		t.Skip("skipping: missing CPU instruction: no AVX-512 assembly kernels on this CPU or build (purego); attention then uses the reference GEMM")
 	}
 	r := rand.New(rand.NewSource(9))
 	for _, n := range []int{64, 128} {
