@@ -82,32 +82,39 @@ func gemm512M1Wide(np int, half string) {
 			}
 		}
 	}
-	advance := func(steps int) {
+	wideLoop(name, "_store", kc, step, func(steps int) {
 		ADDQ(U8(4*steps), pa)
 		ADDQ(U32(rowB*steps), pb)
 		if np > 4 {
 			ADDQ(U32(rowB*steps), pb2)
 		}
-	}
+	})
+
+	// Epilogue, as Sgemm512M1's: alpha·acc (+ bias) (+ beta·C).
+	storeRow1(name, acc, zr[nv+2], zr[nv+3], zr[nv+4], true)
+}
+
+// wideLoop emits the k loop of a wide one-row kernel: steps of 4 (step(u,
+// true) for u = 0…3, prefetching) while 4 remain, then one at a time
+// (step(0, false)); advance moves the pointers by that many steps. It
+// jumps to name+done when k runs out.
+func wideLoop(name, done string, k GPPhysical, step func(u int, prefetch bool), advance func(steps int)) {
 	Label(name + "_loop4")
-	CMPQ(kc, U8(4))
+	CMPQ(k, U8(4))
 	JL(LabelRef(name + "_tail"))
 	for u := 0; u < 4; u++ {
 		step(u, true)
 	}
 	advance(4)
-	SUBQ(U8(4), kc)
+	SUBQ(U8(4), k)
 	JMP(LabelRef(name + "_loop4"))
 	Label(name + "_tail")
-	TESTQ(kc, kc)
-	JE(LabelRef(name + "_store"))
+	TESTQ(k, k)
+	JE(LabelRef(name + done))
 	step(0, false)
 	advance(1)
-	DECQ(kc)
+	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
-
-	// Epilogue, as Sgemm512M1's: alpha·acc (+ bias) (+ beta·C).
-	storeRow1(name, acc, zr[nv+2], zr[nv+3], zr[nv+4], true)
 }
 
 // storeRow1 is the epilogue of the one-row kernels: C = alpha·acc

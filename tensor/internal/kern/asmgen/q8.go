@@ -187,29 +187,13 @@ func q8gemm512M1Wide(np int) {
 			}
 		}
 	}
-	advance := func(quads int) {
+	wideLoop(name, "_scale", kq, step, func(quads int) {
 		ADDQ(U8(4*quads), pa)
 		ADDQ(U32(128*quads), pb)
 		if np > 4 {
 			ADDQ(U32(128*quads), pb2)
 		}
-	}
-	Label(name + "_loop4")
-	CMPQ(kq, U8(4))
-	JL(LabelRef(name + "_tail"))
-	for u := 0; u < 4; u++ {
-		step(u, true)
-	}
-	advance(4)
-	SUBQ(U8(4), kq)
-	JMP(LabelRef(name + "_loop4"))
-	Label(name + "_tail")
-	TESTQ(kq, kq)
-	JE(LabelRef(name + "_scale"))
-	step(0, false)
-	advance(1)
-	DECQ(kq)
-	JMP(LabelRef(name + "_tail"))
+	})
 
 	// Epilogue, as Q8Gemm512M1's: f = float32(Σ − corr)·sw[j]·sa, + bias,
 	// + C.
