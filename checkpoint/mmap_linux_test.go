@@ -20,7 +20,7 @@ func mappedKB(t *testing.T, path string) int {
 	t.Helper()
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
-		t.Skipf("missing test hardware: no /proc/self/smaps (%v)", err)
+		t.Skipf("skipping: missing test hardware: no /proc/self/smaps (%v)", err)
 	}
 	defer f.Close()
 	kb, in := 0, false
@@ -80,7 +80,7 @@ func writeF32s(t *testing.T, names []string, vals map[string][]float32) string {
 // (ReleaseMappedAround), while every value still reads back right.
 func TestMappedPagesLetGo(t *testing.T) {
 	if !ZeroCopy {
-		t.Skip("missing test hardware: this platform copies tensors instead of mapping them")
+		t.Skip("skipping: missing test hardware: this platform copies tensors instead of mapping them")
 	}
 	const rows, width = 4096, 512 // an 8 MiB table
 	vals := map[string][]float32{"bias": make([]float32, 300), "table": make([]float32, rows*width)}

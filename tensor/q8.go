@@ -223,12 +223,7 @@ func (j *q8Job) block(m0, m1, n0, n1 int) {
 			pan := jp / q8NR
 			panel := b.q8[pan*kp*q8NR : (pan+1)*kp*q8NR]
 			for blk := 0; blk < nblk; blk++ {
-				pc := blk * q8Block
-				kq := (min(q8Block, k-pc) + 3) / 4
-				flags := kern.FlagBeta
-				if blk == 0 {
-					flags = j.flags()
-				}
+				pc, kq, flags := j.kBlock(blk)
 				var bias []float32
 				if flags&kern.FlagBias != 0 {
 					bias = j.bias[jp : jp+jn]
@@ -285,12 +280,7 @@ func (j *q8Job) wideRow(i, n0, n1 int) int {
 	for ; n0+gw <= n1; n0 += gw {
 		pan := n0 / q8NR
 		for blk := 0; blk < nblk; blk++ {
-			pc := blk * q8Block
-			kq := (min(q8Block, k-pc) + 3) / 4
-			flags := kern.FlagBeta
-			if blk == 0 {
-				flags = j.flags()
-			}
+			pc, kq, flags := j.kBlock(blk)
 			var bias *float32
 			if flags&kern.FlagBias != 0 {
 				bias = &j.bias[n0]
@@ -301,4 +291,17 @@ func (j *q8Job) wideRow(i, n0, n1 int) int {
 		j.finish(i, i+1, n0, n0+gw)
 	}
 	return n0
+}
+
+// kBlock returns where K block blk starts, its length in quads and the
+// kernel flags of a pass over it (the first adds C and the bias, the
+// others their own partial sums).
+func (j *q8Job) kBlock(blk int) (pc, kq, flags int) {
+	pc = blk * q8Block
+	kq = (min(q8Block, j.b.k-pc) + 3) / 4
+	flags = kern.FlagBeta
+	if blk == 0 {
+		flags = j.flags()
+	}
+	return pc, kq, flags
 }

@@ -40,16 +40,7 @@ func gemm512M1Wide(np int, half string) {
 		rowB = 64
 	}
 	nv := 2 * np
-	kc, pa, pb, ps, ps3, pb2 := RCX, RAX, RBX, R8, R13, RDI
-	Load(Param("kc"), kc)
-	Load(Param("a"), pa)
-	Load(Param("b"), pb)
-	Load(Param("pstride"), ps)
-	LEAQ(Mem{Base: ps, Index: ps, Scale: 2}, ps3)
-	if np > 4 {
-		LEAQ(Mem{Base: pb, Index: ps, Scale: 4}, pb2)
-	}
-	zr := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+	kc, pa, pb, ps, ps3, pb2, zr := widePrologue(np, "kc")
 	acc := zr[:nv]
 	aregs := zr[nv : nv+2]
 	bregs := zr[nv+2 : nv+6]
@@ -92,6 +83,24 @@ func gemm512M1Wide(np int, half string) {
 
 	// Epilogue, as Sgemm512M1's: alpha·acc (+ bias) (+ beta·C).
 	storeRow1(name, acc, zr[nv+2], zr[nv+3], zr[nv+4], true)
+}
+
+// widePrologue loads the operands of a wide one-row kernel over np panels
+// (its depth from parameter k, a, b, pstride) into the registers it
+// returns: the depth, A, the first panel, the panel stride and 3× it, the
+// fifth panel (np > 4), and the vector registers in order.
+func widePrologue(np int, k string) (kc, pa, pb, ps, ps3, pb2 GPPhysical, zr []VecPhysical) {
+	kc, pa, pb, ps, ps3, pb2 = RCX, RAX, RBX, R8, R13, RDI
+	Load(Param(k), kc)
+	Load(Param("a"), pa)
+	Load(Param("b"), pb)
+	Load(Param("pstride"), ps)
+	LEAQ(Mem{Base: ps, Index: ps, Scale: 2}, ps3)
+	if np > 4 {
+		LEAQ(Mem{Base: pb, Index: ps, Scale: 4}, pb2)
+	}
+	zr = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+	return
 }
 
 // wideLoop emits the k loop of a wide one-row kernel: steps of 4 (step(u,

@@ -155,16 +155,7 @@ func q8gemm512M1Wide(np int) {
 	TEXT(name, NOSPLIT, sigQ8Wide)
 	Doc(fmt.Sprintf("%s computes a 1x%d int8 tile over %d full panels (pstride bytes apart) with AVX512-VNNI; see Q8WideKernel.", name, 32*np, np))
 	nv := 2 * np
-	kq, pa, pb, ps, ps3, pb2 := RCX, RAX, RBX, R8, R13, RDI
-	Load(Param("kq"), kq)
-	Load(Param("a"), pa)
-	Load(Param("b"), pb)
-	Load(Param("pstride"), ps)
-	LEAQ(Mem{Base: ps, Index: ps, Scale: 2}, ps3)
-	if np > 4 {
-		LEAQ(Mem{Base: pb, Index: ps, Scale: 4}, pb2)
-	}
-	zr := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+	kq, pa, pb, ps, ps3, pb2, zr := widePrologue(np, "kq")
 	acc := zr[:nv]
 	bregs := zr[nv : nv+6]
 	for _, r := range acc {
