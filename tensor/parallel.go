@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 var threads atomic.Int32
@@ -133,25 +134,70 @@ func helper() {
 	}
 }
 
-// helperSpins is how many times an idle helper looks for a new offer,
-// yielding its thread in between, before it parks on the channel: a model
-// runs its operations back to back (a decoding step is some forty parallel
-// loops a few tens of microseconds apart), and waking a parked helper costs
-// about as much as a loop, while a yielding helper leaves the processor to
-// any other goroutine that wants it.
-const helperSpins = 200
+// spinFor is how long a goroutine of a parallel loop waits actively
+// before it parks: an idle helper looking for the next offer, and a caller
+// waiting for the helpers still on its last chunks. A model runs its
+// operations back to back (a decoding step is some fifty parallel loops,
+// many of them 5–30 µs long, a few µs apart), and a park costs a wake-up
+// through the scheduler and the OS, tens of µs on a virtual machine: a
+// helper that parked between loops joined the next one only after the
+// caller had done it alone, and a caller parked on its helpers was woken
+// onto the helper's processor and waited there until another one stole it.
+// While it waits, a goroutine yields its processor every spinYield so that
+// other goroutines queued there still run.
+const (
+	spinFor   = 200 * time.Microsecond
+	spinYield = 20 * time.Microsecond
+)
+
+// spinner paces an active wait: next reports whether to keep waiting,
+// yielding the processor from time to time, until spinFor has passed.
+type spinner struct {
+	start, yielded time.Time
+	n              int
+}
+
+func (s *spinner) next() bool {
+	s.n++
+	if s.n&63 != 0 {
+		return true
+	}
+	now := time.Now()
+	if s.start.IsZero() {
+		s.start, s.yielded = now, now
+		return true
+	}
+	if now.Sub(s.start) > spinFor {
+		return false
+	}
+	if now.Sub(s.yielded) > spinYield {
+		runtime.Gosched()
+		s.yielded = time.Now()
+	}
+	return true
+}
 
 // nextOffer returns the next loop offered to the helpers.
 func nextOffer() *loop {
-	for range helperSpins {
+	var sp spinner
+	for sp.next() {
 		select {
 		case l := <-offers:
 			return l
 		default:
-			runtime.Gosched()
 		}
 	}
 	return <-offers
+}
+
+// wait returns once every helper that joined the closed loop l has left.
+func (l *loop) wait() {
+	var sp spinner
+	for l.state.Load() != loopClosed && sp.next() {
+	}
+	// The last helper to leave sends on done after its count reaches
+	// zero, so the receive is immediate once the count reads zero.
+	<-l.done
 }
 
 func (l *loop) join() bool {
@@ -240,7 +286,7 @@ func runLoop(w, chunks int, body chunkRunner, rangeFn rangeRunner, rangeN int) {
 	}
 	l.work()
 	if s := l.state.Add(loopClosed); s != loopClosed {
-		<-l.done // helpers still on their last chunk
+		l.wait() // helpers still on their last chunk
 	}
 	l.body, l.rangeFn = nil, nil
 	loopPool.Put(l)

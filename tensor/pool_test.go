@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestReleaseRecycles(t *testing.T) {
@@ -117,6 +118,39 @@ func TestParallelNestedConcurrent(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// TestParallelPastTheSpin runs loops whose chunks outlast spinFor (the
+// caller parks on its helpers) separated by pauses longer than spinFor (the
+// helpers park between loops): every index is still visited exactly once,
+// and the helpers still join (more than one goroutine runs chunks).
+func TestParallelPastTheSpin(t *testing.T) {
+	defer SetThreads(SetThreads(2))
+	var busy, most atomic.Int32
+	for rep := 0; rep < 5; rep++ {
+		time.Sleep(2 * spinFor)
+		var hits [4]atomic.Int32
+		runChunks(2, len(hits), chunkFunc(func(i int) {
+			if n := busy.Add(1); n > most.Load() {
+				most.Store(n)
+			}
+			time.Sleep(3 * spinFor)
+			busy.Add(-1)
+			hits[i].Add(1)
+		}))
+		for i := range hits {
+			if n := hits[i].Load(); n != 1 {
+				t.Fatalf("rep %d: chunk %d ran %d times", rep, i, n)
+			}
+		}
+	}
+	if most.Load() < 2 {
+		t.Errorf("no helper joined any of the loops")
+	}
+}
+
+type chunkFunc func(i int)
+
+func (f chunkFunc) runChunk(i int) { f(i) }
 
 func TestPosition(t *testing.T) {
 	h := New(2, 3, 4)
