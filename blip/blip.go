@@ -115,11 +115,7 @@ func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
 // config.json's architectures, else from the weights (a text_encoder means
 // question answering).
 func Load(dir string, opts ...Option) (*Model, error) {
-	o, err := nn.ApplyLoadOptions(opts)
-	if err != nil {
-		return nil, fmt.Errorf("blip: %w", err)
-	}
-	cfg, err := LoadConfig(configPath(dir))
+	o, cfg, err := nn.StartLoad("blip", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -363,19 +359,6 @@ func (m *Model) encodeImages(ctx context.Context, images []image.Image) (*tensor
 	return embeds, err
 }
 
-// upload returns t on the model's device (t itself when it is there
-// already) and a function releasing the copy, if one was made.
-func (m *Model) upload(t *tensor.Tensor) (*tensor.Tensor, func(), error) {
-	u, err := m.dev.Upload(t)
-	if err != nil {
-		return nil, nil, fmt.Errorf("blip: %w", err)
-	}
-	if u == t {
-		return u, func() {}, nil
-	}
-	return u, func() { tensor.Release(u) }, nil
-}
-
 // DecoderLogits runs the caption decoder teacher-forced: for token rows
 // ids [B][T] (all of length T, usually starting with [DEC]) attending to
 // image embeddings [B, N, D], it returns the logits [B, T, V] of every
@@ -389,7 +372,7 @@ func (m *Model) DecoderLogits(ctx context.Context, embeds *tensor.Tensor, ids []
 	if len(ids) != embeds.Dim(0) {
 		return nil, fmt.Errorf("%w: %d token rows for %d images", ErrInput, len(ids), embeds.Dim(0))
 	}
-	embeds, done, err := m.upload(embeds)
+	embeds, done, err := m.dev.UploadInput(embeds)
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +438,7 @@ func (m *Model) generate(ctx context.Context, enc *tensor.Tensor, encLen []int, 
 			}
 		}
 	}
-	enc, done, err := m.upload(enc)
+	enc, done, err := m.dev.UploadInput(enc)
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +489,7 @@ func (m *Model) EncodeQuestions(ctx context.Context, embeds *tensor.Tensor, ques
 			rows[i][j] = m.cfg.Text.PadTokenID
 		}
 	}
-	embeds, done, err := m.upload(embeds)
+	embeds, done, err := m.dev.UploadInput(embeds)
 	if err != nil {
 		return nil, nil, err
 	}

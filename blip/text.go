@@ -292,8 +292,7 @@ func (d *decoder) next(ctx context.Context, tokens [][]int) (*tensor.Tensor, err
 	if err != nil {
 		return nil, err
 	}
-	last, err := tensor.Position(x, x.Dim(1)-1)
-	tensor.Release(x)
+	last, err := tensor.LastPosition(x)
 	if err != nil {
 		return nil, err
 	}

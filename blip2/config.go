@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/nn"
@@ -186,17 +185,7 @@ func parseGeneration(raw []byte, text llm.Config) (llm.GenerateOptions, error) {
 }
 
 // LoadConfig reads and parses the config.json at path.
-func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("blip2: %w", err)
-	}
-	c, err := ParseConfig(raw)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
-}
+func LoadConfig(path string) (Config, error) { return nn.ReadConfig("blip2", path, ParseConfig) }
 
 // normalized applies what transformers' Blip2Config does on construction:
 // the Q-Former cross-attends with the vision tower's width.

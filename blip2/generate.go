@@ -68,7 +68,7 @@ func (m *Model) GenerateFromInputs(ctx context.Context, inputs *tensor.Tensor, p
 	if opt.OnToken != nil && b != 1 {
 		return nil, fmt.Errorf("%w: OnToken streams one image's tokens; %d images were given", ErrInput, b)
 	}
-	inputs, done, err := m.upload(inputs)
+	inputs, done, err := m.dev.UploadInput(inputs)
 	if err != nil {
 		return nil, err
 	}

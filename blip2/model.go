@@ -63,11 +63,7 @@ type Model struct {
 // returns (checkpoint.Store.Prepare): the first call is as fast as the
 // next ones.
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
-	o, err := nn.ApplyLoadOptions(opts)
-	if err != nil {
-		return nil, fmt.Errorf("blip2: %w", err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	o, cfg, err := nn.StartLoad("blip2", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +275,7 @@ func (m *Model) encode(ctx context.Context, pixels *tensor.Tensor, keep bool) (*
 	if err := m.checkPixels(pixels); err != nil {
 		return nil, err
 	}
-	pixels, done, err := m.upload(pixels)
+	pixels, done, err := m.dev.UploadInput(pixels)
 	if err != nil {
 		return nil, err
 	}
@@ -312,19 +308,6 @@ func (m *Model) checkInputs(inputs *tensor.Tensor) error {
 		return fmt.Errorf("%w: language model inputs have shape %v, want [B≥1, T≥1, %d]", ErrInput, s, m.lm.EmbedDim())
 	}
 	return nil
-}
-
-// upload returns t on the model's device (t itself when it is there
-// already) and a function releasing the copy, if one was made.
-func (m *Model) upload(t *tensor.Tensor) (*tensor.Tensor, func(), error) {
-	u, err := m.dev.Upload(t)
-	if err != nil {
-		return nil, nil, fmt.Errorf("blip2: %w", err)
-	}
-	if u == t {
-		return u, func() {}, nil
-	}
-	return u, func() { tensor.Release(u) }, nil
 }
 
 // checkPrompt checks that a prompt of n tokens fits after q query rows.
@@ -406,7 +389,7 @@ func (m *Model) LogitsFromInputs(ctx context.Context, inputs *tensor.Tensor, ids
 	if err := m.checkPrompt(q, t); err != nil {
 		return nil, err
 	}
-	inputs, done, err := m.upload(inputs)
+	inputs, done, err := m.dev.UploadInput(inputs)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package clip
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 
 	"github.com/goformer/goformer/nn"
@@ -120,11 +119,7 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 
 // LoadConfig reads a CLIPModel config.json file.
 func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("clip: %w", err)
-	}
-	return ParseConfig(path, raw)
+	return nn.ReadConfig("clip", path, func(raw []byte) (Config, error) { return ParseConfig(path, raw) })
 }
 
 // Validate checks that the dimensions are usable: positive sizes, widths

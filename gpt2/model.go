@@ -420,8 +420,7 @@ func (m *Model) NextLogits(ctx context.Context, st *State, ids [][]int) (*tensor
 	if err != nil {
 		return nil, err
 	}
-	last, err := tensor.Position(h, h.Dim(1)-1)
-	tensor.Release(h)
+	last, err := tensor.LastPosition(h)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
 )
 
@@ -306,15 +307,7 @@ func (c *ProcessorConfig) validate() error {
 
 // LoadProcessorConfig reads a preprocessor_config.json file.
 func LoadProcessorConfig(path string) (ProcessorConfig, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ProcessorConfig{}, fmt.Errorf("imageproc: %w", err)
-	}
-	c, err := ParseProcessorConfig(data)
-	if err != nil {
-		return ProcessorConfig{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	return nn.ReadConfig("imageproc", path, ParseProcessorConfig)
 }
 
 // Processor turns images into the pixel_values tensor a vision model takes,

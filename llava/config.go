@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/goformer/goformer/llm"
 	"github.com/goformer/goformer/nn"
@@ -154,11 +153,7 @@ func textConfig(raw json.RawMessage) ([]byte, error) {
 
 // LoadConfig reads a LLaVA config.json file.
 func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("llava: %w", err)
-	}
-	return ParseConfig(path, raw)
+	return nn.ReadConfig("llava", path, func(raw []byte) (Config, error) { return ParseConfig(path, raw) })
 }
 
 // Validate checks that the configuration is usable; errors wrap

@@ -81,11 +81,7 @@ func (r *resources) close() error {
 // transformers 4.52 and later (model.language_model.*, lm_head.*, ...) are
 // read under the names New expects.
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
-	o, err := nn.ApplyLoadOptions(opts)
-	if err != nil {
-		return nil, fmt.Errorf("llava: %w", err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	o, cfg, err := nn.StartLoad("llava", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,9 @@
 package llm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -69,6 +68,35 @@ func (m *Model) Close() error {
 	return s.Close()
 }
 
+// configFile is a config.json as Load reads it: the decoder's
+// configuration and the prefix of its weight names ("language_model." for
+// the text_config of a multimodal checkpoint).
+type configFile struct {
+	cfg    Config
+	prefix string
+}
+
+func loadConfigFile(path string) (configFile, error) {
+	return nn.ReadConfig("llm", path, func(raw []byte) (configFile, error) {
+		cfg, err := ParseConfig(raw)
+		if err != nil {
+			return configFile{}, err
+		}
+		var top struct {
+			ModelType  string `json:"model_type"`
+			TextConfig any    `json:"text_config"`
+		}
+		if err := json.Unmarshal(raw, &top); err != nil {
+			return configFile{}, fmt.Errorf("%w: %v", nn.ErrConfig, err)
+		}
+		fc := configFile{cfg: cfg}
+		if top.ModelType != OPT && top.ModelType != Llama && top.TextConfig != nil {
+			fc.prefix = "language_model."
+		}
+		return fc, nil
+	})
+}
+
 // Load reads a plain causal-LM checkpoint directory (OPTForCausalLM or
 // LlamaForCausalLM: config.json, safetensors or PyTorch weights, sharded
 // or not, and generation_config.json when present, which sets
@@ -80,30 +108,11 @@ func (m *Model) Close() error {
 // text_config (BLIP-2, LLaVA) loads its language model alone, from the
 // weights under "language_model.".
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
-	o, err := nn.ApplyLoadOptions(opts)
+	o, fc, err := nn.StartLoad("llm", dir, opts, loadConfigFile)
 	if err != nil {
-		return nil, fmt.Errorf("llm: %w", err)
+		return nil, err
 	}
-	cfgPath := filepath.Join(dir, "config.json")
-	raw, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return nil, fmt.Errorf("llm: %w", err)
-	}
-	cfg, err := ParseConfig(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfgPath, err)
-	}
-	prefix := ""
-	var top struct {
-		ModelType  string `json:"model_type"`
-		TextConfig any    `json:"text_config"`
-	}
-	if err := nn.DecodeJSON(cfgPath, raw, &top); err != nil {
-		return nil, fmt.Errorf("llm: %w", err)
-	}
-	if top.ModelType != OPT && top.ModelType != Llama && top.TextConfig != nil {
-		prefix = "language_model."
-	}
+	cfg, prefix := fc.cfg, fc.prefix
 	defaults, err := LoadGenerationConfig(dir, DefaultOptions(cfg))
 	if err != nil {
 		return nil, err

@@ -94,8 +94,7 @@ func (s *State) Prefill(ctx context.Context, embeds *tensor.Tensor, pad []int) (
 	if err != nil {
 		return nil, err
 	}
-	last, err := tensor.Position(h, h.Dim(1)-1)
-	tensor.Release(h)
+	last, err := tensor.LastPosition(h)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,29 @@ import (
 	"strings"
 )
 
+// ReadConfig reads the JSON file at path and parses it with parse: a
+// family's LoadConfig. Its errors name pkg ("vit: ...") and the file, once
+// each (parse's own errors may already name either).
+func ReadConfig[C any](pkg, path string, parse func(raw []byte) (C, error)) (C, error) {
+	var none C
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return none, fmt.Errorf("%s: %w", pkg, err)
+	}
+	c, err := parse(raw)
+	if err != nil {
+		msg := err.Error()
+		if !strings.Contains(msg, path) {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+		if !strings.HasPrefix(msg, pkg+": ") {
+			err = fmt.Errorf("%s: %w", pkg, err)
+		}
+		return none, err
+	}
+	return c, nil
+}
+
 // ReadJSON decodes a JSON file into v (unknown fields are ignored) and checks
 // that every required key is present; dotted keys ("vision_config.hidden_size")
 // reach into nested objects. Missing keys are all named in one error wrapping

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/tensor"
@@ -90,6 +91,23 @@ func ApplyLoadOptions(opts []LoadOption) (LoadOptions, error) {
 
 // Apply sets the options on a store before a model is built from it.
 func (o LoadOptions) Apply(s *checkpoint.Store) { s.WeightType, s.Device = o.WeightType, o.Device }
+
+// StartLoad is the first step of a family's Load(dir, opts...): it applies
+// opts and reads dir/config.json with loadConfig (the family's LoadConfig,
+// whose errors are returned as they are). Option errors are wrapped with
+// pkg.
+func StartLoad[C any](pkg, dir string, opts []LoadOption, loadConfig func(path string) (C, error)) (LoadOptions, C, error) {
+	var none C
+	o, err := ApplyLoadOptions(opts)
+	if err != nil {
+		return o, none, fmt.Errorf("%s: %w", pkg, err)
+	}
+	c, err := loadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return o, none, err
+	}
+	return o, c, nil
+}
 
 // LoadStore opens the checkpoint in dir (checkpoint.LoadDir) with o
 // applied, builds a model from it with build, then makes every weight the

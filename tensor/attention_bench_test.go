@@ -14,12 +14,12 @@ import (
 func BenchmarkAttentionDecode(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	const layers, tk, d, heads = 6, 1500, 512, 8
-	q := randTensor(r, 1, 1, d)
+	q := randT(r, 1, 1, d)
 	ks := make([]*Tensor, layers)
 	vs := make([]*Tensor, layers)
 	kvs := make([]*PackedKV, layers)
 	for i := range ks {
-		ks[i], vs[i] = randTensor(r, 1, tk, d), randTensor(r, 1, tk, d)
+		ks[i], vs[i] = randT(r, 1, tk, d), randT(r, 1, tk, d)
 		kvs[i] = mustKV(PackKV(ks[i], vs[i], heads, WeightF16))
 	}
 	b.Run("f32", func(b *testing.B) {
@@ -41,13 +41,13 @@ func BenchmarkAttentionDecode(b *testing.B) {
 func BenchmarkAttentionSelfCache(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const layers, d, heads = 6, 512, 8
-	q := randTensor(r, 1, 1, d)
+	q := randT(r, 1, 1, d)
 	for _, tk := range []int{64, 224, 448} {
 		ks := make([]*Tensor, layers)
 		vs := make([]*Tensor, layers)
 		hs := make([]*HalfKV, layers)
 		for i := range ks {
-			k, v := randTensor(r, 1, 2*tk, d), randTensor(r, 1, 2*tk, d)
+			k, v := randT(r, 1, 2*tk, d), randT(r, 1, 2*tk, d)
 			ks[i], vs[i] = k.Slice(1, 0, tk), v.Slice(1, 0, tk)
 			hs[i] = ok(NewHalfKV(nil, 1, heads, d/heads, WeightF16))
 			if err := hs[i].Append(ks[i], vs[i]); err != nil {

@@ -13,15 +13,15 @@ import (
 // bit for bit.
 func TestCPUDeviceThreads(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	x := randTensor(r, 2, 96, 256)
-	w := randTensor(r, 512, 256)
-	b := randTensor(r, 512)
-	g, beta := randTensor(r, 256), randTensor(r, 256)
-	q1 := randTensor(r, 2, 1, 256)
-	cx, cw, cb := randTensor(r, 64, 2048), randTensor(r, 64, 64, 3), randTensor(r, 64)
-	img, pw, pb := randTensor(r, 1, 3, 224, 224), randTensor(r, 64, 3, 16, 16), randTensor(r, 64)
-	gx, gw, gb := randTensor(r, 64, 4096), randTensor(r, 64), randTensor(r, 64)
-	lx := randTensor(r, 64, 4096)
+	x := randT(r, 2, 96, 256)
+	w := randT(r, 512, 256)
+	b := randT(r, 512)
+	g, beta := randT(r, 256), randT(r, 256)
+	q1 := randT(r, 2, 1, 256)
+	cx, cw, cb := randT(r, 64, 2048), randT(r, 64, 64, 3), randT(r, 64)
+	img, pw, pb := randT(r, 1, 3, 224, 224), randT(r, 64, 3, 16, 16), randT(r, 64)
+	gx, gw, gb := randT(r, 64, 4096), randT(r, 64), randT(r, 64)
+	lx := randT(r, 64, 4096)
 
 	type op struct {
 		name string
@@ -115,7 +115,7 @@ func TestCPUDeviceThreads(t *testing.T) {
 
 // randTensorLike returns a random tensor of x's shape from seed.
 func randTensorLike(x *Tensor, seed uint64) *Tensor {
-	return randTensor(rand.New(rand.NewPCG(seed, seed)), x.Shape()...)
+	return randT(rand.New(rand.NewPCG(seed, seed)), x.Shape()...)
 }
 
 func TestCPUDeviceName(t *testing.T) {

@@ -114,6 +114,20 @@ func (d *Device) Upload(t *Tensor) (*Tensor, error) {
 	return d.be.Upload(d, t)
 }
 
+// UploadInput is Upload for a call's input: it also returns a function
+// that releases the copy, which does nothing when no copy was made (t was
+// on d already). d may be nil, the host.
+func (d *Device) UploadInput(t *Tensor) (*Tensor, func(), error) {
+	u, err := d.Upload(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u == t {
+		return u, func() {}, nil
+	}
+	return u, func() { Release(u) }, nil
+}
+
 // MustUpload is Upload for tensors known to fit (weights at load time); it
 // panics on failure.
 func (d *Device) MustUpload(t *Tensor) *Tensor {

@@ -7,14 +7,6 @@ import (
 	"testing"
 )
 
-func randTensor(r *rand.Rand, shape ...int) *Tensor {
-	t := New(shape...)
-	for i := range t.data {
-		t.data[i] = r.Float32()*2 - 1
-	}
-	return t
-}
-
 // sameBits fails unless the host tensor want and the device tensor got
 // hold identical values.
 func sameBits(t *testing.T, what string, want, got *Tensor) {
@@ -53,10 +45,10 @@ func TestCheckingDeviceMatchesHost(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	d := NewCheckingDevice()
 	up := func(x *Tensor) *Tensor { return d.MustUpload(x) }
-	x := randTensor(r, 2, 5, 16)
-	w := randTensor(r, 24, 16)
-	b := randTensor(r, 24)
-	g, beta := randTensor(r, 16), randTensor(r, 16)
+	x := randT(r, 2, 5, 16)
+	w := randT(r, 24, 16)
+	b := randT(r, 24)
+	g, beta := randT(r, 16), randT(r, 16)
 	dx, dw, db := up(x), up(w), up(b)
 
 	sameBits(t, "Linear", mustT(Linear(x, w, b)), mustT(Linear(dx, dw, db)))
@@ -83,7 +75,7 @@ func TestCheckingDeviceMatchesHost(t *testing.T) {
 		}
 		sameBits(t, "LinearPacked", mustT(LinearPacked(x, p, b)), mustT(LinearPacked(dx, dp, db)))
 		sameBits(t, "LinearPackedAct", mustT(LinearPackedAct(x, p, b, GELUTanh)), mustT(LinearPackedAct(dx, dp, db, GELUTanh)))
-		acc, dacc := randTensor(r, 2, 5, 24), (*Tensor)(nil)
+		acc, dacc := randT(r, 2, 5, 24), (*Tensor)(nil)
 		dacc = up(acc)
 		if err := LinearPackedAdd(acc, x, p, b); err != nil {
 			t.Fatal(err)
@@ -98,15 +90,15 @@ func TestCheckingDeviceMatchesHost(t *testing.T) {
 	}
 	kv := mustKV(PackKV(x, x, 2, WeightF16))
 	dkv := mustKV(PackKV(dx, dx, 2, WeightF16))
-	q := randTensor(r, 2, 1, 16)
+	q := randT(r, 2, 1, 16)
 	sameBits(t, "AttentionPacked", mustT(AttentionPacked(q, kv, AttentionOptions{Heads: 2})), mustT(AttentionPacked(up(q), dkv, AttentionOptions{Heads: 2})))
 	kv2, dkv2 := mustKV(kv.Reorder([]int{1, 1})), mustKV(dkv.Reorder([]int{1, 1}))
 	sameBits(t, "ReorderKV", mustT(AttentionPacked(q, kv2, AttentionOptions{Heads: 2})), mustT(AttentionPacked(up(q), dkv2, AttentionOptions{Heads: 2})))
-	cw, cb := randTensor(r, 8, 4, 3), randTensor(r, 8)
-	cx := randTensor(r, 4, 20)
+	cw, cb := randT(r, 8, 4, 3), randT(r, 8)
+	cx := randT(r, 4, 20)
 	sameBits(t, "Conv1d", mustT(Conv1d(cx, cw, cb, 2, 1, 1)), mustT(Conv1d(up(cx), up(cw), up(cb), 2, 1, 1)))
-	pw, pb := randTensor(r, 6, 3, 4, 4), randTensor(r, 6)
-	img := randTensor(r, 1, 3, 8, 8)
+	pw, pb := randT(r, 6, 3, 4, 4), randT(r, 6)
+	img := randT(r, 1, 3, 8, 8)
 	sameBits(t, "PatchEmbed", mustT(PatchEmbed(img, pw, pb)), mustT(PatchEmbed(up(img), up(pw), up(pb))))
 
 	// In-place operations.
@@ -122,7 +114,7 @@ func TestCheckingDeviceMatchesHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameBits(t, "in place", y, dy)
-	pos := randTensor(r, 5, 16)
+	pos := randT(r, 5, 16)
 	if err := AddInPlace(y, pos); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +131,7 @@ func TestCheckingDeviceMatchesHost(t *testing.T) {
 
 	// Copy into a view, from a broadcast source.
 	cache, dcache := New(2, 8, 16), d.New(2, 8, 16)
-	row := randTensor(r, 16)
+	row := randT(r, 16)
 	src, _ := row.Expand(2, 3, 16)
 	dsrc, _ := up(row).Expand(2, 3, 16)
 	if err := Copy(cache.Slice(1, 2, 5), src); err != nil {
@@ -256,5 +248,32 @@ func TestHostRows(t *testing.T) {
 			t.Fatalf("HostRows: %v on the host %v", got, h.OnHost())
 		}
 		rows = got
+	}
+}
+
+// TestUploadInput checks that UploadInput copies a host tensor to the
+// device with a release function, and hands back a tensor already there
+// (or any tensor, for the host) as it is.
+func TestUploadInput(t *testing.T) {
+	d := NewCheckingDevice()
+	x := New(2, 3)
+	u, done, err := d.UploadInput(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u == x || u.Device() != d {
+		t.Fatalf("UploadInput gave %p on %v, want a copy on %v", u, u.Device(), d)
+	}
+	again, done2, err := d.UploadInput(u)
+	if err != nil || again != u {
+		t.Fatalf("UploadInput of a device tensor = %p, %v; want it back", again, err)
+	}
+	done2()
+	done()
+	var host *Device
+	if h, done3, err := host.UploadInput(x); err != nil || h != x {
+		t.Fatalf("host UploadInput = %p, %v; want x back", h, err)
+	} else {
+		done3()
 	}
 }

@@ -12,13 +12,13 @@ import (
 func TestLLMOpsCheckingDevice(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	d := NewCheckingDevice()
-	x := randTensor(r, 2, 3, 16)
-	w := randTensor(r, 16)
+	x := randT(r, 2, 3, 16)
+	w := randT(r, 16)
 	dx, dw := d.MustUpload(x), d.MustUpload(w)
 
 	sameBits(t, "RMSNorm", mustT(RMSNorm(x, w, 1e-6)), mustT(RMSNorm(dx, dw, 1e-6)))
 	// A strided input (a transpose) gives the rows of its contiguous copy.
-	xt := randTensor(r, 16, 4)
+	xt := randT(r, 16, 4)
 	sameBits(t, "RMSNorm of a view", mustT(RMSNorm(xt.Transpose(0, 1), w, 1e-5)),
 		mustT(RMSNorm(d.MustUpload(xt).Transpose(0, 1), dw, 1e-5)))
 
@@ -35,7 +35,7 @@ func TestLLMOpsCheckingDevice(t *testing.T) {
 		sameBits(t, "Rope", h, g)
 	}
 
-	u := randTensor(r, 2, 3, 16)
+	u := randT(r, 2, 3, 16)
 	h, g := x.Clone(), dx.Clone()
 	if err := GateInPlace(h, u); err != nil {
 		t.Fatal(err)

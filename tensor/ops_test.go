@@ -8,7 +8,9 @@ import (
 	"github.com/goformer/goformer/internal/testdata"
 )
 
-func randT(r *rand.Rand, shape ...int) *Tensor {
+// randT returns a tensor of the given shape filled uniformly in [-1, 1)
+// from r (a math/rand or math/rand/v2 source).
+func randT(r interface{ Float32() float32 }, shape ...int) *Tensor {
 	t := New(shape...)
 	for i := range t.data {
 		t.data[i] = r.Float32()*2 - 1

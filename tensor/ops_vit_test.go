@@ -21,13 +21,13 @@ func TestUpsampleBicubicDevice(t *testing.T) {
 		{3, 3, 2, 3, 3, 1.0333, 1.0333},
 		{6, 4, 3, 2, 9, 0.35, 2.3},
 	} {
-		x := randTensor(r, c.h, c.w, c.ch)
+		x := randT(r, c.h, c.w, c.ch)
 		want := mustT(UpsampleBicubic(x, c.oh, c.ow, c.sh, c.sw))
 		dx := d.MustUpload(x)
 		got := mustT(UpsampleBicubic(dx, c.oh, c.ow, c.sh, c.sw))
 		sameBits(t, "UpsampleBicubic", want, got)
 		// A strided view gives the same as its contiguous copy.
-		xs := randTensor(r, c.w, c.h, c.ch)
+		xs := randT(r, c.w, c.h, c.ch)
 		xt := xs.Permute(1, 0, 2)
 		want = mustT(UpsampleBicubic(xt.Clone(), c.oh, c.ow, c.sh, c.sw))
 		sameBits(t, "UpsampleBicubic (strided)", want, mustT(UpsampleBicubic(d.MustUpload(xs).Permute(1, 0, 2), c.oh, c.ow, c.sh, c.sw)))
@@ -56,7 +56,7 @@ func TestUpsampleBicubic(t *testing.T) {
 		}
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	y := randTensor(r, 4, 5, 3)
+	y := randT(r, 4, 5, 3)
 	same := mustT(UpsampleBicubic(y, 4, 5, 1, 1))
 	if d, at := maxDiff(same.Data(), y.Data()); d != 0 {
 		t.Errorf("scale 1: max|Δ| %g at %d from the input", d, at)

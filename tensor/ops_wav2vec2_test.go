@@ -56,11 +56,11 @@ func TestChannelNorms(t *testing.T) {
 	} {
 		for _, shape := range [][2]int{{1, 1}, {3, 7}, {12, 600}} {
 			c, n := shape[0], shape[1]
-			x := randTensor(r, c, n)
+			x := randT(r, c, n)
 			for i := range x.data {
 				x.data[i] = 3*x.data[i] + 0.5 // off-centre values
 			}
-			w, b := randTensor(r, c), randTensor(r, c)
+			w, b := randT(r, c), randT(r, c)
 			want := channelNormRef(x, w, b, 1e-5, tc.group)
 			dx := d.MustUpload(x)
 			if err := tc.f(x, w, b, 1e-5); err != nil {

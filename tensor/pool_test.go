@@ -1,7 +1,9 @@
 package tensor
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,6 +193,31 @@ func TestPosition(t *testing.T) {
 	}{{nil, 0}, {New(2, 3), 0}, {h, 3}, {h, -1}} {
 		if _, err := Position(bad.h, bad.p); err == nil {
 			t.Fatalf("Position(%v, %d) gave no error", bad.h, bad.p)
+		}
+	}
+}
+
+// TestLastPosition checks that LastPosition is Position at T-1 and that
+// it refuses what is not [B, T, D].
+func TestLastPosition(t *testing.T) {
+	h := New(2, 3, 4)
+	for i := range h.data {
+		h.data[i] = float32(i)
+	}
+	want, err := Position(h, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := LastPosition(h.Clone())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Data(), want.Data()) || !slices.Equal(got.Shape(), want.Shape()) {
+		t.Fatalf("LastPosition = %v %v, want %v %v", got.Shape(), got.Data(), want.Shape(), want.Data())
+	}
+	for _, bad := range []*Tensor{nil, New(2, 3), New(2, 0, 4)} {
+		if _, err := LastPosition(bad); !errors.Is(err, ErrShape) {
+			t.Errorf("LastPosition(%v): err %v, want ErrShape", bad, err)
 		}
 	}
 }

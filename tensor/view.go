@@ -104,6 +104,19 @@ func (t *Tensor) Index(i int) *Tensor {
 	return out
 }
 
+// LastPosition is Position at the last position of h [B, T, D] that also
+// releases h, whatever the outcome: the step from a decoder's hidden
+// states to the rows its next-token logits come from.
+func LastPosition(h *Tensor) (*Tensor, error) {
+	t := -1
+	if h != nil && h.Rank() == 3 {
+		t = h.Dim(1) - 1
+	}
+	last, err := Position(h, t)
+	Release(h)
+	return last, err
+}
+
 // Position returns h[:, t, :] of h [B, T, D] as a new contiguous [B, D]
 // tensor (the hidden state of one position in every sequence, as the
 // next-token logits need).

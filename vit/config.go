@@ -3,7 +3,6 @@ package vit
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 
@@ -67,17 +66,7 @@ func ParseConfig(data []byte) (Config, error) {
 }
 
 // LoadConfig reads and validates a config.json file (see ParseConfig).
-func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("vit: %w", err)
-	}
-	c, err := ParseConfig(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("vit: %s: %w", path, err)
-	}
-	return c, nil
-}
+func LoadConfig(path string) (Config, error) { return nn.ReadConfig("vit", path, ParseConfig) }
 
 // Validate checks the architecture and the consistency of the dimensions.
 func (c *Config) Validate() error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"path/filepath"
 	"slices"
 	"sort"
 
@@ -71,11 +70,7 @@ func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
 // model's image size). The weights are made resident (packed, and uploaded
 // to the device of WithDevice) before Load returns.
 func Load(dir string, opts ...Option) (*Model, error) {
-	o, err := nn.ApplyLoadOptions(opts)
-	if err != nil {
-		return nil, fmt.Errorf("vit: %w", err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	o, cfg, err := nn.StartLoad("vit", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package wav2vec2
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/goformer/goformer/nn"
@@ -150,15 +149,7 @@ func ParseConfig(name string, raw []byte) (Config, error) {
 
 // LoadConfig reads and validates a config.json file.
 func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("wav2vec2: %w", err)
-	}
-	c, err := ParseConfig(path, raw)
-	if err != nil {
-		return Config{}, fmt.Errorf("wav2vec2: %w", err)
-	}
-	return c, nil
+	return nn.ReadConfig("wav2vec2", path, func(raw []byte) (Config, error) { return ParseConfig(path, raw) })
 }
 
 // Validate checks that the configuration describes a model this package

@@ -59,11 +59,7 @@ type Model struct {
 // and where the model computes (nn.WithDevice): the weights are packed and
 // made resident there before Load returns, and Close frees them.
 func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
-	o, err := nn.ApplyLoadOptions(opts)
-	if err != nil {
-		return nil, fmt.Errorf("wav2vec2: %w", err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	o, cfg, err := nn.StartLoad("wav2vec2", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err
 	}
