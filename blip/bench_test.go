@@ -25,7 +25,7 @@ func BenchmarkCaptionLarge(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(cfg, randomStore(cfg, TaskCaptioning, 1))
+	m, err := New(cfg, randomStore(cfg, TaskCaptioning, 1).Root())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, err
 	}
 	m, store, err := nn.LoadStore("blip", dir, o, func(store *checkpoint.Store) (*Model, error) {
-		m, err := New(cfg, store)
+		m, err := New(cfg, store.Root())
 		if err == nil && m.decoder != nil {
 			o.ApplyKV(m.decoder.layers)
 		}
@@ -141,14 +141,18 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	return m, nil
 }
 
-// New builds a model from a config and a weight store in the Hub layout
+// New builds a model from a config and weights (a checkpoint.Store's Root) in the Hub layout
 // (vision_model.*, text_decoder.*, and text_encoder.* for question
 // answering). Every missing or mis-shaped tensor is named in one error
 // wrapping checkpoint.ErrMissingWeights. The model has no image processor (see
 // WithProcessor) or tokenizer: use the pixel- and id-level calls, or Load.
 // The store's Device, when set, is where the model computes; the store's
 // Prepare makes the weights resident before the first call (Load calls it).
-func New(cfg Config, store *checkpoint.Store) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	store := w.Store()
+	if store == nil {
+		return nil, fmt.Errorf("blip: %w: nil weight store", checkpoint.ErrMissingWeights)
+	}
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("blip: %w", err)
@@ -160,13 +164,13 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	case len(cfg.Architectures) > 0 && cfg.Architectures[0] == "BlipForConditionalGeneration":
 	case len(cfg.Architectures) > 0:
 		return nil, fmt.Errorf("blip: %w: %s (want BlipForConditionalGeneration or BlipForQuestionAnswering)", nn.ErrUnsupportedArchitecture, cfg.Architectures[0])
-	case store.Root().Has("text_encoder.embeddings.word_embeddings.weight"):
+	case w.Has("text_encoder.embeddings.word_embeddings.weight"):
 		task = TaskQuestionAnswering
 	}
 	if task == TaskQuestionAnswering && cfg.Text.HiddenSize != cfg.Text.EncoderHiddenSize {
 		return nil, fmt.Errorf("blip: %w: question answering needs text_config.hidden_size (%d) = vision_config.hidden_size (%d): the answer decoder cross-attends to the question encoder with the image's width", nn.ErrConfig, cfg.Text.HiddenSize, cfg.Vision.HiddenSize)
 	}
-	root := store.Root()
+	root := w
 	m := &Model{cfg: cfg, task: task, dev: store.Device}
 	var err error
 	if m.vision, err = newVisionModel(root.Sub("vision_model"), cfg.Vision); err != nil {

@@ -47,7 +47,7 @@ func tinyModelSEP(t *testing.T, task Task, sepBias float32) *Model {
 	store := randomStore(cfg, task, 7)
 	b, _ := store.Get("text_decoder.cls.predictions.bias")
 	b.Data()[cfg.Text.SepTokenID] += sepBias
-	m, err := New(cfg, store)
+	m, err := New(cfg, store.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestNewReportsAllMissingWeights(t *testing.T) {
 	store.Delete("vision_model.encoder.layers.1.mlp.fc2.bias")
 	store.Delete("text_encoder.encoder.layer.0.crossattention.self.key.weight")
 	store.Set("text_decoder.bert.embeddings.LayerNorm.weight", tensor.New(5))
-	_, err := New(cfg, store)
+	_, err := New(cfg, store.Root())
 	expected.MissingWeights(t, err, "layers.1.mlp.fc2.bias", "layer.0.crossattention.self.key.weight", "embeddings.LayerNorm.weight")
 }
 
@@ -77,7 +77,7 @@ func TestTaskFromWeights(t *testing.T) {
 	for _, task := range []Task{TaskCaptioning, TaskQuestionAnswering} {
 		cfg := tinyConfig(task)
 		cfg.Architectures = nil
-		m, err := New(cfg, randomStore(cfg, task, 1))
+		m, err := New(cfg, randomStore(cfg, task, 1).Root())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestTaskFromWeights(t *testing.T) {
 	}
 	cfg := tinyConfig(TaskCaptioning)
 	cfg.Architectures = []string{"BlipForImageTextRetrieval"}
-	if _, err := New(cfg, randomStore(cfg, TaskCaptioning, 1)); !errors.Is(err, nn.ErrUnsupportedArchitecture) {
+	if _, err := New(cfg, randomStore(cfg, TaskCaptioning, 1).Root()); !errors.Is(err, nn.ErrUnsupportedArchitecture) {
 		t.Errorf("retrieval checkpoint: %v, want ErrUnsupportedArchitecture", err)
 	}
 }

@@ -55,7 +55,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if blipParams(cfg) > 1<<18 {
 			return
 		}
-		_, err = New(cfg, checkpoint.NewStore("fuzz", nil))
+		_, err = New(cfg, checkpoint.NewStore("fuzz", nil).Root())
 		testdata.WantError(t, "building without weights", err, checkpoint.ErrMissingWeights, nn.ErrUnsupportedArchitecture, nn.ErrConfig)
 	})
 }

@@ -42,6 +42,21 @@ type Model struct {
 	dev     *tensor.Device    // where the weights live and forward passes run (nil: the host)
 }
 
+// Option configures Load: the load options every family shares
+// (nn.LoadOption).
+type Option = nn.LoadOption
+
+// WithWeightType packs the float32 weights of linear layers as t
+// (nn.WithWeightType): tensor.WeightF16 or WeightBF16 halve their memory
+// and reads at the cost of rounding, tensor.WeightQ8 quarters them (int8
+// with a scale per 256 values).
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
+
+// WithDevice builds the model on device d (nn.WithDevice): Load uploads and
+// packs the weights there, the forward passes run there, and Close frees
+// the device memory. nil is the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
+
 // Load reads a BLIP-2 model directory: config.json, the weights
 // (model.safetensors, sharded safetensors or pytorch_model.bin; the OPT
 // lm_head is tied to the token embeddings and absent, as in Hub saves),
@@ -62,7 +77,7 @@ type Model struct {
 // Load makes every weight resident (packed, on the device) before it
 // returns (checkpoint.Store.Prepare): the first call is as fast as the
 // next ones.
-func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
+func Load(dir string, opts ...Option) (*Model, error) {
 	o, cfg, err := nn.StartLoad("blip2", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err

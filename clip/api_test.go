@@ -210,7 +210,7 @@ func TestConfig(t *testing.T) {
 	}
 	fc.Vision.IntermediateSize *= 2
 	fc.Text.NumHiddenLayers++
-	_, err = New(fc, st)
+	_, err = New(fc, st.Root())
 	if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "vision_model.encoder.layers.0.mlp.fc1.weight") ||
 		!strings.Contains(err.Error(), "text_model.encoder.layers.") {
 		t.Errorf("got %v", err)

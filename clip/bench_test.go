@@ -71,7 +71,7 @@ func benchModel(b *testing.B) *Model {
 	}
 	st := randomStore(cfg, 1)
 	st.WeightType = expected.BenchWeightType(b)
-	m, err := New(cfg, st)
+	m, err := New(cfg, st.Root())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func BenchmarkCUDA_CLIP(b *testing.B) {
 	for _, wt := range []tensor.WeightType{tensor.WeightF32, tensor.WeightF16} {
 		st := randomStore(cfg, 1)
 		st.Device, st.WeightType = d, wt
-		m, err := New(cfg, st)
+		m, err := New(cfg, st.Root())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func FuzzParseConfig(f *testing.F) {
 		if clipParams(cfg) > 1<<18 {
 			return
 		}
-		_, err = New(cfg, checkpoint.NewStore("fuzz", nil))
+		_, err = New(cfg, checkpoint.NewStore("fuzz", nil).Root())
 		testdata.WantError(t, "building without weights", err, checkpoint.ErrMissingWeights)
 	})
 }

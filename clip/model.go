@@ -134,7 +134,7 @@ func loadHub(dir string, opt loadOptions) (*Model, error) {
 // The model owns the store (Close closes it); on failure own closes it.
 func own(store *checkpoint.Store, cfg Config, dir string, opt loadOptions) (*Model, error) {
 	opt.Apply(store)
-	m, err := newModel(cfg, store)
+	m, err := New(cfg, store.Root())
 	if err == nil {
 		err = m.attach(dir)
 	}
@@ -178,22 +178,21 @@ func (m *Model) attach(dir string) error {
 	return nil
 }
 
-// New builds a model from a configuration and a weight store in the
-// Hub layout (text_model.*, vision_model.*, text_projection.weight,
+// New builds a model from a configuration and weights (a
+// checkpoint.Store's Root) in the Hub layout (text_model.*, vision_model.*, text_projection.weight,
 // visual_projection.weight, logit_scale). The store must stay open while
 // the model is used. The model has no image processor or tokenizer until
 // they are given with WithProcessor and WithTokenizer. New prepares the
 // store (checkpoint.Store.Prepare): the model computes on the store's
 // Device with its weights resident there, freed when the store is closed.
-func New(cfg Config, store *checkpoint.Store) (*Model, error) {
-	return newModel(cfg, store)
-}
-
-func newModel(cfg Config, store *checkpoint.Store) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	store := w.Store()
+	if store == nil {
+		return nil, fmt.Errorf("clip: %w: nil weight store", checkpoint.ErrMissingWeights)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	w := store.Root()
 	m := &Model{cfg: cfg, store: store, source: store.Source}
 	var err error
 	if m.text, err = newTextTower(w.Sub("text_model"), cfg.Text); err != nil {

@@ -337,7 +337,7 @@ func TestFromOpenAINames(t *testing.T) {
 		delete(m, "transformer.resblocks.0.mlp.c_fc.bias")
 		st, cfg, err := FromOpenAI("state", m, OpenAIOptions{})
 		if err == nil {
-			_, err = New(cfg, st)
+			_, err = New(cfg, st.Root())
 		}
 		if !errors.Is(err, checkpoint.ErrMissingWeights) || !strings.Contains(err.Error(), "text_model.encoder.layers.0.mlp.fc1.bias") {
 			t.Errorf("got %v, want ErrMissingWeights naming the Hub name", err)

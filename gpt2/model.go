@@ -82,7 +82,7 @@ func WithKVType(t tensor.WeightType) Option { return nn.WithKVType(t) }
 func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
 
 // readConfigFile applies the load options and reads dir's config.json,
-// returning its path and bytes: the first steps of Load and LoadCaptioner.
+// returning its path and bytes: the first steps of LoadCaptioner.
 func readConfigFile(dir string, opts []Option) (o nn.LoadOptions, path string, raw []byte, err error) {
 	if o, err = nn.ApplyLoadOptions(opts); err != nil {
 		return o, "", nil, fmt.Errorf("gpt2: %w", err)
@@ -94,26 +94,31 @@ func readConfigFile(dir string, opts []Option) (o nn.LoadOptions, path string, r
 	return o, path, raw, nil
 }
 
+// LoadConfig reads the config.json of a GPT-2 checkpoint (model_type
+// "gpt2"; see ParseConfig). A vision-encoder-decoder config is refused
+// with nn.ErrUnsupportedArchitecture: LoadCaptioner reads those.
+func LoadConfig(path string) (Config, error) {
+	return nn.ReadConfig("gpt2", path, func(raw []byte) (Config, error) {
+		var kind struct {
+			ModelType string `json:"model_type"`
+		}
+		if err := nn.DecodeJSON(path, raw, &kind); err != nil {
+			return Config{}, err
+		}
+		if kind.ModelType != "gpt2" {
+			return Config{}, fmt.Errorf("%s: %w: model_type %q (gpt2.Load reads GPT-2 checkpoints; use LoadCaptioner for vision-encoder-decoder ones)", path, nn.ErrUnsupportedArchitecture, kind.ModelType)
+		}
+		return ParseConfig(path, raw)
+	})
+}
+
 // Load reads a GPT-2 checkpoint directory (config.json and weights; the
 // tokenizer is not loaded). The weights are packed (and uploaded to the
 // device of WithDevice) before it returns.
 func Load(dir string, opts ...Option) (*Model, error) {
-	o, cfgPath, raw, err := readConfigFile(dir, opts)
+	o, cfg, err := nn.StartLoad("gpt2", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err
-	}
-	var kind struct {
-		ModelType string `json:"model_type"`
-	}
-	if err := nn.DecodeJSON(cfgPath, raw, &kind); err != nil {
-		return nil, fmt.Errorf("gpt2: %w", err)
-	}
-	if kind.ModelType != "gpt2" {
-		return nil, fmt.Errorf("gpt2: %s: %w: model_type %q (gpt2.Load reads GPT-2 checkpoints; use LoadCaptioner for vision-encoder-decoder ones)", cfgPath, nn.ErrUnsupportedArchitecture, kind.ModelType)
-	}
-	cfg, err := ParseConfig(cfgPath, raw)
-	if err != nil {
-		return nil, fmt.Errorf("gpt2: %w", err)
 	}
 	m, store, err := nn.LoadStore("gpt2", dir, o, func(store *checkpoint.Store) (*Model, error) {
 		return New(cfg, store.Root())

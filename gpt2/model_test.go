@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -358,6 +359,13 @@ func TestLoadGPT2Directory(t *testing.T) {
 		c.VocabSize, c.NPositions, c.NEmbd, c.NLayer, c.NHead, c.NInner)
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	lc, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc, _ := ParseConfig("config.json", []byte(cfg)); !reflect.DeepEqual(lc, pc) || lc.NLayer != c.NLayer || lc.NInner != c.NInner {
+		t.Errorf("LoadConfig = %+v, ParseConfig = %+v", lc, pc)
 	}
 	m, err := Load(dir)
 	if err != nil {

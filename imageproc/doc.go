@@ -1,5 +1,6 @@
 // Package imageproc decodes images and turns them into the pixel_values
-// tensors goformer's vision models take (ViT, CLIP, BLIP, ViT-GPT2),
+// tensors goformer's vision models take (ViT, CLIP, BLIP, BLIP-2, ViT-GPT2,
+// LLaVA),
 // reproducing transformers' image processors, which resample with Pillow.
 //
 // # Decoding

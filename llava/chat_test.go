@@ -372,7 +372,7 @@ func TestLoadClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	n, err := New(m.Config(), store)
+	n, err := New(m.Config(), store.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestMissingWeights(t *testing.T) {
 	for _, n := range gone {
 		store.Delete(n)
 	}
-	_, err = New(cfg, store)
+	_, err = New(cfg, store.Root())
 	expected.MissingWeights(t, err, gone...)
 }
 

@@ -67,6 +67,21 @@ func (r *resources) close() error {
 	return r.err
 }
 
+// Option configures Load: the load options every family shares
+// (nn.LoadOption).
+type Option = nn.LoadOption
+
+// WithWeightType packs the float32 weights of linear layers as t
+// (nn.WithWeightType): tensor.WeightF16 or WeightBF16 halve their memory
+// and reads at the cost of rounding, tensor.WeightQ8 quarters them (int8
+// with a scale per 256 values).
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
+
+// WithDevice builds the model on device d (nn.WithDevice): Load uploads and
+// packs the weights there, the forward passes run there, and Close frees
+// the device memory. nil is the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
+
 // Load reads a LLaVA model directory laid out like a Hub repository:
 // config.json, the weights (model.safetensors, sharded safetensors or
 // PyTorch files; F16 and BF16 weights stay 16-bit, float32 ones can be
@@ -80,7 +95,7 @@ func (r *resources) close() error {
 // first call runs as fast as later ones. Checkpoints saved by
 // transformers 4.52 and later (model.language_model.*, lm_head.*, ...) are
 // read under the names New expects.
-func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
+func Load(dir string, opts ...Option) (*Model, error) {
 	o, cfg, err := nn.StartLoad("llava", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err
@@ -105,7 +120,7 @@ func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
 	}
 	m, store, err := nn.LoadStore("llava", dir, o, func(store *checkpoint.Store) (*Model, error) {
 		renameNewLayout(store)
-		m, err := New(cfg, store)
+		m, err := New(cfg, store.Root())
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +186,8 @@ func exists(path string) bool {
 // pixel- and id-level calls. It is built on the store's Device (nil: the
 // host); its weights become resident when the store's Prepare runs (Load
 // calls it; otherwise at their first use).
-func New(cfg Config, store *checkpoint.Store) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	store := w.Store()
 	if store == nil {
 		return nil, fmt.Errorf("llava: %w: no weights", nn.ErrConfig)
 	}
@@ -180,7 +196,7 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	}
 	layer, _ := cfg.featureLayer()
 	v := cfg.Vision
-	root := store.Root()
+	root := w
 	// hidden_states[layer] is the output of the first layer layers (0:
 	// the embeddings after pre_layrnorm): the layers after it are neither
 	// built nor made resident, since they never run.

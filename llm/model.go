@@ -68,6 +68,10 @@ func (m *Model) Close() error {
 	return s.Close()
 }
 
+// LoadConfig reads a config.json with ParseConfig: a causal LM's, or the
+// text_config of a multimodal checkpoint's.
+func LoadConfig(path string) (Config, error) { return nn.ReadConfig("llm", path, ParseConfig) }
+
 // configFile is a config.json as Load reads it: the decoder's
 // configuration and the prefix of its weight names ("language_model." for
 // the text_config of a multimodal checkpoint).
@@ -97,6 +101,21 @@ func loadConfigFile(path string) (configFile, error) {
 	})
 }
 
+// Option configures Load: the load options every family shares
+// (nn.LoadOption).
+type Option = nn.LoadOption
+
+// WithWeightType packs the float32 weights of linear layers as t
+// (nn.WithWeightType): tensor.WeightF16 or WeightBF16 halve their memory
+// and reads at the cost of rounding, tensor.WeightQ8 quarters them (int8
+// with a scale per 256 values).
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
+
+// WithDevice builds the model on device d (nn.WithDevice): Load uploads and
+// packs the weights there, the forward passes run there, and Close frees
+// the device memory. nil is the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
+
 // Load reads a plain causal-LM checkpoint directory (OPTForCausalLM or
 // LlamaForCausalLM: config.json, safetensors or PyTorch weights, sharded
 // or not, and generation_config.json when present, which sets
@@ -107,7 +126,7 @@ func loadConfigFile(path string) (configFile, error) {
 // Load returns, so the first call runs as fast as later ones. A multimodal directory whose config.json has a
 // text_config (BLIP-2, LLaVA) loads its language model alone, from the
 // weights under "language_model.".
-func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
+func Load(dir string, opts ...Option) (*Model, error) {
 	o, fc, err := nn.StartLoad("llm", dir, opts, loadConfigFile)
 	if err != nil {
 		return nil, err

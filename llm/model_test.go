@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -648,6 +649,14 @@ func TestMultimodalLoad(t *testing.T) {
 	defer m.Close()
 	if m.Config().ModelType != Llama || m.Config().NumLayers != cfg.NumLayers {
 		t.Errorf("config %+v", m.Config())
+	}
+	// LoadConfig reads the text_config too, as Load did.
+	lc, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil || !reflect.DeepEqual(lc, m.Config()) {
+		t.Errorf("LoadConfig = %+v, %v; Load's config %+v", lc, err, m.Config())
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "absent.json")); !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "llm: ") {
+		t.Errorf("LoadConfig of a missing file: %v", err)
 	}
 }
 

@@ -22,4 +22,12 @@
 //     the machine's.
 //   - Close releases what the model holds (mappings, packed weights, device
 //     memory); it is idempotent.
+//   - Each family package has the same front: Load(dir, opts ...Option)
+//     reads a Hub-layout folder, where Option is the shared nn.LoadOption
+//     (each package re-exports WithWeightType and WithDevice);
+//     New(config, weights) builds a model from a Config and a
+//     checkpoint.Weights view (a store's Root) and never owns the store, so
+//     its Close leaves the store open; LoadConfig reads a config.json.
+//   - With… methods of a model (WithProcessor, WithTokenizer) return a copy
+//     that shares the weights; the model itself never changes.
 package task

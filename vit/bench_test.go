@@ -32,7 +32,7 @@ func vitBase(b *testing.B) *Model {
 		}
 		st := randomStore(weightShapes(cfg, len(cfg.ID2Label)), 7)
 		st.WeightType = expected.BenchWeightType(b)
-		baseModel, baseErr = New(cfg, st)
+		baseModel, baseErr = New(cfg, st.Root())
 	})
 	if baseErr != nil {
 		b.Fatal(baseErr)
@@ -103,7 +103,7 @@ func BenchmarkFirstCall(b *testing.B) {
 	b.StopTimer()
 	var first, second time.Duration
 	for i := -1; i < b.N; i++ {
-		m, err := New(cfg, randomStore(weightShapes(cfg, len(cfg.ID2Label)), uint64(i+2)))
+		m, err := New(cfg, randomStore(weightShapes(cfg, len(cfg.ID2Label)), uint64(i+2)).Root())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -31,7 +31,7 @@ func BenchmarkCUDA_ViTBase(b *testing.B) {
 	for _, wt := range []tensor.WeightType{tensor.WeightF32, tensor.WeightF16} {
 		st := randomStore(weightShapes(cfg, len(cfg.ID2Label)), 7)
 		st.Device, st.WeightType = d, wt
-		m, err := New(cfg, st)
+		m, err := New(cfg, st.Root())
 		if err != nil {
 			b.Fatal(err)
 		}

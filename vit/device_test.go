@@ -231,7 +231,7 @@ func TestDeviceTowers(t *testing.T) {
 
 	t.Run("ViTModel pooler", func(t *testing.T) {
 		c, shapes := poolerConfig()
-		host, err := New(c, randomStore(shapes, 4))
+		host, err := New(c, randomStore(shapes, 4).Root())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +239,7 @@ func TestDeviceTowers(t *testing.T) {
 		ds := randomStore(shapes, 4)
 		ds.Device = dev
 		defer ds.Close()
-		m, err := New(c, ds)
+		m, err := New(c, ds.Root())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 // Package vit runs Vision Transformer image classifiers
 // (google/vit-base-patch16-224 and other transformers ViTForImageClassification
 // or ViTModel checkpoints) and provides the ViT encoder shared by goformer's
-// vision models (ViT, CLIP, BLIP, ViT-GPT2).
+// vision models (ViT, CLIP, BLIP, BLIP-2, ViT-GPT2, LLaVA).
 //
 // Images are decoded and turned into pixel values by package imageproc
 // (imageproc.Decode, imageproc.Processor), which reproduces transformers'

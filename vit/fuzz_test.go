@@ -51,7 +51,7 @@ func FuzzParseConfig(f *testing.F) {
 		if vitParams(cfg) > 1<<18 {
 			return
 		}
-		m, err := New(cfg, checkpoint.NewStore("fuzz", nil))
+		m, err := New(cfg, checkpoint.NewStore("fuzz", nil).Root())
 		if err == nil {
 			m.Close()
 			t.Fatalf("model built without weights (%d labels)", len(labels))

@@ -79,7 +79,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
 	m, store, err := nn.LoadStore("vit", dir, o, func(store *checkpoint.Store) (*Model, error) {
-		return New(cfg, store)
+		return New(cfg, store.Root())
 	})
 	if err != nil {
 		return nil, err
@@ -91,16 +91,17 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	return m, nil
 }
 
-// New builds a model from a configuration and a weight store holding
-// transformers' ViT names (with or without the "vit." prefix of
-// ViTForImageClassification). Every missing, mis-shaped or unexpected
+// New builds a model from a configuration and weights (a
+// checkpoint.Store's Root) holding transformers' ViT names (with or
+// without the "vit." prefix of ViTForImageClassification). Every missing, mis-shaped or unexpected
 // tensor is reported in one error wrapping checkpoint.ErrMissingWeights. The model
 // preprocesses images with ViTImageProcessor defaults at its image size
 // (see WithProcessor). The store stays the caller's: Close does not close
 // it, and it must stay open while the model is used. New prepares the
 // store (checkpoint.Store.Prepare): the model computes on the store's
 // Device with its weights resident there, freed when the store is closed.
-func New(cfg Config, store *checkpoint.Store) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	store := w.Store()
 	if store == nil {
 		return nil, fmt.Errorf("vit: %w: nil weight store", checkpoint.ErrMissingWeights)
 	}
@@ -113,9 +114,8 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
 	}
-	root := store.Root()
-	w := root.Sub("vit")
-	if !w.Has("embeddings.cls_token") && root.Has("embeddings.cls_token") {
+	root := w
+	if w = root.Sub("vit"); !w.Has("embeddings.cls_token") && root.Has("embeddings.cls_token") {
 		w = root // a bare ViTModel checkpoint
 	}
 	enc, err := NewEncoder(w, cfg.EncoderConfig())
@@ -137,7 +137,7 @@ func New(cfg Config, store *checkpoint.Store) (*Model, error) {
 	if !bare && (root.Has("classifier.weight") || root.Has("classifier.bias") || wantHead) {
 		n := len(labels)
 		if n == 0 {
-			if t, ok := store.Get("classifier.weight"); ok && t.Rank() == 2 {
+			if t, ok := store.Get(root.Prefix() + "classifier.weight"); ok && t.Rank() == 2 {
 				n = t.Dim(0)
 			}
 			labels = make([]string, n)

@@ -99,7 +99,7 @@ func tinyConfig() Config {
 func tinyModel(t testing.TB) *Model {
 	t.Helper()
 	cfg := tinyConfig()
-	m, err := New(cfg, randomStore(weightShapes(cfg, 3), 1))
+	m, err := New(cfg, randomStore(weightShapes(cfg, 3), 1).Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +169,11 @@ func TestNewWeightErrors(t *testing.T) {
 	store.Delete("classifier.weight")
 	store.Set("vit.encoder.layer.0.layernorm_before.weight", tensor.New(7))
 	store.Set("vit.extra.weight", tensor.New(2))
-	_, err := New(cfg, store)
+	_, err := New(cfg, store.Root())
 	expected.MissingWeights(t, err, "vit.encoder.layer.1.output.dense.bias", "classifier.weight", "layernorm_before.weight", "vit.extra.weight")
 	// A classifier whose size disagrees with id2label.
 	shapes = weightShapes(cfg, 5)
-	if _, err := New(cfg, randomStore(shapes, 3)); !errors.Is(err, checkpoint.ErrMissingWeights) {
+	if _, err := New(cfg, randomStore(shapes, 3).Root()); !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Errorf("5-class classifier for 3 labels: %v", err)
 	}
 }
@@ -194,7 +194,7 @@ func poolerConfig() (Config, map[string][]int) {
 // pooler, no classifier).
 func TestViTModelWithoutHead(t *testing.T) {
 	cfg, shapes := poolerConfig()
-	m, err := New(cfg, randomStore(shapes, 4))
+	m, err := New(cfg, randomStore(shapes, 4).Root())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,21 @@ type Model struct {
 	closeErr  error
 }
 
+// Option configures Load: the load options every family shares
+// (nn.LoadOption).
+type Option = nn.LoadOption
+
+// WithWeightType packs the float32 weights of linear layers as t
+// (nn.WithWeightType): tensor.WeightF16 or WeightBF16 halve their memory
+// and reads at the cost of rounding, tensor.WeightQ8 quarters them (int8
+// with a scale per 256 values).
+func WithWeightType(t tensor.WeightType) Option { return nn.WithWeightType(t) }
+
+// WithDevice builds the model on device d (nn.WithDevice): Load uploads and
+// packs the weights there, the forward passes run there, and Close frees
+// the device memory. nil is the host.
+func WithDevice(d *tensor.Device) Option { return nn.WithDevice(d) }
+
 // Load reads a Wav2Vec2ForCTC or HubertForCTC checkpoint directory
 // (config.json's model_type tells which): config.json, the
 // weights, vocab.json (with tokenizer_config.json, special_tokens_map.json
@@ -58,7 +73,7 @@ type Model struct {
 // defaults when absent). opts set how weights are held (nn.WithWeightType)
 // and where the model computes (nn.WithDevice): the weights are packed and
 // made resident there before Load returns, and Close frees them.
-func Load(dir string, opts ...nn.LoadOption) (*Model, error) {
+func Load(dir string, opts ...Option) (*Model, error) {
 	o, cfg, err := nn.StartLoad("wav2vec2", dir, opts, LoadConfig)
 	if err != nil {
 		return nil, err

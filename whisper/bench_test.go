@@ -72,10 +72,11 @@ func randomModelAs(tb testing.TB, cfg Config, wt tensor.WeightType) *Model {
 	tb.Helper()
 	st := randomStore(cfg)
 	st.WeightType = wt
-	m, err := build(cfg, st)
+	m, err := New(cfg, st.Root())
 	if err != nil {
 		tb.Fatal(err)
 	}
+	m.store = st // the model's, as Load's: Close frees it
 	return m
 }
 

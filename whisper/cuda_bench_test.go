@@ -24,7 +24,7 @@ func cudaModel(b *testing.B, wt tensor.WeightType) *Model {
 	}
 	st := randomStore(cfg)
 	st.Device, st.WeightType = d, wt
-	m, err := build(cfg, st)
+	m, err := New(cfg, st.Root())
 	if err != nil {
 		b.Fatal(err)
 	}

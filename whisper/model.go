@@ -4,7 +4,8 @@
 // (timestamps, suppression, temperature fallback, beam search with
 // patience), language detection, the long-form sequential transcription
 // algorithm of OpenAI's transcribe(), word-level timestamps from
-// cross-attention alignment heads, and SRT/WebVTT/JSON/text writers.
+// cross-attention alignment heads (package transcript writes the results
+// as text, SRT, WebVTT, TSV or JSON).
 //
 // Checkpoints load from a Hub model directory (config.json,
 // model.safetensors or pytorch_model.bin, generation_config.json, tokenizer
@@ -164,11 +165,12 @@ func Load(path string, opts ...Option) (*Model, error) {
 // generation config gen when hasGen, and the tokenizer from the files in
 // dir. On failure it closes the store.
 func finish(cfg Config, store *checkpoint.Store, o nn.LoadOptions, gen GenerationConfig, hasGen bool, dir string) (*Model, error) {
-	m, err := build(cfg, store)
+	m, err := build(cfg, store.Root())
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	m.store = store // Load's store is the model's; New's stays the caller's
 	o.ApplyKV(m.decBlocks)
 	if hasGen {
 		m.Generation, m.HasGenerationConfig = gen, true
@@ -328,18 +330,40 @@ func openAIToHub(n string) string {
 	return "model." + strings.Join(out, ".")
 }
 
+// New builds a model from a configuration and weights (a
+// checkpoint.Store's Root) under transformers' names
+// (model.encoder.*, model.decoder.*; the output projection is tied to the
+// token embedding). Every missing or mis-shaped tensor is named in one
+// error wrapping checkpoint.ErrMissingWeights. The store stays the
+// caller's: Close does not close it, and it must stay open while the model
+// is used. The model has no tokenizer (give one with WithTokenizer; the
+// token-level calls work without) and no generation config (transformers'
+// defaults for the model's size apply). New prepares the store
+// (checkpoint.Store.Prepare): the model computes on the store's Device
+// with its weights resident there, freed when the store is closed.
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	if w.Store() == nil {
+		return nil, fmt.Errorf("whisper: %w: nil weight store", checkpoint.ErrMissingWeights)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("whisper: %w", err)
+	}
+	return build(cfg, w)
+}
+
 // build constructs the layers from Hub-named weights and makes them
 // resident (packed, and uploaded to the store's device) with the store's
 // Prepare, so that the first call runs as fast as the next ones.
-func build(cfg Config, store *checkpoint.Store) (*Model, error) {
+func build(cfg Config, w checkpoint.Weights) (*Model, error) {
 	act, err := tensor.Activation(cfg.ActivationFunction)
 	if err != nil {
 		return nil, fmt.Errorf("whisper: %w: activation_function: %w", nn.ErrConfig, err)
 	}
 	d := cfg.DModel
-	root := store.Root().Sub("model")
+	store := w.Store()
+	root := w.Sub("model")
 	enc := root.Sub("encoder")
-	m := &Model{Config: cfg, act: act, store: store, dev: store.Device}
+	m := &Model{Config: cfg, act: act, dev: store.Device}
 	m.conv1 = nn.NewConv1d(enc.Sub("conv1"), cfg.NumMelBins, d, 3, 1, 1, 1, true)
 	m.conv2 = nn.NewConv1d(enc.Sub("conv2"), d, d, 3, 2, 1, 1, true)
 	m.encPos = enc.Upload("embed_positions.weight", cfg.MaxSourcePositions, d)

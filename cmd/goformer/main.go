@@ -1,9 +1,10 @@
 // Command goformer runs transformer models from the HuggingFace Hub in pure Go:
 // image classification (ViT), zero-shot classification, embeddings and image
-// search (CLIP), speech recognition and translation (Whisper, wav2vec2),
-// image captioning (BLIP, ViT-GPT2) and visual question answering (BLIP),
-// from the command line or as an HTTP server with an OpenAI-compatible audio
-// API.
+// search (CLIP), speech recognition and translation (Whisper, wav2vec2,
+// HuBERT), image captioning (BLIP, BLIP-2, ViT-GPT2, LLaVA), visual question
+// answering (BLIP, BLIP-2, LLaVA) and chat about images (LLaVA), from the
+// command line or as an HTTP server with OpenAI-compatible audio and chat
+// APIs.
 //
 // Install it with
 //
@@ -20,9 +21,10 @@
 //	embed       embed texts and images into CLIP's joint space
 //	search      index a folder of images, then search it by text or image (CLIP)
 //	transcribe  transcribe or translate speech (Whisper, wav2vec2)
-//	caption     describe images (BLIP, ViT-GPT2)
-//	vqa         answer a question about images (BLIP)
-//	serve       serve loaded models over HTTP
+//	caption     describe images (BLIP, BLIP-2, ViT-GPT2, LLaVA)
+//	vqa         answer a question about images (BLIP, BLIP-2, LLaVA)
+//	chat        ask a chat model about images, streaming its answer (LLaVA)
+//	serve       serve models over HTTP (OpenAI-compatible audio and chat APIs)
 //	version     print the version
 //
 // Every command takes -model: a Hub id such as openai/whisper-tiny (optionally

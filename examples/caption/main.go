@@ -1,5 +1,5 @@
 // Command caption describes images with any captioning model (BLIP,
-// ViT-GPT2).
+// BLIP-2, ViT-GPT2, LLaVA).
 //
 //	go run ./examples/caption -model Salesforce/blip-image-captioning-large cat.jpg
 package main

@@ -1,4 +1,5 @@
-// Command vqa answers a question about an image with BLIP.
+// Command vqa answers a question about an image with any visual
+// question-answering model (BLIP, BLIP-2, LLaVA).
 //
 //	go run ./examples/vqa -question "what color is the cat?" cat.jpg
 package main
