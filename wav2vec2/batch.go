@@ -213,13 +213,13 @@ func (m *Model) LogitsBatch(ctx context.Context, pcms [][]float32) (*BatchLogits
 // Transcribe's for the clip alone up to rounding; without one (the
 // group-norm base checkpoints) the padding changes the shorter clips'
 // results, as it does in transformers.
-func (m *Model) TranscribeBatch(ctx context.Context, pcms [][]float32, opt Options) ([]*Transcription, error) {
+func (m *Model) TranscribeBatch(ctx context.Context, pcms [][]float32, opt Options) ([]*Result, error) {
 	res, err := m.LogitsBatch(ctx, pcms)
 	if err != nil {
 		return nil, err
 	}
 	defer tensor.Release(res.Logits)
-	out := make([]*Transcription, len(pcms))
+	out := make([]*Result, len(pcms))
 	for i := range pcms {
 		clip := res.Clip(i)
 		ids := tensor.ArgmaxRows(clip)
@@ -231,8 +231,8 @@ func (m *Model) TranscribeBatch(ctx context.Context, pcms [][]float32, opt Optio
 
 // transcription decodes the argmax ids of a clip's frames, with word
 // timings when opt asks for them.
-func (m *Model) transcription(ids []int, opt Options) *Transcription {
-	res := &Transcription{Text: m.tok.Decode(ids)}
+func (m *Model) transcription(ids []int, opt Options) *Result {
+	res := &Result{Text: m.tok.Decode(ids)}
 	if opt.WordTimestamps {
 		sec := float64(m.net.cfg.InputsToLogitsRatio()) / float64(m.fe.SamplingRate)
 		res.Words = []Word{}

@@ -69,7 +69,7 @@ func testDevice(t *testing.T, fixture string) {
 			if plan, _ := dm.chunking(len(pcm), opt); plan != nil {
 				chunks = int64(len(plan))
 			}
-			var got *Transcription
+			var got *Result
 			// Per pass: the samples up, the argmax ids down.
 			expected.CheckTransfers(t, "Transcribe", d, chunks, chunks, func() {
 				if got, err = dm.Transcribe(ctx, pcm, opt); err != nil {

@@ -215,8 +215,9 @@ type Word struct {
 	End   float64 `json:"end"`
 }
 
-// Transcription is the result of Transcribe.
-type Transcription struct {
+// Result is the result of Transcribe (and of each recording of
+// TranscribeBatch), named as whisper's.
+type Result struct {
 	// Text is the greedy CTC transcript, as transformers' speech-recognition
 	// pipeline returns it.
 	Text string `json:"text"`
@@ -229,7 +230,7 @@ type Transcription struct {
 // frame, repeats collapsed, blanks dropped. Long audio is recognised in
 // overlapping chunks (see Options.ChunkLength); the context is checked
 // between chunks.
-func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Transcription, error) {
+func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Result, error) {
 	plan, err := m.chunking(len(pcm), opt)
 	if err != nil {
 		return nil, err
@@ -243,7 +244,7 @@ func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Tr
 
 // TranscribeReader decodes an audio file (any format the audio package
 // reads), mixes it to mono, resamples it to SampleRate() and transcribes it.
-func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) (*Transcription, error) {
+func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
 	if _, err := m.chunking(0, opt); err != nil {
 		return nil, err // options checked before the audio is decoded
 	}
