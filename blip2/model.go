@@ -148,7 +148,7 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	m.proj = nn.NewLinear(w.Sub("language_projection"), cfg.QFormer.HiddenSize, cfg.Text.HiddenSize, true)
 	// llm.New reports every weight problem of the store, the vision tower's
 	// and the Q-Former's included.
-	if m.lm, err = llm.New(cfg.Text, w, "language_model."); err != nil {
+	if m.lm, err = llm.New(cfg.Text, w.Sub("language_model")); err != nil {
 		return nil, fmt.Errorf("blip2: %s: %w", w.Store().Source, err)
 	}
 	if err := w.Err(); err != nil {

@@ -187,7 +187,10 @@ func TestShapeMismatchAndMissingReported(t *testing.T) {
 		"enc.b.weight": tensor.New(2),
 		"extra":        tensor.New(1),
 	})
-	w := s.Root().Sub("enc")
+	w := s.Root().Sub("enc").Sub("") // Sub("") is the same view
+	if w.Prefix() != "enc." {
+		t.Fatalf("Sub(\"enc\").Sub(\"\") has prefix %q", w.Prefix())
+	}
 	w.Tensor("a.weight", 5, 3) // wrong shape
 	w.Tensor("a.bias", 5)      // missing
 	w.Tensor("c.weight", 4, 3)

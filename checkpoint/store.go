@@ -305,8 +305,11 @@ type Weights struct {
 	prefix string
 }
 
-// Sub returns the view under prefix+name+".".
+// Sub returns the view under prefix+name+"." (w itself for an empty name).
 func (w Weights) Sub(name string) Weights {
+	if name == "" {
+		return w
+	}
 	return Weights{store: w.store, prefix: w.prefix + name + "."}
 }
 

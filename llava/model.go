@@ -217,7 +217,7 @@ func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	}
 	// llm.New reports every weight problem recorded so far, the vision
 	// tower's and projector's included.
-	lm, err := llm.New(cfg.Text, root, "language_model.")
+	lm, err := llm.New(cfg.Text, root.Sub("language_model"))
 	if err != nil {
 		return nil, fmt.Errorf("llava: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/goformer/goformer/generate"
@@ -26,7 +27,7 @@ func deviceModel(t *testing.T, cfg Config, seed uint64, prefix string, d *tensor
 	store := randomWeights(cfg, seed, prefix).store()
 	store.Device = d
 	t.Cleanup(func() { store.Close() })
-	m, err := New(cfg, store.Root(), prefix)
+	m, err := New(cfg, store.Root().Sub(strings.TrimSuffix(prefix, ".")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,9 @@
 //     attention_bias/mlp_bias, an untied lm_head unless
 //     tie_word_embeddings.
 //
-// A [Model] is built by [New] from a weight store under a prefix ("" for
-// a plain checkpoint, "language_model." inside BLIP-2 and LLaVA) or read by
-// [Load] from a checkpoint directory. It is immutable and safe for
+// A [Model] is built by [New] from weights (a store's Root for a plain
+// checkpoint, Root().Sub("language_model") inside BLIP-2 and LLaVA) or read
+// by [Load] from a checkpoint directory. It is immutable and safe for
 // concurrent use; each decoding call owns a [State] (per-layer
 // nn.KVCache, positions, padding). Multimodal callers build the input
 // embeddings themselves — [Model.Embed] for the text, their projected

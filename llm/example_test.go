@@ -40,7 +40,7 @@ func ExampleModel_Embed() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	lm, err := llm.New(cfg, store.Root(), "language_model.")
+	lm, err := llm.New(cfg, store.Root().Sub("language_model"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func fixtureModel(t *testing.T, dir string, opts ...nn.LoadOption) *Model {
 		t.Fatal(err)
 	}
 	m, store, err := nn.LoadStore("llm", filepath.Join(dir, "model"), o, func(store *checkpoint.Store) (*Model, error) {
-		m, err := New(cfg, store.Root(), "language_model.")
+		m, err := New(cfg, store.Root().Sub("language_model"))
 		if err != nil {
 			return nil, err
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/goformer/goformer/checkpoint"
@@ -73,7 +72,7 @@ func (m *Model) Close() error {
 func LoadConfig(path string) (Config, error) { return nn.ReadConfig("llm", path, ParseConfig) }
 
 // configFile is a config.json as Load reads it: the decoder's
-// configuration and the prefix of its weight names ("language_model." for
+// configuration and the prefix of its weight names ("language_model" for
 // the text_config of a multimodal checkpoint).
 type configFile struct {
 	cfg    Config
@@ -95,7 +94,7 @@ func loadConfigFile(path string) (configFile, error) {
 		}
 		fc := configFile{cfg: cfg}
 		if top.ModelType != OPT && top.ModelType != Llama && top.TextConfig != nil {
-			fc.prefix = "language_model."
+			fc.prefix = "language_model"
 		}
 		return fc, nil
 	})
@@ -137,7 +136,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, err
 	}
 	m, store, err := nn.LoadStore("llm", dir, o, func(store *checkpoint.Store) (*Model, error) {
-		m, err := New(cfg, store.Root(), prefix)
+		m, err := New(cfg, store.Root().Sub(prefix))
 		if err != nil {
 			return nil, err
 		}
@@ -151,9 +150,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	return m, nil
 }
 
-// New builds a model from weights named as transformers names them, under
-// prefix ("" for a plain checkpoint, "language_model." inside BLIP-2 and
-// LLaVA checkpoints; the trailing dot is optional):
+// New builds a model from weights named as transformers names them (a
+// store's Root for a plain checkpoint, Root().Sub("language_model") inside
+// BLIP-2 and LLaVA checkpoints):
 //
 //   - OPT: "model.decoder.*" (OPTForCausalLM) or "decoder.*" (OPTModel),
 //     the LM head tied to embed_tokens (lm_head.weight, absent from Hub
@@ -168,7 +167,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // (nn.LoadOptions.Apply does both). The weights become resident when the
 // store's Prepare runs (Pack), which the owner of the store calls once the
 // models it builds are built.
-func New(cfg Config, w checkpoint.Weights, prefix string) (*Model, error) {
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -177,9 +176,6 @@ func New(cfg Config, w checkpoint.Weights, prefix string) (*Model, error) {
 		return nil, fmt.Errorf("llm: %w: activation %q: %v", nn.ErrConfig, cfg.Activation, err)
 	}
 	root := w
-	if p := strings.TrimSuffix(prefix, "."); p != "" {
-		root = w.Sub(p)
-	}
 	m := &Model{cfg: cfg, act: act, dev: w.Device(), src: w.Store()}
 	switch cfg.ModelType {
 	case OPT:

@@ -59,7 +59,7 @@ func newTestModel(t *testing.T, cfg Config, seed uint64, prefix string) (*Model,
 		t.Fatal(err)
 	}
 	w := randomWeights(cfg, seed, prefix)
-	m, err := New(cfg, w.store().Root(), prefix)
+	m, err := New(cfg, w.store().Root().Sub(strings.TrimSuffix(prefix, ".")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestGQAEqualsRepeatedHeads(t *testing.T) {
 			fw.vals[name], fw.shapes[name] = out, []int{cfg.NumHeads * hd, d}
 		}
 	}
-	mf, err := New(full, fw.store().Root(), "")
+	mf, err := New(full, fw.store().Root())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,8 @@
 //     New(config, weights) builds a model from a Config and a
 //     checkpoint.Weights view (a store's Root) and never owns the store, so
 //     its Close leaves the store open; LoadConfig reads a config.json.
+//     (gpt2's captioner, a ViT encoder and a GPT-2 decoder with their own
+//     configs, is LoadCaptioner and NewCaptioner.)
 //   - With… methods of a model (WithProcessor, WithTokenizer) return a copy
 //     that shares the weights; the model itself never changes.
 package task

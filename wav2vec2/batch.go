@@ -214,6 +214,9 @@ func (m *Model) LogitsBatch(ctx context.Context, pcms [][]float32) (*BatchLogits
 // group-norm base checkpoints) the padding changes the shorter clips'
 // results, as it does in transformers.
 func (m *Model) TranscribeBatch(ctx context.Context, pcms [][]float32, opt Options) ([]*Result, error) {
+	if m.tok == nil {
+		return nil, errNoTokenizer
+	}
 	res, err := m.LogitsBatch(ctx, pcms)
 	if err != nil {
 		return nil, err

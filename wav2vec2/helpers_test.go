@@ -77,7 +77,7 @@ func smallModel(t *testing.T, n *Network, fe FeatureExtractorConfig) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(n, tok, fe)
+	m, err := (&Model{net: n}).WithTokenizer(tok).WithFeatureExtractor(fe)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,10 +45,16 @@ type Model struct {
 	net *Network
 	tok *CTCTokenizer
 	fe  FeatureExtractorConfig
-	// store is the checkpoint Load mapped (nil for New); Close releases it.
-	store     *checkpoint.Store
-	closeOnce sync.Once
-	closeErr  error
+	// own is the checkpoint Load mapped (nil for New), shared by the
+	// copies With… makes; Close releases it.
+	own *owned
+}
+
+// owned is a store a model owns, closed once.
+type owned struct {
+	store *checkpoint.Store
+	once  sync.Once
+	err   error
 }
 
 // Option configures Load: the load options every family shares
@@ -94,48 +100,81 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, store, err := nn.LoadStore("wav2vec2", dir, o, func(store *checkpoint.Store) (*Network, error) {
-		net, err := NewNetwork(cfg, store.Root())
-		if err != nil {
-			return nil, err
-		}
-		if net.head == nil {
-			return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", dir, checkpoint.ErrMissingWeights)
-		}
-		return net, nil
+	m, store, err := nn.LoadStore("wav2vec2", dir, o, func(store *checkpoint.Store) (*Model, error) {
+		return New(cfg, store.Root())
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Model{net: net, tok: tok, fe: fe, store: store}, nil
+	m.tok, m.fe, m.own = tok, fe, &owned{store: store}
+	return m, nil
 }
 
-// Close releases the checkpoint mapping, packed weights and device memory
-// of a loaded model (a model made with New holds none: its store stays the
-// caller's). It is idempotent; the
-// model must not be used after.
+// Close releases the memory mappings (and device memory) behind the
+// weights of a model read by Load, for the model and the copies its With…
+// methods made; a model built with New does not own its store (the
+// caller's), and Close does nothing. It is idempotent; the model must not
+// be used after.
 func (m *Model) Close() error {
-	m.closeOnce.Do(func() {
-		if m.store != nil {
-			m.closeErr = m.store.Close()
-		}
-	})
-	return m.closeErr
+	if m.own == nil {
+		return nil
+	}
+	m.own.once.Do(func() { m.own.err = m.own.store.Close() })
+	return m.own.err
 }
 
-// New assembles a Model from its parts.
-func New(net *Network, tok *CTCTokenizer, fe FeatureExtractorConfig) (*Model, error) {
-	if net == nil || tok == nil {
-		return nil, fmt.Errorf("wav2vec2: New needs a network and a tokenizer")
+// New builds a model from a configuration and weights (a
+// checkpoint.Store's Root) under transformers' Wav2Vec2ForCTC or
+// HubertForCTC names (see NewNetwork); a checkpoint without a CTC head
+// (lm_head, as pretraining-only ones are) is refused. The store stays the
+// caller's: Close does not close it, and it must stay open while the model
+// is used. The model has DefaultFeatureExtractorConfig's feature
+// extractor and no tokenizer (give them with WithFeatureExtractor and
+// WithTokenizer; Logits works without a tokenizer, the transcribing calls
+// do not). New prepares the store (checkpoint.Store.Prepare): the model
+// computes on the store's Device with its weights resident there.
+func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	store := w.Store()
+	if store == nil {
+		return nil, fmt.Errorf("wav2vec2: %w: nil weight store", checkpoint.ErrMissingWeights)
+	}
+	net, err := NewNetwork(cfg, w)
+	if err != nil {
+		return nil, err
 	}
 	if net.head == nil {
-		return nil, fmt.Errorf("wav2vec2: %w: the network has no CTC head", checkpoint.ErrMissingWeights)
+		return nil, fmt.Errorf("wav2vec2: %s: %w: no CTC head (lm_head.weight); is this a pretraining-only checkpoint?", store.Source, checkpoint.ErrMissingWeights)
 	}
-	if fe.SamplingRate <= 0 {
-		return nil, fmt.Errorf("wav2vec2: %w: sampling rate %d", nn.ErrConfig, fe.SamplingRate)
+	if err := store.Prepare(); err != nil {
+		return nil, fmt.Errorf("wav2vec2: %s: %w", store.Source, err)
 	}
-	return &Model{net: net, tok: tok, fe: fe}, nil
+	return &Model{net: net, fe: DefaultFeatureExtractorConfig()}, nil
 }
+
+// WithTokenizer returns a copy of the model that decodes with tok (nil: none;
+// the transcribing calls then fail). The copy shares the weights: Close on
+// either releases them for both.
+func (m *Model) WithTokenizer(tok *CTCTokenizer) *Model {
+	c := *m
+	c.tok = tok
+	return &c
+}
+
+// WithFeatureExtractor returns a copy of the model that prepares audio as fe
+// says (its sampling rate and normalisation); an fe the model cannot use
+// is an error wrapping nn.ErrConfig. The copy shares the weights.
+func (m *Model) WithFeatureExtractor(fe FeatureExtractorConfig) (*Model, error) {
+	if fe.SamplingRate <= 0 || fe.FeatureSize != 1 {
+		return nil, fmt.Errorf("wav2vec2: %w: sampling_rate %d, feature_size %d (want a positive rate and 1)", nn.ErrConfig, fe.SamplingRate, fe.FeatureSize)
+	}
+	c := *m
+	c.fe = fe
+	return &c, nil
+}
+
+// errNoTokenizer is returned by the transcribing calls of a model without
+// a tokenizer.
+var errNoTokenizer = errors.New("wav2vec2: no tokenizer: the model was built with New (see WithTokenizer)")
 
 // Network returns the network.
 func (m *Model) Network() *Network { return m.net }
@@ -231,6 +270,9 @@ type Result struct {
 // overlapping chunks (see Options.ChunkLength); the context is checked
 // between chunks.
 func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Result, error) {
+	if m.tok == nil {
+		return nil, errNoTokenizer
+	}
 	plan, err := m.chunking(len(pcm), opt)
 	if err != nil {
 		return nil, err
@@ -245,6 +287,9 @@ func (m *Model) Transcribe(ctx context.Context, pcm []float32, opt Options) (*Re
 // TranscribeReader decodes an audio file (any format the audio package
 // reads), mixes it to mono, resamples it to SampleRate() and transcribes it.
 func (m *Model) TranscribeReader(ctx context.Context, r io.Reader, opt Options) (*Result, error) {
+	if m.tok == nil {
+		return nil, errNoTokenizer
+	}
 	if _, err := m.chunking(0, opt); err != nil {
 		return nil, err // options checked before the audio is decoded
 	}
