@@ -180,22 +180,12 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// New does not own the store.
-	store, err := checkpoint.LoadDir(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	cfg, err := LoadConfig(filepath.Join(md, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, cfg := expected.StoreAndConfig(t, md, LoadConfig)
 	n, err := New(cfg, store.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
+	expected.CloseKeepsStore(t, n, store)
 	px := fixturePixels(t, dir, 0)
 	if _, err := n.Encode(context.Background(), px); err != nil {
 		t.Errorf("Encode after Close of a model made by New: %v", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -198,16 +199,7 @@ func TestConfig(t *testing.T) {
 	}
 
 	// Weights that do not match the config are all listed.
-	f := testdata.Fixture(t, "clip")
-	st, err := checkpoint.LoadDir(filepath.Join(f, "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fc, err := LoadConfig(filepath.Join(f, "model", "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, fc := expected.StoreAndConfig(t, filepath.Join(testdata.Fixture(t, "clip"), "model"), LoadConfig)
 	fc.Vision.IntermediateSize *= 2
 	fc.Text.NumHiddenLayers++
 	_, err = New(fc, st.Root())

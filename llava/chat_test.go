@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goformer/goformer/checkpoint"
 	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
@@ -367,34 +366,16 @@ func TestLoadClose(t *testing.T) {
 		t.Errorf("third Close: %v", err)
 	}
 	// New never owns the store.
-	store, err := checkpoint.LoadDir(dir)
+	store, cfg := expected.StoreAndConfig(t, dir, LoadConfig)
+	n, err := New(cfg, store.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	n, err := New(m.Config(), store.Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := store.Get("multi_modal_projector.linear_1.weight"); !ok {
-		t.Error("the store lost its tensors")
-	}
+	expected.CloseKeepsStore(t, n, store)
 }
 
 func TestMissingWeights(t *testing.T) {
-	dir := filepath.Join(testdataFixture(t), "model")
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := checkpoint.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store, cfg := expected.StoreAndConfig(t, filepath.Join(testdataFixture(t), "model"), LoadConfig)
 	gone := []string{
 		"vision_tower.vision_model.embeddings.class_embedding",
 		"multi_modal_projector.linear_2.bias",
@@ -403,7 +384,7 @@ func TestMissingWeights(t *testing.T) {
 	for _, n := range gone {
 		store.Delete(n)
 	}
-	_, err = New(cfg, store.Root())
+	_, err := New(cfg, store.Root())
 	expected.MissingWeights(t, err, gone...)
 }
 

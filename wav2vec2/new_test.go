@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/internal/expected"
 	"github.com/goformer/goformer/internal/testdata"
 	"github.com/goformer/goformer/nn"
 	"github.com/goformer/goformer/tensor"
@@ -26,15 +27,7 @@ func TestNewAndWith(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer loaded.Close()
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := checkpoint.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store, cfg := expected.StoreAndConfig(t, dir, LoadConfig)
 	m, err := New(cfg, store.Root())
 	if err != nil {
 		t.Fatal(err)
@@ -91,9 +84,7 @@ func TestNewAndWith(t *testing.T) {
 	}
 
 	// Close leaves the caller's store open.
-	if err := withTok.Close(); err != nil {
-		t.Fatal(err)
-	}
+	expected.CloseKeepsStore(t, withTok, store)
 	if again, err := m.Logits(ctx, pcm); err != nil || !slices.Equal(again.Contiguous().Data(), want.Contiguous().Data()) {
 		t.Errorf("after Close, New's model on the caller's store: %v", err)
 	}

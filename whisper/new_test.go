@@ -23,15 +23,7 @@ func TestNew(t *testing.T) {
 	dir := filepath.Join(testdata.Fixture(t, "whisper"), "model")
 	ctx := context.Background()
 	loaded := testdata.LoadModel(t, filepath.Dir(dir), Load)
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := checkpoint.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store, cfg := expected.StoreAndConfig(t, dir, LoadConfig)
 	m, err := New(cfg, store.Root())
 	if err != nil {
 		t.Fatal(err)
@@ -64,9 +56,7 @@ func TestNew(t *testing.T) {
 		t.Errorf("New's tokens %v, Load's %v", gotDec[0].Tokens, wantDec[0].Tokens)
 	}
 	// Close leaves the caller's store open: a second model still runs on it.
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	expected.CloseKeepsStore(t, m, store)
 	m2, err := New(cfg, store.Root())
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ func (r *recorder) Fatalf(format string, args ...any) {
 	r.Errorf(format, args...)
 	panic(r)
 }
+func (r *recorder) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
 
 // fails runs f with a recorder and returns whether it recorded a failure.
 func fails(t *testing.T, f func(tb testing.TB)) (failed bool) {

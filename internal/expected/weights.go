@@ -2,6 +2,9 @@ package expected
 
 import (
 	"errors"
+	"io"
+	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,5 +25,50 @@ func MissingWeights(tb testing.TB, err error, names ...string) {
 		if !strings.Contains(err.Error(), name) {
 			tb.Errorf("error does not name %s: %.300s", name, err)
 		}
+	}
+}
+
+// StoreAndConfig is what a family's New is given, from a fixture's model
+// folder: dir's checkpoint opened as a store the test owns (closed when the
+// test ends) and dir/config.json read with loadConfig (the family's
+// LoadConfig).
+func StoreAndConfig[C any](tb testing.TB, dir string, loadConfig func(path string) (C, error)) (*checkpoint.Store, C) {
+	tb.Helper()
+	cfg, err := loadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := checkpoint.LoadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return store, cfg
+}
+
+// CloseKeepsStore closes m, a model New built over store, and checks that
+// the store stays the caller's: Close succeeds (twice) and every tensor of
+// the store still reads (a released mapping would fault).
+func CloseKeepsStore(tb testing.TB, m io.Closer, store *checkpoint.Store) {
+	tb.Helper()
+	names := store.Names()
+	for i := 0; i < 2; i++ {
+		if err := m.Close(); err != nil {
+			tb.Fatalf("Close %d of a model built with New: %v", i+1, err)
+		}
+	}
+	// Every value is read: a released mapping would fault.
+	var sum float64
+	for _, name := range names {
+		t, ok := store.Get(name)
+		if !ok {
+			tb.Fatalf("after the model's Close, the store lost %s", name)
+		}
+		for _, v := range t.Contiguous().Data() {
+			sum += float64(v)
+		}
+	}
+	if math.IsInf(sum, 0) {
+		tb.Logf("the store's values sum to %v", sum)
 	}
 }

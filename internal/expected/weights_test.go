@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/tensor"
 )
 
 func TestMissingWeights(t *testing.T) {
@@ -24,5 +25,33 @@ func TestMissingWeights(t *testing.T) {
 		if f := fails(t, func(tb testing.TB) { MissingWeights(tb, c.err, c.names...) }); f != c.fail {
 			t.Errorf("%s: failed %v, want %v", c.name, f, c.fail)
 		}
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+func TestCloseKeepsStore(t *testing.T) {
+	newStore := func() *checkpoint.Store {
+		return checkpoint.NewStore("test", map[string]*tensor.Tensor{"a": tensor.New(2), "b": tensor.New(3)})
+	}
+	s := newStore()
+	for _, c := range []struct {
+		name string
+		m    closerFunc
+		fail bool
+	}{
+		{"leaves the store", func() error { return nil }, false},
+		{"Close fails", func() error { return errors.New("boom") }, true},
+		{"takes tensors away", func() error { s.Delete("b"); return nil }, true},
+	} {
+		if f := fails(t, func(tb testing.TB) { CloseKeepsStore(tb, c.m, s) }); f != c.fail {
+			t.Errorf("%s: failed %v, want %v", c.name, f, c.fail)
+		}
+	}
+	dir := t.TempDir()
+	if f := fails(t, func(tb testing.TB) { StoreAndConfig(tb, dir, func(string) (int, error) { return 0, nil }) }); !f {
+		t.Error("StoreAndConfig of a folder without weights did not fail")
 	}
 }
