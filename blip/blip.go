@@ -149,10 +149,10 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // The store's Device, when set, is where the model computes; the store's
 // Prepare makes the weights resident before the first call (Load calls it).
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
-	store := w.Store()
-	if store == nil {
-		return nil, fmt.Errorf("blip: %w: nil weight store", checkpoint.ErrMissingWeights)
+	if err := w.CheckStore("blip"); err != nil {
+		return nil, err
 	}
+	store := w.Store()
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("blip: %w", err)

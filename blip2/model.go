@@ -133,6 +133,9 @@ func loadTokenizer(dir string) (*tokenizer.BPE, error) {
 // build the model on a device; call the store's Prepare afterwards to make
 // the weights resident before the first call (Load does both).
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	if err := w.CheckStore("blip2"); err != nil {
+		return nil, err
+	}
 	cfg = cfg.normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -187,6 +187,12 @@ func TestShapeMismatchAndMissingReported(t *testing.T) {
 		"enc.b.weight": tensor.New(2),
 		"extra":        tensor.New(1),
 	})
+	if err := s.Root().CheckStore("x"); err != nil {
+		t.Errorf("CheckStore of a store's view: %v", err)
+	}
+	if err := (Weights{}).CheckStore("x"); !errors.Is(err, ErrMissingWeights) || !strings.HasPrefix(err.Error(), "x: ") {
+		t.Errorf("CheckStore of the zero Weights: %v", err)
+	}
 	w := s.Root().Sub("enc").Sub("") // Sub("") is the same view
 	if w.Prefix() != "enc." {
 		t.Fatalf("Sub(\"enc\").Sub(\"\") has prefix %q", w.Prefix())

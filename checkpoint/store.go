@@ -421,6 +421,16 @@ func (w Weights) Half(name string, shape ...int) (*Half, bool) {
 // Err is shorthand for w.Store().Err(false).
 func (w Weights) Err() error { return w.store.Err(false) }
 
+// CheckStore returns an error naming pkg and wrapping ErrMissingWeights
+// when w is the zero Weights, a view of no store, which every model's New
+// refuses; nil otherwise.
+func (w Weights) CheckStore(pkg string) error {
+	if w.store == nil {
+		return fmt.Errorf("%s: %w: no weight store", pkg, ErrMissingWeights)
+	}
+	return nil
+}
+
 // PackType is the element type a layer built from tensor name keeps its
 // packed weight in: WeightQ8 or WeightBF16Dot when that is the store's
 // WeightType (they apply to every checkpoint type), else the checkpoint's

@@ -186,10 +186,10 @@ func (m *Model) attach(dir string) error {
 // store (checkpoint.Store.Prepare): the model computes on the store's
 // Device with its weights resident there, freed when the store is closed.
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
-	store := w.Store()
-	if store == nil {
-		return nil, fmt.Errorf("clip: %w: nil weight store", checkpoint.ErrMissingWeights)
+	if err := w.CheckStore("clip"); err != nil {
+		return nil, err
 	}
+	store := w.Store()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}

@@ -126,6 +126,9 @@ func LoadCaptioner(dir string, opts ...Option) (*Captioner, error) {
 // or tokenizer: use CaptionPixels, and decode the ids yourself. Every missing or mis-shaped
 // tensor is listed in one error wrapping checkpoint.ErrMissingWeights.
 func NewCaptioner(w checkpoint.Weights, enc vit.EncoderConfig, dec Config, gen GenerationConfig) (*Captioner, error) {
+	if err := w.CheckStore("gpt2"); err != nil {
+		return nil, err
+	}
 	if err := gen.check(); err != nil {
 		return nil, fmt.Errorf("gpt2: generation config: %w", err)
 	}

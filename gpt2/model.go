@@ -138,6 +138,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // w's device (checkpoint.Weights.Device); its layers are packed by the
 // store's Prepare (or at first use).
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	if err := w.CheckStore("gpt2"); err != nil {
+		return nil, err
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("gpt2: %w", err)
 	}

@@ -187,10 +187,10 @@ func exists(path string) bool {
 // host); its weights become resident when the store's Prepare runs (Load
 // calls it; otherwise at their first use).
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
-	store := w.Store()
-	if store == nil {
-		return nil, fmt.Errorf("llava: %w: no weights", nn.ErrConfig)
+	if err := w.CheckStore("llava"); err != nil {
+		return nil, err
 	}
+	store := w.Store()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -168,6 +168,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 // store's Prepare runs (Pack), which the owner of the store calls once the
 // models it builds are built.
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
+	if err := w.CheckStore("llm"); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

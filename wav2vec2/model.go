@@ -63,6 +63,9 @@ type Network struct {
 // it is built, and its results (Logits, Hidden, Features, Forward) are
 // tensors on that device (tensor.ToHost brings them to the host).
 func NewNetwork(cfg Config, w checkpoint.Weights) (*Network, error) {
+	if err := w.CheckStore("wav2vec2"); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("wav2vec2: %w", err)
 	}

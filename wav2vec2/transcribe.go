@@ -134,10 +134,10 @@ func (m *Model) Close() error {
 // do not). New prepares the store (checkpoint.Store.Prepare): the model
 // computes on the store's Device with its weights resident there.
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
-	store := w.Store()
-	if store == nil {
-		return nil, fmt.Errorf("wav2vec2: %w: nil weight store", checkpoint.ErrMissingWeights)
+	if err := w.CheckStore("wav2vec2"); err != nil {
+		return nil, err
 	}
+	store := w.Store()
 	net, err := NewNetwork(cfg, w)
 	if err != nil {
 		return nil, err

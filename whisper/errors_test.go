@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -200,4 +201,59 @@ func TestEdgeInputs(t *testing.T) {
 	if _, err := m.TranscribeReader(ctx, strings.NewReader("definitely not audio"), opt); err == nil {
 		t.Error("garbage audio accepted")
 	}
+}
+
+// TestNew builds the whisper fixture with New over a store of the
+// caller's and checks it against Load's model: identical encoder output
+// and decoded tokens (once given Load's tokenizer), a Close that leaves
+// the store open, and every weight problem reported.
+func TestNew(t *testing.T) {
+	dir := filepath.Join(testdata.Fixture(t, "whisper"), "model")
+	ctx := context.Background()
+	loaded := testdata.LoadModel(t, filepath.Dir(dir), Load)
+	store, cfg := expected.StoreAndConfig(t, dir, LoadConfig)
+	m, err := New(cfg, store.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Tokenizer() != nil {
+		t.Error("New's model has a tokenizer")
+	}
+	mel := expected.Normal(rand.New(rand.NewPCG(5, 6)), 1, cfg.NumMelBins, 3000)
+	want, err := loaded.Encode(ctx, mel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Encode(ctx, mel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Contiguous().Data(), want.Contiguous().Data()) {
+		t.Error("New's encoder output differs from Load's")
+	}
+	o := DecodingOptions{Language: "en", SampleLen: 8}
+	wantDec, err := loaded.Decode(ctx, mel, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotDec, err := m.WithTokenizer(loaded.Tokenizer()).Decode(ctx, mel, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gotDec[0].Tokens, wantDec[0].Tokens) {
+		t.Errorf("New's tokens %v, Load's %v", gotDec[0].Tokens, wantDec[0].Tokens)
+	}
+	// Close leaves the caller's store open: a second model still runs on it.
+	expected.CloseKeepsStore(t, m, store)
+	m2, err := New(cfg, store.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := m2.Encode(ctx, mel); err != nil || !slices.Equal(again.Contiguous().Data(), want.Contiguous().Data()) {
+		t.Errorf("after Close, a model on the same store: %v", err)
+	}
+
+	gone := []string{"model.decoder.layer_norm.weight", "model.encoder.conv1.bias"}
+	_, err = New(cfg, expected.Without(t, store, gone...).Root())
+	expected.MissingWeights(t, err, gone...)
 }

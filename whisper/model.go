@@ -342,8 +342,8 @@ func openAIToHub(n string) string {
 // (checkpoint.Store.Prepare): the model computes on the store's Device
 // with its weights resident there, freed when the store is closed.
 func New(cfg Config, w checkpoint.Weights) (*Model, error) {
-	if w.Store() == nil {
-		return nil, fmt.Errorf("whisper: %w: nil weight store", checkpoint.ErrMissingWeights)
+	if err := w.CheckStore("whisper"); err != nil {
+		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("whisper: %w", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/goformer/goformer/checkpoint"
+	"github.com/goformer/goformer/tensor"
 )
 
 // MissingWeights checks the error of loading a checkpoint that lacks
@@ -71,4 +72,24 @@ func CloseKeepsStore(tb testing.TB, m io.Closer, store *checkpoint.Store) {
 	if math.IsInf(sum, 0) {
 		tb.Logf("the store's values sum to %v", sum)
 	}
+}
+
+// Without returns a new store holding store's tensors but names (which it
+// must hold), for the tests that a model built without them names every
+// one in its error.
+func Without(tb testing.TB, store *checkpoint.Store, names ...string) *checkpoint.Store {
+	tb.Helper()
+	ts := map[string]*tensor.Tensor{}
+	for _, n := range store.Names() {
+		if t, ok := store.Get(n); ok {
+			ts[n] = t
+		}
+	}
+	for _, n := range names {
+		if _, ok := ts[n]; !ok {
+			tb.Fatalf("the store has no %s to leave out", n)
+		}
+		delete(ts, n)
+	}
+	return checkpoint.NewStore(store.Source+" (without "+strings.Join(names, ", ")+")", ts)
 }

@@ -55,3 +55,17 @@ func TestCloseKeepsStore(t *testing.T) {
 		t.Error("StoreAndConfig of a folder without weights did not fail")
 	}
 }
+
+func TestWithout(t *testing.T) {
+	s := checkpoint.NewStore("test", map[string]*tensor.Tensor{"a": tensor.New(2), "b": tensor.New(3), "c": tensor.New(1)})
+	w := Without(t, s, "b")
+	if got := w.Names(); len(got) != 2 || got[0] != "a" || got[1] != "c" {
+		t.Errorf("Without(b) holds %v", got)
+	}
+	if s.Len() != 3 {
+		t.Errorf("Without changed the store: %v", s.Names())
+	}
+	if !fails(t, func(tb testing.TB) { Without(tb, s, "d") }) {
+		t.Error("leaving out a tensor the store lacks did not fail")
+	}
+}

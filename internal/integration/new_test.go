@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"io"
 	"testing"
 
@@ -18,8 +19,8 @@ import (
 
 // TestNewNeverOwnsTheStore checks the families' shared New(config,
 // weights) on their fixtures: it builds the model from the fixture's
-// LoadConfig and a store of the test's, and closing the model leaves every
-// tensor of the store readable.
+// LoadConfig and a store of the test's, closing the model leaves every
+// tensor of the store readable, and New without a store is an error.
 func TestNewNeverOwnsTheStore(t *testing.T) {
 	t.Run("vit", func(t *testing.T) { checkNew(t, "vit", vit.LoadConfig, vit.New) })
 	t.Run("clip", func(t *testing.T) { checkNew(t, "clip", clip.LoadConfig, clip.New) })
@@ -42,4 +43,7 @@ func checkNew[C any, M io.Closer](t *testing.T, fixture string, loadConfig func(
 		t.Fatal(err)
 	}
 	expected.CloseKeepsStore(t, m, store)
+	if _, err := newModel(cfg, checkpoint.Weights{}); !errors.Is(err, checkpoint.ErrMissingWeights) {
+		t.Errorf("New without a store: %v, want checkpoint.ErrMissingWeights", err)
+	}
 }
