@@ -447,17 +447,8 @@ func TestNewAndWith(t *testing.T) {
 	for i := range pcm {
 		pcm[i] = float32(r.NormFloat64() * 0.1)
 	}
-	want, err := loaded.Logits(ctx, pcm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := m.Logits(ctx, pcm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got.Contiguous().Data(), want.Contiguous().Data()) {
-		t.Error("New's logits differ from Load's")
-	}
+	logits := func(x *Model) (*tensor.Tensor, error) { return x.Logits(ctx, pcm) }
+	expected.SameValues(t, "logits of Load's and New's models", loaded, m, logits)
 	if _, err := m.Transcribe(ctx, pcm, Options{}); !errors.Is(err, errNoTokenizer) {
 		t.Errorf("Transcribe without a tokenizer: %v", err)
 	}
@@ -468,14 +459,9 @@ func TestNewAndWith(t *testing.T) {
 	if m.Tokenizer() != nil || withTok.Tokenizer() != loaded.Tokenizer() {
 		t.Error("WithTokenizer changed the original or did not set the copy's")
 	}
-	wantRes, err := loaded.Transcribe(ctx, pcm, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotRes, err := withTok.Transcribe(ctx, pcm, Options{})
-	if err != nil || gotRes.Text != wantRes.Text {
-		t.Errorf("New+WithTokenizer transcribes %q (%v), Load's model %q", gotRes.Text, err, wantRes.Text)
-	}
+	expected.Same(t, "transcripts of Load's model and New's with its tokenizer", loaded, withTok, func(x *Model) (*Result, error) {
+		return x.Transcribe(ctx, pcm, Options{})
+	})
 
 	fe := DefaultFeatureExtractorConfig()
 	fe.DoNormalize = false
@@ -495,9 +481,7 @@ func TestNewAndWith(t *testing.T) {
 
 	// Close leaves the caller's store open.
 	expected.CloseKeepsStore(t, withTok, store)
-	if again, err := m.Logits(ctx, pcm); err != nil || !slices.Equal(again.Contiguous().Data(), want.Contiguous().Data()) {
-		t.Errorf("after Close, New's model on the caller's store: %v", err)
-	}
+	expected.SameValues(t, "logits after a copy of New's model was closed", loaded, m, logits)
 
 	if _, err := New(cfg, expected.Without(t, store, "lm_head.weight", "lm_head.bias").Root()); !errors.Is(err, checkpoint.ErrMissingWeights) {
 		t.Errorf("New without a CTC head: %v", err)

@@ -220,38 +220,22 @@ func TestNew(t *testing.T) {
 		t.Error("New's model has a tokenizer")
 	}
 	mel := expected.Normal(rand.New(rand.NewPCG(5, 6)), 1, cfg.NumMelBins, 3000)
-	want, err := loaded.Encode(ctx, mel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := m.Encode(ctx, mel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got.Contiguous().Data(), want.Contiguous().Data()) {
-		t.Error("New's encoder output differs from Load's")
-	}
-	o := DecodingOptions{Language: "en", SampleLen: 8}
-	wantDec, err := loaded.Decode(ctx, mel, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotDec, err := m.WithTokenizer(loaded.Tokenizer()).Decode(ctx, mel, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(gotDec[0].Tokens, wantDec[0].Tokens) {
-		t.Errorf("New's tokens %v, Load's %v", gotDec[0].Tokens, wantDec[0].Tokens)
-	}
+	encode := func(x *Model) (*tensor.Tensor, error) { return x.Encode(ctx, mel) }
+	expected.SameValues(t, "encoder output of Load's and New's models", loaded, m, encode)
+	expected.Same(t, "tokens of Load's and New's models", loaded, m.WithTokenizer(loaded.Tokenizer()), func(x *Model) ([]int, error) {
+		r, err := x.Decode(ctx, mel, DecodingOptions{Language: "en", SampleLen: 8})
+		if err != nil {
+			return nil, err
+		}
+		return r[0].Tokens, nil
+	})
 	// Close leaves the caller's store open: a second model still runs on it.
 	expected.CloseKeepsStore(t, m, store)
 	m2, err := New(cfg, store.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := m2.Encode(ctx, mel); err != nil || !slices.Equal(again.Contiguous().Data(), want.Contiguous().Data()) {
-		t.Errorf("after Close, a model on the same store: %v", err)
-	}
+	expected.SameValues(t, "encoder output after New's model was closed", loaded, m2, encode)
 
 	gone := []string{"model.decoder.layer_norm.weight", "model.encoder.conv1.bias"}
 	_, err = New(cfg, expected.Without(t, store, gone...).Root())

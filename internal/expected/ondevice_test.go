@@ -3,6 +3,7 @@ package expected
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/goformer/goformer/tensor"
@@ -97,6 +98,38 @@ func TestOnDevice(t *testing.T) {
 	}{{0, 3, 2}, {1, 2, 2}, {1, 3, 1}} {
 		if !fails(t, func(tb testing.TB) { CheckStepTransfers(tb, "gen", step, c.maxUp, c.maxSteps, c.rows, 10) }) {
 			t.Errorf("CheckStepTransfers passed %+v against %+v", step, c)
+		}
+	}
+}
+
+func TestSameAndSameValues(t *testing.T) {
+	x := tensor.MustFromData([]float32{1, 2, 3, 4}, 2, 2)
+	ident := func(v *tensor.Tensor) (*tensor.Tensor, error) { return v, nil }
+	for _, c := range []struct {
+		name string
+		b    *tensor.Tensor
+		fail bool
+	}{
+		{"identical", x.Clone(), false},
+		{"a value differs", tensor.MustFromData([]float32{1, 2, 3, 4.5}, 2, 2), true},
+		{"another shape", tensor.MustFromData([]float32{1, 2, 3, 4}, 4), true},
+	} {
+		if f := fails(t, func(tb testing.TB) { SameValues(tb, c.name, x, c.b, ident) }); f != c.fail {
+			t.Errorf("SameValues, %s: failed %v, want %v", c.name, f, c.fail)
+		}
+	}
+	words := func(s string) ([]string, error) {
+		if s == "" {
+			return nil, errors.New("empty")
+		}
+		return strings.Fields(s), nil
+	}
+	for _, c := range []struct {
+		a, b string
+		fail bool
+	}{{"a b", "a  b", false}, {"a b", "a c", true}, {"a", "", true}} {
+		if f := fails(t, func(tb testing.TB) { Same(tb, "words", c.a, c.b, words) }); f != c.fail {
+			t.Errorf("Same(%q, %q): failed %v, want %v", c.a, c.b, f, c.fail)
 		}
 	}
 }
