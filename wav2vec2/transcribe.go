@@ -90,8 +90,8 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		if err := nn.DecodeJSON(fePath, raw, &fe); err != nil {
 			return nil, fmt.Errorf("wav2vec2: %w", err)
 		}
-		if fe.SamplingRate <= 0 || fe.FeatureSize != 1 {
-			return nil, fmt.Errorf("wav2vec2: %s: %w: sampling_rate %d, feature_size %d (want a positive rate and 1)", fePath, nn.ErrConfig, fe.SamplingRate, fe.FeatureSize)
+		if err := fe.check(); err != nil {
+			return nil, fmt.Errorf("wav2vec2: %s: %w", fePath, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("wav2vec2: %w", err)
@@ -160,12 +160,22 @@ func (m *Model) WithTokenizer(tok *CTCTokenizer) *Model {
 	return &c
 }
 
+// check tells whether the model can take audio as fe prepares it: a
+// positive sampling rate and one feature per sample. Errors wrap
+// nn.ErrConfig.
+func (fe FeatureExtractorConfig) check() error {
+	if fe.SamplingRate <= 0 || fe.FeatureSize != 1 {
+		return fmt.Errorf("%w: sampling_rate %d, feature_size %d (want a positive rate and 1)", nn.ErrConfig, fe.SamplingRate, fe.FeatureSize)
+	}
+	return nil
+}
+
 // WithFeatureExtractor returns a copy of the model that prepares audio as fe
 // says (its sampling rate and normalisation); an fe the model cannot use
 // is an error wrapping nn.ErrConfig. The copy shares the weights.
 func (m *Model) WithFeatureExtractor(fe FeatureExtractorConfig) (*Model, error) {
-	if fe.SamplingRate <= 0 || fe.FeatureSize != 1 {
-		return nil, fmt.Errorf("wav2vec2: %w: sampling_rate %d, feature_size %d (want a positive rate and 1)", nn.ErrConfig, fe.SamplingRate, fe.FeatureSize)
+	if err := fe.check(); err != nil {
+		return nil, fmt.Errorf("wav2vec2: %w", err)
 	}
 	c := *m
 	c.fe = fe
